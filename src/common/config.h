@@ -1,0 +1,30 @@
+/*
+ * Configuration files and OUTPOST_* variables, shared by every program.
+ * A file is lines of `key = value`; `#` starts a comment; blank lines are
+ * ignored. Keys use underscores (state_dir); the matching variable is the key
+ * upper-cased behind OUTPOST_ (OUTPOST_STATE_DIR).
+ */
+#ifndef OUTPOST_CONFIG_H
+#define OUTPOST_CONFIG_H
+
+#include <stddef.h>
+
+/*
+ * Called for each setting. Returns 0, or -1 after writing what is wrong with
+ * the value (not where: the caller adds the file and line or the variable).
+ */
+typedef int (*config_set_fn)(void *ctx, const char *key, const char *value,
+    char *err, size_t errlen);
+
+/*
+ * Reads path. A missing file is an error unless is_optional. On error, err
+ * says "FILE:LINE: what" and nothing more is applied after that line.
+ */
+int config_load_file(const char *path, int is_optional, config_set_fn set, void *ctx,
+    char *err, size_t errlen);
+
+/* Applies OUTPOST_<KEY> for each key in the NULL-terminated list that is set. */
+int config_load_env(const char *const *keys, config_set_fn set, void *ctx,
+    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * The logger. Each line is formatted into one buffer and written with one
+ * write(2) so lines from several processes sharing a journal never interleave.
+ * Lines are cut at 8 KiB; a log line is not a place for bulk data.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+static enum log_format log_fmt = LOG_FORMAT_AUTO;
+static enum log_level log_min = LOG_INFO;
+static char log_rid[64];
+static char log_prog[32] = "outpost";
+
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
+
+void
+log_setup(enum log_format fmt, enum log_level min)
+{
+	if (fmt == LOG_FORMAT_AUTO)
+		fmt = isatty(STDERR_FILENO) ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON;
+	log_fmt = fmt;
+	log_min = min;
+}
+
+int
+log_format_parse(const char *s, enum log_format *out)
+{
+	if (s == NULL)
+		return -1;
+	if (strcmp(s, "json") == 0)
+		*out = LOG_FORMAT_JSON;
+	else if (strcmp(s, "text") == 0)
+		*out = LOG_FORMAT_TEXT;
+	else if (strcmp(s, "auto") == 0)
+		*out = LOG_FORMAT_AUTO;
+	else
+		return -1;
+	return 0;
+}
+
+int
+log_level_parse(const char *s, enum log_level *out)
+{
+	for (int i = 0; s != NULL && i < 4; i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *
+log_level_name(enum log_level l)
+{
+	return (l >= LOG_DEBUG && l <= LOG_ERROR) ? level_names[l] : "info";
+}
+
+int
+log_enabled(enum log_level l)
+{
+	return l >= log_min;
+}
+
+void
+log_set_request_id(const char *rid)
+{
+	if (rid == NULL)
+		log_rid[0] = '\0';
+	else
+		snprintf(log_rid, sizeof(log_rid), "%s", rid);
+}
+
+void
+log_set_program(const char *name)
+{
+	snprintf(log_prog, sizeof(log_prog), "%s", name);
+}
+
+void
+log_msg(enum log_level l, const char *msg, ...)
+{
+	struct sbuf b;
+	char ts[40];
+	va_list ap;
+	const char *k;
+
+	if (l < log_min)
+		return;
+	if (log_fmt == LOG_FORMAT_AUTO)
+		log_setup(LOG_FORMAT_AUTO, log_min);
+	sbuf_init(&b);
+	time_format_ms(now_ms(), ts, sizeof(ts), 1);
+	if (log_fmt == LOG_FORMAT_JSON) {
+		sbuf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\",\"msg\":", ts,
+		    level_names[l], log_prog);
+		sbuf_json_string(&b, msg);
+		if (log_rid[0] != '\0')
+			sbuf_printf(&b, ",\"request_id\":\"%s\"", log_rid);
+	} else {
+		sbuf_printf(&b, "%s %-5s %s", ts, level_names[l], msg);
+		if (log_rid[0] != '\0')
+			sbuf_printf(&b, " request_id=%s", log_rid);
+	}
+	va_start(ap, msg);
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		const char *v = va_arg(ap, const char *);
+
+		if (v == NULL)
+			v = "";
+		if (log_fmt == LOG_FORMAT_JSON) {
+			sbuf_putc(&b, ',');
+			sbuf_json_string(&b, k);
+			sbuf_putc(&b, ':');
+			sbuf_json_string(&b, v);
+		} else if (strpbrk(v, " \"=") != NULL || *v == '\0') {
+			sbuf_printf(&b, " %s=", k);
+			sbuf_json_string(&b, v);
+		} else {
+			sbuf_printf(&b, " %s=%s", k, v);
+		}
+	}
+	va_end(ap);
+	if (log_fmt == LOG_FORMAT_JSON)
+		sbuf_putc(&b, '}');
+	if (b.len > 8190)
+		b.len = 8190;
+	sbuf_putc(&b, '\n');
+	if (b.p != NULL) {
+		ssize_t n = write(STDERR_FILENO, b.p, b.len);
+		(void)n;
+	}
+	sbuf_free(&b);
+}

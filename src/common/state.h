@@ -1,0 +1,117 @@
+/*
+ * The one state machine of Outpost: instance and worker states, their names,
+ * their colours, and which transitions are allowed. The server enforces it,
+ * the TUI and CLI draw with it, and the web app receives it as data
+ * (GET /api/v1/states). Nothing else in the tree may list states.
+ */
+#ifndef OUTPOST_STATE_H
+#define OUTPOST_STATE_H
+
+#include <stddef.h>
+
+enum inst_state {
+	INST_PENDING,
+	INST_SCHEDULED,
+	INST_INSTANTIATING,
+	INST_WARM,
+	INST_RUNNING,
+	INST_COLLECTING,
+	INST_GRADING,
+	INST_STOPPING,
+	INST_STOPPED,
+	INST_FAILED,
+	INST_TERMINATED,
+	INST_STATE_COUNT
+};
+
+enum worker_state {
+	WORKER_PROVISIONING,
+	WORKER_READY,
+	WORKER_CORDONED,
+	WORKER_DRAINING,
+	WORKER_STOPPED,
+	WORKER_FAILED,
+	WORKER_TERMINATED,
+	WORKER_STATE_COUNT
+};
+
+enum worker_health {
+	HEALTH_ONLINE,
+	HEALTH_OFFLINE,
+	HEALTH_LOST,
+	HEALTH_COUNT
+};
+
+/* Terminal colours are the eight ANSI colours (ncurses COLOR_* share the values). */
+enum ansi_color {
+	ANSI_BLACK, ANSI_RED, ANSI_GREEN, ANSI_YELLOW,
+	ANSI_BLUE, ANSI_MAGENTA, ANSI_CYAN, ANSI_WHITE
+};
+
+struct state_info {
+	const char *name;
+	const char *description;
+	const char *color;	/* CSS colour for the web app */
+	enum ansi_color ansi;	/* colour for terminals */
+	int is_bold;
+	int is_active;		/* holds or is about to hold resources on a worker */
+};
+
+/* Who may cause a transition. */
+enum actor_kind {
+	ACTOR_SCHEDULER = 1 << 0,
+	ACTOR_AGENT = 1 << 1,
+	ACTOR_OPERATOR = 1 << 2,
+	ACTOR_SYSTEM = 1 << 3,	/* slot end, worker loss, retention */
+};
+
+const struct state_info *inst_state_info(enum inst_state s);
+const char *inst_state_name(enum inst_state s);
+int inst_state_parse(const char *name, enum inst_state *out);
+int inst_state_is_active(enum inst_state s);
+
+const struct state_info *worker_state_info(enum worker_state s);
+const char *worker_state_name(enum worker_state s);
+int worker_state_parse(const char *name, enum worker_state *out);
+
+const struct state_info *worker_health_info(enum worker_health h);
+const char *worker_health_name(enum worker_health h);
+int worker_health_parse(const char *name, enum worker_health *out);
+
+/*
+ * May an instance go from `from` to `to`, caused by `actor`? Returns 0 if so;
+ * otherwise -1 with an operator-readable reason in why.
+ */
+int inst_transition_check(enum inst_state from, enum inst_state to, int actor,
+    char *why, size_t whylen);
+int worker_transition_check(enum worker_state from, enum worker_state to,
+    char *why, size_t whylen);
+
+/*
+ * Operator actions on an instance. Each names the state it leads to from a
+ * given state, or refuses with a reason ("stop needs a running instance ...").
+ */
+enum inst_action { INST_ACT_STOP, INST_ACT_TERMINATE, INST_ACT_RETRY, INST_ACT_EXTEND, INST_ACT_COUNT };
+const char *inst_action_name(enum inst_action a);
+int inst_action_parse(const char *name, enum inst_action *out);
+/* Returns 0 and sets *to, or -1 with why. For EXTEND, *to is the unchanged state. */
+int inst_action_target(enum inst_action a, enum inst_state from, enum inst_state *to,
+    char *why, size_t whylen);
+
+enum worker_action { WORKER_ACT_CORDON, WORKER_ACT_UNCORDON, WORKER_ACT_DRAIN,
+	WORKER_ACT_STOP, WORKER_ACT_TERMINATE, WORKER_ACT_COUNT };
+const char *worker_action_name(enum worker_action a);
+int worker_action_parse(const char *name, enum worker_action *out);
+int worker_action_target(enum worker_action a, enum worker_state from, enum worker_state *to,
+    char *why, size_t whylen);
+
+/* Iteration over the transition tables, for the API's description of them. */
+struct inst_edge {
+	enum inst_state from;
+	enum inst_state to;
+	int actors;
+	const char *why;
+};
+const struct inst_edge *inst_edges(size_t *count);
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * Helpers shared by every program. No allocation failure is fatal here:
+ * sbuf functions return -1 and leave the buffer as it was.
+ */
+#define _DEFAULT_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+void
+sbuf_init(struct sbuf *b)
+{
+	b->p = NULL;
+	b->len = 0;
+	b->cap = 0;
+}
+
+void
+sbuf_free(struct sbuf *b)
+{
+	free(b->p);
+	sbuf_init(b);
+}
+
+void
+sbuf_reset(struct sbuf *b)
+{
+	b->len = 0;
+	if (b->p != NULL)
+		b->p[0] = '\0';
+}
+
+int
+sbuf_reserve(struct sbuf *b, size_t extra)
+{
+	size_t need = b->len + extra + 1;
+	size_t cap;
+	char *p;
+
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (p == NULL)
+		return -1;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+int
+sbuf_append(struct sbuf *b, const void *data, size_t n)
+{
+	if (sbuf_reserve(b, n) != 0)
+		return -1;
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+int
+sbuf_puts(struct sbuf *b, const char *s)
+{
+	return sbuf_append(b, s, strlen(s));
+}
+
+int
+sbuf_putc(struct sbuf *b, char c)
+{
+	return sbuf_append(b, &c, 1);
+}
+
+int
+sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || sbuf_reserve(b, (size_t)n) != 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+int
+sbuf_json_string(struct sbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (sbuf_putc(b, '"') != 0)
+		return -1;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		char esc[7] = "\\u00";
+
+		switch (*p) {
+		case '"': sbuf_puts(b, "\\\""); break;
+		case '\\': sbuf_puts(b, "\\\\"); break;
+		case '\n': sbuf_puts(b, "\\n"); break;
+		case '\r': sbuf_puts(b, "\\r"); break;
+		case '\t': sbuf_puts(b, "\\t"); break;
+		default:
+			if (*p < 0x20) {
+				esc[4] = hex[*p >> 4];
+				esc[5] = hex[*p & 15];
+				esc[6] = '\0';
+				sbuf_puts(b, esc);
+			} else {
+				sbuf_putc(b, (char)*p);
+			}
+		}
+	}
+	return sbuf_putc(b, '"');
+}
+
+char *
+sbuf_steal(struct sbuf *b)
+{
+	char *p = b->p;
+
+	if (p == NULL)
+		p = strdup("");
+	sbuf_init(b);
+	return p;
+}
+
+int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+digits(const char **p, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+int
+time_parse_rfc3339(const char *s, int64_t *ms)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, mo, d, h, mi, sec, frac = 0, off = 0;
+	const char *p = s;
+
+	if (s == NULL)
+		return -1;
+	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
+	    digits(&p, 2, &d))
+		return -1;
+	if (*p != 'T' && *p != 't' && *p != ' ')
+		return -1;
+	p++;
+	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' ||
+	    digits(&p, 2, &sec))
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60)
+		return -1;
+	if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return -1;
+	if (*p == '.') {
+		int scale = 100, n = 0;
+
+		p++;
+		while (isdigit((unsigned char)*p)) {
+			if (scale > 0)
+				frac += (*p - '0') * scale;
+			scale /= 10;
+			p++;
+			n++;
+		}
+		if (n == 0)
+			return -1;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om, sign = *p == '-' ? -1 : 1;
+
+		p++;
+		if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om) || oh > 23 || om > 59)
+			return -1;
+		off = sign * (oh * 60 + om);
+	} else {
+		return -1;
+	}
+	if (*p != '\0')
+		return -1;
+	if (sec == 60)
+		sec = 59;
+	struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+		.tm_hour = h, .tm_min = mi, .tm_sec = sec };
+	*ms = ((int64_t)timegm(&tm) - (int64_t)off * 60) * 1000 + frac;
+	return 0;
+}
+
+char *
+time_format_ms(int64_t ms, char *buf, size_t n, int with_ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	int rem = (int)(ms % 1000);
+	struct tm tm;
+
+	if (rem < 0) {
+		rem += 1000;
+		t -= 1;
+	}
+	gmtime_r(&t, &tm);
+	if (with_ms)
+		snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rem);
+	else
+		snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return buf;
+}
+
+int
+duration_parse(const char *s, int64_t *ms)
+{
+	int64_t total = 0;
+	const char *p = s;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	while (*p) {
+		int64_t v = 0, unit;
+		int nd = 0;
+
+		while (isdigit((unsigned char)*p)) {
+			if (v > INT64_MAX / 10 - 10)
+				return -1;
+			v = v * 10 + (*p++ - '0');
+			nd++;
+		}
+		if (nd == 0)
+			return -1;
+		if (strncmp(p, "ms", 2) == 0) {
+			unit = 1;
+			p += 2;
+		} else if (*p == 's') {
+			unit = 1000;
+			p++;
+		} else if (*p == 'm') {
+			unit = 60000;
+			p++;
+		} else if (*p == 'h') {
+			unit = 3600000;
+			p++;
+		} else if (*p == 'd') {
+			unit = 86400000;
+			p++;
+		} else {
+			return -1;
+		}
+		if (v > (INT64_MAX - total) / unit)
+			return -1;
+		total += v * unit;
+	}
+	*ms = total;
+	return 0;
+}
+
+char *
+duration_format(int64_t ms, char *buf, size_t n)
+{
+	static const struct { int64_t unit; const char *sfx; } u[] = {
+		{ 86400000, "d" }, { 3600000, "h" }, { 60000, "m" }, { 1000, "s" }, { 1, "ms" },
+	};
+	size_t off = 0;
+
+	if (ms <= 0) {
+		snprintf(buf, n, "0s");
+		return buf;
+	}
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]) && off < n; i++) {
+		if (ms >= u[i].unit) {
+			int w = snprintf(buf + off, n - off, "%lld%s", (long long)(ms / u[i].unit), u[i].sfx);
+
+			if (w < 0)
+				break;
+			off += (size_t)w;
+			ms %= u[i].unit;
+		}
+	}
+	return buf;
+}
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t
+base64url_encode(const unsigned char *in, size_t n, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		int k = 2;
+
+		if (i + 1 < n) {
+			v |= (uint32_t)in[i + 1] << 8;
+			k++;
+		}
+		if (i + 2 < n) {
+			v |= in[i + 2];
+			k++;
+		}
+		for (int j = 0; j < k; j++) {
+			if (o + 1 >= outlen)
+				goto done;
+			out[o++] = b64url[(v >> (18 - 6 * j)) & 63];
+		}
+	}
+done:
+	if (outlen > 0)
+		out[o] = '\0';
+	return o;
+}
+
+long
+base64url_decode(const char *in, unsigned char *out, size_t outlen)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+
+	for (const char *p = in; *p; p++) {
+		const char *c = strchr(b64url, *p);
+
+		if (c == NULL)
+			return -1;
+		acc = (acc << 6) | (uint32_t)(c - b64url);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= outlen)
+				return -1;
+			out[o++] = (unsigned char)((acc >> bits) & 0xff);
+		}
+	}
+	/* Leftover bits must be zero padding, else the input was not ours. */
+	if (bits >= 6 || (acc & ((1u << bits) - 1)) != 0)
+		return -1;
+	return (long)o;
+}
+
+int
+name_is_valid(const char *s, size_t max)
+{
+	size_t n;
+
+	if (s == NULL || (n = strlen(s)) == 0 || n > max)
+		return 0;
+	if (!islower((unsigned char)s[0]) && !isdigit((unsigned char)s[0]))
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!islower(c) && !isdigit(c) && c != '.' && c != '_' && c != '-')
+			return 0;
+	}
+	return 1;
+}
+
+int
+parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,50 @@
+/*
+ * Small shared helpers: a growable string buffer, times (RFC 3339, UTC,
+ * milliseconds since the epoch internally), durations ("90s", "1h30m"),
+ * base64url, and name checks.
+ */
+#ifndef OUTPOST_UTIL_H
+#define OUTPOST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sbuf {
+	char *p;
+	size_t len;
+	size_t cap;
+};
+
+void sbuf_init(struct sbuf *b);
+void sbuf_free(struct sbuf *b);
+void sbuf_reset(struct sbuf *b);
+int sbuf_reserve(struct sbuf *b, size_t extra);
+int sbuf_append(struct sbuf *b, const void *data, size_t n);
+int sbuf_puts(struct sbuf *b, const char *s);
+int sbuf_putc(struct sbuf *b, char c);
+int sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal, quotes included. */
+int sbuf_json_string(struct sbuf *b, const char *s);
+/* Detaches the NUL-terminated buffer; the caller frees it. */
+char *sbuf_steal(struct sbuf *b);
+
+int64_t now_ms(void);
+/* Parses "2026-11-23T10:00:00Z", optional fraction, "Z" or "+hh:mm". */
+int time_parse_rfc3339(const char *s, int64_t *ms);
+/* Formats UTC; with_ms adds ".mmm". Returns buf. */
+char *time_format_ms(int64_t ms, char *buf, size_t n, int with_ms);
+
+/* "500ms", "90s", "10m", "2h", "1d", and sums of them ("1h30m"). */
+int duration_parse(const char *s, int64_t *ms);
+char *duration_format(int64_t ms, char *buf, size_t n);
+
+size_t base64url_encode(const unsigned char *in, size_t n, char *out, size_t outlen);
+/* Returns the decoded length, or -1 on a character outside the alphabet. */
+long base64url_decode(const char *in, unsigned char *out, size_t outlen);
+
+/* [a-z0-9][a-z0-9._-]*, 1..max characters. */
+int name_is_valid(const char *s, size_t max);
+/* Parses a whole decimal integer into *out within [min, max]. */
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+#endif
