@@ -1,1 +1,393 @@
-int main(void) { return 0; }
+/*
+ * outpostd: the control plane's server. main() reads the settings, opens the
+ * store, starts one libwebsockets event loop and runs it until SIGTERM, when
+ * it stops taking requests, finishes the ones in flight, and exits 0.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "../common/config.h"
+#include "server.h"
+
+struct app *the_app;
+
+static volatile sig_atomic_t got_term, got_hup;
+static struct lws_context *sig_ctx;
+
+struct flag_setting {
+	const char *key;
+	const char *value;
+};
+
+static struct flag_setting flag_settings[16];
+static int nflag_settings;
+static const char *config_flag;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: outpostd [options]\n"
+	    "\n"
+	    "The Outpost server: REST API, event stream and web app for one site.\n"
+	    "\n"
+	    "  --listen HOST:PORT      address to serve (default 127.0.0.1:8080; port 0 picks one)\n"
+	    "  --state-dir DIR         database and admin token (default ./var, or $STATE_DIRECTORY)\n"
+	    "  --config FILE           config file (default " SYSCONFDIR "/outpost/outpostd.conf if present)\n"
+	    "  --log-format FORMAT     json, text or auto (text on a terminal; default auto)\n"
+	    "  --log-level LEVEL       debug, info, warn or error (default info)\n"
+	    "  --version               print the version and exit\n"
+	    "  --help                  print this and exit\n"
+	    "\n"
+	    "Every setting is also a config file key and an OUTPOST_* variable (listen,\n"
+	    "OUTPOST_LISTEN); flags win over variables, variables over the file.\n"
+	    "Signals: SIGTERM finishes requests in flight and exits 0; SIGHUP reloads the config.\n"
+	    "See outpostd(8).\n");
+}
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_term = 1;
+	if (sig_ctx != NULL)
+		lws_cancel_service(sig_ctx);
+}
+
+static int
+load_config(struct server_config *c, char *err, size_t errlen)
+{
+	const char *path = config_flag;
+	int is_optional = 0;
+	char def[900];
+
+	server_config_defaults(c);
+	if (path == NULL)
+		path = getenv("OUTPOST_CONFIG");
+	if (path == NULL) {
+		snprintf(def, sizeof(def), "%s/outpost/outpostd.conf", SYSCONFDIR);
+		path = def;
+		is_optional = 1;
+	}
+	snprintf(c->config_path, sizeof(c->config_path), "%s", path);
+	if (config_load_file(path, is_optional, server_config_set, c, err, errlen) != 0)
+		return -1;
+	if (config_load_env(server_config_keys, server_config_set, c, err, errlen) != 0)
+		return -1;
+	for (int i = 0; i < nflag_settings; i++) {
+		char why[256];
+
+		if (server_config_set(c, flag_settings[i].key, flag_settings[i].value, why,
+		    sizeof(why)) != 0) {
+			snprintf(err, errlen, "--%s: %s", flag_settings[i].key, why);
+			for (char *p = err + 2; *p && *p != ':'; p++)
+				if (*p == '_')
+					*p = '-';
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "state-dir", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "log-format", required_argument, NULL, 'f' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "web-dir", required_argument, NULL, 'w' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		const char *key = NULL;
+
+		switch (ch) {
+		case 'l': key = "listen"; break;
+		case 's': key = "state_dir"; break;
+		case 'f': key = "log_format"; break;
+		case 'L': key = "log_level"; break;
+		case 'w': key = "web_dir"; break;
+		case 'c':
+			config_flag = optarg;
+			continue;
+		case 'V':
+			printf("outpostd %s\n", PACKAGE_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case ':':
+			fprintf(stderr, "outpostd: %s needs a value\n", argv[optind - 1]);
+			return -1;
+		default:
+			fprintf(stderr, "outpostd: unknown option %s (see outpostd --help)\n",
+			    argv[optind - 1]);
+			return -1;
+		}
+		if (nflag_settings < (int)(sizeof(flag_settings) / sizeof(flag_settings[0]))) {
+			flag_settings[nflag_settings].key = key;
+			flag_settings[nflag_settings].value = optarg;
+			nflag_settings++;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "outpostd: unexpected argument %s (see outpostd --help)\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static void
+lws_log_emit(int level, const char *line)
+{
+	char buf[512];
+	size_t n;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	if (level & LLL_ERR)
+		log_error("lws", "detail", buf, NULL);
+	else
+		log_warn("lws", "detail", buf, NULL);
+}
+
+static void
+notify(const char *state)
+{
+#ifdef HAVE_SYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+/* The watchdog and the STATUS= line, from a timer on the loop itself. */
+static lws_sorted_usec_list_t watchdog_sul;
+static lws_usec_t watchdog_period;
+
+static void
+watchdog_tick(lws_sorted_usec_list_t *sul)
+{
+	char status[160];
+	json_t *c = instance_counts(the_app->store);
+
+	snprintf(status, sizeof(status), "WATCHDOG=1\nSTATUS=serving: %lld running, %lld pending, "
+	    "%d requests in flight", (long long)json_integer_value(json_object_get(c, "running")),
+	    (long long)json_integer_value(json_object_get(c, "pending")), the_app->in_flight);
+	json_decref(c);
+	notify(status);
+	lws_sul_schedule(the_app->lws, 0, sul, watchdog_tick, watchdog_period);
+}
+
+/* While draining, the loop must come round often enough to see the deadline. */
+static lws_sorted_usec_list_t drain_sul;
+
+static void
+drain_tick(lws_sorted_usec_list_t *sul)
+{
+	lws_sul_schedule(the_app->lws, 0, sul, drain_tick, 50 * LWS_US_PER_MS);
+}
+
+static void
+reload(struct app *a)
+{
+	struct server_config c;
+	char err[512];
+
+	if (load_config(&c, err, sizeof(err)) != 0) {
+		log_error("config.reload", "error", err, "outcome", "kept the running config", NULL);
+		return;
+	}
+	if (strcmp(c.listen_host, a->cfg.listen_host) != 0 || c.listen_port != a->cfg.listen_port ||
+	    strcmp(c.state_dir, a->cfg.state_dir) != 0)
+		log_warn("config.reload", "detail", "listen and state_dir change only on restart", NULL);
+	a->cfg.log_format = c.log_format;
+	a->cfg.log_level = c.log_level;
+	a->cfg.ws_max_lag = c.ws_max_lag;
+	a->cfg.shutdown_grace_ms = c.shutdown_grace_ms;
+	log_setup(c.log_format, c.log_level);
+	log_info("config.reloaded", "config", c.config_path, NULL);
+}
+
+static int
+is_ipv4(const char *host)
+{
+	return strchr(host, ':') == NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct app app;
+	static const lws_retry_bo_t retry = { .secs_since_valid_ping = 30,
+		.secs_since_valid_hangup = 70 };
+	lws_retry_bo_t ping = retry;
+	struct lws_context_creation_info info;
+	struct op_err oerr = { 0 };
+	char err[512], path[1100], url[300], port[16];
+	struct sigaction sa;
+	struct rlimit rl;
+	int64_t deadline = 0;
+	int rc = 1;
+
+	log_set_program("outpostd");
+	if (parse_args(argc, argv) != 0)
+		return 2;
+	if (load_config(&app.cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "outpostd: %s\n", err);
+		return 2;
+	}
+	log_setup(app.cfg.log_format, app.cfg.log_level);
+	the_app = &app;
+	app.started_at = now_ms();
+	snprintf(app.boot_id, sizeof(app.boot_id), "%08llx",
+	    (unsigned long long)((app.started_at ^ ((int64_t)getpid() << 20)) & 0xffffffffLL));
+
+	if (mkdir_p(app.cfg.state_dir, 0700) != 0) {
+		fprintf(stderr, "outpostd: cannot make the state directory %s: %s\n",
+		    app.cfg.state_dir, strerror(errno));
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/outpost.db", app.cfg.state_dir);
+	app.store = store_open(path, &oerr);
+	if (app.store == NULL || store_migrate(app.store, store_latest_version(), &oerr) != 0) {
+		fprintf(stderr, "outpostd: %s\n", oerr.message);
+		goto out;
+	}
+	if (auth_load(app.store) != 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/admin.token", app.cfg.state_dir);
+	if (auth_bootstrap(app.store, path) != 0)
+		goto out;
+
+	/* lws sizes its descriptor table from the limit: keep it large but finite. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max < 16384 ? rl.rlim_max : 16384;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	ping.secs_since_valid_ping = (uint16_t)(app.cfg.ws_ping_interval_ms / 1000);
+	ping.secs_since_valid_hangup = (uint16_t)(ping.secs_since_valid_ping * 2 + 10);
+	memset(&info, 0, sizeof(info));
+	info.port = app.cfg.listen_port;
+	info.iface = app.cfg.listen_host[0] ? app.cfg.listen_host : NULL;
+	info.protocols = server_protocols;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if (info.iface != NULL && is_ipv4(info.iface))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.max_http_header_data = 8192;
+	info.retry_and_idle_policy = &ping;
+	info.vhost_name = "outpost";
+	app.lws = lws_create_context(&info);
+	if (app.lws == NULL) {
+		fprintf(stderr, "outpostd: cannot serve on %s:%d (is the address in use?)\n",
+		    app.cfg.listen_host, app.cfg.listen_port);
+		goto out;
+	}
+	sig_ctx = app.lws;
+	events_set_notify(events_ws_wake, app.lws);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	snprintf(port, sizeof(port), "%d",
+	    lws_get_vhost_listen_port(lws_get_vhost_by_name(app.lws, "outpost")));
+	snprintf(url, sizeof(url), "http://%s%s%s:%s", strchr(app.cfg.listen_host, ':') ? "[" : "",
+	    app.cfg.listen_host[0] ? app.cfg.listen_host : "0.0.0.0",
+	    strchr(app.cfg.listen_host, ':') ? "]" : "", port);
+	app.is_ready = 1;
+	log_info("outpostd.listening", "url", url, "state_dir", app.cfg.state_dir,
+	    "version", PACKAGE_VERSION, NULL);
+	notify("READY=1\nSTATUS=serving");
+#ifdef HAVE_SYSTEMD
+	{
+		uint64_t usec = 0;
+
+		if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+			watchdog_period = (lws_usec_t)usec / 2;
+			lws_sul_schedule(app.lws, 0, &watchdog_sul, watchdog_tick, watchdog_period);
+		}
+	}
+#endif
+	(void)watchdog_tick;
+
+	for (;;) {
+		if (lws_service(app.lws, 0) < 0)
+			break;
+		if (got_hup) {
+			got_hup = 0;
+			notify("RELOADING=1");
+			reload(&app);
+			notify("READY=1");
+		}
+		if (got_term && !app.is_draining) {
+			app.is_draining = 1;
+			deadline = now_ms() + app.cfg.shutdown_grace_ms;
+			notify("STOPPING=1");
+			log_info("outpostd.stopping", "detail", "finishing requests in flight", NULL);
+			lws_sul_schedule(app.lws, 0, &drain_sul, drain_tick, 50 * LWS_US_PER_MS);
+		}
+		if (app.is_draining && (app.in_flight <= 0 || now_ms() >= deadline))
+			break;
+	}
+	rc = 0;
+	log_info("outpostd.stopped", NULL);
+out:
+	sig_ctx = NULL;
+	if (app.lws != NULL)
+		lws_context_destroy(app.lws);
+	http_cache_clear();
+	events_shutdown();
+	auth_free();
+	metrics_free();
+	store_close(app.store);
+	return rc;
+}

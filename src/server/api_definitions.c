@@ -1,0 +1,74 @@
+/*
+ * /api/v1/definitions: create versions (admin), read the latest or one
+ * version (viewer).
+ */
+#include "server.h"
+
+static int
+create(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	json_t *in = req_json_body(rq, &err), *out;
+
+	if (in == NULL)
+		return resp_error(rs, &err);
+	if (definition_create(rq->app->store, in, rq->actor, &out, &err) != 0) {
+		json_decref(in);
+		return resp_error(rs, &err);
+	}
+	json_decref(in);
+	snprintf(rs->location, sizeof(rs->location), "/api/v1/definitions/%s/versions/%lld",
+	    json_string_value(json_object_get(out, "name")),
+	    (long long)json_integer_value(json_object_get(out, "version")));
+	return resp_json(rs, 201, out);
+}
+
+static int
+list(struct req *rq, struct resp *rs)
+{
+	static const char *const allowed[] = { "limit", "after", NULL };
+	struct op_err err = { 0 };
+
+	if (req_query_check(rq, allowed, &err) != 0)
+		return resp_error(rs, &err);
+	rs->is_cacheable = 1;
+	return resp_json(rs, 200, definitions_list(rq->app->store));
+}
+
+static int
+get(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	json_t *d = definition_get(rq->app->store, rq->params[0], 0, &err);
+
+	if (d == NULL)
+		return resp_error(rs, &err);
+	rs->is_cacheable = 1;
+	return resp_json(rs, 200, d);
+}
+
+static int
+get_version(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	int64_t v;
+	json_t *d;
+
+	if (parse_int64(rq->params[1], 1, INT64_MAX, &v) != 0) {
+		op_err_set(&err, 400, "invalid_argument", "version", "version must be a positive integer");
+		return resp_error(rs, &err);
+	}
+	d = definition_get(rq->app->store, rq->params[0], v, &err);
+	if (d == NULL)
+		return resp_error(rs, &err);
+	rs->is_cacheable = 1;
+	return resp_json(rs, 200, d);
+}
+
+const struct route api_definitions_routes[] = {
+	{ "POST", "/api/v1/definitions", ROLE_ADMIN, create },
+	{ "GET", "/api/v1/definitions", ROLE_VIEWER, list },
+	{ "GET", "/api/v1/definitions/{name}", ROLE_VIEWER, get },
+	{ "GET", "/api/v1/definitions/{name}/versions/{v}", ROLE_VIEWER, get_version },
+	{ NULL, NULL, ROLE_NONE, NULL },
+};

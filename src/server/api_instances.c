@@ -1,0 +1,166 @@
+/*
+ * /api/v1/instances: create (one or a batch), list with filters and keyset
+ * pages, get, the operator's actions, and the transition history.
+ */
+#include <string.h>
+
+#include "server.h"
+
+static int
+id_param(struct req *rq, int64_t *id, struct op_err *err)
+{
+	if (parse_int64(rq->params[0], 1, INT64_MAX, id) != 0) {
+		op_err_set(err, 400, "invalid_argument", "id", "an instance id is a positive integer");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+create(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	json_t *in = req_json_body(rq, &err), *out;
+
+	if (in == NULL)
+		return resp_error(rs, &err);
+	if (instances_create(rq->app->store, in, rq->actor, &out, &err) != 0) {
+		json_decref(in);
+		return resp_error(rs, &err);
+	}
+	json_decref(in);
+	if (json_object_get(out, "id") != NULL)
+		snprintf(rs->location, sizeof(rs->location), "/api/v1/instances/%lld",
+		    (long long)json_integer_value(json_object_get(out, "id")));
+	return resp_json(rs, 201, out);
+}
+
+/* "running,failed" → a bit per state; errors name the state. */
+static int
+state_mask_parse(const char *s, unsigned *mask, struct op_err *err)
+{
+	char buf[256], *save = NULL, *tok;
+
+	*mask = 0;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		enum inst_state st;
+
+		if (inst_state_parse(tok, &st) != 0) {
+			op_err_set(err, 400, "invalid_argument", "state",
+			    "unknown state %s (states: pending, scheduled, instantiating, warm, running, "
+			    "collecting, grading, stopping, stopped, failed, terminated)", tok);
+			return -1;
+		}
+		*mask |= 1u << st;
+	}
+	if (*mask == 0) {
+		op_err_set(err, 400, "invalid_argument", "state", "state must name at least one state");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+list(struct req *rq, struct resp *rs)
+{
+	static const char *const allowed[] = { "state", "definition", "owner", "worker", "limit",
+		"after", NULL };
+	struct instance_filter f = { 0 };
+	struct op_err err = { 0 };
+	char sbuf_[256], dbuf[128], obuf[160], wbuf[80], next[160];
+	const char *v;
+	int64_t limit, after, last;
+	int has_more;
+	json_t *items;
+
+	if (req_query_check(rq, allowed, &err) != 0 ||
+	    page_params(rq, "instances", &limit, &after, &err) != 0)
+		return resp_error(rs, &err);
+	if ((v = req_query(rq, "state", sbuf_, sizeof(sbuf_))) != NULL &&
+	    state_mask_parse(v, &f.state_mask, &err) != 0)
+		return resp_error(rs, &err);
+	f.definition = req_query(rq, "definition", dbuf, sizeof(dbuf));
+	f.owner = req_query(rq, "owner", obuf, sizeof(obuf));
+	if ((v = req_query(rq, "worker", wbuf, sizeof(wbuf))) != NULL) {
+		if (worker_resolve(rq->app->store, v, &f.worker_id, &err) != 0) {
+			/* An unknown worker holds nothing: an empty page, not an error. */
+			f.worker_id = -1;
+		}
+	}
+	items = instances_list(rq->app->store, &f, after, limit, &last, &has_more);
+	if (has_more)
+		cursor_encode("instances", last, next, sizeof(next));
+	rs->is_cacheable = 1;
+	return resp_json(rs, 200, json_pack("{s:o, s:s?}", "items", items, "next",
+	    has_more ? next : NULL));
+}
+
+static int
+get(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	int64_t id;
+	json_t *j;
+
+	if (id_param(rq, &id, &err) != 0 || (j = instance_get(rq->app->store, id, &err)) == NULL)
+		return resp_error(rs, &err);
+	rs->is_cacheable = 1;
+	return resp_json(rs, 200, j);
+}
+
+static int
+act(struct req *rq, struct resp *rs, enum inst_action a)
+{
+	struct op_err err = { 0 };
+	json_t *body = NULL, *out;
+	int64_t id;
+	int rc;
+
+	if (id_param(rq, &id, &err) != 0)
+		return resp_error(rs, &err);
+	if (rq->body_len > 0 && (body = req_json_body(rq, &err)) == NULL)
+		return resp_error(rs, &err);
+	if (a != INST_ACT_EXTEND && body != NULL && json_object_size(body) > 0) {
+		op_err_set(&err, 400, "unknown_field", json_object_iter_key(json_object_iter(body)),
+		    "%s takes no fields", inst_action_name(a));
+		json_decref(body);
+		return resp_error(rs, &err);
+	}
+	rc = instance_act(rq->app->store, id, a, body, rq->actor, &out, &err);
+	json_decref(body);
+	if (rc != 0)
+		return resp_error(rs, &err);
+	return resp_json(rs, 200, out);
+}
+
+static int stop(struct req *rq, struct resp *rs) { return act(rq, rs, INST_ACT_STOP); }
+static int terminate(struct req *rq, struct resp *rs) { return act(rq, rs, INST_ACT_TERMINATE); }
+static int retry(struct req *rq, struct resp *rs) { return act(rq, rs, INST_ACT_RETRY); }
+static int extend(struct req *rq, struct resp *rs) { return act(rq, rs, INST_ACT_EXTEND); }
+
+static int
+transitions(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	int64_t id;
+	json_t *j;
+
+	if (id_param(rq, &id, &err) != 0 ||
+	    (j = instance_transitions(rq->app->store, id, &err)) == NULL)
+		return resp_error(rs, &err);
+	rs->is_cacheable = 1;
+	return resp_json(rs, 200, j);
+}
+
+const struct route api_instances_routes[] = {
+	{ "POST", "/api/v1/instances", ROLE_OPERATOR, create },
+	{ "GET", "/api/v1/instances", ROLE_VIEWER, list },
+	{ "GET", "/api/v1/instances/{id}", ROLE_VIEWER, get },
+	{ "POST", "/api/v1/instances/{id}/stop", ROLE_OPERATOR, stop },
+	{ "POST", "/api/v1/instances/{id}/terminate", ROLE_OPERATOR, terminate },
+	{ "POST", "/api/v1/instances/{id}/retry", ROLE_OPERATOR, retry },
+	{ "POST", "/api/v1/instances/{id}/extend", ROLE_OPERATOR, extend },
+	{ "GET", "/api/v1/instances/{id}/transitions", ROLE_VIEWER, transitions },
+	{ NULL, NULL, ROLE_NONE, NULL },
+};

@@ -1,0 +1,138 @@
+/*
+ * /api/v1/workers: list, get, cordon, uncordon; and the agent's
+ * registration. A worker is named by its id or its name.
+ */
+#include <string.h>
+
+#include "server.h"
+
+static int
+mask_parse(const char *s, const char *field, int (*parse)(const char *, int *), int n,
+    unsigned *mask, struct op_err *err)
+{
+	char buf[256], *save = NULL, *tok;
+
+	*mask = 0;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		int v;
+
+		if (parse(tok, &v) != 0 || v < 0 || v >= n) {
+			op_err_set(err, 400, "invalid_argument", field, "unknown %s %s", field, tok);
+			return -1;
+		}
+		*mask |= 1u << v;
+	}
+	return 0;
+}
+
+static int
+wstate(const char *s, int *v)
+{
+	enum worker_state w;
+	int rc = worker_state_parse(s, &w);
+
+	*v = (int)w;
+	return rc;
+}
+
+static int
+whealth(const char *s, int *v)
+{
+	enum worker_health h;
+	int rc = worker_health_parse(s, &h);
+
+	*v = (int)h;
+	return rc;
+}
+
+static int
+list(struct req *rq, struct resp *rs)
+{
+	static const char *const allowed[] = { "state", "health", "template", "limit", "after", NULL };
+	struct worker_filter f = { 0 };
+	struct op_err err = { 0 };
+	char b1[256], b2[256], b3[80], next[160];
+	const char *v;
+	int64_t limit, after, last;
+	int has_more;
+	json_t *items;
+
+	if (req_query_check(rq, allowed, &err) != 0 ||
+	    page_params(rq, "workers", &limit, &after, &err) != 0)
+		return resp_error(rs, &err);
+	if ((v = req_query(rq, "state", b1, sizeof(b1))) != NULL &&
+	    mask_parse(v, "state", wstate, WORKER_STATE_COUNT, &f.state_mask, &err) != 0)
+		return resp_error(rs, &err);
+	if ((v = req_query(rq, "health", b2, sizeof(b2))) != NULL &&
+	    mask_parse(v, "health", whealth, HEALTH_COUNT, &f.health_mask, &err) != 0)
+		return resp_error(rs, &err);
+	f.template_name = req_query(rq, "template", b3, sizeof(b3));
+	items = workers_list(rq->app->store, &f, after, limit, &last, &has_more);
+	if (has_more)
+		cursor_encode("workers", last, next, sizeof(next));
+	rs->is_cacheable = 1;
+	return resp_json(rs, 200, json_pack("{s:o, s:s?}", "items", items, "next",
+	    has_more ? next : NULL));
+}
+
+static int
+get(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	int64_t id;
+	json_t *w;
+
+	if (worker_resolve(rq->app->store, rq->params[0], &id, &err) != 0 ||
+	    (w = worker_get(rq->app->store, id, &err)) == NULL)
+		return resp_error(rs, &err);
+	rs->is_cacheable = 1;
+	return resp_json(rs, 200, w);
+}
+
+static int
+act(struct req *rq, struct resp *rs, enum worker_action a)
+{
+	struct op_err err = { 0 };
+	json_t *body = NULL, *out;
+	int64_t id;
+	int rc;
+
+	if (worker_resolve(rq->app->store, rq->params[0], &id, &err) != 0)
+		return resp_error(rs, &err);
+	if (rq->body_len > 0 && (body = req_json_body(rq, &err)) == NULL)
+		return resp_error(rs, &err);
+	rc = worker_act(rq->app->store, id, a, body, rq->actor, &out, &err);
+	json_decref(body);
+	if (rc != 0)
+		return resp_error(rs, &err);
+	return resp_json(rs, 200, out);
+}
+
+static int cordon(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_ACT_CORDON); }
+static int uncordon(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_ACT_UNCORDON); }
+
+static int
+agent_register(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	json_t *in = req_json_body(rq, &err), *out;
+	int rc;
+
+	if (in == NULL)
+		return resp_error(rs, &err);
+	rc = worker_register(rq->app->store, in, rq->actor, &out, &err);
+	json_decref(in);
+	if (rc < 0)
+		return resp_error(rs, &err);
+	return resp_json(rs, rc == 1 ? 201 : 200, out);
+}
+
+const struct route api_workers_routes[] = {
+	{ "GET", "/api/v1/workers", ROLE_VIEWER, list },
+	{ "GET", "/api/v1/workers/{id}", ROLE_VIEWER, get },
+	{ "POST", "/api/v1/workers/{id}/cordon", ROLE_OPERATOR, cordon },
+	{ "POST", "/api/v1/workers/{id}/uncordon", ROLE_OPERATOR, uncordon },
+	{ "POST", "/api/v1/agent/register", ROLE_AGENT, agent_register },
+	{ NULL, NULL, ROLE_NONE, NULL },
+};

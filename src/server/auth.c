@@ -1,0 +1,372 @@
+/*
+ * Bearer tokens. A token is "opt_" and 43 base64url characters (256 random
+ * bits); only its SHA-256 is stored. The live tokens are kept in memory so
+ * a request costs one hash and a scan of a few dozen entries, no query; the
+ * table is the durable copy and is changed first, in the same transaction
+ * as the token's event.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "server.h"
+
+struct token_entry {
+	struct auth_token t;
+	unsigned char hash[32];
+};
+
+static struct token_entry *tokens;
+static size_t ntokens, cap_tokens;
+
+static const char *const role_names[] = {
+	[ROLE_NONE] = "none", [ROLE_AGENT] = "agent", [ROLE_VIEWER] = "viewer",
+	[ROLE_OPERATOR] = "operator", [ROLE_ADMIN] = "admin",
+};
+
+const char *
+role_name(enum role r)
+{
+	return (r >= ROLE_NONE && r <= ROLE_ADMIN) ? role_names[r] : "none";
+}
+
+int
+role_parse(const char *s, enum role *out)
+{
+	for (int i = ROLE_AGENT; s != NULL && i <= ROLE_ADMIN; i++) {
+		if (strcmp(role_names[i], s) == 0) {
+			*out = (enum role)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+role_allows(enum role have, enum role need)
+{
+	if (need == ROLE_NONE)
+		return 1;
+	if (need == ROLE_AGENT)
+		return have == ROLE_AGENT;
+	if (have == ROLE_AGENT)
+		return 0;
+	return have >= need;
+}
+
+static void
+hash_token(const char *token, unsigned char out[32])
+{
+	unsigned int n = 32;
+
+	EVP_Digest(token, strlen(token), out, &n, EVP_sha256(), NULL);
+}
+
+static int
+remember(const struct auth_token *t, const unsigned char hash[32])
+{
+	if (ntokens == cap_tokens) {
+		size_t ncap = cap_tokens ? cap_tokens * 2 : 16;
+		struct token_entry *n = realloc(tokens, ncap * sizeof(*n));
+
+		if (n == NULL)
+			return -1;
+		tokens = n;
+		cap_tokens = ncap;
+	}
+	tokens[ntokens].t = *t;
+	memcpy(tokens[ntokens].hash, hash, 32);
+	ntokens++;
+	return 0;
+}
+
+static void
+forget(int64_t id)
+{
+	for (size_t i = 0; i < ntokens; i++) {
+		if (tokens[i].t.id == id) {
+			tokens[i] = tokens[--ntokens];
+			return;
+		}
+	}
+}
+
+void
+auth_free(void)
+{
+	free(tokens);
+	tokens = NULL;
+	ntokens = cap_tokens = 0;
+}
+
+int
+auth_load(struct store *s)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT id, name, role, hash, expires_at FROM tokens "
+	    "WHERE revoked_at IS NULL");
+
+	auth_free();
+	if (st == NULL)
+		return -1;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct auth_token t = { 0 };
+
+		t.id = sqlite3_column_int64(st, 0);
+		snprintf(t.name, sizeof(t.name), "%s", (const char *)sqlite3_column_text(st, 1));
+		if (role_parse((const char *)sqlite3_column_text(st, 2), &t.role) != 0 ||
+		    sqlite3_column_bytes(st, 3) != 32)
+			continue;
+		t.expires_at = sqlite3_column_int64(st, 4);
+		if (remember(&t, sqlite3_column_blob(st, 3)) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* O(tokens): a scan of the live tokens, a few dozen on a real site. */
+int
+auth_check(const char *token, struct auth_token *out)
+{
+	unsigned char h[32];
+
+	if (token == NULL || strncmp(token, "opt_", 4) != 0 || strlen(token) != 47)
+		return -1;
+	hash_token(token, h);
+	for (size_t i = 0; i < ntokens; i++) {
+		if (memcmp(tokens[i].hash, h, 32) != 0)
+			continue;
+		if (tokens[i].t.expires_at != 0 && tokens[i].t.expires_at <= now_ms())
+			return -1;
+		*out = tokens[i].t;
+		return 0;
+	}
+	return -1;
+}
+
+static json_t *
+token_json(int64_t id, const char *name, const char *role, int64_t created_at,
+    int64_t expires_at, int64_t revoked_at, const char *created_by)
+{
+	char a[40], b[40], c[40];
+
+	return json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s?, s:s?}", "id", (json_int_t)id,
+	    "name", name, "role", role,
+	    "created_at", time_format_ms(created_at, a, sizeof(a), 0),
+	    "expires_at", expires_at ? time_format_ms(expires_at, b, sizeof(b), 0) : NULL,
+	    "revoked_at", revoked_at ? time_format_ms(revoked_at, c, sizeof(c), 0) : NULL,
+	    "created_by", created_by);
+}
+
+static int
+new_token(char *out, size_t n)
+{
+	unsigned char raw[32];
+
+	if (n < 48 || RAND_bytes(raw, sizeof(raw)) != 1)
+		return -1;
+	memcpy(out, "opt_", 4);
+	base64url_encode(raw, sizeof(raw), out + 4, n - 4);
+	return 0;
+}
+
+int
+auth_create(struct store *s, const char *name, enum role role, int64_t expires_at,
+    const char *actor, char *token_out, size_t toklen, json_t **rec, struct op_err *err)
+{
+	sqlite3_stmt *st;
+	struct auth_token t = { 0 };
+	unsigned char h[32];
+	int64_t now = now_ms();
+
+	*rec = NULL;
+	if (new_token(token_out, toklen) != 0) {
+		op_err_set(err, 500, "internal", "", "cannot make random bytes");
+		return -1;
+	}
+	hash_token(token_out, h);
+	if (store_begin(s) != 0)
+		goto db;
+	st = store_stmt(s, "INSERT INTO tokens (name, role, hash, created_at, expires_at, created_by) "
+	    "VALUES (?, ?, ?, ?, ?, ?)");
+	if (st == NULL)
+		goto db_rb;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, role_name(role), -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, h, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now);
+	if (expires_at)
+		sqlite3_bind_int64(st, 5, expires_at);
+	if (actor)
+		sqlite3_bind_text(st, 6, actor, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto db_rb;
+	t.id = sqlite3_last_insert_rowid(store_db(s));
+	snprintf(t.name, sizeof(t.name), "%s", name);
+	t.role = role;
+	t.expires_at = expires_at;
+	*rec = token_json(t.id, name, role_name(role), now, expires_at, 0, actor);
+	if (*rec == NULL || events_append(s, "token.created", "token", NULL, t.id, actor,
+	    json_pack("{s:I, s:s, s:s}", "id", (json_int_t)t.id, "name", name, "role",
+	    role_name(role))) != 0)
+		goto db_rb;
+	if (store_commit(s) != 0)
+		goto db;
+	remember(&t, h);
+	return 0;
+db_rb:
+	store_rollback(s);
+db:
+	json_decref(*rec);
+	*rec = NULL;
+	op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+	return -1;
+}
+
+int
+auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct op_err *err)
+{
+	sqlite3_stmt *st;
+	int64_t now = now_ms();
+
+	*rec = NULL;
+	if (store_begin(s) != 0)
+		goto db;
+	st = store_stmt(s, "SELECT name, role, created_at, expires_at, revoked_at, created_by "
+	    "FROM tokens WHERE id = ?");
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		store_rollback(s);
+		op_err_set(err, 404, "not_found", "id", "no token with id %lld", (long long)id);
+		return -1;
+	}
+	if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+		store_rollback(s);
+		op_err_set(err, 409, "invalid_transition", "id", "token %lld is already revoked",
+		    (long long)id);
+		return -1;
+	}
+	*rec = token_json(id, (const char *)sqlite3_column_text(st, 0),
+	    (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
+	    sqlite3_column_int64(st, 3), now, (const char *)sqlite3_column_text(st, 5));
+	sqlite3_reset(st);
+	st = store_stmt(s, "UPDATE tokens SET revoked_at = ? WHERE id = ?");
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, id);
+	if (*rec == NULL || sqlite3_step(st) != SQLITE_DONE)
+		goto db_rb;
+	if (events_append(s, "token.revoked", "token", NULL, id, actor,
+	    json_pack("{s:I, s:O}", "id", (json_int_t)id, "name", json_object_get(*rec, "name"))) != 0)
+		goto db_rb;
+	if (store_commit(s) != 0)
+		goto db;
+	forget(id);
+	return 0;
+db_rb:
+	store_rollback(s);
+db:
+	json_decref(*rec);
+	*rec = NULL;
+	op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+	return -1;
+}
+
+json_t *
+auth_list(struct store *s)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT id, name, role, created_at, expires_at, revoked_at, "
+	    "created_by FROM tokens ORDER BY id");
+	json_t *items = json_array();
+
+	while (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(items, token_json(sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
+		    sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
+		    sqlite3_column_int64(st, 5), (const char *)sqlite3_column_text(st, 6)));
+	return json_pack("{s:o, s:n}", "items", items, "next");
+}
+
+/*
+ * First start: no token exists, so make an admin token and write it where
+ * only the owner can read it. The file is written (and synced) before the
+ * token is committed: a crash in between leaves an empty table, and the next
+ * start simply makes a new one.
+ */
+int
+auth_bootstrap(struct store *s, const char *path)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT count(*) FROM tokens");
+	char token[64], tmp[1100];
+	struct op_err err;
+	json_t *rec = NULL;
+	int fd;
+
+	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
+		return -1;
+	if (sqlite3_column_int64(st, 0) > 0)
+		return 0;
+	sqlite3_reset(st);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_error("auth.bootstrap", "path", tmp, "error", strerror(errno), NULL);
+		return -1;
+	}
+	fchmod(fd, 0600);
+	/* The token is made here, then inserted with that exact value. */
+	if (new_token(token, sizeof(token)) != 0)
+		goto fail;
+	{
+		size_t len = strlen(token);
+
+		token[len] = '\n';
+		if (write(fd, token, len + 1) != (ssize_t)(len + 1) || fsync(fd) != 0)
+			goto fail;
+		token[len] = '\0';
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto fail;
+	{
+		unsigned char h[32];
+		struct auth_token t = { .role = ROLE_ADMIN };
+
+		hash_token(token, h);
+		if (store_begin(s) != 0)
+			goto fail;
+		st = store_stmt(s, "INSERT INTO tokens (name, role, hash, created_at, created_by) "
+		    "VALUES ('admin', 'admin', ?, ?, 'outpostd')");
+		sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, now_ms());
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			store_rollback(s);
+			goto fail;
+		}
+		t.id = sqlite3_last_insert_rowid(store_db(s));
+		snprintf(t.name, sizeof(t.name), "admin");
+		if (events_append(s, "token.created", "token", NULL, t.id, "outpostd",
+		    json_pack("{s:I, s:s, s:s}", "id", (json_int_t)t.id, "name", "admin",
+		    "role", "admin")) != 0 || store_commit(s) != 0) {
+			store_rollback(s);
+			goto fail;
+		}
+		remember(&t, h);
+	}
+	log_info("auth.bootstrap", "admin_token_file", path, NULL);
+	(void)err;
+	(void)rec;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	log_error("auth.bootstrap", "path", path, "error", "cannot write the admin token", NULL);
+	return -1;
+}

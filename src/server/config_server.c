@@ -1,0 +1,125 @@
+/*
+ * outpostd's settings: defaults, then the config file, then OUTPOST_*
+ * variables, then flags. Each key has one setter here, so the file, the
+ * environment and the flags can never disagree on what a value means.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+const char *const server_config_keys[] = { "listen", "state_dir", "web_dir", "log_format",
+	"log_level", "ws_ping_interval", "ws_max_lag", "shutdown_grace", NULL };
+
+void
+server_config_defaults(struct server_config *c)
+{
+	const char *sd = getenv("STATE_DIRECTORY");
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
+	c->listen_port = 8080;
+	/* Under systemd, StateDirectory= names it (the first of a colon list). */
+	if (sd != NULL && *sd != '\0') {
+		snprintf(c->state_dir, sizeof(c->state_dir), "%s", sd);
+		c->state_dir[strcspn(c->state_dir, ":")] = '\0';
+	} else {
+		snprintf(c->state_dir, sizeof(c->state_dir), "./var");
+	}
+	c->log_format = LOG_FORMAT_AUTO;
+	c->log_level = LOG_INFO;
+	c->ws_ping_interval_ms = 30000;
+	c->ws_max_lag = 10000;
+	c->shutdown_grace_ms = 10000;
+}
+
+/* "127.0.0.1:8080", "[::1]:8080", ":8080" (all IPv4 addresses), "localhost:0". */
+int
+listen_parse(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon;
+	int64_t p;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (rb == NULL || rb[1] != ':' || (size_t)(rb - s - 1) >= hostlen)
+			return -1;
+		memcpy(host, s + 1, (size_t)(rb - s - 1));
+		host[rb - s - 1] = '\0';
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || (size_t)(colon - s) >= hostlen)
+			return -1;
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+		if (strchr(host, ':') != NULL)
+			return -1;	/* IPv6 needs brackets */
+	}
+	if (parse_int64(colon + 1, 0, 65535, &p) != 0)
+		return -1;
+	*port = (int)p;
+	return 0;
+}
+
+static int
+set_duration(const char *key, const char *v, int64_t min, int64_t max, int64_t *out, char *err,
+    size_t errlen)
+{
+	if (duration_parse(v, out) != 0 || *out < min || *out > max) {
+		char a[32], b[32];
+
+		snprintf(err, errlen, "%s must be a duration from %s to %s, such as \"30s\"", key,
+		    duration_format(min, a, sizeof(a)), duration_format(max, b, sizeof(b)));
+		return -1;
+	}
+	return 0;
+}
+
+int
+server_config_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
+{
+	struct server_config *c = ctx;
+
+	if (strcmp(key, "listen") == 0) {
+		if (listen_parse(v, c->listen_host, sizeof(c->listen_host), &c->listen_port) != 0) {
+			snprintf(err, errlen, "listen must be HOST:PORT, such as 127.0.0.1:8080 or [::1]:8080");
+			return -1;
+		}
+	} else if (strcmp(key, "state_dir") == 0 || strcmp(key, "web_dir") == 0) {
+		char *dst = key[0] == 's' ? c->state_dir : c->web_dir;
+
+		if (*v == '\0' || strlen(v) >= sizeof(c->state_dir) - 64) {
+			snprintf(err, errlen, "%s must be a directory path under 960 bytes", key);
+			return -1;
+		}
+		snprintf(dst, sizeof(c->state_dir), "%s", v);
+	} else if (strcmp(key, "log_format") == 0) {
+		if (log_format_parse(v, &c->log_format) != 0) {
+			snprintf(err, errlen, "log_format must be json, text or auto");
+			return -1;
+		}
+	} else if (strcmp(key, "log_level") == 0) {
+		if (log_level_parse(v, &c->log_level) != 0) {
+			snprintf(err, errlen, "log_level must be debug, info, warn or error");
+			return -1;
+		}
+	} else if (strcmp(key, "ws_ping_interval") == 0) {
+		return set_duration(key, v, 1000, 3600000, &c->ws_ping_interval_ms, err, errlen);
+	} else if (strcmp(key, "shutdown_grace") == 0) {
+		return set_duration(key, v, 0, 600000, &c->shutdown_grace_ms, err, errlen);
+	} else if (strcmp(key, "ws_max_lag") == 0) {
+		if (parse_int64(v, 1, 100000000, &c->ws_max_lag) != 0) {
+			snprintf(err, errlen, "ws_max_lag must be an integer from 1 to 100000000");
+			return -1;
+		}
+	} else {
+		snprintf(err, errlen, "unknown key %s (keys: listen, state_dir, web_dir, log_format, "
+		    "log_level, ws_ping_interval, ws_max_lag, shutdown_grace)", key);
+		return -1;
+	}
+	return 0;
+}

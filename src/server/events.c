@@ -1,0 +1,287 @@
+/*
+ * Events: the one source of live updates. An event is written in the same
+ * transaction as the change it reports (events_append inside the caller's
+ * transaction); on commit it enters an in-memory ring of the most recent
+ * events and subscribers are woken. Readers take events from the ring when it
+ * covers what they ask for, else from the table, so a client that reconnects
+ * with an old sequence number gets exactly what it missed.
+ *
+ * Sequence numbers come from the table's AUTOINCREMENT key. Only one writer
+ * exists (this process, on one thread), and a rolled-back insert also rolls
+ * back the sequence, so the numbers are gapless.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+#define RING_SIZE 8192
+
+static struct event_row ring[RING_SIZE];	/* ring[seq % RING_SIZE] */
+static int64_t ring_min = 1;			/* lowest seq the ring holds */
+static int64_t last_seq;
+static int is_loaded;
+
+static struct event_row *pending;
+static size_t npending, cap_pending;
+
+static void (*notify_fn)(void *);
+static void *notify_arg;
+
+void
+events_set_notify(void (*fn)(void *), void *arg)
+{
+	notify_fn = fn;
+	notify_arg = arg;
+}
+
+void
+event_row_free(struct event_row *r)
+{
+	free(r->json);
+	r->json = NULL;
+}
+
+static void
+load_last_seq(struct store *s)
+{
+	sqlite3_stmt *st;
+
+	if (is_loaded)
+		return;
+	st = store_stmt(s, "SELECT seq FROM sqlite_sequence WHERE name = 'events'");
+	last_seq = (st != NULL && sqlite3_step(st) == SQLITE_ROW) ? sqlite3_column_int64(st, 0) : 0;
+	ring_min = last_seq + 1;
+	is_loaded = 1;
+}
+
+int64_t
+events_last_seq(struct store *s)
+{
+	load_last_seq(s);
+	return last_seq;
+}
+
+static char *
+event_render(int64_t seq, int64_t ts, const char *type, const char *kind, json_t *ref,
+    const char *actor, json_t *data)
+{
+	char tsbuf[40];
+	json_t *ev;
+	char *out;
+
+	ev = json_pack("{s:I, s:s, s:s, s:s, s:O, s:s?, s:O}", "seq", (json_int_t)seq,
+	    "ts", time_format_ms(ts, tsbuf, sizeof(tsbuf), 1), "type", type, "kind", kind,
+	    "id", ref, "actor", actor, "data", data);
+	if (ev == NULL)
+		return NULL;
+	out = json_dumps(ev, JSON_COMPACT);
+	json_decref(ev);
+	return out;
+}
+
+int
+events_append(struct store *s, const char *type, const char *kind, const char *ref_str,
+    int64_t ref_int, const char *actor, json_t *data)
+{
+	sqlite3_stmt *st;
+	struct event_row *r;
+	json_t *ref;
+	char *dj = NULL;
+	int64_t ts = now_ms();
+	int rc = -1;
+
+	load_last_seq(s);
+	if (data == NULL)
+		data = json_object();
+	ref = ref_str ? json_string(ref_str) : json_integer(ref_int);
+	st = store_stmt(s, "INSERT INTO events (ts, type, kind, ref, actor, data) "
+	    "VALUES (?, ?, ?, ?, ?, ?)");
+	dj = json_dumps(data, JSON_COMPACT);
+	if (st == NULL || dj == NULL || ref == NULL)
+		goto out;
+	sqlite3_bind_int64(st, 1, ts);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+	if (ref_str)
+		sqlite3_bind_text(st, 4, ref_str, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 4, ref_int);
+	if (actor)
+		sqlite3_bind_text(st, 5, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, dj, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		log_error("events.append", "error", sqlite3_errmsg(store_db(s)), NULL);
+		goto out;
+	}
+	if (npending == cap_pending) {
+		size_t ncap = cap_pending ? cap_pending * 2 : 16;
+		struct event_row *np = realloc(pending, ncap * sizeof(*np));
+
+		if (np == NULL)
+			goto out;
+		pending = np;
+		cap_pending = ncap;
+	}
+	r = &pending[npending];
+	memset(r, 0, sizeof(*r));
+	r->seq = sqlite3_last_insert_rowid(store_db(s));
+	r->ts = ts;
+	snprintf(r->type, sizeof(r->type), "%s", type);
+	snprintf(r->kind, sizeof(r->kind), "%s", kind);
+	r->json = event_render(r->seq, ts, type, kind, ref, actor, data);
+	if (r->json == NULL)
+		goto out;
+	npending++;
+	rc = 0;
+out:
+	free(dj);
+	json_decref(ref);
+	json_decref(data);
+	return rc;
+}
+
+void
+events_committed(struct store *s)
+{
+	(void)s;
+	if (npending == 0)
+		return;
+	for (size_t i = 0; i < npending; i++) {
+		struct event_row *slot = &ring[pending[i].seq % RING_SIZE];
+
+		event_row_free(slot);
+		*slot = pending[i];
+		last_seq = pending[i].seq;
+	}
+	npending = 0;
+	if (last_seq - ring_min + 1 > RING_SIZE)
+		ring_min = last_seq - RING_SIZE + 1;
+	if (notify_fn)
+		notify_fn(notify_arg);
+}
+
+void
+events_rolled_back(struct store *s)
+{
+	(void)s;
+	for (size_t i = 0; i < npending; i++)
+		event_row_free(&pending[i]);
+	npending = 0;
+}
+
+int
+events_type_matches(const char *type, const char *const *patterns, int n)
+{
+	if (n == 0)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		const char *p = patterns[i];
+		size_t len = strlen(p);
+
+		if (strcmp(p, "*") == 0 || strcmp(p, type) == 0)
+			return 1;
+		/* "instance.*" matches "instance.state", not "instances.x" */
+		if (len >= 2 && p[len - 1] == '*' && p[len - 2] == '.' &&
+		    strncmp(p, type, len - 1) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+read_db(struct store *s, int64_t since, const char *const *types, int ntypes, int max,
+    struct event_row *out, int64_t *scanned_to)
+{
+	int n = 0;
+
+	for (;;) {
+		sqlite3_stmt *st = store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data "
+		    "FROM events WHERE seq > ? ORDER BY seq LIMIT 256");
+		int rows = 0;
+
+		if (st == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, since);
+		while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+			int64_t seq = sqlite3_column_int64(st, 0);
+			const char *type = (const char *)sqlite3_column_text(st, 2);
+			const char *kind = (const char *)sqlite3_column_text(st, 3);
+			const char *actor = (const char *)sqlite3_column_text(st, 5);
+			json_t *ref, *data;
+
+			rows++;
+			since = seq;
+			*scanned_to = seq;
+			if (!events_type_matches(type, types, ntypes))
+				continue;
+			if (sqlite3_column_type(st, 4) == SQLITE_INTEGER)
+				ref = json_integer(sqlite3_column_int64(st, 4));
+			else if (sqlite3_column_type(st, 4) == SQLITE_NULL)
+				ref = json_null();
+			else
+				ref = json_string((const char *)sqlite3_column_text(st, 4));
+			data = json_loads((const char *)sqlite3_column_text(st, 6), 0, NULL);
+			if (data == NULL)
+				data = json_object();
+			memset(&out[n], 0, sizeof(out[n]));
+			out[n].seq = seq;
+			out[n].ts = sqlite3_column_int64(st, 1);
+			snprintf(out[n].type, sizeof(out[n].type), "%s", type);
+			snprintf(out[n].kind, sizeof(out[n].kind), "%s", kind);
+			out[n].json = event_render(seq, out[n].ts, type, kind, ref, actor, data);
+			json_decref(ref);
+			json_decref(data);
+			if (out[n].json != NULL)
+				n++;
+		}
+		sqlite3_reset(st);
+		if (n >= max || rows < 256)
+			break;
+	}
+	return n;
+}
+
+/*
+ * O(events scanned). From the ring when it holds since+1, else from the
+ * table; *scanned_to is the last sequence number looked at, matched or not,
+ * so a filtered reader resumes from there.
+ */
+int
+events_read(struct store *s, int64_t since, const char *const *types, int ntypes, int max,
+    struct event_row *out, int64_t *scanned_to)
+{
+	int n = 0;
+
+	load_last_seq(s);
+	*scanned_to = since;
+	if (since >= last_seq)
+		return 0;
+	if (since + 1 < ring_min)
+		return read_db(s, since, types, ntypes, max, out, scanned_to);
+	for (int64_t seq = since + 1; seq <= last_seq && n < max; seq++) {
+		const struct event_row *r = &ring[seq % RING_SIZE];
+
+		*scanned_to = seq;
+		if (!events_type_matches(r->type, types, ntypes))
+			continue;
+		out[n] = *r;
+		out[n].json = strdup(r->json);
+		if (out[n].json == NULL)
+			return -1;
+		n++;
+	}
+	return n;
+}
+
+void
+events_shutdown(void)
+{
+	for (size_t i = 0; i < RING_SIZE; i++)
+		event_row_free(&ring[i]);
+	events_rolled_back(NULL);
+	free(pending);
+	pending = NULL;
+	cap_pending = 0;
+	is_loaded = 0;
+}

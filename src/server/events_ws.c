@@ -1,0 +1,278 @@
+/*
+ * The event stream over a websocket (subprotocol outpost.events.v1).
+ *
+ * A client sends {"subscribe": {"since": N, "types": [...]}}. The server
+ * replays every matching event after N, sends {"caught_up": LAST}, then
+ * streams live events as they commit. A client more than ws_max_lag events
+ * behind while live is sent {"resync": {"from": S}} (S is the last sequence
+ * number it was sent) and nothing more until it subscribes again: it never
+ * misses an event silently, and a slow client never makes the server hold
+ * an unbounded queue for it, since every event is read back from the ring or
+ * the table on demand.
+ *
+ * One message per writeable callback, as libwebsockets wants.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+#define MAX_TYPES 16
+#define MAX_MSG (64 * 1024)
+
+enum ws_phase { WS_IDLE, WS_REPLAY, WS_LIVE, WS_PAUSED };
+
+struct ws_client {
+	struct lws *wsi;
+	enum ws_phase phase;
+	int64_t cursor;			/* last seq sent or skipped */
+	char *types[MAX_TYPES];
+	int ntypes;
+	struct sbuf rx;
+	char *control;			/* a control message waiting to be sent */
+	struct auth_token tok;
+};
+
+static int nclients;
+
+static void
+client_free(struct ws_client *c)
+{
+	for (int i = 0; i < c->ntypes; i++)
+		free(c->types[i]);
+	sbuf_free(&c->rx);
+	free(c->control);
+	free(c);
+}
+
+void
+events_ws_wake(void *ctx)
+{
+	struct lws_context *lc = ctx;
+
+	if (lc != NULL && nclients > 0)
+		lws_callback_on_writable_all_protocol(lc, &server_protocols[1]);
+}
+
+static int
+send_text(struct lws *wsi, const char *text)
+{
+	size_t n = strlen(text);
+	unsigned char *buf = malloc(LWS_PRE + n);
+	int rc;
+
+	if (buf == NULL)
+		return -1;
+	memcpy(buf + LWS_PRE, text, n);
+	rc = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT);
+	free(buf);
+	return rc < (int)n ? -1 : 0;
+}
+
+static void
+set_control(struct ws_client *c, json_t *msg)
+{
+	free(c->control);
+	c->control = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	lws_callback_on_writable(c->wsi);
+}
+
+static void
+protocol_error(struct ws_client *c, const char *field, const char *message)
+{
+	set_control(c, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid_argument",
+	    "message", message, "field", field));
+}
+
+static void
+handle_message(struct ws_client *c)
+{
+	json_t *msg = json_loadb(c->rx.p ? c->rx.p : "", c->rx.len, 0, NULL);
+	json_t *sub, *since, *types;
+	size_t i;
+
+	if (msg == NULL || !json_is_object(msg)) {
+		protocol_error(c, "", "messages must be JSON objects such as {\"subscribe\":{\"since\":0}}");
+		goto out;
+	}
+	sub = json_object_get(msg, "subscribe");
+	if (!json_is_object(sub)) {
+		protocol_error(c, "subscribe", "the only message a client sends is {\"subscribe\":{...}}");
+		goto out;
+	}
+	since = json_object_get(sub, "since");
+	types = json_object_get(sub, "types");
+	if (since != NULL && (!json_is_integer(since) || json_integer_value(since) < 0)) {
+		protocol_error(c, "subscribe.since", "since must be a sequence number, 0 or more");
+		goto out;
+	}
+	if (types != NULL && !json_is_null(types) &&
+	    (!json_is_array(types) || json_array_size(types) > MAX_TYPES)) {
+		protocol_error(c, "subscribe.types", "types must be an array of at most 16 strings");
+		goto out;
+	}
+	for (int k = 0; k < c->ntypes; k++)
+		free(c->types[k]);
+	c->ntypes = 0;
+	if (json_is_array(types)) {
+		json_t *t;
+
+		json_array_foreach(types, i, t) {
+			if (!json_is_string(t) || json_string_length(t) == 0 ||
+			    json_string_length(t) > 47) {
+				protocol_error(c, "subscribe.types", "each type is a string such as "
+				    "\"instance.state\" or \"instance.*\"");
+				goto out;
+			}
+			c->types[c->ntypes++] = strdup(json_string_value(t));
+		}
+	}
+	c->cursor = since ? json_integer_value(since) : 0;
+	if (c->cursor > events_last_seq(the_app->store))
+		c->cursor = events_last_seq(the_app->store);
+	c->phase = WS_REPLAY;
+	lws_callback_on_writable(c->wsi);
+out:
+	json_decref(msg);
+}
+
+static int
+writeable(struct ws_client *c)
+{
+	struct event_row ev;
+	int64_t last = events_last_seq(the_app->store), scanned;
+	int n;
+
+	if (c->control != NULL) {
+		char *m = c->control;
+
+		c->control = NULL;
+		n = send_text(c->wsi, m);
+		free(m);
+		if (n != 0)
+			return -1;
+		if (c->phase != WS_IDLE && c->phase != WS_PAUSED)
+			lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	if (c->phase == WS_IDLE || c->phase == WS_PAUSED)
+		return 0;
+	if (c->phase == WS_LIVE && last - c->cursor > the_app->cfg.ws_max_lag) {
+		c->phase = WS_PAUSED;
+		set_control(c, json_pack("{s:{s:I}}", "resync", "from", (json_int_t)c->cursor));
+		return 0;
+	}
+	n = events_read(the_app->store, c->cursor, (const char *const *)c->types, c->ntypes, 1,
+	    &ev, &scanned);
+	if (n < 0)
+		return -1;
+	if (n == 1) {
+		int rc = send_text(c->wsi, ev.json);
+
+		c->cursor = ev.seq;
+		event_row_free(&ev);
+		if (rc != 0)
+			return -1;
+		lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	c->cursor = scanned;
+	if (c->cursor < last) {
+		lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	if (c->phase == WS_REPLAY) {
+		c->phase = WS_LIVE;
+		set_control(c, json_pack("{s:I}", "caught_up", (json_int_t)c->cursor));
+	}
+	return 0;
+}
+
+static int
+auth_upgrade(struct lws *wsi, struct auth_token *tok)
+{
+	char uri[64], auth[1024];
+	const char *t;
+
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+	    strcmp(uri, "/api/v1/events") != 0)
+		return -1;
+	if (the_app->is_draining)
+		return -1;
+	if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0 ||
+	    strncasecmp(auth, "Bearer ", 7) != 0)
+		return -1;
+	t = auth + 7;
+	while (*t == ' ')
+		t++;
+	if (auth_check(t, tok) != 0 || !role_allows(tok->role, ROLE_VIEWER))
+		return -1;
+	return 0;
+}
+
+int
+events_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+    size_t len)
+{
+	struct ws_client **slot = user, *c = slot ? *slot : NULL;
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+		struct auth_token tok;
+
+		if (auth_upgrade(wsi, &tok) != 0) {
+			log_info("ws.refused", "reason", "bad path, token or role", NULL);
+			return 1;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			return 1;
+		c->wsi = wsi;
+		c->tok = tok;
+		sbuf_init(&c->rx);
+		*slot = c;
+		return 0;
+	}
+	case LWS_CALLBACK_ESTABLISHED:
+		if (c == NULL)
+			return -1;
+		nclients++;
+		metrics_ws_clients(1);
+		log_debug("ws.open", "actor", c->tok.name, NULL);
+		break;
+	case LWS_CALLBACK_RECEIVE:
+		if (c == NULL)
+			return -1;
+		if (c->rx.len + len > MAX_MSG)
+			return -1;
+		sbuf_append(&c->rx, in, len);
+		if (lws_is_final_fragment(wsi)) {
+			handle_message(c);
+			sbuf_reset(&c->rx);
+		}
+		break;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (c == NULL)
+			return -1;
+		return writeable(c);
+	case LWS_CALLBACK_CLOSED:
+		if (c != NULL) {
+			nclients--;
+			metrics_ws_clients(-1);
+			client_free(c);
+			*slot = NULL;
+		}
+		break;
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* Refused before ESTABLISHED: CLOSED never came. */
+		if (c != NULL) {
+			client_free(c);
+			*slot = NULL;
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}

@@ -1,0 +1,619 @@
+/*
+ * HTTP: the libwebsockets callback for plain requests, the route table, and
+ * the response writer. The callback stays thin: it collects the method,
+ * path, query, headers and body, then hands a struct req to the route's
+ * function, which knows nothing of libwebsockets, and writes the struct resp
+ * it filled in one lws_write (headers and body in one buffer; see
+ * docs/architecture.md for why).
+ *
+ * GET answers that depend only on stored data are cached, keyed by path and
+ * query, until the data version changes; their ETag is the data version, so
+ * If-None-Match costs nothing.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server.h"
+
+#define MAX_ARGS 32
+#define HEADER_ROOM 2048
+
+struct pss_http {
+	char method[8];
+	char path[512];
+	char argbuf[2048];
+	const char *args[MAX_ARGS];
+	int nargs;
+	char auth[1024];
+	char inm[96];
+	char rid[24];
+	char parambuf[512];
+	struct sbuf body;
+	long long content_length;
+	int is_too_large;
+	int is_in_flight;
+	struct timespec t0;
+};
+
+static const struct route *const route_tables[] = {
+	api_health_routes,
+	api_definitions_routes,
+	api_instances_routes,
+	api_workers_routes,
+	api_events_routes,
+	api_tokens_routes,
+	NULL,
+};
+
+/* ---- the response cache ---- */
+
+#define CACHE_SLOTS 64
+
+struct cache_entry {
+	char *key;
+	char *body;
+	size_t len;
+	const char *ctype;
+	uint64_t version;
+};
+
+static struct cache_entry cache[CACHE_SLOTS];
+static uint64_t cache_version;
+
+void
+http_cache_clear(void)
+{
+	for (int i = 0; i < CACHE_SLOTS; i++) {
+		free(cache[i].key);
+		free(cache[i].body);
+		memset(&cache[i], 0, sizeof(cache[i]));
+	}
+}
+
+static unsigned
+hash_str(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static struct cache_entry *
+cache_slot(const char *key)
+{
+	uint64_t v = store_data_version(the_app->store);
+
+	/* Any committed change makes every cached page stale at once. */
+	if (v != cache_version) {
+		http_cache_clear();
+		cache_version = v;
+	}
+	return &cache[hash_str(key) % CACHE_SLOTS];
+}
+
+/* ---- request helpers for the api_*.c files ---- */
+
+const char *
+req_query(const struct req *rq, const char *name, char *buf, size_t len)
+{
+	size_t n = strlen(name);
+
+	for (int i = 0; i < rq->nargs; i++) {
+		if (strncmp(rq->args[i], name, n) == 0 && rq->args[i][n] == '=') {
+			snprintf(buf, len, "%s", rq->args[i] + n + 1);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+int
+req_query_check(const struct req *rq, const char *const *allowed, struct op_err *err)
+{
+	for (int i = 0; i < rq->nargs; i++) {
+		const char *eq = strchr(rq->args[i], '=');
+		size_t n = eq ? (size_t)(eq - rq->args[i]) : strlen(rq->args[i]);
+		int is_known = 0;
+
+		for (size_t k = 0; allowed[k] != NULL; k++)
+			if (strlen(allowed[k]) == n && strncmp(allowed[k], rq->args[i], n) == 0)
+				is_known = 1;
+		if (!is_known) {
+			char name[64];
+
+			snprintf(name, sizeof(name), "%.*s", (int)(n < 60 ? n : 60), rq->args[i]);
+			op_err_set(err, 400, "unknown_field", name, "unknown query parameter %s", name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+json_t *
+req_json_body(const struct req *rq, struct op_err *err)
+{
+	json_error_t je;
+	json_t *j;
+
+	if (rq->body == NULL || rq->body_len == 0) {
+		op_err_set(err, 400, "invalid_argument", "", "the request needs a JSON object body");
+		return NULL;
+	}
+	j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (j == NULL) {
+		op_err_set(err, 400, "invalid_argument", "",
+		    "malformed JSON at line %d column %d: %s", je.line, je.column, je.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		op_err_set(err, 400, "invalid_argument", "", "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+int
+resp_json(struct resp *rs, int status, json_t *j)
+{
+	char *s;
+
+	rs->status = status;
+	rs->content_type = "application/json";
+	if (j == NULL)
+		return -1;
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (s == NULL)
+		return -1;
+	sbuf_reset(&rs->body);
+	sbuf_puts(&rs->body, s);
+	sbuf_putc(&rs->body, '\n');
+	free(s);
+	return 0;
+}
+
+int
+resp_error(struct resp *rs, const struct op_err *e)
+{
+	rs->is_cacheable = 0;
+	rs->status = e->http ? e->http : 500;
+	rs->content_type = "application/json";
+	sbuf_reset(&rs->body);
+	sbuf_puts(&rs->body, "{\"error\":{\"code\":");
+	sbuf_json_string(&rs->body, e->code ? e->code : "internal");
+	sbuf_puts(&rs->body, ",\"message\":");
+	sbuf_json_string(&rs->body, e->message);
+	sbuf_puts(&rs->body, ",\"field\":");
+	sbuf_json_string(&rs->body, e->field);
+	sbuf_puts(&rs->body, "}}\n");
+	return 0;
+}
+
+int
+resp_text(struct resp *rs, int status, const char *ctype, const char *text)
+{
+	rs->status = status;
+	rs->content_type = ctype;
+	sbuf_reset(&rs->body);
+	return sbuf_puts(&rs->body, text);
+}
+
+/* ---- routing ---- */
+
+/* Matches "/api/v1/instances/{id}/stop"; captures go to rq->params. O(segments). */
+static int
+route_match(const char *pattern, const char *path, struct req *rq, char *pbuf, size_t plen)
+{
+	const char *p = pattern, *u = path;
+	size_t used = 0;
+
+	rq->nparams = 0;
+	while (*p && *u) {
+		if (*p == '{') {
+			const char *pe = strchr(p, '}');
+			const char *ue = strchr(u, '/');
+			size_t n = ue ? (size_t)(ue - u) : strlen(u);
+
+			if (pe == NULL || n == 0 || used + n + 1 > plen || rq->nparams == MAX_PARAMS)
+				return 0;
+			memcpy(pbuf + used, u, n);
+			pbuf[used + n] = '\0';
+			rq->params[rq->nparams++] = pbuf + used;
+			used += n + 1;
+			p = pe + 1;
+			u += n;
+			continue;
+		}
+		if (*p != *u)
+			return 0;
+		p++;
+		u++;
+	}
+	return *p == '\0' && *u == '\0';
+}
+
+static const struct route *
+route_find(struct req *rq, char *pbuf, size_t plen, int *path_found)
+{
+	*path_found = 0;
+	for (int t = 0; route_tables[t] != NULL; t++) {
+		for (const struct route *r = route_tables[t]; r->method != NULL; r++) {
+			if (!route_match(r->pattern, rq->path, rq, pbuf, plen))
+				continue;
+			*path_found = 1;
+			if (strcmp(r->method, rq->method) == 0)
+				return r;
+		}
+	}
+	return NULL;
+}
+
+/* ---- writing ---- */
+
+static double
+elapsed(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int
+add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+    unsigned char *end)
+{
+	return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+	    (const unsigned char *)value, (int)strlen(value), p, end);
+}
+
+/*
+ * Headers and body go out in one buffer and one write. Returns what the
+ * callback should return: -1 closes the connection.
+ */
+static int
+write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, struct resp *rs,
+    const char *body, size_t len, int must_close)
+{
+	unsigned char *buf, *start, *p, *end;
+	char num[32];
+	int rc = 0;
+
+	buf = malloc(LWS_PRE + HEADER_ROOM + len);
+	if (buf == NULL)
+		return -1;
+	start = p = buf + LWS_PRE;
+	end = start + HEADER_ROOM;
+	if (lws_add_http_common_headers(wsi, (unsigned)rs->status,
+	    rs->content_type ? rs->content_type : "application/json",
+	    (lws_filepos_t)len, &p, end))
+		goto fail;
+	if (add_header(wsi, "x-request-id:", pss->rid, &p, end) ||
+	    add_header(wsi, "cache-control:", rs->etag[0] ? "no-cache" : "no-store", &p, end) ||
+	    add_header(wsi, "x-content-type-options:", "nosniff", &p, end))
+		goto fail;
+	if (rs->etag[0] && add_header(wsi, "etag:", rs->etag, &p, end))
+		goto fail;
+	if (rs->location[0] && add_header(wsi, "location:", rs->location, &p, end))
+		goto fail;
+	if (rs->status == 401 && add_header(wsi, "www-authenticate:", "Bearer realm=\"outpost\"",
+	    &p, end))
+		goto fail;
+	if (rs->retry_after > 0) {
+		snprintf(num, sizeof(num), "%d", rs->retry_after);
+		if (add_header(wsi, "retry-after:", num, &p, end))
+			goto fail;
+	}
+	if (must_close && add_header(wsi, "connection:", "close", &p, end))
+		goto fail;
+	if (lws_finalize_http_header(wsi, &p, end))
+		goto fail;
+	if (len > 0) {
+		memcpy(p, body, len);
+		p += len;
+	}
+	if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) < 0)
+		rc = -1;
+	free(buf);
+	metrics_http_observe(rq->method, rq->route ? rq->route : "other", rs->status,
+	    elapsed(&pss->t0));
+	if (log_enabled(strcmp(rq->method, "GET") == 0 && rs->status < 400 ? LOG_DEBUG : LOG_INFO)) {
+		char code[8], ms[32];
+
+		snprintf(code, sizeof(code), "%d", rs->status);
+		snprintf(ms, sizeof(ms), "%.3f", elapsed(&pss->t0) * 1000.0);
+		log_set_request_id(pss->rid);
+		log_msg(strcmp(rq->method, "GET") == 0 && rs->status < 400 ? LOG_DEBUG : LOG_INFO,
+		    "http.request", "method", rq->method, "path", rq->path, "status", code,
+		    "ms", ms, "actor", rq->actor, NULL);
+		log_set_request_id(NULL);
+	}
+	if (pss->is_in_flight) {
+		pss->is_in_flight = 0;
+		the_app->in_flight--;
+	}
+	if (rc != 0 || must_close)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+fail:
+	free(buf);
+	return -1;
+}
+
+static int
+write_error(struct lws *wsi, struct pss_http *pss, const struct req *rq, int status,
+    const char *code, const char *field, const char *msg, int must_close)
+{
+	struct resp rs = { 0 };
+	struct op_err e;
+	int rc;
+
+	sbuf_init(&rs.body);
+	op_err_set(&e, status, code, field, "%s", msg);
+	resp_error(&rs, &e);
+	if (status == 503)
+		rs.retry_after = 1;
+	rc = write_response(wsi, pss, rq, &rs, rs.body.p, rs.body.len, must_close);
+	sbuf_free(&rs.body);
+	return rc;
+}
+
+static void
+bearer_of(const char *auth, const char **token)
+{
+	*token = NULL;
+	if (strncasecmp(auth, "Bearer ", 7) == 0) {
+		*token = auth + 7;
+		while (**token == ' ')
+			(*token)++;
+	}
+}
+
+static int
+dispatch(struct lws *wsi, struct pss_http *pss)
+{
+	struct req rq = { 0 };
+	struct resp rs = { 0 };
+	const struct route *r;
+	const char *token;
+	char key[2600], actor[160];
+	int path_found, rc;
+	struct cache_entry *ce = NULL;
+
+	rq.method = pss->method;
+	rq.path = pss->path;
+	rq.args = pss->args;
+	rq.nargs = pss->nargs;
+	rq.body = pss->body.p;
+	rq.body_len = pss->body.len;
+	rq.request_id = pss->rid;
+	rq.if_none_match = pss->inm[0] ? pss->inm : NULL;
+	rq.app = the_app;
+	if (the_app->is_draining)
+		return write_error(wsi, pss, &rq, 503, "unavailable", "",
+		    "outpostd is shutting down", 1);
+	r = route_find(&rq, pss->parambuf, sizeof(pss->parambuf), &path_found);
+	if (r == NULL) {
+		if (path_found)
+			return write_error(wsi, pss, &rq, 405, "method_not_allowed", "",
+			    "this path does not take that method", 0);
+		return write_error(wsi, pss, &rq, 404, "not_found", "", "no such route", 0);
+	}
+	rq.route = r->pattern;
+	if (r->role != ROLE_NONE) {
+		bearer_of(pss->auth, &token);
+		if (token == NULL || auth_check(token, &rq.tok) != 0)
+			return write_error(wsi, pss, &rq, 401, "unauthenticated", "",
+			    token == NULL ? "an Authorization: Bearer token is required" :
+			    "the token is not valid (unknown, revoked or expired)", 0);
+		if (!role_allows(rq.tok.role, r->role)) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "this needs the %s role; the token has %s",
+			    role_name(r->role), role_name(rq.tok.role));
+			return write_error(wsi, pss, &rq, 403, "forbidden", "", msg, 0);
+		}
+		snprintf(actor, sizeof(actor), "%s", rq.tok.name);
+		rq.actor = actor;
+	}
+	sbuf_init(&rs.body);
+	/* A cached GET: the same path and query at the same data version. */
+	if (strcmp(rq.method, "GET") == 0) {
+		int n = snprintf(key, sizeof(key), "%s", rq.path);
+
+		for (int i = 0; i < rq.nargs && n < (int)sizeof(key); i++)
+			n += snprintf(key + n, sizeof(key) - (size_t)n, "\x01%s", rq.args[i]);
+		if (n < (int)sizeof(key)) {
+			ce = cache_slot(key);
+			if (ce->key != NULL && strcmp(ce->key, key) == 0 &&
+			    ce->version == cache_version) {
+				rs.status = 200;
+				rs.content_type = ce->ctype;
+				snprintf(rs.etag, sizeof(rs.etag), "\"%s-%llu\"", the_app->boot_id,
+				    (unsigned long long)cache_version);
+				if (rq.if_none_match && strcmp(rq.if_none_match, rs.etag) == 0) {
+					rs.status = 304;
+					return write_response(wsi, pss, &rq, &rs, NULL, 0, 0);
+				}
+				return write_response(wsi, pss, &rq, &rs, ce->body, ce->len, 0);
+			}
+		}
+	}
+	r->fn(&rq, &rs);
+	if (rs.is_cacheable && rs.status == 200) {
+		snprintf(rs.etag, sizeof(rs.etag), "\"%s-%llu\"", the_app->boot_id,
+		    (unsigned long long)store_data_version(the_app->store));
+		if (ce != NULL && store_data_version(the_app->store) == cache_version) {
+			char *copy = malloc(rs.body.len + 1);
+
+			if (copy != NULL) {
+				memcpy(copy, rs.body.p, rs.body.len);
+				free(ce->key);
+				free(ce->body);
+				ce->key = strdup(key);
+				ce->body = copy;
+				ce->len = rs.body.len;
+				ce->ctype = rs.content_type;
+				ce->version = cache_version;
+			}
+		}
+		if (rq.if_none_match && strcmp(rq.if_none_match, rs.etag) == 0) {
+			rs.status = 304;
+			rc = write_response(wsi, pss, &rq, &rs, NULL, 0, 0);
+			sbuf_free(&rs.body);
+			return rc;
+		}
+	}
+	rc = write_response(wsi, pss, &rq, &rs, rs.body.p, rs.body.len, 0);
+	sbuf_free(&rs.body);
+	return rc;
+}
+
+static const char *
+method_of(struct lws *wsi)
+{
+	static const struct { enum lws_token_indexes tok; const char *name; } m[] = {
+		{ WSI_TOKEN_GET_URI, "GET" },
+		{ WSI_TOKEN_POST_URI, "POST" },
+		{ WSI_TOKEN_PUT_URI, "PUT" },
+		{ WSI_TOKEN_DELETE_URI, "DELETE" },
+		{ WSI_TOKEN_PATCH_URI, "PATCH" },
+		{ WSI_TOKEN_OPTIONS_URI, "OPTIONS" },
+		{ WSI_TOKEN_HEAD_URI, "HEAD" },
+	};
+
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		if (lws_hdr_total_length(wsi, m[i].tok) > 0)
+			return m[i].name;
+	return NULL;
+}
+
+static void
+collect_args(struct lws *wsi, struct pss_http *pss)
+{
+	size_t used = 0;
+
+	pss->nargs = 0;
+	for (int i = 0; pss->nargs < MAX_ARGS; i++) {
+		int n = lws_hdr_copy_fragment(wsi, pss->argbuf + used,
+		    (int)(sizeof(pss->argbuf) - used), WSI_TOKEN_HTTP_URI_ARGS, i);
+
+		if (n < 0)
+			break;
+		if (n == 0)
+			continue;
+		pss->args[pss->nargs++] = pss->argbuf + used;
+		used += (size_t)n + 1;
+		if (used >= sizeof(pss->argbuf) - 1)
+			break;
+	}
+}
+
+static int
+request_start(struct lws *wsi, struct pss_http *pss, const char *path)
+{
+	static unsigned long long counter;
+	const char *m = method_of(wsi);
+	char buf[64];
+	struct req rq = { .method = m ? m : "?", .path = path };
+
+	sbuf_free(&pss->body);	/* a kept-alive connection's previous request */
+	memset(pss, 0, sizeof(*pss));
+	sbuf_init(&pss->body);
+	clock_gettime(CLOCK_MONOTONIC, &pss->t0);
+	snprintf(pss->rid, sizeof(pss->rid), "%s-%06llx", the_app->boot_id, ++counter);
+	pss->is_in_flight = 1;
+	the_app->in_flight++;
+	snprintf(pss->method, sizeof(pss->method), "%s", m ? m : "?");
+	rq.method = pss->method;
+	if (strlen(path) >= sizeof(pss->path))
+		return write_error(wsi, pss, &rq, 414, "invalid_argument", "", "the path is too long", 1);
+	snprintf(pss->path, sizeof(pss->path), "%s", path);
+	rq.path = pss->path;
+	if (m == NULL)
+		return write_error(wsi, pss, &rq, 405, "method_not_allowed", "", "unknown method", 1);
+	collect_args(wsi, pss);
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) >= (int)sizeof(pss->auth))
+		return write_error(wsi, pss, &rq, 431, "invalid_argument", "Authorization",
+		    "the Authorization header is too long", 1);
+	lws_hdr_copy(wsi, pss->auth, sizeof(pss->auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+	lws_hdr_copy(wsi, pss->inm, sizeof(pss->inm), WSI_TOKEN_HTTP_IF_NONE_MATCH);
+	if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0) {
+		if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
+		    strcasestr(buf, "chunked") != NULL)
+			return write_error(wsi, pss, &rq, 411, "invalid_argument", "Content-Length",
+			    "send the body with a Content-Length; chunked bodies are not read", 1);
+		if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+			pss->content_length = strtoll(buf, NULL, 10);
+			if (pss->content_length > MAX_BODY)
+				return write_error(wsi, pss, &rq, 413, "payload_too_large", "",
+				    "the body is larger than 1 MiB", 1);
+			/* lws reports an empty body through the body callbacks only for POST. */
+			if (pss->content_length > 0 || strcmp(m, "POST") == 0)
+				return 0;
+		}
+		/* No Content-Length and not chunked: there is no body. */
+	}
+	return dispatch(wsi, pss);
+}
+
+static int
+callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+    size_t len)
+{
+	struct pss_http *pss = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return request_start(wsi, pss, in ? (const char *)in : "/");
+	case LWS_CALLBACK_HTTP_BODY:
+		if (pss->is_too_large)
+			return 0;
+		if (pss->body.len + len > MAX_BODY) {
+			pss->is_too_large = 1;
+			sbuf_free(&pss->body);
+			return 0;
+		}
+		if (sbuf_append(&pss->body, in, len) != 0)
+			return -1;
+		return 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+		if (pss->is_too_large) {
+			struct req rq = { .method = pss->method, .path = pss->path };
+
+			return write_error(wsi, pss, &rq, 413, "payload_too_large", "",
+			    "the body is larger than 1 MiB", 1);
+		}
+		return dispatch(wsi, pss);
+	}
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (pss != NULL) {
+			sbuf_free(&pss->body);
+			if (pss->is_in_flight) {
+				pss->is_in_flight = 0;
+				the_app->in_flight--;
+			}
+		}
+		break;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/* A websocket that names no subprotocol lands here: refuse it. */
+		return -1;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+const struct lws_protocols server_protocols[] = {
+	{ "http", callback_http, sizeof(struct pss_http), 0, 0, NULL, 1024 * 1024 },
+	{ "outpost.events.v1", events_ws_callback, sizeof(void *), 64 * 1024, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};

@@ -1,0 +1,527 @@
+/*
+ * Instances: creation, reads, listing, and every change of state, each
+ * checked against the state machine in src/common and written with its
+ * transition row and its event in one transaction.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+#define INST_COLUMNS "i.id, i.definition, i.definition_version, i.owner, i.state, " \
+	"i.state_reason, i.worker_id, w.name, i.timeslot_start, i.timeslot_end, i.created_at, " \
+	"i.updated_at, i.grade, i.exit, i.cpu, i.memory_mb"
+#define INST_FROM " FROM instances i LEFT JOIN workers w ON w.id = i.worker_id "
+
+static json_t *
+json_or_null(const unsigned char *text)
+{
+	json_t *j;
+
+	if (text == NULL)
+		return json_null();
+	j = json_loads((const char *)text, 0, NULL);
+	return j ? j : json_null();
+}
+
+static json_t *
+time_json(int64_t ms)
+{
+	char buf[40];
+
+	return json_string(time_format_ms(ms, buf, sizeof(buf), ms % 1000 != 0));
+}
+
+static json_t *
+instance_from_row(sqlite3_stmt *st)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
+	json_object_set_new(j, "definition", json_string((const char *)sqlite3_column_text(st, 1)));
+	json_object_set_new(j, "definition_version", json_integer(sqlite3_column_int64(st, 2)));
+	json_object_set_new(j, "owner", json_string((const char *)sqlite3_column_text(st, 3)));
+	json_object_set_new(j, "state", json_string((const char *)sqlite3_column_text(st, 4)));
+	json_object_set_new(j, "state_reason", sqlite3_column_type(st, 5) == SQLITE_NULL ?
+	    json_null() : json_string((const char *)sqlite3_column_text(st, 5)));
+	json_object_set_new(j, "worker", sqlite3_column_type(st, 7) == SQLITE_NULL ?
+	    json_null() : json_string((const char *)sqlite3_column_text(st, 7)));
+	json_object_set_new(j, "worker_id", sqlite3_column_type(st, 6) == SQLITE_NULL ?
+	    json_null() : json_integer(sqlite3_column_int64(st, 6)));
+	json_object_set_new(j, "timeslot_start", time_json(sqlite3_column_int64(st, 8)));
+	json_object_set_new(j, "timeslot_end", time_json(sqlite3_column_int64(st, 9)));
+	json_object_set_new(j, "created_at", time_json(sqlite3_column_int64(st, 10)));
+	json_object_set_new(j, "updated_at", time_json(sqlite3_column_int64(st, 11)));
+	json_object_set_new(j, "grade", json_or_null(sqlite3_column_text(st, 12)));
+	json_object_set_new(j, "exit", json_or_null(sqlite3_column_text(st, 13)));
+	json_object_set_new(j, "resources", json_pack("{s:I, s:I}",
+	    "cpu", (json_int_t)sqlite3_column_int64(st, 14),
+	    "memory_mb", (json_int_t)sqlite3_column_int64(st, 15)));
+	return j;
+}
+
+json_t *
+instance_get(struct store *s, int64_t id, struct op_err *err)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT " INST_COLUMNS INST_FROM "WHERE i.id = ?");
+	json_t *j = NULL;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		j = instance_from_row(st);
+	sqlite3_reset(st);
+	if (j == NULL)
+		op_err_set(err, 404, "not_found", "id", "no instance with id %lld", (long long)id);
+	return j;
+}
+
+/* "name" or "name@version" → the definition row's name, version, resources and limits. */
+struct def_ref {
+	char name[80];
+	int64_t version;
+	int64_t cpu;
+	int64_t memory_mb;
+	int64_t max_duration;
+};
+
+static int
+resolve_definition(struct store *s, const char *spec, struct def_ref *d, struct op_err *err)
+{
+	const char *at = strchr(spec, '@');
+	json_t *def;
+	const char *md;
+	int64_t v = 0;
+
+	memset(d, 0, sizeof(*d));
+	if (at != NULL) {
+		if ((size_t)(at - spec) >= sizeof(d->name) ||
+		    parse_int64(at + 1, 1, INT64_MAX, &v) != 0) {
+			op_err_set(err, 400, "invalid_argument", "definition",
+			    "definition must be \"name\" or \"name@version\" with a positive version");
+			return -1;
+		}
+		memcpy(d->name, spec, (size_t)(at - spec));
+	} else {
+		snprintf(d->name, sizeof(d->name), "%s", spec);
+	}
+	def = definition_get(s, d->name, v, err);
+	if (def == NULL) {
+		char why[sizeof(err->message)];
+
+		snprintf(why, sizeof(why), "%s", err->message);
+		op_err_set(err, 422, "not_found", "definition", "%s", why);
+		return -1;
+	}
+	d->version = json_integer_value(json_object_get(def, "version"));
+	d->cpu = json_integer_value(json_object_get(json_object_get(def, "resources"), "cpu"));
+	d->memory_mb = json_integer_value(json_object_get(json_object_get(def, "resources"),
+	    "memory_mb"));
+	md = json_string_value(json_object_get(def, "max_duration"));
+	if (md != NULL)
+		duration_parse(md, &d->max_duration);
+	json_decref(def);
+	return 0;
+}
+
+static int
+check_slot(const struct def_ref *d, int64_t start, int64_t end, struct op_err *err)
+{
+	char a[32];
+
+	if (end <= start) {
+		op_err_set(err, 422, "invalid_argument", "timeslot_end",
+		    "timeslot_end must be after timeslot_start");
+		return -1;
+	}
+	if (d->max_duration > 0 && end - start > d->max_duration) {
+		op_err_set(err, 422, "invalid_argument", "timeslot_end",
+		    "the slot is longer than the definition's max_duration of %s",
+		    duration_format(d->max_duration, a, sizeof(a)));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+owner_is_valid(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+add_transition(struct store *s, int64_t id, const char *from, const char *to,
+    const char *reason, const char *actor, int64_t at)
+{
+	sqlite3_stmt *st = store_stmt(s, "INSERT INTO transitions "
+	    "(instance_id, from_state, to_state, reason, actor, at) VALUES (?, ?, ?, ?, ?, ?)");
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (from)
+		sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+	if (reason)
+		sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+	if (actor)
+		sqlite3_bind_text(st, 5, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, at);
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+int
+instances_create(struct store *s, json_t *in, const char *actor, json_t **out,
+    struct op_err *err)
+{
+	static const char *const fields[] = { "definition", "owner", "timeslot_start",
+		"timeslot_end", "count", NULL };
+	const char *spec, *owner;
+	int64_t start, end, count = 1, now = now_ms();
+	struct def_ref d;
+	json_t *items = NULL;
+	int has_count = json_object_get(in, "count") != NULL;
+
+	*out = NULL;
+	if (jsonv_known(in, "", fields, err) != 0 ||
+	    jsonv_string(in, "", "definition", 1, 1, 100, &spec, err) != 0 ||
+	    jsonv_string(in, "", "owner", 1, 1, 128, &owner, err) != 0 ||
+	    jsonv_time(in, "", "timeslot_start", 1, &start, err) != 0 ||
+	    jsonv_time(in, "", "timeslot_end", 1, &end, err) != 0 ||
+	    jsonv_int(in, "", "count", 0, 1, 1000, &count, err) != 0)
+		return -1;
+	if (!owner_is_valid(owner)) {
+		op_err_set(err, 400, "invalid_argument", "owner",
+		    "owner must not contain control characters");
+		return -1;
+	}
+	if (resolve_definition(s, spec, &d, err) != 0 || check_slot(&d, start, end, err) != 0)
+		return -1;
+	if (store_begin(s) != 0)
+		goto db;
+	items = json_array();
+	for (int64_t i = 0; i < count; i++) {
+		sqlite3_stmt *st = store_stmt(s, "INSERT INTO instances (definition, "
+		    "definition_version, owner, state, cpu, memory_mb, timeslot_start, timeslot_end, "
+		    "created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)");
+		int64_t id;
+		json_t *inst;
+
+		sqlite3_bind_text(st, 1, d.name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, d.version);
+		sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, d.cpu);
+		sqlite3_bind_int64(st, 5, d.memory_mb);
+		sqlite3_bind_int64(st, 6, start);
+		sqlite3_bind_int64(st, 7, end);
+		sqlite3_bind_int64(st, 8, now);
+		sqlite3_bind_int64(st, 9, now);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto db_rb;
+		id = sqlite3_last_insert_rowid(store_db(s));
+		if (add_transition(s, id, NULL, "pending", "created", actor, now) != 0)
+			goto db_rb;
+		inst = instance_get(s, id, err);
+		if (inst == NULL)
+			goto db_rb;
+		json_array_append_new(items, inst);
+		if (events_append(s, "instance.created", "instance", NULL, id, actor,
+		    json_pack("{s:O}", "instance", inst)) != 0)
+			goto db_rb;
+	}
+	if (store_commit(s) != 0)
+		goto db;
+	if (has_count) {
+		*out = json_pack("{s:o}", "items", items);
+	} else {
+		*out = json_incref(json_array_get(items, 0));
+		json_decref(items);
+	}
+	return 0;
+db_rb:
+	store_rollback(s);
+db:
+	json_decref(items);
+	op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+	return -1;
+}
+
+/*
+ * The list statements, one per combination of filters, made on first use
+ * and kept (the filters are fixed fragments; values are always bound).
+ * States are matched with an IN of INST_STATE_COUNT slots; unused slots
+ * repeat the first name.
+ */
+enum { F_STATE = 1, F_DEF = 2, F_OWNER = 4, F_WORKER = 8, F_ALL = 16 };
+
+static const char *
+list_sql(unsigned mask)
+{
+	static char sql[F_ALL][768];
+	char *p;
+	size_t n;
+
+	if (sql[mask][0] != '\0')
+		return sql[mask];
+	p = sql[mask];
+	n = sizeof(sql[mask]);
+	snprintf(p, n, "SELECT " INST_COLUMNS INST_FROM "WHERE i.id > ?1");
+	if (mask & F_STATE)
+		strncat(p, " AND i.state IN (?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)",
+		    n - strlen(p) - 1);
+	if (mask & F_DEF)
+		strncat(p, " AND i.definition = ?3", n - strlen(p) - 1);
+	if (mask & F_OWNER)
+		strncat(p, " AND i.owner = ?4", n - strlen(p) - 1);
+	if (mask & F_WORKER)
+		strncat(p, " AND i.worker_id = ?5", n - strlen(p) - 1);
+	strncat(p, " ORDER BY i.id LIMIT ?2", n - strlen(p) - 1);
+	return p;
+}
+
+json_t *
+instances_list(struct store *s, const struct instance_filter *f, int64_t after, int64_t limit,
+    int64_t *last_id, int *has_more)
+{
+	unsigned mask = (f->state_mask ? F_STATE : 0) | (f->definition ? F_DEF : 0) |
+	    (f->owner ? F_OWNER : 0) | (f->worker_id ? F_WORKER : 0);
+	sqlite3_stmt *st = store_stmt(s, list_sql(mask));
+	json_t *items = json_array();
+	int n = 0, slot = 10;
+
+	*has_more = 0;
+	*last_id = after;
+	if (st == NULL)
+		return items;
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, limit + 1);
+	if (f->state_mask) {
+		const char *first = NULL;
+
+		for (int i = 0; i < INST_STATE_COUNT; i++) {
+			if (f->state_mask & (1u << i)) {
+				if (first == NULL)
+					first = inst_state_name((enum inst_state)i);
+				sqlite3_bind_text(st, slot++, inst_state_name((enum inst_state)i), -1,
+				    SQLITE_STATIC);
+			}
+		}
+		while (slot <= 20)
+			sqlite3_bind_text(st, slot++, first, -1, SQLITE_STATIC);
+	}
+	if (f->definition)
+		sqlite3_bind_text(st, 3, f->definition, -1, SQLITE_STATIC);
+	if (f->owner)
+		sqlite3_bind_text(st, 4, f->owner, -1, SQLITE_STATIC);
+	if (f->worker_id)
+		sqlite3_bind_int64(st, 5, f->worker_id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n == limit) {
+			*has_more = 1;
+			break;
+		}
+		*last_id = sqlite3_column_int64(st, 0);
+		json_array_append_new(items, instance_from_row(st));
+		n++;
+	}
+	sqlite3_reset(st);
+	return items;
+}
+
+int
+instance_transition(struct store *s, int64_t id, enum inst_state to, int actor_kind,
+    const char *reason, const char *actor, struct op_err *err)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT state FROM instances WHERE id = ?");
+	enum inst_state from;
+	char why[200];
+	int64_t now = now_ms();
+	json_t *inst;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		op_err_set(err, 404, "not_found", "id", "no instance with id %lld", (long long)id);
+		return -1;
+	}
+	rc = inst_state_parse((const char *)sqlite3_column_text(st, 0), &from);
+	sqlite3_reset(st);
+	if (rc != 0) {
+		op_err_set(err, 500, "internal", "", "instance %lld has an unknown state", (long long)id);
+		return -1;
+	}
+	if (inst_transition_check(from, to, actor_kind, why, sizeof(why)) != 0) {
+		op_err_set(err, 409, "invalid_transition", "state", "%s", why);
+		return -1;
+	}
+	st = store_stmt(s, "UPDATE instances SET state = ?, state_reason = ?, updated_at = ?, "
+	    "worker_id = CASE WHEN ? THEN NULL ELSE worker_id END WHERE id = ?");
+	sqlite3_bind_text(st, 1, inst_state_name(to), -1, SQLITE_STATIC);
+	if (reason)
+		sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	/* Back to pending means no worker holds it any more. */
+	sqlite3_bind_int(st, 4, to == INST_PENDING);
+	sqlite3_bind_int64(st, 5, id);
+	if (sqlite3_step(st) != SQLITE_DONE ||
+	    add_transition(s, id, inst_state_name(from), inst_state_name(to), reason, actor, now) != 0)
+		goto db;
+	inst = instance_get(s, id, err);
+	if (inst == NULL)
+		goto db;
+	if (events_append(s, "instance.state", "instance", NULL, id, actor,
+	    json_pack("{s:s, s:s, s:s?, s:o}", "from", inst_state_name(from), "to",
+	    inst_state_name(to), "reason", reason, "instance", inst)) != 0)
+		goto db;
+	return 0;
+db:
+	op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+	return -1;
+}
+
+static int
+extend(struct store *s, int64_t id, json_t *body, const char *actor, struct op_err *err)
+{
+	static const char *const fields[] = { "timeslot_end", NULL };
+	sqlite3_stmt *st;
+	struct def_ref d;
+	int64_t end, start, old_end;
+	char spec[100];
+	json_t *inst;
+
+	if (body == NULL) {
+		op_err_set(err, 400, "invalid_argument", "timeslot_end", "timeslot_end is required");
+		return -1;
+	}
+	if (jsonv_known(body, "", fields, err) != 0 ||
+	    jsonv_time(body, "", "timeslot_end", 1, &end, err) != 0)
+		return -1;
+	st = store_stmt(s, "SELECT definition, definition_version, timeslot_start, timeslot_end "
+	    "FROM instances WHERE id = ?");
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		op_err_set(err, 404, "not_found", "id", "no instance with id %lld", (long long)id);
+		return -1;
+	}
+	snprintf(spec, sizeof(spec), "%s@%lld", sqlite3_column_text(st, 0),
+	    (long long)sqlite3_column_int64(st, 1));
+	start = sqlite3_column_int64(st, 2);
+	old_end = sqlite3_column_int64(st, 3);
+	sqlite3_reset(st);
+	if (end <= old_end) {
+		op_err_set(err, 422, "invalid_argument", "timeslot_end",
+		    "timeslot_end must be later than the current end of the slot");
+		return -1;
+	}
+	if (resolve_definition(s, spec, &d, err) != 0 || check_slot(&d, start, end, err) != 0)
+		return -1;
+	st = store_stmt(s, "UPDATE instances SET timeslot_end = ?, updated_at = ? WHERE id = ?");
+	sqlite3_bind_int64(st, 1, end);
+	sqlite3_bind_int64(st, 2, now_ms());
+	sqlite3_bind_int64(st, 3, id);
+	if (sqlite3_step(st) != SQLITE_DONE || (inst = instance_get(s, id, err)) == NULL) {
+		op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+		return -1;
+	}
+	return events_append(s, "instance.extended", "instance", NULL, id, actor,
+	    json_pack("{s:O, s:o}", "timeslot_end", json_object_get(inst, "timeslot_end"),
+	    "instance", inst));
+}
+
+int
+instance_act(struct store *s, int64_t id, enum inst_action a, json_t *body, const char *actor,
+    json_t **out, struct op_err *err)
+{
+	sqlite3_stmt *st;
+	enum inst_state from, to;
+	char why[200], reason[200];
+	int rc;
+
+	*out = NULL;
+	if (store_begin(s) != 0) {
+		op_err_set(err, 503, "unavailable", "", "the database is busy");
+		return -1;
+	}
+	st = store_stmt(s, "SELECT state FROM instances WHERE id = ?");
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		op_err_set(err, 404, "not_found", "id", "no instance with id %lld", (long long)id);
+		goto fail;
+	}
+	rc = inst_state_parse((const char *)sqlite3_column_text(st, 0), &from);
+	sqlite3_reset(st);
+	if (rc != 0 || inst_action_target(a, from, &to, why, sizeof(why)) != 0) {
+		op_err_set(err, 409, "invalid_transition", "", "%s", rc != 0 ? "unknown state" : why);
+		goto fail;
+	}
+	if (a == INST_ACT_EXTEND) {
+		if (extend(s, id, body, actor, err) != 0)
+			goto fail;
+	} else {
+		snprintf(reason, sizeof(reason), "%s by %s", a == INST_ACT_STOP ? "stopped" :
+		    a == INST_ACT_TERMINATE ? "terminated" : "retried", actor ? actor : "operator");
+		if (instance_transition(s, id, to, ACTOR_OPERATOR, reason, actor, err) != 0)
+			goto fail;
+		if (a == INST_ACT_RETRY) {
+			st = store_stmt(s, "UPDATE instances SET exit = NULL, grade = NULL WHERE id = ?");
+			sqlite3_bind_int64(st, 1, id);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				goto fail;
+		}
+	}
+	if (store_commit(s) != 0) {
+		op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+		return -1;
+	}
+	*out = instance_get(s, id, err);
+	return 0;
+fail:
+	store_rollback(s);
+	return -1;
+}
+
+json_t *
+instance_transitions(struct store *s, int64_t id, struct op_err *err)
+{
+	sqlite3_stmt *st;
+	json_t *inst = instance_get(s, id, err), *items;
+
+	if (inst == NULL)
+		return NULL;
+	json_decref(inst);
+	items = json_array();
+	st = store_stmt(s, "SELECT from_state, to_state, reason, actor, at FROM transitions "
+	    "WHERE instance_id = ? ORDER BY id");
+	sqlite3_bind_int64(st, 1, id);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(items, json_pack("{s:s?, s:s, s:s?, s:s?, s:o}",
+		    "from", (const char *)sqlite3_column_text(st, 0),
+		    "to", (const char *)sqlite3_column_text(st, 1),
+		    "reason", (const char *)sqlite3_column_text(st, 2),
+		    "actor", (const char *)sqlite3_column_text(st, 3),
+		    "at", time_json(sqlite3_column_int64(st, 4))));
+	sqlite3_reset(st);
+	return json_pack("{s:o}", "items", items);
+}
+
+/* O(instances) through the state index; used by /metrics and the header counts. */
+json_t *
+instance_counts(struct store *s)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT state, count(*) FROM instances GROUP BY state");
+	json_t *c = json_object();
+
+	for (int i = 0; i < INST_STATE_COUNT; i++)
+		json_object_set_new(c, inst_state_name((enum inst_state)i), json_integer(0));
+	while (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+		json_object_set_new(c, (const char *)sqlite3_column_text(st, 0),
+		    json_integer(sqlite3_column_int64(st, 1)));
+	if (st != NULL)
+		sqlite3_reset(st);
+	return c;
+}

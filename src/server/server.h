@@ -1,0 +1,283 @@
+/*
+ * outpostd's one header of types: the application, requests and responses,
+ * errors, the route table, and the entry points of each module. Modules talk
+ * through these; only store*.c speak SQL and only http.c and events_ws.c
+ * speak libwebsockets.
+ */
+#ifndef OUTPOST_SERVER_H
+#define OUTPOST_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include <libwebsockets.h>
+
+#include "log.h"
+#include "state.h"
+#include "util.h"
+
+#define MAX_BODY (1024 * 1024)	/* request bodies above this get 413 */
+
+/* An error an operator reads: code, HTTP status, the field it is about. */
+struct op_err {
+	int http;
+	const char *code;
+	char field[64];
+	char message[256];
+};
+
+void op_err_set(struct op_err *e, int http, const char *code, const char *field,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+enum role { ROLE_NONE, ROLE_AGENT, ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN };
+const char *role_name(enum role r);
+int role_parse(const char *s, enum role *out);
+/* May a caller with `have` use a route that needs `need`? Agents only reach agent routes. */
+int role_allows(enum role have, enum role need);
+
+/* ---- configuration (config_server.c) ---- */
+struct server_config {
+	char listen_host[128];
+	int listen_port;
+	char state_dir[1024];
+	char config_path[1024];
+	char web_dir[1024];
+	enum log_format log_format;
+	enum log_level log_level;
+	int64_t ws_ping_interval_ms;
+	int64_t ws_max_lag;		/* events a live client may lag before resync */
+	int64_t shutdown_grace_ms;	/* how long SIGTERM waits for requests in flight */
+	int64_t rate_limit;		/* requests per second per token; 0 = none */
+};
+
+void server_config_defaults(struct server_config *c);
+/* The settings in the order file < environment < flags; argv handled by main. */
+int server_config_set(void *ctx, const char *key, const char *value, char *err, size_t errlen);
+extern const char *const server_config_keys[];
+int listen_parse(const char *s, char *host, size_t hostlen, int *port);
+
+/* ---- the store (store.c and store_*.c) ---- */
+struct store;
+
+struct store *store_open(const char *path, struct op_err *err);
+void store_close(struct store *s);
+sqlite3 *store_db(struct store *s);
+int store_schema_version(struct store *s);
+int store_latest_version(void);
+/* Runs the numbered migrations up to target (store_latest_version() for all). */
+int store_migrate(struct store *s, int target, struct op_err *err);
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+/* A counter bumped by every committed change: the version of the data. */
+uint64_t store_data_version(struct store *s);
+/* A prepared statement kept for the life of the store, made on first use. */
+sqlite3_stmt *store_stmt(struct store *s, const char *sql);
+int store_check(struct store *s);
+
+/* ---- events (events.c) ---- */
+struct event_row {
+	int64_t seq;
+	int64_t ts;
+	char type[48];
+	char kind[24];
+	char *json;	/* the whole event as sent to clients */
+};
+
+/*
+ * Appends an event in the caller's open transaction. ref_str or ref_int names
+ * the resource (one of them). Takes ownership of data.
+ */
+int events_append(struct store *s, const char *type, const char *kind,
+    const char *ref_str, int64_t ref_int, const char *actor, json_t *data);
+/* After commit: make the new events visible to clients and wake them. */
+void events_committed(struct store *s);
+void events_rolled_back(struct store *s);
+int64_t events_last_seq(struct store *s);
+/* Reads up to max events after `since` matching types; returns count or -1. */
+int events_read(struct store *s, int64_t since, const char *const *types, int ntypes,
+    int max, struct event_row *out, int64_t *scanned_to);
+void event_row_free(struct event_row *r);
+int events_type_matches(const char *type, const char *const *patterns, int n);
+void events_set_notify(void (*fn)(void *), void *arg);
+
+/* ---- auth (auth.c) ---- */
+struct auth_token {
+	int64_t id;
+	char name[128];
+	enum role role;
+	int64_t expires_at;	/* 0 = never */
+};
+int auth_load(struct store *s);
+void auth_free(void);
+/* Looks up a bearer token; 0 and *out filled, or -1. */
+int auth_check(const char *token, struct auth_token *out);
+int auth_create(struct store *s, const char *name, enum role role, int64_t expires_at,
+    const char *actor, char *token_out, size_t toklen, json_t **rec, struct op_err *err);
+int auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct op_err *err);
+json_t *auth_list(struct store *s);
+/* On first start: makes an admin token and writes it to path (mode 0600). */
+int auth_bootstrap(struct store *s, const char *path);
+
+/* ---- metrics (metrics.c) ---- */
+void metrics_http_observe(const char *method, const char *route, int code, double seconds);
+void metrics_ws_clients(int delta);
+int metrics_render(struct store *s, struct sbuf *out);
+void metrics_free(void);
+
+/* ---- HTTP requests and the route table (http.c, api_*.c) ---- */
+#define MAX_PARAMS 4
+
+struct req {
+	const char *method;
+	const char *path;
+	const char *route;		/* the matched pattern, for metrics */
+	const char *const *args;	/* URL-decoded "name=value" query pairs */
+	int nargs;
+	const char *params[MAX_PARAMS];	/* path captures in order */
+	int nparams;
+	const char *body;
+	size_t body_len;
+	struct auth_token tok;
+	const char *actor;		/* "token:NAME" for the audit trail */
+	const char *request_id;
+	const char *if_none_match;
+	struct app *app;
+};
+
+struct resp {
+	int status;
+	struct sbuf body;
+	const char *content_type;
+	char etag[64];
+	char location[256];
+	int is_cacheable;	/* GET answer valid until the data changes */
+	int retry_after;
+};
+
+typedef int (*route_fn)(struct req *rq, struct resp *rs);
+
+struct route {
+	const char *method;
+	const char *pattern;	/* "/api/v1/instances/{id}/stop" */
+	enum role role;		/* ROLE_NONE: no token needed */
+	route_fn fn;
+};
+
+/* Route tables, one per api_*.c, ending with a NULL method. */
+extern const struct route api_definitions_routes[];
+extern const struct route api_instances_routes[];
+extern const struct route api_workers_routes[];
+extern const struct route api_events_routes[];
+extern const struct route api_tokens_routes[];
+extern const struct route api_health_routes[];
+
+/* Response helpers (http.c). */
+int resp_json(struct resp *rs, int status, json_t *j);	/* takes ownership of j */
+int resp_error(struct resp *rs, const struct op_err *e);
+int resp_text(struct resp *rs, int status, const char *ctype, const char *text);
+/* Query helpers: the value of name, or NULL; copies into buf. */
+const char *req_query(const struct req *rq, const char *name, char *buf, size_t len);
+/* Rejects query names outside the allowed list (NULL-terminated). */
+int req_query_check(const struct req *rq, const char *const *allowed, struct op_err *err);
+/* Parses the body as a JSON object; errors name what is wrong. */
+json_t *req_json_body(const struct req *rq, struct op_err *err);
+
+/* ---- JSON validation (jsonv.c) ---- */
+/* Fails with unknown_field on a key outside allowed (NULL-terminated). prefix names nesting. */
+int jsonv_known(json_t *obj, const char *prefix, const char *const *allowed, struct op_err *err);
+/* Fetch a typed member. Missing & required → error; missing & optional → 0 with *out unset. */
+int jsonv_string(json_t *obj, const char *prefix, const char *key, int is_required,
+    size_t minlen, size_t maxlen, const char **out, struct op_err *err);
+int jsonv_int(json_t *obj, const char *prefix, const char *key, int is_required,
+    int64_t min, int64_t max, int64_t *out, struct op_err *err);
+int jsonv_bool(json_t *obj, const char *prefix, const char *key, int *out, struct op_err *err);
+int jsonv_time(json_t *obj, const char *prefix, const char *key, int is_required,
+    int64_t *out, struct op_err *err);
+int jsonv_duration(json_t *obj, const char *prefix, const char *key, int is_required,
+    int64_t min, int64_t max, int64_t *out, struct op_err *err);
+json_t *jsonv_object(json_t *obj, const char *prefix, const char *key, int is_required,
+    struct op_err *err);
+json_t *jsonv_array(json_t *obj, const char *prefix, const char *key, int is_required,
+    struct op_err *err);
+/* Labels: an object of strings; keys are names, values up to 255 bytes. */
+int jsonv_labels(json_t *obj, const char *prefix, const char *key, json_t **out,
+    struct op_err *err);
+
+/* ---- keyset cursors (cursor.c) ---- */
+/* An opaque cursor over ascending integer ids, bound to one listing. */
+void cursor_encode(const char *listing, int64_t last_id, char *out, size_t outlen);
+int cursor_decode(const char *listing, const char *cursor, int64_t *last_id);
+/* Validates limit and after from the query; errors name the parameter. */
+int page_params(const struct req *rq, const char *listing, int64_t *limit, int64_t *after,
+    struct op_err *err);
+
+/* ---- the domain ---- */
+/* definitions.c */
+int definition_validate(json_t *in, json_t **normal, struct op_err *err);
+int definition_create(struct store *s, json_t *in, const char *actor, json_t **out,
+    struct op_err *err);
+json_t *definition_get(struct store *s, const char *name, int64_t version, struct op_err *err);
+json_t *definitions_list(struct store *s);
+
+/* instances.c */
+struct instance_filter {
+	unsigned state_mask;	/* bit per enum inst_state; 0 = any */
+	const char *definition;
+	const char *owner;
+	int64_t worker_id;	/* 0 = any */
+};
+int instances_create(struct store *s, json_t *in, const char *actor, json_t **out,
+    struct op_err *err);
+json_t *instance_get(struct store *s, int64_t id, struct op_err *err);
+json_t *instances_list(struct store *s, const struct instance_filter *f, int64_t after,
+    int64_t limit, int64_t *last_id, int *has_more);
+int instance_act(struct store *s, int64_t id, enum inst_action a, json_t *body,
+    const char *actor, json_t **out, struct op_err *err);
+json_t *instance_transitions(struct store *s, int64_t id, struct op_err *err);
+/* Moves an instance to `to` for `actor`, checked against the state machine, in the caller's txn. */
+int instance_transition(struct store *s, int64_t id, enum inst_state to, int actor_kind,
+    const char *reason, const char *actor, struct op_err *err);
+json_t *instance_counts(struct store *s);
+
+/* workers.c */
+struct worker_filter {
+	unsigned state_mask;
+	unsigned health_mask;
+	const char *template_name;
+};
+int worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
+    struct op_err *err);
+int worker_resolve(struct store *s, const char *id_or_name, int64_t *id, struct op_err *err);
+json_t *worker_get(struct store *s, int64_t id, struct op_err *err);
+json_t *workers_list(struct store *s, const struct worker_filter *f, int64_t after,
+    int64_t limit, int64_t *last_id, int *has_more);
+int worker_act(struct store *s, int64_t id, enum worker_action a, json_t *body,
+    const char *actor, json_t **out, struct op_err *err);
+json_t *worker_counts(struct store *s);
+
+/* ---- the application (app.c) ---- */
+/* The HTTP and websocket protocols of the vhost (http.c) and its pieces. */
+extern const struct lws_protocols server_protocols[];
+int events_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+void events_ws_wake(void *ctx);
+void events_shutdown(void);
+void http_cache_clear(void);
+
+struct app {
+	struct server_config cfg;
+	struct store *store;
+	struct lws_context *lws;
+	int is_ready;
+	int is_draining;
+	int64_t started_at;
+	char boot_id[16];
+	int in_flight;
+};
+
+extern struct app *the_app;
+
+#endif

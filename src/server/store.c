@@ -1,0 +1,307 @@
+/*
+ * The store: one SQLite file in WAL mode, opened once, its statements
+ * prepared once and kept. This file owns the connection, the migrations and
+ * transactions; store_*.c files hold the queries of each resource. Nothing
+ * outside store*.c and the domain files that call store_stmt() sees SQL.
+ *
+ * Durability: synchronous=FULL, so a change is on disk before the client is
+ * answered; a kill -9 after an answer loses nothing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+struct stmt_entry {
+	const char *sql;	/* the caller's string literal: compared by address first */
+	sqlite3_stmt *st;
+	struct stmt_entry *next;
+};
+
+struct store {
+	sqlite3 *db;
+	struct stmt_entry *stmts;
+	int in_txn;
+	uint64_t data_version;
+};
+
+/*
+ * The migrations, numbered from 1. Each runs in one transaction with the
+ * user_version bump; a migration, once released, is never edited.
+ */
+static const char *const migrations[] = {
+	/* 1: definitions, instances, transitions, workers, events, tokens */
+	"CREATE TABLE definitions ("
+	"  name TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (name, version)"
+	") STRICT;"
+	"CREATE TABLE workers ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  template TEXT,"
+	"  state TEXT NOT NULL,"
+	"  health TEXT NOT NULL,"
+	"  cpu INTEGER NOT NULL,"
+	"  memory_mb INTEGER NOT NULL,"
+	"  slots INTEGER NOT NULL,"
+	"  labels TEXT NOT NULL DEFAULT '{}',"
+	"  last_heartbeat INTEGER,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL"
+	") STRICT;"
+	"CREATE TABLE instances ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  definition TEXT NOT NULL,"
+	"  definition_version INTEGER NOT NULL,"
+	"  owner TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  state_reason TEXT,"
+	"  worker_id INTEGER REFERENCES workers(id),"
+	"  cpu INTEGER NOT NULL,"
+	"  memory_mb INTEGER NOT NULL,"
+	"  timeslot_start INTEGER NOT NULL,"
+	"  timeslot_end INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  grade TEXT,"
+	"  exit TEXT,"
+	"  FOREIGN KEY (definition, definition_version) REFERENCES definitions(name, version)"
+	") STRICT;"
+	"CREATE INDEX instances_state ON instances(state, id);"
+	"CREATE TABLE transitions ("
+	"  id INTEGER PRIMARY KEY,"
+	"  instance_id INTEGER NOT NULL REFERENCES instances(id),"
+	"  from_state TEXT,"
+	"  to_state TEXT NOT NULL,"
+	"  reason TEXT,"
+	"  actor TEXT,"
+	"  at INTEGER NOT NULL"
+	") STRICT;"
+	"CREATE INDEX transitions_instance ON transitions(instance_id, id);"
+	"CREATE TABLE events ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  ts INTEGER NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  ref ANY,"
+	"  actor TEXT,"
+	"  data TEXT NOT NULL"
+	") STRICT;"
+	"CREATE TABLE tokens ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL,"
+	"  role TEXT NOT NULL,"
+	"  hash BLOB NOT NULL UNIQUE,"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER,"
+	"  revoked_at INTEGER"
+	") STRICT;",
+
+	/* 2: the filters of GET /instances and /workers use indexes; drain deadlines */
+	"CREATE INDEX instances_owner ON instances(owner, id);"
+	"CREATE INDEX instances_definition ON instances(definition, id);"
+	"CREATE INDEX instances_worker ON instances(worker_id, id);"
+	"ALTER TABLE workers ADD COLUMN drain_deadline INTEGER;"
+	"ALTER TABLE tokens ADD COLUMN created_by TEXT;",
+};
+
+int
+store_latest_version(void)
+{
+	return (int)(sizeof(migrations) / sizeof(migrations[0]));
+}
+
+sqlite3 *
+store_db(struct store *s)
+{
+	return s->db;
+}
+
+static int
+exec_sql(struct store *s, const char *sql, struct op_err *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		if (err != NULL)
+			op_err_set(err, 500, "internal", "", "database: %s", msg ? msg : "error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_schema_version(struct store *s)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+int
+store_migrate(struct store *s, int target, struct op_err *err)
+{
+	int v = store_schema_version(s);
+
+	if (v < 0) {
+		op_err_set(err, 500, "internal", "", "cannot read the schema version");
+		return -1;
+	}
+	if (v > store_latest_version()) {
+		op_err_set(err, 500, "internal", "",
+		    "the database has schema version %d, newer than this outpostd knows (%d)",
+		    v, store_latest_version());
+		return -1;
+	}
+	for (; v < target && v < store_latest_version(); v++) {
+		char bump[64];
+
+		if (exec_sql(s, "BEGIN IMMEDIATE", err) != 0)
+			return -1;
+		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", v + 1);
+		if (exec_sql(s, migrations[v], err) != 0 || exec_sql(s, bump, err) != 0) {
+			exec_sql(s, "ROLLBACK", NULL);
+			snprintf(err->message + strlen(err->message),
+			    sizeof(err->message) - strlen(err->message), " (migration %d)", v + 1);
+			return -1;
+		}
+		if (exec_sql(s, "COMMIT", err) != 0)
+			return -1;
+		log_info("store.migrated", "version", (snprintf(bump, sizeof(bump), "%d", v + 1), bump),
+		    NULL);
+	}
+	return 0;
+}
+
+struct store *
+store_open(const char *path, struct op_err *err)
+{
+	struct store *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		op_err_set(err, 500, "internal", "", "out of memory");
+		return NULL;
+	}
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		op_err_set(err, 500, "internal", "", "cannot open %s: %s", path,
+		    s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	    "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;", err) != 0)
+		goto fail;
+	return s;
+fail:
+	sqlite3_close(s->db);
+	free(s);
+	return NULL;
+}
+
+void
+store_close(struct store *s)
+{
+	struct stmt_entry *e, *next;
+
+	if (s == NULL)
+		return;
+	for (e = s->stmts; e != NULL; e = next) {
+		next = e->next;
+		sqlite3_finalize(e->st);
+		free(e);
+	}
+	sqlite3_close(s->db);
+	free(s);
+}
+
+/*
+ * O(n) in the number of distinct statements (a few dozen): the list is
+ * searched by the literal's address, which is cheaper than hashing the text.
+ * The statement comes back reset with its bindings cleared.
+ */
+sqlite3_stmt *
+store_stmt(struct store *s, const char *sql)
+{
+	struct stmt_entry *e;
+
+	for (e = s->stmts; e != NULL; e = e->next)
+		if (e->sql == sql)
+			break;
+	if (e == NULL) {
+		e = calloc(1, sizeof(*e));
+		if (e == NULL)
+			return NULL;
+		if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &e->st,
+		    NULL) != SQLITE_OK) {
+			log_error("store.prepare", "sql", sql, "error", sqlite3_errmsg(s->db), NULL);
+			free(e);
+			return NULL;
+		}
+		e->sql = sql;
+		e->next = s->stmts;
+		s->stmts = e;
+	}
+	sqlite3_reset(e->st);
+	sqlite3_clear_bindings(e->st);
+	return e->st;
+}
+
+int
+store_begin(struct store *s)
+{
+	if (s->in_txn) {
+		log_error("store.begin", "error", "transaction already open", NULL);
+		return -1;
+	}
+	if (exec_sql(s, "BEGIN IMMEDIATE", NULL) != 0)
+		return -1;
+	s->in_txn = 1;
+	return 0;
+}
+
+int
+store_commit(struct store *s)
+{
+	if (exec_sql(s, "COMMIT", NULL) != 0) {
+		store_rollback(s);
+		return -1;
+	}
+	s->in_txn = 0;
+	s->data_version++;
+	events_committed(s);
+	return 0;
+}
+
+void
+store_rollback(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		exec_sql(s, "ROLLBACK", NULL);
+	s->in_txn = 0;
+	events_rolled_back(s);
+}
+
+uint64_t
+store_data_version(struct store *s)
+{
+	return s->data_version;
+}
+
+int
+store_check(struct store *s)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT 1");
+
+	return (st != NULL && sqlite3_step(st) == SQLITE_ROW) ? 0 : -1;
+}

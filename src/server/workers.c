@@ -1,0 +1,314 @@
+/*
+ * Workers: registration by an agent, reads, listing, and the operator's
+ * actions, each checked against the worker state machine in src/common and
+ * written with its event in one transaction. What a worker holds (allocated)
+ * is derived from its active instances, never stored twice.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+#define WORKER_COLUMNS "w.id, w.name, w.template, w.state, w.health, w.cpu, w.memory_mb, " \
+	"w.slots, w.labels, w.last_heartbeat, w.created_at, w.updated_at, w.drain_deadline, " \
+	"(SELECT coalesce(sum(i.cpu), 0) FROM instances i WHERE i.worker_id = w.id AND " ACTIVE "), " \
+	"(SELECT coalesce(sum(i.memory_mb), 0) FROM instances i WHERE i.worker_id = w.id AND " ACTIVE "), " \
+	"(SELECT count(*) FROM instances i WHERE i.worker_id = w.id AND " ACTIVE ")"
+#define ACTIVE "i.state IN ('scheduled','instantiating','warm','running','collecting','grading','stopping')"
+
+static json_t *
+time_or_null(sqlite3_stmt *st, int col)
+{
+	char buf[40];
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	return json_string(time_format_ms(sqlite3_column_int64(st, col), buf, sizeof(buf), 0));
+}
+
+static json_t *
+worker_from_row(sqlite3_stmt *st)
+{
+	json_t *j = json_object(), *labels;
+
+	labels = json_loads((const char *)sqlite3_column_text(st, 8), 0, NULL);
+	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
+	json_object_set_new(j, "name", json_string((const char *)sqlite3_column_text(st, 1)));
+	json_object_set_new(j, "template", sqlite3_column_type(st, 2) == SQLITE_NULL ? json_null() :
+	    json_string((const char *)sqlite3_column_text(st, 2)));
+	json_object_set_new(j, "state", json_string((const char *)sqlite3_column_text(st, 3)));
+	json_object_set_new(j, "health", json_string((const char *)sqlite3_column_text(st, 4)));
+	json_object_set_new(j, "capacity", json_pack("{s:I, s:I, s:I}",
+	    "cpu", (json_int_t)sqlite3_column_int64(st, 5),
+	    "memory_mb", (json_int_t)sqlite3_column_int64(st, 6),
+	    "slots", (json_int_t)sqlite3_column_int64(st, 7)));
+	json_object_set_new(j, "allocated", json_pack("{s:I, s:I, s:I}",
+	    "cpu", (json_int_t)sqlite3_column_int64(st, 13),
+	    "memory_mb", (json_int_t)sqlite3_column_int64(st, 14),
+	    "slots", (json_int_t)sqlite3_column_int64(st, 15)));
+	json_object_set_new(j, "labels", labels ? labels : json_object());
+	json_object_set_new(j, "last_heartbeat", time_or_null(st, 9));
+	json_object_set_new(j, "instance_count", json_integer(sqlite3_column_int64(st, 15)));
+	json_object_set_new(j, "drain_deadline", time_or_null(st, 12));
+	json_object_set_new(j, "created_at", time_or_null(st, 10));
+	json_object_set_new(j, "updated_at", time_or_null(st, 11));
+	return j;
+}
+
+json_t *
+worker_get(struct store *s, int64_t id, struct op_err *err)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT " WORKER_COLUMNS " FROM workers w WHERE w.id = ?");
+	json_t *j = NULL;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		j = worker_from_row(st);
+	sqlite3_reset(st);
+	if (j == NULL)
+		op_err_set(err, 404, "not_found", "id", "no worker with id %lld", (long long)id);
+	return j;
+}
+
+/* Workers are named by id or by name in every route. */
+int
+worker_resolve(struct store *s, const char *id_or_name, int64_t *id, struct op_err *err)
+{
+	sqlite3_stmt *st;
+	int64_t v;
+
+	if (parse_int64(id_or_name, 1, INT64_MAX, &v) == 0) {
+		st = store_stmt(s, "SELECT id FROM workers WHERE id = ?");
+		sqlite3_bind_int64(st, 1, v);
+	} else {
+		st = store_stmt(s, "SELECT id FROM workers WHERE name = ?");
+		sqlite3_bind_text(st, 1, id_or_name, -1, SQLITE_TRANSIENT);
+	}
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		op_err_set(err, 404, "not_found", "id", "no worker with id or name %s", id_or_name);
+		return -1;
+	}
+	*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
+}
+
+/*
+ * An agent registers (or registers again after a restart): the worker is
+ * created ready and online, or its capacity and labels are updated and it is
+ * online again. A terminated worker's name is not reused.
+ */
+int
+worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
+    struct op_err *err)
+{
+	static const char *const fields[] = { "name", "template", "capacity", "labels", NULL };
+	static const char *const cap_fields[] = { "cpu", "memory_mb", "slots", NULL };
+	const char *name, *tmpl = NULL;
+	json_t *cap, *labels = NULL, *w = NULL;
+	int64_t cpu, mem, slots, id = 0, now = now_ms();
+	char *labels_text = NULL;
+	sqlite3_stmt *st;
+	int is_new;
+
+	*out = NULL;
+	if (jsonv_known(in, "", fields, err) != 0 ||
+	    jsonv_string(in, "", "name", 1, 1, 63, &name, err) != 0)
+		return -1;
+	if (!name_is_valid(name, 63)) {
+		op_err_set(err, 400, "invalid_argument", "name",
+		    "name must be 1 to 63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit");
+		return -1;
+	}
+	if (jsonv_string(in, "", "template", 0, 1, 63, &tmpl, err) != 0)
+		return -1;
+	cap = jsonv_object(in, "", "capacity", 1, err);
+	if (cap == NULL || jsonv_known(cap, "capacity", cap_fields, err) != 0 ||
+	    jsonv_int(cap, "capacity", "cpu", 1, 1, 4096, &cpu, err) != 0 ||
+	    jsonv_int(cap, "capacity", "memory_mb", 1, 1, 64LL * 1024 * 1024, &mem, err) != 0 ||
+	    jsonv_int(cap, "capacity", "slots", 1, 1, 10000, &slots, err) != 0 ||
+	    jsonv_labels(in, "", "labels", &labels, err) != 0)
+		return -1;
+	labels_text = json_dumps(labels ? labels : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+	if (store_begin(s) != 0)
+		goto db;
+	st = store_stmt(s, "SELECT id, state FROM workers WHERE name = ?");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		id = sqlite3_column_int64(st, 0);
+		if (strcmp((const char *)sqlite3_column_text(st, 1), "terminated") == 0) {
+			sqlite3_reset(st);
+			store_rollback(s);
+			free(labels_text);
+			op_err_set(err, 409, "invalid_transition", "name",
+			    "worker %s was terminated; register under a new name", name);
+			return -1;
+		}
+	}
+	sqlite3_reset(st);
+	is_new = id == 0;
+	if (is_new) {
+		st = store_stmt(s, "INSERT INTO workers (name, template, state, health, cpu, memory_mb, "
+		    "slots, labels, last_heartbeat, created_at, updated_at) "
+		    "VALUES (?1, ?2, 'ready', 'online', ?3, ?4, ?5, ?6, ?7, ?7, ?7)");
+	} else {
+		st = store_stmt(s, "UPDATE workers SET template = coalesce(?2, template), "
+		    "health = 'online', cpu = ?3, memory_mb = ?4, slots = ?5, labels = ?6, "
+		    "last_heartbeat = ?7, updated_at = ?7, "
+		    "state = CASE state WHEN 'provisioning' THEN 'ready' ELSE state END WHERE name = ?1");
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (tmpl)
+		sqlite3_bind_text(st, 2, tmpl, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, cpu);
+	sqlite3_bind_int64(st, 4, mem);
+	sqlite3_bind_int64(st, 5, slots);
+	sqlite3_bind_text(st, 6, labels_text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, now);
+	if (labels_text == NULL || sqlite3_step(st) != SQLITE_DONE)
+		goto db_rb;
+	if (is_new)
+		id = sqlite3_last_insert_rowid(store_db(s));
+	w = worker_get(s, id, err);
+	if (w == NULL || events_append(s, "worker.registered", "worker", NULL, id, actor,
+	    json_pack("{s:b, s:O}", "is_new", is_new, "worker", w)) != 0)
+		goto db_rb;
+	if (store_commit(s) != 0)
+		goto db;
+	free(labels_text);
+	*out = w;
+	return is_new ? 1 : 0;
+db_rb:
+	store_rollback(s);
+db:
+	free(labels_text);
+	json_decref(w);
+	op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+	return -1;
+}
+
+json_t *
+workers_list(struct store *s, const struct worker_filter *f, int64_t after, int64_t limit,
+    int64_t *last_id, int *has_more)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT " WORKER_COLUMNS " FROM workers w "
+	    "WHERE w.id > ?1 AND (?3 IS NULL OR w.template = ?3) ORDER BY w.id");
+	json_t *items = json_array();
+	int n = 0;
+
+	*has_more = 0;
+	*last_id = after;
+	sqlite3_bind_int64(st, 1, after);
+	if (f->template_name)
+		sqlite3_bind_text(st, 3, f->template_name, -1, SQLITE_STATIC);
+	/* Workers number in the hundreds: state and health are filtered here. */
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		enum worker_state ws;
+		enum worker_health wh;
+
+		if (worker_state_parse((const char *)sqlite3_column_text(st, 3), &ws) != 0 ||
+		    worker_health_parse((const char *)sqlite3_column_text(st, 4), &wh) != 0)
+			continue;
+		if ((f->state_mask && !(f->state_mask & (1u << ws))) ||
+		    (f->health_mask && !(f->health_mask & (1u << wh))))
+			continue;
+		if (n == limit) {
+			*has_more = 1;
+			break;
+		}
+		*last_id = sqlite3_column_int64(st, 0);
+		json_array_append_new(items, worker_from_row(st));
+		n++;
+	}
+	sqlite3_reset(st);
+	return items;
+}
+
+int
+worker_act(struct store *s, int64_t id, enum worker_action a, json_t *body, const char *actor,
+    json_t **out, struct op_err *err)
+{
+	sqlite3_stmt *st;
+	enum worker_state from, to;
+	char why[200], reason[200];
+	json_t *w;
+	int rc;
+
+	*out = NULL;
+	if (body != NULL && json_object_size(body) > 0) {
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(body, k, v) {
+			op_err_set(err, 400, "unknown_field", k, "unknown field %s", k);
+			return -1;
+		}
+	}
+	if (store_begin(s) != 0) {
+		op_err_set(err, 503, "unavailable", "", "the database is busy");
+		return -1;
+	}
+	st = store_stmt(s, "SELECT state FROM workers WHERE id = ?");
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		op_err_set(err, 404, "not_found", "id", "no worker with id %lld", (long long)id);
+		goto fail;
+	}
+	rc = worker_state_parse((const char *)sqlite3_column_text(st, 0), &from);
+	sqlite3_reset(st);
+	if (rc != 0 || worker_action_target(a, from, &to, why, sizeof(why)) != 0) {
+		op_err_set(err, 409, "invalid_transition", "", "%s", rc != 0 ? "unknown state" : why);
+		goto fail;
+	}
+	st = store_stmt(s, "UPDATE workers SET state = ?, updated_at = ? WHERE id = ?");
+	sqlite3_bind_text(st, 1, worker_state_name(to), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now_ms());
+	sqlite3_bind_int64(st, 3, id);
+	if (sqlite3_step(st) != SQLITE_DONE || (w = worker_get(s, id, err)) == NULL)
+		goto fail;
+	snprintf(reason, sizeof(reason), "%s by %s", worker_action_name(a), actor ? actor : "operator");
+	if (events_append(s, "worker.state", "worker", NULL, id, actor,
+	    json_pack("{s:s, s:s, s:s, s:o}", "from", worker_state_name(from), "to",
+	    worker_state_name(to), "reason", reason, "worker", w)) != 0)
+		goto fail;
+	if (store_commit(s) != 0) {
+		op_err_set(err, 500, "internal", "", "database error");
+		return -1;
+	}
+	*out = worker_get(s, id, err);
+	return 0;
+fail:
+	store_rollback(s);
+	return -1;
+}
+
+json_t *
+worker_counts(struct store *s)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT state, health, count(*) FROM workers "
+	    "GROUP BY state, health");
+	json_t *c = json_object(), *states = json_object(), *health = json_object();
+
+	for (int i = 0; i < WORKER_STATE_COUNT; i++)
+		json_object_set_new(states, worker_state_name((enum worker_state)i), json_integer(0));
+	for (int i = 0; i < HEALTH_COUNT; i++)
+		json_object_set_new(health, worker_health_name((enum worker_health)i), json_integer(0));
+	while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		const char *ws = (const char *)sqlite3_column_text(st, 0);
+		const char *wh = (const char *)sqlite3_column_text(st, 1);
+		int64_t n = sqlite3_column_int64(st, 2);
+
+		json_object_set_new(states, ws, json_integer(
+		    json_integer_value(json_object_get(states, ws)) + n));
+		if (strcmp(ws, "terminated") != 0)
+			json_object_set_new(health, wh, json_integer(
+			    json_integer_value(json_object_get(health, wh)) + n));
+	}
+	if (st != NULL)
+		sqlite3_reset(st);
+	json_object_set_new(c, "state", states);
+	json_object_set_new(c, "health", health);
+	return c;
+}
