@@ -1,1 +1,135 @@
-int main(void) { return 0; }
+/* Times, durations, base64url, names and integers: the parsers every input goes through. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util.h"
+
+static void
+test_rfc3339_round_trip(void **state)
+{
+	int64_t ms;
+	char buf[40];
+
+	(void)state;
+	assert_int_equal(time_parse_rfc3339("2026-11-23T10:00:00Z", &ms), 0);
+	assert_int_equal(ms, 1795428000000LL);
+	assert_string_equal(time_format_ms(ms, buf, sizeof(buf), 0), "2026-11-23T10:00:00Z");
+	assert_int_equal(time_parse_rfc3339("2026-11-23T10:00:00.250Z", &ms), 0);
+	assert_string_equal(time_format_ms(ms, buf, sizeof(buf), 1), "2026-11-23T10:00:00.250Z");
+	assert_int_equal(time_parse_rfc3339("2026-11-23T12:00:00+02:00", &ms), 0);
+	assert_string_equal(time_format_ms(ms, buf, sizeof(buf), 0), "2026-11-23T10:00:00Z");
+	assert_int_equal(time_parse_rfc3339("2024-02-29T00:00:00Z", &ms), 0);
+}
+
+static void
+test_rfc3339_refuses_what_is_not_a_time(void **state)
+{
+	static const char *const bad[] = { "", "2026-11-23", "2026-11-23T10:00:00",
+		"2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z",
+		"2026-11-23T24:00:00Z", "2026-11-23T10:00:00Zjunk", "2026-11-23T10:00:00.Z",
+		"tomorrow", "2026-11-23T10:00:00+2:00", NULL };
+	int64_t ms;
+
+	(void)state;
+	for (int i = 0; bad[i] != NULL; i++)
+		if (time_parse_rfc3339(bad[i], &ms) == 0)
+			fail_msg("accepted %s", bad[i]);
+	assert_int_equal(time_parse_rfc3339(NULL, &ms), -1);
+}
+
+static void
+test_durations(void **state)
+{
+	int64_t ms;
+	char buf[32];
+
+	(void)state;
+	assert_int_equal(duration_parse("90s", &ms), 0);
+	assert_int_equal(ms, 90000);
+	assert_int_equal(duration_parse("1h30m", &ms), 0);
+	assert_int_equal(ms, 5400000);
+	assert_int_equal(duration_parse("500ms", &ms), 0);
+	assert_int_equal(ms, 500);
+	assert_int_equal(duration_parse("2d", &ms), 0);
+	assert_string_equal(duration_format(ms, buf, sizeof(buf)), "2d");
+	assert_string_equal(duration_format(5400000, buf, sizeof(buf)), "1h30m");
+	assert_int_equal(duration_parse("", &ms), -1);
+	assert_int_equal(duration_parse("10", &ms), -1);
+	assert_int_equal(duration_parse("m", &ms), -1);
+	assert_int_equal(duration_parse("-5s", &ms), -1);
+	assert_int_equal(duration_parse("5 s", &ms), -1);
+	assert_int_equal(duration_parse("99999999999999999999s", &ms), -1);
+}
+
+static void
+test_base64url(void **state)
+{
+	const unsigned char in[] = { 0xfb, 0xff, 0x00, 'a', 'b' };
+	unsigned char out[16];
+	char enc[16];
+
+	(void)state;
+	for (size_t n = 0; n <= sizeof(in); n++) {
+		base64url_encode(in, n, enc, sizeof(enc));
+		assert_null(strchr(enc, '+'));
+		assert_null(strchr(enc, '/'));
+		assert_int_equal(base64url_decode(enc, out, sizeof(out)), (long)n);
+		assert_memory_equal(in, out, n);
+	}
+	assert_int_equal(base64url_decode("a+b", out, sizeof(out)), -1);
+	assert_int_equal(base64url_decode("ab=", out, sizeof(out)), -1);
+	assert_int_equal(base64url_decode("AB", out, sizeof(out)), -1);	/* nonzero padding bits */
+}
+
+static void
+test_names_and_integers(void **state)
+{
+	int64_t v;
+
+	(void)state;
+	assert_true(name_is_valid("lab-linux.v2_x", 64));
+	assert_false(name_is_valid("", 64));
+	assert_false(name_is_valid("-x", 64));
+	assert_false(name_is_valid("Lab", 64));
+	assert_false(name_is_valid("a b", 64));
+	assert_false(name_is_valid("abcd", 3));
+	assert_int_equal(parse_int64("42", 1, 100, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(parse_int64("0", 1, 100, &v), -1);
+	assert_int_equal(parse_int64("101", 1, 100, &v), -1);
+	assert_int_equal(parse_int64("4x", 1, 100, &v), -1);
+	assert_int_equal(parse_int64(" 4", 1, 100, &v), -1);
+	assert_int_equal(parse_int64("", 1, 100, &v), -1);
+}
+
+static void
+test_sbuf_json_string_escapes(void **state)
+{
+	struct sbuf b;
+
+	(void)state;
+	sbuf_init(&b);
+	sbuf_json_string(&b, "a\"b\\c\n\x01");
+	assert_string_equal(b.p, "\"a\\\"b\\\\c\\n\\u0001\"");
+	sbuf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rfc3339_round_trip),
+		cmocka_unit_test(test_rfc3339_refuses_what_is_not_a_time),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_base64url),
+		cmocka_unit_test(test_names_and_integers),
+		cmocka_unit_test(test_sbuf_json_string_escapes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

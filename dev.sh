@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The two commands of the quick start.
+#
+#   ./dev.sh run    install missing Debian packages, build, start outpostd on ./var
+#                   with demo definitions, and say where to point the browser and CLI
+#   ./dev.sh test   install missing Debian packages, build, run every test (also under
+#                   AddressSanitizer and UBSan); the last line is "N passed, N failed"
+#
+# Builds go to build/ (and build-asan/ for the sanitizer run), out of the source tree.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")" && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+build_pkgs="build-essential autoconf automake libtool pkg-config libwebsockets-dev
+	libsqlite3-dev libjansson-dev libcurl4-openssl-dev libncurses-dev libssl-dev
+	libsystemd-dev libcmocka-dev"
+test_pkgs="curl jq procps tmux"
+
+say() { printf 'dev.sh: %s\n' "$*" >&2; }
+
+# Installs whichever of the named Debian packages are missing.
+need_packages() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+	done
+	((${#missing[@]})) || return 0
+	say "installing Debian packages: ${missing[*]}"
+	local sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		command -v sudo >/dev/null || { say "run as root or install: ${missing[*]}"; exit 1; }
+		sudo=(sudo)
+	fi
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >/dev/null
+}
+
+# build DIR [configure flags...]: configure once, then make.
+build() {
+	local dir=$1
+	shift
+	[ -x configure ] || autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+	mkdir -p "$dir"
+	if [ ! -f "$dir/Makefile" ]; then
+		(cd "$dir" && "$top/configure" -q "$@")
+	fi
+	make -C "$dir" -j"$jobs" -s >/dev/null
+}
+
+cmd_run() {
+	# shellcheck disable=SC2086
+	need_packages $build_pkgs curl
+	build build
+	local state=${OUTPOST_STATE_DIR:-./var} listen=${OUTPOST_LISTEN:-127.0.0.1:8080}
+	local log=$state/outpostd.log
+	mkdir -p "$state"
+	build/src/server/outpostd --listen "$listen" --state-dir "$state" --log-format json \
+		2> >(tee -a "$log" >&2) &
+	local pid=$!
+	trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
+	local url="" i
+	for i in $(seq 100); do
+		url=$(grep -o '"url":"[^"]*"' "$log" 2>/dev/null | tail -n 1 | cut -d'"' -f4) || true
+		[ -n "$url" ] && curl -fs "$url/readyz" >/dev/null 2>&1 && break
+		kill -0 $pid 2>/dev/null || { say "outpostd did not start (see $log)"; exit 1; }
+		sleep 0.1
+	done
+	local cli=(build/src/cli/outpost --server "$url" --token-file "$state/admin.token")
+	local f name
+	for f in demo/definitions/*.json; do
+		name=$(sed -n 's/.*"name": *"\([^"]*\)".*/\1/p' "$f" | head -n 1)
+		"${cli[@]}" definition get "$name" >/dev/null 2>&1 ||
+			"${cli[@]}" definition create -f "$f" >/dev/null
+	done
+	cat >&2 <<MSG
+
+  Outpost is running (pid $pid).
+    web app and API:   $url
+    admin token:       $state/admin.token
+    command line:      build/src/cli/outpost --server $url --token-file $state/admin.token instance list
+    demo definitions:  $(ls demo/definitions | sed 's/\.json$//' | tr '\n' ' ')
+  Ctrl-C stops it; its state stays in $state.
+
+MSG
+	wait $pid
+}
+
+# Reads automake's test-suite.log summaries and prints the one closing line.
+summarize() {
+	local pass=0 fail=0 skip=0 f n
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		n=$(sed -n 's/^# PASS: *//p' "$f" | head -n 1); pass=$((pass + ${n:-0}))
+		n=$(sed -n 's/^# FAIL: *//p' "$f" | head -n 1); fail=$((fail + ${n:-0}))
+		n=$(sed -n 's/^# ERROR: *//p' "$f" | head -n 1); fail=$((fail + ${n:-0}))
+		n=$(sed -n 's/^# XPASS: *//p' "$f" | head -n 1); fail=$((fail + ${n:-0}))
+		n=$(sed -n 's/^# SKIP: *//p' "$f" | head -n 1); skip=$((skip + ${n:-0}))
+	done
+	echo "$pass $fail $skip"
+}
+
+cmd_test() {
+	# shellcheck disable=SC2086
+	need_packages $build_pkgs $test_pkgs
+	local rc=0 logs=() pass=0 fail=0 skip=0 p f s
+	say "build with warnings as errors, then make check"
+	build build --enable-werror
+	make -C build check -j"$jobs" >build/check.out 2>&1 || rc=1
+	logs+=(build/tests/test-suite.log)
+	say "build with AddressSanitizer and UBSan, then make check"
+	build build-asan --enable-werror --enable-sanitizers
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		make -C build-asan check -j"$jobs" >build-asan/check.out 2>&1 || rc=1
+	logs+=(build-asan/tests/test-suite.log)
+	for f in "${logs[@]}"; do
+		grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS):' "$(dirname "$f")/check.out" "$f" 2>/dev/null |
+			grep -E ':(FAIL|ERROR|XPASS):' || true
+	done
+	cat build/check.out build-asan/check.out | grep -E '^(FAIL|ERROR|XPASS):' || true
+	if [ $rc -ne 0 ]; then
+		for f in "${logs[@]}"; do
+			[ -f "$f" ] && grep -q '^# FAIL: *[1-9]\|^# ERROR: *[1-9]' "$f" && cat "$f"
+		done
+	fi
+	read -r p f s < <(summarize "${logs[@]}")
+	pass=$p fail=$f skip=$s
+	# A build that broke before any test ran is a failure, not zero tests.
+	if [ $rc -ne 0 ] && [ "$fail" -eq 0 ]; then
+		tail -n 30 build/check.out build-asan/check.out >&2 || true
+		fail=1
+	fi
+	if [ "$skip" -gt 0 ]; then
+		echo "$pass passed, $fail failed, $skip skipped"
+	else
+		echo "$pass passed, $fail failed"
+	fi
+	[ "$fail" -eq 0 ]
+}
+
+case "${1:-}" in
+run) cmd_run ;;
+test) cmd_test ;;
+*)
+	echo "usage: ./dev.sh run|test" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,296 @@
+/*
+ * The store and the domain on a real SQLite file: migrations from empty and
+ * from the previous schema, cursors, and the validation of every field of a
+ * definition and an instance, with the check that a refused request changes
+ * nothing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "server.h"
+
+struct app *the_app;
+
+static char dir[64];
+static char path[128];
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/outpost-unit-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char p[160];
+
+	(void)state;
+	events_shutdown();
+	snprintf(p, sizeof(p), "%s/t.db", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/t.db-wal", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/t.db-shm", dir);
+	unlink(p);
+	rmdir(dir);
+	return 0;
+}
+
+static struct store *
+fresh(void)
+{
+	struct op_err err = { 0 };
+	struct store *s = store_open(path, &err);
+
+	assert_non_null(s);
+	assert_int_equal(store_migrate(s, store_latest_version(), &err), 0);
+	return s;
+}
+
+static int64_t
+count(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st = store_stmt(s, sql);
+	int64_t n;
+
+	assert_non_null(st);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
+}
+
+static void
+test_migrations_from_empty(void **state)
+{
+	struct store *s = fresh();
+
+	(void)state;
+	assert_int_equal(store_schema_version(s), store_latest_version());
+	assert_int_equal(count(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+	    "name IN ('definitions','instances','transitions','workers','events','tokens')"), 6);
+	store_close(s);
+}
+
+static void
+test_migrations_from_the_previous_schema_keep_data(void **state)
+{
+	struct op_err err = { 0 };
+	struct store *s = store_open(path, &err);
+	int prev = store_latest_version() - 1;
+
+	(void)state;
+	assert_true(prev >= 1);
+	assert_int_equal(store_migrate(s, prev, &err), 0);
+	assert_int_equal(store_schema_version(s), prev);
+	assert_int_equal(sqlite3_exec(store_db(s),
+	    "INSERT INTO definitions VALUES ('d', 1, '{}', 1);"
+	    "INSERT INTO workers (name, state, health, cpu, memory_mb, slots, created_at, updated_at) "
+	    "VALUES ('w', 'ready', 'online', 4, 4096, 4, 1, 1);"
+	    "INSERT INTO instances (definition, definition_version, owner, state, cpu, memory_mb, "
+	    "timeslot_start, timeslot_end, created_at, updated_at) VALUES ('d', 1, 'o', 'pending', "
+	    "1, 1, 1, 2, 1, 1);", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_migrate(s, store_latest_version(), &err), 0);
+	assert_int_equal(store_schema_version(s), store_latest_version());
+	assert_int_equal(count(s, "SELECT count(*) FROM instances WHERE owner = 'o'"), 1);
+	assert_int_equal(count(s, "SELECT count(*) FROM workers WHERE drain_deadline IS NULL"), 1);
+	store_close(s);
+}
+
+static void
+test_a_newer_schema_is_refused(void **state)
+{
+	struct op_err err = { 0 };
+	struct store *s = fresh();
+
+	(void)state;
+	assert_int_equal(sqlite3_exec(store_db(s), "PRAGMA user_version = 999", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(store_migrate(s, store_latest_version(), &err), -1);
+	assert_non_null(strstr(err.message, "newer"));
+	store_close(s);
+}
+
+static void
+test_cursor_round_trip_and_refusals(void **state)
+{
+	char c[128];
+	int64_t id;
+
+	(void)state;
+	cursor_encode("instances", 12345, c, sizeof(c));
+	assert_int_equal(cursor_decode("instances", c, &id), 0);
+	assert_int_equal(id, 12345);
+	assert_int_equal(cursor_decode("workers", c, &id), -1);
+	c[3] = c[3] == 'A' ? 'B' : 'A';
+	assert_int_equal(cursor_decode("instances", c, &id), -1);
+	assert_int_equal(cursor_decode("instances", "", &id), -1);
+	assert_int_equal(cursor_decode("instances", "!!!", &id), -1);
+	assert_int_equal(cursor_decode("instances", "aW5zdGFuY2VzOjE", &id), -1);
+}
+
+/* Each bad definition, and the field its error must name. */
+static void
+test_definition_fields_are_validated(void **state)
+{
+	static const struct { const char *json; const char *field; const char *code; } c[] = {
+		{ "{\"hooks\":{\"run\":[\"x\"]}}", "name", "invalid_argument" },
+		{ "{\"name\":\"\",\"hooks\":{\"run\":[\"x\"]}}", "name", "invalid_argument" },
+		{ "{\"name\":\"Bad Name\",\"hooks\":{\"run\":[\"x\"]}}", "name", "invalid_argument" },
+		{ "{\"name\":5,\"hooks\":{\"run\":[\"x\"]}}", "name", "invalid_argument" },
+		{ "{\"name\":\"a\"}", "hooks", "invalid_argument" },
+		{ "{\"name\":\"a\",\"hooks\":{}}", "hooks.run", "invalid_argument" },
+		{ "{\"name\":\"a\",\"hooks\":{\"run\":[]}}", "hooks.run", "invalid_argument" },
+		{ "{\"name\":\"a\",\"hooks\":{\"run\":[\"x\",3]}}", "hooks.run[1]", "invalid_argument" },
+		{ "{\"name\":\"a\",\"hooks\":{\"run\":[\"x\"],\"boot\":[\"y\"]}}", "hooks.boot", "unknown_field" },
+		{ "{\"name\":\"a\",\"hooks\":{\"run\":[\"x\"]},\"colour\":1}", "colour", "unknown_field" },
+		{ "{\"name\":\"a\",\"hooks\":{\"run\":[\"x\"]},\"resources\":{\"gpu\":1}}", "resources.gpu", "unknown_field" },
+		{ "{\"name\":\"a\",\"hooks\":{\"run\":[\"x\"]},\"resources\":{\"cpu\":0}}", "resources.cpu", "invalid_argument" },
+		{ "{\"name\":\"a\",\"hooks\":{\"run\":[\"x\"]},\"resources\":{\"cpu\":\"2\"}}", "resources.cpu", "invalid_argument" },
+		{ "{\"name\":\"a\",\"hooks\":{\"run\":[\"x\"]},\"labels\":{\"zone\":1}}", "labels.zone", "invalid_argument" },
+		{ "{\"name\":\"a\",\"hooks\":{\"run\":[\"x\"]},\"timeouts\":{\"run\":\"soon\"}}", "timeouts.run", "invalid_argument" },
+		{ "{\"name\":\"a\",\"hooks\":{\"run\":[\"x\"]},\"timeouts\":{\"nap\":\"1m\"}}", "timeouts.nap", "unknown_field" },
+		{ "{\"name\":\"a\",\"hooks\":{\"run\":[\"x\"]},\"max_duration\":\"1s\"}", "max_duration", "invalid_argument" },
+		{ "{\"name\":\"a\",\"hooks\":{\"run\":[\"x\"]},\"warm_pool\":{\"depth\":101}}", "warm_pool.depth", "invalid_argument" },
+		{ "{\"name\":\"a\",\"hooks\":{\"run\":[\"x\"]},\"on_worker_loss\":\"panic\"}", "on_worker_loss", "invalid_argument" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct op_err err = { 0 };
+		json_t *in = json_loads(c[i].json, 0, NULL), *out = NULL;
+
+		assert_non_null(in);
+		if (definition_validate(in, &out, &err) == 0)
+			fail_msg("accepted %s", c[i].json);
+		if (strcmp(err.field, c[i].field) != 0 || strcmp(err.code, c[i].code) != 0)
+			fail_msg("%s: got %s/%s (%s), want %s/%s", c[i].json, err.code, err.field,
+			    err.message, c[i].code, c[i].field);
+		assert_int_equal(err.http, 400);
+		assert_null(out);
+		json_decref(in);
+	}
+}
+
+static void
+test_definition_defaults_are_filled(void **state)
+{
+	struct op_err err = { 0 };
+	json_t *in = json_loads("{\"name\":\"a\",\"hooks\":{\"run\":[\"x\"]}}", 0, NULL), *out;
+
+	(void)state;
+	assert_int_equal(definition_validate(in, &out, &err), 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "resources"),
+	    "cpu")), 1);
+	assert_string_equal(json_string_value(json_object_get(out, "on_worker_loss")), "reschedule");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "warm_pool"),
+	    "depth")), 0);
+	json_decref(in);
+	json_decref(out);
+}
+
+static void
+test_instance_fields_are_validated_and_nothing_changes(void **state)
+{
+	static const struct { const char *json; const char *field; int http; } c[] = {
+		{ "{\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "definition", 400 },
+		{ "{\"definition\":\"nope\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "definition", 422 },
+		{ "{\"definition\":\"web@9\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "definition", 422 },
+		{ "{\"definition\":\"web@x\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "definition", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "owner", 400 },
+		{ "{\"definition\":\"web\",\"owner\":7,\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "owner", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"a\\u0001\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "owner", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"soon\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "timeslot_start", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\"}", "timeslot_end", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T10:00:00Z\"}", "timeslot_end", 422 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T13:00:01Z\"}", "timeslot_end", 422 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\",\"count\":0}", "count", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\",\"count\":1001}", "count", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\",\"pet\":1}", "pet", 400 },
+	};
+	struct store *s = fresh();
+	struct op_err err = { 0 };
+	json_t *def = json_loads("{\"name\":\"web\",\"hooks\":{\"run\":[\"x\"]},\"max_duration\":\"3h\"}",
+	    0, NULL), *out;
+	int64_t n_inst, n_ev;
+
+	(void)state;
+	assert_int_equal(definition_create(s, def, "test", &out, &err), 0);
+	json_decref(out);
+	json_decref(def);
+	n_inst = count(s, "SELECT count(*) FROM instances");
+	n_ev = count(s, "SELECT count(*) FROM events");
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		json_t *in = json_loads(c[i].json, 0, NULL);
+
+		memset(&err, 0, sizeof(err));
+		assert_non_null(in);
+		if (instances_create(s, in, "test", &out, &err) == 0)
+			fail_msg("accepted %s", c[i].json);
+		if (strcmp(err.field, c[i].field) != 0 || err.http != c[i].http)
+			fail_msg("%s: got %d %s (%s), want %d %s", c[i].json, err.http, err.field,
+			    err.message, c[i].http, c[i].field);
+		json_decref(in);
+	}
+	assert_int_equal(count(s, "SELECT count(*) FROM instances"), n_inst);
+	assert_int_equal(count(s, "SELECT count(*) FROM events"), n_ev);
+	store_close(s);
+}
+
+static void
+test_a_batch_is_one_transaction_with_one_event_each(void **state)
+{
+	struct store *s = fresh();
+	struct op_err err = { 0 };
+	json_t *def = json_loads("{\"name\":\"web\",\"hooks\":{\"run\":[\"x\"]}}", 0, NULL), *out;
+	json_t *in = json_loads("{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":"
+	    "\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\",\"count\":25}", 0, NULL);
+	int64_t before;
+
+	(void)state;
+	assert_int_equal(definition_create(s, def, "test", &out, &err), 0);
+	json_decref(out);
+	before = events_last_seq(s);
+	assert_int_equal(instances_create(s, in, "test", &out, &err), 0);
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 25);
+	assert_int_equal(events_last_seq(s), before + 25);
+	assert_int_equal(count(s, "SELECT count(*) FROM transitions WHERE to_state = 'pending'"), 25);
+	json_decref(out);
+	json_decref(in);
+	json_decref(def);
+	store_close(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_migrations_from_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrations_from_the_previous_schema_keep_data,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_newer_schema_is_refused, setup, teardown),
+		cmocka_unit_test(test_cursor_round_trip_and_refusals),
+		cmocka_unit_test(test_definition_fields_are_validated),
+		cmocka_unit_test(test_definition_defaults_are_filled),
+		cmocka_unit_test_setup_teardown(test_instance_fields_are_validated_and_nothing_changes,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_batch_is_one_transaction_with_one_event_each,
+		    setup, teardown),
+	};
+
+	log_setup(LOG_FORMAT_TEXT, LOG_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
