@@ -116,6 +116,12 @@ inst_state_is_active(enum inst_state s)
 	return s >= 0 && s < INST_STATE_COUNT && inst_states[s].is_active;
 }
 
+int
+inst_state_holds_worker(enum inst_state s)
+{
+	return inst_state_is_active(s) && s != INST_PENDING;
+}
+
 const struct state_info *
 worker_state_info(enum worker_state s)
 {

@@ -69,6 +69,8 @@ const struct state_info *inst_state_info(enum inst_state s);
 const char *inst_state_name(enum inst_state s);
 int inst_state_parse(const char *name, enum inst_state *out);
 int inst_state_is_active(enum inst_state s);
+/* Placed on a worker and using its capacity: active, and past pending. */
+int inst_state_holds_worker(enum inst_state s);
 
 const struct state_info *worker_state_info(enum worker_state s);
 const char *worker_state_name(enum worker_state s);

@@ -302,14 +302,14 @@ auth_bootstrap(struct store *s, const char *path)
 {
 	sqlite3_stmt *st = store_stmt(s, "SELECT count(*) FROM tokens");
 	char token[64], tmp[1100];
-	struct op_err err;
-	json_t *rec = NULL;
 	int fd;
 
 	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
 		return -1;
-	if (sqlite3_column_int64(st, 0) > 0)
+	if (sqlite3_column_int64(st, 0) > 0) {
+		sqlite3_reset(st);
 		return 0;
+	}
 	sqlite3_reset(st);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	unlink(tmp);
@@ -360,8 +360,6 @@ auth_bootstrap(struct store *s, const char *path)
 		remember(&t, h);
 	}
 	log_info("auth.bootstrap", "admin_token_file", path, NULL);
-	(void)err;
-	(void)rec;
 	return 0;
 fail:
 	if (fd >= 0)

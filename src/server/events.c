@@ -51,6 +51,8 @@ load_last_seq(struct store *s)
 		return;
 	st = store_stmt(s, "SELECT seq FROM sqlite_sequence WHERE name = 'events'");
 	last_seq = (st != NULL && sqlite3_step(st) == SQLITE_ROW) ? sqlite3_column_int64(st, 0) : 0;
+	if (st != NULL)
+		sqlite3_reset(st);
 	ring_min = last_seq + 1;
 	is_loaded = 1;
 }

@@ -447,6 +447,7 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 		}
 	}
 	r->fn(&rq, &rs);
+	store_idle(the_app->store);
 	if (rs.is_cacheable && rs.status == 200) {
 		snprintf(rs.etag, sizeof(rs.etag), "\"%s-%llu\"", the_app->boot_id,
 		    (unsigned long long)store_data_version(the_app->store));

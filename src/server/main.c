@@ -362,6 +362,7 @@ main(int argc, char **argv)
 	for (;;) {
 		if (lws_service(app.lws, 0) < 0)
 			break;
+		store_idle(app.store);
 		if (got_hup) {
 			got_hup = 0;
 			notify("RELOADING=1");

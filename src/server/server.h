@@ -77,6 +77,8 @@ uint64_t store_data_version(struct store *s);
 /* A prepared statement kept for the life of the store, made on first use. */
 sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 int store_check(struct store *s);
+/* Resets statements left mid-step; returns how many there were (0 is right). */
+int store_idle(struct store *s);
 
 /* ---- events (events.c) ---- */
 struct event_row {

@@ -302,6 +302,31 @@ int
 store_check(struct store *s)
 {
 	sqlite3_stmt *st = store_stmt(s, "SELECT 1");
+	int rc = (st != NULL && sqlite3_step(st) == SQLITE_ROW) ? 0 : -1;
 
-	return (st != NULL && sqlite3_step(st) == SQLITE_ROW) ? 0 : -1;
+	if (st != NULL)
+		sqlite3_reset(st);
+	return rc;
+}
+
+/*
+ * Between requests no statement may be left mid-step: one that is holds a
+ * read snapshot open, so the process stops seeing the file's present state
+ * and the WAL can never be checkpointed. Called after every request; resets
+ * and reports any such statement so the test suite finds the culprit.
+ */
+int
+store_idle(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int n = 0;
+
+	while ((st = sqlite3_next_stmt(s->db, st)) != NULL) {
+		if (!sqlite3_stmt_busy(st))
+			continue;
+		log_warn("store.statement_left_busy", "sql", sqlite3_sql(st), NULL);
+		sqlite3_reset(st);
+		n++;
+	}
+	return n;
 }

@@ -9,12 +9,46 @@
 
 #include "server.h"
 
-#define WORKER_COLUMNS "w.id, w.name, w.template, w.state, w.health, w.cpu, w.memory_mb, " \
-	"w.slots, w.labels, w.last_heartbeat, w.created_at, w.updated_at, w.drain_deadline, " \
-	"(SELECT coalesce(sum(i.cpu), 0) FROM instances i WHERE i.worker_id = w.id AND " ACTIVE "), " \
-	"(SELECT coalesce(sum(i.memory_mb), 0) FROM instances i WHERE i.worker_id = w.id AND " ACTIVE "), " \
-	"(SELECT count(*) FROM instances i WHERE i.worker_id = w.id AND " ACTIVE ")"
-#define ACTIVE "i.state IN ('scheduled','instantiating','warm','running','collecting','grading','stopping')"
+/*
+ * What a worker holds is the sum over its instances in states that hold a
+ * worker (from the state table; "?S" below is replaced by that list once).
+ */
+static const char worker_select_tmpl[] =
+	"SELECT w.id, w.name, w.template, w.state, w.health, w.cpu, w.memory_mb, "
+	"w.slots, w.labels, w.last_heartbeat, w.created_at, w.updated_at, w.drain_deadline, "
+	"(SELECT coalesce(sum(i.cpu), 0) FROM instances i WHERE i.worker_id = w.id AND i.state IN (?S)), "
+	"(SELECT coalesce(sum(i.memory_mb), 0) FROM instances i WHERE i.worker_id = w.id AND i.state IN (?S)), "
+	"(SELECT count(*) FROM instances i WHERE i.worker_id = w.id AND i.state IN (?S)) "
+	"FROM workers w ";
+
+/* The statement text for `where`, built once per call site and kept (store_stmt keys on it). */
+static const char *
+worker_sql(char *buf, size_t n, const char *where)
+{
+	char states[256] = "";
+	const char *mark;
+
+	if (buf[0] != '\0')
+		return buf;
+	for (int i = 0; i < INST_STATE_COUNT; i++) {
+		if (!inst_state_holds_worker((enum inst_state)i))
+			continue;
+		snprintf(states + strlen(states), sizeof(states) - strlen(states), "%s'%s'",
+		    states[0] ? "," : "", inst_state_name((enum inst_state)i));
+	}
+	/* Copy the template, putting the state list where each ?S stands. */
+	{
+		const char *p = worker_select_tmpl;
+		size_t used = 0;
+
+		while ((mark = strstr(p, "?S")) != NULL) {
+			used += (size_t)snprintf(buf + used, n - used, "%.*s%s", (int)(mark - p), p, states);
+			p = mark + 2;
+		}
+		snprintf(buf + used, n - used, "%s%s", p, where);
+	}
+	return buf;
+}
 
 static json_t *
 time_or_null(sqlite3_stmt *st, int col)
@@ -58,7 +92,8 @@ worker_from_row(sqlite3_stmt *st)
 json_t *
 worker_get(struct store *s, int64_t id, struct op_err *err)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT " WORKER_COLUMNS " FROM workers w WHERE w.id = ?");
+	static char sql[2048];
+	sqlite3_stmt *st = store_stmt(s, worker_sql(sql, sizeof(sql), "WHERE w.id = ?"));
 	json_t *j = NULL;
 
 	sqlite3_bind_int64(st, 1, id);
@@ -192,8 +227,9 @@ json_t *
 workers_list(struct store *s, const struct worker_filter *f, int64_t after, int64_t limit,
     int64_t *last_id, int *has_more)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT " WORKER_COLUMNS " FROM workers w "
-	    "WHERE w.id > ?1 AND (?3 IS NULL OR w.template = ?3) ORDER BY w.id");
+	static char sql[2048];
+	sqlite3_stmt *st = store_stmt(s, worker_sql(sql, sizeof(sql),
+	    "WHERE w.id > ?1 AND (?3 IS NULL OR w.template = ?3) ORDER BY w.id"));
 	json_t *items = json_array();
 	int n = 0;
 
