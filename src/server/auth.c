@@ -20,6 +20,8 @@
 struct token_entry {
 	struct auth_token t;
 	unsigned char hash[32];
+	double bucket;		/* requests it may still make now */
+	int64_t bucket_at;	/* when bucket was last filled, ms */
 };
 
 static struct token_entry *tokens;
@@ -80,7 +82,9 @@ remember(const struct auth_token *t, const unsigned char hash[32])
 		tokens = n;
 		cap_tokens = ncap;
 	}
+	memset(&tokens[ntokens], 0, sizeof(tokens[ntokens]));
 	tokens[ntokens].t = *t;
+	tokens[ntokens].bucket = -1;
 	memcpy(tokens[ntokens].hash, hash, 32);
 	ntokens++;
 	return 0;
@@ -147,6 +151,37 @@ auth_check(const char *token, struct auth_token *out)
 		return 0;
 	}
 	return -1;
+}
+
+/*
+ * A token bucket per token: it holds up to burst requests and refills at
+ * rate a second. O(tokens) to find the entry, like auth_check.
+ */
+int
+auth_rate_check(int64_t token_id, double rate, double burst)
+{
+	int64_t now = now_ms();
+
+	for (size_t i = 0; i < ntokens; i++) {
+		struct token_entry *e = &tokens[i];
+
+		if (e->t.id != token_id)
+			continue;
+		if (e->bucket < 0) {
+			e->bucket = burst;
+			e->bucket_at = now;
+		}
+		e->bucket += rate * (double)(now - e->bucket_at) / 1000.0;
+		if (e->bucket > burst)
+			e->bucket = burst;
+		e->bucket_at = now;
+		if (e->bucket >= 1.0) {
+			e->bucket -= 1.0;
+			return 0;
+		}
+		return (int)((1.0 - e->bucket) / rate) + 1;
+	}
+	return 0;
 }
 
 static json_t *

@@ -9,7 +9,8 @@
 #include "server.h"
 
 const char *const server_config_keys[] = { "listen", "state_dir", "web_dir", "log_format",
-	"log_level", "ws_ping_interval", "ws_max_lag", "shutdown_grace", NULL };
+	"log_level", "ws_ping_interval", "ws_max_lag", "shutdown_grace", "rate_limit", "rate_burst",
+	NULL };
 
 void
 server_config_defaults(struct server_config *c)
@@ -31,6 +32,8 @@ server_config_defaults(struct server_config *c)
 	c->ws_ping_interval_ms = 30000;
 	c->ws_max_lag = 10000;
 	c->shutdown_grace_ms = 10000;
+	c->rate_limit = 0;
+	c->rate_burst = 0;
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", ":8080" (all IPv4 addresses), "localhost:0". */
@@ -116,9 +119,17 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 			snprintf(err, errlen, "ws_max_lag must be an integer from 1 to 100000000");
 			return -1;
 		}
+	} else if (strcmp(key, "rate_limit") == 0 || strcmp(key, "rate_burst") == 0) {
+		int64_t *dst = key[5] == 'l' ? &c->rate_limit : &c->rate_burst;
+
+		if (parse_int64(v, 0, 1000000, dst) != 0) {
+			snprintf(err, errlen, "%s must be an integer from 0 to 1000000 (0: no limit)", key);
+			return -1;
+		}
 	} else {
 		snprintf(err, errlen, "unknown key %s (keys: listen, state_dir, web_dir, log_format, "
-		    "log_level, ws_ping_interval, ws_max_lag, shutdown_grace)", key);
+		    "log_level, ws_ping_interval, ws_max_lag, shutdown_grace, rate_limit, rate_burst)",
+		    key);
 		return -1;
 	}
 	return 0;

@@ -365,6 +365,23 @@ write_error(struct lws *wsi, struct pss_http *pss, const struct req *rq, int sta
 	return rc;
 }
 
+static int
+write_error_retry(struct lws *wsi, struct pss_http *pss, const struct req *rq, const char *msg,
+    int wait)
+{
+	struct resp rs = { 0 };
+	struct op_err e;
+	int rc;
+
+	sbuf_init(&rs.body);
+	op_err_set(&e, 429, "rate_limited", "", "%s", msg);
+	resp_error(&rs, &e);
+	rs.retry_after = wait;
+	rc = write_response(wsi, pss, rq, &rs, rs.body.p, rs.body.len, 0);
+	sbuf_free(&rs.body);
+	return rc;
+}
+
 static void
 bearer_of(const char *auth, const char **token)
 {
@@ -422,6 +439,19 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 		}
 		snprintf(actor, sizeof(actor), "%s", rq.tok.name);
 		rq.actor = actor;
+		if (the_app->cfg.rate_limit > 0) {
+			int wait = auth_rate_check(rq.tok.id, (double)the_app->cfg.rate_limit,
+			    (double)the_app->cfg.rate_burst);
+
+			if (wait > 0) {
+				char msg[256];
+
+				snprintf(msg, sizeof(msg), "token %s is over its limit of %lld requests a "
+				    "second; retry in %d s", rq.tok.name, (long long)the_app->cfg.rate_limit,
+				    wait);
+				return write_error_retry(wsi, pss, &rq, msg, wait);
+			}
+		}
 	}
 	sbuf_init(&rs.body);
 	/* A cached GET: the same path and query at the same data version. */

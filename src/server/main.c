@@ -249,6 +249,8 @@ reload(struct app *a)
 	a->cfg.log_level = c.log_level;
 	a->cfg.ws_max_lag = c.ws_max_lag;
 	a->cfg.shutdown_grace_ms = c.shutdown_grace_ms;
+	a->cfg.rate_limit = c.rate_limit;
+	a->cfg.rate_burst = c.rate_burst ? c.rate_burst : c.rate_limit * 2;
 	log_setup(c.log_format, c.log_level);
 	log_info("config.reloaded", "config", c.config_path, NULL);
 }
@@ -282,6 +284,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_setup(app.cfg.log_format, app.cfg.log_level);
+	if (app.cfg.rate_burst == 0)
+		app.cfg.rate_burst = app.cfg.rate_limit * 2;
 	the_app = &app;
 	app.started_at = now_ms();
 	snprintf(app.boot_id, sizeof(app.boot_id), "%08llx",

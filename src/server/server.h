@@ -51,6 +51,7 @@ struct server_config {
 	int64_t ws_max_lag;		/* events a live client may lag before resync */
 	int64_t shutdown_grace_ms;	/* how long SIGTERM waits for requests in flight */
 	int64_t rate_limit;		/* requests per second per token; 0 = none */
+	int64_t rate_burst;		/* requests a token may make at once */
 };
 
 void server_config_defaults(struct server_config *c);
@@ -123,6 +124,9 @@ int auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, st
 json_t *auth_list(struct store *s);
 /* On first start: makes an admin token and writes it to path (mode 0600). */
 int auth_bootstrap(struct store *s, const char *path);
+
+/* Per-token rate limit: 0 to go on, else the seconds to wait (token bucket). */
+int auth_rate_check(int64_t token_id, double rate, double burst);
 
 /* ---- metrics (metrics.c) ---- */
 void metrics_http_observe(const char *method, const char *route, int code, double seconds);
