@@ -34,6 +34,7 @@ struct pss_http {
 	long long content_length;
 	int is_too_large;
 	int is_in_flight;
+	int is_after_sigterm;	/* began after SIGTERM: refused; those before are finished */
 	struct timespec t0;
 };
 
@@ -413,7 +414,7 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 	rq.request_id = pss->rid;
 	rq.if_none_match = pss->inm[0] ? pss->inm : NULL;
 	rq.app = the_app;
-	if (the_app->is_draining)
+	if (pss->is_after_sigterm)
 		return write_error(wsi, pss, &rq, 503, "unavailable", "",
 		    "outpostd is shutting down", 1);
 	r = route_find(&rq, pss->parambuf, sizeof(pss->parambuf), &path_found);
@@ -561,6 +562,7 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	clock_gettime(CLOCK_MONOTONIC, &pss->t0);
 	snprintf(pss->rid, sizeof(pss->rid), "%s-%06llx", the_app->boot_id, ++counter);
 	pss->is_in_flight = 1;
+	pss->is_after_sigterm = the_app->is_draining;
 	the_app->in_flight++;
 	snprintf(pss->method, sizeof(pss->method), "%s", m ? m : "?");
 	rq.method = pss->method;
