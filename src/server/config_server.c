@@ -8,7 +8,7 @@
 
 #include "server.h"
 
-const char *const server_config_keys[] = { "listen", "state_dir", "web_dir", "log_format",
+const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"log_level", "ws_ping_interval", "ws_max_lag", "shutdown_grace", "rate_limit", "rate_burst",
 	NULL };
 
@@ -92,14 +92,12 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 			snprintf(err, errlen, "listen must be HOST:PORT, such as 127.0.0.1:8080 or [::1]:8080");
 			return -1;
 		}
-	} else if (strcmp(key, "state_dir") == 0 || strcmp(key, "web_dir") == 0) {
-		char *dst = key[0] == 's' ? c->state_dir : c->web_dir;
-
+	} else if (strcmp(key, "state_dir") == 0) {
 		if (*v == '\0' || strlen(v) >= sizeof(c->state_dir) - 64) {
-			snprintf(err, errlen, "%s must be a directory path under 960 bytes", key);
+			snprintf(err, errlen, "state_dir must be a directory path under 960 bytes");
 			return -1;
 		}
-		snprintf(dst, sizeof(c->state_dir), "%s", v);
+		snprintf(c->state_dir, sizeof(c->state_dir), "%s", v);
 	} else if (strcmp(key, "log_format") == 0) {
 		if (log_format_parse(v, &c->log_format) != 0) {
 			snprintf(err, errlen, "log_format must be json, text or auto");
@@ -127,7 +125,7 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 			return -1;
 		}
 	} else {
-		snprintf(err, errlen, "unknown key %s (keys: listen, state_dir, web_dir, log_format, "
+		snprintf(err, errlen, "unknown key %s (keys: listen, state_dir, log_format, "
 		    "log_level, ws_ping_interval, ws_max_lag, shutdown_grace, rate_limit, rate_burst)",
 		    key);
 		return -1;

@@ -113,7 +113,6 @@ parse_args(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "log-format", required_argument, NULL, 'f' },
 		{ "log-level", required_argument, NULL, 'L' },
-		{ "web-dir", required_argument, NULL, 'w' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -129,7 +128,6 @@ parse_args(int argc, char **argv)
 		case 's': key = "state_dir"; break;
 		case 'f': key = "log_format"; break;
 		case 'L': key = "log_level"; break;
-		case 'w': key = "web_dir"; break;
 		case 'c':
 			config_flag = optarg;
 			continue;

@@ -44,7 +44,6 @@ struct server_config {
 	int listen_port;
 	char state_dir[1024];
 	char config_path[1024];
-	char web_dir[1024];
 	enum log_format log_format;
 	enum log_level log_level;
 	int64_t ws_ping_interval_ms;
