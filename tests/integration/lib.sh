@@ -1,0 +1,306 @@
+# Shared by the integration tests: start and stop real outpostd processes on
+# ephemeral loopback ports, call the API with curl, assert with messages that
+# say what was expected and what came back, and wait for conditions with a
+# deadline. Each test sources this file first:
+#
+#	. "$(dirname "$0")/lib.sh"
+#
+# Everything a test makes lives under $WORK (one mktemp -d per test); every
+# process a test starts is registered and killed, and $WORK removed, by the
+# EXIT trap, whether the test passes, fails or is interrupted.
+#
+# Run one test by hand:  top_builddir=BUILD top_srcdir=SRC bash tests/integration/NAME.sh
+# Keep its files:        OUTPOST_TEST_KEEP=1 ...
+
+# The harness runs tests with $(SHELL), which may not be bash; these need it.
+if [ -z "${BASH_VERSION:-}" ]; then
+	exec bash "$0" "$@"
+fi
+set -u
+
+TEST_NAME=$(basename "$0" .sh)
+_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${top_srcdir:=$(cd "$_lib_dir/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+OUTPOSTD=$top_builddir/src/server/outpostd
+OUTPOST=$top_builddir/src/cli/outpost
+
+for _tool in curl jq; do
+	if ! command -v "$_tool" >/dev/null 2>&1; then
+		echo "SKIP: $TEST_NAME needs $_tool" >&2
+		exit 77
+	fi
+done
+if [ ! -x "$OUTPOSTD" ]; then
+	echo "FAIL: $TEST_NAME: $OUTPOSTD is not built" >&2
+	exit 1
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/outpost-$TEST_NAME.XXXXXX") || exit 1
+_pids=()
+
+_cleanup() {
+	local rc=$? p
+	trap - EXIT
+	for p in "${_pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${_pids[@]}"; do
+		# A short grace, then no mercy: cleanup must not hang the suite.
+		for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "${SERVER_LOG:-}" ] && [ -f "$SERVER_LOG" ]; then
+		echo "--- last lines of $SERVER_LOG ---" >&2
+		tail -n 20 "$SERVER_LOG" >&2
+	fi
+	if [ -n "${OUTPOST_TEST_KEEP:-}" ]; then
+		echo "kept $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap _cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Registers a background process for the cleanup trap.
+track_pid() {
+	_pids+=("$1")
+}
+
+# ---- failing and asserting ----
+
+fail() {
+	echo "FAIL: $TEST_NAME: $*" >&2
+	exit 1
+}
+
+note() {
+	echo "$TEST_NAME: $*" >&2
+}
+
+assert_eq() {	# EXPECTED ACTUAL WHAT
+	[ "$1" = "$2" ] || fail "$3: expected '$1', got '$2'"
+}
+
+assert_ne() {	# UNEXPECTED ACTUAL WHAT
+	[ "$1" != "$2" ] || fail "$3: expected anything but '$1'"
+}
+
+assert_match() {	# REGEX TEXT WHAT
+	[[ $2 =~ $1 ]] || fail "$3: expected to match /$1/, got '$2'"
+}
+
+assert_contains() {	# NEEDLE HAYSTACK WHAT
+	case $2 in
+	*"$1"*) ;;
+	*) fail "$3: expected to contain '$1', got '$(printf %s "$2" | head -c 600)'" ;;
+	esac
+}
+
+# ---- the server ----
+
+SERVER_URL=
+SERVER_TOKEN=
+SERVER_PID=
+SERVER_DIR=
+SERVER_LOG=
+_nstart=0
+
+# start_server [--state-dir DIR] [outpostd args...]
+# Starts outpostd on 127.0.0.1:0 and waits for its outpostd.listening log line.
+# Sets SERVER_URL, SERVER_TOKEN (the admin token), SERVER_PID, SERVER_DIR, SERVER_LOG.
+# The same DIR again restarts on the same state.
+start_server() {
+	local dir=$WORK/state deadline
+	if [ "${1:-}" = --state-dir ]; then
+		dir=$2
+		shift 2
+	fi
+	_nstart=$((_nstart + 1))
+	SERVER_DIR=$dir
+	SERVER_LOG=$WORK/outpostd.$_nstart.log
+	"$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$dir" --log-format json "$@" \
+		>"$SERVER_LOG" 2>&1 &
+	SERVER_PID=$!
+	track_pid "$SERVER_PID"
+	SERVER_URL=
+	deadline=$((SECONDS + 15))
+	while [ -z "$SERVER_URL" ]; do
+		SERVER_URL=$(log_url "$SERVER_LOG")
+		[ -n "$SERVER_URL" ] && break
+		kill -0 "$SERVER_PID" 2>/dev/null ||
+			fail "outpostd exited before listening: $(tail -n 5 "$SERVER_LOG")"
+		[ "$SECONDS" -lt "$deadline" ] || fail "outpostd did not log outpostd.listening in 15 s"
+		sleep 0.05
+	done
+	[ -s "$dir/admin.token" ] || fail "outpostd wrote no $dir/admin.token"
+	SERVER_TOKEN=$(head -n 1 "$dir/admin.token")
+	TOKEN=$SERVER_TOKEN
+}
+
+# The URL from a log's outpostd.listening line (the last one, for a reused log).
+log_url() {
+	grep '"outpostd.listening"' "$1" 2>/dev/null | tail -n 1 | jq -r '.url // empty' 2>/dev/null
+}
+
+# wait_exit PID SECONDS: waits for PID to end; sets EXIT_RC (or fails on timeout).
+wait_exit() {
+	local pid=$1 deadline=$((SECONDS + $2))
+	while kill -0 "$pid" 2>/dev/null; do
+		# A zombie still answers kill -0; wait reaps it once it is one.
+		if [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ]; then
+			break
+		fi
+		[ "$SECONDS" -lt "$deadline" ] || fail "process $pid still running after $2 s"
+		sleep 0.05
+	done
+	wait "$pid" 2>/dev/null
+	EXIT_RC=$?
+}
+
+# stop_server: SIGTERM and wait; sets EXIT_RC.
+stop_server() {
+	kill -TERM "$SERVER_PID" 2>/dev/null
+	wait_exit "$SERVER_PID" 20
+}
+
+# crash_server: kill -9, no chance to flush or close anything.
+crash_server() {
+	kill -KILL "$SERVER_PID" 2>/dev/null
+	wait "$SERVER_PID" 2>/dev/null
+}
+
+# ---- the API ----
+
+TOKEN=
+
+# api [-H HEADER]... METHOD PATH [BODY]
+# BODY is sent as is; "@FILE" sends a file. The token is $TOKEN (empty: none),
+# so `TOKEN=$viewer api GET ...` calls as someone else.
+# Sets STATUS (000 if no answer), BODY, HEADERS (the response headers).
+api() {
+	local args=() method path
+	while [ "${1:-}" = -H ]; do
+		args+=(-H "$2")
+		shift 2
+	done
+	method=$1
+	path=$2
+	shift 2
+	if [ -n "${TOKEN:-}" ]; then
+		args+=(-H "Authorization: Bearer $TOKEN")
+	fi
+	if [ $# -gt 0 ]; then
+		args+=(-H 'Content-Type: application/json' --data-binary "$1")
+	fi
+	STATUS=$(curl -sS -X "$method" -o "$WORK/last.body" -D "$WORK/last.headers" \
+		-w '%{http_code}' --max-time 20 "${args[@]}" "$SERVER_URL$path" 2>"$WORK/last.err")
+	[ -n "$STATUS" ] || STATUS=000
+	BODY=$(cat "$WORK/last.body" 2>/dev/null)
+	HEADERS=$(tr -d '\r' <"$WORK/last.headers" 2>/dev/null)
+	LAST_REQ="$method $path"
+}
+
+# A response header's value (case-insensitive name) from the last api call.
+header() {
+	printf '%s\n' "$HEADERS" | awk -v n="$(printf %s "$1" | tr A-Z a-z)" -F': ' \
+		'tolower($1) == n { sub(/^[^:]*: /, ""); print; exit }'
+}
+
+# jq over the last body, raw output.
+jbody() {
+	printf '%s' "$BODY" | jq -r "$@"
+}
+
+assert_status() {	# EXPECTED [WHAT]
+	[ "$STATUS" = "$1" ] ||
+		fail "${2:-$LAST_REQ}: expected HTTP $1, got $STATUS: $(printf %s "$BODY" | head -c 600)"
+}
+
+# assert_error STATUS CODE FIELD [WHAT]: an error body {"error":{code, message, field}}.
+assert_error() {
+	local what=${4:-$LAST_REQ} code field msg
+	assert_status "$1" "$what"
+	code=$(jbody '.error.code // "<none>"' 2>/dev/null) ||
+		fail "$what: the $1 body is not JSON: $(printf %s "$BODY" | head -c 300)"
+	field=$(jbody '.error.field // "<none>"')
+	msg=$(jbody '.error.message // ""')
+	assert_eq "$2" "$code" "$what: error.code"
+	assert_eq "$3" "$field" "$what: error.field"
+	[ -n "$msg" ] || fail "$what: error.message is empty"
+}
+
+# api_ok STATUS METHOD PATH [BODY]: a call that must answer STATUS.
+api_ok() {
+	local want=$1
+	shift
+	api "$@"
+	assert_status "$want"
+}
+
+# ---- waiting ----
+
+# wait_for SECONDS WHAT CMD [ARGS...]: runs CMD until it succeeds or the time is up.
+wait_for() {
+	local secs=$1 what=$2 deadline
+	shift 2
+	deadline=$(($(date +%s%N) / 1000000 + secs * 1000))
+	until "$@"; do
+		[ "$(($(date +%s%N) / 1000000))" -lt "$deadline" ] || fail "timed out after $secs s: $what"
+		sleep 0.05
+	done
+}
+
+# ---- domain helpers ----
+
+SLOT_START=2030-01-01T10:00:00Z
+SLOT_END=2030-01-01T11:00:00Z
+
+create_definition() {	# NAME: a minimal definition
+	api_ok 201 POST /api/v1/definitions "{\"name\":\"$1\",\"hooks\":{\"run\":[\"/bin/true\"]}}"
+}
+
+# create_instance DEFINITION OWNER: sets INSTANCE_ID.
+create_instance() {
+	api_ok 201 POST /api/v1/instances "{\"definition\":\"$1\",\"owner\":\"$2\",\
+\"timeslot_start\":\"$SLOT_START\",\"timeslot_end\":\"$SLOT_END\"}"
+	INSTANCE_ID=$(jbody .id)
+}
+
+# create_token NAME ROLE: sets NEW_TOKEN and NEW_TOKEN_ID.
+create_token() {
+	api_ok 201 POST /api/v1/tokens "{\"name\":\"$1\",\"role\":\"$2\"}"
+	NEW_TOKEN=$(jbody .token)
+	NEW_TOKEN_ID=$(jbody .id)
+}
+
+# Sets LAST_SEQ: the last event sequence number (GET /api/v1/events to the end).
+get_last_seq() {
+	local since=0
+	while :; do
+		api_ok 200 GET "/api/v1/events?since=$since&limit=1000"
+		LAST_SEQ=$(jbody .last_seq)
+		[ "$(jbody '.items | length')" -eq 1000 ] || return 0
+		since=$LAST_SEQ
+	done
+}
+
+# Sets COUNT: the number of instances (every page of GET /api/v1/instances).
+get_instance_count() {
+	local after= next
+	COUNT=0
+	while :; do
+		api_ok 200 GET "/api/v1/instances?limit=500${after:+&after=$after}"
+		COUNT=$((COUNT + $(jbody '.items | length')))
+		next=$(jbody '.next // empty')
+		[ -n "$next" ] || return 0
+		after=$next
+	done
+}
