@@ -126,8 +126,10 @@ start_server() {
 	_nstart=$((_nstart + 1))
 	SERVER_DIR=$dir
 	SERVER_LOG=$WORK/outpostd.$_nstart.log
-	"$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$dir" --log-format json "$@" \
-		>"$SERVER_LOG" 2>&1 &
+	(
+		_ws_close_fds_but
+		exec "$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$dir" --log-format json "$@"
+	) >"$SERVER_LOG" 2>&1 &
 	SERVER_PID=$!
 	track_pid "$SERVER_PID"
 	SERVER_URL=
@@ -302,5 +304,110 @@ get_instance_count() {
 		next=$(jbody '.next // empty')
 		[ -n "$next" ] || return 0
 		after=$next
+	done
+}
+
+# ---- a websocket client in bash, for the event stream's protocol ----
+#
+# Enough of RFC 6455 to subscribe and read text frames: the client sends one
+# masked text frame (mask 0, so the payload goes as is); everything the server
+# sends is copied to a file by a background cat and parsed from there, since
+# bash variables cannot hold NUL bytes. Made for tests, not for speed.
+
+# ws_open NAME [TOKEN]: connects to $SERVER_URL/api/v1/events (subprotocol
+# outpost.events.v1) and waits for the end of the server's handshake answer.
+# Sets WS_STATUS (101 on success).
+ws_open() {
+	local name=$1 tok=${2-$TOKEN} hostport fd auth=
+	hostport=${SERVER_URL#http://}
+	exec {fd}<>"/dev/tcp/${hostport%:*}/${hostport##*:}" || fail "ws_open $name: cannot connect"
+	eval "WS_FD_$name=$fd"
+	[ -n "$tok" ] && auth="Authorization: Bearer $tok"$'\r\n'
+	printf 'GET /api/v1/events HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: outpost.events.v1\r\n%s\r\n' \
+		"$hostport" "$auth" >&"$fd"
+	# The copy must not hold the other streams' sockets open after they close.
+	(
+		_ws_close_fds_but "$fd"
+		exec cat <&"$fd"
+	) >"$WORK/ws.$name.raw" &
+	_ws_fds+=("$fd")
+	track_pid $!
+	eval "WS_CAT_$name=$!"
+	wait_for 10 "the websocket handshake answer of $name" _ws_has_header "$name"
+	WS_STATUS=$(head -n 1 "$WORK/ws.$name.raw" | cut -d' ' -f2)
+	[ -n "$WS_STATUS" ] || WS_STATUS="nothing (the connection was closed without an answer)"
+}
+
+_ws_fds=()
+
+# In a child: closes every websocket descriptor but $1.
+_ws_close_fds_but() {
+	local f
+	for f in "${_ws_fds[@]}"; do
+		[ "$f" = "${1:-}" ] || eval "exec $f>&-"
+	done
+}
+
+_ws_has_header() {
+	grep -q $'^\r$' "$WORK/ws.$1.raw" 2>/dev/null || ! kill -0 "$(eval echo "\$WS_CAT_$1")" 2>/dev/null
+}
+
+# ws_send NAME TEXT: one text frame.
+ws_send() {
+	local fd len hdr
+	fd=$(eval echo "\$WS_FD_$1")
+	len=$(printf %s "$2" | wc -c)
+	if [ "$len" -lt 126 ]; then
+		hdr=$(printf '\\x81\\x%02x\\x00\\x00\\x00\\x00' $((0x80 | len)))
+	else
+		hdr=$(printf '\\x81\\xfe\\x%02x\\x%02x\\x00\\x00\\x00\\x00' $((len >> 8)) $((len & 255)))
+	fi
+	{ printf "$hdr"; printf %s "$2"; } >&"$fd"
+}
+
+# ws_close NAME: closes the socket (no close frame: a client that vanishes).
+ws_close() {
+	local fd cat
+	fd=$(eval echo "\$WS_FD_$1")
+	cat=$(eval echo "\$WS_CAT_$1")
+	exec {fd}>&-
+	local keep=() f
+	for f in "${_ws_fds[@]}"; do
+		[ "$f" = "$fd" ] || keep+=("$f")
+	done
+	_ws_fds=("${keep[@]}")
+	kill "$cat" 2>/dev/null
+	wait "$cat" 2>/dev/null
+}
+
+# ws_messages NAME: every complete text message received so far, one a line.
+ws_messages() {
+	local raw=$WORK/ws.$1.raw bytes off n b0 b1 len size
+	[ -f "$raw" ] || return 0
+	size=$(wc -c <"$raw")
+	# The handshake answer ends at the first CRLF CRLF.
+	grep -q $'^\r$' "$raw" || return 0
+	off=$(sed -n $'1,/^\r$/p' "$raw" | wc -c)
+	while [ $((off + 2)) -le "$size" ]; do
+		read -r b0 b1 <<<"$(od -An -tu1 -j "$off" -N 2 "$raw")"
+		len=$((b1 & 127))
+		n=2
+		if [ "$len" -eq 126 ]; then
+			[ $((off + 4)) -le "$size" ] || return 0
+			read -r _ _ b0x b1x <<<"$(od -An -tu1 -j "$off" -N 4 "$raw")"
+			len=$((b0x * 256 + b1x))
+			n=4
+		elif [ "$len" -eq 127 ]; then
+			bytes=$(od -An -tu1 -j $((off + 2)) -N 8 "$raw")
+			len=0
+			for b in $bytes; do len=$((len * 256 + b)); done
+			n=10
+		fi
+		[ $((off + n + len)) -le "$size" ] || return 0
+		if [ $((b0 & 15)) -eq 1 ]; then
+			tail -c +$((off + n + 1)) "$raw" | head -c "$len"
+			echo
+		fi
+		off=$((off + n + len))
 	done
 }

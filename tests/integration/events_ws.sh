@@ -1,0 +1,120 @@
+#!/bin/sh
+# The event stream's websocket protocol, spoken directly (lib.sh's bash
+# client), so it is tested apart from any client program: subscribe from a
+# sequence number, get the replay, {"caught_up": N}, then live events, each
+# once; reconnect from the last seq seen and get exactly what was missed; the
+# types filter; a bad subscribe message gets an error naming the field; an
+# upgrade without a valid viewer token is refused with 401 or 403.
+. "$(dirname "$0")/lib.sh"
+
+start_server
+create_definition lab
+create_instance lab alice
+get_last_seq
+s0=$LAST_SEQ
+
+# seqs NAME: the seq of every event message so far, space separated.
+seqs() {
+	ws_messages "$1" | jq -r 'select(.seq) | .seq' | tr '\n' ' ' | sed 's/ $//'
+}
+has_caught_up() {
+	ws_messages "$1" | grep -q '"caught_up"'
+}
+has_seq() {	# NAME SEQ
+	ws_messages "$1" | jq -e "select(.seq == $2)" >/dev/null
+}
+ws_clients() {
+	curl -sS --max-time 5 "$SERVER_URL/metrics" | awk '$1 == "outpost_ws_clients" { print $2 }'
+}
+ws_clients_is() {
+	[ "$(ws_clients)" = "$1" ]
+}
+
+ws_open a
+assert_eq 101 "$WS_STATUS" "handshake status"
+assert_contains 'outpost.events.v1' "$(grep -i '^sec-websocket-protocol' "$WORK/ws.a.raw")" \
+	"the subprotocol in the handshake answer"
+ws_send a '{"subscribe": {"since": 0}}'
+wait_for 10 "caught_up on stream a" has_caught_up a
+assert_eq "$(seq -s ' ' 1 "$s0")" "$(seqs a)" "replayed seqs on stream a"
+assert_eq "{\"caught_up\":$s0}" "$(ws_messages a | tail -n 1 | jq -c .)" "the caught_up message"
+wait_for 10 "outpost_ws_clients 1" ws_clients_is 1
+
+# Live: each new event once, in order.
+for _ in 1 2 3; do
+	create_instance lab bob
+done
+api_ok 200 POST "/api/v1/instances/$INSTANCE_ID/terminate"
+wait_for 10 "seq $((s0 + 4)) on stream a" has_seq a $((s0 + 4))
+assert_eq "$(seq -s ' ' 1 $((s0 + 4)))" "$(seqs a)" "seqs on stream a after live events"
+assert_eq 'instance.created instance.created instance.created instance.state' \
+	"$(ws_messages a | jq -r 'select(.seq > '"$s0"') | .type' | tr '\n' ' ' | sed 's/ $//')" \
+	"types of the live events"
+seen=$((s0 + 4))
+
+# A filtered stream, side by side.
+ws_open f
+ws_send f '{"subscribe": {"since": 0, "types": ["instance.state", "definition.*"]}}'
+wait_for 10 "caught_up on stream f" has_caught_up f
+assert_eq "definition.created instance.state" \
+	"$(ws_messages f | jq -r 'select(.seq) | .type' | tr '\n' ' ' | sed 's/ $//')" \
+	"types on the filtered stream"
+wait_for 10 "outpost_ws_clients 2" ws_clients_is 2
+
+# The client goes away; what happens meanwhile arrives on resume, exactly once.
+ws_close a
+wait_for 10 "outpost_ws_clients 1 after a close" ws_clients_is 1
+create_instance lab carol
+missed1=$INSTANCE_ID
+api_ok 200 POST "/api/v1/instances/$missed1/terminate"
+create_token late viewer
+ws_open b
+ws_send b "{\"subscribe\": {\"since\": $seen}}"
+wait_for 10 "caught_up on stream b" has_caught_up b
+assert_eq "$((seen + 1)) $((seen + 2)) $((seen + 3))" "$(seqs b)" "seqs on resume from $seen"
+api_ok 200 GET "/api/v1/events?since=$seen"
+assert_eq "$(jbody -c '[.items[]]')" "$(ws_messages b | jq -s -c '[.[] | select(.seq)]')" \
+	"resumed events are the REST events since $seen"
+assert_eq "{\"caught_up\":$((seen + 3))}" "$(ws_messages b | tail -n 1 | jq -c .)" \
+	"caught_up after the resume"
+create_instance lab dave
+wait_for 10 "a live event after the resume" has_seq b $((seen + 4))
+assert_eq "$((seen + 1)) $((seen + 2)) $((seen + 3)) $((seen + 4))" "$(seqs b)" \
+	"seqs on stream b after a live event"
+wait_for 10 "instance.state on the filtered stream" has_seq f $((seen + 2))
+assert_eq 'definition.created instance.state instance.state' \
+	"$(ws_messages f | jq -r 'select(.seq) | .type' | tr '\n' ' ' | sed 's/ $//')" \
+	"types on the filtered stream after more changes"
+
+# A subscribe beyond the end: nothing to replay, caught up at the end.
+ws_open c
+ws_send c '{"subscribe": {"since": 1000000}}'
+wait_for 10 "caught_up on stream c" has_caught_up c
+assert_eq "{\"caught_up\":$((seen + 4))}" "$(ws_messages c | jq -c .)" "subscribe past the end"
+
+# Bad subscribe messages: an error naming the field.
+ws_open e
+ws_send e '{"subscribe": {"since": -5}}'
+wait_for 10 "an error on stream e" eval 'ws_messages e | grep -q error'
+assert_eq 'invalid_argument subscribe.since' \
+	"$(ws_messages e | jq -r 'select(.error) | "\(.error.code) \(.error.field)"' | head -n 1)" \
+	"error for since -5"
+ws_close e
+ws_open e2
+ws_send e2 '{"subscribe": {"types": "instance.*"}}'
+wait_for 10 "an error on stream e2" eval 'ws_messages e2 | grep -q error'
+assert_eq 'invalid_argument subscribe.types' \
+	"$(ws_messages e2 | jq -r 'select(.error) | "\(.error.code) \(.error.field)"' | head -n 1)" \
+	"error for types as a string"
+ws_close e2
+
+# Refused upgrades answer with a status a client can act on.
+create_token agent-1 agent
+agent=$NEW_TOKEN
+ws_open n ""
+assert_eq 401 "$WS_STATUS" "upgrade without a token"
+ws_open g "opt_$(printf 'A%.0s' $(seq 43))"
+assert_eq 401 "$WS_STATUS" "upgrade with an unknown token"
+ws_open h "$agent"
+assert_eq 403 "$WS_STATUS" "upgrade with an agent token"
+exit 0
