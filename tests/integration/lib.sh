@@ -202,6 +202,8 @@ api() {
 	if [ $# -gt 0 ]; then
 		args+=(-H 'Content-Type: application/json' --data-binary "$1")
 	fi
+	# curl leaves -o's file alone when no body comes (a 304): never read an old one.
+	rm -f "$WORK/last.body" "$WORK/last.headers"
 	STATUS=$(curl -sS -X "$method" -o "$WORK/last.body" -D "$WORK/last.headers" \
 		-w '%{http_code}' --max-time 20 "${args[@]}" "$SERVER_URL$path" 2>"$WORK/last.err")
 	[ -n "$STATUS" ] || STATUS=000
