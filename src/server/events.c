@@ -64,22 +64,42 @@ events_last_seq(struct store *s)
 	return last_seq;
 }
 
+/*
+ * The event as clients receive it, spliced from its parts: data_text is the
+ * already-encoded data object, so each event is encoded once.
+ */
 static char *
-event_render(int64_t seq, int64_t ts, const char *type, const char *kind, json_t *ref,
-    const char *actor, json_t *data)
+event_render(int64_t seq, int64_t ts, const char *type, const char *kind, const char *ref_str,
+    int64_t ref_int, int has_ref, const char *actor, const char *data_text)
 {
+	struct sbuf b;
 	char tsbuf[40];
-	json_t *ev;
-	char *out;
 
-	ev = json_pack("{s:I, s:s, s:s, s:s, s:O, s:s?, s:O}", "seq", (json_int_t)seq,
-	    "ts", time_format_ms(ts, tsbuf, sizeof(tsbuf), 1), "type", type, "kind", kind,
-	    "id", ref, "actor", actor, "data", data);
-	if (ev == NULL)
+	sbuf_init(&b);
+	sbuf_printf(&b, "{\"seq\":%lld,\"ts\":\"%s\",\"type\":", (long long)seq,
+	    time_format_ms(ts, tsbuf, sizeof(tsbuf), 1));
+	sbuf_json_string(&b, type);
+	sbuf_puts(&b, ",\"kind\":");
+	sbuf_json_string(&b, kind);
+	sbuf_puts(&b, ",\"id\":");
+	if (ref_str != NULL)
+		sbuf_json_string(&b, ref_str);
+	else if (has_ref)
+		sbuf_printf(&b, "%lld", (long long)ref_int);
+	else
+		sbuf_puts(&b, "null");
+	sbuf_puts(&b, ",\"actor\":");
+	if (actor != NULL)
+		sbuf_json_string(&b, actor);
+	else
+		sbuf_puts(&b, "null");
+	sbuf_puts(&b, ",\"data\":");
+	sbuf_puts(&b, data_text);
+	if (sbuf_putc(&b, '}') != 0) {
+		sbuf_free(&b);
 		return NULL;
-	out = json_dumps(ev, JSON_COMPACT);
-	json_decref(ev);
-	return out;
+	}
+	return sbuf_steal(&b);
 }
 
 int
@@ -88,7 +108,6 @@ events_append(struct store *s, const char *type, const char *kind, const char *r
 {
 	sqlite3_stmt *st;
 	struct event_row *r;
-	json_t *ref;
 	char *dj = NULL;
 	int64_t ts = now_ms();
 	int rc = -1;
@@ -96,11 +115,10 @@ events_append(struct store *s, const char *type, const char *kind, const char *r
 	load_last_seq(s);
 	if (data == NULL)
 		data = json_object();
-	ref = ref_str ? json_string(ref_str) : json_integer(ref_int);
 	st = store_stmt(s, "INSERT INTO events (ts, type, kind, ref, actor, data) "
 	    "VALUES (?, ?, ?, ?, ?, ?)");
 	dj = json_dumps(data, JSON_COMPACT);
-	if (st == NULL || dj == NULL || ref == NULL)
+	if (st == NULL || dj == NULL)
 		goto out;
 	sqlite3_bind_int64(st, 1, ts);
 	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
@@ -131,14 +149,13 @@ events_append(struct store *s, const char *type, const char *kind, const char *r
 	r->ts = ts;
 	snprintf(r->type, sizeof(r->type), "%s", type);
 	snprintf(r->kind, sizeof(r->kind), "%s", kind);
-	r->json = event_render(r->seq, ts, type, kind, ref, actor, data);
+	r->json = event_render(r->seq, ts, type, kind, ref_str, ref_int, 1, actor, dj);
 	if (r->json == NULL)
 		goto out;
 	npending++;
 	rc = 0;
 out:
 	free(dj);
-	json_decref(ref);
 	json_decref(data);
 	return rc;
 }
@@ -210,30 +227,23 @@ read_db(struct store *s, int64_t since, const char *const *types, int ntypes, in
 			const char *type = (const char *)sqlite3_column_text(st, 2);
 			const char *kind = (const char *)sqlite3_column_text(st, 3);
 			const char *actor = (const char *)sqlite3_column_text(st, 5);
-			json_t *ref, *data;
+			int reftype = sqlite3_column_type(st, 4);
+			int64_t ref_int = reftype == SQLITE_INTEGER ? sqlite3_column_int64(st, 4) : 0;
+			const char *ref_str = reftype == SQLITE_TEXT ?
+			    (const char *)sqlite3_column_text(st, 4) : NULL;
 
 			rows++;
 			since = seq;
 			*scanned_to = seq;
 			if (!events_type_matches(type, types, ntypes))
 				continue;
-			if (sqlite3_column_type(st, 4) == SQLITE_INTEGER)
-				ref = json_integer(sqlite3_column_int64(st, 4));
-			else if (sqlite3_column_type(st, 4) == SQLITE_NULL)
-				ref = json_null();
-			else
-				ref = json_string((const char *)sqlite3_column_text(st, 4));
-			data = json_loads((const char *)sqlite3_column_text(st, 6), 0, NULL);
-			if (data == NULL)
-				data = json_object();
 			memset(&out[n], 0, sizeof(out[n]));
 			out[n].seq = seq;
 			out[n].ts = sqlite3_column_int64(st, 1);
 			snprintf(out[n].type, sizeof(out[n].type), "%s", type);
 			snprintf(out[n].kind, sizeof(out[n].kind), "%s", kind);
-			out[n].json = event_render(seq, out[n].ts, type, kind, ref, actor, data);
-			json_decref(ref);
-			json_decref(data);
+			out[n].json = event_render(seq, out[n].ts, type, kind, ref_str, ref_int,
+			    reftype == SQLITE_INTEGER, actor, (const char *)sqlite3_column_text(st, 6));
 			if (out[n].json != NULL)
 				n++;
 		}

@@ -88,7 +88,7 @@ static int
 resolve_definition(struct store *s, const char *spec, struct def_ref *d, struct op_err *err)
 {
 	const char *at = strchr(spec, '@');
-	json_t *def;
+	sqlite3_stmt *st;
 	const char *md;
 	int64_t v = 0;
 
@@ -104,22 +104,34 @@ resolve_definition(struct store *s, const char *spec, struct def_ref *d, struct 
 	} else {
 		snprintf(d->name, sizeof(d->name), "%s", spec);
 	}
-	def = definition_get(s, d->name, v, err);
-	if (def == NULL) {
-		char why[sizeof(err->message)];
-
-		snprintf(why, sizeof(why), "%s", err->message);
-		op_err_set(err, 422, "not_found", "definition", "%s", why);
+	/* Only the fields an instance copies are read: no parse of the whole body. */
+	if (v > 0) {
+		st = store_stmt(s, "SELECT version, json_extract(body, '$.resources.cpu'), "
+		    "json_extract(body, '$.resources.memory_mb'), json_extract(body, '$.max_duration') "
+		    "FROM definitions WHERE name = ? AND version = ?");
+		sqlite3_bind_int64(st, 2, v);
+	} else {
+		st = store_stmt(s, "SELECT version, json_extract(body, '$.resources.cpu'), "
+		    "json_extract(body, '$.resources.memory_mb'), json_extract(body, '$.max_duration') "
+		    "FROM definitions WHERE name = ? ORDER BY version DESC LIMIT 1");
+	}
+	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		if (v > 0)
+			op_err_set(err, 422, "not_found", "definition", "definition %s has no version %lld",
+			    d->name, (long long)v);
+		else
+			op_err_set(err, 422, "not_found", "definition", "no definition named %s", d->name);
 		return -1;
 	}
-	d->version = json_integer_value(json_object_get(def, "version"));
-	d->cpu = json_integer_value(json_object_get(json_object_get(def, "resources"), "cpu"));
-	d->memory_mb = json_integer_value(json_object_get(json_object_get(def, "resources"),
-	    "memory_mb"));
-	md = json_string_value(json_object_get(def, "max_duration"));
+	d->version = sqlite3_column_int64(st, 0);
+	d->cpu = sqlite3_column_int64(st, 1);
+	d->memory_mb = sqlite3_column_int64(st, 2);
+	md = (const char *)sqlite3_column_text(st, 3);
 	if (md != NULL)
 		duration_parse(md, &d->max_duration);
-	json_decref(def);
+	sqlite3_reset(st);
 	return 0;
 }
 
