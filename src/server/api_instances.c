@@ -72,7 +72,6 @@ list(struct req *rq, struct resp *rs)
 	const char *v;
 	int64_t limit, after, last;
 	int has_more;
-	json_t *items;
 
 	if (req_query_check(rq, allowed, &err) != 0 ||
 	    page_params(rq, "instances", &limit, &after, &err) != 0)
@@ -88,12 +87,21 @@ list(struct req *rq, struct resp *rs)
 			f.worker_id = -1;
 		}
 	}
-	items = instances_list(rq->app->store, &f, after, limit, &last, &has_more);
-	if (has_more)
+	rs->status = 200;
+	rs->content_type = "application/json";
+	sbuf_puts(&rs->body, "{\"items\":[");
+	if (instances_list(rq->app->store, &f, after, limit, &rs->body, &last, &has_more) < 0) {
+		op_err_set(&err, 500, "internal", "", "database error");
+		return resp_error(rs, &err);
+	}
+	if (has_more) {
 		cursor_encode("instances", last, next, sizeof(next));
+		sbuf_printf(&rs->body, "],\"next\":\"%s\"}\n", next);
+	} else {
+		sbuf_puts(&rs->body, "],\"next\":null}\n");
+	}
 	rs->is_cacheable = 1;
-	return resp_json(rs, 200, json_pack("{s:o, s:s?}", "items", items, "next",
-	    has_more ? next : NULL));
+	return 0;
 }
 
 static int

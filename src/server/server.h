@@ -238,8 +238,9 @@ struct instance_filter {
 int instances_create(struct store *s, json_t *in, const char *actor, json_t **out,
     struct op_err *err);
 json_t *instance_get(struct store *s, int64_t id, struct op_err *err);
-json_t *instances_list(struct store *s, const struct instance_filter *f, int64_t after,
-    int64_t limit, int64_t *last_id, int *has_more);
+/* Appends the page's items, comma-separated, to out; returns how many or -1. */
+int instances_list(struct store *s, const struct instance_filter *f, int64_t after,
+    int64_t limit, struct sbuf *out, int64_t *last_id, int *has_more);
 int instance_act(struct store *s, int64_t id, enum inst_action a, json_t *body,
     const char *actor, json_t **out, struct op_err *err);
 json_t *instance_transitions(struct store *s, int64_t id, struct op_err *err);
