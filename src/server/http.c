@@ -597,6 +597,62 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	return dispatch(wsi, pss);
 }
 
+/*
+ * A websocket upgrade is checked here, while it is still HTTP, so a refusal
+ * is an answer a client can read (401, 403, 404, 503) rather than a closed
+ * socket it would retry forever. events_ws.c checks the token again when
+ * it binds the connection.
+ */
+static int
+confirm_upgrade(struct lws *wsi)
+{
+	static unsigned long long counter;
+	static struct pss_http upgrade;	/* lws binds no session data yet; one at a time */
+	struct pss_http *pss = &upgrade;
+	struct req rq = { .method = "GET" };
+	struct auth_token tok;
+	const char *token;
+	char proto[128];
+
+	memset(pss, 0, sizeof(*pss));
+	clock_gettime(CLOCK_MONOTONIC, &pss->t0);
+	snprintf(pss->rid, sizeof(pss->rid), "%s-u%05llx", the_app->boot_id, ++counter);
+	snprintf(pss->method, sizeof(pss->method), "GET");
+	if (lws_hdr_copy(wsi, pss->path, sizeof(pss->path), WSI_TOKEN_GET_URI) < 0)
+		pss->path[0] = '\0';
+	rq.path = pss->path;
+	rq.route = "/api/v1/events";
+	if (strcmp(pss->path, "/api/v1/events") != 0) {
+		rq.route = "other";
+		write_error(wsi, pss, &rq, 404, "not_found", "", "no websocket at this path", 1);
+		return 1;
+	}
+	if (lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) <= 0 ||
+	    strstr(proto, "outpost.events.v1") == NULL) {
+		write_error(wsi, pss, &rq, 400, "invalid_argument", "Sec-WebSocket-Protocol",
+		    "the event stream's subprotocol is outpost.events.v1", 1);
+		return 1;
+	}
+	if (the_app->is_draining) {
+		write_error(wsi, pss, &rq, 503, "unavailable", "", "outpostd is shutting down", 1);
+		return 1;
+	}
+	lws_hdr_copy(wsi, pss->auth, sizeof(pss->auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+	bearer_of(pss->auth, &token);
+	if (token == NULL || auth_check(token, &tok) != 0) {
+		write_error(wsi, pss, &rq, 401, "unauthenticated", "", token == NULL ?
+		    "an Authorization: Bearer token is required" :
+		    "the token is not valid (unknown, revoked or expired)", 1);
+		return 1;
+	}
+	if (!role_allows(tok.role, ROLE_VIEWER)) {
+		write_error(wsi, pss, &rq, 403, "forbidden", "",
+		    "the event stream needs the viewer role or higher", 1);
+		return 1;
+	}
+	return 0;
+}
+
 static int
 callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
     size_t len)
@@ -636,6 +692,8 @@ callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			}
 		}
 		break;
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return confirm_upgrade(wsi);
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* A websocket that names no subprotocol lands here: refuse it. */
 		return -1;
