@@ -3,14 +3,17 @@
 # each and in order; a follower that was stopped and starts again with
 # --since <the last seq it printed> gets exactly the events it missed, none
 # twice; --type filters; and a follower rides out a restart of outpostd on
-# the same port, resuming without a gap or a repeat.
+# the same port, resuming without a gap or a repeat; and a follower that falls
+# more than ws_max_lag behind (a batch of 300) is told to resync and still
+# prints every event once.
 . "$(dirname "$0")/lib.sh"
 
 if [ ! -x "$OUTPOST" ]; then
 	fail "$OUTPOST is not built"
 fi
 
-start_server
+printf 'ws_max_lag = 20\n' >"$WORK/outpostd.conf"
+start_server --config "$WORK/outpostd.conf"
 create_definition lab
 printf '%s\n' "$TOKEN" >"$WORK/token"
 get_last_seq
@@ -35,7 +38,7 @@ seqs_of() {
 	jq -r .seq "$WORK/$1.out" | tr '\n' ' ' | sed 's/ $//'
 }
 has_seq() {	# NAME SEQ
-	jq -e "select(.seq == $2)" "$WORK/$1.out" >/dev/null 2>&1
+	jq -s -e "any(.[]; .seq == $2)" "$WORK/$1.out" >/dev/null 2>&1
 }
 ws_clients_is() {
 	[ "$(curl -sS --max-time 5 "$SERVER_URL/metrics" |
@@ -85,13 +88,23 @@ stop_server
 assert_eq 0 "$EXIT_RC" "outpostd exit status with followers connected"
 kill -0 "$FOLLOWER_f2" 2>/dev/null || fail "the follower exited when outpostd stopped: $(cat "$WORK/f2.err")"
 create_offline=$(seqs_of f2)
-start_server --state-dir "$SERVER_DIR" --listen "127.0.0.1:$port"
+start_server --state-dir "$SERVER_DIR" --config "$WORK/outpostd.conf" --listen "127.0.0.1:$port"
 assert_eq "$port" "${SERVER_URL##*:}" "port after the restart"
 create_instance lab after-restart
 get_last_seq
 wait_for 20 "the follower resumes after a restart" has_seq f2 "$LAST_SEQ"
 assert_eq "$create_offline $LAST_SEQ" "$(seqs_of f2)" "seqs printed across a restart"
 assert_eq "$(jq -r .seq "$WORK/f2.out" | sort -n | uniq -d)" "" "seqs printed twice"
+
+# 300 events in one transaction: far more than ws_max_lag at once.
+api_ok 201 POST /api/v1/instances "{\"definition\":\"lab\",\"owner\":\"batch\",\
+\"timeslot_start\":\"$SLOT_START\",\"timeslot_end\":\"$SLOT_END\",\"count\":300}"
+before=$LAST_SEQ
+get_last_seq
+assert_eq $((before + 300)) "$LAST_SEQ" "last seq after a batch of 300"
+wait_for 20 "the batch reaches the follower" has_seq f2 "$LAST_SEQ"
+assert_eq "$create_offline $(seq -s ' ' "$before" "$LAST_SEQ")" "$(seqs_of f2)" \
+	"seqs printed through a batch larger than ws_max_lag"
 stop_follower f2
 stop_follower f3
 exit 0

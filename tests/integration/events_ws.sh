@@ -3,11 +3,14 @@
 # client), so it is tested apart from any client program: subscribe from a
 # sequence number, get the replay, {"caught_up": N}, then live events, each
 # once; reconnect from the last seq seen and get exactly what was missed; the
-# types filter; a bad subscribe message gets an error naming the field; an
-# upgrade without a valid viewer token is refused with 401 or 403.
+# types filter; a client more than ws_max_lag behind is sent {"resync"} and
+# gets the rest by subscribing again; a bad subscribe message gets an error
+# naming the field; an upgrade without a valid viewer token is refused with
+# 401 or 403.
 . "$(dirname "$0")/lib.sh"
 
-start_server
+printf 'ws_max_lag = 10\n' >"$WORK/outpostd.conf"
+start_server --config "$WORK/outpostd.conf"
 create_definition lab
 create_instance lab alice
 get_last_seq
@@ -21,7 +24,7 @@ has_caught_up() {
 	ws_messages "$1" | grep -q '"caught_up"'
 }
 has_seq() {	# NAME SEQ
-	ws_messages "$1" | jq -e "select(.seq == $2)" >/dev/null
+	ws_messages "$1" | jq -s -e "any(.[]; .seq == $2)" >/dev/null
 }
 ws_clients() {
 	curl -sS --max-time 5 "$SERVER_URL/metrics" | awk '$1 == "outpost_ws_clients" { print $2 }'
@@ -107,6 +110,20 @@ assert_eq 'invalid_argument subscribe.types' \
 	"$(ws_messages e2 | jq -r 'select(.error) | "\(.error.code) \(.error.field)"' | head -n 1)" \
 	"error for types as a string"
 ws_close e2
+
+# Fall behind: a batch of 50 in one commit is more than ws_max_lag = 10.
+ws_open r
+ws_send r '{"subscribe": {"since": 0}}'
+wait_for 10 "caught_up on stream r" has_caught_up r
+api_ok 201 POST /api/v1/instances "{\"definition\":\"lab\",\"owner\":\"batch\",\
+\"timeslot_start\":\"$SLOT_START\",\"timeslot_end\":\"$SLOT_END\",\"count\":50}"
+get_last_seq
+wait_for 10 "resync on stream r" eval 'ws_messages r | grep -q resync'
+from=$(ws_messages r | jq -r 'select(.resync) | .resync.from')
+assert_eq "$(seq -s ' ' 1 "$from")" "$(seqs r)" "seqs on stream r before its resync"
+ws_send r "{\"subscribe\": {\"since\": $from}}"
+wait_for 10 "stream r catches up again" has_seq r "$LAST_SEQ"
+assert_eq "$(seq -s ' ' 1 "$LAST_SEQ")" "$(seqs r)" "seqs on stream r after resubscribing"
 
 # Refused upgrades answer with a status a client can act on.
 create_token agent-1 agent
