@@ -61,7 +61,8 @@ sbuf_append(struct sbuf *b, const void *data, size_t n)
 {
 	if (sbuf_reserve(b, n) != 0)
 		return -1;
-	memcpy(b->p + b->len, data, n);
+	if (n > 0)
+		memcpy(b->p + b->len, data, n);
 	b->len += n;
 	b->p[b->len] = '\0';
 	return 0;
