@@ -102,35 +102,44 @@ summarize() {
 	echo "$pass $fail $skip"
 }
 
+# check NAME DIR [configure flags...]: builds DIR and runs make check there.
+check() {
+	local name=$1 dir=$2
+	shift 2
+	say "$name: build, then make check"
+	rm -f "$dir/tests/test-suite.log"
+	if ! build "$dir" "$@" >"$dir/build.out" 2>&1; then
+		cat "$dir/build.out" >&2
+		return 1
+	fi
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		make -C "$dir" check -j"$jobs" >"$dir/check.out" 2>&1
+}
+
 cmd_test() {
 	# shellcheck disable=SC2086
 	need_packages $build_pkgs $test_pkgs
-	local rc=0 logs=() pass=0 fail=0 skip=0 p f s
-	say "build with warnings as errors, then make check"
-	build build --enable-werror
-	make -C build check -j"$jobs" >build/check.out 2>&1 || rc=1
-	logs+=(build/tests/test-suite.log)
-	say "build with AddressSanitizer and UBSan, then make check"
-	build build-asan --enable-werror --enable-sanitizers
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		make -C build-asan check -j"$jobs" >build-asan/check.out 2>&1 || rc=1
-	logs+=(build-asan/tests/test-suite.log)
-	for f in "${logs[@]}"; do
-		grep -E '^(PASS|FAIL|SKIP|ERROR|XPASS):' "$(dirname "$f")/check.out" "$f" 2>/dev/null |
-			grep -E ':(FAIL|ERROR|XPASS):' || true
+	local rc=0 pass=0 fail=0 skip=0 p f s dir
+	local logs=(build/tests/test-suite.log build-asan/tests/test-suite.log)
+
+	mkdir -p build build-asan
+	check "warnings as errors" build --enable-werror || rc=1
+	check "AddressSanitizer and UBSan" build-asan --enable-werror --enable-sanitizers || rc=1
+	for dir in build build-asan; do
+		# What failed and why: the harness's line and log for each failed test.
+		grep -hE '^(FAIL|ERROR|XPASS):' "$dir/check.out" >&2 2>/dev/null || true
+		if [ -f "$dir/tests/test-suite.log" ] &&
+			grep -qE '^# (FAIL|ERROR|XPASS): *[1-9]' "$dir/tests/test-suite.log"; then
+			cat "$dir/tests/test-suite.log" >&2
+		fi
 	done
-	cat build/check.out build-asan/check.out | grep -E '^(FAIL|ERROR|XPASS):' || true
-	if [ $rc -ne 0 ]; then
-		for f in "${logs[@]}"; do
-			[ -f "$f" ] && grep -q '^# FAIL: *[1-9]\|^# ERROR: *[1-9]' "$f" && cat "$f"
-		done
-	fi
 	read -r p f s < <(summarize "${logs[@]}")
 	pass=$p fail=$f skip=$s
-	# A build that broke before any test ran is a failure, not zero tests.
+	# A build that broke before its tests ran is a failure, not zero tests.
 	if [ $rc -ne 0 ] && [ "$fail" -eq 0 ]; then
-		tail -n 30 build/check.out build-asan/check.out >&2 || true
-		fail=1
+		tail -n 30 build/check.out build-asan/check.out >&2 2>/dev/null || true
+		fail=$((fail + 1))
 	fi
 	if [ "$skip" -gt 0 ]; then
 		echo "$pass passed, $fail failed, $skip skipped"
