@@ -4,10 +4,14 @@
  * message and hands it to handle_message(), which knows the protocol and
  * nothing of sockets.
  *
- * Invariant: last_seq only grows, and an event reaches on_event only when
- * its seq is above last_seq. Every (re)subscription asks for events after
- * last_seq, so replays after a reconnect or a resync overlap at worst, and
- * the overlap is dropped: the caller sees each event once, in order.
+ * Invariants: last_seq only grows, and an event reaches on_event only when
+ * its seq is above last_seq. resume_seq >= last_seq, and every event of the
+ * subscription at or below resume_seq has been delivered: it moves with each
+ * event, and to N on {"caught_up": N} (the replay looked at everything up to
+ * N) and on {"resync": {"from": N}} (everything up to N was sent or did not
+ * match). Every (re)subscription asks for events after resume_seq, so a
+ * replay overlaps what was delivered at worst, and the overlap is dropped:
+ * the caller sees each event once, in order.
  *
  * What it must never do: print, exit, or block outside lws_service().
  */
@@ -34,9 +38,11 @@ struct evstream {
 	void (*on_event)(void *arg, json_t *event);
 	void (*on_caught_up)(void *arg, int64_t seq);
 	void (*on_state)(void *arg, const struct evstream_status *st);
+	void (*on_error)(void *arg, const char *code, const char *message, const char *field);
 	void *arg;
 
 	int64_t last_seq;
+	int64_t resume_seq;
 	unsigned attempt;	/* failed attempts in a row */
 	int has_connected;
 	int is_connecting;	/* an attempt is under way and has not ended */
@@ -186,6 +192,7 @@ report(struct evstream *es, enum evstream_state state, const char *reason, int64
 		.attempt = es->attempt,
 		.retry_in_ms = retry_in,
 		.last_seq = es->last_seq,
+		.resume_seq = es->resume_seq,
 		.has_connected = es->has_connected,
 	};
 
@@ -194,6 +201,21 @@ report(struct evstream *es, enum evstream_state state, const char *reason, int64
 }
 
 static void want_subscribe(struct evstream *es);
+
+static void
+advance_resume(struct evstream *es, json_t *v)
+{
+	if (json_is_integer(v) && json_integer_value(v) > es->resume_seq)
+		es->resume_seq = json_integer_value(v);
+}
+
+static const char *
+str_or_empty(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s != NULL ? s : "";
+}
 
 /*
  * One whole message from the server. Unknown shapes are ignored so that a
@@ -215,20 +237,24 @@ handle_message(struct evstream *es, const char *text, size_t len)
 		if (seq <= es->last_seq)
 			goto done;	/* seen already: the overlap of a replay */
 		es->last_seq = seq;
+		if (seq > es->resume_seq)
+			es->resume_seq = seq;
 		es->attempt = 0;
 		if (!es->is_stopping && es->on_event != NULL)
 			es->on_event(es->arg, m);
 	} else if (json_is_integer(v = json_object_get(m, "caught_up"))) {
 		es->attempt = 0;
+		advance_resume(es, v);
 		if (!es->is_stopping && es->on_caught_up != NULL)
 			es->on_caught_up(es->arg, json_integer_value(v));
-	} else if (json_is_object(json_object_get(m, "resync"))) {
-		/*
-		 * The server dropped us for falling behind. We ask again from
-		 * what we delivered, which is where the server wants us to be
-		 * (its "from") or earlier; anything earlier is dropped above.
-		 */
+	} else if (json_is_object(v = json_object_get(m, "resync"))) {
+		/* We fell behind and the server stopped: ask again from "from". */
+		advance_resume(es, json_object_get(v, "from"));
 		want_subscribe(es);
+	} else if (json_is_object(v = json_object_get(m, "error"))) {
+		if (!es->is_stopping && es->on_error != NULL)
+			es->on_error(es->arg, str_or_empty(v, "code"), str_or_empty(v, "message"),
+			    str_or_empty(v, "field"));
 	}
 done:
 	json_decref(m);
@@ -320,7 +346,7 @@ on_writeable(struct evstream *es, struct lws *wsi)
 	if (!es->need_subscribe)
 		return 0;
 	es->need_subscribe = 0;
-	msg = evstream_subscribe_message(es->last_seq, (const char *const *)es->types);
+	msg = evstream_subscribe_message(es->resume_seq, (const char *const *)es->types);
 	if (msg == NULL)
 		return -1;
 	n = strlen(msg);
@@ -468,9 +494,11 @@ evstream_new(const struct evstream_opts *o, char *err, size_t errlen)
 	}
 	es->max_message = o->max_message > 0 ? o->max_message : EVSTREAM_DEFAULT_MAX_MESSAGE;
 	es->last_seq = o->since;
+	es->resume_seq = o->since;
 	es->on_event = o->on_event;
 	es->on_caught_up = o->on_caught_up;
 	es->on_state = o->on_state;
+	es->on_error = o->on_error;
 	es->arg = o->arg;
 	es->policy.retry_ms_table = backoff_table;
 	es->policy.retry_ms_table_count = sizeof(backoff_table) / sizeof(backoff_table[0]);
@@ -568,4 +596,10 @@ int64_t
 evstream_last_seq(const struct evstream *es)
 {
 	return es->last_seq;
+}
+
+int64_t
+evstream_resume_seq(const struct evstream *es)
+{
+	return es->resume_seq;
 }

@@ -37,6 +37,7 @@ struct evstream_status {
 	unsigned attempt;	/* failed attempts in a row so far */
 	int64_t retry_in_ms;	/* RECONNECTING: delay before the next attempt */
 	int64_t last_seq;	/* the last event delivered */
+	int64_t resume_seq;	/* where the next subscription starts (>= last_seq) */
 	int has_connected;	/* was the stream ever established */
 };
 
@@ -53,6 +54,11 @@ struct evstream_opts {
 	/* The replay after a (re)subscription is done; live events follow. */
 	void (*on_caught_up)(void *arg, int64_t seq);
 	void (*on_state)(void *arg, const struct evstream_status *st);
+	/*
+	 * The server could not use our subscription ({"error": ...}); the
+	 * connection stays open. Strings are "" when absent.
+	 */
+	void (*on_error)(void *arg, const char *code, const char *message, const char *field);
 	void *arg;
 };
 
@@ -95,6 +101,12 @@ void evstream_stop(struct evstream *es);
 
 /* The sequence number of the last event delivered (opts.since at first). */
 int64_t evstream_last_seq(const struct evstream *es);
+/*
+ * Where a new subscription would start: last_seq, or further when the server
+ * said it had looked past it ({"caught_up": N}, {"resync": {"from": N}}),
+ * which for a filtered stream spares replaying events that do not match.
+ */
+int64_t evstream_resume_seq(const struct evstream *es);
 
 /*
  * The subscribe message for since and types, as the server expects it.

@@ -91,11 +91,20 @@ q_text(struct session *s, const char *text)
 	q_push(s, text, strlen(text), LWS_WRITE_TEXT);
 }
 
+/* The subscription's filter, as the scripted server plays it: 6, 10 and 11 never match. */
+static int
+matches(int64_t seq)
+{
+	return seq != 6 && seq != 10 && seq != 11;
+}
+
 /*
- * The script. Connection 1: replay since+1..5 (event 3 fragmented),
- * caught_up, then the connection is dropped. Connection 2: replay with an
- * overlap of two, caught_up, then a resync; the next subscription gets the
- * rest to LAST_SEQ with an overlap, some fragmented, and stays open.
+ * The script. Connection 1: replay since+1..5 (event 3 fragmented), then
+ * caught_up 6 (6 did not match), then the connection is dropped.
+ * Connection 2: replay with an overlap of one, caught_up, a message of an
+ * unknown kind, an error, then a resync from 11 (10 and 11 did not match);
+ * the next subscription gets the rest to LAST_SEQ with an overlap of two,
+ * some fragmented, and the connection stays open.
  */
 static void
 on_subscribe(struct session *s, int64_t since)
@@ -106,21 +115,21 @@ on_subscribe(struct session *s, int64_t since)
 	if (s->conn == 1) {
 		for (int64_t i = since + 1; i <= 5; i++)
 			q_event(s, i, since, i == 3);
-		snprintf(buf, sizeof(buf), "{\"caught_up\":%d}", 5);
-		q_text(s, buf);
+		q_text(s, "{\"caught_up\":6}");
 		s->close_after = 1;
 	} else if (s->nsub == 1) {
-		for (int64_t i = since - 1; i <= since + 4; i++)
-			if (i > 0)
+		for (int64_t i = since - 1; i <= since + 3; i++)
+			if (i > 0 && matches(i))
 				q_event(s, i, since, 0);
-		snprintf(buf, sizeof(buf), "{\"caught_up\":%lld}", (long long)since + 4);
+		snprintf(buf, sizeof(buf), "{\"caught_up\":%lld}", (long long)since + 3);
 		q_text(s, buf);
 		q_text(s, "{\"unknown\":true}");
-		snprintf(buf, sizeof(buf), "{\"resync\":{\"from\":%lld}}", (long long)since + 4);
-		q_text(s, buf);
+		q_text(s, "{\"error\":{\"code\":\"invalid_argument\",\"message\":\"m\","
+		    "\"field\":\"subscribe.types\"}}");
+		q_text(s, "{\"resync\":{\"from\":11}}");
 	} else {
 		for (int64_t i = since - 2; i <= LAST_SEQ; i++)
-			if (i > 0)
+			if (i > 0 && matches(i))
 				q_event(s, i, since, i % 4 == 0);
 		snprintf(buf, sizeof(buf), "{\"caught_up\":%d}", LAST_SEQ);
 		q_text(s, buf);
@@ -286,6 +295,8 @@ struct seen {
 	int ncaught_up;
 	int nconnected;
 	int ndisconnected;
+	int nerrors;
+	char error_field[64];
 	int last_http;
 	int64_t retry[8];
 	int nretry;
@@ -321,6 +332,17 @@ on_caught_up(void *arg, int64_t seq)
 }
 
 static void
+on_error(void *arg, const char *code, const char *message, const char *field)
+{
+	struct seen *s = arg;
+
+	assert_string_equal(code, "invalid_argument");
+	assert_string_equal(message, "m");
+	snprintf(s->error_field, sizeof(s->error_field), "%s", field);
+	s->nerrors++;
+}
+
+static void
 on_state(void *arg, const struct evstream_status *st)
 {
 	struct seen *s = arg;
@@ -353,7 +375,7 @@ client_new(struct seen *s, const char *url, const char *token, int64_t since)
 	struct evstream_opts o = {
 		.url = url, .token = token, .since = since,
 		.on_event = on_event, .on_caught_up = on_caught_up, .on_state = on_state,
-		.arg = s,
+		.on_error = on_error, .arg = s,
 	};
 	char err[256];
 
@@ -402,6 +424,7 @@ test_every_event_once_in_order_across_reconnect_and_resync(void **state)
 {
 	struct seen s = { .stop_at_seq = LAST_SEQ };
 	char url[64];
+	int n = 0;
 
 	(void)state;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv.port);
@@ -410,21 +433,32 @@ test_every_event_once_in_order_across_reconnect_and_resync(void **state)
 	assert_int_equal(evstream_run(s.es), 0);
 	disarm_deadline();
 	assert_false(alarm_fired);
-	assert_int_equal(s.nevents, LAST_SEQ);
-	for (int i = 0; i < s.nevents; i++)
-		assert_int_equal(s.seqs[i], i + 1);
+	for (int64_t seq = 1; seq <= LAST_SEQ; seq++) {
+		if (!matches(seq))
+			continue;
+		assert_true(n < s.nevents);
+		assert_int_equal(s.seqs[n], seq);
+		n++;
+	}
+	assert_int_equal(s.nevents, n);
 	/* 1..5 from the first connection, fragmented event 3 included. */
 	assert_int_equal(s.conn[2], 1);
 	assert_int_equal(s.conn[4], 1);
-	/* The reconnect resubscribed from 5; the resync from 9. */
+	/* The reconnect resubscribed from caught_up's 6, past the last event (5). */
+	assert_int_equal(s.seqs[5], 7);
 	assert_int_equal(s.conn[5], 2);
 	assert_int_equal(s.sub[5], 1);
-	assert_int_equal(s.since[5], 5);
-	assert_int_equal(s.sub[9], 2);
-	assert_int_equal(s.since[9], 9);
+	assert_int_equal(s.since[5], 6);
+	/* The resync resubscribed from its "from", 11, past the last event (9). */
+	assert_int_equal(s.seqs[8], 12);
+	assert_int_equal(s.sub[8], 2);
+	assert_int_equal(s.since[8], 11);
 	assert_int_equal(s.nconnected, 2);
 	assert_int_equal(s.ndisconnected, 1);
 	assert_int_equal(s.ncaught_up, 2);
+	assert_int_equal(s.nerrors, 1);
+	assert_string_equal(s.error_field, "subscribe.types");
+	assert_int_equal(evstream_last_seq(s.es), LAST_SEQ);
 	evstream_free(s.es);
 }
 
