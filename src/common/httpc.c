@@ -366,8 +366,8 @@ httpc_url_encode(struct sbuf *b, const char *s)
 				return -1;
 		}
 	}
-	/* An empty string must still leave a valid (empty) buffer behind. */
-	return sbuf_reserve(b, 0);
+	/* An empty string must still leave a terminated (empty) buffer behind. */
+	return sbuf_append(b, "", 0);
 }
 
 int

@@ -183,7 +183,8 @@ sanitize(const char *s)
 	struct sbuf b;
 
 	sbuf_init(&b);
-	if (sbuf_reserve(&b, strlen(s)) != 0)
+	/* Reserve it all at once; the empty append also NUL-terminates "". */
+	if (sbuf_reserve(&b, strlen(s)) != 0 || sbuf_append(&b, "", 0) != 0)
 		return NULL;
 	while (*p) {
 		uint32_t cp;
@@ -376,6 +377,8 @@ table_render(const struct table *t, struct sbuf *out, int use_color)
 		return -1;
 	table_compute_widths(t, widths);
 	for (size_t r = 0; r <= t->nrows; r++) {
+		size_t line = out->len;
+
 		for (size_t c = 0; c < t->ncols; c++) {
 			struct table_cell head = { t->cols[c].header, -1, 0 };
 			const struct table_cell *cell = r == 0 ? &head : &t->cells[(r - 1) * t->ncols + c];
@@ -384,6 +387,9 @@ table_render(const struct table *t, struct sbuf *out, int use_color)
 				sbuf_puts(out, CELL_SEP);
 			render_cell(out, &t->cols[c], cell, widths[c], c + 1 == t->ncols, use_color);
 		}
+		/* Empty last cells leave separators behind; a line never ends in blanks. */
+		while (out->len > line && out->p[out->len - 1] == ' ')
+			out->p[--out->len] = '\0';
 		sbuf_putc(out, '\n');
 	}
 	free(widths);
