@@ -1,0 +1,229 @@
+/*
+ * What every command does the same way: report an error and pick the exit
+ * code, talk to the server, print JSON, follow pages. Commands never call
+ * exit(); they return the code and main returns it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int
+cli_fail(int code, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* Server text may end up here: keep control characters off the terminal. */
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	fflush(stdout);
+	fprintf(stderr, "outpost: %s\n", msg);
+	return code;
+}
+
+static struct httpc *
+cli_http(struct cli *c)
+{
+	if (c->http == NULL) {
+		c->http = httpc_new(c->set.server, c->set.token[0] != '\0' ? c->set.token : NULL);
+		if (c->http != NULL)
+			httpc_set_user_agent(c->http, "outpost-cli");
+	}
+	return c->http;
+}
+
+/* Prints why an answer is a refusal and returns CLI_REFUSED. */
+static int
+report_refusal(struct cli *c, const struct httpc_resp *r)
+{
+	const char *code, *message, *field;
+	char snippet[200];
+
+	if (httpc_resp_error(r, &code, &message, &field) == 0 && message[0] != '\0') {
+		const char *hint = "";
+
+		if (r->status == 401 && c->set.token[0] == '\0')
+			hint = " (no token given: use --token, --token-file or OUTPOST_TOKEN)";
+		if (field[0] != '\0')
+			return cli_fail(CLI_REFUSED, "%s (field: %s)%s", message, field, hint);
+		return cli_fail(CLI_REFUSED, "%s%s", message, hint);
+	}
+	snprintf(snippet, sizeof(snippet), "%s", r->body != NULL ? r->body : "");
+	snippet[strcspn(snippet, "\r\n")] = '\0';
+	if (snippet[0] != '\0')
+		return cli_fail(CLI_REFUSED, "the server answered HTTP %d: %s", r->status, snippet);
+	return cli_fail(CLI_REFUSED, "the server answered HTTP %d", r->status);
+}
+
+int
+cli_call(struct cli *c, const char *method, const char *path, json_t *body,
+    struct httpc_resp *resp)
+{
+	struct httpc *h = cli_http(c);
+	char *text = NULL;
+	int rc;
+
+	httpc_resp_init(resp);
+	if (h == NULL)
+		return cli_fail(CLI_UNREACHABLE, "cannot set up an HTTP client for %s",
+		    c->set.server);
+	if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL)
+		return cli_fail(CLI_USAGE, "out of memory");
+	rc = httpc_request(h, method, path, text, resp);
+	free(text);
+	if (rc != 0) {
+		int code = resp->fail == HTTPC_FAIL_TOO_LARGE ? CLI_REFUSED : CLI_UNREACHABLE;
+
+		rc = cli_fail(code, "cannot reach the server at %s: %s", c->set.server, resp->error);
+		httpc_resp_free(resp);
+		return rc;
+	}
+	if (resp->status < 200 || resp->status > 299) {
+		rc = report_refusal(c, resp);
+		httpc_resp_free(resp);
+		return rc;
+	}
+	return CLI_OK;
+}
+
+int
+cli_call_json(struct cli *c, const char *method, const char *path, json_t *body,
+    struct httpc_resp *resp)
+{
+	int rc = cli_call(c, method, path, body, resp);
+
+	if (rc != CLI_OK)
+		return rc;
+	if (!json_is_object(resp->json) && !json_is_array(resp->json)) {
+		httpc_resp_free(resp);
+		return cli_fail(CLI_REFUSED, "the server's answer to %s %s is not JSON", method,
+		    path);
+	}
+	return CLI_OK;
+}
+
+int
+cli_print_json(struct cli *c, json_t *j)
+{
+	if (json_dumpf(j, c->out_file, JSON_INDENT(2) | JSON_ENCODE_ANY) != 0)
+		return -1;
+	return fputc('\n', c->out_file) == EOF ? -1 : 0;
+}
+
+int
+cli_finish(struct cli *c)
+{
+	if (fflush(c->out_file) != 0 || ferror(c->out_file)) {
+		if (errno == EPIPE)
+			return CLI_OK;	/* the reader went away: nothing left to say */
+		return cli_fail(CLI_REFUSED, "cannot write the output: %s", strerror(errno));
+	}
+	return CLI_OK;
+}
+
+int
+cli_id_arg(const char *what, const char *s, int64_t *id)
+{
+	char err[256];
+
+	if (arg_int(what, s, 1, INT64_MAX, id, err, sizeof(err)) != 0)
+		return cli_fail(CLI_USAGE, "%s", err);
+	return CLI_OK;
+}
+
+/* Appends "after=cursor" to base; the caller frees the result. */
+static char *
+page_path(const char *base, const char *cursor)
+{
+	struct sbuf b;
+
+	sbuf_init(&b);
+	if (sbuf_puts(&b, base) != 0 || httpc_query_add(&b, "after", cursor) != 0) {
+		sbuf_free(&b);
+		return NULL;
+	}
+	return sbuf_steal(&b);
+}
+
+int
+cli_list(struct cli *c, const char *path, const struct column *cols, int follow_all)
+{
+	struct httpc_resp r;
+	json_t *all = json_array(), *last = NULL;
+	char *cur = strdup(path), *prev_cursor = NULL;
+	const char *cursor = NULL;
+	int rc = CLI_OK;
+
+	if (all == NULL || cur == NULL) {
+		rc = cli_fail(CLI_USAGE, "out of memory");
+		goto done;
+	}
+	for (;;) {
+		json_t *items;
+		char *next_path;
+
+		rc = cli_call_json(c, "GET", cur, NULL, &r);
+		if (rc != CLI_OK)
+			goto done;
+		items = json_object_get(r.json, "items");
+		if (!json_is_array(items)) {
+			httpc_resp_free(&r);
+			rc = cli_fail(CLI_REFUSED, "the server's answer to GET %s has no items", cur);
+			goto done;
+		}
+		json_array_extend(all, items);
+		if (last != NULL)
+			json_decref(last);
+		last = json_incref(r.json);
+		cursor = json_string_value(json_object_get(r.json, "next"));
+		httpc_resp_free(&r);
+		if (!follow_all || cursor == NULL || cursor[0] == '\0')
+			break;
+		/* A server that repeats its cursor would keep us here forever. */
+		if (prev_cursor != NULL && strcmp(prev_cursor, cursor) == 0) {
+			rc = cli_fail(CLI_REFUSED, "the server repeated the page cursor '%s'", cursor);
+			goto done;
+		}
+		free(prev_cursor);
+		prev_cursor = strdup(cursor);
+		next_path = page_path(path, cursor);
+		if (prev_cursor == NULL || next_path == NULL) {
+			free(next_path);
+			rc = cli_fail(CLI_USAGE, "out of memory");
+			goto done;
+		}
+		free(cur);
+		cur = next_path;
+	}
+	if (c->out == OUT_JSON) {
+		if (follow_all) {
+			json_t *merged = json_pack("{s:O,s:n}", "items", all, "next");
+
+			cli_print_json(c, merged);
+			json_decref(merged);
+		} else {
+			cli_print_json(c, last);
+		}
+	} else {
+		view_table(c, all, cols);
+		if (cursor != NULL && cursor[0] != '\0')
+			fprintf(stderr, "outpost: more items follow: add --all, or --after %s\n",
+			    cursor);
+	}
+	rc = cli_finish(c);
+done:
+	if (last != NULL)
+		json_decref(last);
+	json_decref(all);
+	free(cur);
+	free(prev_cursor);
+	return rc;
+}

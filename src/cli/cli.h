@@ -1,0 +1,159 @@
+/*
+ * outpost, the command line: the types every cmd_<noun>.c shares. A noun
+ * (instance) has a table of subcommands (create, list, ...); main.c holds
+ * the table of nouns. Adding a command is a row in a table; adding a noun
+ * is a file and a row.
+ *
+ * Exit codes: 0 done; 1 the server refused; 2 usage error; 3 the server
+ * could not be reached.
+ */
+#ifndef OUTPOST_CLI_H
+#define OUTPOST_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "args.h"
+#include "httpc.h"
+#include "state.h"
+#include "table.h"
+
+enum cli_exit {
+	CLI_OK = 0,
+	CLI_REFUSED = 1,
+	CLI_USAGE = 2,
+	CLI_UNREACHABLE = 3
+};
+
+#define CLI_DEFAULT_SERVER "http://127.0.0.1:8080"
+#define CLI_MAX_INPUT ((size_t)1024 * 1024)	/* the server's request body bound */
+
+enum cli_output { OUT_TABLE, OUT_JSON };
+
+/* Where the CLI talks to and as whom, after flag > env > file > default. */
+struct settings {
+	char server[1024];
+	char token[4096];	/* "" when none */
+	char token_from[1100];	/* where the token came from, for messages */
+	char config_path[1024];	/* the file read, or "" */
+};
+
+struct cli {
+	struct settings set;
+	enum cli_output out;
+	int use_color;
+	struct httpc *http;	/* made on first use */
+	FILE *out_file;		/* stdout; tests may swap it */
+};
+
+struct cmd_entry {
+	const char *name;	/* the verb; NULL ends a table */
+	const char *usage;	/* what follows "outpost NOUN VERB" */
+	const char *help;	/* one line */
+	const struct opt_spec *opts;	/* this command's options, NULL-name ended */
+	int min_pos;
+	int max_pos;
+	int (*exec)(struct cli *c, const struct args *a);
+};
+
+struct cmd_noun {
+	const char *name;
+	const char *help;
+	const struct cmd_entry *cmds;
+	int is_verbless;	/* "outpost events": the noun runs cmds[0] */
+};
+
+extern const struct cmd_entry cmd_definition_entries[];
+extern const struct cmd_entry cmd_instance_entries[];
+extern const struct cmd_entry cmd_worker_entries[];
+extern const struct cmd_entry cmd_events_entries[];
+extern const struct cmd_entry cmd_token_entries[];
+
+/* ---- settings.c ---- */
+
+/*
+ * Resolves server and token from the flags in a (--server, --token,
+ * --token-file, --config), the OUTPOST_* environment, the config file and
+ * the defaults, in that order. Returns 0, or -1 with err (a usage error).
+ */
+int settings_resolve(struct settings *s, const struct args *a, char *err, size_t errlen);
+/* The first line of path, trimmed; -1 with err when unreadable or empty. */
+int settings_read_token_file(const char *path, char *out, size_t outlen, char *err,
+    size_t errlen);
+
+/* ---- cli.c ---- */
+
+/* Prints "outpost: MESSAGE" to stderr and returns code. */
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Sends a request (body borrowed, may be NULL). On success (2xx) returns 0
+ * with *resp to free; otherwise prints why and returns the exit code
+ * (CLI_REFUSED or CLI_UNREACHABLE), resp already freed.
+ */
+int cli_call(struct cli *c, const char *method, const char *path, json_t *body,
+    struct httpc_resp *resp);
+/* Like cli_call, but a 2xx answer must be a JSON object or array. */
+int cli_call_json(struct cli *c, const char *method, const char *path, json_t *body,
+    struct httpc_resp *resp);
+
+/* Pretty JSON (two-space indent) and a newline on the output. */
+int cli_print_json(struct cli *c, json_t *j);
+/* Flushes the output; a failure (a closed pipe) is reported. */
+int cli_finish(struct cli *c);
+
+/* Checks a positional resource id (a positive integer). */
+int cli_id_arg(const char *what, const char *s, int64_t *id);
+
+/* ---- view.c: JSON into tables ---- */
+
+/* Which state table colours a column. */
+enum col_color { COLOR_NONE, COLOR_INST_STATE, COLOR_WORKER_STATE, COLOR_HEALTH };
+
+struct column {
+	const char *header;
+	const char *key;	/* a dotted path into the item: "resources.cpu" */
+	enum col_color color;
+	enum table_align align;
+	size_t max_width;	/* 0: unbounded */
+	/* Custom text for the cell; NULL formats the value at key. */
+	void (*format)(json_t *item, const struct column *col, char *buf, size_t n);
+};
+
+/* The value at a dotted path, or NULL. */
+json_t *view_path(json_t *obj, const char *path);
+/*
+ * A JSON value as one cell: strings as they are, numbers, true/false, "-"
+ * for null or missing, objects of scalars as k=v,k=v, arrays of scalars as
+ * a,b, anything else as compact JSON.
+ */
+void view_value(json_t *v, char *buf, size_t n);
+/* name@version from an item's "definition" and "definition_version". */
+void view_fmt_defref(json_t *item, const struct column *col, char *buf, size_t n);
+/* "allocated/capacity" for the resource named by col->key. */
+void view_fmt_usage(json_t *item, const struct column *col, char *buf, size_t n);
+
+/* Prints items (a JSON array of objects) as a table with cols (NULL-header ended). */
+int view_table(struct cli *c, json_t *items, const struct column *cols);
+/* Prints one object as FIELD VALUE lines, in the server's order. */
+int view_object(struct cli *c, json_t *obj);
+
+/*
+ * One line about an event's data: "running -> collecting: slot ended",
+ * "status=succeeded", or its scalar fields as k=v.
+ */
+void view_event_summary(json_t *ev, char *buf, size_t n);
+/* The ANSI colour for a state name of the given table; -1 when none. */
+int view_state_color(enum col_color which, const char *name, int *is_bold);
+
+/*
+ * (cli.c) GETs path (which may carry a query); with follow_all, follows "next"
+ * through every page. Prints the items (table mode) or the JSON answer
+ * (json mode: one {items, next} for all pages when following). When more
+ * pages remain, says so on stderr.
+ */
+int cli_list(struct cli *c, const char *path, const struct column *cols, int follow_all);
+
+#endif

@@ -1,0 +1,141 @@
+/*
+ * outpost token create|list|revoke: API tokens (admin only on the server).
+ * A new token is shown once: create prints it alone on stdout, so
+ * `T=$(outpost token create ...)` works, and says on stderr that it will not
+ * be shown again.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *const roles[] = { "viewer", "operator", "admin", "agent", NULL };
+
+static const struct column token_columns[] = {
+	{ "ID", "id", COLOR_NONE, TABLE_RIGHT, 0, NULL },
+	{ "NAME", "name", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "ROLE", "role", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "CREATED", "created_at", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "EXPIRES", "expires_at", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "REVOKED", "revoked_at", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "CREATED_BY", "created_by", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+};
+
+static int
+is_role(const char *s)
+{
+	for (size_t i = 0; roles[i] != NULL; i++)
+		if (strcmp(s, roles[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+token_create(struct cli *c, const struct args *a)
+{
+	const char *name = args_get(a, "name"), *role = args_get(a, "role");
+	const char *expires = args_get(a, "expires-in"), *token;
+	struct httpc_resp r;
+	char err[512];
+	int64_t ms;
+	json_t *body;
+	int rc;
+
+	if (name == NULL || name[0] == '\0')
+		return cli_fail(CLI_USAGE, "token create needs --name");
+	if (role == NULL)
+		return cli_fail(CLI_USAGE, "token create needs --role (viewer, operator, admin "
+		    "or agent)");
+	if (!is_role(role))
+		return cli_fail(CLI_USAGE, "--role must be viewer, operator, admin or agent, "
+		    "not '%s'", role);
+	if (expires != NULL && arg_duration("--expires-in", expires, &ms, err, sizeof(err)) != 0)
+		return cli_fail(CLI_USAGE, "%s", err);
+	body = json_pack("{s:s,s:s}", "name", name, "role", role);
+	if (body == NULL)
+		return cli_fail(CLI_USAGE, "--name must be UTF-8 text");
+	if (expires != NULL)
+		json_object_set_new(body, "expires_in", json_string(expires));
+	rc = cli_call_json(c, "POST", "/api/v1/tokens", body, &r);
+	json_decref(body);
+	if (rc != CLI_OK)
+		return rc;
+	token = json_string_value(json_object_get(r.json, "token"));
+	if (token == NULL) {
+		httpc_resp_free(&r);
+		return cli_fail(CLI_REFUSED, "the server's answer holds no token");
+	}
+	if (c->out == OUT_JSON)
+		cli_print_json(c, r.json);
+	else
+		fprintf(c->out_file, "%s\n", token);
+	rc = cli_finish(c);
+	fprintf(stderr, "outpost: token '%s' (%s) created; it is not shown again: store it now\n",
+	    name, role);
+	httpc_resp_free(&r);
+	return rc;
+}
+
+static int
+token_list(struct cli *c, const struct args *a)
+{
+	(void)a;
+	return cli_list(c, "/api/v1/tokens", token_columns, 0);
+}
+
+static int
+token_revoke(struct cli *c, const struct args *a)
+{
+	struct httpc_resp r;
+	char path[64];
+	int64_t id;
+	int rc;
+
+	if ((rc = cli_id_arg("token ID", a->pos[0], &id)) != CLI_OK)
+		return rc;
+	snprintf(path, sizeof(path), "/api/v1/tokens/%lld", (long long)id);
+	if ((rc = cli_call(c, "DELETE", path, NULL, &r)) != CLI_OK)
+		return rc;
+	if (c->out == OUT_JSON) {
+		if (r.json != NULL)
+			cli_print_json(c, r.json);
+	} else {
+		fprintf(c->out_file, "token %lld revoked\n", (long long)id);
+	}
+	httpc_resp_free(&r);
+	return cli_finish(c);
+}
+
+static const struct opt_spec create_opts[] = {
+	{ "name", 0, "NAME", "what the token is for" },
+	{ "role", 0, "ROLE", "viewer, operator, admin or agent" },
+	{ "expires-in", 0, "DURATION", "lifetime, e.g. 30d or 12h (default: the server's)" },
+	{ NULL, 0, NULL, NULL }
+};
+
+const struct cmd_entry cmd_token_entries[] = {
+	{
+		.name = "create",
+		.usage = "--name NAME --role ROLE [--expires-in DURATION]",
+		.help = "create an API token; it is printed once",
+		.opts = create_opts,
+		.exec = token_create,
+	},
+	{
+		.name = "list",
+		.usage = "",
+		.help = "list tokens (never their secrets)",
+		.exec = token_list,
+	},
+	{
+		.name = "revoke",
+		.usage = "ID",
+		.help = "revoke a token at once",
+		.min_pos = 1,
+		.max_pos = 1,
+		.exec = token_revoke,
+	},
+	{ .name = NULL }
+};

@@ -1,0 +1,201 @@
+/*
+ * outpost worker list|get|cordon|uncordon: the hosts that run instances.
+ * A worker is named by its id or its name; the server resolves either, so
+ * the CLI passes what it was given, encoded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct column worker_columns[] = {
+	{ "ID", "id", COLOR_NONE, TABLE_RIGHT, 0, NULL },
+	{ "NAME", "name", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "TEMPLATE", "template", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "STATE", "state", COLOR_WORKER_STATE, TABLE_LEFT, 0, NULL },
+	{ "HEALTH", "health", COLOR_HEALTH, TABLE_LEFT, 0, NULL },
+	{ "CPU", "cpu", COLOR_NONE, TABLE_RIGHT, 0, view_fmt_usage },
+	{ "MEMORY_MB", "memory_mb", COLOR_NONE, TABLE_RIGHT, 0, view_fmt_usage },
+	{ "SLOTS", "slots", COLOR_NONE, TABLE_RIGHT, 0, view_fmt_usage },
+	{ "INSTANCES", "instance_count", COLOR_NONE, TABLE_RIGHT, 0, NULL },
+	{ "HEARTBEAT", "last_heartbeat", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "LABELS", "labels", COLOR_NONE, TABLE_LEFT, 40, NULL },
+	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+};
+
+static int
+is_worker_state(const char *s)
+{
+	enum worker_state st;
+
+	return worker_state_parse(s, &st) == 0;
+}
+
+static int
+is_health(const char *s)
+{
+	enum worker_health h;
+
+	return worker_health_parse(s, &h) == 0;
+}
+
+static int
+worker_list(struct cli *c, const struct args *a)
+{
+	static const char *const passed[] = { "state", "health", "template", "limit", "after" };
+	char err[512], names[256], hnames[64];
+	struct sbuf path;
+	size_t off = 0;
+	int64_t n;
+	int rc;
+
+	names[0] = '\0';
+	for (int i = 0; i < WORKER_STATE_COUNT && off < sizeof(names); i++)
+		off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s", i > 0 ? ", " : "",
+		    worker_state_name((enum worker_state)i));
+	off = 0;
+	hnames[0] = '\0';
+	for (int i = 0; i < HEALTH_COUNT && off < sizeof(hnames); i++)
+		off += (size_t)snprintf(hnames + off, sizeof(hnames) - off, "%s%s", i > 0 ? ", " : "",
+		    worker_health_name((enum worker_health)i));
+	if (args_has(a, "state") && arg_list("--state", args_get(a, "state"), is_worker_state,
+	    names, err, sizeof(err)) < 0)
+		return cli_fail(CLI_USAGE, "%s", err);
+	if (args_has(a, "health") && arg_list("--health", args_get(a, "health"), is_health,
+	    hnames, err, sizeof(err)) < 0)
+		return cli_fail(CLI_USAGE, "%s", err);
+	if (args_has(a, "limit") &&
+	    arg_int("--limit", args_get(a, "limit"), 1, 500, &n, err, sizeof(err)) != 0)
+		return cli_fail(CLI_USAGE, "%s", err);
+	if (args_has(a, "after") && args_has(a, "all"))
+		return cli_fail(CLI_USAGE, "--after and --all cannot be used together");
+	sbuf_init(&path);
+	sbuf_puts(&path, "/api/v1/workers");
+	for (size_t i = 0; i < sizeof(passed) / sizeof(passed[0]); i++)
+		httpc_query_add(&path, passed[i], args_get(a, passed[i]));
+	rc = cli_list(c, path.p, worker_columns, args_has(a, "all"));
+	sbuf_free(&path);
+	return rc;
+}
+
+/* "/api/v1/workers/ID_OR_NAME" plus suffix; NULL for an empty name. */
+static char *
+worker_path(const char *who, const char *suffix)
+{
+	struct sbuf b;
+
+	if (who[0] == '\0')
+		return NULL;
+	sbuf_init(&b);
+	sbuf_puts(&b, "/api/v1/workers/");
+	httpc_url_encode(&b, who);
+	sbuf_puts(&b, suffix);
+	return sbuf_steal(&b);
+}
+
+static int
+worker_get(struct cli *c, const struct args *a)
+{
+	char *path = worker_path(a->pos[0], "");
+	struct httpc_resp r;
+	int rc;
+
+	if (path == NULL)
+		return cli_fail(CLI_USAGE, "worker get needs a worker ID or NAME");
+	rc = cli_call_json(c, "GET", path, NULL, &r);
+	free(path);
+	if (rc != CLI_OK)
+		return rc;
+	if (c->out == OUT_JSON)
+		cli_print_json(c, r.json);
+	else
+		view_object(c, r.json);
+	httpc_resp_free(&r);
+	return cli_finish(c);
+}
+
+static int
+worker_act(struct cli *c, const char *who, const char *action)
+{
+	char suffix[32];
+	char *path;
+	struct httpc_resp r;
+	int rc;
+
+	snprintf(suffix, sizeof(suffix), "/%s", action);
+	if ((path = worker_path(who, suffix)) == NULL)
+		return cli_fail(CLI_USAGE, "worker %s needs a worker ID or NAME", action);
+	rc = cli_call(c, "POST", path, NULL, &r);
+	free(path);
+	if (rc != CLI_OK)
+		return rc;
+	if (c->out == OUT_JSON && r.json != NULL) {
+		cli_print_json(c, r.json);
+	} else if (json_object_get(r.json, "id") != NULL) {
+		json_t *one = json_pack("[O]", r.json);
+
+		view_table(c, one, worker_columns);
+		json_decref(one);
+	}
+	httpc_resp_free(&r);
+	return cli_finish(c);
+}
+
+static int
+worker_cordon(struct cli *c, const struct args *a)
+{
+	return worker_act(c, a->pos[0], "cordon");
+}
+
+static int
+worker_uncordon(struct cli *c, const struct args *a)
+{
+	return worker_act(c, a->pos[0], "uncordon");
+}
+
+static const struct opt_spec list_opts[] = {
+	{ "state", 0, "S[,S...]", "only workers in these states" },
+	{ "health", 0, "H[,H...]", "only workers of this health: online, offline, lost" },
+	{ "template", 0, "NAME", "only workers of this template" },
+	{ "limit", 0, "N", "items per page, 1..500 (server default 50)" },
+	{ "after", 0, "CURSOR", "start after this page cursor" },
+	{ "all", 0, NULL, "follow the pages to the end" },
+	{ NULL, 0, NULL, NULL }
+};
+
+const struct cmd_entry cmd_worker_entries[] = {
+	{
+		.name = "list",
+		.usage = "[--state S,...] [--health H,...] [--template T] [--limit N] "
+		    "[--after CURSOR] [--all]",
+		.help = "list workers with their capacity in use",
+		.opts = list_opts,
+		.exec = worker_list,
+	},
+	{
+		.name = "get",
+		.usage = "ID|NAME",
+		.help = "show one worker",
+		.min_pos = 1,
+		.max_pos = 1,
+		.exec = worker_get,
+	},
+	{
+		.name = "cordon",
+		.usage = "ID|NAME",
+		.help = "take no new instances on a worker; what runs there goes on",
+		.min_pos = 1,
+		.max_pos = 1,
+		.exec = worker_cordon,
+	},
+	{
+		.name = "uncordon",
+		.usage = "ID|NAME",
+		.help = "let a cordoned worker take instances again",
+		.min_pos = 1,
+		.max_pos = 1,
+		.exec = worker_uncordon,
+	},
+	{ .name = NULL }
+};
