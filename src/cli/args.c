@@ -118,7 +118,8 @@ args_parse(struct args *a, const struct opt_spec *const *tables, int argc, char 
 		}
 		if (o->metavar != NULL && value == NULL) {
 			if (i + 1 >= argc) {
-				snprintf(err, errlen, "--%s needs a value (%s)", o->name, o->metavar);
+				snprintf(err, errlen, "--%s needs a value (%s)", o->name,
+				    o->metavar);
 				return -1;
 			}
 			value = argv[++i];

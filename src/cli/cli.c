@@ -82,7 +82,8 @@ cli_call(struct cli *c, const char *method, const char *path, json_t *body,
 	if (rc != 0) {
 		int code = resp->fail == HTTPC_FAIL_TOO_LARGE ? CLI_REFUSED : CLI_UNREACHABLE;
 
-		rc = cli_fail(code, "cannot reach the server at %s: %s", c->set.server, resp->error);
+		rc = cli_fail(code, "cannot reach the server at %s: %s", c->set.server,
+		    resp->error);
 		httpc_resp_free(resp);
 		return rc;
 	}
@@ -176,7 +177,8 @@ cli_list(struct cli *c, const char *path, const struct column *cols, int follow_
 		items = json_object_get(r.json, "items");
 		if (!json_is_array(items)) {
 			httpc_resp_free(&r);
-			rc = cli_fail(CLI_REFUSED, "the server's answer to GET %s has no items", cur);
+			rc = cli_fail(CLI_REFUSED, "the server's answer to GET %s has no items",
+			    cur);
 			goto done;
 		}
 		json_array_extend(all, items);
@@ -189,7 +191,8 @@ cli_list(struct cli *c, const char *path, const struct column *cols, int follow_
 			break;
 		/* A server that repeats its cursor would keep us here forever. */
 		if (prev_cursor != NULL && strcmp(prev_cursor, cursor) == 0) {
-			rc = cli_fail(CLI_REFUSED, "the server repeated the page cursor '%s'", cursor);
+			rc = cli_fail(CLI_REFUSED, "the server repeated the page cursor '%s'",
+			    cursor);
 			goto done;
 		}
 		free(prev_cursor);

@@ -31,8 +31,8 @@ read_bounded(FILE *f, const char *name, struct sbuf *b)
 
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
 		if (b->len + n > CLI_MAX_INPUT)
-			return cli_fail(CLI_USAGE, "%s: larger than the server's limit of %zu bytes",
-			    name, CLI_MAX_INPUT);
+			return cli_fail(CLI_USAGE, "%s: larger than the server's limit of %zu "
+			    "bytes", name, CLI_MAX_INPUT);
 		if (sbuf_append(b, chunk, n) != 0)
 			return cli_fail(CLI_USAGE, "%s: out of memory", name);
 	}
@@ -54,7 +54,8 @@ definition_create(struct cli *c, const struct args *a)
 	int rc;
 
 	if (path == NULL || *path == '\0')
-		return cli_fail(CLI_USAGE, "definition create needs -f FILE (a JSON file, - for stdin)");
+		return cli_fail(CLI_USAGE, "definition create needs -f FILE (a JSON file, - for "
+		    "stdin)");
 	sbuf_init(&text);
 	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
 	if (f == NULL)

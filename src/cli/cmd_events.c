@@ -117,7 +117,8 @@ follow_on_event(void *arg, json_t *ev)
 	if (fflush(f->c->out_file) != 0) {
 		/* The reader is gone (a closed pipe): end quietly, or say why. */
 		if (errno != EPIPE)
-			f->rc = cli_fail(CLI_REFUSED, "cannot write the output: %s", strerror(errno));
+			f->rc = cli_fail(CLI_REFUSED, "cannot write the output: %s",
+			    strerror(errno));
 		evstream_stop(f->es);
 		return;
 	}
@@ -284,7 +285,8 @@ events_run(struct cli *c, const struct args *a)
 	items = json_object_get(r.json, "items");
 	if (!json_is_array(items)) {
 		httpc_resp_free(&r);
-		return cli_fail(CLI_REFUSED, "the server's answer to GET /api/v1/events has no items");
+		return cli_fail(CLI_REFUSED, "the server's answer to GET /api/v1/events has no "
+		    "items");
 	}
 	if (c->out == OUT_TABLE)
 		print_header(c);

@@ -57,8 +57,8 @@ worker_list(struct cli *c, const struct args *a)
 	off = 0;
 	hnames[0] = '\0';
 	for (int i = 0; i < HEALTH_COUNT && off < sizeof(hnames); i++)
-		off += (size_t)snprintf(hnames + off, sizeof(hnames) - off, "%s%s", i > 0 ? ", " : "",
-		    worker_health_name((enum worker_health)i));
+		off += (size_t)snprintf(hnames + off, sizeof(hnames) - off, "%s%s",
+		    i > 0 ? ", " : "", worker_health_name((enum worker_health)i));
 	if (args_has(a, "state") && arg_list("--state", args_get(a, "state"), is_worker_state,
 	    names, err, sizeof(err)) < 0)
 		return cli_fail(CLI_USAGE, "%s", err);

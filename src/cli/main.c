@@ -25,7 +25,8 @@ static const struct cmd_noun nouns[] = {
 static const struct opt_spec global_opts[] = {
 	{ "server", 0, "URL", "the server (env OUTPOST_SERVER; default " CLI_DEFAULT_SERVER ")" },
 	{ "token", 0, "TOKEN", "bearer token (env OUTPOST_TOKEN)" },
-	{ "token-file", 0, "FILE", "read the token from FILE's first line (env OUTPOST_TOKEN_FILE)" },
+	{ "token-file", 0, "FILE",
+	    "read the token from FILE's first line (env OUTPOST_TOKEN_FILE)" },
 	{ "config", 0, "FILE", "the CLI's config file (env OUTPOST_CONFIG)" },
 	{ "output", 'o', "FORMAT", "table (default) or json" },
 	{ "help", 'h', NULL, "show help and exit" },

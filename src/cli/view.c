@@ -208,7 +208,8 @@ view_table(struct cli *c, json_t *items, const struct column *cols)
 			if (cols[k].format != NULL)
 				cols[k].format(item, &cols[k], cells[k], sizeof(cells[k]));
 			else
-				view_value(view_path(item, cols[k].key), cells[k], sizeof(cells[k]));
+				view_value(view_path(item, cols[k].key), cells[k],
+				    sizeof(cells[k]));
 		}
 		row = table_add_row(t, ptrs, ncols);
 		if (row < 0)

@@ -99,7 +99,8 @@ evstream_url_parse(const char *url, struct evstream_url *out, char *err, size_t 
 		}
 	}
 	if (p == NULL)
-		return url_fail(err, errlen, url, "must start with http://, https://, ws:// or wss://");
+		return url_fail(err, errlen, url,
+		    "must start with http://, https://, ws:// or wss://");
 	out->port = out->is_tls ? 443 : 80;
 	if (*p == '[') {
 		host = p + 1;

@@ -81,6 +81,9 @@ struct evstream;
 /*
  * Copies what it needs from opts; the first connection attempt starts with
  * the first evstream_run() or evstream_service(). Returns NULL with err.
+ * It also sends libwebsockets' own errors and warnings to log.h at debug
+ * level (lws's log setting is process-wide: a program that uses lws for
+ * more than this sets its own after).
  */
 struct evstream *evstream_new(const struct evstream_opts *opts, char *err, size_t errlen);
 /* Closes the connection and frees everything; callbacks are not called. */

@@ -381,11 +381,13 @@ table_render(const struct table *t, struct sbuf *out, int use_color)
 
 		for (size_t c = 0; c < t->ncols; c++) {
 			struct table_cell head = { t->cols[c].header, -1, 0 };
-			const struct table_cell *cell = r == 0 ? &head : &t->cells[(r - 1) * t->ncols + c];
+			const struct table_cell *cell = r == 0 ? &head :
+			    &t->cells[(r - 1) * t->ncols + c];
 
 			if (c > 0)
 				sbuf_puts(out, CELL_SEP);
-			render_cell(out, &t->cols[c], cell, widths[c], c + 1 == t->ncols, use_color);
+			render_cell(out, &t->cols[c], cell, widths[c], c + 1 == t->ncols,
+			    use_color);
 		}
 		/* Empty last cells leave separators behind; a line never ends in blanks. */
 		while (out->len > line && out->p[out->len - 1] == ' ')

@@ -453,8 +453,9 @@ main(void)
 		    settings_teardown),
 		cmocka_unit_test_setup_teardown(test_flag_beats_env_beats_file, settings_setup,
 		    settings_teardown),
-		cmocka_unit_test_setup_teardown(test_token_files_are_trimmed_and_a_token_beats_a_file,
-		    settings_setup, settings_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_token_files_are_trimmed_and_a_token_beats_a_file, settings_setup,
+		    settings_teardown),
 		cmocka_unit_test_setup_teardown(test_setting_errors_say_where, settings_setup,
 		    settings_teardown),
 		cmocka_unit_test_setup_teardown(test_config_token_file, settings_setup,

@@ -99,9 +99,9 @@ serve_connection(int fd, int conn)
 		header_value(hdr, "Authorization", auth, sizeof(auth));
 		header_value(hdr, "Content-Type", ctype, sizeof(ctype));
 		if (strncmp(path, "/api/echo", 9) == 0) {
-			snprintf(out, sizeof(out), "{\"method\":\"%s\",\"path\":\"%s\",\"auth\":\"%s\","
-			    "\"ctype\":\"%s\",\"body\":%s,\"conn\":%d}", method, path, auth, ctype,
-			    body[0] != '\0' ? body : "null", conn);
+			snprintf(out, sizeof(out), "{\"method\":\"%s\",\"path\":\"%s\","
+			    "\"auth\":\"%s\",\"ctype\":\"%s\",\"body\":%s,\"conn\":%d}", method,
+			    path, auth, ctype, body[0] != '\0' ? body : "null", conn);
 			respond(fd, 200, "", "application/json", out);
 		} else if (strcmp(path, "/api/error") == 0) {
 			respond(fd, 409, "", "application/json", "{\"error\":{\"code\":"
@@ -114,7 +114,8 @@ serve_connection(int fd, int conn)
 			sleep(2);
 			respond(fd, 200, "", "application/json", "{}");
 		} else if (strcmp(path, "/api/limited") == 0) {
-			respond(fd, 429, "Retry-After: 7\r\n", "application/json", "{\"error\":{}}");
+			respond(fd, 429, "Retry-After: 7\r\n", "application/json",
+			    "{\"error\":{}}");
 		} else {
 			respond(fd, 200, "", "text/plain", "just text");
 		}

@@ -116,7 +116,8 @@ test_long_cells_are_cut_with_an_ellipsis(void **state)
 	table_add_row(t, r2, 1);
 	out = render(t, 0);
 	/* A wide character that would pass the limit is left out, not split. */
-	assert_string_equal(out, "REASON\nabcde\xe2\x80\xa6\n\xe6\x97\xa5\xe6\x9c\xac\xe2\x80\xa6\n");
+	assert_string_equal(out,
+	    "REASON\nabcde\xe2\x80\xa6\n\xe6\x97\xa5\xe6\x9c\xac\xe2\x80\xa6\n");
 	free(out);
 	table_free(t);
 }
