@@ -28,11 +28,31 @@ list(struct req *rq, struct resp *rs)
 {
 	static const char *const allowed[] = { "limit", "after", NULL };
 	struct op_err err = { 0 };
+	char buf[256], after[80] = "", last[80] = "", next[200];
+	const char *v;
+	int64_t limit = 50;
+	int has_more;
+	json_t *items;
 
 	if (req_query_check(rq, allowed, &err) != 0)
 		return resp_error(rs, &err);
+	if ((v = req_query(rq, "limit", buf, sizeof(buf))) != NULL &&
+	    parse_int64(v, 1, 500, &limit) != 0) {
+		op_err_set(&err, 400, "invalid_argument", "limit", "limit must be an integer from 1 to 500");
+		return resp_error(rs, &err);
+	}
+	if ((v = req_query(rq, "after", buf, sizeof(buf))) != NULL &&
+	    cursor_decode_key("definitions", v, after, sizeof(after)) != 0) {
+		op_err_set(&err, 400, "invalid_argument", "after",
+		    "after is not a cursor from this listing; use the `next` of a previous page");
+		return resp_error(rs, &err);
+	}
+	items = definitions_list(rq->app->store, after, limit, last, sizeof(last), &has_more);
+	if (has_more)
+		cursor_encode_key("definitions", last, next, sizeof(next));
 	rs->is_cacheable = 1;
-	return resp_json(rs, 200, definitions_list(rq->app->store));
+	return resp_json(rs, 200, json_pack("{s:o, s:s?}", "items", items, "next",
+	    has_more ? next : NULL));
 }
 
 static int

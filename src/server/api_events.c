@@ -61,6 +61,13 @@ list(struct req *rq, struct resp *rs)
 		return resp_error(rs, &err);
 	}
 	n = events_read(rq->app->store, since, types, ntypes, (int)limit, rows, &scanned);
+	if (n < 0) {
+		for (int i = 0; i < (int)limit; i++)
+			event_row_free(&rows[i]);
+		free(rows);
+		op_err_set(&err, 500, "internal", "", "cannot read the event log");
+		return resp_error(rs, &err);
+	}
 	/* Each event is already rendered: the page is spliced, not re-encoded. */
 	rs->status = 200;
 	rs->content_type = "application/json";

@@ -286,6 +286,29 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 		    (long long)id);
 		return -1;
 	}
+	if (strcmp((const char *)sqlite3_column_text(st, 1), "admin") == 0) {
+		sqlite3_stmt *c;
+		int64_t admins;
+
+		sqlite3_reset(st);
+		c = store_stmt(s, "SELECT count(*) FROM tokens WHERE role = 'admin' AND "
+		    "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)");
+		sqlite3_bind_int64(c, 1, now);
+		admins = sqlite3_step(c) == SQLITE_ROW ? sqlite3_column_int64(c, 0) : 0;
+		sqlite3_reset(c);
+		/* Bootstrap only runs on an empty table: the last admin is the only way in. */
+		if (admins <= 1) {
+			store_rollback(s);
+			op_err_set(err, 409, "invalid_transition", "id", "token %lld is the last admin "
+			    "token; create another admin token before revoking it", (long long)id);
+			return -1;
+		}
+		st = store_stmt(s, "SELECT name, role, created_at, expires_at, revoked_at, created_by "
+		    "FROM tokens WHERE id = ?");
+		sqlite3_bind_int64(st, 1, id);
+		if (sqlite3_step(st) != SQLITE_ROW)
+			goto db_rb;
+	}
 	*rec = token_json(id, (const char *)sqlite3_column_text(st, 0),
 	    (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
 	    sqlite3_column_int64(st, 3), now, (const char *)sqlite3_column_text(st, 5));

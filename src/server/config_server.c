@@ -36,7 +36,7 @@ server_config_defaults(struct server_config *c)
 	c->rate_burst = 0;
 }
 
-/* "127.0.0.1:8080", "[::1]:8080", ":8080" (all IPv4 addresses), "localhost:0". */
+/* "127.0.0.1:8080", "[::1]:8080", ":8080" (every address, IPv4 and IPv6), "localhost:0". */
 int
 listen_parse(const char *s, char *host, size_t hostlen, int *port)
 {

@@ -11,14 +11,14 @@
 #include "server.h"
 
 static unsigned
-check_of(const char *listing, int64_t id)
+check_of(const char *listing, const char *key)
 {
-	/* FNV-1a over the listing and the id: a guard against accidents, not an adversary. */
+	/* FNV-1a over the listing and the key: a guard against accidents, not an adversary. */
 	unsigned h = 2166136261u;
-	char buf[96];
-	int n = snprintf(buf, sizeof(buf), "%s:%lld", listing, (long long)id);
+	char buf[160];
+	int n = snprintf(buf, sizeof(buf), "%s:%s", listing, key);
 
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && i < (int)sizeof(buf); i++) {
 		h ^= (unsigned char)buf[i];
 		h *= 16777619u;
 	}
@@ -26,26 +26,26 @@ check_of(const char *listing, int64_t id)
 }
 
 void
-cursor_encode(const char *listing, int64_t last_id, char *out, size_t outlen)
+cursor_encode_key(const char *listing, const char *key, char *out, size_t outlen)
 {
-	char raw[96];
-	int n = snprintf(raw, sizeof(raw), "%s:%lld:%06x", listing, (long long)last_id,
-	    check_of(listing, last_id));
+	char raw[160];
+	int n = snprintf(raw, sizeof(raw), "%s:%s:%06x", listing, key, check_of(listing, key));
 
+	if (n < 0 || n >= (int)sizeof(raw))
+		n = 0;
 	base64url_encode((const unsigned char *)raw, (size_t)n, out, outlen);
 }
 
 int
-cursor_decode(const char *listing, const char *cursor, int64_t *last_id)
+cursor_decode_key(const char *listing, const char *cursor, char *key, size_t keylen)
 {
-	unsigned char raw[96];
-	char want[64], idbuf[32];
+	unsigned char raw[160];
+	char want[64];
 	long n;
 	const char *p, *q;
 	unsigned check;
-	int64_t id;
 
-	if (cursor == NULL || strlen(cursor) > 120)
+	if (cursor == NULL || strlen(cursor) > 200)
 		return -1;
 	n = base64url_decode(cursor, raw, sizeof(raw) - 1);
 	if (n <= 0)
@@ -55,18 +55,34 @@ cursor_decode(const char *listing, const char *cursor, int64_t *last_id)
 	if (strncmp((const char *)raw, want, strlen(want)) != 0)
 		return -1;
 	p = (const char *)raw + strlen(want);
-	q = strchr(p, ':');
-	if (q == NULL || (size_t)(q - p) >= sizeof(idbuf))
+	q = strrchr(p, ':');
+	if (q == NULL || q == p || (size_t)(q - p) >= keylen)
 		return -1;
-	memcpy(idbuf, p, (size_t)(q - p));
-	idbuf[q - p] = '\0';
-	if (parse_int64(idbuf, 0, INT64_MAX, &id) != 0)
-		return -1;
+	memcpy(key, p, (size_t)(q - p));
+	key[q - p] = '\0';
 	if (strlen(q + 1) != 6 || sscanf(q + 1, "%6x", &check) != 1 ||
-	    check != check_of(listing, id))
+	    check != check_of(listing, key))
 		return -1;
-	*last_id = id;
 	return 0;
+}
+
+void
+cursor_encode(const char *listing, int64_t last_id, char *out, size_t outlen)
+{
+	char key[32];
+
+	snprintf(key, sizeof(key), "%lld", (long long)last_id);
+	cursor_encode_key(listing, key, out, outlen);
+}
+
+int
+cursor_decode(const char *listing, const char *cursor, int64_t *last_id)
+{
+	char key[32];
+
+	if (cursor_decode_key(listing, cursor, key, sizeof(key)) != 0)
+		return -1;
+	return parse_int64(key, 0, INT64_MAX, last_id);
 }
 
 int

@@ -250,22 +250,35 @@ definition_get(struct store *s, const char *name, int64_t version, struct op_err
 	return d;
 }
 
-/* O(definitions): a site has tens, so the list is one page. */
+/* Keyset pages by name; the name index makes each page O(limit). */
 json_t *
-definitions_list(struct store *s)
+definitions_list(struct store *s, const char *after, int64_t limit, char *last, size_t lastlen,
+    int *has_more)
 {
 	sqlite3_stmt *st = store_stmt(s, "SELECT d.name, d.version, d.body, d.created_at "
-	    "FROM definitions d WHERE d.version = "
-	    "(SELECT max(version) FROM definitions WHERE name = d.name) ORDER BY d.name");
+	    "FROM definitions d WHERE d.name > ?1 AND d.version = "
+	    "(SELECT max(version) FROM definitions WHERE name = d.name) ORDER BY d.name LIMIT ?2");
 	json_t *items = json_array();
+	int64_t n = 0;
 
-	while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
-		json_t *d = definition_from_row(st);
+	*has_more = 0;
+	if (st == NULL)
+		return items;
+	sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, limit + 1);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *d;
 
+		if (n == limit) {
+			*has_more = 1;
+			break;
+		}
+		d = definition_from_row(st);
 		if (d != NULL)
 			json_array_append_new(items, d);
+		snprintf(last, lastlen, "%s", (const char *)sqlite3_column_text(st, 0));
+		n++;
 	}
-	if (st != NULL)
-		sqlite3_reset(st);
-	return json_pack("{s:o, s:n}", "items", items, "next");
+	sqlite3_reset(st);
+	return items;
 }

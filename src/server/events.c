@@ -208,11 +208,15 @@ events_type_matches(const char *type, const char *const *patterns, int n)
 	return 0;
 }
 
+/* At most this many rows are looked at per call, so a filter that matches nothing
+ * cannot hold the loop for the length of the table; callers resume from scanned_to. */
+#define MAX_SCAN 4096
+
 static int
 read_db(struct store *s, int64_t since, const char *const *types, int ntypes, int max,
     struct event_row *out, int64_t *scanned_to)
 {
-	int n = 0;
+	int n = 0, scanned = 0;
 
 	for (;;) {
 		sqlite3_stmt *st = store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data "
@@ -222,7 +226,7 @@ read_db(struct store *s, int64_t since, const char *const *types, int ntypes, in
 		if (st == NULL)
 			return -1;
 		sqlite3_bind_int64(st, 1, since);
-		while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+		while (n < max && scanned < MAX_SCAN && sqlite3_step(st) == SQLITE_ROW) {
 			int64_t seq = sqlite3_column_int64(st, 0);
 			const char *type = (const char *)sqlite3_column_text(st, 2);
 			const char *kind = (const char *)sqlite3_column_text(st, 3);
@@ -233,6 +237,7 @@ read_db(struct store *s, int64_t since, const char *const *types, int ntypes, in
 			    (const char *)sqlite3_column_text(st, 4) : NULL;
 
 			rows++;
+			scanned++;
 			since = seq;
 			*scanned_to = seq;
 			if (!events_type_matches(type, types, ntypes))
@@ -248,7 +253,7 @@ read_db(struct store *s, int64_t since, const char *const *types, int ntypes, in
 				n++;
 		}
 		sqlite3_reset(st);
-		if (n >= max || rows < 256)
+		if (n >= max || rows < 256 || scanned >= MAX_SCAN)
 			break;
 	}
 	return n;
@@ -266,12 +271,13 @@ events_read(struct store *s, int64_t since, const char *const *types, int ntypes
 	int n = 0;
 
 	load_last_seq(s);
-	*scanned_to = since;
+	/* A reader ahead of the log (a since from another database) resumes from its end. */
+	*scanned_to = since < last_seq ? since : last_seq;
 	if (since >= last_seq)
 		return 0;
 	if (since + 1 < ring_min)
 		return read_db(s, since, types, ntypes, max, out, scanned_to);
-	for (int64_t seq = since + 1; seq <= last_seq && n < max; seq++) {
+	for (int64_t seq = since + 1; seq <= last_seq && n < max && seq - since <= MAX_SCAN; seq++) {
 		const struct event_row *r = &ring[seq % RING_SIZE];
 
 		*scanned_to = seq;

@@ -30,6 +30,7 @@ struct pss_http {
 	char inm[96];
 	char rid[24];
 	char parambuf[512];
+	const char *allow;	/* for a 405: the methods the path takes */
 	struct sbuf body;
 	long long content_length;
 	int is_too_large;
@@ -240,17 +241,29 @@ route_match(const char *pattern, const char *path, struct req *rq, char *pbuf, s
 	return *p == '\0' && *u == '\0';
 }
 
+/*
+ * O(routes). HEAD is answered as GET without the body. When the path exists
+ * but not for this method, allow lists the methods it takes (for 405).
+ */
 static const struct route *
-route_find(struct req *rq, char *pbuf, size_t plen, int *path_found)
+route_find(struct req *rq, char *pbuf, size_t plen, char *allow, size_t allowlen)
 {
-	*path_found = 0;
+	const char *m = strcmp(rq->method, "HEAD") == 0 ? "GET" : rq->method;
+	const struct route *found = NULL;
+
+	allow[0] = '\0';
 	for (int t = 0; route_tables[t] != NULL; t++) {
 		for (const struct route *r = route_tables[t]; r->method != NULL; r++) {
 			if (!route_match(r->pattern, rq->path, rq, pbuf, plen))
 				continue;
-			*path_found = 1;
-			if (strcmp(r->method, rq->method) == 0)
-				return r;
+			if (strcmp(r->method, m) == 0)
+				found = r;
+			if (strstr(allow, r->method) == NULL)
+				snprintf(allow + strlen(allow), allowlen - strlen(allow), "%s%s%s",
+				    allow[0] ? ", " : "", r->method,
+				    strcmp(r->method, "GET") == 0 ? ", HEAD" : "");
+			if (found)
+				return found;
 		}
 	}
 	return NULL;
@@ -314,9 +327,11 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 	}
 	if (must_close && add_header(wsi, "connection:", "close", &p, end))
 		goto fail;
+	if (pss->allow != NULL && add_header(wsi, "allow:", pss->allow, &p, end))
+		goto fail;
 	if (lws_finalize_http_header(wsi, &p, end))
 		goto fail;
-	if (len > 0) {
+	if (len > 0 && strcmp(rq->method, "HEAD") != 0) {
 		memcpy(p, body, len);
 		p += len;
 	}
@@ -401,8 +416,8 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 	struct resp rs = { 0 };
 	const struct route *r;
 	const char *token;
-	char key[2600], actor[160];
-	int path_found, rc;
+	char key[2600], actor[160], allow[64];
+	int rc;
 	struct cache_entry *ce = NULL;
 
 	rq.method = pss->method;
@@ -417,11 +432,15 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 	if (pss->is_after_sigterm)
 		return write_error(wsi, pss, &rq, 503, "unavailable", "",
 		    "outpostd is shutting down", 1);
-	r = route_find(&rq, pss->parambuf, sizeof(pss->parambuf), &path_found);
+	r = route_find(&rq, pss->parambuf, sizeof(pss->parambuf), allow, sizeof(allow));
 	if (r == NULL) {
-		if (path_found)
-			return write_error(wsi, pss, &rq, 405, "method_not_allowed", "",
-			    "this path does not take that method", 0);
+		if (allow[0] != '\0') {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "this path takes %s", allow);
+			pss->allow = allow;
+			return write_error(wsi, pss, &rq, 405, "method_not_allowed", "", msg, 0);
+		}
 		return write_error(wsi, pss, &rq, 404, "not_found", "", "no such route", 0);
 	}
 	rq.route = r->pattern;
@@ -456,7 +475,7 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 	}
 	sbuf_init(&rs.body);
 	/* A cached GET: the same path and query at the same data version. */
-	if (strcmp(rq.method, "GET") == 0) {
+	if (strcmp(rq.method, "GET") == 0 || strcmp(rq.method, "HEAD") == 0) {
 		int n = snprintf(key, sizeof(key), "%s", rq.path);
 
 		for (int i = 0; i < rq.nargs && n < (int)sizeof(key); i++)

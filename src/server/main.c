@@ -42,7 +42,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: outpostd [options]\n"
 	    "\n"
-	    "The Outpost server: REST API, event stream and web app for one site.\n"
+	    "The Outpost server: the REST API and event stream of one site.\n"
 	    "\n"
 	    "  --listen HOST:PORT      address to serve (default 127.0.0.1:8080; port 0 picks one)\n"
 	    "  --state-dir DIR         database and admin token (default ./var, or $STATE_DIRECTORY)\n"
@@ -289,6 +289,8 @@ main(int argc, char **argv)
 	snprintf(app.boot_id, sizeof(app.boot_id), "%08llx",
 	    (unsigned long long)((app.started_at ^ ((int64_t)getpid() << 20)) & 0xffffffffLL));
 
+	/* The database holds token hashes: nothing outpostd makes is for others to read. */
+	umask(077);
 	if (mkdir_p(app.cfg.state_dir, 0700) != 0) {
 		fprintf(stderr, "outpostd: cannot make the state directory %s: %s\n",
 		    app.cfg.state_dir, strerror(errno));
@@ -361,9 +363,13 @@ main(int argc, char **argv)
 #endif
 	(void)watchdog_tick;
 
+	rc = 0;
 	for (;;) {
-		if (lws_service(app.lws, 0) < 0)
+		if (lws_service(app.lws, 0) < 0) {
+			log_error("outpostd.loop", "error", "the event loop failed", NULL);
+			rc = 1;
 			break;
+		}
 		store_idle(app.store);
 		if (got_hup) {
 			got_hup = 0;
@@ -381,7 +387,6 @@ main(int argc, char **argv)
 		if (app.is_draining && (app.in_flight <= 0 || now_ms() >= deadline))
 			break;
 	}
-	rc = 0;
 	log_info("outpostd.stopped", NULL);
 out:
 	sig_ctx = NULL;

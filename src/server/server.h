@@ -216,6 +216,9 @@ int jsonv_labels(json_t *obj, const char *prefix, const char *key, json_t **out,
 /* An opaque cursor over ascending integer ids, bound to one listing. */
 void cursor_encode(const char *listing, int64_t last_id, char *out, size_t outlen);
 int cursor_decode(const char *listing, const char *cursor, int64_t *last_id);
+/* The same over a string key (a name): keys hold no ':' at their end. */
+void cursor_encode_key(const char *listing, const char *key, char *out, size_t outlen);
+int cursor_decode_key(const char *listing, const char *cursor, char *key, size_t keylen);
 /* Validates limit and after from the query; errors name the parameter. */
 int page_params(const struct req *rq, const char *listing, int64_t *limit, int64_t *after,
     struct op_err *err);
@@ -226,7 +229,9 @@ int definition_validate(json_t *in, json_t **normal, struct op_err *err);
 int definition_create(struct store *s, json_t *in, const char *actor, json_t **out,
     struct op_err *err);
 json_t *definition_get(struct store *s, const char *name, int64_t version, struct op_err *err);
-json_t *definitions_list(struct store *s);
+/* Latest versions by name after `after` ("" for the first page). */
+json_t *definitions_list(struct store *s, const char *after, int64_t limit, char *last,
+    size_t lastlen, int *has_more);
 
 /* instances.c */
 struct instance_filter {

@@ -1,8 +1,9 @@
 /*
  * The store: one SQLite file in WAL mode, opened once, its statements
  * prepared once and kept. This file owns the connection, the migrations and
- * transactions; store_*.c files hold the queries of each resource. Nothing
- * outside store*.c and the domain files that call store_stmt() sees SQL.
+ * transactions; the queries of each resource live in its domain file
+ * (definitions.c, instances.c, workers.c, events.c, auth.c), which run them
+ * through store_stmt(). The api_*.c files and the HTTP layer never see SQL.
  *
  * Durability: synchronous=FULL, so a change is on disk before the client is
  * answered; a kill -9 after an answer loses nothing.

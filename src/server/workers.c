@@ -151,9 +151,10 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 	if (jsonv_known(in, "", fields, err) != 0 ||
 	    jsonv_string(in, "", "name", 1, 1, 63, &name, err) != 0)
 		return -1;
-	if (!name_is_valid(name, 63)) {
+	if (!name_is_valid(name, 63) || strspn(name, "0123456789") == strlen(name)) {
 		op_err_set(err, 400, "invalid_argument", "name",
-		    "name must be 1 to 63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit");
+		    "name must be 1 to 63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit, "
+		    "and not all digits (those name worker ids)");
 		return -1;
 	}
 	if (jsonv_string(in, "", "template", 0, 1, 63, &tmpl, err) != 0)

@@ -141,4 +141,19 @@ TOKEN=$operator api_ok 201 POST /api/v1/instances "$inst_body"
 api_ok 201 POST /api/v1/tokens '{"name": "brief", "role": "viewer", "expires_in": "1m"}'
 assert_match '^20' "$(jbody '.expires_at // ""')" "expires_at of an expiring token"
 TOKEN=$(jbody .token) api_ok 200 GET /api/v1/instances
+
+# The last admin token cannot be revoked: bootstrap only runs on an empty table,
+# so it is the only way back in. With a second admin, the first can go.
+TOKEN=$SERVER_TOKEN api_ok 200 GET /api/v1/tokens
+first_admin=$(jbody '[.items[] | select(.name == "admin" and .created_by == "outpostd")][0].id')
+for id in $(jbody '[.items[] | select(.role == "admin" and .revoked_at == null) | .id] | join(" ")'); do
+	[ "$id" = "$first_admin" ] || TOKEN=$SERVER_TOKEN api_ok 200 DELETE "/api/v1/tokens/$id"
+done
+TOKEN=$SERVER_TOKEN api DELETE "/api/v1/tokens/$first_admin"
+assert_error 409 invalid_transition id "revoking the last admin token"
+TOKEN=$SERVER_TOKEN api_ok 200 GET /api/v1/instances
+TOKEN=$SERVER_TOKEN create_token second-admin admin
+second=$NEW_TOKEN
+TOKEN=$SERVER_TOKEN api_ok 200 DELETE "/api/v1/tokens/$first_admin"
+TOKEN=$second api_ok 200 GET /api/v1/tokens
 exit 0

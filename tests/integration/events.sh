@@ -97,4 +97,12 @@ api GET "/api/v1/events?limit=0"
 assert_error 400 invalid_argument limit
 api GET "/api/v1/events?since=x"
 assert_error 400 invalid_argument since
+
+# A since past the end of the log: an empty page whose last_seq is the log's end,
+# never the client's number (resuming from that would skip events for ever).
+get_last_seq
+end=$LAST_SEQ
+api_ok 200 GET "/api/v1/events?since=$((end + 1000))"
+assert_eq 0 "$(jbody '.items | length')" "items past the end of the log"
+assert_eq "$end" "$(jbody .last_seq)" "last_seq of a page past the end of the log"
 exit 0

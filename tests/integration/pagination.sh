@@ -140,4 +140,23 @@ api_ok 200 GET "/api/v1/instances?owner=nobody"
 assert_eq 0 "$(jbody '.items | length')" "instances of owner=nobody"
 api GET "/api/v1/instances?state=bogus"
 assert_error 400 invalid_argument state
+
+# Definitions page by name: 7 definitions in pages of 3 give each once, in order.
+for n in dz da dm db dy dc dx; do
+	create_definition "$n"
+done
+seen=""
+after=""
+while :; do
+	api_ok 200 GET "/api/v1/definitions?limit=3${after:+&after=$after}"
+	seen="$seen $(jbody '[.items[].name] | join(" ")')"
+	after=$(jbody '.next // ""')
+	[ -n "$after" ] || break
+done
+all=$(echo $seen | tr ' ' '\n' | grep '^d' | tr '\n' ' ')
+assert_eq "da db dc dm dx dy dz " "$all" "definitions paged by name"
+api GET "/api/v1/definitions?after=bogus"
+assert_error 400 invalid_argument after
+api GET "/api/v1/definitions?limit=501"
+assert_error 400 invalid_argument limit
 exit 0
