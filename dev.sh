@@ -57,13 +57,14 @@ cmd_run() {
 	local state=${OUTPOST_STATE_DIR:-./var} listen=${OUTPOST_LISTEN:-127.0.0.1:8080}
 	local log=$state/outpostd.log
 	mkdir -p "$state"
-	build/src/server/outpostd --listen "$listen" --state-dir "$state" --log-format json \
+	build/src/server/outpostd --listen "$listen" --state-dir "$state" --log-format text \
 		2> >(tee -a "$log" >&2) &
 	local pid=$!
 	trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
 	local url="" i
 	for i in $(seq 100); do
-		url=$(grep -o '"url":"[^"]*"' "$log" 2>/dev/null | tail -n 1 | cut -d'"' -f4) || true
+		url=$(grep 'outpostd.listening' "$log" 2>/dev/null | tail -n 1 |
+			sed -n 's/.* url=\([^ ]*\).*/\1/p') || true
 		[ -n "$url" ] && curl -fs "$url/readyz" >/dev/null 2>&1 && break
 		kill -0 $pid 2>/dev/null || { say "outpostd did not start (see $log)"; exit 1; }
 		sleep 0.1
@@ -78,7 +79,7 @@ cmd_run() {
 	cat >&2 <<MSG
 
   Outpost is running (pid $pid).
-    web app and API:   $url
+    API:               $url  (the event stream: $url/api/v1/events)
     admin token:       $state/admin.token
     command line:      build/src/cli/outpost --server $url --token-file $state/admin.token instance list
     demo definitions:  $(ls demo/definitions | sed 's/\.json$//' | tr '\n' ' ')
