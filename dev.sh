@@ -137,6 +137,15 @@ cmd_test() {
 	done
 	read -r p f s < <(summarize "${logs[@]}")
 	pass=$p fail=$f skip=$s
+	# The tarball builds, installs, and passes its tests from a read-only source tree.
+	say "make distcheck"
+	if make -C build distcheck -j"$jobs" >build/distcheck.out 2>&1; then
+		pass=$((pass + 1))
+	else
+		echo "FAIL: make distcheck" >&2
+		tail -n 40 build/distcheck.out >&2
+		fail=$((fail + 1))
+	fi
 	# A build that broke before its tests ran is a failure, not zero tests.
 	if [ $rc -ne 0 ] && [ "$fail" -eq 0 ]; then
 		tail -n 30 build/check.out build-asan/check.out >&2 2>/dev/null || true
