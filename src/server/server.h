@@ -224,6 +224,47 @@ int page_params(const struct req *rq, const char *listing, int64_t *limit, int64
     struct op_err *err);
 
 /* ---- the domain ---- */
+/* scheduler.c: placement, pure (no store, no clock), so it is tested and measured alone. */
+enum sched_policy { SCHED_BINPACK, SCHED_SPREAD };
+
+struct sched_worker {
+	int64_t id;
+	const char *name;
+	enum worker_state state;
+	enum worker_health health;
+	int64_t free_cpu;		/* capacity less what it holds; placement lowers them */
+	int64_t free_memory_mb;
+	int64_t free_slots;
+	const char *const *labels;	/* "key=value" */
+	int nlabels;
+};
+
+struct sched_instance {
+	int64_t id;
+	int64_t cpu;
+	int64_t memory_mb;
+	const char *const *labels;	/* "key=value" the worker must carry */
+	int nlabels;
+	int worker;			/* out: index into the workers, or -1 */
+};
+
+struct sched_stats {
+	size_t placed;
+	size_t unplaced;
+	size_t classes;		/* distinct label requirements seen */
+};
+
+int sched_policy_parse(const char *s, enum sched_policy *out);
+const char *sched_policy_name(enum sched_policy p);
+/* Places what fits, in the instances' order; O((n + m·k) log m) for k label classes. */
+int sched_place(struct sched_worker *w, size_t nw, struct sched_instance *in, size_t ni,
+    enum sched_policy policy, struct sched_stats *stats);
+/* Why each worker cannot take the instance, summed up for an operator. O(m). */
+int sched_explain(const struct sched_worker *w, size_t nw, const struct sched_instance *in,
+    struct sbuf *out);
+/* Is w a worker the instance may be placed on at all (state, health, labels)? */
+int sched_worker_may_take(const struct sched_worker *w, const struct sched_instance *in);
+
 /* definitions.c */
 int definition_validate(json_t *in, json_t **normal, struct op_err *err);
 int definition_create(struct store *s, json_t *in, const char *actor, json_t **out,
