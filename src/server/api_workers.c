@@ -72,6 +72,7 @@ list(struct req *rq, struct resp *rs)
 	if (has_more)
 		cursor_encode("workers", last, next, sizeof(next));
 	rs->is_cacheable = 1;
+	rs->shows_heartbeats = 1;
 	return resp_json(rs, 200, json_pack("{s:o, s:s?}", "items", items, "next",
 	    has_more ? next : NULL));
 }
@@ -87,6 +88,7 @@ get(struct req *rq, struct resp *rs)
 	    (w = worker_get(rq->app->store, id, &err)) == NULL)
 		return resp_error(rs, &err);
 	rs->is_cacheable = 1;
+	rs->shows_heartbeats = 1;
 	return resp_json(rs, 200, w);
 }
 
@@ -113,6 +115,22 @@ static int cordon(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_A
 static int uncordon(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_ACT_UNCORDON); }
 
 static int
+agent_heartbeat(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	json_t *in = req_json_body(rq, &err), *out;
+	int rc;
+
+	if (in == NULL)
+		return resp_error(rs, &err);
+	rc = worker_heartbeat(rq->app->store, in, rq->actor, &out, &err);
+	json_decref(in);
+	if (rc < 0)
+		return resp_error(rs, &err);
+	return resp_json(rs, 200, out);
+}
+
+static int
 agent_register(struct req *rq, struct resp *rs)
 {
 	struct op_err err = { 0 };
@@ -134,5 +152,6 @@ const struct route api_workers_routes[] = {
 	{ "POST", "/api/v1/workers/{id}/cordon", ROLE_OPERATOR, cordon },
 	{ "POST", "/api/v1/workers/{id}/uncordon", ROLE_OPERATOR, uncordon },
 	{ "POST", "/api/v1/agent/register", ROLE_AGENT, agent_register },
+	{ "POST", "/api/v1/agent/heartbeat", ROLE_AGENT, agent_heartbeat },
 	{ NULL, NULL, ROLE_NONE, NULL },
 };

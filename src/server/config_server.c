@@ -10,6 +10,7 @@
 
 const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"log_level", "ws_ping_interval", "ws_max_lag", "shutdown_grace", "rate_limit", "rate_burst",
+	"worker_offline_after", "worker_lost_after",
 	NULL };
 
 void
@@ -32,6 +33,8 @@ server_config_defaults(struct server_config *c)
 	c->ws_ping_interval_ms = 30000;
 	c->ws_max_lag = 10000;
 	c->shutdown_grace_ms = 10000;
+	c->worker_offline_after_ms = 15000;
+	c->worker_lost_after_ms = 60000;
 	c->rate_limit = 0;
 	c->rate_burst = 0;
 }
@@ -112,6 +115,10 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 		return set_duration(key, v, 1000, 3600000, &c->ws_ping_interval_ms, err, errlen);
 	} else if (strcmp(key, "shutdown_grace") == 0) {
 		return set_duration(key, v, 0, 600000, &c->shutdown_grace_ms, err, errlen);
+	} else if (strcmp(key, "worker_offline_after") == 0) {
+		return set_duration(key, v, 1000, 3600000, &c->worker_offline_after_ms, err, errlen);
+	} else if (strcmp(key, "worker_lost_after") == 0) {
+		return set_duration(key, v, 1000, 86400000, &c->worker_lost_after_ms, err, errlen);
 	} else if (strcmp(key, "ws_max_lag") == 0) {
 		if (parse_int64(v, 1, 100000000, &c->ws_max_lag) != 0) {
 			snprintf(err, errlen, "ws_max_lag must be an integer from 1 to 100000000");
@@ -126,7 +133,8 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 		}
 	} else {
 		snprintf(err, errlen, "unknown key %s (keys: listen, state_dir, log_format, "
-		    "log_level, ws_ping_interval, ws_max_lag, shutdown_grace, rate_limit, rate_burst)",
+		    "log_level, ws_ping_interval, ws_max_lag, shutdown_grace, rate_limit, rate_burst, "
+		    "worker_offline_after, worker_lost_after)",
 		    key);
 		return -1;
 	}

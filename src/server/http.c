@@ -59,6 +59,8 @@ struct cache_entry {
 	size_t len;
 	const char *ctype;
 	uint64_t version;
+	int shows_heartbeats;
+	uint64_t heartbeats;
 };
 
 static struct cache_entry cache[CACHE_SLOTS];
@@ -398,6 +400,17 @@ write_error_retry(struct lws *wsi, struct pss_http *pss, const struct req *rq, c
 	return rc;
 }
 
+/* The ETag: the data version, and the heartbeat version for answers that show heartbeats. */
+static void
+etag_of(char *buf, size_t n, uint64_t version, int shows_heartbeats)
+{
+	if (shows_heartbeats)
+		snprintf(buf, n, "\"%s-%llu.%llu\"", the_app->boot_id, (unsigned long long)version,
+		    (unsigned long long)store_heartbeat_version(the_app->store));
+	else
+		snprintf(buf, n, "\"%s-%llu\"", the_app->boot_id, (unsigned long long)version);
+}
+
 static void
 bearer_of(const char *auth, const char **token)
 {
@@ -483,11 +496,11 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 		if (n < (int)sizeof(key)) {
 			ce = cache_slot(key);
 			if (ce->key != NULL && strcmp(ce->key, key) == 0 &&
-			    ce->version == cache_version) {
+			    ce->version == cache_version && (!ce->shows_heartbeats ||
+			    ce->heartbeats == store_heartbeat_version(the_app->store))) {
 				rs.status = 200;
 				rs.content_type = ce->ctype;
-				snprintf(rs.etag, sizeof(rs.etag), "\"%s-%llu\"", the_app->boot_id,
-				    (unsigned long long)cache_version);
+				etag_of(rs.etag, sizeof(rs.etag), cache_version, ce->shows_heartbeats);
 				if (rq.if_none_match && strcmp(rq.if_none_match, rs.etag) == 0) {
 					rs.status = 304;
 					return write_response(wsi, pss, &rq, &rs, NULL, 0, 0);
@@ -499,8 +512,8 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 	r->fn(&rq, &rs);
 	store_idle(the_app->store);
 	if (rs.is_cacheable && rs.status == 200) {
-		snprintf(rs.etag, sizeof(rs.etag), "\"%s-%llu\"", the_app->boot_id,
-		    (unsigned long long)store_data_version(the_app->store));
+		etag_of(rs.etag, sizeof(rs.etag), store_data_version(the_app->store),
+		    rs.shows_heartbeats);
 		if (ce != NULL && store_data_version(the_app->store) == cache_version) {
 			char *copy = malloc(rs.body.len + 1);
 
@@ -513,6 +526,8 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 				ce->len = rs.body.len;
 				ce->ctype = rs.content_type;
 				ce->version = cache_version;
+				ce->shows_heartbeats = rs.shows_heartbeats;
+				ce->heartbeats = store_heartbeat_version(the_app->store);
 			}
 		}
 		if (rq.if_none_match && strcmp(rq.if_none_match, rs.etag) == 0) {

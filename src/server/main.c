@@ -101,6 +101,10 @@ load_config(struct server_config *c, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (c->worker_lost_after_ms <= c->worker_offline_after_ms) {
+		snprintf(err, errlen, "worker_lost_after must be longer than worker_offline_after");
+		return -1;
+	}
 	return 0;
 }
 
@@ -221,6 +225,17 @@ watchdog_tick(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(the_app->lws, 0, sul, watchdog_tick, watchdog_period);
 }
 
+/* Once a second: workers whose heartbeats stopped go offline, then lost. */
+static lws_sorted_usec_list_t health_sul;
+
+static void
+health_tick(lws_sorted_usec_list_t *sul)
+{
+	workers_check_health(the_app->store, now_ms(), the_app->cfg.worker_offline_after_ms,
+	    the_app->cfg.worker_lost_after_ms);
+	lws_sul_schedule(the_app->lws, 0, sul, health_tick, LWS_US_PER_SEC);
+}
+
 /* While draining, the loop must come round often enough to see the deadline. */
 static lws_sorted_usec_list_t drain_sul;
 
@@ -247,6 +262,8 @@ reload(struct app *a)
 	a->cfg.log_level = c.log_level;
 	a->cfg.ws_max_lag = c.ws_max_lag;
 	a->cfg.shutdown_grace_ms = c.shutdown_grace_ms;
+	a->cfg.worker_offline_after_ms = c.worker_offline_after_ms;
+	a->cfg.worker_lost_after_ms = c.worker_lost_after_ms;
 	a->cfg.rate_limit = c.rate_limit;
 	a->cfg.rate_burst = c.rate_burst ? c.rate_burst : c.rate_limit * 2;
 	log_setup(c.log_format, c.log_level);
@@ -347,6 +364,7 @@ main(int argc, char **argv)
 	snprintf(url, sizeof(url), "http://%s%s%s:%s", strchr(app.cfg.listen_host, ':') ? "[" : "",
 	    app.cfg.listen_host[0] ? app.cfg.listen_host : "0.0.0.0",
 	    strchr(app.cfg.listen_host, ':') ? "]" : "", port);
+	lws_sul_schedule(app.lws, 0, &health_sul, health_tick, LWS_US_PER_SEC);
 	app.is_ready = 1;
 	log_info("outpostd.listening", "url", url, "state_dir", app.cfg.state_dir,
 	    "version", PACKAGE_VERSION, NULL);

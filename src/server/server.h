@@ -49,6 +49,8 @@ struct server_config {
 	int64_t ws_ping_interval_ms;
 	int64_t ws_max_lag;		/* events a live client may lag before resync */
 	int64_t shutdown_grace_ms;	/* how long SIGTERM waits for requests in flight */
+	int64_t worker_offline_after_ms;	/* no heartbeat this long: offline */
+	int64_t worker_lost_after_ms;		/* no heartbeat this long: lost */
 	int64_t rate_limit;		/* requests per second per token; 0 = none */
 	int64_t rate_burst;		/* requests a token may make at once */
 };
@@ -74,6 +76,9 @@ int store_commit(struct store *s);
 void store_rollback(struct store *s);
 /* A counter bumped by every committed change: the version of the data. */
 uint64_t store_data_version(struct store *s);
+/* Commits a change to heartbeats alone, and its version (answers showing heartbeats use both). */
+int store_commit_heartbeat(struct store *s);
+uint64_t store_heartbeat_version(struct store *s);
 /* A prepared statement kept for the life of the store, made on first use. */
 sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 int store_check(struct store *s);
@@ -160,6 +165,7 @@ struct resp {
 	char etag[64];
 	char location[256];
 	int is_cacheable;	/* GET answer valid until the data changes */
+	int shows_heartbeats;	/* ... or, with this, until a heartbeat arrives */
 	int retry_after;
 };
 
@@ -310,6 +316,12 @@ json_t *workers_list(struct store *s, const struct worker_filter *f, int64_t aft
 int worker_act(struct store *s, int64_t id, enum worker_action a, json_t *body,
     const char *actor, json_t **out, struct op_err *err);
 json_t *worker_counts(struct store *s);
+/* An agent's heartbeat: the worker is online again if it was not. */
+int worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
+    struct op_err *err);
+/* Marks workers offline, then lost, as their heartbeats stop. O(workers not lost). */
+int workers_check_health(struct store *s, int64_t now, int64_t offline_after,
+    int64_t lost_after);
 
 /* ---- the application (app.c) ---- */
 /* The HTTP and websocket protocols of the vhost (http.c) and its pieces. */

@@ -24,6 +24,7 @@ struct store {
 	struct stmt_entry *stmts;
 	int in_txn;
 	uint64_t data_version;
+	uint64_t heartbeat_version;	/* bumped by heartbeats alone: see store_commit_heartbeat */
 };
 
 /*
@@ -282,6 +283,30 @@ store_commit(struct store *s)
 	s->data_version++;
 	events_committed(s);
 	return 0;
+}
+
+/*
+ * A commit that only moved last_heartbeat: it bumps the heartbeat version,
+ * not the data version, so a site's heartbeats do not empty the response
+ * cache every few seconds; only answers that show heartbeats depend on it.
+ */
+int
+store_commit_heartbeat(struct store *s)
+{
+	if (exec_sql(s, "COMMIT", NULL) != 0) {
+		store_rollback(s);
+		return -1;
+	}
+	s->in_txn = 0;
+	s->heartbeat_version++;
+	events_committed(s);
+	return 0;
+}
+
+uint64_t
+store_heartbeat_version(struct store *s)
+{
+	return s->heartbeat_version;
 }
 
 void

@@ -349,3 +349,159 @@ worker_counts(struct store *s)
 	json_object_set_new(c, "health", health);
 	return c;
 }
+
+static int
+health_event(struct store *s, int64_t id, const char *from, const char *to, const char *reason,
+    const char *actor)
+{
+	struct op_err err;
+	json_t *w = worker_get(s, id, &err);
+
+	if (w == NULL)
+		return -1;
+	return events_append(s, "worker.health", "worker", NULL, id, actor,
+	    json_pack("{s:s, s:s, s:s, s:o}", "from", from, "to", to, "reason", reason, "worker", w));
+}
+
+/*
+ * An agent says it is alive. A heartbeat that changes nothing but the time
+ * commits as a heartbeat (see store_commit_heartbeat); one that brings a
+ * worker back online is a change with its worker.health event.
+ */
+int
+worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
+    struct op_err *err)
+{
+	static const char *const fields[] = { "name", NULL };
+	sqlite3_stmt *st;
+	const char *name;
+	char health[16];
+	int64_t id, now = now_ms();
+	int is_back;
+	json_t *w;
+
+	*out = NULL;
+	if (jsonv_known(in, "", fields, err) != 0 ||
+	    jsonv_string(in, "", "name", 1, 1, 63, &name, err) != 0)
+		return -1;
+	if (store_begin(s) != 0) {
+		op_err_set(err, 503, "unavailable", "", "the database is busy");
+		return -1;
+	}
+	st = store_stmt(s, "SELECT id, state, health FROM workers WHERE name = ?");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		store_rollback(s);
+		op_err_set(err, 404, "not_found", "name", "no worker named %s; register it first", name);
+		return -1;
+	}
+	id = sqlite3_column_int64(st, 0);
+	if (strcmp((const char *)sqlite3_column_text(st, 1), "terminated") == 0) {
+		sqlite3_reset(st);
+		store_rollback(s);
+		op_err_set(err, 409, "invalid_transition", "name", "worker %s is terminated", name);
+		return -1;
+	}
+	snprintf(health, sizeof(health), "%s", (const char *)sqlite3_column_text(st, 2));
+	sqlite3_reset(st);
+	is_back = strcmp(health, "online") != 0;
+	st = store_stmt(s, "UPDATE workers SET last_heartbeat = ?1, health = 'online', "
+	    "updated_at = CASE WHEN health = 'online' THEN updated_at ELSE ?1 END WHERE id = ?2");
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto db;
+	if (is_back && health_event(s, id, health, "online", "heartbeats arrive again", actor) != 0)
+		goto db;
+	if ((is_back ? store_commit(s) : store_commit_heartbeat(s)) != 0) {
+		op_err_set(err, 500, "internal", "", "database error");
+		return -1;
+	}
+	if (is_back)
+		log_info("worker.health", "worker", name, "from", health, "to", "online", NULL);
+	w = worker_get(s, id, err);
+	if (w == NULL)
+		return -1;
+	*out = json_pack("{s:o}", "worker", w);
+	return 0;
+db:
+	store_rollback(s);
+	op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+	return -1;
+}
+
+/*
+ * From the loop's timer. A worker whose last heartbeat is older than
+ * offline_after goes offline, older than lost_after lost, each with its
+ * event. (What a lost worker held is settled by the scheduler, which places
+ * instances: until then a lost worker holds nothing.) O(workers not lost)
+ * through one query a second; it writes only when something changes.
+ */
+int
+workers_check_health(struct store *s, int64_t now, int64_t offline_after, int64_t lost_after)
+{
+	struct change { int64_t id; char from[16]; const char *to; int64_t silent_ms; char name[64]; };
+	struct change *c = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st = store_stmt(s, "SELECT id, health, coalesce(last_heartbeat, created_at), "
+	    "name FROM workers WHERE state != 'terminated' AND health != 'lost' AND "
+	    "coalesce(last_heartbeat, created_at) <= ?");
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, now - offline_after);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t silent = now - sqlite3_column_int64(st, 2);
+		const char *to = silent >= lost_after ? "lost" : "offline";
+
+		if (strcmp((const char *)sqlite3_column_text(st, 1), to) == 0)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct change *nc = realloc(c, ncap * sizeof(*nc));
+
+			if (nc == NULL)
+				break;
+			c = nc;
+			cap = ncap;
+		}
+		c[n].id = sqlite3_column_int64(st, 0);
+		snprintf(c[n].from, sizeof(c[n].from), "%s", (const char *)sqlite3_column_text(st, 1));
+		snprintf(c[n].name, sizeof(c[n].name), "%s", (const char *)sqlite3_column_text(st, 3));
+		c[n].to = to;
+		c[n].silent_ms = silent;
+		n++;
+	}
+	sqlite3_reset(st);
+	if (n == 0 || store_begin(s) != 0) {
+		free(c);
+		return n == 0 ? 0 : -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char reason[96], d[32];
+
+		st = store_stmt(s, "UPDATE workers SET health = ?, updated_at = ? WHERE id = ?");
+		sqlite3_bind_text(st, 1, c[i].to, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, now);
+		sqlite3_bind_int64(st, 3, c[i].id);
+		snprintf(reason, sizeof(reason), "no heartbeat for %s",
+		    duration_format(c[i].silent_ms / 1000 * 1000, d, sizeof(d)));
+		if (sqlite3_step(st) != SQLITE_DONE ||
+		    health_event(s, c[i].id, c[i].from, c[i].to, reason, "outpostd") != 0) {
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0 && store_commit(s) == 0) {
+		for (size_t i = 0; i < n; i++)
+			log_warn("worker.health", "worker", c[i].name, "from", c[i].from, "to", c[i].to,
+			    NULL);
+	} else {
+		store_rollback(s);
+		rc = -1;
+	}
+	free(c);
+	return rc;
+}
