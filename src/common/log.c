@@ -83,6 +83,16 @@ log_set_program(const char *name)
 	snprintf(log_prog, sizeof(log_prog), "%s", name);
 }
 
+/* A value with a control character is quoted, so it cannot start a false line. */
+static int
+has_control(const char *v)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if (*p < 0x20)
+			return 1;
+	return 0;
+}
+
 void
 log_msg(enum log_level l, const char *msg, ...)
 {
@@ -119,7 +129,7 @@ log_msg(enum log_level l, const char *msg, ...)
 			sbuf_json_string(&b, k);
 			sbuf_putc(&b, ':');
 			sbuf_json_string(&b, v);
-		} else if (strpbrk(v, " \"=") != NULL || *v == '\0') {
+		} else if (*v == '\0' || strpbrk(v, " \"=\x7f") != NULL || has_control(v)) {
 			sbuf_printf(&b, " %s=", k);
 			sbuf_json_string(&b, v);
 		} else {

@@ -98,32 +98,80 @@ sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	return 0;
 }
 
+/* The length of the valid UTF-8 sequence at p, or 0 if it is not one. */
+static size_t
+utf8_len(const unsigned char *p)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	/* overlong forms, UTF-16 surrogates, past U+10FFFF */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * Appends s as a JSON string literal. Bytes that are not valid UTF-8 (from
+ * a URL-decoded path, say) become U+FFFD, so the output is always valid JSON.
+ */
 int
 sbuf_json_string(struct sbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
 
 	if (sbuf_putc(b, '"') != 0)
 		return -1;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	while (*p) {
 		char esc[7] = "\\u00";
+		size_t n;
 
 		switch (*p) {
-		case '"': sbuf_puts(b, "\\\""); break;
-		case '\\': sbuf_puts(b, "\\\\"); break;
-		case '\n': sbuf_puts(b, "\\n"); break;
-		case '\r': sbuf_puts(b, "\\r"); break;
-		case '\t': sbuf_puts(b, "\\t"); break;
+		case '"': sbuf_puts(b, "\\\""); p++; continue;
+		case '\\': sbuf_puts(b, "\\\\"); p++; continue;
+		case '\n': sbuf_puts(b, "\\n"); p++; continue;
+		case '\r': sbuf_puts(b, "\\r"); p++; continue;
+		case '\t': sbuf_puts(b, "\\t"); p++; continue;
 		default:
-			if (*p < 0x20) {
-				esc[4] = hex[*p >> 4];
-				esc[5] = hex[*p & 15];
-				esc[6] = '\0';
-				sbuf_puts(b, esc);
-			} else {
-				sbuf_putc(b, (char)*p);
-			}
+			break;
 		}
+		if (*p < 0x20 || *p == 0x7f) {
+			esc[4] = hex[*p >> 4];
+			esc[5] = hex[*p & 15];
+			esc[6] = '\0';
+			sbuf_puts(b, esc);
+			p++;
+			continue;
+		}
+		n = utf8_len(p);
+		if (n == 0) {
+			sbuf_puts(b, "\\ufffd");
+			p++;
+			continue;
+		}
+		sbuf_append(b, p, n);
+		p += n;
 	}
 	return sbuf_putc(b, '"');
 }

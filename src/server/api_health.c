@@ -81,9 +81,9 @@ states(struct req *rq, struct resp *rs)
 }
 
 const struct route api_health_routes[] = {
-	{ "GET", "/healthz", ROLE_NONE, healthz },
-	{ "GET", "/readyz", ROLE_NONE, readyz },
-	{ "GET", "/metrics", ROLE_NONE, metrics },
-	{ "GET", "/api/v1/states", ROLE_NONE, states },
-	{ NULL, NULL, ROLE_NONE, NULL },
+	{ "GET", "/healthz", ROLE_NONE, healthz, NULL },
+	{ "GET", "/readyz", ROLE_NONE, readyz, NULL },
+	{ "GET", "/metrics", ROLE_NONE, metrics, NULL },
+	{ "GET", "/api/v1/states", ROLE_NONE, states, NULL },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL },
 };

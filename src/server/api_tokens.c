@@ -62,8 +62,8 @@ token_revoke(struct req *rq, struct resp *rs)
 }
 
 const struct route api_tokens_routes[] = {
-	{ "POST", "/api/v1/tokens", ROLE_ADMIN, token_create },
-	{ "GET", "/api/v1/tokens", ROLE_ADMIN, token_list },
-	{ "DELETE", "/api/v1/tokens/{id}", ROLE_ADMIN, token_revoke },
-	{ NULL, NULL, ROLE_NONE, NULL },
+	{ "POST", "/api/v1/tokens", ROLE_ADMIN, token_create, NULL },
+	{ "GET", "/api/v1/tokens", ROLE_ADMIN, token_list, NULL },
+	{ "DELETE", "/api/v1/tokens/{id}", ROLE_ADMIN, token_revoke, NULL },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL },
 };

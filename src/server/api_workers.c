@@ -46,10 +46,12 @@ whealth(const char *s, int *v)
 	return rc;
 }
 
+/* The query parameters the list takes (dispatch refuses others). */
+static const char *const list_query[] = { "state", "health", "template", "limit", "after", NULL };
+
 static int
 list(struct req *rq, struct resp *rs)
 {
-	static const char *const allowed[] = { "state", "health", "template", "limit", "after", NULL };
 	struct worker_filter f = { 0 };
 	struct op_err err = { 0 };
 	char b1[256], b2[256], b3[80], next[160];
@@ -58,8 +60,7 @@ list(struct req *rq, struct resp *rs)
 	int has_more;
 	json_t *items;
 
-	if (req_query_check(rq, allowed, &err) != 0 ||
-	    page_params(rq, "workers", &limit, &after, &err) != 0)
+	if (page_params(rq, "workers", &limit, &after, &err) != 0)
 		return resp_error(rs, &err);
 	if ((v = req_query(rq, "state", b1, sizeof(b1))) != NULL &&
 	    mask_parse(v, "state", wstate, WORKER_STATE_COUNT, &f.state_mask, &err) != 0)
@@ -147,11 +148,11 @@ agent_register(struct req *rq, struct resp *rs)
 }
 
 const struct route api_workers_routes[] = {
-	{ "GET", "/api/v1/workers", ROLE_VIEWER, list },
-	{ "GET", "/api/v1/workers/{id}", ROLE_VIEWER, get },
-	{ "POST", "/api/v1/workers/{id}/cordon", ROLE_OPERATOR, cordon },
-	{ "POST", "/api/v1/workers/{id}/uncordon", ROLE_OPERATOR, uncordon },
-	{ "POST", "/api/v1/agent/register", ROLE_AGENT, agent_register },
-	{ "POST", "/api/v1/agent/heartbeat", ROLE_AGENT, agent_heartbeat },
-	{ NULL, NULL, ROLE_NONE, NULL },
+	{ "GET", "/api/v1/workers", ROLE_VIEWER, list, list_query },
+	{ "GET", "/api/v1/workers/{id}", ROLE_VIEWER, get, NULL },
+	{ "POST", "/api/v1/workers/{id}/cordon", ROLE_OPERATOR, cordon, NULL },
+	{ "POST", "/api/v1/workers/{id}/uncordon", ROLE_OPERATOR, uncordon, NULL },
+	{ "POST", "/api/v1/agent/register", ROLE_AGENT, agent_register, NULL },
+	{ "POST", "/api/v1/agent/heartbeat", ROLE_AGENT, agent_heartbeat, NULL },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL },
 };

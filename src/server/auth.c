@@ -184,6 +184,16 @@ auth_rate_check(int64_t token_id, double rate, double burst)
 	return 0;
 }
 
+/* Is token id known, unrevoked and unexpired? O(tokens). */
+int
+auth_is_live(int64_t id)
+{
+	for (size_t i = 0; i < ntokens; i++)
+		if (tokens[i].t.id == id)
+			return tokens[i].t.expires_at == 0 || tokens[i].t.expires_at > now_ms();
+	return 0;
+}
+
 static json_t *
 token_json(int64_t id, const char *name, const char *role, int64_t created_at,
     int64_t expires_at, int64_t revoked_at, const char *created_by)
@@ -259,7 +269,7 @@ db_rb:
 db:
 	json_decref(*rec);
 	*rec = NULL;
-	op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+	store_fail(s, err);
 	return -1;
 }
 
@@ -291,13 +301,14 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 		int64_t admins;
 
 		sqlite3_reset(st);
-		c = store_stmt(s, "SELECT count(*) FROM tokens WHERE role = 'admin' AND "
-		    "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)");
+		c = store_stmt(s, "SELECT count(*) FROM tokens WHERE role = 'admin' AND id != ?2 AND "
+		    "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)");
 		sqlite3_bind_int64(c, 1, now);
+		sqlite3_bind_int64(c, 2, id);
 		admins = sqlite3_step(c) == SQLITE_ROW ? sqlite3_column_int64(c, 0) : 0;
 		sqlite3_reset(c);
-		/* Bootstrap only runs on an empty table: the last admin is the only way in. */
-		if (admins <= 1) {
+		/* Bootstrap only runs on an empty table: the last live admin is the only way in. */
+		if (admins == 0 && auth_is_live(id)) {
 			store_rollback(s);
 			op_err_set(err, 409, "invalid_transition", "id", "token %lld is the last admin "
 			    "token; create another admin token before revoking it", (long long)id);
@@ -330,7 +341,7 @@ db_rb:
 db:
 	json_decref(*rec);
 	*rec = NULL;
-	op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+	store_fail(s, err);
 	return -1;
 }
 

@@ -203,7 +203,7 @@ definition_create(struct store *s, json_t *in, const char *actor, json_t **out,
 db_rb:
 	store_rollback(s);
 db:
-	op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+	store_fail(s, err);
 	free(body);
 	json_decref(normal);
 	json_decref(*out);

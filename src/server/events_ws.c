@@ -101,6 +101,17 @@ handle_message(struct ws_client *c)
 		protocol_error(c, "subscribe", "the only message a client sends is {\"subscribe\":{...}}");
 		goto out;
 	}
+	{
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(sub, k, v) {
+			if (strcmp(k, "since") != 0 && strcmp(k, "types") != 0) {
+				protocol_error(c, "subscribe", "a subscribe takes since and types only");
+				goto out;
+			}
+		}
+	}
 	since = json_object_get(sub, "since");
 	types = json_object_get(sub, "types");
 	if (since != NULL && (!json_is_integer(since) || json_integer_value(since) < 0)) {
@@ -112,9 +123,7 @@ handle_message(struct ws_client *c)
 		protocol_error(c, "subscribe.types", "types must be an array of at most 16 strings");
 		goto out;
 	}
-	for (int k = 0; k < c->ntypes; k++)
-		free(c->types[k]);
-	c->ntypes = 0;
+	/* All checked before anything changes: a refused subscribe keeps the old one. */
 	if (json_is_array(types)) {
 		json_t *t;
 
@@ -125,7 +134,19 @@ handle_message(struct ws_client *c)
 				    "\"instance.state\" or \"instance.*\"");
 				goto out;
 			}
-			c->types[c->ntypes++] = strdup(json_string_value(t));
+		}
+	}
+	for (int k = 0; k < c->ntypes; k++)
+		free(c->types[k]);
+	c->ntypes = 0;
+	if (json_is_array(types)) {
+		json_t *t;
+
+		json_array_foreach(types, i, t) {
+			c->types[c->ntypes] = strdup(json_string_value(t));
+			if (c->types[c->ntypes] == NULL)
+				goto out;
+			c->ntypes++;
 		}
 	}
 	c->cursor = since ? json_integer_value(since) : 0;
@@ -144,6 +165,13 @@ writeable(struct ws_client *c)
 	int64_t last = events_last_seq(the_app->store), scanned;
 	int n;
 
+	/* Revocation is at once, for streams too: a revoked or expired token ends it. */
+	if (!auth_is_live(c->tok.id)) {
+		log_info("ws.closed", "actor", c->tok.name, "reason", "token revoked or expired", NULL);
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		    (unsigned char *)"token revoked or expired", 24);
+		return -1;
+	}
 	if (c->control != NULL) {
 		char *m = c->control;
 

@@ -103,6 +103,12 @@ cache_slot(const char *key)
 
 /* ---- request helpers for the api_*.c files ---- */
 
+/*
+ * The value of query parameter name, copied into buf, or NULL when absent. A
+ * value longer than buf reads as "", which every caller refuses (numbers,
+ * cursors, states) or matches nothing with (names): never a silent prefix.
+ * Values are at most MAX_ARG_VALUE bytes, so a buffer that size never cuts.
+ */
 const char *
 req_query(const struct req *rq, const char *name, char *buf, size_t len)
 {
@@ -110,7 +116,8 @@ req_query(const struct req *rq, const char *name, char *buf, size_t len)
 
 	for (int i = 0; i < rq->nargs; i++) {
 		if (strncmp(rq->args[i], name, n) == 0 && rq->args[i][n] == '=') {
-			snprintf(buf, len, "%s", rq->args[i] + n + 1);
+			if ((size_t)snprintf(buf, len, "%s", rq->args[i] + n + 1) >= len)
+				buf[0] = '\0';
 			return buf;
 		}
 	}
@@ -124,6 +131,15 @@ req_query_check(const struct req *rq, const char *const *allowed, struct op_err 
 		const char *eq = strchr(rq->args[i], '=');
 		size_t n = eq ? (size_t)(eq - rq->args[i]) : strlen(rq->args[i]);
 		int is_known = 0;
+
+		if (eq == NULL) {
+			char name[64];
+
+			snprintf(name, sizeof(name), "%.*s", (int)(n < 60 ? n : 60), rq->args[i]);
+			op_err_set(err, 400, "invalid_argument", name, "query parameter %s has no value",
+			    name);
+			return -1;
+		}
 
 		for (size_t k = 0; allowed[k] != NULL; k++)
 			if (strlen(allowed[k]) == n && strncmp(allowed[k], rq->args[i], n) == 0)
@@ -188,6 +204,8 @@ resp_error(struct resp *rs, const struct op_err *e)
 {
 	rs->is_cacheable = 0;
 	rs->status = e->http ? e->http : 500;
+	if (rs->status == 503)
+		rs->retry_after = 1;
 	rs->content_type = "application/json";
 	sbuf_reset(&rs->body);
 	sbuf_puts(&rs->body, "{\"error\":{\"code\":");
@@ -486,6 +504,14 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 			}
 		}
 	}
+	/* Each route names the query parameters it takes; anything else is refused. */
+	{
+		static const char *const none[] = { NULL };
+		struct op_err qe = { 0 };
+
+		if (req_query_check(&rq, r->query ? r->query : none, &qe) != 0)
+			return write_error(wsi, pss, &rq, qe.http, qe.code, qe.field, qe.message, 0);
+	}
 	sbuf_init(&rs.body);
 	/* A cached GET: the same path and query at the same data version. */
 	if (strcmp(rq.method, "GET") == 0 || strcmp(rq.method, "HEAD") == 0) {
@@ -561,24 +587,48 @@ method_of(struct lws *wsi)
 	return NULL;
 }
 
-static void
-collect_args(struct lws *wsi, struct pss_http *pss)
+/*
+ * The query's name=value pairs, URL-decoded by lws. A query that does not fit
+ * (more than MAX_ARGS pairs, 2 KiB in all, or a value over MAX_ARG_VALUE) is
+ * refused whole: dropping a pair would turn a filtered list into an
+ * unfiltered one. Returns 0, or -1 with what to say in why.
+ */
+#define MAX_ARG_VALUE 1000
+
+static int
+collect_args(struct lws *wsi, struct pss_http *pss, char *why, size_t whylen)
 {
 	size_t used = 0;
 
 	pss->nargs = 0;
-	for (int i = 0; pss->nargs < MAX_ARGS; i++) {
-		int n = lws_hdr_copy_fragment(wsi, pss->argbuf + used,
-		    (int)(sizeof(pss->argbuf) - used), WSI_TOKEN_HTTP_URI_ARGS, i);
+	for (int i = 0;; i++) {
+		int len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+		int n;
 
+		if (len <= 0) {
+			if (lws_hdr_copy_fragment(wsi, pss->argbuf + used,
+			    (int)(sizeof(pss->argbuf) - used), WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
+				return 0;	/* no fragment i: the end */
+			continue;		/* an empty pair ("a=1&&b=2") */
+		}
+		if (pss->nargs == MAX_ARGS || used + (size_t)len + 1 > sizeof(pss->argbuf)) {
+			snprintf(why, whylen, "the query is too long: at most %d parameters and %zu bytes",
+			    MAX_ARGS, sizeof(pss->argbuf) - 1);
+			return -1;
+		}
+		n = lws_hdr_copy_fragment(wsi, pss->argbuf + used, (int)(sizeof(pss->argbuf) - used),
+		    WSI_TOKEN_HTTP_URI_ARGS, i);
 		if (n < 0)
-			break;
-		if (n == 0)
-			continue;
+			return 0;
+		if (n > MAX_ARG_VALUE) {
+			char *eq = strchr(pss->argbuf + used, '=');
+
+			snprintf(why, whylen, "query parameter %.*s is longer than %d bytes",
+			    eq ? (int)(eq - (pss->argbuf + used)) : 32, pss->argbuf + used, MAX_ARG_VALUE);
+			return -1;
+		}
 		pss->args[pss->nargs++] = pss->argbuf + used;
 		used += (size_t)n + 1;
-		if (used >= sizeof(pss->argbuf) - 1)
-			break;
 	}
 }
 
@@ -587,7 +637,7 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 {
 	static unsigned long long counter;
 	const char *m = method_of(wsi);
-	char buf[64];
+	char buf[64], why[160];
 	struct req rq = { .method = m ? m : "?", .path = path };
 
 	sbuf_free(&pss->body);	/* a kept-alive connection's previous request */
@@ -606,7 +656,8 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	rq.path = pss->path;
 	if (m == NULL)
 		return write_error(wsi, pss, &rq, 405, "method_not_allowed", "", "unknown method", 1);
-	collect_args(wsi, pss);
+	if (collect_args(wsi, pss, why, sizeof(why)) != 0)
+		return write_error(wsi, pss, &rq, 414, "invalid_argument", "", why, 1);
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) >= (int)sizeof(pss->auth))
 		return write_error(wsi, pss, &rq, 431, "invalid_argument", "Authorization",
 		    "the Authorization header is too long", 1);

@@ -219,7 +219,8 @@ instances_create(struct store *s, json_t *in, const char *actor, json_t **out,
 	int64_t start, end, count = 1, now = now_ms();
 	struct def_ref d;
 	json_t *items = NULL;
-	int has_count = json_object_get(in, "count") != NULL;
+	int has_count = json_object_get(in, "count") != NULL &&
+	    !json_is_null(json_object_get(in, "count"));
 
 	*out = NULL;
 	if (jsonv_known(in, "", fields, err) != 0 ||
@@ -281,7 +282,7 @@ db_rb:
 	store_rollback(s);
 db:
 	json_decref(items);
-	op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+	store_fail(s, err);
 	return -1;
 }
 
@@ -416,7 +417,7 @@ instance_transition(struct store *s, int64_t id, enum inst_state to, int actor_k
 		goto db;
 	return 0;
 db:
-	op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+	store_fail(s, err);
 	return -1;
 }
 
@@ -462,7 +463,7 @@ extend(struct store *s, int64_t id, json_t *body, const char *actor, struct op_e
 	sqlite3_bind_int64(st, 2, now_ms());
 	sqlite3_bind_int64(st, 3, id);
 	if (sqlite3_step(st) != SQLITE_DONE || (inst = instance_get(s, id, err)) == NULL) {
-		op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+		store_fail(s, err);
 		return -1;
 	}
 	return events_append(s, "instance.extended", "instance", NULL, id, actor,
@@ -480,8 +481,9 @@ instance_act(struct store *s, int64_t id, enum inst_action a, json_t *body, cons
 	int rc;
 
 	*out = NULL;
+	err->code = NULL;
 	if (store_begin(s) != 0) {
-		op_err_set(err, 503, "unavailable", "", "the database is busy");
+		store_fail(s, err);
 		return -1;
 	}
 	st = store_stmt(s, "SELECT state FROM instances WHERE id = ?");
@@ -513,12 +515,14 @@ instance_act(struct store *s, int64_t id, enum inst_action a, json_t *body, cons
 		}
 	}
 	if (store_commit(s) != 0) {
-		op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+		store_fail(s, err);
 		return -1;
 	}
 	*out = instance_get(s, id, err);
 	return 0;
 fail:
+	if (err->code == NULL)
+		store_fail(s, err);
 	store_rollback(s);
 	return -1;
 }

@@ -82,6 +82,7 @@ uint64_t store_heartbeat_version(struct store *s);
 /* A prepared statement kept for the life of the store, made on first use. */
 sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 int store_check(struct store *s);
+void store_fail(struct store *s, struct op_err *err);
 /* Resets statements left mid-step; returns how many there were (0 is right). */
 int store_idle(struct store *s);
 
@@ -122,6 +123,7 @@ int auth_load(struct store *s);
 void auth_free(void);
 /* Looks up a bearer token; 0 and *out filled, or -1. */
 int auth_check(const char *token, struct auth_token *out);
+int auth_is_live(int64_t id);
 int auth_create(struct store *s, const char *name, enum role role, int64_t expires_at,
     const char *actor, char *token_out, size_t toklen, json_t **rec, struct op_err *err);
 int auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct op_err *err);
@@ -176,6 +178,7 @@ struct route {
 	const char *pattern;	/* "/api/v1/instances/{id}/stop" */
 	enum role role;		/* ROLE_NONE: no token needed */
 	route_fn fn;
+	const char *const *query;	/* the query parameters it takes; NULL: none */
 };
 
 /* Route tables, one per api_*.c, ending with a NULL method. */

@@ -200,7 +200,12 @@ store_open(const char *path, struct op_err *err)
 		    s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		goto fail;
 	}
-	sqlite3_busy_timeout(s->db, 5000);
+	/*
+	 * Only this process writes, and WAL readers never wait; another writer
+	 * (a backup, a sqlite3 shell) is waited for briefly, then the request is
+	 * told 503 to retry, rather than the loop stalling for seconds.
+	 */
+	sqlite3_busy_timeout(s->db, 100);
 	if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 	    "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;", err) != 0)
 		goto fail;
@@ -322,6 +327,19 @@ uint64_t
 store_data_version(struct store *s)
 {
 	return s->data_version;
+}
+
+/* The error for a failed statement: 503 while another process holds the database, else 500. */
+void
+store_fail(struct store *s, struct op_err *err)
+{
+	int code = sqlite3_errcode(s->db);
+
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+		op_err_set(err, 503, "unavailable", "", "the database is busy (another process is "
+		    "writing to it); retry");
+	else
+		op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(s->db));
 }
 
 int

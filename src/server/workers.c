@@ -166,7 +166,7 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 	    jsonv_int(cap, "capacity", "slots", 1, 1, 10000, &slots, err) != 0 ||
 	    jsonv_labels(in, "", "labels", &labels, err) != 0)
 		return -1;
-	labels_text = json_dumps(labels ? labels : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+	labels_text = labels ? json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
 	if (store_begin(s) != 0)
 		goto db;
 	st = store_stmt(s, "SELECT id, state FROM workers WHERE name = ?");
@@ -220,7 +220,7 @@ db_rb:
 db:
 	free(labels_text);
 	json_decref(w);
-	op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+	store_fail(s, err);
 	return -1;
 }
 
@@ -273,6 +273,7 @@ worker_act(struct store *s, int64_t id, enum worker_action a, json_t *body, cons
 	int rc;
 
 	*out = NULL;
+	err->code = NULL;
 	if (body != NULL && json_object_size(body) > 0) {
 		const char *k;
 		json_t *v;
@@ -283,7 +284,7 @@ worker_act(struct store *s, int64_t id, enum worker_action a, json_t *body, cons
 		}
 	}
 	if (store_begin(s) != 0) {
-		op_err_set(err, 503, "unavailable", "", "the database is busy");
+		store_fail(s, err);
 		return -1;
 	}
 	st = store_stmt(s, "SELECT state FROM workers WHERE id = ?");
@@ -311,12 +312,14 @@ worker_act(struct store *s, int64_t id, enum worker_action a, json_t *body, cons
 	    worker_state_name(to), "reason", reason, "worker", w)) != 0)
 		goto fail;
 	if (store_commit(s) != 0) {
-		op_err_set(err, 500, "internal", "", "database error");
+		store_fail(s, err);
 		return -1;
 	}
 	*out = worker_get(s, id, err);
 	return 0;
 fail:
+	if (err->code == NULL)
+		store_fail(s, err);
 	store_rollback(s);
 	return -1;
 }
@@ -385,7 +388,7 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 	    jsonv_string(in, "", "name", 1, 1, 63, &name, err) != 0)
 		return -1;
 	if (store_begin(s) != 0) {
-		op_err_set(err, 503, "unavailable", "", "the database is busy");
+		store_fail(s, err);
 		return -1;
 	}
 	st = store_stmt(s, "SELECT id, state, health FROM workers WHERE name = ?");
@@ -415,7 +418,7 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 	if (is_back && health_event(s, id, health, "online", "heartbeats arrive again", actor) != 0)
 		goto db;
 	if ((is_back ? store_commit(s) : store_commit_heartbeat(s)) != 0) {
-		op_err_set(err, 500, "internal", "", "database error");
+		store_fail(s, err);
 		return -1;
 	}
 	if (is_back)
@@ -427,7 +430,7 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 	return 0;
 db:
 	store_rollback(s);
-	op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(store_db(s)));
+	store_fail(s, err);
 	return -1;
 }
 

@@ -134,4 +134,29 @@ ws_open g "opt_$(printf 'A%.0s' $(seq 43))"
 assert_eq 401 "$WS_STATUS" "upgrade with an unknown token"
 ws_open h "$agent"
 assert_eq 403 "$WS_STATUS" "upgrade with an agent token"
+
+# A refused subscribe changes nothing: the stream keeps its old filter.
+ws_open k
+ws_send k '{"subscribe": {"since": 0, "types": ["instance.*"]}}'
+wait_for 10 "caught_up on stream k" has_caught_up k
+ws_send k '{"subscribe": {"types": ["token.*", 5]}}'
+wait_for 10 "the error for a bad type" eval 'ws_messages k | grep -q "subscribe.types"'
+ws_send k '{"subscribe": {"sinse": 3}}'
+wait_for 10 "the error for an unknown key" eval 'ws_messages k | grep -q "since and types only"'
+create_token after-bad-subscribe viewer
+create_instance lab after-bad-subscribe
+get_last_seq
+wait_for 10 "the instance on stream k" has_seq k "$LAST_SEQ"
+assert_eq "" "$(ws_messages k | jq -r 'select(.type == "token.created") | .seq')" \
+	"token events on a stream whose bad subscribe was refused"
+
+# Revoking a token ends its streams at once.
+viewer_id=$NEW_TOKEN_ID
+ws_open v "$NEW_TOKEN"
+assert_eq 101 "$WS_STATUS" "upgrade with a viewer token"
+ws_send v '{"subscribe": {"since": 0}}'
+wait_for 10 "caught_up on stream v" has_caught_up v
+vcat=$WS_CAT_v
+api_ok 200 DELETE "/api/v1/tokens/$viewer_id"
+wait_for 10 "the revoked token's stream to be closed" sh -c "! kill -0 $vcat 2>/dev/null"
 exit 0

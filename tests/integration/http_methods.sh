@@ -24,4 +24,24 @@ assert_match 'POST' "$(header allow)" "Allow of a 405"
 api GET /api/v1/nothing-here
 assert_error 404 not_found "" "an unknown path"
 assert_match '.' "$(header x-request-id)" "X-Request-Id of a 404"
+
+# Every route refuses query parameters it does not take, and a bare name.
+api GET "/api/v1/instances/1?bogus=1"
+assert_error 400 unknown_field bogus
+api POST "/api/v1/tokens?x=1" '{"name": "q", "role": "viewer"}'
+assert_error 400 unknown_field x
+api GET "/api/v1/instances?limit"
+assert_error 400 invalid_argument limit
+# A query too long to read whole is refused, never read in part.
+long=$(head -c 2100 /dev/zero | tr '\0' a)
+api GET "/api/v1/instances?owner=$long&limit=0"
+assert_error 414 invalid_argument ""
+api GET "/api/v1/instances?owner=$(head -c 1001 /dev/zero | tr '\0' a)"
+assert_error 414 invalid_argument ""
+api GET "/api/v1/events?since=$(head -c 40 /dev/zero | tr '\0' 0)5"
+assert_error 400 invalid_argument since
+# Bytes that are not UTF-8 in a path still give a JSON error.
+api GET "/api/v1/definitions/%FFab"
+assert_status 404
+printf %s "$BODY" | jq -e .error.message >/dev/null || fail "the 404 for a non-UTF-8 name is not JSON: $BODY"
 exit 0

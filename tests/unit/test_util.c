@@ -116,6 +116,10 @@ test_sbuf_json_string_escapes(void **state)
 	sbuf_init(&b);
 	sbuf_json_string(&b, "a\"b\\c\n\x01");
 	assert_string_equal(b.p, "\"a\\\"b\\\\c\\n\\u0001\"");
+	/* Not UTF-8: a lone byte, an overlong form, a surrogate; and DEL. Valid text stays. */
+	sbuf_reset(&b);
+	sbuf_json_string(&b, "x\xffy\xc0\xafz\xed\xa0\x80\x7f\xc3\xbc\xe2\x82\xac");
+	assert_string_equal(b.p, "\"x\\ufffdy\\ufffd\\ufffdz\\ufffd\\ufffd\\ufffd\\u007f\xc3\xbc\xe2\x82\xac\"");
 	sbuf_free(&b);
 }
 
