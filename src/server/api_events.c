@@ -8,6 +8,7 @@
 #include "server.h"
 
 #define MAX_TYPES 16
+#define MAX_PAGE_BYTES (8 * 1024 * 1024)
 
 static int
 types_parse(const char *s, char *buf, size_t buflen, const char **types, int *ntypes,
@@ -73,6 +74,14 @@ list(struct req *rq, struct resp *rs)
 	rs->content_type = "application/json";
 	sbuf_puts(o, "{\"items\":[");
 	for (int i = 0; i < n; i++) {
+		/* A page stops at 8 MiB (events can be large): it resumes after its last item. */
+		if (i > 0 && o->len + strlen(rows[i].json) > MAX_PAGE_BYTES) {
+			scanned = rows[i - 1].seq;
+			for (int k = i; k < n; k++)
+				event_row_free(&rows[k]);
+			n = i;
+			break;
+		}
 		if (i > 0)
 			sbuf_putc(o, ',');
 		sbuf_puts(o, rows[i].json);

@@ -16,9 +16,12 @@
 #include "server.h"
 
 #define RING_SIZE 8192
+/* The ring also holds at most this many bytes: one event can carry a 1 MiB definition. */
+#define RING_BYTES (64 * 1024 * 1024)
 
 static struct event_row ring[RING_SIZE];	/* ring[seq % RING_SIZE] */
 static int64_t ring_min = 1;			/* lowest seq the ring holds */
+static size_t ring_bytes;			/* sum of the rendered events it holds */
 static int64_t last_seq;
 static int is_loaded;
 
@@ -169,13 +172,26 @@ events_committed(struct store *s)
 	for (size_t i = 0; i < npending; i++) {
 		struct event_row *slot = &ring[pending[i].seq % RING_SIZE];
 
+		if (slot->json != NULL)
+			ring_bytes -= strlen(slot->json);
 		event_row_free(slot);
 		*slot = pending[i];
+		ring_bytes += strlen(slot->json);
 		last_seq = pending[i].seq;
 	}
 	npending = 0;
 	if (last_seq - ring_min + 1 > RING_SIZE)
 		ring_min = last_seq - RING_SIZE + 1;
+	/* Over the byte budget, the oldest go (readers of them fall back to the table). */
+	while (ring_bytes > RING_BYTES && ring_min < last_seq) {
+		struct event_row *old = &ring[ring_min % RING_SIZE];
+
+		if (old->json != NULL) {
+			ring_bytes -= strlen(old->json);
+			event_row_free(old);
+		}
+		ring_min++;
+	}
 	if (notify_fn)
 		notify_fn(notify_arg);
 }
@@ -297,6 +313,7 @@ events_shutdown(void)
 {
 	for (size_t i = 0; i < RING_SIZE; i++)
 		event_row_free(&ring[i]);
+	ring_bytes = 0;
 	events_rolled_back(NULL);
 	free(pending);
 	pending = NULL;

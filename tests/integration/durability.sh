@@ -77,8 +77,8 @@ for round in $(seq 1 20); do
 done
 
 # After all that, the event log is still gapless and every instance is there.
-api_ok 200 GET "/api/v1/events?since=0&limit=1000"
 get_last_seq
+api_ok 200 GET "/api/v1/events?since=0&limit=1000"
 assert_eq "$(seq -s ' ' 1 "$LAST_SEQ")" "$(jbody '[.items[].seq] | map(tostring) | join(" ")')" \
 	"event seqs after 20 crashes"
 get_instance_count

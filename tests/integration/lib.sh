@@ -288,10 +288,11 @@ create_token() {
 # Sets LAST_SEQ: the last event sequence number (GET /api/v1/events to the end).
 get_last_seq() {
 	local since=0
+	# Pages can end early (a size cap, a scan cap): go on until last_seq stops moving.
 	while :; do
 		api_ok 200 GET "/api/v1/events?since=$since&limit=1000"
 		LAST_SEQ=$(jbody .last_seq)
-		[ "$(jbody '.items | length')" -eq 1000 ] || return 0
+		[ "$LAST_SEQ" != "$since" ] || return 0
 		since=$LAST_SEQ
 	done
 }
