@@ -442,14 +442,7 @@ static const struct lws_protocols protocols[] = {
 static void
 lws_log_emit(int level, const char *line)
 {
-	char buf[512];
-	size_t n;
-
-	snprintf(buf, sizeof(buf), "%s", line);
-	n = strlen(buf);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
-	log_debug("lws", "level", level == LLL_ERR ? "err" : "warn", "line", buf, NULL);
+	log_external(LOG_DEBUG, level == LLL_ERR ? "lws.err" : "lws.warn", line);
 }
 
 /* ---- the public face ---- */

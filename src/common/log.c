@@ -148,3 +148,18 @@ log_msg(enum log_level l, const char *msg, ...)
 	}
 	sbuf_free(&b);
 }
+
+void
+log_external(enum log_level l, const char *source, const char *line)
+{
+	char buf[512];
+	size_t n;
+
+	if (l < log_min)
+		return;
+	snprintf(buf, sizeof(buf), "%s", line ? line : "");
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	log_msg(l, source, "detail", buf, NULL);
+}

@@ -21,6 +21,8 @@ void log_set_request_id(const char *rid);
 void log_set_program(const char *name);
 
 void log_msg(enum log_level l, const char *msg, ...) __attribute__((sentinel));
+/* A line from a library's own logger (libwebsockets), trailing newline trimmed. */
+void log_external(enum log_level l, const char *source, const char *line);
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

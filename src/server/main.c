@@ -184,17 +184,7 @@ mkdir_p(const char *path, mode_t mode)
 static void
 lws_log_emit(int level, const char *line)
 {
-	char buf[512];
-	size_t n;
-
-	snprintf(buf, sizeof(buf), "%s", line);
-	n = strlen(buf);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	if (level & LLL_ERR)
-		log_error("lws", "detail", buf, NULL);
-	else
-		log_warn("lws", "detail", buf, NULL);
+	log_external(level & LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", line);
 }
 
 static void
