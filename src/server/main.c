@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -260,6 +263,61 @@ reload(struct app *a)
 	log_info("config.reloaded", "config", c.config_path, NULL);
 }
 
+/*
+ * Did the listening socket bind where it was asked? libwebsockets resolves
+ * the address through the interface list, and when it cannot read that list
+ * (a sandbox without netlink) it binds every interface and says so only in
+ * its own log. A server asked for 127.0.0.1 must never listen on 0.0.0.0, so
+ * the listening sockets are found among our descriptors and checked.
+ * Returns 0, or -1 after saying what is wrong.
+ */
+static int
+check_bound(const char *host)
+{
+	int is_any_wanted = host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0;
+	int found = 0;
+
+	for (int fd = 3; fd < 1024; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int acc = 0;
+		socklen_t alen = sizeof(acc);
+		char addr[INET6_ADDRSTRLEN] = "";
+		int is_any;
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) != 0 || !acc)
+			continue;
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+			continue;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+			is_any = in->sin_addr.s_addr == htonl(INADDR_ANY);
+			inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+			is_any = IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+			inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
+		} else {
+			continue;
+		}
+		found++;
+		if (is_any && !is_any_wanted) {
+			fprintf(stderr, "outpostd: asked to listen on %s but bound every interface (%s); "
+			    "libwebsockets could not read the interface list (under systemd, allow "
+			    "AF_NETLINK); refusing to serve\n", host, addr);
+			return -1;
+		}
+	}
+	if (found == 0) {
+		fprintf(stderr, "outpostd: no listening socket was made for %s\n", host);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 is_ipv4(const char *host)
 {
@@ -339,6 +397,8 @@ main(int argc, char **argv)
 		    app.cfg.listen_host, app.cfg.listen_port);
 		goto out;
 	}
+	if (check_bound(app.cfg.listen_host) != 0)
+		goto out;
 	sig_ctx = app.lws;
 	events_set_notify(events_ws_wake, app.lws);
 	memset(&sa, 0, sizeof(sa));
