@@ -20,19 +20,23 @@ static int
 create(struct req *rq, struct resp *rs)
 {
 	struct op_err err = { 0 };
-	json_t *in = req_json_body(rq, &err), *out;
+	json_t *in = req_json_body(rq, &err);
+	int64_t first;
+	int rc;
 
 	if (in == NULL)
 		return resp_error(rs, &err);
-	if (instances_create(rq->app->store, in, rq->actor, &out, &err) != 0) {
+	rc = instances_create(rq->app->store, in, rq->actor, &rs->body, &first, &err);
+	if (rc != 0) {
 		json_decref(in);
 		return resp_error(rs, &err);
 	}
+	if (json_object_get(in, "count") == NULL || json_is_null(json_object_get(in, "count")))
+		snprintf(rs->location, sizeof(rs->location), "/api/v1/instances/%lld", (long long)first);
 	json_decref(in);
-	if (json_object_get(out, "id") != NULL)
-		snprintf(rs->location, sizeof(rs->location), "/api/v1/instances/%lld",
-		    (long long)json_integer_value(json_object_get(out, "id")));
-	return resp_json(rs, 201, out);
+	rs->status = 201;
+	rs->content_type = "application/json";
+	return 0;
 }
 
 /* "running,failed" → a bit per state; errors name the state. */

@@ -109,20 +109,33 @@ int
 events_append(struct store *s, const char *type, const char *kind, const char *ref_str,
     int64_t ref_int, const char *actor, json_t *data)
 {
-	sqlite3_stmt *st;
-	struct event_row *r;
-	char *dj = NULL;
-	int64_t ts = now_ms();
-	int rc = -1;
+	char *dj;
+	int rc;
 
-	load_last_seq(s);
 	if (data == NULL)
 		data = json_object();
+	dj = json_dumps(data, JSON_COMPACT);
+	json_decref(data);
+	if (dj == NULL)
+		return -1;
+	rc = events_append_text(s, type, kind, ref_str, ref_int, actor, dj);
+	free(dj);
+	return rc;
+}
+
+int
+events_append_text(struct store *s, const char *type, const char *kind, const char *ref_str,
+    int64_t ref_int, const char *actor, const char *data_text)
+{
+	sqlite3_stmt *st;
+	struct event_row *r;
+	int64_t ts = now_ms();
+
+	load_last_seq(s);
 	st = store_stmt(s, "INSERT INTO events (ts, type, kind, ref, actor, data) "
 	    "VALUES (?, ?, ?, ?, ?, ?)");
-	dj = json_dumps(data, JSON_COMPACT);
-	if (st == NULL || dj == NULL)
-		goto out;
+	if (st == NULL)
+		return -1;
 	sqlite3_bind_int64(st, 1, ts);
 	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
@@ -132,17 +145,17 @@ events_append(struct store *s, const char *type, const char *kind, const char *r
 		sqlite3_bind_int64(st, 4, ref_int);
 	if (actor)
 		sqlite3_bind_text(st, 5, actor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, dj, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, data_text, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		log_error("events.append", "error", sqlite3_errmsg(store_db(s)), NULL);
-		goto out;
+		return -1;
 	}
 	if (npending == cap_pending) {
 		size_t ncap = cap_pending ? cap_pending * 2 : 16;
 		struct event_row *np = realloc(pending, ncap * sizeof(*np));
 
 		if (np == NULL)
-			goto out;
+			return -1;
 		pending = np;
 		cap_pending = ncap;
 	}
@@ -152,15 +165,11 @@ events_append(struct store *s, const char *type, const char *kind, const char *r
 	r->ts = ts;
 	snprintf(r->type, sizeof(r->type), "%s", type);
 	snprintf(r->kind, sizeof(r->kind), "%s", kind);
-	r->json = event_render(r->seq, ts, type, kind, ref_str, ref_int, 1, actor, dj);
+	r->json = event_render(r->seq, ts, type, kind, ref_str, ref_int, 1, actor, data_text);
 	if (r->json == NULL)
-		goto out;
+		return -1;
 	npending++;
-	rc = 0;
-out:
-	free(dj);
-	json_decref(data);
-	return rc;
+	return 0;
 }
 
 void

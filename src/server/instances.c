@@ -21,57 +21,97 @@ put_time(struct sbuf *b, const char *key, int64_t ms)
 	sbuf_printf(b, ",\"%s\":\"%s\"", key, time_format_ms(ms, buf, sizeof(buf), ms % 1000 != 0));
 }
 
+/* A row of the instances table as the writer needs it; strings may be NULL. */
+struct inst_row {
+	int64_t id;
+	const char *definition;
+	int64_t definition_version;
+	const char *owner;
+	const char *state;
+	const char *state_reason;
+	const char *worker;
+	int64_t worker_id;		/* 0: none */
+	int64_t timeslot_start;
+	int64_t timeslot_end;
+	int64_t created_at;
+	int64_t updated_at;
+	const char *grade;		/* JSON text, stored by us */
+	const char *exit;		/* JSON text, stored by us */
+	int64_t cpu;
+	int64_t memory_mb;
+};
+
 static void
-put_text_or_null(struct sbuf *b, const char *key, sqlite3_stmt *st, int col, int is_json)
+row_from_stmt(sqlite3_stmt *st, struct inst_row *r)
+{
+	r->id = sqlite3_column_int64(st, 0);
+	r->definition = (const char *)sqlite3_column_text(st, 1);
+	r->definition_version = sqlite3_column_int64(st, 2);
+	r->owner = (const char *)sqlite3_column_text(st, 3);
+	r->state = (const char *)sqlite3_column_text(st, 4);
+	r->state_reason = (const char *)sqlite3_column_text(st, 5);
+	r->worker_id = sqlite3_column_int64(st, 6);
+	r->worker = (const char *)sqlite3_column_text(st, 7);
+	r->timeslot_start = sqlite3_column_int64(st, 8);
+	r->timeslot_end = sqlite3_column_int64(st, 9);
+	r->created_at = sqlite3_column_int64(st, 10);
+	r->updated_at = sqlite3_column_int64(st, 11);
+	r->grade = (const char *)sqlite3_column_text(st, 12);
+	r->exit = (const char *)sqlite3_column_text(st, 13);
+	r->cpu = sqlite3_column_int64(st, 14);
+	r->memory_mb = sqlite3_column_int64(st, 15);
+}
+
+static void
+put_string_or_null(struct sbuf *b, const char *key, const char *v)
 {
 	sbuf_printf(b, ",\"%s\":", key);
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+	if (v == NULL)
 		sbuf_puts(b, "null");
-	else if (is_json)
-		sbuf_puts(b, (const char *)sqlite3_column_text(st, col));	/* stored by us, valid */
 	else
-		sbuf_json_string(b, (const char *)sqlite3_column_text(st, col));
+		sbuf_json_string(b, v);
 }
 
 /*
- * The one definition of an instance's JSON, written straight from the row:
- * list pages are built this way because a tree per row costs several times
- * the query (see bench/RESULTS.md).
+ * The one definition of an instance's JSON, written straight from its row:
+ * list pages and creations are built this way because a tree per instance
+ * costs several times the query (see bench/RESULTS.md).
  */
 static void
-instance_write(struct sbuf *b, sqlite3_stmt *st)
+instance_write(struct sbuf *b, const struct inst_row *r)
 {
-	sbuf_printf(b, "{\"id\":%lld,\"definition\":", (long long)sqlite3_column_int64(st, 0));
-	sbuf_json_string(b, (const char *)sqlite3_column_text(st, 1));
-	sbuf_printf(b, ",\"definition_version\":%lld,\"owner\":",
-	    (long long)sqlite3_column_int64(st, 2));
-	sbuf_json_string(b, (const char *)sqlite3_column_text(st, 3));
+	sbuf_printf(b, "{\"id\":%lld,\"definition\":", (long long)r->id);
+	sbuf_json_string(b, r->definition);
+	sbuf_printf(b, ",\"definition_version\":%lld,\"owner\":", (long long)r->definition_version);
+	sbuf_json_string(b, r->owner);
 	sbuf_puts(b, ",\"state\":");
-	sbuf_json_string(b, (const char *)sqlite3_column_text(st, 4));
-	put_text_or_null(b, "state_reason", st, 5, 0);
-	put_text_or_null(b, "worker", st, 7, 0);
-	if (sqlite3_column_type(st, 6) == SQLITE_NULL)
+	sbuf_json_string(b, r->state);
+	put_string_or_null(b, "state_reason", r->state_reason);
+	put_string_or_null(b, "worker", r->worker);
+	if (r->worker_id == 0)
 		sbuf_puts(b, ",\"worker_id\":null");
 	else
-		sbuf_printf(b, ",\"worker_id\":%lld", (long long)sqlite3_column_int64(st, 6));
-	put_time(b, "timeslot_start", sqlite3_column_int64(st, 8));
-	put_time(b, "timeslot_end", sqlite3_column_int64(st, 9));
-	put_time(b, "created_at", sqlite3_column_int64(st, 10));
-	put_time(b, "updated_at", sqlite3_column_int64(st, 11));
-	put_text_or_null(b, "grade", st, 12, 1);
-	put_text_or_null(b, "exit", st, 13, 1);
+		sbuf_printf(b, ",\"worker_id\":%lld", (long long)r->worker_id);
+	put_time(b, "timeslot_start", r->timeslot_start);
+	put_time(b, "timeslot_end", r->timeslot_end);
+	put_time(b, "created_at", r->created_at);
+	put_time(b, "updated_at", r->updated_at);
+	sbuf_printf(b, ",\"grade\":%s,\"exit\":%s", r->grade ? r->grade : "null",
+	    r->exit ? r->exit : "null");
 	sbuf_printf(b, ",\"resources\":{\"cpu\":%lld,\"memory_mb\":%lld}}",
-	    (long long)sqlite3_column_int64(st, 14), (long long)sqlite3_column_int64(st, 15));
+	    (long long)r->cpu, (long long)r->memory_mb);
 }
 
 static json_t *
 instance_from_row(sqlite3_stmt *st)
 {
+	struct inst_row r;
 	struct sbuf b;
 	json_t *j;
 
+	row_from_stmt(st, &r);
 	sbuf_init(&b);
-	instance_write(&b, st);
+	instance_write(&b, &r);
 	j = b.p ? json_loadb(b.p, b.len, 0, NULL) : NULL;
 	sbuf_free(&b);
 	return j;
@@ -209,20 +249,26 @@ add_transition(struct store *s, int64_t id, const char *from, const char *to,
 	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
+/*
+ * Creates one instance, or count of them in one transaction, each with its
+ * transition row and instance.created event. The answer (the instance, or
+ * {"items": [...]} when count was given) is written to out as JSON text:
+ * each instance is encoded once and spliced into its event and the answer.
+ */
 int
-instances_create(struct store *s, json_t *in, const char *actor, json_t **out,
-    struct op_err *err)
+instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *out,
+    int64_t *first_id, struct op_err *err)
 {
 	static const char *const fields[] = { "definition", "owner", "timeslot_start",
 		"timeslot_end", "count", NULL };
 	const char *spec, *owner;
 	int64_t start, end, count = 1, now = now_ms();
 	struct def_ref d;
-	json_t *items = NULL;
+	struct sbuf one, data;
 	int has_count = json_object_get(in, "count") != NULL &&
 	    !json_is_null(json_object_get(in, "count"));
 
-	*out = NULL;
+	*first_id = 0;
 	if (jsonv_known(in, "", fields, err) != 0 ||
 	    jsonv_string(in, "", "definition", 1, 1, 100, &spec, err) != 0 ||
 	    jsonv_string(in, "", "owner", 1, 1, 128, &owner, err) != 0 ||
@@ -237,15 +283,22 @@ instances_create(struct store *s, json_t *in, const char *actor, json_t **out,
 	}
 	if (resolve_definition(s, spec, &d, err) != 0 || check_slot(&d, start, end, err) != 0)
 		return -1;
-	if (store_begin(s) != 0)
-		goto db;
-	items = json_array();
+	if (store_begin(s) != 0) {
+		store_fail(s, err);
+		return -1;
+	}
+	sbuf_init(&one);
+	sbuf_init(&data);
+	if (has_count)
+		sbuf_puts(out, "{\"items\":[");
 	for (int64_t i = 0; i < count; i++) {
 		sqlite3_stmt *st = store_stmt(s, "INSERT INTO instances (definition, "
 		    "definition_version, owner, state, cpu, memory_mb, timeslot_start, timeslot_end, "
 		    "created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)");
-		int64_t id;
-		json_t *inst;
+		struct inst_row r = { .definition = d.name, .definition_version = d.version,
+			.owner = owner, .state = "pending", .timeslot_start = start,
+			.timeslot_end = end, .created_at = now, .updated_at = now, .cpu = d.cpu,
+			.memory_mb = d.memory_mb };
 
 		sqlite3_bind_text(st, 1, d.name, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, d.version);
@@ -258,31 +311,41 @@ instances_create(struct store *s, json_t *in, const char *actor, json_t **out,
 		sqlite3_bind_int64(st, 9, now);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto db_rb;
-		id = sqlite3_last_insert_rowid(store_db(s));
-		if (add_transition(s, id, NULL, "pending", "created", actor, now) != 0)
+		r.id = sqlite3_last_insert_rowid(store_db(s));
+		if (i == 0)
+			*first_id = r.id;
+		if (add_transition(s, r.id, NULL, "pending", "created", actor, now) != 0)
 			goto db_rb;
-		inst = instance_get(s, id, err);
-		if (inst == NULL)
+		sbuf_reset(&one);
+		instance_write(&one, &r);
+		sbuf_reset(&data);
+		sbuf_puts(&data, "{\"instance\":");
+		sbuf_append(&data, one.p, one.len);
+		if (sbuf_putc(&data, '}') != 0 ||
+		    events_append_text(s, "instance.created", "instance", NULL, r.id, actor,
+		    data.p) != 0)
 			goto db_rb;
-		json_array_append_new(items, inst);
-		if (events_append(s, "instance.created", "instance", NULL, id, actor,
-		    json_pack("{s:O}", "instance", inst)) != 0)
-			goto db_rb;
+		if (i > 0)
+			sbuf_putc(out, ',');
+		sbuf_append(out, one.p, one.len);
 	}
-	if (store_commit(s) != 0)
+	if (has_count)
+		sbuf_puts(out, "]}");
+	if (sbuf_putc(out, '\n') != 0 || store_commit(s) != 0)
 		goto db;
-	if (has_count) {
-		*out = json_pack("{s:o}", "items", items);
-	} else {
-		*out = json_incref(json_array_get(items, 0));
-		json_decref(items);
-	}
+	sbuf_free(&one);
+	sbuf_free(&data);
 	return 0;
 db_rb:
-	store_rollback(s);
-db:
-	json_decref(items);
 	store_fail(s, err);
+	store_rollback(s);
+	sbuf_free(&one);
+	sbuf_free(&data);
+	return -1;
+db:
+	store_fail(s, err);
+	sbuf_free(&one);
+	sbuf_free(&data);
 	return -1;
 }
 
@@ -326,6 +389,7 @@ instances_list(struct store *s, const struct instance_filter *f, int64_t after, 
 	unsigned mask = (f->state_mask ? F_STATE : 0) | (f->definition ? F_DEF : 0) |
 	    (f->owner ? F_OWNER : 0) | (f->worker_id ? F_WORKER : 0);
 	sqlite3_stmt *st = store_stmt(s, list_sql(mask));
+	struct inst_row row;
 	int n = 0, slot = 10;
 
 	*has_more = 0;
@@ -362,7 +426,8 @@ instances_list(struct store *s, const struct instance_filter *f, int64_t after, 
 		*last_id = sqlite3_column_int64(st, 0);
 		if (n > 0)
 			sbuf_putc(out, ',');
-		instance_write(out, st);
+		row_from_stmt(st, &row);
+		instance_write(out, &row);
 		n++;
 	}
 	sqlite3_reset(st);

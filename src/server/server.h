@@ -101,6 +101,9 @@ struct event_row {
  */
 int events_append(struct store *s, const char *type, const char *kind,
     const char *ref_str, int64_t ref_int, const char *actor, json_t *data);
+/* The same with data already encoded as a JSON object's text (copied). */
+int events_append_text(struct store *s, const char *type, const char *kind,
+    const char *ref_str, int64_t ref_int, const char *actor, const char *data_text);
 /* After commit: make the new events visible to clients and wake them. */
 void events_committed(struct store *s);
 void events_rolled_back(struct store *s);
@@ -290,8 +293,9 @@ struct instance_filter {
 	const char *owner;
 	int64_t worker_id;	/* 0 = any */
 };
-int instances_create(struct store *s, json_t *in, const char *actor, json_t **out,
-    struct op_err *err);
+/* Writes the answer as JSON text to out; *first_id is the first instance made. */
+int instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *out,
+    int64_t *first_id, struct op_err *err);
 json_t *instance_get(struct store *s, int64_t id, struct op_err *err);
 /* Appends the page's items, comma-separated, to out; returns how many or -1. */
 int instances_list(struct store *s, const struct instance_filter *f, int64_t after,

@@ -236,10 +236,15 @@ test_instance_fields_are_validated_and_nothing_changes(void **state)
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		json_t *in = json_loads(c[i].json, 0, NULL);
 
+		struct sbuf text;
+		int64_t first;
+
 		memset(&err, 0, sizeof(err));
+		sbuf_init(&text);
 		assert_non_null(in);
-		if (instances_create(s, in, "test", &out, &err) == 0)
+		if (instances_create(s, in, "test", &text, &first, &err) == 0)
 			fail_msg("accepted %s", c[i].json);
+		sbuf_free(&text);
 		if (strcmp(err.field, c[i].field) != 0 || err.http != c[i].http)
 			fail_msg("%s: got %d %s (%s), want %d %s", c[i].json, err.http, err.field,
 			    err.message, c[i].http, c[i].field);
@@ -258,14 +263,21 @@ test_a_batch_is_one_transaction_with_one_event_each(void **state)
 	json_t *def = json_loads("{\"name\":\"web\",\"hooks\":{\"run\":[\"x\"]}}", 0, NULL), *out;
 	json_t *in = json_loads("{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":"
 	    "\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\",\"count\":25}", 0, NULL);
-	int64_t before;
+	int64_t before, first;
+	struct sbuf text;
 
 	(void)state;
 	assert_int_equal(definition_create(s, def, "test", &out, &err), 0);
 	json_decref(out);
 	before = events_last_seq(s);
-	assert_int_equal(instances_create(s, in, "test", &out, &err), 0);
+	sbuf_init(&text);
+	assert_int_equal(instances_create(s, in, "test", &text, &first, &err), 0);
+	out = json_loads(text.p, 0, NULL);
+	assert_non_null(out);
 	assert_int_equal(json_array_size(json_object_get(out, "items")), 25);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(out,
+	    "items"), 0), "id")), first);
+	sbuf_free(&text);
 	assert_int_equal(events_last_seq(s), before + 25);
 	assert_int_equal(count(s, "SELECT count(*) FROM transitions WHERE to_state = 'pending'"), 25);
 	json_decref(out);
