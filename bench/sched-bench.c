@@ -129,6 +129,46 @@ main(int argc, char **argv)
 	}
 	printf("\nbinpack takes %.2f× the reference's time, spread %.2f×.\n",
 	    t[0][runs / 2] / t[2][runs / 2], t[1][runs / 2] / t[2][runs / 2]);
+
+	/*
+	 * The hard case: nothing fits, and the most free cpu, memory and slots sit on
+	 * different workers, so no subtree can be skipped on its maxima alone.
+	 */
+	{
+		double hard[2] = { 0, 0 };
+
+		for (int p = 0; p < 2; p++) {
+			double best = 1e9;
+
+			for (int r = 0; r < runs; r++) {
+				struct sched_stats st;
+				double t0;
+
+				make_site(w, nw, in, ni, 42);
+				for (size_t k = 0; k < nw; k++) {
+					w[k].free_cpu = k % 3 == 0 ? 64 : 1;
+					w[k].free_memory_mb = k % 3 == 1 ? 65536 : 256;
+					w[k].free_slots = k % 3 == 2 ? 32 : 1;
+					w[k].nlabels = 0;
+				}
+				for (size_t i = 0; i < ni; i++) {
+					in[i].cpu = 2;
+					in[i].memory_mb = 1024;
+					in[i].nlabels = 0;
+				}
+				t0 = now_s();
+				if (sched_place(w, nw, in, ni, p == 0 ? SCHED_BINPACK : SCHED_SPREAD, &st) != 0)
+					return 1;
+				if (now_s() - t0 < best)
+					best = now_s() - t0;
+				if (st.placed != 0)
+					return 1;
+			}
+			hard[p] = best;
+		}
+		printf("Nothing fits (cpu, memory and slots maxima on different workers): binpack %.2f ms, "
+		    "spread %.2f ms (best of %d).\n", hard[0] * 1000, hard[1] * 1000, runs);
+	}
 	for (int p = 0; p < 3; p++)
 		free(t[p]);
 	free(w);

@@ -61,7 +61,9 @@ list(struct req *rq, struct resp *rs)
 		op_err_set(&err, 500, "internal", "", "out of memory");
 		return resp_error(rs, &err);
 	}
-	n = events_read(rq->app->store, since, types, ntypes, (int)limit, rows, &scanned);
+	/* A page stops at 8 MiB (an event can carry a 1 MiB definition): it resumes after its last item. */
+	n = events_read(rq->app->store, since, types, ntypes, (int)limit, MAX_PAGE_BYTES, rows,
+	    &scanned);
 	if (n < 0) {
 		for (int i = 0; i < (int)limit; i++)
 			event_row_free(&rows[i]);
@@ -74,14 +76,6 @@ list(struct req *rq, struct resp *rs)
 	rs->content_type = "application/json";
 	sbuf_puts(o, "{\"items\":[");
 	for (int i = 0; i < n; i++) {
-		/* A page stops at 8 MiB (events can be large): it resumes after its last item. */
-		if (i > 0 && o->len + strlen(rows[i].json) > MAX_PAGE_BYTES) {
-			scanned = rows[i - 1].seq;
-			for (int k = i; k < n; k++)
-				event_row_free(&rows[k]);
-			n = i;
-			break;
-		}
 		if (i > 0)
 			sbuf_putc(o, ',');
 		sbuf_puts(o, rows[i].json);

@@ -23,6 +23,11 @@ mask_parse(const char *s, const char *field, int (*parse)(const char *, int *), 
 		}
 		*mask |= 1u << v;
 	}
+	if (*mask == 0) {
+		op_err_set(err, 400, "invalid_argument", field, "%s must name at least one %s", field,
+		    field);
+		return -1;
+	}
 	return 0;
 }
 

@@ -239,9 +239,10 @@ events_type_matches(const char *type, const char *const *patterns, int n)
 
 static int
 read_db(struct store *s, int64_t since, const char *const *types, int ntypes, int max,
-    struct event_row *out, int64_t *scanned_to)
+    size_t max_bytes, struct event_row *out, int64_t *scanned_to)
 {
-	int n = 0, scanned = 0;
+	int n = 0, scanned = 0, is_full = 0;
+	size_t bytes = 0;
 
 	for (;;) {
 		sqlite3_stmt *st = store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data "
@@ -261,24 +262,37 @@ read_db(struct store *s, int64_t since, const char *const *types, int ntypes, in
 			const char *ref_str = reftype == SQLITE_TEXT ?
 			    (const char *)sqlite3_column_text(st, 4) : NULL;
 
+			const char *data = (const char *)sqlite3_column_text(st, 6);
+
+			if (!events_type_matches(type, types, ntypes)) {
+				rows++;
+				scanned++;
+				since = seq;
+				*scanned_to = seq;
+				continue;
+			}
+			/* The byte budget: stop before the event that would pass it (never at the first). */
+			if (max_bytes > 0 && n > 0 && bytes + strlen(data) + 256 > max_bytes) {
+				is_full = 1;
+				break;
+			}
+			bytes += strlen(data) + 256;
 			rows++;
 			scanned++;
 			since = seq;
 			*scanned_to = seq;
-			if (!events_type_matches(type, types, ntypes))
-				continue;
 			memset(&out[n], 0, sizeof(out[n]));
 			out[n].seq = seq;
 			out[n].ts = sqlite3_column_int64(st, 1);
 			snprintf(out[n].type, sizeof(out[n].type), "%s", type);
 			snprintf(out[n].kind, sizeof(out[n].kind), "%s", kind);
 			out[n].json = event_render(seq, out[n].ts, type, kind, ref_str, ref_int,
-			    reftype == SQLITE_INTEGER, actor, (const char *)sqlite3_column_text(st, 6));
+			    reftype == SQLITE_INTEGER, actor, data);
 			if (out[n].json != NULL)
 				n++;
 		}
 		sqlite3_reset(st);
-		if (n >= max || rows < 256 || scanned >= MAX_SCAN)
+		if (is_full || n >= max || rows < 256 || scanned >= MAX_SCAN)
 			break;
 	}
 	return n;
@@ -291,8 +305,9 @@ read_db(struct store *s, int64_t since, const char *const *types, int ntypes, in
  */
 int
 events_read(struct store *s, int64_t since, const char *const *types, int ntypes, int max,
-    struct event_row *out, int64_t *scanned_to)
+    size_t max_bytes, struct event_row *out, int64_t *scanned_to)
 {
+	size_t bytes = 0;
 	int n = 0;
 
 	load_last_seq(s);
@@ -301,13 +316,20 @@ events_read(struct store *s, int64_t since, const char *const *types, int ntypes
 	if (since >= last_seq)
 		return 0;
 	if (since + 1 < ring_min)
-		return read_db(s, since, types, ntypes, max, out, scanned_to);
+		return read_db(s, since, types, ntypes, max, max_bytes, out, scanned_to);
 	for (int64_t seq = since + 1; seq <= last_seq && n < max && seq - since <= MAX_SCAN; seq++) {
 		const struct event_row *r = &ring[seq % RING_SIZE];
+		size_t len;
 
-		*scanned_to = seq;
-		if (!events_type_matches(r->type, types, ntypes))
+		if (!events_type_matches(r->type, types, ntypes)) {
+			*scanned_to = seq;
 			continue;
+		}
+		len = strlen(r->json);
+		if (max_bytes > 0 && n > 0 && bytes + len > max_bytes)
+			break;
+		bytes += len;
+		*scanned_to = seq;
 		out[n] = *r;
 		out[n].json = strdup(r->json);
 		if (out[n].json == NULL)

@@ -191,7 +191,7 @@ writeable(struct ws_client *c)
 		set_control(c, json_pack("{s:{s:I}}", "resync", "from", (json_int_t)c->cursor));
 		return 0;
 	}
-	n = events_read(the_app->store, c->cursor, (const char *const *)c->types, c->ntypes, 1,
+	n = events_read(the_app->store, c->cursor, (const char *const *)c->types, c->ntypes, 1, 0,
 	    &ev, &scanned);
 	if (n < 0)
 		return -1;

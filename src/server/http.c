@@ -52,6 +52,7 @@ static const struct route *const route_tables[] = {
 /* ---- the response cache ---- */
 
 #define CACHE_SLOTS 64
+#define CACHE_MAX_BODY (1024 * 1024)
 
 struct cache_entry {
 	char *key;
@@ -540,7 +541,9 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 	if (rs.is_cacheable && rs.status == 200) {
 		etag_of(rs.etag, sizeof(rs.etag), store_data_version(the_app->store),
 		    rs.shows_heartbeats);
-		if (ce != NULL && store_data_version(the_app->store) == cache_version) {
+		/* Only pages up to 1 MiB are kept: 64 slots then hold 64 MiB at most. */
+		if (ce != NULL && store_data_version(the_app->store) == cache_version &&
+		    rs.body.len <= CACHE_MAX_BODY) {
 			char *copy = malloc(rs.body.len + 1);
 
 			if (copy != NULL) {
@@ -596,9 +599,10 @@ method_of(struct lws *wsi)
 #define MAX_ARG_VALUE 1000
 
 static int
-collect_args(struct lws *wsi, struct pss_http *pss, char *why, size_t whylen)
+collect_args(struct lws *wsi, struct pss_http *pss, char *why, size_t whylen, int *is_bad)
 {
 	size_t used = 0;
+	const char *eq;
 
 	pss->nargs = 0;
 	for (int i = 0;; i++) {
@@ -620,12 +624,21 @@ collect_args(struct lws *wsi, struct pss_http *pss, char *why, size_t whylen)
 		    WSI_TOKEN_HTTP_URI_ARGS, i);
 		if (n < 0)
 			return 0;
-		if (n > MAX_ARG_VALUE) {
-			char *eq = strchr(pss->argbuf + used, '=');
-
+		eq = strchr(pss->argbuf + used, '=');
+		if (eq != NULL && strlen(eq + 1) > MAX_ARG_VALUE) {
 			snprintf(why, whylen, "query parameter %.*s is longer than %d bytes",
-			    eq ? (int)(eq - (pss->argbuf + used)) : 32, pss->argbuf + used, MAX_ARG_VALUE);
+			    (int)(eq - (pss->argbuf + used)), pss->argbuf + used, MAX_ARG_VALUE);
 			return -1;
+		}
+		/* A decoded control character has no business in a name or value (and \x01
+		 * separates pairs in the cache's key). */
+		for (const unsigned char *c = (const unsigned char *)pss->argbuf + used; *c; c++) {
+			if (*c < 0x20 || *c == 0x7f) {
+				snprintf(why, whylen, "query parameter %.*s holds a control character",
+				    eq ? (int)(eq - (pss->argbuf + used)) : 32, pss->argbuf + used);
+				*is_bad = 1;
+				return -1;
+			}
 		}
 		pss->args[pss->nargs++] = pss->argbuf + used;
 		used += (size_t)n + 1;
@@ -638,6 +651,7 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	static unsigned long long counter;
 	const char *m = method_of(wsi);
 	char buf[64], why[160];
+	int is_bad = 0;
 	struct req rq = { .method = m ? m : "?", .path = path };
 
 	sbuf_free(&pss->body);	/* a kept-alive connection's previous request */
@@ -656,8 +670,8 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	rq.path = pss->path;
 	if (m == NULL)
 		return write_error(wsi, pss, &rq, 405, "method_not_allowed", "", "unknown method", 1);
-	if (collect_args(wsi, pss, why, sizeof(why)) != 0)
-		return write_error(wsi, pss, &rq, 414, "invalid_argument", "", why, 1);
+	if (collect_args(wsi, pss, why, sizeof(why), &is_bad) != 0)
+		return write_error(wsi, pss, &rq, is_bad ? 400 : 414, "invalid_argument", "", why, 1);
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) >= (int)sizeof(pss->auth))
 		return write_error(wsi, pss, &rq, 431, "invalid_argument", "Authorization",
 		    "the Authorization header is too long", 1);

@@ -331,7 +331,9 @@ instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *ou
 	}
 	if (has_count)
 		sbuf_puts(out, "]}");
-	if (sbuf_putc(out, '\n') != 0 || store_commit(s) != 0)
+	if (sbuf_putc(out, '\n') != 0)
+		goto db_rb;
+	if (store_commit(s) != 0)
 		goto db;
 	sbuf_free(&one);
 	sbuf_free(&data);

@@ -224,8 +224,8 @@ static lws_sorted_usec_list_t health_sul;
 static void
 health_tick(lws_sorted_usec_list_t *sul)
 {
-	workers_check_health(the_app->store, now_ms(), the_app->cfg.worker_offline_after_ms,
-	    the_app->cfg.worker_lost_after_ms);
+	workers_check_health(the_app->store, now_ms(), the_app->started_at,
+	    the_app->cfg.worker_offline_after_ms, the_app->cfg.worker_lost_after_ms);
 	lws_sul_schedule(the_app->lws, 0, sul, health_tick, LWS_US_PER_SEC);
 }
 

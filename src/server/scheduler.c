@@ -37,6 +37,39 @@ struct membership {
 	size_t leaf;
 };
 
+/*
+ * Requests that found no worker in a class. Capacity only shrinks during a
+ * pass, so an instance asking at least as much as one of them fails at once:
+ * without this, a pass of many instances that fit nowhere would descend every
+ * tree fully (the maxima of cpu, memory and slots may sit on different
+ * workers) and cost O(n·m).
+ */
+#define MAX_FAILS 4
+
+struct fails {
+	int64_t cpu[MAX_FAILS];
+	int64_t mem[MAX_FAILS];
+	int n;
+};
+
+static int
+fails_cover(const struct fails *f, const struct sched_instance *in)
+{
+	for (int i = 0; i < f->n; i++)
+		if (in->cpu >= f->cpu[i] && in->memory_mb >= f->mem[i])
+			return 1;
+	return 0;
+}
+
+static void
+fails_add(struct fails *f, const struct sched_instance *in)
+{
+	int i = f->n < MAX_FAILS ? f->n++ : MAX_FAILS - 1;	/* full: the newest replaces the last */
+
+	f->cpu[i] = in->cpu;
+	f->mem[i] = in->memory_mb;
+}
+
 int
 sched_policy_parse(const char *s, enum sched_policy *out)
 {
@@ -228,6 +261,7 @@ sched_place(struct sched_worker *w, size_t nw, struct sched_instance *in, size_t
 	size_t *first = NULL;
 	struct stree *trees = NULL;
 	struct membership *mem = NULL;
+	struct fails *fails = NULL;
 	int rc = -1;
 
 	memset(stats, 0, sizeof(*stats));
@@ -253,10 +287,11 @@ sched_place(struct sched_worker *w, size_t nw, struct sched_instance *in, size_t
 	stats->classes = nclasses;
 	/* One tree per class over its workers, fullest first; each worker's trees noted. */
 	trees = calloc(nclasses, sizeof(*trees));
+	fails = calloc(nclasses, sizeof(*fails));
 	cand = malloc((nw ? nw : 1) * sizeof(*cand));
 	nmem = calloc(nw ? nw : 1, sizeof(*nmem));
 	mem = malloc((nw ? nw : 1) * nclasses * sizeof(*mem));
-	if (trees == NULL || cand == NULL || nmem == NULL || mem == NULL)
+	if (trees == NULL || fails == NULL || cand == NULL || nmem == NULL || mem == NULL)
 		goto out;
 	for (size_t c = 0; c < nclasses; c++) {
 		size_t n = 0;
@@ -283,7 +318,7 @@ sched_place(struct sched_worker *w, size_t nw, struct sched_instance *in, size_t
 		int64_t best_cpu = -1;
 		int k;
 
-		if (t->n == 0) {
+		if (t->n == 0 || fails_cover(&fails[cls[i]], &in[i])) {
 			stats->unplaced++;
 			continue;
 		}
@@ -292,6 +327,7 @@ sched_place(struct sched_worker *w, size_t nw, struct sched_instance *in, size_t
 		else
 			leaf = find_first(t, 1, &in[i]);
 		if (leaf < 0) {
+			fails_add(&fails[cls[i]], &in[i]);
 			stats->unplaced++;
 			continue;
 		}
@@ -316,6 +352,7 @@ out:
 	for (size_t c = 0; trees != NULL && c < nclasses; c++)
 		stree_free(&trees[c]);
 	free(trees);
+	free(fails);
 	free(mem);
 	free(nmem);
 	free(cand);

@@ -110,7 +110,7 @@ void events_rolled_back(struct store *s);
 int64_t events_last_seq(struct store *s);
 /* Reads up to max events after `since` matching types; returns count or -1. */
 int events_read(struct store *s, int64_t since, const char *const *types, int ntypes,
-    int max, struct event_row *out, int64_t *scanned_to);
+    int max, size_t max_bytes, struct event_row *out, int64_t *scanned_to);
 void event_row_free(struct event_row *r);
 int events_type_matches(const char *type, const char *const *patterns, int n);
 void events_set_notify(void (*fn)(void *), void *arg);
@@ -327,7 +327,7 @@ json_t *worker_counts(struct store *s);
 int worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
     struct op_err *err);
 /* Marks workers offline, then lost, as their heartbeats stop. O(workers not lost). */
-int workers_check_health(struct store *s, int64_t now, int64_t offline_after,
+int workers_check_health(struct store *s, int64_t now, int64_t since, int64_t offline_after,
     int64_t lost_after);
 
 /* ---- the application (app.c) ---- */

@@ -25,6 +25,8 @@ struct store {
 	int in_txn;
 	uint64_t data_version;
 	uint64_t heartbeat_version;	/* bumped by heartbeats alone: see store_commit_heartbeat */
+	int rolled_back_code;		/* the error that led to the last rollback */
+	char rolled_back_msg[200];
 };
 
 /*
@@ -317,6 +319,9 @@ store_heartbeat_version(struct store *s)
 void
 store_rollback(struct store *s)
 {
+	/* ROLLBACK resets the connection's error: keep the one that caused it for store_fail. */
+	s->rolled_back_code = sqlite3_errcode(s->db);
+	snprintf(s->rolled_back_msg, sizeof(s->rolled_back_msg), "%s", sqlite3_errmsg(s->db));
 	if (!sqlite3_get_autocommit(s->db))
 		exec_sql(s, "ROLLBACK", NULL);
 	s->in_txn = 0;
@@ -334,12 +339,17 @@ void
 store_fail(struct store *s, struct op_err *err)
 {
 	int code = sqlite3_errcode(s->db);
+	const char *msg = sqlite3_errmsg(s->db);
 
+	if (code == SQLITE_OK) {
+		code = s->rolled_back_code;
+		msg = s->rolled_back_msg;
+	}
 	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
 		op_err_set(err, 503, "unavailable", "", "the database is busy (another process is "
 		    "writing to it); retry");
 	else
-		op_err_set(err, 500, "internal", "", "database error: %s", sqlite3_errmsg(s->db));
+		op_err_set(err, 500, "internal", "", "database error: %s", msg);
 }
 
 int

@@ -438,23 +438,28 @@ db:
  * From the loop's timer. A worker whose last heartbeat is older than
  * offline_after goes offline, older than lost_after lost, each with its
  * event. (What a lost worker held is settled by the scheduler, which places
- * instances: until then a lost worker holds nothing.) O(workers not lost)
- * through one query a second; it writes only when something changes.
+ * instances: until then a lost worker holds nothing.) One query a second over
+ * the workers table, O(workers); it writes only when something changes.
  */
 int
-workers_check_health(struct store *s, int64_t now, int64_t offline_after, int64_t lost_after)
+workers_check_health(struct store *s, int64_t now, int64_t since, int64_t offline_after,
+    int64_t lost_after)
 {
 	struct change { int64_t id; char from[16]; const char *to; int64_t silent_ms; char name[64]; };
 	struct change *c = NULL;
 	size_t n = 0, cap = 0;
-	sqlite3_stmt *st = store_stmt(s, "SELECT id, health, coalesce(last_heartbeat, created_at), "
-	    "name FROM workers WHERE state != 'terminated' AND health != 'lost' AND "
-	    "coalesce(last_heartbeat, created_at) <= ?");
+	/* Silence is counted from the later of the last heartbeat and `since` (the server's
+	 * start): agents get their full grace to reach a server that was down. */
+	sqlite3_stmt *st = store_stmt(s, "SELECT id, health, "
+	    "max(coalesce(last_heartbeat, created_at), ?2), name FROM workers "
+	    "WHERE state != 'terminated' AND health != 'lost' AND "
+	    "max(coalesce(last_heartbeat, created_at), ?2) <= ?1");
 	int rc = 0;
 
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, now - offline_after);
+	sqlite3_bind_int64(st, 2, since);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		int64_t silent = now - sqlite3_column_int64(st, 2);
 		const char *to = silent >= lost_after ? "lost" : "offline";

@@ -53,6 +53,15 @@ assert_eq online "$(jbody .worker.health)" "health after a heartbeat from lost"
 api_ok 200 GET "/api/v1/events?since=$before&types=worker.health"
 assert_eq "lost>online" "$(jbody '.items[-1] | .data.from + ">" + .data.to')" "the event of coming back"
 
+# A server that was down longer than worker_lost_after gives its agents their grace
+# again: silence counts from its start, not from the last heartbeat before it stopped.
+stop_server
+sleep 4	# the outage itself
+OUTPOST_WORKER_OFFLINE_AFTER=2s OUTPOST_WORKER_LOST_AFTER=3s start_server --state-dir "$SERVER_DIR"
+sleep 1.3	# past the first health check (1 s after start), before offline_after
+assert_eq online "$(health)" "health just after a restart that outlasted worker_lost_after"
+TOKEN=$agent api_ok 200 POST /api/v1/agent/heartbeat '{"name": "w1"}'
+
 # Bad heartbeats change nothing.
 TOKEN=$agent api POST /api/v1/agent/heartbeat '{"name": "nobody"}'
 assert_error 404 not_found name
