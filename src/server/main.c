@@ -200,6 +200,7 @@ notify(const char *state)
 #endif
 }
 
+#ifdef HAVE_SYSTEMD
 /* The watchdog and the STATUS= line, from a timer on the loop itself. */
 static lws_sorted_usec_list_t watchdog_sul;
 static lws_usec_t watchdog_period;
@@ -217,6 +218,7 @@ watchdog_tick(lws_sorted_usec_list_t *sul)
 	notify(status);
 	lws_sul_schedule(the_app->lws, 0, sul, watchdog_tick, watchdog_period);
 }
+#endif
 
 /* Once a second: workers whose heartbeats stopped go offline, then lost. */
 static lws_sorted_usec_list_t health_sul;
@@ -429,7 +431,6 @@ main(int argc, char **argv)
 		}
 	}
 #endif
-	(void)watchdog_tick;
 
 	rc = 0;
 	for (;;) {
