@@ -259,9 +259,12 @@ events_run(struct cli *c, const struct args *a)
 	size_t i;
 	int rc;
 
-	if (since_s != NULL &&
+	/* --since now: the server answers a since past its end with its newest number. */
+	int is_now = since_s != NULL && strcmp(since_s, "now") == 0;
+
+	if (since_s != NULL && !is_now &&
 	    arg_int("--since", since_s, 0, INT64_MAX, &since, err, sizeof(err)) != 0)
-		return cli_fail(CLI_USAGE, "%s", err);
+		return cli_fail(CLI_USAGE, "%s (or now)", err);
 	if (types != NULL && arg_list("--type", types, NULL, NULL, err, sizeof(err)) < 0)
 		return cli_fail(CLI_USAGE, "%s", err);
 	if (limit_s != NULL &&
@@ -271,13 +274,16 @@ events_run(struct cli *c, const struct args *a)
 	 * With --follow this first request checks the server, the token and
 	 * the types before the stream starts; its answer is not printed.
 	 */
-	path = events_path(since_s, types, args_has(a, "follow") ? "1" : limit_s);
+	path = events_path(is_now ? "9223372036854775807" : since_s, types,
+	    args_has(a, "follow") || is_now ? "1" : limit_s);
 	if (path == NULL)
 		return cli_fail(CLI_USAGE, "out of memory");
 	rc = cli_call_json(c, "GET", path, NULL, &r);
 	free(path);
 	if (rc != CLI_OK)
 		return rc;
+	if (is_now)
+		since = json_integer_value(json_object_get(r.json, "last_seq"));
 	if (args_has(a, "follow")) {
 		httpc_resp_free(&r);
 		return events_follow(c, since, types, limit);
@@ -297,7 +303,8 @@ events_run(struct cli *c, const struct args *a)
 }
 
 static const struct opt_spec events_opts[] = {
-	{ "since", 0, "SEQ", "only events after this sequence number (default 0: all)" },
+	{ "since", 0, "SEQ|now", "only events after this sequence number (default 0: all; now: "
+	    "only those to come)" },
 	{ "type", 0, "T[,T...]", "only these types; instance.* matches a family" },
 	{ "limit", 0, "N", "at most N events (with --follow: stop after N)" },
 	{ "follow", 0, NULL, "keep printing new events as they happen" },
@@ -307,7 +314,7 @@ static const struct opt_spec events_opts[] = {
 const struct cmd_entry cmd_events_entries[] = {
 	{
 		.name = "events",
-		.usage = "[--since SEQ] [--type T,...] [--limit N] [--follow]",
+		.usage = "[--since SEQ|now] [--type T,...] [--limit N] [--follow]",
 		.help = "print the event log; --follow streams it live",
 		.opts = events_opts,
 		.exec = events_run,

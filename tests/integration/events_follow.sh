@@ -107,4 +107,17 @@ assert_eq "$create_offline $(seq -s ' ' "$before" "$LAST_SEQ")" "$(seqs_of f2)" 
 	"seqs printed through a batch larger than ws_max_lag"
 stop_follower f2
 stop_follower f3
+
+# --since now: only what comes after it starts.
+get_last_seq
+now_seq=$LAST_SEQ
+follow fnow --since now
+wait_for 10 "the --since now follower to connect" ws_clients_is 1
+create_instance lab after-now
+get_last_seq
+wait_for 10 "the new event on the --since now follower" has_seq fnow "$LAST_SEQ"
+assert_eq "$(seq -s ' ' $((now_seq + 1)) "$LAST_SEQ")" "$(seqs_of fnow)" "seqs after --since now"
+stop_follower fnow
+"$OUTPOST" --server "$SERVER_URL" --token "$SERVER_TOKEN" events --since later >/dev/null 2>&1
+assert_eq 2 "$?" "exit code of --since later"
 exit 0
