@@ -1,0 +1,72 @@
+#!/bin/sh
+# outpost-agent as a real process: it registers its worker with the capacity
+# and labels it is given, keeps it online with heartbeats, is seen offline
+# then lost once killed, registers again when restarted, and refuses bad
+# flags (exit 2) and a token the server refuses (exit 1) with a message.
+. "$(dirname "$0")/lib.sh"
+
+AGENT=$top_builddir/src/agent/outpost-agent
+[ -x "$AGENT" ] || fail "$AGENT is not built"
+
+OUTPOST_WORKER_OFFLINE_AFTER=1s OUTPOST_WORKER_LOST_AFTER=2s start_server
+create_token agent-1 agent
+printf '%s\n' "$NEW_TOKEN" >"$WORK/agent.token"
+
+start_agent() {
+	"$AGENT" --server "$SERVER_URL" --token-file "$WORK/agent.token" --name w-a \
+		--capacity cpu=4,memory_mb=8192,slots=3 --labels zone=a,arch=x86_64 \
+		--work-dir "$WORK/agent-work" --heartbeat 300ms --log-format json \
+		>>"$WORK/agent.log" 2>&1 &
+	AGENT_PID=$!
+	track_pid "$AGENT_PID"
+}
+health_is() {
+	TOKEN=$SERVER_TOKEN api GET /api/v1/workers/w-a
+	[ "$STATUS" = 200 ] && [ "$(jbody .health)" = "$1" ]
+}
+
+start_agent
+wait_for 10 "the agent to register w-a" health_is online
+assert_eq '{"cpu":4,"memory_mb":8192,"slots":3}' "$(jbody -c .capacity)" "capacity of w-a"
+assert_eq '{"arch":"x86_64","zone":"a"}' "$(jbody -c -S .labels)" "labels of w-a"
+assert_eq ready "$(jbody .state)" "state of w-a"
+[ -d "$WORK/agent-work" ] || fail "the agent did not make its work directory"
+
+# Heartbeats keep it online well past worker_offline_after.
+sleep 2.5
+assert_eq online "$(health_is online; jbody .health)" "health while the agent runs"
+
+# kill -9: offline, then lost.
+kill -KILL "$AGENT_PID"
+wait_for 10 "w-a to be lost after its agent was killed" health_is lost
+
+# Restarted, it registers again and is online.
+start_agent
+wait_for 10 "w-a online again" health_is online
+api_ok 200 GET "/api/v1/events?types=worker.registered"
+assert_eq 2 "$(jbody '[.items[] | select(.data.worker.name == "w-a")] | length')" \
+	"worker.registered events for w-a"
+
+# SIGTERM stops it with 0.
+kill -TERM "$AGENT_PID"
+wait_exit "$AGENT_PID" 10
+assert_eq 0 "$EXIT_RC" "exit code of the agent after SIGTERM"
+
+# Bad flags: exit 2, naming the flag.
+"$AGENT" --capacity cpu=0 --token-file "$WORK/agent.token" >"$WORK/bad.out" 2>&1
+assert_eq 2 "$?" "exit code for --capacity cpu=0"
+grep -q -- "--capacity" "$WORK/bad.out" || fail "the error does not name --capacity: $(cat "$WORK/bad.out")"
+"$AGENT" --heartbeat soon --token-file "$WORK/agent.token" >"$WORK/bad.out" 2>&1
+assert_eq 2 "$?" "exit code for --heartbeat soon"
+"$AGENT" --server "$SERVER_URL" >"$WORK/bad.out" 2>&1
+assert_eq 2 "$?" "exit code without a token file"
+grep -q -- "--token-file" "$WORK/bad.out" || fail "the error does not name --token-file"
+
+# A token the server refuses: exit 1 with its message (a viewer token is not an agent's).
+create_token viewer-1 viewer
+printf '%s\n' "$NEW_TOKEN" >"$WORK/viewer.token"
+timeout 10 "$AGENT" --server "$SERVER_URL" --token-file "$WORK/viewer.token" --name w-b \
+	>"$WORK/refused.out" 2>&1
+assert_eq 1 "$?" "exit code with a viewer token"
+grep -q "agent role" "$WORK/refused.out" || fail "no reason given: $(cat "$WORK/refused.out")"
+exit 0
