@@ -68,7 +68,8 @@ usage(FILE *f)
 	    "  --capacity LIST         cpu=N,memory_mb=N,slots=N (default: this host's cpus and\n"
 	    "                          memory, 8 slots)\n"
 	    "  --labels LIST           k=v,... the worker carries (definitions may require them)\n"
-	    "  --work-dir DIR          where instances' directories go (default ./agent-work)\n"
+	    "  --work-dir DIR          where instances' directories go (default ./agent-work,\n"
+	    "                          or $STATE_DIRECTORY under systemd)\n"
 	    "  --heartbeat DURATION    between heartbeats (default 5s)\n"
 	    "  --config FILE           a config file of the same keys (server, token_file, name,\n"
 	    "                          capacity, labels, work_dir, heartbeat, log_format)\n"
@@ -180,7 +181,13 @@ defaults(struct agent_config *c)
 	c->cpu = n > 0 ? n : 1;
 	c->memory_mb = sysinfo(&si) == 0 ? (int64_t)((uint64_t)si.totalram * si.mem_unit >> 20) : 1024;
 	c->slots = 8;
-	snprintf(c->work_dir, sizeof(c->work_dir), "./agent-work");
+	/* Under systemd, StateDirectory= names it (the first of a colon list). */
+	if (getenv("STATE_DIRECTORY") != NULL && getenv("STATE_DIRECTORY")[0] != '\0') {
+		snprintf(c->work_dir, sizeof(c->work_dir), "%s", getenv("STATE_DIRECTORY"));
+		c->work_dir[strcspn(c->work_dir, ":")] = '\0';
+	} else {
+		snprintf(c->work_dir, sizeof(c->work_dir), "./agent-work");
+	}
 	c->heartbeat_ms = 5000;
 }
 
