@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -291,86 +290,34 @@ call(struct httpc *h, const char *path, const char *body, const char *what)
 	return out;
 }
 
-static int
-parse_args(int argc, char **argv, const char **config, const char **keys, const char **vals,
-    int *n)
-{
-	static const struct option opts[] = {
-		{ "server", required_argument, NULL, 's' },
-		{ "token-file", required_argument, NULL, 't' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "capacity", required_argument, NULL, 'c' },
-		{ "labels", required_argument, NULL, 'l' },
-		{ "work-dir", required_argument, NULL, 'w' },
-		{ "heartbeat", required_argument, NULL, 'b' },
-		{ "log-format", required_argument, NULL, 'f' },
-		{ "config", required_argument, NULL, 'C' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
-
-	opterr = 0;
-	*n = 0;
-	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		const char *key = NULL;
-
-		switch (ch) {
-		case 's': key = "server"; break;
-		case 't': key = "token_file"; break;
-		case 'n': key = "name"; break;
-		case 'c': key = "capacity"; break;
-		case 'l': key = "labels"; break;
-		case 'w': key = "work_dir"; break;
-		case 'b': key = "heartbeat"; break;
-		case 'f': key = "log_format"; break;
-		case 'C':
-			*config = optarg;
-			continue;
-		case 'V':
-			printf("outpost-agent %s\n", PACKAGE_VERSION);
-			exit(0);
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case ':':
-			fprintf(stderr, "outpost-agent: %s needs a value\n", argv[optind - 1]);
-			return -1;
-		default:
-			fprintf(stderr, "outpost-agent: unknown option %s (see outpost-agent --help)\n",
-			    argv[optind - 1]);
-			return -1;
-		}
-		if (*n < 16) {
-			keys[*n] = key;
-			vals[*n] = optarg;
-			(*n)++;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "outpost-agent: unexpected argument %s\n", argv[optind]);
-		return -1;
-	}
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
 	struct agent_config c;
-	const char *config = NULL, *keys[16], *vals[16];
+	struct config_flags flags;
+	const char *config;
 	char err[1400], token[256], *reg = NULL, *beat = NULL;
 	struct httpc *h = NULL;
 	struct sigaction sa;
 	json_t *labels, *j;
-	int n, rc = 1, is_registered = 0;
+	int rc = 1, is_registered = 0;
 	int64_t backoff = 500;
 
 	log_set_program("outpost-agent");
 	defaults(&c);
-	if (parse_args(argc, argv, &config, keys, vals, &n) != 0)
+	switch (config_parse_flags(argc, argv, "outpost-agent", agent_keys, &flags)) {
+	case CONFIG_FLAGS_HELP:
+		usage(stdout);
+		return 0;
+	case CONFIG_FLAGS_VERSION:
+		printf("outpost-agent %s\n", PACKAGE_VERSION);
+		return 0;
+	case CONFIG_FLAGS_BAD:
 		return 2;
+	case CONFIG_FLAGS_OK:
+		break;
+	}
+	config = flags.config;
 	if (config == NULL)
 		config = getenv("OUTPOST_CONFIG");
 	if ((config != NULL && config_load_file(config, 0, agent_set, &c, err, sizeof(err)) != 0) ||
@@ -378,13 +325,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "outpost-agent: %s\n", err);
 		return 2;
 	}
-	for (int i = 0; i < n; i++) {
-		char why[400];
-
-		if (agent_set(&c, keys[i], vals[i], why, sizeof(why)) != 0) {
-			fprintf(stderr, "outpost-agent: --%s: %s\n", keys[i], why);
-			return 2;
-		}
+	if (config_apply_flags(&flags, agent_set, &c, err, sizeof(err)) != 0) {
+		fprintf(stderr, "outpost-agent: %s\n", err);
+		return 2;
 	}
 	log_setup(c.log_format, LOG_INFO);
 	labels = labels_json(c.labels, err, sizeof(err));

@@ -99,3 +99,90 @@ config_load_env(const char *const *keys, config_set_fn set, void *ctx, char *err
 	}
 	return 0;
 }
+
+/* "state-dir" names the key "state_dir" when keys holds it. */
+static const char *
+flag_key(const char *name, size_t len, const char *const *keys)
+{
+	for (size_t i = 0; keys[i] != NULL; i++) {
+		size_t k = 0;
+
+		if (strlen(keys[i]) != len)
+			continue;
+		while (k < len && (name[k] == keys[i][k] || (name[k] == '-' && keys[i][k] == '_')))
+			k++;
+		if (k == len)
+			return keys[i];
+	}
+	return NULL;
+}
+
+enum config_flags_result
+config_parse_flags(int argc, char **argv, const char *prog, const char *const *keys,
+    struct config_flags *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *name, *eq, *value, *key;
+		size_t len;
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+			return CONFIG_FLAGS_HELP;
+		if (strcmp(a, "--version") == 0)
+			return CONFIG_FLAGS_VERSION;
+		if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+			fprintf(stderr, "%s: unexpected argument %s (see %s --help)\n", prog, a, prog);
+			return CONFIG_FLAGS_BAD;
+		}
+		name = a + 2;
+		eq = strchr(name, '=');
+		len = eq ? (size_t)(eq - name) : strlen(name);
+		key = (len == 6 && strncmp(name, "config", 6) == 0) ? "config" :
+		    flag_key(name, len, keys);
+		if (key == NULL) {
+			fprintf(stderr, "%s: unknown option --%.*s (see %s --help)\n", prog, (int)len,
+			    name, prog);
+			return CONFIG_FLAGS_BAD;
+		}
+		if (eq != NULL) {
+			value = eq + 1;
+		} else if (i + 1 < argc) {
+			value = argv[++i];
+		} else {
+			fprintf(stderr, "%s: --%.*s needs a value\n", prog, (int)len, name);
+			return CONFIG_FLAGS_BAD;
+		}
+		if (strcmp(key, "config") == 0) {
+			out->config = value;
+			continue;
+		}
+		if (out->n == CONFIG_MAX_FLAGS) {
+			fprintf(stderr, "%s: more than %d flags\n", prog, CONFIG_MAX_FLAGS);
+			return CONFIG_FLAGS_BAD;
+		}
+		out->key[out->n] = key;
+		out->value[out->n] = value;
+		out->n++;
+	}
+	return CONFIG_FLAGS_OK;
+}
+
+int
+config_apply_flags(const struct config_flags *f, config_set_fn set, void *ctx, char *err,
+    size_t errlen)
+{
+	for (int i = 0; i < f->n; i++) {
+		char why[400], flag[64];
+		size_t k;
+
+		for (k = 0; f->key[i][k] != '\0' && k + 1 < sizeof(flag); k++)
+			flag[k] = f->key[i][k] == '_' ? '-' : f->key[i][k];
+		flag[k] = '\0';
+		why[0] = '\0';
+		if (set(ctx, f->key[i], f->value[i], why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "--%s: %s", flag, why);
+			return -1;
+		}
+	}
+	return 0;
+}

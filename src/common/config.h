@@ -27,4 +27,29 @@ int config_load_file(const char *path, int is_optional, config_set_fn set, void 
 int config_load_env(const char *const *keys, config_set_fn set, void *ctx,
     char *err, size_t errlen);
 
+/*
+ * Command-line flags for the same keys: --state-dir VALUE or --state-dir=VALUE
+ * sets state_dir; --config FILE, --help and --version are the others. The
+ * flags are collected first (the config file and the environment are read
+ * before them) and applied last by config_apply_flags, so flags win.
+ */
+#define CONFIG_MAX_FLAGS 32
+
+struct config_flags {
+	const char *config;	/* --config FILE, or NULL */
+	const char *key[CONFIG_MAX_FLAGS];
+	const char *value[CONFIG_MAX_FLAGS];
+	int n;
+};
+
+enum config_flags_result { CONFIG_FLAGS_OK, CONFIG_FLAGS_HELP, CONFIG_FLAGS_VERSION,
+	CONFIG_FLAGS_BAD };
+
+/* On CONFIG_FLAGS_BAD it has printed "PROG: what is wrong" to stderr. */
+enum config_flags_result config_parse_flags(int argc, char **argv, const char *prog,
+    const char *const *keys, struct config_flags *out);
+/* Applies the flags in order; err says "--state-dir: why" for the first refused. */
+int config_apply_flags(const struct config_flags *f, config_set_fn set, void *ctx,
+    char *err, size_t errlen);
+
 #endif

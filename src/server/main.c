@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,14 +29,7 @@ struct app *the_app;
 static volatile sig_atomic_t got_term, got_hup;
 static struct lws_context *sig_ctx;
 
-struct flag_setting {
-	const char *key;
-	const char *value;
-};
-
-static struct flag_setting flag_settings[16];
-static int nflag_settings;
-static const char *config_flag;
+static struct config_flags flags;
 
 static void
 usage(FILE *f)
@@ -75,7 +67,7 @@ on_signal(int sig)
 static int
 load_config(struct server_config *c, char *err, size_t errlen)
 {
-	const char *path = config_flag;
+	const char *path = flags.config;
 	int is_optional = 0;
 	char def[900];
 
@@ -92,74 +84,10 @@ load_config(struct server_config *c, char *err, size_t errlen)
 		return -1;
 	if (config_load_env(server_config_keys, server_config_set, c, err, errlen) != 0)
 		return -1;
-	for (int i = 0; i < nflag_settings; i++) {
-		char why[256];
-
-		if (server_config_set(c, flag_settings[i].key, flag_settings[i].value, why,
-		    sizeof(why)) != 0) {
-			snprintf(err, errlen, "--%s: %s", flag_settings[i].key, why);
-			for (char *p = err + 2; *p && *p != ':'; p++)
-				if (*p == '_')
-					*p = '-';
-			return -1;
-		}
-	}
+	if (config_apply_flags(&flags, server_config_set, c, err, errlen) != 0)
+		return -1;
 	if (c->worker_lost_after_ms <= c->worker_offline_after_ms) {
 		snprintf(err, errlen, "worker_lost_after must be longer than worker_offline_after");
-		return -1;
-	}
-	return 0;
-}
-
-static int
-parse_args(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "state-dir", required_argument, NULL, 's' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "log-format", required_argument, NULL, 'f' },
-		{ "log-level", required_argument, NULL, 'L' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
-
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		const char *key = NULL;
-
-		switch (ch) {
-		case 'l': key = "listen"; break;
-		case 's': key = "state_dir"; break;
-		case 'f': key = "log_format"; break;
-		case 'L': key = "log_level"; break;
-		case 'c':
-			config_flag = optarg;
-			continue;
-		case 'V':
-			printf("outpostd %s\n", PACKAGE_VERSION);
-			exit(0);
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case ':':
-			fprintf(stderr, "outpostd: %s needs a value\n", argv[optind - 1]);
-			return -1;
-		default:
-			fprintf(stderr, "outpostd: unknown option %s (see outpostd --help)\n",
-			    argv[optind - 1]);
-			return -1;
-		}
-		if (nflag_settings < (int)(sizeof(flag_settings) / sizeof(flag_settings[0]))) {
-			flag_settings[nflag_settings].key = key;
-			flag_settings[nflag_settings].value = optarg;
-			nflag_settings++;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "outpostd: unexpected argument %s (see outpostd --help)\n", argv[optind]);
 		return -1;
 	}
 	return 0;
@@ -342,8 +270,18 @@ main(int argc, char **argv)
 	int rc = 1;
 
 	log_set_program("outpostd");
-	if (parse_args(argc, argv) != 0)
+	switch (config_parse_flags(argc, argv, "outpostd", server_config_keys, &flags)) {
+	case CONFIG_FLAGS_HELP:
+		usage(stdout);
+		return 0;
+	case CONFIG_FLAGS_VERSION:
+		printf("outpostd %s\n", PACKAGE_VERSION);
+		return 0;
+	case CONFIG_FLAGS_BAD:
 		return 2;
+	case CONFIG_FLAGS_OK:
+		break;
+	}
 	if (load_config(&app.cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "outpostd: %s\n", err);
 		return 2;

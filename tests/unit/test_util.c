@@ -3,10 +3,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "../../src/common/config.h"	/* not autoconf's config.h */
 #include "util.h"
 
 static void
@@ -123,6 +125,49 @@ test_sbuf_json_string_escapes(void **state)
 	sbuf_free(&b);
 }
 
+static int
+record(void *ctx, const char *key, const char *value, char *err, size_t errlen)
+{
+	char *seen = ctx;
+
+	if (strcmp(value, "bad") == 0) {
+		snprintf(err, errlen, "%s cannot be bad", key);
+		return -1;
+	}
+	strcat(seen, key);
+	strcat(seen, "=");
+	strcat(seen, value);
+	strcat(seen, ";");
+	return 0;
+}
+
+static void
+test_flags_name_their_keys(void **state)
+{
+	static const char *const keys[] = { "state_dir", "listen", NULL };
+	char *ok[] = { "p", "--state-dir", "/x", "--listen=1:2", "--config", "c.conf", NULL };
+	char *unknown[] = { "p", "--state_dirx", "1", NULL };
+	char *missing[] = { "p", "--listen", NULL };
+	char *stray[] = { "p", "listen", NULL };
+	char *help[] = { "p", "--listen", "1", "-h", NULL };
+	char *bad[] = { "p", "--state-dir", "bad", NULL };
+	struct config_flags f;
+	char seen[256] = "", err[256];
+
+	(void)state;
+	assert_int_equal(config_parse_flags(6, ok, "p", keys, &f), CONFIG_FLAGS_OK);
+	assert_string_equal(f.config, "c.conf");
+	assert_int_equal(config_apply_flags(&f, record, seen, err, sizeof(err)), 0);
+	assert_string_equal(seen, "state_dir=/x;listen=1:2;");
+	assert_int_equal(config_parse_flags(3, unknown, "p", keys, &f), CONFIG_FLAGS_BAD);
+	assert_int_equal(config_parse_flags(2, missing, "p", keys, &f), CONFIG_FLAGS_BAD);
+	assert_int_equal(config_parse_flags(2, stray, "p", keys, &f), CONFIG_FLAGS_BAD);
+	assert_int_equal(config_parse_flags(4, help, "p", keys, &f), CONFIG_FLAGS_HELP);
+	assert_int_equal(config_parse_flags(3, bad, "p", keys, &f), CONFIG_FLAGS_OK);
+	assert_int_equal(config_apply_flags(&f, record, seen, err, sizeof(err)), -1);
+	assert_string_equal(err, "--state-dir: state_dir cannot be bad");
+}
+
 int
 main(void)
 {
@@ -133,6 +178,7 @@ main(void)
 		cmocka_unit_test(test_base64url),
 		cmocka_unit_test(test_names_and_integers),
 		cmocka_unit_test(test_sbuf_json_string_escapes),
+		cmocka_unit_test(test_flags_name_their_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
