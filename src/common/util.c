@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -56,6 +57,29 @@ sbuf_reserve(struct sbuf *b, size_t extra)
 	return 0;
 }
 
+/* The array's pointer is copied in and out with memcpy: a void ** would not alias a T **. */
+int
+array_grow(void *array, size_t *cap, size_t n, size_t elem)
+{
+	size_t ncap;
+	void *p, *np;
+
+	if (n < *cap)
+		return 0;
+	if (*cap > SIZE_MAX / 2)
+		return -1;	/* doubling would wrap (to 0: realloc would free the array) */
+	ncap = *cap ? *cap * 2 : 16;
+	if (elem == 0 || ncap > SIZE_MAX / elem)
+		return -1;
+	memcpy(&p, array, sizeof(p));
+	np = realloc(p, ncap * elem);
+	if (np == NULL)
+		return -1;
+	memcpy(array, &np, sizeof(np));
+	*cap = ncap;
+	return 0;
+}
+
 int
 sbuf_append(struct sbuf *b, const void *data, size_t n)
 {
@@ -84,16 +108,25 @@ int
 sbuf_printf(struct sbuf *b, const char *fmt, ...)
 {
 	va_list ap;
+	size_t room;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || sbuf_reserve(b, (size_t)n) != 0)
+	/* Most writes are short: one formatting into the room there is, a second only if short. */
+	if (sbuf_reserve(b, 128) != 0)
 		return -1;
+	room = b->cap - b->len;
 	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	n = vsnprintf(b->p + b->len, room, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n >= room) {
+		if (sbuf_reserve(b, (size_t)n) != 0)
+			return -1;
+		va_start(ap, fmt);
+		vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
 	return 0;
 }
@@ -269,24 +302,82 @@ time_parse_rfc3339(const char *s, int64_t *ms)
 	return 0;
 }
 
+/* Writes v as `width` digits, zero-padded, and returns what follows them. */
+static char *
+put_digits(char *p, int v, int width)
+{
+	for (int i = width - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + width;
+}
+
+/*
+ * The civil date of a day count since 1970-01-01, in the proleptic Gregorian
+ * calendar: eras of 400 years (146097 days) repeat exactly, so the day of the
+ * era gives the year of the era, and a year counted from March puts the leap
+ * day last. Pure arithmetic: no gmtime_r, which takes the C library's
+ * timezone lock on every call.
+ */
+static void
+civil_from_days(int64_t days, int *year, int *month, int *day)
+{
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+
+	*day = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*month = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*year = (int)(yoe + era * 400 + (*month <= 2));
+}
+
 char *
 time_format_ms(int64_t ms, char *buf, size_t n, int with_ms)
 {
-	time_t t = (time_t)(ms / 1000);
-	int rem = (int)(ms % 1000);
-	struct tm tm;
+	int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+	int rem = (int)(ms - secs * 1000);
+	int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+	int sod = (int)(secs - days * 86400);
+	char tmp[32], *p = tmp;
+	int y, mo, d;
 
-	if (rem < 0) {
-		rem += 1000;
-		t -= 1;
+	civil_from_days(days, &y, &mo, &d);
+	if (y < 0 || y > 9999) {
+		/* Outside what RFC 3339 writes with four digits: the C library's way, as before. */
+		time_t t = (time_t)secs;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		return buf;
 	}
-	gmtime_r(&t, &tm);
-	if (with_ms)
-		snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rem);
-	else
-		snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	p = put_digits(p, y, 4);
+	*p++ = '-';
+	p = put_digits(p, mo, 2);
+	*p++ = '-';
+	p = put_digits(p, d, 2);
+	*p++ = 'T';
+	p = put_digits(p, sod / 3600, 2);
+	*p++ = ':';
+	p = put_digits(p, sod / 60 % 60, 2);
+	*p++ = ':';
+	p = put_digits(p, sod % 60, 2);
+	if (with_ms) {
+		*p++ = '.';
+		p = put_digits(p, rem, 3);
+	}
+	*p++ = 'Z';
+	if (n > 0) {
+		size_t len = (size_t)(p - tmp) < n - 1 ? (size_t)(p - tmp) : n - 1;
+
+		memcpy(buf, tmp, len);
+		buf[len] = '\0';
+	}
 	return buf;
 }
 

@@ -28,6 +28,14 @@ int sbuf_json_string(struct sbuf *b, const char *s);
 /* Detaches the NUL-terminated buffer; the caller frees it. */
 char *sbuf_steal(struct sbuf *b);
 
+/*
+ * Room for one more element in a growable array: *(T **)array holds *cap
+ * elements of elem bytes, n of them used. Doubles the room when n reaches it
+ * (from 16). Returns 0, or -1 (out of memory) with the array as it was.
+ * Usage: if (array_grow(&items, &cap, n, sizeof(*items)) != 0) ...
+ */
+int array_grow(void *array, size_t *cap, size_t n, size_t elem);
+
 int64_t now_ms(void);
 /* Parses "2026-11-23T10:00:00Z", optional fraction, "Z" or "+hh:mm". */
 int time_parse_rfc3339(const char *s, int64_t *ms);

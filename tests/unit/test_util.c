@@ -4,7 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -26,6 +28,65 @@ test_rfc3339_round_trip(void **state)
 	assert_int_equal(time_parse_rfc3339("2026-11-23T12:00:00+02:00", &ms), 0);
 	assert_string_equal(time_format_ms(ms, buf, sizeof(buf), 0), "2026-11-23T10:00:00Z");
 	assert_int_equal(time_parse_rfc3339("2024-02-29T00:00:00Z", &ms), 0);
+}
+
+/* The formatter's own calendar agrees with the C library's, leap years and all. */
+static void
+test_time_format_agrees_with_gmtime(void **state)
+{
+	unsigned seed = 7;
+	char buf[40], want[96];
+
+	(void)state;
+	for (int i = 0; i < 200000; i++) {
+		/* From 1900 to 2200, with milliseconds; and the edges of days and years. */
+		int64_t ms = -2208988800000LL + (int64_t)rand_r(&seed) * 4 % 9467280000000LL +
+		    (int64_t)(rand_r(&seed) % 1000);
+		time_t t;
+		struct tm tm;
+
+		if (i % 4 == 0)
+			ms -= ms % 86400000;
+		t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+		gmtime_r(&t, &tm);
+		snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		    (int)(ms - (int64_t)t * 1000));
+		time_format_ms(ms, buf, sizeof(buf), 1);
+		if (strcmp(buf, want) != 0)
+			fail_msg("%lld: %s, the C library says %s", (long long)ms, buf, want);
+	}
+	assert_string_equal(time_format_ms(951782400000LL, buf, sizeof(buf), 0),
+	    "2000-02-29T00:00:00Z");
+	assert_string_equal(time_format_ms(-1, buf, sizeof(buf), 1), "1969-12-31T23:59:59.999Z");
+	assert_string_equal(time_format_ms(253402300799999LL, buf, sizeof(buf), 1),
+	    "9999-12-31T23:59:59.999Z");
+	/* A short buffer gets what fits, terminated. */
+	assert_string_equal(time_format_ms(0, buf, 11, 0), "1970-01-01");
+}
+
+/* A growable array keeps what it held as it doubles, and refuses a size that overflows. */
+static void
+test_array_grow_doubles_and_keeps(void **state)
+{
+	int64_t *v = NULL;
+	size_t cap = 0, n;
+
+	(void)state;
+	for (n = 0; n < 1000; n++) {
+		assert_int_equal(array_grow(&v, &cap, n, sizeof(*v)), 0);
+		assert_true(cap > n);
+		v[n] = (int64_t)n * 7;
+	}
+	assert_int_equal(cap, 1024);
+	for (n = 0; n < 1000; n++)
+		assert_int_equal(v[n], (int64_t)n * 7);
+	assert_int_equal(array_grow(&v, &cap, 10, sizeof(*v)), 0);	/* room left: nothing moves */
+	assert_int_equal(cap, 1024);
+	cap = SIZE_MAX / 2 + 1;
+	assert_int_equal(array_grow(&v, &cap, cap, sizeof(*v)), -1);
+	assert_non_null(v);
+	free(v);
 }
 
 static void
@@ -173,6 +234,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc3339_round_trip),
+		cmocka_unit_test(test_time_format_agrees_with_gmtime),
+		cmocka_unit_test(test_array_grow_doubles_and_keeps),
 		cmocka_unit_test(test_rfc3339_refuses_what_is_not_a_time),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_base64url),
