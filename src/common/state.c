@@ -54,7 +54,7 @@ static const struct inst_edge inst_edge_table[] = {
 	{ INST_SCHEDULED, INST_INSTANTIATING, A_AGENT, "the agent runs instantiate" },
 	{ INST_INSTANTIATING, INST_RUNNING, A_AGENT, "instantiated, slot open" },
 	{ INST_INSTANTIATING, INST_WARM, A_AGENT, "instantiated ahead for the warm pool" },
-	{ INST_WARM, INST_RUNNING, A_SCHED | A_AGENT, "claimed by a new instance" },
+	{ INST_WARM, INST_RUNNING, A_SCHED, "claimed by a new instance" },
 	{ INST_WARM, INST_STOPPING, A_SYS | A_OP, "warm pool shrunk" },
 	{ INST_RUNNING, INST_COLLECTING, A_OP | A_SYS | A_AGENT, "slot ended or stopped" },
 	{ INST_COLLECTING, INST_GRADING, A_AGENT, "results collected" },
@@ -178,6 +178,28 @@ inst_edges(size_t *count)
 static int refuse(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* "the scheduler's", "an agent's or an operator's": who may make a move. */
+static const char *
+actors_name(int actors, char *buf, size_t n)
+{
+	static const struct { int bit; const char *name; } who[] = {
+		{ A_SCHED, "the scheduler's" }, { A_AGENT, "an agent's" },
+		{ A_OP, "an operator's" }, { A_SYS, "the server's" },
+	};
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(who) / sizeof(who[0]); i++) {
+		if (!(actors & who[i].bit))
+			continue;
+		off += (size_t)snprintf(buf + off, off < n ? n - off : 0, "%s%s",
+		    off > 0 ? " or " : "", who[i].name);
+		if (off >= n)
+			break;
+	}
+	return buf;
+}
+
 static int
 refuse(char *why, size_t whylen, const char *fmt, ...)
 {
@@ -211,10 +233,12 @@ inst_transition_check(enum inst_state from, enum inst_state to, int actor,
 		const struct inst_edge *e = &inst_edge_table[i];
 
 		if (e->from == from && e->to == to) {
+			char who[96];
+
 			if (e->actors & actor)
 				return 0;
-			return refuse(why, whylen, "%s to %s is not an operator's move",
-			    inst_states[from].name, inst_states[to].name);
+			return refuse(why, whylen, "%s to %s is %s move", inst_states[from].name,
+			    inst_states[to].name, actors_name(e->actors, who, sizeof(who)));
 		}
 	}
 	return refuse(why, whylen, "an instance cannot go from %s to %s",
@@ -280,9 +304,12 @@ inst_action_target(enum inst_action a, enum inst_state from, enum inst_state *to
 		}
 		return refuse(why, whylen, "retry needs a failed instance; this one is %s%s", fname, "");
 	case INST_ACT_EXTEND:
-		/* The slot can move while the instance has not begun to end. */
+		/*
+		 * The slot can move while the instance has not begun to end, and for a
+		 * failed one, so that a retry after its slot is over has one again.
+		 */
 		if (from == INST_PENDING || from == INST_SCHEDULED || from == INST_INSTANTIATING ||
-		    from == INST_WARM || from == INST_RUNNING) {
+		    from == INST_WARM || from == INST_RUNNING || from == INST_FAILED) {
 			*to = from;
 			return 0;
 		}
@@ -375,4 +402,31 @@ worker_action_target(enum worker_action a, enum worker_state from, enum worker_s
 		    worker_action_names[a], fname);
 	*to = target[a];
 	return 0;
+}
+
+const char *const hook_names[HOOK_COUNT + 1] = {
+	[HOOK_INSTANTIATE] = "instantiate",
+	[HOOK_RUN] = "run",
+	[HOOK_COLLECT] = "collect",
+	[HOOK_GRADE] = "grade",
+	[HOOK_STOP] = "stop",
+	[HOOK_COUNT] = NULL,
+};
+
+const char *
+hook_name(enum hook h)
+{
+	return h >= 0 && h < HOOK_COUNT ? hook_names[h] : "unknown";
+}
+
+int
+hook_parse(const char *s, enum hook *out)
+{
+	for (int i = 0; s != NULL && i < HOOK_COUNT; i++) {
+		if (strcmp(hook_names[i], s) == 0) {
+			*out = (enum hook)i;
+			return 0;
+		}
+	}
+	return -1;
 }

@@ -107,6 +107,16 @@ int worker_action_parse(const char *name, enum worker_action *out);
 int worker_action_target(enum worker_action a, enum worker_state from, enum worker_state *to,
     char *why, size_t whylen);
 
+/*
+ * The hooks of a definition, in the order an instance's life runs them (run
+ * alone is required). Every program names them from here.
+ */
+enum hook { HOOK_INSTANTIATE, HOOK_RUN, HOOK_COLLECT, HOOK_GRADE, HOOK_STOP, HOOK_COUNT };
+/* Their names, in that order, ending with NULL (for the API's lists of known fields). */
+extern const char *const hook_names[HOOK_COUNT + 1];
+const char *hook_name(enum hook h);
+int hook_parse(const char *s, enum hook *out);
+
 /* Iteration over the transition tables, for the API's description of them. */
 struct inst_edge {
 	enum inst_state from;

@@ -9,8 +9,6 @@
 
 #include "server.h"
 
-static const char *const hook_names[] = { "instantiate", "run", "collect", "grade", "stop", NULL };
-
 static int
 validate_hooks(json_t *in, json_t *out, struct op_err *err)
 {
