@@ -32,6 +32,7 @@ struct evstream {
 	struct evstream_url url;
 	char *auth;		/* "Bearer TOKEN", or NULL */
 	char **types;		/* NULL-terminated copy, or NULL */
+	char *worker;		/* the worker whose events alone are asked for, or NULL */
 	size_t max_message;
 	lws_retry_bo_t policy;	/* idle PINGs and hangup */
 
@@ -160,7 +161,7 @@ evstream_url_parse(const char *url, struct evstream_url *out, char *err, size_t 
 /* ---- messages ---- */
 
 char *
-evstream_subscribe_message(int64_t since, const char *const *types)
+evstream_subscribe_message(int64_t since, const char *const *types, const char *worker)
 {
 	json_t *sub, *msg;
 	char *s;
@@ -175,6 +176,8 @@ evstream_subscribe_message(int64_t since, const char *const *types)
 			json_array_append_new(a, json_string(types[i]));
 		json_object_set_new(sub, "types", a);
 	}
+	if (worker != NULL)
+		json_object_set_new(sub, "worker", json_string(worker));
 	msg = json_pack("{s:o}", "subscribe", sub);
 	if (msg == NULL)
 		return NULL;
@@ -347,7 +350,8 @@ on_writeable(struct evstream *es, struct lws *wsi)
 	if (!es->need_subscribe)
 		return 0;
 	es->need_subscribe = 0;
-	msg = evstream_subscribe_message(es->resume_seq, (const char *const *)es->types);
+	msg = evstream_subscribe_message(es->resume_seq, (const char *const *)es->types,
+	    es->worker);
 	if (msg == NULL)
 		return -1;
 	n = strlen(msg);
@@ -486,6 +490,8 @@ evstream_new(const struct evstream_opts *o, char *err, size_t errlen)
 			if ((es->types[i] = strdup(o->types[i])) == NULL)
 				goto oom;
 	}
+	if (o->worker != NULL && (es->worker = strdup(o->worker)) == NULL)
+		goto oom;
 	es->max_message = o->max_message > 0 ? o->max_message : EVSTREAM_DEFAULT_MAX_MESSAGE;
 	es->last_seq = o->since;
 	es->resume_seq = o->since;
@@ -539,6 +545,7 @@ evstream_free(struct evstream *es)
 		free(es->types);
 	}
 	free(es->auth);
+	free(es->worker);
 	sbuf_free(&es->rx);
 	free(es);
 }
@@ -583,6 +590,13 @@ evstream_stop(struct evstream *es)
 {
 	es->is_stopping = 1;
 	if (es->ctx != NULL)
+		lws_cancel_service(es->ctx);
+}
+
+void
+evstream_wake(struct evstream *es)
+{
+	if (es != NULL && es->ctx != NULL)
 		lws_cancel_service(es->ctx);
 }
 

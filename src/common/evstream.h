@@ -46,6 +46,7 @@ struct evstream_opts {
 	const char *token;	/* bearer token, or NULL */
 	int64_t since;		/* deliver events after this sequence number */
 	const char *const *types;	/* NULL-terminated patterns ("instance.*"); NULL: all */
+	const char *worker;	/* only the events of this worker (name or id); NULL: all */
 	size_t max_message;	/* bound on one message; 0: EVSTREAM_DEFAULT_MAX_MESSAGE */
 	int ping_secs;		/* idle seconds before a PING; 0: 30 */
 
@@ -101,6 +102,12 @@ int evstream_service(struct evstream *es, int timeout_ms);
  * (it sets a flag and wakes the loop); no callback is called after it.
  */
 void evstream_stop(struct evstream *es);
+/*
+ * Ends the wait of an evstream_service() under way (or the next one) without
+ * stopping anything: safe from a signal handler, so a program that waits in
+ * evstream_service() hears its SIGCHLD or SIGTERM at once.
+ */
+void evstream_wake(struct evstream *es);
 
 /* The sequence number of the last event delivered (opts.since at first). */
 int64_t evstream_last_seq(const struct evstream *es);
@@ -112,9 +119,9 @@ int64_t evstream_last_seq(const struct evstream *es);
 int64_t evstream_resume_seq(const struct evstream *es);
 
 /*
- * The subscribe message for since and types, as the server expects it.
- * Returns a string the caller frees, or NULL.
+ * The subscribe message for since, types and worker (NULL: none), as the
+ * server expects it. Returns a string the caller frees, or NULL.
  */
-char *evstream_subscribe_message(int64_t since, const char *const *types);
+char *evstream_subscribe_message(int64_t since, const char *const *types, const char *worker);
 
 #endif

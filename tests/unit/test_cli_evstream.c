@@ -626,12 +626,15 @@ test_subscribe_message(void **state)
 	char *m;
 
 	(void)state;
-	m = evstream_subscribe_message(42, NULL);
+	m = evstream_subscribe_message(42, NULL, NULL);
 	assert_string_equal(m, "{\"subscribe\":{\"since\":42}}");
 	free(m);
-	m = evstream_subscribe_message(0, types);
+	m = evstream_subscribe_message(0, types, NULL);
 	assert_string_equal(m,
 	    "{\"subscribe\":{\"since\":0,\"types\":[\"instance.*\",\"worker.state\"]}}");
+	free(m);
+	m = evstream_subscribe_message(7, NULL, "w1");
+	assert_string_equal(m, "{\"subscribe\":{\"since\":7,\"worker\":\"w1\"}}");
 	free(m);
 }
 
