@@ -27,7 +27,7 @@ int
 config_load_file(const char *path, int is_optional, config_set_fn set, void *ctx,
     char *err, size_t errlen)
 {
-	char line[4096], why[256];
+	char line[4096], why[1024];
 	FILE *f;
 	int lineno = 0, rc = 0;
 
@@ -80,7 +80,7 @@ int
 config_load_env(const char *const *keys, config_set_fn set, void *ctx, char *err, size_t errlen)
 {
 	for (size_t i = 0; keys[i] != NULL; i++) {
-		char var[128], why[256];
+		char var[128], why[1024];
 		const char *v;
 		size_t n = 0;
 
@@ -172,7 +172,7 @@ config_apply_flags(const struct config_flags *f, config_set_fn set, void *ctx, c
     size_t errlen)
 {
 	for (int i = 0; i < f->n; i++) {
-		char why[400], flag[64];
+		char why[1024], flag[64];
 		size_t k;
 
 		for (k = 0; f->key[i][k] != '\0' && k + 1 < sizeof(flag); k++)

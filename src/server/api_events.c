@@ -1,5 +1,6 @@
 /*
- * GET /api/v1/events: a page of events after `since`, filtered by type.
+ * GET /api/v1/events: a page of events after `since`, filtered by type and
+ * by the worker they concern.
  * The websocket on the same path is events_ws.c.
  */
 #include <stdlib.h>
@@ -30,14 +31,15 @@ types_parse(const char *s, char *buf, size_t buflen, const char **types, int *nt
 }
 
 /* The query parameters the list takes (dispatch refuses others). */
-static const char *const list_query[] = { "since", "types", "limit", NULL };
+static const char *const list_query[] = { "since", "types", "limit", "worker", NULL };
 
 static int
 list(struct req *rq, struct resp *rs)
 {
 	struct op_err err = { 0 };
-	char b1[32], b2[1024], b3[32], tbuf[1024];
+	char b1[32], b2[1024], b3[32], b4[80], tbuf[1024];
 	const char *v, *types[MAX_TYPES];
+	struct event_filter f = { 0 };
 	int64_t since = 0, limit = 100, scanned;
 	struct event_row *rows;
 	int ntypes = 0, n;
@@ -56,13 +58,19 @@ list(struct req *rq, struct resp *rs)
 	if ((v = req_query(rq, "types", b2, sizeof(b2))) != NULL &&
 	    types_parse(v, tbuf, sizeof(tbuf), types, &ntypes, &err) != 0)
 		return resp_error(rs, &err);
+	/* An unknown worker has no events: an empty page, as for GET /instances?worker=. */
+	if ((v = req_query(rq, "worker", b4, sizeof(b4))) != NULL &&
+	    worker_resolve(rq->app->store, v, &f.worker_id, &err) != 0)
+		f.worker_id = -1;
+	f.types = types;
+	f.ntypes = ntypes;
 	rows = calloc((size_t)limit, sizeof(*rows));
 	if (rows == NULL) {
 		op_err_set(&err, 500, "internal", "", "out of memory");
 		return resp_error(rs, &err);
 	}
 	/* A page stops at 8 MiB (an event can carry a 1 MiB definition): it resumes after its last item. */
-	n = events_read(rq->app->store, since, types, ntypes, (int)limit, MAX_PAGE_BYTES, rows,
+	n = events_read(rq->app->store, since, &f, (int)limit, MAX_PAGE_BYTES, rows,
 	    &scanned);
 	if (n < 0) {
 		for (int i = 0; i < (int)limit; i++)

@@ -1,6 +1,7 @@
 /*
  * /api/v1/instances: create (one or a batch), list with filters and keyset
- * pages, get, the operator's actions, and the transition history.
+ * pages, get, the operator's actions, the transition history, the hooks'
+ * log, and where (or why not) the scheduler placed it.
  */
 #include <string.h>
 
@@ -9,11 +10,7 @@
 static int
 id_param(struct req *rq, int64_t *id, struct op_err *err)
 {
-	if (parse_int64(rq->params[0], 1, INT64_MAX, id) != 0) {
-		op_err_set(err, 400, "invalid_argument", "id", "an instance id is a positive integer");
-		return -1;
-	}
-	return 0;
+	return req_param_id(rq, 0, "instance", id, err);
 }
 
 static int
@@ -166,6 +163,47 @@ transitions(struct req *rq, struct resp *rs)
 	return resp_json(rs, 200, j);
 }
 
+static const char *const log_query[] = { "hook", "attempt", "limit", "after", NULL };
+
+/* Never cached: log chunks commit without moving the data version (logs.c). */
+static int
+log_get(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	char hbuf[40], abuf[32];
+	const char *hook, *v;
+	int64_t id, attempt = 0, limit, after;
+
+	if (id_param(rq, &id, &err) != 0 || page_params(rq, "log", &limit, &after, &err) != 0)
+		return resp_error(rs, &err);
+	hook = req_query(rq, "hook", hbuf, sizeof(hbuf));
+	if ((v = req_query(rq, "attempt", abuf, sizeof(abuf))) != NULL &&
+	    parse_int64(v, 1, INT32_MAX, &attempt) != 0) {
+		op_err_set(&err, 400, "invalid_argument", "attempt",
+		    "attempt must be a positive integer (the instance's placements count from 1)");
+		return resp_error(rs, &err);
+	}
+	if (instance_log_read(rq->app->store, id, hook, attempt, after, limit, &rs->body, &err) != 0)
+		return resp_error(rs, &err);
+	rs->status = 200;
+	rs->content_type = "application/json";
+	return 0;
+}
+
+static int
+placement(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	int64_t id;
+	json_t *j;
+
+	if (id_param(rq, &id, &err) != 0 || (j = instance_placement(rq->app->store, id, now_ms(),
+	    rq->app->cfg.lead_time_ms, &err)) == NULL)
+		return resp_error(rs, &err);
+	/* Not cached: the answer depends on the clock (due or not) as well as the data. */
+	return resp_json(rs, 200, j);
+}
+
 const struct route api_instances_routes[] = {
 	{ "POST", "/api/v1/instances", ROLE_OPERATOR, create, NULL },
 	{ "GET", "/api/v1/instances", ROLE_VIEWER, list, list_query },
@@ -175,5 +213,7 @@ const struct route api_instances_routes[] = {
 	{ "POST", "/api/v1/instances/{id}/retry", ROLE_OPERATOR, retry, NULL },
 	{ "POST", "/api/v1/instances/{id}/extend", ROLE_OPERATOR, extend, NULL },
 	{ "GET", "/api/v1/instances/{id}/transitions", ROLE_VIEWER, transitions, NULL },
+	{ "GET", "/api/v1/instances/{id}/log", ROLE_VIEWER, log_get, log_query },
+	{ "GET", "/api/v1/instances/{id}/placement", ROLE_VIEWER, placement, NULL },
 	{ NULL, NULL, ROLE_NONE, NULL, NULL },
 };

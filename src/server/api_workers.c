@@ -1,6 +1,6 @@
 /*
- * /api/v1/workers: list, get, cordon, uncordon; and the agent's
- * registration. A worker is named by its id or its name.
+ * /api/v1/workers: list, get, cordon, uncordon, drain. A worker is named by
+ * its id or its name. (The agent's own calls are api_agent.c.)
  */
 #include <string.h>
 
@@ -119,45 +119,13 @@ act(struct req *rq, struct resp *rs, enum worker_action a)
 
 static int cordon(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_ACT_CORDON); }
 static int uncordon(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_ACT_UNCORDON); }
-
-static int
-agent_heartbeat(struct req *rq, struct resp *rs)
-{
-	struct op_err err = { 0 };
-	json_t *in = req_json_body(rq, &err), *out;
-	int rc;
-
-	if (in == NULL)
-		return resp_error(rs, &err);
-	rc = worker_heartbeat(rq->app->store, in, rq->actor, &out, &err);
-	json_decref(in);
-	if (rc < 0)
-		return resp_error(rs, &err);
-	return resp_json(rs, 200, out);
-}
-
-static int
-agent_register(struct req *rq, struct resp *rs)
-{
-	struct op_err err = { 0 };
-	json_t *in = req_json_body(rq, &err), *out;
-	int rc;
-
-	if (in == NULL)
-		return resp_error(rs, &err);
-	rc = worker_register(rq->app->store, in, rq->actor, &out, &err);
-	json_decref(in);
-	if (rc < 0)
-		return resp_error(rs, &err);
-	return resp_json(rs, rc == 1 ? 201 : 200, out);
-}
+static int drain(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_ACT_DRAIN); }
 
 const struct route api_workers_routes[] = {
 	{ "GET", "/api/v1/workers", ROLE_VIEWER, list, list_query },
 	{ "GET", "/api/v1/workers/{id}", ROLE_VIEWER, get, NULL },
 	{ "POST", "/api/v1/workers/{id}/cordon", ROLE_OPERATOR, cordon, NULL },
 	{ "POST", "/api/v1/workers/{id}/uncordon", ROLE_OPERATOR, uncordon, NULL },
-	{ "POST", "/api/v1/agent/register", ROLE_AGENT, agent_register, NULL },
-	{ "POST", "/api/v1/agent/heartbeat", ROLE_AGENT, agent_heartbeat, NULL },
+	{ "POST", "/api/v1/workers/{id}/drain", ROLE_OPERATOR, drain, NULL },
 	{ NULL, NULL, ROLE_NONE, NULL, NULL },
 };

@@ -10,7 +10,8 @@
 
 const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"log_level", "ws_ping_interval", "ws_max_lag", "shutdown_grace", "rate_limit", "rate_burst",
-	"worker_offline_after", "worker_lost_after",
+	"worker_offline_after", "worker_lost_after", "scheduler_policy", "lead_time",
+	"scheduler_interval", "instance_retention", "hook_timeout",
 	NULL };
 
 void
@@ -37,6 +38,11 @@ server_config_defaults(struct server_config *c)
 	c->worker_lost_after_ms = 60000;
 	c->rate_limit = 0;
 	c->rate_burst = 0;
+	c->sched_policy = SCHED_BINPACK;
+	c->lead_time_ms = 5 * 60000;
+	c->scheduler_interval_ms = 5000;
+	c->instance_retention_ms = 24 * 3600000LL;
+	c->hook_timeout_ms = 10 * 60000;
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", ":8080" (every address, IPv4 and IPv6), "localhost:0". */
@@ -119,6 +125,20 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 		return set_duration(key, v, 1000, 3600000, &c->worker_offline_after_ms, err, errlen);
 	} else if (strcmp(key, "worker_lost_after") == 0) {
 		return set_duration(key, v, 1000, 86400000, &c->worker_lost_after_ms, err, errlen);
+	} else if (strcmp(key, "scheduler_policy") == 0) {
+		if (sched_policy_parse(v, &c->sched_policy) != 0) {
+			snprintf(err, errlen, "scheduler_policy must be binpack or spread");
+			return -1;
+		}
+	} else if (strcmp(key, "lead_time") == 0) {
+		return set_duration(key, v, 0, 7 * 86400000LL, &c->lead_time_ms, err, errlen);
+	} else if (strcmp(key, "scheduler_interval") == 0) {
+		return set_duration(key, v, 100, 600000, &c->scheduler_interval_ms, err, errlen);
+	} else if (strcmp(key, "instance_retention") == 0) {
+		return set_duration(key, v, 0, 3650 * 86400000LL, &c->instance_retention_ms, err,
+		    errlen);
+	} else if (strcmp(key, "hook_timeout") == 0) {
+		return set_duration(key, v, 1000, 86400000, &c->hook_timeout_ms, err, errlen);
 	} else if (strcmp(key, "ws_max_lag") == 0) {
 		if (parse_int64(v, 1, 100000000, &c->ws_max_lag) != 0) {
 			snprintf(err, errlen, "ws_max_lag must be an integer from 1 to 100000000");
@@ -134,7 +154,8 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 	} else {
 		snprintf(err, errlen, "unknown key %s (keys: listen, state_dir, log_format, "
 		    "log_level, ws_ping_interval, ws_max_lag, shutdown_grace, rate_limit, rate_burst, "
-		    "worker_offline_after, worker_lost_after)",
+		    "worker_offline_after, worker_lost_after, scheduler_policy, lead_time, "
+		    "scheduler_interval, instance_retention, hook_timeout)",
 		    key);
 		return -1;
 	}

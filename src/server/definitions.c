@@ -173,12 +173,14 @@ definition_create(struct store *s, json_t *in, const char *actor, json_t **out,
 		version = sqlite3_column_int64(st, 0) + 1;
 	sqlite3_reset(st);
 	body = json_dumps(normal, JSON_COMPACT | JSON_SORT_KEYS);
-	st = store_stmt(s, "INSERT INTO definitions (name, version, body, created_at) "
-	    "VALUES (?, ?, ?, ?)");
+	st = store_stmt(s, "INSERT INTO definitions (name, version, body, created_at, warm_depth) "
+	    "VALUES (?, ?, ?, ?, ?)");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, version);
 	sqlite3_bind_text(st, 3, body, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 5, json_integer_value(json_object_get(json_object_get(normal,
+	    "warm_pool"), "depth")));
 	if (body == NULL || sqlite3_step(st) != SQLITE_DONE)
 		goto db_rb;
 	*out = json_deep_copy(normal);

@@ -105,9 +105,19 @@ event_render(int64_t seq, int64_t ts, const char *type, const char *kind, const 
 	return sbuf_steal(&b);
 }
 
-int
-events_append(struct store *s, const char *type, const char *kind, const char *ref_str,
-    int64_t ref_int, const char *actor, json_t *data)
+static int append(struct store *s, const char *type, const char *kind, const char *ref_str,
+    int64_t ref_int, int64_t worker_id, const char *actor, const char *data_text);
+
+/* A worker's own events concern it; others name it explicitly (events_append_worker). */
+static int64_t
+worker_of(const char *kind, const char *ref_str, int64_t ref_int)
+{
+	return ref_str == NULL && strcmp(kind, "worker") == 0 ? ref_int : 0;
+}
+
+static int
+append_json(struct store *s, const char *type, const char *kind, const char *ref_str,
+    int64_t ref_int, int64_t worker_id, const char *actor, json_t *data)
 {
 	char *dj;
 	int rc;
@@ -118,24 +128,56 @@ events_append(struct store *s, const char *type, const char *kind, const char *r
 	json_decref(data);
 	if (dj == NULL)
 		return -1;
-	rc = events_append_text(s, type, kind, ref_str, ref_int, actor, dj);
+	rc = append(s, type, kind, ref_str, ref_int, worker_id, actor, dj);
 	free(dj);
 	return rc;
+}
+
+int
+events_append(struct store *s, const char *type, const char *kind, const char *ref_str,
+    int64_t ref_int, const char *actor, json_t *data)
+{
+	return append_json(s, type, kind, ref_str, ref_int, worker_of(kind, ref_str, ref_int),
+	    actor, data);
 }
 
 int
 events_append_text(struct store *s, const char *type, const char *kind, const char *ref_str,
     int64_t ref_int, const char *actor, const char *data_text)
 {
+	return append(s, type, kind, ref_str, ref_int, worker_of(kind, ref_str, ref_int), actor,
+	    data_text);
+}
+
+int
+events_append_worker(struct store *s, const char *type, const char *kind, int64_t ref_int,
+    int64_t worker_id, const char *actor, json_t *data)
+{
+	return append_json(s, type, kind, NULL, ref_int, worker_id, actor, data);
+}
+
+int
+events_append_worker_text(struct store *s, const char *type, const char *kind, int64_t ref_int,
+    int64_t worker_id, const char *actor, const char *data_text)
+{
+	return append(s, type, kind, NULL, ref_int, worker_id, actor, data_text);
+}
+
+static int
+append(struct store *s, const char *type, const char *kind, const char *ref_str,
+    int64_t ref_int, int64_t worker_id, const char *actor, const char *data_text)
+{
 	sqlite3_stmt *st;
 	struct event_row *r;
 	int64_t ts = now_ms();
 
 	load_last_seq(s);
-	st = store_stmt(s, "INSERT INTO events (ts, type, kind, ref, actor, data) "
-	    "VALUES (?, ?, ?, ?, ?, ?)");
+	st = store_stmt(s, "INSERT INTO events (ts, type, kind, ref, actor, data, worker_id) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?)");
 	if (st == NULL)
 		return -1;
+	if (worker_id > 0)
+		sqlite3_bind_int64(st, 7, worker_id);
 	sqlite3_bind_int64(st, 1, ts);
 	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
@@ -163,6 +205,7 @@ events_append_text(struct store *s, const char *type, const char *kind, const ch
 	memset(r, 0, sizeof(*r));
 	r->seq = sqlite3_last_insert_rowid(store_db(s));
 	r->ts = ts;
+	r->worker_id = worker_id;
 	snprintf(r->type, sizeof(r->type), "%s", type);
 	snprintf(r->kind, sizeof(r->kind), "%s", kind);
 	r->json = event_render(r->seq, ts, type, kind, ref_str, ref_int, 1, actor, data_text);
@@ -238,20 +281,29 @@ events_type_matches(const char *type, const char *const *patterns, int n)
 #define MAX_SCAN 4096
 
 static int
-read_db(struct store *s, int64_t since, const char *const *types, int ntypes, int max,
+read_db(struct store *s, int64_t since, const struct event_filter *f, int max,
     size_t max_bytes, struct event_row *out, int64_t *scanned_to)
 {
 	int n = 0, scanned = 0, is_full = 0;
 	size_t bytes = 0;
+	const char *const *types = f->types;
+	int ntypes = f->ntypes;
 
 	for (;;) {
-		sqlite3_stmt *st = store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data "
-		    "FROM events WHERE seq > ? ORDER BY seq LIMIT 256");
+		/* A worker's events come through their index: a stream of one worker's
+		 * events skips the rest of the site's without reading it. */
+		sqlite3_stmt *st = f->worker_id != 0 ?
+		    store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data, worker_id "
+		    "FROM events WHERE worker_id = ?2 AND seq > ?1 ORDER BY seq LIMIT 256") :
+		    store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data, worker_id "
+		    "FROM events WHERE seq > ?1 ORDER BY seq LIMIT 256");
 		int rows = 0;
 
 		if (st == NULL)
 			return -1;
 		sqlite3_bind_int64(st, 1, since);
+		if (f->worker_id != 0)
+			sqlite3_bind_int64(st, 2, f->worker_id);
 		while (n < max && scanned < MAX_SCAN && sqlite3_step(st) == SQLITE_ROW) {
 			int64_t seq = sqlite3_column_int64(st, 0);
 			const char *type = (const char *)sqlite3_column_text(st, 2);
@@ -284,6 +336,7 @@ read_db(struct store *s, int64_t since, const char *const *types, int ntypes, in
 			memset(&out[n], 0, sizeof(out[n]));
 			out[n].seq = seq;
 			out[n].ts = sqlite3_column_int64(st, 1);
+			out[n].worker_id = sqlite3_column_int64(st, 7);
 			snprintf(out[n].type, sizeof(out[n].type), "%s", type);
 			snprintf(out[n].kind, sizeof(out[n].kind), "%s", kind);
 			out[n].json = event_render(seq, out[n].ts, type, kind, ref_str, ref_int,
@@ -292,10 +345,21 @@ read_db(struct store *s, int64_t since, const char *const *types, int ntypes, in
 				n++;
 		}
 		sqlite3_reset(st);
+		/* Through the worker index, a short page means nothing of it is left up to last_seq. */
+		if (f->worker_id != 0 && !is_full && n < max && rows < 256)
+			*scanned_to = last_seq;
 		if (is_full || n >= max || rows < 256 || scanned >= MAX_SCAN)
 			break;
 	}
 	return n;
+}
+
+static int
+row_matches(const struct event_row *r, const struct event_filter *f)
+{
+	if (f->worker_id != 0 && r->worker_id != f->worker_id)
+		return 0;
+	return events_type_matches(r->type, f->types, f->ntypes);
 }
 
 /*
@@ -304,7 +368,7 @@ read_db(struct store *s, int64_t since, const char *const *types, int ntypes, in
  * so a filtered reader resumes from there.
  */
 int
-events_read(struct store *s, int64_t since, const char *const *types, int ntypes, int max,
+events_read(struct store *s, int64_t since, const struct event_filter *f, int max,
     size_t max_bytes, struct event_row *out, int64_t *scanned_to)
 {
 	size_t bytes = 0;
@@ -316,12 +380,12 @@ events_read(struct store *s, int64_t since, const char *const *types, int ntypes
 	if (since >= last_seq)
 		return 0;
 	if (since + 1 < ring_min)
-		return read_db(s, since, types, ntypes, max, max_bytes, out, scanned_to);
+		return read_db(s, since, f, max, max_bytes, out, scanned_to);
 	for (int64_t seq = since + 1; seq <= last_seq && n < max && seq - since <= MAX_SCAN; seq++) {
 		const struct event_row *r = &ring[seq % RING_SIZE];
 		size_t len;
 
-		if (!events_type_matches(r->type, types, ntypes)) {
+		if (!row_matches(r, f)) {
 			*scanned_to = seq;
 			continue;
 		}

@@ -10,6 +10,11 @@
  * an unbounded queue for it, since every event is read back from the ring or
  * the table on demand.
  *
+ * A subscription may also name a worker ({"worker": "w1"}): only the events
+ * that concern it (its own, and its instances') are sent. An agent's token
+ * must name one, and sees nothing else: that is how an agent is pushed its
+ * work without reading the rest of the site.
+ *
  * One message per writeable callback, as libwebsockets wants.
  */
 #include <stdlib.h>
@@ -28,6 +33,7 @@ struct ws_client {
 	int64_t cursor;			/* last seq sent or skipped */
 	char *types[MAX_TYPES];
 	int ntypes;
+	int64_t worker_id;		/* 0: every worker's events */
 	struct sbuf rx;
 	char *control;			/* a control message waiting to be sent */
 	struct auth_token tok;
@@ -89,7 +95,8 @@ static void
 handle_message(struct ws_client *c)
 {
 	json_t *msg = json_loadb(c->rx.p ? c->rx.p : "", c->rx.len, 0, NULL);
-	json_t *sub, *since, *types;
+	json_t *sub, *since, *types, *worker;
+	int64_t worker_id = 0;
 	size_t i;
 
 	if (msg == NULL || !json_is_object(msg)) {
@@ -106,14 +113,39 @@ handle_message(struct ws_client *c)
 		json_t *v;
 
 		json_object_foreach(sub, k, v) {
-			if (strcmp(k, "since") != 0 && strcmp(k, "types") != 0) {
-				protocol_error(c, "subscribe", "a subscribe takes since and types only");
+			if (strcmp(k, "since") != 0 && strcmp(k, "types") != 0 &&
+			    strcmp(k, "worker") != 0) {
+				protocol_error(c, "subscribe", "a subscribe takes since, types and worker only");
 				goto out;
 			}
 		}
 	}
 	since = json_object_get(sub, "since");
 	types = json_object_get(sub, "types");
+	worker = json_object_get(sub, "worker");
+	if (worker != NULL && !json_is_null(worker)) {
+		struct op_err err = { 0 };
+		char idbuf[24];
+		const char *ref = idbuf;
+
+		/* A name, or an id as a number or a string. */
+		if (json_is_integer(worker) && json_integer_value(worker) > 0) {
+			snprintf(idbuf, sizeof(idbuf), "%lld", (long long)json_integer_value(worker));
+		} else if (json_is_string(worker) && json_string_length(worker) > 0 &&
+		    json_string_length(worker) <= 63) {
+			ref = json_string_value(worker);
+		} else {
+			protocol_error(c, "subscribe.worker", "worker is a worker's name or id");
+			goto out;
+		}
+		if (worker_resolve(the_app->store, ref, &worker_id, &err) != 0) {
+			protocol_error(c, "subscribe.worker", err.message);
+			goto out;
+		}
+	} else if (c->tok.role == ROLE_AGENT) {
+		protocol_error(c, "subscribe.worker", "an agent's subscription names its worker");
+		goto out;
+	}
 	if (since != NULL && (!json_is_integer(since) || json_integer_value(since) < 0)) {
 		protocol_error(c, "subscribe.since", "since must be a sequence number, 0 or more");
 		goto out;
@@ -149,6 +181,7 @@ handle_message(struct ws_client *c)
 			c->ntypes++;
 		}
 	}
+	c->worker_id = worker_id;
 	c->cursor = since ? json_integer_value(since) : 0;
 	if (c->cursor > events_last_seq(the_app->store))
 		c->cursor = events_last_seq(the_app->store);
@@ -162,6 +195,7 @@ static int
 writeable(struct ws_client *c)
 {
 	struct event_row ev;
+	struct event_filter f;
 	int64_t last = events_last_seq(the_app->store), scanned;
 	int n;
 
@@ -191,8 +225,10 @@ writeable(struct ws_client *c)
 		set_control(c, json_pack("{s:{s:I}}", "resync", "from", (json_int_t)c->cursor));
 		return 0;
 	}
-	n = events_read(the_app->store, c->cursor, (const char *const *)c->types, c->ntypes, 1, 0,
-	    &ev, &scanned);
+	f.types = (const char *const *)c->types;
+	f.ntypes = c->ntypes;
+	f.worker_id = c->worker_id;
+	n = events_read(the_app->store, c->cursor, &f, 1, 0, &ev, &scanned);
 	if (n < 0)
 		return -1;
 	if (n == 1) {
@@ -234,7 +270,8 @@ auth_upgrade(struct lws *wsi, struct auth_token *tok)
 	t = auth + 7;
 	while (*t == ' ')
 		t++;
-	if (auth_check(t, tok) != 0 || !role_allows(tok->role, ROLE_VIEWER))
+	if (auth_check(t, tok) != 0 ||
+	    (tok->role != ROLE_AGENT && !role_allows(tok->role, ROLE_VIEWER)))
 		return -1;
 	return 0;
 }

@@ -46,6 +46,7 @@ static const struct route *const route_tables[] = {
 	api_workers_routes,
 	api_events_routes,
 	api_tokens_routes,
+	api_agent_routes,
 	NULL,
 };
 
@@ -178,6 +179,16 @@ req_json_body(const struct req *rq, struct op_err *err)
 		return NULL;
 	}
 	return j;
+}
+
+int
+req_param_id(const struct req *rq, int i, const char *what, int64_t *id, struct op_err *err)
+{
+	if (i >= rq->nparams || parse_int64(rq->params[i], 1, INT64_MAX, id) != 0) {
+		op_err_set(err, 400, "invalid_argument", "id", "an %s id is a positive integer", what);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -319,6 +330,7 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 {
 	unsigned char *buf, *start, *p, *end;
 	char num[32];
+	enum log_level level;
 	int rc = 0;
 
 	buf = malloc(LWS_PRE + HEADER_ROOM + len);
@@ -361,14 +373,16 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 	free(buf);
 	metrics_http_observe(rq->method, rq->route ? rq->route : "other", rs->status,
 	    elapsed(&pss->t0));
-	if (log_enabled(strcmp(rq->method, "GET") == 0 && rs->status < 400 ? LOG_DEBUG : LOG_INFO)) {
+	/* Reads and routine calls that went well are for debugging; changes and errors are news. */
+	level = (strcmp(rq->method, "GET") == 0 || rs->is_routine) && rs->status < 400 ?
+	    LOG_DEBUG : LOG_INFO;
+	if (log_enabled(level)) {
 		char code[8], ms[32];
 
 		snprintf(code, sizeof(code), "%d", rs->status);
 		snprintf(ms, sizeof(ms), "%.3f", elapsed(&pss->t0) * 1000.0);
 		log_set_request_id(pss->rid);
-		log_msg(strcmp(rq->method, "GET") == 0 && rs->status < 400 ? LOG_DEBUG : LOG_INFO,
-		    "http.request", "method", rq->method, "path", rq->path, "status", code,
+		log_msg(level, "http.request", "method", rq->method, "path", rq->path, "status", code,
 		    "ms", ms, "actor", rq->actor, NULL);
 		log_set_request_id(NULL);
 	}
@@ -744,9 +758,10 @@ confirm_upgrade(struct lws *wsi)
 		    "the token is not valid (unknown, revoked or expired)", 1);
 		return 1;
 	}
-	if (!role_allows(tok.role, ROLE_VIEWER)) {
+	/* Agents too: their subscription is held to their worker's events (events_ws.c). */
+	if (tok.role != ROLE_AGENT && !role_allows(tok.role, ROLE_VIEWER)) {
 		write_error(wsi, pss, &rq, 403, "forbidden", "",
-		    "the event stream needs the viewer role or higher", 1);
+		    "the event stream needs the viewer role or higher, or the agent role", 1);
 		return 1;
 	}
 	return 0;

@@ -8,10 +8,23 @@
 
 #include "server.h"
 
-#define INST_COLUMNS "i.id, i.definition, i.definition_version, i.owner, i.state, " \
-	"i.state_reason, i.worker_id, w.name, i.timeslot_start, i.timeslot_end, i.created_at, " \
-	"i.updated_at, i.grade, i.exit, i.cpu, i.memory_mb"
-#define INST_FROM " FROM instances i LEFT JOIN workers w ON w.id = i.worker_id "
+
+/* "'scheduled','instantiating',...": the states that hold a worker, from the state table. */
+const char *
+inst_holding_sql(void)
+{
+	static char list[256];
+
+	if (list[0] == '\0') {
+		for (int i = 0; i < INST_STATE_COUNT; i++) {
+			if (!inst_state_holds_worker((enum inst_state)i))
+				continue;
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s'%s'",
+			    list[0] ? "," : "", inst_state_name((enum inst_state)i));
+		}
+	}
+	return list;
+}
 
 static void
 put_time(struct sbuf *b, const char *key, int64_t ms)
@@ -21,28 +34,8 @@ put_time(struct sbuf *b, const char *key, int64_t ms)
 	sbuf_printf(b, ",\"%s\":\"%s\"", key, time_format_ms(ms, buf, sizeof(buf), ms % 1000 != 0));
 }
 
-/* A row of the instances table as the writer needs it; strings may be NULL. */
-struct inst_row {
-	int64_t id;
-	const char *definition;
-	int64_t definition_version;
-	const char *owner;
-	const char *state;
-	const char *state_reason;
-	const char *worker;
-	int64_t worker_id;		/* 0: none */
-	int64_t timeslot_start;
-	int64_t timeslot_end;
-	int64_t created_at;
-	int64_t updated_at;
-	const char *grade;		/* JSON text, stored by us */
-	const char *exit;		/* JSON text, stored by us */
-	int64_t cpu;
-	int64_t memory_mb;
-};
-
-static void
-row_from_stmt(sqlite3_stmt *st, struct inst_row *r)
+void
+inst_row_from_stmt(sqlite3_stmt *st, struct inst_row *r)
 {
 	r->id = sqlite3_column_int64(st, 0);
 	r->definition = (const char *)sqlite3_column_text(st, 1);
@@ -60,6 +53,8 @@ row_from_stmt(sqlite3_stmt *st, struct inst_row *r)
 	r->exit = (const char *)sqlite3_column_text(st, 13);
 	r->cpu = sqlite3_column_int64(st, 14);
 	r->memory_mb = sqlite3_column_int64(st, 15);
+	r->attempt = sqlite3_column_int64(st, 16);
+	r->is_pool = sqlite3_column_int(st, 17);
 }
 
 static void
@@ -77,7 +72,7 @@ put_string_or_null(struct sbuf *b, const char *key, const char *v)
  * list pages and creations are built this way because a tree per instance
  * costs several times the query (see bench/RESULTS.md).
  */
-static void
+void
 instance_write(struct sbuf *b, const struct inst_row *r)
 {
 	sbuf_printf(b, "{\"id\":%lld,\"definition\":", (long long)r->id);
@@ -98,8 +93,9 @@ instance_write(struct sbuf *b, const struct inst_row *r)
 	put_time(b, "updated_at", r->updated_at);
 	sbuf_printf(b, ",\"grade\":%s,\"exit\":%s", r->grade ? r->grade : "null",
 	    r->exit ? r->exit : "null");
-	sbuf_printf(b, ",\"resources\":{\"cpu\":%lld,\"memory_mb\":%lld}}",
-	    (long long)r->cpu, (long long)r->memory_mb);
+	sbuf_printf(b, ",\"resources\":{\"cpu\":%lld,\"memory_mb\":%lld},\"attempt\":%lld,"
+	    "\"pool\":%s}", (long long)r->cpu, (long long)r->memory_mb, (long long)r->attempt,
+	    r->is_pool ? "true" : "false");
 }
 
 static json_t *
@@ -109,7 +105,7 @@ instance_from_row(sqlite3_stmt *st)
 	struct sbuf b;
 	json_t *j;
 
-	row_from_stmt(st, &r);
+	inst_row_from_stmt(st, &r);
 	sbuf_init(&b);
 	instance_write(&b, &r);
 	j = b.p ? json_loadb(b.p, b.len, 0, NULL) : NULL;
@@ -117,12 +113,30 @@ instance_from_row(sqlite3_stmt *st)
 	return j;
 }
 
-static json_t *
-time_json(int64_t ms)
+json_t *
+json_time(int64_t ms)
 {
 	char buf[40];
 
 	return json_string(time_format_ms(ms, buf, sizeof(buf), ms % 1000 != 0));
+}
+
+int
+instance_exists(struct store *s, int64_t id, struct op_err *err)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM instances WHERE id = ?");
+	int rc;
+
+	if (st == NULL) {
+		store_fail(s, err);
+		return 0;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	if (!rc)
+		op_err_set(err, 404, "not_found", "id", "no instance with id %lld", (long long)id);
+	return rc;
 }
 
 json_t *
@@ -147,6 +161,7 @@ struct def_ref {
 	int64_t cpu;
 	int64_t memory_mb;
 	int64_t max_duration;
+	int64_t warm_depth;
 };
 
 static int
@@ -172,13 +187,13 @@ resolve_definition(struct store *s, const char *spec, struct def_ref *d, struct 
 	/* Only the fields an instance copies are read: no parse of the whole body. */
 	if (v > 0) {
 		st = store_stmt(s, "SELECT version, json_extract(body, '$.resources.cpu'), "
-		    "json_extract(body, '$.resources.memory_mb'), json_extract(body, '$.max_duration') "
-		    "FROM definitions WHERE name = ? AND version = ?");
+		    "json_extract(body, '$.resources.memory_mb'), json_extract(body, '$.max_duration'), "
+		    "warm_depth FROM definitions WHERE name = ? AND version = ?");
 		sqlite3_bind_int64(st, 2, v);
 	} else {
 		st = store_stmt(s, "SELECT version, json_extract(body, '$.resources.cpu'), "
-		    "json_extract(body, '$.resources.memory_mb'), json_extract(body, '$.max_duration') "
-		    "FROM definitions WHERE name = ? ORDER BY version DESC LIMIT 1");
+		    "json_extract(body, '$.resources.memory_mb'), json_extract(body, '$.max_duration'), "
+		    "warm_depth FROM definitions WHERE name = ? ORDER BY version DESC LIMIT 1");
 	}
 	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW) {
@@ -196,6 +211,7 @@ resolve_definition(struct store *s, const char *spec, struct def_ref *d, struct 
 	md = (const char *)sqlite3_column_text(st, 3);
 	if (md != NULL)
 		duration_parse(md, &d->max_duration);
+	d->warm_depth = sqlite3_column_int64(st, 4);
 	sqlite3_reset(st);
 	return 0;
 }
@@ -228,8 +244,8 @@ owner_is_valid(const char *s)
 	return 1;
 }
 
-static int
-add_transition(struct store *s, int64_t id, const char *from, const char *to,
+int
+instance_add_transition(struct store *s, int64_t id, const char *from, const char *to,
     const char *reason, const char *actor, int64_t at)
 {
 	sqlite3_stmt *st = store_stmt(s, "INSERT INTO transitions "
@@ -250,10 +266,111 @@ add_transition(struct store *s, int64_t id, const char *from, const char *to,
 }
 
 /*
+ * Inserts one instance in the caller's transaction, pending, with its
+ * transition row and instance.created event; r->id is set and its JSON is
+ * left in one (encoded once, spliced into the event and the caller's answer).
+ */
+int
+instances_insert(struct store *s, struct inst_row *r, const char *actor, struct sbuf *one)
+{
+	sqlite3_stmt *st = store_stmt(s, "INSERT INTO instances (definition, "
+	    "definition_version, owner, state, cpu, memory_mb, timeslot_start, timeslot_end, "
+	    "created_at, updated_at, pool) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)");
+	struct sbuf data;
+	int rc = -1;
+
+	if (st == NULL)
+		return -1;
+	r->state = "pending";
+	sqlite3_bind_text(st, 1, r->definition, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, r->definition_version);
+	sqlite3_bind_text(st, 3, r->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, r->cpu);
+	sqlite3_bind_int64(st, 5, r->memory_mb);
+	sqlite3_bind_int64(st, 6, r->timeslot_start);
+	sqlite3_bind_int64(st, 7, r->timeslot_end);
+	sqlite3_bind_int64(st, 8, r->created_at);
+	sqlite3_bind_int64(st, 9, r->updated_at);
+	sqlite3_bind_int(st, 10, r->is_pool);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return -1;
+	r->id = sqlite3_last_insert_rowid(store_db(s));
+	if (instance_add_transition(s, r->id, NULL, "pending", r->is_pool ? "made for the warm pool" :
+	    "created", actor, r->created_at) != 0)
+		return -1;
+	sbuf_reset(one);
+	instance_write(one, r);
+	sbuf_init(&data);
+	sbuf_puts(&data, "{\"instance\":");
+	sbuf_append(&data, one->p, one->len);
+	if (sbuf_putc(&data, '}') == 0 &&
+	    events_append_text(s, "instance.created", "instance", NULL, r->id, actor, data.p) == 0)
+		rc = 0;
+	sbuf_free(&data);
+	return rc;
+}
+
+/*
+ * A warm instance of the definition version, on a worker that takes new
+ * work, becomes the caller's: its owner and slot, then running at once (its
+ * instantiate hook ran ahead). Its id, and the history of its warm-up, stay
+ * its own, so its hooks see one instance from instantiate to stop. In the
+ * caller's transaction; 1 when one was claimed (JSON in one), 0 when none is
+ * warm, -1 on error.
+ */
+static int
+claim_warm(struct store *s, const struct def_ref *d, const char *owner, int64_t start,
+    int64_t end, const char *actor, struct sbuf *one, int64_t *id, struct op_err *err)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT i.id FROM instances i JOIN workers w "
+	    "ON w.id = i.worker_id WHERE i.pool = 1 AND i.definition = ? AND i.state = 'warm' AND "
+	    "i.definition_version = ? AND w.state = 'ready' AND w.health = 'online' "
+	    "ORDER BY i.id LIMIT 1");
+	char reason[200];
+	json_t *j;
+	char *text;
+
+	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, d->version);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	st = store_stmt(s, "UPDATE instances SET owner = ?, timeslot_start = ?, timeslot_end = ?, "
+	    "pool = 0 WHERE id = ?");
+	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, start);
+	sqlite3_bind_int64(st, 3, end);
+	sqlite3_bind_int64(st, 4, *id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		store_fail(s, err);
+		return -1;
+	}
+	snprintf(reason, sizeof(reason), "claimed from the warm pool for %s", owner);
+	if (instance_transition(s, *id, INST_RUNNING, ACTOR_SCHEDULER, reason, actor, err) != 0)
+		return -1;
+	j = instance_get(s, *id, err);
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (text == NULL) {
+		store_fail(s, err);
+		return -1;
+	}
+	sbuf_reset(one);
+	sbuf_puts(one, text);
+	free(text);
+	metrics_warm_claimed();
+	return 1;
+}
+
+/*
  * Creates one instance, or count of them in one transaction, each with its
- * transition row and instance.created event. The answer (the instance, or
- * {"items": [...]} when count was given) is written to out as JSON text:
- * each instance is encoded once and spliced into its event and the answer.
+ * transition row and instance.created event. An instance whose slot has begun
+ * claims a warm one of its definition when the pool holds one. The answer
+ * (the instance, or {"items": [...]} when count was given) is written to out
+ * as JSON text: each instance is encoded once.
  */
 int
 instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *out,
@@ -264,11 +381,13 @@ instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *ou
 	const char *spec, *owner;
 	int64_t start, end, count = 1, now = now_ms();
 	struct def_ref d;
-	struct sbuf one, data;
+	struct sbuf one;
 	int has_count = json_object_get(in, "count") != NULL &&
 	    !json_is_null(json_object_get(in, "count"));
+	int may_claim;
 
 	*first_id = 0;
+	err->code = NULL;
 	if (jsonv_known(in, "", fields, err) != 0 ||
 	    jsonv_string(in, "", "definition", 1, 1, 100, &spec, err) != 0 ||
 	    jsonv_string(in, "", "owner", 1, 1, 128, &owner, err) != 0 ||
@@ -283,48 +402,38 @@ instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *ou
 	}
 	if (resolve_definition(s, spec, &d, err) != 0 || check_slot(&d, start, end, err) != 0)
 		return -1;
+	/* An instance whose slot is over could only fail (slot_missed), or use up a warm one. */
+	if (end <= now) {
+		char t[40];
+
+		op_err_set(err, 422, "invalid_argument", "timeslot_end", "timeslot_end %s has passed: "
+		    "the slot is over before it can begin", time_format_ms(end, t, sizeof(t), 0));
+		return -1;
+	}
 	if (store_begin(s) != 0) {
 		store_fail(s, err);
 		return -1;
 	}
+	may_claim = d.warm_depth > 0 && start <= now;
 	sbuf_init(&one);
-	sbuf_init(&data);
 	if (has_count)
 		sbuf_puts(out, "{\"items\":[");
 	for (int64_t i = 0; i < count; i++) {
-		sqlite3_stmt *st = store_stmt(s, "INSERT INTO instances (definition, "
-		    "definition_version, owner, state, cpu, memory_mb, timeslot_start, timeslot_end, "
-		    "created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)");
 		struct inst_row r = { .definition = d.name, .definition_version = d.version,
-			.owner = owner, .state = "pending", .timeslot_start = start,
-			.timeslot_end = end, .created_at = now, .updated_at = now, .cpu = d.cpu,
-			.memory_mb = d.memory_mb };
+			.owner = owner, .timeslot_start = start, .timeslot_end = end,
+			.created_at = now, .updated_at = now, .cpu = d.cpu, .memory_mb = d.memory_mb };
+		int claimed = 0;
 
-		sqlite3_bind_text(st, 1, d.name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, d.version);
-		sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, d.cpu);
-		sqlite3_bind_int64(st, 5, d.memory_mb);
-		sqlite3_bind_int64(st, 6, start);
-		sqlite3_bind_int64(st, 7, end);
-		sqlite3_bind_int64(st, 8, now);
-		sqlite3_bind_int64(st, 9, now);
-		if (sqlite3_step(st) != SQLITE_DONE)
+		if (may_claim) {
+			claimed = claim_warm(s, &d, owner, start, end, actor, &one, &r.id, err);
+			if (claimed < 0)
+				goto rb;
+			may_claim = claimed;	/* the pool ran dry: the rest are made */
+		}
+		if (!claimed && instances_insert(s, &r, actor, &one) != 0)
 			goto db_rb;
-		r.id = sqlite3_last_insert_rowid(store_db(s));
 		if (i == 0)
 			*first_id = r.id;
-		if (add_transition(s, r.id, NULL, "pending", "created", actor, now) != 0)
-			goto db_rb;
-		sbuf_reset(&one);
-		instance_write(&one, &r);
-		sbuf_reset(&data);
-		sbuf_puts(&data, "{\"instance\":");
-		sbuf_append(&data, one.p, one.len);
-		if (sbuf_putc(&data, '}') != 0 ||
-		    events_append_text(s, "instance.created", "instance", NULL, r.id, actor,
-		    data.p) != 0)
-			goto db_rb;
 		if (i > 0)
 			sbuf_putc(out, ',');
 		sbuf_append(out, one.p, one.len);
@@ -336,18 +445,16 @@ instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *ou
 	if (store_commit(s) != 0)
 		goto db;
 	sbuf_free(&one);
-	sbuf_free(&data);
 	return 0;
 db_rb:
 	store_fail(s, err);
+rb:
 	store_rollback(s);
 	sbuf_free(&one);
-	sbuf_free(&data);
 	return -1;
 db:
 	store_fail(s, err);
 	sbuf_free(&one);
-	sbuf_free(&data);
 	return -1;
 }
 
@@ -428,7 +535,7 @@ instances_list(struct store *s, const struct instance_filter *f, int64_t after, 
 		*last_id = sqlite3_column_int64(st, 0);
 		if (n > 0)
 			sbuf_putc(out, ',');
-		row_from_stmt(st, &row);
+		inst_row_from_stmt(st, &row);
 		instance_write(out, &row);
 		n++;
 	}
@@ -436,14 +543,20 @@ instances_list(struct store *s, const struct instance_filter *f, int64_t after, 
 	return n;
 }
 
+/*
+ * Moves an instance to `to` in the caller's transaction: checked against the
+ * state machine for actor_kind, with its transition row and its
+ * instance.state event, which names the worker the instance was on (an
+ * instance sent back to pending leaves it: that worker's agent must hear).
+ */
 int
 instance_transition(struct store *s, int64_t id, enum inst_state to, int actor_kind,
     const char *reason, const char *actor, struct op_err *err)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT state FROM instances WHERE id = ?");
+	sqlite3_stmt *st = store_stmt(s, "SELECT state, worker_id FROM instances WHERE id = ?");
 	enum inst_state from;
 	char why[200];
-	int64_t now = now_ms();
+	int64_t now = now_ms(), worker_id;
 	json_t *inst;
 	int rc;
 
@@ -454,6 +567,7 @@ instance_transition(struct store *s, int64_t id, enum inst_state to, int actor_k
 		return -1;
 	}
 	rc = inst_state_parse((const char *)sqlite3_column_text(st, 0), &from);
+	worker_id = sqlite3_column_int64(st, 1);
 	sqlite3_reset(st);
 	if (rc != 0) {
 		op_err_set(err, 500, "internal", "", "instance %lld has an unknown state", (long long)id);
@@ -473,12 +587,12 @@ instance_transition(struct store *s, int64_t id, enum inst_state to, int actor_k
 	sqlite3_bind_int(st, 4, to == INST_PENDING);
 	sqlite3_bind_int64(st, 5, id);
 	if (sqlite3_step(st) != SQLITE_DONE ||
-	    add_transition(s, id, inst_state_name(from), inst_state_name(to), reason, actor, now) != 0)
+	    instance_add_transition(s, id, inst_state_name(from), inst_state_name(to), reason, actor, now) != 0)
 		goto db;
 	inst = instance_get(s, id, err);
 	if (inst == NULL)
 		goto db;
-	if (events_append(s, "instance.state", "instance", NULL, id, actor,
+	if (events_append_worker(s, "instance.state", "instance", id, worker_id, actor,
 	    json_pack("{s:s, s:s, s:s?, s:o}", "from", inst_state_name(from), "to",
 	    inst_state_name(to), "reason", reason, "instance", inst)) != 0)
 		goto db;
@@ -533,7 +647,8 @@ extend(struct store *s, int64_t id, json_t *body, const char *actor, struct op_e
 		store_fail(s, err);
 		return -1;
 	}
-	return events_append(s, "instance.extended", "instance", NULL, id, actor,
+	return events_append_worker(s, "instance.extended", "instance", id,
+	    json_integer_value(json_object_get(inst, "worker_id")), actor,
 	    json_pack("{s:O, s:o}", "timeslot_end", json_object_get(inst, "timeslot_end"),
 	    "instance", inst));
 }
@@ -598,11 +713,10 @@ json_t *
 instance_transitions(struct store *s, int64_t id, struct op_err *err)
 {
 	sqlite3_stmt *st;
-	json_t *inst = instance_get(s, id, err), *items;
+	json_t *items;
 
-	if (inst == NULL)
+	if (!instance_exists(s, id, err))
 		return NULL;
-	json_decref(inst);
 	items = json_array();
 	st = store_stmt(s, "SELECT from_state, to_state, reason, actor, at FROM transitions "
 	    "WHERE instance_id = ? ORDER BY id");
@@ -613,7 +727,7 @@ instance_transitions(struct store *s, int64_t id, struct op_err *err)
 		    "to", (const char *)sqlite3_column_text(st, 1),
 		    "reason", (const char *)sqlite3_column_text(st, 2),
 		    "actor", (const char *)sqlite3_column_text(st, 3),
-		    "at", time_json(sqlite3_column_int64(st, 4))));
+		    "at", json_time(sqlite3_column_int64(st, 4))));
 	sqlite3_reset(st);
 	return json_pack("{s:o}", "items", items);
 }

@@ -148,15 +148,12 @@ watchdog_tick(lws_sorted_usec_list_t *sul)
 }
 #endif
 
-/* Once a second: workers whose heartbeats stopped go offline, then lost. */
-static lws_sorted_usec_list_t health_sul;
-
+/* After every commit with events: wake the websocket clients, and the scheduler. */
 static void
-health_tick(lws_sorted_usec_list_t *sul)
+on_commit(void *ctx)
 {
-	workers_check_health(the_app->store, now_ms(), the_app->started_at,
-	    the_app->cfg.worker_offline_after_ms, the_app->cfg.worker_lost_after_ms);
-	lws_sul_schedule(the_app->lws, 0, sul, health_tick, LWS_US_PER_SEC);
+	events_ws_wake(ctx);
+	timers_kick();
 }
 
 /* While draining, the loop must come round often enough to see the deadline. */
@@ -189,6 +186,12 @@ reload(struct app *a)
 	a->cfg.worker_lost_after_ms = c.worker_lost_after_ms;
 	a->cfg.rate_limit = c.rate_limit;
 	a->cfg.rate_burst = c.rate_burst ? c.rate_burst : c.rate_limit * 2;
+	a->cfg.sched_policy = c.sched_policy;
+	a->cfg.lead_time_ms = c.lead_time_ms;
+	a->cfg.scheduler_interval_ms = c.scheduler_interval_ms;
+	a->cfg.instance_retention_ms = c.instance_retention_ms;
+	a->cfg.hook_timeout_ms = c.hook_timeout_ms;
+	timers_kick();
 	log_setup(c.log_format, c.log_level);
 	log_info("config.reloaded", "config", c.config_path, NULL);
 }
@@ -340,7 +343,7 @@ main(int argc, char **argv)
 	if (check_bound(app.cfg.listen_host) != 0)
 		goto out;
 	sig_ctx = app.lws;
-	events_set_notify(events_ws_wake, app.lws);
+	events_set_notify(on_commit, app.lws);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -354,7 +357,7 @@ main(int argc, char **argv)
 	snprintf(url, sizeof(url), "http://%s%s%s:%s", strchr(app.cfg.listen_host, ':') ? "[" : "",
 	    app.cfg.listen_host[0] ? app.cfg.listen_host : "0.0.0.0",
 	    strchr(app.cfg.listen_host, ':') ? "]" : "", port);
-	lws_sul_schedule(app.lws, 0, &health_sul, health_tick, LWS_US_PER_SEC);
+	timers_start(&app);
 	app.is_ready = 1;
 	log_info("outpostd.listening", "url", url, "state_dir", app.cfg.state_dir,
 	    "version", PACKAGE_VERSION, NULL);
@@ -397,8 +400,11 @@ main(int argc, char **argv)
 	log_info("outpostd.stopped", NULL);
 out:
 	sig_ctx = NULL;
+	timers_stop();
+	events_set_notify(NULL, NULL);
 	if (app.lws != NULL)
 		lws_context_destroy(app.lws);
+	lifecycle_free();
 	http_cache_clear();
 	events_shutdown();
 	auth_free();

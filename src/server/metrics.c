@@ -27,6 +27,73 @@ struct route_hist {
 	double sum;
 };
 
+/* A histogram with its own buckets (upper bounds, ascending). */
+struct hist {
+	const double *le;
+	size_t nle;
+	unsigned long long bucket[16];
+	unsigned long long count;
+	double sum;
+};
+
+static const double pass_le[] = { 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+	0.25, 0.5, 1 };
+static const double latency_le[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+	2.5, 5, 10 };
+static const double inst_le[] = { 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600 };
+
+#define HIST(le) { le, sizeof(le) / sizeof(le[0]), { 0 }, 0, 0 }
+static struct hist sched_loop = HIST(pass_le);
+static struct hist assignment = HIST(latency_le);
+static struct hist instantiation = HIST(inst_le);
+static unsigned long long decisions_placed, decisions_unplaced, decisions_claimed;
+
+static void
+hist_observe(struct hist *h, double v)
+{
+	for (size_t b = 0; b < h->nle; b++)
+		if (v <= h->le[b])
+			h->bucket[b]++;
+	h->count++;
+	h->sum += v;
+}
+
+static void
+hist_render(struct sbuf *o, const char *name, const char *help, const struct hist *h)
+{
+	sbuf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (size_t b = 0; b < h->nle; b++)
+		sbuf_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, h->le[b], h->bucket[b]);
+	sbuf_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+	    h->count, name, h->sum, name, h->count);
+}
+
+void
+metrics_sched_pass(size_t placed, size_t unplaced, double seconds)
+{
+	decisions_placed += placed;
+	decisions_unplaced += unplaced;
+	hist_observe(&sched_loop, seconds);
+}
+
+void
+metrics_assignment_latency(double seconds)
+{
+	hist_observe(&assignment, seconds);
+}
+
+void
+metrics_instantiation(double seconds)
+{
+	hist_observe(&instantiation, seconds);
+}
+
+void
+metrics_warm_claimed(void)
+{
+	decisions_claimed++;
+}
+
 static struct http_series *series;
 static size_t nseries, cap_series;
 static struct route_hist *hists;
@@ -152,5 +219,32 @@ metrics_render(struct store *s, struct sbuf *o)
 	    (long long)events_last_seq(s));
 	sbuf_printf(o, "# HELP outpost_ws_clients Websocket event-stream clients connected.\n"
 	    "# TYPE outpost_ws_clients gauge\noutpost_ws_clients %d\n", ws_clients);
+
+	sbuf_printf(o, "# HELP outpost_scheduling_decisions_total Instances the scheduler placed, "
+	    "left unplaced (each pass that looked at them), or served from a warm pool.\n"
+	    "# TYPE outpost_scheduling_decisions_total counter\n"
+	    "outpost_scheduling_decisions_total{result=\"placed\"} %llu\n"
+	    "outpost_scheduling_decisions_total{result=\"unplaced\"} %llu\n"
+	    "outpost_scheduling_decisions_total{result=\"claimed\"} %llu\n",
+	    decisions_placed, decisions_unplaced, decisions_claimed);
+	hist_render(o, "outpost_scheduler_loop_duration_seconds",
+	    "One scheduler pass: reading, placing and writing.", &sched_loop);
+	hist_render(o, "outpost_instantiation_duration_seconds",
+	    "From instantiating to running or warm (the instantiate hook and its agent).",
+	    &instantiation);
+	hist_render(o, "outpost_assignment_latency_seconds",
+	    "From a placement to its agent's first report on it.", &assignment);
+	{
+		json_t *warm = pools_warm_counts(s);
+
+		sbuf_puts(o, "# HELP outpost_instances_warm Warm instances waiting to be claimed, per "
+		    "definition that has a pool.\n# TYPE outpost_instances_warm gauge\n");
+		json_object_foreach(warm, k, v) {
+			sbuf_puts(o, "outpost_instances_warm{definition=");
+			sbuf_json_string(o, k);
+			sbuf_printf(o, "} %lld\n", (long long)json_integer_value(v));
+		}
+		json_decref(warm);
+	}
 	return 0;
 }

@@ -18,6 +18,7 @@
  *
  * Labels must be given sorted (by strcmp): that is how classes are found.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -389,6 +390,45 @@ why_not(const struct sched_worker *w, const struct sched_instance *in, const cha
 	if (w->free_slots < 1)
 		return WHY_SLOTS;
 	return WHY_FITS;
+}
+
+/* One worker's answer, for an operator: "cordoned", "lacks cpu: needs 4, 2 free", "fits". */
+void
+sched_worker_reason(const struct sched_worker *w, const struct sched_instance *in, char *buf,
+    size_t n)
+{
+	const char *label = NULL;
+
+	switch (why_not(w, in, &label)) {
+	case WHY_FITS:
+		snprintf(buf, n, "fits (free: cpu %lld, memory %lld MB, %lld slot%s)",
+		    (long long)w->free_cpu, (long long)w->free_memory_mb, (long long)w->free_slots,
+		    w->free_slots == 1 ? "" : "s");
+		break;
+	case WHY_STATE:
+		snprintf(buf, n, "%s: takes no new instances", worker_state_name(w->state));
+		break;
+	case WHY_HEALTH:
+		snprintf(buf, n, "%s: its heartbeats stopped", worker_health_name(w->health));
+		break;
+	case WHY_LABEL:
+		snprintf(buf, n, "lacks label %s", label);
+		break;
+	case WHY_CPU:
+		snprintf(buf, n, "lacks cpu: needs %lld, %lld free", (long long)in->cpu,
+		    (long long)w->free_cpu);
+		break;
+	case WHY_MEMORY:
+		snprintf(buf, n, "lacks memory: needs %lld MB, %lld MB free", (long long)in->memory_mb,
+		    (long long)w->free_memory_mb);
+		break;
+	case WHY_SLOTS:
+		snprintf(buf, n, "no free slot");
+		break;
+	case WHY_COUNT:
+		buf[0] = '\0';
+		break;
+	}
 }
 
 /* Lists up to 4 values, then "…": "free 2,1,0,3,…". */

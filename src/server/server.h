@@ -38,6 +38,8 @@ int role_parse(const char *s, enum role *out);
 /* May a caller with `have` use a route that needs `need`? Agents only reach agent routes. */
 int role_allows(enum role have, enum role need);
 
+enum sched_policy { SCHED_BINPACK, SCHED_SPREAD };
+
 /* ---- configuration (config_server.c) ---- */
 struct server_config {
 	char listen_host[128];
@@ -53,6 +55,11 @@ struct server_config {
 	int64_t worker_lost_after_ms;		/* no heartbeat this long: lost */
 	int64_t rate_limit;		/* requests per second per token; 0 = none */
 	int64_t rate_burst;		/* requests a token may make at once */
+	enum sched_policy sched_policy;	/* binpack or spread */
+	int64_t lead_time_ms;		/* an instance is placed this long before its slot */
+	int64_t scheduler_interval_ms;	/* a pass at least this often, changes or not */
+	int64_t instance_retention_ms;	/* stopped instances are terminated after this */
+	int64_t hook_timeout_ms;	/* for hooks but run that name no timeout */
 };
 
 void server_config_defaults(struct server_config *c);
@@ -79,6 +86,8 @@ uint64_t store_data_version(struct store *s);
 /* Commits a change to heartbeats alone, and its version (answers showing heartbeats use both). */
 int store_commit_heartbeat(struct store *s);
 uint64_t store_heartbeat_version(struct store *s);
+/* Commits a change no cached answer shows (instances' logs): no version moves. */
+int store_commit_silent(struct store *s);
 /* A prepared statement kept for the life of the store, made on first use. */
 sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 int store_check(struct store *s);
@@ -92,7 +101,15 @@ struct event_row {
 	int64_t ts;
 	char type[48];
 	char kind[24];
+	int64_t worker_id;	/* the worker it concerns, or 0 */
 	char *json;	/* the whole event as sent to clients */
+};
+
+/* What a reader asks for: type patterns (none: all) and, optionally, one worker's events. */
+struct event_filter {
+	const char *const *types;
+	int ntypes;
+	int64_t worker_id;	/* 0: any; -1: none (an unknown worker) */
 };
 
 /*
@@ -104,12 +121,21 @@ int events_append(struct store *s, const char *type, const char *kind,
 /* The same with data already encoded as a JSON object's text (copied). */
 int events_append_text(struct store *s, const char *type, const char *kind,
     const char *ref_str, int64_t ref_int, const char *actor, const char *data_text);
+/*
+ * An event that concerns a worker other than through its kind (an instance on
+ * it): worker_id is what an agent's stream, and ?worker=, are filtered by.
+ * A "worker" event concerns its own worker without this.
+ */
+int events_append_worker(struct store *s, const char *type, const char *kind, int64_t ref_int,
+    int64_t worker_id, const char *actor, json_t *data);
+int events_append_worker_text(struct store *s, const char *type, const char *kind,
+    int64_t ref_int, int64_t worker_id, const char *actor, const char *data_text);
 /* After commit: make the new events visible to clients and wake them. */
 void events_committed(struct store *s);
 void events_rolled_back(struct store *s);
 int64_t events_last_seq(struct store *s);
-/* Reads up to max events after `since` matching types; returns count or -1. */
-int events_read(struct store *s, int64_t since, const char *const *types, int ntypes,
+/* Reads up to max events after `since` matching the filter; returns count or -1. */
+int events_read(struct store *s, int64_t since, const struct event_filter *f,
     int max, size_t max_bytes, struct event_row *out, int64_t *scanned_to);
 void event_row_free(struct event_row *r);
 int events_type_matches(const char *type, const char *const *patterns, int n);
@@ -139,6 +165,13 @@ int auth_rate_check(int64_t token_id, double rate, double burst);
 
 /* ---- metrics (metrics.c) ---- */
 void metrics_http_observe(const char *method, const char *route, int code, double seconds);
+/* One scheduler pass: how many it placed and left, and how long it took. */
+void metrics_sched_pass(size_t placed, size_t unplaced, double seconds);
+/* From a placement to its agent's first report (scheduled → instantiating). */
+void metrics_assignment_latency(double seconds);
+/* From instantiating to running or warm. */
+void metrics_instantiation(double seconds);
+void metrics_warm_claimed(void);
 void metrics_ws_clients(int delta);
 int metrics_render(struct store *s, struct sbuf *out);
 void metrics_free(void);
@@ -171,6 +204,7 @@ struct resp {
 	char location[256];
 	int is_cacheable;	/* GET answer valid until the data changes */
 	int shows_heartbeats;	/* ... or, with this, until a heartbeat arrives */
+	int is_routine;		/* a call made every few seconds (heartbeats): logged at debug */
 	int retry_after;
 };
 
@@ -191,6 +225,7 @@ extern const struct route api_workers_routes[];
 extern const struct route api_events_routes[];
 extern const struct route api_tokens_routes[];
 extern const struct route api_health_routes[];
+extern const struct route api_agent_routes[];
 
 /* Response helpers (http.c). */
 int resp_json(struct resp *rs, int status, json_t *j);	/* takes ownership of j */
@@ -202,6 +237,9 @@ const char *req_query(const struct req *rq, const char *name, char *buf, size_t 
 int req_query_check(const struct req *rq, const char *const *allowed, struct op_err *err);
 /* Parses the body as a JSON object; errors name what is wrong. */
 json_t *req_json_body(const struct req *rq, struct op_err *err);
+/* Path capture i as a positive id; errors name it ("id") and say it is a `what` id. */
+int req_param_id(const struct req *rq, int i, const char *what, int64_t *id,
+    struct op_err *err);
 
 /* ---- JSON validation (jsonv.c) ---- */
 /* Fails with unknown_field on a key outside allowed (NULL-terminated). prefix names nesting. */
@@ -237,7 +275,6 @@ int page_params(const struct req *rq, const char *listing, int64_t *limit, int64
 
 /* ---- the domain ---- */
 /* scheduler.c: placement, pure (no store, no clock), so it is tested and measured alone. */
-enum sched_policy { SCHED_BINPACK, SCHED_SPREAD };
 
 struct sched_worker {
 	int64_t id;
@@ -276,6 +313,50 @@ int sched_explain(const struct sched_worker *w, size_t nw, const struct sched_in
     struct sbuf *out);
 /* Is w a worker the instance may be placed on at all (state, health, labels)? */
 int sched_worker_may_take(const struct sched_worker *w, const struct sched_instance *in);
+/* One worker's answer for the instance, in a few words ("lacks cpu: needs 4, 2 free"). */
+void sched_worker_reason(const struct sched_worker *w, const struct sched_instance *in,
+    char *buf, size_t n);
+
+/* placement.c: the scheduler's pass over the store, and one instance's explanation. */
+struct sched_pass_result {
+	size_t due;		/* pending instances whose slot is near */
+	size_t workers;		/* workers that take new instances */
+	size_t placed;
+	size_t unplaced;
+	int64_t next_due_at;	/* when the next pending instance becomes due; 0: none */
+	double seconds;		/* the whole pass, reads and writes included */
+	double read_s, place_s, write_s, commit_s;	/* where the time went */
+};
+/* Places what is due and fits, in one transaction. O((n + m·k) log m) plus the I/O. */
+int sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t lead_time,
+    struct sched_pass_result *res);
+json_t *instance_placement(struct store *s, int64_t id, int64_t now, int64_t lead_time,
+    struct op_err *err);
+
+/* lifecycle.c: agents' reports, the clock (slots, retention, drains), lost workers, pools. */
+int lifecycle_tick(struct store *s, int64_t now, const struct server_config *cfg, int is_full);
+/* In the caller's transaction: what a lost worker held is placed again or failed. */
+int lifecycle_worker_lost(struct store *s, int64_t worker_id, const char *name);
+void lifecycle_free(void);
+/* Warm instances per definition that has a pool: {"name": count}. */
+json_t *pools_warm_counts(struct store *s);
+/* The worker an agent names, by name; 404 (field name) unknown, 409 terminated. */
+int agent_worker(struct store *s, const char *name, int64_t *id, struct op_err *err);
+/* The agent's work as JSON text: {"worker", "instances": [...], "last_seq"}. */
+int agent_work(struct store *s, const char *name, int64_t hook_timeout, struct sbuf *out,
+    struct op_err *err);
+/* An agent's (re)start: {name, alive: [ids]}; settles what it lost; answers as agent_work. */
+int agent_sync(struct store *s, json_t *in, const char *actor, int64_t hook_timeout,
+    struct sbuf *out, struct op_err *err);
+/* An agent's report {name, from, to, reason?, exit?, grade?}; *out is the instance after it. */
+int instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json_t **out,
+    struct op_err *err);
+
+/* logs.c: hooks' output, per instance. */
+int instance_log_append(struct store *s, int64_t id, json_t *in, int64_t *stored,
+    struct op_err *err);
+int instance_log_read(struct store *s, int64_t id, const char *hook, int64_t attempt,
+    int64_t after, int64_t limit, struct sbuf *out, struct op_err *err);
 
 /* definitions.c */
 int definition_validate(json_t *in, json_t **normal, struct op_err *err);
@@ -287,6 +368,43 @@ json_t *definitions_list(struct store *s, const char *after, int64_t limit, char
     size_t lastlen, int *has_more);
 
 /* instances.c */
+/* The columns an instance is read with, in the order inst_row_from_stmt takes them. */
+#define INST_COLUMNS "i.id, i.definition, i.definition_version, i.owner, i.state, " \
+	"i.state_reason, i.worker_id, w.name, i.timeslot_start, i.timeslot_end, i.created_at, " \
+	"i.updated_at, i.grade, i.exit, i.cpu, i.memory_mb, i.attempt, i.pool"
+#define INST_FROM " FROM instances i LEFT JOIN workers w ON w.id = i.worker_id "
+#define INST_NCOLUMNS 18
+
+/* A row of the instances table as the writer needs it; strings may be NULL. */
+struct inst_row {
+	int64_t id;
+	const char *definition;
+	int64_t definition_version;
+	const char *owner;
+	const char *state;
+	const char *state_reason;
+	const char *worker;
+	int64_t worker_id;		/* 0: none */
+	int64_t timeslot_start;
+	int64_t timeslot_end;
+	int64_t created_at;
+	int64_t updated_at;
+	const char *grade;		/* JSON text, stored by us */
+	const char *exit;		/* JSON text, stored by us */
+	int64_t cpu;
+	int64_t memory_mb;
+	int64_t attempt;		/* placements so far */
+	int is_pool;			/* made by a warm pool, not yet claimed */
+};
+
+/* The row at a statement's current step (strings point into the statement). */
+void inst_row_from_stmt(sqlite3_stmt *st, struct inst_row *r);
+/*
+ * The one definition of an instance's JSON, written straight from its row:
+ * list pages, creations and the scheduler's events are built this way, since
+ * a tree per instance costs several times the query (see bench/RESULTS.md).
+ */
+void instance_write(struct sbuf *b, const struct inst_row *r);
 struct instance_filter {
 	unsigned state_mask;	/* bit per enum inst_state; 0 = any */
 	const char *definition;
@@ -297,6 +415,10 @@ struct instance_filter {
 int instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *out,
     int64_t *first_id, struct op_err *err);
 json_t *instance_get(struct store *s, int64_t id, struct op_err *err);
+/* 1 when the instance exists; else 0, with a 404 in err. */
+int instance_exists(struct store *s, int64_t id, struct op_err *err);
+/* A time as the API writes it (with milliseconds when it has them). */
+json_t *json_time(int64_t ms);
 /* Appends the page's items, comma-separated, to out; returns how many or -1. */
 int instances_list(struct store *s, const struct instance_filter *f, int64_t after,
     int64_t limit, struct sbuf *out, int64_t *last_id, int *has_more);
@@ -306,6 +428,12 @@ json_t *instance_transitions(struct store *s, int64_t id, struct op_err *err);
 /* Moves an instance to `to` for `actor`, checked against the state machine, in the caller's txn. */
 int instance_transition(struct store *s, int64_t id, enum inst_state to, int actor_kind,
     const char *reason, const char *actor, struct op_err *err);
+int instance_add_transition(struct store *s, int64_t id, const char *from, const char *to,
+    const char *reason, const char *actor, int64_t at);
+/* Inserts a pending instance (r->is_pool for a warm pool's) with its row and event. */
+int instances_insert(struct store *s, struct inst_row *r, const char *actor, struct sbuf *one);
+/* The states that hold a worker, as an SQL list: "'scheduled','instantiating',...". */
+const char *inst_holding_sql(void);
 json_t *instance_counts(struct store *s);
 
 /* workers.c */
@@ -329,6 +457,13 @@ int worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **ou
 /* Marks workers offline, then lost, as their heartbeats stop. O(workers not lost). */
 int workers_check_health(struct store *s, int64_t now, int64_t since, int64_t offline_after,
     int64_t lost_after);
+
+/* ---- the loop's timers (timers.c) ---- */
+/* Starts the periodic work on the loop: health, scheduler, lifecycle, watchdog. */
+void timers_start(struct app *a);
+/* Something changed that may let the scheduler place more: a pass soon. */
+void timers_kick(void);
+void timers_stop(void);
 
 /* ---- the application (app.c) ---- */
 /* The HTTP and websocket protocols of the vhost (http.c) and its pieces. */

@@ -110,6 +110,36 @@ static const char *const migrations[] = {
 	"CREATE INDEX instances_worker ON instances(worker_id, id);"
 	"ALTER TABLE workers ADD COLUMN drain_deadline INTEGER;"
 	"ALTER TABLE tokens ADD COLUMN created_by TEXT;",
+
+	/*
+	 * 3: running instances. Events name the worker they concern (an agent's
+	 * stream is filtered by it); instances count their placements (attempt)
+	 * and say whether they belong to a warm pool; hook output is kept per
+	 * instance, attempt and hook; the scheduler and the slot timer find due
+	 * instances by time, through partial indexes of the states they look at.
+	 */
+	"ALTER TABLE events ADD COLUMN worker_id INTEGER;"
+	"CREATE INDEX events_worker ON events(worker_id, seq) WHERE worker_id IS NOT NULL;"
+	"ALTER TABLE instances ADD COLUMN pool INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE instances ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;"
+	/* Partial: a placement leaves these, it does not rewrite them (see bench/RESULTS.md). */
+	"CREATE INDEX instances_due ON instances(timeslot_start) WHERE state = 'pending';"
+	"CREATE INDEX instances_missed ON instances(timeslot_end) WHERE state = 'pending' AND pool = 0;"
+	"CREATE INDEX instances_ending ON instances(timeslot_end) WHERE state = 'running';"
+	"CREATE INDEX instances_pool ON instances(definition, state) WHERE pool = 1;"
+	/* A version's pool depth, read every second, is a column: bodies can be a MiB. */
+	"ALTER TABLE definitions ADD COLUMN warm_depth INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE definitions SET warm_depth = coalesce(json_extract(body, '$.warm_pool.depth'), 0);"
+	"CREATE TABLE instance_logs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  instance_id INTEGER NOT NULL REFERENCES instances(id),"
+	"  attempt INTEGER NOT NULL,"
+	"  hook TEXT NOT NULL,"
+	"  offset INTEGER NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  text TEXT NOT NULL,"
+	"  UNIQUE (instance_id, attempt, hook, offset)"
+	") STRICT;",
 };
 
 int
@@ -209,7 +239,7 @@ store_open(const char *path, struct op_err *err)
 	 */
 	sqlite3_busy_timeout(s->db, 100);
 	if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-	    "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;", err) != 0)
+	    "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;", err) != 0)
 		goto fail;
 	return s;
 fail:
@@ -306,6 +336,18 @@ store_commit_heartbeat(struct store *s)
 	}
 	s->in_txn = 0;
 	s->heartbeat_version++;
+	events_committed(s);
+	return 0;
+}
+
+int
+store_commit_silent(struct store *s)
+{
+	if (exec_sql(s, "COMMIT", NULL) != 0) {
+		store_rollback(s);
+		return -1;
+	}
+	s->in_txn = 0;
 	events_committed(s);
 	return 0;
 }

@@ -129,6 +129,9 @@ worker_resolve(struct store *s, const char *id_or_name, int64_t *id, struct op_e
 	return 0;
 }
 
+static int health_event(struct store *s, int64_t id, const char *from, const char *to,
+    const char *reason, const char *actor);
+
 /*
  * An agent registers (or registers again after a restart): the worker is
  * created ready and online, or its capacity and labels are updated and it is
@@ -143,7 +146,7 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 	const char *name, *tmpl = NULL;
 	json_t *cap, *labels = NULL, *w = NULL;
 	int64_t cpu, mem, slots, id = 0, now = now_ms();
-	char *labels_text = NULL;
+	char *labels_text = NULL, was[16] = "online";
 	sqlite3_stmt *st;
 	int is_new;
 
@@ -169,10 +172,11 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 	labels_text = labels ? json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
 	if (store_begin(s) != 0)
 		goto db;
-	st = store_stmt(s, "SELECT id, state FROM workers WHERE name = ?");
+	st = store_stmt(s, "SELECT id, state, health FROM workers WHERE name = ?");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		id = sqlite3_column_int64(st, 0);
+		snprintf(was, sizeof(was), "%s", (const char *)sqlite3_column_text(st, 2));
 		if (strcmp((const char *)sqlite3_column_text(st, 1), "terminated") == 0) {
 			sqlite3_reset(st);
 			store_rollback(s);
@@ -209,6 +213,10 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 	w = worker_get(s, id, err);
 	if (w == NULL || events_append(s, "worker.registered", "worker", NULL, id, actor,
 	    json_pack("{s:b, s:O}", "is_new", is_new, "worker", w)) != 0)
+		goto db_rb;
+	/* Back online by registering (a restarted agent): said as a heartbeat would say it. */
+	if (!is_new && strcmp(was, "online") != 0 &&
+	    health_event(s, id, was, "online", "its agent registered again", actor) != 0)
 		goto db_rb;
 	if (store_commit(s) != 0)
 		goto db;
@@ -262,24 +270,60 @@ workers_list(struct store *s, const struct worker_filter *f, int64_t after, int6
 	return items;
 }
 
+/*
+ * drain's deadline: an RFC 3339 time, or a duration from now ("30m"). Absent
+ * or null: none, the instances finish their slots however long they take.
+ */
+static int
+drain_deadline_parse(json_t *body, int64_t now, int64_t *deadline, struct op_err *err)
+{
+	static const char *const fields[] = { "deadline", NULL };
+	json_t *v = body ? json_object_get(body, "deadline") : NULL;
+	const char *s;
+	int64_t ms;
+
+	*deadline = 0;
+	if (body != NULL && jsonv_known(body, "", fields, err) != 0)
+		return -1;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (jsonv_string(body, "", "deadline", 1, 1, 64, &s, err) != 0)
+		return -1;
+	if (time_parse_rfc3339(s, &ms) == 0) {
+		*deadline = ms;
+	} else if (duration_parse(s, &ms) == 0 && ms <= 30LL * 86400000) {
+		*deadline = now + ms;
+	} else {
+		op_err_set(err, 400, "invalid_argument", "deadline", "deadline must be an RFC 3339 "
+		    "time such as 2026-11-23T10:00:00Z or a duration from now up to 30d, such as \"30m\"");
+		return -1;
+	}
+	return 0;
+}
+
 int
 worker_act(struct store *s, int64_t id, enum worker_action a, json_t *body, const char *actor,
     json_t **out, struct op_err *err)
 {
 	sqlite3_stmt *st;
 	enum worker_state from, to;
-	char why[200], reason[200];
+	char why[200], reason[260];
+	int64_t now = now_ms(), deadline = 0;
 	json_t *w;
 	int rc;
 
 	*out = NULL;
 	err->code = NULL;
-	if (body != NULL && json_object_size(body) > 0) {
+	if (a == WORKER_ACT_DRAIN) {
+		if (drain_deadline_parse(body, now, &deadline, err) != 0)
+			return -1;
+	} else if (body != NULL && json_object_size(body) > 0) {
 		const char *k;
 		json_t *v;
 
 		json_object_foreach(body, k, v) {
-			op_err_set(err, 400, "unknown_field", k, "unknown field %s", k);
+			op_err_set(err, 400, "unknown_field", k, "%s takes no fields; unknown field %s",
+			    worker_action_name(a), k);
 			return -1;
 		}
 	}
@@ -300,13 +344,25 @@ worker_act(struct store *s, int64_t id, enum worker_action a, json_t *body, cons
 		op_err_set(err, 409, "invalid_transition", "", "%s", rc != 0 ? "unknown state" : why);
 		goto fail;
 	}
-	st = store_stmt(s, "UPDATE workers SET state = ?, updated_at = ? WHERE id = ?");
+	/* A drain's deadline lives as long as the drain. */
+	st = store_stmt(s, "UPDATE workers SET state = ?, updated_at = ?, drain_deadline = ? "
+	    "WHERE id = ?");
 	sqlite3_bind_text(st, 1, worker_state_name(to), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now_ms());
-	sqlite3_bind_int64(st, 3, id);
+	sqlite3_bind_int64(st, 2, now);
+	if (to == WORKER_DRAINING && deadline > 0)
+		sqlite3_bind_int64(st, 3, deadline);
+	sqlite3_bind_int64(st, 4, id);
 	if (sqlite3_step(st) != SQLITE_DONE || (w = worker_get(s, id, err)) == NULL)
 		goto fail;
-	snprintf(reason, sizeof(reason), "%s by %s", worker_action_name(a), actor ? actor : "operator");
+	if (a == WORKER_ACT_DRAIN && deadline > 0) {
+		char t[40];
+
+		snprintf(reason, sizeof(reason), "drain by %s, deadline %s", actor ? actor : "operator",
+		    time_format_ms(deadline, t, sizeof(t), 0));
+	} else {
+		snprintf(reason, sizeof(reason), "%s by %s", worker_action_name(a),
+		    actor ? actor : "operator");
+	}
 	if (events_append(s, "worker.state", "worker", NULL, id, actor,
 	    json_pack("{s:s, s:s, s:s, s:o}", "from", worker_state_name(from), "to",
 	    worker_state_name(to), "reason", reason, "worker", w)) != 0)
@@ -437,9 +493,9 @@ db:
 /*
  * From the loop's timer. A worker whose last heartbeat is older than
  * offline_after goes offline, older than lost_after lost, each with its
- * event. (What a lost worker held is settled by the scheduler, which places
- * instances: until then a lost worker holds nothing.) One query a second over
- * the workers table, O(workers); it writes only when something changes.
+ * event; what a lost worker held goes back to pending or fails, as its
+ * definition says (lifecycle_worker_lost). One query a second over the
+ * workers table, O(workers); it writes only when something changes.
  */
 int
 workers_check_health(struct store *s, int64_t now, int64_t since, int64_t offline_after,
@@ -466,15 +522,8 @@ workers_check_health(struct store *s, int64_t now, int64_t since, int64_t offlin
 
 		if (strcmp((const char *)sqlite3_column_text(st, 1), to) == 0)
 			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct change *nc = realloc(c, ncap * sizeof(*nc));
-
-			if (nc == NULL)
-				break;
-			c = nc;
-			cap = ncap;
-		}
+		if (array_grow(&c, &cap, n, sizeof(*c)) != 0)
+			break;
 		c[n].id = sqlite3_column_int64(st, 0);
 		snprintf(c[n].from, sizeof(c[n].from), "%s", (const char *)sqlite3_column_text(st, 1));
 		snprintf(c[n].name, sizeof(c[n].name), "%s", (const char *)sqlite3_column_text(st, 3));
@@ -498,6 +547,11 @@ workers_check_health(struct store *s, int64_t now, int64_t since, int64_t offlin
 		    duration_format(c[i].silent_ms / 1000 * 1000, d, sizeof(d)));
 		if (sqlite3_step(st) != SQLITE_DONE ||
 		    health_event(s, c[i].id, c[i].from, c[i].to, reason, "outpostd") != 0) {
+			rc = -1;
+			break;
+		}
+		/* What a lost worker held is placed again or failed, in the same transaction. */
+		if (strcmp(c[i].to, "lost") == 0 && lifecycle_worker_lost(s, c[i].id, c[i].name) != 0) {
 			rc = -1;
 			break;
 		}

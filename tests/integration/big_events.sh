@@ -13,8 +13,11 @@ for n in $(seq 1 75); do
 		"$n" "$hooks" "$hooks" "$hooks" "$hooks" >"$WORK/def.json"
 	api_ok 201 POST /api/v1/definitions "@$WORK/def.json"
 done
+# The ring's 64 MiB and SQLite's 16 MiB page cache, with room for the sanitizer
+# build's shadow memory and quarantine (~4x): ~100 MiB without, ~420 MiB with.
 rss=$(ps -o rss= -p "$SERVER_PID")
-[ "$rss" -lt 400000 ] || fail "outpostd holds $rss KiB after 75 large events"
+note "outpostd holds $rss KiB after 75 large events"
+[ "$rss" -lt 460000 ] || fail "outpostd holds $rss KiB after 75 large events"
 
 seen=""
 since=0

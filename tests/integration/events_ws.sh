@@ -132,8 +132,36 @@ ws_open n ""
 assert_eq 401 "$WS_STATUS" "upgrade without a token"
 ws_open g "opt_$(printf 'A%.0s' $(seq 43))"
 assert_eq 401 "$WS_STATUS" "upgrade with an unknown token"
+
+# An agent's stream is held to its worker's events: it must name the worker,
+# and sees that worker's events and its instances' only.
 ws_open h "$agent"
-assert_eq 403 "$WS_STATUS" "upgrade with an agent token"
+assert_eq 101 "$WS_STATUS" "upgrade with an agent token"
+ws_send h '{"subscribe": {"since": 0}}'
+wait_for 10 "the error for an agent's subscription without a worker" \
+	eval 'ws_messages h | grep -q "subscribe.worker"'
+TOKEN=$agent api_ok 201 POST /api/v1/agent/register \
+	'{"name":"wa","capacity":{"cpu":1,"memory_mb":64,"slots":1}}'
+TOKEN=$agent api_ok 201 POST /api/v1/agent/register \
+	'{"name":"wb","capacity":{"cpu":1,"memory_mb":64,"slots":1}}'
+api_ok 200 POST /api/v1/workers/wb/cordon
+api_ok 200 POST /api/v1/workers/wa/cordon
+ws_send h '{"subscribe": {"since": 0, "worker": "wa"}}'
+wait_for 10 "caught_up on stream h" has_caught_up h
+assert_eq "worker.registered worker.state" \
+	"$(ws_messages h | jq -r 'select(.seq) | .type' | tr '\n' ' ' | sed 's/ $//')" \
+	"the events on wa's agent stream"
+assert_eq "wa" "$(ws_messages h | jq -r 'select(.seq) | .data.worker.name' | sort -u)" \
+	"the worker of the events on wa's agent stream"
+ws_send h '{"subscribe": {"since": 0, "worker": "nope"}}'
+wait_for 10 "the error for an unknown worker" \
+	eval 'ws_messages h | grep -q "no worker with id or name nope"'
+# A viewer may filter by worker too, on the stream and on the page.
+api_ok 200 "GET" "/api/v1/events?worker=wb"
+assert_eq "worker.registered worker.state" "$(jbody -r '[.items[].type] | join(" ")')" \
+	"GET /api/v1/events?worker=wb"
+api_ok 200 "GET" "/api/v1/events?worker=nope"
+assert_eq 0 "$(jbody '.items | length')" "GET /api/v1/events?worker=nope"
 
 # A refused subscribe changes nothing: the stream keeps its old filter.
 ws_open k
@@ -142,7 +170,7 @@ wait_for 10 "caught_up on stream k" has_caught_up k
 ws_send k '{"subscribe": {"types": ["token.*", 5]}}'
 wait_for 10 "the error for a bad type" eval 'ws_messages k | grep -q "subscribe.types"'
 ws_send k '{"subscribe": {"sinse": 3}}'
-wait_for 10 "the error for an unknown key" eval 'ws_messages k | grep -q "since and types only"'
+wait_for 10 "the error for an unknown key" eval 'ws_messages k | grep -q "since, types and worker only"'
 create_token after-bad-subscribe viewer
 create_instance lab after-bad-subscribe
 get_last_seq

@@ -39,6 +39,24 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/outpost-$TEST_NAME.XXXXXX") || exit 1
 _pids=()
 
+# Hooks run under shims in sessions of their own, which outlive their agent by
+# design: whatever still has its working directory, or a shim's command line,
+# under $WORK is killed at the end.
+_kill_under_work() {
+	local d pid
+	for d in /proc/[0-9]*; do
+		pid=${d#/proc/}
+		[ "$pid" = $$ ] && continue
+		case $(readlink "$d/cwd" 2>/dev/null) in
+		"$WORK"/*) kill -KILL "$pid" 2>/dev/null ;;
+		esac
+		if [ "$(cat "$d/comm" 2>/dev/null)" = outpost-shim ] &&
+			tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "$WORK/"; then
+			kill -KILL "$pid" 2>/dev/null
+		fi
+	done
+}
+
 _cleanup() {
 	local rc=$? p
 	trap - EXIT
@@ -54,6 +72,7 @@ _cleanup() {
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
+	[ -n "${_has_agents:-}" ] && _kill_under_work
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "${SERVER_LOG:-}" ] && [ -f "$SERVER_LOG" ]; then
 		echo "--- last lines of $SERVER_LOG ---" >&2
 		tail -n 20 "$SERVER_LOG" >&2
@@ -308,6 +327,121 @@ get_instance_count() {
 		[ -n "$next" ] || return 0
 		after=$next
 	done
+}
+
+# ---- agents and the life of instances ----
+
+AGENT=$top_builddir/src/agent/outpost-agent
+AGENT_TOKEN_FILE=
+_has_agents=
+
+# start_agent NAME [outpost-agent flags...]: a real agent for worker NAME, work
+# directory $WORK/agents/NAME, log $WORK/agent.NAME.log; heartbeats every 300 ms,
+# SIGKILL 1 s after SIGTERM unless the flags say otherwise. Sets AGENT_PID.
+start_agent() {
+	local name=$1
+	shift
+	[ -x "$AGENT" ] || fail "$AGENT is not built"
+	if [ -z "$AGENT_TOKEN_FILE" ]; then
+		local saved=$TOKEN
+		TOKEN=$SERVER_TOKEN
+		create_token agents agent
+		TOKEN=$saved
+		AGENT_TOKEN_FILE=$WORK/agent.token
+		printf '%s\n' "$NEW_TOKEN" >"$AGENT_TOKEN_FILE"
+	fi
+	_has_agents=1
+	mkdir -p "$WORK/agents"
+	(
+		_ws_close_fds_but
+		exec "$AGENT" --server "$SERVER_URL" --token-file "$AGENT_TOKEN_FILE" --name "$name" \
+			--work-dir "$WORK/agents/$name" --heartbeat 300ms --kill-grace 1s \
+			--log-format json "$@"
+	) >>"$WORK/agent.$name.log" 2>&1 &
+	AGENT_PID=$!
+	track_pid "$AGENT_PID"
+	eval "AGENT_PID_${name//[^a-zA-Z0-9]/_}=$AGENT_PID"
+}
+
+# kill_agent NAME: kill -9, no chance to say anything (its hooks run on under their shims).
+kill_agent() {
+	local pid
+	pid=$(agent_pid "$1")
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+
+# agent_pid NAME: the pid start_agent gave the agent of NAME.
+agent_pid() {
+	eval echo "\$AGENT_PID_${1//[^a-zA-Z0-9]/_}"
+}
+
+# wait_online NAME...: each worker registered and online.
+wait_online() {
+	local n
+	for n in "$@"; do
+		wait_for 15 "worker $n online" _worker_is "$n" online
+	done
+}
+
+_worker_is() {
+	TOKEN=$SERVER_TOKEN api GET "/api/v1/workers/$1"
+	[ "$STATUS" = 200 ] && [ "$(jbody .health)" = "$2" ]
+}
+
+# The instance's field (a jq path) as the server says now.
+inst() {	# ID JQ
+	TOKEN=$SERVER_TOKEN api GET "/api/v1/instances/$1"
+	jbody "$2"
+}
+
+_inst_state_is() {
+	local s
+	s=$(inst "$1" .state)
+	[ "$s" = "$2" ] && return 0
+	# A final state that is not the one waited for will never become it.
+	case $s in
+	stopped | failed | terminated)
+		[ "$s" = "$2" ] || fail "instance $1 is $s ($(jbody .state_reason)), waiting for $2" ;;
+	esac
+	return 1
+}
+
+# wait_state ID STATE [SECONDS]: fails at once if the instance ends in another final state.
+wait_state() {
+	wait_for "${3:-20}" "instance $1 to be $2" _inst_state_is "$1" "$2"
+}
+
+# A time N seconds from now (negative: ago), RFC 3339 UTC.
+at_offset() {
+	date -u -d "@$(($(date +%s) + $1))" +%Y-%m-%dT%H:%M:%SZ
+}
+
+# create_now DEFINITION OWNER SECONDS [COUNT]: instances whose slot starts now and
+# lasts SECONDS. Sets INSTANCE_ID (the first) and IDS (all).
+create_now() {
+	local body
+	body="{\"definition\":\"$1\",\"owner\":\"$2\",\"timeslot_start\":\"$(at_offset 0)\",\
+\"timeslot_end\":\"$(at_offset "$3")\"${4:+,\"count\":$4}}"
+	TOKEN=$SERVER_TOKEN api_ok 201 POST /api/v1/instances "$body"
+	if [ -n "${4:-}" ]; then
+		IDS=$(jbody '[.items[].id] | join(" ")')
+		INSTANCE_ID=${IDS%% *}
+	else
+		INSTANCE_ID=$(jbody .id)
+		IDS=$INSTANCE_ID
+	fi
+}
+
+# define NAME JSON-FRAGMENT: a definition {"name": NAME, FRAGMENT}.
+define() {
+	TOKEN=$SERVER_TOKEN api_ok 201 POST /api/v1/definitions "{\"name\":\"$1\",$2}"
+}
+
+# The instance's log, as text (every chunk, in order).
+inst_log() {
+	TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/instances/$1/log?limit=500"
+	jbody -j '.items[].text'
 }
 
 # ---- a websocket client in bash, for the event stream's protocol ----

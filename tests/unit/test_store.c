@@ -206,20 +206,22 @@ static void
 test_instance_fields_are_validated_and_nothing_changes(void **state)
 {
 	static const struct { const char *json; const char *field; int http; } c[] = {
-		{ "{\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "definition", 400 },
-		{ "{\"definition\":\"nope\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "definition", 422 },
-		{ "{\"definition\":\"web@9\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "definition", 422 },
-		{ "{\"definition\":\"web@x\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "definition", 400 },
-		{ "{\"definition\":\"web\",\"owner\":\"\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "owner", 400 },
-		{ "{\"definition\":\"web\",\"owner\":7,\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "owner", 400 },
-		{ "{\"definition\":\"web\",\"owner\":\"a\\u0001\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "owner", 400 },
-		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"soon\",\"timeslot_end\":\"2026-11-23T11:00:00Z\"}", "timeslot_start", 400 },
-		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\"}", "timeslot_end", 400 },
-		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T10:00:00Z\"}", "timeslot_end", 422 },
-		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T13:00:01Z\"}", "timeslot_end", 422 },
-		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\",\"count\":0}", "count", 400 },
-		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\",\"count\":1001}", "count", 400 },
-		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\",\"pet\":1}", "pet", 400 },
+		{ "{\"owner\":\"o\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\"}", "definition", 400 },
+		{ "{\"definition\":\"nope\",\"owner\":\"o\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\"}", "definition", 422 },
+		{ "{\"definition\":\"web@9\",\"owner\":\"o\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\"}", "definition", 422 },
+		{ "{\"definition\":\"web@x\",\"owner\":\"o\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\"}", "definition", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\"}", "owner", 400 },
+		{ "{\"definition\":\"web\",\"owner\":7,\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\"}", "owner", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"a\\u0001\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\"}", "owner", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"soon\",\"timeslot_end\":\"2030-01-01T11:00:00Z\"}", "timeslot_start", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2030-01-01T10:00:00Z\"}", "timeslot_end", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T10:00:00Z\"}", "timeslot_end", 422 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T13:00:01Z\"}", "timeslot_end", 422 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\",\"count\":0}", "count", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\",\"count\":1001}", "count", 400 },
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\",\"pet\":1}", "pet", 400 },
+		/* a slot that is over */
+		{ "{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":\"2020-01-01T10:00:00Z\",\"timeslot_end\":\"2020-01-01T11:00:00Z\"}", "timeslot_end", 422 },
 	};
 	struct store *s = fresh();
 	struct op_err err = { 0 };
@@ -262,7 +264,7 @@ test_a_batch_is_one_transaction_with_one_event_each(void **state)
 	struct op_err err = { 0 };
 	json_t *def = json_loads("{\"name\":\"web\",\"hooks\":{\"run\":[\"x\"]}}", 0, NULL), *out;
 	json_t *in = json_loads("{\"definition\":\"web\",\"owner\":\"o\",\"timeslot_start\":"
-	    "\"2026-11-23T10:00:00Z\",\"timeslot_end\":\"2026-11-23T11:00:00Z\",\"count\":25}", 0, NULL);
+	    "\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\",\"count\":25}", 0, NULL);
 	int64_t before, first;
 	struct sbuf text;
 

@@ -1,0 +1,137 @@
+/*
+ * /api/v1/agent/...: what outpost-agent calls, with a token of role agent
+ * (and no other role reaches these). Each call names its worker (name): one
+ * agent token may serve every worker host of a site.
+ *
+ *   POST register                  the worker, its capacity and labels
+ *   POST heartbeat                 alive
+ *   POST sync                      (re)started: what it still runs; its work back
+ *   GET  work?name=W               its work: the instances it must run
+ *   POST instances/{id}/report     a step of an instance: from, to, exit, grade
+ *   POST instances/{id}/log        a chunk of a hook's output
+ *
+ * Pushed work comes over the event stream (a subscription naming the
+ * worker); these routes are the whole of what the agent says.
+ */
+#include <string.h>
+
+#include "server.h"
+
+static int
+id_param(struct req *rq, int64_t *id, struct op_err *err)
+{
+	return req_param_id(rq, 0, "instance", id, err);
+}
+
+static int
+agent_register(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	json_t *in = req_json_body(rq, &err), *out;
+	int rc;
+
+	if (in == NULL)
+		return resp_error(rs, &err);
+	rc = worker_register(rq->app->store, in, rq->actor, &out, &err);
+	json_decref(in);
+	if (rc < 0)
+		return resp_error(rs, &err);
+	return resp_json(rs, rc == 1 ? 201 : 200, out);
+}
+
+static int
+agent_heartbeat(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	json_t *in = req_json_body(rq, &err), *out;
+	int rc;
+
+	if (in == NULL)
+		return resp_error(rs, &err);
+	rc = worker_heartbeat(rq->app->store, in, rq->actor, &out, &err);
+	json_decref(in);
+	if (rc < 0)
+		return resp_error(rs, &err);
+	rs->is_routine = 1;
+	return resp_json(rs, 200, out);
+}
+
+static const char *const work_query[] = { "name", NULL };
+
+static int
+agent_get_work(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	char name[80];
+
+	if (agent_work(rq->app->store, req_query(rq, "name", name, sizeof(name)),
+	    rq->app->cfg.hook_timeout_ms, &rs->body, &err) != 0)
+		return resp_error(rs, &err);
+	rs->status = 200;
+	rs->content_type = "application/json";
+	return 0;
+}
+
+static int
+agent_post_sync(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	json_t *in = req_json_body(rq, &err);
+	int rc;
+
+	if (in == NULL)
+		return resp_error(rs, &err);
+	rc = agent_sync(rq->app->store, in, rq->actor, rq->app->cfg.hook_timeout_ms, &rs->body,
+	    &err);
+	json_decref(in);
+	if (rc != 0)
+		return resp_error(rs, &err);
+	rs->status = 200;
+	rs->content_type = "application/json";
+	return 0;
+}
+
+static int
+agent_report(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	json_t *in, *out;
+	int64_t id;
+	int rc;
+
+	if (id_param(rq, &id, &err) != 0 || (in = req_json_body(rq, &err)) == NULL)
+		return resp_error(rs, &err);
+	rc = instance_report(rq->app->store, id, in, rq->actor, &out, &err);
+	json_decref(in);
+	if (rc != 0)
+		return resp_error(rs, &err);
+	return resp_json(rs, 200, out);
+}
+
+static int
+agent_log(struct req *rq, struct resp *rs)
+{
+	struct op_err err = { 0 };
+	json_t *in;
+	int64_t id, stored;
+	int rc;
+
+	if (id_param(rq, &id, &err) != 0 || (in = req_json_body(rq, &err)) == NULL)
+		return resp_error(rs, &err);
+	rc = instance_log_append(rq->app->store, id, in, &stored, &err);
+	json_decref(in);
+	if (rc != 0)
+		return resp_error(rs, &err);
+	rs->is_routine = 1;
+	return resp_json(rs, 200, json_pack("{s:I}", "stored", (json_int_t)stored));
+}
+
+const struct route api_agent_routes[] = {
+	{ "POST", "/api/v1/agent/register", ROLE_AGENT, agent_register, NULL },
+	{ "POST", "/api/v1/agent/heartbeat", ROLE_AGENT, agent_heartbeat, NULL },
+	{ "POST", "/api/v1/agent/sync", ROLE_AGENT, agent_post_sync, NULL },
+	{ "GET", "/api/v1/agent/work", ROLE_AGENT, agent_get_work, work_query },
+	{ "POST", "/api/v1/agent/instances/{id}/report", ROLE_AGENT, agent_report, NULL },
+	{ "POST", "/api/v1/agent/instances/{id}/log", ROLE_AGENT, agent_log, NULL },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL },
+};

@@ -1,0 +1,126 @@
+/*
+ * The periodic work of outpostd, as libwebsockets timers on the one loop:
+ *
+ *   health     once a second: workers whose heartbeats stopped go offline, then lost;
+ *   scheduler  a pass soon after any committed change (a kick), when the next
+ *              pending instance becomes due, and every scheduler_interval anyway;
+ *   lifecycle  every 250 ms: slots that end, missed slots, drain deadlines;
+ *              every second: warm pools and retention.
+ *
+ * Kicks are coalesced: a pass runs no sooner than twice the last pass's
+ * length after it (20 ms at least), so a burst of changes costs a few passes
+ * and the scheduler never takes more than a third of the loop, however busy
+ * the site is. A pass's own commit does not kick another.
+ *
+ * This file speaks lws timers and nothing else; the work is the domain's.
+ */
+#include "server.h"
+
+#define LIFECYCLE_US (250 * LWS_US_PER_MS)
+#define PASS_MIN_GAP_MS 20
+
+static struct app *app;
+static lws_sorted_usec_list_t health_sul, sched_sul, life_sul;
+static int64_t sched_at;	/* when the queued pass runs; 0: none queued */
+static int64_t sched_gap_ms = PASS_MIN_GAP_MS;
+static int64_t sched_last_end;
+static int in_pass;
+static unsigned life_ticks;
+
+static void sched_run(lws_sorted_usec_list_t *sul);
+
+/* Queues a pass at `at` (ms), unless one is queued sooner; never closer than the gap. */
+static void
+queue_pass(int64_t at)
+{
+	int64_t now = now_ms();
+
+	if (at < sched_last_end + sched_gap_ms)
+		at = sched_last_end + sched_gap_ms;
+	if (at < now)
+		at = now;
+	if (sched_at != 0 && sched_at <= at)
+		return;
+	sched_at = at;
+	lws_sul_schedule(app->lws, 0, &sched_sul, sched_run, (at - now) * LWS_US_PER_MS + 1);
+}
+
+void
+timers_kick(void)
+{
+	if (app == NULL || in_pass)
+		return;
+	queue_pass(now_ms());
+}
+
+static void
+sched_run(lws_sorted_usec_list_t *sul)
+{
+	struct sched_pass_result r;
+	int64_t now = now_ms(), next;
+	int rc;
+
+	(void)sul;
+	sched_at = 0;
+	in_pass = 1;
+	rc = sched_pass(app->store, now, app->cfg.sched_policy, app->cfg.lead_time_ms, &r);
+	in_pass = 0;
+	sched_last_end = now_ms();
+	sched_gap_ms = (int64_t)(r.seconds * 2000.0);
+	if (sched_gap_ms < PASS_MIN_GAP_MS)
+		sched_gap_ms = PASS_MIN_GAP_MS;
+	if (rc != 0) {
+		log_error("sched.pass", "error", "the pass failed; the next one tries again", NULL);
+	} else {
+		metrics_sched_pass(r.placed, r.unplaced, r.seconds);
+		if (r.placed > 0) {
+			char p[24], u[24], ms[32];
+
+			snprintf(p, sizeof(p), "%zu", r.placed);
+			snprintf(u, sizeof(u), "%zu", r.unplaced);
+			snprintf(ms, sizeof(ms), "%.3f", r.seconds * 1000.0);
+			log_info("sched.pass", "placed", p, "unplaced", u, "ms", ms, NULL);
+		}
+	}
+	next = now + app->cfg.scheduler_interval_ms;
+	if (r.next_due_at > 0 && r.next_due_at < next)
+		next = r.next_due_at;
+	queue_pass(next);
+}
+
+static void
+health_run(lws_sorted_usec_list_t *sul)
+{
+	workers_check_health(app->store, now_ms(), app->started_at,
+	    app->cfg.worker_offline_after_ms, app->cfg.worker_lost_after_ms);
+	lws_sul_schedule(app->lws, 0, sul, health_run, LWS_US_PER_SEC);
+}
+
+static void
+life_run(lws_sorted_usec_list_t *sul)
+{
+	/* The cheap steps every tick; pools and retention every fourth (once a second). */
+	lifecycle_tick(app->store, now_ms(), &app->cfg, life_ticks++ % 4 == 0);
+	lws_sul_schedule(app->lws, 0, sul, life_run, LIFECYCLE_US);
+}
+
+void
+timers_start(struct app *a)
+{
+	app = a;
+	lws_sul_schedule(a->lws, 0, &health_sul, health_run, LWS_US_PER_SEC);
+	lws_sul_schedule(a->lws, 0, &life_sul, life_run, LIFECYCLE_US);
+	queue_pass(now_ms());
+}
+
+void
+timers_stop(void)
+{
+	if (app == NULL)
+		return;
+	lws_sul_cancel(&health_sul);
+	lws_sul_cancel(&sched_sul);
+	lws_sul_cancel(&life_sul);
+	sched_at = 0;
+	app = NULL;
+}

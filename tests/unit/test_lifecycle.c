@@ -1,0 +1,712 @@
+/*
+ * The life of instances on a real SQLite file, without sockets: the
+ * scheduler's pass and its events, what an agent may report and what is
+ * refused (changing nothing), an agent's sync after a restart, a lost worker,
+ * the clock's steps (slot ends, missed slots, retention, drain deadlines),
+ * warm pools and their claims, instances' logs, and the placement
+ * explanation. The HTTP side of the same is tests/integration/.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "server.h"
+
+struct app *the_app;
+
+static char dir[64];
+static char path[128];
+static struct store *s;
+
+static int
+setup(void **state)
+{
+	struct op_err err = { 0 };
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/outpost-unit-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	s = store_open(path, &err);
+	if (s == NULL || store_migrate(s, store_latest_version(), &err) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char p[160];
+
+	(void)state;
+	store_close(s);
+	s = NULL;
+	events_shutdown();
+	lifecycle_free();
+	snprintf(p, sizeof(p), "%s/t.db", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/t.db-wal", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/t.db-shm", dir);
+	unlink(p);
+	rmdir(dir);
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static int64_t
+count(const char *sql, int64_t arg)
+{
+	sqlite3_stmt *st;
+	int64_t n;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_bind_parameter_count(st) > 0)
+		sqlite3_bind_int64(st, 1, arg);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static void
+define(const char *text)
+{
+	struct op_err err = { 0 };
+	json_t *in = json_loads(text, 0, NULL), *out = NULL;
+
+	assert_non_null(in);
+	if (definition_create(s, in, "test", &out, &err) != 0)
+		fail_msg("definition %s: %s", text, err.message);
+	json_decref(in);
+	json_decref(out);
+}
+
+static int64_t
+worker(const char *name, int cpu, const char *labels)
+{
+	struct op_err err = { 0 };
+	char text[256];
+	json_t *in, *out = NULL;
+	int64_t id;
+
+	snprintf(text, sizeof(text), "{\"name\":\"%s\",\"capacity\":{\"cpu\":%d,\"memory_mb\":8192,"
+	    "\"slots\":8},\"labels\":%s}", name, cpu, labels);
+	in = json_loads(text, 0, NULL);
+	assert_true(worker_register(s, in, "test", &out, &err) >= 0);
+	id = json_integer_value(json_object_get(out, "id"));
+	json_decref(in);
+	json_decref(out);
+	return id;
+}
+
+/* An instance whose slot runs from now + start_s to now + end_s (seconds). */
+static int64_t
+instance(const char *def, const char *owner, int start_s, int end_s)
+{
+	struct op_err err = { 0 };
+	char text[300], a[40], b[40];
+	struct sbuf out;
+	json_t *in, *j;
+	int64_t id;
+
+	snprintf(text, sizeof(text), "{\"definition\":\"%s\",\"owner\":\"%s\",\"timeslot_start\":"
+	    "\"%s\",\"timeslot_end\":\"%s\"}", def, owner,
+	    time_format_ms(now_ms() / 1000 * 1000 + start_s * 1000LL, a, sizeof(a), 0),
+	    time_format_ms(now_ms() / 1000 * 1000 + end_s * 1000LL, b, sizeof(b), 0));
+	in = json_loads(text, 0, NULL);
+	sbuf_init(&out);
+	if (instances_create(s, in, "test", &out, &id, &err) != 0)
+		fail_msg("instance of %s: %s", def, err.message);
+	j = json_loads(out.p, 0, NULL);
+	id = json_integer_value(json_object_get(j, "id"));
+	json_decref(j);
+	json_decref(in);
+	sbuf_free(&out);
+	return id;
+}
+
+static const char *
+field(int64_t id, const char *key, char *buf, size_t n)
+{
+	struct op_err err = { 0 };
+	json_t *j = instance_get(s, id, &err), *v;
+
+	assert_non_null(j);
+	v = json_object_get(j, key);
+	if (json_is_string(v))
+		snprintf(buf, n, "%s", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+	else if (json_is_null(v) || v == NULL)
+		snprintf(buf, n, "null");
+	else {
+		char *t = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+		snprintf(buf, n, "%s", t ? t : "?");
+		free(t);
+	}
+	json_decref(j);
+	return buf;
+}
+
+#define assert_field(id, key, want) do { \
+	char buf_[512]; \
+	assert_string_equal(field((id), (key), buf_, sizeof(buf_)), (want)); \
+} while (0)
+
+static struct sched_pass_result
+pass(void)
+{
+	struct sched_pass_result r;
+
+	assert_int_equal(sched_pass(s, now_ms(), SCHED_BINPACK, 300000, &r), 0);
+	return r;
+}
+
+/* An agent's report; returns 0 or the HTTP status of the refusal, with its field. */
+static int
+report(int64_t id, const char *text, char *field_out)
+{
+	struct op_err err = { 0 };
+	json_t *in = json_loads(text, 0, NULL), *out = NULL;
+	int rc;
+
+	assert_non_null(in);
+	rc = instance_report(s, id, in, "agent", &out, &err);
+	json_decref(in);
+	json_decref(out);
+	if (field_out != NULL)
+		snprintf(field_out, 64, "%s", rc == 0 ? "" : err.field);
+	return rc == 0 ? 0 : err.http;
+}
+
+static void
+walk(int64_t id, const char *w, const char *const *steps)
+{
+	char text[256];
+
+	for (int i = 0; steps[i + 1] != NULL; i++) {
+		snprintf(text, sizeof(text), "{\"name\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}", w,
+		    steps[i], steps[i + 1]);
+		if (report(id, text, NULL) != 0)
+			fail_msg("report %s", text);
+	}
+}
+
+static const struct server_config *
+config(int64_t retention)
+{
+	static struct server_config c;
+
+	server_config_defaults(&c);
+	c.instance_retention_ms = retention;
+	return &c;
+}
+
+/* ---- the pass ---- */
+
+static void
+test_pass_places_what_fits_and_names_the_worker_in_its_event(void **state)
+{
+	int64_t w1, w2, a, b, c;
+	struct event_row ev[8];
+	struct event_filter f = { 0 };
+	int64_t scanned;
+	int n;
+
+	(void)state;
+	define("{\"name\":\"d\",\"resources\":{\"cpu\":2},\"hooks\":{\"run\":[\"true\"]}}");
+	define("{\"name\":\"z\",\"labels\":{\"zone\":\"b\"},\"hooks\":{\"run\":[\"true\"]}}");
+	w1 = worker("w1", 2, "{\"zone\":\"a\"}");
+	w2 = worker("w2", 4, "{\"zone\":\"b\"}");
+	a = instance("d", "ana", 0, 3600);
+	b = instance("z", "ben", 0, 3600);
+	c = instance("d", "cy", 7200, 9000);	/* two hours off: not due */
+	assert_int_equal(pass().placed, 2);
+	assert_field(a, "state", "scheduled");
+	assert_field(b, "worker", "w2");
+	assert_field(a, "attempt", "1");
+	assert_field(c, "state", "pending");
+	/* binpack: a (2 cpu) fits both; w1 is the fuller (the same free share, the lower id) */
+	assert_field(a, "worker", "w1");
+	/* The placement event concerns its worker: w2's stream sees b's, not a's. */
+	f.worker_id = w2;
+	n = events_read(s, 0, &f, 8, 0, ev, &scanned);
+	assert_true(n >= 1);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(ev[i].worker_id, w2);
+		event_row_free(&ev[i]);
+	}
+	f.worker_id = w1;
+	f.types = (const char *const[]){ "instance.state" };
+	f.ntypes = 1;
+	n = events_read(s, 0, &f, 8, 0, ev, &scanned);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(ev[0].json, "\"binpack: w1 is the fullest worker that fits"));
+	event_row_free(&ev[0]);
+	/* Nothing more to place: no commit, and the data version stays. */
+	{
+		uint64_t v = store_data_version(s);
+
+		assert_int_equal(pass().placed, 0);
+		assert_true(store_data_version(s) == v);
+	}
+}
+
+/* ---- reports ---- */
+
+static void
+test_reports_are_checked_and_a_refusal_changes_nothing(void **state)
+{
+	static const char *const life[] = { "scheduled", "instantiating", "running", "collecting",
+		"grading", NULL };
+	char f[64];
+	int64_t id, before;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"],\"grade\":[\"true\"]}}");
+	worker("w1", 4, "{}");
+	worker("w2", 4, "{}");
+	id = instance("d", "ana", 0, 3600);
+	pass();
+	assert_field(id, "worker", "w1");
+	before = count("SELECT count(*) FROM transitions WHERE instance_id = ?", id);
+	assert_int_equal(report(id, "{\"name\":\"w2\",\"from\":\"scheduled\",\"to\":\"instantiating\"}",
+	    f), 409);
+	assert_string_equal(f, "name");
+	assert_int_equal(report(id, "{\"name\":\"w9\",\"from\":\"scheduled\",\"to\":\"instantiating\"}",
+	    f), 404);
+	assert_string_equal(f, "name");
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"collecting\"}", f),
+	    409);
+	assert_string_equal(f, "from");
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"scheduled\",\"to\":\"asleep\"}", f),
+	    400);
+	assert_string_equal(f, "to");
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"scheduled\",\"to\":\"stopped\"}", f),
+	    409);
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"scheduled\",\"to\":\"failed\","
+	    "\"exit\":{\"hook\":\"run\",\"colour\":1}}", f), 400);
+	assert_string_equal(f, "exit.colour");
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"scheduled\",\"to\":\"instantiating\","
+	    "\"grade\":{}}", f), 400);
+	assert_string_equal(f, "grade");
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"scheduled\",\"to\":\"instantiating\","
+	    "\"extra\":1}", f), 400);
+	assert_string_equal(f, "extra");
+	assert_field(id, "state", "scheduled");
+	assert_int_equal(count("SELECT count(*) FROM transitions WHERE instance_id = ?", id), before);
+
+	walk(id, "w1", life);
+	/* Only an instance of a pool waits warm; a grade is the hook's JSON object. */
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"grading\",\"to\":\"stopping\","
+	    "\"grade\":[87]}", f), 400);
+	assert_string_equal(f, "grade");
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"grading\",\"to\":\"stopping\","
+	    "\"grade\":{\"score\":87}}", f), 0);
+	assert_field(id, "grade", "{\"score\":87}");
+	/* The same report again (its answer was lost): answered as done, nothing doubled. */
+	before = count("SELECT count(*) FROM transitions WHERE instance_id = ?", id);
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"grading\",\"to\":\"stopping\"}", f), 0);
+	assert_int_equal(count("SELECT count(*) FROM transitions WHERE instance_id = ?", id), before);
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"stopping\",\"to\":\"stopped\"}", f), 0);
+	assert_field(id, "state", "stopped");
+}
+
+static void
+test_a_failure_keeps_its_exit_and_reason(void **state)
+{
+	static const char *const life[] = { "scheduled", "instantiating", "running", NULL };
+	int64_t id;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 4, "{}");
+	id = instance("d", "ana", 0, 3600);
+	pass();
+	walk(id, "w1", life);
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"failed\",\"reason\":"
+	    "\"run_exited: run exited with code 3\",\"exit\":{\"hook\":\"run\",\"code\":3}}", NULL), 0);
+	assert_field(id, "state", "failed");
+	assert_field(id, "state_reason", "run_exited: run exited with code 3");
+	assert_field(id, "exit", "{\"code\":3,\"hook\":\"run\"}");
+}
+
+static void
+test_running_reported_after_the_slot_is_collected_at_once(void **state)
+{
+	static const char *const life[] = { "scheduled", "instantiating", NULL };
+	char f[64];
+	int64_t id;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 4, "{}");
+	id = instance("d", "ana", -10, 1);
+	pass();
+	walk(id, "w1", life);
+	sleep(2);	/* past the end of its one-second slot */
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"instantiating\",\"to\":\"running\"}", f),
+	    0);
+	assert_field(id, "state", "collecting");
+	assert_field(id, "state_reason", "its slot ended");
+}
+
+/* ---- restarts and losses ---- */
+
+static void
+test_sync_fails_what_a_restarted_agent_lost_and_keeps_the_rest(void **state)
+{
+	static const char *const to_inst[] = { "scheduled", "instantiating", NULL };
+	static const char *const to_run[] = { "scheduled", "instantiating", "running", NULL };
+	struct op_err err = { 0 };
+	int64_t a, b, c;
+	struct sbuf out;
+	json_t *in, *work;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 8, "{}");
+	a = instance("d", "ana", 0, 3600);
+	b = instance("d", "ben", 0, 3600);
+	c = instance("d", "cy", 0, 3600);
+	pass();
+	walk(b, "w1", to_inst);
+	walk(c, "w1", to_run);
+	in = json_pack("{s:s, s:[I]}", "name", "w1", "alive", (json_int_t)c);
+	sbuf_init(&out);
+	assert_int_equal(agent_sync(s, in, "agent", 600000, &out, &err), 0);
+	json_decref(in);
+	assert_field(a, "state", "scheduled");	/* nothing had started: nothing was lost */
+	assert_field(b, "state", "failed");
+	assert_non_null(strstr(field(b, "state_reason", (char[200]){ 0 }, 200), "agent_restarted: "));
+	assert_field(c, "state", "running");
+	/* The answer is the agent's work: what it holds now, with hooks and timeouts. */
+	work = json_loads(out.p, 0, NULL);
+	assert_non_null(work);
+	assert_int_equal(json_array_size(json_object_get(work, "instances")), 2);
+	assert_non_null(json_object_get(json_array_get(json_object_get(work, "instances"), 0),
+	    "hooks"));
+	json_decref(work);
+	sbuf_free(&out);
+	assert_int_equal(count("SELECT count(*) FROM events WHERE type = 'worker.reconciled' AND "
+	    "json_extract(data, '$.lost[0]') = ?", b), 1);
+	/* A bad sync changes nothing. */
+	in = json_loads("{\"name\":\"w1\",\"alive\":[\"x\"]}", 0, NULL);
+	sbuf_init(&out);
+	assert_int_equal(agent_sync(s, in, "agent", 600000, &out, &err), -1);
+	assert_string_equal(err.field, "alive[0]");
+	json_decref(in);
+	sbuf_free(&out);
+	assert_field(c, "state", "running");
+}
+
+static void
+test_a_lost_worker_sends_back_or_fails_per_definition(void **state)
+{
+	static const char *const to_run[] = { "scheduled", "instantiating", "running", NULL };
+	int64_t back, gone, w;
+
+	(void)state;
+	define("{\"name\":\"moves\",\"hooks\":{\"run\":[\"true\"]},\"on_worker_loss\":\"reschedule\"}");
+	define("{\"name\":\"stays\",\"hooks\":{\"run\":[\"true\"]},\"on_worker_loss\":\"fail\"}");
+	w = worker("w1", 8, "{}");
+	back = instance("moves", "ana", 0, 3600);
+	gone = instance("stays", "ben", 0, 3600);
+	pass();
+	walk(back, "w1", to_run);
+	walk(gone, "w1", to_run);
+	/* A minute without heartbeats, then an hour: offline, then lost. */
+	assert_int_equal(workers_check_health(s, now_ms() + 3600000, 0, 15000, 60000), 0);
+	assert_int_equal(count("SELECT count(*) FROM workers WHERE health = 'lost' AND id = ?", w), 1);
+	assert_field(back, "state", "pending");
+	assert_field(back, "worker", "null");
+	assert_field(gone, "state", "failed");
+	assert_field(gone, "state_reason", "worker_lost: its worker w1 was lost");
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE worker_id = ? AND state IN "
+	    "('scheduled','instantiating','warm','running','collecting','grading','stopping')", w), 0);
+}
+
+/* ---- the clock ---- */
+
+static void
+test_the_clock_ends_slots_fails_missed_ones_and_retires(void **state)
+{
+	static const char *const to_run[] = { "scheduled", "instantiating", "running", NULL };
+	static const char *const to_end[] = { "collecting", "stopping", "stopped", NULL };
+	int64_t run, missed, done;
+	struct op_err err = { 0 };
+	json_t *out = NULL;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	define("{\"name\":\"nowhere\",\"labels\":{\"zone\":\"x\"},\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 8, "{}");
+	run = instance("d", "ana", 0, 60);
+	missed = instance("nowhere", "ben", 0, 60);
+	done = instance("d", "cy", 0, 3600);
+	pass();
+	walk(run, "w1", to_run);
+	walk(done, "w1", to_run);
+	assert_int_equal(instance_act(s, done, INST_ACT_STOP, NULL, "op", &out, &err), 0);
+	json_decref(out);
+	walk(done, "w1", to_end);
+	/* Before the end nothing moves; two minutes on, the slots are over. */
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 0), 0);
+	assert_field(run, "state", "running");
+	assert_int_equal(lifecycle_tick(s, now_ms() + 120000, config(60000), 1), 0);
+	assert_field(run, "state", "collecting");
+	assert_field(run, "state_reason", "its slot ended");
+	assert_field(missed, "state", "failed");
+	assert_field(missed, "state_reason", "slot_missed: its slot ended before a worker took it");
+	/* Stopped for longer than the retention of 1m: terminated. */
+	assert_field(done, "state", "terminated");
+	assert_field(done, "state_reason", "kept stopped for the retention of 1m");
+}
+
+static void
+test_a_drain_deadline_stops_what_runs_and_moves_what_has_not_begun(void **state)
+{
+	static const char *const to_run[] = { "scheduled", "instantiating", "running", NULL };
+	struct op_err err = { 0 };
+	int64_t run, early, w;
+	json_t *body, *out = NULL;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	w = worker("w1", 8, "{}");
+	run = instance("d", "ana", 0, 3600);
+	early = instance("d", "ben", 0, 3600);
+	pass();
+	walk(run, "w1", to_run);
+	/* A bad deadline is refused and changes nothing. */
+	body = json_loads("{\"deadline\":\"soon\"}", 0, NULL);
+	assert_int_equal(worker_act(s, w, WORKER_ACT_DRAIN, body, "op", &out, &err), -1);
+	assert_string_equal(err.field, "deadline");
+	json_decref(body);
+	assert_int_equal(count("SELECT count(*) FROM workers WHERE state = 'ready' AND id = ?", w), 1);
+	body = json_loads("{\"deadline\":\"1s\"}", 0, NULL);
+	assert_int_equal(worker_act(s, w, WORKER_ACT_DRAIN, body, "op", &out, &err), 0);
+	json_decref(body);
+	json_decref(out);
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 0), 0);
+	assert_field(run, "state", "running");	/* before the deadline */
+	assert_int_equal(lifecycle_tick(s, now_ms() + 5000, config(86400000), 0), 0);
+	assert_field(run, "state", "collecting");
+	assert_field(run, "state_reason", "stopped at the drain deadline of w1");
+	assert_field(early, "state", "pending");
+	/* Not placed again on the worker that drains. */
+	assert_int_equal(pass().placed, 0);
+}
+
+/* ---- warm pools ---- */
+
+static void
+test_a_pool_fills_is_claimed_refills_and_backs_off(void **state)
+{
+	static const char *const to_inst[] = { "scheduled", "instantiating", NULL };
+	int64_t claimed, pools[2], n = 0;
+	sqlite3_stmt *st;
+
+	(void)state;
+	define("{\"name\":\"p\",\"hooks\":{\"run\":[\"true\"]},\"warm_pool\":{\"depth\":2}}");
+	worker("w1", 8, "{}");
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1 AND owner = 'warm-pool' "
+	    "AND state = 'pending'", 0), 2);
+	pass();
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), "SELECT id FROM instances WHERE pool = 1 "
+	    "ORDER BY id", -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW && n < 2)
+		pools[n++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	assert_int_equal(n, 2);
+	for (int i = 0; i < 2; i++) {
+		char f[64];
+
+		walk(pools[i], "w1", to_inst);
+		/* A pool's instance waits warm, never running, until it is claimed. */
+		assert_int_equal(report(pools[i], "{\"name\":\"w1\",\"from\":\"instantiating\","
+		    "\"to\":\"running\"}", f), 409);
+		assert_int_equal(report(pools[i], "{\"name\":\"w1\",\"from\":\"instantiating\","
+		    "\"to\":\"warm\"}", f), 0);
+	}
+	/* A slot that has begun claims the oldest warm one: running, the owner's, its own id. */
+	claimed = instance("p", "ana", 0, 3600);
+	assert_int_equal(claimed, pools[0]);
+	assert_field(claimed, "state", "running");
+	assert_field(claimed, "owner", "ana");
+	assert_field(claimed, "pool", "false");
+	assert_field(claimed, "state_reason", "claimed from the warm pool for ana");
+	/* A slot that begins later is made, not claimed. */
+	assert_true(instance("p", "ben", 3600, 7200) != pools[1]);
+	/* The pool fills up again. */
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1 AND state IN "
+	    "('pending','warm')", 0), 2);
+	/* A pool whose instances fail is paused, not refilled in a loop. */
+	define("{\"name\":\"p\",\"hooks\":{\"run\":[\"true\"]},\"warm_pool\":{\"depth\":0}}");
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1 AND state IN "
+	    "('pending','warm')", 0), 0);
+	assert_field(pools[1], "state", "stopping");	/* warm: its stop hook runs */
+}
+
+static void
+test_a_failing_pool_backs_off(void **state)
+{
+	static const char *const to_inst[] = { "scheduled", "instantiating", NULL };
+	int64_t id, made;
+
+	(void)state;
+	define("{\"name\":\"b\",\"hooks\":{\"run\":[\"true\"]},\"warm_pool\":{\"depth\":1}}");
+	worker("w1", 8, "{}");
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	pass();
+	id = count("SELECT max(id) FROM instances WHERE pool = 1", 0);
+	walk(id, "w1", to_inst);
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"instantiating\",\"to\":\"failed\","
+	    "\"reason\":\"hook_failed: instantiate exited with code 1\"}", NULL), 0);
+	made = count("SELECT count(*) FROM instances WHERE pool = 1", 0);
+	/* Within the backoff nothing new is made, however often the clock looks. */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(lifecycle_tick(s, now_ms() + i * 100, config(86400000), 1), 0);
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1", 0), made);
+	/* After it, one more try. */
+	assert_int_equal(lifecycle_tick(s, now_ms() + 6000, config(86400000), 1), 0);
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1", 0), made + 1);
+}
+
+/* ---- logs ---- */
+
+static int
+append(int64_t id, int64_t attempt, const char *hook, int64_t offset, const char *text,
+    int64_t *stored, struct op_err *err)
+{
+	json_t *in = json_pack("{s:s, s:I, s:s, s:I, s:s}", "name", "w1", "attempt",
+	    (json_int_t)attempt, "hook", hook, "offset", (json_int_t)offset, "text", text);
+	int rc = instance_log_append(s, id, in, stored, err);
+
+	json_decref(in);
+	return rc;
+}
+
+static void
+test_logs_are_kept_once_in_order_and_bounded(void **state)
+{
+	struct op_err err = { 0 };
+	int64_t id, stored;
+	char *big = malloc(200 * 1024 + 1);
+	struct sbuf out;
+	json_t *page;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 8, "{}");
+	id = instance("d", "ana", 0, 3600);
+	pass();
+	assert_int_equal(append(id, 1, "run", 0, "hello\n", &stored, &err), 0);
+	assert_int_equal(stored, 6);
+	assert_int_equal(append(id, 1, "run", 0, "hello\n", &stored, &err), 0);
+	assert_int_equal(stored, 0);	/* sent twice, kept once */
+	assert_int_equal(append(id, 2, "run", 0, "x", &stored, &err), -1);
+	assert_string_equal(err.field, "attempt");	/* it has had one placement */
+	assert_int_equal(append(id, 1, "lunch", 0, "x", &stored, &err), -1);
+	assert_string_equal(err.field, "hook");
+	/* Past 1 MiB a note says so, once, and the rest goes. */
+	memset(big, 'x', 200 * 1024);
+	big[200 * 1024] = '\0';
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(append(id, 1, "run", 6 + i * 200 * 1024, big, &stored, &err), 0);
+	assert_int_equal(stored, 0);
+	assert_true(count("SELECT sum(length(text)) FROM instance_logs WHERE instance_id = ?", id) <=
+	    1024 * 1024 + 200);
+	assert_int_equal(count("SELECT count(*) FROM instance_logs WHERE instance_id = ? AND "
+	    "offset = -1", id), 1);
+	sbuf_init(&out);
+	assert_int_equal(instance_log_read(s, id, "run", 0, 0, 500, &out, &err), 0);
+	page = json_loads(out.p, 0, NULL);
+	assert_non_null(page);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(page,
+	    "items"), 0), "text")), "hello\n");
+	assert_true(json_is_null(json_object_get(page, "next")));
+	json_decref(page);
+	sbuf_free(&out);
+	free(big);
+}
+
+/* ---- explanations ---- */
+
+static void
+test_placement_explains_why_an_instance_waits(void **state)
+{
+	struct op_err err = { 0 };
+	json_t *p;
+	int64_t id, w;
+
+	(void)state;
+	define("{\"name\":\"big\",\"resources\":{\"cpu\":6},\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 4, "{}");
+	w = worker("w2", 8, "{}");
+	{
+		json_t *out = NULL;
+
+		assert_int_equal(worker_act(s, w, WORKER_ACT_CORDON, NULL, "op", &out, &err), 0);
+		json_decref(out);
+	}
+	id = instance("big", "ana", 0, 3600);
+	assert_int_equal(pass().placed, 0);
+	p = instance_placement(s, id, now_ms(), 300000, &err);
+	assert_non_null(p);
+	assert_string_equal(json_string_value(json_object_get(p, "summary")),
+	    "waiting for a worker: 2 workers: 1 lacks cpu (need 6, free 4), 1 cordoned");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(p,
+	    "workers"), 0), "reason")), "lacks cpu: needs 6, 4 free");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(p,
+	    "workers"), 1), "reason")), "cordoned: takes no new instances");
+	json_decref(p);
+	assert_null(instance_placement(s, 999, now_ms(), 300000, &err));
+	assert_int_equal(err.http, 404);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_pass_places_what_fits_and_names_the_worker_in_its_event,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reports_are_checked_and_a_refusal_changes_nothing,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_failure_keeps_its_exit_and_reason, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_running_reported_after_the_slot_is_collected_at_once,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sync_fails_what_a_restarted_agent_lost_and_keeps_the_rest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_lost_worker_sends_back_or_fails_per_definition,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_the_clock_ends_slots_fails_missed_ones_and_retires,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_drain_deadline_stops_what_runs_and_moves_what_has_not_begun, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_pool_fills_is_claimed_refills_and_backs_off,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_failing_pool_backs_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logs_are_kept_once_in_order_and_bounded,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_placement_explains_why_an_instance_waits,
+		    setup, teardown),
+	};
+
+	log_setup(LOG_FORMAT_TEXT, LOG_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
