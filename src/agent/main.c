@@ -1,21 +1,30 @@
 /*
- * outpost-agent: runs on each worker host. This first part registers the
- * worker (its name, capacity and labels) and keeps it online with
- * heartbeats; it re-registers when the server has forgotten the worker and
- * rides out a server that is away. Running instances' hooks, and receiving
- * assignments over the event stream, come with the agent issue's next steps.
+ * outpost-agent: runs on each worker host. It registers the worker (its
+ * name, capacity and labels), keeps it online with heartbeats, and runs the
+ * instances the server places on it: each hook as a process of its own
+ * group, in the instance's directory, under a shim that keeps its output and
+ * its exit status (shim.c), as work.c decides from the server's word.
  *
- * The loop is plain: a request, then a sleep until the next heartbeat that a
- * signal cuts short. Nothing else runs here yet.
+ * The loop: register (and sync what an agent before us left), then wait in
+ * the event stream's service for whichever comes first: an event about this
+ * worker (ask for the work again), a child's end (SIGCHLD), the next
+ * heartbeat, a hook's deadline, or SIGTERM. HTTP calls are synchronous and
+ * short (libcurl, 2 s to connect); hooks never block the loop.
+ *
+ * SIGTERM stops the agent, not the hooks: they run on under their shims, and
+ * an agent started again on the same work directory takes them back.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
@@ -23,33 +32,27 @@
 #include <jansson.h>
 
 #include "../common/config.h"
+#include "agent.h"
+#include "evstream.h"
 #include "httpc.h"
 #include "log.h"
 #include "util.h"
 
-struct agent_config {
-	char server[512];
-	char token_file[1024];
-	char name[64];
-	int64_t cpu;
-	int64_t memory_mb;
-	int64_t slots;
-	char labels[1024];	/* "k=v,k=v" as given */
-	char work_dir[1024];
-	int64_t heartbeat_ms;
-	enum log_format log_format;
-};
-
 static const char *const agent_keys[] = { "server", "token_file", "name", "capacity", "labels",
-	"work_dir", "heartbeat", "log_format", NULL };
+	"work_dir", "heartbeat", "kill_grace", "log_format", NULL };
 
-static volatile sig_atomic_t got_stop;
+static volatile sig_atomic_t got_stop, got_child;
+static struct evstream *the_stream;
 
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	got_stop = 1;
+	if (sig == SIGCHLD)
+		got_child = 1;
+	else
+		got_stop = 1;
+	if (the_stream != NULL)
+		evstream_wake(the_stream);
 }
 
 static void
@@ -58,8 +61,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: outpost-agent [options]\n"
 	    "\n"
-	    "The agent of an Outpost worker host: registers the worker with outpostd and keeps\n"
-	    "it online with heartbeats.\n"
+	    "The agent of an Outpost worker host: registers the worker with outpostd, keeps it\n"
+	    "online with heartbeats, and runs the hooks of the instances placed on it.\n"
 	    "\n"
 	    "  --server URL            outpostd (default http://127.0.0.1:8080)\n"
 	    "  --token-file FILE       a token with the agent role (first line of FILE)\n"
@@ -70,15 +73,26 @@ usage(FILE *f)
 	    "  --work-dir DIR          where instances' directories go (default ./agent-work,\n"
 	    "                          or $STATE_DIRECTORY under systemd)\n"
 	    "  --heartbeat DURATION    between heartbeats (default 5s)\n"
+	    "  --kill-grace DURATION   from SIGTERM to SIGKILL when a hook must end (default 10s)\n"
 	    "  --config FILE           a config file of the same keys (server, token_file, name,\n"
-	    "                          capacity, labels, work_dir, heartbeat, log_format)\n"
+	    "                          capacity, labels, work_dir, heartbeat, kill_grace,\n"
+	    "                          log_format)\n"
 	    "  --log-format FORMAT     json, text or auto (default auto)\n"
 	    "  --version, --help\n"
 	    "\n"
 	    "Every setting is also an OUTPOST_* variable (OUTPOST_SERVER, OUTPOST_TOKEN_FILE, ...);\n"
-	    "flags win over variables, variables over the file. SIGTERM or SIGINT stops it.\n"
+	    "flags win over variables, variables over the file.\n"
+	    "\n"
+	    "Each hook runs in its own process group in WORK_DIR/instances/ID/work with\n"
+	    "OUTPOST_INSTANCE_ID, OUTPOST_OWNER, OUTPOST_DEFINITION, OUTPOST_TIMESLOT_START and\n"
+	    "OUTPOST_TIMESLOT_END (and OUTPOST_DEFINITION_VERSION, OUTPOST_HOOK, OUTPOST_ATTEMPT,\n"
+	    "OUTPOST_WORKER, OUTPOST_WARM_POOL, OUTPOST_WORK_DIR) in its environment; past its\n"
+	    "timeout it gets SIGTERM, then SIGKILL after the grace. SIGTERM, SIGINT or SIGHUP\n"
+	    "stops the agent and leaves the hooks running: an agent started again on the same\n"
+	    "work directory takes them back.\n"
 	    "Exit status: 0 stopped by a signal; 1 the server refused it (a bad token, a bad\n"
-	    "name); 2 a bad flag or setting.\n");
+	    "name, capacity or labels); 2 a bad flag or setting, a token file that cannot be\n"
+	    "read, or a work directory that cannot be made, written, or is another agent's.\n");
 }
 
 static int
@@ -149,6 +163,12 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 			snprintf(err, errlen, "heartbeat must be a duration from 100ms to 10m, such as \"5s\"");
 			return -1;
 		}
+	} else if (strcmp(key, "kill_grace") == 0) {
+		if (duration_parse(v, &c->kill_grace_ms) != 0 || c->kill_grace_ms < 0 ||
+		    c->kill_grace_ms > 600000) {
+			snprintf(err, errlen, "kill_grace must be a duration from 0s to 10m, such as \"10s\"");
+			return -1;
+		}
 	} else if (strcmp(key, "log_format") == 0) {
 		if (log_format_parse(v, &c->log_format) != 0) {
 			snprintf(err, errlen, "log_format must be json, text or auto");
@@ -156,7 +176,7 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 		}
 	} else {
 		snprintf(err, errlen, "unknown key %s (keys: server, token_file, name, capacity, "
-		    "labels, work_dir, heartbeat, log_format)", key);
+		    "labels, work_dir, heartbeat, kill_grace, log_format)", key);
 		return -1;
 	}
 	return 0;
@@ -176,7 +196,8 @@ defaults(struct agent_config *c)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
 	host[strcspn(host, ".")] = '\0';
-	snprintf(c->name, sizeof(c->name), "%s", name_is_valid(host, 63) ? host : "worker");
+	snprintf(c->name, sizeof(c->name), "%s", name_is_valid(host, 63) &&
+	    strspn(host, "0123456789") != strlen(host) ? host : "worker");
 	c->cpu = n > 0 ? n : 1;
 	c->memory_mb = sysinfo(&si) == 0 ? (int64_t)((uint64_t)si.totalram * si.mem_unit >> 20) : 1024;
 	c->slots = 8;
@@ -188,6 +209,7 @@ defaults(struct agent_config *c)
 		snprintf(c->work_dir, sizeof(c->work_dir), "./agent-work");
 	}
 	c->heartbeat_ms = 5000;
+	c->kill_grace_ms = 10000;
 }
 
 /* "k=v,k=v" → a labels object; errors name the label. */
@@ -229,6 +251,12 @@ read_token(const char *path, char *out, size_t n, char *err, size_t errlen)
 	if (fgets(out, (int)n, f) == NULL)
 		out[0] = '\0';
 	fclose(f);
+	/* As the CLI reads one: the first line, without the blanks around it. */
+	{
+		size_t lead = strspn(out, " \t");
+
+		memmove(out, out + lead, strlen(out + lead) + 1);
+	}
 	out[strcspn(out, " \t\r\n")] = '\0';
 	if (out[0] == '\0') {
 		snprintf(err, errlen, "--token-file %s is empty", path);
@@ -237,57 +265,97 @@ read_token(const char *path, char *out, size_t n, char *err, size_t errlen)
 	return 0;
 }
 
-/* Sleeps ms, or less when a signal arrives. */
+/* mkdir -p: the work directory and whatever it needs above it. */
+static int
+mkdir_parents(const char *path, mode_t mode)
+{
+	char buf[1100];
+
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Sleeps ms, or less when a signal arrives (before the event stream exists). */
 static void
 nap(int64_t ms)
 {
-	while (ms > 0 && !got_stop) {
-		int step = ms > 200 ? 200 : (int)ms;
-
-		poll(NULL, 0, step);
-		ms -= step;
-	}
+	if (ms > 0 && !got_stop && !got_child)
+		poll(NULL, 0, (int)(ms > 600000 ? 600000 : ms));
 }
 
-/* Outcome of one call: done, retry later (server away or busy), or give up. */
-enum call { CALL_OK, CALL_RETRY, CALL_GONE, CALL_FATAL };
+static volatile int want_work;
+static int is_streaming;
 
-static enum call
-call(struct httpc *h, const char *path, const char *body, const char *what)
+static void
+on_event(void *arg, json_t *ev)
 {
-	struct httpc_resp r;
-	const char *code, *msg, *field;
-	enum call out;
-	char status[16];
+	struct work *w = arg;
 
-	httpc_resp_init(&r);
-	if (httpc_request(h, "POST", path, body, &r) != 0) {
-		log_warn("agent.server_unreachable", "what", what, "error", r.error, NULL);
-		httpc_resp_free(&r);
-		return CALL_RETRY;
-	}
-	snprintf(status, sizeof(status), "%d", r.status);
-	if (r.status == 200 || r.status == 201) {
-		out = CALL_OK;
-	} else if (r.status == 404) {
-		out = CALL_GONE;	/* the server no longer knows the worker */
-	} else if (r.status == 429 || r.status >= 500) {
-		log_warn("agent.server_busy", "what", what, "status", status, NULL);
-		out = CALL_RETRY;
-	} else {
-		if (httpc_resp_error(&r, &code, &msg, &field) != 0) {
-			code = "";
-			msg = r.body;
-			field = "";
-		}
-		log_error("agent.refused", "what", what, "status", status, "code", code,
-		    "message", msg, "field", field, NULL);
-		fprintf(stderr, "outpost-agent: the server refused %s: %s%s%s%s\n", what, msg,
-		    field[0] ? " (field: " : "", field, field[0] ? ")" : "");
-		out = CALL_FATAL;
-	}
-	httpc_resp_free(&r);
-	return out;
+	/* The event says something changed (unless it is our own step); the work says what. */
+	if (w == NULL || !work_is_echo(w, ev))
+		want_work = 1;
+}
+
+static void
+on_caught_up(void *arg, int64_t seq)
+{
+	(void)arg;
+	(void)seq;
+	want_work = 1;	/* after a (re)connection: whatever was missed is in the work */
+}
+
+static void
+on_state(void *arg, const struct evstream_status *st)
+{
+	(void)arg;
+	if (st->state == EVSTREAM_CONNECTED && !is_streaming)
+		log_info("agent.stream", "state", "connected", NULL);
+	if (st->state == EVSTREAM_DISCONNECTED && is_streaming)
+		log_warn("agent.stream", "state", "disconnected", "reason", st->reason, NULL);
+	is_streaming = st->state == EVSTREAM_CONNECTED;
+}
+
+static void
+on_error(void *arg, const char *code, const char *message, const char *field)
+{
+	(void)arg;
+	log_error("agent.stream_refused", "code", code, "message", message, "field", field, NULL);
+}
+
+static struct evstream *
+stream_open(const struct agent_config *c, const char *token, int64_t since, struct work *w)
+{
+	static const char *const types[] = { "instance.*", NULL };
+	struct evstream_opts o = {
+		.url = c->server,
+		.token = token,
+		.since = since,
+		.types = types,
+		.worker = c->name,
+		.on_event = on_event,
+		.on_caught_up = on_caught_up,
+		.on_state = on_state,
+		.on_error = on_error,
+		.arg = w,
+	};
+	char err[512];
+	struct evstream *es = evstream_new(&o, err, sizeof(err));
+
+	if (es == NULL)
+		log_error("agent.stream", "error", err, NULL);
+	/* evstream takes lws's log for its own; the agent's stays as it was set. */
+	return es;
 }
 
 int
@@ -295,13 +363,15 @@ main(int argc, char **argv)
 {
 	struct agent_config c;
 	struct config_flags flags;
+	struct proto pr = { 0 };
 	const char *config;
-	char err[1400], token[256], *reg = NULL, *beat = NULL;
-	struct httpc *h = NULL;
+	char err[1400], token[256], path[1100], abs_dir[PATH_MAX];
+	struct work *w = NULL;
 	struct sigaction sa;
 	json_t *labels, *j;
-	int rc = 1, is_registered = 0;
-	int64_t backoff = 500;
+	int rc = 1, is_registered = 0, lock_fd = -1;
+	int64_t backoff = 500, beat_at = 0, *alive = NULL;
+	size_t nalive = 0;
 
 	log_set_program("outpost-agent");
 	defaults(&c);
@@ -339,66 +409,158 @@ main(int argc, char **argv)
 	j = json_pack("{s:s, s:{s:I, s:I, s:I}, s:o}", "name", c.name, "capacity",
 	    "cpu", (json_int_t)c.cpu, "memory_mb", (json_int_t)c.memory_mb, "slots",
 	    (json_int_t)c.slots, "labels", labels);	/* takes labels */
-	reg = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	pr.register_body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	j = json_pack("{s:s}", "name", c.name);
-	beat = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	pr.heartbeat_body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
-	h = httpc_new(c.server, token);
-	if (reg == NULL || beat == NULL || h == NULL) {
+	pr.name = c.name;
+	pr.http = httpc_new(c.server, token);
+	if (pr.register_body == NULL || pr.heartbeat_body == NULL || pr.http == NULL) {
 		fprintf(stderr, "outpost-agent: out of memory\n");
 		goto out;
 	}
-	/* Instances' directories will live here: make sure it can be made now, not at the first. */
-	if (mkdir(c.work_dir, 0750) != 0 && errno != EEXIST) {
+	/*
+	 * Instances' directories live here: it must be ours to write before
+	 * anything starts, named absolutely (hooks run inside it and are given
+	 * its paths), and ours alone: a second agent on it would take this one's
+	 * hooks for its own.
+	 */
+	snprintf(path, sizeof(path), "%s/instances", c.work_dir);
+	if (mkdir_parents(path, 0750) != 0 || access(path, W_OK | X_OK) != 0 ||
+	    realpath(c.work_dir, abs_dir) == NULL) {
 		fprintf(stderr, "outpost-agent: --work-dir %s: %s\n", c.work_dir, strerror(errno));
 		rc = 2;
 		goto out;
 	}
-	httpc_set_timeouts(h, 2000, 10000);
+	if (strlen(abs_dir) >= sizeof(c.work_dir) - 64) {
+		fprintf(stderr, "outpost-agent: --work-dir %s: the path is longer than %zu bytes\n",
+		    abs_dir, sizeof(c.work_dir) - 65);
+		rc = 2;
+		goto out;
+	}
+	memcpy(c.work_dir, abs_dir, strlen(abs_dir) + 1);
+	snprintf(path, sizeof(path), "%s/agent.lock", c.work_dir);
+	lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr, "outpost-agent: --work-dir %s: %s\n", c.work_dir, lock_fd < 0 ?
+		    strerror(errno) : "another outpost-agent runs on this work directory");
+		rc = 2;
+		goto out;
+	}
+	httpc_set_timeouts(pr.http, 2000, 10000);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);	/* a closed terminal: stop as for SIGTERM */
+	sa.sa_flags = SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	w = work_new(&c, &pr);
+	if (w == NULL || work_recover(w, &alive, &nalive) != 0) {
+		fprintf(stderr, "outpost-agent: cannot read the work directory %s\n", c.work_dir);
+		goto out;
+	}
 	log_info("agent.starting", "name", c.name, "server", c.server, NULL);
 
 	while (!got_stop) {
-		enum call r;
+		int64_t now, wait;
+		int want = 0;
 
+		if (got_child) {
+			got_child = 0;
+			work_reap(w);
+		}
 		if (!is_registered) {
-			r = call(h, "/api/v1/agent/register", reg, "the registration");
+			enum call r = proto_register(&pr);
+			json_t *answer = NULL;
+
+			if (r == CALL_FATAL)
+				goto out;
 			if (r == CALL_OK) {
-				is_registered = 1;
-				backoff = 500;
-				log_info("agent.registered", "name", c.name, NULL);
+				/* Reports left from before go first, then what is still had. */
+				work_step(w, now_ms(), &want, 1);
+				r = proto_sync(&pr, alive, nalive, &answer);
+			}
+			if (r != CALL_OK) {
+				nap(backoff);
+				if (backoff < c.heartbeat_ms)
+					backoff *= 2;
 				continue;
 			}
-		} else {
-			r = call(h, "/api/v1/agent/heartbeat", beat, "a heartbeat");
+			free(alive);
+			alive = NULL;
+			nalive = 0;
+			is_registered = 1;
+			backoff = 500;
+			beat_at = now_ms() + c.heartbeat_ms;
+			log_info("agent.registered", "name", c.name, NULL);
+			work_apply(w, answer);
+			if (the_stream == NULL)
+				the_stream = stream_open(&c, token, json_integer_value(json_object_get(answer,
+				    "last_seq")), w);
+			json_decref(answer);
+		}
+		now = now_ms();
+		wait = work_step(w, now, &want, 1);
+		if (want || want_work) {
+			json_t *answer = NULL;
+			enum call r;
+
+			want_work = 0;
+			r = proto_work(&pr, &answer);
+			if (r == CALL_OK)
+				work_apply(w, answer);
+			else if (r == CALL_GONE)
+				is_registered = 0;
+			json_decref(answer);
+			if (r == CALL_FATAL)
+				goto out;
+			if (r == CALL_OK || r == CALL_GONE)
+				continue;
+		}
+		now = now_ms();
+		if (now >= beat_at) {
+			enum call r = proto_heartbeat(&pr);
+
+			beat_at = now + c.heartbeat_ms;
 			if (r == CALL_GONE) {
 				log_warn("agent.forgotten", "detail", "the server does not know this worker; "
 				    "registering again", NULL);
 				is_registered = 0;
 				continue;
 			}
-			if (r == CALL_OK) {
-				nap(c.heartbeat_ms);
-				continue;
-			}
+			if (r == CALL_FATAL)
+				goto out;
+			/* Without the stream, the work is asked for at each heartbeat. */
+			if (!is_streaming)
+				want_work = 1;
 		}
-		if (r == CALL_FATAL || r == CALL_GONE)
-			goto out;
-		/* Away or busy: try again, backing off to the heartbeat interval. */
-		nap(is_registered ? c.heartbeat_ms : backoff);
-		if (backoff < c.heartbeat_ms)
-			backoff *= 2;
+		if (beat_at - now < wait)
+			wait = beat_at - now;
+		if (wait < 0)
+			wait = 0;
+		if (got_stop || got_child || want_work)
+			continue;
+		if (the_stream != NULL)
+			evstream_service(the_stream, wait > 0 ? (int)wait : 1);
+		else
+			nap(wait);
 	}
-	log_info("agent.stopped", "name", c.name, NULL);
+	log_info("agent.stopped", "name", c.name, "detail", "hooks go on running under their shims",
+	    NULL);
 	rc = 0;
 out:
-	httpc_free(h);
-	free(reg);
-	free(beat);
+	evstream_free(the_stream);
+	the_stream = NULL;
+	work_free(w);
+	free(alive);
+	httpc_free(pr.http);
+	free(pr.register_body);
+	free(pr.heartbeat_body);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return rc;
 }

@@ -1,8 +1,10 @@
 #!/bin/sh
 # outpost-agent as a real process: it registers its worker with the capacity
 # and labels it is given, keeps it online with heartbeats, is seen offline
-# then lost once killed, registers again when restarted, and refuses bad
-# flags (exit 2) and a token the server refuses (exit 1) with a message.
+# then lost once killed, registers again when restarted, keeps its work
+# directory to itself, tells hooks their directory absolutely, and refuses
+# bad flags (exit 2) and a token or registration the server refuses (exit 1)
+# with a message.
 . "$(dirname "$0")/lib.sh"
 
 AGENT=$top_builddir/src/agent/outpost-agent
@@ -47,10 +49,49 @@ api_ok 200 GET "/api/v1/events?types=worker.registered"
 assert_eq 2 "$(jbody '[.items[] | select(.data.worker.name == "w-a")] | length')" \
 	"worker.registered events for w-a"
 
-# SIGTERM stops it with 0.
+# A second agent on the same work directory would take the first one's hooks for its own.
+timeout 10 "$AGENT" --server "$SERVER_URL" --token-file "$WORK/agent.token" --name w-c \
+	--work-dir "$WORK/agent-work" >"$WORK/second.out" 2>&1
+assert_eq 2 "$?" "exit code of a second agent on the same work directory"
+assert_contains "another outpost-agent runs on this work directory" "$(cat "$WORK/second.out")" \
+	"why the second agent stopped"
+
+# SIGTERM stops it with 0, and so does SIGHUP (a closed terminal).
 kill -TERM "$AGENT_PID"
 wait_exit "$AGENT_PID" 10
 assert_eq 0 "$EXIT_RC" "exit code of the agent after SIGTERM"
+start_agent
+wait_for 10 "w-a online again" health_is online
+kill -HUP "$AGENT_PID"
+wait_exit "$AGENT_PID" 10
+assert_eq 0 "$EXIT_RC" "exit code of the agent after SIGHUP"
+
+# A relative work directory: the hooks are told where they are, absolutely.
+_has_agents=1	# hooks start: the cleanup kills what is left of them
+mkdir -p "$WORK/rel"
+api_ok 201 POST /api/v1/definitions '{"name":"where","hooks":{"run":["sh","-c",
+	"cd \"$OUTPOST_WORK_DIR\" && pwd > seen; exec sleep 60"]}}'
+(cd "$WORK/rel" && exec "$AGENT" --server "$SERVER_URL" --token-file "$WORK/agent.token" \
+	--name w-rel --work-dir here --heartbeat 300ms --log-format json) >>"$WORK/rel.log" 2>&1 &
+track_pid $!
+wait_for 10 "w-rel online" sh -c "curl -s -H 'Authorization: Bearer $SERVER_TOKEN' \
+	$SERVER_URL/api/v1/workers/w-rel | jq -e '.health == \"online\"' >/dev/null"
+api_ok 200 POST /api/v1/workers/w-a/cordon
+api_ok 201 POST /api/v1/instances "{\"definition\":\"where\",\"owner\":\"o\",\
+\"timeslot_start\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"timeslot_end\":\"$SLOT_END\"}"
+id=$(jbody .id)
+wait_for 10 "the hook to say where it runs" test -s "$WORK/rel/here/instances/$id/work/seen"
+assert_eq "$WORK/rel/here/instances/$id/work" "$(cat "$WORK/rel/here/instances/$id/work/seen")" \
+	"OUTPOST_WORK_DIR with a relative --work-dir"
+api_ok 200 POST "/api/v1/instances/$id/terminate"
+
+# A registration the server refuses says why, and stops (exit 1).
+timeout 10 "$AGENT" --server "$SERVER_URL" --token-file "$WORK/agent.token" --name w-d \
+	--labels 'Zone=a' --work-dir "$WORK/agent-d" >"$WORK/refused-reg.out" 2>&1
+assert_eq 1 "$?" "exit code for a registration the server refuses"
+assert_contains "refused the registration of w-d" "$(cat "$WORK/refused-reg.out")" \
+	"the refused registration's message"
+assert_contains "(field: labels" "$(cat "$WORK/refused-reg.out")" "the field of the refusal"
 
 # Bad flags: exit 2, naming the flag.
 "$AGENT" --capacity cpu=0 --token-file "$WORK/agent.token" >"$WORK/bad.out" 2>&1

@@ -1,0 +1,138 @@
+/*
+ * outpost-agent's types. The agent is one process with one loop (main.c):
+ * it talks to outpostd over HTTP (proto.c, through httpc) and hears of new
+ * work over the event stream (evstream); each instance it is given is a
+ * struct inst (work.c), a small state machine that mirrors the server's and
+ * runs the instance's hooks; each hook runs under a shim (shim.c), a forked
+ * process of its own session that outlives the agent, keeps the hook's
+ * output bounded and writes its exit status, so an agent restarted under
+ * running hooks takes them back.
+ *
+ * Files, under the work directory:
+ *   instances/ID/record.json   what the agent knows of the instance (atomic writes)
+ *   instances/ID/HOOK.log      the hook's output, bounded (the shim writes it)
+ *   instances/ID/HOOK.pid      "SHIM_PID HOOK_PID SHIM_START" (the shim writes it)
+ *   instances/ID/HOOK.exit     "exit N" or "signal N" (the shim, when the hook ends)
+ *   instances/ID/grade.out     the grade hook's stdout
+ *   instances/ID/work/         the hooks' working directory
+ */
+#ifndef OUTPOST_AGENT_H
+#define OUTPOST_AGENT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "httpc.h"
+#include "log.h"
+#include "state.h"
+#include "util.h"
+
+#define HOOK_LOG_HEAD (48 * 1024)	/* the first bytes of a hook's output kept */
+#define HOOK_LOG_TAIL (16 * 1024)	/* and the last */
+#define GRADE_MAX (64 * 1024)		/* the grade hook's stdout */
+
+struct agent_config {
+	char server[512];
+	char token_file[1024];
+	char name[64];
+	int64_t cpu;
+	int64_t memory_mb;
+	int64_t slots;
+	char labels[1024];	/* "k=v,k=v" as given */
+	char work_dir[1024];
+	int64_t heartbeat_ms;
+	int64_t kill_grace_ms;	/* SIGTERM, then this long, then SIGKILL */
+	enum log_format log_format;
+};
+
+/* ---- shim.c: a hook under its shim ---- */
+
+/* Why the agent signalled a hook: the report differs. */
+enum kill_why { KILL_NONE, KILL_TIMEOUT, KILL_END, KILL_GONE };
+
+struct proc {
+	enum hook hook;
+	pid_t shim;		/* the shim's pid */
+	pid_t pgid;		/* the hook's process group (its pid) */
+	unsigned long long shim_start;	/* the shim's start time (/proc), to tell pid reuse */
+	unsigned long long hook_start;	/* the hook's, likewise */
+	int64_t started_ms;
+	int64_t deadline_ms;	/* 0: none */
+	int64_t term_at_ms;	/* when SIGTERM was sent; 0: not yet */
+	int is_killed;		/* SIGKILL sent */
+	enum kill_why why;
+	int is_adopted;		/* from an agent before us: not our child, polled */
+};
+
+struct hook_result {
+	int has_code;
+	int code;		/* exit status, when has_code */
+	int signal;		/* the signal that ended it, else 0 */
+};
+
+/*
+ * Starts argv under a shim in dir (hooks run in dir/work), with env. The
+ * hook's output goes to dir/HOOK.log (bounded), and for the grade hook its
+ * stdout also to dir/grade.out. Fills p; returns 0, or -1 with err.
+ */
+int shim_start(struct proc *p, enum hook h, char *const *argv, char *const *env,
+    const char *dir, int64_t timeout_ms, char *err, size_t errlen);
+/* Is the shim still there (for an adopted one: alive and the same process)? */
+int shim_alive(const struct proc *p);
+/* The start time of process pid, from /proc/PID/stat; 0 when it is gone. */
+unsigned long long proc_start_time(pid_t pid);
+/* The hook's result, from dir/HOOK.exit; -1 when the shim wrote none (it was killed). */
+int shim_result(const char *dir, enum hook h, struct hook_result *r);
+/* Signals the hook's process group. */
+void proc_signal(struct proc *p, int sig);
+/* Kills what is left of the hook's group once its shim vanished without a word. */
+void proc_kill_orphan(struct proc *p);
+
+/* ---- proto.c: what the agent says to outpostd ---- */
+
+/* Outcome of a call: done, refused for good (4xx), or try again later. */
+enum call { CALL_OK, CALL_REFUSED, CALL_CONFLICT, CALL_GONE, CALL_RETRY, CALL_FATAL };
+
+struct proto {
+	struct httpc *http;
+	const char *name;
+	char *register_body;
+	char *heartbeat_body;
+};
+
+enum call proto_register(struct proto *pr);
+enum call proto_heartbeat(struct proto *pr);
+/* POST /agent/sync with the ids still alive; *work is the answer (caller decrefs). */
+enum call proto_sync(struct proto *pr, const int64_t *alive, size_t n, json_t **work);
+enum call proto_work(struct proto *pr, json_t **work);
+/* A report; on CALL_CONFLICT, *state is the stored state when the server said it. */
+enum call proto_report(struct proto *pr, int64_t id, json_t *report);
+enum call proto_log(struct proto *pr, int64_t id, int64_t attempt, enum hook h, int64_t offset,
+    const char *text, size_t len);
+
+/* ---- work.c: the instances ---- */
+
+struct work;
+
+struct work *work_new(const struct agent_config *c, struct proto *pr);
+void work_free(struct work *w);
+/* Reads the records an earlier agent left; the ids still alive (caller frees). */
+int work_recover(struct work *w, int64_t **alive, size_t *n);
+/* The server's answer of agent/work or agent/sync: the instances it must run. */
+void work_apply(struct work *w, json_t *answer);
+/* A child ended: look at the shims. */
+void work_reap(struct work *w);
+/*
+ * Runs what is due: starts, completions, timeouts, reports, log uploads.
+ * Returns the milliseconds until it next needs to run (or 0 to run again now).
+ * *want_work is set when the agent should ask for its work again.
+ */
+int64_t work_step(struct work *w, int64_t now, int *want_work, int is_online);
+/* Is the event only the echo of the agent's own report? */
+int work_is_echo(const struct work *w, json_t *ev);
+/* How many instances it has; how many hooks run. */
+size_t work_count(const struct work *w, size_t *running);
+
+#endif

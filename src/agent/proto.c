@@ -1,0 +1,204 @@
+/*
+ * What the agent says to outpostd: every call of the agent protocol
+ * (docs/api.md, "The agent protocol"), each one synchronous over the kept
+ * libcurl handle, each answering with what the caller should do next: go on,
+ * drop what it sent (refused), look again (conflict: the server's state moved
+ * on), register again (gone), try later (the server is away or busy), or
+ * give up (the token is refused).
+ *
+ * A server that is away is said once, when it goes and when it is back, not
+ * at every call in between.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "log.h"
+
+static int is_away;
+static char last_refusal[600];	/* the server's last refusal, "message (field: F)" */
+
+static enum call
+call(struct proto *pr, const char *method, const char *path, const char *body, json_t **answer,
+    const char *what)
+{
+	struct httpc_resp r;
+	const char *code = "", *msg = "", *field = "";
+	enum call out;
+	char status[16];
+
+	if (answer != NULL)
+		*answer = NULL;
+	httpc_resp_init(&r);
+	if (httpc_request(pr->http, method, path, body, &r) != 0) {
+		if (!is_away)
+			log_warn("agent.server_away", "what", what, "error", r.error, NULL);
+		is_away = 1;
+		httpc_resp_free(&r);
+		return CALL_RETRY;
+	}
+	if (is_away) {
+		log_info("agent.server_back", "what", what, NULL);
+		is_away = 0;
+	}
+	snprintf(status, sizeof(status), "%d", r.status);
+	if (r.status >= 400 && httpc_resp_error(&r, &code, &msg, &field) != 0)
+		msg = r.body;
+	if (r.status >= 400)
+		snprintf(last_refusal, sizeof(last_refusal), "%.500s%s%.40s%s", msg,
+		    field[0] ? " (field: " : "", field, field[0] ? ")" : "");
+	if (r.status == 200 || r.status == 201) {
+		out = CALL_OK;
+		if (answer != NULL && r.json != NULL)
+			*answer = json_incref(r.json);
+	} else if (r.status == 404) {
+		/* field "name": the server does not know this worker; else the thing asked about. */
+		out = strcmp(field, "name") == 0 ? CALL_GONE : CALL_REFUSED;
+		if (out == CALL_REFUSED)
+			log_info("agent.not_found", "what", what, "message", msg, NULL);
+	} else if (r.status == 409) {
+		out = CALL_CONFLICT;
+		log_info("agent.conflict", "what", what, "message", msg, NULL);
+	} else if (r.status == 429 || r.status >= 500) {
+		log_warn("agent.server_busy", "what", what, "status", status, NULL);
+		out = CALL_RETRY;
+	} else {
+		log_error("agent.refused", "what", what, "status", status, "code", code,
+		    "message", msg, "field", field, NULL);
+		out = r.status == 401 || r.status == 403 ? CALL_FATAL : CALL_REFUSED;
+		if (out == CALL_FATAL)
+			fprintf(stderr, "outpost-agent: the server refused %s: %s%s%s%s\n", what, msg,
+			    field[0] ? " (field: " : "", field, field[0] ? ")" : "");
+	}
+	httpc_resp_free(&r);
+	return out;
+}
+
+enum call
+proto_register(struct proto *pr)
+{
+	enum call c = call(pr, "POST", "/api/v1/agent/register", pr->register_body, NULL,
+	    "the registration");
+
+	/* A registration the server refuses (a bad name, capacity) will never be accepted. */
+	if (c == CALL_REFUSED || c == CALL_CONFLICT) {
+		fprintf(stderr, "outpost-agent: the server refused the registration of %s: %s\n",
+		    pr->name, last_refusal);
+		return CALL_FATAL;
+	}
+	return c;
+}
+
+enum call
+proto_heartbeat(struct proto *pr)
+{
+	return call(pr, "POST", "/api/v1/agent/heartbeat", pr->heartbeat_body, NULL, "a heartbeat");
+}
+
+enum call
+proto_sync(struct proto *pr, const int64_t *alive, size_t n, json_t **work)
+{
+	json_t *ids = json_array(), *body;
+	enum call c;
+	char *text;
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(ids, json_integer(alive[i]));
+	body = json_pack("{s:s, s:o}", "name", pr->name, "alive", ids);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (text == NULL)
+		return CALL_RETRY;
+	c = call(pr, "POST", "/api/v1/agent/sync", text, work, "the sync");
+	free(text);
+	return c;
+}
+
+enum call
+proto_work(struct proto *pr, json_t **work)
+{
+	struct sbuf path;
+	enum call c;
+
+	sbuf_init(&path);
+	sbuf_puts(&path, "/api/v1/agent/work");
+	httpc_query_add(&path, "name", pr->name);
+	if (path.p == NULL)
+		return CALL_RETRY;
+	c = call(pr, "GET", path.p, NULL, work, "asking for work");
+	sbuf_free(&path);
+	return c;
+}
+
+enum call
+proto_report(struct proto *pr, int64_t id, json_t *report)
+{
+	char path[96], what[64];
+	char *text = json_dumps(report, JSON_COMPACT);
+	enum call c;
+
+	if (text == NULL)
+		return CALL_RETRY;
+	snprintf(path, sizeof(path), "/api/v1/agent/instances/%lld/report", (long long)id);
+	snprintf(what, sizeof(what), "a report on instance %lld", (long long)id);
+	c = call(pr, "POST", path, text, NULL, what);
+	free(text);
+	return c;
+}
+
+/*
+ * The text must be a JSON string: bytes that are not UTF-8, and NULs, are
+ * sent as U+FFFD.
+ */
+enum call
+proto_log(struct proto *pr, int64_t id, int64_t attempt, enum hook h, int64_t offset,
+    const char *text, size_t len)
+{
+	struct sbuf b;
+	char path[96], what[64];
+	enum call c;
+
+	sbuf_init(&b);
+	sbuf_puts(&b, "{\"name\":");
+	sbuf_json_string(&b, pr->name);
+	sbuf_printf(&b, ",\"attempt\":%lld,\"hook\":\"%s\",\"offset\":%lld,\"text\":",
+	    (long long)attempt, hook_name(h), (long long)offset);
+	{
+		/* sbuf_json_string stops at a NUL: the text is passed on in pieces around them. */
+		size_t at = 0;
+
+		sbuf_putc(&b, '"');
+		while (at < len) {
+			size_t n = strnlen(text + at, len - at);
+			char *piece = malloc(n + 1);
+			struct sbuf q;
+
+			if (piece == NULL)
+				break;
+			memcpy(piece, text + at, n);
+			piece[n] = '\0';
+			sbuf_init(&q);
+			sbuf_json_string(&q, piece);
+			if (q.p != NULL && q.len >= 2)
+				sbuf_append(&b, q.p + 1, q.len - 2);	/* without its quotes */
+			sbuf_free(&q);
+			free(piece);
+			at += n;
+			if (at < len) {
+				sbuf_puts(&b, "\\ufffd");
+				at++;
+			}
+		}
+		sbuf_putc(&b, '"');
+	}
+	if (sbuf_putc(&b, '}') != 0) {
+		sbuf_free(&b);
+		return CALL_RETRY;
+	}
+	snprintf(path, sizeof(path), "/api/v1/agent/instances/%lld/log", (long long)id);
+	snprintf(what, sizeof(what), "the log of instance %lld", (long long)id);
+	c = call(pr, "POST", path, b.p, NULL, what);
+	sbuf_free(&b);
+	return c;
+}

@@ -1,0 +1,79 @@
+#!/bin/sh
+# kill -9 of an agent: its worker goes offline, then lost; what it held is
+# placed again on the other workers (on_worker_loss reschedule) or fails
+# (fail), its capacity freed. When the agent comes back it is reconciled:
+# the server no longer gives it those instances, so it kills the copies it
+# still ran, and the worker is online and takes new work.
+. "$(dirname "$0")/lib.sh"
+
+OUTPOST_WORKER_OFFLINE_AFTER=1s OUTPOST_WORKER_LOST_AFTER=2s start_server
+start_agent w1 --capacity cpu=4,memory_mb=4096,slots=4
+wait_online w1
+H=$WORK/hooks
+mkdir -p "$H"
+cat >"$H/run.sh" <<'EOF'
+#!/bin/sh
+echo $$ >>"$OUTPOST_WORK_DIR/../../../../../runs.$OUTPOST_INSTANCE_ID"
+while :; do sleep 0.2; done
+EOF
+define moves "\"hooks\":{\"run\":[\"sh\",\"$H/run.sh\"]},\"on_worker_loss\":\"reschedule\""
+define pinned "\"hooks\":{\"run\":[\"sh\",\"$H/run.sh\"]},\"on_worker_loss\":\"fail\""
+
+# Only w1 is there: everything lands on it.
+create_now moves ana 3600 2
+moved=$IDS
+create_now pinned ben 3600
+pinned=$INSTANCE_ID
+for id in $moved $pinned; do
+	wait_state "$id" running 10
+	assert_eq w1 "$(inst "$id" .worker)" "worker of instance $id"
+	wait_for 10 "the run hook of $id" test -s "$WORK/runs.$id"
+done
+old_runs=$(cat "$WORK"/runs.*)
+start_agent w2 --capacity cpu=4,memory_mb=4096,slots=4
+start_agent w3 --capacity cpu=4,memory_mb=4096,slots=4
+wait_online w2 w3
+
+kill_agent w1
+wait_for 15 "w1 to be lost" _worker_is w1 lost
+for id in $moved; do
+	wait_state "$id" running 15
+	assert_ne w1 "$(inst "$id" .worker)" "instance $id, moved off the lost worker"
+	assert_eq 2 "$(inst "$id" .attempt)" "instance $id's attempt after the move"
+done
+wait_state "$pinned" failed 10
+assert_eq "worker_lost: its worker w1 was lost" "$(inst "$pinned" .state_reason)" \
+	"why the pinned instance failed"
+api_ok 200 GET "/api/v1/instances/${moved%% *}/transitions"
+assert_eq "its worker w1 was lost; placed again" \
+	"$(jbody -r '.items[] | select(.from == "running" and .to == "pending") | .reason')" \
+	"why the moved instance went back to pending"
+api_ok 200 GET /api/v1/workers/w1
+assert_eq 0 "$(jbody .allocated.cpu)" "cpu still allocated on the lost worker"
+api_ok 200 GET "/api/v1/events?types=worker.health&limit=1000"
+assert_eq "offline lost" "$(jbody -r '[.items[] | select(.data.worker.name == "w1") | .data.to] | join(" ")')" \
+	"w1's health on its way out"
+
+# w1's agent is back: its old hooks still run (they outlive their agent by design),
+# and the server no longer gives them to it, so it kills them.
+for p in $old_runs; do
+	kill -0 "$p" 2>/dev/null || fail "hook $p died with its agent; it should outlive it"
+done
+start_agent w1 --capacity cpu=4,memory_mb=4096,slots=4
+wait_online w1
+for p in $old_runs; do
+	wait_for 10 "w1's agent to kill its old hook $p" sh -c "! kill -0 $p 2>/dev/null"
+done
+api_ok 200 GET "/api/v1/events?types=worker.reconciled&limit=1000"
+assert_eq '[]' "$(jbody -c '[.items[] | select(.data.worker.name == "w1")][-1].data.kept')" \
+	"what the server let w1 keep"
+for id in $moved; do
+	assert_eq running "$(inst "$id" .state)" "instance $id after w1 came back"
+done
+# And w1 takes new work again.
+api_ok 200 POST /api/v1/workers/w2/cordon
+api_ok 200 POST /api/v1/workers/w3/cordon
+create_now moves cy 3600
+wait_state "$INSTANCE_ID" running 10
+assert_eq w1 "$(inst "$INSTANCE_ID" .worker)" "a new instance on the worker that came back"
+exit 0
