@@ -148,6 +148,32 @@ void view_event_summary(json_t *ev, char *buf, size_t n);
 /* The ANSI colour for a state name of the given table; -1 when none. */
 int view_state_color(enum col_color which, const char *name, int *is_bold);
 
+/* How server text goes to a terminal. */
+enum view_text {
+	TEXT_RAW,	/* as it is: for pipes and files */
+	TEXT_LINES,	/* control characters as '?', but newlines and tabs */
+	TEXT_ONE_LINE	/* every control character as '?' */
+};
+
+/* Writes n bytes of s (which may hold NULs) to f. Returns 0, or -1 on a write error. */
+int view_write_text(FILE *f, const char *s, size_t n, enum view_text how);
+
+/* Where a printout of an instance's log is: the hook and attempt printed last. */
+struct view_log {
+	char hook[64];
+	int64_t attempt;
+	int has_printed;	/* hook and attempt are those of a chunk printed */
+	int is_mid_line;	/* the last text did not end with a newline */
+};
+
+/*
+ * Prints one chunk of a log ({attempt, hook, text}): its text, after a line
+ * "==> HOOK (attempt N) <==" when its hook or attempt is not the previous
+ * chunk's, as tail(1) does between files. The text goes as it is, or as
+ * TEXT_LINES when is_terminal. Returns 0, or -1 on a write error.
+ */
+int view_log_chunk(struct cli *c, struct view_log *at, json_t *chunk, int is_terminal);
+
 /*
  * (cli.c) GETs path (which may carry a query); with follow_all, follows "next"
  * through every page. Prints the items (table mode) or the JSON answer

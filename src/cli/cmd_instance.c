@@ -1,12 +1,18 @@
 /*
- * outpost instance create|list|get|stop|terminate|retry|extend. Flags are
- * checked here before anything is sent (times, counts, states), so a typo
- * is a usage error naming the flag; what only the server can judge (is
- * there such a definition, may this instance stop now) comes back from it.
+ * outpost instance create|list|get|stop|terminate|retry|extend, and what
+ * explains an instance: transitions (its history), logs (its hooks' output,
+ * followed live with --follow) and placement (where it runs, or why it does
+ * not yet). Flags are checked here before anything is sent (times, counts,
+ * states, hooks), so a typo is a usage error naming the flag; what only the
+ * server can judge (is there such a definition, may this instance stop now)
+ * comes back from it.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -19,6 +25,26 @@ static const struct column instance_columns[] = {
 	{ "START", "timeslot_start", COLOR_NONE, TABLE_LEFT, 0, NULL },
 	{ "END", "timeslot_end", COLOR_NONE, TABLE_LEFT, 0, NULL },
 	{ "REASON", "state_reason", COLOR_NONE, TABLE_LEFT, 48, NULL },
+	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+};
+
+static const struct column transition_columns[] = {
+	{ "AT", "at", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "FROM", "from", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "TO", "to", COLOR_INST_STATE, TABLE_LEFT, 0, NULL },
+	{ "ACTOR", "actor", COLOR_NONE, TABLE_LEFT, 24, NULL },
+	{ "REASON", "reason", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+};
+
+static void fmt_yes_no(json_t *item, const struct column *col, char *buf, size_t n);
+
+static const struct column placement_columns[] = {
+	{ "WORKER", "worker", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "STATE", "state", COLOR_WORKER_STATE, TABLE_LEFT, 0, NULL },
+	{ "HEALTH", "health", COLOR_HEALTH, TABLE_LEFT, 0, NULL },
+	{ "FITS", "fits", COLOR_NONE, TABLE_LEFT, 0, fmt_yes_no },
+	{ "REASON", "reason", COLOR_NONE, TABLE_LEFT, 0, NULL },
 	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
 };
 
@@ -226,6 +252,304 @@ instance_extend(struct cli *c, const struct args *a)
 	return rc;
 }
 
+/* "yes" or "no" for a boolean; anything else as any other cell. */
+static void
+fmt_yes_no(json_t *item, const struct column *col, char *buf, size_t n)
+{
+	json_t *v = view_path(item, col->key);
+
+	if (json_is_boolean(v))
+		snprintf(buf, n, "%s", json_is_true(v) ? "yes" : "no");
+	else
+		view_value(v, buf, n);
+}
+
+/* GETs /api/v1/instances/ID plus suffix, checking ID first. */
+static int
+instance_get_json(struct cli *c, const char *idarg, const char *suffix, struct httpc_resp *r)
+{
+	char path[96];
+	int64_t id;
+	int rc;
+
+	httpc_resp_init(r);
+	if ((rc = cli_id_arg("instance ID", idarg, &id)) != CLI_OK)
+		return rc;
+	snprintf(path, sizeof(path), "/api/v1/instances/%lld%s", (long long)id, suffix);
+	return cli_call_json(c, "GET", path, NULL, r);
+}
+
+static int
+instance_transitions(struct cli *c, const struct args *a)
+{
+	struct httpc_resp r;
+	json_t *items;
+	int rc;
+
+	if ((rc = instance_get_json(c, a->pos[0], "/transitions", &r)) != CLI_OK)
+		return rc;
+	items = json_object_get(r.json, "items");
+	if (c->out == OUT_JSON) {
+		cli_print_json(c, r.json);
+	} else if (json_is_array(items)) {
+		view_table(c, items, transition_columns);
+	} else {
+		httpc_resp_free(&r);
+		return cli_fail(CLI_REFUSED, "the server's answer about transitions has no items");
+	}
+	httpc_resp_free(&r);
+	return cli_finish(c);
+}
+
+static int
+instance_placement(struct cli *c, const struct args *a)
+{
+	struct httpc_resp r;
+	json_t *summary, *workers;
+	int rc;
+
+	if ((rc = instance_get_json(c, a->pos[0], "/placement", &r)) != CLI_OK)
+		return rc;
+	if (c->out == OUT_JSON) {
+		cli_print_json(c, r.json);
+		httpc_resp_free(&r);
+		return cli_finish(c);
+	}
+	/* The summary is the server's sentence, names and labels included: one clean line. */
+	summary = json_object_get(r.json, "summary");
+	if (json_is_string(summary)) {
+		view_write_text(c->out_file, json_string_value(summary),
+		    json_string_length(summary), TEXT_ONE_LINE);
+		fputc('\n', c->out_file);
+	}
+	workers = json_object_get(r.json, "workers");
+	if (json_is_array(workers) && json_array_size(workers) > 0)
+		view_table(c, workers, placement_columns);
+	httpc_resp_free(&r);
+	return cli_finish(c);
+}
+
+/*
+ * Reading an instance's log page by page. The cursor is opaque and the last
+ * page answers next: null, so there is no cursor for "after what I saw".
+ * We keep the last cursor the server gave (none: the start) and how many
+ * items after it were printed; the next read asks from that cursor again
+ * and skips those. That is right because chunks are only ever appended, in
+ * the order of their cursor (the server sorts by arrival): what came after
+ * the cursor once still comes first after it. A page that fills up gives a
+ * new cursor, and counting goes on from there.
+ */
+struct log_reader {
+	const char *base;	/* the log path with its hook and attempt */
+	char *cursor;		/* the last next the server gave; NULL: from the start */
+	size_t seen;		/* items after cursor already handled */
+	struct view_log at;
+	json_t *all;		/* -o json without --follow: every item, printed at the end */
+	int is_follow;
+	int is_terminal;
+};
+
+/*
+ * One chunk as the output wants it. Write errors are left to the caller's
+ * check of the stream (cli_finish), as for tables; only memory fails here.
+ */
+static int
+log_emit(struct cli *c, struct log_reader *lr, json_t *item)
+{
+	char *line;
+
+	if (c->out == OUT_TABLE) {
+		view_log_chunk(c, &lr->at, item, lr->is_terminal);
+		return CLI_OK;
+	}
+	if (!lr->is_follow) {
+		if (json_array_append(lr->all, item) != 0)
+			return cli_fail(CLI_USAGE, "out of memory");
+		return CLI_OK;
+	}
+	/* Followed: one chunk a line as it comes, as events --follow -o json does. */
+	if ((line = json_dumps(item, JSON_COMPACT)) == NULL)
+		return cli_fail(CLI_USAGE, "out of memory");
+	fprintf(c->out_file, "%s\n", line);
+	free(line);
+	return CLI_OK;
+}
+
+/* Reads every page after what was handled and prints the new chunks; *fresh counts them. */
+static int
+log_read(struct cli *c, struct log_reader *lr, size_t *fresh)
+{
+	*fresh = 0;
+	for (;;) {
+		struct httpc_resp r;
+		struct sbuf path;
+		json_t *items;
+		const char *next;
+		size_t n;
+		int rc;
+
+		sbuf_init(&path);
+		if (sbuf_puts(&path, lr->base) != 0 ||
+		    httpc_query_add(&path, "after", lr->cursor) != 0) {
+			sbuf_free(&path);
+			return cli_fail(CLI_USAGE, "out of memory");
+		}
+		rc = cli_call_json(c, "GET", path.p, NULL, &r);
+		sbuf_free(&path);
+		if (rc != CLI_OK)
+			return rc;
+		items = json_object_get(r.json, "items");
+		if (!json_is_array(items)) {
+			httpc_resp_free(&r);
+			return cli_fail(CLI_REFUSED, "the server's answer about the log has no "
+			    "items");
+		}
+		n = json_array_size(items);
+		for (size_t i = lr->seen; i < n; i++) {
+			if ((rc = log_emit(c, lr, json_array_get(items, i))) != CLI_OK) {
+				httpc_resp_free(&r);
+				return rc;
+			}
+			(*fresh)++;
+		}
+		next = json_string_value(json_object_get(r.json, "next"));
+		if (next == NULL || next[0] == '\0') {
+			if (n > lr->seen)
+				lr->seen = n;
+			httpc_resp_free(&r);
+			return CLI_OK;
+		}
+		/* A server that repeats its cursor would keep us here forever. */
+		if (lr->cursor != NULL && strcmp(lr->cursor, next) == 0) {
+			rc = cli_fail(CLI_REFUSED, "the server repeated the page cursor '%s'",
+			    next);
+			httpc_resp_free(&r);
+			return rc;
+		}
+		free(lr->cursor);
+		lr->cursor = strdup(next);
+		/* The new cursor follows this page's last item; what we saw past it stays seen. */
+		lr->seen = lr->seen > n ? lr->seen - n : 0;
+		httpc_resp_free(&r);
+		if (lr->cursor == NULL)
+			return cli_fail(CLI_USAGE, "out of memory");
+	}
+}
+
+/* Whether the instance is in a final state: one that never changes by itself. */
+static int
+instance_is_over(struct cli *c, const char *idarg, int *is_over)
+{
+	struct httpc_resp r;
+	enum inst_state st;
+	int rc;
+
+	*is_over = 0;
+	if ((rc = instance_get_json(c, idarg, "", &r)) != CLI_OK)
+		return rc;
+	/* state.h says which states hold on (active); a state it does not know is not over. */
+	if (inst_state_parse(json_string_value(json_object_get(r.json, "state")), &st) == 0)
+		*is_over = !inst_state_is_active(st);
+	httpc_resp_free(&r);
+	return CLI_OK;
+}
+
+/*
+ * --follow: print what is new every second until the instance is over and
+ * one more read after that found nothing (the agent may send the last
+ * output just after its last report). The state is read before the log,
+ * so what was written before the state became final is in that read.
+ *
+ * SIGINT and SIGTERM are blocked and waited for in the pause between reads
+ * (sigtimedwait): no handler, no flag to race with, and a signal that comes
+ * during a request ends the loop as soon as the request is done.
+ */
+static int
+log_follow(struct cli *c, const char *idarg, struct log_reader *lr)
+{
+	const struct timespec pause = { 1, 0 }, none = { 0, 0 };
+	sigset_t stop, prev;
+	int rc, is_over;
+	size_t fresh;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop, &prev);
+	for (;;) {
+		if ((rc = instance_is_over(c, idarg, &is_over)) != CLI_OK ||
+		    (rc = log_read(c, lr, &fresh)) != CLI_OK)
+			break;
+		if (fflush(c->out_file) != 0 || ferror(c->out_file))
+			break;	/* cli_finish below says why, or nothing for a closed pipe */
+		if (is_over && fresh == 0)
+			break;
+		if (sigtimedwait(&stop, NULL, &pause) > 0)
+			break;
+	}
+	/* A signal still pending would strike once unblocked: take it here. */
+	while (sigtimedwait(&stop, NULL, &none) > 0)
+		;
+	sigprocmask(SIG_SETMASK, &prev, NULL);
+	if (rc != CLI_OK)
+		return rc;
+	return cli_finish(c);
+}
+
+static int
+is_hook(const char *s)
+{
+	enum hook h;
+
+	return hook_parse(s, &h) == 0;
+}
+
+static int
+instance_logs(struct cli *c, const struct args *a)
+{
+	const char *hook = args_get(a, "hook"), *attempt = args_get(a, "attempt");
+	struct log_reader lr = { .is_follow = args_has(a, "follow") };
+	char err[512], path[64];
+	struct sbuf base;
+	size_t fresh;
+	int64_t id, n;
+	int rc;
+
+	if ((rc = cli_id_arg("instance ID", a->pos[0], &id)) != CLI_OK)
+		return rc;
+	if (hook != NULL && !is_hook(hook))
+		return cli_fail(CLI_USAGE, "--hook must be instantiate, run, collect, grade or "
+		    "stop, not '%s'", hook);
+	if (attempt != NULL &&
+	    arg_int("--attempt", attempt, 1, INT32_MAX, &n, err, sizeof(err)) != 0)
+		return cli_fail(CLI_USAGE, "%s", err);
+	snprintf(path, sizeof(path), "/api/v1/instances/%lld/log", (long long)id);
+	sbuf_init(&base);
+	if (sbuf_puts(&base, path) != 0 || httpc_query_add(&base, "hook", hook) != 0 ||
+	    httpc_query_add(&base, "attempt", attempt) != 0 ||
+	    (lr.all = json_array()) == NULL) {
+		sbuf_free(&base);
+		return cli_fail(CLI_USAGE, "out of memory");
+	}
+	lr.base = base.p;
+	lr.is_terminal = isatty(fileno(c->out_file));
+	if (lr.is_follow) {
+		rc = log_follow(c, a->pos[0], &lr);
+	} else if ((rc = log_read(c, &lr, &fresh)) == CLI_OK) {
+		if (c->out == OUT_JSON) {
+			json_t *answer = json_pack("{s:O,s:n}", "items", lr.all, "next");
+
+			cli_print_json(c, answer);
+			json_decref(answer);
+		}
+		rc = cli_finish(c);
+	}
+	json_decref(lr.all);
+	free(lr.cursor);
+	sbuf_free(&base);
+	return rc;
+}
+
 static const struct opt_spec create_opts[] = {
 	{ "definition", 0, "NAME[@V]", "the definition, optionally pinned to a version" },
 	{ "owner", 0, "OWNER", "who the instance is for" },
@@ -249,6 +573,13 @@ static const struct opt_spec list_opts[] = {
 
 static const struct opt_spec extend_opts[] = {
 	{ "end", 0, "TIME", "the new slot end, RFC 3339" },
+	{ NULL, 0, NULL, NULL }
+};
+
+static const struct opt_spec logs_opts[] = {
+	{ "hook", 0, "HOOK", "only this hook: instantiate, run, collect, grade or stop" },
+	{ "attempt", 0, "N", "only the Nth placement of the instance (from 1)" },
+	{ "follow", 0, NULL, "print new output every second until the instance ends" },
 	{ NULL, 0, NULL, NULL }
 };
 
@@ -309,6 +640,31 @@ const struct cmd_entry cmd_instance_entries[] = {
 		.min_pos = 1,
 		.max_pos = 1,
 		.exec = instance_extend,
+	},
+	{
+		.name = "transitions",
+		.usage = "ID",
+		.help = "show an instance's history: every change of state and why",
+		.min_pos = 1,
+		.max_pos = 1,
+		.exec = instance_transitions,
+	},
+	{
+		.name = "logs",
+		.usage = "ID [--hook HOOK] [--attempt N] [--follow]",
+		.help = "print the output of an instance's hooks",
+		.opts = logs_opts,
+		.min_pos = 1,
+		.max_pos = 1,
+		.exec = instance_logs,
+	},
+	{
+		.name = "placement",
+		.usage = "ID",
+		.help = "say where an instance runs, or why no worker takes it",
+		.min_pos = 1,
+		.max_pos = 1,
+		.exec = instance_placement,
 	},
 	{ .name = NULL }
 };

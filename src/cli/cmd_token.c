@@ -111,7 +111,7 @@ token_revoke(struct cli *c, const struct args *a)
 static const struct opt_spec create_opts[] = {
 	{ "name", 0, "NAME", "what the token is for" },
 	{ "role", 0, "ROLE", "viewer, operator, admin or agent" },
-	{ "expires-in", 0, "DURATION", "lifetime, e.g. 30d or 12h (default: the server's)" },
+	{ "expires-in", 0, "DURATION", "lifetime, e.g. 30d or 12h (default: never)" },
 	{ NULL, 0, NULL, NULL }
 };
 

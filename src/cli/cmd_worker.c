@@ -1,7 +1,7 @@
 /*
- * outpost worker list|get|cordon|uncordon: the hosts that run instances.
- * A worker is named by its id or its name; the server resolves either, so
- * the CLI passes what it was given, encoded.
+ * outpost worker list|get|cordon|uncordon|drain: the hosts that run
+ * instances. A worker is named by its id or its name; the server resolves
+ * either, so the CLI passes what it was given, encoded.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,8 +115,9 @@ worker_get(struct cli *c, const struct args *a)
 	return cli_finish(c);
 }
 
+/* POST .../ACTION with body (borrowed, may be NULL); prints the worker it answers with. */
 static int
-worker_act(struct cli *c, const char *who, const char *action)
+worker_act(struct cli *c, const char *who, const char *action, json_t *body)
 {
 	char suffix[32];
 	char *path;
@@ -126,7 +127,7 @@ worker_act(struct cli *c, const char *who, const char *action)
 	snprintf(suffix, sizeof(suffix), "/%s", action);
 	if ((path = worker_path(who, suffix)) == NULL)
 		return cli_fail(CLI_USAGE, "worker %s needs a worker ID or NAME", action);
-	rc = cli_call(c, "POST", path, NULL, &r);
+	rc = cli_call(c, "POST", path, body, &r);
 	free(path);
 	if (rc != CLI_OK)
 		return rc;
@@ -145,13 +146,41 @@ worker_act(struct cli *c, const char *who, const char *action)
 static int
 worker_cordon(struct cli *c, const struct args *a)
 {
-	return worker_act(c, a->pos[0], "cordon");
+	return worker_act(c, a->pos[0], "cordon", NULL);
 }
 
 static int
 worker_uncordon(struct cli *c, const struct args *a)
 {
-	return worker_act(c, a->pos[0], "uncordon");
+	return worker_act(c, a->pos[0], "uncordon", NULL);
+}
+
+/* The server's bound on a drain deadline given as a duration. */
+#define DRAIN_MAX_MS (30LL * 86400000)
+
+/*
+ * The deadline goes as it was given: the server reads a duration from its
+ * own clock, which is the one that counts. It is checked here as the server
+ * checks it (a time, or a duration up to 30d) so a typo sends nothing.
+ */
+static int
+worker_drain(struct cli *c, const struct args *a)
+{
+	const char *deadline = args_get(a, "deadline");
+	json_t *body = NULL;
+	int64_t ms;
+	int rc;
+
+	if (deadline != NULL && time_parse_rfc3339(deadline, &ms) != 0 &&
+	    (duration_parse(deadline, &ms) != 0 || ms > DRAIN_MAX_MS))
+		return cli_fail(CLI_USAGE, "--deadline must be an RFC 3339 time such as "
+		    "2026-11-23T10:00:00Z or a duration from now up to 30d such as 30m, not '%s'",
+		    deadline);
+	if (deadline != NULL && (body = json_pack("{s:s}", "deadline", deadline)) == NULL)
+		return cli_fail(CLI_USAGE, "out of memory");
+	rc = worker_act(c, a->pos[0], "drain", body);
+	json_decref(body);
+	return rc;
 }
 
 static const struct opt_spec list_opts[] = {
@@ -161,6 +190,11 @@ static const struct opt_spec list_opts[] = {
 	{ "limit", 0, "N", "items per page, 1..500 (server default 50)" },
 	{ "after", 0, "CURSOR", "start after this page cursor" },
 	{ "all", 0, NULL, "follow the pages to the end" },
+	{ NULL, 0, NULL, NULL }
+};
+
+static const struct opt_spec drain_opts[] = {
+	{ "deadline", 0, "WHEN", "stop what still runs at WHEN: RFC 3339, or 30m from now" },
 	{ NULL, 0, NULL, NULL }
 };
 
@@ -196,6 +230,15 @@ const struct cmd_entry cmd_worker_entries[] = {
 		.min_pos = 1,
 		.max_pos = 1,
 		.exec = worker_uncordon,
+	},
+	{
+		.name = "drain",
+		.usage = "ID|NAME [--deadline WHEN]",
+		.help = "take nothing new; let instances finish, until a deadline if given",
+		.opts = drain_opts,
+		.min_pos = 1,
+		.max_pos = 1,
+		.exec = worker_drain,
 	},
 	{ .name = NULL }
 };

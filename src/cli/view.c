@@ -1,8 +1,8 @@
 /*
  * JSON answers as text for people: tables of items by column specs, one
- * object as aligned FIELD VALUE lines, one-line event summaries. State cells
- * take their colours from state.h, the one table of states. Nothing here
- * talks to the server.
+ * object as aligned FIELD VALUE lines, one-line event summaries, instances'
+ * logs with a header per hook. State cells take their colours from state.h,
+ * the one table of states. Nothing here talks to the server.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,6 +266,73 @@ view_object(struct cli *c, json_t *obj)
 fail:
 	table_free(t);
 	return rc;
+}
+
+/* ---- raw text: instances' logs, server sentences ---- */
+
+int
+view_write_text(FILE *f, const char *s, size_t n, enum view_text how)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i, start = 0;
+
+	if (how == TEXT_RAW)
+		return fwrite(s, 1, n, f) == n ? 0 : -1;
+	/*
+	 * Runs of harmless bytes go out in one write; each control character
+	 * is one '?'. A C1 control is two bytes in UTF-8 (C2 80..C2 9F), and
+	 * some terminals act on it as on ESC [.
+	 */
+	for (i = 0; i < n; i++) {
+		size_t len = 1;
+		int is_ctl = p[i] < 0x20 || p[i] == 0x7f;
+
+		if (p[i] == 0xc2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] < 0xa0) {
+			is_ctl = 1;
+			len = 2;
+		}
+		if (how == TEXT_LINES && (p[i] == '\n' || p[i] == '\t'))
+			is_ctl = 0;
+		if (!is_ctl)
+			continue;
+		if (fwrite(s + start, 1, i - start, f) != i - start || fputc('?', f) == EOF)
+			return -1;
+		i += len - 1;
+		start = i + 1;
+	}
+	return fwrite(s + start, 1, n - start, f) == n - start ? 0 : -1;
+}
+
+int
+view_log_chunk(struct cli *c, struct view_log *at, json_t *chunk, int is_terminal)
+{
+	json_t *text = json_object_get(chunk, "text");
+	const char *hook = json_string_value(json_object_get(chunk, "hook"));
+	int64_t attempt = json_integer_value(json_object_get(chunk, "attempt"));
+	size_t len = json_string_length(text);
+
+	if (hook == NULL)
+		hook = "?";
+	if (!at->has_printed || attempt != at->attempt || strcmp(hook, at->hook) != 0) {
+		/* A header is a line of its own, even after a hook that ended mid-line. */
+		if (at->is_mid_line && fputc('\n', c->out_file) == EOF)
+			return -1;
+		if (fputs("==> ", c->out_file) == EOF ||
+		    view_write_text(c->out_file, hook, strlen(hook), TEXT_ONE_LINE) != 0 ||
+		    fprintf(c->out_file, " (attempt %lld) <==\n", (long long)attempt) < 0)
+			return -1;
+		snprintf(at->hook, sizeof(at->hook), "%s", hook);
+		at->attempt = attempt;
+		at->has_printed = 1;
+		at->is_mid_line = 0;
+	}
+	if (len == 0)
+		return 0;
+	if (view_write_text(c->out_file, json_string_value(text), len,
+	    is_terminal ? TEXT_LINES : TEXT_RAW) != 0)
+		return -1;
+	at->is_mid_line = json_string_value(text)[len - 1] != '\n';
+	return 0;
 }
 
 /* ---- event summaries: one function per event type, a generic one for the rest ---- */
