@@ -69,6 +69,8 @@ need_outpostd() {
 # its $! is the server's own pid.
 server_exec() { if [ "$BENCH_PIN" = 1 ]; then exec taskset -c 0 "$@"; else exec "$@"; fi; }
 on_client_cpu() { if [ "$BENCH_PIN" = 1 ]; then taskset -c 1 "$@"; else "$@"; fi; }
+# Only for "client_exec ... &": as server_exec, for a client that runs in the background.
+client_exec() { if [ "$BENCH_PIN" = 1 ]; then exec taskset -c 1 "$@"; else exec "$@"; fi; }
 
 # start_outpostd NAME: starts a fresh outpostd with its own state directory
 # under the temp dir; sets OP_PID, OP_URL, OP_TOKEN, OP_STATE.

@@ -23,7 +23,7 @@ REF=$BENCH_TMP/sqlite-ref
 "$CC" -O2 -o "$REF" "$BENCH_DIR/sqlite-ref.c" -lsqlite3 ||
 	die "cannot build sqlite-ref.c: apt-get install libsqlite3-dev"
 
-SLOT='"definition":"bench","owner":"o","timeslot_start":"2026-11-23T10:00:00Z","timeslot_end":"2026-11-23T11:00:00Z"'
+SLOT='"definition":"bench","owner":"o","timeslot_start":"2030-01-01T10:00:00Z","timeslot_end":"2030-01-01T11:00:00Z"'
 ONE="{$SLOT}"
 BATCH="{$SLOT,\"count\":1000}"
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The scheduler's pass: 10,000 pending instances onto 1,000 workers, binpack
-# and spread, against a naive O(n·m) first fit in the same run. Builds
-# sched-bench.c against the tree's libserver.a. Target: the pass well under
-# 100 ms. Usage: bench/run-sched.sh [instances] [workers] [runs]
+# and spread. First the placement alone (sched-bench.c) against a naive
+# O(n·m) first fit in the same run; then the whole pass on a real store
+# (pass-bench.c: reading, placing, writing each placement with its transition
+# and event, committing) against raw SQLite doing the same writes. Both are
+# built against the tree's libserver.a. Target: the pass under 100 ms.
+# Usage: bench/run-sched.sh [instances] [workers] [runs]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -14,15 +17,22 @@ command -v pkg-config >/dev/null || die "pkg-config is missing: apt-get install 
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/outpost-bench-sched.XXXXXX")
 trap bench_cleanup EXIT INT TERM
 
-say "building sched-bench"
-${CC:-cc} -O2 -I"$BUILD" -I"$TOP_DIR/src/common" -I"$TOP_DIR/src/server" \
-	$(pkg-config --cflags libwebsockets jansson sqlite3) \
-	-o "$BENCH_TMP/sched-bench" "$BENCH_DIR/sched-bench.c" \
-	"$BUILD/src/server/libserver.a" "$BUILD/src/common/libcommon.a" \
-	$(pkg-config --libs libwebsockets jansson sqlite3 libcrypto)
+for b in sched-bench pass-bench; do
+	say "building $b"
+	${CC:-cc} -O2 -I"$BUILD" -I"$TOP_DIR/src/common" -I"$TOP_DIR/src/server" \
+		$(pkg-config --cflags libwebsockets jansson sqlite3) \
+		-o "$BENCH_TMP/$b" "$BENCH_DIR/$b.c" \
+		"$BUILD/src/server/libserver.a" "$BUILD/src/common/libcommon.a" \
+		$(pkg-config --libs libwebsockets jansson sqlite3 libcrypto) ||
+		die "cannot build $b.c: apt-get install libsqlite3-dev libjansson-dev libwebsockets-dev"
+done
 say "running"
 echo "## Scheduler pass"
 echo
-echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, shared"
+echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, shared;" \
+	"temp dir filesystem: $(df -T "$BENCH_TMP" | awk 'NR == 2 { print $2 }')"
 echo
 timeout 300 "$BENCH_TMP/sched-bench" "${1:-10000}" "${2:-1000}" "${3:-7}"
+echo
+say "the whole pass on a store (a fresh copy of the site for each run)"
+timeout 600 "$BENCH_TMP/pass-bench" "$BENCH_TMP" "${1:-10000}" "${2:-1000}" "${3:-7}"
