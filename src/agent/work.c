@@ -157,7 +157,24 @@ env_pair(const char *k, const char *v)
 	return p;
 }
 
-/* The agent's own settings (OUTPOST_*) are not the hook's business: they are left out. */
+/*
+ * What of the agent's environment a hook does not get: the agent's own
+ * settings (OUTPOST_*), and what systemd gave the agent alone (a hook that
+ * wrote to NOTIFY_SOCKET would speak for the unit; the watchdog and the
+ * passed sockets are the agent's).
+ */
+static int
+is_agents_own(const char *e)
+{
+	static const char *const prefixes[] = { "OUTPOST_", "NOTIFY_SOCKET=", "WATCHDOG_PID=",
+		"WATCHDOG_USEC=", "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", NULL };
+
+	for (int i = 0; prefixes[i] != NULL; i++)
+		if (strncmp(e, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 env_init(struct work *w)
 {
@@ -169,7 +186,7 @@ env_init(struct work *w)
 	if (w->env == NULL)
 		return -1;
 	for (char **e = environ; *e != NULL; e++)
-		if (strncmp(*e, "OUTPOST_", 8) != 0)
+		if (!is_agents_own(*e))
 			w->env[w->nenv++] = *e;
 	return 0;
 }

@@ -9,7 +9,9 @@
 . "$(dirname "$0")/lib.sh"
 
 start_server
-start_agent w1 --capacity cpu=4,memory_mb=4096,slots=4
+# What the agent was given for itself is not passed on to its hooks.
+NOTIFY_SOCKET=$WORK/no-such.sock LISTEN_FDNAMES=agent OUTPOST_LOG_LEVEL=info \
+	start_agent w1 --capacity cpu=4,memory_mb=4096,slots=4
 wait_online w1
 
 H=$WORK/hooks
@@ -22,6 +24,7 @@ cat >"$H/note.sh" <<'EOF'
 	echo "definition=$OUTPOST_DEFINITION@$OUTPOST_DEFINITION_VERSION attempt=$OUTPOST_ATTEMPT"
 	echo "slot=$OUTPOST_TIMESLOT_START..$OUTPOST_TIMESLOT_END worker=$OUTPOST_WORKER"
 	echo "pwd=$(pwd) pgid=$(ps -o pgid= -p $$ | tr -d ' ')"
+	echo "agents=${NOTIFY_SOCKET-}${LISTEN_FDNAMES-}${OUTPOST_LOG_LEVEL-}"
 } >>"$OUTPOST_WORK_DIR/../../../../../env.$OUTPOST_INSTANCE_ID"
 echo "$OUTPOST_HOOK says hello"
 echo "$OUTPOST_HOOK to stderr" >&2
@@ -75,6 +78,7 @@ assert_eq 5 "$(grep -c "^hook=.* id=$id owner=ana\$" "$env")" "OUTPOST_INSTANCE_
 assert_eq 5 "$(grep -c "^definition=lab@1 attempt=1\$" "$env")" "OUTPOST_DEFINITION"
 slot=$(inst "$id" '"slot=" + .timeslot_start + ".." + .timeslot_end + " worker=w1"')
 assert_eq 5 "$(grep -cxF "$slot" "$env")" "OUTPOST_TIMESLOT_START and _END"
+assert_eq 5 "$(grep -cx "agents=" "$env")" "NOTIFY_SOCKET, LISTEN_FDNAMES, OUTPOST_LOG_LEVEL kept from the hooks"
 assert_eq 5 "$(grep -c "^pwd=$WORK/agents/w1/instances/$id/work " "$env")" "the hooks' directory"
 # Five hooks, five process groups, none of them the agent's.
 agent_pgid=$(ps -o pgid= -p "$(agent_pid w1)" | tr -d ' ')
