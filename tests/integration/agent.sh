@@ -107,6 +107,7 @@ grep -q -- "--token-file" "$WORK/bad.out" || fail "the error does not name --tok
 create_token viewer-1 viewer
 printf '%s\n' "$NEW_TOKEN" >"$WORK/viewer.token"
 timeout 10 "$AGENT" --server "$SERVER_URL" --token-file "$WORK/viewer.token" --name w-b \
+	--work-dir "$WORK/agent-b" \
 	>"$WORK/refused.out" 2>&1
 assert_eq 1 "$?" "exit code with a viewer token"
 grep -q "agent role" "$WORK/refused.out" || fail "no reason given: $(cat "$WORK/refused.out")"
