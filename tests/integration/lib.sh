@@ -73,6 +73,13 @@ _cleanup() {
 		wait "$p" 2>/dev/null
 	done
 	[ -n "${_has_agents:-}" ] && _kill_under_work
+	# A sanitizer's report in a program's log fails the test (the programs run on after it).
+	for p in "$WORK"/*.log; do
+		[ -f "$p" ] && grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$p" || continue
+		echo "FAIL: $TEST_NAME: a sanitizer's report in $(basename "$p"):" >&2
+		grep -m1 -A12 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$p" >&2
+		[ "$rc" -eq 0 ] && rc=1
+	done
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "${SERVER_LOG:-}" ] && [ -f "$SERVER_LOG" ]; then
 		echo "--- last lines of $SERVER_LOG ---" >&2
 		tail -n 20 "$SERVER_LOG" >&2
