@@ -49,8 +49,8 @@ struct agent_config {
 
 /* ---- shim.c: a hook under its shim ---- */
 
-/* Why the agent signalled a hook: the report differs. */
-enum kill_why { KILL_NONE, KILL_TIMEOUT, KILL_END, KILL_GONE };
+/* Why the agent stopped a hook (its timeout is the shim's, told in HOOK.exit). */
+enum kill_why { KILL_NONE, KILL_END = 2, KILL_GONE = 3 };
 
 struct proc {
 	enum hook hook;
@@ -59,9 +59,8 @@ struct proc {
 	unsigned long long shim_start;	/* the shim's start time (/proc), to tell pid reuse */
 	unsigned long long hook_start;	/* the hook's, likewise */
 	int64_t started_ms;
-	int64_t deadline_ms;	/* 0: none */
-	int64_t term_at_ms;	/* when SIGTERM was sent; 0: not yet */
-	int is_killed;		/* SIGKILL sent */
+	int is_termed;		/* the shim was told to stop it (SIGTERM, then the grace) */
+	int is_killed;		/* its group got SIGKILL */
 	enum kill_why why;
 	int is_adopted;		/* from an agent before us: not our child, polled */
 };
@@ -70,17 +69,23 @@ struct hook_result {
 	int has_code;
 	int code;		/* exit status, when has_code */
 	int signal;		/* the signal that ended it, else 0 */
+	int timed_out;		/* the shim ended it at its timeout */
 };
 
 /*
  * Starts argv under a shim in dir (hooks run in dir/work), with env. The
  * hook's output goes to dir/HOOK.log (bounded), and for the grade hook its
- * stdout also to dir/grade.out. Fills p; returns 0, or -1 with err.
+ * stdout also to dir/grade.out. The shim ends it after timeout_ms (0: never),
+ * SIGTERM then SIGKILL grace_ms later. Fills p; returns 0, or -1 with err.
  */
 int shim_start(struct proc *p, enum hook h, char *const *argv, char *const *env,
-    const char *dir, int64_t timeout_ms, char *err, size_t errlen);
+    const char *dir, int64_t timeout_ms, int64_t grace_ms, char *err, size_t errlen);
+/* The shim's own main: outpost-agent --shim ... (see shim.c). */
+int shim_exec_main(int argc, char **argv);
 /* Is the shim still there (for an adopted one: alive and the same process)? */
 int shim_alive(const struct proc *p);
+/* Tells the shim to stop its hook: SIGTERM to the group, SIGKILL after the grace. */
+void shim_stop(struct proc *p);
 /* The start time of process pid, from /proc/PID/stat; 0 when it is gone. */
 unsigned long long proc_start_time(pid_t pid);
 /* The hook's result, from dir/HOOK.exit; -1 when the shim wrote none (it was killed). */
@@ -100,6 +105,9 @@ struct proto {
 	const char *name;
 	char *register_body;
 	char *heartbeat_body;
+	int is_away;		/* the last call had no answer (no connection, or a timeout) */
+	int last_status;	/* the HTTP status of the last answer */
+	char last_refusal[600];	/* the server's last refusal, "message (field: F)" */
 };
 
 enum call proto_register(struct proto *pr);
@@ -125,11 +133,12 @@ void work_apply(struct work *w, json_t *answer);
 /* A child ended: look at the shims. */
 void work_reap(struct work *w);
 /*
- * Runs what is due: starts, completions, timeouts, reports, log uploads.
- * Returns the milliseconds until it next needs to run (or 0 to run again now).
- * *want_work is set when the agent should ask for its work again.
+ * Runs what is due: starts, completions, reports, log uploads (no calls
+ * while the server is away). Returns the milliseconds until it next needs to
+ * run (or 0 to run again now). *want_work is set when the agent should ask
+ * for its work again.
  */
-int64_t work_step(struct work *w, int64_t now, int *want_work, int is_online);
+int64_t work_step(struct work *w, int64_t now, int *want_work);
 /* Is the event only the echo of the agent's own report? */
 int work_is_echo(const struct work *w, json_t *ev);
 /* How many instances it has; how many hooks run. */

@@ -8,12 +8,15 @@
  * The loop: register (and sync what an agent before us left), then wait in
  * the event stream's service for whichever comes first: an event about this
  * worker (ask for the work again), a child's end (SIGCHLD), the next
- * heartbeat, a hook's deadline, or SIGTERM. HTTP calls are synchronous and
- * short (libcurl, 2 s to connect); hooks never block the loop.
+ * heartbeat, a slot's start, or SIGTERM. HTTP calls are synchronous and
+ * short (libcurl, 2 s to connect, 10 s in all); while the server does not
+ * answer, only heartbeats look for it (3 s each). Hooks never block the loop,
+ * and a blocked loop never delays a hook's end: the shims keep the timeouts.
  *
  * SIGTERM stops the agent, not the hooks: they run on under their shims, and
  * an agent started again on the same work directory takes them back.
  */
+#define _GNU_SOURCE
 #include "config.h"
 
 #include <errno.h>
@@ -286,12 +289,30 @@ mkdir_parents(const char *path, mode_t mode)
 	return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Sleeps ms, or less when a signal arrives (before the event stream exists). */
+/*
+ * Sleeps ms, or less when a signal arrives (before the event stream exists).
+ * The signals are blocked from the look at the flags until ppoll, which
+ * unblocks them: one that lands in between cuts the sleep short too.
+ */
 static void
 nap(int64_t ms)
 {
+	sigset_t block, old;
+	struct timespec ts;
+
+	if (ms > 600000)
+		ms = 600000;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, &old);
 	if (ms > 0 && !got_stop && !got_child)
-		poll(NULL, 0, (int)(ms > 600000 ? 600000 : ms));
+		ppoll(NULL, 0, &ts, &old);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 static volatile int want_work;
@@ -373,6 +394,9 @@ main(int argc, char **argv)
 	int64_t backoff = 500, beat_at = 0, *alive = NULL;
 	size_t nalive = 0;
 
+	/* The agent runs itself as each hook's shim (shim.c). */
+	if (argc > 1 && strcmp(argv[1], "--shim") == 0)
+		return shim_exec_main(argc, argv);
 	log_set_program("outpost-agent");
 	defaults(&c);
 	switch (config_parse_flags(argc, argv, "outpost-agent", agent_keys, &flags)) {
@@ -481,7 +505,7 @@ main(int argc, char **argv)
 				goto out;
 			if (r == CALL_OK) {
 				/* Reports left from before go first, then what is still had. */
-				work_step(w, now_ms(), &want, 1);
+				work_step(w, now_ms(), &want);
 				r = proto_sync(&pr, alive, nalive, &answer);
 			}
 			if (r != CALL_OK) {
@@ -504,8 +528,11 @@ main(int argc, char **argv)
 			json_decref(answer);
 		}
 		now = now_ms();
-		wait = work_step(w, now, &want, 1);
-		if (want || want_work) {
+		wait = work_step(w, now, &want);
+		if (want)
+			want_work = 1;
+		/* While the server is away only the heartbeat looks for it. */
+		if (want_work && !pr.is_away) {
 			json_t *answer = NULL;
 			enum call r;
 
@@ -523,9 +550,19 @@ main(int argc, char **argv)
 		}
 		now = now_ms();
 		if (now >= beat_at) {
-			enum call r = proto_heartbeat(&pr);
+			int was_away = pr.is_away;
+			enum call r;
 
-			beat_at = now + c.heartbeat_ms;
+			/* A server that takes connections but does not answer holds the loop little. */
+			if (was_away)
+				httpc_set_timeouts(pr.http, 2000, 3000);
+			r = proto_heartbeat(&pr);
+			if (was_away)
+				httpc_set_timeouts(pr.http, 2000, 10000);
+			beat_at = now_ms() + c.heartbeat_ms;
+			/* Back: whatever changed meanwhile is in the work. */
+			if (was_away && !pr.is_away)
+				want_work = 1;
 			if (r == CALL_GONE) {
 				log_warn("agent.forgotten", "detail", "the server does not know this worker; "
 				    "registering again", NULL);
@@ -537,12 +574,13 @@ main(int argc, char **argv)
 			/* Without the stream, the work is asked for at each heartbeat. */
 			if (!is_streaming)
 				want_work = 1;
+			now = now_ms();
 		}
 		if (beat_at - now < wait)
 			wait = beat_at - now;
 		if (wait < 0)
 			wait = 0;
-		if (got_stop || got_child || want_work)
+		if (got_stop || got_child || (want_work && !pr.is_away))
 			continue;
 		if (the_stream != NULL)
 			evstream_service(the_stream, wait > 0 ? (int)wait : 1);

@@ -16,9 +16,6 @@
 #include "agent.h"
 #include "log.h"
 
-static int is_away;
-static char last_refusal[600];	/* the server's last refusal, "message (field: F)" */
-
 static enum call
 call(struct proto *pr, const char *method, const char *path, const char *body, json_t **answer,
     const char *what)
@@ -32,21 +29,22 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 		*answer = NULL;
 	httpc_resp_init(&r);
 	if (httpc_request(pr->http, method, path, body, &r) != 0) {
-		if (!is_away)
+		if (!pr->is_away)
 			log_warn("agent.server_away", "what", what, "error", r.error, NULL);
-		is_away = 1;
+		pr->is_away = 1;
 		httpc_resp_free(&r);
 		return CALL_RETRY;
 	}
-	if (is_away) {
+	if (pr->is_away) {
 		log_info("agent.server_back", "what", what, NULL);
-		is_away = 0;
+		pr->is_away = 0;
 	}
+	pr->last_status = r.status;
 	snprintf(status, sizeof(status), "%d", r.status);
 	if (r.status >= 400 && httpc_resp_error(&r, &code, &msg, &field) != 0)
 		msg = r.body;
 	if (r.status >= 400)
-		snprintf(last_refusal, sizeof(last_refusal), "%.500s%s%.40s%s", msg,
+		snprintf(pr->last_refusal, sizeof(pr->last_refusal), "%.500s%s%.40s%s", msg,
 		    field[0] ? " (field: " : "", field, field[0] ? ")" : "");
 	if (r.status == 200 || r.status == 201) {
 		out = CALL_OK;
@@ -84,7 +82,7 @@ proto_register(struct proto *pr)
 	/* A registration the server refuses (a bad name, capacity) will never be accepted. */
 	if (c == CALL_REFUSED || c == CALL_CONFLICT) {
 		fprintf(stderr, "outpost-agent: the server refused the registration of %s: %s\n",
-		    pr->name, last_refusal);
+		    pr->name, pr->last_refusal);
 		return CALL_FATAL;
 	}
 	return c;

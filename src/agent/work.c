@@ -68,7 +68,8 @@ struct inst {
 	int is_cleaning;	/* its stop hook runs to clean up, not as a step */
 	int is_stale;		/* the server refused a report: wait for its word (agent/work) */
 	json_t *queue;		/* reports not yet taken by the server */
-	int64_t log_sent[HOOK_COUNT];
+	int64_t log_sent[HOOK_COUNT];	/* bytes of HOOK.log the server has */
+	int64_t log_base[HOOK_COUNT];	/* the log offset of HOOK.log's start (earlier runs) */
 	int is_dirty;
 
 	struct inst *next;
@@ -115,6 +116,12 @@ time_of(json_t *o, const char *key)
 	if (s != NULL)
 		time_parse_rfc3339(s, &ms);
 	return ms;
+}
+
+static int
+str_eq(const char *a, const char *b)
+{
+	return a != NULL && strcmp(a, b) == 0;
 }
 
 static void
@@ -383,7 +390,9 @@ start_hook(struct work *w, struct inst *i, enum hook h)
 	json_t *argv_j = json_object_get(i->hooks, hook_name(h));
 	size_t n = json_array_size(argv_j), added = 0;
 	char **argv = calloc(n + 1, sizeof(char *)), **env;
-	char err[512], id[24];
+	char err[512], id[24], path[1200];
+	int64_t before = i->log_sent[h];
+	struct stat sb;
 	int rc;
 
 	if (argv == NULL)
@@ -398,7 +407,12 @@ start_hook(struct work *w, struct inst *i, enum hook h)
 		fail(w, i, err, json_pack("{s:s}", "hook", hook_name(h)));
 		return -1;
 	}
-	rc = shim_start(&i->proc, h, argv, env, i->dir, hook_timeout(i, h), err, sizeof(err));
+	/* A hook that ran before in this attempt: its output goes on after the earlier run's. */
+	snprintf(path, sizeof(path), "%s/%s.log", i->dir, hook_name(h));
+	if (stat(path, &sb) == 0 && sb.st_size > before)
+		before = sb.st_size;
+	rc = shim_start(&i->proc, h, argv, env, i->dir, hook_timeout(i, h), w->cfg->kill_grace_ms,
+	    err, sizeof(err));
 	for (size_t k = w->nenv; k < w->nenv + added; k++)
 		free(env[k]);
 	free(env);
@@ -414,6 +428,7 @@ start_hook(struct work *w, struct inst *i, enum hook h)
 		return -1;
 	}
 	i->has_proc = 1;
+	i->log_base[h] += before;
 	i->log_sent[h] = 0;
 	if (h == HOOK_INSTANTIATE)
 		i->is_instantiated = 1;
@@ -495,7 +510,8 @@ upload_log(struct work *w, struct inst *i, enum hook h, int is_final)
 		if (cut > 0 && ((unsigned char)buf[cut - 1] & 0xc0) == 0xc0)
 			len = cut - 1;
 	}
-	if (len > 0 && proto_log(w->pr, i->id, i->attempt, h, i->log_sent[h], buf, len) != CALL_RETRY) {
+	if (len > 0 && proto_log(w->pr, i->id, i->attempt, h, i->log_base[h] + i->log_sent[h], buf,
+	    len) != CALL_RETRY) {
 		i->log_sent[h] += (int64_t)len;
 		mark(i);
 	}
@@ -537,16 +553,23 @@ act_on_result(struct work *w, struct inst *i, int64_t now)
 	char reason[300], d[32];
 
 	i->has_result = 0;
-	upload_log(w, i, h, 1);
+	if (!w->pr->is_away)
+		upload_log(w, i, h, 1);
 	mark(i);
-	if (i->is_cleaning) {
+	/* The stop hook runs once, as a step or to clean up, however it ends. */
+	if (h == HOOK_STOP)
 		i->ran[HOOK_STOP] = 1;
+	if (i->is_cleaning) {
 		i->is_cleaning = 0;
 		return;
 	}
 	if (i->result_why == KILL_GONE)
 		return;
-	if (i->result_why == KILL_TIMEOUT) {
+	if (h == HOOK_RUN && i->result_why == KILL_END) {
+		i->ran[HOOK_RUN] = 1;
+		return;		/* stopped for collection: the slot ended or an operator said */
+	}
+	if (r->timed_out) {
 		snprintf(reason, sizeof(reason), "hook_timeout: %s ran past its timeout of %s",
 		    hook_name(h), duration_format(hook_timeout(i, h), d, sizeof(d)));
 		fail(w, i, reason, exit_of(h, r, 1));
@@ -554,8 +577,6 @@ act_on_result(struct work *w, struct inst *i, int64_t now)
 	}
 	if (h == HOOK_RUN) {
 		i->ran[HOOK_RUN] = 1;
-		if (i->result_why == KILL_END)
-			return;		/* stopped for collection: the slot ended or an operator said */
 		/* run ending with its slot (a second's leeway for clocks) is its normal end. */
 		if (i->local == INST_RUNNING && now >= i->slot_end - 1000) {
 			report(w, i, INST_COLLECTING, "run ended with its slot", NULL, NULL);
@@ -589,46 +610,27 @@ min_wait(int64_t a, int64_t b)
 }
 
 /*
- * A hook runs: its timeout, and the kill that follows SIGTERM after the
- * grace. Returns the milliseconds until something is due.
+ * A hook runs; its shim keeps its timeout and grace. An adopted shim is not
+ * our child: no SIGCHLD tells of its end, so it is looked at. Returns the
+ * milliseconds until the next look.
  */
 static int64_t
-watch_proc(struct work *w, struct inst *i, int64_t now)
+watch_proc(struct inst *i)
 {
 	struct proc *p = &i->proc;
-	int64_t wait = 60000;
 
-	if (p->is_adopted && !shim_alive(p)) {
+	if (!p->is_adopted)
+		return 60000;
+	if (!shim_alive(p)) {
 		proc_ended(i);
 		return 0;
 	}
-	if (p->is_adopted)
-		wait = 500;	/* not our child: no SIGCHLD tells us, so we look */
-	if (p->deadline_ms > 0 && p->term_at_ms == 0) {
-		if (now >= p->deadline_ms) {
-			p->why = KILL_TIMEOUT;
-			p->term_at_ms = now;
-			proc_signal(p, SIGTERM);
-			mark(i);
-		} else {
-			wait = min_wait(wait, p->deadline_ms - now);
-		}
-	}
-	if (p->term_at_ms > 0 && !p->is_killed) {
-		if (now >= p->term_at_ms + w->cfg->kill_grace_ms) {
-			p->is_killed = 1;
-			proc_signal(p, SIGKILL);
-			mark(i);
-		} else {
-			wait = min_wait(wait, p->term_at_ms + w->cfg->kill_grace_ms - now);
-		}
-	}
-	return wait;
+	return 500;
 }
 
-/* Ends the hook: at once (gone), or SIGTERM then SIGKILL after the grace (the slot ended). */
+/* Ends the hook: at once (gone), or through its shim, SIGTERM then SIGKILL after the grace. */
 static void
-stop_proc(struct inst *i, enum kill_why why, int64_t now)
+stop_proc(struct inst *i, enum kill_why why)
 {
 	struct proc *p = &i->proc;
 
@@ -641,10 +643,9 @@ stop_proc(struct inst *i, enum kill_why why, int64_t now)
 		}
 		return;
 	}
-	if (p->term_at_ms == 0) {
+	if (!p->is_termed) {
 		p->why = why;
-		p->term_at_ms = now;
-		proc_signal(p, SIGTERM);
+		shim_stop(p);
 		mark(i);
 	}
 }
@@ -667,19 +668,19 @@ inst_step(struct work *w, struct inst *i, int64_t now)
 
 	/* A refused report: what the agent believed is not so; nothing starts until it knows. */
 	if (i->is_stale && !i->is_gone)
-		return i->has_proc ? watch_proc(w, i, now) : 60000;
+		return i->has_proc ? watch_proc(i) : 60000;
 	if (i->has_proc) {
 		/* What runs must stop when the instance went away or moved past its hook. */
 		if (i->is_gone && i->proc.hook == HOOK_STOP && !i->is_cleaning) {
 			i->is_cleaning = 1;	/* a stop hook under way finishes as the clean-up */
 			mark(i);
 		} else if (i->is_gone && !i->is_cleaning)
-			stop_proc(i, KILL_GONE, now);
+			stop_proc(i, KILL_GONE);
 		else if (i->proc.hook == HOOK_RUN && i->local != INST_RUNNING)
-			stop_proc(i, KILL_END, now);
+			stop_proc(i, KILL_END);
 		else if (i->proc.hook == HOOK_INSTANTIATE && i->local != INST_INSTANTIATING)
-			stop_proc(i, KILL_GONE, now);
-		return watch_proc(w, i, now);
+			stop_proc(i, KILL_GONE);
+		return watch_proc(i);
 	}
 	if (i->has_result)
 		act_on_result(w, i, now);
@@ -700,7 +701,7 @@ inst_step(struct work *w, struct inst *i, int64_t now)
 			i->ran[HOOK_STOP] = 1;
 		}
 		/* Gone, or its failure taken by the server (a refusal would have made it stale). */
-		if (json_array_size(i->queue) == 0 && !i->is_stale)
+		if (json_array_size(i->queue) == 0 && (i->is_gone || !i->is_stale))
 			return -1;	/* forget it */
 		return 60000;
 	}
@@ -750,6 +751,19 @@ inst_step(struct work *w, struct inst *i, int64_t now)
 			    "(64 KiB at most)", json_pack("{s:s}", "hook", "grade"));
 			return 0;
 		}
+		/* The bound is the server's: the object as JSON, compact (numbers may grow). */
+		{
+			char *text = json_dumps(g, JSON_COMPACT);
+			size_t len = text ? strlen(text) : SIZE_MAX;
+
+			free(text);
+			if (len > GRADE_MAX) {
+				json_decref(g);
+				fail(w, i, "grade_invalid: the grade is larger than 64 KiB as compact JSON",
+				    json_pack("{s:s}", "hook", "grade"));
+				return 0;
+			}
+		}
 		report(w, i, INST_STOPPING, "graded", NULL, g);
 		json_decref(g);
 		return 0;
@@ -767,12 +781,47 @@ inst_step(struct work *w, struct inst *i, int64_t now)
 	}
 }
 
+/*
+ * A report the server refused as invalid (400) would be refused again: the
+ * instance fails instead, with the refusal for its reason, and the agent
+ * cleans up after it. The failure replaces the reports that were waiting.
+ */
+static void
+refused(struct work *w, struct inst *i)
+{
+	json_t *r0 = json_array_get(i->queue, 0), *f;
+	const char *from = json_string_value(json_object_get(r0, "from"));
+	const char *to = json_string_value(json_object_get(r0, "to"));
+	char reason[512], id[24];
+
+	id_str(i->id, id, sizeof(id));
+	log_error("agent.report_refused", "instance", id, "from", from, "to", to, "message",
+	    w->pr->last_refusal, NULL);
+	snprintf(reason, sizeof(reason), "agent_refused: the server refused the report from %s to "
+	    "%s: %.380s", from ? from : "?", to ? to : "?", w->pr->last_refusal);
+	f = json_pack("{s:s, s:s?, s:s, s:s}", "name", w->cfg->name, "from", from, "to", "failed",
+	    "reason", reason);
+	if (f != NULL && json_object_get(r0, "attempt") != NULL)
+		json_object_set(f, "attempt", json_object_get(r0, "attempt"));
+	json_array_clear(i->queue);
+	if (f != NULL && from != NULL) {
+		json_array_append_new(i->queue, f);
+		i->local = INST_FAILED;
+	} else {
+		json_decref(f);
+		i->is_stale = 1;
+	}
+}
+
 /* Sends the instance's waiting reports in order; stops at the first the server does not take. */
 static void
 flush(struct work *w, struct inst *i, int *want_work)
 {
-	while (json_array_size(i->queue) > 0) {
-		enum call c = proto_report(w->pr, i->id, json_array_get(i->queue, 0));
+	if (i->is_dirty)
+		record_write(w, i);	/* what the agent did is on disk before it says so */
+	while (json_array_size(i->queue) > 0 && !w->pr->is_away) {
+		json_t *r0 = json_array_get(i->queue, 0);
+		enum call c = proto_report(w->pr, i->id, r0);
 
 		/* Away, forgotten, or the token refused (the agent stops): the reports wait. */
 		if (c == CALL_RETRY || c == CALL_GONE || c == CALL_FATAL) {
@@ -780,20 +829,28 @@ flush(struct work *w, struct inst *i, int *want_work)
 				*want_work = 1;
 			return;
 		}
-		/*
-		 * Taken, or refused: a conflict means the server's state moved on (an
-		 * operator, the clock): the rest were built on a state that is no more,
-		 * so they go too, and the agent looks again.
-		 */
 		if (c == CALL_OK) {
 			json_array_remove(i->queue, 0);
+		} else if (c == CALL_REFUSED && w->pr->last_status != 404 &&
+		    !str_eq(json_string_value(json_object_get(r0, "to")), "failed")) {
+			refused(w, i);
 		} else {
+			/*
+			 * A conflict means the server's state moved on (an operator,
+			 * the clock), and a refused failure leaves it to the server:
+			 * the rest were built on a state that is no more, so they go
+			 * too, and the agent looks again.
+			 */
+			if (c == CALL_REFUSED)
+				log_error("agent.report_refused", "message", w->pr->last_refusal, NULL);
 			json_array_clear(i->queue);
 			i->is_stale = 1;
 			*want_work = 1;
 		}
 		mark(i);
 	}
+	if (i->is_dirty)
+		record_write(w, i);
 }
 
 /* ---- records ---- */
@@ -801,18 +858,18 @@ flush(struct work *w, struct inst *i, int *want_work)
 static json_t *
 proc_json(const struct proc *p)
 {
-	return json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:b, s:i}", "hook",
+	return json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:b, s:b, s:i}", "hook",
 	    hook_name(p->hook), "shim", (int)p->shim, "pgid", (int)p->pgid,
 	    "shim_start", (json_int_t)p->shim_start, "hook_start", (json_int_t)p->hook_start,
-	    "started", (json_int_t)p->started_ms, "deadline", (json_int_t)p->deadline_ms,
-	    "term_at", (json_int_t)p->term_at_ms, "killed", p->is_killed, "why", (int)p->why);
+	    "started", (json_int_t)p->started_ms, "termed", p->is_termed, "killed", p->is_killed,
+	    "why", (int)p->why);
 }
 
 static void
 record_write(struct work *w, struct inst *i)
 {
 	char path[1200], tmp[1210];
-	json_t *r, *ran = json_array(), *sent = json_object();
+	json_t *r, *ran = json_array(), *sent = json_object(), *base = json_object();
 	int rc;
 
 	(void)w;
@@ -821,14 +878,16 @@ record_write(struct work *w, struct inst *i)
 			json_array_append_new(ran, json_string(hook_name((enum hook)h)));
 		if (i->log_sent[h] > 0)
 			json_object_set_new(sent, hook_name((enum hook)h), json_integer(i->log_sent[h]));
+		if (i->log_base[h] > 0)
+			json_object_set_new(base, hook_name((enum hook)h), json_integer(i->log_base[h]));
 	}
 	r = json_pack("{s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:O, s:O, s:O, s:o, s:o, "
-	    "s:b, s:b}", "id", (json_int_t)i->id, "attempt", (json_int_t)i->attempt,
+	    "s:o, s:b, s:b}", "id", (json_int_t)i->id, "attempt", (json_int_t)i->attempt,
 	    "local", inst_state_name(i->local), "owner", i->owner, "definition", i->definition,
 	    "definition_version", (json_int_t)i->definition_version,
 	    "slot_start", (json_int_t)i->slot_start, "slot_end", (json_int_t)i->slot_end,
 	    "pool", i->is_pool, "hooks", i->hooks, "timeouts", i->timeouts, "queue", i->queue,
-	    "ran", ran, "log_sent", sent, "instantiated", i->is_instantiated,
+	    "ran", ran, "log_sent", sent, "log_base", base, "instantiated", i->is_instantiated,
 	    "cleaning", i->is_cleaning);
 	if (r == NULL)
 		return;
@@ -897,9 +956,12 @@ record_read(struct work *w, const char *dir_name)
 		if (hook_parse(json_string_value(v), &h) == 0)
 			i->ran[h] = 1;
 	}
-	for (int h = 0; h < HOOK_COUNT; h++)
+	for (int h = 0; h < HOOK_COUNT; h++) {
 		i->log_sent[h] = json_integer_value(json_object_get(json_object_get(r, "log_sent"),
 		    hook_name((enum hook)h)));
+		i->log_base[h] = json_integer_value(json_object_get(json_object_get(r, "log_base"),
+		    hook_name((enum hook)h)));
+	}
 	p = json_object_get(r, "proc");
 	if (json_is_object(p) && hook_parse(json_string_value(json_object_get(p, "hook")),
 	    &i->proc.hook) == 0) {
@@ -910,8 +972,7 @@ record_read(struct work *w, const char *dir_name)
 		i->proc.hook_start = (unsigned long long)json_integer_value(json_object_get(p,
 		    "hook_start"));
 		i->proc.started_ms = json_integer_value(json_object_get(p, "started"));
-		i->proc.deadline_ms = json_integer_value(json_object_get(p, "deadline"));
-		i->proc.term_at_ms = json_integer_value(json_object_get(p, "term_at"));
+		i->proc.is_termed = json_is_true(json_object_get(p, "termed"));
 		i->proc.is_killed = json_is_true(json_object_get(p, "killed"));
 		i->proc.why = (enum kill_why)json_integer_value(json_object_get(p, "why"));
 		i->proc.is_adopted = 1;
@@ -1008,7 +1069,9 @@ work_recover(struct work *w, int64_t **alive, size_t *n)
 				is_alive = 0;
 			}
 		}
-		if (i->local == INST_STOPPED || i->local == INST_FAILED || i->local == INST_TERMINATED)
+		/* Ended here; still alive for the server while the report of its end waits. */
+		if ((i->local == INST_STOPPED || i->local == INST_FAILED ||
+		    i->local == INST_TERMINATED) && json_array_size(i->queue) == 0)
 			is_alive = 0;
 		if (is_alive) {
 			if (array_grow(alive, &cap, *n, sizeof(**alive)) != 0)
@@ -1060,7 +1123,9 @@ work_apply(struct work *w, json_t *answer)
 		if (i != NULL && i->attempt != attempt) {
 			/* An earlier placement of the same instance: it goes first, then this one. */
 			i->is_gone = 1;
+			i->is_stale = 0;
 			i->is_listed = 0;
+			json_array_clear(i->queue);
 			mark(i);
 			continue;
 		}
@@ -1106,9 +1171,14 @@ work_apply(struct work *w, json_t *answer)
 		if (i->local == INST_STOPPED && json_array_size(i->queue) == 0)
 			continue;
 		i->is_gone = 1;
+		i->is_stale = 0;	/* nothing to wait for: the server will say no more of it */
 		json_array_clear(i->queue);
 		mark(i);
 	}
+	/* What the agent now holds is on disk before it next speaks to the server. */
+	for (i = w->list; i != NULL; i = i->next)
+		if (i->is_dirty)
+			record_write(w, i);
 }
 
 void
@@ -1128,7 +1198,7 @@ work_reap(struct work *w)
 }
 
 int64_t
-work_step(struct work *w, int64_t now, int *want_work, int is_online)
+work_step(struct work *w, int64_t now, int *want_work)
 {
 	int64_t wait = 60000;
 	struct inst *i, *next;
@@ -1144,21 +1214,22 @@ work_step(struct work *w, int64_t now, int *want_work, int is_online)
 		 * Steps follow each other at once until the instance waits for
 		 * something; each report goes out as soon as it is made, before the
 		 * next hook starts, so the server hears of a step when it happens.
+		 * While the server is away, nothing is sent (its heartbeat looks
+		 * for it) and the steps go on: the reports wait in order.
 		 */
 		for (int round = 0; round < 16; round++) {
 			size_t queued = json_array_size(i->queue);
 
 			iw = inst_step(w, i, now);
-			if (is_online && json_array_size(i->queue) > queued)
+			if (json_array_size(i->queue) > queued)
 				flush(w, i, want_work);
 			if (iw != 0)
 				break;
 		}
-		if (is_online)
-			flush(w, i, want_work);
+		flush(w, i, want_work);
 		/* What hooks printed: each heartbeat, and whatever an away server missed. */
-		if (is_online && (is_log_time || iw < 0))
-			for (int h = 0; h < HOOK_COUNT; h++)
+		if (!w->pr->is_away && (is_log_time || iw < 0))
+			for (int h = 0; h < HOOK_COUNT && !w->pr->is_away; h++)
 				upload_log(w, i, (enum hook)h, !(i->has_proc && (int)i->proc.hook == h));
 		if (iw < 0 && json_array_size(i->queue) == 0) {
 			inst_forget(w, i);

@@ -3,7 +3,8 @@
 # placed again on the other workers (on_worker_loss reschedule) or fails
 # (fail), its capacity freed. When the agent comes back it is reconciled:
 # the server no longer gives it those instances, so it kills the copies it
-# still ran, and the worker is online and takes new work.
+# still ran, and the worker is online and takes new work. An agent that was
+# only stopped comes back to find its instance placed again, on its worker.
 . "$(dirname "$0")/lib.sh"
 
 OUTPOST_WORKER_OFFLINE_AFTER=1s OUTPOST_WORKER_LOST_AFTER=2s start_server
@@ -76,4 +77,22 @@ api_ok 200 POST /api/v1/workers/w3/cordon
 create_now moves cy 3600
 wait_state "$INSTANCE_ID" running 10
 assert_eq w1 "$(inst "$INSTANCE_ID" .worker)" "a new instance on the worker that came back"
+
+# ---- lost while its run ended, and placed again on the same worker ----
+# w1's agent stopped (SIGSTOP) long enough to be lost; its run ends
+# meanwhile, and the report of it, sent once the agent goes on, is refused
+# (the instance is pending again). Placed again on w1, the one worker that
+# takes it, it runs there: attempt 2.
+define brief "\"hooks\":{\"run\":[\"sleep\",\"4\"]},\"on_worker_loss\":\"reschedule\""
+create_now brief dan 3600
+id=$INSTANCE_ID
+wait_state "$id" running 10
+assert_eq w1 "$(inst "$id" .worker)" "worker of instance $id"
+kill -STOP "$(agent_pid w1)"
+wait_state "$id" pending 15
+sleep 4
+kill -CONT "$(agent_pid w1)"
+wait_state "$id" running 20
+assert_eq "w1 2" "$(inst "$id" '.worker + " " + (.attempt | tostring)')" \
+	"worker and attempt of instance $id, placed again"
 exit 0
