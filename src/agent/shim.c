@@ -265,7 +265,7 @@ hook_tick(struct hook_run *h, int64_t now)
 		if (now >= h->deadline) {
 			h->is_timed_out = 1;
 			hook_term(h, now);
-		} else {
+		} else if (h->deadline - now < wait) {
 			wait = h->deadline - now;
 		}
 	}
