@@ -254,6 +254,32 @@ drain_deadline(struct store *s, int64_t worker_id, const char *name)
 	return rc;
 }
 
+/*
+ * A draining worker takes nothing new, so no claim reaches its warm instances:
+ * they would hold it, and keep its drain from ever ending. They are stopped
+ * (their stop hook cleans up), and the pool is made up on other workers.
+ */
+static int
+drain_warm(struct store *s, int64_t worker_id, const char *name)
+{
+	struct op_err err = { 0 };
+	char why[160];
+	size_t n;
+	struct held *h = held_by(s, worker_id, &n);
+	int rc = 0;
+
+	snprintf(why, sizeof(why), "its worker %s is draining; a warm instance there cannot be "
+	    "claimed", name);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (h[i].state != INST_WARM)
+			continue;
+		err.code = NULL;
+		rc = instance_transition(s, h[i].id, INST_STOPPING, ACTOR_SYSTEM, why, "outpostd", &err);
+	}
+	free(h);
+	return rc;
+}
+
 /* Workers whose drain emptied, told once per process (a restart may tell again). */
 static int64_t *drained;
 static size_t ndrained, cap_drained;
@@ -286,22 +312,25 @@ note_drained(int64_t id)
 }
 
 /*
- * Draining workers: at the deadline the rest are stopped; once empty, a
- * worker.drained event says so. Workers are few: O(draining workers).
+ * Draining workers: their warm instances are stopped; at the deadline the
+ * rest are; once empty, a worker.drained event says so. Workers are few:
+ * O(draining workers), each count through the index of instances by worker.
  */
 static int
 drains(struct store *s, int64_t now)
 {
-	static char sql[768];
+	static char sql[1024];
 	sqlite3_stmt *st;
-	struct dw { int64_t id; char name[64]; int is_due; int64_t held; } *w = NULL;
+	struct dw { int64_t id; char name[64]; int is_due; int64_t held, warm; } *w = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
 
 	if (sql[0] == '\0')
 		snprintf(sql, sizeof(sql), "SELECT w.id, w.name, w.drain_deadline IS NOT NULL AND "
 		    "w.drain_deadline <= ?1, (SELECT count(*) FROM instances i WHERE i.worker_id = w.id "
-		    "AND i.state IN (%s)) FROM workers w WHERE w.state = 'draining'", inst_holding_sql());
+		    "AND i.state IN (%s)), (SELECT count(*) FROM instances i WHERE i.worker_id = w.id "
+		    "AND i.state = 'warm') FROM workers w WHERE w.state = 'draining'",
+		    inst_holding_sql());
 	st = store_stmt(s, sql);
 	if (st == NULL)
 		return -1;
@@ -313,11 +342,24 @@ drains(struct store *s, int64_t now)
 		snprintf(w[n].name, sizeof(w[n].name), "%s", (const char *)sqlite3_column_text(st, 1));
 		w[n].is_due = sqlite3_column_int(st, 2);
 		w[n].held = sqlite3_column_int64(st, 3);
+		w[n].warm = sqlite3_column_int64(st, 4);
 		n++;
 	}
 	sqlite3_reset(st);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (w[i].held > 0 && w[i].is_due) {
+		if (w[i].warm > 0 && !w[i].is_due) {
+			if (store_begin(s) != 0) {
+				rc = -1;
+				break;
+			}
+			if (drain_warm(s, w[i].id, w[i].name) != 0) {
+				store_rollback(s);
+				rc = -1;
+				break;
+			}
+			rc = store_commit(s);
+			log_info("worker.drain_warm", "worker", w[i].name, NULL);
+		} else if (w[i].held > 0 && w[i].is_due) {
 			size_t nh;
 			struct held *h = held_by(s, w[i].id, &nh);
 			int has_work = 0;
@@ -432,6 +474,7 @@ struct pool_member {
 	int64_t id;
 	int64_t version;
 	enum inst_state state;
+	int is_reachable;	/* a claim can have it, now or once warm */
 };
 
 static int
@@ -451,13 +494,24 @@ pool_failures(struct store *s, const char *name, int64_t since)
 	return n;
 }
 
-/* One definition's pool: trim what is stale or too many, make what is missing. */
+/*
+ * One definition's pool: trim what is stale or too many, make what is missing.
+ * The depth counts the members a claim can reach: pending ones (the scheduler
+ * places them only on workers that take new instances) and those on a worker
+ * that is ready and online, as claim_warm() asks. One on a cordoned, draining
+ * or offline worker does not count, so the pool is made up elsewhere; it is
+ * left as it is (a draining worker's warm ones are stopped by drains()), and
+ * when its worker takes instances again it counts again and the extras are
+ * trimmed, oldest first.
+ */
 static int
 pool_keep(struct store *s, const struct pool_def *d, int64_t now)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT id, definition_version, state FROM instances "
-	    "WHERE pool = 1 AND definition = ? AND state IN ('pending', 'scheduled', "
-	    "'instantiating', 'warm') ORDER BY id");
+	sqlite3_stmt *st = store_stmt(s, "SELECT i.id, i.definition_version, i.state, "
+	    "i.worker_id IS NULL OR coalesce(w.state = 'ready' AND w.health = 'online', 0) "
+	    "FROM instances i LEFT JOIN workers w ON w.id = i.worker_id "
+	    "WHERE i.pool = 1 AND i.definition = ? AND i.state IN ('pending', 'scheduled', "
+	    "'instantiating', 'warm') ORDER BY i.id");
 	struct pool_member *m = NULL;
 	struct pool_state *ps = pool_state(d->name, now);
 	size_t n = 0, cap = 0;
@@ -476,7 +530,8 @@ pool_keep(struct store *s, const struct pool_def *d, int64_t now)
 		m[n].version = sqlite3_column_int64(st, 1);
 		if (inst_state_parse((const char *)sqlite3_column_text(st, 2), &m[n].state) != 0)
 			continue;
-		if (m[n].version == d->version)
+		m[n].is_reachable = sqlite3_column_int(st, 3);
+		if (m[n].version == d->version && m[n].is_reachable)
 			current++;
 		n++;
 	}
@@ -509,7 +564,8 @@ pool_keep(struct store *s, const struct pool_def *d, int64_t now)
 
 		if (m[i].state == INST_WARM && !is_stale)
 			ps->failures = 0;
-		if (!is_stale && current - trimmed <= d->depth)
+		/* Out of reach: not counted, so never one of the extras either. */
+		if (!is_stale && (!m[i].is_reachable || current - trimmed <= d->depth))
 			continue;
 		if (m[i].state == INST_PENDING)
 			to = INST_TERMINATED;
@@ -524,8 +580,8 @@ pool_keep(struct store *s, const struct pool_def *d, int64_t now)
 			snprintf(reason, sizeof(reason), "the warm pool of %s moved to version %lld",
 			    d->name, (long long)d->version);
 		else
-			snprintf(reason, sizeof(reason), "the warm pool of %s shrank to %lld", d->name,
-			    (long long)d->depth);
+			snprintf(reason, sizeof(reason), "the warm pool of %s holds more than its depth "
+			    "of %lld", d->name, (long long)d->depth);
 		if (instance_transition(s, m[i].id, to, ACTOR_SYSTEM, reason, "outpostd", &err) != 0)
 			goto fail;
 		if (!is_stale)

@@ -587,6 +587,111 @@ test_a_failing_pool_backs_off(void **state)
 	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1", 0), made + 1);
 }
 
+/* The newest pool instance of the definition. */
+static int64_t
+newest_pool(const char *def)
+{
+	sqlite3_stmt *st;
+	int64_t id = 0;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), "SELECT max(id) FROM instances WHERE "
+	    "pool = 1 AND definition = ?", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, def, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return id;
+}
+
+/* A tick makes one pool instance; it is placed, and its agent makes it warm. */
+static int64_t
+pool_one_warm(const char *def, const char *on)
+{
+	static const char *const to_warm[] = { "scheduled", "instantiating", "warm", NULL };
+	int64_t id;
+
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	id = newest_pool(def);
+	assert_field(id, "state", "pending");
+	assert_int_equal(pass().placed, 1);
+	assert_field(id, "worker", on);
+	walk(id, on, to_warm);
+	return id;
+}
+
+static void
+act(int64_t w, enum worker_action a, const char *body)
+{
+	struct op_err err = { 0 };
+	json_t *in = body ? json_loads(body, 0, NULL) : NULL, *out = NULL;
+
+	if (worker_act(s, w, a, in, "op", &out, &err) != 0)
+		fail_msg("%s: %s", worker_action_name(a), err.message);
+	json_decref(in);
+	json_decref(out);
+}
+
+static void
+test_a_pool_counts_only_what_a_claim_can_reach(void **state)
+{
+	int64_t w1, first, second, claimed;
+
+	(void)state;
+	define("{\"name\":\"p\",\"hooks\":{\"run\":[\"true\"]},\"warm_pool\":{\"depth\":1}}");
+	w1 = worker("w1", 8, "{}");
+	first = pool_one_warm("p", "w1");
+	worker("w2", 4, "{}");
+	/* Cordoned: its warm instance stays, but no claim reaches it; one is made on w2. */
+	act(w1, WORKER_ACT_CORDON, NULL);
+	second = pool_one_warm("p", "w2");
+	assert_true(second != first);
+	assert_field(first, "state", "warm");
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1", 0), 2);
+	/* A claim takes the one it can reach. */
+	claimed = instance("p", "ana", 0, 3600);
+	assert_int_equal(claimed, second);
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	second = newest_pool("p");
+	assert_int_equal(pass().placed, 1);
+	assert_field(second, "worker", "w2");
+	/* Uncordoned: both count, one too many; the oldest goes. */
+	act(w1, WORKER_ACT_UNCORDON, NULL);
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	assert_field(first, "state", "stopping");
+	assert_field(first, "state_reason", "the warm pool of p holds more than its depth of 1");
+	assert_field(second, "state", "scheduled");
+}
+
+static void
+test_a_drain_stops_its_warm_instances_and_ends(void **state)
+{
+	static const char *const to_stop[] = { "stopping", "stopped", NULL };
+	int64_t w1, warm, moved;
+	struct event_row ev[4];
+	struct event_filter f = { .types = (const char *const[]){ "worker.drained" }, .ntypes = 1 };
+	int64_t scanned;
+
+	(void)state;
+	define("{\"name\":\"p\",\"hooks\":{\"run\":[\"true\"]},\"warm_pool\":{\"depth\":1}}");
+	w1 = worker("w1", 8, "{}");
+	warm = pool_one_warm("p", "w1");
+	worker("w2", 4, "{}");
+	/* A drain without a deadline: the warm instance would hold w1 for ever. */
+	act(w1, WORKER_ACT_DRAIN, NULL);
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 0), 0);
+	assert_field(warm, "state", "stopping");
+	assert_field(warm, "state_reason", "its worker w1 is draining; a warm instance there "
+	    "cannot be claimed");
+	moved = pool_one_warm("p", "w2");
+	assert_true(moved != warm);
+	walk(warm, "w1", to_stop);
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 0), 0);
+	assert_int_equal(events_read(s, 0, &f, 4, 0, ev, &scanned), 1);
+	event_row_free(&ev[0]);
+	assert_field(moved, "state", "warm");
+}
+
 /* ---- logs ---- */
 
 static int
@@ -701,6 +806,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_a_pool_fills_is_claimed_refills_and_backs_off,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_failing_pool_backs_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_pool_counts_only_what_a_claim_can_reach,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_drain_stops_its_warm_instances_and_ends,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logs_are_kept_once_in_order_and_bounded,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_placement_explains_why_an_instance_waits,
