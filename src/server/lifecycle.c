@@ -116,7 +116,12 @@ miss_slots(struct store *s, int64_t now)
 	return rc;
 }
 
-/* stopped longer than the retention → terminated. O(stopped): run seldom. */
+/*
+ * Stopped longer than the retention → terminated; so are failed instances of
+ * warm pools (no one owns them to look at them or retry them, and a broken
+ * pool makes one every few minutes). A failed instance with an owner is kept
+ * until someone retries or terminates it. O(stopped + failed): run seldom.
+ */
 static int
 retire(struct store *s, int64_t now, int64_t retention)
 {
@@ -124,13 +129,19 @@ retire(struct store *s, int64_t now, int64_t retention)
 	size_t n;
 	int64_t *ids = ids_for(s, "SELECT id FROM instances WHERE state = 'stopped' AND "
 	    "updated_at <= ?1 ORDER BY id LIMIT ?2", now - retention, &n);
-	int rc;
+	int rc, rc2;
 
 	snprintf(reason, sizeof(reason), "kept stopped for the retention of %s",
 	    duration_format(retention, d, sizeof(d)));
 	rc = move_all(s, ids, n, INST_TERMINATED, reason, "lifecycle.retired");
 	free(ids);
-	return rc;
+	ids = ids_for(s, "SELECT id FROM instances WHERE state = 'failed' AND pool = 1 AND "
+	    "updated_at <= ?1 ORDER BY id LIMIT ?2", now - retention, &n);
+	snprintf(reason, sizeof(reason), "a warm pool's instance, kept failed for the retention "
+	    "of %s", duration_format(retention, d, sizeof(d)));
+	rc2 = move_all(s, ids, n, INST_TERMINATED, reason, "lifecycle.retired");
+	free(ids);
+	return rc < 0 || rc2 < 0 ? -1 : rc + rc2;
 }
 
 /* The definition's on_worker_loss for an instance: 1 to reschedule, 0 to fail. */
@@ -422,7 +433,7 @@ drains(struct store *s, int64_t now)
 /* ---- warm pools ---- */
 
 /*
- * Per definition, its pool's backoff: pool instances that fail (an
+ * Per definition, its pool's backoff: pool instances whose hooks fail (an
  * instantiate hook that cannot work) pause the pool, 5 s doubling to 10 min,
  * so a broken definition never makes instances in a loop.
  */
@@ -435,6 +446,7 @@ struct pool_state {
 
 static struct pool_state *pools;
 static size_t npools, cap_pools;
+static int64_t retired_at;	/* the last look for instances past their retention */
 
 static struct pool_state *
 pool_state(const char *name, int64_t now)
@@ -459,6 +471,7 @@ lifecycle_free(void)
 	free(drained);
 	drained = NULL;
 	ndrained = cap_drained = 0;
+	retired_at = 0;
 }
 
 struct pool_def {
@@ -477,11 +490,19 @@ struct pool_member {
 	int is_reachable;	/* a claim can have it, now or once warm */
 };
 
+/*
+ * The pool's instances failed since `since` by a fault of the definition: a
+ * hook that failed, timed out or graded nothing (the agent's codes, before
+ * the colon of the reason). A lost worker, a restarted agent or a drain says
+ * nothing of the definition, and does not pause its pool.
+ */
 static int
 pool_failures(struct store *s, const char *name, int64_t since)
 {
 	sqlite3_stmt *st = store_stmt(s, "SELECT count(*) FROM instances WHERE pool = 1 AND "
-	    "definition = ? AND state = 'failed' AND updated_at > ?");
+	    "definition = ? AND state = 'failed' AND updated_at > ? AND "
+	    "substr(state_reason, 1, instr(state_reason, ':') - 1) IN "
+	    "('hook_failed', 'hook_timeout', 'grade_invalid')");
 	int n = 0;
 
 	if (st == NULL)
@@ -693,7 +714,6 @@ pools_warm_counts(struct store *s)
 int
 lifecycle_tick(struct store *s, int64_t now, const struct server_config *cfg, int is_full)
 {
-	static int64_t retired_at;
 	int rc = 0;
 
 	if (end_slots(s, now) < 0)

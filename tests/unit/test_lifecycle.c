@@ -587,6 +587,54 @@ test_a_failing_pool_backs_off(void **state)
 	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1", 0), made + 1);
 }
 
+/* Failures that say nothing of the definition (its agent restarted) do not pause the pool. */
+static void
+test_a_pool_is_not_paused_by_failures_that_are_not_its_own(void **state)
+{
+	static const char *const to_warm[] = { "scheduled", "instantiating", "warm", NULL };
+	static const char *const to_run[] = { "scheduled", "instantiating", "running", NULL };
+	struct op_err err = { 0 };
+	int64_t owned, ids[2];
+	struct sbuf out;
+	json_t *in;
+	sqlite3_stmt *st;
+	int n = 0;
+
+	(void)state;
+	define("{\"name\":\"p\",\"hooks\":{\"run\":[\"true\"]},\"warm_pool\":{\"depth\":2}}");
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 8, "{}");
+	owned = instance("d", "ana", 0, 3600);
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	pass();
+	walk(owned, "w1", to_run);
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), "SELECT id FROM instances WHERE pool = 1",
+	    -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW && n < 2)
+		ids[n++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	assert_int_equal(n, 2);
+	for (int i = 0; i < n; i++)
+		walk(ids[i], "w1", to_warm);
+	/* The agent restarted on an empty work directory: everything it had fails. */
+	in = json_pack("{s:s, s:[]}", "name", "w1", "alive");
+	sbuf_init(&out);
+	assert_int_equal(agent_sync(s, in, "agent", 600000, &out, &err), 0);
+	json_decref(in);
+	sbuf_free(&out);
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE state = 'failed' AND "
+	    "state_reason LIKE 'agent_restarted: %'", 0), 3);
+	/* The pool is made up at once, not paused. */
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1 AND state = 'pending'",
+	    0), 2);
+	/* Past the retention the pool's failed instances are terminated; an owner's stays. */
+	assert_int_equal(lifecycle_tick(s, now_ms() + 120000, config(60000), 1), 0);
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1 AND state = 'terminated' "
+	    "AND state_reason = 'a warm pool''s instance, kept failed for the retention of 1m'", 0), 2);
+	assert_field(owned, "state", "failed");
+}
+
 /* The newest pool instance of the definition. */
 static int64_t
 newest_pool(const char *def)
@@ -806,6 +854,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_a_pool_fills_is_claimed_refills_and_backs_off,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_failing_pool_backs_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_pool_is_not_paused_by_failures_that_are_not_its_own, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_pool_counts_only_what_a_claim_can_reach,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_drain_stops_its_warm_instances_and_ends,
