@@ -1007,22 +1007,25 @@ exit_validate(json_t *e, struct op_err *err)
 }
 
 /*
- * An agent reports a step of an instance on its worker: {name, from, to,
- * reason?, exit?, grade?}. "from" must be the stored state, so a report that
- * an operator's action overtook is refused (409) and the agent looks again.
- * A report that repeats one already applied (its answer was lost) finds the
- * instance in "to" and is answered as done.
+ * An agent reports a step of an instance on its worker: {name, attempt, from,
+ * to, reason?, exit?, grade?}. "from" must be the stored state, so a report
+ * that an operator's action overtook is refused (409) and the agent looks
+ * again; "attempt" must be the instance's placement, so a report left over
+ * from an earlier placement on the same worker is refused too, even when its
+ * states happen to match. A report that repeats one already applied (its
+ * answer was lost) finds the instance in "to" and is answered as done.
  */
 int
 instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json_t **out,
     struct op_err *err)
 {
-	static const char *const fields[] = { "name", "from", "to", "reason", "exit", "grade", NULL };
+	static const char *const fields[] = { "name", "attempt", "from", "to", "reason", "exit",
+		"grade", NULL };
 	const char *name, *from_s, *to_s, *reason = NULL;
 	enum inst_state from, to, cur;
 	json_t *exitj, *grade;
 	sqlite3_stmt *st;
-	int64_t worker_id = 0, wid, end, now = now_ms();
+	int64_t worker_id = 0, wid, end, attempt, cur_attempt, now = now_ms();
 	int is_pool;
 	char why[200], cur_s[24];
 	char *text = NULL;
@@ -1031,6 +1034,7 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	err->code = NULL;
 	if (jsonv_known(in, "", fields, err) != 0 ||
 	    jsonv_string(in, "", "name", 1, 1, 63, &name, err) != 0 ||
+	    jsonv_int(in, "", "attempt", 1, 1, INT32_MAX, &attempt, err) != 0 ||
 	    jsonv_string(in, "", "from", 1, 1, 32, &from_s, err) != 0 ||
 	    jsonv_string(in, "", "to", 1, 1, 32, &to_s, err) != 0 ||
 	    jsonv_string(in, "", "reason", 0, 1, 512, &reason, err) != 0)
@@ -1072,7 +1076,8 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	}
 	if (agent_worker(s, name, &wid, err) != 0)
 		goto fail;
-	st = store_stmt(s, "SELECT state, worker_id, pool, timeslot_end FROM instances WHERE id = ?");
+	st = store_stmt(s, "SELECT state, worker_id, pool, timeslot_end, attempt FROM instances "
+	    "WHERE id = ?");
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
@@ -1083,6 +1088,7 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	worker_id = sqlite3_column_int64(st, 1);
 	is_pool = sqlite3_column_int(st, 2);
 	end = sqlite3_column_int64(st, 3);
+	cur_attempt = sqlite3_column_int64(st, 4);
 	sqlite3_reset(st);
 	if (inst_state_parse(cur_s, &cur) != 0) {
 		op_err_set(err, 500, "internal", "", "instance %lld has an unknown state", (long long)id);
@@ -1091,6 +1097,12 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	if (worker_id != wid) {
 		op_err_set(err, 409, "invalid_transition", "name", "instance %lld is not on worker %s "
 		    "(it is %s)", (long long)id, name, cur_s);
+		goto fail;
+	}
+	if (attempt != cur_attempt) {
+		op_err_set(err, 409, "invalid_transition", "attempt", "the report is of attempt %lld "
+		    "of instance %lld, which is on attempt %lld now", (long long)attempt,
+		    (long long)id, (long long)cur_attempt);
 		goto fail;
 	}
 	if (cur == to && cur != from) {

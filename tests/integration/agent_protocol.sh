@@ -29,7 +29,7 @@ as_agent GET /api/v1/instances
 assert_error 403 forbidden ""
 TOKEN=$viewer api GET "/api/v1/agent/work?name=w1"
 assert_error 403 forbidden ""
-api POST "/api/v1/agent/instances/$id/report" '{"name":"w1","from":"scheduled","to":"instantiating"}'
+api POST "/api/v1/agent/instances/$id/report" '{"name":"w1","attempt":1,"from":"scheduled","to":"instantiating"}'
 assert_error 403 forbidden ""
 
 # The work.
@@ -48,34 +48,45 @@ assert_eq '["true"]' "$(jbody -c '.instances[0].hooks.run')" "its hooks"
 r=/api/v1/agent/instances/$id/report
 as_agent POST "$r" 'not json'
 assert_error 400 invalid_argument ""
-as_agent POST "$r" '{"from":"scheduled","to":"instantiating"}'
+as_agent POST "$r" '{"attempt":1,"from":"scheduled","to":"instantiating"}'
 assert_error 400 invalid_argument name
-as_agent POST "$r" '{"name":"w1","to":"instantiating"}'
+as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"instantiating"}'
+assert_error 400 invalid_argument attempt
+as_agent POST "$r" '{"name":"w1","attempt":"1","from":"scheduled","to":"instantiating"}'
+assert_error 400 invalid_argument attempt
+as_agent POST "$r" '{"name":"w1","attempt":0,"from":"scheduled","to":"instantiating"}'
+assert_error 400 invalid_argument attempt
+as_agent POST "$r" '{"name":"w1","attempt":1,"to":"instantiating"}'
 assert_error 400 invalid_argument from
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"dancing"}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"dancing"}'
 assert_error 400 invalid_argument to
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"instantiating","note":1}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"instantiating","note":1}'
 assert_error 400 unknown_field note
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"failed","exit":{"code":"x"}}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"failed","exit":{"code":"x"}}'
 assert_error 400 invalid_argument exit.code
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"failed","exit":{"code":999}}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"failed","exit":{"code":999}}'
 assert_error 400 invalid_argument exit.code
-as_agent POST "$r" '{"name":"w1","from":"running","to":"collecting"}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"running","to":"collecting"}'
 assert_error 409 invalid_transition from
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"stopped"}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"stopped"}'
 assert_error 409 invalid_transition to
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"terminated"}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"terminated"}'
 assert_error 409 invalid_transition to
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"pending"}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"pending"}'
 assert_error 409 invalid_transition to
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"warm"}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"warm"}'
 assert_error 409 invalid_transition to
-as_agent POST /api/v1/agent/instances/abc/report '{"name":"w1","from":"scheduled","to":"instantiating"}'
+as_agent POST /api/v1/agent/instances/abc/report '{"name":"w1","attempt":1,"from":"scheduled","to":"instantiating"}'
 assert_error 400 invalid_argument id
-as_agent POST /api/v1/agent/instances/999/report '{"name":"w1","from":"scheduled","to":"instantiating"}'
+as_agent POST /api/v1/agent/instances/999/report '{"name":"w1","attempt":1,"from":"scheduled","to":"instantiating"}'
 assert_error 404 not_found id
-as_agent POST "$r" '{"name":"w2","from":"scheduled","to":"instantiating"}'
+as_agent POST "$r" '{"name":"w2","attempt":1,"from":"scheduled","to":"instantiating"}'
 assert_error 409 invalid_transition name
+# A report of another placement than the instance's (it is on its first).
+as_agent POST "$r" '{"name":"w1","attempt":2,"from":"scheduled","to":"instantiating"}'
+assert_error 409 invalid_transition attempt
+assert_eq "the report is of attempt 2 of instance $id, which is on attempt 1 now" \
+	"$(jbody -r .error.message)" "the message of a report of another attempt"
 
 # Logs.
 l=/api/v1/agent/instances/$id/log

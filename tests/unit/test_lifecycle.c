@@ -173,12 +173,12 @@ pass(void)
 	return r;
 }
 
-/* An agent's report; returns 0 or the HTTP status of the refusal, with its field. */
+/* An agent's report as it is; returns 0 or the HTTP status of the refusal, with its field. */
 static int
-report(int64_t id, const char *text, char *field_out)
+report_as_is(int64_t id, json_t *in, char *field_out)
 {
 	struct op_err err = { 0 };
-	json_t *in = json_loads(text, 0, NULL), *out = NULL;
+	json_t *out = NULL;
 	int rc;
 
 	assert_non_null(in);
@@ -188,6 +188,19 @@ report(int64_t id, const char *text, char *field_out)
 	if (field_out != NULL)
 		snprintf(field_out, 64, "%s", rc == 0 ? "" : err.field);
 	return rc == 0 ? 0 : err.http;
+}
+
+/* An agent's report, of the instance's current attempt unless the text names one. */
+static int
+report(int64_t id, const char *text, char *field_out)
+{
+	json_t *in = json_loads(text, 0, NULL);
+
+	assert_non_null(in);
+	if (json_object_get(in, "attempt") == NULL)
+		json_object_set_new(in, "attempt", json_integer(count("SELECT attempt FROM instances "
+		    "WHERE id = ?", id)));
+	return report_as_is(id, in, field_out);
 }
 
 static void
@@ -304,6 +317,15 @@ test_reports_are_checked_and_a_refusal_changes_nothing(void **state)
 	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"scheduled\",\"to\":\"instantiating\","
 	    "\"extra\":1}", f), 400);
 	assert_string_equal(f, "extra");
+	assert_int_equal(report_as_is(id, json_loads("{\"name\":\"w1\",\"from\":\"scheduled\","
+	    "\"to\":\"instantiating\"}", 0, NULL), f), 400);
+	assert_string_equal(f, "attempt");	/* required */
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"attempt\":\"1\",\"from\":\"scheduled\","
+	    "\"to\":\"instantiating\"}", f), 400);
+	assert_string_equal(f, "attempt");
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"attempt\":2,\"from\":\"scheduled\","
+	    "\"to\":\"instantiating\"}", f), 409);
+	assert_string_equal(f, "attempt");
 	assert_field(id, "state", "scheduled");
 	assert_int_equal(count("SELECT count(*) FROM transitions WHERE instance_id = ?", id), before);
 
@@ -360,6 +382,47 @@ test_running_reported_after_the_slot_is_collected_at_once(void **state)
 	    0);
 	assert_field(id, "state", "collecting");
 	assert_field(id, "state_reason", "its slot ended");
+}
+
+/* A report left over from an earlier placement on the same worker is not applied to this one. */
+static void
+test_a_report_of_another_attempt_is_refused(void **state)
+{
+	static const char *const to_run[] = { "scheduled", "instantiating", "running", NULL };
+	struct op_err err = { 0 };
+	json_t *out = NULL, *in;
+	char f[64];
+	int64_t id, before;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 4, "{}");
+	id = instance("d", "ana", 0, 3600);
+	pass();
+	walk(id, "w1", to_run);
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"failed\","
+	    "\"reason\":\"run_exited: run exited with code 1\"}", NULL), 0);
+	assert_int_equal(instance_act(s, id, INST_ACT_RETRY, NULL, "op", &out, &err), 0);
+	json_decref(out);
+	pass();
+	assert_field(id, "attempt", "2");
+	assert_field(id, "worker", "w1");
+	before = count("SELECT count(*) FROM transitions WHERE instance_id = ?", id);
+	/* Attempt 1's first step, sent late: the states match, the placement does not. */
+	in = json_loads("{\"name\":\"w1\",\"attempt\":1,\"from\":\"scheduled\","
+	    "\"to\":\"instantiating\"}", 0, NULL);
+	assert_int_equal(instance_report(s, id, in, "agent", &out, &err), -1);
+	json_decref(in);
+	assert_int_equal(err.http, 409);
+	assert_string_equal(err.code, "invalid_transition");
+	assert_string_equal(err.field, "attempt");
+	assert_string_equal(err.message, "the report is of attempt 1 of instance 1, which is on "
+	    "attempt 2 now");
+	assert_field(id, "state", "scheduled");
+	assert_int_equal(count("SELECT count(*) FROM transitions WHERE instance_id = ?", id), before);
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"attempt\":2,\"from\":\"scheduled\","
+	    "\"to\":\"instantiating\"}", f), 0);
+	assert_field(id, "state", "instantiating");
 }
 
 /* ---- restarts and losses ---- */
@@ -842,6 +905,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_failure_keeps_its_exit_and_reason, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_running_reported_after_the_slot_is_collected_at_once,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_report_of_another_attempt_is_refused,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sync_fails_what_a_restarted_agent_lost_and_keeps_the_rest, setup, teardown),
