@@ -198,14 +198,16 @@ held_by(struct store *s, int64_t worker_id, size_t *n)
 
 /*
  * A worker is lost: what it held goes back to pending, or fails, as each
- * definition says (on_worker_loss); its capacity is free with that. In the
- * caller's transaction (workers_check_health's).
+ * definition says (on_worker_loss); its capacity is free with that. An
+ * instance whose run was over (collecting, grading, stopping) is not run
+ * again from the start: it fails, keeping what was recorded of it (its
+ * grade). In the caller's transaction (workers_check_health's).
  */
 int
 lifecycle_worker_lost(struct store *s, int64_t worker_id, const char *name)
 {
 	struct op_err err = { 0 };
-	char back[160], fail[160];
+	char back[160], fail[160], over[200];
 	size_t n;
 	struct held *h = held_by(s, worker_id, &n);
 	int rc = 0;
@@ -213,11 +215,20 @@ lifecycle_worker_lost(struct store *s, int64_t worker_id, const char *name)
 	snprintf(back, sizeof(back), "its worker %s was lost; placed again", name);
 	snprintf(fail, sizeof(fail), "worker_lost: its worker %s was lost", name);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		int is_back = reschedules(s, h[i].id);
+		int is_back = 0;
+		const char *why = fail;
 
+		if (inst_state_may_restart(h[i].state)) {
+			is_back = reschedules(s, h[i].id);
+			why = is_back ? back : fail;
+		} else {
+			snprintf(over, sizeof(over), "worker_lost: its worker %s was lost while it was %s",
+			    name, inst_state_name(h[i].state));
+			why = over;
+		}
 		err.code = NULL;
 		rc = instance_transition(s, h[i].id, is_back ? INST_PENDING : INST_FAILED,
-		    ACTOR_SYSTEM, is_back ? back : fail, "outpostd", &err);
+		    ACTOR_SYSTEM, why, "outpostd", &err);
 		if (rc != 0)
 			log_error("lifecycle.worker_lost", "worker", name, "error", err.message, NULL);
 	}

@@ -500,6 +500,50 @@ test_a_lost_worker_sends_back_or_fails_per_definition(void **state)
 	    "('scheduled','instantiating','warm','running','collecting','grading','stopping')", w), 0);
 }
 
+/* An instance whose run was over fails with its worker, keeping its grade; it is not run again. */
+static void
+test_a_lost_worker_fails_what_had_finished_its_run(void **state)
+{
+	static const char *const to_collect[] = { "scheduled", "instantiating", "running",
+		"collecting", NULL };
+	static const char *const to_stop[] = { "collecting", "grading", NULL };
+	int64_t run, collecting, stopping;
+	struct op_err err = { 0 };
+	json_t *out = NULL;
+
+	(void)state;
+	define("{\"name\":\"moves\",\"hooks\":{\"run\":[\"true\"],\"grade\":[\"true\"]},"
+	    "\"on_worker_loss\":\"reschedule\"}");
+	worker("w1", 8, "{}");
+	run = instance("moves", "ana", 0, 60);
+	collecting = instance("moves", "ben", 0, 60);
+	stopping = instance("moves", "cy", 0, 60);
+	pass();
+	walk(run, "w1", (const char *const[]){ "scheduled", "instantiating", "running", NULL });
+	walk(collecting, "w1", (const char *const[]){ "scheduled", "instantiating", "running", NULL });
+	assert_int_equal(instance_act(s, collecting, INST_ACT_STOP, NULL, "op", &out, &err), 0);
+	json_decref(out);
+	walk(stopping, "w1", to_collect);
+	walk(stopping, "w1", to_stop);
+	assert_int_equal(report(stopping, "{\"name\":\"w1\",\"from\":\"grading\",\"to\":\"stopping\","
+	    "\"grade\":{\"score\":9}}", NULL), 0);
+	assert_int_equal(workers_check_health(s, now_ms() + 3600000, 0, 15000, 60000), 0);
+	assert_field(run, "state", "pending");	/* its run was not over: it runs again */
+	assert_field(collecting, "state", "failed");
+	assert_field(collecting, "state_reason", "worker_lost: its worker w1 was lost while it was "
+	    "collecting");
+	assert_field(stopping, "state", "failed");
+	assert_field(stopping, "state_reason", "worker_lost: its worker w1 was lost while it was "
+	    "stopping");
+	assert_field(stopping, "grade", "{\"score\":9}");
+	/* Past their slots they stay as they are: no slot_missed. */
+	assert_int_equal(lifecycle_tick(s, now_ms() + 120000, config(86400000), 0), 0);
+	assert_field(collecting, "state_reason", "worker_lost: its worker w1 was lost while it was "
+	    "collecting");
+	assert_field(stopping, "state_reason", "worker_lost: its worker w1 was lost while it was "
+	    "stopping");
+}
+
 /* ---- the clock ---- */
 
 static void
@@ -911,6 +955,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_sync_fails_what_a_restarted_agent_lost_and_keeps_the_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_lost_worker_sends_back_or_fails_per_definition,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_lost_worker_fails_what_had_finished_its_run,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_the_clock_ends_slots_fails_missed_ones_and_retires,
 		    setup, teardown),
