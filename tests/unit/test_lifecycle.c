@@ -891,6 +891,10 @@ test_logs_are_kept_once_in_order_and_bounded(void **state)
 	assert_int_equal(stored, 0);
 	assert_true(count("SELECT sum(length(text)) FROM instance_logs WHERE instance_id = ?", id) <=
 	    1024 * 1024 + 200);
+	/* The running count is the bytes kept, the note's included. */
+	assert_int_equal(count("SELECT log_bytes FROM instances WHERE id = ?", id),
+	    count("SELECT sum(length(CAST(text AS BLOB))) FROM instance_logs WHERE instance_id = ?",
+	    id));
 	assert_int_equal(count("SELECT count(*) FROM instance_logs WHERE instance_id = ? AND "
 	    "offset = -1", id), 1);
 	sbuf_init(&out);
