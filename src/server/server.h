@@ -319,7 +319,7 @@ void sched_worker_reason(const struct sched_worker *w, const struct sched_instan
 
 /* placement.c: the scheduler's pass over the store, and one instance's explanation. */
 struct sched_pass_result {
-	size_t due;		/* pending instances whose slot is near */
+	size_t due;		/* pending instances whose slot is near (0: not read, no room) */
 	size_t workers;		/* workers that take new instances */
 	size_t placed;
 	size_t unplaced;

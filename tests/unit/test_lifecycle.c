@@ -276,6 +276,38 @@ test_pass_places_what_fits_and_names_the_worker_in_its_event(void **state)
 	}
 }
 
+/* A full site: the pass does not read the due instances, and still says when the next is due. */
+static void
+test_a_pass_on_a_full_site_reads_no_instance(void **state)
+{
+	struct sched_pass_result r;
+	struct op_err err = { 0 };
+	json_t *out = NULL;
+	int64_t a, b, c;
+
+	(void)state;
+	define("{\"name\":\"d\",\"resources\":{\"cpu\":2},\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 2, "{}");
+	a = instance("d", "ana", 0, 3600);
+	assert_int_equal(pass().placed, 1);
+	b = instance("d", "ben", 0, 3600);
+	c = instance("d", "cy", 7200, 9000);
+	r = pass();
+	assert_int_equal(r.workers, 1);
+	assert_int_equal(r.due, 0);	/* not read: no worker has a cpu free */
+	assert_int_equal(r.placed, 0);
+	assert_true(r.next_due_at > now_ms() + 3600000);	/* c's, less the lead time */
+	assert_field(b, "state", "pending");
+	assert_field(c, "state", "pending");
+	/* Room again: the next pass reads and places. */
+	assert_int_equal(instance_act(s, a, INST_ACT_TERMINATE, NULL, "op", &out, &err), 0);
+	json_decref(out);
+	r = pass();
+	assert_int_equal(r.due, 1);
+	assert_int_equal(r.placed, 1);
+	assert_field(b, "state", "scheduled");
+}
+
 /* ---- reports ---- */
 
 static void
@@ -948,6 +980,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pass_places_what_fits_and_names_the_worker_in_its_event,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_pass_on_a_full_site_reads_no_instance,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reports_are_checked_and_a_refusal_changes_nothing,
 		    setup, teardown),
