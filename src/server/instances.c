@@ -361,7 +361,6 @@ claim_warm(struct store *s, const struct def_ref *d, const char *owner, int64_t 
 	sbuf_reset(one);
 	sbuf_puts(one, text);
 	free(text);
-	metrics_warm_claimed();
 	return 1;
 }
 
@@ -385,6 +384,7 @@ instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *ou
 	int has_count = json_object_get(in, "count") != NULL &&
 	    !json_is_null(json_object_get(in, "count"));
 	int may_claim;
+	size_t nclaimed = 0;
 
 	*first_id = 0;
 	err->code = NULL;
@@ -428,6 +428,7 @@ instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *ou
 			claimed = claim_warm(s, &d, owner, start, end, actor, &one, &r.id, err);
 			if (claimed < 0)
 				goto rb;
+			nclaimed += (size_t)claimed;
 			may_claim = claimed;	/* the pool ran dry: the rest are made */
 		}
 		if (!claimed && instances_insert(s, &r, actor, &one) != 0)
@@ -444,6 +445,7 @@ instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *ou
 		goto db_rb;
 	if (store_commit(s) != 0)
 		goto db;
+	metrics_warm_claimed(nclaimed);
 	sbuf_free(&one);
 	return 0;
 db_rb:

@@ -89,9 +89,9 @@ metrics_instantiation(double seconds)
 }
 
 void
-metrics_warm_claimed(void)
+metrics_warm_claimed(size_t n)
 {
-	decisions_claimed++;
+	decisions_claimed += n;
 }
 
 static struct http_series *series;

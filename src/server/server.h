@@ -171,7 +171,8 @@ void metrics_sched_pass(size_t placed, size_t unplaced, double seconds);
 void metrics_assignment_latency(double seconds);
 /* From instantiating to running or warm. */
 void metrics_instantiation(double seconds);
-void metrics_warm_claimed(void);
+/* Claims committed (never counted before the commit: a rollback claimed nothing). */
+void metrics_warm_claimed(size_t n);
 void metrics_ws_clients(int delta);
 int metrics_render(struct store *s, struct sbuf *out);
 void metrics_free(void);

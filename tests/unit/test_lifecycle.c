@@ -701,6 +701,65 @@ test_a_pool_fills_is_claimed_refills_and_backs_off(void **state)
 	assert_field(pools[1], "state", "stopping");	/* warm: its stop hook runs */
 }
 
+/* The claims /metrics counts so far. */
+static long long
+claims_counted(void)
+{
+	struct sbuf m;
+	const char *p;
+	long long n = -1;
+
+	sbuf_init(&m);
+	assert_int_equal(metrics_render(s, &m), 0);
+	p = strstr(m.p, "outpost_scheduling_decisions_total{result=\"claimed\"} ");
+	if (p != NULL)
+		n = strtoll(strchr(p, '}') + 2, NULL, 10);
+	sbuf_free(&m);
+	return n;
+}
+
+/* A claim in a batch that is rolled back claimed nothing, and is not counted. */
+static void
+test_a_claim_rolled_back_is_not_counted(void **state)
+{
+	static const char *const to_warm[] = { "scheduled", "instantiating", "warm", NULL };
+	struct op_err err = { 0 };
+	char text[300], a[40], b[40];
+	struct sbuf out;
+	json_t *in;
+	int64_t warm, first;
+	long long before;
+
+	(void)state;
+	define("{\"name\":\"p\",\"hooks\":{\"run\":[\"true\"]},\"warm_pool\":{\"depth\":1}}");
+	worker("w1", 8, "{}");
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	pass();
+	warm = count("SELECT max(id) FROM instances WHERE pool = 1", 0);
+	walk(warm, "w1", to_warm);
+	before = claims_counted();
+	/* Two: the first claims the warm one, the second is made, and its insert fails. */
+	assert_int_equal(sqlite3_exec(store_db(s), "CREATE TEMP TRIGGER no_insert BEFORE INSERT ON "
+	    "instances WHEN NEW.owner = 'ana' BEGIN SELECT RAISE(ABORT, 'refused'); END", NULL, NULL,
+	    NULL), SQLITE_OK);
+	snprintf(text, sizeof(text), "{\"definition\":\"p\",\"owner\":\"ana\",\"timeslot_start\":"
+	    "\"%s\",\"timeslot_end\":\"%s\",\"count\":2}",
+	    time_format_ms(now_ms() / 1000 * 1000, a, sizeof(a), 0),
+	    time_format_ms(now_ms() / 1000 * 1000 + 3600000, b, sizeof(b), 0));
+	in = json_loads(text, 0, NULL);
+	sbuf_init(&out);
+	assert_int_equal(instances_create(s, in, "test", &out, &first, &err), -1);
+	json_decref(in);
+	sbuf_free(&out);
+	assert_field(warm, "state", "warm");
+	assert_int_equal(claims_counted(), before);
+	assert_int_equal(sqlite3_exec(store_db(s), "DROP TRIGGER no_insert", NULL, NULL, NULL),
+	    SQLITE_OK);
+	/* Committed, it is counted. */
+	assert_int_equal(instance("p", "ana", 0, 3600), warm);
+	assert_int_equal(claims_counted(), before + 1);
+}
+
 static void
 test_a_failing_pool_backs_off(void **state)
 {
@@ -1003,6 +1062,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_a_pool_fills_is_claimed_refills_and_backs_off,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_failing_pool_backs_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_claim_rolled_back_is_not_counted, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_a_pool_is_not_paused_by_failures_that_are_not_its_own, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_pool_counts_only_what_a_claim_can_reach,
