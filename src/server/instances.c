@@ -689,14 +689,15 @@ instance_act(struct store *s, int64_t id, enum inst_action a, json_t *body, cons
 	} else {
 		snprintf(reason, sizeof(reason), "%s by %s", a == INST_ACT_STOP ? "stopped" :
 		    a == INST_ACT_TERMINATE ? "terminated" : "retried", actor ? actor : "operator");
-		if (instance_transition(s, id, to, ACTOR_OPERATOR, reason, actor, err) != 0)
-			goto fail;
+		/* Cleared first: the transition's event carries the instance as it is after. */
 		if (a == INST_ACT_RETRY) {
 			st = store_stmt(s, "UPDATE instances SET exit = NULL, grade = NULL WHERE id = ?");
 			sqlite3_bind_int64(st, 1, id);
 			if (sqlite3_step(st) != SQLITE_DONE)
 				goto fail;
 		}
+		if (instance_transition(s, id, to, ACTOR_OPERATOR, reason, actor, err) != 0)
+			goto fail;
 	}
 	if (store_commit(s) != 0) {
 		store_fail(s, err);

@@ -396,6 +396,44 @@ test_a_failure_keeps_its_exit_and_reason(void **state)
 	assert_field(id, "exit", "{\"code\":3,\"hook\":\"run\"}");
 }
 
+/* The event of a retry shows the instance as it is after: its exit and grade cleared. */
+static void
+test_a_retry_event_shows_exit_and_grade_cleared(void **state)
+{
+	static const char *const life[] = { "scheduled", "instantiating", "running", NULL };
+	struct op_err err = { 0 };
+	struct event_row ev[64];
+	struct event_filter f = { .types = (const char *const[]){ "instance.state" }, .ntypes = 1 };
+	json_t *out = NULL, *e, *inst;
+	int64_t id, scanned;
+	int n;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 4, "{}");
+	id = instance("d", "ana", 0, 3600);
+	pass();
+	walk(id, "w1", life);
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"failed\","
+	    "\"reason\":\"run_exited: run exited with code 3\",\"exit\":{\"hook\":\"run\",\"code\":3}}",
+	    NULL), 0);
+	assert_int_equal(instance_act(s, id, INST_ACT_RETRY, NULL, "op", &out, &err), 0);
+	json_decref(out);
+	n = events_read(s, 0, &f, 64, 0, ev, &scanned);
+	assert_true(n >= 1);
+	e = json_loads(ev[n - 1].json, 0, NULL);
+	assert_non_null(e);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "data"), "to")),
+	    "pending");
+	inst = json_object_get(json_object_get(e, "data"), "instance");
+	assert_true(json_is_null(json_object_get(inst, "exit")));
+	assert_true(json_is_null(json_object_get(inst, "grade")));
+	json_decref(e);
+	for (int i = 0; i < n; i++)
+		event_row_free(&ev[i]);
+	assert_field(id, "exit", "null");
+}
+
 static void
 test_running_reported_after_the_slot_is_collected_at_once(void **state)
 {
@@ -1046,6 +1084,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_failure_keeps_its_exit_and_reason, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_running_reported_after_the_slot_is_collected_at_once,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_retry_event_shows_exit_and_grade_cleared,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_report_of_another_attempt_is_refused,
 		    setup, teardown),
