@@ -177,13 +177,14 @@ instance_log_read(struct store *s, int64_t id, const char *hook, int64_t attempt
 	size_t bytes = 0;
 	int has_more = 0;
 
-	if (!instance_exists(s, id, err))
-		return -1;
+	/* The query first: a bad one is 400 whether or not the instance exists. */
 	if (hook != NULL && !is_hook(hook)) {
 		op_err_set(err, 400, "invalid_argument", "hook",
 		    "hook must be instantiate, run, collect, grade or stop");
 		return -1;
 	}
+	if (!instance_exists(s, id, err))
+		return -1;
 	/* Ordered by arrival (the row id): a hook's chunks come in order, the note last. */
 	st = store_stmt(s, "SELECT id, attempt, hook, offset, at, text FROM instance_logs "
 	    "WHERE instance_id = ?1 AND id > ?2 AND (?3 IS NULL OR hook = ?3) AND "

@@ -131,6 +131,13 @@ api GET /api/v1/instances/999/placement
 assert_error 404 not_found id
 api GET "/api/v1/instances/$id/log?hook=lunch"
 assert_error 400 invalid_argument hook
+# The query is checked before the instance is looked for.
+api GET "/api/v1/instances/999/log?hook=lunch"
+assert_error 400 invalid_argument hook
+api GET "/api/v1/instances/999/log?attempt=0"
+assert_error 400 invalid_argument attempt
+api GET "/api/v1/instances/999/log?hook=run"
+assert_error 404 not_found id
 api GET "/api/v1/instances/$id/log?attempt=0"
 assert_error 400 invalid_argument attempt
 api GET "/api/v1/instances/$id/log?after=nonsense"
