@@ -26,12 +26,13 @@ inst_holding_sql(void)
 	return list;
 }
 
-static void
+static int
 put_time(struct sbuf *b, const char *key, int64_t ms)
 {
 	char buf[40];
 
-	sbuf_printf(b, ",\"%s\":\"%s\"", key, time_format_ms(ms, buf, sizeof(buf), ms % 1000 != 0));
+	return sbuf_printf(b, ",\"%s\":\"%s\"", key, time_format_ms(ms, buf, sizeof(buf),
+	    ms % 1000 != 0));
 }
 
 void
@@ -57,45 +58,48 @@ inst_row_from_stmt(sqlite3_stmt *st, struct inst_row *r)
 	r->is_pool = sqlite3_column_int(st, 17);
 }
 
-static void
+static int
 put_string_or_null(struct sbuf *b, const char *key, const char *v)
 {
-	sbuf_printf(b, ",\"%s\":", key);
-	if (v == NULL)
-		sbuf_puts(b, "null");
-	else
-		sbuf_json_string(b, v);
+	if (sbuf_printf(b, ",\"%s\":", key) != 0)
+		return -1;
+	return v == NULL ? sbuf_puts(b, "null") : sbuf_json_string(b, v);
 }
 
 /*
  * The one definition of an instance's JSON, written straight from its row:
  * list pages and creations are built this way because a tree per instance
- * costs several times the query (see bench/RESULTS.md).
+ * costs several times the query (see bench/RESULTS.md). Returns 0, or -1
+ * when the buffer could not grow: then it holds a part of the object only.
  */
-void
+int
 instance_write(struct sbuf *b, const struct inst_row *r)
 {
-	sbuf_printf(b, "{\"id\":%lld,\"definition\":", (long long)r->id);
-	sbuf_json_string(b, r->definition);
-	sbuf_printf(b, ",\"definition_version\":%lld,\"owner\":", (long long)r->definition_version);
-	sbuf_json_string(b, r->owner);
-	sbuf_puts(b, ",\"state\":");
-	sbuf_json_string(b, r->state);
-	put_string_or_null(b, "state_reason", r->state_reason);
-	put_string_or_null(b, "worker", r->worker);
+	int rc = 0;
+
+	rc |= sbuf_printf(b, "{\"id\":%lld,\"definition\":", (long long)r->id);
+	rc |= sbuf_json_string(b, r->definition);
+	rc |= sbuf_printf(b, ",\"definition_version\":%lld,\"owner\":",
+	    (long long)r->definition_version);
+	rc |= sbuf_json_string(b, r->owner);
+	rc |= sbuf_puts(b, ",\"state\":");
+	rc |= sbuf_json_string(b, r->state);
+	rc |= put_string_or_null(b, "state_reason", r->state_reason);
+	rc |= put_string_or_null(b, "worker", r->worker);
 	if (r->worker_id == 0)
-		sbuf_puts(b, ",\"worker_id\":null");
+		rc |= sbuf_puts(b, ",\"worker_id\":null");
 	else
-		sbuf_printf(b, ",\"worker_id\":%lld", (long long)r->worker_id);
-	put_time(b, "timeslot_start", r->timeslot_start);
-	put_time(b, "timeslot_end", r->timeslot_end);
-	put_time(b, "created_at", r->created_at);
-	put_time(b, "updated_at", r->updated_at);
-	sbuf_printf(b, ",\"grade\":%s,\"exit\":%s", r->grade ? r->grade : "null",
+		rc |= sbuf_printf(b, ",\"worker_id\":%lld", (long long)r->worker_id);
+	rc |= put_time(b, "timeslot_start", r->timeslot_start);
+	rc |= put_time(b, "timeslot_end", r->timeslot_end);
+	rc |= put_time(b, "created_at", r->created_at);
+	rc |= put_time(b, "updated_at", r->updated_at);
+	rc |= sbuf_printf(b, ",\"grade\":%s,\"exit\":%s", r->grade ? r->grade : "null",
 	    r->exit ? r->exit : "null");
-	sbuf_printf(b, ",\"resources\":{\"cpu\":%lld,\"memory_mb\":%lld},\"attempt\":%lld,"
+	rc |= sbuf_printf(b, ",\"resources\":{\"cpu\":%lld,\"memory_mb\":%lld},\"attempt\":%lld,"
 	    "\"pool\":%s}", (long long)r->cpu, (long long)r->memory_mb, (long long)r->attempt,
 	    r->is_pool ? "true" : "false");
+	return rc != 0 ? -1 : 0;
 }
 
 static json_t *

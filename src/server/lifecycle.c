@@ -773,7 +773,7 @@ agent_worker(struct store *s, const char *name, int64_t *id, struct op_err *err)
  * The hooks' timeouts as the agent applies them: the definition's, else
  * hook_timeout for every hook but run (which lasts its slot).
  */
-static void
+static int
 put_timeouts(struct sbuf *b, const char *hooks_text, const char *timeouts_text,
     int64_t hook_timeout)
 {
@@ -781,22 +781,23 @@ put_timeouts(struct sbuf *b, const char *hooks_text, const char *timeouts_text,
 	json_t *to = timeouts_text ? json_loads(timeouts_text, 0, NULL) : NULL;
 	const char *k;
 	json_t *v;
-	int is_first = 1;
+	int is_first = 1, rc = 0;
 	char d[32];
 
-	sbuf_puts(b, ",\"timeouts\":{");
+	rc |= sbuf_puts(b, ",\"timeouts\":{");
 	json_object_foreach(hooks, k, v) {
 		const char *t = json_string_value(json_object_get(to, k));
 
 		if (t == NULL && strcmp(k, "run") == 0)
 			continue;
-		sbuf_printf(b, "%s\"%s\":", is_first ? "" : ",", k);
-		sbuf_json_string(b, t ? t : duration_format(hook_timeout, d, sizeof(d)));
+		rc |= sbuf_printf(b, "%s\"%s\":", is_first ? "" : ",", k);
+		rc |= sbuf_json_string(b, t ? t : duration_format(hook_timeout, d, sizeof(d)));
 		is_first = 0;
 	}
-	sbuf_putc(b, '}');
+	rc |= sbuf_putc(b, '}');
 	json_decref(hooks);
 	json_decref(to);
+	return rc;
 }
 
 /*
@@ -810,7 +811,7 @@ write_work(struct store *s, int64_t worker_id, const char *name, int64_t hook_ti
 {
 	static char sql[1024];
 	sqlite3_stmt *st;
-	int n = 0;
+	int n = 0, rc = 0;
 
 	if (sql[0] == '\0')
 		snprintf(sql, sizeof(sql), "SELECT " INST_COLUMNS ", json_extract(d.body, '$.hooks'), "
@@ -820,28 +821,32 @@ write_work(struct store *s, int64_t worker_id, const char *name, int64_t hook_ti
 	st = store_stmt(s, sql);
 	if (st == NULL)
 		return -1;
-	sbuf_puts(out, "{\"worker\":");
-	sbuf_json_string(out, name);
-	sbuf_puts(out, ",\"instances\":[");
+	/* An append that fails (out of memory) fails the whole answer: never half of it. */
+	rc |= sbuf_puts(out, "{\"worker\":");
+	rc |= sbuf_json_string(out, name);
+	rc |= sbuf_puts(out, ",\"instances\":[");
 	sqlite3_bind_int64(st, 1, worker_id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		struct inst_row r;
 		const char *hooks = (const char *)sqlite3_column_text(st, INST_NCOLUMNS);
 		const char *timeouts = (const char *)sqlite3_column_text(st, INST_NCOLUMNS + 1);
 
 		inst_row_from_stmt(st, &r);
 		if (n++ > 0)
-			sbuf_putc(out, ',');
-		instance_write(out, &r);
-		out->len--;	/* reopen the object: its hooks and timeouts follow */
-		sbuf_puts(out, ",\"hooks\":");
-		sbuf_puts(out, hooks ? hooks : "{}");
-		put_timeouts(out, hooks, timeouts, hook_timeout);
-		sbuf_putc(out, '}');
+			rc |= sbuf_putc(out, ',');
+		if (rc != 0 || instance_write(out, &r) != 0) {
+			rc = -1;
+			break;
+		}
+		out->len--;	/* reopen the object at its '}': its hooks and timeouts follow */
+		rc |= sbuf_puts(out, ",\"hooks\":");
+		rc |= sbuf_puts(out, hooks ? hooks : "{}");
+		rc |= put_timeouts(out, hooks, timeouts, hook_timeout);
+		rc |= sbuf_putc(out, '}');
 	}
 	sqlite3_reset(st);
-	sbuf_printf(out, "],\"last_seq\":%lld}\n", (long long)events_last_seq(s));
-	return out->p == NULL ? -1 : 0;
+	rc |= sbuf_printf(out, "],\"last_seq\":%lld}\n", (long long)events_last_seq(s));
+	return rc != 0 || out->p == NULL ? -1 : 0;
 }
 
 int

@@ -405,7 +405,7 @@ void inst_row_from_stmt(sqlite3_stmt *st, struct inst_row *r);
  * list pages, creations and the scheduler's events are built this way, since
  * a tree per instance costs several times the query (see bench/RESULTS.md).
  */
-void instance_write(struct sbuf *b, const struct inst_row *r);
+int instance_write(struct sbuf *b, const struct inst_row *r);
 struct instance_filter {
 	unsigned state_mask;	/* bit per enum inst_state; 0 = any */
 	const char *definition;

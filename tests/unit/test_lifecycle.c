@@ -21,6 +21,23 @@
 
 struct app *the_app;
 
+/*
+ * Linked with --wrap=realloc: the server's code (libserver, libcommon) grows
+ * its buffers through this, and a test may make any growth past a bound fail,
+ * as when memory runs out.
+ */
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+static size_t realloc_bound;	/* 0: none */
+
+void *
+__wrap_realloc(void *p, size_t n)
+{
+	if (realloc_bound > 0 && n > realloc_bound)
+		return NULL;
+	return __real_realloc(p, n);
+}
+
 static char dir[64];
 static char path[128];
 static struct store *s;
@@ -493,6 +510,49 @@ test_a_report_of_another_attempt_is_refused(void **state)
 	assert_int_equal(report(id, "{\"name\":\"w1\",\"attempt\":2,\"from\":\"scheduled\","
 	    "\"to\":\"instantiating\"}", f), 0);
 	assert_field(id, "state", "instantiating");
+}
+
+/* Out of memory while the work is written: the answer is an error, never half of one. */
+static void
+test_the_work_is_whole_or_an_error_when_memory_runs_out(void **state)
+{
+	static const char *const to_inst[] = { "scheduled", "instantiating", NULL };
+	char owner[129];
+	int64_t id;
+	int errors = 0;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"instantiate\":[\"/usr/bin/lab-make\",\"--big\"],"
+	    "\"run\":[\"true\"]},\"timeouts\":{\"instantiate\":\"2m\"}}");
+	worker("w1", 8, "{}");
+	memset(owner, 'o', 128);
+	owner[128] = '\0';
+	id = instance("d", owner, 0, 3600);
+	instance("d", "ben", 0, 3600);
+	assert_int_equal(pass().placed, 2);
+	walk(id, "w1", to_inst);
+	for (size_t bound = 200; bound <= 4096; bound += 8) {
+		struct op_err err = { 0 };
+		struct sbuf out;
+		json_t *w;
+		int rc;
+
+		sbuf_init(&out);
+		realloc_bound = bound;
+		rc = agent_work(s, "w1", 600000, &out, &err);
+		realloc_bound = 0;
+		if (rc != 0) {
+			errors++;
+		} else {
+			w = out.p ? json_loads(out.p, 0, NULL) : NULL;
+			if (w == NULL || json_array_size(json_object_get(w, "instances")) != 2)
+				fail_msg("with realloc bounded to %zu bytes the work is %s", bound,
+				    out.p ? out.p : "(nothing)");
+			json_decref(w);
+		}
+		sbuf_free(&out);
+	}
+	assert_true(errors > 0);	/* the bounds did bite */
 }
 
 /* ---- restarts and losses ---- */
@@ -1089,6 +1149,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_report_of_another_attempt_is_refused,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_the_work_is_whole_or_an_error_when_memory_runs_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sync_fails_what_a_restarted_agent_lost_and_keeps_the_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_lost_worker_sends_back_or_fails_per_definition,
