@@ -1023,25 +1023,49 @@ exit_validate(json_t *e, struct op_err *err)
 }
 
 /*
+ * What instantiating took, for outpost_instantiation_duration_seconds: the
+ * agent's own measure of the hook when the report carries one; else the time
+ * from entering instantiating to this report, but only when that is the
+ * hook's time: an agent reports running at the slot's start, so an instance
+ * instantiated ahead of its slot (not a pool's) may have waited. -1: unknown.
+ */
+static double
+instantiation_seconds(struct store *s, int64_t id, int64_t hook_ms, int is_pool,
+    int64_t slot_start, int64_t now)
+{
+	int64_t at;
+
+	if (hook_ms >= 0)
+		return (double)hook_ms / 1000.0;
+	at = entered_at(s, id, "instantiating");
+	if (at <= 0 || (!is_pool && slot_start > at))
+		return -1;
+	return (double)(now - at) / 1000.0;
+}
+
+/*
  * An agent reports a step of an instance on its worker: {name, attempt, from,
- * to, reason?, exit?, grade?}. "from" must be the stored state, so a report
- * that an operator's action overtook is refused (409) and the agent looks
- * again; "attempt" must be the instance's placement, so a report left over
- * from an earlier placement on the same worker is refused too, even when its
- * states happen to match. A report that repeats one already applied (its
- * answer was lost) finds the instance in "to" and is answered as done.
+ * to, reason?, exit?, grade?, instantiate_ms?}. "from" must be the stored
+ * state, so a report that an operator's action overtook is refused (409) and
+ * the agent looks again; "attempt" must be the instance's placement, so a
+ * report left over from an earlier placement on the same worker is refused
+ * too, even when its states happen to match. A report that repeats one
+ * already applied (its answer was lost) finds the instance in "to" and is
+ * answered as done.
  */
 int
 instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json_t **out,
     struct op_err *err)
 {
 	static const char *const fields[] = { "name", "attempt", "from", "to", "reason", "exit",
-		"grade", NULL };
+		"grade", "instantiate_ms", NULL };
 	const char *name, *from_s, *to_s, *reason = NULL;
 	enum inst_state from, to, cur;
 	json_t *exitj, *grade;
 	sqlite3_stmt *st;
-	int64_t worker_id = 0, wid, end, attempt, cur_attempt, now = now_ms();
+	int64_t worker_id = 0, wid, start, end, attempt, cur_attempt, now = now_ms();
+	int64_t hook_ms = -1;
+	double assigned_s = -1, instantiated_s = -1;
 	int is_pool;
 	char why[200], cur_s[24];
 	char *text = NULL;
@@ -1053,7 +1077,8 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	    jsonv_int(in, "", "attempt", 1, 1, INT32_MAX, &attempt, err) != 0 ||
 	    jsonv_string(in, "", "from", 1, 1, 32, &from_s, err) != 0 ||
 	    jsonv_string(in, "", "to", 1, 1, 32, &to_s, err) != 0 ||
-	    jsonv_string(in, "", "reason", 0, 1, 512, &reason, err) != 0)
+	    jsonv_string(in, "", "reason", 0, 1, 512, &reason, err) != 0 ||
+	    jsonv_int(in, "", "instantiate_ms", 0, 0, INT32_MAX, &hook_ms, err) != 0)
 		return -1;
 	if (inst_state_parse(from_s, &from) != 0) {
 		op_err_set(err, 400, "invalid_argument", "from", "unknown state %s", from_s);
@@ -1061,6 +1086,11 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	}
 	if (inst_state_parse(to_s, &to) != 0) {
 		op_err_set(err, 400, "invalid_argument", "to", "unknown state %s", to_s);
+		return -1;
+	}
+	if (hook_ms >= 0 && (from != INST_INSTANTIATING || (to != INST_RUNNING && to != INST_WARM))) {
+		op_err_set(err, 400, "invalid_argument", "instantiate_ms", "instantiate_ms comes with "
+		    "the report from instantiating to running or warm");
 		return -1;
 	}
 	exitj = json_object_get(in, "exit");
@@ -1092,8 +1122,8 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	}
 	if (agent_worker(s, name, &wid, err) != 0)
 		goto fail;
-	st = store_stmt(s, "SELECT state, worker_id, pool, timeslot_end, attempt FROM instances "
-	    "WHERE id = ?");
+	st = store_stmt(s, "SELECT state, worker_id, pool, timeslot_start, timeslot_end, attempt "
+	    "FROM instances WHERE id = ?");
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
@@ -1103,8 +1133,9 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	snprintf(cur_s, sizeof(cur_s), "%s", (const char *)sqlite3_column_text(st, 0));
 	worker_id = sqlite3_column_int64(st, 1);
 	is_pool = sqlite3_column_int(st, 2);
-	end = sqlite3_column_int64(st, 3);
-	cur_attempt = sqlite3_column_int64(st, 4);
+	start = sqlite3_column_int64(st, 3);
+	end = sqlite3_column_int64(st, 4);
+	cur_attempt = sqlite3_column_int64(st, 5);
 	sqlite3_reset(st);
 	if (inst_state_parse(cur_s, &cur) != 0) {
 		op_err_set(err, 500, "internal", "", "instance %lld has an unknown state", (long long)id);
@@ -1181,14 +1212,10 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 		int64_t at = entered_at(s, id, "scheduled");
 
 		if (at > 0)
-			metrics_assignment_latency((double)(now - at) / 1000.0);
+			assigned_s = (double)(now - at) / 1000.0;
 	}
-	if (from == INST_INSTANTIATING && (to == INST_RUNNING || to == INST_WARM)) {
-		int64_t at = entered_at(s, id, "instantiating");
-
-		if (at > 0)
-			metrics_instantiation((double)(now - at) / 1000.0);
-	}
+	if (from == INST_INSTANTIATING && (to == INST_RUNNING || to == INST_WARM))
+		instantiated_s = instantiation_seconds(s, id, hook_ms, is_pool, start, now);
 	/* Instantiated after its slot ended: it runs no time at all and is collected at once. */
 	if (to == INST_RUNNING && end <= now && instance_transition(s, id, INST_COLLECTING,
 	    ACTOR_SYSTEM, "its slot ended", "outpostd", err) != 0)
@@ -1198,6 +1225,11 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 		free(text);
 		return -1;
 	}
+	/* Observed once committed: a step rolled back did not happen. */
+	if (assigned_s >= 0)
+		metrics_assignment_latency(assigned_s);
+	if (instantiated_s >= 0)
+		metrics_instantiation(instantiated_s);
 	free(text);
 	*out = instance_get(s, id, err);
 	return *out ? 0 : -1;

@@ -816,6 +816,75 @@ claims_counted(void)
 	return n;
 }
 
+/* A number of /metrics: the value of the line that starts with name and a space. */
+static double
+metric(const char *name)
+{
+	struct sbuf m;
+	char key[160];
+	const char *p;
+	double v = -1;
+
+	sbuf_init(&m);
+	assert_int_equal(metrics_render(s, &m), 0);
+	snprintf(key, sizeof(key), "\n%s ", name);
+	p = strstr(m.p, key);
+	if (p != NULL)
+		v = strtod(p + strlen(key), NULL);
+	sbuf_free(&m);
+	return v;
+}
+
+/*
+ * outpost_instantiation_duration_seconds times the instantiate hook: the
+ * agent's measure when it sends one; else the server's, only when the agent
+ * had no slot start to wait for.
+ */
+static void
+test_instantiation_is_timed_without_the_wait_for_the_slot(void **state)
+{
+	static const char *const to_inst[] = { "scheduled", "instantiating", NULL };
+	char f[64];
+	int64_t ahead, now_slot, told;
+	double n0, sum0;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 8, "{}");
+	ahead = instance("d", "ana", 120, 3600);	/* instantiated two minutes ahead of its slot */
+	now_slot = instance("d", "ben", -1, 3600);
+	told = instance("d", "cy", 120, 3600);
+	assert_int_equal(pass().placed, 3);
+	walk(ahead, "w1", to_inst);
+	walk(now_slot, "w1", to_inst);
+	walk(told, "w1", to_inst);
+	n0 = metric("outpost_instantiation_duration_seconds_count");
+	sum0 = metric("outpost_instantiation_duration_seconds_sum");
+	/* The agent waited for the slot: what the server saw is not the hook's time. */
+	assert_int_equal(report(ahead, "{\"name\":\"w1\",\"from\":\"instantiating\","
+	    "\"to\":\"running\"}", f), 0);
+	assert_true(metric("outpost_instantiation_duration_seconds_count") == n0);
+	/* Its slot had begun: the report came as the hook ended. */
+	assert_int_equal(report(now_slot, "{\"name\":\"w1\",\"from\":\"instantiating\","
+	    "\"to\":\"running\"}", f), 0);
+	assert_true(metric("outpost_instantiation_duration_seconds_count") == n0 + 1);
+	/* The agent says how long the hook ran. */
+	sum0 = metric("outpost_instantiation_duration_seconds_sum");
+	assert_int_equal(report(told, "{\"name\":\"w1\",\"from\":\"instantiating\","
+	    "\"to\":\"running\",\"instantiate_ms\":1500}", f), 0);
+	assert_true(metric("outpost_instantiation_duration_seconds_count") == n0 + 2);
+	assert_true(metric("outpost_instantiation_duration_seconds_sum") - sum0 > 1.499 &&
+	    metric("outpost_instantiation_duration_seconds_sum") - sum0 < 1.501);
+	/* Only with the end of instantiating. */
+	assert_int_equal(report(told, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"collecting\","
+	    "\"instantiate_ms\":5}", f), 400);
+	assert_string_equal(f, "instantiate_ms");
+	assert_int_equal(report(told, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"collecting\","
+	    "\"instantiate_ms\":-1}", f), 400);
+	assert_string_equal(f, "instantiate_ms");
+	assert_field(told, "state", "running");
+}
+
 /* A claim in a batch that is rolled back claimed nothing, and is not counted. */
 static void
 test_a_claim_rolled_back_is_not_counted(void **state)
@@ -1166,6 +1235,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_a_failing_pool_backs_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_claim_rolled_back_is_not_counted, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_instantiation_is_timed_without_the_wait_for_the_slot, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_a_pool_is_not_paused_by_failures_that_are_not_its_own, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_pool_counts_only_what_a_claim_can_reach,
