@@ -66,6 +66,9 @@ as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"failed","e
 assert_error 400 invalid_argument exit.code
 as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"failed","exit":{"code":999}}'
 assert_error 400 invalid_argument exit.code
+# Why a hook failed is the report's reason; exit has none.
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"failed","exit":{"hook":"instantiate","code":3,"reason":"boom"}}'
+assert_error 400 unknown_field exit.reason
 as_agent POST "$r" '{"name":"w1","attempt":1,"from":"running","to":"collecting"}'
 assert_error 409 invalid_transition from
 as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"stopped"}'
@@ -106,6 +109,8 @@ as_agent POST "$l" "@$WORK/big.json"
 assert_error 400 invalid_argument text
 as_agent POST "$l" '{"name":"nobody","attempt":1,"hook":"run","offset":0,"text":"x"}'
 assert_error 404 not_found name
+assert_eq "no worker named nobody; register it first" "$(jbody -r .error.message)" \
+	"the log route's answer for an unknown worker"
 as_agent POST "$l" '{"name":"w2","attempt":1,"hook":"run","offset":0,"text":"not mine"}'
 assert_error 409 invalid_transition name
 
