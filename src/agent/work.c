@@ -343,8 +343,9 @@ static void
 report(struct work *w, struct inst *i, enum inst_state to, const char *reason, json_t *exitj,
     json_t *grade)
 {
-	json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "name", w->cfg->name, "from",
-	    inst_state_name(i->local), "to", inst_state_name(to), "reason", reason);
+	json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:I}", "name", w->cfg->name, "from",
+	    inst_state_name(i->local), "to", inst_state_name(to), "reason", reason,
+	    "attempt", (json_int_t)i->attempt);
 	char id[24];
 
 	if (r != NULL) {

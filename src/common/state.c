@@ -47,7 +47,8 @@ static const struct state_info health_states[HEALTH_COUNT] = {
 /*
  * The explicit edges. Three families are added by rule in inst_transition_check:
  * every active state may fail; every state but terminated may be terminated;
- * every placed active state may go back to pending when its worker is lost.
+ * every placed state whose run is not over may go back to pending when its
+ * worker is lost (inst_state_may_restart).
  */
 static const struct inst_edge inst_edge_table[] = {
 	{ INST_PENDING, INST_SCHEDULED, A_SCHED, "placed on a worker" },
@@ -120,6 +121,12 @@ int
 inst_state_holds_worker(enum inst_state s)
 {
 	return inst_state_is_active(s) && s != INST_PENDING;
+}
+
+int
+inst_state_may_restart(enum inst_state s)
+{
+	return s == INST_SCHEDULED || s == INST_INSTANTIATING || s == INST_WARM || s == INST_RUNNING;
 }
 
 const struct state_info *
@@ -225,10 +232,18 @@ inst_transition_check(enum inst_state from, enum inst_state to, int actor,
 		return 0;
 	if (to == INST_FAILED && inst_states[from].is_active)
 		return 0;
-	/* A lost worker sends what it held back to pending. */
-	if (to == INST_PENDING && from != INST_PENDING && inst_states[from].is_active &&
-	    (actor & (A_SYS | A_SCHED)))
-		return 0;
+	/*
+	 * A lost worker sends what it held back to pending, but for an instance
+	 * whose run is over: its results are being collected, graded or cleaned
+	 * up, and running it again from the start would throw them away.
+	 */
+	if (to == INST_PENDING && (actor & (A_SYS | A_SCHED))) {
+		if (inst_state_may_restart(from))
+			return 0;
+		if (from != INST_PENDING && inst_states[from].is_active)
+			return refuse(why, whylen, "an instance that is %s has run%s; it is not run "
+			    "again from the start", inst_states[from].name, "");
+	}
 	for (size_t i = 0; i < sizeof(inst_edge_table) / sizeof(inst_edge_table[0]); i++) {
 		const struct inst_edge *e = &inst_edge_table[i];
 

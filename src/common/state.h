@@ -71,6 +71,12 @@ int inst_state_parse(const char *name, enum inst_state *out);
 int inst_state_is_active(enum inst_state s);
 /* Placed on a worker and using its capacity: active, and past pending. */
 int inst_state_holds_worker(enum inst_state s);
+/*
+ * Placed, and its run not over (scheduled, instantiating, warm, running): an
+ * instance that may be sent back to pending and run again from the start
+ * when its worker is lost. Collecting, grading and stopping are past that.
+ */
+int inst_state_may_restart(enum inst_state s);
 
 const struct state_info *worker_state_info(enum worker_state s);
 const char *worker_state_name(enum worker_state s);

@@ -26,12 +26,13 @@ inst_holding_sql(void)
 	return list;
 }
 
-static void
+static int
 put_time(struct sbuf *b, const char *key, int64_t ms)
 {
 	char buf[40];
 
-	sbuf_printf(b, ",\"%s\":\"%s\"", key, time_format_ms(ms, buf, sizeof(buf), ms % 1000 != 0));
+	return sbuf_printf(b, ",\"%s\":\"%s\"", key, time_format_ms(ms, buf, sizeof(buf),
+	    ms % 1000 != 0));
 }
 
 void
@@ -57,45 +58,48 @@ inst_row_from_stmt(sqlite3_stmt *st, struct inst_row *r)
 	r->is_pool = sqlite3_column_int(st, 17);
 }
 
-static void
+static int
 put_string_or_null(struct sbuf *b, const char *key, const char *v)
 {
-	sbuf_printf(b, ",\"%s\":", key);
-	if (v == NULL)
-		sbuf_puts(b, "null");
-	else
-		sbuf_json_string(b, v);
+	if (sbuf_printf(b, ",\"%s\":", key) != 0)
+		return -1;
+	return v == NULL ? sbuf_puts(b, "null") : sbuf_json_string(b, v);
 }
 
 /*
  * The one definition of an instance's JSON, written straight from its row:
  * list pages and creations are built this way because a tree per instance
- * costs several times the query (see bench/RESULTS.md).
+ * costs several times the query (see bench/RESULTS.md). Returns 0, or -1
+ * when the buffer could not grow: then it holds a part of the object only.
  */
-void
+int
 instance_write(struct sbuf *b, const struct inst_row *r)
 {
-	sbuf_printf(b, "{\"id\":%lld,\"definition\":", (long long)r->id);
-	sbuf_json_string(b, r->definition);
-	sbuf_printf(b, ",\"definition_version\":%lld,\"owner\":", (long long)r->definition_version);
-	sbuf_json_string(b, r->owner);
-	sbuf_puts(b, ",\"state\":");
-	sbuf_json_string(b, r->state);
-	put_string_or_null(b, "state_reason", r->state_reason);
-	put_string_or_null(b, "worker", r->worker);
+	int rc = 0;
+
+	rc |= sbuf_printf(b, "{\"id\":%lld,\"definition\":", (long long)r->id);
+	rc |= sbuf_json_string(b, r->definition);
+	rc |= sbuf_printf(b, ",\"definition_version\":%lld,\"owner\":",
+	    (long long)r->definition_version);
+	rc |= sbuf_json_string(b, r->owner);
+	rc |= sbuf_puts(b, ",\"state\":");
+	rc |= sbuf_json_string(b, r->state);
+	rc |= put_string_or_null(b, "state_reason", r->state_reason);
+	rc |= put_string_or_null(b, "worker", r->worker);
 	if (r->worker_id == 0)
-		sbuf_puts(b, ",\"worker_id\":null");
+		rc |= sbuf_puts(b, ",\"worker_id\":null");
 	else
-		sbuf_printf(b, ",\"worker_id\":%lld", (long long)r->worker_id);
-	put_time(b, "timeslot_start", r->timeslot_start);
-	put_time(b, "timeslot_end", r->timeslot_end);
-	put_time(b, "created_at", r->created_at);
-	put_time(b, "updated_at", r->updated_at);
-	sbuf_printf(b, ",\"grade\":%s,\"exit\":%s", r->grade ? r->grade : "null",
+		rc |= sbuf_printf(b, ",\"worker_id\":%lld", (long long)r->worker_id);
+	rc |= put_time(b, "timeslot_start", r->timeslot_start);
+	rc |= put_time(b, "timeslot_end", r->timeslot_end);
+	rc |= put_time(b, "created_at", r->created_at);
+	rc |= put_time(b, "updated_at", r->updated_at);
+	rc |= sbuf_printf(b, ",\"grade\":%s,\"exit\":%s", r->grade ? r->grade : "null",
 	    r->exit ? r->exit : "null");
-	sbuf_printf(b, ",\"resources\":{\"cpu\":%lld,\"memory_mb\":%lld},\"attempt\":%lld,"
+	rc |= sbuf_printf(b, ",\"resources\":{\"cpu\":%lld,\"memory_mb\":%lld},\"attempt\":%lld,"
 	    "\"pool\":%s}", (long long)r->cpu, (long long)r->memory_mb, (long long)r->attempt,
 	    r->is_pool ? "true" : "false");
+	return rc != 0 ? -1 : 0;
 }
 
 static json_t *
@@ -361,7 +365,6 @@ claim_warm(struct store *s, const struct def_ref *d, const char *owner, int64_t 
 	sbuf_reset(one);
 	sbuf_puts(one, text);
 	free(text);
-	metrics_warm_claimed();
 	return 1;
 }
 
@@ -385,6 +388,7 @@ instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *ou
 	int has_count = json_object_get(in, "count") != NULL &&
 	    !json_is_null(json_object_get(in, "count"));
 	int may_claim;
+	size_t nclaimed = 0;
 
 	*first_id = 0;
 	err->code = NULL;
@@ -428,6 +432,7 @@ instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *ou
 			claimed = claim_warm(s, &d, owner, start, end, actor, &one, &r.id, err);
 			if (claimed < 0)
 				goto rb;
+			nclaimed += (size_t)claimed;
 			may_claim = claimed;	/* the pool ran dry: the rest are made */
 		}
 		if (!claimed && instances_insert(s, &r, actor, &one) != 0)
@@ -444,6 +449,7 @@ instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *ou
 		goto db_rb;
 	if (store_commit(s) != 0)
 		goto db;
+	metrics_warm_claimed(nclaimed);
 	sbuf_free(&one);
 	return 0;
 db_rb:
@@ -687,14 +693,15 @@ instance_act(struct store *s, int64_t id, enum inst_action a, json_t *body, cons
 	} else {
 		snprintf(reason, sizeof(reason), "%s by %s", a == INST_ACT_STOP ? "stopped" :
 		    a == INST_ACT_TERMINATE ? "terminated" : "retried", actor ? actor : "operator");
-		if (instance_transition(s, id, to, ACTOR_OPERATOR, reason, actor, err) != 0)
-			goto fail;
+		/* Cleared first: the transition's event carries the instance as it is after. */
 		if (a == INST_ACT_RETRY) {
 			st = store_stmt(s, "UPDATE instances SET exit = NULL, grade = NULL WHERE id = ?");
 			sqlite3_bind_int64(st, 1, id);
 			if (sqlite3_step(st) != SQLITE_DONE)
 				goto fail;
 		}
+		if (instance_transition(s, id, to, ACTOR_OPERATOR, reason, actor, err) != 0)
+			goto fail;
 	}
 	if (store_commit(s) != 0) {
 		store_fail(s, err);

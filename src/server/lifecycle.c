@@ -116,7 +116,12 @@ miss_slots(struct store *s, int64_t now)
 	return rc;
 }
 
-/* stopped longer than the retention → terminated. O(stopped): run seldom. */
+/*
+ * Stopped longer than the retention → terminated; so are failed instances of
+ * warm pools (no one owns them to look at them or retry them, and a broken
+ * pool makes one every few minutes). A failed instance with an owner is kept
+ * until someone retries or terminates it. O(stopped + failed): run seldom.
+ */
 static int
 retire(struct store *s, int64_t now, int64_t retention)
 {
@@ -124,13 +129,19 @@ retire(struct store *s, int64_t now, int64_t retention)
 	size_t n;
 	int64_t *ids = ids_for(s, "SELECT id FROM instances WHERE state = 'stopped' AND "
 	    "updated_at <= ?1 ORDER BY id LIMIT ?2", now - retention, &n);
-	int rc;
+	int rc, rc2;
 
 	snprintf(reason, sizeof(reason), "kept stopped for the retention of %s",
 	    duration_format(retention, d, sizeof(d)));
 	rc = move_all(s, ids, n, INST_TERMINATED, reason, "lifecycle.retired");
 	free(ids);
-	return rc;
+	ids = ids_for(s, "SELECT id FROM instances WHERE state = 'failed' AND pool = 1 AND "
+	    "updated_at <= ?1 ORDER BY id LIMIT ?2", now - retention, &n);
+	snprintf(reason, sizeof(reason), "a warm pool's instance, kept failed for the retention "
+	    "of %s", duration_format(retention, d, sizeof(d)));
+	rc2 = move_all(s, ids, n, INST_TERMINATED, reason, "lifecycle.retired");
+	free(ids);
+	return rc < 0 || rc2 < 0 ? -1 : rc + rc2;
 }
 
 /* The definition's on_worker_loss for an instance: 1 to reschedule, 0 to fail. */
@@ -187,14 +198,16 @@ held_by(struct store *s, int64_t worker_id, size_t *n)
 
 /*
  * A worker is lost: what it held goes back to pending, or fails, as each
- * definition says (on_worker_loss); its capacity is free with that. In the
- * caller's transaction (workers_check_health's).
+ * definition says (on_worker_loss); its capacity is free with that. An
+ * instance whose run was over (collecting, grading, stopping) is not run
+ * again from the start: it fails, keeping what was recorded of it (its
+ * grade). In the caller's transaction (workers_check_health's).
  */
 int
 lifecycle_worker_lost(struct store *s, int64_t worker_id, const char *name)
 {
 	struct op_err err = { 0 };
-	char back[160], fail[160];
+	char back[160], fail[160], over[200];
 	size_t n;
 	struct held *h = held_by(s, worker_id, &n);
 	int rc = 0;
@@ -202,11 +215,20 @@ lifecycle_worker_lost(struct store *s, int64_t worker_id, const char *name)
 	snprintf(back, sizeof(back), "its worker %s was lost; placed again", name);
 	snprintf(fail, sizeof(fail), "worker_lost: its worker %s was lost", name);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		int is_back = reschedules(s, h[i].id);
+		int is_back = 0;
+		const char *why = fail;
 
+		if (inst_state_may_restart(h[i].state)) {
+			is_back = reschedules(s, h[i].id);
+			why = is_back ? back : fail;
+		} else {
+			snprintf(over, sizeof(over), "worker_lost: its worker %s was lost while it was %s",
+			    name, inst_state_name(h[i].state));
+			why = over;
+		}
 		err.code = NULL;
 		rc = instance_transition(s, h[i].id, is_back ? INST_PENDING : INST_FAILED,
-		    ACTOR_SYSTEM, is_back ? back : fail, "outpostd", &err);
+		    ACTOR_SYSTEM, why, "outpostd", &err);
 		if (rc != 0)
 			log_error("lifecycle.worker_lost", "worker", name, "error", err.message, NULL);
 	}
@@ -254,6 +276,32 @@ drain_deadline(struct store *s, int64_t worker_id, const char *name)
 	return rc;
 }
 
+/*
+ * A draining worker takes nothing new, so no claim reaches its warm instances:
+ * they would hold it, and keep its drain from ever ending. They are stopped
+ * (their stop hook cleans up), and the pool is made up on other workers.
+ */
+static int
+drain_warm(struct store *s, int64_t worker_id, const char *name)
+{
+	struct op_err err = { 0 };
+	char why[160];
+	size_t n;
+	struct held *h = held_by(s, worker_id, &n);
+	int rc = 0;
+
+	snprintf(why, sizeof(why), "its worker %s is draining; a warm instance there cannot be "
+	    "claimed", name);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (h[i].state != INST_WARM)
+			continue;
+		err.code = NULL;
+		rc = instance_transition(s, h[i].id, INST_STOPPING, ACTOR_SYSTEM, why, "outpostd", &err);
+	}
+	free(h);
+	return rc;
+}
+
 /* Workers whose drain emptied, told once per process (a restart may tell again). */
 static int64_t *drained;
 static size_t ndrained, cap_drained;
@@ -286,22 +334,25 @@ note_drained(int64_t id)
 }
 
 /*
- * Draining workers: at the deadline the rest are stopped; once empty, a
- * worker.drained event says so. Workers are few: O(draining workers).
+ * Draining workers: their warm instances are stopped; at the deadline the
+ * rest are; once empty, a worker.drained event says so. Workers are few:
+ * O(draining workers), each count through the index of instances by worker.
  */
 static int
 drains(struct store *s, int64_t now)
 {
-	static char sql[768];
+	static char sql[1024];
 	sqlite3_stmt *st;
-	struct dw { int64_t id; char name[64]; int is_due; int64_t held; } *w = NULL;
+	struct dw { int64_t id; char name[64]; int is_due; int64_t held, warm; } *w = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
 
 	if (sql[0] == '\0')
 		snprintf(sql, sizeof(sql), "SELECT w.id, w.name, w.drain_deadline IS NOT NULL AND "
 		    "w.drain_deadline <= ?1, (SELECT count(*) FROM instances i WHERE i.worker_id = w.id "
-		    "AND i.state IN (%s)) FROM workers w WHERE w.state = 'draining'", inst_holding_sql());
+		    "AND i.state IN (%s)), (SELECT count(*) FROM instances i WHERE i.worker_id = w.id "
+		    "AND i.state = 'warm') FROM workers w WHERE w.state = 'draining'",
+		    inst_holding_sql());
 	st = store_stmt(s, sql);
 	if (st == NULL)
 		return -1;
@@ -313,11 +364,24 @@ drains(struct store *s, int64_t now)
 		snprintf(w[n].name, sizeof(w[n].name), "%s", (const char *)sqlite3_column_text(st, 1));
 		w[n].is_due = sqlite3_column_int(st, 2);
 		w[n].held = sqlite3_column_int64(st, 3);
+		w[n].warm = sqlite3_column_int64(st, 4);
 		n++;
 	}
 	sqlite3_reset(st);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (w[i].held > 0 && w[i].is_due) {
+		if (w[i].warm > 0 && !w[i].is_due) {
+			if (store_begin(s) != 0) {
+				rc = -1;
+				break;
+			}
+			if (drain_warm(s, w[i].id, w[i].name) != 0) {
+				store_rollback(s);
+				rc = -1;
+				break;
+			}
+			rc = store_commit(s);
+			log_info("worker.drain_warm", "worker", w[i].name, NULL);
+		} else if (w[i].held > 0 && w[i].is_due) {
 			size_t nh;
 			struct held *h = held_by(s, w[i].id, &nh);
 			int has_work = 0;
@@ -380,7 +444,7 @@ drains(struct store *s, int64_t now)
 /* ---- warm pools ---- */
 
 /*
- * Per definition, its pool's backoff: pool instances that fail (an
+ * Per definition, its pool's backoff: pool instances whose hooks fail (an
  * instantiate hook that cannot work) pause the pool, 5 s doubling to 10 min,
  * so a broken definition never makes instances in a loop.
  */
@@ -393,6 +457,7 @@ struct pool_state {
 
 static struct pool_state *pools;
 static size_t npools, cap_pools;
+static int64_t retired_at;	/* the last look for instances past their retention */
 
 static struct pool_state *
 pool_state(const char *name, int64_t now)
@@ -417,6 +482,7 @@ lifecycle_free(void)
 	free(drained);
 	drained = NULL;
 	ndrained = cap_drained = 0;
+	retired_at = 0;
 }
 
 struct pool_def {
@@ -432,13 +498,22 @@ struct pool_member {
 	int64_t id;
 	int64_t version;
 	enum inst_state state;
+	int is_reachable;	/* a claim can have it, now or once warm */
 };
 
+/*
+ * The pool's instances failed since `since` by a fault of the definition: a
+ * hook that failed, timed out or graded nothing (the agent's codes, before
+ * the colon of the reason). A lost worker, a restarted agent or a drain says
+ * nothing of the definition, and does not pause its pool.
+ */
 static int
 pool_failures(struct store *s, const char *name, int64_t since)
 {
 	sqlite3_stmt *st = store_stmt(s, "SELECT count(*) FROM instances WHERE pool = 1 AND "
-	    "definition = ? AND state = 'failed' AND updated_at > ?");
+	    "definition = ? AND state = 'failed' AND updated_at > ? AND "
+	    "substr(state_reason, 1, instr(state_reason, ':') - 1) IN "
+	    "('hook_failed', 'hook_timeout', 'grade_invalid')");
 	int n = 0;
 
 	if (st == NULL)
@@ -451,13 +526,24 @@ pool_failures(struct store *s, const char *name, int64_t since)
 	return n;
 }
 
-/* One definition's pool: trim what is stale or too many, make what is missing. */
+/*
+ * One definition's pool: trim what is stale or too many, make what is missing.
+ * The depth counts the members a claim can reach: pending ones (the scheduler
+ * places them only on workers that take new instances) and those on a worker
+ * that is ready and online, as claim_warm() asks. One on a cordoned, draining
+ * or offline worker does not count, so the pool is made up elsewhere; it is
+ * left as it is (a draining worker's warm ones are stopped by drains()), and
+ * when its worker takes instances again it counts again and the extras are
+ * trimmed, oldest first.
+ */
 static int
 pool_keep(struct store *s, const struct pool_def *d, int64_t now)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT id, definition_version, state FROM instances "
-	    "WHERE pool = 1 AND definition = ? AND state IN ('pending', 'scheduled', "
-	    "'instantiating', 'warm') ORDER BY id");
+	sqlite3_stmt *st = store_stmt(s, "SELECT i.id, i.definition_version, i.state, "
+	    "i.worker_id IS NULL OR coalesce(w.state = 'ready' AND w.health = 'online', 0) "
+	    "FROM instances i LEFT JOIN workers w ON w.id = i.worker_id "
+	    "WHERE i.pool = 1 AND i.definition = ? AND i.state IN ('pending', 'scheduled', "
+	    "'instantiating', 'warm') ORDER BY i.id");
 	struct pool_member *m = NULL;
 	struct pool_state *ps = pool_state(d->name, now);
 	size_t n = 0, cap = 0;
@@ -476,7 +562,8 @@ pool_keep(struct store *s, const struct pool_def *d, int64_t now)
 		m[n].version = sqlite3_column_int64(st, 1);
 		if (inst_state_parse((const char *)sqlite3_column_text(st, 2), &m[n].state) != 0)
 			continue;
-		if (m[n].version == d->version)
+		m[n].is_reachable = sqlite3_column_int(st, 3);
+		if (m[n].version == d->version && m[n].is_reachable)
 			current++;
 		n++;
 	}
@@ -509,7 +596,8 @@ pool_keep(struct store *s, const struct pool_def *d, int64_t now)
 
 		if (m[i].state == INST_WARM && !is_stale)
 			ps->failures = 0;
-		if (!is_stale && current - trimmed <= d->depth)
+		/* Out of reach: not counted, so never one of the extras either. */
+		if (!is_stale && (!m[i].is_reachable || current - trimmed <= d->depth))
 			continue;
 		if (m[i].state == INST_PENDING)
 			to = INST_TERMINATED;
@@ -524,8 +612,8 @@ pool_keep(struct store *s, const struct pool_def *d, int64_t now)
 			snprintf(reason, sizeof(reason), "the warm pool of %s moved to version %lld",
 			    d->name, (long long)d->version);
 		else
-			snprintf(reason, sizeof(reason), "the warm pool of %s shrank to %lld", d->name,
-			    (long long)d->depth);
+			snprintf(reason, sizeof(reason), "the warm pool of %s holds more than its depth "
+			    "of %lld", d->name, (long long)d->depth);
 		if (instance_transition(s, m[i].id, to, ACTOR_SYSTEM, reason, "outpostd", &err) != 0)
 			goto fail;
 		if (!is_stale)
@@ -637,7 +725,6 @@ pools_warm_counts(struct store *s)
 int
 lifecycle_tick(struct store *s, int64_t now, const struct server_config *cfg, int is_full)
 {
-	static int64_t retired_at;
 	int rc = 0;
 
 	if (end_slots(s, now) < 0)
@@ -686,7 +773,7 @@ agent_worker(struct store *s, const char *name, int64_t *id, struct op_err *err)
  * The hooks' timeouts as the agent applies them: the definition's, else
  * hook_timeout for every hook but run (which lasts its slot).
  */
-static void
+static int
 put_timeouts(struct sbuf *b, const char *hooks_text, const char *timeouts_text,
     int64_t hook_timeout)
 {
@@ -694,22 +781,23 @@ put_timeouts(struct sbuf *b, const char *hooks_text, const char *timeouts_text,
 	json_t *to = timeouts_text ? json_loads(timeouts_text, 0, NULL) : NULL;
 	const char *k;
 	json_t *v;
-	int is_first = 1;
+	int is_first = 1, rc = 0;
 	char d[32];
 
-	sbuf_puts(b, ",\"timeouts\":{");
+	rc |= sbuf_puts(b, ",\"timeouts\":{");
 	json_object_foreach(hooks, k, v) {
 		const char *t = json_string_value(json_object_get(to, k));
 
 		if (t == NULL && strcmp(k, "run") == 0)
 			continue;
-		sbuf_printf(b, "%s\"%s\":", is_first ? "" : ",", k);
-		sbuf_json_string(b, t ? t : duration_format(hook_timeout, d, sizeof(d)));
+		rc |= sbuf_printf(b, "%s\"%s\":", is_first ? "" : ",", k);
+		rc |= sbuf_json_string(b, t ? t : duration_format(hook_timeout, d, sizeof(d)));
 		is_first = 0;
 	}
-	sbuf_putc(b, '}');
+	rc |= sbuf_putc(b, '}');
 	json_decref(hooks);
 	json_decref(to);
+	return rc;
 }
 
 /*
@@ -723,7 +811,7 @@ write_work(struct store *s, int64_t worker_id, const char *name, int64_t hook_ti
 {
 	static char sql[1024];
 	sqlite3_stmt *st;
-	int n = 0;
+	int n = 0, rc = 0;
 
 	if (sql[0] == '\0')
 		snprintf(sql, sizeof(sql), "SELECT " INST_COLUMNS ", json_extract(d.body, '$.hooks'), "
@@ -733,28 +821,32 @@ write_work(struct store *s, int64_t worker_id, const char *name, int64_t hook_ti
 	st = store_stmt(s, sql);
 	if (st == NULL)
 		return -1;
-	sbuf_puts(out, "{\"worker\":");
-	sbuf_json_string(out, name);
-	sbuf_puts(out, ",\"instances\":[");
+	/* An append that fails (out of memory) fails the whole answer: never half of it. */
+	rc |= sbuf_puts(out, "{\"worker\":");
+	rc |= sbuf_json_string(out, name);
+	rc |= sbuf_puts(out, ",\"instances\":[");
 	sqlite3_bind_int64(st, 1, worker_id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		struct inst_row r;
 		const char *hooks = (const char *)sqlite3_column_text(st, INST_NCOLUMNS);
 		const char *timeouts = (const char *)sqlite3_column_text(st, INST_NCOLUMNS + 1);
 
 		inst_row_from_stmt(st, &r);
 		if (n++ > 0)
-			sbuf_putc(out, ',');
-		instance_write(out, &r);
-		out->len--;	/* reopen the object: its hooks and timeouts follow */
-		sbuf_puts(out, ",\"hooks\":");
-		sbuf_puts(out, hooks ? hooks : "{}");
-		put_timeouts(out, hooks, timeouts, hook_timeout);
-		sbuf_putc(out, '}');
+			rc |= sbuf_putc(out, ',');
+		if (rc != 0 || instance_write(out, &r) != 0) {
+			rc = -1;
+			break;
+		}
+		out->len--;	/* reopen the object at its '}': its hooks and timeouts follow */
+		rc |= sbuf_puts(out, ",\"hooks\":");
+		rc |= sbuf_puts(out, hooks ? hooks : "{}");
+		rc |= put_timeouts(out, hooks, timeouts, hook_timeout);
+		rc |= sbuf_putc(out, '}');
 	}
 	sqlite3_reset(st);
-	sbuf_printf(out, "],\"last_seq\":%lld}\n", (long long)events_last_seq(s));
-	return out->p == NULL ? -1 : 0;
+	rc |= sbuf_printf(out, "],\"last_seq\":%lld}\n", (long long)events_last_seq(s));
+	return rc != 0 || out->p == NULL ? -1 : 0;
 }
 
 int
@@ -931,22 +1023,49 @@ exit_validate(json_t *e, struct op_err *err)
 }
 
 /*
- * An agent reports a step of an instance on its worker: {name, from, to,
- * reason?, exit?, grade?}. "from" must be the stored state, so a report that
- * an operator's action overtook is refused (409) and the agent looks again.
- * A report that repeats one already applied (its answer was lost) finds the
- * instance in "to" and is answered as done.
+ * What instantiating took, for outpost_instantiation_duration_seconds: the
+ * agent's own measure of the hook when the report carries one; else the time
+ * from entering instantiating to this report, but only when that is the
+ * hook's time: an agent reports running at the slot's start, so an instance
+ * instantiated ahead of its slot (not a pool's) may have waited. -1: unknown.
+ */
+static double
+instantiation_seconds(struct store *s, int64_t id, int64_t hook_ms, int is_pool,
+    int64_t slot_start, int64_t now)
+{
+	int64_t at;
+
+	if (hook_ms >= 0)
+		return (double)hook_ms / 1000.0;
+	at = entered_at(s, id, "instantiating");
+	if (at <= 0 || (!is_pool && slot_start > at))
+		return -1;
+	return (double)(now - at) / 1000.0;
+}
+
+/*
+ * An agent reports a step of an instance on its worker: {name, attempt, from,
+ * to, reason?, exit?, grade?, instantiate_ms?}. "from" must be the stored
+ * state, so a report that an operator's action overtook is refused (409) and
+ * the agent looks again; "attempt" must be the instance's placement, so a
+ * report left over from an earlier placement on the same worker is refused
+ * too, even when its states happen to match. A report that repeats one
+ * already applied (its answer was lost) finds the instance in "to" and is
+ * answered as done.
  */
 int
 instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json_t **out,
     struct op_err *err)
 {
-	static const char *const fields[] = { "name", "from", "to", "reason", "exit", "grade", NULL };
+	static const char *const fields[] = { "name", "attempt", "from", "to", "reason", "exit",
+		"grade", "instantiate_ms", NULL };
 	const char *name, *from_s, *to_s, *reason = NULL;
 	enum inst_state from, to, cur;
 	json_t *exitj, *grade;
 	sqlite3_stmt *st;
-	int64_t worker_id = 0, wid, end, now = now_ms();
+	int64_t worker_id = 0, wid, start, end, attempt, cur_attempt, now = now_ms();
+	int64_t hook_ms = -1;
+	double assigned_s = -1, instantiated_s = -1;
 	int is_pool;
 	char why[200], cur_s[24];
 	char *text = NULL;
@@ -955,9 +1074,11 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	err->code = NULL;
 	if (jsonv_known(in, "", fields, err) != 0 ||
 	    jsonv_string(in, "", "name", 1, 1, 63, &name, err) != 0 ||
+	    jsonv_int(in, "", "attempt", 1, 1, INT32_MAX, &attempt, err) != 0 ||
 	    jsonv_string(in, "", "from", 1, 1, 32, &from_s, err) != 0 ||
 	    jsonv_string(in, "", "to", 1, 1, 32, &to_s, err) != 0 ||
-	    jsonv_string(in, "", "reason", 0, 1, 512, &reason, err) != 0)
+	    jsonv_string(in, "", "reason", 0, 1, 512, &reason, err) != 0 ||
+	    jsonv_int(in, "", "instantiate_ms", 0, 0, INT32_MAX, &hook_ms, err) != 0)
 		return -1;
 	if (inst_state_parse(from_s, &from) != 0) {
 		op_err_set(err, 400, "invalid_argument", "from", "unknown state %s", from_s);
@@ -965,6 +1086,11 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	}
 	if (inst_state_parse(to_s, &to) != 0) {
 		op_err_set(err, 400, "invalid_argument", "to", "unknown state %s", to_s);
+		return -1;
+	}
+	if (hook_ms >= 0 && (from != INST_INSTANTIATING || (to != INST_RUNNING && to != INST_WARM))) {
+		op_err_set(err, 400, "invalid_argument", "instantiate_ms", "instantiate_ms comes with "
+		    "the report from instantiating to running or warm");
 		return -1;
 	}
 	exitj = json_object_get(in, "exit");
@@ -996,7 +1122,8 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	}
 	if (agent_worker(s, name, &wid, err) != 0)
 		goto fail;
-	st = store_stmt(s, "SELECT state, worker_id, pool, timeslot_end FROM instances WHERE id = ?");
+	st = store_stmt(s, "SELECT state, worker_id, pool, timeslot_start, timeslot_end, attempt "
+	    "FROM instances WHERE id = ?");
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
@@ -1006,7 +1133,9 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	snprintf(cur_s, sizeof(cur_s), "%s", (const char *)sqlite3_column_text(st, 0));
 	worker_id = sqlite3_column_int64(st, 1);
 	is_pool = sqlite3_column_int(st, 2);
-	end = sqlite3_column_int64(st, 3);
+	start = sqlite3_column_int64(st, 3);
+	end = sqlite3_column_int64(st, 4);
+	cur_attempt = sqlite3_column_int64(st, 5);
 	sqlite3_reset(st);
 	if (inst_state_parse(cur_s, &cur) != 0) {
 		op_err_set(err, 500, "internal", "", "instance %lld has an unknown state", (long long)id);
@@ -1015,6 +1144,12 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	if (worker_id != wid) {
 		op_err_set(err, 409, "invalid_transition", "name", "instance %lld is not on worker %s "
 		    "(it is %s)", (long long)id, name, cur_s);
+		goto fail;
+	}
+	if (attempt != cur_attempt) {
+		op_err_set(err, 409, "invalid_transition", "attempt", "the report is of attempt %lld "
+		    "of instance %lld, which is on attempt %lld now", (long long)attempt,
+		    (long long)id, (long long)cur_attempt);
 		goto fail;
 	}
 	if (cur == to && cur != from) {
@@ -1077,14 +1212,10 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 		int64_t at = entered_at(s, id, "scheduled");
 
 		if (at > 0)
-			metrics_assignment_latency((double)(now - at) / 1000.0);
+			assigned_s = (double)(now - at) / 1000.0;
 	}
-	if (from == INST_INSTANTIATING && (to == INST_RUNNING || to == INST_WARM)) {
-		int64_t at = entered_at(s, id, "instantiating");
-
-		if (at > 0)
-			metrics_instantiation((double)(now - at) / 1000.0);
-	}
+	if (from == INST_INSTANTIATING && (to == INST_RUNNING || to == INST_WARM))
+		instantiated_s = instantiation_seconds(s, id, hook_ms, is_pool, start, now);
 	/* Instantiated after its slot ended: it runs no time at all and is collected at once. */
 	if (to == INST_RUNNING && end <= now && instance_transition(s, id, INST_COLLECTING,
 	    ACTOR_SYSTEM, "its slot ended", "outpostd", err) != 0)
@@ -1094,6 +1225,11 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 		free(text);
 		return -1;
 	}
+	/* Observed once committed: a step rolled back did not happen. */
+	if (assigned_s >= 0)
+		metrics_assignment_latency(assigned_s);
+	if (instantiated_s >= 0)
+		metrics_instantiation(instantiated_s);
 	free(text);
 	*out = instance_get(s, id, err);
 	return *out ? 0 : -1;

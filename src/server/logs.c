@@ -3,7 +3,9 @@
  * came), sent by agents in chunks and kept per instance, attempt, hook and
  * byte offset. A chunk sent twice (its answer was lost) is kept once. The
  * log of one instance is bounded: past LOG_MAX bytes a note says so and the
- * rest is dropped; the agent bounds each hook's output too.
+ * rest is dropped; the agent bounds each hook's output too. The bytes kept
+ * are counted in instances.log_bytes as chunks are kept, so a chunk costs the
+ * same however long the log already is.
  *
  * Log writes change no answer the response cache holds (the log route is
  * never cached), so they commit without moving the data version: a site's
@@ -35,13 +37,15 @@ utf8_cut(const char *s, size_t n)
 	return n;
 }
 
+/* Keeps a chunk, unless one is kept at its offset already, and counts its bytes. */
 static int
 insert_chunk(struct store *s, int64_t id, int64_t attempt, const char *hook, int64_t offset,
-    const char *text, size_t len, int64_t now)
+    const char *text, size_t len, int64_t now, int *is_new)
 {
 	sqlite3_stmt *st = store_stmt(s, "INSERT OR IGNORE INTO instance_logs (instance_id, "
 	    "attempt, hook, offset, at, text) VALUES (?, ?, ?, ?, ?, ?)");
 
+	*is_new = 0;
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
@@ -50,6 +54,16 @@ insert_chunk(struct store *s, int64_t id, int64_t attempt, const char *hook, int
 	sqlite3_bind_int64(st, 4, offset);
 	sqlite3_bind_int64(st, 5, now);
 	sqlite3_bind_text(st, 6, text, (int)len, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return -1;
+	if (sqlite3_changes(store_db(s)) == 0)
+		return 0;
+	*is_new = 1;
+	st = store_stmt(s, "UPDATE instances SET log_bytes = log_bytes + ? WHERE id = ?");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)len);
+	sqlite3_bind_int64(st, 2, id);
 	return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 }
 
@@ -66,6 +80,7 @@ instance_log_append(struct store *s, int64_t id, json_t *in, int64_t *stored, st
 	int64_t attempt, offset, total = 0, wid, now = now_ms();
 	size_t len;
 	sqlite3_stmt *st;
+	int is_new;
 
 	*stored = 0;
 	err->code = NULL;
@@ -90,10 +105,8 @@ instance_log_append(struct store *s, int64_t id, json_t *in, int64_t *stored, st
 		store_fail(s, err);
 		return -1;
 	}
-	/* The bound is in bytes: length() of text counts characters. */
-	st = store_stmt(s, "SELECT (SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) "
-	    "FROM instance_logs WHERE instance_id = ?1), attempt, coalesce(worker_id, 0) "
-	    "FROM instances WHERE id = ?1");
+	st = store_stmt(s, "SELECT log_bytes, attempt, coalesce(worker_id, 0) FROM instances "
+	    "WHERE id = ?");
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
@@ -126,16 +139,17 @@ instance_log_append(struct store *s, int64_t id, json_t *in, int64_t *stored, st
 		    "was not kept]\n";
 		size_t room = total < LOG_MAX ? utf8_cut(text, (size_t)(LOG_MAX - total)) : 0;
 
-		if (room > 0 && insert_chunk(s, id, attempt, hook, offset, text, room, now) != 0)
+		if (room > 0 && insert_chunk(s, id, attempt, hook, offset, text, room, now,
+		    &is_new) != 0)
 			goto fail;
+		*stored = room > 0 && is_new ? (int64_t)room : 0;
 		/* The note is one row per attempt and hook: the key (offset -1) keeps it once. */
-		if (insert_chunk(s, id, attempt, hook, -1, note, sizeof(note) - 1, now) != 0)
+		if (insert_chunk(s, id, attempt, hook, -1, note, sizeof(note) - 1, now, &is_new) != 0)
 			goto fail;
-		*stored = (int64_t)room;
 	} else {
-		if (insert_chunk(s, id, attempt, hook, offset, text, len, now) != 0)
+		if (insert_chunk(s, id, attempt, hook, offset, text, len, now, &is_new) != 0)
 			goto fail;
-		*stored = sqlite3_changes(store_db(s)) > 0 ? (int64_t)len : 0;
+		*stored = is_new ? (int64_t)len : 0;
 	}
 	if (store_commit_silent(s) != 0) {
 		store_fail(s, err);
@@ -163,13 +177,14 @@ instance_log_read(struct store *s, int64_t id, const char *hook, int64_t attempt
 	size_t bytes = 0;
 	int has_more = 0;
 
-	if (!instance_exists(s, id, err))
-		return -1;
+	/* The query first: a bad one is 400 whether or not the instance exists. */
 	if (hook != NULL && !is_hook(hook)) {
 		op_err_set(err, 400, "invalid_argument", "hook",
 		    "hook must be instantiate, run, collect, grade or stop");
 		return -1;
 	}
+	if (!instance_exists(s, id, err))
+		return -1;
 	/* Ordered by arrival (the row id): a hook's chunks come in order, the note last. */
 	st = store_stmt(s, "SELECT id, attempt, hook, offset, at, text FROM instance_logs "
 	    "WHERE instance_id = ?1 AND id > ?2 AND (?3 IS NULL OR hook = ?3) AND "

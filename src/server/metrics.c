@@ -89,9 +89,9 @@ metrics_instantiation(double seconds)
 }
 
 void
-metrics_warm_claimed(void)
+metrics_warm_claimed(size_t n)
 {
-	decisions_claimed++;
+	decisions_claimed += n;
 }
 
 static struct http_series *series;
@@ -230,7 +230,8 @@ metrics_render(struct store *s, struct sbuf *o)
 	hist_render(o, "outpost_scheduler_loop_duration_seconds",
 	    "One scheduler pass: reading, placing and writing.", &sched_loop);
 	hist_render(o, "outpost_instantiation_duration_seconds",
-	    "From instantiating to running or warm (the instantiate hook and its agent).",
+	    "The instantiate hook: as its agent measured it, or from instantiating to running "
+	    "or warm when no wait for the slot's start is in it.",
 	    &instantiation);
 	hist_render(o, "outpost_assignment_latency_seconds",
 	    "From a placement to its agent's first report on it.", &assignment);

@@ -12,7 +12,8 @@
  * placement at O((n + m·k) log m), and three statements per placement. Label
  * sets are read once per definition version per pass, not once per instance.
  * Strings copied out of statements live in an arena freed with the pass, so a
- * pass of 10,000 instances makes a handful of allocations, not 10,000.
+ * pass of 10,000 instances makes a handful of allocations, not 10,000. When
+ * no worker has room for any instance, the due instances are not read at all.
  *
  * It never waits on anything but SQLite, and never runs inside a request.
  */
@@ -263,6 +264,19 @@ fail:
 
 /* ---- the pass ---- */
 
+/*
+ * Can any worker take an instance at all? Every instance takes a slot, and at
+ * least one cpu and one MB (definitions ask for 1 or more of each). O(workers).
+ */
+static int
+has_room(const struct worker_set *ws)
+{
+	for (size_t i = 0; i < ws->n; i++)
+		if (ws->w[i].free_slots >= 1 && ws->w[i].free_cpu >= 1 && ws->w[i].free_memory_mb >= 1)
+			return 1;
+	return 0;
+}
+
 static double
 seconds_since(const struct timespec *t0)
 {
@@ -363,6 +377,16 @@ sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t lead_
 	is_open = 1;
 	if (workers_load(s, &a, 1, &ws) != 0)
 		goto out;
+	res->workers = ws.n;
+	/*
+	 * A full site: nothing can be placed, so the due instances are not read
+	 * (on a busy site every commit kicks a pass, and each would read them all).
+	 */
+	if (!has_room(&ws)) {
+		store_rollback(s);
+		is_open = 0;
+		goto next_due;
+	}
 	/* Due: the slot starts within the lead time and has not ended (pool instances have
 	 * no real slot). Instances for people first, then the pool; each by its slot. */
 	st = store_stmt(s, "SELECT " INST_COLUMNS " FROM instances i INDEXED BY instances_due "
@@ -406,7 +430,6 @@ sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t lead_
 	}
 	sqlite3_reset(st);
 	res->due = n;
-	res->workers = ws.n;
 	res->read_s = seconds_since(&t0);
 	if (sched_place(ws.w, ws.n, in, n, policy, &stats) != 0)
 		goto out;
@@ -434,9 +457,10 @@ sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t lead_
 		if (store_commit(s) != 0)
 			goto out;
 	}
+	res->commit_s = seconds_since(&t0) - res->read_s - res->place_s - res->write_s;
+next_due:
 	sqlite3_exec(store_db(s), "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 	has_fk_off = 0;
-	res->commit_s = seconds_since(&t0) - res->read_s - res->place_s - res->write_s;
 	/* When the next pending instance becomes due, for the caller's timer. */
 	st = store_stmt(s, "SELECT min(timeslot_start) FROM instances INDEXED BY instances_due "
 	    "WHERE state = 'pending' AND timeslot_start > ?");

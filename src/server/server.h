@@ -171,7 +171,8 @@ void metrics_sched_pass(size_t placed, size_t unplaced, double seconds);
 void metrics_assignment_latency(double seconds);
 /* From instantiating to running or warm. */
 void metrics_instantiation(double seconds);
-void metrics_warm_claimed(void);
+/* Claims committed (never counted before the commit: a rollback claimed nothing). */
+void metrics_warm_claimed(size_t n);
 void metrics_ws_clients(int delta);
 int metrics_render(struct store *s, struct sbuf *out);
 void metrics_free(void);
@@ -319,7 +320,7 @@ void sched_worker_reason(const struct sched_worker *w, const struct sched_instan
 
 /* placement.c: the scheduler's pass over the store, and one instance's explanation. */
 struct sched_pass_result {
-	size_t due;		/* pending instances whose slot is near */
+	size_t due;		/* pending instances whose slot is near (0: not read, no room) */
 	size_t workers;		/* workers that take new instances */
 	size_t placed;
 	size_t unplaced;
@@ -404,7 +405,7 @@ void inst_row_from_stmt(sqlite3_stmt *st, struct inst_row *r);
  * list pages, creations and the scheduler's events are built this way, since
  * a tree per instance costs several times the query (see bench/RESULTS.md).
  */
-void instance_write(struct sbuf *b, const struct inst_row *r);
+int instance_write(struct sbuf *b, const struct inst_row *r);
 struct instance_filter {
 	unsigned state_mask;	/* bit per enum inst_state; 0 = any */
 	const char *definition;

@@ -140,6 +140,15 @@ static const char *const migrations[] = {
 	"  text TEXT NOT NULL,"
 	"  UNIQUE (instance_id, attempt, hook, offset)"
 	") STRICT;",
+
+	/*
+	 * 4: the bytes of an instance's log, kept as chunks arrive, so that the
+	 * bound is checked without summing the whole log at every chunk.
+	 */
+	"ALTER TABLE instances ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE instances SET log_bytes = (SELECT sum(length(CAST(l.text AS BLOB))) "
+	"  FROM instance_logs l WHERE l.instance_id = instances.id) "
+	"WHERE id IN (SELECT instance_id FROM instance_logs);",
 };
 
 int

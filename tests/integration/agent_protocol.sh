@@ -29,7 +29,7 @@ as_agent GET /api/v1/instances
 assert_error 403 forbidden ""
 TOKEN=$viewer api GET "/api/v1/agent/work?name=w1"
 assert_error 403 forbidden ""
-api POST "/api/v1/agent/instances/$id/report" '{"name":"w1","from":"scheduled","to":"instantiating"}'
+api POST "/api/v1/agent/instances/$id/report" '{"name":"w1","attempt":1,"from":"scheduled","to":"instantiating"}'
 assert_error 403 forbidden ""
 
 # The work.
@@ -48,34 +48,48 @@ assert_eq '["true"]' "$(jbody -c '.instances[0].hooks.run')" "its hooks"
 r=/api/v1/agent/instances/$id/report
 as_agent POST "$r" 'not json'
 assert_error 400 invalid_argument ""
-as_agent POST "$r" '{"from":"scheduled","to":"instantiating"}'
+as_agent POST "$r" '{"attempt":1,"from":"scheduled","to":"instantiating"}'
 assert_error 400 invalid_argument name
-as_agent POST "$r" '{"name":"w1","to":"instantiating"}'
+as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"instantiating"}'
+assert_error 400 invalid_argument attempt
+as_agent POST "$r" '{"name":"w1","attempt":"1","from":"scheduled","to":"instantiating"}'
+assert_error 400 invalid_argument attempt
+as_agent POST "$r" '{"name":"w1","attempt":0,"from":"scheduled","to":"instantiating"}'
+assert_error 400 invalid_argument attempt
+as_agent POST "$r" '{"name":"w1","attempt":1,"to":"instantiating"}'
 assert_error 400 invalid_argument from
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"dancing"}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"dancing"}'
 assert_error 400 invalid_argument to
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"instantiating","note":1}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"instantiating","note":1}'
 assert_error 400 unknown_field note
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"failed","exit":{"code":"x"}}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"failed","exit":{"code":"x"}}'
 assert_error 400 invalid_argument exit.code
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"failed","exit":{"code":999}}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"failed","exit":{"code":999}}'
 assert_error 400 invalid_argument exit.code
-as_agent POST "$r" '{"name":"w1","from":"running","to":"collecting"}'
+# Why a hook failed is the report's reason; exit has none.
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"failed","exit":{"hook":"instantiate","code":3,"reason":"boom"}}'
+assert_error 400 unknown_field exit.reason
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"running","to":"collecting"}'
 assert_error 409 invalid_transition from
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"stopped"}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"stopped"}'
 assert_error 409 invalid_transition to
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"terminated"}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"terminated"}'
 assert_error 409 invalid_transition to
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"pending"}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"pending"}'
 assert_error 409 invalid_transition to
-as_agent POST "$r" '{"name":"w1","from":"scheduled","to":"warm"}'
+as_agent POST "$r" '{"name":"w1","attempt":1,"from":"scheduled","to":"warm"}'
 assert_error 409 invalid_transition to
-as_agent POST /api/v1/agent/instances/abc/report '{"name":"w1","from":"scheduled","to":"instantiating"}'
+as_agent POST /api/v1/agent/instances/abc/report '{"name":"w1","attempt":1,"from":"scheduled","to":"instantiating"}'
 assert_error 400 invalid_argument id
-as_agent POST /api/v1/agent/instances/999/report '{"name":"w1","from":"scheduled","to":"instantiating"}'
+as_agent POST /api/v1/agent/instances/999/report '{"name":"w1","attempt":1,"from":"scheduled","to":"instantiating"}'
 assert_error 404 not_found id
-as_agent POST "$r" '{"name":"w2","from":"scheduled","to":"instantiating"}'
+as_agent POST "$r" '{"name":"w2","attempt":1,"from":"scheduled","to":"instantiating"}'
 assert_error 409 invalid_transition name
+# A report of another placement than the instance's (it is on its first).
+as_agent POST "$r" '{"name":"w1","attempt":2,"from":"scheduled","to":"instantiating"}'
+assert_error 409 invalid_transition attempt
+assert_eq "the report is of attempt 2 of instance $id, which is on attempt 1 now" \
+	"$(jbody -r .error.message)" "the message of a report of another attempt"
 
 # Logs.
 l=/api/v1/agent/instances/$id/log
@@ -95,6 +109,8 @@ as_agent POST "$l" "@$WORK/big.json"
 assert_error 400 invalid_argument text
 as_agent POST "$l" '{"name":"nobody","attempt":1,"hook":"run","offset":0,"text":"x"}'
 assert_error 404 not_found name
+assert_eq "no worker named nobody; register it first" "$(jbody -r .error.message)" \
+	"the log route's answer for an unknown worker"
 as_agent POST "$l" '{"name":"w2","attempt":1,"hook":"run","offset":0,"text":"not mine"}'
 assert_error 409 invalid_transition name
 
@@ -120,6 +136,13 @@ api GET /api/v1/instances/999/placement
 assert_error 404 not_found id
 api GET "/api/v1/instances/$id/log?hook=lunch"
 assert_error 400 invalid_argument hook
+# The query is checked before the instance is looked for.
+api GET "/api/v1/instances/999/log?hook=lunch"
+assert_error 400 invalid_argument hook
+api GET "/api/v1/instances/999/log?attempt=0"
+assert_error 400 invalid_argument attempt
+api GET "/api/v1/instances/999/log?hook=run"
+assert_error 404 not_found id
 api GET "/api/v1/instances/$id/log?attempt=0"
 assert_error 400 invalid_argument attempt
 api GET "/api/v1/instances/$id/log?after=nonsense"

@@ -45,10 +45,11 @@ as_agent() {
 	TOKEN=$AGENT_TOKEN api_ok "$@"
 }
 
-# report ID WORKER FROM TO [REASON]
+# report ID WORKER FROM TO [REASON]: a step of the instance's first attempt
 report() {
 	as_agent 200 POST "/api/v1/agent/instances/$1/report" \
-		"{\"name\":\"$2\",\"from\":\"$3\",\"to\":\"$4\"${5:+,\"reason\":\"$5\"}}"
+		"{\"name\":\"$2\",\"attempt\":1,\"from\":\"$3\",\"to\":\"$4\"\
+${5:+,\"reason\":\"$5\"}}"
 }
 
 # chunk ID WORKER HOOK OFFSET TEXT (TEXT as a JSON string's inside: "a\n")
@@ -187,7 +188,8 @@ has_text() {	# FILE TEXT
 		fail "the background chunk was refused"
 	wait_for 10 "the follower to print the second chunk" has_text "$WORK/follow.out" after
 	post "/api/v1/agent/instances/$followed/report" \
-		"{\"name\":\"$fw\",\"from\":\"running\",\"to\":\"failed\",\"reason\":\"x\"}" ||
+		"{\"name\":\"$fw\",\"attempt\":1,\"from\":\"running\",\"to\":\"failed\",\
+\"reason\":\"x\"}" ||
 		fail "the background report was refused"
 ) &
 bg=$!

@@ -4,7 +4,8 @@
 # claims one: it is running at once, in the create answer, without
 # instantiating again, and its run hook starts within a second with the new
 # owner; the pool fills up again. A new version without a pool stops the
-# warm ones. A pool whose instantiate hook always fails backs off instead of
+# warm ones. A pool whose agent came back without its instances is made up
+# at once; one whose instantiate hook always fails backs off instead of
 # making instances in a loop.
 . "$(dirname "$0")/lib.sh"
 
@@ -95,6 +96,25 @@ case $BODY in
 *'outpost_instances_warm{definition="pool"} '[1-9]*) fail "warm instances counted after the pool went" ;;
 esac
 assert_eq running "$(inst "$id" .state)" "the claimed instance is no longer the pool's"
+
+# ---- an agent back without its instances: the pool is made up at once ----
+define again '"resources":{"cpu":1,"memory_mb":128},"hooks":{"instantiate":["true"],"run":["sleep","100"]},"warm_pool":{"depth":3}'
+three_warm() {
+	TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/instances?definition=again&state=warm&limit=500"
+	[ "$(jbody '.items | length')" = 3 ]
+}
+wait_for 15 "three warm instances of again" three_warm
+kill_agent w1
+# The host is back without its work directory (reinstalled, or a tmpfs).
+start_agent w1 --capacity cpu=8,memory_mb=8192,slots=8 --work-dir "$WORK/agents/w1-new"
+wait_for 10 "again's failed instances" sh -c "curl -s -H 'Authorization: Bearer $TOKEN' \
+	'$SERVER_URL/api/v1/instances?definition=again&state=failed' | jq -e '.items | length == 3' >/dev/null"
+api_ok 200 GET "/api/v1/instances?definition=again&state=failed"
+assert_match '^agent_restarted: ' "$(jbody -r '.items[0].state_reason')" "why again's instances failed"
+# Not the definition's fault: no pause (3 failures would pause it for 20 s).
+wait_for 10 "three warm instances of again after the restart" three_warm
+grep '"pool.backoff"' "$SERVER_LOG" | grep -q '"definition":"again"' &&
+	fail "a pool paused for instances its agent lost"
 
 # ---- a pool that cannot instantiate backs off ----
 define broken '"hooks":{"instantiate":["false"],"run":["sleep","100"]},"warm_pool":{"depth":1}'

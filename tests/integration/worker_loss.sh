@@ -1,7 +1,8 @@
 #!/bin/sh
 # kill -9 of an agent: its worker goes offline, then lost; what it held is
 # placed again on the other workers (on_worker_loss reschedule) or fails
-# (fail), its capacity freed. When the agent comes back it is reconciled:
+# (fail), its capacity freed; one whose run was over (collecting) fails and is
+# not run again. When the agent comes back it is reconciled:
 # the server no longer gives it those instances, so it kills the copies it
 # still ran, and the worker is online and takes new work. An agent that was
 # only stopped comes back to find its instance placed again, on its worker.
@@ -19,6 +20,7 @@ while :; do sleep 0.2; done
 EOF
 define moves "\"hooks\":{\"run\":[\"sh\",\"$H/run.sh\"]},\"on_worker_loss\":\"reschedule\""
 define pinned "\"hooks\":{\"run\":[\"sh\",\"$H/run.sh\"]},\"on_worker_loss\":\"fail\""
+define collects '"hooks":{"run":["sleep","3600"],"collect":["sleep","3600"]},"on_worker_loss":"reschedule"'
 
 # Only w1 is there: everything lands on it.
 create_now moves ana 3600 2
@@ -31,6 +33,10 @@ for id in $moved $pinned; do
 	wait_for 10 "the run hook of $id" test -s "$WORK/runs.$id"
 done
 old_runs=$(cat "$WORK"/runs.*)
+# One whose slot is over, collecting (its collect hook takes its time).
+create_now collects cem 2
+collecting=$INSTANCE_ID
+wait_state "$collecting" collecting 10
 start_agent w2 --capacity cpu=4,memory_mb=4096,slots=4
 start_agent w3 --capacity cpu=4,memory_mb=4096,slots=4
 wait_online w2 w3
@@ -45,6 +51,11 @@ done
 wait_state "$pinned" failed 10
 assert_eq "worker_lost: its worker w1 was lost" "$(inst "$pinned" .state_reason)" \
 	"why the pinned instance failed"
+# Its run was over: it fails although its definition reschedules, and is not run again.
+wait_state "$collecting" failed 10
+assert_eq "worker_lost: its worker w1 was lost while it was collecting" \
+	"$(inst "$collecting" .state_reason)" "why the collecting instance failed"
+assert_eq 1 "$(inst "$collecting" .attempt)" "the collecting instance's attempt"
 api_ok 200 GET "/api/v1/instances/${moved%% *}/transitions"
 assert_eq "its worker w1 was lost; placed again" \
 	"$(jbody -r '.items[] | select(.from == "running" and .to == "pending") | .reason')" \

@@ -21,6 +21,23 @@
 
 struct app *the_app;
 
+/*
+ * Linked with --wrap=realloc: the server's code (libserver, libcommon) grows
+ * its buffers through this, and a test may make any growth past a bound fail,
+ * as when memory runs out.
+ */
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+static size_t realloc_bound;	/* 0: none */
+
+void *
+__wrap_realloc(void *p, size_t n)
+{
+	if (realloc_bound > 0 && n > realloc_bound)
+		return NULL;
+	return __real_realloc(p, n);
+}
+
 static char dir[64];
 static char path[128];
 static struct store *s;
@@ -173,12 +190,12 @@ pass(void)
 	return r;
 }
 
-/* An agent's report; returns 0 or the HTTP status of the refusal, with its field. */
+/* An agent's report as it is; returns 0 or the HTTP status of the refusal, with its field. */
 static int
-report(int64_t id, const char *text, char *field_out)
+report_as_is(int64_t id, json_t *in, char *field_out)
 {
 	struct op_err err = { 0 };
-	json_t *in = json_loads(text, 0, NULL), *out = NULL;
+	json_t *out = NULL;
 	int rc;
 
 	assert_non_null(in);
@@ -188,6 +205,19 @@ report(int64_t id, const char *text, char *field_out)
 	if (field_out != NULL)
 		snprintf(field_out, 64, "%s", rc == 0 ? "" : err.field);
 	return rc == 0 ? 0 : err.http;
+}
+
+/* An agent's report, of the instance's current attempt unless the text names one. */
+static int
+report(int64_t id, const char *text, char *field_out)
+{
+	json_t *in = json_loads(text, 0, NULL);
+
+	assert_non_null(in);
+	if (json_object_get(in, "attempt") == NULL)
+		json_object_set_new(in, "attempt", json_integer(count("SELECT attempt FROM instances "
+		    "WHERE id = ?", id)));
+	return report_as_is(id, in, field_out);
 }
 
 static void
@@ -263,6 +293,38 @@ test_pass_places_what_fits_and_names_the_worker_in_its_event(void **state)
 	}
 }
 
+/* A full site: the pass does not read the due instances, and still says when the next is due. */
+static void
+test_a_pass_on_a_full_site_reads_no_instance(void **state)
+{
+	struct sched_pass_result r;
+	struct op_err err = { 0 };
+	json_t *out = NULL;
+	int64_t a, b, c;
+
+	(void)state;
+	define("{\"name\":\"d\",\"resources\":{\"cpu\":2},\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 2, "{}");
+	a = instance("d", "ana", 0, 3600);
+	assert_int_equal(pass().placed, 1);
+	b = instance("d", "ben", 0, 3600);
+	c = instance("d", "cy", 7200, 9000);
+	r = pass();
+	assert_int_equal(r.workers, 1);
+	assert_int_equal(r.due, 0);	/* not read: no worker has a cpu free */
+	assert_int_equal(r.placed, 0);
+	assert_true(r.next_due_at > now_ms() + 3600000);	/* c's, less the lead time */
+	assert_field(b, "state", "pending");
+	assert_field(c, "state", "pending");
+	/* Room again: the next pass reads and places. */
+	assert_int_equal(instance_act(s, a, INST_ACT_TERMINATE, NULL, "op", &out, &err), 0);
+	json_decref(out);
+	r = pass();
+	assert_int_equal(r.due, 1);
+	assert_int_equal(r.placed, 1);
+	assert_field(b, "state", "scheduled");
+}
+
 /* ---- reports ---- */
 
 static void
@@ -304,6 +366,15 @@ test_reports_are_checked_and_a_refusal_changes_nothing(void **state)
 	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"scheduled\",\"to\":\"instantiating\","
 	    "\"extra\":1}", f), 400);
 	assert_string_equal(f, "extra");
+	assert_int_equal(report_as_is(id, json_loads("{\"name\":\"w1\",\"from\":\"scheduled\","
+	    "\"to\":\"instantiating\"}", 0, NULL), f), 400);
+	assert_string_equal(f, "attempt");	/* required */
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"attempt\":\"1\",\"from\":\"scheduled\","
+	    "\"to\":\"instantiating\"}", f), 400);
+	assert_string_equal(f, "attempt");
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"attempt\":2,\"from\":\"scheduled\","
+	    "\"to\":\"instantiating\"}", f), 409);
+	assert_string_equal(f, "attempt");
 	assert_field(id, "state", "scheduled");
 	assert_int_equal(count("SELECT count(*) FROM transitions WHERE instance_id = ?", id), before);
 
@@ -342,6 +413,44 @@ test_a_failure_keeps_its_exit_and_reason(void **state)
 	assert_field(id, "exit", "{\"code\":3,\"hook\":\"run\"}");
 }
 
+/* The event of a retry shows the instance as it is after: its exit and grade cleared. */
+static void
+test_a_retry_event_shows_exit_and_grade_cleared(void **state)
+{
+	static const char *const life[] = { "scheduled", "instantiating", "running", NULL };
+	struct op_err err = { 0 };
+	struct event_row ev[64];
+	struct event_filter f = { .types = (const char *const[]){ "instance.state" }, .ntypes = 1 };
+	json_t *out = NULL, *e, *inst;
+	int64_t id, scanned;
+	int n;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 4, "{}");
+	id = instance("d", "ana", 0, 3600);
+	pass();
+	walk(id, "w1", life);
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"failed\","
+	    "\"reason\":\"run_exited: run exited with code 3\",\"exit\":{\"hook\":\"run\",\"code\":3}}",
+	    NULL), 0);
+	assert_int_equal(instance_act(s, id, INST_ACT_RETRY, NULL, "op", &out, &err), 0);
+	json_decref(out);
+	n = events_read(s, 0, &f, 64, 0, ev, &scanned);
+	assert_true(n >= 1);
+	e = json_loads(ev[n - 1].json, 0, NULL);
+	assert_non_null(e);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "data"), "to")),
+	    "pending");
+	inst = json_object_get(json_object_get(e, "data"), "instance");
+	assert_true(json_is_null(json_object_get(inst, "exit")));
+	assert_true(json_is_null(json_object_get(inst, "grade")));
+	json_decref(e);
+	for (int i = 0; i < n; i++)
+		event_row_free(&ev[i]);
+	assert_field(id, "exit", "null");
+}
+
 static void
 test_running_reported_after_the_slot_is_collected_at_once(void **state)
 {
@@ -360,6 +469,90 @@ test_running_reported_after_the_slot_is_collected_at_once(void **state)
 	    0);
 	assert_field(id, "state", "collecting");
 	assert_field(id, "state_reason", "its slot ended");
+}
+
+/* A report left over from an earlier placement on the same worker is not applied to this one. */
+static void
+test_a_report_of_another_attempt_is_refused(void **state)
+{
+	static const char *const to_run[] = { "scheduled", "instantiating", "running", NULL };
+	struct op_err err = { 0 };
+	json_t *out = NULL, *in;
+	char f[64];
+	int64_t id, before;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 4, "{}");
+	id = instance("d", "ana", 0, 3600);
+	pass();
+	walk(id, "w1", to_run);
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"failed\","
+	    "\"reason\":\"run_exited: run exited with code 1\"}", NULL), 0);
+	assert_int_equal(instance_act(s, id, INST_ACT_RETRY, NULL, "op", &out, &err), 0);
+	json_decref(out);
+	pass();
+	assert_field(id, "attempt", "2");
+	assert_field(id, "worker", "w1");
+	before = count("SELECT count(*) FROM transitions WHERE instance_id = ?", id);
+	/* Attempt 1's first step, sent late: the states match, the placement does not. */
+	in = json_loads("{\"name\":\"w1\",\"attempt\":1,\"from\":\"scheduled\","
+	    "\"to\":\"instantiating\"}", 0, NULL);
+	assert_int_equal(instance_report(s, id, in, "agent", &out, &err), -1);
+	json_decref(in);
+	assert_int_equal(err.http, 409);
+	assert_string_equal(err.code, "invalid_transition");
+	assert_string_equal(err.field, "attempt");
+	assert_string_equal(err.message, "the report is of attempt 1 of instance 1, which is on "
+	    "attempt 2 now");
+	assert_field(id, "state", "scheduled");
+	assert_int_equal(count("SELECT count(*) FROM transitions WHERE instance_id = ?", id), before);
+	assert_int_equal(report(id, "{\"name\":\"w1\",\"attempt\":2,\"from\":\"scheduled\","
+	    "\"to\":\"instantiating\"}", f), 0);
+	assert_field(id, "state", "instantiating");
+}
+
+/* Out of memory while the work is written: the answer is an error, never half of one. */
+static void
+test_the_work_is_whole_or_an_error_when_memory_runs_out(void **state)
+{
+	static const char *const to_inst[] = { "scheduled", "instantiating", NULL };
+	char owner[129];
+	int64_t id;
+	int errors = 0;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"instantiate\":[\"/usr/bin/lab-make\",\"--big\"],"
+	    "\"run\":[\"true\"]},\"timeouts\":{\"instantiate\":\"2m\"}}");
+	worker("w1", 8, "{}");
+	memset(owner, 'o', 128);
+	owner[128] = '\0';
+	id = instance("d", owner, 0, 3600);
+	instance("d", "ben", 0, 3600);
+	assert_int_equal(pass().placed, 2);
+	walk(id, "w1", to_inst);
+	for (size_t bound = 200; bound <= 4096; bound += 8) {
+		struct op_err err = { 0 };
+		struct sbuf out;
+		json_t *w;
+		int rc;
+
+		sbuf_init(&out);
+		realloc_bound = bound;
+		rc = agent_work(s, "w1", 600000, &out, &err);
+		realloc_bound = 0;
+		if (rc != 0) {
+			errors++;
+		} else {
+			w = out.p ? json_loads(out.p, 0, NULL) : NULL;
+			if (w == NULL || json_array_size(json_object_get(w, "instances")) != 2)
+				fail_msg("with realloc bounded to %zu bytes the work is %s", bound,
+				    out.p ? out.p : "(nothing)");
+			json_decref(w);
+		}
+		sbuf_free(&out);
+	}
+	assert_true(errors > 0);	/* the bounds did bite */
 }
 
 /* ---- restarts and losses ---- */
@@ -435,6 +628,50 @@ test_a_lost_worker_sends_back_or_fails_per_definition(void **state)
 	assert_field(gone, "state_reason", "worker_lost: its worker w1 was lost");
 	assert_int_equal(count("SELECT count(*) FROM instances WHERE worker_id = ? AND state IN "
 	    "('scheduled','instantiating','warm','running','collecting','grading','stopping')", w), 0);
+}
+
+/* An instance whose run was over fails with its worker, keeping its grade; it is not run again. */
+static void
+test_a_lost_worker_fails_what_had_finished_its_run(void **state)
+{
+	static const char *const to_collect[] = { "scheduled", "instantiating", "running",
+		"collecting", NULL };
+	static const char *const to_stop[] = { "collecting", "grading", NULL };
+	int64_t run, collecting, stopping;
+	struct op_err err = { 0 };
+	json_t *out = NULL;
+
+	(void)state;
+	define("{\"name\":\"moves\",\"hooks\":{\"run\":[\"true\"],\"grade\":[\"true\"]},"
+	    "\"on_worker_loss\":\"reschedule\"}");
+	worker("w1", 8, "{}");
+	run = instance("moves", "ana", 0, 60);
+	collecting = instance("moves", "ben", 0, 60);
+	stopping = instance("moves", "cy", 0, 60);
+	pass();
+	walk(run, "w1", (const char *const[]){ "scheduled", "instantiating", "running", NULL });
+	walk(collecting, "w1", (const char *const[]){ "scheduled", "instantiating", "running", NULL });
+	assert_int_equal(instance_act(s, collecting, INST_ACT_STOP, NULL, "op", &out, &err), 0);
+	json_decref(out);
+	walk(stopping, "w1", to_collect);
+	walk(stopping, "w1", to_stop);
+	assert_int_equal(report(stopping, "{\"name\":\"w1\",\"from\":\"grading\",\"to\":\"stopping\","
+	    "\"grade\":{\"score\":9}}", NULL), 0);
+	assert_int_equal(workers_check_health(s, now_ms() + 3600000, 0, 15000, 60000), 0);
+	assert_field(run, "state", "pending");	/* its run was not over: it runs again */
+	assert_field(collecting, "state", "failed");
+	assert_field(collecting, "state_reason", "worker_lost: its worker w1 was lost while it was "
+	    "collecting");
+	assert_field(stopping, "state", "failed");
+	assert_field(stopping, "state_reason", "worker_lost: its worker w1 was lost while it was "
+	    "stopping");
+	assert_field(stopping, "grade", "{\"score\":9}");
+	/* Past their slots they stay as they are: no slot_missed. */
+	assert_int_equal(lifecycle_tick(s, now_ms() + 120000, config(86400000), 0), 0);
+	assert_field(collecting, "state_reason", "worker_lost: its worker w1 was lost while it was "
+	    "collecting");
+	assert_field(stopping, "state_reason", "worker_lost: its worker w1 was lost while it was "
+	    "stopping");
 }
 
 /* ---- the clock ---- */
@@ -562,6 +799,134 @@ test_a_pool_fills_is_claimed_refills_and_backs_off(void **state)
 	assert_field(pools[1], "state", "stopping");	/* warm: its stop hook runs */
 }
 
+/* The claims /metrics counts so far. */
+static long long
+claims_counted(void)
+{
+	struct sbuf m;
+	const char *p;
+	long long n = -1;
+
+	sbuf_init(&m);
+	assert_int_equal(metrics_render(s, &m), 0);
+	p = strstr(m.p, "outpost_scheduling_decisions_total{result=\"claimed\"} ");
+	if (p != NULL)
+		n = strtoll(strchr(p, '}') + 2, NULL, 10);
+	sbuf_free(&m);
+	return n;
+}
+
+/* A number of /metrics: the value of the line that starts with name and a space. */
+static double
+metric(const char *name)
+{
+	struct sbuf m;
+	char key[160];
+	const char *p;
+	double v = -1;
+
+	sbuf_init(&m);
+	assert_int_equal(metrics_render(s, &m), 0);
+	snprintf(key, sizeof(key), "\n%s ", name);
+	p = strstr(m.p, key);
+	if (p != NULL)
+		v = strtod(p + strlen(key), NULL);
+	sbuf_free(&m);
+	return v;
+}
+
+/*
+ * outpost_instantiation_duration_seconds times the instantiate hook: the
+ * agent's measure when it sends one; else the server's, only when the agent
+ * had no slot start to wait for.
+ */
+static void
+test_instantiation_is_timed_without_the_wait_for_the_slot(void **state)
+{
+	static const char *const to_inst[] = { "scheduled", "instantiating", NULL };
+	char f[64];
+	int64_t ahead, now_slot, told;
+	double n0, sum0;
+
+	(void)state;
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 8, "{}");
+	ahead = instance("d", "ana", 120, 3600);	/* instantiated two minutes ahead of its slot */
+	now_slot = instance("d", "ben", -1, 3600);
+	told = instance("d", "cy", 120, 3600);
+	assert_int_equal(pass().placed, 3);
+	walk(ahead, "w1", to_inst);
+	walk(now_slot, "w1", to_inst);
+	walk(told, "w1", to_inst);
+	n0 = metric("outpost_instantiation_duration_seconds_count");
+	sum0 = metric("outpost_instantiation_duration_seconds_sum");
+	/* The agent waited for the slot: what the server saw is not the hook's time. */
+	assert_int_equal(report(ahead, "{\"name\":\"w1\",\"from\":\"instantiating\","
+	    "\"to\":\"running\"}", f), 0);
+	assert_true(metric("outpost_instantiation_duration_seconds_count") == n0);
+	/* Its slot had begun: the report came as the hook ended. */
+	assert_int_equal(report(now_slot, "{\"name\":\"w1\",\"from\":\"instantiating\","
+	    "\"to\":\"running\"}", f), 0);
+	assert_true(metric("outpost_instantiation_duration_seconds_count") == n0 + 1);
+	/* The agent says how long the hook ran. */
+	sum0 = metric("outpost_instantiation_duration_seconds_sum");
+	assert_int_equal(report(told, "{\"name\":\"w1\",\"from\":\"instantiating\","
+	    "\"to\":\"running\",\"instantiate_ms\":1500}", f), 0);
+	assert_true(metric("outpost_instantiation_duration_seconds_count") == n0 + 2);
+	assert_true(metric("outpost_instantiation_duration_seconds_sum") - sum0 > 1.499 &&
+	    metric("outpost_instantiation_duration_seconds_sum") - sum0 < 1.501);
+	/* Only with the end of instantiating. */
+	assert_int_equal(report(told, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"collecting\","
+	    "\"instantiate_ms\":5}", f), 400);
+	assert_string_equal(f, "instantiate_ms");
+	assert_int_equal(report(told, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"collecting\","
+	    "\"instantiate_ms\":-1}", f), 400);
+	assert_string_equal(f, "instantiate_ms");
+	assert_field(told, "state", "running");
+}
+
+/* A claim in a batch that is rolled back claimed nothing, and is not counted. */
+static void
+test_a_claim_rolled_back_is_not_counted(void **state)
+{
+	static const char *const to_warm[] = { "scheduled", "instantiating", "warm", NULL };
+	struct op_err err = { 0 };
+	char text[300], a[40], b[40];
+	struct sbuf out;
+	json_t *in;
+	int64_t warm, first;
+	long long before;
+
+	(void)state;
+	define("{\"name\":\"p\",\"hooks\":{\"run\":[\"true\"]},\"warm_pool\":{\"depth\":1}}");
+	worker("w1", 8, "{}");
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	pass();
+	warm = count("SELECT max(id) FROM instances WHERE pool = 1", 0);
+	walk(warm, "w1", to_warm);
+	before = claims_counted();
+	/* Two: the first claims the warm one, the second is made, and its insert fails. */
+	assert_int_equal(sqlite3_exec(store_db(s), "CREATE TEMP TRIGGER no_insert BEFORE INSERT ON "
+	    "instances WHEN NEW.owner = 'ana' BEGIN SELECT RAISE(ABORT, 'refused'); END", NULL, NULL,
+	    NULL), SQLITE_OK);
+	snprintf(text, sizeof(text), "{\"definition\":\"p\",\"owner\":\"ana\",\"timeslot_start\":"
+	    "\"%s\",\"timeslot_end\":\"%s\",\"count\":2}",
+	    time_format_ms(now_ms() / 1000 * 1000, a, sizeof(a), 0),
+	    time_format_ms(now_ms() / 1000 * 1000 + 3600000, b, sizeof(b), 0));
+	in = json_loads(text, 0, NULL);
+	sbuf_init(&out);
+	assert_int_equal(instances_create(s, in, "test", &out, &first, &err), -1);
+	json_decref(in);
+	sbuf_free(&out);
+	assert_field(warm, "state", "warm");
+	assert_int_equal(claims_counted(), before);
+	assert_int_equal(sqlite3_exec(store_db(s), "DROP TRIGGER no_insert", NULL, NULL, NULL),
+	    SQLITE_OK);
+	/* Committed, it is counted. */
+	assert_int_equal(instance("p", "ana", 0, 3600), warm);
+	assert_int_equal(claims_counted(), before + 1);
+}
+
 static void
 test_a_failing_pool_backs_off(void **state)
 {
@@ -585,6 +950,159 @@ test_a_failing_pool_backs_off(void **state)
 	/* After it, one more try. */
 	assert_int_equal(lifecycle_tick(s, now_ms() + 6000, config(86400000), 1), 0);
 	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1", 0), made + 1);
+}
+
+/* Failures that say nothing of the definition (its agent restarted) do not pause the pool. */
+static void
+test_a_pool_is_not_paused_by_failures_that_are_not_its_own(void **state)
+{
+	static const char *const to_warm[] = { "scheduled", "instantiating", "warm", NULL };
+	static const char *const to_run[] = { "scheduled", "instantiating", "running", NULL };
+	struct op_err err = { 0 };
+	int64_t owned, ids[2];
+	struct sbuf out;
+	json_t *in;
+	sqlite3_stmt *st;
+	int n = 0;
+
+	(void)state;
+	define("{\"name\":\"p\",\"hooks\":{\"run\":[\"true\"]},\"warm_pool\":{\"depth\":2}}");
+	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
+	worker("w1", 8, "{}");
+	owned = instance("d", "ana", 0, 3600);
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	pass();
+	walk(owned, "w1", to_run);
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), "SELECT id FROM instances WHERE pool = 1",
+	    -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW && n < 2)
+		ids[n++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	assert_int_equal(n, 2);
+	for (int i = 0; i < n; i++)
+		walk(ids[i], "w1", to_warm);
+	/* The agent restarted on an empty work directory: everything it had fails. */
+	in = json_pack("{s:s, s:[]}", "name", "w1", "alive");
+	sbuf_init(&out);
+	assert_int_equal(agent_sync(s, in, "agent", 600000, &out, &err), 0);
+	json_decref(in);
+	sbuf_free(&out);
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE state = 'failed' AND "
+	    "state_reason LIKE 'agent_restarted: %'", 0), 3);
+	/* The pool is made up at once, not paused. */
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1 AND state = 'pending'",
+	    0), 2);
+	/* Past the retention the pool's failed instances are terminated; an owner's stays. */
+	assert_int_equal(lifecycle_tick(s, now_ms() + 120000, config(60000), 1), 0);
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1 AND state = 'terminated' "
+	    "AND state_reason = 'a warm pool''s instance, kept failed for the retention of 1m'", 0), 2);
+	assert_field(owned, "state", "failed");
+}
+
+/* The newest pool instance of the definition. */
+static int64_t
+newest_pool(const char *def)
+{
+	sqlite3_stmt *st;
+	int64_t id = 0;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), "SELECT max(id) FROM instances WHERE "
+	    "pool = 1 AND definition = ?", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, def, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return id;
+}
+
+/* A tick makes one pool instance; it is placed, and its agent makes it warm. */
+static int64_t
+pool_one_warm(const char *def, const char *on)
+{
+	static const char *const to_warm[] = { "scheduled", "instantiating", "warm", NULL };
+	int64_t id;
+
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	id = newest_pool(def);
+	assert_field(id, "state", "pending");
+	assert_int_equal(pass().placed, 1);
+	assert_field(id, "worker", on);
+	walk(id, on, to_warm);
+	return id;
+}
+
+static void
+act(int64_t w, enum worker_action a, const char *body)
+{
+	struct op_err err = { 0 };
+	json_t *in = body ? json_loads(body, 0, NULL) : NULL, *out = NULL;
+
+	if (worker_act(s, w, a, in, "op", &out, &err) != 0)
+		fail_msg("%s: %s", worker_action_name(a), err.message);
+	json_decref(in);
+	json_decref(out);
+}
+
+static void
+test_a_pool_counts_only_what_a_claim_can_reach(void **state)
+{
+	int64_t w1, first, second, claimed;
+
+	(void)state;
+	define("{\"name\":\"p\",\"hooks\":{\"run\":[\"true\"]},\"warm_pool\":{\"depth\":1}}");
+	w1 = worker("w1", 8, "{}");
+	first = pool_one_warm("p", "w1");
+	worker("w2", 4, "{}");
+	/* Cordoned: its warm instance stays, but no claim reaches it; one is made on w2. */
+	act(w1, WORKER_ACT_CORDON, NULL);
+	second = pool_one_warm("p", "w2");
+	assert_true(second != first);
+	assert_field(first, "state", "warm");
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	assert_int_equal(count("SELECT count(*) FROM instances WHERE pool = 1", 0), 2);
+	/* A claim takes the one it can reach. */
+	claimed = instance("p", "ana", 0, 3600);
+	assert_int_equal(claimed, second);
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	second = newest_pool("p");
+	assert_int_equal(pass().placed, 1);
+	assert_field(second, "worker", "w2");
+	/* Uncordoned: both count, one too many; the oldest goes. */
+	act(w1, WORKER_ACT_UNCORDON, NULL);
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 1), 0);
+	assert_field(first, "state", "stopping");
+	assert_field(first, "state_reason", "the warm pool of p holds more than its depth of 1");
+	assert_field(second, "state", "scheduled");
+}
+
+static void
+test_a_drain_stops_its_warm_instances_and_ends(void **state)
+{
+	static const char *const to_stop[] = { "stopping", "stopped", NULL };
+	int64_t w1, warm, moved;
+	struct event_row ev[4];
+	struct event_filter f = { .types = (const char *const[]){ "worker.drained" }, .ntypes = 1 };
+	int64_t scanned;
+
+	(void)state;
+	define("{\"name\":\"p\",\"hooks\":{\"run\":[\"true\"]},\"warm_pool\":{\"depth\":1}}");
+	w1 = worker("w1", 8, "{}");
+	warm = pool_one_warm("p", "w1");
+	worker("w2", 4, "{}");
+	/* A drain without a deadline: the warm instance would hold w1 for ever. */
+	act(w1, WORKER_ACT_DRAIN, NULL);
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 0), 0);
+	assert_field(warm, "state", "stopping");
+	assert_field(warm, "state_reason", "its worker w1 is draining; a warm instance there "
+	    "cannot be claimed");
+	moved = pool_one_warm("p", "w2");
+	assert_true(moved != warm);
+	walk(warm, "w1", to_stop);
+	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 0), 0);
+	assert_int_equal(events_read(s, 0, &f, 4, 0, ev, &scanned), 1);
+	event_row_free(&ev[0]);
+	assert_field(moved, "state", "warm");
 }
 
 /* ---- logs ---- */
@@ -631,6 +1149,10 @@ test_logs_are_kept_once_in_order_and_bounded(void **state)
 	assert_int_equal(stored, 0);
 	assert_true(count("SELECT sum(length(text)) FROM instance_logs WHERE instance_id = ?", id) <=
 	    1024 * 1024 + 200);
+	/* The running count is the bytes kept, the note's included. */
+	assert_int_equal(count("SELECT log_bytes FROM instances WHERE id = ?", id),
+	    count("SELECT sum(length(CAST(text AS BLOB))) FROM instance_logs WHERE instance_id = ?",
+	    id));
 	assert_int_equal(count("SELECT count(*) FROM instance_logs WHERE instance_id = ? AND "
 	    "offset = -1", id), 1);
 	sbuf_init(&out);
@@ -685,14 +1207,24 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pass_places_what_fits_and_names_the_worker_in_its_event,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_pass_on_a_full_site_reads_no_instance,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reports_are_checked_and_a_refusal_changes_nothing,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_failure_keeps_its_exit_and_reason, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_running_reported_after_the_slot_is_collected_at_once,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_retry_event_shows_exit_and_grade_cleared,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_report_of_another_attempt_is_refused,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_the_work_is_whole_or_an_error_when_memory_runs_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sync_fails_what_a_restarted_agent_lost_and_keeps_the_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_lost_worker_sends_back_or_fails_per_definition,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_lost_worker_fails_what_had_finished_its_run,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_the_clock_ends_slots_fails_missed_ones_and_retires,
 		    setup, teardown),
@@ -701,6 +1233,16 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_a_pool_fills_is_claimed_refills_and_backs_off,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_failing_pool_backs_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_claim_rolled_back_is_not_counted, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_instantiation_is_timed_without_the_wait_for_the_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_pool_is_not_paused_by_failures_that_are_not_its_own, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_pool_counts_only_what_a_claim_can_reach,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_drain_stops_its_warm_instances_and_ends,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logs_are_kept_once_in_order_and_bounded,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_placement_explains_why_an_instance_waits,

@@ -24,9 +24,8 @@ static const char *const allowed[] = {
 	/* active → failed */
 	"pending>failed", "scheduled>failed", "instantiating>failed", "warm>failed",
 	"running>failed", "collecting>failed", "grading>failed", "stopping>failed",
-	/* a lost worker: placed and active → pending */
+	/* a lost worker: placed, its run not over → pending */
 	"scheduled>pending", "instantiating>pending", "warm>pending", "running>pending",
-	"collecting>pending", "grading>pending", "stopping>pending",
 	/* anything but terminated → terminated */
 	"pending>terminated", "scheduled>terminated", "instantiating>terminated",
 	"warm>terminated", "running>terminated", "collecting>terminated", "grading>terminated",
@@ -108,6 +107,28 @@ test_operator_cannot_schedule_or_run(void **state)
 	assert_int_equal(inst_transition_check(INST_RUNNING, INST_PENDING, ACTOR_OPERATOR, NULL, 0),
 	    -1);
 	assert_int_equal(inst_transition_check(INST_RUNNING, INST_PENDING, ACTOR_SYSTEM, NULL, 0), 0);
+}
+
+/* A lost worker's instance whose run is over fails; it is never run again from the start. */
+static void
+test_an_instance_past_its_run_does_not_go_back_to_pending(void **state)
+{
+	static const enum inst_state over[] = { INST_COLLECTING, INST_GRADING, INST_STOPPING };
+	char why[200];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(over) / sizeof(over[0]); i++) {
+		assert_false(inst_state_may_restart(over[i]));
+		assert_int_equal(inst_transition_check(over[i], INST_PENDING, ACTOR_SYSTEM, why,
+		    sizeof(why)), -1);
+		assert_int_equal(inst_transition_check(over[i], INST_FAILED, ACTOR_SYSTEM, NULL, 0), 0);
+	}
+	assert_string_equal(why, "an instance that is stopping has run; it is not run again from "
+	    "the start");
+	assert_true(inst_state_may_restart(INST_RUNNING));
+	assert_true(inst_state_may_restart(INST_WARM));
+	assert_false(inst_state_may_restart(INST_PENDING));
+	assert_false(inst_state_may_restart(INST_STOPPED));
 }
 
 static void
@@ -230,6 +251,7 @@ main(void)
 		cmocka_unit_test(test_operator_cannot_schedule_or_run),
 		cmocka_unit_test(test_terminated_is_final),
 		cmocka_unit_test(test_stop_from_pending_is_refused_with_a_hint),
+		cmocka_unit_test(test_an_instance_past_its_run_does_not_go_back_to_pending),
 		cmocka_unit_test(test_actions_lead_where_the_design_says),
 		cmocka_unit_test(test_names_parse_back),
 		cmocka_unit_test(test_worker_actions),

@@ -98,16 +98,21 @@ test_migrations_from_the_previous_schema_keep_data(void **state)
 	assert_int_equal(store_migrate(s, prev, &err), 0);
 	assert_int_equal(store_schema_version(s), prev);
 	assert_int_equal(sqlite3_exec(store_db(s),
-	    "INSERT INTO definitions VALUES ('d', 1, '{}', 1);"
+	    "INSERT INTO definitions (name, version, body, created_at) VALUES ('d', 1, '{}', 1);"
 	    "INSERT INTO workers (name, state, health, cpu, memory_mb, slots, created_at, updated_at) "
 	    "VALUES ('w', 'ready', 'online', 4, 4096, 4, 1, 1);"
 	    "INSERT INTO instances (definition, definition_version, owner, state, cpu, memory_mb, "
 	    "timeslot_start, timeslot_end, created_at, updated_at) VALUES ('d', 1, 'o', 'pending', "
-	    "1, 1, 1, 2, 1, 1);", NULL, NULL, NULL), SQLITE_OK);
+	    "1, 1, 1, 2, 1, 1);"
+	    /* Two bytes and one character, then three. */
+	    "INSERT INTO instance_logs (instance_id, attempt, hook, offset, at, text) VALUES "
+	    "(1, 1, 'run', 0, 1, 'é'), (1, 1, 'run', 2, 1, 'abc');", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(store_migrate(s, store_latest_version(), &err), 0);
 	assert_int_equal(store_schema_version(s), store_latest_version());
 	assert_int_equal(count(s, "SELECT count(*) FROM instances WHERE owner = 'o'"), 1);
 	assert_int_equal(count(s, "SELECT count(*) FROM workers WHERE drain_deadline IS NULL"), 1);
+	/* 4: the bytes of the logs kept before it are counted. */
+	assert_int_equal(count(s, "SELECT log_bytes FROM instances WHERE owner = 'o'"), 5);
 	store_close(s);
 }
 
