@@ -63,6 +63,7 @@ struct inst {
 	enum kill_why result_why;
 	int64_t result_started_ms;
 	int is_instantiated;	/* instantiate began: the stop hook cleans up after it */
+	int64_t instantiate_ms;	/* how long instantiate took (0: none); -1: not known */
 	int ran[HOOK_COUNT];	/* hooks that ran to their end this attempt */
 	int is_gone;		/* not this agent's any more: kill, clean up, forget */
 	int is_cleaning;	/* its stop hook runs to clean up, not as a step */
@@ -260,6 +261,7 @@ inst_new(struct work *w, int64_t id, int64_t attempt)
 		return NULL;
 	i->id = id;
 	i->attempt = attempt;
+	i->instantiate_ms = -1;
 	i->queue = json_array();
 	i->hooks = json_object();
 	i->timeouts = json_object();
@@ -349,6 +351,10 @@ report(struct work *w, struct inst *i, enum inst_state to, const char *reason, j
 	char id[24];
 
 	if (r != NULL) {
+		/* instantiate's own time, for the server's metric (not the wait for the slot) */
+		if (i->local == INST_INSTANTIATING && (to == INST_RUNNING || to == INST_WARM) &&
+		    i->instantiate_ms >= 0)
+			json_object_set_new(r, "instantiate_ms", json_integer(i->instantiate_ms));
 		if (exitj != NULL)
 			json_object_set(r, "exit", exitj);
 		if (grade != NULL)
@@ -600,6 +606,8 @@ act_on_result(struct work *w, struct inst *i, int64_t now)
 		return;
 	}
 	i->ran[h] = 1;
+	if (h == HOOK_INSTANTIATE)
+		i->instantiate_ms = now > i->result_started_ms ? now - i->result_started_ms : 0;
 }
 
 /* ---- the step of one instance ---- */
@@ -716,6 +724,8 @@ inst_step(struct work *w, struct inst *i, int64_t now)
 	case INST_INSTANTIATING:
 		if (ensure_hook(w, i, HOOK_INSTANTIATE) != 0)
 			return 0;	/* it runs (or could not start, and failed) */
+		if (!hook_has(i, HOOK_INSTANTIATE))
+			i->instantiate_ms = 0;
 		i->is_instantiated = 1;
 		if (i->is_pool) {
 			report(w, i, INST_WARM, "instantiated for the warm pool", NULL, NULL);
@@ -883,13 +893,13 @@ record_write(struct work *w, struct inst *i)
 			json_object_set_new(base, hook_name((enum hook)h), json_integer(i->log_base[h]));
 	}
 	r = json_pack("{s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:O, s:O, s:O, s:o, s:o, "
-	    "s:o, s:b, s:b}", "id", (json_int_t)i->id, "attempt", (json_int_t)i->attempt,
+	    "s:o, s:b, s:b, s:I}", "id", (json_int_t)i->id, "attempt", (json_int_t)i->attempt,
 	    "local", inst_state_name(i->local), "owner", i->owner, "definition", i->definition,
 	    "definition_version", (json_int_t)i->definition_version,
 	    "slot_start", (json_int_t)i->slot_start, "slot_end", (json_int_t)i->slot_end,
 	    "pool", i->is_pool, "hooks", i->hooks, "timeouts", i->timeouts, "queue", i->queue,
 	    "ran", ran, "log_sent", sent, "log_base", base, "instantiated", i->is_instantiated,
-	    "cleaning", i->is_cleaning);
+	    "cleaning", i->is_cleaning, "instantiate_ms", (json_int_t)i->instantiate_ms);
 	if (r == NULL)
 		return;
 	if (i->has_proc)
@@ -939,6 +949,8 @@ record_read(struct work *w, const char *dir_name)
 	i->is_pool = json_is_true(json_object_get(r, "pool"));
 	i->is_instantiated = json_is_true(json_object_get(r, "instantiated"));
 	i->is_cleaning = json_is_true(json_object_get(r, "cleaning"));
+	i->instantiate_ms = json_is_integer(json_object_get(r, "instantiate_ms")) ?
+	    json_integer_value(json_object_get(r, "instantiate_ms")) : -1;
 	if (json_is_object(json_object_get(r, "hooks"))) {
 		json_decref(i->hooks);
 		i->hooks = json_incref(json_object_get(r, "hooks"));

@@ -149,4 +149,24 @@ assert_contains "not this time" "$(jbody -j '.items[].text')" "the first attempt
 TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/instances/$id/log?attempt=2"
 assert_contains "instantiated at attempt 2" "$(jbody -j '.items[].text')" "the second attempt's log"
 api_ok 200 POST "/api/v1/instances/$id/terminate"
+
+# ---- instantiated ahead of its slot: the metric times the hook, not the wait ----
+metric() {	# NAME: its value in /metrics
+	TOKEN= api_ok 200 GET /metrics
+	printf '%s\n' "$BODY" | awk -v n="$1" '$1 == n { print $2 }'
+}
+define ahead "\"hooks\":{\"instantiate\":[\"sleep\",\"1\"],\"run\":[\"sh\",\"$H/run.sh\"]}"
+n0=$(metric outpost_instantiation_duration_seconds_count)
+sum0=$(metric outpost_instantiation_duration_seconds_sum)
+api_ok 201 POST /api/v1/instances "{\"definition\":\"ahead\",\"owner\":\"eve\",\
+\"timeslot_start\":\"$(at_offset 5)\",\"timeslot_end\":\"$(at_offset 3600)\"}"
+id=$(jbody .id)
+wait_state "$id" running 15
+assert_eq $((n0 + 1)) "$(metric outpost_instantiation_duration_seconds_count)" \
+	"instantiations counted"
+took=$(awk -v a="$sum0" -v b="$(metric outpost_instantiation_duration_seconds_sum)" \
+	'BEGIN { print b - a }')
+awk -v t="$took" 'BEGIN { exit !(t >= 0.9 && t < 2.5) }' ||
+	fail "a 1 s instantiate hook, 5 s before its slot, was timed at $took s"
+api_ok 200 POST "/api/v1/instances/$id/terminate"
 exit 0
