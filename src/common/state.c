@@ -241,8 +241,8 @@ inst_transition_check(enum inst_state from, enum inst_state to, int actor,
 		if (inst_state_may_restart(from))
 			return 0;
 		if (from != INST_PENDING && inst_states[from].is_active)
-			return refuse(why, whylen, "an instance that is %s has run%s; it is not run "
-			    "again from the start", inst_states[from].name, "");
+			return refuse(why, whylen, "an instance that is %s has run; it is not run "
+			    "again from the start", inst_states[from].name);
 	}
 	for (size_t i = 0; i < sizeof(inst_edge_table) / sizeof(inst_edge_table[0]); i++) {
 		const struct inst_edge *e = &inst_edge_table[i];
