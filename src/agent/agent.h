@@ -3,16 +3,17 @@
  * it talks to outpostd over HTTP (proto.c, through httpc) and hears of new
  * work over the event stream (evstream); each instance it is given is a
  * struct inst (work.c), a small state machine that mirrors the server's and
- * runs the instance's hooks; each hook runs under a shim (shim.c), a forked
- * process of its own session that outlives the agent, keeps the hook's
- * output bounded and writes its exit status, so an agent restarted under
- * running hooks takes them back.
+ * runs the instance's hooks; each hook runs under a shim (outpost-shim,
+ * shim_main.c; started by shim.c), a process of its own session that
+ * outlives the agent, keeps the hook's output bounded, ends it at its
+ * timeout and writes its exit status, so an agent restarted under running
+ * hooks takes them back.
  *
  * Files, under the work directory:
  *   instances/ID/record.json   what the agent knows of the instance (atomic writes)
  *   instances/ID/HOOK.log      the hook's output, bounded (the shim writes it)
  *   instances/ID/HOOK.pid      "SHIM_PID HOOK_PID SHIM_START" (the shim writes it)
- *   instances/ID/HOOK.exit     "exit N" or "signal N" (the shim, when the hook ends)
+ *   instances/ID/HOOK.exit     "exit N" or "signal N" [+ " timeout"] (the shim, at the end)
  *   instances/ID/grade.out     the grade hook's stdout
  *   instances/ID/work/         the hooks' working directory
  */
@@ -26,12 +27,10 @@
 
 #include "httpc.h"
 #include "log.h"
+#include "shim.h"
 #include "state.h"
 #include "util.h"
 
-#define HOOK_LOG_HEAD (48 * 1024)	/* the first bytes of a hook's output kept */
-#define HOOK_LOG_TAIL (16 * 1024)	/* and the last */
-#define GRADE_MAX (64 * 1024)		/* the grade hook's stdout */
 
 struct agent_config {
 	char server[512];
@@ -80,14 +79,12 @@ struct hook_result {
  */
 int shim_start(struct proc *p, enum hook h, char *const *argv, char *const *env,
     const char *dir, int64_t timeout_ms, int64_t grace_ms, char *err, size_t errlen);
-/* The shim's own main: outpost-agent --shim ... (see shim.c). */
-int shim_exec_main(int argc, char **argv);
+/* Finds outpost-shim (beside the agent, else in PKGLIBEXECDIR); -1 with err. */
+int shim_locate(char *err, size_t errlen);
 /* Is the shim still there (for an adopted one: alive and the same process)? */
 int shim_alive(const struct proc *p);
 /* Tells the shim to stop its hook: SIGTERM to the group, SIGKILL after the grace. */
 void shim_stop(struct proc *p);
-/* The start time of process pid, from /proc/PID/stat; 0 when it is gone. */
-unsigned long long proc_start_time(pid_t pid);
 /* The hook's result, from dir/HOOK.exit; -1 when the shim wrote none (it was killed). */
 int shim_result(const char *dir, enum hook h, struct hook_result *r);
 /* Signals the hook's process group. */

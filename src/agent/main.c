@@ -394,9 +394,6 @@ main(int argc, char **argv)
 	int64_t backoff = 500, beat_at = 0, *alive = NULL;
 	size_t nalive = 0;
 
-	/* The agent runs itself as each hook's shim (shim.c). */
-	if (argc > 1 && strcmp(argv[1], "--shim") == 0)
-		return shim_exec_main(argc, argv);
 	log_set_program("outpost-agent");
 	defaults(&c);
 	switch (config_parse_flags(argc, argv, "outpost-agent", agent_keys, &flags)) {
@@ -425,7 +422,8 @@ main(int argc, char **argv)
 	}
 	log_setup(c.log_format, LOG_INFO);
 	labels = labels_json(c.labels, err, sizeof(err));
-	if (labels == NULL || read_token(c.token_file, token, sizeof(token), err, sizeof(err)) != 0) {
+	if (labels == NULL || read_token(c.token_file, token, sizeof(token), err, sizeof(err)) != 0 ||
+	    shim_locate(err, sizeof(err)) != 0) {
 		fprintf(stderr, "outpost-agent: %s\n", err);
 		json_decref(labels);
 		return 2;

@@ -1,21 +1,7 @@
 /*
- * Hooks run under a shim: the agent forks and execs itself as the shim
- * (outpost-agent --shim), which leaves the agent's session, forks the hook
- * into a process group of its own, copies the hook's stdout and stderr into
- * a bounded log, and writes the hook's exit status to a file when it ends.
- * The shim holds nothing of the agent's (its descriptors are closed), so it
- * outlives an agent that is restarted, and the new agent finds the hook
- * running (HOOK.pid) or its end (HOOK.exit).
- *
- * The shim owns the hook's end: at its timeout, or when the agent sends the
- * shim SIGTERM, the hook's group gets SIGTERM, and whatever of the group is
- * left after the kill grace gets SIGKILL, even once the hook itself has
- * gone. The shim keeps that clock, not the agent, so a busy or restarting
- * agent never makes a timeout late.
- *
- * The log keeps the first HOOK_LOG_HEAD bytes as they come and the last
- * HOOK_LOG_TAIL in memory, written at the end behind a note of what was
- * dropped between them: a hook that prints gigabytes fills no disk.
+ * The agent's side of a hook's shim (outpost-shim, shim_main.c): starting
+ * it, telling it to stop its hook, watching it (an adopted one is not our
+ * child), and reading the status it leaves.
  *
  * Between the fork and the exec the child does only what is safe there (the
  * agent may have had threads: libcurl's resolver).
@@ -29,50 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
-
-/*
- * The start time of pid (clock ticks since boot, field 22 of /proc/PID/stat),
- * or 0 when it is gone or a zombie: a zombie has ended, whoever reaps it.
- */
-unsigned long long
-proc_start_time(pid_t pid)
-{
-	char path[64], buf[1024], *p, *save = NULL;
-	unsigned long long v = 0;
-	FILE *f;
-	int field = 2;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
-	if (fgets(buf, sizeof(buf), f) == NULL) {
-		fclose(f);
-		return 0;
-	}
-	fclose(f);
-	/* The command may hold spaces and parentheses: fields are counted after the last ')'. */
-	p = strrchr(buf, ')');
-	if (p == NULL)
-		return 0;
-	for (p = strtok_r(p + 1, " ", &save); p != NULL; p = strtok_r(NULL, " ", &save)) {
-		if (++field == 3 && (*p == 'Z' || *p == 'X'))
-			return 0;
-		if (field == 22) {
-			v = strtoull(p, NULL, 10);
-			break;
-		}
-	}
-	return v;
-}
 
 int
 shim_alive(const struct proc *p)
@@ -122,349 +69,39 @@ proc_kill_orphan(struct proc *p)
 	kill(-p->pgid, SIGKILL);
 }
 
-/* ---- the shim's side: outpost-agent --shim, exec'd by the agent ---- */
+/* ---- the agent's side ---- */
 
-struct keep {
-	int fd;
-	size_t head;			/* bytes written to the log */
-	char tail[HOOK_LOG_TAIL];
-	size_t start, len;		/* the tail ring */
-	unsigned long long dropped;	/* bytes that fell out of the ring */
-};
+/* Where outpost-shim is; set once by shim_locate(). */
+static char shim_path[PATH_MAX];
 
-static void
-write_all(int fd, const char *p, size_t n)
+int
+shim_locate(char *err, size_t errlen)
 {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
+	char self[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void
-keep_add(struct keep *k, const char *p, size_t n)
-{
-	if (k->head < HOOK_LOG_HEAD) {
-		size_t take = HOOK_LOG_HEAD - k->head < n ? HOOK_LOG_HEAD - k->head : n;
-
-		write_all(k->fd, p, take);
-		k->head += take;
-		p += take;
-		n -= take;
-	}
-	if (n == 0)
-		return;
-	if (n >= HOOK_LOG_TAIL) {
-		k->dropped += k->len + (n - HOOK_LOG_TAIL);
-		memcpy(k->tail, p + n - HOOK_LOG_TAIL, HOOK_LOG_TAIL);
-		k->start = 0;
-		k->len = HOOK_LOG_TAIL;
-		return;
-	}
-	if (k->len + n > HOOK_LOG_TAIL) {
-		size_t over = k->len + n - HOOK_LOG_TAIL;
-
-		k->dropped += over;
-		k->start = (k->start + over) % HOOK_LOG_TAIL;
-		k->len -= over;
-	}
-	for (size_t i = 0; i < n; i++)
-		k->tail[(k->start + k->len + i) % HOOK_LOG_TAIL] = p[i];
-	k->len += n;
-}
-
-static void
-keep_finish(struct keep *k)
-{
-	char note[96];
-	size_t first;
-
-	if (k->dropped > 0) {
-		snprintf(note, sizeof(note), "\n[%llu bytes of output were not kept]\n", k->dropped);
-		write_all(k->fd, note, strlen(note));
-	}
-	first = HOOK_LOG_TAIL - k->start < k->len ? HOOK_LOG_TAIL - k->start : k->len;
-	write_all(k->fd, k->tail + k->start, first);
-	write_all(k->fd, k->tail, k->len - first);
-}
-
-/* Writes text to path atomically (a temporary file, then rename). */
-static void
-write_file(const char *path, const char *text)
-{
-	char tmp[1200];
-	int fd;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return;
-	write_all(fd, text, strlen(text));
-	close(fd);
-	rename(tmp, path);
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * The hook under way, as its shim sees it. Once the shim has signalled it
- * (its timeout, or the agent's SIGTERM), the hook has ended only when its
- * whole group has: what is left at the grace's end gets SIGKILL. The group's
- * id cannot name another group while any member of it lives, so signalling
- * it is safe for as long as kill(-pgid, 0) finds it.
- */
-struct hook_run {
-	pid_t pid;		/* its leader; its group's id */
-	int64_t deadline;	/* its timeout, monotonic ms; 0: none */
-	int64_t grace;
-	int64_t term_at;	/* SIGTERM sent; 0: not */
-	int64_t kill_at;	/* SIGKILL sent; 0: not */
-	int64_t done_at;	/* the leader ended; 0: not yet */
-	int status;
-	int is_timed_out;
-};
-
-static void
-hook_term(struct hook_run *h, int64_t now)
-{
-	if (h->term_at == 0) {
-		h->term_at = now;
-		kill(-h->pid, SIGTERM);
-	}
-}
-
-static int
-group_alive(const struct hook_run *h)
-{
-	return kill(-h->pid, 0) == 0;
-}
-
-/*
- * The shim's clock: its timeout and its grace. Returns how long poll may
- * wait, or -1 once the shim is done with the hook's processes (pipes aside).
- */
-static int
-hook_tick(struct hook_run *h, int64_t now)
-{
-	int64_t wait = 60000;
-
-	if (h->deadline > 0 && h->term_at == 0) {
-		if (now >= h->deadline) {
-			h->is_timed_out = 1;
-			hook_term(h, now);
-		} else if (h->deadline - now < wait) {
-			wait = h->deadline - now;
+	/* Beside the agent (a build tree), else where it was installed. */
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash != NULL && (size_t)(slash - self) + sizeof("/outpost-shim") <= sizeof(self)) {
+			memcpy(slash, "/outpost-shim", sizeof("/outpost-shim"));
+			if (access(self, X_OK) == 0) {
+				memcpy(shim_path, self, strlen(self) + 1);
+				return 0;
+			}
 		}
 	}
-	if (h->term_at > 0 && h->kill_at == 0) {
-		if (now >= h->term_at + h->grace) {
-			h->kill_at = now;
-			kill(-h->pid, SIGKILL);
-		} else {
-			wait = wait < h->term_at + h->grace - now ? wait : h->term_at + h->grace - now;
-		}
+	if (access(PKGLIBEXECDIR "/outpost-shim", X_OK) == 0) {
+		snprintf(shim_path, sizeof(shim_path), "%s", PKGLIBEXECDIR "/outpost-shim");
+		return 0;
 	}
-	if (h->done_at == 0)
-		return (int)wait;
-	/* Signalled: the group's end is awaited (a second at most after SIGKILL). */
-	if (h->term_at > 0 && group_alive(h) && (h->kill_at == 0 || now - h->kill_at < 1000))
-		return 50;
+	snprintf(err, errlen, "cannot find outpost-shim beside outpost-agent or in %s: %s",
+	    PKGLIBEXECDIR, strerror(errno));
 	return -1;
 }
 
-/* Reads one of the hook's pipes into the log (and stdout into the grade); 0 at its end. */
-static int
-take_output(int fd, struct keep *k, int grade_fd, size_t *grade_len)
-{
-	char buf[16384];
-	ssize_t n;
-
-	do
-		n = read(fd, buf, sizeof(buf));
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && errno == EAGAIN)
-		return 1;
-	if (n <= 0)
-		return 0;
-	keep_add(k, buf, (size_t)n);
-	/* The grade is its stdout alone; one byte past the bound says "too large". */
-	if (grade_fd >= 0 && *grade_len <= GRADE_MAX) {
-		size_t take = (size_t)n < GRADE_MAX + 1 - *grade_len ? (size_t)n :
-		    GRADE_MAX + 1 - *grade_len;
-
-		write_all(grade_fd, buf, take);
-		*grade_len += take;
-	}
-	return 1;
-}
-
-static void __attribute__((noreturn))
-shim_fail(const char *what, const char *dir)
-{
-	dprintf(3, "ERR %s%s%s: %s\n", what, dir[0] ? " in " : "", dir, strerror(errno));
-	_exit(1);
-}
-
-/*
- * outpost-agent --shim HOOK DIR TIMEOUT_MS GRACE_MS -- ARGV...: the agent
- * forks and execs this at once (nothing of the agent's runs in the child but
- * the exec), with the hook's environment and fd 3 its pipe: the shim writes
- * the hook's pid there, or "ERR why", and closes it.
- */
-int
-shim_exec_main(int argc, char **argv)
-{
-	char path[1200], msg[1400];
-	struct keep k = { 0 };
-	struct hook_run run = { 0 };
-	int out[2], errp[2], grade_fd = -1, devnull, sfd;
-	size_t grade_len = 0;
-	struct pollfd pf[3];
-	sigset_t mask, none;
-	enum hook h;
-	const char *dir;
-	int64_t timeout_ms, grace_ms, now;
-
-	if (argc < 8 || strcmp(argv[1], "--shim") != 0 || hook_parse(argv[2], &h) != 0 ||
-	    parse_int64(argv[4], 0, INT64_MAX / 4, &timeout_ms) != 0 ||
-	    parse_int64(argv[5], 0, INT64_MAX / 4, &grace_ms) != 0 ||
-	    strcmp(argv[6], "--") != 0) {
-		fprintf(stderr, "outpost-agent: --shim is the agent's own, not for use by hand\n");
-		return 2;
-	}
-	dir = argv[3];
-	setsid();
-	prctl(PR_SET_NAME, "outpost-shim");	/* in ps and top, and out of pkill outpost-agent */
-	/* Nothing of the agent's stays open here: not its sockets, not its files. */
-	close_range(4, ~0U, 0);
-	fcntl(3, F_SETFD, FD_CLOEXEC);	/* the hook must not hold it */
-	devnull = open("/dev/null", O_RDWR);
-	if (devnull >= 0) {
-		dup2(devnull, 0);
-		dup2(devnull, 1);
-		dup2(devnull, 2);
-		if (devnull > 3)
-			close(devnull);
-	}
-	sigemptyset(&none);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	/* SIGCHLD (the hook ended) and SIGTERM (the agent says stop it) come through poll. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	snprintf(path, sizeof(path), "%s/%s.log", dir, hook_name(h));
-	k.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (h == HOOK_GRADE) {
-		snprintf(path, sizeof(path), "%s/grade.out", dir);
-		grade_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	}
-	if (sfd < 0 || k.fd < 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0)
-		shim_fail("cannot make the hook's log or pipes", dir);
-	run.pid = fork();
-	if (run.pid < 0)
-		shim_fail("cannot fork", "");
-	if (run.pid == 0) {
-		setpgid(0, 0);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		dup2(out[1], 1);
-		dup2(errp[1], 2);
-		snprintf(path, sizeof(path), "%s/work", dir);
-		if (chdir(path) != 0) {
-			dprintf(2, "outpost-agent: cannot enter %s: %s\n", path, strerror(errno));
-			_exit(126);
-		}
-		execvp(argv[7], argv + 7);
-		dprintf(2, "outpost-agent: cannot run %s: %s\n", argv[7], strerror(errno));
-		_exit(127);
-	}
-	setpgid(run.pid, run.pid);	/* both sides: the agent may signal the group at once */
-	close(out[1]);
-	close(errp[1]);
-	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	fcntl(errp[0], F_SETFL, O_NONBLOCK);
-	run.grace = grace_ms;
-	run.deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
-	snprintf(msg, sizeof(msg), "%d %d %llu\n", (int)getpid(), (int)run.pid,
-	    proc_start_time(getpid()));
-	snprintf(path, sizeof(path), "%s/%s.pid", dir, hook_name(h));
-	write_file(path, msg);
-	dprintf(3, "%d\n", (int)run.pid);
-	close(3);
-
-	pf[0].fd = out[0];
-	pf[1].fd = errp[0];
-	pf[2].fd = sfd;
-	pf[0].events = pf[1].events = pf[2].events = POLLIN;
-	for (;;) {
-		int wait = hook_tick(&run, now = mono_ms());
-
-		if (wait < 0) {
-			/*
-			 * The hook is done; what it left behind (a process still
-			 * holding its stdout) gets half a second to finish writing.
-			 */
-			if (pf[0].fd < 0 && pf[1].fd < 0)
-				break;
-			if (now - run.done_at > 500)
-				break;
-			wait = 50;
-		}
-		if (poll(pf, 3, wait) < 0 && errno != EINTR)
-			break;
-		for (int i = 0; i < 2; i++) {
-			if (pf[i].fd >= 0 && (pf[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
-			    take_output(pf[i].fd, &k, i == 0 ? grade_fd : -1, &grade_len) == 0) {
-				close(pf[i].fd);
-				pf[i].fd = -1;
-			}
-		}
-		if (pf[2].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-				if (si.ssi_signo == SIGTERM)
-					hook_term(&run, mono_ms());
-		}
-		if (run.done_at == 0 && waitpid(run.pid, &run.status, WNOHANG) == run.pid)
-			run.done_at = mono_ms();
-	}
-	keep_finish(&k);
-	close(k.fd);
-	if (grade_fd >= 0)
-		close(grade_fd);
-	if (WIFSIGNALED(run.status))
-		snprintf(msg, sizeof(msg), "signal %d%s\n", WTERMSIG(run.status),
-		    run.is_timed_out ? " timeout" : "");
-	else
-		snprintf(msg, sizeof(msg), "exit %d%s\n", WEXITSTATUS(run.status),
-		    run.is_timed_out ? " timeout" : "");
-	snprintf(path, sizeof(path), "%s/%s.exit", dir, hook_name(h));
-	write_file(path, msg);
-	return 0;
-}
-
-/* ---- the agent's side ---- */
-
-/* "outpost-shim --shim HOOK DIR TIMEOUT GRACE -- ARGV... NULL"; caller frees the array and [4], [5]. */
+/* "outpost-shim HOOK DIR TIMEOUT GRACE -- ARGV... NULL"; caller frees the array and [3], [4]. */
 static char **
 shim_argv(enum hook h, char *const *argv, const char *dir, int64_t timeout_ms, int64_t grace_ms)
 {
@@ -473,33 +110,42 @@ shim_argv(enum hook h, char *const *argv, const char *dir, int64_t timeout_ms, i
 
 	while (argv[n] != NULL)
 		n++;
-	a = calloc(n + 8, sizeof(char *));
+	a = calloc(n + 7, sizeof(char *));
 	if (a == NULL)
 		return NULL;
 	a[0] = "outpost-shim";
-	a[1] = "--shim";
-	a[2] = (char *)hook_name(h);
-	a[3] = (char *)dir;
+	a[1] = (char *)hook_name(h);
+	a[2] = (char *)dir;
+	a[3] = malloc(24);
 	a[4] = malloc(24);
-	a[5] = malloc(24);
-	if (a[4] == NULL || a[5] == NULL) {
+	if (a[3] == NULL || a[4] == NULL) {
+		free(a[3]);
 		free(a[4]);
-		free(a[5]);
 		free(a);
 		return NULL;
 	}
-	snprintf(a[4], 24, "%lld", (long long)timeout_ms);
-	snprintf(a[5], 24, "%lld", (long long)grace_ms);
-	a[6] = "--";
-	memcpy(a + 7, argv, n * sizeof(char *));
+	snprintf(a[3], 24, "%lld", (long long)timeout_ms);
+	snprintf(a[4], 24, "%lld", (long long)grace_ms);
+	a[5] = "--";
+	memcpy(a + 6, argv, n * sizeof(char *));
 	return a;
+}
+
+static void
+shim_argv_free(char **a)
+{
+	if (a != NULL) {
+		free(a[3]);
+		free(a[4]);
+		free(a);
+	}
 }
 
 int
 shim_start(struct proc *p, enum hook h, char *const *argv, char *const *env, const char *dir,
     int64_t timeout_ms, int64_t grace_ms, char *err, size_t errlen)
 {
-	char path[1200], buf[512], exe[PATH_MAX];
+	char path[1200], buf[512];
 	struct pollfd pf;
 	int sync[2];
 	ssize_t n = 0;
@@ -509,10 +155,6 @@ shim_start(struct proc *p, enum hook h, char *const *argv, char *const *env, con
 	/* An earlier run's status must not pass for this one's. */
 	snprintf(path, sizeof(path), "%s/%s.exit", dir, hook_name(h));
 	unlink(path);
-	/* The shim is this program; by its path first (a debugger's or valgrind's exe is theirs). */
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	n = 0;
 	sargv = shim_argv(h, argv, dir, timeout_ms, grace_ms);
 	if (sargv == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -531,24 +173,19 @@ shim_start(struct proc *p, enum hook h, char *const *argv, char *const *env, con
 	}
 	if (pid == 0) {
 		/* Only what is safe between fork and exec: the agent may have had threads (curl's). */
-		static const char msg[] = "ERR cannot run the shim (the agent's own program)\n";
+		static const char msg[] = "ERR cannot run outpost-shim\n";
 
 		if (sync[1] == 3)
 			fcntl(3, F_SETFD, 0);
 		else
 			dup2(sync[1], 3);
-		if (exe[0] != '\0')
-			execve(exe, sargv, env);
-		execve("/proc/self/exe", sargv, env);	/* its file was replaced or removed */
+		execve(shim_path, sargv, env);
 		if (write(3, msg, sizeof(msg) - 1) < 0)
 			_exit(1);
 		_exit(1);
 	}
 	close(sync[1]);
-	free(sargv[4]);
-	free(sargv[5]);
-	free(sargv);
-	sargv = NULL;
+	shim_argv_free(sargv);
 	/*
 	 * The shim says the hook's pid (its group) at once, or why it could not
 	 * start it. Other children's SIGCHLD cut the wait short (EINTR): it
@@ -588,9 +225,7 @@ shim_start(struct proc *p, enum hook h, char *const *argv, char *const *env, con
 	p->started_ms = now_ms();
 	return 0;
 fail:
-	free(sargv[4]);
-	free(sargv[5]);
-	free(sargv);
+	shim_argv_free(sargv);
 	return -1;
 }
 

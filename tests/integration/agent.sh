@@ -103,6 +103,20 @@ assert_eq 2 "$?" "exit code for --heartbeat soon"
 assert_eq 2 "$?" "exit code without a token file"
 grep -q -- "--token-file" "$WORK/bad.out" || fail "the error does not name --token-file"
 
+# Without its shim beside it (nor installed), the agent does not start: exit 2.
+mkdir -p "$WORK/lone"
+cp "$AGENT" "$WORK/lone/outpost-agent"
+timeout 10 "$WORK/lone/outpost-agent" --server "$SERVER_URL" --token-file "$WORK/agent.token" \
+	--name w-e --work-dir "$WORK/agent-e" >"$WORK/lone.out" 2>&1
+rc=$?
+if grep -q "cannot find outpost-shim beside outpost-agent or in /" "$WORK/lone.out"; then
+	assert_eq 2 "$rc" "exit code without outpost-shim"
+elif grep -q '"agent.starting"' "$WORK/lone.out"; then
+	note "an installed outpost-shim was found: the missing shim's error is not seen here"
+else
+	fail "an agent without its shim: exit $rc, $(cat "$WORK/lone.out")"
+fi
+
 # A token the server refuses: exit 1 with its message (a viewer token is not an agent's).
 create_token viewer-1 viewer
 printf '%s\n' "$NEW_TOKEN" >"$WORK/viewer.token"
