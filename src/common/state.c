@@ -152,6 +152,17 @@ worker_state_parse(const char *name, enum worker_state *out)
 	return 0;
 }
 
+int
+worker_state_is_live(const char *name)
+{
+	enum worker_state s;
+
+	if (worker_state_parse(name, &s) != 0)
+		return 0;
+	return s == WORKER_PROVISIONING || s == WORKER_READY || s == WORKER_CORDONED ||
+	    s == WORKER_DRAINING;
+}
+
 const struct state_info *
 worker_health_info(enum worker_health h)
 {

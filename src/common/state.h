@@ -81,6 +81,8 @@ int inst_state_may_restart(enum inst_state s);
 const struct state_info *worker_state_info(enum worker_state s);
 const char *worker_state_name(enum worker_state s);
 int worker_state_parse(const char *name, enum worker_state *out);
+/* A worker its template counts: being made, or taking or finishing instances (by name). */
+int worker_state_is_live(const char *name);
 
 const struct state_info *worker_health_info(enum worker_health h);
 const char *worker_health_name(enum worker_health h);

@@ -54,5 +54,7 @@ long base64url_decode(const char *in, unsigned char *out, size_t outlen);
 int name_is_valid(const char *s, size_t max);
 /* Parses a whole decimal integer into *out within [min, max]. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
+/* mkdir -p: path and whatever it needs above it, each made with mode. */
+int mkdir_p(const char *path, unsigned mode);
 
 #endif

@@ -110,7 +110,12 @@ act(struct req *rq, struct resp *rs, enum worker_action a)
 		return resp_error(rs, &err);
 	if (rq->body_len > 0 && (body = req_json_body(rq, &err)) == NULL)
 		return resp_error(rs, &err);
-	rc = worker_act(rq->app->store, id, a, body, rq->actor, &out, &err);
+	if (a == WORKER_ACT_STOP)
+		rc = scaler_worker_stop(rq->app, id, body, rq->actor, &out, &err);
+	else if (a == WORKER_ACT_TERMINATE)
+		rc = scaler_worker_terminate(rq->app, id, body, rq->actor, &out, &err);
+	else
+		rc = worker_act(rq->app->store, id, a, body, rq->actor, &out, &err);
 	json_decref(body);
 	if (rc != 0)
 		return resp_error(rs, &err);
@@ -120,6 +125,8 @@ act(struct req *rq, struct resp *rs, enum worker_action a)
 static int cordon(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_ACT_CORDON); }
 static int uncordon(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_ACT_UNCORDON); }
 static int drain(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_ACT_DRAIN); }
+static int stop(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_ACT_STOP); }
+static int terminate(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_ACT_TERMINATE); }
 
 const struct route api_workers_routes[] = {
 	{ "GET", "/api/v1/workers", ROLE_VIEWER, list, list_query },
@@ -127,5 +134,7 @@ const struct route api_workers_routes[] = {
 	{ "POST", "/api/v1/workers/{id}/cordon", ROLE_OPERATOR, cordon, NULL },
 	{ "POST", "/api/v1/workers/{id}/uncordon", ROLE_OPERATOR, uncordon, NULL },
 	{ "POST", "/api/v1/workers/{id}/drain", ROLE_OPERATOR, drain, NULL },
+	{ "POST", "/api/v1/workers/{id}/stop", ROLE_OPERATOR, stop, NULL },
+	{ "POST", "/api/v1/workers/{id}/terminate", ROLE_OPERATOR, terminate, NULL },
 	{ NULL, NULL, ROLE_NONE, NULL, NULL },
 };

@@ -11,7 +11,7 @@
 const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"log_level", "ws_ping_interval", "ws_max_lag", "shutdown_grace", "rate_limit", "rate_burst",
 	"worker_offline_after", "worker_lost_after", "scheduler_policy", "lead_time",
-	"scheduler_interval", "instance_retention", "hook_timeout",
+	"scheduler_interval", "instance_retention", "hook_timeout", "template_dir", "agent_program",
 	NULL };
 
 void
@@ -43,6 +43,7 @@ server_config_defaults(struct server_config *c)
 	c->scheduler_interval_ms = 5000;
 	c->instance_retention_ms = 24 * 3600000LL;
 	c->hook_timeout_ms = 10 * 60000;
+	snprintf(c->template_dir, sizeof(c->template_dir), "%s/outpost/templates", SYSCONFDIR);
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", ":8080" (every address, IPv4 and IPv6), "localhost:0". */
@@ -139,6 +140,14 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 		    errlen);
 	} else if (strcmp(key, "hook_timeout") == 0) {
 		return set_duration(key, v, 1000, 86400000, &c->hook_timeout_ms, err, errlen);
+	} else if (strcmp(key, "template_dir") == 0 || strcmp(key, "agent_program") == 0) {
+		char *dst = key[0] == 't' ? c->template_dir : c->agent_program;
+
+		if ((*v == '\0' && key[0] == 't') || strlen(v) >= sizeof(c->template_dir) - 64) {
+			snprintf(err, errlen, "%s must be a path under 960 bytes", key);
+			return -1;
+		}
+		snprintf(dst, sizeof(c->template_dir), "%s", v);
 	} else if (strcmp(key, "ws_max_lag") == 0) {
 		if (parse_int64(v, 1, 100000000, &c->ws_max_lag) != 0) {
 			snprintf(err, errlen, "ws_max_lag must be an integer from 1 to 100000000");
@@ -155,7 +164,7 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 		snprintf(err, errlen, "unknown key %s (keys: listen, state_dir, log_format, "
 		    "log_level, ws_ping_interval, ws_max_lag, shutdown_grace, rate_limit, rate_burst, "
 		    "worker_offline_after, worker_lost_after, scheduler_policy, lead_time, "
-		    "scheduler_interval, instance_retention, hook_timeout)",
+		    "scheduler_interval, instance_retention, hook_timeout, template_dir, agent_program)",
 		    key);
 		return -1;
 	}

@@ -47,6 +47,7 @@ static const struct route *const route_tables[] = {
 	api_events_routes,
 	api_tokens_routes,
 	api_agent_routes,
+	api_templates_routes,
 	NULL,
 };
 

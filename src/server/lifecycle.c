@@ -206,14 +206,20 @@ held_by(struct store *s, int64_t worker_id, size_t *n)
 int
 lifecycle_worker_lost(struct store *s, int64_t worker_id, const char *name)
 {
+	return lifecycle_worker_gone(s, worker_id, name, "lost");
+}
+
+int
+lifecycle_worker_gone(struct store *s, int64_t worker_id, const char *name, const char *how)
+{
 	struct op_err err = { 0 };
 	char back[160], fail[160], over[200];
 	size_t n;
 	struct held *h = held_by(s, worker_id, &n);
 	int rc = 0;
 
-	snprintf(back, sizeof(back), "its worker %s was lost; placed again", name);
-	snprintf(fail, sizeof(fail), "worker_lost: its worker %s was lost", name);
+	snprintf(back, sizeof(back), "its worker %s was %s; placed again", name, how);
+	snprintf(fail, sizeof(fail), "worker_%s: its worker %s was %s", how, name, how);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		int is_back = 0;
 		const char *why = fail;
@@ -222,8 +228,8 @@ lifecycle_worker_lost(struct store *s, int64_t worker_id, const char *name)
 			is_back = reschedules(s, h[i].id);
 			why = is_back ? back : fail;
 		} else {
-			snprintf(over, sizeof(over), "worker_lost: its worker %s was lost while it was %s",
-			    name, inst_state_name(h[i].state));
+			snprintf(over, sizeof(over), "worker_%s: its worker %s was %s while it was %s",
+			    how, name, how, inst_state_name(h[i].state));
 			why = over;
 		}
 		err.code = NULL;

@@ -93,25 +93,6 @@ load_config(struct server_config *c, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-mkdir_p(const char *path, mode_t mode)
-{
-	char buf[1024];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) != 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 static void
 lws_log_emit(int level, const char *line)
 {
@@ -191,6 +172,10 @@ reload(struct app *a)
 	a->cfg.scheduler_interval_ms = c.scheduler_interval_ms;
 	a->cfg.instance_retention_ms = c.instance_retention_ms;
 	a->cfg.hook_timeout_ms = c.hook_timeout_ms;
+	snprintf(a->cfg.agent_program, sizeof(a->cfg.agent_program), "%s", c.agent_program);
+	snprintf(a->cfg.template_dir, sizeof(a->cfg.template_dir), "%s", c.template_dir);
+	if (templates_load_dir(a->store, a->cfg.template_dir, 0, err, sizeof(err)) != 0)
+		log_error("config.reload", "error", err, "outcome", "the other templates loaded", NULL);
 	timers_kick();
 	log_setup(c.log_format, c.log_level);
 	log_info("config.reloaded", "config", c.config_path, NULL);
@@ -357,6 +342,18 @@ main(int argc, char **argv)
 	snprintf(url, sizeof(url), "http://%s%s%s:%s", strchr(app.cfg.listen_host, ':') ? "[" : "",
 	    app.cfg.listen_host[0] ? app.cfg.listen_host : "0.0.0.0",
 	    strchr(app.cfg.listen_host, ':') ? "]" : "", port);
+	/* The local provisioner's agents reach us on loopback when we serve every address. */
+	if (app.cfg.listen_host[0] == '\0' || strcmp(app.cfg.listen_host, "0.0.0.0") == 0)
+		snprintf(app.url, sizeof(app.url), "http://127.0.0.1:%s", port);
+	else if (strcmp(app.cfg.listen_host, "::") == 0)
+		snprintf(app.url, sizeof(app.url), "http://[::1]:%s", port);
+	else
+		snprintf(app.url, sizeof(app.url), "%s", url);
+	if (templates_load_dir(app.store, app.cfg.template_dir, 1, err, sizeof(err)) != 0) {
+		fprintf(stderr, "outpostd: template %s\n", err);
+		rc = 2;
+		goto out;
+	}
 	timers_start(&app);
 	app.is_ready = 1;
 	log_info("outpostd.listening", "url", url, "state_dir", app.cfg.state_dir,
@@ -398,6 +395,7 @@ main(int argc, char **argv)
 			break;
 	}
 	log_info("outpostd.stopped", NULL);
+	scaler_shutdown();
 out:
 	sig_ctx = NULL;
 	timers_stop();
@@ -405,6 +403,7 @@ out:
 	if (app.lws != NULL)
 		lws_context_destroy(app.lws);
 	lifecycle_free();
+	scaler_free();
 	http_cache_clear();
 	events_shutdown();
 	auth_free();

@@ -94,6 +94,32 @@ metrics_warm_claimed(size_t n)
 	decisions_claimed += n;
 }
 
+/* Scaling actions, by action and template: a few dozen series at most. */
+struct scaling_series {
+	char action[24];
+	char tmpl[48];
+	unsigned long long count;
+};
+static struct scaling_series *scaling;
+static size_t nscaling, cap_scaling;
+
+void
+metrics_scaling_action(const char *action, const char *tmpl)
+{
+	for (size_t i = 0; i < nscaling; i++) {
+		if (strcmp(scaling[i].action, action) == 0 && strcmp(scaling[i].tmpl, tmpl) == 0) {
+			scaling[i].count++;
+			return;
+		}
+	}
+	if (array_grow(&scaling, &cap_scaling, nscaling, sizeof(*scaling)) != 0)
+		return;
+	snprintf(scaling[nscaling].action, sizeof(scaling[nscaling].action), "%s", action);
+	snprintf(scaling[nscaling].tmpl, sizeof(scaling[nscaling].tmpl), "%s", tmpl);
+	scaling[nscaling].count = 1;
+	nscaling++;
+}
+
 static struct http_series *series;
 static size_t nseries, cap_series;
 static struct route_hist *hists;
@@ -169,9 +195,11 @@ metrics_free(void)
 {
 	free(series);
 	free(hists);
+	free(scaling);
 	series = NULL;
 	hists = NULL;
-	nseries = cap_series = nhists = cap_hists = 0;
+	scaling = NULL;
+	nseries = cap_series = nhists = cap_hists = nscaling = cap_scaling = 0;
 }
 
 int
@@ -184,10 +212,51 @@ metrics_render(struct store *s, struct sbuf *o)
 	json_object_foreach(ic, k, v)
 		sbuf_printf(o, "outpost_instances{state=\"%s\"} %lld\n", k,
 		    (long long)json_integer_value(v));
-	sbuf_puts(o, "# HELP outpost_workers Workers by state.\n# TYPE outpost_workers gauge\n");
-	json_object_foreach(json_object_get(wc, "state"), k, v)
-		sbuf_printf(o, "outpost_workers{state=\"%s\"} %lld\n", k,
-		    (long long)json_integer_value(v));
+	/* By template ("" for workers registered by hand) and state, every state of each. */
+	sbuf_puts(o, "# HELP outpost_workers Workers by template and state.\n"
+	    "# TYPE outpost_workers gauge\n");
+	{
+		sqlite3_stmt *st = store_stmt(s, "SELECT t.name, w.state, count(w.id) FROM "
+		    "(SELECT name FROM templates UNION SELECT coalesce(template, '') FROM workers) t "
+		    "LEFT JOIN workers w ON coalesce(w.template, '') = t.name GROUP BY t.name, w.state "
+		    "ORDER BY t.name");
+		json_t *by = json_object();
+		const char *tk;
+		json_t *tv;
+
+		while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+			const char *tn = (const char *)sqlite3_column_text(st, 0);
+			json_t *row = json_object_get(by, tn);
+
+			if (row == NULL) {
+				row = json_object();
+				for (int i = 0; i < WORKER_STATE_COUNT; i++)
+					json_object_set_new(row, worker_state_name((enum worker_state)i),
+					    json_integer(0));
+				json_object_set_new(by, tn, row);
+			}
+			if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+				json_object_set_new(row, (const char *)sqlite3_column_text(st, 1),
+				    json_integer(sqlite3_column_int64(st, 2)));
+		}
+		if (st != NULL)
+			sqlite3_reset(st);
+		json_object_foreach(by, tk, tv) {
+			json_object_foreach(tv, k, v) {
+				sbuf_puts(o, "outpost_workers{template=");
+				sbuf_json_string(o, tk);
+				sbuf_printf(o, ",state=\"%s\"} %lld\n", k, (long long)json_integer_value(v));
+			}
+		}
+		json_decref(by);
+	}
+	sbuf_puts(o, "# HELP outpost_scaling_actions_total The scaler's decisions and their "
+	    "outcomes, by action and template.\n# TYPE outpost_scaling_actions_total counter\n");
+	for (size_t i = 0; i < nscaling; i++) {
+		sbuf_printf(o, "outpost_scaling_actions_total{action=\"%s\",template=", scaling[i].action);
+		sbuf_json_string(o, scaling[i].tmpl);
+		sbuf_printf(o, "} %llu\n", scaling[i].count);
+	}
 	sbuf_puts(o, "# HELP outpost_workers_health Workers not terminated, by health.\n"
 	    "# TYPE outpost_workers_health gauge\n");
 	json_object_foreach(json_object_get(wc, "health"), k, v)

@@ -335,6 +335,14 @@ write_placement(struct store *s, struct inst_row *r, const struct sched_worker *
 	    data->p);
 }
 
+/*
+ * Due: the slot starts within the lead time (?1 = now + lead_time) and has not
+ * ended (?2 = now; pool instances have no real slot). Instances for people
+ * first, then the pool; each by its slot; at most ?3.
+ */
+#define DUE_WHERE "i.state = 'pending' AND i.timeslot_start <= ?1 AND " \
+	"(i.timeslot_end > ?2 OR i.pool = 1) ORDER BY i.pool, i.timeslot_start, i.id LIMIT ?3"
+
 int
 sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t lead_time,
     struct sched_pass_result *res)
@@ -387,12 +395,8 @@ sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t lead_
 		is_open = 0;
 		goto next_due;
 	}
-	/* Due: the slot starts within the lead time and has not ended (pool instances have
-	 * no real slot). Instances for people first, then the pool; each by its slot. */
 	st = store_stmt(s, "SELECT " INST_COLUMNS " FROM instances i INDEXED BY instances_due "
-	    "LEFT JOIN workers w ON w.id = i.worker_id WHERE i.state = 'pending' AND "
-	    "i.timeslot_start <= ?1 AND (i.timeslot_end > ?2 OR i.pool = 1) "
-	    "ORDER BY i.pool, i.timeslot_start, i.id LIMIT ?3");
+	    "LEFT JOIN workers w ON w.id = i.worker_id WHERE " DUE_WHERE);
 	if (st == NULL)
 		goto out;
 	sqlite3_bind_int64(st, 1, now + lead_time);
@@ -613,4 +617,155 @@ done:
 	arena_free(&a);
 	sbuf_free(&b);
 	return out;
+}
+
+/*
+ * The autoscaler's question: of the pending instances due now, which fit no
+ * worker the site has or is making, and how many new workers of each
+ * template would take them? The due instances are placed (binpack, as a
+ * dry run: nothing is written) first onto the workers that take new
+ * instances and the ones being provisioned (t[i].coming, counted at their
+ * template's full capacity), then what is left onto up to t[i].room new
+ * workers of each template; t[i].add is how many of those were used, and
+ * need_* what they took. Binpack fills the fullest worker that fits, so
+ * empty new workers are opened one at a time, the smallest that fits first.
+ */
+int
+sched_demand(struct store *s, int64_t now, int64_t lead_time, struct demand_tmpl *t, size_t nt,
+    struct demand_result *res)
+{
+	struct arena a = { 0 };
+	struct lsets *ls = calloc(1, sizeof(*ls));
+	struct worker_set ws = { 0 };
+	struct sched_worker *all = NULL;
+	struct sched_instance *in = NULL, *left = NULL;
+	struct sched_stats stats;
+	size_t n = 0, cap = 0, nall = 0, nleft = 0, *owner = NULL, base;
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	for (size_t i = 0; i < nt; i++) {
+		t[i].add = 0;
+		t[i].need_cpu = t[i].need_memory_mb = 0;
+		t[i].need_n = 0;
+	}
+	if (ls == NULL || workers_load(s, &a, 1, &ws) != 0)
+		goto out;
+	for (size_t i = 0; i < ws.n; i++) {
+		res->free_cpu += ws.w[i].free_cpu;
+		res->free_memory_mb += ws.w[i].free_memory_mb;
+	}
+	st = store_stmt(s, "SELECT i.id, i.definition, i.definition_version, i.cpu, i.memory_mb "
+	    "FROM instances i INDEXED BY instances_due WHERE " DUE_WHERE);
+	if (st == NULL)
+		goto out;
+	sqlite3_bind_int64(st, 1, now + lead_time);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, PASS_MAX);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const struct lset *l = lset_get(s, &a, ls, (const char *)sqlite3_column_text(st, 1),
+		    sqlite3_column_int64(st, 2));
+
+		if (l == NULL || array_grow(&in, &cap, n, sizeof(*in)) != 0) {
+			sqlite3_reset(st);
+			goto out;
+		}
+		memset(&in[n], 0, sizeof(in[n]));
+		in[n].id = sqlite3_column_int64(st, 0);
+		in[n].cpu = sqlite3_column_int64(st, 3);
+		in[n].memory_mb = sqlite3_column_int64(st, 4);
+		in[n].labels = l->labels;
+		in[n].nlabels = l->n;
+		n++;
+	}
+	sqlite3_reset(st);
+	res->due = n;
+	if (n == 0) {
+		rc = 0;
+		goto out;
+	}
+	/* Room for what there is, what is coming, and what could be added. */
+	nall = ws.n;
+	for (size_t i = 0; i < nt; i++)
+		nall += (size_t)t[i].coming + (size_t)t[i].room;
+	all = calloc(nall, sizeof(*all));
+	owner = calloc(nall, sizeof(*owner));
+	left = calloc(n, sizeof(*left));
+	if (all == NULL || owner == NULL || left == NULL)
+		goto out;
+	memcpy(all, ws.w, ws.n * sizeof(*all));
+	nall = ws.n;
+	for (size_t i = 0; i < nt; i++) {
+		const char *const *lv;
+		int nl;
+
+		if (labels_parse(&a, t[i].labels_text, &lv, &nl) != 0)
+			goto out;
+		t[i].labels = lv;
+		t[i].nlabels = nl;
+		for (int k = 0; k < t[i].coming; k++, nall++) {
+			all[nall] = (struct sched_worker){ .id = -1, .name = t[i].name,
+				.state = WORKER_READY, .health = HEALTH_ONLINE, .free_cpu = t[i].cpu,
+				.free_memory_mb = t[i].memory_mb, .free_slots = t[i].slots,
+				.labels = lv, .nlabels = nl };
+			owner[nall] = SIZE_MAX;
+		}
+	}
+	if (sched_place(all, nall, in, n, SCHED_BINPACK, &stats) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (in[i].worker < 0)
+			left[nleft++] = in[i];
+	res->unplaced_now = nleft;
+	if (nleft == 0) {
+		rc = 0;
+		goto out;
+	}
+	/* The new workers each template could add, after what is and what comes. */
+	base = nall;
+	for (size_t i = 0; i < nt; i++) {
+		for (int k = 0; k < t[i].room; k++, nall++) {
+			all[nall] = (struct sched_worker){ .id = -2 - (int64_t)k, .name = t[i].name,
+				.state = WORKER_READY, .health = HEALTH_ONLINE, .free_cpu = t[i].cpu,
+				.free_memory_mb = t[i].memory_mb, .free_slots = t[i].slots,
+				.labels = t[i].labels, .nlabels = t[i].nlabels };
+			owner[nall] = i;
+		}
+	}
+	if (sched_place(all, nall, left, nleft, SCHED_BINPACK, &stats) != 0)
+		goto out;
+	{
+		unsigned char *used = calloc(nall - base + 1, 1);
+
+		if (used == NULL)
+			goto out;
+		for (size_t i = 0; i < nleft; i++) {
+			size_t w = left[i].worker < 0 ? SIZE_MAX : (size_t)left[i].worker;
+
+			if (w == SIZE_MAX || w < base) {
+				if (w == SIZE_MAX)
+					res->unfit++;
+				continue;
+			}
+			t[owner[w]].need_cpu += left[i].cpu;
+			t[owner[w]].need_memory_mb += left[i].memory_mb;
+			t[owner[w]].need_n++;
+			if (!used[w - base]) {
+				used[w - base] = 1;
+				t[owner[w]].add++;
+			}
+		}
+		free(used);
+	}
+	rc = 0;
+out:
+	free(ws.w);
+	free(all);
+	free(owner);
+	free(in);
+	free(left);
+	free(ls);
+	arena_free(&a);
+	return rc;
 }

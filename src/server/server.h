@@ -60,6 +60,8 @@ struct server_config {
 	int64_t scheduler_interval_ms;	/* a pass at least this often, changes or not */
 	int64_t instance_retention_ms;	/* stopped instances are terminated after this */
 	int64_t hook_timeout_ms;	/* for hooks but run that name no timeout */
+	char template_dir[1024];	/* templates, one JSON file each */
+	char agent_program[1024];	/* the local provisioner's outpost-agent; "": found */
 };
 
 void server_config_defaults(struct server_config *c);
@@ -174,6 +176,7 @@ void metrics_instantiation(double seconds);
 /* Claims committed (never counted before the commit: a rollback claimed nothing). */
 void metrics_warm_claimed(size_t n);
 void metrics_ws_clients(int delta);
+void metrics_scaling_action(const char *action, const char *tmpl);
 int metrics_render(struct store *s, struct sbuf *out);
 void metrics_free(void);
 
@@ -227,6 +230,7 @@ extern const struct route api_events_routes[];
 extern const struct route api_tokens_routes[];
 extern const struct route api_health_routes[];
 extern const struct route api_agent_routes[];
+extern const struct route api_templates_routes[];
 
 /* Response helpers (http.c). */
 int resp_json(struct resp *rs, int status, json_t *j);	/* takes ownership of j */
@@ -334,10 +338,34 @@ int sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t l
 json_t *instance_placement(struct store *s, int64_t id, int64_t now, int64_t lead_time,
     struct op_err *err);
 
+/* The autoscaler's question to the scheduler (placement.c, sched_demand). */
+struct demand_tmpl {
+	const char *name;
+	int64_t cpu, memory_mb, slots;
+	const char *labels_text;	/* the template's labels object as JSON text */
+	int coming;			/* its workers being provisioned */
+	int room;			/* how many more it may have (max less live) */
+	const char *const *labels;	/* internal: the labels as "k=v" */
+	int nlabels;
+	int add;			/* out: new workers that would take what is left */
+	int64_t need_cpu, need_memory_mb;	/* out: what those instances ask for */
+	size_t need_n;			/* out: how many instances */
+};
+struct demand_result {
+	size_t due;		/* pending instances due now */
+	size_t unplaced_now;	/* ... that fit no worker there is or is coming */
+	size_t unfit;		/* ... that no template could take either */
+	int64_t free_cpu, free_memory_mb;	/* free on the workers that take instances */
+};
+int sched_demand(struct store *s, int64_t now, int64_t lead_time, struct demand_tmpl *t, size_t nt,
+    struct demand_result *res);
+
 /* lifecycle.c: agents' reports, the clock (slots, retention, drains), lost workers, pools. */
 int lifecycle_tick(struct store *s, int64_t now, const struct server_config *cfg, int is_full);
 /* In the caller's transaction: what a lost worker held is placed again or failed. */
 int lifecycle_worker_lost(struct store *s, int64_t worker_id, const char *name);
+/* The same for a worker an operator stopped or terminated with force ("stopped", "terminated"). */
+int lifecycle_worker_gone(struct store *s, int64_t worker_id, const char *name, const char *how);
 void lifecycle_free(void);
 /* Warm instances per definition that has a pool: {"name": count}. */
 json_t *pools_warm_counts(struct store *s);
@@ -459,6 +487,52 @@ int worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **ou
 int workers_check_health(struct store *s, int64_t now, int64_t since, int64_t offline_after,
     int64_t lost_after);
 
+/* templates.c: kinds of workers and their provisioners. */
+#define TMPL_NAME_MAX 47
+#define TMPL_MAX_WORKERS 1000
+enum prov_type { PROV_LOCAL, PROV_SYSTEMD, PROV_COMMAND, PROV_STATIC, PROV_COUNT };
+struct tmpl {
+	char name[TMPL_NAME_MAX + 1];
+	int64_t cpu, memory_mb, slots;
+	int64_t min, max;
+	int64_t cooldown_ms, idle_timeout_ms, provision_timeout_ms, retry_backoff_ms;
+	int autoscale;
+	enum prov_type prov;
+	json_t *labels;		/* object of strings */
+	json_t *prov_spec;	/* the provisioner object, type included */
+};
+const char *prov_type_name(enum prov_type t);
+int template_validate(json_t *in, const char *name, json_t **normal, struct op_err *err);
+int template_parse(json_t *spec, struct tmpl *t);
+void template_clear(struct tmpl *t);
+void template_capacity_arg(const struct tmpl *t, char *buf, size_t n);
+void template_labels_arg(const struct tmpl *t, struct sbuf *b);
+json_t *template_get(struct store *s, const char *name, struct op_err *err);
+json_t *templates_list(struct store *s);
+/* 1 created, 0 replaced, -1 error; source "api" or "config". */
+int template_put(struct store *s, const char *name, json_t *in, const char *source,
+    const char *actor, json_t **out, struct op_err *err);
+int templates_load_dir(struct store *s, const char *dir, int is_strict, char *err, size_t errlen);
+int template_set_desired(struct store *s, const char *name, int64_t count, const char *actor,
+    const char *reason, int64_t *was, struct op_err *err);
+
+/* scaler.c: provisioners, the reconciler of desired counts, the autoscaler. */
+/* Once a second and soon after a kick: provisions, retires, supervises, autoscales. */
+void scaler_tick(struct app *a, int64_t now);
+void scaler_kick(void);
+/* Operator's stop / terminate of a worker (force: even with instances on it). */
+int scaler_worker_stop(struct app *a, int64_t id, json_t *body, const char *actor, json_t **out,
+    struct op_err *err);
+int scaler_worker_terminate(struct app *a, int64_t id, json_t *body, const char *actor,
+    json_t **out, struct op_err *err);
+/* A scale request: desired count, and a drain deadline for the workers it removes. */
+int scaler_scale(struct app *a, const char *name, json_t *body, const char *actor, json_t **out,
+    struct op_err *err);
+/* At exit: SIGTERM to the local agents this server started (their hooks live on under shims). */
+void scaler_shutdown(void);
+void scaler_free(void);
+/* main.c: makes a directory and its parents. */
+
 /* ---- the loop's timers (timers.c) ---- */
 /* Starts the periodic work on the loop: health, scheduler, lifecycle, watchdog. */
 void timers_start(struct app *a);
@@ -483,6 +557,7 @@ struct app {
 	int64_t started_at;
 	char boot_id[16];
 	int in_flight;
+	char url[300];		/* where this server's own agents reach it */
 };
 
 extern struct app *the_app;

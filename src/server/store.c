@@ -149,6 +149,26 @@ static const char *const migrations[] = {
 	"UPDATE instances SET log_bytes = (SELECT sum(length(CAST(l.text AS BLOB))) "
 	"  FROM instance_logs l WHERE l.instance_id = instances.id) "
 	"WHERE id IN (SELECT instance_id FROM instance_logs);",
+
+	/*
+	 * 5: templates and the workers made from them. desired is the count the
+	 * scaler keeps; a retiring worker is drained, then stopped and
+	 * terminated; provider_ref is what its provisioner knows it by (the
+	 * local agent's "PID START"); token_id its own join token, revoked once
+	 * it is gone.
+	 */
+	"CREATE TABLE templates ("
+	"  name TEXT PRIMARY KEY,"
+	"  spec TEXT NOT NULL,"
+	"  desired INTEGER NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL"
+	") STRICT;"
+	"ALTER TABLE workers ADD COLUMN retiring INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE workers ADD COLUMN provider_ref TEXT;"
+	"ALTER TABLE workers ADD COLUMN token_id INTEGER;"
+	"CREATE INDEX workers_template ON workers(template, state);",
 };
 
 int

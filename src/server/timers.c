@@ -5,7 +5,9 @@
  *   scheduler  a pass soon after any committed change (a kick), when the next
  *              pending instance becomes due, and every scheduler_interval anyway;
  *   lifecycle  every 250 ms: slots that end, missed slots, drain deadlines;
- *              every second: warm pools and retention.
+ *              every second: warm pools and retention;
+ *   scaler     every second (and 100 ms after a kick, scaler.c): templates'
+ *              workers, provisioners, the autoscaler.
  *
  * Kicks are coalesced: a pass runs no sooner than twice the last pass's
  * length after it (20 ms at least), so a burst of changes costs a few passes
@@ -20,7 +22,7 @@
 #define PASS_MIN_GAP_MS 20
 
 static struct app *app;
-static lws_sorted_usec_list_t health_sul, sched_sul, life_sul;
+static lws_sorted_usec_list_t health_sul, sched_sul, life_sul, scale_sul;
 static int64_t sched_at;	/* when the queued pass runs; 0: none queued */
 static int64_t sched_gap_ms = PASS_MIN_GAP_MS;
 static int64_t sched_last_end;
@@ -104,10 +106,18 @@ life_run(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(app->lws, 0, sul, life_run, LIFECYCLE_US);
 }
 
+static void
+scale_run(lws_sorted_usec_list_t *sul)
+{
+	scaler_tick(app, now_ms());
+	lws_sul_schedule(app->lws, 0, sul, scale_run, LWS_US_PER_SEC);
+}
+
 void
 timers_start(struct app *a)
 {
 	app = a;
+	lws_sul_schedule(a->lws, 0, &scale_sul, scale_run, 200 * LWS_US_PER_MS);
 	lws_sul_schedule(a->lws, 0, &health_sul, health_run, LWS_US_PER_SEC);
 	lws_sul_schedule(a->lws, 0, &life_sul, life_run, LIFECYCLE_US);
 	queue_pass(now_ms());
@@ -121,6 +131,7 @@ timers_stop(void)
 	lws_sul_cancel(&health_sul);
 	lws_sul_cancel(&sched_sul);
 	lws_sul_cancel(&life_sul);
+	lws_sul_cancel(&scale_sul);
 	sched_at = 0;
 	app = NULL;
 }

@@ -196,7 +196,8 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 		st = store_stmt(s, "UPDATE workers SET template = coalesce(?2, template), "
 		    "health = 'online', cpu = ?3, memory_mb = ?4, slots = ?5, labels = ?6, "
 		    "last_heartbeat = ?7, updated_at = ?7, "
-		    "state = CASE state WHEN 'provisioning' THEN 'ready' ELSE state END WHERE name = ?1");
+		    "state = CASE WHEN state = 'provisioning' OR (state = 'stopped' AND retiring = 0) "
+		    "THEN 'ready' ELSE state END WHERE name = ?1");
 	}
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if (tmpl)
@@ -508,7 +509,8 @@ workers_check_health(struct store *s, int64_t now, int64_t since, int64_t offlin
 	 * start): agents get their full grace to reach a server that was down. */
 	sqlite3_stmt *st = store_stmt(s, "SELECT id, health, "
 	    "max(coalesce(last_heartbeat, created_at), ?2), name FROM workers "
-	    "WHERE state != 'terminated' AND health != 'lost' AND "
+	    "WHERE state NOT IN ('terminated', 'provisioning', 'stopped', 'failed') AND "
+	    "health != 'lost' AND "
 	    "max(coalesce(last_heartbeat, created_at), ?2) <= ?1");
 	int rc = 0;
 

@@ -50,8 +50,13 @@ _kill_under_work() {
 		case $(readlink "$d/cwd" 2>/dev/null) in
 		"$WORK"/*) kill -KILL "$pid" 2>/dev/null ;;
 		esac
-		if [ "$(cat "$d/comm" 2>/dev/null)" = outpost-shim ] &&
-			tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "$WORK/"; then
+		# Shims, and the agents a server's local provisioner started (they outlive
+		# a server killed with -9, by design), name $WORK in their arguments.
+		case $(cat "$d/comm" 2>/dev/null) in
+		outpost-shim | outpost-agent) ;;
+		*) continue ;;
+		esac
+		if tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "$WORK/"; then
 			kill -KILL "$pid" 2>/dev/null
 		fi
 	done
@@ -72,7 +77,7 @@ _cleanup() {
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
-	[ -n "${_has_agents:-}" ] && _kill_under_work
+	_kill_under_work
 	# A sanitizer's report in a program's log fails the test (the programs run on after it).
 	for p in "$WORK"/*.log; do
 		[ -f "$p" ] && grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$p" || continue
@@ -152,9 +157,15 @@ start_server() {
 	_nstart=$((_nstart + 1))
 	SERVER_DIR=$dir
 	SERVER_LOG=$WORK/outpostd.$_nstart.log
+	# Templates come from the test's own directory unless it names one: never
+	# from an installed Outpost's config.
+	local tdir=(--template-dir "$WORK/templates") a
+	for a in "$@"; do
+		case $a in --template-dir | --template-dir=*) tdir=() ;; esac
+	done
 	(
 		_ws_close_fds_but
-		exec "$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$dir" --log-format json "$@"
+		exec "$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$dir" --log-format json "${tdir[@]}" "$@"
 	) >"$SERVER_LOG" 2>&1 &
 	SERVER_PID=$!
 	track_pid "$SERVER_PID"
