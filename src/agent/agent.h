@@ -108,7 +108,7 @@ struct proto {
 };
 
 enum call proto_register(struct proto *pr);
-enum call proto_heartbeat(struct proto *pr);
+enum call proto_heartbeat(struct proto *pr, int *is_retired);
 /* POST /agent/sync with the ids still alive; *work is the answer (caller decrefs). */
 enum call proto_sync(struct proto *pr, const int64_t *alive, size_t n, json_t **work);
 enum call proto_work(struct proto *pr, json_t **work);

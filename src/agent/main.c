@@ -93,7 +93,9 @@ usage(FILE *f)
 	    "timeout it gets SIGTERM, then SIGKILL after the grace. SIGTERM, SIGINT or SIGHUP\n"
 	    "stops the agent and leaves the hooks running: an agent started again on the same\n"
 	    "work directory takes them back.\n"
-	    "Exit status: 0 stopped by a signal; 1 the server refused it (a bad token, a bad\n"
+	    "When the server says its worker is stopped or terminated, the agent ends the\n"
+	    "hooks it still runs and exits with 0.\n"
+	    "Exit status: 0 stopped by a signal or by the server; 1 the server refused it (a bad token, a bad\n"
 	    "name, capacity or labels); 2 a bad flag or setting, a token file that cannot be\n"
 	    "read, or a work directory that cannot be made, written, or is another agent's.\n");
 }
@@ -268,27 +270,6 @@ read_token(const char *path, char *out, size_t n, char *err, size_t errlen)
 	return 0;
 }
 
-/* mkdir -p: the work directory and whatever it needs above it. */
-static int
-mkdir_parents(const char *path, mode_t mode)
-{
-	char buf[1100];
-
-	if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /*
  * Sleeps ms, or less when a signal arrives (before the event stream exists).
  * The signals are blocked from the look at the flags until ppoll, which
@@ -390,8 +371,8 @@ main(int argc, char **argv)
 	struct work *w = NULL;
 	struct sigaction sa;
 	json_t *labels, *j;
-	int rc = 1, is_registered = 0, lock_fd = -1;
-	int64_t backoff = 500, beat_at = 0, *alive = NULL;
+	int rc = 1, is_registered = 0, lock_fd = -1, is_retired = 0;
+	int64_t backoff = 500, beat_at = 0, retired_at = 0, *alive = NULL;
 	size_t nalive = 0;
 
 	log_set_program("outpost-agent");
@@ -449,7 +430,7 @@ main(int argc, char **argv)
 	 * hooks for its own.
 	 */
 	snprintf(path, sizeof(path), "%s/instances", c.work_dir);
-	if (mkdir_parents(path, 0750) != 0 || access(path, W_OK | X_OK) != 0 ||
+	if (mkdir_p(path, 0750) != 0 || access(path, W_OK | X_OK) != 0 ||
 	    realpath(c.work_dir, abs_dir) == NULL) {
 		fprintf(stderr, "outpost-agent: --work-dir %s: %s\n", c.work_dir, strerror(errno));
 		rc = 2;
@@ -554,7 +535,7 @@ main(int argc, char **argv)
 			/* A server that takes connections but does not answer holds the loop little. */
 			if (was_away)
 				httpc_set_timeouts(pr.http, 2000, 3000);
-			r = proto_heartbeat(&pr);
+			r = proto_heartbeat(&pr, &is_retired);
 			if (was_away)
 				httpc_set_timeouts(pr.http, 2000, 10000);
 			beat_at = now_ms() + c.heartbeat_ms;
@@ -569,10 +550,34 @@ main(int argc, char **argv)
 			}
 			if (r == CALL_FATAL)
 				goto out;
+			if (is_retired && retired_at == 0) {
+				/* What it still holds was settled by the server: the work says so. */
+				log_info("agent.retired", "name", c.name, "detail",
+				    "the worker is stopped; ending what it holds, then exiting", NULL);
+				retired_at = now_ms();
+				want_work = 1;
+			}
 			/* Without the stream, the work is asked for at each heartbeat. */
 			if (!is_streaming)
 				want_work = 1;
 			now = now_ms();
+		}
+		if (retired_at != 0 && !want_work) {
+			size_t running;
+
+			/* Its hooks are killed (with the grace) once the work no longer lists them. */
+			if (work_count(w, &running) == 0 || running == 0 ||
+			    now - retired_at > 2 * c.kill_grace_ms + 5000) {
+				if (running > 0)
+					log_warn("agent.retired", "detail", "hooks still running at exit",
+					    NULL);
+				log_info("agent.stopped", "name", c.name, "detail",
+				    "its worker is stopped or terminated", NULL);
+				rc = 0;
+				goto out;
+			}
+			if (wait > 200)
+				wait = 200;
 		}
 		if (beat_at - now < wait)
 			wait = beat_at - now;

@@ -88,10 +88,23 @@ proto_register(struct proto *pr)
 	return c;
 }
 
+/*
+ * *is_retired: the server says the worker is stopped or terminated (by an
+ * operator or the scaler): its agent has nothing more to do.
+ */
 enum call
-proto_heartbeat(struct proto *pr)
+proto_heartbeat(struct proto *pr, int *is_retired)
 {
-	return call(pr, "POST", "/api/v1/agent/heartbeat", pr->heartbeat_body, NULL, "a heartbeat");
+	json_t *answer = NULL;
+	enum call c = call(pr, "POST", "/api/v1/agent/heartbeat", pr->heartbeat_body, &answer,
+	    "a heartbeat");
+	const char *st = json_string_value(json_object_get(json_object_get(answer, "worker"),
+	    "state"));
+
+	*is_retired = c == CALL_CONFLICT ||
+	    (st != NULL && (strcmp(st, "stopped") == 0 || strcmp(st, "terminated") == 0));
+	json_decref(answer);
+	return c;
 }
 
 enum call
