@@ -79,7 +79,13 @@ args_parse(struct args *a, const struct opt_spec *const *tables, int argc, char 
 					return -1;
 			break;
 		}
-		if (s[0] != '-' || s[1] == '\0') {
+		/*
+		 * "-" is stdin, and "-3" a negative number (outpost template scale
+		 * lab -1) when no short option is that digit: the command's check
+		 * then names the argument, where "unknown option -1" would not.
+		 */
+		if (s[0] != '-' || s[1] == '\0' ||
+		    (s[1] >= '0' && s[1] <= '9' && find_short(tables, s[1]) == NULL)) {
 			if (mode == ARGS_STOP_AT_POSITIONAL)
 				break;
 			if (add_pos(a, s, err, errlen) != 0)
@@ -189,6 +195,22 @@ arg_duration(const char *what, const char *s, int64_t *ms, char *err, size_t err
 		return -1;
 	}
 	return 0;
+}
+
+int
+arg_deadline(const char *what, const char *s, int64_t max_ms, char *err, size_t errlen)
+{
+	char max[32];
+	int64_t ms;
+
+	if (time_parse_rfc3339(s, &ms) == 0)
+		return 0;
+	if (duration_parse(s, &ms) == 0 && ms <= max_ms)
+		return 0;
+	snprintf(err, errlen, "%s must be an RFC 3339 time such as 2026-11-23T10:00:00Z or a "
+	    "duration from now up to %s such as 30m, not '%s'", what,
+	    duration_format(max_ms, max, sizeof(max)), s);
+	return -1;
 }
 
 int

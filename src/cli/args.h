@@ -63,6 +63,14 @@ int arg_time(const char *what, const char *s, int64_t now, int64_t *ms, char *er
 int arg_duration(const char *what, const char *s, int64_t *ms, char *err, size_t errlen);
 
 /*
+ * A deadline as the server takes it: an RFC 3339 time, or a duration from
+ * now up to max_ms ("30m"), checked only; it is sent as it was given, for
+ * the server's clock is the one that counts.
+ */
+#define ARG_DEADLINE_MAX_MS (30LL * 86400000)	/* the server's bound: 30d */
+int arg_deadline(const char *what, const char *s, int64_t max_ms, char *err, size_t errlen);
+
+/*
  * Checks a comma list: every item non-empty and accepted by is_valid (when
  * not NULL); valid_names is shown in the error. Returns the number of items.
  */

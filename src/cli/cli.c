@@ -140,6 +140,72 @@ cli_id_arg(const char *what, const char *s, int64_t *id)
 	return CLI_OK;
 }
 
+int
+cli_parse_object(const char *name, const char *text, size_t len, const char *what, json_t **out,
+    char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	*out = NULL;
+	j = json_loadb(text != NULL ? text : "", len, 0, &jerr);
+	if (j == NULL) {
+		snprintf(err, errlen, "%s:%d:%d: not valid JSON: %s", name, jerr.line, jerr.column,
+		    jerr.text);
+		return -1;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		snprintf(err, errlen, "%s: %s is a JSON object", name, what);
+		return -1;
+	}
+	*out = j;
+	return 0;
+}
+
+/* Reads all of f up to CLI_MAX_INPUT bytes. */
+static int
+read_bounded(FILE *f, const char *name, struct sbuf *b)
+{
+	char chunk[8192];
+	size_t n;
+
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (b->len + n > CLI_MAX_INPUT)
+			return cli_fail(CLI_USAGE, "%s: larger than the server's limit of %zu "
+			    "bytes", name, CLI_MAX_INPUT);
+		if (sbuf_append(b, chunk, n) != 0)
+			return cli_fail(CLI_USAGE, "%s: out of memory", name);
+	}
+	if (ferror(f))
+		return cli_fail(CLI_USAGE, "%s: cannot read: %s", name, strerror(errno));
+	return CLI_OK;
+}
+
+int
+cli_read_object(const char *path, const char *what, json_t **out)
+{
+	const char *name = strcmp(path, "-") == 0 ? "stdin" : path;
+	struct sbuf text;
+	char err[1024];
+	FILE *f;
+	int rc;
+
+	*out = NULL;
+	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	if (f == NULL)
+		return cli_fail(CLI_USAGE, "-f %s: cannot open: %s", path, strerror(errno));
+	sbuf_init(&text);
+	rc = read_bounded(f, name, &text);
+	if (f != stdin)
+		fclose(f);
+	if (rc == CLI_OK && cli_parse_object(name, text.p, text.len, what, out, err,
+	    sizeof(err)) != 0)
+		rc = cli_fail(CLI_USAGE, "%s", err);
+	sbuf_free(&text);
+	return rc;
+}
+
 /* Appends "after=cursor" to base; the caller frees the result. */
 static char *
 page_path(const char *base, const char *cursor)
@@ -152,6 +218,22 @@ page_path(const char *base, const char *cursor)
 		return NULL;
 	}
 	return sbuf_steal(&b);
+}
+
+int
+cli_show(struct cli *c, const char *path)
+{
+	struct httpc_resp r;
+	int rc = cli_call_json(c, "GET", path, NULL, &r);
+
+	if (rc != CLI_OK)
+		return rc;
+	if (c->out == OUT_JSON)
+		cli_print_json(c, r.json);
+	else
+		view_object(c, r.json);
+	httpc_resp_free(&r);
+	return cli_finish(c);
 }
 
 int

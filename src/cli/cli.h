@@ -70,6 +70,7 @@ extern const struct cmd_entry cmd_instance_entries[];
 extern const struct cmd_entry cmd_worker_entries[];
 extern const struct cmd_entry cmd_events_entries[];
 extern const struct cmd_entry cmd_token_entries[];
+extern const struct cmd_entry cmd_template_entries[];
 
 /* ---- settings.c ---- */
 
@@ -107,6 +108,31 @@ int cli_finish(struct cli *c);
 /* Checks a positional resource id (a positive integer). */
 int cli_id_arg(const char *what, const char *s, int64_t *id);
 
+/*
+ * Parses len bytes of text read from name (a path, or "stdin") as one JSON
+ * object; what names it in the error ("a template"). Returns 0 with *out
+ * to decref, or -1 with err: "lab.json:2:9: not valid JSON: ...",
+ * "lab.json: a template is a JSON object".
+ */
+int cli_parse_object(const char *name, const char *text, size_t len, const char *what,
+    json_t **out, char *err, size_t errlen);
+/*
+ * Reads the JSON object of -f path ("-" reads stdin), up to CLI_MAX_INPUT
+ * bytes, as cli_parse_object parses it. Returns CLI_OK with *out to decref,
+ * or prints why and returns CLI_USAGE.
+ */
+int cli_read_object(const char *path, const char *what, json_t **out);
+
+/* ---- cmd_template.c ---- */
+
+/*
+ * The name a template's JSON holds, for the path it is applied to; from
+ * names the file in the error ("lab.json: field 'name' is missing; ...").
+ * *name points into spec. Returns 0, or -1 with err.
+ */
+int template_name_of(json_t *spec, const char *from, const char **name, char *err,
+    size_t errlen);
+
 /* ---- view.c: JSON into tables ---- */
 
 /* Which state table colours a column. */
@@ -134,6 +160,11 @@ void view_value(json_t *v, char *buf, size_t n);
 void view_fmt_defref(json_t *item, const struct column *col, char *buf, size_t n);
 /* "allocated/capacity" for the resource named by col->key. */
 void view_fmt_usage(json_t *item, const struct column *col, char *buf, size_t n);
+
+/* "yes" or "no" for the boolean at col->key; anything else as any other cell. */
+void view_fmt_yes_no(json_t *item, const struct column *col, char *buf, size_t n);
+/* "cpu=4 mem=4096 slots=4" from the capacity object at col->key. */
+void view_fmt_capacity(json_t *item, const struct column *col, char *buf, size_t n);
 
 /* Prints items (a JSON array of objects) as a table with cols (NULL-header ended). */
 int view_table(struct cli *c, json_t *items, const struct column *cols);
@@ -181,5 +212,7 @@ int view_log_chunk(struct cli *c, struct view_log *at, json_t *chunk, int is_ter
  * pages remain, says so on stderr.
  */
 int cli_list(struct cli *c, const char *path, const struct column *cols, int follow_all);
+/* (cli.c) GETs path and prints the one object it answers (view_object or JSON). */
+int cli_show(struct cli *c, const char *path);
 
 #endif

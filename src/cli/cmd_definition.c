@@ -4,7 +4,6 @@
  * is reported with its line and column before anything is sent); every
  * create of an existing name makes its next version on the server.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,73 +21,29 @@ static const struct column definition_columns[] = {
 	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
 };
 
-/* Reads all of f up to CLI_MAX_INPUT bytes. */
-static int
-read_bounded(FILE *f, const char *name, struct sbuf *b)
-{
-	char chunk[8192];
-	size_t n;
-
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (b->len + n > CLI_MAX_INPUT)
-			return cli_fail(CLI_USAGE, "%s: larger than the server's limit of %zu "
-			    "bytes", name, CLI_MAX_INPUT);
-		if (sbuf_append(b, chunk, n) != 0)
-			return cli_fail(CLI_USAGE, "%s: out of memory", name);
-	}
-	if (ferror(f))
-		return cli_fail(CLI_USAGE, "%s: cannot read: %s", name, strerror(errno));
-	return CLI_OK;
-}
-
 static int
 definition_create(struct cli *c, const struct args *a)
 {
 	const char *path = args_get(a, "file");
-	const char *name = path != NULL && strcmp(path, "-") == 0 ? "stdin" : path;
 	struct httpc_resp r;
-	json_error_t jerr;
-	json_t *body = NULL;
-	struct sbuf text;
-	FILE *f;
+	json_t *body;
 	int rc;
 
 	if (path == NULL || *path == '\0')
 		return cli_fail(CLI_USAGE, "definition create needs -f FILE (a JSON file, - for "
 		    "stdin)");
-	sbuf_init(&text);
-	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-	if (f == NULL)
-		return cli_fail(CLI_USAGE, "-f %s: cannot open: %s", path, strerror(errno));
-	rc = read_bounded(f, name, &text);
-	if (f != stdin)
-		fclose(f);
-	if (rc != CLI_OK)
-		goto done;
-	body = json_loadb(text.p != NULL ? text.p : "", text.len, 0, &jerr);
-	if (body == NULL) {
-		rc = cli_fail(CLI_USAGE, "%s:%d:%d: not valid JSON: %s", name, jerr.line,
-		    jerr.column, jerr.text);
-		goto done;
-	}
-	if (!json_is_object(body)) {
-		rc = cli_fail(CLI_USAGE, "%s: a definition is a JSON object", name);
-		goto done;
-	}
+	if ((rc = cli_read_object(path, "a definition", &body)) != CLI_OK)
+		return rc;
 	rc = cli_call_json(c, "POST", "/api/v1/definitions", body, &r);
+	json_decref(body);
 	if (rc != CLI_OK)
-		goto done;
+		return rc;
 	if (c->out == OUT_JSON)
 		cli_print_json(c, r.json);
 	else
 		view_object(c, r.json);
 	httpc_resp_free(&r);
-	rc = cli_finish(c);
-done:
-	if (body != NULL)
-		json_decref(body);
-	sbuf_free(&text);
-	return rc;
+	return cli_finish(c);
 }
 
 static int
@@ -121,7 +76,6 @@ static int
 definition_get(struct cli *c, const struct args *a)
 {
 	const char *ver = args_get(a, "version");
-	struct httpc_resp r;
 	struct sbuf path;
 	char err[256];
 	int64_t v;
@@ -137,16 +91,9 @@ definition_get(struct cli *c, const struct args *a)
 		}
 		sbuf_printf(&path, "/versions/%lld", (long long)v);
 	}
-	rc = cli_call_json(c, "GET", path.p, NULL, &r);
+	rc = cli_show(c, path.p);
 	sbuf_free(&path);
-	if (rc != CLI_OK)
-		return rc;
-	if (c->out == OUT_JSON)
-		cli_print_json(c, r.json);
-	else
-		view_object(c, r.json);
-	httpc_resp_free(&r);
-	return cli_finish(c);
+	return rc;
 }
 
 static const struct opt_spec create_opts[] = {

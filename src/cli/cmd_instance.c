@@ -37,13 +37,11 @@ static const struct column transition_columns[] = {
 	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
 };
 
-static void fmt_yes_no(json_t *item, const struct column *col, char *buf, size_t n);
-
 static const struct column placement_columns[] = {
 	{ "WORKER", "worker", COLOR_NONE, TABLE_LEFT, 0, NULL },
 	{ "STATE", "state", COLOR_WORKER_STATE, TABLE_LEFT, 0, NULL },
 	{ "HEALTH", "health", COLOR_HEALTH, TABLE_LEFT, 0, NULL },
-	{ "FITS", "fits", COLOR_NONE, TABLE_LEFT, 0, fmt_yes_no },
+	{ "FITS", "fits", COLOR_NONE, TABLE_LEFT, 0, view_fmt_yes_no },
 	{ "REASON", "reason", COLOR_NONE, TABLE_LEFT, 0, NULL },
 	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
 };
@@ -174,7 +172,6 @@ instance_list(struct cli *c, const struct args *a)
 static int
 instance_get(struct cli *c, const struct args *a)
 {
-	struct httpc_resp r;
 	char path[64];
 	int64_t id;
 	int rc;
@@ -182,14 +179,7 @@ instance_get(struct cli *c, const struct args *a)
 	if ((rc = cli_id_arg("instance ID", a->pos[0], &id)) != CLI_OK)
 		return rc;
 	snprintf(path, sizeof(path), "/api/v1/instances/%lld", (long long)id);
-	if ((rc = cli_call_json(c, "GET", path, NULL, &r)) != CLI_OK)
-		return rc;
-	if (c->out == OUT_JSON)
-		cli_print_json(c, r.json);
-	else
-		view_object(c, r.json);
-	httpc_resp_free(&r);
-	return cli_finish(c);
+	return cli_show(c, path);
 }
 
 /* POST /api/v1/instances/ID/ACTION with body; prints the instance it answers with. */
@@ -250,18 +240,6 @@ instance_extend(struct cli *c, const struct args *a)
 	rc = instance_act(c, a->pos[0], "extend", body);
 	json_decref(body);
 	return rc;
-}
-
-/* "yes" or "no" for a boolean; anything else as any other cell. */
-static void
-fmt_yes_no(json_t *item, const struct column *col, char *buf, size_t n)
-{
-	json_t *v = view_path(item, col->key);
-
-	if (json_is_boolean(v))
-		snprintf(buf, n, "%s", json_is_true(v) ? "yes" : "no");
-	else
-		view_value(v, buf, n);
 }
 
 /* GETs /api/v1/instances/ID plus suffix, checking ID first. */

@@ -1,7 +1,7 @@
 /*
- * outpost worker list|get|cordon|uncordon|drain: the hosts that run
- * instances. A worker is named by its id or its name; the server resolves
- * either, so the CLI passes what it was given, encoded.
+ * outpost worker list|get|cordon|uncordon|drain|stop|terminate: the hosts
+ * that run instances. A worker is named by its id or its name; the server
+ * resolves either, so the CLI passes what it was given, encoded.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,21 +98,13 @@ static int
 worker_get(struct cli *c, const struct args *a)
 {
 	char *path = worker_path(a->pos[0], "");
-	struct httpc_resp r;
 	int rc;
 
 	if (path == NULL)
 		return cli_fail(CLI_USAGE, "worker get needs a worker ID or NAME");
-	rc = cli_call_json(c, "GET", path, NULL, &r);
+	rc = cli_show(c, path);
 	free(path);
-	if (rc != CLI_OK)
-		return rc;
-	if (c->out == OUT_JSON)
-		cli_print_json(c, r.json);
-	else
-		view_object(c, r.json);
-	httpc_resp_free(&r);
-	return cli_finish(c);
+	return rc;
 }
 
 /* POST .../ACTION with body (borrowed, may be NULL); prints the worker it answers with. */
@@ -155,9 +147,6 @@ worker_uncordon(struct cli *c, const struct args *a)
 	return worker_act(c, a->pos[0], "uncordon", NULL);
 }
 
-/* The server's bound on a drain deadline given as a duration. */
-#define DRAIN_MAX_MS (30LL * 86400000)
-
 /*
  * The deadline goes as it was given: the server reads a duration from its
  * own clock, which is the one that counts. It is checked here as the server
@@ -168,19 +157,47 @@ worker_drain(struct cli *c, const struct args *a)
 {
 	const char *deadline = args_get(a, "deadline");
 	json_t *body = NULL;
-	int64_t ms;
+	char err[512];
 	int rc;
 
-	if (deadline != NULL && time_parse_rfc3339(deadline, &ms) != 0 &&
-	    (duration_parse(deadline, &ms) != 0 || ms > DRAIN_MAX_MS))
-		return cli_fail(CLI_USAGE, "--deadline must be an RFC 3339 time such as "
-		    "2026-11-23T10:00:00Z or a duration from now up to 30d such as 30m, not '%s'",
-		    deadline);
+	if (deadline != NULL &&
+	    arg_deadline("--deadline", deadline, ARG_DEADLINE_MAX_MS, err, sizeof(err)) != 0)
+		return cli_fail(CLI_USAGE, "%s", err);
 	if (deadline != NULL && (body = json_pack("{s:s}", "deadline", deadline)) == NULL)
 		return cli_fail(CLI_USAGE, "out of memory");
 	rc = worker_act(c, a->pos[0], "drain", body);
 	json_decref(body);
 	return rc;
+}
+
+/*
+ * stop and terminate send {} or {"force": true}. Without --force the server
+ * refuses (409) a worker that still holds instances, and says to drain it
+ * first; its message is shown as it is.
+ */
+static int
+worker_end(struct cli *c, const struct args *a, const char *action)
+{
+	json_t *body = args_has(a, "force") ? json_pack("{s:b}", "force", 1) : json_object();
+	int rc;
+
+	if (body == NULL)
+		return cli_fail(CLI_USAGE, "out of memory");
+	rc = worker_act(c, a->pos[0], action, body);
+	json_decref(body);
+	return rc;
+}
+
+static int
+worker_stop(struct cli *c, const struct args *a)
+{
+	return worker_end(c, a, "stop");
+}
+
+static int
+worker_terminate(struct cli *c, const struct args *a)
+{
+	return worker_end(c, a, "terminate");
 }
 
 static const struct opt_spec list_opts[] = {
@@ -195,6 +212,11 @@ static const struct opt_spec list_opts[] = {
 
 static const struct opt_spec drain_opts[] = {
 	{ "deadline", 0, "WHEN", "stop what still runs at WHEN: RFC 3339, or 30m from now" },
+	{ NULL, 0, NULL, NULL }
+};
+
+static const struct opt_spec end_opts[] = {
+	{ "force", 0, NULL, "even with instances on it: they end as if the worker were lost" },
 	{ NULL, 0, NULL, NULL }
 };
 
@@ -239,6 +261,24 @@ const struct cmd_entry cmd_worker_entries[] = {
 		.min_pos = 1,
 		.max_pos = 1,
 		.exec = worker_drain,
+	},
+	{
+		.name = "stop",
+		.usage = "ID|NAME [--force]",
+		.help = "stop a worker (and its host, by its provisioner); drain it first",
+		.opts = end_opts,
+		.min_pos = 1,
+		.max_pos = 1,
+		.exec = worker_stop,
+	},
+	{
+		.name = "terminate",
+		.usage = "ID|NAME [--force]",
+		.help = "stop and remove a worker for good; drain it first",
+		.opts = end_opts,
+		.min_pos = 1,
+		.max_pos = 1,
+		.exec = worker_terminate,
 	},
 	{ .name = NULL }
 };

@@ -17,6 +17,8 @@ static const struct cmd_noun nouns[] = {
 	{ "definition", "versioned recipes for instances", cmd_definition_entries, 0 },
 	{ "instance", "sessions with a time slot, run on workers", cmd_instance_entries, 0 },
 	{ "worker", "the hosts that run instances", cmd_worker_entries, 0 },
+	{ "template", "kinds of workers, made and removed by the server", cmd_template_entries,
+	    0 },
 	{ "events", "the event log, live with --follow", cmd_events_entries, 1 },
 	{ "token", "API tokens", cmd_token_entries, 0 },
 	{ NULL, NULL, NULL, 0 }
@@ -53,10 +55,12 @@ print_opts(FILE *f, const struct opt_spec *opts)
 static void
 usage_line(FILE *f, const struct cmd_noun *n, const struct cmd_entry *e)
 {
+	const char *sp = e->usage[0] != '\0' ? " " : "";
+
 	if (n->is_verbless)
-		fprintf(f, "outpost %s %s", n->name, e->usage);
+		fprintf(f, "outpost %s%s%s", n->name, sp, e->usage);
 	else
-		fprintf(f, "outpost %s %s %s", n->name, e->name, e->usage);
+		fprintf(f, "outpost %s %s%s%s", n->name, e->name, sp, e->usage);
 }
 
 static void

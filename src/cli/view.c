@@ -130,6 +130,33 @@ view_fmt_usage(json_t *item, const struct column *col, char *buf, size_t n)
 	snprintf(buf, n, "%s/%s", used, cap);
 }
 
+void
+view_fmt_yes_no(json_t *item, const struct column *col, char *buf, size_t n)
+{
+	json_t *v = view_path(item, col->key);
+
+	if (json_is_boolean(v))
+		snprintf(buf, n, "%s", json_is_true(v) ? "yes" : "no");
+	else
+		view_value(v, buf, n);
+}
+
+void
+view_fmt_capacity(json_t *item, const struct column *col, char *buf, size_t n)
+{
+	json_t *cap = view_path(item, col->key);
+	char cpu[32], mem[32], slots[32];
+
+	if (!json_is_object(cap)) {
+		view_value(cap, buf, n);
+		return;
+	}
+	view_value(json_object_get(cap, "cpu"), cpu, sizeof(cpu));
+	view_value(json_object_get(cap, "memory_mb"), mem, sizeof(mem));
+	view_value(json_object_get(cap, "slots"), slots, sizeof(slots));
+	snprintf(buf, n, "cpu=%s mem=%s slots=%s", cpu, mem, slots);
+}
+
 int
 view_state_color(enum col_color which, const char *name, int *is_bold)
 {

@@ -1,6 +1,6 @@
 /*
- * The CLI's option parser, the checks on flag values, and where settings
- * come from (flag > environment > config file > default).
+ * The CLI's option parser, the checks on flag values and on JSON files,
+ * and where settings come from (flag > environment > config file > default).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -212,6 +212,130 @@ test_arg_time_and_duration(void **state)
 	assert_int_equal(arg_duration("--duration", "0s", &ms, err, sizeof(err)), -1);
 	assert_int_equal(arg_duration("--duration", "5", &ms, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "--duration must be a duration"));
+}
+
+static void
+test_arg_deadline(void **state)
+{
+	char err[256];
+
+	(void)state;
+	assert_int_equal(arg_deadline("--deadline", "30m", ARG_DEADLINE_MAX_MS, err,
+	    sizeof(err)), 0);
+	assert_int_equal(arg_deadline("--deadline", "30d", ARG_DEADLINE_MAX_MS, err,
+	    sizeof(err)), 0);
+	assert_int_equal(arg_deadline("--deadline", "2026-11-23T11:00:00+01:00",
+	    ARG_DEADLINE_MAX_MS, err, sizeof(err)), 0);
+	assert_int_equal(arg_deadline("--deadline", "31d", ARG_DEADLINE_MAX_MS, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "--deadline must be an RFC 3339 time such as "
+	    "2026-11-23T10:00:00Z or a duration from now up to 30d such as 30m, not '31d'");
+	assert_int_equal(arg_deadline("--deadline", "tomorrow", ARG_DEADLINE_MAX_MS, err,
+	    sizeof(err)), -1);
+	assert_int_equal(arg_deadline("--deadline", "now", ARG_DEADLINE_MAX_MS, err,
+	    sizeof(err)), -1);
+	assert_int_equal(arg_deadline("--deadline", "", ARG_DEADLINE_MAX_MS, err, sizeof(err)),
+	    -1);
+	assert_int_equal(arg_deadline("--deadline", "2h", 3600000, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "up to 1h such as"));
+}
+
+static void
+test_negative_numbers_are_positionals(void **state)
+{
+	static const struct opt_spec digit[] = {
+		{ "one", '1', NULL, "" },
+		{ NULL, 0, NULL, NULL }
+	};
+	const struct opt_spec *tables[] = { digit, globals, NULL };
+	char *argv[] = { "lab", "-1", "-3", "-o", "json", "-10" };
+	struct args a;
+	char err[256];
+
+	(void)state;
+	/* So that the command names the argument: "count must be ..., not '-3'". */
+	assert_int_equal(parse(&a, ARGS_PERMUTE, err, sizeof(err), "lab", "-3", "-o", "json",
+	    "-0", NULL), 5);
+	assert_int_equal(a.npos, 3);
+	assert_string_equal(a.pos[1], "-3");
+	assert_string_equal(a.pos[2], "-0");
+	assert_string_equal(args_get(&a, "output"), "json");
+	/* A short option that is a digit stays an option. */
+	args_init(&a);
+	assert_int_equal(args_parse(&a, tables, 6, argv, ARGS_PERMUTE, NULL, err, sizeof(err)),
+	    -1);
+	assert_string_equal(err, "-1 takes no value");
+	args_init(&a);
+	assert_int_equal(args_parse(&a, tables, 5, argv, ARGS_PERMUTE, NULL, err, sizeof(err)),
+	    0);
+	assert_true(args_has(&a, "one"));
+	assert_int_equal(a.npos, 2);
+	assert_string_equal(a.pos[1], "-3");
+	/* Before the command, a number is where the options end. */
+	assert_int_equal(parse(&a, ARGS_STOP_AT_POSITIONAL, err, sizeof(err), "-o", "json", "-1",
+	    NULL), 2);
+	/* Letters are options still. */
+	assert_int_equal(parse(&a, ARGS_PERMUTE, err, sizeof(err), "-x3", NULL), -1);
+	assert_string_equal(err, "unknown option -x");
+}
+
+/* ---- JSON files: the object checks before a create or an apply ---- */
+
+static void
+test_files_must_hold_one_object(void **state)
+{
+	static const char bad[] = "{\"name\": \"x\",\n \"hooks\": }";
+	char err[256];
+	json_t *o;
+
+	(void)state;
+	assert_int_equal(cli_parse_object("t.json", "{\"name\":\"lab\"}", 14, "a template", &o,
+	    err, sizeof(err)), 0);
+	assert_string_equal(json_string_value(json_object_get(o, "name")), "lab");
+	json_decref(o);
+	assert_int_equal(cli_parse_object("t.json", bad, sizeof(bad) - 1, "a template", &o, err,
+	    sizeof(err)), -1);
+	assert_null(o);
+	assert_non_null(strstr(err, "t.json:2:"));
+	assert_non_null(strstr(err, ": not valid JSON: "));
+	assert_int_equal(cli_parse_object("stdin", "[1]", 3, "a template", &o, err, sizeof(err)),
+	    -1);
+	assert_string_equal(err, "stdin: a template is a JSON object");
+	assert_int_equal(cli_parse_object("stdin", NULL, 0, "a definition", &o, err, sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, "stdin:"));
+	/* One object: what follows it is a mistake too. */
+	assert_int_equal(cli_parse_object("t.json", "{} {}", 5, "a template", &o, err,
+	    sizeof(err)), -1);
+}
+
+static void
+test_a_template_names_itself(void **state)
+{
+	json_t *ok = json_pack("{s:s, s:i}", "name", "lab", "min", 1);
+	json_t *none = json_pack("{s:i}", "min", 1);
+	json_t *empty = json_pack("{s:s}", "name", "");
+	json_t *num = json_pack("{s:i}", "name", 3);
+	json_t *nul = json_pack("{s:n}", "name");
+	const char *name = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(template_name_of(ok, "lab.json", &name, err, sizeof(err)), 0);
+	assert_string_equal(name, "lab");
+	assert_int_equal(template_name_of(none, "lab.json", &name, err, sizeof(err)), -1);
+	assert_string_equal(err, "lab.json: field 'name' is missing; a template is applied "
+	    "under its name");
+	assert_int_equal(template_name_of(empty, "stdin", &name, err, sizeof(err)), -1);
+	assert_string_equal(err, "stdin: field 'name' must be a non-empty string");
+	assert_int_equal(template_name_of(num, "stdin", &name, err, sizeof(err)), -1);
+	assert_string_equal(err, "stdin: field 'name' must be a non-empty string");
+	assert_int_equal(template_name_of(nul, "stdin", &name, err, sizeof(err)), -1);
+	json_decref(ok);
+	json_decref(none);
+	json_decref(empty);
+	json_decref(num);
+	json_decref(nul);
 }
 
 static int
@@ -448,6 +572,10 @@ main(void)
 		cmocka_unit_test(test_too_many_arguments),
 		cmocka_unit_test(test_arg_int),
 		cmocka_unit_test(test_arg_time_and_duration),
+		cmocka_unit_test(test_arg_deadline),
+		cmocka_unit_test(test_negative_numbers_are_positionals),
+		cmocka_unit_test(test_files_must_hold_one_object),
+		cmocka_unit_test(test_a_template_names_itself),
 		cmocka_unit_test(test_arg_list_and_split),
 		cmocka_unit_test_setup_teardown(test_defaults_without_any_source, settings_setup,
 		    settings_teardown),

@@ -95,6 +95,38 @@ test_special_columns(void **state)
 }
 
 static void
+test_template_columns(void **state)
+{
+	json_t *t = j("{\"capacity\":{\"cpu\":4,\"memory_mb\":4096,\"slots\":4},"
+	    "\"autoscale\":true,\"off\":false,\"odd\":\"x\",\"part\":{\"cpu\":2}}");
+	struct column col = { "CAPACITY", "capacity", COLOR_NONE, TABLE_LEFT, 0, NULL };
+	char buf[64];
+
+	(void)state;
+	view_fmt_capacity(t, &col, buf, sizeof(buf));
+	assert_string_equal(buf, "cpu=4 mem=4096 slots=4");
+	col.key = "part";
+	view_fmt_capacity(t, &col, buf, sizeof(buf));
+	assert_string_equal(buf, "cpu=2 mem=- slots=-");
+	col.key = "missing";
+	view_fmt_capacity(t, &col, buf, sizeof(buf));
+	assert_string_equal(buf, "-");
+	col.key = "autoscale";
+	view_fmt_yes_no(t, &col, buf, sizeof(buf));
+	assert_string_equal(buf, "yes");
+	col.key = "off";
+	view_fmt_yes_no(t, &col, buf, sizeof(buf));
+	assert_string_equal(buf, "no");
+	col.key = "odd";
+	view_fmt_yes_no(t, &col, buf, sizeof(buf));
+	assert_string_equal(buf, "x");
+	col.key = "missing";
+	view_fmt_yes_no(t, &col, buf, sizeof(buf));
+	assert_string_equal(buf, "-");
+	json_decref(t);
+}
+
+static void
 summary_is(const char *event, const char *want)
 {
 	json_t *ev = j(event);
@@ -297,6 +329,7 @@ main(void)
 		cmocka_unit_test(test_values_as_cells),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_special_columns),
+		cmocka_unit_test(test_template_columns),
 		cmocka_unit_test(test_event_summaries),
 		cmocka_unit_test(test_state_colors_come_from_state_h),
 		cmocka_unit_test(test_tables_of_items),
