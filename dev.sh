@@ -2,7 +2,8 @@
 # The two commands of the quick start.
 #
 #   ./dev.sh run    install missing Debian packages, build, start outpostd on ./var
-#                   with two local workers (outpost-agent) and demo definitions, and
+#                   with a local template of two workers (outpost-agent processes
+#                   outpostd starts itself) and demo definitions, and
 #                   say where to point the browser and CLI
 #   ./dev.sh test   install missing Debian packages, build, run every test (also under
 #                   AddressSanitizer and UBSan); the last line is "N passed, N failed"
@@ -57,9 +58,23 @@ cmd_run() {
 	build build
 	local state=${OUTPOST_STATE_DIR:-./var} listen=${OUTPOST_LISTEN:-127.0.0.1:8080}
 	local log=$state/outpostd.log
-	mkdir -p "$state"
+	mkdir -p "$state/templates"
+	# The local template: outpostd itself keeps two outpost-agent processes on this
+	# host (up to four when pending instances need them), labelled with its arch.
+	cat >"$state/templates/local.json" <<JSON
+{
+  "description": "outpost-agent processes on this host, started and stopped by outpostd",
+  "capacity": { "cpu": 4, "memory_mb": 4096, "slots": 4 },
+  "labels": { "arch": "$(uname -m)" },
+  "min": 2,
+  "max": 4,
+  "cooldown": "30s",
+  "idle_timeout": "10m",
+  "provisioner": { "type": "local" }
+}
+JSON
 	build/src/server/outpostd --listen "$listen" --state-dir "$state" --log-format text \
-		2> >(tee -a "$log" >&2) &
+		--template-dir "$state/templates" 2> >(tee -a "$log" >&2) &
 	local pid=$!
 	trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
 	local url="" i
@@ -77,33 +92,21 @@ cmd_run() {
 		"${cli[@]}" definition get "$name" >/dev/null 2>&1 ||
 			"${cli[@]}" definition create -f "$f" >/dev/null
 	done
-	# Two local workers. Their agent token is kept beside the admin token and
-	# made again when the server does not know it (a new state directory).
-	local agent_token=$state/agent.token agents=() w
-	if [ ! -s "$agent_token" ] || [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST \
-		-H "Authorization: Bearer $(head -n 1 "$agent_token")" -d '{}' \
-		"$url/api/v1/agent/heartbeat")" = 401 ]; then
-		(umask 077 && "${cli[@]}" token create --name local-agents --role agent >"$agent_token")
-	fi
-	for w in local-1 local-2; do
-		build/src/agent/outpost-agent --server "$url" --token-file "$agent_token" --name "$w" \
-			--capacity cpu=4,memory_mb=4096,slots=4 --labels "arch=$(uname -m)" \
-			--work-dir "$state/agents/$w" --log-format text 2>>"$state/agent-$w.log" &
-		agents+=($!)
-	done
-	trap 'kill -TERM ${agents[*]} $pid 2>/dev/null; wait ${agents[*]} $pid' INT TERM
 	cat >&2 <<MSG
 
-  Outpost is running (pid $pid), with two local workers (local-1, local-2).
+  Outpost is running (pid $pid), with the template "local": two outpost-agent
+  processes on this host (local-1, local-2), up to four as pending instances need.
     API:               $url  (the event stream: $url/api/v1/events)
     admin token:       $state/admin.token
     command line:      build/src/cli/outpost --server $url --token-file $state/admin.token instance list
     start an instance: build/src/cli/outpost --server $url --token-file $state/admin.token \\
                          instance create --definition lab-linux --owner ana --start now --duration 10m
+    the workers:       build/src/cli/outpost --server $url --token-file $state/admin.token worker list
     demo definitions:  $(ls demo/definitions | sed 's/\.json$//' | tr '\n' ' ')
-    logs:              $log, $state/agent-local-1.log, $state/agent-local-2.log
+    logs:              $log, $state/workers/NAME/agent.log
   Ctrl-C stops the server and its agents; the state stays in $state, and hooks still
-  running go on under their shims until an agent started again takes them back.
+  running go on under their shims until the agents, started again with the server,
+  take them back.
 
 MSG
 	wait $pid
