@@ -517,14 +517,20 @@ main(int argc, char **argv)
 
 			want_work = 0;
 			r = proto_work(&pr, &answer);
-			if (r == CALL_OK)
+			if (r == CALL_OK) {
 				work_apply(w, answer);
-			else if (r == CALL_GONE)
+			} else if (r == CALL_GONE) {
 				is_registered = 0;
+			} else if (r == CALL_CONFLICT && retired_at != 0) {
+				/* A terminated worker is given no work: nothing it holds is listed. */
+				json_decref(answer);
+				answer = json_pack("{s:[]}", "instances");
+				work_apply(w, answer);
+			}
 			json_decref(answer);
 			if (r == CALL_FATAL)
 				goto out;
-			if (r == CALL_OK || r == CALL_GONE)
+			if (r == CALL_OK || r == CALL_GONE || (r == CALL_CONFLICT && retired_at != 0))
 				continue;
 		}
 		now = now_ms();

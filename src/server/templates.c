@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server.h"
 
@@ -444,26 +445,25 @@ fail:
 }
 
 /*
- * Reads every *.json of dir as a template named after its file and puts
- * it. Each bad file is reported naming the file and the field; with
- * is_strict (at start) the first one fails the whole load, else it is
- * skipped and the others still load. A missing directory is no templates.
+ * One pass over every *.json of dir, each a template named after its file:
+ * with is_put each is put, else only validated. Each bad file is reported
+ * naming the file and the field; with is_strict the first one ends the pass.
  */
-int
-templates_load_dir(struct store *s, const char *dir, int is_strict, char *errbuf, size_t errlen)
+static int
+load_pass(struct store *s, DIR *d, const char *dir, int is_put, int is_strict, char *errbuf,
+    size_t errlen)
 {
-	DIR *d = opendir(dir);
 	struct dirent *e;
 	int bad = 0;
 
-	if (d == NULL)
-		return errno == ENOENT ? 0 : (snprintf(errbuf, errlen, "%s: %s", dir, strerror(errno)), -1);
+	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name);
 		char path[1400], name[TMPL_NAME_MAX + 8];
 		struct op_err err = { 0 };
 		json_error_t je;
 		json_t *in, *out = NULL;
+		int rc;
 
 		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.')
 			continue;
@@ -473,10 +473,14 @@ templates_load_dir(struct store *s, const char *dir, int is_strict, char *errbuf
 		in = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 		if (in == NULL) {
 			snprintf(err.message, sizeof(err.message), "line %d: %s", je.line, je.text);
-		} else if (template_put(s, name, in, "config", "config", &out, &err) >= 0) {
-			json_decref(in);
+		} else {
+			rc = is_put ? template_put(s, name, in, "config", "config", &out, &err) :
+			    template_validate(in, name, &out, &err);
 			json_decref(out);
-			continue;
+			if (rc >= 0) {
+				json_decref(in);
+				continue;
+			}
 		}
 		json_decref(in);
 		log_error("template.load", "file", path, "field", err.field, "error", err.message, NULL);
@@ -487,8 +491,77 @@ templates_load_dir(struct store *s, const char *dir, int is_strict, char *errbuf
 		if (is_strict)
 			break;
 	}
-	closedir(d);
 	return bad ? -1 : 0;
+}
+
+/*
+ * A template whose file is gone from dir (or that came from another
+ * directory) is kept, with its workers, and is the API's from now on: it can
+ * be changed with PUT, scaled to 0, and so on.
+ */
+static void
+release_orphans(struct store *s, const char *dir)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT name FROM templates WHERE source = 'config'");
+	char (*names)[TMPL_NAME_MAX + 1] = NULL;
+	size_t n = 0, cap = 0;
+
+	if (st == NULL)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *nm = (const char *)sqlite3_column_text(st, 0);
+		char path[1400];
+
+		snprintf(path, sizeof(path), "%s/%s.json", dir, nm);
+		if (access(path, F_OK) == 0 || array_grow(&names, &cap, n, sizeof(*names)) != 0)
+			continue;
+		snprintf(names[n++], sizeof(*names), "%s", nm);
+	}
+	sqlite3_reset(st);
+	for (size_t i = 0; i < n; i++) {
+		struct op_err err = { 0 };
+		json_t *t;
+
+		if (store_begin(s) != 0)
+			break;
+		st = store_stmt(s, "UPDATE templates SET source = 'api', updated_at = ? WHERE name = ?");
+		sqlite3_bind_int64(st, 1, now_ms());
+		sqlite3_bind_text(st, 2, names[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE || (t = template_get(s, names[i], &err)) == NULL ||
+		    events_append(s, "template.updated", "template", names[i], 0, "config",
+		    json_pack("{s:o}", "template", t)) != 0 || store_commit(s) != 0) {
+			sqlite3_reset(st);
+			store_rollback(s);
+			break;
+		}
+		sqlite3_reset(st);
+		log_info("template.load", "template", names[i], "detail", "its file is gone; the "
+		    "template is kept and is changed through the API from now on", NULL);
+	}
+	free(names);
+}
+
+/*
+ * Reads every *.json of dir as a template named after its file and puts
+ * it. With is_strict (at start) one bad file fails the whole load, and
+ * nothing is put: every file is validated first. Else a bad file is
+ * skipped and the others still load. A missing directory is no templates.
+ */
+int
+templates_load_dir(struct store *s, const char *dir, int is_strict, char *errbuf, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	int rc;
+
+	if (d == NULL)
+		return errno == ENOENT ? 0 : (snprintf(errbuf, errlen, "%s: %s", dir, strerror(errno)), -1);
+	rc = is_strict ? load_pass(s, d, dir, 0, 1, errbuf, errlen) : 0;
+	if (rc == 0)
+		rc = load_pass(s, d, dir, 1, is_strict, errbuf, errlen);
+	closedir(d);
+	if (rc == 0 || !is_strict)
+		release_orphans(s, dir);
+	return rc;
 }
 
 /* Sets desired (POST /templates/{name}/scale): within [min, max], else 400 naming count. */

@@ -146,7 +146,7 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 	const char *name, *tmpl = NULL;
 	json_t *cap, *labels = NULL, *w = NULL;
 	int64_t cpu, mem, slots, id = 0, now = now_ms();
-	char *labels_text = NULL, was[16] = "online";
+	char *labels_text = NULL, was[16] = "online", was_state[16] = "";
 	sqlite3_stmt *st;
 	int is_new;
 
@@ -177,7 +177,8 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		id = sqlite3_column_int64(st, 0);
 		snprintf(was, sizeof(was), "%s", (const char *)sqlite3_column_text(st, 2));
-		if (strcmp((const char *)sqlite3_column_text(st, 1), "terminated") == 0) {
+		snprintf(was_state, sizeof(was_state), "%s", (const char *)sqlite3_column_text(st, 1));
+		if (strcmp(was_state, "terminated") == 0) {
 			sqlite3_reset(st);
 			store_rollback(s);
 			free(labels_text);
@@ -214,6 +215,13 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 	w = worker_get(s, id, err);
 	if (w == NULL || events_append(s, "worker.registered", "worker", NULL, id, actor,
 	    json_pack("{s:b, s:O}", "is_new", is_new, "worker", w)) != 0)
+		goto db_rb;
+	/* Made ready by registering (a provisioned worker, a stopped one started again). */
+	if (!is_new && strcmp(was_state, json_string_value(json_object_get(w, "state"))) != 0 &&
+	    events_append(s, "worker.state", "worker", NULL, id, actor, json_pack("{s:s, s:s, s:s, "
+	    "s:O}", "from", was_state, "to", json_string_value(json_object_get(w, "state")),
+	    "reason", strcmp(was_state, "provisioning") == 0 ? "its agent registered" :
+	    "its agent registered again", "worker", w)) != 0)
 		goto db_rb;
 	/* Back online by registering (a restarted agent): said as a heartbeat would say it. */
 	if (!is_new && strcmp(was, "online") != 0 &&
