@@ -213,7 +213,7 @@ template_validate(json_t *in, const char *name, json_t **normal, struct op_err *
 	*normal = json_pack("{s:s, s:s, s:{s:I, s:I, s:I}, s:o, s:I, s:I, s:s, s:s, s:s, s:s, s:b, s:o}",
 	    "name", name, "description", desc ? desc : "",
 	    "capacity", "cpu", (json_int_t)cpu, "memory_mb", (json_int_t)mem, "slots", (json_int_t)slots,
-	    "labels", labels ? labels : json_object(),
+	    "labels", labels ? json_deep_copy(labels) : json_object(),
 	    "min", (json_int_t)min, "max", (json_int_t)max,
 	    "cooldown", duration_format(cooldown, d[0], sizeof(d[0])),
 	    "idle_timeout", duration_format(idle, d[1], sizeof(d[1])),
@@ -222,8 +222,7 @@ template_validate(json_t *in, const char *name, json_t **normal, struct op_err *
 	    "autoscale", autoscale, "provisioner", prov);
 	return *normal != NULL ? 0 : -1;
 fail:
-	json_decref(labels);
-	json_decref(prov);
+	json_decref(prov);	/* labels is in's own */
 	return -1;
 }
 
