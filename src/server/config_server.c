@@ -12,7 +12,7 @@ const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"log_level", "ws_ping_interval", "ws_max_lag", "shutdown_grace", "rate_limit", "rate_burst",
 	"worker_offline_after", "worker_lost_after", "scheduler_policy", "lead_time",
 	"scheduler_interval", "instance_retention", "hook_timeout", "template_dir", "agent_program",
-	NULL };
+	"public_url", NULL };
 
 void
 server_config_defaults(struct server_config *c)
@@ -143,11 +143,26 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 	} else if (strcmp(key, "template_dir") == 0 || strcmp(key, "agent_program") == 0) {
 		char *dst = key[0] == 't' ? c->template_dir : c->agent_program;
 
-		if ((*v == '\0' && key[0] == 't') || strlen(v) >= sizeof(c->template_dir) - 64) {
+		if (*v == '\0' && key[0] == 't') {
+			snprintf(err, errlen, "template_dir must not be empty");
+			return -1;
+		}
+		if (strlen(v) >= sizeof(c->template_dir) - 64) {
 			snprintf(err, errlen, "%s must be a path under 960 bytes", key);
 			return -1;
 		}
 		snprintf(dst, sizeof(c->template_dir), "%s", v);
+	} else if (strcmp(key, "public_url") == 0) {
+		size_t n = strlen(v);
+
+		if (n != 0 && (n >= sizeof(c->public_url) || (strncmp(v, "http://", 7) != 0 &&
+		    strncmp(v, "https://", 8) != 0) || strpbrk(v, " \t\r\n\"'") != NULL ||
+		    v[n - 1] == '/')) {
+			snprintf(err, errlen, "public_url must be an http:// or https:// URL without a "
+			    "trailing /, such as \"http://outpost.example.org:8080\"");
+			return -1;
+		}
+		snprintf(c->public_url, sizeof(c->public_url), "%s", v);
 	} else if (strcmp(key, "ws_max_lag") == 0) {
 		if (parse_int64(v, 1, 100000000, &c->ws_max_lag) != 0) {
 			snprintf(err, errlen, "ws_max_lag must be an integer from 1 to 100000000");
@@ -164,7 +179,8 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 		snprintf(err, errlen, "unknown key %s (keys: listen, state_dir, log_format, "
 		    "log_level, ws_ping_interval, ws_max_lag, shutdown_grace, rate_limit, rate_burst, "
 		    "worker_offline_after, worker_lost_after, scheduler_policy, lead_time, "
-		    "scheduler_interval, instance_retention, hook_timeout, template_dir, agent_program)",
+		    "scheduler_interval, instance_retention, hook_timeout, template_dir, agent_program, "
+		    "public_url)",
 		    key);
 		return -1;
 	}

@@ -44,12 +44,17 @@ usage(FILE *f)
 	    "  --config FILE           config file (default " SYSCONFDIR "/outpost/outpostd.conf if present)\n"
 	    "  --log-format FORMAT     json, text or auto (text on a terminal; default auto)\n"
 	    "  --log-level LEVEL       debug, info, warn or error (default info)\n"
+	    "  --template-dir DIR      worker templates, one NAME.json each (default\n"
+	    "                          " SYSCONFDIR "/outpost/templates)\n"
+	    "  --agent-program FILE    the outpost-agent the local provisioner starts\n"
+	    "  --public-url URL        how hosts a command provisioner makes reach this server\n"
 	    "  --version               print the version and exit\n"
 	    "  --help                  print this and exit\n"
 	    "\n"
 	    "Every setting is also a config file key and an OUTPOST_* variable (listen,\n"
 	    "OUTPOST_LISTEN); flags win over variables, variables over the file.\n"
-	    "Signals: SIGTERM finishes requests in flight and exits 0; SIGHUP reloads the config.\n"
+	    "Signals: SIGTERM finishes requests in flight and exits 0; SIGHUP reloads the config\n"
+	    "and the templates.\n"
 	    "See outpostd(8).\n");
 }
 
@@ -174,6 +179,7 @@ reload(struct app *a)
 	a->cfg.hook_timeout_ms = c.hook_timeout_ms;
 	snprintf(a->cfg.agent_program, sizeof(a->cfg.agent_program), "%s", c.agent_program);
 	snprintf(a->cfg.template_dir, sizeof(a->cfg.template_dir), "%s", c.template_dir);
+	snprintf(a->cfg.public_url, sizeof(a->cfg.public_url), "%s", c.public_url);
 	if (templates_load_dir(a->store, a->cfg.template_dir, 0, err, sizeof(err)) != 0)
 		log_error("config.reload", "error", err, "outcome", "the other templates loaded", NULL);
 	timers_kick();

@@ -15,10 +15,13 @@
  *   6. revokes the join tokens of workers that are gone.
  *
  * Every decision is a scaling.action event with its reason. What is kept in
- * memory only: backoffs, cooldowns and idle times (after a restart they start
- * again, which errs on the side of doing less), and the programs running.
- * What must survive a restart is in the workers table: the state, retiring,
- * the token made for the worker, and the local agent's pid and start time.
+ * memory only: backoffs, cooldowns and idle times, and the programs running.
+ * After a restart a cooldown or a backoff starts over as spent (the
+ * autoscaler may act, a failing provisioner is tried at once), an idle time
+ * from the start; a removal a restart interrupted (a failed worker, or a
+ * stopped one that is retiring) is started again. What must survive a
+ * restart is in the workers table: the state, retiring, the token made for
+ * the worker, and the local agent's pid and start time.
  *
  * Provisioners: local (outpost-agent processes on this host, supervised),
  * systemd (systemctl start|stop UNIT@NAME, with the agent's settings in an
@@ -62,6 +65,7 @@ struct job {
 	char tmpl[TMPL_NAME_MAX + 1];
 	int64_t deadline;	/* SIGTERM to its group then; SIGKILL a grace later */
 	int is_killed;
+	int is_cancelled;	/* killed because its worker is being removed: not a failure */
 	int is_done;
 	int status;
 	char log[1200];
@@ -88,6 +92,7 @@ struct wstate {
 	int64_t kill_at;
 	int deprov_tries;
 	int64_t deprov_at;	/* a failed deprovision is tried again then */
+	int is_removing;	/* its removal was started by this process */
 	int is_seen;
 };
 
@@ -436,6 +441,8 @@ worker_set_ref(struct store *s, int64_t id, const char *col, const char *text, i
 		sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
 	else if (num != 0)
 		sqlite3_bind_int64(st, 1, num);
+	else
+		sqlite3_bind_null(st, 1);	/* a kept statement keeps its last bindings */
 	sqlite3_bind_int64(st, 2, id);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);
@@ -706,7 +713,9 @@ command_env(struct app *a, const struct tmpl *t, const struct wrow *w, const cha
 	snprintf(env[k], 1200, "OUTPOST_ACTION=%s", action), out[k] = env[k], k++;
 	snprintf(env[k], 1200, "OUTPOST_WORKER=%s", w->name), out[k] = env[k], k++;
 	snprintf(env[k], 1200, "OUTPOST_TEMPLATE=%s", t->name), out[k] = env[k], k++;
-	snprintf(env[k], 1200, "OUTPOST_SERVER=%s", a->url), out[k] = env[k], k++;
+	/* The operator's programs make hosts elsewhere: they reach us by the public URL. */
+	snprintf(env[k], 1200, "OUTPOST_SERVER=%s", a->cfg.public_url[0] ? a->cfg.public_url :
+	    a->url), out[k] = env[k], k++;
 	snprintf(env[k], 1200, "OUTPOST_CAPACITY=%s", cap), out[k] = env[k], k++;
 	snprintf(env[k], 1200, "OUTPOST_LABELS=%s", labels.p ? labels.p : ""), out[k] = env[k], k++;
 	if (token != NULL)
@@ -817,7 +826,8 @@ jobs_cancel(int64_t worker_id, enum job_kind kind)
 		if (j->worker_id == worker_id && j->kind == kind && !j->is_done && !j->is_killed) {
 			kill(-j->pid, SIGTERM);
 			j->is_killed = 1;
-			j->deadline = now_ms();
+			j->is_cancelled = 1;
+			j->deadline = now_ms() + JOB_KILL_GRACE_MS;
 		}
 }
 
@@ -843,6 +853,8 @@ prov_end(struct app *a, const struct tmpl *t, const struct wrow *w, int is_remov
 	const char *envp[9];
 
 	jobs_cancel(w->id, JOB_PROVISION);
+	if (ws != NULL && is_removal)
+		ws->is_removing = 1;
 	if (t == NULL)
 		return 1;
 	switch (t->prov) {
@@ -1058,8 +1070,9 @@ retire(struct app *a, const struct wrow *w, int64_t deadline_ms, const char *act
 	log_info("scaling.action", "action", action, "template", w->tmpl, "worker", w->name,
 	    "reason", reason, NULL);
 	if (w->state == WORKER_READY || w->state == WORKER_CORDONED) {
+		/* To the millisecond: cut to the second, the deadline would come up to 1 s early. */
 		if (deadline_ms > 0)
-			body = json_pack("{s:s}", "deadline", time_format_ms(deadline_ms, t, sizeof(t), 0));
+			body = json_pack("{s:s}", "deadline", time_format_ms(deadline_ms, t, sizeof(t), 1));
 		if (worker_act(s, w->id, WORKER_ACT_DRAIN, body, "outpostd", &out, &err) != 0)
 			log_warn("scaler.retire", "worker", w->name, "error", err.message, NULL);
 		json_decref(body);
@@ -1117,8 +1130,8 @@ scale_down(struct app *a, struct tview *tv, struct wrow *w, size_t nw, int64_t n
 	for (size_t i = 0; i < k && (int64_t)i < n; i++) {
 		char reason[300];
 
-		snprintf(reason, sizeof(reason), "%s has %d workers, desired %lld: %s %s", tv->t.name,
-		    tv->live, (long long)tv->desired, c[i]->state == WORKER_PROVISIONING ?
+		snprintf(reason, sizeof(reason), "%s has %d worker%s, desired %lld: %s %s", tv->t.name,
+		    tv->live, tv->live == 1 ? "" : "s", (long long)tv->desired, c[i]->state == WORKER_PROVISIONING ?
 		    "removing the not yet registered" : c[i]->held == 0 ? "draining the idle" :
 		    "draining the least busy", c[i]->name);
 		retire(a, c[i], ts ? ts->drain_deadline_ms : 0, "retire", reason);
@@ -1126,6 +1139,9 @@ scale_down(struct app *a, struct tview *tv, struct wrow *w, size_t nw, int64_t n
 		c[i]->is_live = 0;
 		tv->live--;
 	}
+	/* The deadline of an operator's scale is for the workers that scale retired. */
+	if (ts != NULL)
+		ts->drain_deadline_ms = 0;
 	free(c);
 	(void)now;
 }
@@ -1182,10 +1198,15 @@ autoscale(struct app *a, struct tview *tv, size_t nt, struct wrow *w, size_t nw,
 				continue;
 			have = t->live > t->desired ? t->live : t->desired;
 			to = have + d[i].add;
+			if (to > t->t.max)
+				to = t->t.max;	/* the demand's room says so too; this is a guard */
+			if (to <= have)
+				continue;
 			snprintf(reason, sizeof(reason), "%zu pending need cpu=%lld, memory_mb=%lld, free "
-			    "cpu=%lld, memory_mb=%lld -> +%d workers of %s (%lld to %lld, max %lld)",
+			    "cpu=%lld, memory_mb=%lld -> +%d worker%s of %s (%lld to %lld, max %lld)",
 			    d[i].need_n, (long long)d[i].need_cpu, (long long)d[i].need_memory_mb,
-			    (long long)r.free_cpu, (long long)r.free_memory_mb, d[i].add, t->t.name,
+			    (long long)r.free_cpu, (long long)r.free_memory_mb, (int)(to - have),
+			    to - have == 1 ? "" : "s", t->t.name,
 			    (long long)have, (long long)to, (long long)t->t.max);
 			if (store_begin(a->store) != 0)
 				continue;
@@ -1213,7 +1234,8 @@ autoscale(struct app *a, struct tview *tv, size_t nt, struct wrow *w, size_t nw,
 		    now - ts->last_action_at < tv[i].t.cooldown_ms)
 			continue;
 		sbuf_init(&names);
-		for (size_t k = 0; k < nw && n < room; k++) {
+		/* Newest first, as a scale by hand picks among idle workers. */
+		for (size_t k = nw; k-- > 0 && n < room;) {
 			struct wstate *ws = wstate_get(w[k].id, now);
 
 			if (!w[k].is_live || strcmp(w[k].tmpl, tv[i].t.name) != 0 ||
@@ -1298,7 +1320,9 @@ reap(struct app *a, struct tview *tv, size_t nt, int64_t now)
 		    "timed out and " : "", words, tail[0] ? ": " : "", tail);
 		log_info("scaler.job", "job", job_names[j->kind], "worker", j->worker, "outcome", why,
 		    NULL);
-		if (j->kind == JOB_PROVISION && (j->is_killed || !WIFEXITED(j->status) ||
+		if (j->kind == JOB_PROVISION && j->is_cancelled) {
+			;	/* its worker is being removed: the removal goes on by itself */
+		} else if (j->kind == JOB_PROVISION && (j->is_killed || !WIFEXITED(j->status) ||
 		    WEXITSTATUS(j->status) != 0)) {
 			sqlite3_stmt *st = store_stmt(a->store, "SELECT state FROM workers WHERE id = ?");
 			int is_prov = 0;
@@ -1489,11 +1513,17 @@ scaler_tick(struct app *a, int64_t now)
 
 		if (w[i].retiring && w[i].held == 0 &&
 		    worker_state_is_live(worker_state_name(w[i].state)) &&
-		    !job_running(w[i].id, JOB_DEPROVISION))
+		    !job_running(w[i].id, JOB_DEPROVISION) && (ws == NULL || now >= ws->deprov_at)) {
+			if (ws != NULL)
+				ws->deprov_at = 0;
 			retire_finish(a, t ? &t->t : NULL, &w[i], now);
-		else if (ws != NULL && ws->deprov_at != 0 && now >= ws->deprov_at && t != NULL &&
-		    (w[i].state == WORKER_STOPPED || w[i].state == WORKER_FAILED) &&
-		    !job_running(w[i].id, JOB_DEPROVISION)) {
+		}
+		else if (ws != NULL && t != NULL && (w[i].state == WORKER_FAILED ||
+		    (w[i].state == WORKER_STOPPED && w[i].retiring)) &&
+		    !job_running(w[i].id, JOB_DEPROVISION) &&
+		    ((ws->deprov_at != 0 && now >= ws->deprov_at) ||
+		    (ws->deprov_at == 0 && !ws->is_removing))) {
+			/* A failed removal's next try, or one a restart interrupted. */
 			ws->deprov_at = 0;
 			if (prov_end(a, &t->t, &w[i], 1, now))
 				worker_finish(a, w[i].id, "deprovisioned");
@@ -1535,7 +1565,7 @@ stop_or_terminate(struct app *a, int64_t id, json_t *body, const char *actor, in
 	struct wrow *w = NULL;
 	size_t nt = 0, nw = 0;
 	char why[200], reason[300];
-	int force = 0, rc = -1;
+	int force = 0, rc = -1, via_program = 0;
 
 	*out = NULL;
 	err->code = NULL;
@@ -1564,8 +1594,16 @@ stop_or_terminate(struct app *a, int64_t id, json_t *body, const char *actor, in
 		    w->name, is_term ? "terminate" : "stop");
 		goto done;
 	}
-	snprintf(reason, sizeof(reason), "%s by %s%s", is_term ? "terminate" : "stop",
-	    actor ? actor : "operator", force && w->held > 0 ? ", with force" : "");
+	{
+		struct tview *t = find_template(tv, nt, w->tmpl);
+
+		/* Its host is removed by a program: terminated when that has run. */
+		via_program = is_term && t != NULL && (t->t.prov == PROV_COMMAND ||
+		    t->t.prov == PROV_SYSTEMD);
+	}
+	snprintf(reason, sizeof(reason), "%s by %s%s%s", is_term ? "terminate" : "stop",
+	    actor ? actor : "operator", force && w->held > 0 ? ", with force" : "",
+	    via_program ? "; terminated once its host is deprovisioned" : "");
 	/* A terminate passes through stopped when the worker ran (its agent is stopped first). */
 	if ((w->held > 0 && lifecycle_worker_gone(s, id, w->name, is_term ? "terminated" :
 	    "stopped") != 0) ||
@@ -1584,7 +1622,9 @@ stop_or_terminate(struct app *a, int64_t id, json_t *body, const char *actor, in
 		}
 		sqlite3_reset(st);
 	}
-	if (is_term && worker_move(s, id, "terminated", reason, actor) != 0)
+	if (is_term && !via_program && worker_move(s, id, "terminated", reason, actor) != 0)
+		goto db;
+	if (via_program && worker_set_ref(s, id, "retiring", NULL, 1) != 0)
 		goto db;
 	if (store_commit(s) != 0)
 		goto db;

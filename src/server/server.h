@@ -62,6 +62,7 @@ struct server_config {
 	int64_t hook_timeout_ms;	/* for hooks but run that name no timeout */
 	char template_dir[1024];	/* templates, one JSON file each */
 	char agent_program[1024];	/* the local provisioner's outpost-agent; "": found */
+	char public_url[512];	/* how hosts made by a command program reach us; "": app.url */
 };
 
 void server_config_defaults(struct server_config *c);
@@ -531,7 +532,6 @@ int scaler_scale(struct app *a, const char *name, json_t *body, const char *acto
 /* At exit: SIGTERM to the local agents this server started (their hooks live on under shims). */
 void scaler_shutdown(void);
 void scaler_free(void);
-/* main.c: makes a directory and its parents. */
 
 /* ---- the loop's timers (timers.c) ---- */
 /* Starts the periodic work on the loop: health, scheduler, lifecycle, watchdog. */

@@ -30,25 +30,6 @@ ts_ms() {
 	echo "$s"
 }
 
-# scaling_events TEMPLATE: every scaling.action event of the template, one JSON a line,
-# into $WORK/scaling.TEMPLATE (all pages, until last_seq stops moving).
-scaling_events() {
-	local since=0 last out=$WORK/scaling.$1
-	: >"$out"
-	while :; do
-		TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/events?since=$since&types=scaling.action&limit=1000"
-		jbody -c --arg t "$1" '.items[] | select(.data.template == $t)' >>"$out"
-		last=$(jbody .last_seq)
-		[ "$last" != "$since" ] || break
-		since=$last
-	done
-}
-
-# events_of ACTION TEMPLATE: the scaling.action events of that action, as a JSON array.
-events_of() {
-	scaling_events "$2"
-	jq -cs --arg a "$1" '[.[] | select(.data.action == $a)]' "$WORK/scaling.$2"
-}
 
 worker_field() {	# NAME JQ: the worker's field now (empty if there is no such worker)
 	TOKEN=$SERVER_TOKEN api GET "/api/v1/workers/$1"
@@ -59,10 +40,6 @@ _worker_state_is() {	# NAME STATE
 	[ "$(worker_field "$1" .state)" = "$2" ]
 }
 
-_worker_ready_online() {
-	TOKEN=$SERVER_TOKEN api GET "/api/v1/workers/$1"
-	[ "$STATUS" = 200 ] && [ "$(jbody .state)" = ready ] && [ "$(jbody .health)" = online ]
-}
 
 _exists() { [ -e "$1" ]; }
 _gone() { [ ! -e "$1" ]; }
@@ -423,6 +400,70 @@ note "d: systemd provisioner ok"
 
 # The server is fine after all of it, and stops cleanly.
 kill -0 "$SERVER_PID" 2>/dev/null || fail "outpostd died"
+stop_server
+assert_eq 0 "$EXIT_RC" "exit code of outpostd after SIGTERM"
+
+# ============================================================================
+# e. public_url: what the command provisioner's programs are told to reach.
+# ============================================================================
+printf '#!/bin/sh\nenv >"%s/penv.$OUTPOST_WORKER"\n' "$WORK" >"$WORK/bin/provision-env"
+chmod +x "$WORK/bin/provision-env"
+start_server --state-dir "$SERVER_DIR" --public-url http://outpost.example.test:8080
+TOKEN=$SERVER_TOKEN api_ok 200 GET /api/v1/templates
+assert_eq "cmd nq sd st" "$(jbody -r '[.items[].name] | join(" ")')" "the templates after a restart"
+put_template pub "$(jq -cn --arg p "$WORK/bin/provision-env" '{
+	capacity: {cpu: 1, memory_mb: 512, slots: 1}, max: 1, autoscale: false,
+	provisioner: {type: "command", provision: [$p], deprovision: ["/bin/true"]}}')"
+scale pub 1
+wait_for 15 "the provision program of pub-1 to run" _exists "$WORK/penv.pub-1"
+assert_eq http://outpost.example.test:8080 "$(env_var "$WORK/penv.pub-1" OUTPOST_SERVER)" \
+	"OUTPOST_SERVER with public_url set"
+
+# ============================================================================
+# f. A removal while the provision program still runs is no failed provision;
+#    a terminate whose deprovision fails is tried again, the worker stopped
+#    until its host is gone.
+# ============================================================================
+printf '#!/bin/sh\necho "$OUTPOST_WORKER" >>"%s/slow.started"\nsleep 30\n' "$WORK" \
+	>"$WORK/bin/provision-slow"
+printf '#!/bin/sh\necho "$OUTPOST_WORKER" >>"%s/slow.deprovisioned"\nsleep 2\n' "$WORK" \
+	>"$WORK/bin/deprovision-slow"
+chmod +x "$WORK/bin/provision-slow" "$WORK/bin/deprovision-slow"
+put_template slow "$(jq -cn --arg p "$WORK/bin/provision-slow" --arg d "$WORK/bin/deprovision-slow" '{
+	capacity: {cpu: 1, memory_mb: 512, slots: 1}, max: 1, autoscale: false,
+	retry_backoff: "200ms", provisioner: {type: "command", provision: [$p], deprovision: [$d]}}')"
+scale slow 1
+wait_for 15 "the provision program of slow-1 to start" _exists "$WORK/slow.started"
+scale slow 0
+wait_for 15 "slow-1 terminated" _worker_state_is slow-1 terminated
+sleep 1	# the killed provision program's end is reaped within a tick
+assert_eq "[]" "$(events_of provision_failed slow)" "provision_failed events of a removed slow-1"
+assert_eq slow-1 "$(paste -sd' ' "$WORK/slow.deprovisioned")" "the deprovisions of slow-1 (once)"
+TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/workers?template=slow&limit=100"
+assert_eq slow-1 "$(jbody -r '[.items[].name] | join(" ")')" "the workers of slow (none made again)"
+
+# deprovision fails twice, then works.
+printf '#!/bin/sh\necho x >>"%s/flaky.tries"\n[ "$(wc -l <"%s/flaky.tries")" -ge 3 ]\n' "$WORK" \
+	"$WORK" >"$WORK/bin/deprovision-flaky"
+chmod +x "$WORK/bin/deprovision-flaky"
+put_template flaky "$(jq -cn --arg p "$WORK/bin/provision-env" --arg d "$WORK/bin/deprovision-flaky" '{
+	capacity: {cpu: 1, memory_mb: 512, slots: 1}, max: 1, autoscale: false,
+	retry_backoff: "200ms", provision_timeout: "30s",
+	provisioner: {type: "command", provision: [$p], deprovision: [$d]}}')"
+scale flaky 1
+wait_for 15 "the provision program of flaky-1 to run" _exists "$WORK/penv.flaky-1"
+start_agent flaky-1 --capacity cpu=1,memory_mb=512,slots=1
+wait_for 15 "flaky-1 ready and online" _worker_ready_online flaky-1
+TOKEN=$SERVER_TOKEN api POST /api/v1/workers/flaky-1/terminate
+assert_status 200 "terminate flaky-1"
+assert_eq stopped "$(jbody -r .state)" "flaky-1 right after its terminate (deprovisioning)"
+wait_for 20 "flaky-1 terminated after its deprovision worked" _worker_state_is flaky-1 terminated
+assert_eq 3 "$(wc -l <"$WORK/flaky.tries")" "deprovision tries of flaky-1"
+assert_eq 2 "$(events_of deprovision_failed flaky | jq length)" "deprovision_failed events of flaky-1"
+TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/events?types=worker.state&worker=flaky-1&limit=100"
+assert_eq "provisioning>ready ready>stopped stopped>terminated" \
+	"$(jbody -r '[.items[].data | "\(.from)>\(.to)"] | join(" ")')" "the states of flaky-1"
+note "f: removals ok"
 stop_server
 assert_eq 0 "$EXIT_RC" "exit code of outpostd after SIGTERM"
 exit 0
