@@ -67,6 +67,20 @@ argv_check(json_t *obj, const char *prefix, const char *key, int is_required,
 	return 0;
 }
 
+/* "outpost-agent@": a template unit's name up to its @. */
+static int
+unit_prefix_ok(const char *s)
+{
+	size_t n = strlen(s);
+	char head[101];
+
+	if (n < 2 || n > sizeof(head) - 1 || s[n - 1] != '@')
+		return 0;
+	memcpy(head, s, n - 1);
+	head[n - 1] = '\0';
+	return name_is_valid(head, sizeof(head) - 1);
+}
+
 /* The provisioner object, checked for its type; *out is its normal form. */
 static int
 provisioner_check(json_t *in, json_t **out, struct op_err *err)
@@ -118,8 +132,7 @@ provisioner_check(json_t *in, json_t **out, struct op_err *err)
 		s = NULL;
 		if (jsonv_string(p, "provisioner", "unit", 0, 1, 100, &s, err) != 0)
 			return -1;
-		if (s != NULL && (s[strlen(s) - 1] != '@' || !name_is_valid(s, 100 - 1) ||
-		    strchr(s, '/') != NULL)) {
+		if (s != NULL && !unit_prefix_ok(s)) {
 			op_err_set(err, 400, "invalid_argument", "provisioner.unit",
 			    "provisioner.unit must be a template unit's prefix ending in @, such as "
 			    "\"outpost-agent@\"");

@@ -225,7 +225,8 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 		goto db_rb;
 	/* Back online by registering (a restarted agent): said as a heartbeat would say it. */
 	if (!is_new && strcmp(was, "online") != 0 &&
-	    health_event(s, id, was, "online", "its agent registered again", actor) != 0)
+	    health_event(s, id, was, "online", strcmp(was_state, "provisioning") == 0 ?
+	    "its agent registered" : "its agent registered again", actor) != 0)
 		goto db_rb;
 	if (store_commit(s) != 0)
 		goto db;

@@ -148,6 +148,16 @@ bad_put base "{$CAP,\"max\":3,\"provisioner\":{\"type\":\"command\",\"provision\
 \"deprovision\":[\"/bin/true\"]}}" invalid_argument "provisioner.provision[1]" "an empty argument"
 bad_put base "{$CAP,\"max\":3,\"provisioner\":{\"type\":\"systemd\",\"unit\":\"agent\"}}" \
 	invalid_argument provisioner.unit "a systemd unit without @"
+bad_put base "{$CAP,\"max\":3,\"provisioner\":{\"type\":\"systemd\",\"unit\":\"a/b@\"}}" \
+	invalid_argument provisioner.unit "a systemd unit with a /"
+bad_put base "{$CAP,\"max\":3,\"provisioner\":{\"type\":\"systemd\",\"unit\":\"@\"}}" \
+	invalid_argument provisioner.unit "a systemd unit that is only @"
+# A unit prefix of its own is taken as given.
+api PUT /api/v1/templates/unitok "{$CAP,\"max\":3,\"autoscale\":false,\"provisioner\":{\"type\":\"systemd\",\
+\"unit\":\"lab-agent@\"}}"
+assert_status 201 "a systemd template with its own unit"
+assert_eq lab-agent@ "$(jbody -r .provisioner.unit)" "provisioner.unit as given"
+list_before=$(listing_now)
 bad_put base "{\"name\":\"other\",$CAP,\"max\":3}" invalid_argument name \
 	"a name in the body that is not the URL's"
 assert_eq "name other in the body is not the template's name base" "$(jbody -r .error.message)" \
@@ -182,7 +192,7 @@ for who in viewer operator; do
 	tok=${!who}
 	TOKEN=$tok api GET /api/v1/templates
 	assert_status 200 "$who lists templates"
-	assert_eq "base filed norm" "$(jbody -r '[.items[].name] | join(" ")')" "what $who lists"
+	assert_eq "base filed norm unitok" "$(jbody -r '[.items[].name] | join(" ")')" "what $who lists"
 	TOKEN=$tok api GET /api/v1/templates/base
 	assert_status 200 "$who gets base"
 	assert_eq "$base_put" "$(jbody -cS 'del(.workers)')" "base as $who sees it"
@@ -376,7 +386,7 @@ TOKEN=$SERVER_TOKEN api_ok 200 GET /api/v1/templates/added
 assert_eq "config added, then changed" "$(jbody -r '"\(.source) \(.description)"')" \
 	"added, changed in its file, after a SIGHUP with a bad file"
 TOKEN=$SERVER_TOKEN api_ok 200 GET /api/v1/templates
-assert_eq "added base filed norm twice" "$(jbody -r '[.items[].name] | join(" ")')" \
+assert_eq "added base filed norm twice unitok" "$(jbody -r '[.items[].name] | join(" ")')" \
 	"the templates after a SIGHUP with a bad file"
 kill -0 "$SERVER_PID" 2>/dev/null || fail "outpostd died on a SIGHUP with a bad template file"
 
