@@ -37,10 +37,6 @@ _worker_state_is() {	# NAME STATE
 	TOKEN=$SERVER_TOKEN api GET "/api/v1/workers/$1"
 	[ "$STATUS" = 200 ] && [ "$(jbody -r .state)" = "$2" ]
 }
-_worker_ready_online() {
-	TOKEN=$SERVER_TOKEN api GET "/api/v1/workers/$1"
-	[ "$STATUS" = 200 ] && [ "$(jbody -r .state)" = ready ] && [ "$(jbody -r .health)" = online ]
-}
 _pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # agent_exit NAME SECONDS [T0]: waits for the agent of NAME to exit by itself;

@@ -566,3 +566,45 @@ ws_messages() {
 		off=$((off + n + len))
 	done
 }
+
+# ---- templates and the scaler ----
+
+# scaling_events [TEMPLATE]: every scaling.action event of TEMPLATE (default $T), one JSON a
+# line, into $WORK/scaling.TEMPLATE (all pages, until last_seq stops moving).
+scaling_events() {
+	local t=${1:-$T} since=0 last out
+	out=$WORK/scaling.${1:-$T}
+	: >"$out"
+	while :; do
+		TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/events?since=$since&types=scaling.action&limit=1000"
+		jbody -c --arg t "$t" '.items[] | select(.data.template == $t)' >>"$out"
+		last=$(jbody .last_seq)
+		[ "$last" != "$since" ] || break
+		since=$last
+	done
+}
+
+# events_of ACTION [TEMPLATE]: the scaling.action events of that action, as a JSON array.
+events_of() {
+	scaling_events "${2:-$T}"
+	jq -cs --arg a "$1" '[.[] | select(.data.action == $a)]' "$WORK/scaling.${2:-$T}"
+}
+
+_worker_ready_online() {	# NAME
+	TOKEN=$SERVER_TOKEN api GET "/api/v1/workers/$1"
+	[ "$STATUS" = 200 ] && [ "$(jbody .state)" = ready ] && [ "$(jbody .health)" = online ]
+}
+
+# The pids of the outpost-agent processes the server started for worker NAME.
+agent_pids() {
+	local d out=
+	for d in /proc/[0-9]*; do
+		[ "$(cat "$d/comm" 2>/dev/null)" = outpost-agent ] || continue
+		case " $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)" in
+		*" --name $1 "*"$SERVER_DIR/workers/$1/"*) out="$out ${d#/proc/}" ;;
+		esac
+	done
+	echo "${out# }"
+}
+_has_agent() { [ -n "$(agent_pids "$1")" ]; }
+_no_agent() { [ -z "$(agent_pids "$1")" ]; }
