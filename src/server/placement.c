@@ -694,7 +694,8 @@ sched_demand(struct store *s, int64_t now, int64_t lead_time, struct demand_tmpl
 	left = calloc(n, sizeof(*left));
 	if (all == NULL || owner == NULL || left == NULL)
 		goto out;
-	memcpy(all, ws.w, ws.n * sizeof(*all));
+	if (ws.n > 0)
+		memcpy(all, ws.w, ws.n * sizeof(*all));
 	nall = ws.n;
 	for (size_t i = 0; i < nt; i++) {
 		const char *const *lv;
