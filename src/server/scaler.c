@@ -1631,8 +1631,12 @@ stop_or_terminate(struct app *a, int64_t id, json_t *body, const char *actor, in
 	{
 		struct tview *t = find_template(tv, nt, w->tmpl);
 
-		if (prov_end(a, t ? &t->t : NULL, w, is_term, now_ms()) && is_term)
+		if (prov_end(a, t ? &t->t : NULL, w, is_term, now_ms()) && is_term) {
 			prov_removed(t ? &t->t : NULL, w->name);
+			/* Nothing was started after all (a program that cannot run): done now. */
+			if (via_program)
+				worker_finish(a, id, reason);
+		}
 	}
 	*out = worker_get(s, id, err);
 	rc = *out != NULL ? 0 : -1;
