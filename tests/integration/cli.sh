@@ -12,22 +12,7 @@ if [ ! -x "$OUTPOST" ]; then
 fi
 
 start_server
-printf '%s\n' "$TOKEN" >"$WORK/admin.token"
-export OUTPOST_SERVER=$SERVER_URL OUTPOST_TOKEN_FILE=$WORK/admin.token
-# No config file of the user's may leak in.
-export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/xdg
-unset OUTPOST_TOKEN OUTPOST_CONFIG
-
-# cli WANT_RC ARGS...: runs outpost; sets OUT and ERR; fails on another status.
-cli() {
-	local want=$1 rc
-	shift
-	"$OUTPOST" "$@" >"$WORK/cli.out" 2>"$WORK/cli.err"
-	rc=$?
-	OUT=$(cat "$WORK/cli.out")
-	ERR=$(cat "$WORK/cli.err")
-	[ "$rc" = "$want" ] || fail "outpost $*: expected exit $want, got $rc; stderr: $ERR"
-}
+cli_as_admin
 
 # ---- definitions ----
 cat >"$WORK/lab.json" <<'EOF'

@@ -16,21 +16,7 @@ fi
 # test. Debug logging writes a line for every request, which is how we see
 # that a usage error sent none.
 OUTPOST_WORKER_OFFLINE_AFTER=1h OUTPOST_WORKER_LOST_AFTER=2h start_server --log-level debug
-printf '%s\n' "$TOKEN" >"$WORK/admin.token"
-export OUTPOST_SERVER=$SERVER_URL OUTPOST_TOKEN_FILE=$WORK/admin.token
-export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/xdg
-unset OUTPOST_TOKEN OUTPOST_CONFIG
-
-# cli WANT_RC ARGS...: runs outpost; sets OUT and ERR; fails on another status.
-cli() {
-	local want=$1 rc
-	shift
-	"$OUTPOST" "$@" >"$WORK/cli.out" 2>"$WORK/cli.err"
-	rc=$?
-	OUT=$(cat "$WORK/cli.out")
-	ERR=$(cat "$WORK/cli.err")
-	[ "$rc" = "$want" ] || fail "outpost $*: expected exit $want, got $rc; stderr: $ERR"
-}
+cli_as_admin
 
 # How many requests the server has logged for PATH (without its query).
 requests_to() {

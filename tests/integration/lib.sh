@@ -608,3 +608,25 @@ agent_pids() {
 }
 _has_agent() { [ -n "$(agent_pids "$1")" ]; }
 _no_agent() { [ -z "$(agent_pids "$1")" ]; }
+
+# ---- the command line ----
+
+# cli_as_admin: outpost talks to the running server with its admin token, and no
+# config file of the user's may leak in.
+cli_as_admin() {
+	printf '%s\n' "$SERVER_TOKEN" >"$WORK/admin.token"
+	export OUTPOST_SERVER=$SERVER_URL OUTPOST_TOKEN_FILE=$WORK/admin.token
+	export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/xdg
+	unset OUTPOST_TOKEN OUTPOST_CONFIG
+}
+
+# cli WANT_RC ARGS...: runs outpost; sets OUT and ERR; fails on another status.
+cli() {
+	local want=$1 rc
+	shift
+	"$OUTPOST" "$@" >"$WORK/cli.out" 2>"$WORK/cli.err"
+	rc=$?
+	OUT=$(cat "$WORK/cli.out")
+	ERR=$(cat "$WORK/cli.err")
+	[ "$rc" = "$want" ] || fail "outpost $*: expected exit $want, got $rc; stdout: $OUT; stderr: $ERR"
+}

@@ -406,20 +406,7 @@ note "e: template files ok"
 # ============================================================================
 # f. The CLI.
 # ============================================================================
-printf '%s\n' "$SERVER_TOKEN" >"$WORK/admin.token"
-export OUTPOST_SERVER=$SERVER_URL OUTPOST_TOKEN_FILE=$WORK/admin.token
-export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/xdg
-unset OUTPOST_TOKEN OUTPOST_CONFIG
-
-cli() {	# WANT_RC ARGS...: runs outpost; sets OUT and ERR
-	local want=$1 rc
-	shift
-	"$OUTPOST" "$@" >"$WORK/cli.out" 2>"$WORK/cli.err"
-	rc=$?
-	OUT=$(cat "$WORK/cli.out")
-	ERR=$(cat "$WORK/cli.err")
-	[ "$rc" = "$want" ] || fail "outpost $*: expected exit $want, got $rc; stdout: $OUT; stderr: $ERR"
-}
+cli_as_admin
 
 cat >"$WORK/viacli.json" <<'EOF'
 {"name": "viacli", "description": "made by the CLI",
