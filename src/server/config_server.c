@@ -12,7 +12,7 @@ const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"log_level", "ws_ping_interval", "ws_max_lag", "shutdown_grace", "rate_limit", "rate_burst",
 	"worker_offline_after", "worker_lost_after", "scheduler_policy", "lead_time",
 	"scheduler_interval", "instance_retention", "hook_timeout", "template_dir", "agent_program",
-	"public_url", NULL };
+	"public_url", "runbook_dir", "alerts_file", NULL };
 
 void
 server_config_defaults(struct server_config *c)
@@ -44,6 +44,8 @@ server_config_defaults(struct server_config *c)
 	c->instance_retention_ms = 24 * 3600000LL;
 	c->hook_timeout_ms = 10 * 60000;
 	snprintf(c->template_dir, sizeof(c->template_dir), "%s/outpost/templates", SYSCONFDIR);
+	snprintf(c->runbook_dir, sizeof(c->runbook_dir), "%s/outpost/runbooks", SYSCONFDIR);
+	snprintf(c->alerts_file, sizeof(c->alerts_file), "%s/outpost/alerts.json", SYSCONFDIR);
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", ":8080" (every address, IPv4 and IPv6), "localhost:0". */
@@ -152,6 +154,14 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 			return -1;
 		}
 		snprintf(dst, sizeof(c->template_dir), "%s", v);
+	} else if (strcmp(key, "runbook_dir") == 0 || strcmp(key, "alerts_file") == 0) {
+		char *dst = key[0] == 'r' ? c->runbook_dir : c->alerts_file;
+
+		if (*v == '\0' || strlen(v) >= sizeof(c->runbook_dir) - 64) {
+			snprintf(err, errlen, "%s must be a path of 1 to 960 bytes", key);
+			return -1;
+		}
+		snprintf(dst, sizeof(c->runbook_dir), "%s", v);
 	} else if (strcmp(key, "public_url") == 0) {
 		size_t n = strlen(v);
 
@@ -180,7 +190,7 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 		    "log_level, ws_ping_interval, ws_max_lag, shutdown_grace, rate_limit, rate_burst, "
 		    "worker_offline_after, worker_lost_after, scheduler_policy, lead_time, "
 		    "scheduler_interval, instance_retention, hook_timeout, template_dir, agent_program, "
-		    "public_url)",
+		    "public_url, runbook_dir, alerts_file)",
 		    key);
 		return -1;
 	}

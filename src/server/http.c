@@ -48,6 +48,7 @@ static const struct route *const route_tables[] = {
 	api_tokens_routes,
 	api_agent_routes,
 	api_templates_routes,
+	api_runbooks_routes,
 	NULL,
 };
 
@@ -821,5 +822,7 @@ callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 const struct lws_protocols server_protocols[] = {
 	{ "http", callback_http, sizeof(struct pss_http), 0, 0, NULL, 1024 * 1024 },
 	{ "outpost.events.v1", events_ws_callback, sizeof(void *), 64 * 1024, 0, NULL, 0 },
+	/* The output pipes of runbooks' programs, adopted as raw files (runs.c). */
+	{ "outpost.run-output", runs_pipe_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };

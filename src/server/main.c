@@ -53,8 +53,8 @@ usage(FILE *f)
 	    "\n"
 	    "Every setting is also a config file key and an OUTPOST_* variable (listen,\n"
 	    "OUTPOST_LISTEN); flags win over variables, variables over the file.\n"
-	    "Signals: SIGTERM finishes requests in flight and exits 0; SIGHUP reloads the config\n"
-	    "and the templates.\n"
+	    "Signals: SIGTERM finishes requests in flight and exits 0; SIGHUP reloads the config,\n"
+	    "the templates, the runbooks and the alert rules.\n"
 	    "See outpostd(8).\n");
 }
 
@@ -182,6 +182,11 @@ reload(struct app *a)
 	snprintf(a->cfg.public_url, sizeof(a->cfg.public_url), "%s", c.public_url);
 	if (templates_load_dir(a->store, a->cfg.template_dir, 0, err, sizeof(err)) != 0)
 		log_error("config.reload", "error", err, "outcome", "the other templates loaded", NULL);
+	snprintf(a->cfg.runbook_dir, sizeof(a->cfg.runbook_dir), "%s", c.runbook_dir);
+	snprintf(a->cfg.alerts_file, sizeof(a->cfg.alerts_file), "%s", c.alerts_file);
+	runbooks_load_dir(a->cfg.runbook_dir);	/* a bad file is logged; the others load */
+	if (alerts_load(a->store, a->cfg.alerts_file, err, sizeof(err)) != 0)
+		log_error("config.reload", "error", err, "outcome", "kept the alert rules", NULL);
 	timers_kick();
 	log_setup(c.log_format, c.log_level);
 	log_info("config.reloaded", "config", c.config_path, NULL);
@@ -360,6 +365,13 @@ main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
+	runbooks_load_dir(app.cfg.runbook_dir);
+	if (alerts_load(app.store, app.cfg.alerts_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "outpostd: alert rules %s\n", err);
+		rc = 2;
+		goto out;
+	}
+	runs_recover(&app);
 	timers_start(&app);
 	app.is_ready = 1;
 	log_info("outpostd.listening", "url", url, "state_dir", app.cfg.state_dir,
@@ -401,6 +413,7 @@ main(int argc, char **argv)
 			break;
 	}
 	log_info("outpostd.stopped", NULL);
+	runs_shutdown(&app);
 	scaler_shutdown();
 out:
 	sig_ctx = NULL;
@@ -409,6 +422,9 @@ out:
 	if (app.lws != NULL)
 		lws_context_destroy(app.lws);
 	lifecycle_free();
+	runs_free();
+	alerts_free();
+	runbooks_free();
 	scaler_free();
 	http_cache_clear();
 	events_shutdown();

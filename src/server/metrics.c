@@ -46,6 +46,8 @@ static const double inst_le[] = { 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 1
 static struct hist sched_loop = HIST(pass_le);
 static struct hist assignment = HIST(latency_le);
 static struct hist instantiation = HIST(inst_le);
+static const double run_le[] = { 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600 };
+static struct hist run_duration = HIST(run_le);
 static unsigned long long decisions_placed, decisions_unplaced, decisions_claimed;
 
 static void
@@ -86,6 +88,12 @@ void
 metrics_instantiation(double seconds)
 {
 	hist_observe(&instantiation, seconds);
+}
+
+void
+metrics_run_duration(double seconds)
+{
+	hist_observe(&run_duration, seconds);
 }
 
 void
@@ -304,6 +312,10 @@ metrics_render(struct store *s, struct sbuf *o)
 	    &instantiation);
 	hist_render(o, "outpost_assignment_latency_seconds",
 	    "From a placement to its agent's first report on it.", &assignment);
+	runs_metrics(s, o);
+	hist_render(o, "outpost_runbook_run_duration_seconds",
+	    "Runs of runbooks, from their start to their end.", &run_duration);
+	alerts_metrics(o);
 	{
 		json_t *warm = pools_warm_counts(s);
 

@@ -43,7 +43,6 @@
 #include "config.h"
 #include "server.h"
 
-extern char **environ;
 
 #define MAX_PROVISION_PER_TICK 32
 #define JOB_KILL_GRACE_MS 5000
@@ -167,116 +166,6 @@ say(char *buf, size_t n, const char *fmt, ...)
 
 /* ---- child processes ---- */
 
-/* The environment a child gets: ours without systemd's or our own settings, plus extra. */
-static char **
-child_env(const char *const *extra)
-{
-	size_t n = 0, k = 0;
-	char **env;
-
-	for (char **e = environ; *e != NULL; e++)
-		n++;
-	for (const char *const *x = extra; x != NULL && *x != NULL; x++)
-		n++;
-	env = calloc(n + 1, sizeof(*env));
-	if (env == NULL)
-		return NULL;
-	for (char **e = environ; *e != NULL; e++) {
-		if (strncmp(*e, "NOTIFY_SOCKET=", 14) == 0 || strncmp(*e, "WATCHDOG_", 9) == 0 ||
-		    strncmp(*e, "LISTEN_", 7) == 0 || strncmp(*e, "OUTPOST_", 8) == 0)
-			continue;
-		env[k++] = *e;
-	}
-	for (const char *const *x = extra; x != NULL && *x != NULL; x++)
-		env[k++] = (char *)*x;
-	env[k] = NULL;
-	return env;
-}
-
-/*
- * Starts argv (found on PATH when it has no slash) with its output appended
- * to log, stdin from /dev/null, no descriptor of ours, in a process group
- * of its own (a session of its own with is_session). Returns the pid or -1.
- */
-static pid_t
-spawn(char *const *argv, const char *const *extra_env, const char *log, int is_session)
-{
-	char **env = child_env(extra_env);
-	pid_t pid;
-
-	if (env == NULL)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		sigset_t none;
-		int fd = open("/dev/null", O_RDONLY), lfd;
-
-		lfd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd < 0 || lfd < 0 || dup2(fd, 0) < 0 || dup2(lfd, 1) < 0 || dup2(lfd, 2) < 0)
-			_exit(126);
-#ifdef SYS_close_range
-		if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
-#endif
-			for (int i = 3; i < 65536; i++)
-				close(i);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (is_session)
-			setsid();
-		else
-			setpgid(0, 0);
-		execvpe(argv[0], argv, env);
-		_exit(127);
-	}
-	free(env);
-	return pid;
-}
-
-/* A process's start time (clock ticks since boot, /proc/PID/stat field 22), or 0. */
-static unsigned long long
-proc_start(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long start = 0;
-	ssize_t n;
-	int fd, field = 2;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');	/* the command may hold spaces and parentheses */
-	if (p == NULL || p[1] == '\0' || p[2] == 'Z')
-		return 0;	/* a zombie is not running */
-	for (p++; *p != '\0' && field < 22; p++)
-		if (*p == ' ')
-			field++;
-	if (field == 22)
-		start = strtoull(p, NULL, 10);
-	return start;
-}
-
-/* The local agent named by a worker's provider_ref ("PID START"), if it still runs. */
-static pid_t
-ref_alive(const char *ref)
-{
-	long long pid = 0;
-	unsigned long long start = 0;
-
-	if (ref == NULL || sscanf(ref, "%lld %llu", &pid, &start) != 2 || pid <= 1)
-		return 0;
-	return proc_start((pid_t)pid) == start && start != 0 ? (pid_t)pid : 0;
-}
-
 /* The last line of a program's output file, for a reason an operator reads. */
 static void
 log_tail(const char *path, char *out, size_t n)
@@ -309,17 +198,6 @@ log_tail(const char *path, char *out, size_t n)
 			*p = ' ';
 }
 
-static void
-status_words(int status, char *buf, size_t n)
-{
-	if (WIFEXITED(status))
-		snprintf(buf, n, "exited with %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(buf, n, "was killed by signal %d", WTERMSIG(status));
-	else
-		snprintf(buf, n, "ended");
-}
-
 /* The directory of a worker's files under the state directory (made on demand). */
 static int
 worker_dir(const struct app *a, const char *name, char *buf, size_t n)
@@ -344,7 +222,7 @@ job_start(struct app *a, enum job_kind kind, const struct wrow *w, char *const *
 	snprintf(j->worker, sizeof(j->worker), "%s", w->name);
 	snprintf(j->tmpl, sizeof(j->tmpl), "%s", w->tmpl);
 	say(j->log, sizeof(j->log), "%s/%s.log", dir, job_names[kind]);
-	j->pid = spawn(argv, env, j->log, 0);
+	j->pid = proc_spawn_log(argv, env, j->log, 0);
 	if (j->pid < 0) {
 		free(j);
 		return NULL;
@@ -649,7 +527,7 @@ start_local_agent(struct app *a, const struct tmpl *t, const struct wrow *w, cha
 		argv[k++] = (char *)hb;
 	}
 	argv[k] = NULL;
-	pid = spawn(argv, NULL, log, 1);
+	pid = proc_spawn_log(argv, NULL, log, 1);
 	sbuf_free(&labels);
 	if (pid < 0) {
 		say(why, wn, "cannot start %s: %s", argv[0], strerror(errno));
@@ -1284,12 +1162,17 @@ reap(struct app *a, struct tview *tv, size_t nt, int64_t now)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		int is_ours = 0;
+
 		for (struct job *j = jobs; j != NULL; j = j->next) {
 			if (j->pid == pid && !j->is_done) {
 				j->is_done = 1;
 				j->status = status;
+				is_ours = 1;
 			}
 		}
+		if (!is_ours)
+			runs_child_exited(pid, status);	/* a runbook's program */
 	}
 	for (struct job **jp = &jobs; *jp != NULL;) {
 		struct job *j = *jp;
@@ -1314,7 +1197,7 @@ reap(struct app *a, struct tview *tv, size_t nt, int64_t now)
 		w.id = j->worker_id;
 		snprintf(w.name, sizeof(w.name), "%s", j->worker);
 		snprintf(w.tmpl, sizeof(w.tmpl), "%s", j->tmpl);
-		status_words(j->status, words, sizeof(words));
+		proc_status_words(j->status, words, sizeof(words));
 		log_tail(j->log, tail, sizeof(tail));
 		snprintf(why, sizeof(why), "%s %s%s%s%s", job_names[j->kind], j->is_killed ?
 		    "timed out and " : "", words, tail[0] ? ": " : "", tail);
@@ -1374,7 +1257,7 @@ supervise(struct app *a, struct tview *tv, size_t nt, struct wrow *w, size_t nw,
 
 		if (t == NULL || t->t.prov != PROV_LOCAL || ws == NULL)
 			continue;
-		pid = ref_alive(w[i].ref);
+		pid = proc_ref_alive(w[i].ref);
 		if (ws->stop_at != 0 || !worker_state_is_live(worker_state_name(w[i].state))) {
 			if (pid > 0 && now >= ws->kill_at && ws->kill_at != 0)
 				kill(pid, SIGKILL);
@@ -1729,7 +1612,7 @@ scaler_shutdown(void)
 	    "AND w.state != 'terminated'", 0, &w, &nw) == 0) {
 		for (size_t i = 0; i < nw; i++) {
 			struct tview *t = find_template(tv, nt, w[i].tmpl);
-			pid_t pid = ref_alive(w[i].ref);
+			pid_t pid = proc_ref_alive(w[i].ref);
 
 			if (t != NULL && t->t.prov == PROV_LOCAL && pid > 0)
 				kill(pid, SIGTERM);

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -63,6 +64,8 @@ struct server_config {
 	char template_dir[1024];	/* templates, one JSON file each */
 	char agent_program[1024];	/* the local provisioner's outpost-agent; "": found */
 	char public_url[512];	/* how hosts made by a command program reach us; "": app.url */
+	char runbook_dir[1024];	/* runbooks, one JSON file each */
+	char alerts_file[1024];	/* the alert rules, one JSON file */
 };
 
 void server_config_defaults(struct server_config *c);
@@ -177,6 +180,8 @@ void metrics_instantiation(double seconds);
 /* Claims committed (never counted before the commit: a rollback claimed nothing). */
 void metrics_warm_claimed(size_t n);
 void metrics_ws_clients(int delta);
+/* A runbook run ended after this long. */
+void metrics_run_duration(double seconds);
 void metrics_scaling_action(const char *action, const char *tmpl);
 int metrics_render(struct store *s, struct sbuf *out);
 void metrics_free(void);
@@ -232,6 +237,7 @@ extern const struct route api_tokens_routes[];
 extern const struct route api_health_routes[];
 extern const struct route api_agent_routes[];
 extern const struct route api_templates_routes[];
+extern const struct route api_runbooks_routes[];
 
 /* Response helpers (http.c). */
 int resp_json(struct resp *rs, int status, json_t *j);	/* takes ownership of j */
@@ -532,6 +538,130 @@ int scaler_scale(struct app *a, const char *name, json_t *body, const char *acto
 /* At exit: SIGTERM to the local agents this server started (their hooks live on under shims). */
 void scaler_shutdown(void);
 void scaler_free(void);
+
+/* ---- child processes (procs.c) ---- */
+/* argv with out_fd as stdout and stderr, in cwd (NULL: ours), in a group (or session) of its own. */
+pid_t proc_spawn(char *const *argv, const char *const *extra_env, int out_fd, const char *cwd,
+    int is_session);
+/* The same with its output appended to the file log. */
+pid_t proc_spawn_log(char *const *argv, const char *const *extra_env, const char *log,
+    int is_session);
+/* A process's start time (clock ticks since boot), or 0 when it is not running. */
+unsigned long long proc_start(pid_t pid);
+/* The process a "PID START" reference names, if it still runs; else 0. */
+pid_t proc_ref_alive(const char *ref);
+void proc_status_words(int status, char *buf, size_t n);
+
+/* ---- runbooks (runbooks.c, builtins.c), their runs (runs.c), alert rules (alerts.c) ---- */
+#define RB_NAME_MAX 63
+enum param_type { PT_STRING, PT_INT, PT_BOOL, PT_DURATION, PT_ENUM, PT_WORKER, PT_INSTANCE,
+	PT_DEFINITION, PT_TEMPLATE };
+
+struct builtin;
+
+/* What a built-in works with; state is its own between slices (NULL at first). */
+struct bctx {
+	struct app *app;
+	json_t *args;		/* substituted from the parameters */
+	int is_dry;
+	int is_cancelled;	/* set before a last call: free state, return -1 */
+	const char *actor;
+	struct sbuf *out;	/* what it says, a line a fact */
+	void *state;
+};
+
+struct rb_param {
+	char name[48];
+	enum param_type type;
+	int required;
+	json_t *def;		/* its default, checked, or NULL */
+	json_t *choices;	/* enum: the strings it may be */
+	char help[256];
+};
+
+struct rb_step {
+	char name[128];
+	const struct builtin *builtin;	/* NULL: an exec step */
+	json_t *args;		/* a built-in's, with {{references}}; points into spec */
+	json_t *argv;		/* an exec's program and arguments; points into spec */
+	int64_t timeout_ms;
+};
+
+struct runbook {
+	int refs;
+	char name[RB_NAME_MAX + 1];
+	char file[1400];
+	char dir[1400];		/* an exec's relative program is found here */
+	enum role role;
+	int confirm;
+	struct rb_param *params;
+	size_t nparams;
+	struct rb_step *steps;
+	size_t nsteps;
+	json_t *spec;		/* the file as loaded */
+};
+
+const char *param_type_name(enum param_type t);
+/* Loads every NAME.json of dir in place of the runbooks loaded before; -1 if one was bad. */
+int runbooks_load_dir(const char *dir);
+struct runbook *runbook_find(const char *name);
+struct runbook *runbook_ref(struct runbook *rb);
+void runbook_unref(struct runbook *rb);
+json_t *runbook_json(const struct runbook *rb);
+/* {items, errors}: the runbooks, and the files that did not load. */
+json_t *runbooks_list(void);
+/* Checks a run's parameters (422 naming params.NAME); *out has every one, defaults filled. */
+int runbook_params(const struct runbook *rb, struct store *s, json_t *in, json_t **out,
+    struct op_err *err);
+/* A copy of v with its "{{name}}" references taken from vars. */
+json_t *subst(json_t *v, json_t *vars);
+void subst_text(json_t *v, struct sbuf *b);
+int subst_refs_check(json_t *v, const char *field, int (*known)(void *, const char *, size_t),
+    void *arg, struct op_err *err);
+void runbooks_free(void);
+
+const struct builtin *builtin_find(const char *name);
+const char *builtin_name(const struct builtin *b);
+/* 0 done, -1 failed (out says why), 1 call again soon. */
+int builtin_run(const struct builtin *b, struct bctx *c);
+/* At load: known arguments, required ones given, literals of the right type. */
+int builtin_args_check(const struct builtin *b, json_t *args, const char *prefix,
+    struct op_err *err);
+/* At run, after substitution. */
+int builtin_args_ready(const struct builtin *b, json_t *args, const char *prefix,
+    struct op_err *err);
+
+/* POST /runbooks/{name}/runs: checks role, confirm and parameters; starts the run. */
+int run_request(struct app *a, const char *name, json_t *body, enum role role,
+    const char *actor, json_t **out, struct op_err *err);
+/*
+ * Starts a run whose parameters are checked (alert rules); *id is the run's,
+ * *seq (when not NULL) the sequence number of its runbook.run event.
+ */
+int run_start(struct app *a, struct runbook *rb, json_t *params, int is_dry, const char *actor,
+    int64_t *id, int64_t *seq, struct op_err *err);
+json_t *run_get(struct store *s, int64_t id, struct op_err *err);
+/* Newest first; after is the id below which to list (0: from the newest). */
+json_t *runs_list(struct store *s, const char *runbook, const char *status, int64_t after,
+    int64_t limit, int64_t *last, int *has_more);
+int run_cancel(struct app *a, int64_t id, const char *actor, json_t **out, struct op_err *err);
+/* At start: runs the last process left running are marked interrupted, their programs ended. */
+int runs_recover(struct app *a);
+/* A child reaped by someone else's waitpid(-1) that may be a run's program. */
+void runs_child_exited(pid_t pid, int status);
+/* At exit: running programs get SIGTERM and their runs are marked interrupted. */
+void runs_shutdown(struct app *a);
+int runs_pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+    size_t len);
+void runs_metrics(struct store *s, struct sbuf *o);
+void runs_free(void);
+
+/* alerts.c: rules over the site's state, checked on the loop's clock. */
+int alerts_load(struct store *s, const char *path, char *err, size_t errlen);
+void alerts_tick(struct app *a, int64_t now);
+json_t *alerts_list(void);
+void alerts_metrics(struct sbuf *o);
+void alerts_free(void);
 
 /* ---- the loop's timers (timers.c) ---- */
 /* Starts the periodic work on the loop: health, scheduler, lifecycle, watchdog. */

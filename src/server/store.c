@@ -169,6 +169,46 @@ static const char *const migrations[] = {
 	"ALTER TABLE workers ADD COLUMN provider_ref TEXT;"
 	"ALTER TABLE workers ADD COLUMN token_id INTEGER;"
 	"CREATE INDEX workers_template ON workers(template, state);",
+
+	/*
+	 * 6: runbook runs, their steps and output, and the alert rules' state.
+	 * A run keeps the runbook as it was (spec), the token its programs got
+	 * (revoked when it ends) and its running program ("PID START"), so a
+	 * restart can end what the last process left running.
+	 */
+	"CREATE TABLE runs ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  runbook TEXT NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  dry_run INTEGER NOT NULL,"
+	"  params TEXT NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  spec TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  ended_at INTEGER,"
+	"  error TEXT,"
+	"  token_id INTEGER,"
+	"  child_ref TEXT"
+	") STRICT;"
+	"CREATE INDEX runs_runbook ON runs(runbook, id);"
+	"CREATE INDEX runs_status ON runs(status, id);"
+	"CREATE TABLE run_steps ("
+	"  run_id INTEGER NOT NULL REFERENCES runs(id),"
+	"  idx INTEGER NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  output TEXT NOT NULL DEFAULT '',"
+	"  started_at INTEGER,"
+	"  ended_at INTEGER,"
+	"  exit INTEGER,"
+	"  PRIMARY KEY (run_id, idx)"
+	") STRICT;"
+	"CREATE TABLE alert_state ("
+	"  rule TEXT PRIMARY KEY,"
+	"  firing_since INTEGER,"
+	"  last_fired INTEGER"
+	") STRICT;",
 };
 
 int

@@ -22,7 +22,7 @@
 #define PASS_MIN_GAP_MS 20
 
 static struct app *app;
-static lws_sorted_usec_list_t health_sul, sched_sul, life_sul, scale_sul;
+static lws_sorted_usec_list_t health_sul, sched_sul, life_sul, scale_sul, alert_sul;
 static int64_t sched_at;	/* when the queued pass runs; 0: none queued */
 static int64_t sched_gap_ms = PASS_MIN_GAP_MS;
 static int64_t sched_last_end;
@@ -113,6 +113,16 @@ scale_run(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(app->lws, 0, sul, scale_run, LWS_US_PER_SEC);
 }
 
+/* The alert rules, every ALERT_US: each rule is a query or two. */
+#define ALERT_US (2 * LWS_US_PER_SEC)
+
+static void
+alert_run(lws_sorted_usec_list_t *sul)
+{
+	alerts_tick(app, now_ms());
+	lws_sul_schedule(app->lws, 0, sul, alert_run, ALERT_US);
+}
+
 void
 timers_start(struct app *a)
 {
@@ -120,6 +130,7 @@ timers_start(struct app *a)
 	lws_sul_schedule(a->lws, 0, &scale_sul, scale_run, 200 * LWS_US_PER_MS);
 	lws_sul_schedule(a->lws, 0, &health_sul, health_run, LWS_US_PER_SEC);
 	lws_sul_schedule(a->lws, 0, &life_sul, life_run, LIFECYCLE_US);
+	lws_sul_schedule(a->lws, 0, &alert_sul, alert_run, ALERT_US);
 	queue_pass(now_ms());
 }
 
@@ -132,6 +143,7 @@ timers_stop(void)
 	lws_sul_cancel(&sched_sul);
 	lws_sul_cancel(&life_sul);
 	lws_sul_cancel(&scale_sul);
+	lws_sul_cancel(&alert_sul);
 	sched_at = 0;
 	app = NULL;
 }

@@ -160,12 +160,18 @@ start_server() {
 	# Templates come from the test's own directory unless it names one: never
 	# from an installed Outpost's config.
 	local tdir=(--template-dir "$WORK/templates") a
+	local rdir=(--runbook-dir "$WORK/runbooks") afile=(--alerts-file "$WORK/alerts.json")
 	for a in "$@"; do
-		case $a in --template-dir | --template-dir=*) tdir=() ;; esac
+		case $a in
+		--template-dir | --template-dir=*) tdir=() ;;
+		--runbook-dir | --runbook-dir=*) rdir=() ;;
+		--alerts-file | --alerts-file=*) afile=() ;;
+		esac
 	done
 	(
 		_ws_close_fds_but
-		exec "$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$dir" --log-format json "${tdir[@]}" "$@"
+		exec "$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$dir" --log-format json "${tdir[@]}" \
+			"${rdir[@]}" "${afile[@]}" "$@"
 	) >"$SERVER_LOG" 2>&1 &
 	SERVER_PID=$!
 	track_pid "$SERVER_PID"

@@ -1,0 +1,814 @@
+/*
+ * The built-in actions of runbooks. Each takes its arguments (already
+ * substituted from the run's parameters), does its one thing through the
+ * same domain calls the API uses (so the same checks, events and audit
+ * trail), or in a dry run says what it would do and changes nothing.
+ *
+ * A built-in returns 0 when done, -1 when it failed (its output says why)
+ * or 1 to be called again: the long ones (db.backup, the prunes) work in
+ * slices so the loop is never held for long.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server.h"
+
+#define PRUNE_BATCH 2000	/* rows a slice of a prune deletes */
+#define BACKUP_PAGES 512	/* pages a slice of a backup copies */
+
+struct barg {
+	const char *name;
+	enum param_type type;
+	int is_required;
+};
+
+struct builtin {
+	const char *name;
+	const struct barg *args;
+	int (*run)(struct bctx *c);
+};
+
+static void say(struct bctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+say(struct bctx *c, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sbuf_puts(c->out, buf);
+	sbuf_putc(c->out, '\n');
+}
+
+static const char *
+arg_str(struct bctx *c, const char *name)
+{
+	json_t *v = json_object_get(c->args, name);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* A worker argument (name or id): its id and row. */
+static json_t *
+arg_worker(struct bctx *c, int64_t *id)
+{
+	json_t *v = json_object_get(c->args, "worker"), *w;
+	struct op_err err = { 0 };
+	char buf[32];
+	const char *key = buf;
+
+	if (json_is_integer(v))
+		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+	else
+		key = json_string_value(v);
+	if (worker_resolve(c->app->store, key, id, &err) != 0 ||
+	    (w = worker_get(c->app->store, *id, &err)) == NULL) {
+		say(c, "no worker %s", key ? key : "(none given)");
+		return NULL;
+	}
+	return w;
+}
+
+static int
+worker_action(struct bctx *c, enum worker_action a)
+{
+	struct op_err err = { 0 };
+	json_t *w, *body = NULL, *out = NULL;
+	enum worker_state from, to;
+	const char *name, *act = worker_action_name(a);
+	char why[256];
+	int64_t id;
+	int rc;
+
+	if ((w = arg_worker(c, &id)) == NULL)
+		return -1;
+	name = json_string_value(json_object_get(w, "name"));
+	if (worker_state_parse(json_string_value(json_object_get(w, "state")), &from) != 0 ||
+	    worker_action_target(a, from, &to, why, sizeof(why)) != 0) {
+		say(c, "cannot %s worker %s: %s", act, name, why);
+		json_decref(w);
+		return -1;
+	}
+	if (c->is_dry) {
+		say(c, "would %s worker %s (%s, %lld instances): %s -> %s", act, name,
+		    json_string_value(json_object_get(w, "health")),
+		    (long long)json_integer_value(json_object_get(w, "instance_count")),
+		    worker_state_name(from), worker_state_name(to));
+		json_decref(w);
+		return 0;
+	}
+	json_decref(w);
+	if (a == WORKER_ACT_DRAIN && arg_str(c, "deadline") != NULL)
+		body = json_pack("{s:s}", "deadline", arg_str(c, "deadline"));
+	else if ((a == WORKER_ACT_STOP || a == WORKER_ACT_TERMINATE) &&
+	    json_is_true(json_object_get(c->args, "force")))
+		body = json_pack("{s:b}", "force", 1);
+	if (a == WORKER_ACT_STOP)
+		rc = scaler_worker_stop(c->app, id, body, c->actor, &out, &err);
+	else if (a == WORKER_ACT_TERMINATE)
+		rc = scaler_worker_terminate(c->app, id, body, c->actor, &out, &err);
+	else
+		rc = worker_act(c->app->store, id, a, body, c->actor, &out, &err);
+	json_decref(body);
+	if (rc != 0) {
+		say(c, "cannot %s worker %s: %s", act, name, err.message);
+		return -1;
+	}
+	say(c, "worker %s: %s -> %s", name, worker_state_name(from),
+	    json_string_value(json_object_get(out, "state")));
+	json_decref(out);
+	return 0;
+}
+
+static int b_cordon(struct bctx *c) { return worker_action(c, WORKER_ACT_CORDON); }
+static int b_uncordon(struct bctx *c) { return worker_action(c, WORKER_ACT_UNCORDON); }
+static int b_drain(struct bctx *c) { return worker_action(c, WORKER_ACT_DRAIN); }
+static int b_wstop(struct bctx *c) { return worker_action(c, WORKER_ACT_STOP); }
+static int b_wterminate(struct bctx *c) { return worker_action(c, WORKER_ACT_TERMINATE); }
+
+static int
+b_scale(struct bctx *c)
+{
+	struct op_err err = { 0 };
+	const char *name = arg_str(c, "template");
+	int64_t count = json_integer_value(json_object_get(c->args, "count"));
+	json_t *t = template_get(c->app->store, name, &err), *body, *out = NULL;
+	int64_t min, max, was;
+
+	if (t == NULL) {
+		say(c, "no template %s", name);
+		return -1;
+	}
+	min = json_integer_value(json_object_get(t, "min"));
+	max = json_integer_value(json_object_get(t, "max"));
+	was = json_integer_value(json_object_get(t, "desired"));
+	json_decref(t);
+	if (count < min || count > max) {
+		say(c, "cannot scale template %s to %lld: its min is %lld and its max %lld", name,
+		    (long long)count, (long long)min, (long long)max);
+		return -1;
+	}
+	if (c->is_dry) {
+		say(c, "would scale template %s from %lld to %lld workers", name, (long long)was,
+		    (long long)count);
+		return 0;
+	}
+	body = json_pack("{s:I}", "count", (json_int_t)count);
+	if (arg_str(c, "deadline") != NULL)
+		json_object_set_new(body, "deadline", json_string(arg_str(c, "deadline")));
+	if (scaler_scale(c->app, name, body, c->actor, &out, &err) != 0) {
+		json_decref(body);
+		say(c, "cannot scale template %s: %s", name, err.message);
+		return -1;
+	}
+	json_decref(body);
+	json_decref(out);
+	say(c, "template %s: desired %lld -> %lld workers", name, (long long)was, (long long)count);
+	return 0;
+}
+
+/* One instance action, by id; quiet leaves the saying to the caller. */
+static int
+inst_action(struct bctx *c, int64_t id, enum inst_action a, const char *extra)
+{
+	struct op_err err = { 0 };
+	json_t *in = instance_get(c->app->store, id, &err), *out = NULL;
+	enum inst_state from, to;
+	char why[256];
+	const char *act = inst_action_name(a);
+
+	if (in == NULL) {
+		say(c, "no instance %lld", (long long)id);
+		return -1;
+	}
+	if (inst_state_parse(json_string_value(json_object_get(in, "state")), &from) != 0 ||
+	    inst_action_target(a, from, &to, why, sizeof(why)) != 0) {
+		say(c, "cannot %s instance %lld: %s", act, (long long)id, why);
+		json_decref(in);
+		return -1;
+	}
+	json_decref(in);
+	if (c->is_dry) {
+		say(c, "would %s instance %lld%s: %s -> %s", act, (long long)id, extra,
+		    inst_state_name(from), inst_state_name(to));
+		return 0;
+	}
+	if (instance_act(c->app->store, id, a, NULL, c->actor, &out, &err) != 0) {
+		say(c, "cannot %s instance %lld: %s", act, (long long)id, err.message);
+		return -1;
+	}
+	say(c, "instance %lld%s: %s -> %s", (long long)id, extra, inst_state_name(from),
+	    json_string_value(json_object_get(out, "state")));
+	json_decref(out);
+	return 0;
+}
+
+static int64_t
+arg_id(struct bctx *c)
+{
+	return json_integer_value(json_object_get(c->args, "instance"));
+}
+
+static int b_istop(struct bctx *c) { return inst_action(c, arg_id(c), INST_ACT_STOP, ""); }
+static int b_iterminate(struct bctx *c) { return inst_action(c, arg_id(c), INST_ACT_TERMINATE, ""); }
+static int b_iretry(struct bctx *c) { return inst_action(c, arg_id(c), INST_ACT_RETRY, ""); }
+
+static int64_t
+arg_duration(struct bctx *c, const char *name)
+{
+	int64_t ms = 0;
+
+	duration_parse(arg_str(c, name), &ms);
+	return ms;
+}
+
+/*
+ * Instances in a state since before now - older_than (by their last
+ * transition), terminated or, when failed, retried. O(instances in that
+ * state), through the state index and each one's last transition.
+ */
+static int
+b_recover(struct bctx *c)
+{
+	const char *state = arg_str(c, "state"), *action = arg_str(c, "action");
+	int64_t older = arg_duration(c, "older_than"), limit = 100, cutoff = now_ms() - older;
+	enum inst_action a = INST_ACT_TERMINATE;
+	enum inst_state st_enum;
+	sqlite3_stmt *st;
+	int64_t *ids = NULL, *since = NULL;
+	size_t n = 0, cap = 0, capb = 0, ok = 0;
+	char d[32];
+
+	if (json_is_integer(json_object_get(c->args, "limit")))
+		limit = json_integer_value(json_object_get(c->args, "limit"));
+	if (inst_state_parse(state, &st_enum) != 0) {
+		say(c, "no instance state %s", state ? state : "(none given)");
+		return -1;
+	}
+	if (action != NULL && strcmp(action, "retry") == 0)
+		a = INST_ACT_RETRY;
+	else if (action != NULL && strcmp(action, "terminate") != 0) {
+		say(c, "action must be terminate or retry, not %s", action);
+		return -1;
+	}
+	st = store_stmt(c->app->store, "SELECT i.id, (SELECT max(t.at) FROM transitions t "
+	    "WHERE t.instance_id = i.id) AS since FROM instances i WHERE i.state = ? "
+	    "AND since <= ? ORDER BY i.id LIMIT ?");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, cutoff);
+	sqlite3_bind_int64(st, 3, limit);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (array_grow(&ids, &cap, n, sizeof(*ids)) != 0 ||
+		    array_grow(&since, &capb, n, sizeof(*since)) != 0)
+			break;
+		ids[n] = sqlite3_column_int64(st, 0);
+		since[n++] = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	say(c, "%zu instance%s %s for more than %s", n, n == 1 ? "" : "s", state,
+	    duration_format(older, d, sizeof(d)));
+	for (size_t i = 0; i < n; i++) {
+		char t[40], extra[80];
+
+		snprintf(extra, sizeof(extra), " (%s since %s)", state,
+		    time_format_ms(since[i], t, sizeof(t), 0));
+		if (inst_action(c, ids[i], a, extra) == 0)
+			ok++;
+	}
+	free(ids);
+	free(since);
+	if (n > 0)
+		say(c, "%s %zu of %zu", c->is_dry ? "would recover" : "recovered", ok, n);
+	return ok == n ? 0 : -1;
+}
+
+/* Counts what a prune would delete. */
+static int64_t
+count_of(struct store *s, const char *sql, int64_t a, int64_t b)
+{
+	sqlite3_stmt *st = store_stmt(s, sql);
+	int64_t n = 0;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
+}
+
+struct prune_state {
+	int64_t cutoff, bound, done;
+};
+
+/*
+ * Events older than older_than, keeping at least the newest `keep` (1000 by
+ * default) whatever their age. A slice at a time, each its own transaction.
+ */
+static int
+b_events_prune(struct bctx *c)
+{
+	struct prune_state *ps = c->state;
+	struct store *s = c->app->store;
+	sqlite3_stmt *st;
+	char d[32];
+	int changed;
+
+	if (c->is_cancelled) {
+		free(ps);
+		c->state = NULL;
+		return -1;
+	}
+	if (ps == NULL) {
+		int64_t keep = 1000, last = events_last_seq(s), total;
+
+		if (json_is_integer(json_object_get(c->args, "keep")))
+			keep = json_integer_value(json_object_get(c->args, "keep"));
+		if ((ps = c->state = calloc(1, sizeof(*ps))) == NULL)
+			return -1;
+		ps->cutoff = now_ms() - arg_duration(c, "older_than");
+		ps->bound = last - keep;
+		total = count_of(s, "SELECT count(*) FROM events WHERE ts < ? AND seq <= ?",
+		    ps->cutoff, ps->bound);
+		if (c->is_dry || total <= 0) {
+			say(c, "%s %lld event%s older than %s (keeping the newest %lld)", c->is_dry ?
+			    "would delete" : "deleted", (long long)(total < 0 ? 0 : total),
+			    total == 1 ? "" : "s", duration_format(arg_duration(c, "older_than"), d,
+			    sizeof(d)), (long long)keep);
+			free(ps);
+			c->state = NULL;
+			return total < 0 ? -1 : 0;
+		}
+	}
+	if (store_begin(s) != 0)
+		goto db;
+	st = store_stmt(s, "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? "
+	    "AND seq <= ? ORDER BY seq LIMIT ?)");
+	sqlite3_bind_int64(st, 1, ps->cutoff);
+	sqlite3_bind_int64(st, 2, ps->bound);
+	sqlite3_bind_int(st, 3, PRUNE_BATCH);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		store_rollback(s);
+		goto db;
+	}
+	sqlite3_reset(st);
+	changed = sqlite3_changes(store_db(s));
+	if (store_commit(s) != 0)
+		goto db;
+	ps->done += changed;
+	if (changed == PRUNE_BATCH)
+		return 1;
+	say(c, "deleted %lld events older than %s", (long long)ps->done,
+	    duration_format(arg_duration(c, "older_than"), d, sizeof(d)));
+	free(ps);
+	c->state = NULL;
+	return 0;
+db:
+	say(c, "the database refused the delete: %s", sqlite3_errmsg(store_db(s)));
+	free(ps);
+	c->state = NULL;
+	return -1;
+}
+
+/* Terminated instances last changed before the cutoff, with their transitions and logs. */
+static int
+b_instances_prune(struct bctx *c)
+{
+	static const char *const del[] = {
+		"DELETE FROM instance_logs WHERE instance_id IN (SELECT id FROM doomed)",
+		"DELETE FROM transitions WHERE instance_id IN (SELECT id FROM doomed)",
+		"DELETE FROM instances WHERE id IN (SELECT id FROM doomed)",
+	};
+	struct prune_state *ps = c->state;
+	struct store *s = c->app->store;
+	sqlite3_stmt *st;
+	char d[32];
+	int changed = 0;
+
+	if (c->is_cancelled) {
+		free(ps);
+		c->state = NULL;
+		return -1;
+	}
+	if (ps == NULL) {
+		int64_t total;
+
+		if ((ps = c->state = calloc(1, sizeof(*ps))) == NULL)
+			return -1;
+		ps->cutoff = now_ms() - arg_duration(c, "older_than");
+		total = count_of(s, "SELECT count(*) FROM instances WHERE state = 'terminated' "
+		    "AND updated_at < ? AND id > ?", ps->cutoff, 0);
+		if (c->is_dry || total <= 0) {
+			say(c, "%s %lld terminated instance%s last changed more than %s ago",
+			    c->is_dry ? "would delete" : "deleted", (long long)(total < 0 ? 0 : total),
+			    total == 1 ? "" : "s", duration_format(arg_duration(c, "older_than"), d,
+			    sizeof(d)));
+			free(ps);
+			c->state = NULL;
+			return total < 0 ? -1 : 0;
+		}
+	}
+	if (store_begin(s) != 0)
+		goto db;
+	st = store_stmt(s, "CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)");
+	if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
+		goto db_rb;
+	sqlite3_reset(st);
+	st = store_stmt(s, "INSERT INTO doomed SELECT id FROM instances WHERE state = 'terminated' "
+	    "AND updated_at < ? ORDER BY id LIMIT ?");
+	sqlite3_bind_int64(st, 1, ps->cutoff);
+	sqlite3_bind_int(st, 2, PRUNE_BATCH / 4);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto db_rb;
+	sqlite3_reset(st);
+	changed = sqlite3_changes(store_db(s));
+	for (size_t i = 0; i < sizeof(del) / sizeof(del[0]); i++) {
+		st = store_stmt(s, del[i]);
+		if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
+			goto db_rb;
+		sqlite3_reset(st);
+	}
+	st = store_stmt(s, "DELETE FROM doomed");
+	if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
+		goto db_rb;
+	sqlite3_reset(st);
+	if (store_commit(s) != 0)
+		goto db;
+	ps->done += changed;
+	if (changed == PRUNE_BATCH / 4)
+		return 1;
+	say(c, "deleted %lld terminated instances last changed more than %s ago, with their "
+	    "transitions and logs", (long long)ps->done,
+	    duration_format(arg_duration(c, "older_than"), d, sizeof(d)));
+	free(ps);
+	c->state = NULL;
+	return 0;
+db_rb:
+	if (st != NULL)
+		sqlite3_reset(st);
+	store_rollback(s);
+db:
+	say(c, "the database refused the delete: %s", sqlite3_errmsg(store_db(s)));
+	free(ps);
+	c->state = NULL;
+	return -1;
+}
+
+struct backup_state {
+	sqlite3 *dst;
+	sqlite3_backup *b;
+	char path[1200];
+	char part[1210];
+};
+
+static void
+backup_end(struct bctx *c, struct backup_state *bs, int is_ok)
+{
+	if (bs->b != NULL)
+		sqlite3_backup_finish(bs->b);
+	if (bs->dst != NULL)
+		sqlite3_close(bs->dst);
+	if (!is_ok)
+		unlink(bs->part);
+	free(bs);
+	c->state = NULL;
+}
+
+static int64_t
+db_pages(struct store *s, int64_t *page_size)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT page_count, page_size FROM pragma_page_count, "
+	    "pragma_page_size");
+	int64_t n = 0;
+
+	*page_size = 4096;
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		n = sqlite3_column_int64(st, 0);
+		*page_size = sqlite3_column_int64(st, 1);
+	}
+	if (st != NULL)
+		sqlite3_reset(st);
+	return n;
+}
+
+/*
+ * SQLite's online backup into a file: path, or backups/outpost-TIME.db in the
+ * state directory; a relative path is taken in that directory. Written to
+ * PATH.part and renamed once whole, so a file under the name is a whole
+ * backup. Never replaces a file.
+ */
+static int
+b_backup(struct bctx *c)
+{
+	struct backup_state *bs = c->state;
+	struct store *s = c->app->store;
+	int64_t psize, pages;
+	int rc;
+
+	if (bs != NULL && c->is_cancelled) {
+		backup_end(c, bs, 0);
+		return -1;
+	}
+	if (bs == NULL) {
+		const char *p = arg_str(c, "path");
+		char dir[1100], stamp[40];
+		struct stat sb;
+
+		if ((bs = c->state = calloc(1, sizeof(*bs))) == NULL)
+			return -1;
+		snprintf(dir, sizeof(dir), "%s/backups", c->app->cfg.state_dir);
+		if (p == NULL || *p == '\0') {
+			time_format_ms(now_ms(), stamp, sizeof(stamp), 0);
+			for (char *q = stamp; *q; q++)
+				if (*q == ':' || *q == '-')
+					memmove(q, q + 1, strlen(q));
+			snprintf(bs->path, sizeof(bs->path), "%s/outpost-%s.db", dir, stamp);
+		} else if (p[0] == '/') {
+			snprintf(bs->path, sizeof(bs->path), "%s", p);
+		} else {
+			snprintf(bs->path, sizeof(bs->path), "%s/%s", dir, p);
+		}
+		snprintf(bs->part, sizeof(bs->part), "%s.part", bs->path);
+		pages = db_pages(s, &psize);
+		if (stat(bs->path, &sb) == 0) {
+			say(c, "%s exists: a backup never replaces a file; name another path",
+			    bs->path);
+			free(bs);
+			c->state = NULL;
+			return -1;
+		}
+		if (c->is_dry) {
+			say(c, "would back up the database (%lld pages, %lld KiB) to %s",
+			    (long long)pages, (long long)(pages * psize / 1024), bs->path);
+			free(bs);
+			c->state = NULL;
+			return 0;
+		}
+		if ((p == NULL || *p == '\0' || p[0] != '/') && mkdir_p(dir, 0700) != 0) {
+			say(c, "cannot make %s: %s", dir, strerror(errno));
+			free(bs);
+			c->state = NULL;
+			return -1;
+		}
+		unlink(bs->part);
+		if (sqlite3_open_v2(bs->part, &bs->dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+		    NULL) != SQLITE_OK || (bs->b = sqlite3_backup_init(bs->dst, "main", store_db(s),
+		    "main")) == NULL) {
+			say(c, "cannot write %s: %s", bs->part, bs->dst ? sqlite3_errmsg(bs->dst) :
+			    "cannot open");
+			backup_end(c, bs, 0);
+			return -1;
+		}
+		chmod(bs->part, 0600);
+	}
+	rc = sqlite3_backup_step(bs->b, BACKUP_PAGES);
+	if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return 1;
+	if (rc != SQLITE_DONE) {
+		say(c, "the backup failed: %s", sqlite3_errstr(rc));
+		backup_end(c, bs, 0);
+		return -1;
+	}
+	pages = sqlite3_backup_pagecount(bs->b);
+	sqlite3_backup_finish(bs->b);
+	bs->b = NULL;
+	rc = sqlite3_close(bs->dst);
+	bs->dst = NULL;
+	if (rc != SQLITE_OK || rename(bs->part, bs->path) != 0) {
+		say(c, "cannot finish %s: %s", bs->path, rc != SQLITE_OK ? sqlite3_errstr(rc) :
+		    strerror(errno));
+		backup_end(c, bs, 0);
+		return -1;
+	}
+	{
+		char dir[1200];
+		char *slash;
+		int fd;
+
+		snprintf(dir, sizeof(dir), "%s", bs->path);
+		slash = strrchr(dir, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			if ((fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY)) >= 0) {
+				fsync(fd);
+				close(fd);
+			}
+		}
+	}
+	db_pages(s, &psize);
+	say(c, "backed up the database (%lld pages, %lld KiB) to %s", (long long)pages,
+	    (long long)(pages * psize / 1024), bs->path);
+	backup_end(c, bs, 1);
+	return 0;
+}
+
+/* PRAGMA integrity_check (quick_check with quick): reads every page, on the loop. */
+static int
+b_check(struct bctx *c)
+{
+	struct store *s = c->app->store;
+	int is_quick = json_is_true(json_object_get(c->args, "quick"));
+	sqlite3_stmt *st;
+	int64_t psize, pages = db_pages(s, &psize), problems = 0;
+
+	if (c->is_dry) {
+		say(c, "would run %s over the database's %lld pages (%lld KiB); it changes nothing",
+		    is_quick ? "quick_check" : "integrity_check", (long long)pages,
+		    (long long)(pages * psize / 1024));
+		return 0;
+	}
+	st = store_stmt(s, is_quick ? "PRAGMA quick_check" : "PRAGMA integrity_check");
+	if (st == NULL)
+		return -1;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *line = (const char *)sqlite3_column_text(st, 0);
+
+		if (line != NULL && strcmp(line, "ok") == 0)
+			continue;
+		problems++;
+		if (problems <= 50)
+			say(c, "%s", line ? line : "(null)");
+	}
+	sqlite3_reset(st);
+	if (problems > 0) {
+		say(c, "%s found %lld problem%s in %lld pages", is_quick ? "quick_check" :
+		    "integrity_check", (long long)problems, problems == 1 ? "" : "s",
+		    (long long)pages);
+		return -1;
+	}
+	say(c, "%s: ok (%lld pages, %lld KiB)", is_quick ? "quick_check" : "integrity_check",
+	    (long long)pages, (long long)(pages * psize / 1024));
+	return 0;
+}
+
+static const struct barg a_worker[] = { { "worker", PT_WORKER, 1 }, { NULL, 0, 0 } };
+static const struct barg a_drain[] = { { "worker", PT_WORKER, 1 }, { "deadline", PT_STRING, 0 },
+	{ NULL, 0, 0 } };
+static const struct barg a_wend[] = { { "worker", PT_WORKER, 1 }, { "force", PT_BOOL, 0 },
+	{ NULL, 0, 0 } };
+static const struct barg a_scale[] = { { "template", PT_TEMPLATE, 1 }, { "count", PT_INT, 1 },
+	{ "deadline", PT_STRING, 0 }, { NULL, 0, 0 } };
+static const struct barg a_inst[] = { { "instance", PT_INSTANCE, 1 }, { NULL, 0, 0 } };
+static const struct barg a_recover[] = { { "state", PT_STRING, 1 },
+	{ "older_than", PT_DURATION, 1 }, { "action", PT_STRING, 0 }, { "limit", PT_INT, 0 },
+	{ NULL, 0, 0 } };
+static const struct barg a_eprune[] = { { "older_than", PT_DURATION, 1 }, { "keep", PT_INT, 0 },
+	{ NULL, 0, 0 } };
+static const struct barg a_iprune[] = { { "older_than", PT_DURATION, 1 }, { NULL, 0, 0 } };
+static const struct barg a_backup[] = { { "path", PT_STRING, 0 }, { NULL, 0, 0 } };
+static const struct barg a_check[] = { { "quick", PT_BOOL, 0 }, { NULL, 0, 0 } };
+
+static const struct builtin builtins[] = {
+	{ "worker.cordon", a_worker, b_cordon },
+	{ "worker.uncordon", a_worker, b_uncordon },
+	{ "worker.drain", a_drain, b_drain },
+	{ "worker.stop", a_wend, b_wstop },
+	{ "worker.terminate", a_wend, b_wterminate },
+	{ "template.scale", a_scale, b_scale },
+	{ "instance.stop", a_inst, b_istop },
+	{ "instance.terminate", a_inst, b_iterminate },
+	{ "instance.retry", a_inst, b_iretry },
+	{ "instances.recover_stuck", a_recover, b_recover },
+	{ "events.prune", a_eprune, b_events_prune },
+	{ "instances.prune", a_iprune, b_instances_prune },
+	{ "db.backup", a_backup, b_backup },
+	{ "db.check", a_check, b_check },
+	{ NULL, NULL, NULL },
+};
+
+const struct builtin *
+builtin_find(const char *name)
+{
+	for (const struct builtin *b = builtins; b->name != NULL; b++)
+		if (strcmp(b->name, name) == 0)
+			return b;
+	return NULL;
+}
+
+const char *
+builtin_name(const struct builtin *b)
+{
+	return b->name;
+}
+
+int
+builtin_run(const struct builtin *b, struct bctx *c)
+{
+	return b->run(c);
+}
+
+/* Does v, a literal or what a reference gave, fit the argument? */
+static int
+arg_fits(const struct barg *a, json_t *v, const char *field, struct op_err *err)
+{
+	int64_t ms;
+	int ok;
+
+	switch (a->type) {
+	case PT_WORKER:
+		ok = (json_is_string(v) && json_string_length(v) > 0) ||
+		    (json_is_integer(v) && json_integer_value(v) > 0);
+		break;
+	case PT_INT:
+		ok = json_is_integer(v) && json_integer_value(v) >= 0;
+		break;
+	case PT_INSTANCE:
+		ok = json_is_integer(v) && json_integer_value(v) > 0;
+		break;
+	case PT_BOOL:
+		ok = json_is_boolean(v);
+		break;
+	case PT_DURATION:
+		ok = json_is_string(v) && duration_parse(json_string_value(v), &ms) == 0;
+		break;
+	default:
+		ok = json_is_string(v) && json_string_length(v) > 0;
+		break;
+	}
+	if (ok)
+		return 0;
+	op_err_set(err, 400, "invalid_argument", field, "%s must be %s", field,
+	    a->type == PT_WORKER ? "a worker's name or id" : a->type == PT_INT ?
+	    "a whole number of 0 or more" : a->type == PT_INSTANCE ? "an instance id" :
+	    a->type == PT_BOOL ? "true or false" : a->type == PT_DURATION ?
+	    "a duration such as \"10m\"" : "a non-empty string");
+	return -1;
+}
+
+static int
+is_ref(json_t *v)
+{
+	return json_is_string(v) && strstr(json_string_value(v), "{{") != NULL;
+}
+
+/*
+ * At load (is_run 0): the arguments are known, the required ones there, and
+ * literals of the right type. At run (is_run 1), after substitution: every
+ * value of the right type, a null meaning "not given".
+ */
+static int
+args_check(const struct builtin *b, json_t *args, const char *prefix, int is_run,
+    struct op_err *err)
+{
+	const char *key;
+	json_t *v;
+	char f[96];
+
+	json_object_foreach(args, key, v) {
+		const struct barg *a;
+
+		for (a = b->args; a->name != NULL && strcmp(a->name, key) != 0; a++)
+			;
+		snprintf(f, sizeof(f), "%s.%s", prefix, key);
+		if (a->name == NULL) {
+			struct sbuf names;
+
+			sbuf_init(&names);
+			for (a = b->args; a->name != NULL; a++)
+				sbuf_printf(&names, "%s%s", a != b->args ? ", " : "", a->name);
+			op_err_set(err, 400, "unknown_field", f, "%s: %s takes %s", f, b->name,
+			    names.p ? names.p : "no arguments");
+			sbuf_free(&names);
+			return -1;
+		}
+		if (json_is_null(v) && (is_run || !a->is_required))
+			continue;
+		if ((is_run || !is_ref(v)) && arg_fits(a, v, f, err) != 0)
+			return -1;
+	}
+	for (const struct barg *a = b->args; a->name != NULL; a++) {
+		v = json_object_get(args, a->name);
+		if (a->is_required && (v == NULL || json_is_null(v))) {
+			snprintf(f, sizeof(f), "%s.%s", prefix, a->name);
+			op_err_set(err, 400, "invalid_argument", f, "%s is required%s", f,
+			    is_run ? " (its parameter was not given)" : "");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+builtin_args_check(const struct builtin *b, json_t *args, const char *prefix, struct op_err *err)
+{
+	return args_check(b, args, prefix, 0, err);
+}
+
+int
+builtin_args_ready(const struct builtin *b, json_t *args, const char *prefix, struct op_err *err)
+{
+	return args_check(b, args, prefix, 1, err);
+}

@@ -1,0 +1,154 @@
+/*
+ * Child processes of outpostd: provisioners' programs (scaler.c) and
+ * runbooks' exec steps (runs.c). A child gets our environment without
+ * systemd's variables or our own settings, stdin from /dev/null, none of our
+ * descriptors, and a process group of its own, so that a timeout or a cancel
+ * ends it and whatever it started with one kill(-pid).
+ *
+ * Reaping is the caller's: the scaler's tick reaps with waitpid(-1) and hands
+ * the pids it does not know to runs_child_exited().
+ */
+#define _GNU_SOURCE 1
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "server.h"
+
+extern char **environ;
+
+static char **
+child_env(const char *const *extra)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	for (char **e = environ; *e != NULL; e++)
+		n++;
+	for (const char *const *x = extra; x != NULL && *x != NULL; x++)
+		n++;
+	env = calloc(n + 1, sizeof(*env));
+	if (env == NULL)
+		return NULL;
+	for (char **e = environ; *e != NULL; e++) {
+		if (strncmp(*e, "NOTIFY_SOCKET=", 14) == 0 || strncmp(*e, "WATCHDOG_", 9) == 0 ||
+		    strncmp(*e, "LISTEN_", 7) == 0 || strncmp(*e, "OUTPOST_", 8) == 0)
+			continue;
+		env[k++] = *e;
+	}
+	for (const char *const *x = extra; x != NULL && *x != NULL; x++)
+		env[k++] = (char *)*x;
+	env[k] = NULL;
+	return env;
+}
+
+pid_t
+proc_spawn(char *const *argv, const char *const *extra_env, int out_fd, const char *cwd,
+    int is_session)
+{
+	char **env = child_env(extra_env);
+	pid_t pid;
+
+	if (env == NULL)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		sigset_t none;
+		int fd = open("/dev/null", O_RDONLY);
+
+		if (fd < 0 || dup2(fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
+			_exit(126);
+		if (cwd != NULL && chdir(cwd) != 0)
+			_exit(126);
+#ifdef SYS_close_range
+		if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
+#endif
+			for (int i = 3; i < 65536; i++)
+				close(i);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (is_session)
+			setsid();
+		else
+			setpgid(0, 0);
+		execvpe(argv[0], argv, env);
+		_exit(127);
+	}
+	/* Both sides set the group, so a kill(-pid) right after fork reaches it. */
+	if (pid > 0 && !is_session)
+		setpgid(pid, pid);
+	free(env);
+	return pid;
+}
+
+pid_t
+proc_spawn_log(char *const *argv, const char *const *extra_env, const char *log, int is_session)
+{
+	int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	pid_t pid;
+
+	if (lfd < 0)
+		return -1;
+	pid = proc_spawn(argv, extra_env, lfd, NULL, is_session);
+	close(lfd);
+	return pid;
+}
+
+unsigned long long
+proc_start(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	ssize_t n;
+	int fd, field = 2;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* the command may hold spaces and parentheses */
+	if (p == NULL || p[1] == '\0' || p[2] == 'Z')
+		return 0;	/* a zombie is not running */
+	for (p++; *p != '\0' && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	if (field == 22)
+		start = strtoull(p, NULL, 10);
+	return start;
+}
+
+pid_t
+proc_ref_alive(const char *ref)
+{
+	long long pid = 0;
+	unsigned long long start = 0;
+
+	if (ref == NULL || sscanf(ref, "%lld %llu", &pid, &start) != 2 || pid <= 1)
+		return 0;
+	return proc_start((pid_t)pid) == start && start != 0 ? (pid_t)pid : 0;
+}
+
+void
+proc_status_words(int status, char *buf, size_t n)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, n, "exited with %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, n, "was killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, n, "ended");
+}

@@ -1,0 +1,1192 @@
+/*
+ * Runs of runbooks: starting one (role, confirmation, parameters), driving
+ * its steps in order on the loop, storing each step's status and output
+ * and streaming the output as runbook.output events, cancelling, and what a
+ * restart finds. Every change of a run is written with its event in one
+ * transaction, like every other change.
+ *
+ * A built-in step runs on the loop (in slices when it is long); an exec step
+ * is a child process whose output pipe the loop watches (a raw file
+ * descriptor adopted by libwebsockets). Its output is kept up to
+ * RUN_OUTPUT_MAX a step; the rest is read and dropped so the program never
+ * blocks on a full pipe. Its timeout, a cancel or our exit ends its process
+ * group: SIGTERM, then SIGKILL after RUN_KILL_GRACE_MS.
+ *
+ * An exec step gets a token with the runbook's role, made for the run and
+ * revoked when it ends (and expiring by itself soon after, should this
+ * process die first).
+ */
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "server.h"
+
+#define RUN_OUTPUT_MAX (64 * 1024)	/* bytes of output kept per step */
+#define RUN_FLUSH_MS 100		/* output is stored and streamed this often */
+#define RUN_KILL_GRACE_MS 2000
+#define RUN_PIPE_LINGER_MS 1000		/* after the program exits, for what it left in the pipe */
+#define RUNS_PROTOCOL "outpost.run-output"
+
+struct run {
+	lws_sorted_usec_list_t sul;	/* drives the run */
+	int64_t id;
+	struct runbook *rb;
+	json_t *params;
+	int is_dry;
+	char actor[160];	/* who started it */
+	char step_actor[48];	/* "run:ID": the actor of what its steps change */
+	size_t step;
+	int is_step_started;
+	int64_t started_at;
+	int64_t step_started_at;
+	int64_t token_id;
+	char token[64];
+	/* the running program of an exec step */
+	pid_t pid;
+	struct lws *pipe;
+	int fd;
+	int has_exited;
+	int status;
+	int64_t exited_at;
+	int64_t deadline;
+	int kill_stage;		/* 0, 1 SIGTERM sent, 2 SIGKILL sent */
+	/* a built-in's */
+	struct bctx bc;
+	json_t *bargs;
+	struct sbuf bout;
+	/* output not yet stored, and what this step has stored */
+	struct sbuf pending;
+	size_t step_bytes;
+	int is_truncated;
+	struct run *next;
+};
+
+/* Programs of cancelled or interrupted runs, followed until they are gone. */
+struct orphan {
+	pid_t pid;
+	int64_t kill_at;
+	struct orphan *next;
+};
+
+static struct app *app;
+static struct run *runs;
+static struct orphan *orphans;
+static lws_sorted_usec_list_t orphan_sul;
+
+static void drive(lws_sorted_usec_list_t *sul);
+
+static void
+schedule(struct run *r, int64_t ms)
+{
+	lws_sul_schedule(app->lws, 0, &r->sul, drive, ms * LWS_US_PER_MS + 1);
+}
+
+/* ---- reading runs ---- */
+
+static json_t *
+time_or_null(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? json_null() :
+	    json_time(sqlite3_column_int64(st, col));
+}
+
+static json_t *
+steps_of(struct store *s, int64_t id)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT idx, name, action, status, output, started_at, "
+	    "ended_at, exit FROM run_steps WHERE run_id = ? ORDER BY idx");
+	json_t *a = json_array();
+
+	if (st == NULL)
+		return a;
+	sqlite3_bind_int64(st, 1, id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s}", "index",
+		    (json_int_t)sqlite3_column_int64(st, 0),
+		    "name", (const char *)sqlite3_column_text(st, 1),
+		    "action", (const char *)sqlite3_column_text(st, 2),
+		    "status", (const char *)sqlite3_column_text(st, 3),
+		    "output", (const char *)sqlite3_column_text(st, 4));
+
+		json_object_set_new(o, "started_at", time_or_null(st, 5));
+		json_object_set_new(o, "ended_at", time_or_null(st, 6));
+		json_object_set_new(o, "exit", sqlite3_column_type(st, 7) == SQLITE_NULL ?
+		    json_null() : json_integer(sqlite3_column_int64(st, 7)));
+		json_array_append_new(a, o);
+	}
+	sqlite3_reset(st);
+	return a;
+}
+
+#define RUN_COLS "id, runbook, status, dry_run, params, actor, created_at, ended_at, error"
+
+static json_t *
+run_from_row(sqlite3_stmt *st)
+{
+	json_t *params = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
+	json_t *o = json_pack("{s:I, s:s, s:s, s:b, s:o, s:s}",
+	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "runbook", (const char *)sqlite3_column_text(st, 1),
+	    "status", (const char *)sqlite3_column_text(st, 2),
+	    "dry_run", sqlite3_column_int(st, 3),
+	    "params", params ? params : json_object(),
+	    "actor", (const char *)sqlite3_column_text(st, 5));
+
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "created_at", json_time(sqlite3_column_int64(st, 6)));
+	json_object_set_new(o, "ended_at", time_or_null(st, 7));
+	json_object_set_new(o, "error", sqlite3_column_type(st, 8) == SQLITE_NULL ? json_null() :
+	    json_string((const char *)sqlite3_column_text(st, 8)));
+	return o;
+}
+
+json_t *
+run_get(struct store *s, int64_t id, struct op_err *err)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT " RUN_COLS " FROM runs WHERE id = ?");
+	json_t *o;
+
+	if (st == NULL) {
+		store_fail(s, err);
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		op_err_set(err, 404, "not_found", "id", "no run with id %lld", (long long)id);
+		return NULL;
+	}
+	o = run_from_row(st);
+	sqlite3_reset(st);
+	if (o != NULL)
+		json_object_set_new(o, "steps", steps_of(s, id));
+	return o;
+}
+
+/* O(limit) through the runbook or status index, or the primary key. */
+json_t *
+runs_list(struct store *s, const char *runbook, const char *status, int64_t after,
+    int64_t limit, int64_t *last, int *has_more)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT " RUN_COLS " FROM runs WHERE (?1 IS NULL OR "
+	    "runbook = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 = 0 OR id < ?3) "
+	    "ORDER BY id DESC LIMIT ?4");
+	json_t *items = json_array();
+	int64_t n = 0;
+
+	*has_more = 0;
+	*last = 0;
+	if (st == NULL)
+		return items;
+	if (runbook != NULL)
+		sqlite3_bind_text(st, 1, runbook, -1, SQLITE_TRANSIENT);
+	if (status != NULL)
+		sqlite3_bind_text(st, 2, status, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, after);
+	sqlite3_bind_int64(st, 4, limit + 1);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n == limit) {
+			*has_more = 1;
+			break;
+		}
+		*last = sqlite3_column_int64(st, 0);
+		json_array_append_new(items, run_from_row(st));
+		n++;
+	}
+	sqlite3_reset(st);
+	for (size_t i = 0; i < json_array_size(items); i++) {
+		json_t *o = json_array_get(items, i);
+
+		json_object_set_new(o, "steps", steps_of(s, json_integer_value(json_object_get(o,
+		    "id"))));
+	}
+	return items;
+}
+
+/* ---- writing runs ---- */
+
+static int
+run_event(struct store *s, int64_t id, const char *runbook, const char *status, int is_dry,
+    const char *actor, const char *error)
+{
+	return events_append(s, "runbook.run", "run", NULL, id, actor,
+	    json_pack("{s:s, s:s, s:b, s:s?}", "runbook", runbook, "status", status, "dry_run",
+	    is_dry, "error", error));
+}
+
+static int
+step_set(struct store *s, int64_t id, size_t idx, const char *status, int64_t at, int is_start,
+    const int *exit_code)
+{
+	sqlite3_stmt *st = store_stmt(s, is_start ?
+	    "UPDATE run_steps SET status = ?, started_at = ? WHERE run_id = ? AND idx = ?" :
+	    "UPDATE run_steps SET status = ?, ended_at = ?, exit = ? WHERE run_id = ? AND idx = ?");
+	int k = 1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, k++, status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, k++, at);
+	if (!is_start) {
+		if (exit_code != NULL)
+			sqlite3_bind_int(st, k, *exit_code);
+		k++;
+	}
+	sqlite3_bind_int64(st, k++, id);
+	sqlite3_bind_int64(st, k, (int64_t)idx);
+	k = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(st);
+	return k;
+}
+
+/* Output is JSON text: bytes that are not UTF-8 become U+FFFD; an unfinished sequence waits. */
+static size_t
+utf8_clean(const unsigned char *in, size_t n, int is_final, struct sbuf *out)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = in[i];
+		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+		    (c & 0xf8) == 0xf0 ? 4 : 0;
+		size_t k;
+
+		if (c == 0 || (c < 0x20 && c != '\n' && c != '\t' && c != '\r')) {
+			sbuf_putc(out, ' ');
+			i++;
+			continue;
+		}
+		if (len == 0 || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4)) {
+			sbuf_puts(out, "\xef\xbf\xbd");
+			i++;
+			continue;
+		}
+		if (i + len > n) {
+			if (!is_final)
+				return i;	/* the rest of it comes with the next read */
+			sbuf_puts(out, "\xef\xbf\xbd");
+			i++;
+			continue;
+		}
+		for (k = 1; k < len && (in[i + k] & 0xc0) == 0x80; k++)
+			;
+		if (k < len || (len == 3 && c == 0xe0 && in[i + 1] < 0xa0) ||
+		    (len == 3 && c == 0xed && in[i + 1] >= 0xa0) ||
+		    (len == 4 && c == 0xf0 && in[i + 1] < 0x90) ||
+		    (len == 4 && c == 0xf4 && in[i + 1] >= 0x90)) {
+			sbuf_puts(out, "\xef\xbf\xbd");
+			i++;
+			continue;
+		}
+		sbuf_append(out, in + i, len);
+		i += len;
+	}
+	return i;
+}
+
+/* Takes what came from a step, up to its bound; the rest is dropped with one notice. */
+static void
+take_output(struct run *r, const void *data, size_t n)
+{
+	static const char cut[] = "\n[output cut at 64 KiB: the rest was dropped]\n";
+	size_t room;
+
+	if (r->is_truncated)
+		return;
+	room = RUN_OUTPUT_MAX - r->step_bytes - r->pending.len;
+	if (n > room) {
+		sbuf_append(&r->pending, data, room);
+		sbuf_append(&r->pending, cut, sizeof(cut) - 1);
+		r->is_truncated = 1;
+		return;
+	}
+	sbuf_append(&r->pending, data, n);
+}
+
+/* Stores the pending output of the current step and streams it, in the caller's transaction. */
+static int
+flush_output(struct run *r, int is_final)
+{
+	struct store *s = app->store;
+	struct sbuf clean;
+	sqlite3_stmt *st;
+	size_t used;
+	int rc = 0;
+
+	if (r->pending.len == 0)
+		return 0;
+	sbuf_init(&clean);
+	used = utf8_clean((const unsigned char *)r->pending.p, r->pending.len, is_final, &clean);
+	if (clean.len > 0) {
+		st = store_stmt(s, "UPDATE run_steps SET output = output || ? WHERE run_id = ? AND "
+		    "idx = ?");
+		if (st == NULL) {
+			sbuf_free(&clean);
+			return -1;
+		}
+		sqlite3_bind_text(st, 1, clean.p, (int)clean.len, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, r->id);
+		sqlite3_bind_int64(st, 3, (int64_t)r->step);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+		sqlite3_reset(st);
+		if (rc == 0)
+			rc = events_append(s, "runbook.output", "run", NULL, r->id, r->step_actor,
+			    json_pack("{s:I, s:s%}", "step", (json_int_t)r->step, "text", clean.p,
+			    clean.len));
+	}
+	r->step_bytes += used;
+	memmove(r->pending.p, r->pending.p + used, r->pending.len - used);
+	r->pending.len -= used;
+	sbuf_free(&clean);
+	return rc;
+}
+
+static int
+flush_now(struct run *r)
+{
+	if (r->pending.len == 0)
+		return 0;
+	if (store_begin(app->store) != 0)
+		return -1;
+	if (flush_output(r, 0) != 0) {
+		store_rollback(app->store);
+		return -1;
+	}
+	return store_commit(app->store);
+}
+
+static void
+run_free(struct run *r)
+{
+	for (struct run **p = &runs; *p != NULL; p = &(*p)->next) {
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	}
+	lws_sul_cancel(&r->sul);
+	if (r->pipe != NULL) {
+		lws_set_opaque_user_data(r->pipe, NULL);
+		lws_set_timeout(r->pipe, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+	} else if (r->fd >= 0) {
+		close(r->fd);
+	}
+	runbook_unref(r->rb);
+	json_decref(r->params);
+	json_decref(r->bargs);
+	sbuf_free(&r->bout);
+	sbuf_free(&r->pending);
+	free(r);
+}
+
+static void orphan_run(lws_sorted_usec_list_t *sul);
+
+/* A program we no longer wait for: SIGTERM now to its group, SIGKILL later if it lingers. */
+static void
+orphan_add(pid_t pid)
+{
+	struct orphan *o;
+
+	if (pid <= 0)
+		return;
+	kill(-pid, SIGTERM);
+	o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return;
+	o->pid = pid;
+	o->kill_at = now_ms() + RUN_KILL_GRACE_MS;
+	o->next = orphans;
+	orphans = o;
+	if (app != NULL && app->lws != NULL)
+		lws_sul_schedule(app->lws, 0, &orphan_sul, orphan_run, 200 * LWS_US_PER_MS);
+}
+
+static void
+orphan_run(lws_sorted_usec_list_t *sul)
+{
+	int64_t now = now_ms();
+
+	(void)sul;
+	for (struct orphan **p = &orphans; *p != NULL;) {
+		struct orphan *o = *p;
+		int status;
+		pid_t got = waitpid(o->pid, &status, WNOHANG);
+
+		if (got == o->pid || (got < 0 && errno == ECHILD)) {
+			kill(-o->pid, SIGKILL);	/* what it left behind in its group */
+			*p = o->next;
+			free(o);
+			continue;
+		}
+		if (now >= o->kill_at)
+			kill(-o->pid, SIGKILL);
+		p = &o->next;
+	}
+	if (orphans != NULL)
+		lws_sul_schedule(app->lws, 0, &orphan_sul, orphan_run, 200 * LWS_US_PER_MS);
+}
+
+static void
+revoke_token(struct run *r)
+{
+	struct op_err err = { 0 };
+	json_t *rec = NULL;
+
+	if (r->token_id == 0)
+		return;
+	if (auth_revoke(app->store, r->token_id, r->step_actor, &rec, &err) != 0)
+		log_warn("run.token", "run", r->step_actor, "error", err.message, NULL);
+	json_decref(rec);
+	r->token_id = 0;
+}
+
+/*
+ * Ends the run: the current step (when it has one) with step_status, the
+ * rest skipped, the run with status. Frees r.
+ */
+static void
+run_end(struct run *r, const char *step_status, const char *status, const char *error)
+{
+	struct store *s = app->store;
+	int64_t now = now_ms();
+	sqlite3_stmt *st;
+	char id[24];
+
+	if (store_begin(s) != 0)
+		goto db;
+	if (flush_output(r, 1) != 0)
+		goto db_rb;
+	if (r->is_step_started && step_status != NULL) {
+		int code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
+
+		if (step_set(s, r->id, r->step, step_status, now, 0, r->pid > 0 && r->has_exited ?
+		    &code : NULL) != 0)
+			goto db_rb;
+	}
+	st = store_stmt(s, "UPDATE run_steps SET status = 'skipped' WHERE run_id = ? AND "
+	    "status = 'pending'");
+	sqlite3_bind_int64(st, 1, r->id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		goto db_rb;
+	}
+	sqlite3_reset(st);
+	st = store_stmt(s, "UPDATE runs SET status = ?, ended_at = ?, error = ?, child_ref = NULL "
+	    "WHERE id = ?");
+	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	if (error != NULL)
+		sqlite3_bind_text(st, 3, error, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, r->id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		goto db_rb;
+	}
+	sqlite3_reset(st);
+	if (run_event(s, r->id, r->rb->name, status, r->is_dry, r->step_actor, error) != 0)
+		goto db_rb;
+	if (store_commit(s) != 0)
+		goto db;
+	goto done;
+db_rb:
+	store_rollback(s);
+db:
+	log_error("run.end", "run", r->step_actor, "error", sqlite3_errmsg(store_db(s)), NULL);
+done:
+	revoke_token(r);
+	metrics_run_duration((double)(now - r->started_at) / 1000.0);
+	snprintf(id, sizeof(id), "%lld", (long long)r->id);
+	log_info("run.ended", "run", id, "runbook", r->rb->name, "status", status,
+	    "error", error ? error : "", NULL);
+	if (r->pid > 0 && !r->has_exited)
+		orphan_add(r->pid);
+	if (r->bc.state != NULL && r->step < r->rb->nsteps && r->rb->steps[r->step].builtin) {
+		r->bc.is_cancelled = 1;
+		builtin_run(r->rb->steps[r->step].builtin, &r->bc);
+	}
+	run_free(r);
+}
+
+static int
+mark_step_started(struct run *r)
+{
+	struct store *s = app->store;
+
+	if (store_begin(s) != 0)
+		return -1;
+	if (step_set(s, r->id, r->step, "running", now_ms(), 1, NULL) != 0) {
+		store_rollback(s);
+		return -1;
+	}
+	return store_commit(s);
+}
+
+/* Ends the current step; the run goes on with the next one, or ends failed. */
+static void
+step_end(struct run *r, int is_ok, const char *why)
+{
+	struct store *s = app->store;
+	int code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
+	char err[400];
+
+	if (!is_ok) {
+		snprintf(err, sizeof(err), "step %zu (%s) %s", r->step + 1, r->rb->steps[r->step].name,
+		    why ? why : "failed");
+		run_end(r, "failed", "failed", err);
+		return;
+	}
+	if (store_begin(s) != 0 || flush_output(r, 1) != 0 ||
+	    step_set(s, r->id, r->step, "succeeded", now_ms(), 0, r->pid > 0 ? &code : NULL) != 0 ||
+	    store_commit(s) != 0) {
+		store_rollback(s);
+		run_end(r, "failed", "failed", "the database refused the step's end");
+		return;
+	}
+	r->step++;
+	r->is_step_started = 0;
+	r->pid = 0;
+	r->has_exited = 0;
+	r->status = 0;
+	r->kill_stage = 0;
+	r->step_bytes = 0;
+	r->is_truncated = 0;
+	json_decref(r->bargs);
+	r->bargs = NULL;
+	schedule(r, 0);
+}
+
+/* ---- exec steps ---- */
+
+static void
+env_add(char ***env, size_t *n, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+env_add(char ***env, size_t *n, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	if (array_grow(env, cap, *n + 1, sizeof(**env)) != 0)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (s != NULL)
+		(*env)[(*n)++] = s;
+	(*env)[*n] = NULL;
+}
+
+static int
+exec_start(struct run *r, char *why, size_t wn)
+{
+	const struct rb_step *st = &r->rb->steps[r->step];
+	json_t *argv_j = subst(st->argv, r->params);
+	char **argv = NULL, **env = NULL, prog[1600];
+	size_t nenv = 0, capenv = 0, i;
+	lws_sock_file_fd_type u;
+	const char *key;
+	json_t *v;
+	int fds[2] = { -1, -1 }, rc = -1;
+
+	argv = calloc(json_array_size(argv_j) + 1, sizeof(*argv));
+	if (argv == NULL)
+		goto out;
+	for (i = 0; i < json_array_size(argv_j); i++) {
+		struct sbuf b;
+
+		sbuf_init(&b);
+		subst_text(json_array_get(argv_j, i), &b);
+		argv[i] = b.p ? sbuf_steal(&b) : strdup("");
+	}
+	/* A relative program with a slash is the runbook's own, beside its file. */
+	if (argv[0][0] != '/' && strchr(argv[0], '/') != NULL) {
+		snprintf(prog, sizeof(prog), "%s/%s", r->rb->dir, argv[0]);
+		free(argv[0]);
+		argv[0] = strdup(prog);
+	}
+	json_object_foreach(r->params, key, v) {
+		struct sbuf b;
+		char name[64];
+		size_t k;
+
+		for (k = 0; key[k] != '\0' && k < sizeof(name) - 1; k++)
+			name[k] = key[k] == '-' || key[k] == '.' ? '_' :
+			    (char)(key[k] >= 'a' && key[k] <= 'z' ? key[k] - 32 : key[k]);
+		name[k] = '\0';
+		sbuf_init(&b);
+		subst_text(v, &b);
+		env_add(&env, &nenv, &capenv, "OUTPOST_PARAM_%s=%s", name, b.p ? b.p : "");
+		sbuf_free(&b);
+	}
+	env_add(&env, &nenv, &capenv, "OUTPOST_SERVER=%s", app->url);
+	env_add(&env, &nenv, &capenv, "OUTPOST_RUN_ID=%lld", (long long)r->id);
+	env_add(&env, &nenv, &capenv, "OUTPOST_RUNBOOK=%s", r->rb->name);
+	env_add(&env, &nenv, &capenv, "OUTPOST_DRY_RUN=%d", r->is_dry ? 1 : 0);
+	if (r->token[0])
+		env_add(&env, &nenv, &capenv, "OUTPOST_TOKEN=%s", r->token);
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		snprintf(why, wn, "cannot make a pipe: %s", strerror(errno));
+		goto out;
+	}
+	r->pid = proc_spawn(argv, (const char *const *)env, fds[1], app->cfg.state_dir, 0);
+	close(fds[1]);
+	if (r->pid < 0) {
+		r->pid = 0;
+		close(fds[0]);
+		snprintf(why, wn, "cannot start %s: %s", argv[0], strerror(errno));
+		goto out;
+	}
+	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+	r->fd = fds[0];
+	memset(&u, 0, sizeof(u));
+	u.filefd = (lws_filefd_type)fds[0];
+	r->pipe = lws_adopt_descriptor_vhost(lws_get_vhost_by_name(app->lws, "outpost"),
+	    LWS_ADOPT_RAW_FILE_DESC, u, RUNS_PROTOCOL, NULL);
+	if (r->pipe != NULL)
+		lws_set_opaque_user_data(r->pipe, r);
+	r->deadline = now_ms() + st->timeout_ms;
+	{
+		sqlite3_stmt *q = store_stmt(app->store, "UPDATE runs SET child_ref = ? WHERE id = ?");
+		char ref[64];
+
+		snprintf(ref, sizeof(ref), "%d %llu", (int)r->pid, proc_start(r->pid));
+		if (store_begin(app->store) == 0) {
+			sqlite3_bind_text(q, 1, ref, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(q, 2, r->id);
+			sqlite3_step(q);
+			sqlite3_reset(q);
+			store_commit_silent(app->store);
+		}
+	}
+	log_info("run.exec", "run", r->step_actor, "program", argv[0], NULL);
+	rc = 0;
+out:
+	for (i = 0; argv != NULL && argv[i] != NULL; i++)
+		free(argv[i]);
+	free(argv);
+	for (i = 0; i < nenv; i++)
+		free(env[i]);
+	free(env);
+	json_decref(argv_j);
+	return rc;
+}
+
+/* Reads what the program wrote; 0 at its end (EOF), 1 for more to come. */
+static int
+pipe_read(struct run *r)
+{
+	char buf[8192];
+
+	for (;;) {
+		ssize_t n = read(r->fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			take_output(r, buf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 1;
+		return 0;
+	}
+}
+
+int
+runs_pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+    size_t len)
+{
+	struct run *r = lws_get_opaque_user_data(wsi);
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		if (r == NULL)
+			return -1;
+		if (pipe_read(r) == 0)
+			return -1;	/* EOF: lws closes it */
+		return 0;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		if (r != NULL) {
+			r->pipe = NULL;
+			r->fd = -1;	/* lws closed it */
+			schedule(r, 0);
+		}
+		return 0;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static void
+exec_drive(struct run *r)
+{
+	int64_t now = now_ms();
+	char words[80];
+
+	if (!r->has_exited) {
+		int status;
+
+		if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
+			r->has_exited = 1;
+			r->status = status;
+		}
+	}
+	if (r->has_exited && r->exited_at == 0)
+		r->exited_at = now;
+	if (r->pipe == NULL && r->fd >= 0 && pipe_read(r) == 0) {
+		close(r->fd);	/* never adopted: read here */
+		r->fd = -1;
+	}
+	if (!r->has_exited && now >= r->deadline) {
+		if (r->kill_stage == 0) {
+			char d[32];
+
+			kill(-r->pid, SIGTERM);
+			r->kill_stage = 1;
+			r->deadline = now + RUN_KILL_GRACE_MS;
+			snprintf(words, sizeof(words), "\n[timed out after %s: SIGTERM sent]\n",
+			    duration_format(r->rb->steps[r->step].timeout_ms, d, sizeof(d)));
+			take_output(r, words, strlen(words));
+		} else if (r->kill_stage == 1) {
+			kill(-r->pid, SIGKILL);
+			r->kill_stage = 2;
+		}
+	}
+	flush_now(r);
+	/* Done when it exited and its pipe is drained, or lingered past the grace. */
+	if (r->has_exited && (r->fd < 0 || now - r->exited_at >= RUN_PIPE_LINGER_MS)) {
+		int is_ok = WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0 && r->kill_stage == 0;
+
+		kill(-r->pid, SIGKILL);	/* anything it left running in its group */
+		if (r->pipe != NULL) {
+			lws_set_opaque_user_data(r->pipe, NULL);
+			lws_set_timeout(r->pipe, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+			r->pipe = NULL;
+		} else if (r->fd >= 0) {
+			close(r->fd);
+		}
+		r->fd = -1;
+		proc_status_words(r->status, words, sizeof(words));
+		if (r->kill_stage != 0)
+			snprintf(words + strlen(words), sizeof(words) - strlen(words),
+			    " after its timeout");
+		step_end(r, is_ok, words);
+		return;
+	}
+	schedule(r, RUN_FLUSH_MS);
+}
+
+/* ---- built-in steps ---- */
+
+static void
+builtin_drive(struct run *r)
+{
+	const struct rb_step *st = &r->rb->steps[r->step];
+	int rc;
+
+	if (r->bargs == NULL) {
+		struct op_err err = { 0 };
+		char prefix[48];
+
+		r->bargs = subst(st->args ? st->args : json_object(), r->params);
+		if (st->args == NULL) {
+			json_decref(r->bargs);
+			r->bargs = json_object();
+		}
+		snprintf(prefix, sizeof(prefix), "steps[%zu].args", r->step);
+		if (builtin_args_ready(st->builtin, r->bargs, prefix, &err) != 0) {
+			take_output(r, err.message, strlen(err.message));
+			take_output(r, "\n", 1);
+			step_end(r, 0, "was given bad arguments");
+			return;
+		}
+		memset(&r->bc, 0, sizeof(r->bc));
+		r->bc.app = app;
+		r->bc.args = r->bargs;
+		r->bc.is_dry = r->is_dry;
+		r->bc.actor = r->step_actor;
+		r->bc.out = &r->bout;
+	}
+	sbuf_reset(&r->bout);
+	rc = builtin_run(st->builtin, &r->bc);
+	if (r->bout.len > 0)
+		take_output(r, r->bout.p, r->bout.len);
+	if (rc == 1) {
+		flush_now(r);
+		schedule(r, 5);
+		return;
+	}
+	step_end(r, rc == 0, NULL);
+}
+
+static void
+drive(lws_sorted_usec_list_t *sul)
+{
+	struct run *r = lws_container_of(sul, struct run, sul);
+	char why[300];
+
+	if (r->step >= r->rb->nsteps) {
+		run_end(r, NULL, "succeeded", NULL);
+		return;
+	}
+	if (!r->is_step_started) {
+		if (mark_step_started(r) != 0) {
+			run_end(r, NULL, "failed", "the database refused the step's start");
+			return;
+		}
+		r->is_step_started = 1;
+		r->step_started_at = now_ms();
+		if (r->rb->steps[r->step].builtin == NULL) {
+			if (exec_start(r, why, sizeof(why)) != 0) {
+				take_output(r, why, strlen(why));
+				take_output(r, "\n", 1);
+				step_end(r, 0, "could not start");
+				return;
+			}
+			schedule(r, RUN_FLUSH_MS);
+			return;
+		}
+	}
+	if (r->rb->steps[r->step].builtin != NULL)
+		builtin_drive(r);
+	else
+		exec_drive(r);
+}
+
+/* ---- starting, cancelling ---- */
+
+int
+run_start(struct app *a, struct runbook *rb, json_t *params, int is_dry, const char *actor,
+    int64_t *id, int64_t *seq, struct op_err *err)
+{
+	struct store *s = a->store;
+	struct run *r = calloc(1, sizeof(*r));
+	char *ptext = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
+	char *spec = json_dumps(rb->spec, JSON_COMPACT);
+	int64_t now = now_ms(), exec_ms = 0;
+	sqlite3_stmt *st;
+
+	app = a;
+	if (r == NULL || ptext == NULL || spec == NULL) {
+		op_err_set(err, 500, "internal", "", "out of memory");
+		goto fail;
+	}
+	r->fd = -1;
+	if (store_begin(s) != 0)
+		goto db;
+	st = store_stmt(s, "INSERT INTO runs (runbook, status, dry_run, params, actor, spec, "
+	    "created_at) VALUES (?, 'running', ?, ?, ?, ?, ?)");
+	sqlite3_bind_text(st, 1, rb->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, is_dry);
+	sqlite3_bind_text(st, 3, ptext, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, spec, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		goto db_rb;
+	}
+	sqlite3_reset(st);
+	r->id = sqlite3_last_insert_rowid(store_db(s));
+	for (size_t i = 0; i < rb->nsteps; i++) {
+		st = store_stmt(s, "INSERT INTO run_steps (run_id, idx, name, action, status) "
+		    "VALUES (?, ?, ?, ?, 'pending')");
+		sqlite3_bind_int64(st, 1, r->id);
+		sqlite3_bind_int64(st, 2, (int64_t)i);
+		sqlite3_bind_text(st, 3, rb->steps[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, rb->steps[i].builtin ? builtin_name(rb->steps[i].builtin) :
+		    "exec", -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_reset(st);
+			goto db_rb;
+		}
+		sqlite3_reset(st);
+		if (rb->steps[i].builtin == NULL)
+			exec_ms += rb->steps[i].timeout_ms + RUN_KILL_GRACE_MS;
+	}
+	if (run_event(s, r->id, rb->name, "running", is_dry, actor, NULL) != 0)
+		goto db_rb;
+	if (store_commit(s) != 0)
+		goto db;
+	if (seq != NULL)
+		*seq = events_last_seq(s);
+	r->rb = runbook_ref(rb);
+	r->params = json_incref(params);
+	r->is_dry = is_dry;
+	r->started_at = now;
+	snprintf(r->actor, sizeof(r->actor), "%s", actor);
+	snprintf(r->step_actor, sizeof(r->step_actor), "run:%lld", (long long)r->id);
+	sbuf_init(&r->bout);
+	sbuf_init(&r->pending);
+	r->next = runs;
+	runs = r;
+	/* The programs' token: the runbook's role, for as long as the run may last. */
+	if (exec_ms > 0) {
+		char name[64];
+		json_t *rec = NULL;
+		struct op_err e2 = { 0 };
+
+		snprintf(name, sizeof(name), "run-%lld", (long long)r->id);
+		if (auth_create(s, name, rb->role, now + exec_ms + 60 * 1000, r->step_actor, r->token,
+		    sizeof(r->token), &rec, &e2) == 0) {
+			r->token_id = json_integer_value(json_object_get(rec, "id"));
+			if (store_begin(s) == 0) {
+				st = store_stmt(s, "UPDATE runs SET token_id = ? WHERE id = ?");
+				sqlite3_bind_int64(st, 1, r->token_id);
+				sqlite3_bind_int64(st, 2, r->id);
+				sqlite3_step(st);
+				sqlite3_reset(st);
+				store_commit_silent(s);
+			}
+		} else {
+			log_warn("run.token", "run", r->step_actor, "error", e2.message, NULL);
+		}
+		json_decref(rec);
+	}
+	{
+		char ids[24];
+
+		snprintf(ids, sizeof(ids), "%lld", (long long)r->id);
+		log_info("run.started", "run", ids, "runbook", rb->name, "actor", actor,
+		    "dry_run", is_dry ? "true" : "false", NULL);
+	}
+	*id = r->id;
+	free(ptext);
+	free(spec);
+	schedule(r, 0);
+	return 0;
+db_rb:
+	store_rollback(s);
+db:
+	store_fail(s, err);
+fail:
+	free(r);
+	free(ptext);
+	free(spec);
+	return -1;
+}
+
+int
+run_request(struct app *a, const char *name, json_t *body, enum role role, const char *actor,
+    json_t **out, struct op_err *err)
+{
+	static const char *const fields[] = { "params", "dry_run", "confirm", NULL };
+	struct runbook *rb = runbook_find(name);
+	json_t *params = NULL;
+	int is_dry = 0, is_confirmed = 0;
+	int64_t id, seq = 0;
+
+	*out = NULL;
+	if (rb == NULL) {
+		op_err_set(err, 404, "not_found", "name", "no runbook named %s", name);
+		return -1;
+	}
+	if (!role_allows(role, rb->role)) {
+		op_err_set(err, 403, "forbidden", "", "runbook %s needs the %s role; this token is %s",
+		    name, role_name(rb->role), role_name(role));
+		return -1;
+	}
+	if (jsonv_known(body, "", fields, err) != 0 ||
+	    jsonv_bool(body, "", "dry_run", &is_dry, err) != 0 ||
+	    jsonv_bool(body, "", "confirm", &is_confirmed, err) != 0)
+		return -1;
+	if (rb->confirm && !is_dry && !is_confirmed) {
+		op_err_set(err, 409, "confirmation_required", "confirm", "runbook %s changes things "
+		    "that are hard to undo: send \"confirm\": true to run it (or run it with "
+		    "\"dry_run\": true first)", name);
+		return -1;
+	}
+	if (runbook_params(rb, a->store, json_object_get(body, "params"), &params, err) != 0)
+		return -1;
+	if (run_start(a, rb, params, is_dry, actor, &id, &seq, err) != 0) {
+		json_decref(params);
+		return -1;
+	}
+	json_decref(params);
+	*out = run_get(a->store, id, err);
+	if (*out != NULL)
+		json_object_set_new(*out, "seq", json_integer(seq));
+	return *out ? 0 : -1;
+}
+
+int
+run_cancel(struct app *a, int64_t id, const char *actor, json_t **out, struct op_err *err)
+{
+	struct run *r;
+	char why[200];
+
+	app = a;
+	*out = NULL;
+	for (r = runs; r != NULL && r->id != id; r = r->next)
+		;
+	if (r == NULL) {
+		json_t *got = run_get(a->store, id, err);
+
+		if (got == NULL)
+			return -1;
+		op_err_set(err, 409, "invalid_transition", "id", "run %lld has already ended: it %s",
+		    (long long)id, json_string_value(json_object_get(got, "status")));
+		json_decref(got);
+		return -1;
+	}
+	snprintf(why, sizeof(why), "cancelled by %s", actor);
+	if (r->pid > 0 && !r->has_exited) {
+		char note[240];
+
+		snprintf(note, sizeof(note), "\n[%s: SIGTERM sent to the program]\n", why);
+		take_output(r, note, strlen(note));
+	}
+	run_end(r, "cancelled", "cancelled", why);
+	*out = run_get(a->store, id, err);
+	return *out ? 0 : -1;
+}
+
+void
+runs_child_exited(pid_t pid, int status)
+{
+	for (struct run *r = runs; r != NULL; r = r->next) {
+		if (r->pid == pid && !r->has_exited) {
+			r->has_exited = 1;
+			r->status = status;
+			schedule(r, 0);
+			return;
+		}
+	}
+}
+
+/* ---- restarts ---- */
+
+static int
+mark_interrupted(struct store *s, int64_t id, const char *runbook, int is_dry, const char *why)
+{
+	sqlite3_stmt *st = store_stmt(s, "UPDATE run_steps SET status = CASE status WHEN 'running' "
+	    "THEN 'interrupted' ELSE 'skipped' END, ended_at = CASE status WHEN 'running' THEN ? "
+	    "ELSE ended_at END WHERE run_id = ? AND status IN ('running', 'pending')");
+
+	sqlite3_bind_int64(st, 1, now_ms());
+	sqlite3_bind_int64(st, 2, id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_reset(st);
+	st = store_stmt(s, "UPDATE runs SET status = 'interrupted', ended_at = ?, error = ?, "
+	    "child_ref = NULL WHERE id = ?");
+	sqlite3_bind_int64(st, 1, now_ms());
+	sqlite3_bind_text(st, 2, why, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_reset(st);
+	return run_event(s, id, runbook, "interrupted", is_dry, "system", why);
+}
+
+int
+runs_recover(struct app *a)
+{
+	struct store *s = a->store;
+	sqlite3_stmt *st = store_stmt(s, "SELECT id, runbook, dry_run, token_id, child_ref FROM runs "
+	    "WHERE status = 'running'");
+	struct left { int64_t id, token; int is_dry; char runbook[RB_NAME_MAX + 1]; } *l = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	app = a;
+	if (st == NULL)
+		return -1;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		pid_t pid = proc_ref_alive((const char *)sqlite3_column_text(st, 4));
+
+		if (array_grow(&l, &cap, n, sizeof(*l)) != 0)
+			break;
+		l[n].id = sqlite3_column_int64(st, 0);
+		snprintf(l[n].runbook, sizeof(l[n].runbook), "%s", sqlite3_column_text(st, 1));
+		l[n].is_dry = sqlite3_column_int(st, 2);
+		l[n].token = sqlite3_column_int64(st, 3);
+		n++;
+		if (pid > 0) {
+			kill(-pid, SIGTERM);	/* not our child: no waiting for it */
+			log_warn("run.recover", "detail", "a run's program outlived the server: ended",
+			    NULL);
+		}
+	}
+	sqlite3_reset(st);
+	for (size_t i = 0; i < n; i++) {
+		json_t *rec = NULL;
+		struct op_err err = { 0 };
+
+		if (store_begin(s) != 0 || mark_interrupted(s, l[i].id, l[i].runbook, l[i].is_dry,
+		    "the server stopped during the run") != 0 || store_commit(s) != 0) {
+			store_rollback(s);
+			rc = -1;
+			continue;
+		}
+		if (l[i].token != 0 && auth_is_live(l[i].token) &&
+		    auth_revoke(s, l[i].token, "system", &rec, &err) != 0)
+			log_warn("run.token", "error", err.message, NULL);
+		json_decref(rec);
+	}
+	free(l);
+	return rc;
+}
+
+void
+runs_shutdown(struct app *a)
+{
+	app = a;
+	while (runs != NULL) {
+		struct run *r = runs;
+
+		if (r->pid > 0 && !r->has_exited)
+			kill(-r->pid, SIGTERM);
+		r->pid = 0;
+		run_end(r, "interrupted", "interrupted", "the server stopped during the run");
+	}
+}
+
+void
+runs_free(void)
+{
+	while (runs != NULL)
+		run_free(runs);
+	while (orphans != NULL) {
+		struct orphan *o = orphans;
+
+		orphans = o->next;
+		free(o);
+	}
+	if (app != NULL && app->lws != NULL)
+		lws_sul_cancel(&orphan_sul);
+}
+
+/* outpost_runbook_runs_total from the table: counted once, at the end, and never lost. */
+void
+runs_metrics(struct store *s, struct sbuf *o)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT runbook, status, count(*) FROM runs "
+	    "GROUP BY runbook, status ORDER BY runbook, status");
+
+	sbuf_puts(o, "# HELP outpost_runbook_runs_total Runs of runbooks, by runbook and status "
+	    "(running: not ended yet).\n# TYPE outpost_runbook_runs_total counter\n");
+	while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		sbuf_puts(o, "outpost_runbook_runs_total{runbook=");
+		sbuf_json_string(o, (const char *)sqlite3_column_text(st, 0));
+		sbuf_puts(o, ",status=");
+		sbuf_json_string(o, (const char *)sqlite3_column_text(st, 1));
+		sbuf_printf(o, "} %lld\n", (long long)sqlite3_column_int64(st, 2));
+	}
+	if (st != NULL)
+		sqlite3_reset(st);
+}
