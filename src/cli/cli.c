@@ -4,12 +4,14 @@
  * exit(); they return the code and main returns it.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "evstream.h"
 
 int
 cli_fail(int code, const char *fmt, ...)
@@ -128,6 +130,71 @@ cli_finish(struct cli *c)
 		return cli_fail(CLI_REFUSED, "cannot write the output: %s", strerror(errno));
 	}
 	return CLI_OK;
+}
+
+char *
+cli_path(const char *base, const char *name, const char *suffix)
+{
+	struct sbuf b;
+
+	if (name[0] == '\0')
+		return NULL;
+	sbuf_init(&b);
+	sbuf_puts(&b, base);
+	httpc_url_encode(&b, name);
+	sbuf_puts(&b, suffix);
+	return sbuf_steal(&b);
+}
+
+int
+cli_say(struct cli *c, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (view_write_text(c->out_file, line, strlen(line), TEXT_ONE_LINE) != 0 ||
+	    fputc('\n', c->out_file) == EOF)
+		return -1;
+	return 0;
+}
+
+static struct evstream *volatile stream_running;
+
+static void
+stream_signal(int sig)
+{
+	struct evstream *es = stream_running;
+
+	(void)sig;
+	if (es != NULL)
+		evstream_stop(es);
+}
+
+void
+cli_run_stream(struct evstream *es)
+{
+	struct sigaction sa, old_int, old_term;
+	sigset_t block, prev;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = stream_signal;
+	sigemptyset(&sa.sa_mask);
+	stream_running = es;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	evstream_run(es);
+	/* No handler may see the stream once the caller frees it. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &prev);
+	stream_running = NULL;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigprocmask(SIG_SETMASK, &prev, NULL);
 }
 
 int

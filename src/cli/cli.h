@@ -71,6 +71,8 @@ extern const struct cmd_entry cmd_worker_entries[];
 extern const struct cmd_entry cmd_events_entries[];
 extern const struct cmd_entry cmd_token_entries[];
 extern const struct cmd_entry cmd_template_entries[];
+extern const struct cmd_entry cmd_runbook_entries[];
+extern const struct cmd_entry cmd_run_entries[];
 
 /* ---- settings.c ---- */
 
@@ -105,6 +107,14 @@ int cli_print_json(struct cli *c, json_t *j);
 /* Flushes the output; a failure (a closed pipe) is reported. */
 int cli_finish(struct cli *c);
 
+/* "BASE/NAME" plus suffix, NAME URL-encoded ("/api/v1/workers/", "local-1", "/drain"); NULL for "". */
+char *cli_path(const char *base, const char *name, const char *suffix);
+/* One line on the output, with control characters of server text as '?'. */
+int cli_say(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+struct evstream;
+/* Runs es until it stops; SIGINT and SIGTERM stop it. */
+void cli_run_stream(struct evstream *es);
+
 /* Checks a positional resource id (a positive integer). */
 int cli_id_arg(const char *what, const char *s, int64_t *id);
 
@@ -136,7 +146,7 @@ int template_name_of(json_t *spec, const char *from, const char **name, char *er
 /* ---- view.c: JSON into tables ---- */
 
 /* Which state table colours a column. */
-enum col_color { COLOR_NONE, COLOR_INST_STATE, COLOR_WORKER_STATE, COLOR_HEALTH };
+enum col_color { COLOR_NONE, COLOR_INST_STATE, COLOR_WORKER_STATE, COLOR_HEALTH, COLOR_RUN };
 
 struct column {
 	const char *header;

@@ -29,18 +29,6 @@ struct follow {
 	int is_stderr_tty;
 };
 
-static struct evstream *volatile follow_es;
-
-static void
-on_signal(int sig)
-{
-	struct evstream *es = follow_es;
-
-	(void)sig;
-	if (es != NULL)
-		evstream_stop(es);
-}
-
 static void
 sanitize(char *s)
 {
@@ -209,9 +197,7 @@ events_follow(struct cli *c, int64_t since, const char *types, int64_t limit)
 		.on_error = follow_on_error,
 		.arg = &f,
 	};
-	struct sigaction sa, old_int, old_term;
 	char **type_list = NULL, err[512];
-	sigset_t block, prev;
 
 	f.is_stderr_tty = isatty(STDERR_FILENO);
 	if (types != NULL) {
@@ -225,22 +211,7 @@ events_follow(struct cli *c, int64_t since, const char *types, int64_t limit)
 		return cli_fail(CLI_USAGE, "%s", err);
 	if (c->out == OUT_TABLE)
 		print_header(c);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	follow_es = f.es;
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	evstream_run(f.es);
-	/* No handler may see the stream once it is freed. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigprocmask(SIG_BLOCK, &block, &prev);
-	follow_es = NULL;
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	sigprocmask(SIG_SETMASK, &prev, NULL);
+	cli_run_stream(f.es);
 	evstream_free(f.es);
 	if (f.rc != CLI_OK)
 		return f.rc;

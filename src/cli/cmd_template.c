@@ -6,7 +6,6 @@
  * which creates the template or replaces it. scale moves the desired count;
  * what the workers do about it is the server's business.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,34 +46,7 @@ template_name_of(json_t *spec, const char *from, const char **name, char *err, s
 static char *
 template_path(const char *name, const char *suffix)
 {
-	struct sbuf b;
-
-	if (name[0] == '\0')
-		return NULL;
-	sbuf_init(&b);
-	sbuf_puts(&b, "/api/v1/templates/");
-	httpc_url_encode(&b, name);
-	sbuf_puts(&b, suffix);
-	return sbuf_steal(&b);
-}
-
-/* One line on the output, with the control characters of names as '?'. */
-static int
-say(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int
-say(struct cli *c, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (view_write_text(c->out_file, line, strlen(line), TEXT_ONE_LINE) != 0 ||
-	    fputc('\n', c->out_file) == EOF)
-		return -1;
-	return 0;
+	return cli_path("/api/v1/templates/", name, suffix);
 }
 
 static int
@@ -127,7 +99,7 @@ template_apply(struct cli *c, const struct args *a)
 	if (c->out == OUT_JSON)
 		cli_print_json(c, r.json);
 	else
-		say(c, "template %s %s", name, r.status == 201 ? "created" : "updated");
+		cli_say(c, "template %s %s", name, r.status == 201 ? "created" : "updated");
 	httpc_resp_free(&r);
 	rc = cli_finish(c);
 done:
@@ -188,11 +160,11 @@ template_scale(struct cli *c, const struct args *a)
 	if (c->out == OUT_JSON)
 		cli_print_json(c, r.json);
 	else if (was < 0)
-		say(c, "template %s: desired %lld", name, (long long)desired);
+		cli_say(c, "template %s: desired %lld", name, (long long)desired);
 	else if (was == desired)
-		say(c, "template %s: desired %lld (unchanged)", name, (long long)desired);
+		cli_say(c, "template %s: desired %lld (unchanged)", name, (long long)desired);
 	else
-		say(c, "template %s: desired %lld (was %lld)", name, (long long)desired,
+		cli_say(c, "template %s: desired %lld (was %lld)", name, (long long)desired,
 		    (long long)was);
 	httpc_resp_free(&r);
 	rc = cli_finish(c);

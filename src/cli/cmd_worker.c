@@ -83,15 +83,7 @@ worker_list(struct cli *c, const struct args *a)
 static char *
 worker_path(const char *who, const char *suffix)
 {
-	struct sbuf b;
-
-	if (who[0] == '\0')
-		return NULL;
-	sbuf_init(&b);
-	sbuf_puts(&b, "/api/v1/workers/");
-	httpc_url_encode(&b, who);
-	sbuf_puts(&b, suffix);
-	return sbuf_steal(&b);
+	return cli_path("/api/v1/workers/", who, suffix);
 }
 
 static int

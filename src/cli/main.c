@@ -19,6 +19,9 @@ static const struct cmd_noun nouns[] = {
 	{ "worker", "the hosts that run instances", cmd_worker_entries, 0 },
 	{ "template", "kinds of workers, made and removed by the server", cmd_template_entries,
 	    0 },
+	{ "runbook", "operator procedures, run with parameters, dry runs and live output",
+	    cmd_runbook_entries, 0 },
+	{ "run", "runs of runbooks: their steps and output", cmd_run_entries, 0 },
 	{ "events", "the event log, live with --follow", cmd_events_entries, 1 },
 	{ "token", "API tokens", cmd_token_entries, 0 },
 	{ NULL, NULL, NULL, 0 }

@@ -186,6 +186,13 @@ view_state_color(enum col_color which, const char *name, int *is_bold)
 			info = worker_health_info(h);
 		break;
 	}
+	case COLOR_RUN: {
+		enum run_status r;
+
+		if (run_status_parse(name, &r) == 0)
+			info = run_status_info(r);
+		break;
+	}
 	case COLOR_NONE:
 		break;
 	}

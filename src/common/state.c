@@ -39,6 +39,15 @@ static const struct state_info health_states[HEALTH_COUNT] = {
 	[HEALTH_LOST] = { "lost", "gone past the grace period", "#dc3545", ANSI_RED, 1, 0 },
 };
 
+static const struct state_info run_states[RUN_STATUS_COUNT] = {
+	[RUN_RUNNING] = { "running", "its steps run", "#0d6efd", ANSI_BLUE, 1, 1 },
+	[RUN_SUCCEEDED] = { "succeeded", "every step did its part", "#198754", ANSI_GREEN, 0, 0 },
+	[RUN_FAILED] = { "failed", "a step failed; the rest were skipped", "#dc3545", ANSI_RED, 1, 0 },
+	[RUN_CANCELLED] = { "cancelled", "stopped by an operator", "#6c757d", ANSI_WHITE, 0, 0 },
+	[RUN_INTERRUPTED] = { "interrupted", "the server stopped during it", "#fd7e14", ANSI_YELLOW,
+		1, 0 },
+};
+
 #define A_SCHED ACTOR_SCHEDULER
 #define A_AGENT ACTOR_AGENT
 #define A_OP ACTOR_OPERATOR
@@ -455,4 +464,27 @@ hook_parse(const char *s, enum hook *out)
 		}
 	}
 	return -1;
+}
+
+const struct state_info *
+run_status_info(enum run_status s)
+{
+	return (s >= 0 && s < RUN_STATUS_COUNT) ? &run_states[s] : NULL;
+}
+
+const char *
+run_status_name(enum run_status s)
+{
+	return lookup_name(run_states, RUN_STATUS_COUNT, (int)s);
+}
+
+int
+run_status_parse(const char *name, enum run_status *out)
+{
+	int i;
+
+	if (lookup_parse(run_states, RUN_STATUS_COUNT, name, &i) != 0)
+		return -1;
+	*out = (enum run_status)i;
+	return 0;
 }

@@ -42,6 +42,16 @@ enum worker_health {
 	HEALTH_COUNT
 };
 
+/* A runbook's run: running until it ends one of the other ways. */
+enum run_status {
+	RUN_RUNNING,
+	RUN_SUCCEEDED,
+	RUN_FAILED,
+	RUN_CANCELLED,
+	RUN_INTERRUPTED,
+	RUN_STATUS_COUNT
+};
+
 /* Terminal colours are the eight ANSI colours (ncurses COLOR_* share the values). */
 enum ansi_color {
 	ANSI_BLACK, ANSI_RED, ANSI_GREEN, ANSI_YELLOW,
@@ -87,6 +97,10 @@ int worker_state_is_live(const char *name);
 const struct state_info *worker_health_info(enum worker_health h);
 const char *worker_health_name(enum worker_health h);
 int worker_health_parse(const char *name, enum worker_health *out);
+
+const struct state_info *run_status_info(enum run_status s);
+const char *run_status_name(enum run_status s);
+int run_status_parse(const char *name, enum run_status *out);
 
 /*
  * May an instance go from `from` to `to`, caused by `actor`? Returns 0 if so;

@@ -274,7 +274,10 @@ alerts_load(struct store *s, const char *path, char *errbuf, size_t errlen)
 	}
 	return 0;
 bad:
-	snprintf(errbuf, errlen, "%s: %s: %s", path, err.field, err.message);
+	if (strncmp(err.message, err.field, strlen(err.field)) == 0)
+		snprintf(errbuf, errlen, "%s: %s", path, err.message);
+	else
+		snprintf(errbuf, errlen, "%s: %s: %s", path, err.field, err.message);
 	json_decref(in);
 	rules_free(nr, n);
 	return -1;

@@ -48,6 +48,7 @@ state_list(const struct state_info *(*info)(int), int n)
 static const struct state_info *inst_info(int i) { return inst_state_info((enum inst_state)i); }
 static const struct state_info *worker_info(int i) { return worker_state_info((enum worker_state)i); }
 static const struct state_info *health_info(int i) { return worker_health_info((enum worker_health)i); }
+static const struct state_info *run_info(int i) { return run_status_info((enum run_status)i); }
 
 /* The state machine of src/common as data, for the web app and other clients. */
 static int
@@ -73,10 +74,11 @@ states(struct req *rq, struct resp *rs)
 		    inst_action_name((enum inst_action)a), "from", from));
 	}
 	rs->is_cacheable = 1;
-	return resp_json(rs, 200, json_pack("{s:o, s:o, s:o, s:o, s:o}",
+	return resp_json(rs, 200, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "instance", state_list(inst_info, INST_STATE_COUNT),
 	    "worker", state_list(worker_info, WORKER_STATE_COUNT),
 	    "health", state_list(health_info, HEALTH_COUNT),
+	    "run", state_list(run_info, RUN_STATUS_COUNT),
 	    "instance_edges", edges, "instance_actions", actions));
 }
 

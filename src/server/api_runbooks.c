@@ -9,9 +9,6 @@
 
 #include "server.h"
 
-static const char *const run_statuses[] = { "running", "succeeded", "failed", "cancelled",
-	"interrupted", NULL };
-
 static int
 list(struct req *rq, struct resp *rs)
 {
@@ -56,16 +53,15 @@ runs(struct req *rq, struct resp *rs)
 	char b1[80], b2[32], next[160];
 	const char *runbook, *status;
 	int64_t limit, after, last;
-	int has_more, ok = 0;
+	int has_more;
+	enum run_status rsv;
 	json_t *items;
 
 	if (page_params(rq, "runs", &limit, &after, &err) != 0)
 		return resp_error(rs, &err);
 	runbook = req_query(rq, "runbook", b1, sizeof(b1));
 	status = req_query(rq, "status", b2, sizeof(b2));
-	for (int i = 0; status != NULL && run_statuses[i] != NULL; i++)
-		ok |= strcmp(run_statuses[i], status) == 0;
-	if (status != NULL && !ok) {
+	if (status != NULL && run_status_parse(status, &rsv) != 0) {
 		op_err_set(&err, 400, "invalid_argument", "status", "status must be one of running, "
 		    "succeeded, failed, cancelled, interrupted");
 		return resp_error(rs, &err);

@@ -454,8 +454,9 @@ revoke_token(struct run *r)
  * rest skipped, the run with status. Frees r.
  */
 static void
-run_end(struct run *r, const char *step_status, const char *status, const char *error)
+run_end(struct run *r, const char *step_status, enum run_status rst, const char *error)
 {
+	const char *status = run_status_name(rst);
 	struct store *s = app->store;
 	int64_t now = now_ms();
 	sqlite3_stmt *st;
@@ -541,14 +542,14 @@ step_end(struct run *r, int is_ok, const char *why)
 	if (!is_ok) {
 		snprintf(err, sizeof(err), "step %zu (%s) %s", r->step + 1, r->rb->steps[r->step].name,
 		    why ? why : "failed");
-		run_end(r, "failed", "failed", err);
+		run_end(r, "failed", RUN_FAILED, err);
 		return;
 	}
 	if (store_begin(s) != 0 || flush_output(r, 1) != 0 ||
 	    step_set(s, r->id, r->step, "succeeded", now_ms(), 0, r->pid > 0 ? &code : NULL) != 0 ||
 	    store_commit(s) != 0) {
 		store_rollback(s);
-		run_end(r, "failed", "failed", "the database refused the step's end");
+		run_end(r, "failed", RUN_FAILED, "the database refused the step's end");
 		return;
 	}
 	r->step++;
@@ -836,12 +837,12 @@ drive(lws_sorted_usec_list_t *sul)
 	char why[300];
 
 	if (r->step >= r->rb->nsteps) {
-		run_end(r, NULL, "succeeded", NULL);
+		run_end(r, NULL, RUN_SUCCEEDED, NULL);
 		return;
 	}
 	if (!r->is_step_started) {
 		if (mark_step_started(r) != 0) {
-			run_end(r, NULL, "failed", "the database refused the step's start");
+			run_end(r, NULL, RUN_FAILED, "the database refused the step's start");
 			return;
 		}
 		r->is_step_started = 1;
@@ -914,7 +915,7 @@ run_start(struct app *a, struct runbook *rb, json_t *params, int is_dry, const c
 		if (rb->steps[i].builtin == NULL)
 			exec_ms += rb->steps[i].timeout_ms + RUN_KILL_GRACE_MS;
 	}
-	if (run_event(s, r->id, rb->name, "running", is_dry, actor, NULL) != 0)
+	if (run_event(s, r->id, rb->name, run_status_name(RUN_RUNNING), is_dry, actor, NULL) != 0)
 		goto db_rb;
 	if (store_commit(s) != 0)
 		goto db;
@@ -1046,7 +1047,7 @@ run_cancel(struct app *a, int64_t id, const char *actor, json_t **out, struct op
 		snprintf(note, sizeof(note), "\n[%s: SIGTERM sent to the program]\n", why);
 		take_output(r, note, strlen(note));
 	}
-	run_end(r, "cancelled", "cancelled", why);
+	run_end(r, "cancelled", RUN_CANCELLED, why);
 	*out = run_get(a->store, id, err);
 	return *out ? 0 : -1;
 }
@@ -1090,7 +1091,7 @@ mark_interrupted(struct store *s, int64_t id, const char *runbook, int is_dry, c
 		return -1;
 	}
 	sqlite3_reset(st);
-	return run_event(s, id, runbook, "interrupted", is_dry, "system", why);
+	return run_event(s, id, runbook, run_status_name(RUN_INTERRUPTED), is_dry, "system", why);
 }
 
 int
@@ -1152,7 +1153,7 @@ runs_shutdown(struct app *a)
 		if (r->pid > 0 && !r->has_exited)
 			kill(-r->pid, SIGTERM);
 		r->pid = 0;
-		run_end(r, "interrupted", "interrupted", "the server stopped during the run");
+		run_end(r, "interrupted", RUN_INTERRUPTED, "the server stopped during the run");
 	}
 }
 
