@@ -91,6 +91,17 @@ worker_action(struct bctx *c, enum worker_action a)
 	if ((w = arg_worker(c, &id)) == NULL)
 		return -1;
 	name = json_string_value(json_object_get(w, "name"));
+	/* A step that finds its work done succeeds: a runbook can be run again. */
+	if (worker_state_parse(json_string_value(json_object_get(w, "state")), &from) == 0 &&
+	    ((a == WORKER_ACT_CORDON && from == WORKER_CORDONED) ||
+	    (a == WORKER_ACT_UNCORDON && from == WORKER_READY) ||
+	    (a == WORKER_ACT_DRAIN && from == WORKER_DRAINING) ||
+	    (a == WORKER_ACT_STOP && from == WORKER_STOPPED) ||
+	    (a == WORKER_ACT_TERMINATE && from == WORKER_TERMINATED))) {
+		say(c, "worker %s is %s already: nothing to do", name, worker_state_name(from));
+		json_decref(w);
+		return 0;
+	}
 	if (worker_state_parse(json_string_value(json_object_get(w, "state")), &from) != 0 ||
 	    worker_action_target(a, from, &to, why, sizeof(why)) != 0) {
 		say(c, "cannot %s worker %s: %s", act, name, why);
@@ -784,7 +795,9 @@ args_check(const struct builtin *b, json_t *args, const char *prefix, int is_run
 			sbuf_free(&names);
 			return -1;
 		}
-		if (json_is_null(v) && (is_run || !a->is_required))
+		/* Not given: null, or an empty string from a parameter left empty. */
+		if ((json_is_null(v) || (is_run && json_is_string(v) && json_string_length(v) == 0)) &&
+		    (is_run || !a->is_required))
 			continue;
 		if ((is_run || !is_ref(v)) && arg_fits(a, v, f, err) != 0)
 			return -1;
