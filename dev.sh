@@ -73,8 +73,11 @@ cmd_run() {
   "provisioner": { "type": "local" }
 }
 JSON
+	# The example alert rules, once: the operator's edits to them stay.
+	[ -f "$state/alerts.json" ] || cp packaging/alerts/alerts.json.example "$state/alerts.json"
 	build/src/server/outpostd --listen "$listen" --state-dir "$state" --log-format text \
-		--template-dir "$state/templates" 2> >(tee -a "$log" >&2) &
+		--template-dir "$state/templates" --runbook-dir "$top/runbooks" \
+		--alerts-file "$state/alerts.json" 2> >(tee -a "$log" >&2) &
 	local pid=$!
 	trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
 	local url="" i
@@ -103,6 +106,8 @@ JSON
                          instance create --definition lab-linux --owner ana --start now --duration 10m
     the workers:       build/src/cli/outpost --server $url --token-file $state/admin.token worker list
     demo definitions:  $(ls demo/definitions | sed 's/\.json$//' | tr '\n' ' ')
+    runbooks:          build/src/cli/outpost --server $url --token-file $state/admin.token runbook list
+                       (from $top/runbooks; alert rules in $state/alerts.json, SIGHUP reloads)
     logs:              $log, $state/workers/NAME/agent.log
   Ctrl-C stops the server and its agents; the state stays in $state, and hooks still
   running go on under their shims until the agents, started again with the server,
