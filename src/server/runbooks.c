@@ -164,7 +164,7 @@ parse_param(json_t *in, size_t i, struct rb_param *p, struct op_err *err)
 {
 	static const char *const fields[] = { "name", "type", "required", "default", "choices",
 		"help", NULL };
-	char prefix[32];
+	char prefix[32], fb[64];
 	const char *name, *type, *help = "";
 	json_t *def;
 
@@ -188,9 +188,9 @@ parse_param(json_t *in, size_t i, struct rb_param *p, struct op_err *err)
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	snprintf(p->help, sizeof(p->help), "%s", help);
 	if (ptype_parse(type, &p->type) != 0) {
-		snprintf(err->field, sizeof(err->field), "%s.type", prefix);
-		op_err_set(err, 400, "invalid_argument", err->field, "%s must be one of string, int, "
-		    "bool, duration, enum, worker, instance, definition, template", err->field);
+		snprintf(fb, sizeof(fb), "%s.type", prefix);
+		op_err_set(err, 400, "invalid_argument", fb, "%s must be one of string, int, "
+		    "bool, duration, enum, worker, instance, definition, template", fb);
 		return -1;
 	}
 	p->choices = json_object_get(in, "choices");
@@ -199,24 +199,24 @@ parse_param(json_t *in, size_t i, struct rb_param *p, struct op_err *err)
 		json_t *c;
 
 		if (!json_is_array(p->choices) || json_array_size(p->choices) == 0) {
-			snprintf(err->field, sizeof(err->field), "%s.choices", prefix);
-			op_err_set(err, 400, "invalid_argument", err->field,
-			    "%s must be a list of the strings an enum may be", err->field);
+			snprintf(fb, sizeof(fb), "%s.choices", prefix);
+			op_err_set(err, 400, "invalid_argument", fb,
+			    "%s must be a list of the strings an enum may be", fb);
 			p->choices = NULL;
 			return -1;
 		}
 		json_array_foreach(p->choices, k, c) {
 			if (!json_is_string(c)) {
-				snprintf(err->field, sizeof(err->field), "%s.choices[%zu]", prefix, k);
-				op_err_set(err, 400, "invalid_argument", err->field,
-				    "%s must be a string", err->field);
+				snprintf(fb, sizeof(fb), "%s.choices[%zu]", prefix, k);
+				op_err_set(err, 400, "invalid_argument", fb,
+				    "%s must be a string", fb);
 				p->choices = NULL;
 				return -1;
 			}
 		}
 	} else if (p->choices != NULL) {
-		snprintf(err->field, sizeof(err->field), "%s.choices", prefix);
-		op_err_set(err, 400, "invalid_argument", err->field, "only an enum has choices");
+		snprintf(fb, sizeof(fb), "%s.choices", prefix);
+		op_err_set(err, 400, "invalid_argument", fb, "only an enum has choices");
 		p->choices = NULL;
 		return -1;
 	}
@@ -397,6 +397,7 @@ runbook_parse(json_t *in, const char *name, const char *path, struct op_err *err
 	struct runbook *rb = calloc(1, sizeof(*rb));
 	const char *nm, *desc = "", *role = "operator";
 	json_t *params, *steps, *v;
+	char fb[64];
 	size_t i;
 
 	if (rb == NULL) {
@@ -454,9 +455,9 @@ runbook_parse(json_t *in, const char *name, const char *path, struct op_err *err
 			rb->nparams = i + 1;
 			if (param_find(rb, rb->params[i].name, strlen(rb->params[i].name)) !=
 			    &rb->params[i]) {
-				snprintf(err->field, sizeof(err->field), "params[%zu].name", i);
-				op_err_set(err, 400, "invalid_argument", err->field,
-				    "%s: a second parameter named %s", err->field, rb->params[i].name);
+				snprintf(fb, sizeof(fb), "params[%zu].name", i);
+				op_err_set(err, 400, "invalid_argument", fb,
+				    "%s: a second parameter named %s", fb, rb->params[i].name);
 				goto fail;
 			}
 		}
