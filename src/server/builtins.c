@@ -380,6 +380,8 @@ b_events_prune(struct bctx *c)
 	if (store_commit(s) != 0)
 		goto db;
 	ps->done += changed;
+	/* What went must not be served from memory (forgetting more is safe: readers fall back to the table). */
+	events_forget(ps->bound);
 	if (changed == PRUNE_BATCH)
 		return 1;
 	say(c, "deleted %lld events older than %s", (long long)ps->done,

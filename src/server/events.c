@@ -248,6 +248,21 @@ events_committed(struct store *s)
 		notify_fn(notify_arg);
 }
 
+/* Events up to seq were deleted from the table (events.prune): the ring forgets them too. */
+void
+events_forget(int64_t upto)
+{
+	while (ring_min <= upto && ring_min <= last_seq) {
+		struct event_row *old = &ring[ring_min % RING_SIZE];
+
+		if (old->json != NULL) {
+			ring_bytes -= strlen(old->json);
+			event_row_free(old);
+		}
+		ring_min++;
+	}
+}
+
 void
 events_rolled_back(struct store *s)
 {

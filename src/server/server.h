@@ -140,6 +140,7 @@ int events_append_worker_text(struct store *s, const char *type, const char *kin
 void events_committed(struct store *s);
 void events_rolled_back(struct store *s);
 int64_t events_last_seq(struct store *s);
+void events_forget(int64_t upto);
 /* Reads up to max events after `since` matching the filter; returns count or -1. */
 int events_read(struct store *s, int64_t since, const struct event_filter *f,
     int max, size_t max_bytes, struct event_row *out, int64_t *scanned_to);
