@@ -537,7 +537,7 @@ b_backup(struct bctx *c)
 	}
 	if (bs == NULL) {
 		const char *p = arg_str(c, "path");
-		char dir[1100], stamp[40];
+		char dir[1100], parent[sizeof(bs->path)], stamp[40];
 		struct stat sb;
 
 		if ((bs = c->state = calloc(1, sizeof(*bs))) == NULL)
@@ -570,8 +570,11 @@ b_backup(struct bctx *c)
 			c->state = NULL;
 			return 0;
 		}
-		if ((p == NULL || *p == '\0' || p[0] != '/') && mkdir_p(dir, 0700) != 0) {
-			say(c, "cannot make %s: %s", dir, strerror(errno));
+		/* Its directory is made as needed, only readable by us: it holds the site. */
+		snprintf(parent, sizeof(parent), "%s", bs->path);
+		*strrchr(parent, '/') = '\0';
+		if (parent[0] != '\0' && mkdir_p(parent, 0700) != 0) {
+			say(c, "cannot make %s: %s", parent, strerror(errno));
 			free(bs);
 			c->state = NULL;
 			return -1;
