@@ -292,6 +292,13 @@ api_ok() {
 	assert_status "$want"
 }
 
+# api_ok_quiet METHOD PATH [BODY]: true when the call answers 2xx (for wait_for).
+api_ok_quiet() {
+	api "$@"
+	case $STATUS in 2??) return 0 ;; esac
+	return 1
+}
+
 # ---- waiting ----
 
 # wait_for SECONDS WHAT CMD [ARGS...]: runs CMD until it succeeds or the time is up.
@@ -635,4 +642,43 @@ cli() {
 	OUT=$(cat "$WORK/cli.out")
 	ERR=$(cat "$WORK/cli.err")
 	[ "$rc" = "$want" ] || fail "outpost $*: expected exit $want, got $rc; stdout: $OUT; stderr: $ERR"
+}
+
+# ---- runbooks ----
+
+# runbook NAME JSON: writes NAME.json into the test's runbook directory
+# (start_server loads it from there; SIGHUP reloads it).
+runbook() {
+	mkdir -p "$WORK/runbooks"
+	printf '%s\n' "$2" >"$WORK/runbooks/$1.json"
+}
+
+# start_run NAME BODY: starts a run as $TOKEN, which must answer 202. Sets RUN_ID.
+start_run() {
+	api_ok 202 POST "/api/v1/runbooks/$1/runs" "$2"
+	RUN_ID=$(jbody .id)
+}
+
+_run_status_is() {
+	local s
+	TOKEN=$SERVER_TOKEN api GET "/api/v1/runs/$1"
+	s=$(jbody .status)
+	[ "$s" = "$2" ] && return 0
+	case $s in
+	succeeded | failed | cancelled | interrupted)
+		fail "run $1 is $s ($(jbody '.error // ""')), waiting for $2; output: $(jbody -j \
+			'.steps[].output' | head -c 600)" ;;
+	esac
+	return 1
+}
+
+# wait_run ID STATUS [SECONDS]: fails at once if the run ends otherwise.
+wait_run() {
+	wait_for "${3:-15}" "run $1 to be $2" _run_status_is "$1" "$2"
+}
+
+# run_output ID: every step's output, in order.
+run_output() {
+	TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/runs/$1"
+	jbody -j '.steps[].output'
 }
