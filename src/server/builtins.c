@@ -83,14 +83,15 @@ worker_action(struct bctx *c, enum worker_action a)
 	struct op_err err = { 0 };
 	json_t *w, *body = NULL, *out = NULL;
 	enum worker_state from, to;
-	const char *name, *act = worker_action_name(a);
-	char why[256];
+	const char *act = worker_action_name(a);
+	char why[256], name[128];
 	int64_t id;
 	int rc;
 
 	if ((w = arg_worker(c, &id)) == NULL)
 		return -1;
-	name = json_string_value(json_object_get(w, "name"));
+	/* A copy: the worker's JSON goes before the step is done with its name. */
+	snprintf(name, sizeof(name), "%s", json_string_value(json_object_get(w, "name")));
 	/* A step that finds its work done succeeds: a runbook can be run again. */
 	if (worker_state_parse(json_string_value(json_object_get(w, "state")), &from) == 0 &&
 	    ((a == WORKER_ACT_CORDON && from == WORKER_CORDONED) ||
