@@ -148,6 +148,7 @@ struct follow {
 	struct cli *c;
 	struct evstream *es;
 	int64_t run;
+	json_t *steps;		/* the run's steps, for their names (borrowed) */
 	int64_t step;		/* the step whose output came last; -1: none yet */
 	int is_mid_line;
 	int is_ended;
@@ -171,9 +172,13 @@ follow_event(void *arg, json_t *ev)
 		size_t n = text ? strlen(text) : 0;
 
 		if (step != f->step) {
+			const char *sname = json_string_value(json_object_get(json_array_get(f->steps,
+			    (size_t)step), "name"));
+
 			if (f->is_mid_line)
 				fputc('\n', f->c->out_file);
-			fprintf(f->c->out_file, "==> step %lld <==\n", (long long)step + 1);
+			fprintf(f->c->out_file, "==> step %lld: %s <==\n", (long long)step + 1,
+			    sname ? sname : "?");
 			f->step = step;
 		}
 		view_write_text(f->c->out_file, text ? text : "", n, f->is_tty ? TEXT_LINES :
@@ -222,10 +227,10 @@ follow_state(void *arg, const struct evstream_status *st)
 
 /* Follows the run's events after seq until it ends, or a signal. */
 static int
-follow_run(struct cli *c, int64_t run, int64_t seq)
+follow_run(struct cli *c, int64_t run, int64_t seq, json_t *steps)
 {
 	static const char *const types[] = { "runbook.*", NULL };
-	struct follow f = { .c = c, .run = run, .step = -1, .rc = CLI_OK };
+	struct follow f = { .c = c, .run = run, .steps = steps, .step = -1, .rc = CLI_OK };
 	struct evstream_opts o = {
 		.url = c->set.server,
 		.token = c->set.token[0] != '\0' ? c->set.token : NULL,
@@ -343,8 +348,9 @@ runbook_run(struct cli *c, const struct args *a)
 		rc = cli_finish(c);
 		goto done;
 	}
+	rc = follow_run(c, id, seq, json_object_get(r.json, "steps"));
 	httpc_resp_free(&r);
-	if ((rc = follow_run(c, id, seq)) != CLI_OK)
+	if (rc != CLI_OK)
 		goto done;
 	free(path);
 	{

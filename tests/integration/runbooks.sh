@@ -141,6 +141,7 @@ assert_contains "params.times" "$ERR" "runbook run with a bad parameter"
 cli 2 runbook run hello -p who
 cli 1 runbook run fails
 assert_contains "two" "$OUT" "the failing step's output"
+assert_contains "==> step 2: second <==" "$OUT" "the failing step's header"
 assert_match 'exit.*3|3' "$ERR$OUT" "the failing step's exit"
 fails_run=$(TOKEN=$SERVER_TOKEN api GET "/api/v1/runs?runbook=fails"; jbody '.items[0].id')
 api_ok 200 GET "/api/v1/runs/$fails_run"
