@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -632,42 +633,123 @@ b_backup(struct bctx *c)
 	return 0;
 }
 
-/* PRAGMA integrity_check (quick_check with quick): reads every page, on the loop. */
+/*
+ * PRAGMA integrity_check (quick_check with quick) reads every page: on a big
+ * database, seconds. It runs in a thread of its own on a connection of its
+ * own, read-only (WAL lets it read while the loop writes: it checks the
+ * database as it was when it began), and the step looks every few
+ * milliseconds whether it is done. The thread touches nothing but its own
+ * connection and this state; done is set last.
+ */
+struct check_state {
+	pthread_t thread;
+	sqlite3 *db;
+	int is_quick;
+	char path[1100];
+	struct sbuf lines;	/* the problems, a line each (the first 50) */
+	int64_t problems;
+	char error[300];	/* the check could not run */
+	int done;		/* atomic: the thread is finished with the above */
+};
+
+static void *
+check_thread(void *arg)
+{
+	struct check_state *cs = arg;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(cs->path, &cs->db, SQLITE_OPEN_READONLY, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(cs->db, 5000);
+		rc = sqlite3_prepare_v2(cs->db, cs->is_quick ? "PRAGMA quick_check" :
+		    "PRAGMA integrity_check", -1, &st, NULL);
+	}
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *line = (const char *)sqlite3_column_text(st, 0);
+
+		rc = SQLITE_OK;
+		if (line != NULL && strcmp(line, "ok") == 0)
+			continue;
+		if (++cs->problems <= 50)
+			sbuf_printf(&cs->lines, "%s\n", line ? line : "(null)");
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_OK)
+		snprintf(cs->error, sizeof(cs->error), "%s", cs->db ? sqlite3_errmsg(cs->db) :
+		    sqlite3_errstr(rc));
+	sqlite3_finalize(st);
+	__atomic_store_n(&cs->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void
+check_end(struct bctx *c, struct check_state *cs)
+{
+	pthread_join(cs->thread, NULL);
+	sqlite3_close(cs->db);
+	sbuf_free(&cs->lines);
+	free(cs);
+	c->state = NULL;
+}
+
 static int
 b_check(struct bctx *c)
 {
+	struct check_state *cs = c->state;
 	struct store *s = c->app->store;
-	int is_quick = json_is_true(json_object_get(c->args, "quick"));
-	sqlite3_stmt *st;
-	int64_t psize, pages = db_pages(s, &psize), problems = 0;
+	const char *what;
+	int64_t psize, pages;
 
-	if (c->is_dry) {
-		say(c, "would run %s over the database's %lld pages (%lld KiB); it changes nothing",
-		    is_quick ? "quick_check" : "integrity_check", (long long)pages,
-		    (long long)(pages * psize / 1024));
-		return 0;
-	}
-	st = store_stmt(s, is_quick ? "PRAGMA quick_check" : "PRAGMA integrity_check");
-	if (st == NULL)
-		return -1;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *line = (const char *)sqlite3_column_text(st, 0);
-
-		if (line != NULL && strcmp(line, "ok") == 0)
-			continue;
-		problems++;
-		if (problems <= 50)
-			say(c, "%s", line ? line : "(null)");
-	}
-	sqlite3_reset(st);
-	if (problems > 0) {
-		say(c, "%s found %lld problem%s in %lld pages", is_quick ? "quick_check" :
-		    "integrity_check", (long long)problems, problems == 1 ? "" : "s",
-		    (long long)pages);
+	if (cs != NULL && c->is_cancelled) {
+		/* Safe from another thread; the pragma stops at its next page. */
+		if (__atomic_load_n(&cs->done, __ATOMIC_ACQUIRE) == 0 && cs->db != NULL)
+			sqlite3_interrupt(cs->db);
+		check_end(c, cs);
 		return -1;
 	}
-	say(c, "%s: ok (%lld pages, %lld KiB)", is_quick ? "quick_check" : "integrity_check",
-	    (long long)pages, (long long)(pages * psize / 1024));
+	if (cs == NULL) {
+		int is_quick = json_is_true(json_object_get(c->args, "quick"));
+		const char *path = sqlite3_db_filename(store_db(s), "main");
+
+		pages = db_pages(s, &psize);
+		if (c->is_dry) {
+			say(c, "would run %s over the database's %lld pages (%lld KiB); it changes "
+			    "nothing", is_quick ? "quick_check" : "integrity_check", (long long)pages,
+			    (long long)(pages * psize / 1024));
+			return 0;
+		}
+		if ((cs = calloc(1, sizeof(*cs))) == NULL)
+			return -1;
+		cs->is_quick = is_quick;
+		snprintf(cs->path, sizeof(cs->path), "%s", path ? path : "");
+		sbuf_init(&cs->lines);
+		if (pthread_create(&cs->thread, NULL, check_thread, cs) != 0) {
+			say(c, "cannot start the check: %s", strerror(errno));
+			free(cs);
+			return -1;
+		}
+		c->state = cs;
+		return 1;
+	}
+	if (__atomic_load_n(&cs->done, __ATOMIC_ACQUIRE) == 0)
+		return 1;
+	what = cs->is_quick ? "quick_check" : "integrity_check";
+	pages = db_pages(s, &psize);
+	if (cs->error[0] != '\0') {
+		say(c, "%s could not run: %s", what, cs->error);
+		check_end(c, cs);
+		return -1;
+	}
+	if (cs->problems > 0) {
+		sbuf_append(c->out, cs->lines.p, cs->lines.len);
+		say(c, "%s found %lld problem%s in %lld pages", what, (long long)cs->problems,
+		    cs->problems == 1 ? "" : "s", (long long)pages);
+		check_end(c, cs);
+		return -1;
+	}
+	say(c, "%s: ok (%lld pages, %lld KiB)", what, (long long)pages,
+	    (long long)(pages * psize / 1024));
+	check_end(c, cs);
 	return 0;
 }
 
