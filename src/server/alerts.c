@@ -435,11 +435,7 @@ fire(struct app *a, struct rule *r, json_t *facts, int64_t now)
 	if (r->runbook[0] && rb == NULL)
 		snprintf(why, sizeof(why), "runbook %s is not loaded", r->runbook);
 	if (rb != NULL) {
-		params = subst(r->params ? r->params : json_object(), facts);
-		if (r->params == NULL) {
-			json_decref(params);
-			params = json_object();
-		}
+		params = r->params != NULL ? subst(r->params, facts) : json_object();
 		if (runbook_params(rb, s, params, &checked, &err) != 0 ||
 		    run_start(a, rb, checked, r->is_dry, actor, &run_id, NULL, &err) != 0)
 			snprintf(why, sizeof(why), "runbook %s did not start: %s%s%s", r->runbook,

@@ -799,11 +799,7 @@ builtin_drive(struct run *r)
 		struct op_err err = { 0 };
 		char prefix[48];
 
-		r->bargs = subst(st->args ? st->args : json_object(), r->params);
-		if (st->args == NULL) {
-			json_decref(r->bargs);
-			r->bargs = json_object();
-		}
+		r->bargs = st->args != NULL ? subst(st->args, r->params) : json_object();
 		snprintf(prefix, sizeof(prefix), "steps[%zu].args", r->step);
 		if (builtin_args_ready(st->builtin, r->bargs, prefix, &err) != 0) {
 			take_output(r, err.message, strlen(err.message));

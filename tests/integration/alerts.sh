@@ -12,6 +12,7 @@ cp "$top_srcdir/runbooks/replace-lost-worker.json" "$WORK/runbooks/"
 runbook note "{ \"name\": \"note\", \"description\": \"x\", \"role\": \"operator\",
   \"params\": [ { \"name\": \"worker\", \"type\": \"string\", \"required\": true } ],
   \"steps\": [ { \"exec\": [\"sh\", \"-c\", \"echo \$OUTPOST_PARAM_WORKER >>$WORK/notes\"] } ] }"
+runbook bare '{ "name": "bare", "description": "takes nothing", "role": "operator", "steps": [ { "exec": ["true"] } ] }'
 rules() {	# the replace rule's dry_run
 	cat >"$WORK/alerts.json" <<JSON
 { "rules": [
@@ -20,6 +21,7 @@ rules() {	# the replace rule's dry_run
   { "name": "lost-replace", "condition": { "type": "worker_lost" },
     "runbook": "replace-lost-worker", "params": { "worker": "{{worker}}" }, "dry_run": $1,
     "cooldown": "1h" },
+  { "name": "lost-bare", "condition": { "type": "worker_lost" }, "runbook": "bare", "cooldown": "1h" },
   { "name": "stuck", "condition": { "type": "instances_stuck", "state": "instantiating", "for": "5m" } }
 ] }
 JSON
@@ -38,8 +40,8 @@ start_agent w1 --capacity cpu=2,memory_mb=1024,slots=2
 start_agent w2 --capacity cpu=2,memory_mb=1024,slots=2
 wait_online w1 w2
 api_ok 200 GET /api/v1/alerts
-assert_eq "lost-note lost-replace stuck" "$(jbody '[.items[].rule] | join(" ")')" "the rules"
-assert_eq "false false false" "$(jbody '[.items[].firing] | join(" ")')" "the rules before a loss"
+assert_eq "lost-note lost-replace lost-bare stuck" "$(jbody '[.items[].rule] | join(" ")')" "the rules"
+assert_eq "false false false false" "$(jbody '[.items[].firing] | join(" ")')" "the rules before a loss"
 api_ok 200 GET /metrics
 assert_contains 'outpost_alerts_firing{rule="lost-note"} 0' "$BODY" "/metrics before a loss"
 sleep 2.5
@@ -75,6 +77,8 @@ for g in $gaps; do
 done
 api_ok 200 GET "/api/v1/runs?runbook=replace-lost-worker"
 assert_eq 1 "$(jbody '.items | length')" "replace-lost-worker runs within its cooldown of 1h"
+api_ok 200 GET "/api/v1/runs?runbook=bare"
+assert_eq "1 succeeded" "$(jbody '"\(.items | length) \(.items[0].status)"')" "the run of a rule with no params"
 get_last_seq
 api_ok 200 "GET" "/api/v1/events?types=alert.*&limit=1000"
 assert_eq 1 "$(jbody '[.items[] | select(.data.rule == "lost-replace")] | length')" \
@@ -86,7 +90,7 @@ printf '{ "rules": [ { "name": "x" ' >"$WORK/alerts.json"
 kill -HUP "$SERVER_PID"
 wait_for 5 "the refusal logged" grep -q 'kept the alert rules' "$SERVER_LOG"
 api_ok 200 GET /api/v1/alerts
-assert_eq 3 "$(jbody '.items | length')" "the rules after a bad reload"
+assert_eq 4 "$(jbody '.items | length')" "the rules after a bad reload"
 
 # For real: the shipped runbook cordons w1 and terminates it, and the rules resolve.
 rules false

@@ -28,6 +28,8 @@ bi eprune events.prune '{ "older_than": "1s", "keep": 10 }' '[]'
 bi iprune instances.prune '{ "older_than": "1s" }' '[]'
 bi backup db.backup '{ "path": "{{path}}" }' '[ { "name": "path", "type": "string", "required": true } ]'
 bi check db.check '{ "quick": "{{quick}}" }' '[ { "name": "quick", "type": "bool", "default": false } ]'
+# A step with no args at all.
+runbook bare '{ "name": "bare", "description": "x", "role": "admin", "steps": [ { "action": "db.check" } ] }'
 
 start_server --agent-program "$AGENT"
 for w in w1 w2 w3; do
@@ -131,6 +133,8 @@ go check false '{}'
 assert_contains "integrity_check: ok" "$OUT" "db.check"
 go check false '{"quick":true}'
 assert_contains "quick_check: ok" "$OUT" "db.check quick"
+go bare false '{}'
+assert_contains "integrity_check: ok" "$OUT" "db.check with no args"
 go backup true "{\"path\":\"$WORK/backups/site.db\"}"
 [ ! -e "$WORK/backups/site.db" ] || fail "a dry backup wrote a file"
 go backup false "{\"path\":\"$WORK/backups/site.db\"}"
