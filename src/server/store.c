@@ -14,7 +14,7 @@
 #include "server.h"
 
 struct stmt_entry {
-	const char *sql;	/* the caller's string literal: compared by address first */
+	uint64_t hash;		/* of the SQL text; sqlite3_sql() holds the text itself */
 	sqlite3_stmt *st;
 	struct stmt_entry *next;
 };
@@ -333,18 +333,32 @@ store_close(struct store *s)
 	free(s);
 }
 
+/* FNV-1a over the SQL text: the cache's key. */
+static uint64_t
+sql_hash(const char *sql)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h;
+}
+
 /*
- * O(n) in the number of distinct statements (a few dozen): the list is
- * searched by the literal's address, which is cheaper than hashing the text.
+ * Statements are cached by their text, not by the address of the caller's
+ * string: SQL formatted into a buffer (a column's name, a list of states) is
+ * a different statement at the same address from one call to the next. O(n)
+ * in the number of distinct statements (a few dozen), comparing hashes.
  * The statement comes back reset with its bindings cleared.
  */
 sqlite3_stmt *
 store_stmt(struct store *s, const char *sql)
 {
 	struct stmt_entry *e;
+	uint64_t h = sql_hash(sql);
 
 	for (e = s->stmts; e != NULL; e = e->next)
-		if (e->sql == sql)
+		if (e->hash == h && strcmp(sqlite3_sql(e->st), sql) == 0)
 			break;
 	if (e == NULL) {
 		e = calloc(1, sizeof(*e));
@@ -356,7 +370,7 @@ store_stmt(struct store *s, const char *sql)
 			free(e);
 			return NULL;
 		}
-		e->sql = sql;
+		e->hash = h;
 		e->next = s->stmts;
 		s->stmts = e;
 	}

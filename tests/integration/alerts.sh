@@ -22,7 +22,9 @@ rules() {	# the replace rule's dry_run
     "runbook": "replace-lost-worker", "params": { "worker": "{{worker}}" }, "dry_run": $1,
     "cooldown": "1h" },
   { "name": "lost-bare", "condition": { "type": "worker_lost" }, "runbook": "bare", "cooldown": "1h" },
-  { "name": "stuck", "condition": { "type": "instances_stuck", "state": "instantiating", "for": "5m" } }
+  { "name": "stuck", "condition": { "type": "instances_stuck", "state": "instantiating", "for": "5m" } },
+  { "name": "roomy", "condition": { "type": "free_capacity_below", "resource": "slots", "threshold": 1 } },
+  { "name": "cramped", "condition": { "type": "free_capacity_below", "resource": "slots", "threshold": 100 } }
 ] }
 JSON
 }
@@ -40,8 +42,15 @@ start_agent w1 --capacity cpu=2,memory_mb=1024,slots=2
 start_agent w2 --capacity cpu=2,memory_mb=1024,slots=2
 wait_online w1 w2
 api_ok 200 GET /api/v1/alerts
-assert_eq "lost-note lost-replace lost-bare stuck" "$(jbody '[.items[].rule] | join(" ")')" "the rules"
-assert_eq "false false false false" "$(jbody '[.items[].firing] | join(" ")')" "the rules before a loss"
+assert_eq "lost-note lost-replace lost-bare stuck roomy cramped" "$(jbody '[.items[].rule] | join(" ")')" \
+	"the rules"
+# Free slots: 4 of the two workers, so "under 100" holds and "under 1" does not.
+wait_for 5 "the capacity rules" sh -c "curl -s $SERVER_URL/metrics | grep -q 'firing{rule=\"cramped\"} 1'"
+api_ok 200 GET /api/v1/alerts
+assert_eq "false false false false false true" "$(jbody '[.items[].firing] | join(" ")')" \
+	"the rules before a loss"
+assert_contains "free slots on ready workers is 4, under 100" "$(jbody '.items[5].message')" \
+	"cramped's message"
 api_ok 200 GET /metrics
 assert_contains 'outpost_alerts_firing{rule="lost-note"} 0' "$BODY" "/metrics before a loss"
 sleep 2.5
@@ -90,7 +99,7 @@ printf '{ "rules": [ { "name": "x" ' >"$WORK/alerts.json"
 kill -HUP "$SERVER_PID"
 wait_for 5 "the refusal logged" grep -q 'kept the alert rules' "$SERVER_LOG"
 api_ok 200 GET /api/v1/alerts
-assert_eq 4 "$(jbody '.items | length')" "the rules after a bad reload"
+assert_eq 6 "$(jbody '.items | length')" "the rules after a bad reload"
 
 # For real: the shipped runbook cordons w1 and terminates it, and the rules resolve.
 rules false

@@ -298,6 +298,22 @@ test_a_batch_is_one_transaction_with_one_event_each(void **state)
 	store_close(s);
 }
 
+/* Two statements formatted into one buffer are two statements, not the first one again. */
+static void
+test_statements_are_cached_by_their_text(void **state)
+{
+	struct store *s = fresh();
+	char sql[64];
+
+	(void)state;
+	snprintf(sql, sizeof(sql), "SELECT %d", 1);
+	assert_int_equal(count(s, sql), 1);
+	snprintf(sql, sizeof(sql), "SELECT %d", 2);
+	assert_int_equal(count(s, sql), 2);
+	assert_int_equal(count(s, "SELECT 1"), 1);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -311,6 +327,8 @@ main(void)
 		cmocka_unit_test(test_definition_defaults_are_filled),
 		cmocka_unit_test_setup_teardown(test_instance_fields_are_validated_and_nothing_changes,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_statements_are_cached_by_their_text, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_a_batch_is_one_transaction_with_one_event_each,
 		    setup, teardown),
 	};
