@@ -1,5 +1,6 @@
 /*
- * outpost runbook list|show|run and outpost run list|get|cancel. A run is
+ * outpost runbook list|show|run, outpost run list|get|cancel and outpost
+ * alert list (the rules that may start runbooks by themselves). A run is
  * started with its parameters as -p NAME=VALUE (the server checks and
  * converts them and names the one that is wrong); a runbook that asks for
  * confirmation is confirmed on the terminal, or with --yes. The output is
@@ -33,6 +34,17 @@ static const struct column run_columns[] = {
 	{ "CREATED", "created_at", COLOR_NONE, TABLE_LEFT, 0, NULL },
 	{ "ENDED", "ended_at", COLOR_NONE, TABLE_LEFT, 0, NULL },
 	{ "ERROR", "error", COLOR_NONE, TABLE_LEFT, 50, NULL },
+	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+};
+
+static const struct column alert_columns[] = {
+	{ "RULE", "rule", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "CONDITION", "condition", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "FIRING", "firing", COLOR_NONE, TABLE_LEFT, 0, view_fmt_yes_no },
+	{ "SINCE", "since", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "LAST_FIRED", "last_fired", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "RUNBOOK", "runbook", COLOR_NONE, TABLE_LEFT, 0, NULL },
+	{ "MESSAGE", "message", COLOR_NONE, TABLE_LEFT, 60, NULL },
 	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
 };
 
@@ -473,6 +485,15 @@ run_cancel(struct cli *c, const struct args *a)
 	return cli_finish(c);
 }
 
+/* ---- alert rules ---- */
+
+static int
+alert_list(struct cli *c, const struct args *a)
+{
+	(void)a;
+	return cli_list(c, "/api/v1/alerts", alert_columns, 0);
+}
+
 static const struct opt_spec run_opts[] = {
 	{ "param", 'p', "NAME=VALUE", "a parameter (again for each one)" },
 	{ "dry-run", 0, NULL, "say what it would do, change nothing" },
@@ -545,6 +566,18 @@ const struct cmd_entry cmd_run_entries[] = {
 		.min_pos = 1,
 		.max_pos = 1,
 		.exec = run_cancel,
+	},
+	{ .name = NULL }
+};
+
+const struct cmd_entry cmd_alert_entries[] = {
+	{
+		.name = "list",
+		.usage = "",
+		.help = "list the alert rules: which fire now, since when, and what they start",
+		.min_pos = 0,
+		.max_pos = 0,
+		.exec = alert_list,
 	},
 	{ .name = NULL }
 };

@@ -22,6 +22,7 @@ static const struct cmd_noun nouns[] = {
 	{ "runbook", "operator procedures, run with parameters, dry runs and live output",
 	    cmd_runbook_entries, 0 },
 	{ "run", "runs of runbooks: their steps and output", cmd_run_entries, 0 },
+	{ "alert", "alert rules over the site's state, and which fire now", cmd_alert_entries, 0 },
 	{ "events", "the event log, live with --follow", cmd_events_entries, 1 },
 	{ "token", "API tokens", cmd_token_entries, 0 },
 	{ NULL, NULL, NULL, 0 }

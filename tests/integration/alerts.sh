@@ -65,6 +65,13 @@ assert_contains 'outpost_alerts_firing{rule="stuck"} 0' "$BODY" "/metrics of a r
 api_ok 200 GET /api/v1/alerts
 assert_eq true "$(jbody '.items[0].firing')" "lost-note firing"
 assert_contains w1 "$(jbody '.items[0].message')" "lost-note's message"
+cli_as_admin
+cli 0 alert list
+assert_contains "lost-note" "$OUT" "outpost alert list"
+assert_eq "yes" "$(printf '%s\n' "$OUT" | awk '$1 == "lost-note" { print $3 }')" \
+	"lost-note firing in outpost alert list"
+assert_eq "no" "$(printf '%s\n' "$OUT" | awk '$1 == "roomy" { print $3 }')" \
+	"roomy not firing in outpost alert list"
 # The dry replace ran once, said what it would do, and did nothing.
 _one_replace() { api GET "/api/v1/runs?runbook=replace-lost-worker"; [ "$(jbody '.items | length')" = 1 ] &&
 	[ "$(jbody '.items[0].status')" = succeeded ]; }
