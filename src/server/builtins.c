@@ -111,10 +111,13 @@ worker_action(struct bctx *c, enum worker_action a)
 		return -1;
 	}
 	if (c->is_dry) {
-		say(c, "would %s worker %s (%s, %lld instances): %s -> %s", act, name,
-		    json_string_value(json_object_get(w, "health")),
-		    (long long)json_integer_value(json_object_get(w, "instance_count")),
-		    worker_state_name(from), worker_state_name(to));
+		long long n = (long long)json_integer_value(json_object_get(w, "instance_count"));
+		int is_forced = (a == WORKER_ACT_STOP || a == WORKER_ACT_TERMINATE) &&
+		    json_is_true(json_object_get(c->args, "force"));
+
+		say(c, "would %s worker %s%s (%s, %lld instance%s): %s -> %s", act, name,
+		    is_forced ? " with force" : "", json_string_value(json_object_get(w, "health")),
+		    n, n == 1 ? "" : "s", worker_state_name(from), worker_state_name(to));
 		json_decref(w);
 		return 0;
 	}

@@ -78,7 +78,7 @@ _one_replace() { api GET "/api/v1/runs?runbook=replace-lost-worker"; [ "$(jbody 
 wait_for 10 "the dry replace-lost-worker run" _one_replace
 assert_eq "true alert:lost-replace {\"worker\":\"w1\"}" \
 	"$(jbody '.items[0] | "\(.dry_run) \(.actor) \(.params | tojson)"')" "the run the alert started"
-assert_contains "would terminate worker w1" "$(jbody -j '.items[0].steps[].output')" "its output"
+assert_contains "would terminate worker w1 with force" "$(jbody -j '.items[0].steps[].output')" "its output"
 api_ok 200 GET /api/v1/workers/w1
 assert_eq ready "$(jbody .state)" "w1 after the dry replace"
 
