@@ -480,6 +480,10 @@ alerts_tick(struct app *a, int64_t now)
 				fire(a, r, facts, now);
 		} else if (r->is_firing) {
 			r->is_firing = 0;
+			/* Firing since before a restart, it has not said what it found. */
+			if (r->message[0] == '\0')
+				snprintf(r->message, sizeof(r->message), "%s no longer holds",
+				    cond_names[r->type]);
 			if (store_begin(s) == 0) {
 				state_save(s, r);
 				if (events_append(s, "alert.resolved", "alert", r->name, 0, "system",
