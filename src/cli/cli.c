@@ -148,15 +148,7 @@ cli_finish(struct cli *c)
 char *
 cli_path(const char *base, const char *name, const char *suffix)
 {
-	struct sbuf b;
-
-	if (name[0] == '\0')
-		return NULL;
-	sbuf_init(&b);
-	sbuf_puts(&b, base);
-	httpc_url_encode(&b, name);
-	sbuf_puts(&b, suffix);
-	return sbuf_steal(&b);
+	return httpc_path(base, name, suffix);
 }
 
 int
