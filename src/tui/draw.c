@@ -284,7 +284,8 @@ draw_tabs(struct app *a)
 	int x = 0;
 
 	for (int v = 0; v < V_COUNT; v++) {
-		snprintf(buf, sizeof(buf), "%d %s", v + 1, views[v].title);
+		snprintf(buf, sizeof(buf), "%d %s", v + 1, COLS >= 110 ? views[v].title :
+		    views[v].short_title);
 		put(3, &x, buf, v == (int)a->cur && !a->pager.is_open ? A_REVERSE | A_BOLD :
 		    A_NORMAL);
 		put(3, &x, " ", A_NORMAL);

@@ -53,6 +53,7 @@ struct action {
 struct view_def {
 	const char *name;	/* ":instances" */
 	const char *title;
+	const char *short_title;	/* the tabs of a narrow terminal */
 	const struct tui_col *cols;
 	size_t ncols;
 	size_t default_sort;

@@ -724,18 +724,18 @@ static const struct tui_col ev_cols[] = {
 #define NCOLS(c) (sizeof(c) / sizeof((c)[0]))
 
 const struct view_def views[V_COUNT] = {
-	[V_INSTANCES] = { "instances", "Instances", inst_cols, NCOLS(inst_cols), 0, 0,
+	[V_INSTANCES] = { "instances", "Instances", "Inst", inst_cols, NCOLS(inst_cols), 0, 0,
 	    inst_actions, instance_detail },
-	[V_WORKERS] = { "workers", "Workers", worker_cols, NCOLS(worker_cols), 1, 0,
+	[V_WORKERS] = { "workers", "Workers", "Work", worker_cols, NCOLS(worker_cols), 1, 0,
 	    worker_actions, worker_detail },
-	[V_DEFINITIONS] = { "definitions", "Definitions", def_cols, NCOLS(def_cols), 0, 0,
+	[V_DEFINITIONS] = { "definitions", "Definitions", "Defs", def_cols, NCOLS(def_cols), 0, 0,
 	    no_actions, definition_detail },
-	[V_TEMPLATES] = { "templates", "Templates", tmpl_cols, NCOLS(tmpl_cols), 0, 0,
+	[V_TEMPLATES] = { "templates", "Templates", "Tmpl", tmpl_cols, NCOLS(tmpl_cols), 0, 0,
 	    template_actions, NULL },
-	[V_RUNBOOKS] = { "runbooks", "Runbooks", rb_cols, NCOLS(rb_cols), 0, 0,
+	[V_RUNBOOKS] = { "runbooks", "Runbooks", "Books", rb_cols, NCOLS(rb_cols), 0, 0,
 	    runbook_actions, runbook_detail },
-	[V_RUNS] = { "runs", "Runs", run_cols, NCOLS(run_cols), 0, 1, run_actions, run_detail },
-	[V_EVENTS] = { "events", "Events", ev_cols, NCOLS(ev_cols), 0, 1, no_actions, NULL },
+	[V_RUNS] = { "runs", "Runs", "Runs", run_cols, NCOLS(run_cols), 0, 1, run_actions, run_detail },
+	[V_EVENTS] = { "events", "Events", "Evts", ev_cols, NCOLS(ev_cols), 0, 1, no_actions, NULL },
 };
 
 static void
