@@ -242,8 +242,10 @@ draw_glance(struct app *a)
 		snprintf(buf, sizeof(buf), " %zu", wc[i]);
 		put(2, &x, buf, A_NORMAL);
 	}
-	put(2, &x, " ", A_NORMAL);
-	put(2, &x, g->sep, A_NORMAL);
+	if (wm->n > 0) {
+		put(2, &x, " ", A_NORMAL);
+		put(2, &x, g->sep, A_NORMAL);
+	}
 	for (i = 0; i < HEALTH_COUNT; i++) {
 		if (hc[i] == 0)
 			continue;
