@@ -292,9 +292,12 @@ draw_tabs(struct app *a)
 		    A_NORMAL);
 		put(3, &x, " ", A_NORMAL);
 	}
-	snprintf(buf, sizeof(buf), " %zu/%zu%s%s%s", s->m.nvis, s->m.n,
-	    s->m.filter[0] ? " filter: " : "", s->m.filter, "");
-	if ((int)strlen(buf) < COLS - x)
+	snprintf(buf, sizeof(buf), " %zu/%zu%s%s", s->m.nvis, s->m.n,
+	    s->m.filter[0] ? " filter: " : "", s->m.filter);
+	if ((int)strlen(buf) > COLS - x)	/* a narrow terminal: the counts alone */
+		snprintf(buf, sizeof(buf), " %zu/%zu%s", s->m.nvis, s->m.n, s->m.filter[0] ?
+		    " /" : "");
+	if ((int)strlen(buf) <= COLS - x)
 		put_text(3, COLS - (int)strlen(buf), buf, (int)strlen(buf), A_BOLD, 0);
 }
 
