@@ -458,15 +458,16 @@ main(int argc, char **argv)
 		    "'%s'\n", f.events);
 		return 2;
 	}
-	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "outpost-top: needs a terminal; for scripts use outpost(1)\n");
-		return 2;
-	}
 	a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return 1;
 	if (settings_resolve_flags(&a->set, &f.set, err, sizeof(err)) != 0) {
 		fprintf(stderr, "outpost-top: %s\n", err);
+		free(a);
+		return 2;
+	}
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "outpost-top: needs a terminal; for scripts use outpost(1)\n");
 		free(a);
 		return 2;
 	}
