@@ -35,14 +35,14 @@ wait_screen 10 "live" "live, seq"
 
 # ---- a worker: cordon, uncordon, drain ----
 keys 2
-wait_screen 5 "the workers" "^ *1 +w1 +ready"
+wait_screen 5 "the workers" "^ *[0-9]+ +w1 +ready"
 keys g c
 wait_for 10 "w1 cordoned on the server" _worker_state_is w1 cordoned
-wait_screen 5 "w1 cordoned on screen" "^ *1 +w1 +cordoned"
+wait_screen 5 "w1 cordoned on screen" "^ *[0-9]+ +w1 +cordoned"
 wait_screen 5 "the action's message" "cordon worker w1: done"
 keys u
 wait_for 10 "w1 ready again" _worker_state_is w1 ready
-wait_screen 5 "w1 ready on screen" "^ *1 +w1 +ready"
+wait_screen 5 "w1 ready on screen" "^ *[0-9]+ +w1 +ready"
 # An action the state machine refuses says the server's reason.
 keys u
 wait_screen 5 "the refusal of uncordon on a ready worker" "uncordon worker w1: .*already ready"
@@ -51,7 +51,7 @@ keys j d
 wait_screen 5 "the drain prompt" "drain deadline.*30m"
 keys Enter
 wait_for 10 "w2 draining" _worker_state_is w2 draining
-wait_screen 5 "w2 draining on screen" "^ *2 +w2 +draining"
+wait_screen 5 "w2 draining on screen" "^ *[0-9]+ +w2 +draining"
 TOKEN=$SERVER_TOKEN api GET /api/v1/workers/w2
 [ "$(jbody .drain_deadline)" != null ] || fail "the drain has no deadline: $BODY"
 

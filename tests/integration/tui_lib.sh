@@ -28,7 +28,7 @@ top_start() {
 	printf '%s\n' "${TOP_TOKEN:-$SERVER_TOKEN}" >"$WORK/top.token"
 	_tmux new-session -d -s top -x "$cols" -y "$rows" \
 		"env TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8 ${TOP_ENV:-} \
-		$TOP --server $SERVER_URL --token-file $WORK/top.token $* 2>$WORK/top.stderr; \
+		$TOP --server $SERVER_URL --token-file $WORK/top.token $* 2>$WORK/top.log; \
 		echo \"outpost-top exited \$?\" >$WORK/top.exit; sleep 600"
 	wait_screen 15 "outpost-top's header" "outpost-top"
 	TOP_PID=$(pgrep -n -f "^$TOP --server $SERVER_URL")
@@ -55,7 +55,7 @@ wait_screen() {
 		if [ "$(($(date +%s%N) / 1000000))" -ge "$deadline" ]; then
 			echo "--- the screen ---" >&2
 			screen >&2
-			[ -s "$WORK/top.stderr" ] && cat "$WORK/top.stderr" >&2
+			[ -s "$WORK/top.log" ] && cat "$WORK/top.log" >&2
 			fail "timed out after $secs s: $what (/$re/)"
 		fi
 		sleep 0.05

@@ -53,13 +53,13 @@ exited_with 139
 # ---- before curses: the server and the token ----
 printf 'opt_nothing\n' >"$WORK/bad.token"
 _tmux new-session -d -s top -x 80 -y 24 "$TOP --server $SERVER_URL --token-file $WORK/bad.token \
-	2>$WORK/top.stderr; echo \"outpost-top exited \$?\" >$WORK/top.exit; sleep 600"
+	2>$WORK/top.log; echo \"outpost-top exited \$?\" >$WORK/top.exit; sleep 600"
 exited_with 1
-assert_contains "refused the token" "$(cat "$WORK/top.stderr")" "a bad token's message"
+assert_contains "refused the token" "$(cat "$WORK/top.log")" "a bad token's message"
 _tmux new-session -d -s top -x 80 -y 24 "$TOP --server http://127.0.0.1:1 \
-	2>$WORK/top.stderr; echo \"outpost-top exited \$?\" >$WORK/top.exit; sleep 600"
+	2>$WORK/top.log; echo \"outpost-top exited \$?\" >$WORK/top.exit; sleep 600"
 exited_with 3
-assert_contains "cannot reach http://127.0.0.1:1" "$(cat "$WORK/top.stderr")" "unreachable's message"
+assert_contains "cannot reach http://127.0.0.1:1" "$(cat "$WORK/top.log")" "unreachable's message"
 
 # ---- ASCII in a non-UTF-8 locale, no colour with NO_COLOR ----
 start_agent w1 --capacity cpu=4,memory_mb=4096,slots=4
