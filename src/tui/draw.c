@@ -184,26 +184,11 @@ draw_title(struct app *a)
 	attr_off(A_REVERSE, NULL);
 }
 
-/* Counts of a state column over every row (not just the filtered ones). */
-static void
-count_states(struct model *m, const char *key, const char *const *names, size_t n,
-    size_t *counts)
-{
-	memset(counts, 0, n * sizeof(*counts));
-	for (size_t i = 0; i < m->n; i++) {
-		const char *s = json_string_value(json_object_get(m->rows[i].obj, key));
-
-		for (size_t j = 0; s != NULL && j < n; j++)
-			if (strcmp(s, names[j]) == 0)
-				counts[j]++;
-	}
-}
-
 static void
 draw_glance(struct app *a)
 {
 	const char *inames[INST_STATE_COUNT], *wnames[WORKER_STATE_COUNT], *hnames[HEALTH_COUNT];
-	size_t ic[INST_STATE_COUNT], wc[WORKER_STATE_COUNT], hc[HEALTH_COUNT];
+	const size_t *ic = a->inst_counts, *wc = a->worker_counts, *hc = a->health_counts;
 	struct model *wm = &a->vs[V_WORKERS].m;
 	int64_t used[2] = { 0, 0 }, cap[2] = { 0, 0 };
 	size_t firing = 0, i;
@@ -217,9 +202,6 @@ draw_glance(struct app *a)
 		wnames[i] = worker_state_name((enum worker_state)i);
 	for (i = 0; i < HEALTH_COUNT; i++)
 		hnames[i] = worker_health_name((enum worker_health)i);
-	count_states(&a->vs[V_INSTANCES].m, "state", inames, INST_STATE_COUNT, ic);
-	count_states(wm, "state", wnames, WORKER_STATE_COUNT, wc);
-	count_states(wm, "health", hnames, HEALTH_COUNT, hc);
 
 	snprintf(buf, sizeof(buf), "Instances %zu:", a->vs[V_INSTANCES].m.n);
 	put(1, &x, buf, A_BOLD);

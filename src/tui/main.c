@@ -161,10 +161,64 @@ app_selected(struct app *a)
 	return r != NULL ? r->obj : NULL;
 }
 
+/* The header's counts of a state field over every row of m (not only those shown). O(n). */
+static void
+count_states(struct model *m, const char *key, int (*parse)(const char *, int *),
+    size_t *counts, size_t n)
+{
+	memset(counts, 0, n * sizeof(*counts));
+	for (size_t i = 0; i < m->n; i++) {
+		const char *s = json_string_value(json_object_get(m->rows[i].obj, key));
+		int st;
+
+		if (s != NULL && parse(s, &st) == 0 && st >= 0 && (size_t)st < n)
+			counts[st]++;
+	}
+}
+
+static int
+parse_inst(const char *s, int *out)
+{
+	enum inst_state st;
+	int rc = inst_state_parse(s, &st);
+
+	*out = (int)st;
+	return rc;
+}
+
+static int
+parse_worker(const char *s, int *out)
+{
+	enum worker_state st;
+	int rc = worker_state_parse(s, &st);
+
+	*out = (int)st;
+	return rc;
+}
+
+static int
+parse_health(const char *s, int *out)
+{
+	enum worker_health h;
+	int rc = worker_health_parse(s, &h);
+
+	*out = (int)h;
+	return rc;
+}
+
 /* Brings vis up to date and finds the selected row again by its key. */
 static void
 refresh_views(struct app *a)
 {
+	if (a->vs[V_INSTANCES].m.is_dirty)
+		count_states(&a->vs[V_INSTANCES].m, "state", parse_inst, a->inst_counts,
+		    INST_STATE_COUNT);
+	if (a->vs[V_WORKERS].m.is_dirty) {
+		count_states(&a->vs[V_WORKERS].m, "state", parse_worker, a->worker_counts,
+		    WORKER_STATE_COUNT);
+		count_states(&a->vs[V_WORKERS].m, "health", parse_health, a->health_counts,
+		    HEALTH_COUNT);
+	}
 	for (int v = 0; v < V_COUNT; v++) {
 		struct view_state *s = &a->vs[v];
 		long at;
@@ -383,10 +437,11 @@ parse_flags(int argc, char **argv, struct flags *f)
 
 /* ---- the loop ---- */
 
-static void
+/* Reads every key there is; returns how many. */
+static int
 read_keys(struct app *a)
 {
-	int ch;
+	int ch, n = 0;
 
 	if (got_winch) {
 		struct winsize ws;
@@ -397,25 +452,31 @@ read_keys(struct app *a)
 		a->needs_redraw = 1;
 	}
 	while ((ch = getch()) != ERR) {
-		input_key(a, ch);
+		/* Keys act on the rows as they are drawn now: bring them up to date. */
 		refresh_views(a);
+		input_key(a, ch);
+		n++;
 		if (a->is_quitting)
-			return;
+			break;
 	}
+	return n;
 }
 
 static void
 run(struct app *a)
 {
 	int64_t last_draw = 0;
+	int has_keys = 0;
 
 	while (!a->is_quitting && !got_quit) {
 		int64_t now = now_ms(), next, wait;
 
 		next = site_run_due(a, now);
-		refresh_views(a);
 		if (a->needs_redraw) {
-			if (now - last_draw >= REDRAW_GAP_MS) {
+			/* A key is answered at once; events wait for the frame gap. */
+			if (has_keys || now - last_draw >= REDRAW_GAP_MS) {
+				/* Filter and sort only for a frame: O(n log n) once, not per event. */
+				refresh_views(a);
 				draw_all(a);
 				last_draw = now;
 			} else if (next == 0 || last_draw + REDRAW_GAP_MS < next) {
@@ -426,11 +487,7 @@ run(struct app *a)
 		if (wait < 1)
 			wait = 1;
 		evstream_service(a->es, (int)wait);
-		read_keys(a);
-		if (a->needs_redraw && !a->is_quitting) {
-			/* A key is answered at once; events wait for the frame gap. */
-			refresh_views(a);
-		}
+		has_keys = read_keys(a) > 0;
 	}
 }
 

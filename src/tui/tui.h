@@ -132,6 +132,10 @@ struct app {
 	int is_viewer;		/* read-only */
 	char role[16];
 	json_t *alerts;		/* GET /api/v1/alerts items, or NULL */
+	/* The header's counts, made again only when their list changed. */
+	size_t inst_counts[INST_STATE_COUNT];
+	size_t worker_counts[WORKER_STATE_COUNT];
+	size_t health_counts[HEALTH_COUNT];
 
 	char message[256];	/* the status line */
 	int is_error_message;

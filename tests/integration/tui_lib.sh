@@ -27,7 +27,7 @@ top_start() {
 	fi
 	printf '%s\n' "${TOP_TOKEN:-$SERVER_TOKEN}" >"$WORK/top.token"
 	_tmux new-session -d -s top -x "$cols" -y "$rows" \
-		"env TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8 ${TOP_ENV:-} \
+		"env LANG=C.UTF-8 LC_ALL=C.UTF-8 ${TOP_ENV:-} \
 		$TOP --server $SERVER_URL --token-file $WORK/top.token $* 2>$WORK/top.log; \
 		echo \"outpost-top exited \$?\" >$WORK/top.exit; sleep 600"
 	wait_screen 15 "outpost-top's header" "outpost-top"
