@@ -75,6 +75,18 @@ wait_screen 5 "back to the list" "Enter detail"
 keys 2
 wait_screen 5 "the workers view" "NAME.* +STATE +HEALTH +SLOTS"
 wait_screen 5 "a worker row with its bar" "w[12] +ready +online +.+ [0-9]/4"
+# A worker's detail lists the instances it holds.
+keys g Enter
+wait_screen 5 "the worker's detail" "== its instances =="
+wait_screen 5 "an instance it holds" "^ *[0-9]+ +running +lab@1"
+keys Escape
+# ? lists the keys and every view's actions.
+keys '?'
+wait_screen 5 "the help" "outpost-top: keys"
+keys G
+wait_screen 5 "the templates' actions in the help" "^ +s +scale"
+keys q
+wait_screen 5 "back from the help" "Enter detail"
 keys : e v e n t s Enter
 wait_screen 5 "the events view" "SEQ. +TIME +TYPE"
 wait_screen 5 "an instance.state event" "instance.state +[0-9]+ +.*-> running"

@@ -76,6 +76,14 @@ screen | grep -q "│" && fail "box drawing in the C locale: $(screen)"
 _tmux capture-pane -e -p -t top | grep -qE $'\e\\[[0-9;]*3[0-7]m' &&
 	fail "colour with NO_COLOR set"
 _tmux kill-session -t top
+# A monochrome terminal: no colour either, the selection still shown (reverse video).
+TOP_ENV="TERM=vt100" top_start 80 24
+wait_screen 10 "live on a vt100" "live, seq"
+_tmux capture-pane -e -p -t top | grep -qE $'\e\\[[0-9;]*3[0-7]m' &&
+	fail "colour on a monochrome terminal"
+_tmux capture-pane -e -p -t top | grep -qE $'\e\\[[0-9;]*7m' ||
+	fail "no reverse video on a monochrome terminal"
+_tmux kill-session -t top
 top_start 80 24
 wait_screen 10 "live" "live, seq"
 keys 2
