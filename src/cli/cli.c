@@ -14,6 +14,19 @@
 #include "evstream.h"
 
 int
+settings_resolve(struct settings *s, const struct args *a, char *err, size_t errlen)
+{
+	struct settings_flags f = {
+		.server = args_get(a, "server"),
+		.token = args_get(a, "token"),
+		.token_file = args_get(a, "token-file"),
+		.config = args_get(a, "config"),
+	};
+
+	return settings_resolve_flags(s, &f, err, errlen);
+}
+
+int
 cli_fail(int code, const char *fmt, ...)
 {
 	char msg[2048];
@@ -135,15 +148,7 @@ cli_finish(struct cli *c)
 char *
 cli_path(const char *base, const char *name, const char *suffix)
 {
-	struct sbuf b;
-
-	if (name[0] == '\0')
-		return NULL;
-	sbuf_init(&b);
-	sbuf_puts(&b, base);
-	httpc_url_encode(&b, name);
-	sbuf_puts(&b, suffix);
-	return sbuf_steal(&b);
+	return httpc_path(base, name, suffix);
 }
 
 int

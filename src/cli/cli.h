@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "args.h"
+#include "clientconf.h"
 #include "httpc.h"
 #include "state.h"
 #include "table.h"
@@ -27,18 +28,10 @@ enum cli_exit {
 	CLI_UNREACHABLE = 3
 };
 
-#define CLI_DEFAULT_SERVER "http://127.0.0.1:8080"
+#define CLI_DEFAULT_SERVER CLIENTCONF_DEFAULT_SERVER
 #define CLI_MAX_INPUT ((size_t)1024 * 1024)	/* the server's request body bound */
 
 enum cli_output { OUT_TABLE, OUT_JSON };
-
-/* Where the CLI talks to and as whom, after flag > env > file > default. */
-struct settings {
-	char server[1024];
-	char token[4096];	/* "" when none */
-	char token_from[1100];	/* where the token came from, for messages */
-	char config_path[1024];	/* the file read, or "" */
-};
 
 struct cli {
 	struct settings set;
@@ -75,19 +68,13 @@ extern const struct cmd_entry cmd_runbook_entries[];
 extern const struct cmd_entry cmd_run_entries[];
 extern const struct cmd_entry cmd_alert_entries[];
 
-/* ---- settings.c ---- */
+/* ---- cli.c ---- */
 
 /*
- * Resolves server and token from the flags in a (--server, --token,
- * --token-file, --config), the OUTPOST_* environment, the config file and
- * the defaults, in that order. Returns 0, or -1 with err (a usage error).
+ * Resolves server and token (clientconf.h) from the flags in a (--server,
+ * --token, --token-file, --config). Returns 0, or -1 with err (a usage error).
  */
 int settings_resolve(struct settings *s, const struct args *a, char *err, size_t errlen);
-/* The first line of path, trimmed; -1 with err when unreadable or empty. */
-int settings_read_token_file(const char *path, char *out, size_t outlen, char *err,
-    size_t errlen);
-
-/* ---- cli.c ---- */
 
 /* Prints "outpost: MESSAGE" to stderr and returns code. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

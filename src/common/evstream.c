@@ -53,6 +53,11 @@ struct evstream {
 	char close_reason[128];
 	struct sbuf rx;
 
+	/* The caller's descriptor watched by the same loop (evstream_watch_fd). */
+	void (*on_fd)(void *arg);
+	void *fd_arg;
+	struct lws *fd_wsi;
+
 	volatile sig_atomic_t is_stopping;
 	lws_sorted_usec_list_t sul_connect;
 	lws_sorted_usec_list_t sul_wake;
@@ -437,8 +442,32 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/* The caller's descriptor: readable means call it back; lws reads nothing of it. */
+static int
+fd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct evstream *es = lws_context_user(lws_get_context(wsi));
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		if (!es->is_stopping && es->on_fd != NULL)
+			es->on_fd(es->fd_arg);
+		break;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		if (wsi == es->fd_wsi)
+			es->fd_wsi = NULL;
+		break;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+#define EVSTREAM_FD_PROTOCOL "outpost-fd"
+
 static const struct lws_protocols protocols[] = {
 	{ EVSTREAM_SUBPROTOCOL, ws_callback, 0, 0, 0, NULL, 0 },
+	{ EVSTREAM_FD_PROTOCOL, fd_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -598,6 +627,26 @@ evstream_wake(struct evstream *es)
 {
 	if (es != NULL && es->ctx != NULL)
 		lws_cancel_service(es->ctx);
+}
+
+int
+evstream_watch_fd(struct evstream *es, int fd, void (*on_readable)(void *arg), void *arg)
+{
+	lws_sock_file_fd_type d;
+	struct lws_vhost *vh;
+
+	if (es->fd_wsi != NULL || es->ctx == NULL)
+		return -1;
+	vh = lws_get_vhost_by_name(es->ctx, "default");
+	if (vh == NULL)
+		return -1;
+	es->on_fd = on_readable;
+	es->fd_arg = arg;
+	memset(&d, 0, sizeof(d));
+	d.filefd = fd;
+	es->fd_wsi = lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, d,
+	    EVSTREAM_FD_PROTOCOL, NULL);
+	return es->fd_wsi != NULL ? 0 : -1;
 }
 
 int64_t

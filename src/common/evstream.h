@@ -109,6 +109,15 @@ void evstream_stop(struct evstream *es);
  */
 void evstream_wake(struct evstream *es);
 
+/*
+ * Watches fd (a terminal, a pipe) in the stream's own loop, so that one
+ * program waits for its input and its events in one poll(): on_readable is
+ * called from evstream_service() when fd has something to read, and reads
+ * it itself. One descriptor per stream; the stream closes fd when it is
+ * freed (give it a dup() of one that must stay open). Returns 0, or -1.
+ */
+int evstream_watch_fd(struct evstream *es, int fd, void (*on_readable)(void *arg), void *arg);
+
 /* The sequence number of the last event delivered (opts.since at first). */
 int64_t evstream_last_seq(const struct evstream *es);
 /*

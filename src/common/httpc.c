@@ -381,3 +381,19 @@ httpc_query_add(struct sbuf *b, const char *name, const char *value)
 		return -1;
 	return 0;
 }
+
+char *
+httpc_path(const char *base, const char *name, const char *suffix)
+{
+	struct sbuf b;
+
+	if (name[0] == '\0')
+		return NULL;
+	sbuf_init(&b);
+	if (sbuf_puts(&b, base) != 0 || httpc_url_encode(&b, name) != 0 ||
+	    sbuf_puts(&b, suffix) != 0) {
+		sbuf_free(&b);
+		return NULL;
+	}
+	return sbuf_steal(&b);
+}

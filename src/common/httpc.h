@@ -86,5 +86,10 @@ int httpc_url_encode(struct sbuf *b, const char *s);
  * far), both encoded. A NULL value appends nothing.
  */
 int httpc_query_add(struct sbuf *b, const char *name, const char *value);
+/*
+ * base + name percent-encoded + suffix ("/api/v1/workers/", "local-1",
+ * "/drain"), to free; NULL for an empty name or when out of memory.
+ */
+char *httpc_path(const char *base, const char *name, const char *suffix);
 
 #endif

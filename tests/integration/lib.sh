@@ -62,9 +62,15 @@ _kill_under_work() {
 	done
 }
 
+# Tests add functions of their own to run first at the end (a tmux server to kill).
+CLEANUP_HOOKS=()
+
 _cleanup() {
 	local rc=$? p
 	trap - EXIT
+	for p in "${CLEANUP_HOOKS[@]}"; do
+		"$p"
+	done
 	for p in "${_pids[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done

@@ -1,9 +1,7 @@
 /*
- * Where outpost talks to and with which token. Each setting is taken from
- * the first source that has it: a flag, then the OUTPOST_* environment, then
- * the config file ($XDG_CONFIG_HOME/outpost/outpost.conf, or
- * ~/.config/outpost/outpost.conf, or the one --config or OUTPOST_CONFIG
- * names), then the default. At each level a token beats a token file.
+ * Client settings (clientconf.h): the one resolution of server and token
+ * that outpost and outpost-top share. It reads files and the environment;
+ * it never prints or exits.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -11,10 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "clientconf.h"
+#include "config.h"
 #include "evstream.h"
-/* Not "config.h": in src/cli that name is autoconf's header. */
-#include "../common/config.h"
 
 #define TOKEN_FILE_MAX 4096
 
@@ -95,16 +92,16 @@ settings_read_token_file(const char *path, char *out, size_t outlen, char *err, 
 
 /* The config file to read; *is_optional when it is only the default place. */
 static int
-config_path(const struct args *a, char *out, size_t n, int *is_optional, char *err,
+config_path(const struct settings_flags *a, char *out, size_t n, int *is_optional, char *err,
     size_t errlen)
 {
 	const char *p, *home;
 	size_t w;
 
 	*is_optional = 0;
-	if ((p = args_get(a, "config")) != NULL || (p = getenv("OUTPOST_CONFIG")) != NULL) {
+	if ((p = a->config) != NULL || (p = getenv("OUTPOST_CONFIG")) != NULL) {
 		if (*p == '\0') {
-			snprintf(err, errlen, "%s is empty", args_has(a, "config") ?
+			snprintf(err, errlen, "%s is empty", a->config != NULL ?
 			    "--config" : "OUTPOST_CONFIG");
 			return -1;
 		}
@@ -174,7 +171,8 @@ take_token(struct settings *s, const char *token, const char *token_from, const 
 }
 
 int
-settings_resolve(struct settings *s, const struct args *a, char *err, size_t errlen)
+settings_resolve_flags(struct settings *s, const struct settings_flags *a, char *err,
+    size_t errlen)
 {
 	struct source env, file;
 	char why[1400], file_from[1100];
@@ -193,7 +191,7 @@ settings_resolve(struct settings *s, const struct args *a, char *err, size_t err
 	if (config_load_env(setting_keys, source_set, &env, err, errlen) != 0)
 		return -1;
 
-	if ((v = args_get(a, "server")) != NULL)
+	if ((v = a->server) != NULL)
 		rc = check_server(v, "--server", err, errlen);
 	else if (env.has_server)
 		rc = check_server(v = env.server, "OUTPOST_SERVER", err, errlen);
@@ -201,19 +199,18 @@ settings_resolve(struct settings *s, const struct args *a, char *err, size_t err
 		snprintf(why, sizeof(why), "%s: server", s->config_path);
 		rc = check_server(v = file.server, why, err, errlen);
 	} else
-		rc = check_server(v = CLI_DEFAULT_SERVER, "default", err, errlen);
+		rc = check_server(v = CLIENTCONF_DEFAULT_SERVER, "default", err, errlen);
 	if (rc != 0)
 		return -1;
 	snprintf(s->server, sizeof(s->server), "%s", v);
 
-	if (args_has(a, "token") && args_has(a, "token-file")) {
+	if (a->token != NULL && a->token_file != NULL) {
 		snprintf(err, errlen, "--token and --token-file cannot be used together");
 		return -1;
 	}
 	snprintf(file_from, sizeof(file_from), "%s: token_file", s->config_path);
 	snprintf(why, sizeof(why), "%s: token", s->config_path);
-	rc = take_token(s, args_get(a, "token"), "--token", args_get(a, "token-file"),
-	    "--token-file", err, errlen);
+	rc = take_token(s, a->token, "--token", a->token_file, "--token-file", err, errlen);
 	if (rc == 0)
 		rc = take_token(s, env.has_token ? env.token : NULL, "OUTPOST_TOKEN",
 		    env.has_token_file ? env.token_file : NULL, "OUTPOST_TOKEN_FILE", err, errlen);

@@ -1,0 +1,158 @@
+#!/bin/bash
+# outpost-top at site scale: 10,000 instances loaded, scrolled a page at a
+# time, filtered as each key is typed, a burst of 1,000 new instances taken
+# in live, and the CPU it uses while nothing happens. The program runs in a
+# tmux window of its own (120x40); figures are its own CPU time from
+# /proc/PID/stat (utime + stime, clock ticks), which tmux and the polling of
+# the screen do not count, and wall-clock times from a key to the screen
+# showing its effect (capture-pane polled every 10 ms, so they include tmux).
+# See bench/README.md. Usage: bench/run-tui.sh [--out FILE]
+# Environment: INSTANCES (10000), ROUNDS (5), IDLE (10 s), OUTPOSTD, TOP.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+OUT=""
+[ "${1:-}" = "--out" ] && OUT=${2:?--out needs a file}
+INSTANCES=${INSTANCES:-10000}
+IDLE=${IDLE:-10}
+TOP=${TOP:-$TOP_DIR/src/tui/outpost-top}
+need tmux tmux
+need curl curl
+need_outpostd
+[ -x "$TOP" ] || die "no outpost-top at $TOP: build it or set TOP"
+bench_init
+SOCK=outpost-bench-$$
+tm() { tmux -L "$SOCK" -f /dev/null "$@"; }
+trap 'tm kill-server 2>/dev/null; bench_cleanup' EXIT
+
+start_outpostd op
+say "outpostd at $OP_URL; storing $INSTANCES instances"
+api POST /api/v1/definitions '{"name":"bench","hooks":{"run":["true"]}}' >/dev/null
+left=$INSTANCES
+i=0
+while [ "$left" -gt 0 ]; do
+	n=$((left > 1000 ? 1000 : left))
+	# Slots years ahead: nothing moves unless the benchmark makes it.
+	api POST /api/v1/instances "{\"definition\":\"bench\",\"owner\":\"owner-$((i % 10))\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\",\"count\":$n}" >/dev/null
+	left=$((left - n))
+	i=$((i + 1))
+done
+printf '%s\n' "$OP_TOKEN" >"$BENCH_TMP/token"
+
+ms() { echo $(($(date +%s%N) / 1000000)); }
+screen() { tm capture-pane -p -t top; }
+# wait_for_screen REGEX: polls every 10 ms, at most 60 s.
+wait_for_screen() {
+	local deadline=$(($(ms) + 60000))
+	until screen | grep -qE -- "$1"; do
+		[ "$(ms)" -lt "$deadline" ] || { screen >&2; die "the screen never showed /$1/"; }
+		sleep 0.01
+	done
+}
+ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+HZ=$(getconf CLK_TCK)
+tick_ms() { awk -v t="$1" -v hz="$HZ" -v n="$2" 'BEGIN { printf "%.2f", t * 1000 / hz / n }'; }
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+t0=$(ms)
+tm new-session -d -s top -x 120 -y 40 "env LANG=C.UTF-8 $TOP --server $OP_URL --token-file $BENCH_TMP/token; sleep 600"
+wait_for_screen "Instances $INSTANCES: pending $INSTANCES"
+wait_for_screen "live, seq"
+LOAD_MS=$(($(ms) - t0))
+PID=$(pgrep -n -f "^$TOP --server $OP_URL")
+[ -n "$PID" ] || die "no outpost-top process"
+LOAD_CPU=$(tick_ms "$(ticks)" 1)
+say "loaded in $LOAD_MS ms ($LOAD_CPU ms of CPU)"
+
+# ---- scrolling: PgDn through the whole list and back ----
+pages=100
+c0=$(ticks)
+for _ in $(seq 1 $pages); do tm send-keys -t top NPage; done
+for _ in $(seq 1 $pages); do tm send-keys -t top PPage; done
+tm send-keys -t top g
+wait_for_screen "^1 +pending"
+sleep 0.5
+SCROLL_CPU=$(tick_ms $(($(ticks) - c0)) $((pages * 2)))
+lat=()
+for r in $(seq 1 "$ROUNDS"); do
+	tm send-keys -t top g
+	wait_for_screen "^1 +pending"
+	s=$(ms)
+	tm send-keys -t top End
+	wait_for_screen "^$INSTANCES +pending"
+	lat+=($(($(ms) - s)))
+done
+SCROLL_LAT=$(printf '%s\n' "${lat[@]}" | median)
+say "scroll: $SCROLL_CPU ms of CPU a page; Home to End on screen in $SCROLL_LAT ms (median)"
+
+# ---- filtering: each key refilters and resorts all rows ----
+c0=$(ticks)
+keys=0
+lat=()
+for r in $(seq 1 "$ROUNDS"); do
+	s=$(ms)
+	tm send-keys -t top / o w n e r - 7
+	wait_for_screen "$((INSTANCES / 10))/$INSTANCES filter: owner-7"
+	lat+=($(($(ms) - s)))
+	tm send-keys -t top C-u Enter
+	wait_for_screen " $INSTANCES/$INSTANCES"
+	keys=$((keys + 9))
+done
+sleep 0.5
+FILTER_CPU=$(tick_ms $(($(ticks) - c0)) "$keys")
+FILTER_LAT=$(printf '%s\n' "${lat[@]}" | median)
+say "filter: $FILTER_CPU ms of CPU a key; '/owner-7' typed to its rows on screen in $FILTER_LAT ms"
+
+# ---- sorting by another column and back ----
+c0=$(ticks)
+for r in $(seq 1 "$ROUNDS"); do
+	tm send-keys -t top '>'
+	wait_for_screen "sorted by STATE"
+	tm send-keys -t top '<'
+	wait_for_screen "sorted by ID"
+done
+sleep 0.5
+SORT_CPU=$(tick_ms $(($(ticks) - c0)) $((ROUNDS * 2)))
+say "sort: $SORT_CPU ms of CPU a sort of $INSTANCES rows"
+
+# ---- a burst: 1,000 instances created while it watches ----
+c0=$(ticks)
+s=$(ms)
+api POST /api/v1/instances "{\"definition\":\"bench\",\"owner\":\"burst\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\",\"count\":1000}" >/dev/null
+wait_for_screen "Instances $((INSTANCES + 1000)):"
+BURST_LAT=$(($(ms) - s))
+sleep 0.5
+BURST_CPU=$(tick_ms $(($(ticks) - c0)) 1)
+say "burst: 1000 instance.created events on screen in $BURST_LAT ms ($BURST_CPU ms of CPU)"
+
+# ---- idle ----
+sleep 1
+c0=$(ticks)
+sleep "$IDLE"
+IDLE_TICKS=$(($(ticks) - c0))
+IDLE_CPU=$(tick_ms "$IDLE_TICKS" 1)
+RSS=$(awk '/^VmRSS/ { print $2 }' "/proc/$PID/status")
+say "idle: $IDLE_TICKS ticks ($IDLE_CPU ms) of CPU in $IDLE s; RSS $RSS kB"
+
+summary() {
+	cat <<MD
+### outpost-top with $INSTANCES instances
+
+| what | figure |
+|---|---|
+| start to all $INSTANCES rows on screen, live | $LOAD_MS ms wall, $LOAD_CPU ms CPU |
+| a page down or up (CPU, mean of $((pages * 2))) | $SCROLL_CPU ms |
+| first row to last row on screen (End, median of $ROUNDS) | $SCROLL_LAT ms wall |
+| one key of a filter: $INSTANCES rows refiltered and resorted (CPU, mean) | $FILTER_CPU ms |
+| "/owner-7" typed until its $((INSTANCES / 10)) rows show (median of $ROUNDS) | $FILTER_LAT ms wall |
+| a sort by another column (CPU, mean of $((ROUNDS * 2))) | $SORT_CPU ms |
+| a burst of 1,000 instance.created events until the header counts them | $BURST_LAT ms wall, $BURST_CPU ms CPU |
+| idle, nothing changing, $IDLE s | $IDLE_TICKS ticks ($IDLE_CPU ms) of CPU |
+| resident memory after all that | $RSS kB |
+
+Clock ticks are 1/$HZ s. Wall-clock figures include tmux and the 10 ms polling of its screen.
+MD
+}
+summary
+[ -n "$OUT" ] && summary >"$OUT"
+exit 0
