@@ -504,7 +504,7 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 		}
 		/* The web app's files: anything outside /api/ that no route took. */
 		if ((strcmp(rq.method, "GET") == 0 || strcmp(rq.method, "HEAD") == 0) &&
-		    strncmp(rq.path, "/api/", 5) != 0 && rq.nargs == 0) {
+		    strncmp(rq.path, "/api/", 5) != 0) {
 			rq.route = "static";
 			sbuf_init(&rs.body);
 			static_serve(&rq, &rs);
