@@ -267,10 +267,8 @@ auth_upgrade(struct lws *wsi, struct auth_token *tok)
 		return -1;
 	if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0 ||
 	    strncasecmp(auth, "Bearer ", 7) != 0) {
-		char sid[64];
-
 		/* A browser: its session cookie, from this server's own pages only. */
-		return ws_cookie_auth(wsi, tok, sid, sizeof(sid));
+		return ws_cookie_auth(wsi, tok) == WS_COOKIE_OK ? 0 : -1;
 	}
 	t = auth + 7;
 	while (*t == ' ')

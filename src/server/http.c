@@ -833,24 +833,22 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 }
 
 /*
- * A websocket with the session cookie: 0 and tok when it may connect. A
- * browser always sends Origin with a websocket; it must be this server's,
- * or any page the user opens could read the stream with their cookie.
- * Otherwise sid is left "" (no cookie), "x" (another origin) or the id.
+ * A websocket with the session cookie. A browser always sends Origin with a
+ * websocket; it must be this server's, or any page the user opens could
+ * read the stream with their cookie.
  */
-int
-ws_cookie_auth(struct lws *wsi, struct auth_token *tok, char *sid, size_t n)
+enum ws_cookie
+ws_cookie_auth(struct lws *wsi, struct auth_token *tok)
 {
+	char sid[64];
 	int has_origin;
 
-	cookie_sid(wsi, sid, n);
+	cookie_sid(wsi, sid, sizeof(sid));
 	if (sid[0] == '\0')
-		return -1;
-	if (is_cross_origin(wsi, &has_origin) || !has_origin) {
-		snprintf(sid, n, "x");
-		return -1;
-	}
-	return session_check(sid, tok);
+		return WS_COOKIE_NONE;
+	if (is_cross_origin(wsi, &has_origin) || !has_origin)
+		return WS_COOKIE_FOREIGN;
+	return session_check(sid, tok) == 0 ? WS_COOKIE_OK : WS_COOKIE_BAD;
 }
 
 /*
@@ -895,14 +893,19 @@ confirm_upgrade(struct lws *wsi)
 	}
 	lws_hdr_copy(wsi, pss->auth, sizeof(pss->auth), WSI_TOKEN_HTTP_AUTHORIZATION);
 	bearer_of(pss->auth, &token);
-	if (token == NULL && ws_cookie_auth(wsi, &tok, pss->sid, sizeof(pss->sid)) == 0)
+	switch (token == NULL ? ws_cookie_auth(wsi, &tok) : WS_COOKIE_NONE) {
+	case WS_COOKIE_OK:
 		return 0;
-	if (token == NULL && pss->sid[0] != '\0') {
-		write_error(wsi, pss, &rq, pss->sid[1] == '\0' ? 403 : 401,
-		    pss->sid[1] == '\0' ? "forbidden" : "unauthenticated", "",
-		    pss->sid[1] == '\0' ? "a page from another origin cannot use the session cookie" :
+	case WS_COOKIE_FOREIGN:
+		write_error(wsi, pss, &rq, 403, "forbidden", "Origin",
+		    "a page from another origin cannot use the session cookie", 1);
+		return 1;
+	case WS_COOKIE_BAD:
+		write_error(wsi, pss, &rq, 401, "unauthenticated", "",
 		    "the session has ended or expired: sign in again", 1);
 		return 1;
+	case WS_COOKIE_NONE:
+		break;
 	}
 	if (token == NULL || auth_check(token, &tok) != 0) {
 		write_error(wsi, pss, &rq, 401, "unauthenticated", "", token == NULL ?

@@ -193,7 +193,8 @@ int session_create(struct store *s, const struct auth_token *tok, int64_t ttl_ms
 int session_end(struct store *s, int64_t id, const char *actor, struct op_err *err);
 
 /* The session cookie of a websocket upgrade, from this server's own pages (http.c). */
-int ws_cookie_auth(struct lws *wsi, struct auth_token *tok, char *sid, size_t n);
+enum ws_cookie { WS_COOKIE_NONE, WS_COOKIE_OK, WS_COOKIE_FOREIGN, WS_COOKIE_BAD };
+enum ws_cookie ws_cookie_auth(struct lws *wsi, struct auth_token *tok);
 
 /* ---- the web app's files (static.c) ---- */
 extern const char static_csp[];

@@ -80,9 +80,18 @@ sessions_load(struct store *s)
 	sqlite3_stmt *st = store_stmt(s, "SELECT id, token_id, expires_at, hash FROM sessions "
 	    "WHERE ended_at IS NULL AND expires_at > ?");
 
+	sqlite3_stmt *old;
+
 	sessions_free();
 	if (st == NULL)
 		return -1;
+	/* Rows of sessions over for 30 days go: their events keep the record. */
+	old = store_stmt(s, "DELETE FROM sessions WHERE expires_at < ?1 OR ended_at < ?1");
+	if (old != NULL) {
+		sqlite3_bind_int64(old, 1, now_ms() - 30 * 86400000LL);
+		sqlite3_step(old);
+		sqlite3_reset(old);
+	}
 	sqlite3_bind_int64(st, 1, now_ms());
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		if (sqlite3_column_bytes(st, 3) != 32)
@@ -175,6 +184,13 @@ session_create(struct store *s, const struct auth_token *tok, int64_t ttl_ms, ch
 		goto db_rb;
 	if (store_commit(s) != 0)
 		goto db;
+	/* Expired sessions leave memory here, so it holds about the live ones. O(sessions). */
+	for (size_t i = 0; i < nsessions;) {
+		if (sessions[i].expires_at <= now)
+			sessions[i] = sessions[--nsessions];
+		else
+			i++;
+	}
 	if (remember(id, tok->id, *expires_at, h) != 0) {
 		op_err_set(err, 500, "internal", "", "out of memory");
 		return -1;
