@@ -77,3 +77,21 @@ export function readOnlyNote(ctx, role) {
     h('p', { class: 'text-muted small', role: 'note' },
       `You are signed in as ${ctx.role}: this page is read-only (changes need ${role}).`);
 }
+
+// On a phone's width a table-stack shows each row as a card, each cell under
+// its column's name: the names are copied from the header to every cell,
+// as rows come and go.
+export function stackTable(table) {
+  table.classList.add('table-stack');
+  const names = [...table.querySelectorAll('thead th')].map((th) => th.textContent);
+  const label = () => {
+    for (const tr of table.tBodies[0].rows) {
+      [...tr.cells].forEach((td, i) => {
+        if (!td.dataset.label && names[i] && !td.hasAttribute('colspan')) td.dataset.label = names[i];
+      });
+    }
+  };
+  new MutationObserver(label).observe(table.tBodies[0], { childList: true });
+  label();
+  return table;
+}

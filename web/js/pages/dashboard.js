@@ -4,7 +4,7 @@
 import { get } from '../api.js';
 import { h, append, replace, fmtTime } from '../dom.js';
 import { states, stateBadge } from '../states.js';
-import { heading, debounce, getAll, emptyRow } from './common.js';
+import { heading, debounce, getAll, emptyRow, stackTable } from './common.js';
 import { eventRow } from './events.js';
 
 // Counts by label from Prometheus text: {"pending": 3, ...} for outpost_instances{state=...}.
@@ -25,6 +25,7 @@ export default {
   async mount(root, ctx) {
     const counts = h('div', { class: 'row g-2', role: 'list', 'aria-label': 'Instances by state' });
     const workerBody = h('tbody');
+    const capacity = h('p', { class: 'small', 'aria-live': 'polite', dataset: { capacity: '' } });
     const alertList = h('ul', { class: 'list-group', 'aria-live': 'polite' });
     const recent = h('ul', { class: 'list-group list-group-flush event-list', role: 'log', 'aria-label': 'Recent events' });
 
@@ -34,14 +35,14 @@ export default {
         h('h2', { class: 'h5', id: 'dash-inst' }, 'Instances by state'), counts),
       h('div', { class: 'row g-4' },
         h('section', { class: 'col-12 col-xl-7', 'aria-labelledby': 'dash-workers' },
-          h('h2', { class: 'h5', id: 'dash-workers' }, 'Workers and capacity'),
+          h('h2', { class: 'h5', id: 'dash-workers' }, 'Workers and capacity'), capacity,
           h('div', { class: 'table-responsive' },
-            h('table', { class: 'table table-sm' },
+            stackTable(h('table', { class: 'table table-sm' },
               h('thead', {}, h('tr', {},
                 h('th', { scope: 'col' }, 'Worker'), h('th', { scope: 'col' }, 'State'),
                 h('th', { scope: 'col' }, 'Health'), h('th', { scope: 'col' }, 'CPU'),
                 h('th', { scope: 'col' }, 'Memory (MB)'), h('th', { scope: 'col' }, 'Slots'))),
-              workerBody))),
+              workerBody)))),
         h('section', { class: 'col-12 col-xl-5', 'aria-labelledby': 'dash-alerts' },
           h('h2', { class: 'h5', id: 'dash-alerts' }, 'Alerts firing'), alertList,
           h('h2', { class: 'h5 mt-4', id: 'dash-events' }, 'Recent events'),
@@ -61,6 +62,15 @@ export default {
     async function loadWorkers() {
       const ws = (await getAll('/api/v1/workers')).filter((w) => w.state !== 'terminated');
       const cell = (w, k) => `${w.allocated[k]} / ${w.capacity[k]}`;
+      // What placements can use: ready, online workers.
+      const usable = ws.filter((w) => w.state === 'ready' && w.health === 'online');
+      const sum = (k) => {
+        const a = usable.reduce((n, w) => n + w.allocated[k], 0);
+        const c = usable.reduce((n, w) => n + w.capacity[k], 0);
+        return `${a} / ${c}`;
+      };
+      replace(capacity, `${usable.length} of ${ws.length} workers take instances; in use: `
+        + `cpu ${sum('cpu')}, memory ${sum('memory_mb')} MB, slots ${sum('slots')}.`);
       replace(workerBody, ws.length ? ws.map((w) => h('tr', { dataset: { worker: w.name } },
         h('td', {}, h('a', { href: '#/workers' }, w.name)),
         h('td', {}, stateBadge('worker', w.state)), h('td', {}, stateBadge('health', w.health)),

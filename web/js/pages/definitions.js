@@ -1,6 +1,6 @@
 // Definitions: the latest version of each, and (for an admin) a new one.
 import { h, append, replace, fmtTime, flash } from '../dom.js';
-import { heading, getAll, resources, labels, emptyRow, readOnlyNote } from './common.js';
+import { heading, getAll, resources, labels, emptyRow, readOnlyNote, stackTable } from './common.js';
 import { definitionEditor } from './defeditor.js';
 
 export default {
@@ -16,9 +16,9 @@ export default {
       h('td', { class: 'small' }, fmtTime(d.created_at)));
     const editor = ctx.can('admin') ? definitionEditor(ctx, null, (d) => ctx.navigate(`#/definitions/${encodeURIComponent(d.name)}`)) : null;
     append(root, heading('Definitions'), readOnlyNote(ctx, 'admin'),
-      h('div', { class: 'table-responsive' }, h('table', { class: 'table table-hover', 'aria-label': 'Definitions' },
+      h('div', { class: 'table-responsive' }, stackTable(h('table', { class: 'table table-hover', 'aria-label': 'Definitions' },
         h('thead', {}, h('tr', {}, ['Name', 'Version', 'Description', 'Resources', 'Labels', 'Warm pool', 'Created']
-          .map((t) => h('th', { scope: 'col' }, t)))), tbody)),
+          .map((t) => h('th', { scope: 'col' }, t)))), tbody))),
       editor ? h('details', { class: 'mt-3' }, h('summary', { class: 'mb-2' }, 'New definition'), editor) : null);
     const load = async () => {
       const defs = await getAll('/api/v1/definitions');

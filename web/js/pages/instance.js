@@ -4,6 +4,9 @@
 import { get } from '../api.js';
 import { h, append, replace, fmtTime, fmtGrade } from '../dom.js';
 import { stateBadge } from '../states.js';
+
+// While hooks run their output grows with no event (log chunks write none): read it again.
+const HOOKS_RUN = ['instantiating', 'running', 'collecting', 'grading', 'stopping'];
 import { heading, debounce, resources } from './common.js';
 import { instanceActions } from './instances.js';
 
@@ -37,7 +40,9 @@ export default {
 
     const dt = (k, v) => [h('dt', { class: 'col-sm-4' }, k), h('dd', { class: 'col-sm-8', dataset: { field: k.toLowerCase() } }, v)];
 
+    let state = null;
     function showInstance(i) {
+      state = i.state;
       title.textContent = `Instance ${i.id}: ${i.definition}@${i.definition_version} for ${i.owner}`;
       replace(summary,
         dt('State', [stateBadge('instance', i.state), i.state_reason ? h('div', { class: 'small text-muted' }, i.state_reason) : null]),
@@ -97,6 +102,7 @@ export default {
       loadInstance(); loadTimeline(); loadPlacement(); loadLog();
     }, 200);
     await Promise.all([loadInstance(), loadTimeline(), loadPlacement(), loadLog()]);
+    const logTimer = setInterval(() => { if (HOOKS_RUN.includes(state)) loadLog(); }, 2000);
     return {
       onEvent(ev) {
         if (ev.kind === 'instance' && Number(ev.id) === id) {
@@ -106,7 +112,7 @@ export default {
           loadPlacement();
         }
       },
-      destroy() { reload.cancel(); },
+      destroy() { reload.cancel(); clearInterval(logTimer); },
     };
   },
 };

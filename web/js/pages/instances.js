@@ -4,7 +4,7 @@ import { get, post, qs } from '../api.js';
 import { h, append, replace, fmtTime, fmtGrade, flash, toast } from '../dom.js';
 import { field, formAlert, showError, clearErrors, busy, localToRfc3339, rfc3339ToLocal } from '../forms.js';
 import { states, stateBadge, actionAllowed } from '../states.js';
-import { heading, actionButton, emptyRow, getAll, readOnlyNote } from './common.js';
+import { heading, actionButton, emptyRow, getAll, readOnlyNote, stackTable } from './common.js';
 
 const FILTERS = ['state', 'definition', 'owner', 'worker'];
 
@@ -102,10 +102,10 @@ export default {
     const status = h('p', { class: 'small text-muted', 'aria-live': 'polite' });
     append(root, heading('Instances'), readOnlyNote(ctx, 'operator'), createCard, filterForm, status,
       h('div', { class: 'table-responsive' },
-        h('table', { class: 'table table-hover', 'aria-label': 'Instances' },
+        stackTable(h('table', { class: 'table table-hover', 'aria-label': 'Instances' },
           h('thead', {}, h('tr', {}, ['Id', 'Definition', 'Owner', 'State', 'Worker', 'Slot', 'Grade', 'Actions']
             .map((t) => h('th', { scope: 'col' }, t)))),
-          tbody)),
+          tbody))),
       pager);
 
     const matches = (i) => (!filters.state || filters.state.split(',').includes(i.state)) &&

@@ -3,7 +3,7 @@
 import { post, ApiError } from '../api.js';
 import { h, append, replace, fmtTime, flash, toast } from '../dom.js';
 import { stateBadge } from '../states.js';
-import { heading, actionButton, getAll, labels, emptyRow, readOnlyNote } from './common.js';
+import { heading, actionButton, getAll, labels, emptyRow, readOnlyNote, stackTable } from './common.js';
 
 const ALLOWED = {
   cordon: ['ready'],
@@ -22,9 +22,9 @@ export default {
     append(root, heading('Workers',
       h('div', { class: 'form-check' }, showTerminated, h('label', { class: 'form-check-label', for: 'w-term' }, 'Show terminated'))),
     readOnlyNote(ctx, 'operator'),
-    h('div', { class: 'table-responsive' }, h('table', { class: 'table table-hover', 'aria-label': 'Workers' },
+    h('div', { class: 'table-responsive' }, stackTable(h('table', { class: 'table table-hover', 'aria-label': 'Workers' },
       h('thead', {}, h('tr', {}, ['Name', 'Template', 'State', 'Health', 'CPU', 'Memory (MB)', 'Slots', 'Labels', 'Heartbeat', 'Instances', 'Actions']
-        .map((t) => h('th', { scope: 'col' }, t)))), tbody)));
+        .map((t) => h('th', { scope: 'col' }, t)))), tbody))));
 
     async function act(w, name, body) {
       let r;
