@@ -17,8 +17,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 build_pkgs="build-essential autoconf automake libtool pkg-config libwebsockets-dev
 	libsqlite3-dev libjansson-dev libcurl4-openssl-dev libncurses-dev libssl-dev
-	libsystemd-dev libcmocka-dev"
-test_pkgs="curl jq procps tmux"
+	libsystemd-dev libcmocka-dev libjs-bootstrap5"
+# The browser test drives Debian's chromium with playwright-core from npm.
+test_pkgs="curl jq procps tmux chromium nodejs npm"
 
 say() { printf 'dev.sh: %s\n' "$*" >&2; }
 
@@ -26,6 +27,11 @@ say() { printf 'dev.sh: %s\n' "$*" >&2; }
 need_packages() {
 	local missing=() p
 	for p in "$@"; do
+		# node and npm from another source (NodeSource's nodejs carries npm) will do.
+		case $p in
+		nodejs) command -v node >/dev/null && continue ;;
+		npm) command -v npm >/dev/null && continue ;;
+		esac
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 	done
 	((${#missing[@]})) || return 0
@@ -76,7 +82,7 @@ JSON
 	# The example alert rules, once: the operator's edits to them stay.
 	[ -f "$state/alerts.json" ] || cp packaging/alerts/alerts.json.example "$state/alerts.json"
 	build/src/server/outpostd --listen "$listen" --state-dir "$state" --log-format text \
-		--template-dir "$state/templates" --runbook-dir "$top/runbooks" \
+		--template-dir "$state/templates" --runbook-dir "$top/runbooks" --web-dir "$top/web" \
 		--alerts-file "$state/alerts.json" 2> >(tee -a "$log" >&2) &
 	local pid=$!
 	trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
@@ -99,6 +105,8 @@ JSON
 
   Outpost is running (pid $pid), with the template "local": two outpost-agent
   processes on this host (local-1, local-2), up to four as pending instances need.
+    in a browser:      $url/  (sign in with the admin token: paste the
+                       contents of $state/admin.token)
     API:               $url  (the event stream: $url/api/v1/events)
     admin token:       $state/admin.token
     command line:      build/src/cli/outpost --server $url --token-file $state/admin.token instance list

@@ -184,6 +184,21 @@ auth_rate_check(int64_t token_id, double rate, double burst)
 	return 0;
 }
 
+/* The live token with this id, as auth_check gives it; -1 if revoked, expired or unknown. */
+int
+auth_get(int64_t id, struct auth_token *out)
+{
+	for (size_t i = 0; i < ntokens; i++) {
+		if (tokens[i].t.id != id)
+			continue;
+		if (tokens[i].t.expires_at != 0 && tokens[i].t.expires_at <= now_ms())
+			return -1;
+		*out = tokens[i].t;
+		return 0;
+	}
+	return -1;
+}
+
 /* Is token id known, unrevoked and unexpired? O(tokens). */
 int
 auth_is_live(int64_t id)

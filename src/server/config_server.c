@@ -12,7 +12,7 @@ const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"log_level", "ws_ping_interval", "ws_max_lag", "shutdown_grace", "rate_limit", "rate_burst",
 	"worker_offline_after", "worker_lost_after", "scheduler_policy", "lead_time",
 	"scheduler_interval", "instance_retention", "hook_timeout", "template_dir", "agent_program",
-	"public_url", "runbook_dir", "alerts_file", NULL };
+	"public_url", "runbook_dir", "alerts_file", "web_dir", "bootstrap_css", "session_ttl", NULL };
 
 void
 server_config_defaults(struct server_config *c)
@@ -46,6 +46,9 @@ server_config_defaults(struct server_config *c)
 	snprintf(c->template_dir, sizeof(c->template_dir), "%s/outpost/templates", SYSCONFDIR);
 	snprintf(c->runbook_dir, sizeof(c->runbook_dir), "%s/outpost/runbooks", SYSCONFDIR);
 	snprintf(c->alerts_file, sizeof(c->alerts_file), "%s/outpost/alerts.json", SYSCONFDIR);
+	snprintf(c->web_dir, sizeof(c->web_dir), "%s", WEBDIR);
+	snprintf(c->bootstrap_css, sizeof(c->bootstrap_css), "%s", BOOTSTRAP_CSS);
+	c->session_ttl_ms = 12 * 3600000LL;
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", ":8080" (every address, IPv4 and IPv6), "localhost:0". */
@@ -162,6 +165,21 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 			return -1;
 		}
 		snprintf(dst, sizeof(c->runbook_dir), "%s", v);
+	} else if (strcmp(key, "web_dir") == 0 || strcmp(key, "bootstrap_css") == 0) {
+		char *dst = key[0] == 'w' ? c->web_dir : c->bootstrap_css;
+
+		/* An empty bootstrap_css serves none: the app is then unstyled. */
+		if ((*v == '\0' && key[0] == 'w') || strlen(v) >= sizeof(c->web_dir) - 64) {
+			snprintf(err, errlen, "%s must be a path of %s to 960 bytes", key,
+			    key[0] == 'w' ? "1" : "0");
+			return -1;
+		}
+		snprintf(dst, sizeof(c->web_dir), "%s", v);
+		/* Paths are joined as web_dir + "/index.html": no trailing slash. */
+		while (key[0] == 'w' && strlen(dst) > 1 && dst[strlen(dst) - 1] == '/')
+			dst[strlen(dst) - 1] = '\0';
+	} else if (strcmp(key, "session_ttl") == 0) {
+		return set_duration(key, v, 60000, 30 * 86400000LL, &c->session_ttl_ms, err, errlen);
 	} else if (strcmp(key, "public_url") == 0) {
 		size_t n = strlen(v);
 
@@ -190,7 +208,7 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 		    "log_level, ws_ping_interval, ws_max_lag, shutdown_grace, rate_limit, rate_burst, "
 		    "worker_offline_after, worker_lost_after, scheduler_policy, lead_time, "
 		    "scheduler_interval, instance_retention, hook_timeout, template_dir, agent_program, "
-		    "public_url, runbook_dir, alerts_file)",
+		    "public_url, runbook_dir, alerts_file, web_dir, bootstrap_css, session_ttl)",
 		    key);
 		return -1;
 	}

@@ -200,7 +200,8 @@ writeable(struct ws_client *c)
 	int n;
 
 	/* Revocation is at once, for streams too: a revoked or expired token ends it. */
-	if (!auth_is_live(c->tok.id)) {
+	if (!auth_is_live(c->tok.id) ||
+	    (c->tok.session_id != 0 && !session_is_live(c->tok.session_id))) {
 		log_info("ws.closed", "actor", c->tok.name, "reason", "token revoked or expired", NULL);
 		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 		    (unsigned char *)"token revoked or expired", 24);
@@ -265,8 +266,10 @@ auth_upgrade(struct lws *wsi, struct auth_token *tok)
 	if (the_app->is_draining)
 		return -1;
 	if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0 ||
-	    strncasecmp(auth, "Bearer ", 7) != 0)
-		return -1;
+	    strncasecmp(auth, "Bearer ", 7) != 0) {
+		/* A browser: its session cookie, from this server's own pages only. */
+		return ws_cookie_auth(wsi, tok) == WS_COOKIE_OK ? 0 : -1;
+	}
 	t = auth + 7;
 	while (*t == ' ')
 		t++;

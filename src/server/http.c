@@ -28,6 +28,10 @@ struct pss_http {
 	int nargs;
 	char auth[1024];
 	char inm[96];
+	char sid[64];		/* the session cookie's value, or "" */
+	int has_csrf;		/* an X-Outpost-CSRF header came */
+	int is_cross_origin;	/* an Origin header came that is not this server's */
+	int is_tls;
 	char rid[24];
 	char parambuf[512];
 	const char *allow;	/* for a 405: the methods the path takes */
@@ -49,6 +53,7 @@ static const struct route *const route_tables[] = {
 	api_agent_routes,
 	api_templates_routes,
 	api_runbooks_routes,
+	api_session_routes,
 	NULL,
 };
 
@@ -345,8 +350,15 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 	    (lws_filepos_t)len, &p, end))
 		goto fail;
 	if (add_header(wsi, "x-request-id:", pss->rid, &p, end) ||
-	    add_header(wsi, "cache-control:", rs->etag[0] ? "no-cache" : "no-store", &p, end) ||
+	    add_header(wsi, "cache-control:", rs->cache_control ? rs->cache_control :
+	    rs->etag[0] ? "no-cache" : "no-store", &p, end) ||
 	    add_header(wsi, "x-content-type-options:", "nosniff", &p, end))
+		goto fail;
+	if (rs->csp != NULL && (add_header(wsi, "content-security-policy:", rs->csp, &p, end) ||
+	    add_header(wsi, "referrer-policy:", "no-referrer", &p, end) ||
+	    add_header(wsi, "x-frame-options:", "DENY", &p, end)))
+		goto fail;
+	if (rs->set_cookie[0] && add_header(wsi, "set-cookie:", rs->set_cookie, &p, end))
 		goto fail;
 	if (rs->etag[0] && add_header(wsi, "etag:", rs->etag, &p, end))
 		goto fail;
@@ -476,6 +488,7 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 	rq.body_len = pss->body.len;
 	rq.request_id = pss->rid;
 	rq.if_none_match = pss->inm[0] ? pss->inm : NULL;
+	rq.is_tls = pss->is_tls;
 	rq.app = the_app;
 	if (pss->is_after_sigterm)
 		return write_error(wsi, pss, &rq, 503, "unavailable", "",
@@ -489,15 +502,50 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 			pss->allow = allow;
 			return write_error(wsi, pss, &rq, 405, "method_not_allowed", "", msg, 0);
 		}
+		/* The web app's files: anything outside /api/ that no route took. */
+		if ((strcmp(rq.method, "GET") == 0 || strcmp(rq.method, "HEAD") == 0) &&
+		    strncmp(rq.path, "/api/", 5) != 0) {
+			rq.route = "static";
+			sbuf_init(&rs.body);
+			static_serve(&rq, &rs);
+			rc = write_response(wsi, pss, &rq, &rs, rs.body.p, rs.body.len, 0);
+			sbuf_free(&rs.body);
+			return rc;
+		}
 		return write_error(wsi, pss, &rq, 404, "not_found", "", "no such route", 0);
 	}
 	rq.route = r->pattern;
+	/* Signing in changes state too: it takes the same header as the cookie's calls. */
+	if (r->fn != NULL && strcmp(r->pattern, "/api/v1/session") == 0 &&
+	    strcmp(rq.method, "POST") == 0 && (!pss->has_csrf || pss->is_cross_origin))
+		return write_error(wsi, pss, &rq, 403, "forbidden",
+		    pss->is_cross_origin ? "Origin" : "X-Outpost-CSRF",
+		    pss->is_cross_origin ? "a request from another origin cannot sign in" :
+		    "signing in needs an X-Outpost-CSRF: 1 header", 0);
 	if (r->role != ROLE_NONE) {
 		bearer_of(pss->auth, &token);
-		if (token == NULL || auth_check(token, &rq.tok) != 0)
+		if (token == NULL && pss->sid[0] != '\0') {
+			/* The browser's cookie stands for its token. */
+			if (session_check(pss->sid, &rq.tok) != 0)
+				return write_error(wsi, pss, &rq, 401, "unauthenticated", "",
+				    "the session has ended or expired: sign in again", 0);
+			/*
+			 * A cookie is sent by the browser whoever made the page: a change
+			 * needs a header no form and no other origin's script can add
+			 * without this server's consent (which it never gives).
+			 */
+			if (strcmp(rq.method, "GET") != 0 && strcmp(rq.method, "HEAD") != 0 &&
+			    (!pss->has_csrf || pss->is_cross_origin))
+				return write_error(wsi, pss, &rq, 403, "forbidden",
+				    pss->is_cross_origin ? "Origin" : "X-Outpost-CSRF",
+				    pss->is_cross_origin ? "a request from another origin cannot use "
+				    "the session cookie" : "a change made with the session cookie needs "
+				    "an X-Outpost-CSRF: 1 header", 0);
+		} else if (token == NULL || auth_check(token, &rq.tok) != 0) {
 			return write_error(wsi, pss, &rq, 401, "unauthenticated", "",
 			    token == NULL ? "an Authorization: Bearer token is required" :
 			    "the token is not valid (unknown, revoked or expired)", 0);
+		}
 		if (!role_allows(rq.tok.role, r->role)) {
 			char msg[160];
 
@@ -661,6 +709,77 @@ collect_args(struct lws *wsi, struct pss_http *pss, char *why, size_t whylen, in
 	}
 }
 
+/*
+ * The session cookie's value into sid ("" if none or malformed): the
+ * cookie header is "a=1; outpost_session=VALUE; b=2".
+ */
+static void
+cookie_sid(struct lws *wsi, char *sid, size_t n)
+{
+	char buf[4096];
+	const char *p;
+	size_t want = strlen(SESSION_COOKIE);
+
+	sid[0] = '\0';
+	if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_COOKIE) <= 0)
+		return;
+	for (p = buf; *p;) {
+		size_t len;
+
+		while (*p == ' ' || *p == ';')
+			p++;
+		len = strcspn(p, ";");
+		if (len > want && strncmp(p, SESSION_COOKIE, want) == 0 && p[want] == '=') {
+			size_t vlen = len - want - 1;
+
+			if (vlen < n) {
+				memcpy(sid, p + want + 1, vlen);
+				sid[vlen] = '\0';
+			}
+			return;
+		}
+		p += len;
+	}
+}
+
+/*
+ * Is there an Origin header naming another site than the Host the request
+ * was sent to? A browser sends Origin with every POST, DELETE and websocket.
+ * With has_origin, tells whether one came.
+ */
+static int
+is_cross_origin(struct lws *wsi, int *has_origin)
+{
+	char origin[300], host[260];
+	const char *o = origin;
+
+	*has_origin = 0;
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
+		return 0;
+	*has_origin = 1;
+	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
+	    lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+		return 1;
+	if (strncmp(o, "http://", 7) == 0)
+		o += 7;
+	else if (strncmp(o, "https://", 8) == 0)
+		o += 8;
+	else
+		return 1;
+	return strcasecmp(o, host) != 0;
+}
+
+static void
+read_browser_headers(struct lws *wsi, struct pss_http *pss)
+{
+	int has_origin;
+
+	cookie_sid(wsi, pss->sid, sizeof(pss->sid));
+	pss->has_csrf = lws_hdr_custom_length(wsi, "x-outpost-csrf:", 15) > 0;
+	pss->is_cross_origin = is_cross_origin(wsi, &has_origin);
+	pss->is_tls = lws_is_ssl(wsi);
+}
+
 static int
 request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 {
@@ -693,6 +812,7 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 		    "the Authorization header is too long", 1);
 	lws_hdr_copy(wsi, pss->auth, sizeof(pss->auth), WSI_TOKEN_HTTP_AUTHORIZATION);
 	lws_hdr_copy(wsi, pss->inm, sizeof(pss->inm), WSI_TOKEN_HTTP_IF_NONE_MATCH);
+	read_browser_headers(wsi, pss);
 	if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0) {
 		if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
 		    strcasestr(buf, "chunked") != NULL)
@@ -710,6 +830,25 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 		/* No Content-Length and not chunked: there is no body. */
 	}
 	return dispatch(wsi, pss);
+}
+
+/*
+ * A websocket with the session cookie. A browser always sends Origin with a
+ * websocket; it must be this server's, or any page the user opens could
+ * read the stream with their cookie.
+ */
+enum ws_cookie
+ws_cookie_auth(struct lws *wsi, struct auth_token *tok)
+{
+	char sid[64];
+	int has_origin;
+
+	cookie_sid(wsi, sid, sizeof(sid));
+	if (sid[0] == '\0')
+		return WS_COOKIE_NONE;
+	if (is_cross_origin(wsi, &has_origin) || !has_origin)
+		return WS_COOKIE_FOREIGN;
+	return session_check(sid, tok) == 0 ? WS_COOKIE_OK : WS_COOKIE_BAD;
 }
 
 /*
@@ -754,6 +893,20 @@ confirm_upgrade(struct lws *wsi)
 	}
 	lws_hdr_copy(wsi, pss->auth, sizeof(pss->auth), WSI_TOKEN_HTTP_AUTHORIZATION);
 	bearer_of(pss->auth, &token);
+	switch (token == NULL ? ws_cookie_auth(wsi, &tok) : WS_COOKIE_NONE) {
+	case WS_COOKIE_OK:
+		return 0;
+	case WS_COOKIE_FOREIGN:
+		write_error(wsi, pss, &rq, 403, "forbidden", "Origin",
+		    "a page from another origin cannot use the session cookie", 1);
+		return 1;
+	case WS_COOKIE_BAD:
+		write_error(wsi, pss, &rq, 401, "unauthenticated", "",
+		    "the session has ended or expired: sign in again", 1);
+		return 1;
+	case WS_COOKIE_NONE:
+		break;
+	}
 	if (token == NULL || auth_check(token, &tok) != 0) {
 		write_error(wsi, pss, &rq, 401, "unauthenticated", "", token == NULL ?
 		    "an Authorization: Bearer token is required" :

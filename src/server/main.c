@@ -48,6 +48,8 @@ usage(FILE *f)
 	    "                          " SYSCONFDIR "/outpost/templates)\n"
 	    "  --agent-program FILE    the outpost-agent the local provisioner starts\n"
 	    "  --public-url URL        how hosts a command provisioner makes reach this server\n"
+	    "  --web-dir DIR           the web app's files, served at / (default\n"
+	    "                          " WEBDIR ")\n"
 	    "  --version               print the version and exit\n"
 	    "  --help                  print this and exit\n"
 	    "\n"
@@ -180,6 +182,9 @@ reload(struct app *a)
 	snprintf(a->cfg.agent_program, sizeof(a->cfg.agent_program), "%s", c.agent_program);
 	snprintf(a->cfg.template_dir, sizeof(a->cfg.template_dir), "%s", c.template_dir);
 	snprintf(a->cfg.public_url, sizeof(a->cfg.public_url), "%s", c.public_url);
+	snprintf(a->cfg.web_dir, sizeof(a->cfg.web_dir), "%s", c.web_dir);
+	snprintf(a->cfg.bootstrap_css, sizeof(a->cfg.bootstrap_css), "%s", c.bootstrap_css);
+	a->cfg.session_ttl_ms = c.session_ttl_ms;	/* for sessions made from now on */
 	if (templates_load_dir(a->store, a->cfg.template_dir, 0, err, sizeof(err)) != 0)
 		log_error("config.reload", "error", err, "outcome", "the other templates loaded", NULL);
 	snprintf(a->cfg.runbook_dir, sizeof(a->cfg.runbook_dir), "%s", c.runbook_dir);
@@ -306,7 +311,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "outpostd: %s\n", oerr.message);
 		goto out;
 	}
-	if (auth_load(app.store) != 0)
+	if (auth_load(app.store) != 0 || sessions_load(app.store) != 0)
 		goto out;
 	snprintf(path, sizeof(path), "%s/admin.token", app.cfg.state_dir);
 	if (auth_bootstrap(app.store, path) != 0)
@@ -429,6 +434,7 @@ out:
 	http_cache_clear();
 	events_shutdown();
 	auth_free();
+	sessions_free();
 	metrics_free();
 	store_close(app.store);
 	return rc;

@@ -66,6 +66,9 @@ struct server_config {
 	char public_url[512];	/* how hosts made by a command program reach us; "": app.url */
 	char runbook_dir[1024];	/* runbooks, one JSON file each */
 	char alerts_file[1024];	/* the alert rules, one JSON file */
+	char web_dir[1024];	/* the web app's files, served at / */
+	char bootstrap_css[1024];	/* served as /vendor/bootstrap.min.css; "": none */
+	int64_t session_ttl_ms;	/* how long a browser's session lasts */
 };
 
 void server_config_defaults(struct server_config *c);
@@ -154,12 +157,15 @@ struct auth_token {
 	char name[128];
 	enum role role;
 	int64_t expires_at;	/* 0 = never */
+	int64_t session_id;	/* the browser session it came through, or 0 (a bearer token) */
 };
 int auth_load(struct store *s);
 void auth_free(void);
 /* Looks up a bearer token; 0 and *out filled, or -1. */
 int auth_check(const char *token, struct auth_token *out);
 int auth_is_live(int64_t id);
+/* The live token of this id: 0 and *out filled, or -1. O(tokens). */
+int auth_get(int64_t id, struct auth_token *out);
 int auth_create(struct store *s, const char *name, enum role role, int64_t expires_at,
     const char *actor, char *token_out, size_t toklen, json_t **rec, struct op_err *err);
 int auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct op_err *err);
@@ -169,6 +175,32 @@ int auth_bootstrap(struct store *s, const char *path);
 
 /* Per-token rate limit: 0 to go on, else the seconds to wait (token bucket). */
 int auth_rate_check(int64_t token_id, double rate, double burst);
+
+struct req;
+struct resp;
+
+/* ---- browser sessions (sessions.c) ---- */
+#define SESSION_COOKIE "outpost_session"
+int sessions_load(struct store *s);
+void sessions_free(void);
+/* Looks up a session id from a cookie; 0 and *out (its token, session_id set), or -1. */
+int session_check(const char *sid, struct auth_token *out);
+/* Is the session live: not ended, not expired, and its token live? */
+int session_is_live(int64_t id);
+/* Makes a session for tok; its id (43 characters) goes to sid. */
+int session_create(struct store *s, const struct auth_token *tok, int64_t ttl_ms, char *sid,
+    size_t sidlen, int64_t *expires_at, struct op_err *err);
+int session_end(struct store *s, int64_t id, const char *actor, struct op_err *err);
+
+/* The session cookie of a websocket upgrade, from this server's own pages (http.c). */
+enum ws_cookie { WS_COOKIE_NONE, WS_COOKIE_OK, WS_COOKIE_FOREIGN, WS_COOKIE_BAD };
+enum ws_cookie ws_cookie_auth(struct lws *wsi, struct auth_token *tok);
+
+/* ---- the web app's files (static.c) ---- */
+extern const char static_csp[];
+int static_path_is_safe(const char *path);
+/* Fills rs with the file for a GET or HEAD of rq->path (or a 404). */
+int static_serve(const struct req *rq, struct resp *rs);
 
 /* ---- metrics (metrics.c) ---- */
 void metrics_http_observe(const char *method, const char *route, int code, double seconds);
@@ -204,6 +236,7 @@ struct req {
 	const char *actor;		/* "token:NAME" for the audit trail */
 	const char *request_id;
 	const char *if_none_match;
+	int is_tls;			/* came over TLS: a cookie it sets is Secure */
 	struct app *app;
 };
 
@@ -217,6 +250,9 @@ struct resp {
 	int shows_heartbeats;	/* ... or, with this, until a heartbeat arrives */
 	int is_routine;		/* a call made every few seconds (heartbeats): logged at debug */
 	int retry_after;
+	const char *cache_control;	/* NULL: no-cache with an ETag, else no-store */
+	const char *csp;		/* a Content-Security-Policy, for the web app's files */
+	char set_cookie[256];		/* a Set-Cookie value, or "" */
 };
 
 typedef int (*route_fn)(struct req *rq, struct resp *rs);
@@ -239,6 +275,7 @@ extern const struct route api_health_routes[];
 extern const struct route api_agent_routes[];
 extern const struct route api_templates_routes[];
 extern const struct route api_runbooks_routes[];
+extern const struct route api_session_routes[];
 
 /* Response helpers (http.c). */
 int resp_json(struct resp *rs, int status, json_t *j);	/* takes ownership of j */

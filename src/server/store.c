@@ -209,6 +209,16 @@ static const char *const migrations[] = {
 	"  firing_since INTEGER,"
 	"  last_fired INTEGER"
 	") STRICT;",
+
+	/* the browser's sessions: a cookie's SHA-256, the token it stands for */
+	"CREATE TABLE sessions ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  hash BLOB NOT NULL UNIQUE,"
+	"  token_id INTEGER NOT NULL REFERENCES tokens(id),"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL,"
+	"  ended_at INTEGER"
+	") STRICT;",
 };
 
 int

@@ -1,0 +1,112 @@
+// The dashboard: instances by state, workers and their capacity, the alerts
+// that fire, and the latest events; each part reloads when an event says
+// it changed.
+import { get } from '../api.js';
+import { h, append, replace, fmtTime } from '../dom.js';
+import { states, stateBadge } from '../states.js';
+import { heading, debounce, getAll, emptyRow, stackTable } from './common.js';
+import { eventRow } from './events.js';
+
+// Counts by label from Prometheus text: {"pending": 3, ...} for outpost_instances{state=...}.
+function gauge(text, name, label) {
+  const out = {};
+  const re = new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm');
+  let m;
+  while ((m = re.exec(text)) !== null) {
+    const lm = new RegExp(`${label}="([^"]*)"`).exec(m[1]);
+    if (lm) out[lm[1]] = (out[lm[1]] || 0) + Number(m[2]);
+  }
+  return out;
+}
+
+export default {
+  name: 'dashboard',
+  title: 'Dashboard',
+  async mount(root, ctx) {
+    const counts = h('div', { class: 'row g-2', role: 'list', 'aria-label': 'Instances by state' });
+    const workerBody = h('tbody');
+    const capacity = h('p', { class: 'small', 'aria-live': 'polite', dataset: { capacity: '' } });
+    const alertList = h('ul', { class: 'list-group', 'aria-live': 'polite' });
+    const recent = h('ul', { class: 'list-group list-group-flush event-list', role: 'log', 'aria-label': 'Recent events' });
+
+    append(root, 
+      heading('Dashboard'),
+      h('section', { class: 'mb-4', 'aria-labelledby': 'dash-inst' },
+        h('h2', { class: 'h5', id: 'dash-inst' }, 'Instances by state'), counts),
+      h('div', { class: 'row g-4' },
+        h('section', { class: 'col-12 col-xl-7', 'aria-labelledby': 'dash-workers' },
+          h('h2', { class: 'h5', id: 'dash-workers' }, 'Workers and capacity'), capacity,
+          h('div', { class: 'table-responsive' },
+            stackTable(h('table', { class: 'table table-sm' },
+              h('thead', {}, h('tr', {},
+                h('th', { scope: 'col' }, 'Worker'), h('th', { scope: 'col' }, 'State'),
+                h('th', { scope: 'col' }, 'Health'), h('th', { scope: 'col' }, 'CPU'),
+                h('th', { scope: 'col' }, 'Memory (MB)'), h('th', { scope: 'col' }, 'Slots'))),
+              workerBody)))),
+        h('section', { class: 'col-12 col-xl-5', 'aria-labelledby': 'dash-alerts' },
+          h('h2', { class: 'h5', id: 'dash-alerts' }, 'Alerts firing'), alertList,
+          h('h2', { class: 'h5 mt-4', id: 'dash-events' }, 'Recent events'),
+          recent)));
+
+    async function loadCounts() {
+      const res = await fetch('/metrics', { credentials: 'same-origin' });
+      const text = await res.text();
+      const c = gauge(text, 'outpost_instances', 'state');
+      replace(counts, states('instance').map((s) => h('div', { class: 'col-6 col-sm-4 col-md-3 col-xl-2', role: 'listitem' },
+        h('a', { class: 'card stat-card text-decoration-none h-100', href: `#/instances?state=${s.name}`, dataset: { count: s.name } },
+          h('div', { class: 'card-body py-2' },
+            h('div', { class: 'display-6' }, String(c[s.name] || 0)),
+            stateBadge('instance', s.name))))));
+    }
+
+    async function loadWorkers() {
+      const ws = (await getAll('/api/v1/workers')).filter((w) => w.state !== 'terminated');
+      const cell = (w, k) => `${w.allocated[k]} / ${w.capacity[k]}`;
+      // What placements can use: ready, online workers.
+      const usable = ws.filter((w) => w.state === 'ready' && w.health === 'online');
+      const sum = (k) => {
+        const a = usable.reduce((n, w) => n + w.allocated[k], 0);
+        const c = usable.reduce((n, w) => n + w.capacity[k], 0);
+        return `${a} / ${c}`;
+      };
+      replace(capacity, `${usable.length} of ${ws.length} workers take instances; in use: `
+        + `cpu ${sum('cpu')}, memory ${sum('memory_mb')} MB, slots ${sum('slots')}.`);
+      replace(workerBody, ws.length ? ws.map((w) => h('tr', { dataset: { worker: w.name } },
+        h('td', {}, h('a', { href: '#/workers' }, w.name)),
+        h('td', {}, stateBadge('worker', w.state)), h('td', {}, stateBadge('health', w.health)),
+        h('td', {}, cell(w, 'cpu')), h('td', {}, cell(w, 'memory_mb')), h('td', {}, cell(w, 'slots'))))
+        : emptyRow(6, 'No workers.'));
+    }
+
+    async function loadAlerts() {
+      const a = await get('/api/v1/alerts');
+      const firing = a.items.filter((x) => x.firing);
+      replace(alertList, firing.length ? firing.map((x) => h('li', { class: 'list-group-item list-group-item-warning' },
+        h('strong', {}, x.rule), ': ', x.message || x.description || '',
+        h('div', { class: 'small text-muted' }, `since ${fmtTime(x.since)}`,
+          x.runbook ? ` · runbook ${x.runbook}` : '')))
+        : h('li', { class: 'list-group-item text-muted' }, `None of ${a.items.length} rules fire.`));
+    }
+
+    async function loadRecent() {
+      const last = ctx.stream.lastSeq;
+      const page = await get(`/api/v1/events?since=${Math.max(0, last - 15)}&limit=15`);
+      replace(recent, page.items.reverse().map(eventRow));
+    }
+
+    const reCounts = debounce(loadCounts, 300);
+    const reWorkers = debounce(loadWorkers, 300);
+    const reAlerts = debounce(loadAlerts, 300);
+    await Promise.all([loadCounts(), loadWorkers(), loadAlerts(), loadRecent()]);
+    return {
+      onEvent(ev) {
+        if (ev.type.startsWith('instance.')) { reCounts(); reWorkers(); }
+        if (ev.type.startsWith('worker.')) reWorkers();
+        if (ev.type.startsWith('alert.')) reAlerts();
+        recent.prepend(eventRow(ev));
+        while (recent.children.length > 15) recent.lastChild.remove();
+      },
+      destroy() { reCounts.cancel(); reWorkers.cancel(); reAlerts.cancel(); },
+    };
+  },
+};
