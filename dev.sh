@@ -107,6 +107,8 @@ JSON
   processes on this host (local-1, local-2), up to four as pending instances need.
     in a browser:      $url/  (sign in with the admin token: paste the
                        contents of $state/admin.token)
+    in a terminal:     build/src/tui/outpost-top --server $url --token-file $state/admin.token
+                       (the dashboard; over SSH too: ? lists its keys, q quits)
     API:               $url  (the event stream: $url/api/v1/events)
     admin token:       $state/admin.token
     command line:      build/src/cli/outpost --server $url --token-file $state/admin.token instance list
