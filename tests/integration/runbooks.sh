@@ -167,4 +167,15 @@ cli 0 run get "$fails_run"
 assert_contains "second" "$OUT" "run get shows the steps"
 cli 1 run cancel "$fails_run"
 cli 1 run get 99999
+
+# The runbooks Outpost ships and the example alert rules all load, every one.
+stop_server
+start_server --state-dir "$WORK/shipped" --runbook-dir "$top_srcdir/runbooks" \
+	--alerts-file "$top_srcdir/packaging/alerts/alerts.json.example"
+api_ok 200 GET /api/v1/runbooks
+shipped=$(cd "$top_srcdir/runbooks" && ls -- *.json | sed 's/\.json$//' | sort | paste -sd' ' -)
+assert_eq "$shipped" "$(jbody '[.items[].name] | sort | join(" ")')" "the shipped runbooks, loaded"
+! grep -q '"runbook.load"' "$SERVER_LOG" || fail "a shipped runbook was refused: $(grep runbook.load "$SERVER_LOG")"
+api_ok 200 GET /api/v1/alerts
+assert_eq 4 "$(jbody '.items | length')" "the example alert rules, loaded"
 exit 0
