@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -186,23 +185,12 @@ test_refresh_only_after_a_change(void **state)
 	model_free(&m);
 }
 
-static double
-ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 static void
-test_ten_thousand_rows_filter_and_sort_quickly(void **state)
+test_ten_thousand_rows_filter_and_sort(void **state)
 {
 	static const char *const states[] = { "pending", "running", "stopped", "failed" };
-	struct timespec t0;
 	struct model m;
 	char owner[32];
-	double ms;
 
 	(void)state;
 	assert_int_equal(model_init(&m, 3, numeric, format, NULL), 0);
@@ -211,11 +199,9 @@ test_ten_thousand_rows_filter_and_sort_quickly(void **state)
 		put(&m, i, states[i % 4], owner);
 	}
 	assert_int_equal(m.n, 10000);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	model_set_filter(&m, "owner-7");	/* owner-7 and owner-70..79: 11 of 100 */
 	model_set_sort(&m, 1, 0);
 	assert_int_equal(model_refresh(&m), 0);
-	ms = ms_since(&t0);
 	assert_int_equal(m.nvis, 1100);
 	/* Sorted by state, then by id. */
 	assert_string_equal(model_visible(&m, 0)->cells[1], "failed");
@@ -226,8 +212,7 @@ test_ten_thousand_rows_filter_and_sort_quickly(void **state)
 
 		assert_true(c < 0 || (c == 0 && atol(a->key) < atol(b->key)));
 	}
-	/* Well inside a frame even under the sanitizers (measured: ~3 ms plain). */
-	assert_true(ms < 250.0);
+	/* How fast: bench/run-tui.sh, never a timed test. */
 	/* An event on one row renders that row only. */
 	formats = 0;
 	put(&m, 5000, "running", "owner-7");
@@ -245,7 +230,7 @@ main(void)
 		cmocka_unit_test(test_sort_by_any_column_either_way),
 		cmocka_unit_test(test_cells_never_hold_control_characters),
 		cmocka_unit_test(test_refresh_only_after_a_change),
-		cmocka_unit_test(test_ten_thousand_rows_filter_and_sort_quickly),
+		cmocka_unit_test(test_ten_thousand_rows_filter_and_sort),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
