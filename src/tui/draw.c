@@ -125,6 +125,21 @@ put_text(int y, int x, const char *s, int w, attr_t at, int is_padded)
 	return used;
 }
 
+/* The columns s takes on the terminal (multibyte aware). */
+static int
+text_cols(const char *s)
+{
+	wchar_t w[512];
+	size_t n = mbstowcs(w, s, sizeof(w) / sizeof(w[0]) - 1);
+	int c;
+
+	if (n == (size_t)-1)
+		return (int)strlen(s);
+	w[n] = L'\0';
+	c = wcswidth(w, n);
+	return c >= 0 ? c : (int)strlen(s);
+}
+
 /* Writes s and moves *x past it. */
 static void
 put(int y, int *x, const char *s, attr_t at)
@@ -175,9 +190,9 @@ draw_title(struct app *a)
 		    a->last_seq);
 		break;
 	}
-	x = COLS - (int)strlen(right);
-	if (x < (int)strlen(left) + 1)
-		x = (int)strlen(left) + 1;
+	x = COLS - text_cols(right);
+	if (x < text_cols(left) + 1)
+		x = text_cols(left) + 1;
 	if (x < COLS)
 		put_text(0, x, right, COLS - x, A_REVERSE | (a->conn == CONN_AWAY ?
 		    color_attr(ANSI_RED, 1) : 0), 0);

@@ -75,11 +75,13 @@ wait_screen 5 "back to the list" "Enter detail"
 keys 2
 wait_screen 5 "the workers view" "NAME.* +STATE +HEALTH +SLOTS"
 wait_screen 5 "a worker row with its bar" "w[12] +ready +online +.+ [0-9]/4"
-# A worker's detail lists the instances it holds.
-keys g Enter
+# A worker's detail lists the instances it holds (the worker of the first, by a filter).
+held_by=$(inst "$first" .worker)
+keys / $held_by Enter g Enter
+wait_screen 5 "the detail of $held_by" "^name +$held_by"
 wait_screen 5 "the worker's detail" "== its instances =="
 wait_screen 5 "an instance it holds" "^ *[0-9]+ +running +lab@1"
-keys Escape
+keys Escape / C-u Enter
 # ? lists the keys and every view's actions.
 keys '?'
 wait_screen 5 "the help" "outpost-top: keys"

@@ -16,6 +16,19 @@ _tui_cleanup() {
 }
 CLEANUP_HOOKS+=(_tui_cleanup)
 
+# top_session COMMAND: the session "top" ($cols x $rows) running COMMAND. A tmux
+# server that dies as it starts ("server exited unexpectedly", seen once under a
+# loaded make distcheck) is given two more tries.
+top_session() {
+	local i
+	for i in 1 2 3; do
+		_tmux new-session -d -s top -x "${cols:-80}" -y "${rows:-24}" "$1" && return 0
+		note "tmux new-session failed (try $i)"
+		sleep 0.5
+	done
+	fail "tmux could not start a session"
+}
+
 # top_start [COLS ROWS] [outpost-top flags...]: outpost-top against $SERVER_URL
 # with $TOP_TOKEN (default: the admin token) in a UTF-8 locale.
 top_start() {
@@ -26,8 +39,7 @@ top_start() {
 		shift 2
 	fi
 	printf '%s\n' "${TOP_TOKEN:-$SERVER_TOKEN}" >"$WORK/top.token"
-	_tmux new-session -d -s top -x "$cols" -y "$rows" \
-		"env LANG=C.UTF-8 LC_ALL=C.UTF-8 ${TOP_ENV:-} \
+	top_session "env LANG=C.UTF-8 LC_ALL=C.UTF-8 ${TOP_ENV:-} \
 		$TOP --server $SERVER_URL --token-file $WORK/top.token $* 2>$WORK/top.log; \
 		echo \"outpost-top exited \$?\" >$WORK/top.exit; sleep 600"
 	wait_screen 15 "outpost-top's header" "outpost-top"

@@ -52,11 +52,11 @@ exited_with 139
 
 # ---- before curses: the server and the token ----
 printf 'opt_nothing\n' >"$WORK/bad.token"
-_tmux new-session -d -s top -x 80 -y 24 "$TOP --server $SERVER_URL --token-file $WORK/bad.token \
+top_session "$TOP --server $SERVER_URL --token-file $WORK/bad.token \
 	2>$WORK/top.log; echo \"outpost-top exited \$?\" >$WORK/top.exit; sleep 600"
 exited_with 1
 assert_contains "refused the token" "$(cat "$WORK/top.log")" "a bad token's message"
-_tmux new-session -d -s top -x 80 -y 24 "$TOP --server http://127.0.0.1:1 \
+top_session "$TOP --server http://127.0.0.1:1 \
 	2>$WORK/top.log; echo \"outpost-top exited \$?\" >$WORK/top.exit; sleep 600"
 exited_with 3
 assert_contains "cannot reach http://127.0.0.1:1" "$(cat "$WORK/top.log")" "unreachable's message"
