@@ -205,18 +205,15 @@ int
 site_probe_role(struct app *a, char *err, size_t errlen)
 {
 	struct httpc_resp r;
+	const char *role;
 
-	/*
-	 * There is no "who am I": an empty create is refused for its role
-	 * before its body is read (403), else for its body (400), and changes
-	 * nothing either way; the token list answers only an admin.
-	 */
-	if (httpc_request(a->http, "POST", "/api/v1/instances", "{}", &r) != 0) {
+	/* Who the token is: GET /api/v1/session answers any role its name and role. */
+	if (httpc_request(a->http, "GET", "/api/v1/session", NULL, &r) != 0) {
 		snprintf(err, errlen, "cannot reach %s: %s", a->set.server, r.error);
 		httpc_resp_free(&r);
 		return -1;
 	}
-	if (r.status == 401) {
+	if (r.status != 200) {
 		const char *code, *msg, *field;
 
 		if (httpc_resp_error(&r, &code, &msg, &field) != 0)
@@ -226,12 +223,9 @@ site_probe_role(struct app *a, char *err, size_t errlen)
 		httpc_resp_free(&r);
 		return -1;
 	}
-	a->is_viewer = r.status == 403;
-	httpc_resp_free(&r);
-	snprintf(a->role, sizeof(a->role), "%s", a->is_viewer ? "viewer" : "operator");
-	if (!a->is_viewer && httpc_request(a->http, "GET", "/api/v1/tokens", NULL, &r) == 0 &&
-	    r.status == 200)
-		snprintf(a->role, sizeof(a->role), "admin");
+	role = json_string_value(json_object_get(r.json, "role"));
+	snprintf(a->role, sizeof(a->role), "%s", role != NULL ? role : "viewer");
+	a->is_viewer = strcmp(a->role, "operator") != 0 && strcmp(a->role, "admin") != 0;
 	httpc_resp_free(&r);
 	return 0;
 }
