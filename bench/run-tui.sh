@@ -134,6 +134,48 @@ IDLE_CPU=$(tick_ms "$IDLE_TICKS" 1)
 RSS=$(awk '/^VmRSS/ { print $2 }' "/proc/$PID/status")
 say "idle: $IDLE_TICKS ticks ($IDLE_CPU ms) of CPU in $IDLE s; RSS $RSS kB"
 
+# ---- references, in the same go, on the same machine ----
+# Loading: the instance pages outpost-top loads (500 a page), fetched by curl
+# alone, each page's cursor cut out with grep: the same bytes, nothing parsed
+# or drawn.
+ref_fetch() {
+	local after="" page=$BENCH_TMP/page.json
+	while :; do
+		curl -s -o "$page" -H "Authorization: Bearer $OP_TOKEN" \
+			"$OP_URL/api/v1/instances?limit=500${after:+&after=$after}"
+		after=$(grep -o '"next":"[^"]*"' "$page" | cut -d'"' -f4)
+		[ -n "$after" ] || break
+	done
+}
+lat=()
+for r in $(seq 1 "$ROUNDS"); do
+	s=$(ms)
+	ref_fetch
+	lat+=($(($(ms) - s)))
+done
+REF_FETCH=$(printf '%s\n' "${lat[@]}" | median)
+# Filtering and sorting: the same rows as text lines, through grep and sort(1).
+ref_rows=$BENCH_TMP/rows.txt
+: >"$ref_rows"
+after=""
+while :; do
+	body=$(curl -s -H "Authorization: Bearer $OP_TOKEN" \
+		"$OP_URL/api/v1/instances?limit=500${after:+&after=$after}")
+	printf '%s' "$body" | jq -r '.items[] | "\(.id) \(.state) \(.definition)@\(.definition_version) \(.owner) - \(.timeslot_end) -"' >>"$ref_rows"
+	after=$(printf '%s' "$body" | jq -r '.next // empty')
+	[ -n "$after" ] || break
+done
+lat=()
+for r in $(seq 1 "$ROUNDS"); do
+	s=$(date +%s%N)
+	grep -i owner-7 "$ref_rows" | sort -k2,2 -k1,1n >/dev/null
+	lat+=($((($(date +%s%N) - s) / 1000)))
+done
+REF_FILTER_US=$(printf '%s\n' "${lat[@]}" | median)
+REF_FILTER=$(awk -v u="$REF_FILTER_US" 'BEGIN { printf "%.2f", u / 1000 }')
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+say "references: the pages by curl in $REF_FETCH ms; grep | sort of the rows in $REF_FILTER ms"
+
 summary() {
 	cat <<MD
 ### outpost-top with $INSTANCES instances
@@ -151,6 +193,15 @@ summary() {
 | resident memory after all that | $RSS kB |
 
 Clock ticks are 1/$HZ s. Wall-clock figures include tmux and the 10 ms polling of its screen.
+
+Against references run in the same go (the machine is shared: the ratios are the figures to
+compare from one run to the next):
+
+| what | outpost-top | reference | ratio |
+|---|---|---|---|
+| loading the $INSTANCES instances | $LOAD_MS ms wall, to the screen, live | $REF_FETCH ms: the same pages by curl, nothing parsed or drawn | $(ratio "$LOAD_MS" "$REF_FETCH") |
+| one key of a filter, all rows refiltered and resorted | $FILTER_CPU ms CPU | $REF_FILTER ms: \`grep -i owner-7 \| sort\` of the same rows as text | $(ratio "$FILTER_CPU" "$REF_FILTER") |
+| a sort by another column | $SORT_CPU ms CPU | the same grep and sort | $(ratio "$SORT_CPU" "$REF_FILTER") |
 MD
 }
 summary
