@@ -51,6 +51,10 @@ define lab '"description": "a lab for the browser test", "hooks": {
 start_agent w1 --capacity cpu=4,memory_mb=4096,slots=4
 start_agent w2 --capacity cpu=2,memory_mb=2048,slots=2
 wait_online w1 w2
+# A template whose hosts are started by hand: scaling it makes workers that wait.
+TOKEN=$SERVER_TOKEN api_ok 201 PUT /api/v1/templates/pcs '{"description": "lab PCs",
+  "capacity": {"cpu": 1, "memory_mb": 256, "slots": 1}, "max": 2, "autoscale": false,
+  "provision_timeout": "1h", "provisioner": {"type": "static"}}'
 create_token viewer viewer
 viewer=$NEW_TOKEN
 

@@ -29,11 +29,16 @@ export default {
             try {
               const r = await post(`/api/v1/templates/${encodeURIComponent(t.name)}/scale`, body);
               toast(`Template ${t.name}: desired ${r.desired}`, 'success');
+              const fresh = card(r);
+              section.replaceWith(fresh);
+              flash(fresh);
+              const again = fresh.querySelector('[name="count"]');
+              if (again) again.focus();
             } catch (err) { showError(form, err); }
           });
         });
       }
-      return h('section', { class: 'col-12 col-lg-6 col-xxl-4', dataset: { template: t.name }, 'aria-labelledby': `t-${t.name}` },
+      const section = h('section', { class: 'col-12 col-lg-6 col-xxl-4', dataset: { template: t.name }, 'aria-labelledby': `t-${t.name}` },
         h('div', { class: 'card h-100' }, h('div', { class: 'card-body' },
           h('h2', { class: 'h5 card-title', id: `t-${t.name}` }, t.name, h('small', { class: 'text-muted ms-2' }, `${t.provisioner.type} · from ${t.source}`)),
           h('p', { class: 'card-text' }, t.description || ''),
@@ -44,6 +49,7 @@ export default {
             h('dt', { class: 'col-5' }, 'Workers'), h('dd', { class: 'col-7' }, `${t.workers ? t.workers.live : 0} live: ${byState}`),
             h('dt', { class: 'col-5' }, 'Autoscale'), h('dd', { class: 'col-7' }, t.autoscale ? `on (cooldown ${t.cooldown}, idle ${t.idle_timeout})` : 'off')),
           form)));
+      return section;
     }
 
     async function load() {
