@@ -119,7 +119,7 @@ define job "\"resources\":{\"cpu\":1,\"memory_mb\":256},\"labels\":{\"kind\":\"p
 \"hooks\":{\"instantiate\":[\"true\"],\"run\":[\"sleep\",\"600\"],\"grade\":[\"sh\",\"$H/grade.sh\"]}"
 
 # Burst 1: 3 instances, 2 fit the min worker: exactly one worker more.
-create_now job ana 10 3
+create_now job ana 20 3
 burst1=$IDS
 wait_for 20 "a scale_up of $T" _n_scale_up_is 1
 ev=$(events_of scale_up)
