@@ -286,7 +286,7 @@ note "b: failing provisions ok"
 # c. static: a worker waits for an agent, up to provision_timeout.
 # ============================================================================
 put_template st '{"capacity": {"cpu": 1, "memory_mb": 512, "slots": 1}, "max": 2,
-	"autoscale": false, "provision_timeout": "2s", "retry_backoff": "1s",
+	"autoscale": false, "provision_timeout": "5s", "retry_backoff": "1s",
 	"provisioner": {"type": "static"}}'
 scale st 1
 wait_for 10 "st-1 provisioning" _worker_state_is st-1 provisioning
@@ -299,11 +299,11 @@ wait_for 15 "st-1 terminated past its provision_timeout" _worker_state_is st-1 t
 ev=$(events_of provision_failed st)
 assert_eq st-1 "$(printf %s "$ev" | jq -r '.[0].data.worker')" "the worker of st's provision_failed"
 r=$(printf %s "$ev" | jq -r '.[0].data.reason')
-assert_contains "it did not register within provision_timeout (2s)" "$r" "st-1's failure"
+assert_contains "it did not register within provision_timeout (5s)" "$r" "st-1's failure"
 assert_contains "1 failed in a row, the next try in 1s" "$r" "st-1's failure"
 fail_at=$(ts_ms "$(printf %s "$ev" | jq -r '.[0].ts')")
-[ $((fail_at - prov_at)) -ge 2000 ] ||
-	fail "st-1 failed $((fail_at - prov_at)) ms after it was made; provision_timeout is 2s"
+[ $((fail_at - prov_at)) -ge 5000 ] ||
+	fail "st-1 failed $((fail_at - prov_at)) ms after it was made; provision_timeout is 5s"
 [ ! -e "$SERVER_DIR/workers/st-1/provision.log" ] || fail "a static provisioner ran something"
 TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/events?types=worker.state&worker=st-1&limit=100"
 assert_eq "provisioning>failed failed>terminated" \
