@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "bounds.h"
 #include "httpc.h"
 #include "log.h"
 #include "shim.h"
@@ -35,7 +36,7 @@
 struct agent_config {
 	char server[512];
 	char token_file[1024];
-	char name[64];
+	char name[NAME_BUF];
 	int64_t cpu;
 	int64_t memory_mb;
 	int64_t slots;

@@ -34,7 +34,7 @@
 
 #include <jansson.h>
 
-#include "../common/config.h"
+#include "confread.h"
 #include "agent.h"
 #include "evstream.h"
 #include "httpc.h"
@@ -146,9 +146,9 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 	} else if (strcmp(key, "token_file") == 0) {
 		snprintf(c->token_file, sizeof(c->token_file), "%s", v);
 	} else if (strcmp(key, "name") == 0) {
-		if (!name_is_valid(v, 63) || strspn(v, "0123456789") == strlen(v)) {
-			snprintf(err, errlen, "name must be 1 to 63 of a-z, 0-9, '.', '_', '-', starting "
-			    "with a letter or digit, and not all digits");
+		if (!name_is_valid(v, NAME_MAX_LEN) || strspn(v, "0123456789") == strlen(v)) {
+			snprintf(err, errlen, "name must be 1 to %d of a-z, 0-9, '.', '_', '-', starting "
+			    "with a letter or digit, and not all digits", NAME_MAX_LEN);
 			return -1;
 		}
 		snprintf(c->name, sizeof(c->name), "%s", v);
@@ -201,7 +201,7 @@ defaults(struct agent_config *c)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
 	host[strcspn(host, ".")] = '\0';
-	snprintf(c->name, sizeof(c->name), "%s", name_is_valid(host, 63) &&
+	snprintf(c->name, sizeof(c->name), "%s", name_is_valid(host, NAME_MAX_LEN) &&
 	    strspn(host, "0123456789") != strlen(host) ? host : "worker");
 	c->cpu = n > 0 ? n : 1;
 	c->memory_mb = sysinfo(&si) == 0 ? (int64_t)((uint64_t)si.totalram * si.mem_unit >> 20) : 1024;

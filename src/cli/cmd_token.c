@@ -10,8 +10,6 @@
 
 #include "cli.h"
 
-static const char *const roles[] = { "viewer", "operator", "admin", "agent", NULL };
-
 static const struct column token_columns[] = {
 	{ "ID", "id", COLOR_NONE, TABLE_RIGHT, 0, NULL },
 	{ "NAME", "name", COLOR_NONE, TABLE_LEFT, 0, NULL },
@@ -24,21 +22,13 @@ static const struct column token_columns[] = {
 };
 
 static int
-is_role(const char *s)
-{
-	for (size_t i = 0; roles[i] != NULL; i++)
-		if (strcmp(s, roles[i]) == 0)
-			return 1;
-	return 0;
-}
-
-static int
 token_create(struct cli *c, const struct args *a)
 {
 	const char *name = args_get(a, "name"), *role = args_get(a, "role");
 	const char *expires = args_get(a, "expires-in"), *token;
 	struct httpc_resp r;
-	char err[512];
+	char err[512], names[64];
+	enum role rv;
 	int64_t ms;
 	json_t *body;
 	int rc;
@@ -46,11 +36,11 @@ token_create(struct cli *c, const struct args *a)
 	if (name == NULL || name[0] == '\0')
 		return cli_fail(CLI_USAGE, "token create needs --name");
 	if (role == NULL)
-		return cli_fail(CLI_USAGE, "token create needs --role (viewer, operator, admin "
-		    "or agent)");
-	if (!is_role(role))
-		return cli_fail(CLI_USAGE, "--role must be viewer, operator, admin or agent, "
-		    "not '%s'", role);
+		return cli_fail(CLI_USAGE, "token create needs --role (%s)",
+		    role_names_from(ROLE_AGENT, names, sizeof(names)));
+	if (role_parse(role, &rv) != 0)
+		return cli_fail(CLI_USAGE, "--role must be %s, not '%s'",
+		    role_names_from(ROLE_AGENT, names, sizeof(names)), role);
 	if (expires != NULL && arg_duration("--expires-in", expires, &ms, err, sizeof(err)) != 0)
 		return cli_fail(CLI_USAGE, "%s", err);
 	body = json_pack("{s:s,s:s}", "name", name, "role", role);
@@ -110,7 +100,7 @@ token_revoke(struct cli *c, const struct args *a)
 
 static const struct opt_spec create_opts[] = {
 	{ "name", 0, "NAME", "what the token is for" },
-	{ "role", 0, "ROLE", "viewer, operator, admin or agent" },
+	{ "role", 0, "ROLE", "agent, viewer, operator or admin" },
 	{ "expires-in", 0, "DURATION", "lifetime, e.g. 30d or 12h (default: never)" },
 	{ NULL, 0, NULL, NULL }
 };

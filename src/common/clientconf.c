@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "clientconf.h"
-#include "config.h"
+#include "confread.h"
 #include "evstream.h"
 
 #define TOKEN_FILE_MAX 4096

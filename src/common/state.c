@@ -75,6 +75,28 @@ static const struct inst_edge inst_edge_table[] = {
 	{ INST_FAILED, INST_PENDING, A_OP, "retried" },
 };
 
+static int refuse(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static const struct {
+	const char *name;
+	const struct state_info *table;
+	int count;
+} kinds[KIND_COUNT] = {
+	[KIND_INSTANCE] = { "instance", inst_states, INST_STATE_COUNT },
+	[KIND_WORKER] = { "worker", worker_states, WORKER_STATE_COUNT },
+	[KIND_HEALTH] = { "health", health_states, HEALTH_COUNT },
+	[KIND_RUN] = { "run", run_states, RUN_STATUS_COUNT },
+};
+
+static const struct role_info roles[ROLE_COUNT] = {
+	[ROLE_NONE] = { "none", "no token: the health routes and the state machine" },
+	[ROLE_AGENT] = { "agent", "a worker's agent: its own routes, nothing else" },
+	[ROLE_VIEWER] = { "viewer", "reads everything, changes nothing" },
+	[ROLE_OPERATOR] = { "operator", "a viewer who runs instances, workers and runbooks" },
+	[ROLE_ADMIN] = { "admin", "an operator who also manages tokens, definitions and templates" },
+};
+
 static const char *
 lookup_name(const struct state_info *t, int n, int i)
 {
@@ -168,8 +190,7 @@ worker_state_is_live(const char *name)
 
 	if (worker_state_parse(name, &s) != 0)
 		return 0;
-	return s == WORKER_PROVISIONING || s == WORKER_READY || s == WORKER_CORDONED ||
-	    s == WORKER_DRAINING;
+	return (worker_set_live() & (1u << s)) != 0;
 }
 
 const struct state_info *
@@ -195,15 +216,196 @@ worker_health_parse(const char *name, enum worker_health *out)
 	return 0;
 }
 
+const char *
+state_kind_name(enum state_kind k)
+{
+	return k >= 0 && k < KIND_COUNT ? kinds[k].name : "unknown";
+}
+
+const struct state_info *
+state_table(enum state_kind k, int *count)
+{
+	if (k < 0 || k >= KIND_COUNT) {
+		*count = 0;
+		return NULL;
+	}
+	*count = kinds[k].count;
+	return kinds[k].table;
+}
+
+int
+state_index(enum state_kind k, const char *name)
+{
+	int i;
+
+	if (k < 0 || k >= KIND_COUNT ||
+	    lookup_parse(kinds[k].table, kinds[k].count, name, &i) != 0)
+		return -1;
+	return i;
+}
+
+unsigned
+state_all(enum state_kind k)
+{
+	return k >= 0 && k < KIND_COUNT ? (1u << kinds[k].count) - 1 : 0;
+}
+
+/* The names of the states in mask, each between pre and post, separated by sep. */
+static const char *
+set_write(enum state_kind k, unsigned mask, const char *pre, const char *post, const char *sep,
+    char *buf, size_t n)
+{
+	size_t off = 0;
+
+	if (n == 0)
+		return buf;
+	buf[0] = '\0';
+	for (int i = 0; k >= 0 && k < KIND_COUNT && i < kinds[k].count; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		off += (size_t)snprintf(buf + off, off < n ? n - off : 0, "%s%s%s%s",
+		    off > 0 ? sep : "", pre, kinds[k].table[i].name, post);
+		if (off >= n)
+			break;
+	}
+	return buf;
+}
+
+const char *
+state_set_sql(enum state_kind k, unsigned mask, char *buf, size_t n)
+{
+	/* Names are a-z only (the tables above): nothing in them needs quoting. */
+	return set_write(k, mask, "'", "'", ",", buf, n);
+}
+
+const char *
+state_set_names(enum state_kind k, unsigned mask, char *buf, size_t n)
+{
+	return set_write(k, mask, "", "", ", ", buf, n);
+}
+
+int
+state_mask_parse(enum state_kind k, const char *list, const char *what, unsigned *mask,
+    char *why, size_t whylen)
+{
+	const char *p = list != NULL ? list : "";
+	char names[256];
+
+	*mask = 0;
+	while (*p != '\0') {
+		size_t len = strcspn(p, ",");
+		int i = -1;
+
+		for (int j = 0; len > 0 && k >= 0 && k < KIND_COUNT && j < kinds[k].count; j++)
+			if (strlen(kinds[k].table[j].name) == len &&
+			    strncmp(kinds[k].table[j].name, p, len) == 0)
+				i = j;
+		if (len > 0 && i < 0)
+			return refuse(why, whylen, "unknown %s %.*s (one of: %s)", what,
+			    (int)(len < 64 ? len : 64), p,
+			    state_set_names(k, state_all(k), names, sizeof(names)));
+		if (i >= 0)
+			*mask |= 1u << i;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	if (*mask == 0)
+		return refuse(why, whylen, "%s must name at least one of: %s", what,
+		    state_set_names(k, state_all(k), names, sizeof(names)));
+	return 0;
+}
+
+unsigned
+inst_set_holding(void)
+{
+	unsigned m = 0;
+
+	for (int i = 0; i < INST_STATE_COUNT; i++)
+		if (inst_state_holds_worker((enum inst_state)i))
+			m |= 1u << i;
+	return m;
+}
+
+unsigned
+inst_set_pool(void)
+{
+	return 1u << INST_PENDING | 1u << INST_SCHEDULED | 1u << INST_INSTANTIATING |
+	    1u << INST_WARM;
+}
+
+unsigned
+worker_set_heartbeating(void)
+{
+	return 1u << WORKER_READY | 1u << WORKER_CORDONED | 1u << WORKER_DRAINING;
+}
+
+unsigned
+worker_set_live(void)
+{
+	return 1u << WORKER_PROVISIONING | worker_set_heartbeating();
+}
+
+const struct role_info *
+role_info(enum role r)
+{
+	return r >= 0 && r < ROLE_COUNT ? &roles[r] : NULL;
+}
+
+const char *
+role_name(enum role r)
+{
+	return r >= 0 && r < ROLE_COUNT ? roles[r].name : "none";
+}
+
+int
+role_parse(const char *s, enum role *out)
+{
+	for (int i = ROLE_AGENT; s != NULL && i < ROLE_COUNT; i++) {
+		if (strcmp(roles[i].name, s) == 0) {
+			*out = (enum role)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+role_allows(enum role have, enum role need)
+{
+	if (need == ROLE_NONE)
+		return 1;
+	if (need == ROLE_AGENT)
+		return have == ROLE_AGENT;
+	if (have == ROLE_AGENT)
+		return 0;
+	return have >= need;
+}
+
+const char *
+role_names_from(enum role least, char *buf, size_t n)
+{
+	int first = least > ROLE_NONE ? (int)least : (int)ROLE_AGENT;
+	size_t off = 0;
+
+	if (n == 0)
+		return buf;
+	buf[0] = '\0';
+	for (int r = first; r < ROLE_COUNT; r++) {
+		off += (size_t)snprintf(buf + off, off < n ? n - off : 0, "%s%s",
+		    r == first ? "" : r == ROLE_COUNT - 1 ? " or " : ", ", roles[r].name);
+		if (off >= n)
+			break;
+	}
+	return buf;
+}
+
 const struct inst_edge *
 inst_edges(size_t *count)
 {
 	*count = sizeof(inst_edge_table) / sizeof(inst_edge_table[0]);
 	return inst_edge_table;
 }
-
-static int refuse(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* "the scheduler's", "an agent's or an operator's": who may make a move. */
 static const char *
@@ -412,17 +614,25 @@ worker_action_parse(const char *name, enum worker_action *out)
 	return -1;
 }
 
+static const enum worker_state worker_action_targets[WORKER_ACT_COUNT] = {
+	[WORKER_ACT_CORDON] = WORKER_CORDONED,
+	[WORKER_ACT_UNCORDON] = WORKER_READY,
+	[WORKER_ACT_DRAIN] = WORKER_DRAINING,
+	[WORKER_ACT_STOP] = WORKER_STOPPED,
+	[WORKER_ACT_TERMINATE] = WORKER_TERMINATED,
+};
+
+enum worker_state
+worker_action_goal(enum worker_action a)
+{
+	return a >= 0 && a < WORKER_ACT_COUNT ? worker_action_targets[a] : WORKER_STATE_COUNT;
+}
+
 int
 worker_action_target(enum worker_action a, enum worker_state from, enum worker_state *to,
     char *why, size_t whylen)
 {
-	static const enum worker_state target[WORKER_ACT_COUNT] = {
-		[WORKER_ACT_CORDON] = WORKER_CORDONED,
-		[WORKER_ACT_UNCORDON] = WORKER_READY,
-		[WORKER_ACT_DRAIN] = WORKER_DRAINING,
-		[WORKER_ACT_STOP] = WORKER_STOPPED,
-		[WORKER_ACT_TERMINATE] = WORKER_TERMINATED,
-	};
+	const enum worker_state *target = worker_action_targets;
 	const char *fname = worker_state_name(from);
 
 	if (a < 0 || a >= WORKER_ACT_COUNT)
@@ -452,6 +662,25 @@ const char *
 hook_name(enum hook h)
 {
 	return h >= 0 && h < HOOK_COUNT ? hook_names[h] : "unknown";
+}
+
+enum hook
+inst_state_hook(enum inst_state s)
+{
+	switch (s) {
+	case INST_INSTANTIATING:
+		return HOOK_INSTANTIATE;
+	case INST_RUNNING:
+		return HOOK_RUN;
+	case INST_COLLECTING:
+		return HOOK_COLLECT;
+	case INST_GRADING:
+		return HOOK_GRADE;
+	case INST_STOPPING:
+		return HOOK_STOP;
+	default:
+		return HOOK_COUNT;
+	}
 }
 
 int

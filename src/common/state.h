@@ -1,8 +1,11 @@
 /*
  * The one state machine of Outpost: instance and worker states, their names,
- * their colours, and which transitions are allowed. The server enforces it,
- * the TUI and CLI draw with it, and the web app receives it as data
- * (GET /api/v1/states). Nothing else in the tree may list states.
+ * their colours, and which transitions are allowed; the operators' actions
+ * on each, the hooks an instance runs, and the roles of tokens. The server
+ * enforces it, the TUI and CLI draw with it, and the web app receives it as
+ * data (GET /api/v1/states). Nothing else in the tree may list states,
+ * actions, hooks or roles: a set of states a query or a message needs is a
+ * mask made here, written out by state_set_sql() or state_set_names().
  */
 #ifndef OUTPOST_STATE_H
 #define OUTPOST_STATE_H
@@ -67,6 +70,65 @@ struct state_info {
 	int is_active;		/* holds or is about to hold resources on a worker */
 };
 
+/* The four tables of states, for what treats them alike (names, masks, the API). */
+enum state_kind { KIND_INSTANCE, KIND_WORKER, KIND_HEALTH, KIND_RUN, KIND_COUNT };
+
+/* "instance", "worker", "health", "run": the kind's key in GET /api/v1/states. */
+const char *state_kind_name(enum state_kind k);
+/* The kind's states in order, and how many. */
+const struct state_info *state_table(enum state_kind k, int *count);
+/* A state of the kind by name: its index, or -1. */
+int state_index(enum state_kind k, const char *name);
+
+/*
+ * A set of states is a mask, a bit per state (1u << state). Written out for
+ * SQL ("'ready','cordoned'", for IN (...)) or for people ("ready, cordoned").
+ * Both return buf, cut to n bytes; a mask of every state of a kind is
+ * state_all(k).
+ */
+unsigned state_all(enum state_kind k);
+const char *state_set_sql(enum state_kind k, unsigned mask, char *buf, size_t n);
+const char *state_set_names(enum state_kind k, unsigned mask, char *buf, size_t n);
+/*
+ * "running,failed" (a query's list) into a mask. On an unknown name, -1 and
+ * why says so, with the states there are ("unknown state x (states: ...)").
+ * An empty list is refused too. `what` names one of them ("state", "health").
+ */
+int state_mask_parse(enum state_kind k, const char *list, const char *what, unsigned *mask,
+    char *why, size_t whylen);
+
+/*
+ * The sets the server's queries and rules name. Each is defined once, here,
+ * from the states' meaning.
+ */
+/* Placed on a worker and using its capacity (inst_state_holds_worker). */
+unsigned inst_set_holding(void);
+/* Where a warm pool's instance is before it is claimed: pending, on its way to warm, warm. */
+unsigned inst_set_pool(void);
+/* Workers whose agents should heartbeat: registered and not stopped, failed or gone. */
+unsigned worker_set_heartbeating(void);
+/* Workers whose template counts them (worker_state_is_live). */
+unsigned worker_set_live(void);
+
+/*
+ * Roles of tokens, from least to most. An agent's role reaches only the
+ * agent's routes, and no other role reaches those; viewer < operator <
+ * admin, each with what the one before it has.
+ */
+enum role { ROLE_NONE, ROLE_AGENT, ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN, ROLE_COUNT };
+struct role_info {
+	const char *name;
+	const char *description;
+};
+const struct role_info *role_info(enum role r);
+const char *role_name(enum role r);
+/* A role a token may have (agent, viewer, operator, admin; not "none"). */
+int role_parse(const char *s, enum role *out);
+/* May a caller with `have` use what needs `need`? Agents only reach agent routes. */
+int role_allows(enum role have, enum role need);
+/* "viewer, operator or admin": the roles from `least` up, for messages. */
+const char *role_names_from(enum role least, char *buf, size_t n);
+
 /* Who may cause a transition. */
 enum actor_kind {
 	ACTOR_SCHEDULER = 1 << 0,
@@ -128,6 +190,8 @@ const char *worker_action_name(enum worker_action a);
 int worker_action_parse(const char *name, enum worker_action *out);
 int worker_action_target(enum worker_action a, enum worker_state from, enum worker_state *to,
     char *why, size_t whylen);
+/* The state the action leaves a worker in: a worker already there has nothing to do. */
+enum worker_state worker_action_goal(enum worker_action a);
 
 /*
  * The hooks of a definition, in the order an instance's life runs them (run
@@ -138,6 +202,8 @@ enum hook { HOOK_INSTANTIATE, HOOK_RUN, HOOK_COLLECT, HOOK_GRADE, HOOK_STOP, HOO
 extern const char *const hook_names[HOOK_COUNT + 1];
 const char *hook_name(enum hook h);
 int hook_parse(const char *s, enum hook *out);
+/* The hook an instance runs while in state s, or HOOK_COUNT when none runs. */
+enum hook inst_state_hook(enum inst_state s);
 
 /* Iteration over the transition tables, for the API's description of them. */
 struct inst_edge {

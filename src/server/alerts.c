@@ -40,7 +40,7 @@ struct rule {
 	int64_t for_ms;		/* instances_stuck, pending_unplaced */
 	char resource[16];	/* free_capacity_below: cpu, memory_mb or slots */
 	int64_t threshold;
-	char runbook[RB_NAME_MAX + 1];	/* "": none */
+	char runbook[NAME_MAX_LEN + 1];	/* "": none */
 	json_t *params;
 	int is_dry;
 	int64_t cooldown_ms;
@@ -106,7 +106,7 @@ parse_rule(json_t *in, const char *prefix, struct rule *r, struct op_err *err)
 	    jsonv_string(in, prefix, "name", 1, 1, sizeof(r->name) - 1, &name, err) != 0 ||
 	    jsonv_string(in, prefix, "description", 0, 0, sizeof(r->description) - 1, &desc,
 	    err) != 0 ||
-	    jsonv_string(in, prefix, "runbook", 0, 1, RB_NAME_MAX, &rb, err) != 0 ||
+	    jsonv_string(in, prefix, "runbook", 0, 1, NAME_MAX_LEN, &rb, err) != 0 ||
 	    jsonv_duration(in, prefix, "cooldown", 0, 1000, 30LL * 86400000, &r->cooldown_ms,
 	    err) != 0 ||
 	    jsonv_bool(in, prefix, "dry_run", &r->is_dry, err) != 0 ||
@@ -307,9 +307,13 @@ check(struct app *a, struct rule *r, int64_t now, json_t **facts)
 		struct sbuf names;
 		const char *firstname = NULL;
 		json_t *fn = NULL;
+		char set[128];
 
-		st = store_stmt(s, "SELECT name FROM workers WHERE health = 'lost' AND state NOT IN "
-		    "('stopped', 'terminated') AND (?1 = '' OR template = ?1) ORDER BY id");
+		/* Lost, and still meant to be working: stopped and gone ones are not news. */
+		snprintf(sql, sizeof(sql), "SELECT name FROM workers WHERE health = 'lost' AND "
+		    "state IN (%s) AND (?1 = '' OR template = ?1) ORDER BY id",
+		    state_set_sql(KIND_WORKER, worker_set_heartbeating(), set, sizeof(set)));
+		st = store_stmt(s, sql);
 		if (st == NULL)
 			return 0;
 		sbuf_init(&names);

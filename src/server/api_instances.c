@@ -36,32 +36,6 @@ create(struct req *rq, struct resp *rs)
 	return 0;
 }
 
-/* "running,failed" → a bit per state; errors name the state. */
-static int
-state_mask_parse(const char *s, unsigned *mask, struct op_err *err)
-{
-	char buf[256], *save = NULL, *tok;
-
-	*mask = 0;
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-		enum inst_state st;
-
-		if (inst_state_parse(tok, &st) != 0) {
-			op_err_set(err, 400, "invalid_argument", "state",
-			    "unknown state %s (states: pending, scheduled, instantiating, warm, running, "
-			    "collecting, grading, stopping, stopped, failed, terminated)", tok);
-			return -1;
-		}
-		*mask |= 1u << st;
-	}
-	if (*mask == 0) {
-		op_err_set(err, 400, "invalid_argument", "state", "state must name at least one state");
-		return -1;
-	}
-	return 0;
-}
-
 /* The query parameters the list takes (dispatch refuses others). */
 static const char *const list_query[] = { "state", "definition", "owner", "worker", "limit",
 		"after", NULL };
@@ -79,7 +53,7 @@ list(struct req *rq, struct resp *rs)
 	if (page_params(rq, "instances", &limit, &after, &err) != 0)
 		return resp_error(rs, &err);
 	if ((v = req_query(rq, "state", sbuf_, sizeof(sbuf_))) != NULL &&
-	    state_mask_parse(v, &f.state_mask, &err) != 0)
+	    req_mask_parse(KIND_INSTANCE, v, "state", &f.state_mask, &err) != 0)
 		return resp_error(rs, &err);
 	f.definition = req_query(rq, "definition", dbuf, sizeof(dbuf));
 	f.owner = req_query(rq, "owner", obuf, sizeof(obuf));

@@ -62,8 +62,10 @@ runs(struct req *rq, struct resp *rs)
 	runbook = req_query(rq, "runbook", b1, sizeof(b1));
 	status = req_query(rq, "status", b2, sizeof(b2));
 	if (status != NULL && run_status_parse(status, &rsv) != 0) {
-		op_err_set(&err, 400, "invalid_argument", "status", "status must be one of running, "
-		    "succeeded, failed, cancelled, interrupted");
+		char names[128];
+
+		op_err_set(&err, 400, "invalid_argument", "status", "status must be one of %s",
+		    state_set_names(KIND_RUN, state_all(KIND_RUN), names, sizeof(names)));
 		return resp_error(rs, &err);
 	}
 	items = runs_list(rq->app->store, runbook, status, after, limit, &last, &has_more);

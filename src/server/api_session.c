@@ -55,9 +55,10 @@ sign_in(struct req *rq, struct resp *rs)
 		goto fail;
 	}
 	if (!role_allows(tok.role, ROLE_VIEWER)) {
-		op_err_set(&err, 403, "forbidden", "token",
-		    "signing in needs a viewer, operator or admin token; this one is %s",
-		    role_name(tok.role));
+		char names[64];
+
+		op_err_set(&err, 403, "forbidden", "token", "signing in needs a %s token; this one "
+		    "is %s", role_names_from(ROLE_VIEWER, names, sizeof(names)), role_name(tok.role));
 		goto fail;
 	}
 	json_decref(in);

@@ -19,13 +19,15 @@ token_create(struct req *rq, struct resp *rs)
 	if (in == NULL)
 		return resp_error(rs, &err);
 	if (jsonv_known(in, "", fields, &err) != 0 ||
-	    jsonv_string(in, "", "name", 1, 1, 128, &name, &err) != 0 ||
+	    jsonv_string(in, "", "name", 1, 1, TOKEN_NAME_MAX, &name, &err) != 0 ||
 	    jsonv_string(in, "", "role", 1, 1, 16, &role_s, &err) != 0 ||
 	    jsonv_duration(in, "", "expires_in", 0, 60000, 3650LL * 86400000, &expires_in, &err) != 0)
 		goto fail;
 	if (role_parse(role_s, &role) != 0) {
-		op_err_set(&err, 400, "invalid_argument", "role",
-		    "role must be viewer, operator, admin or agent");
+		char names[64];
+
+		op_err_set(&err, 400, "invalid_argument", "role", "role must be %s",
+		    role_names_from(ROLE_AGENT, names, sizeof(names)));
 		goto fail;
 	}
 	if (auth_create(rq->app->store, name, role, expires_in ? now_ms() + expires_in : 0,

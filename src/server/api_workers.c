@@ -6,51 +6,6 @@
 
 #include "server.h"
 
-static int
-mask_parse(const char *s, const char *field, int (*parse)(const char *, int *), int n,
-    unsigned *mask, struct op_err *err)
-{
-	char buf[256], *save = NULL, *tok;
-
-	*mask = 0;
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-		int v;
-
-		if (parse(tok, &v) != 0 || v < 0 || v >= n) {
-			op_err_set(err, 400, "invalid_argument", field, "unknown %s %s", field, tok);
-			return -1;
-		}
-		*mask |= 1u << v;
-	}
-	if (*mask == 0) {
-		op_err_set(err, 400, "invalid_argument", field, "%s must name at least one %s", field,
-		    field);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-wstate(const char *s, int *v)
-{
-	enum worker_state w;
-	int rc = worker_state_parse(s, &w);
-
-	*v = (int)w;
-	return rc;
-}
-
-static int
-whealth(const char *s, int *v)
-{
-	enum worker_health h;
-	int rc = worker_health_parse(s, &h);
-
-	*v = (int)h;
-	return rc;
-}
-
 /* The query parameters the list takes (dispatch refuses others). */
 static const char *const list_query[] = { "state", "health", "template", "limit", "after", NULL };
 
@@ -68,10 +23,10 @@ list(struct req *rq, struct resp *rs)
 	if (page_params(rq, "workers", &limit, &after, &err) != 0)
 		return resp_error(rs, &err);
 	if ((v = req_query(rq, "state", b1, sizeof(b1))) != NULL &&
-	    mask_parse(v, "state", wstate, WORKER_STATE_COUNT, &f.state_mask, &err) != 0)
+	    req_mask_parse(KIND_WORKER, v, "state", &f.state_mask, &err) != 0)
 		return resp_error(rs, &err);
 	if ((v = req_query(rq, "health", b2, sizeof(b2))) != NULL &&
-	    mask_parse(v, "health", whealth, HEALTH_COUNT, &f.health_mask, &err) != 0)
+	    req_mask_parse(KIND_HEALTH, v, "health", &f.health_mask, &err) != 0)
 		return resp_error(rs, &err);
 	f.template_name = req_query(rq, "template", b3, sizeof(b3));
 	items = workers_list(rq->app->store, &f, after, limit, &last, &has_more);

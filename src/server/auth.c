@@ -27,41 +27,6 @@ struct token_entry {
 static struct token_entry *tokens;
 static size_t ntokens, cap_tokens;
 
-static const char *const role_names[] = {
-	[ROLE_NONE] = "none", [ROLE_AGENT] = "agent", [ROLE_VIEWER] = "viewer",
-	[ROLE_OPERATOR] = "operator", [ROLE_ADMIN] = "admin",
-};
-
-const char *
-role_name(enum role r)
-{
-	return (r >= ROLE_NONE && r <= ROLE_ADMIN) ? role_names[r] : "none";
-}
-
-int
-role_parse(const char *s, enum role *out)
-{
-	for (int i = ROLE_AGENT; s != NULL && i <= ROLE_ADMIN; i++) {
-		if (strcmp(role_names[i], s) == 0) {
-			*out = (enum role)i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-int
-role_allows(enum role have, enum role need)
-{
-	if (need == ROLE_NONE)
-		return 1;
-	if (need == ROLE_AGENT)
-		return have == ROLE_AGENT;
-	if (have == ROLE_AGENT)
-		return 0;
-	return have >= need;
-}
-
 static void
 hash_token(const char *token, unsigned char out[32])
 {
@@ -311,7 +276,7 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 		    (long long)id);
 		return -1;
 	}
-	if (strcmp((const char *)sqlite3_column_text(st, 1), "admin") == 0) {
+	if (strcmp((const char *)sqlite3_column_text(st, 1), role_name(ROLE_ADMIN)) == 0) {
 		sqlite3_stmt *c;
 		int64_t admins;
 

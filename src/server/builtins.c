@@ -95,11 +95,7 @@ worker_action(struct bctx *c, enum worker_action a)
 	snprintf(name, sizeof(name), "%s", json_string_value(json_object_get(w, "name")));
 	/* A step that finds its work done succeeds: a runbook can be run again. */
 	if (worker_state_parse(json_string_value(json_object_get(w, "state")), &from) == 0 &&
-	    ((a == WORKER_ACT_CORDON && from == WORKER_CORDONED) ||
-	    (a == WORKER_ACT_UNCORDON && from == WORKER_READY) ||
-	    (a == WORKER_ACT_DRAIN && from == WORKER_DRAINING) ||
-	    (a == WORKER_ACT_STOP && from == WORKER_STOPPED) ||
-	    (a == WORKER_ACT_TERMINATE && from == WORKER_TERMINATED))) {
+	    from == worker_action_goal(a)) {
 		say(c, "worker %s is %s already: nothing to do", name, worker_state_name(from));
 		json_decref(w);
 		return 0;

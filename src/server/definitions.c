@@ -65,11 +65,11 @@ definition_validate(json_t *in, json_t **normal, struct op_err *err)
 	*normal = NULL;
 	if (jsonv_known(in, "", fields, err) != 0)
 		goto fail;
-	if (jsonv_string(in, "", "name", 1, 1, 64, &name, err) != 0)
+	if (jsonv_string(in, "", "name", 1, 1, NAME_MAX_LEN, &name, err) != 0)
 		goto fail;
-	if (!name_is_valid(name, 64)) {
-		op_err_set(err, 400, "invalid_argument", "name",
-		    "name must be 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit");
+	if (!name_is_valid(name, NAME_MAX_LEN)) {
+		op_err_set(err, 400, "invalid_argument", "name", "name must be 1 to %d of a-z, 0-9, "
+		    "'.', '_', '-', starting with a letter or digit", NAME_MAX_LEN);
 		goto fail;
 	}
 	if (jsonv_string(in, "", "description", 0, 0, 1024, &desc, err) != 0)

@@ -189,6 +189,19 @@ req_json_body(const struct req *rq, struct op_err *err)
 }
 
 int
+req_mask_parse(enum state_kind k, const char *list, const char *field, unsigned *mask,
+    struct op_err *err)
+{
+	char why[256];
+
+	if (state_mask_parse(k, list, field, mask, why, sizeof(why)) != 0) {
+		op_err_set(err, 400, "invalid_argument", field, "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+int
 req_param_id(const struct req *rq, int i, const char *what, int64_t *id, struct op_err *err)
 {
 	if (i >= rq->nparams || parse_int64(rq->params[i], 1, INT64_MAX, id) != 0) {

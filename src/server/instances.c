@@ -15,14 +15,8 @@ inst_holding_sql(void)
 {
 	static char list[256];
 
-	if (list[0] == '\0') {
-		for (int i = 0; i < INST_STATE_COUNT; i++) {
-			if (!inst_state_holds_worker((enum inst_state)i))
-				continue;
-			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s'%s'",
-			    list[0] ? "," : "", inst_state_name((enum inst_state)i));
-		}
-	}
+	if (list[0] == '\0')
+		state_set_sql(KIND_INSTANCE, inst_set_holding(), list, sizeof(list));
 	return list;
 }
 

@@ -261,9 +261,10 @@ jsonv_labels(json_t *obj, const char *prefix, const char *key, json_t **out, str
 	}
 	json_object_foreach(labels, k, v) {
 		snprintf(sub, sizeof(sub), "%s.%s", path, k);
-		if (!name_is_valid(k, 63)) {
+		if (!name_is_valid(k, NAME_MAX_LEN)) {
 			op_err_set(err, 400, "invalid_argument", sub,
-			    "label names are 1 to 63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit");
+			    "label names are 1 to %d of a-z, 0-9, '.', '_', '-', starting with a letter "
+			    "or digit", NAME_MAX_LEN);
 			return -1;
 		}
 		if (!json_is_string(v)) {

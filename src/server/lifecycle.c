@@ -545,11 +545,8 @@ pool_failures(struct store *s, const char *name, int64_t since)
 static int
 pool_keep(struct store *s, const struct pool_def *d, int64_t now)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT i.id, i.definition_version, i.state, "
-	    "i.worker_id IS NULL OR coalesce(w.state = 'ready' AND w.health = 'online', 0) "
-	    "FROM instances i LEFT JOIN workers w ON w.id = i.worker_id "
-	    "WHERE i.pool = 1 AND i.definition = ? AND i.state IN ('pending', 'scheduled', "
-	    "'instantiating', 'warm') ORDER BY i.id");
+	static char sql[512];
+	sqlite3_stmt *st;
 	struct pool_member *m = NULL;
 	struct pool_state *ps = pool_state(d->name, now);
 	size_t n = 0, cap = 0;
@@ -558,6 +555,16 @@ pool_keep(struct store *s, const struct pool_def *d, int64_t now)
 	char reason[160];
 	struct sbuf one;
 
+	if (sql[0] == '\0') {
+		char set[128];
+
+		snprintf(sql, sizeof(sql), "SELECT i.id, i.definition_version, i.state, "
+		    "i.worker_id IS NULL OR coalesce(w.state = 'ready' AND w.health = 'online', 0) "
+		    "FROM instances i LEFT JOIN workers w ON w.id = i.worker_id "
+		    "WHERE i.pool = 1 AND i.definition = ? AND i.state IN (%s) ORDER BY i.id",
+		    state_set_sql(KIND_INSTANCE, inst_set_pool(), set, sizeof(set)));
+	}
+	st = store_stmt(s, sql);
 	if (st == NULL || ps == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
@@ -671,18 +678,26 @@ out:
 static int
 pools_keep(struct store *s, int64_t now)
 {
-	/* Bodies are parsed only for the few rows kept: result columns come after the WHERE. */
-	sqlite3_stmt *st = store_stmt(s, "SELECT d.name, d.version, d.warm_depth, "
-	    "json_extract(d.body, '$.resources.cpu'), json_extract(d.body, '$.resources.memory_mb'), "
-	    "json_extract(d.body, '$.max_duration') FROM definitions d "
-	    "WHERE d.version = (SELECT max(version) FROM definitions WHERE name = d.name) AND "
-	    "(d.warm_depth > 0 OR EXISTS (SELECT 1 FROM instances i "
-	    "WHERE i.pool = 1 AND i.definition = d.name AND i.state IN ('pending', 'scheduled', "
-	    "'instantiating', 'warm')))");
+	static char sql[768];
+	sqlite3_stmt *st;
 	struct pool_def *d = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
 
+	/* Bodies are parsed only for the few rows kept: result columns come after the WHERE. */
+	if (sql[0] == '\0') {
+		char set[128];
+
+		snprintf(sql, sizeof(sql), "SELECT d.name, d.version, d.warm_depth, "
+		    "json_extract(d.body, '$.resources.cpu'), "
+		    "json_extract(d.body, '$.resources.memory_mb'), "
+		    "json_extract(d.body, '$.max_duration') FROM definitions d "
+		    "WHERE d.version = (SELECT max(version) FROM definitions WHERE name = d.name) AND "
+		    "(d.warm_depth > 0 OR EXISTS (SELECT 1 FROM instances i "
+		    "WHERE i.pool = 1 AND i.definition = d.name AND i.state IN (%s)))",
+		    state_set_sql(KIND_INSTANCE, inst_set_pool(), set, sizeof(set)));
+	}
+	st = store_stmt(s, sql);
 	if (st == NULL)
 		return -1;
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -902,7 +917,7 @@ agent_sync(struct store *s, json_t *in, const char *actor, int64_t hook_timeout,
 	char reason[200];
 
 	if (jsonv_known(in, "", fields, err) != 0 ||
-	    jsonv_string(in, "", "name", 1, 1, 63, &name, err) != 0)
+	    jsonv_string(in, "", "name", 1, 1, NAME_MAX_LEN, &name, err) != 0)
 		return -1;
 	alive = jsonv_array(in, "", "alive", 1, err);
 	if (alive == NULL)
@@ -1079,7 +1094,7 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	*out = NULL;
 	err->code = NULL;
 	if (jsonv_known(in, "", fields, err) != 0 ||
-	    jsonv_string(in, "", "name", 1, 1, 63, &name, err) != 0 ||
+	    jsonv_string(in, "", "name", 1, 1, NAME_MAX_LEN, &name, err) != 0 ||
 	    jsonv_int(in, "", "attempt", 1, 1, INT32_MAX, &attempt, err) != 0 ||
 	    jsonv_string(in, "", "from", 1, 1, 32, &from_s, err) != 0 ||
 	    jsonv_string(in, "", "to", 1, 1, 32, &to_s, err) != 0 ||

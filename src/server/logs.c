@@ -85,7 +85,7 @@ instance_log_append(struct store *s, int64_t id, json_t *in, int64_t *stored, st
 	*stored = 0;
 	err->code = NULL;
 	if (jsonv_known(in, "", fields, err) != 0 ||
-	    jsonv_string(in, "", "name", 1, 1, 63, &name, err) != 0 ||
+	    jsonv_string(in, "", "name", 1, 1, NAME_MAX_LEN, &name, err) != 0 ||
 	    jsonv_int(in, "", "attempt", 1, 1, INT32_MAX, &attempt, err) != 0 ||
 	    jsonv_string(in, "", "hook", 1, 1, 32, &hook, err) != 0 ||
 	    jsonv_int(in, "", "offset", 1, 0, INT64_MAX / 2, &offset, err) != 0 ||

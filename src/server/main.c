@@ -21,7 +21,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "../common/config.h"
+#include "confread.h"
 #include "server.h"
 
 struct app *the_app;

@@ -410,7 +410,7 @@ runbook_parse(json_t *in, const char *name, const char *path, struct op_err *err
 		goto fail;
 	}
 	if (jsonv_known(in, "", fields, err) != 0 ||
-	    jsonv_string(in, "", "name", 1, 1, RB_NAME_MAX, &nm, err) != 0 ||
+	    jsonv_string(in, "", "name", 1, 1, NAME_MAX_LEN, &nm, err) != 0 ||
 	    jsonv_string(in, "", "description", 0, 0, 2000, &desc, err) != 0 ||
 	    jsonv_string(in, "", "role", 0, 1, 16, &role, err) != 0 ||
 	    jsonv_bool(in, "", "confirm", &rb->confirm, err) != 0)
@@ -420,7 +420,7 @@ runbook_parse(json_t *in, const char *name, const char *path, struct op_err *err
 		    "a runbook is named by its file", nm, name);
 		goto fail;
 	}
-	if (!name_is_valid(name, RB_NAME_MAX)) {
+	if (!name_is_valid(name, NAME_MAX_LEN)) {
 		op_err_set(err, 400, "invalid_argument", "name", "name must be lower-case letters, "
 		    "digits, '.', '_' and '-', starting with a letter or digit");
 		goto fail;
@@ -429,7 +429,7 @@ runbook_parse(json_t *in, const char *name, const char *path, struct op_err *err
 		op_err_set(err, 400, "invalid_argument", "role", "role must be operator or admin");
 		goto fail;
 	}
-	snprintf(rb->name, sizeof(rb->name), "%.*s", RB_NAME_MAX, name);
+	snprintf(rb->name, sizeof(rb->name), "%.*s", NAME_MAX_LEN, name);
 	snprintf(rb->file, sizeof(rb->file), "%s", path);
 	{
 		const char *slash = strrchr(path, '/');
@@ -526,7 +526,7 @@ runbooks_load_dir(const char *dir)
 	}
 	while (d != NULL && (e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name);
-		char path[1400], name[RB_NAME_MAX + 8];
+		char path[1400], name[NAME_MAX_LEN + 8];
 		struct op_err err = { 0 };
 		json_error_t je;
 		json_t *in;

@@ -1096,7 +1096,7 @@ runs_recover(struct app *a)
 	struct store *s = a->store;
 	sqlite3_stmt *st = store_stmt(s, "SELECT id, runbook, dry_run, token_id, child_ref FROM runs "
 	    "WHERE status = 'running'");
-	struct left { int64_t id, token; int is_dry; char runbook[RB_NAME_MAX + 1]; } *l = NULL;
+	struct left { int64_t id, token; int is_dry; char runbook[NAME_MAX_LEN + 1]; } *l = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
 

@@ -61,7 +61,7 @@ struct job {
 	pid_t pid;
 	int64_t worker_id;
 	char worker[64];
-	char tmpl[TMPL_NAME_MAX + 1];
+	char tmpl[TEMPLATE_NAME_MAX + 1];
 	int64_t deadline;	/* SIGTERM to its group then; SIGKILL a grace later */
 	int is_killed;
 	int is_cancelled;	/* killed because its worker is being removed: not a failure */
@@ -72,7 +72,7 @@ struct job {
 
 struct tstate {
 	struct tstate *next;
-	char name[TMPL_NAME_MAX + 1];
+	char name[TEMPLATE_NAME_MAX + 1];
 	int64_t last_action_at;	/* the autoscaler's last decision: the cooldown runs from it */
 	int64_t last_fail_at;
 	int64_t retry_at;	/* no provisioning before this (backoff) */
@@ -99,7 +99,7 @@ struct wstate {
 struct wrow {
 	int64_t id;
 	char name[64];
-	char tmpl[TMPL_NAME_MAX + 1];
+	char tmpl[TEMPLATE_NAME_MAX + 1];
 	enum worker_state state;
 	enum worker_health health;
 	int retiring;
@@ -1565,7 +1565,7 @@ scaler_scale(struct app *a, const char *name, json_t *body, const char *actor, j
 		return -1;
 	}
 	if (jsonv_known(body, "", fields, err) != 0 ||
-	    jsonv_int(body, "", "count", 1, 0, TMPL_MAX_WORKERS, &count, err) != 0 ||
+	    jsonv_int(body, "", "count", 1, 0, TEMPLATE_MAX_WORKERS, &count, err) != 0 ||
 	    jsonv_string(body, "", "deadline", 0, 1, 64, &dl, err) != 0)
 		return -1;
 	if (json_object_get(body, "deadline") != NULL && !json_is_null(json_object_get(body, "deadline"))) {

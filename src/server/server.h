@@ -16,6 +16,7 @@
 
 #include <libwebsockets.h>
 
+#include "bounds.h"
 #include "log.h"
 #include "state.h"
 #include "util.h"
@@ -32,12 +33,6 @@ struct op_err {
 
 void op_err_set(struct op_err *e, int http, const char *code, const char *field,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-enum role { ROLE_NONE, ROLE_AGENT, ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN };
-const char *role_name(enum role r);
-int role_parse(const char *s, enum role *out);
-/* May a caller with `have` use a route that needs `need`? Agents only reach agent routes. */
-int role_allows(enum role have, enum role need);
 
 enum sched_policy { SCHED_BINPACK, SCHED_SPREAD };
 
@@ -287,6 +282,9 @@ const char *req_query(const struct req *rq, const char *name, char *buf, size_t 
 int req_query_check(const struct req *rq, const char *const *allowed, struct op_err *err);
 /* Parses the body as a JSON object; errors name what is wrong. */
 json_t *req_json_body(const struct req *rq, struct op_err *err);
+/* A query's comma list of states of kind k into a mask; errors name the field and the states. */
+int req_mask_parse(enum state_kind k, const char *list, const char *field, unsigned *mask,
+    struct op_err *err);
 /* Path capture i as a positive id; errors name it ("id") and say it is a `what` id. */
 int req_param_id(const struct req *rq, int i, const char *what, int64_t *id,
     struct op_err *err);
@@ -533,11 +531,9 @@ int workers_check_health(struct store *s, int64_t now, int64_t since, int64_t of
     int64_t lost_after);
 
 /* templates.c: kinds of workers and their provisioners. */
-#define TMPL_NAME_MAX 47
-#define TMPL_MAX_WORKERS 1000
 enum prov_type { PROV_LOCAL, PROV_SYSTEMD, PROV_COMMAND, PROV_STATIC, PROV_COUNT };
 struct tmpl {
-	char name[TMPL_NAME_MAX + 1];
+	char name[TEMPLATE_NAME_MAX + 1];
 	int64_t cpu, memory_mb, slots;
 	int64_t min, max;
 	int64_t cooldown_ms, idle_timeout_ms, provision_timeout_ms, retry_backoff_ms;
@@ -591,7 +587,6 @@ pid_t proc_ref_alive(const char *ref);
 void proc_status_words(int status, char *buf, size_t n);
 
 /* ---- runbooks (runbooks.c, builtins.c), their runs (runs.c), alert rules (alerts.c) ---- */
-#define RB_NAME_MAX 63
 enum param_type { PT_STRING, PT_INT, PT_BOOL, PT_DURATION, PT_ENUM, PT_WORKER, PT_INSTANCE,
 	PT_DEFINITION, PT_TEMPLATE };
 
@@ -627,7 +622,7 @@ struct rb_step {
 
 struct runbook {
 	int refs;
-	char name[RB_NAME_MAX + 1];
+	char name[NAME_MAX_LEN + 1];
 	char file[1400];
 	char dir[1400];		/* an exec's relative program is found here */
 	enum role role;

@@ -156,11 +156,11 @@ provisioner_check(json_t *in, json_t **out, struct op_err *err)
 static int
 tmpl_name_ok(const char *name, struct op_err *err)
 {
-	if (name == NULL || !name_is_valid(name, TMPL_NAME_MAX) ||
+	if (name == NULL || !name_is_valid(name, TEMPLATE_NAME_MAX) ||
 	    strspn(name, "0123456789") == strlen(name)) {
 		op_err_set(err, 400, "invalid_argument", "name",
 		    "name must be 1 to %d of a-z, 0-9, '.', '_', '-', starting with a letter or digit "
-		    "(its workers are named NAME-1, NAME-2, ...)", TMPL_NAME_MAX);
+		    "(its workers are named NAME-1, NAME-2, ...)", TEMPLATE_NAME_MAX);
 		return -1;
 	}
 	return 0;
@@ -208,8 +208,8 @@ template_validate(json_t *in, const char *name, json_t **normal, struct op_err *
 	    jsonv_int(cap, "capacity", "slots", 1, 1, 10000, &slots, err) != 0 ||
 	    jsonv_labels(in, "", "labels", &labels, err) != 0)
 		goto fail;
-	if (jsonv_int(in, "", "max", 1, 0, TMPL_MAX_WORKERS, &max, err) != 0 ||
-	    jsonv_int(in, "", "min", 0, 0, TMPL_MAX_WORKERS, &min, err) != 0)
+	if (jsonv_int(in, "", "max", 1, 0, TEMPLATE_MAX_WORKERS, &max, err) != 0 ||
+	    jsonv_int(in, "", "min", 0, 0, TEMPLATE_MAX_WORKERS, &min, err) != 0)
 		goto fail;
 	if (min > max) {
 		op_err_set(err, 400, "invalid_argument", "min", "min (%lld) must not be above max (%lld)",
@@ -471,7 +471,7 @@ load_pass(struct store *s, DIR *d, const char *dir, int is_put, int is_strict, c
 	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name);
-		char path[1400], name[TMPL_NAME_MAX + 8];
+		char path[1400], name[TEMPLATE_NAME_MAX + 8];
 		struct op_err err = { 0 };
 		json_error_t je;
 		json_t *in, *out = NULL;
@@ -515,7 +515,7 @@ static void
 release_orphans(struct store *s, const char *dir)
 {
 	sqlite3_stmt *st = store_stmt(s, "SELECT name FROM templates WHERE source = 'config'");
-	char (*names)[TMPL_NAME_MAX + 1] = NULL;
+	char (*names)[TEMPLATE_NAME_MAX + 1] = NULL;
 	size_t n = 0, cap = 0;
 
 	if (st == NULL)

@@ -25,17 +25,10 @@ static const char worker_select_tmpl[] =
 static const char *
 worker_sql(char *buf, size_t n, const char *where)
 {
-	char states[256] = "";
-	const char *mark;
+	const char *states = inst_holding_sql(), *mark;
 
 	if (buf[0] != '\0')
 		return buf;
-	for (int i = 0; i < INST_STATE_COUNT; i++) {
-		if (!inst_state_holds_worker((enum inst_state)i))
-			continue;
-		snprintf(states + strlen(states), sizeof(states) - strlen(states), "%s'%s'",
-		    states[0] ? "," : "", inst_state_name((enum inst_state)i));
-	}
 	/* Copy the template, putting the state list where each ?S stands. */
 	{
 		const char *p = worker_select_tmpl;
@@ -152,15 +145,15 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 
 	*out = NULL;
 	if (jsonv_known(in, "", fields, err) != 0 ||
-	    jsonv_string(in, "", "name", 1, 1, 63, &name, err) != 0)
+	    jsonv_string(in, "", "name", 1, 1, NAME_MAX_LEN, &name, err) != 0)
 		return -1;
-	if (!name_is_valid(name, 63) || strspn(name, "0123456789") == strlen(name)) {
+	if (!name_is_valid(name, NAME_MAX_LEN) || strspn(name, "0123456789") == strlen(name)) {
 		op_err_set(err, 400, "invalid_argument", "name",
-		    "name must be 1 to 63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit, "
-		    "and not all digits (those name worker ids)");
+		    "name must be 1 to %d of a-z, 0-9, '.', '_', '-', starting with a letter or "
+		    "digit, and not all digits (those name worker ids)", NAME_MAX_LEN);
 		return -1;
 	}
-	if (jsonv_string(in, "", "template", 0, 1, 63, &tmpl, err) != 0)
+	if (jsonv_string(in, "", "template", 0, 1, NAME_MAX_LEN, &tmpl, err) != 0)
 		return -1;
 	cap = jsonv_object(in, "", "capacity", 1, err);
 	if (cap == NULL || jsonv_known(cap, "capacity", cap_fields, err) != 0 ||
@@ -451,7 +444,7 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 
 	*out = NULL;
 	if (jsonv_known(in, "", fields, err) != 0 ||
-	    jsonv_string(in, "", "name", 1, 1, 63, &name, err) != 0)
+	    jsonv_string(in, "", "name", 1, 1, NAME_MAX_LEN, &name, err) != 0)
 		return -1;
 	if (store_begin(s) != 0) {
 		store_fail(s, err);
@@ -514,15 +507,22 @@ workers_check_health(struct store *s, int64_t now, int64_t since, int64_t offlin
 	struct change { int64_t id; char from[16]; const char *to; int64_t silent_ms; char name[64]; };
 	struct change *c = NULL;
 	size_t n = 0, cap = 0;
-	/* Silence is counted from the later of the last heartbeat and `since` (the server's
-	 * start): agents get their full grace to reach a server that was down. */
-	sqlite3_stmt *st = store_stmt(s, "SELECT id, health, "
-	    "max(coalesce(last_heartbeat, created_at), ?2), name FROM workers "
-	    "WHERE state NOT IN ('terminated', 'provisioning', 'stopped', 'failed') AND "
-	    "health != 'lost' AND "
-	    "max(coalesce(last_heartbeat, created_at), ?2) <= ?1");
+	static char sql[512];
+	sqlite3_stmt *st;
 	int rc = 0;
 
+	/* Silence is counted from the later of the last heartbeat and `since` (the server's
+	 * start): agents get their full grace to reach a server that was down. */
+	if (sql[0] == '\0') {
+		char set[128];
+
+		snprintf(sql, sizeof(sql), "SELECT id, health, "
+		    "max(coalesce(last_heartbeat, created_at), ?2), name FROM workers "
+		    "WHERE state IN (%s) AND health != 'lost' AND "
+		    "max(coalesce(last_heartbeat, created_at), ?2) <= ?1",
+		    state_set_sql(KIND_WORKER, worker_set_heartbeating(), set, sizeof(set)));
+	}
+	st = store_stmt(s, sql);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, now - offline_after);

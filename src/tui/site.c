@@ -206,6 +206,7 @@ site_probe_role(struct app *a, char *err, size_t errlen)
 {
 	struct httpc_resp r;
 	const char *role;
+	enum role rv;
 
 	/* Who the token is: GET /api/v1/session answers any role its name and role. */
 	if (httpc_request(a->http, "GET", "/api/v1/session", NULL, &r) != 0) {
@@ -224,8 +225,8 @@ site_probe_role(struct app *a, char *err, size_t errlen)
 		return -1;
 	}
 	role = json_string_value(json_object_get(r.json, "role"));
-	snprintf(a->role, sizeof(a->role), "%s", role != NULL ? role : "viewer");
-	a->is_viewer = strcmp(a->role, "operator") != 0 && strcmp(a->role, "admin") != 0;
+	snprintf(a->role, sizeof(a->role), "%s", role != NULL ? role : role_name(ROLE_VIEWER));
+	a->is_viewer = role_parse(a->role, &rv) != 0 || !role_allows(rv, ROLE_OPERATOR);
 	httpc_resp_free(&r);
 	return 0;
 }

@@ -151,6 +151,16 @@ try {
   check(await page.getByRole('button', { name: 'uncordon worker w2' }).isEnabled(), 'uncordon is offered');
   await shot(page, '07-workers');
 
+  // ---- a failed worker is terminated (its actions come from GET /api/v1/states) ----
+  step = 'terminate a failed worker';
+  await page.locator('tr[data-worker="broken-1"][data-state="failed"]').waitFor();
+  const termBroken = page.getByRole('button', { name: 'terminate worker broken-1', exact: true });
+  check(await termBroken.isEnabled(), 'terminate is offered for a failed worker');
+  check(!(await page.getByRole('button', { name: 'cordon worker broken-1', exact: true }).isEnabled()), 'cordon is not offered for a failed worker');
+  await page.locator('#w-term').check();
+  await termBroken.click();
+  await page.locator('tr[data-worker="broken-1"][data-state="terminated"]').waitFor();
+
   // ---- a runbook: a missing parameter at its field, then a dry run's output ----
   step = 'runbook';
   await page.goto(`${base}/#/runbooks`);

@@ -3,7 +3,7 @@
 # agents, and Debian's chromium driven headless by playwright-core
 # (scenario.mjs): sign in, a field error at its field, an instance created
 # and followed to running and, stopped, to stopped with its grade, a worker
-# cordoned, a runbook's dry run and its output, the stream resumed after the
+# cordoned, a failed worker terminated, a runbook's dry run and its output, the stream resumed after the
 # server restarts, a viewer's read-only pages, sign-out. Screenshots of each
 # page go to tests/browser-artifacts/ in the build directory.
 #
@@ -55,6 +55,20 @@ wait_online w1 w2
 TOKEN=$SERVER_TOKEN api_ok 201 PUT /api/v1/templates/pcs '{"description": "lab PCs",
   "capacity": {"cpu": 1, "memory_mb": 256, "slots": 1}, "max": 2, "autoscale": false,
   "provision_timeout": "1h", "provisioner": {"type": "static"}}'
+# A template whose provisioner always fails: its worker waits failed, its removal
+# refused until deprov-ok exists (then an operator's terminate removes it).
+TOKEN=$SERVER_TOKEN api_ok 201 PUT /api/v1/templates/broken '{"description": "always fails",
+  "capacity": {"cpu": 1, "memory_mb": 256, "slots": 1}, "max": 1, "autoscale": false,
+  "retry_backoff": "1h", "provisioner": {"type": "command", "provision": ["false"],
+  "deprovision": ["sh", "-c", "test -f '"$WORK/sync/deprov-ok"'"]}}'
+TOKEN=$SERVER_TOKEN api_ok 200 POST /api/v1/templates/broken/scale '{"count": 1}'
+_broken_failed() {
+	TOKEN=$SERVER_TOKEN api GET /api/v1/workers/broken-1
+	[ "$STATUS" = 200 ] && [ "$(jbody .state)" = failed ] &&
+		[ "$(events_of deprovision_failed broken | jq length)" -gt 0 ]
+}
+wait_for 20 "broken-1 failed, its first removal refused" _broken_failed
+touch "$WORK/sync/deprov-ok"
 create_token viewer viewer
 viewer=$NEW_TOKEN
 

@@ -133,7 +133,10 @@ expect 400 unknown_field scope POST /api/v1/tokens '{"name": "t", "role": "viewe
 after=$(snapshot)
 assert_eq "$before" "$after" "instance count, last event seq and definitions after every refused request"
 
-# The limits are limits, not off by one: 128-byte owner and 64-byte name are fine.
+# The limits are limits, not off by one: a 128-byte owner and a 63-byte name are fine, a
+# 64-byte name is not (names are 1 to 63, as workers' and runbooks' are).
 create_instance lab "$(printf 'o%.0s' $(seq 128))"
-api_ok 201 POST /api/v1/definitions "$(defw ".name = \"$(printf 'n%.0s' $(seq 64))\"")"
+api_ok 201 POST /api/v1/definitions "$(defw ".name = \"$(printf 'n%.0s' $(seq 63))\"")"
+api POST /api/v1/definitions "$(defw ".name = \"$(printf 'n%.0s' $(seq 64))\"")"
+assert_error 400 invalid_argument name "a 64-byte definition name"
 exit 0

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "../../src/common/config.h"	/* not autoconf's config.h */
+#include "confread.h"
 #include "util.h"
 
 static void

@@ -4,7 +4,7 @@ import { api, get, setUnauthenticatedHandler, ApiError } from './api.js';
 import { h, replace, toast } from './dom.js';
 import { EventStream } from './events.js';
 import { field, formAlert, showError, busy } from './forms.js';
-import { loadStates } from './states.js';
+import { loadStates, roleRank } from './states.js';
 import dashboard from './pages/dashboard.js';
 import instances from './pages/instances.js';
 import instance from './pages/instance.js';
@@ -30,7 +30,6 @@ const routes = [
   [/^\/events$/, events],
 ];
 
-const ROLES = ['viewer', 'operator', 'admin'];
 const main = document.getElementById('main');
 const stream = new EventStream();
 let session = null;
@@ -40,7 +39,8 @@ const ctx = {
   stream,
   get role() { return session ? session.role : null; },
   // May the signed-in role do what needs `role`?
-  can(role) { return !!session && ROLES.indexOf(session.role) >= ROLES.indexOf(role); },
+  // Agents sign in nowhere: a session's role is a viewer's or above, ranked as the server does.
+  can(role) { return !!session && roleRank(session.role) >= roleRank(role) && roleRank(role) >= 0; },
   navigate(hash) { location.hash = hash; },
 };
 

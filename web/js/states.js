@@ -1,6 +1,7 @@
 // The state machine as the server gives it (GET /api/v1/states, from
-// src/common/state.c): names, descriptions and colours of every state, and
-// which instance actions each state allows. The app keeps no list of its own.
+// src/common/state.c): names, descriptions and colours of every state, which
+// instance and worker actions each state allows, the hook each instance
+// state runs, and the roles. The app keeps no list of its own.
 import { h } from './dom.js';
 
 let machine = null;
@@ -48,9 +49,25 @@ export function stateBadge(kind, name) {
   return el;
 }
 
-export function actionAllowed(action, state) {
-  const a = (machine && machine.instance_actions || []).find((x) => x.name === action);
+// May the action (of 'instance_actions' or 'worker_actions') start from state?
+export function actionAllowed(action, state, kind = 'instance_actions') {
+  const a = (machine && machine[kind] || []).find((x) => x.name === action);
   return !!a && a.from.includes(state);
+}
+
+export function workerActionAllowed(action, state) {
+  return actionAllowed(action, state, 'worker_actions');
+}
+
+// Does a hook run while an instance is in this state?
+export function runsHook(state) {
+  const info = stateInfo('instance', state);
+  return !!info && !!info.hook;
+}
+
+// A role's rank: agent, viewer, operator, admin as the server orders them (-1: unknown).
+export function roleRank(name) {
+  return (machine && machine.roles || []).findIndex((r) => r.name === name);
 }
 
 export function isFinal(kind, name) {

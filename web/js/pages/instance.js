@@ -3,10 +3,7 @@
 // Its events reload what they change.
 import { get } from '../api.js';
 import { h, append, replace, fmtTime, fmtGrade } from '../dom.js';
-import { stateBadge } from '../states.js';
-
-// While hooks run their output grows with no event (log chunks write none): read it again.
-const HOOKS_RUN = ['instantiating', 'running', 'collecting', 'grading', 'stopping'];
+import { stateBadge, runsHook } from '../states.js';
 import { heading, debounce, resources } from './common.js';
 import { instanceActions } from './instances.js';
 
@@ -102,7 +99,8 @@ export default {
       loadInstance(); loadTimeline(); loadPlacement(); loadLog();
     }, 200);
     await Promise.all([loadInstance(), loadTimeline(), loadPlacement(), loadLog()]);
-    const logTimer = setInterval(() => { if (HOOKS_RUN.includes(state)) loadLog(); }, 2000);
+    // While a hook runs its output grows with no event (log chunks write none): read it again.
+    const logTimer = setInterval(() => { if (runsHook(state)) loadLog(); }, 2000);
     return {
       onEvent(ev) {
         if (ev.kind === 'instance' && Number(ev.id) === id) {

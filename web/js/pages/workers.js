@@ -2,16 +2,8 @@
 // heartbeat; and cordon, uncordon, drain, stop and terminate.
 import { post, ApiError } from '../api.js';
 import { h, append, replace, fmtTime, flash, toast } from '../dom.js';
-import { stateBadge } from '../states.js';
+import { stateBadge, workerActionAllowed } from '../states.js';
 import { heading, actionButton, getAll, labels, emptyRow, readOnlyNote, stackTable } from './common.js';
-
-const ALLOWED = {
-  cordon: ['ready'],
-  uncordon: ['cordoned', 'draining'],
-  drain: ['ready', 'cordoned'],
-  stop: ['ready', 'cordoned', 'draining'],
-  terminate: ['provisioning', 'ready', 'cordoned', 'draining', 'stopped'],
-};
 
 export default {
   name: 'workers',
@@ -46,7 +38,7 @@ export default {
     function actions(w) {
       if (!ctx.can('operator')) return [];
       const b = (name, variant, fn) => actionButton(name[0].toUpperCase() + name.slice(1), fn || (() => act(w, name)), {
-        variant, action: name, disabled: !ALLOWED[name].includes(w.state), ariaLabel: `${name} worker ${w.name}`,
+        variant, action: name, disabled: !workerActionAllowed(name, w.state), ariaLabel: `${name} worker ${w.name}`,
       });
       return [
         b('cordon', 'btn-outline-secondary'),

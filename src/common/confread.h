@@ -4,8 +4,8 @@
  * ignored. Keys use underscores (state_dir); the matching variable is the key
  * upper-cased behind OUTPOST_ (OUTPOST_STATE_DIR).
  */
-#ifndef OUTPOST_CONFIG_H
-#define OUTPOST_CONFIG_H
+#ifndef OUTPOST_CONFREAD_H
+#define OUTPOST_CONFREAD_H
 
 #include <stddef.h>
 

@@ -1,0 +1,38 @@
+/*
+ * The bounds every program agrees on: how long a name may be, how many
+ * workers a template may have, and how large the buffers that hold a path
+ * are. A limit that two programs check (the server, and a client that
+ * checks first to say so sooner) is defined here and nowhere else.
+ *
+ * Paths: a setting that names a file or directory (state_dir, work_dir,
+ * token_file, ...) holds at most PATH_SETTING_MAX bytes; a path made from
+ * one (a directory, a name under it and a file in that) fits PATH_BUF_MAX.
+ * A longer one is refused where it is made (snprintf's truncation is
+ * checked), never cut silently.
+ */
+#ifndef OUTPOST_BOUNDS_H
+#define OUTPOST_BOUNDS_H
+
+/*
+ * A name (of a definition, a worker, a runbook, an alert rule, a label's
+ * key): 1 to NAME_MAX_LEN of a-z, 0-9, '.', '_', '-' (util.h's
+ * name_is_valid). It fits a buffer of NAME_BUF bytes with its NUL.
+ */
+#define NAME_MAX_LEN 63
+#define NAME_BUF (NAME_MAX_LEN + 1)
+
+/*
+ * A template's workers are named NAME-N: a template's name leaves room in
+ * a worker's name for "-" and N's digits (up to 15 of them).
+ */
+#define TEMPLATE_NAME_MAX (NAME_MAX_LEN - 16)
+/* A template's desired count, min and max, and what a scale may ask for. */
+#define TEMPLATE_MAX_WORKERS 1000
+
+/* A token's name (`outpost token create --name`). */
+#define TOKEN_NAME_MAX 128
+
+#define PATH_SETTING_MAX 1024
+#define PATH_BUF_MAX (PATH_SETTING_MAX + 2 * NAME_BUF + 64)
+
+#endif
