@@ -224,6 +224,8 @@ test_worker_actions(void **state)
 		{ WORKER_ACT_TERMINATE, WORKER_TERMINATED, 0, 0 },
 		{ WORKER_ACT_CORDON, WORKER_TERMINATED, 0, 0 },
 		{ WORKER_ACT_CORDON, WORKER_PROVISIONING, 0, 0 },
+		{ WORKER_ACT_TERMINATE, WORKER_FAILED, 1, WORKER_TERMINATED },
+		{ WORKER_ACT_STOP, WORKER_FAILED, 0, 0 },
 	};
 	char why[200];
 
@@ -242,6 +244,115 @@ test_worker_actions(void **state)
 	}
 }
 
+static void
+test_a_worker_already_where_an_action_leads_is_refused(void **state)
+{
+	char why[200];
+
+	(void)state;
+	for (int a = 0; a < WORKER_ACT_COUNT; a++) {
+		enum worker_state to, goal = worker_action_goal((enum worker_action)a);
+
+		assert_true(goal < WORKER_STATE_COUNT);
+		assert_int_equal(worker_action_target((enum worker_action)a, goal, &to, why,
+		    sizeof(why)), -1);
+		assert_non_null(strstr(why, "already"));
+	}
+}
+
+static void
+test_sets_are_written_for_sql_and_for_people(void **state)
+{
+	char buf[256];
+
+	(void)state;
+	assert_string_equal(state_set_sql(KIND_WORKER, worker_set_heartbeating(), buf,
+	    sizeof(buf)), "'ready','cordoned','draining'");
+	assert_string_equal(state_set_sql(KIND_INSTANCE, inst_set_holding(), buf, sizeof(buf)),
+	    "'scheduled','instantiating','warm','running','collecting','grading','stopping'");
+	assert_string_equal(state_set_sql(KIND_INSTANCE, inst_set_pool(), buf, sizeof(buf)),
+	    "'pending','scheduled','instantiating','warm'");
+	assert_string_equal(state_set_names(KIND_HEALTH, state_all(KIND_HEALTH), buf,
+	    sizeof(buf)), "online, offline, lost");
+	assert_string_equal(state_set_names(KIND_RUN, 0, buf, sizeof(buf)), "");
+	/* Cut to the buffer, never past it. */
+	assert_string_equal(state_set_names(KIND_HEALTH, state_all(KIND_HEALTH), buf, 9),
+	    "online, ");
+	for (int i = 0; i < WORKER_STATE_COUNT; i++)
+		assert_int_equal(!!(worker_set_live() & (1u << i)),
+		    worker_state_is_live(worker_state_name((enum worker_state)i)));
+}
+
+static void
+test_a_comma_list_of_states_is_a_mask(void **state)
+{
+	unsigned m;
+	char why[300];
+
+	(void)state;
+	assert_int_equal(state_mask_parse(KIND_INSTANCE, "running,failed", "state", &m, why,
+	    sizeof(why)), 0);
+	assert_int_equal(m, 1u << INST_RUNNING | 1u << INST_FAILED);
+	/* Empty pairs are skipped; a prefix is not a state. */
+	assert_int_equal(state_mask_parse(KIND_WORKER, ",ready,,", "state", &m, why,
+	    sizeof(why)), 0);
+	assert_int_equal(m, 1u << WORKER_READY);
+	assert_int_equal(state_mask_parse(KIND_WORKER, "read", "state", &m, why, sizeof(why)),
+	    -1);
+	assert_string_equal(why, "unknown state read (one of: provisioning, ready, cordoned, "
+	    "draining, stopped, failed, terminated)");
+	assert_int_equal(state_mask_parse(KIND_HEALTH, "online,asleep", "health", &m, why,
+	    sizeof(why)), -1);
+	assert_string_equal(why, "unknown health asleep (one of: online, offline, lost)");
+	assert_int_equal(state_mask_parse(KIND_RUN, ",", "status", &m, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "at least one"));
+}
+
+static void
+test_roles_rank_and_name(void **state)
+{
+	enum role r;
+	char buf[64];
+
+	(void)state;
+	assert_true(role_allows(ROLE_ADMIN, ROLE_OPERATOR));
+	assert_true(role_allows(ROLE_OPERATOR, ROLE_VIEWER));
+	assert_false(role_allows(ROLE_VIEWER, ROLE_OPERATOR));
+	assert_false(role_allows(ROLE_ADMIN, ROLE_AGENT));
+	assert_false(role_allows(ROLE_AGENT, ROLE_VIEWER));
+	assert_true(role_allows(ROLE_AGENT, ROLE_AGENT));
+	assert_true(role_allows(ROLE_NONE, ROLE_NONE));
+	for (int i = ROLE_AGENT; i < ROLE_COUNT; i++) {
+		assert_int_equal(role_parse(role_name((enum role)i), &r), 0);
+		assert_int_equal(r, i);
+	}
+	assert_int_equal(role_parse("none", &r), -1);
+	assert_int_equal(role_parse("Admin", &r), -1);
+	assert_string_equal(role_names_from(ROLE_AGENT, buf, sizeof(buf)),
+	    "agent, viewer, operator or admin");
+	assert_string_equal(role_names_from(ROLE_VIEWER, buf, sizeof(buf)),
+	    "viewer, operator or admin");
+	assert_string_equal(role_names_from(ROLE_ADMIN, buf, sizeof(buf)), "admin");
+}
+
+static void
+test_each_hook_runs_in_one_state(void **state)
+{
+	int seen[HOOK_COUNT] = { 0 };
+
+	(void)state;
+	for (int s = 0; s < INST_STATE_COUNT; s++) {
+		enum hook h = inst_state_hook((enum inst_state)s);
+
+		if (h != HOOK_COUNT)
+			seen[h]++;
+	}
+	for (int h = 0; h < HOOK_COUNT; h++)
+		assert_int_equal(seen[h], 1);
+	assert_int_equal(inst_state_hook(INST_GRADING), HOOK_GRADE);
+	assert_int_equal(inst_state_hook(INST_WARM), HOOK_COUNT);
+}
+
 int
 main(void)
 {
@@ -255,6 +366,11 @@ main(void)
 		cmocka_unit_test(test_actions_lead_where_the_design_says),
 		cmocka_unit_test(test_names_parse_back),
 		cmocka_unit_test(test_worker_actions),
+		cmocka_unit_test(test_a_worker_already_where_an_action_leads_is_refused),
+		cmocka_unit_test(test_sets_are_written_for_sql_and_for_people),
+		cmocka_unit_test(test_a_comma_list_of_states_is_a_mask),
+		cmocka_unit_test(test_roles_rank_and_name),
+		cmocka_unit_test(test_each_hook_runs_in_one_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
