@@ -5,8 +5,9 @@
  * checks first to say so sooner) is defined here and nowhere else.
  *
  * Paths: a setting that names a file or directory (state_dir, work_dir,
- * token_file, ...) holds at most PATH_SETTING_MAX bytes; a path made from
- * one (a directory, a name under it and a file in that) fits PATH_BUF_MAX.
+ * token_file, ...) holds at most PATH_SETTING_MAX bytes with its NUL; a
+ * path made from one (the directory, then names, a file's name of up to
+ * 255 bytes, and separators: 511 bytes more at most) fits PATH_BUF_MAX.
  * A longer one is refused where it is made (snprintf's truncation is
  * checked), never cut silently.
  */
@@ -33,6 +34,6 @@
 #define TOKEN_NAME_MAX 128
 
 #define PATH_SETTING_MAX 1024
-#define PATH_BUF_MAX (PATH_SETTING_MAX + 2 * NAME_BUF + 64)
+#define PATH_BUF_MAX (PATH_SETTING_MAX + 512)
 
 #endif

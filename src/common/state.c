@@ -664,6 +664,20 @@ hook_name(enum hook h)
 	return h >= 0 && h < HOOK_COUNT ? hook_names[h] : "unknown";
 }
 
+const char *
+hook_names_text(char *buf, size_t n)
+{
+	size_t off = 0;
+
+	if (n == 0)
+		return buf;
+	buf[0] = '\0';
+	for (int h = 0; h < HOOK_COUNT && off < n; h++)
+		off += (size_t)snprintf(buf + off, n - off, "%s%s", h == 0 ? "" :
+		    h == HOOK_COUNT - 1 ? " or " : ", ", hook_names[h]);
+	return buf;
+}
+
 enum hook
 inst_state_hook(enum inst_state s)
 {

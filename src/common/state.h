@@ -202,6 +202,8 @@ enum hook { HOOK_INSTANTIATE, HOOK_RUN, HOOK_COLLECT, HOOK_GRADE, HOOK_STOP, HOO
 extern const char *const hook_names[HOOK_COUNT + 1];
 const char *hook_name(enum hook h);
 int hook_parse(const char *s, enum hook *out);
+/* "instantiate, run, collect, grade or stop", for messages. */
+const char *hook_names_text(char *buf, size_t n);
 /* The hook an instance runs while in state s, or HOOK_COUNT when none runs. */
 enum hook inst_state_hook(enum inst_state s);
 

@@ -264,13 +264,17 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 		goto db;
 	st = store_stmt(s, "SELECT name, role, created_at, expires_at, revoked_at, created_by "
 	    "FROM tokens WHERE id = ?");
+	if (st == NULL)
+		goto db_rb;
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
 		store_rollback(s);
 		op_err_set(err, 404, "not_found", "id", "no token with id %lld", (long long)id);
 		return -1;
 	}
 	if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+		sqlite3_reset(st);
 		store_rollback(s);
 		op_err_set(err, 409, "invalid_transition", "id", "token %lld is already revoked",
 		    (long long)id);
@@ -283,6 +287,8 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 		sqlite3_reset(st);
 		c = store_stmt(s, "SELECT count(*) FROM tokens WHERE role = 'admin' AND id != ?2 AND "
 		    "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)");
+		if (c == NULL)
+			goto db_rb;
 		sqlite3_bind_int64(c, 1, now);
 		sqlite3_bind_int64(c, 2, id);
 		admins = sqlite3_step(c) == SQLITE_ROW ? sqlite3_column_int64(c, 0) : 0;
@@ -296,6 +302,8 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 		}
 		st = store_stmt(s, "SELECT name, role, created_at, expires_at, revoked_at, created_by "
 		    "FROM tokens WHERE id = ?");
+		if (st == NULL)
+			goto db_rb;
 		sqlite3_bind_int64(st, 1, id);
 		if (sqlite3_step(st) != SQLITE_ROW)
 			goto db_rb;
@@ -305,9 +313,11 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 	    sqlite3_column_int64(st, 3), now, (const char *)sqlite3_column_text(st, 5));
 	sqlite3_reset(st);
 	st = store_stmt(s, "UPDATE tokens SET revoked_at = ? WHERE id = ?");
+	if (st == NULL || *rec == NULL)
+		goto db_rb;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_int64(st, 2, id);
-	if (*rec == NULL || sqlite3_step(st) != SQLITE_DONE)
+	if (sqlite3_step(st) != SQLITE_DONE)
 		goto db_rb;
 	if (events_append(s, "token.revoked", "token", NULL, id, actor,
 	    json_pack("{s:I, s:O}", "id", (json_int_t)id, "name", json_object_get(*rec, "name"))) != 0)
@@ -392,6 +402,10 @@ auth_bootstrap(struct store *s, const char *path)
 			goto fail;
 		st = store_stmt(s, "INSERT INTO tokens (name, role, hash, created_at, created_by) "
 		    "VALUES ('admin', 'admin', ?, ?, 'outpostd')");
+		if (st == NULL) {
+			store_rollback(s);
+			goto fail;
+		}
 		sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, now_ms());
 		if (sqlite3_step(st) != SQLITE_DONE) {

@@ -168,6 +168,8 @@ definition_create(struct store *s, json_t *in, const char *actor, json_t **out,
 	if (store_begin(s) != 0)
 		goto db;
 	st = store_stmt(s, "SELECT max(version) FROM definitions WHERE name = ?");
+	if (st == NULL)
+		goto db_rb;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		version = sqlite3_column_int64(st, 0) + 1;
@@ -175,6 +177,8 @@ definition_create(struct store *s, json_t *in, const char *actor, json_t **out,
 	body = json_dumps(normal, JSON_COMPACT | JSON_SORT_KEYS);
 	st = store_stmt(s, "INSERT INTO definitions (name, version, body, created_at, warm_depth) "
 	    "VALUES (?, ?, ?, ?, ?)");
+	if (st == NULL)
+		goto db_rb;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, version);
 	sqlite3_bind_text(st, 3, body, -1, SQLITE_STATIC);
@@ -221,11 +225,16 @@ definition_get(struct store *s, const char *name, int64_t version, struct op_err
 	if (version > 0) {
 		st = store_stmt(s, "SELECT name, version, body, created_at FROM definitions "
 		    "WHERE name = ? AND version = ?");
-		sqlite3_bind_int64(st, 2, version);
 	} else {
 		st = store_stmt(s, "SELECT name, version, body, created_at FROM definitions "
 		    "WHERE name = ? ORDER BY version DESC LIMIT 1");
 	}
+	if (st == NULL) {
+		store_fail(s, err);
+		return NULL;
+	}
+	if (version > 0)
+		sqlite3_bind_int64(st, 2, version);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		d = definition_from_row(st);
@@ -239,8 +248,13 @@ definition_get(struct store *s, const char *name, int64_t version, struct op_err
 		return NULL;
 	}
 	if (version == 0) {
-		versions = json_array();
 		st = store_stmt(s, "SELECT version FROM definitions WHERE name = ? ORDER BY version");
+		if (st == NULL) {
+			json_decref(d);
+			store_fail(s, err);
+			return NULL;
+		}
+		versions = json_array();
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
 		while (sqlite3_step(st) == SQLITE_ROW)
 			json_array_append_new(versions, json_integer(sqlite3_column_int64(st, 0)));

@@ -143,6 +143,10 @@ instance_get(struct store *s, int64_t id, struct op_err *err)
 	sqlite3_stmt *st = store_stmt(s, "SELECT " INST_COLUMNS INST_FROM "WHERE i.id = ?");
 	json_t *j = NULL;
 
+	if (st == NULL) {
+		store_fail(s, err);
+		return NULL;
+	}
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		j = instance_from_row(st);
@@ -187,12 +191,17 @@ resolve_definition(struct store *s, const char *spec, struct def_ref *d, struct 
 		st = store_stmt(s, "SELECT version, json_extract(body, '$.resources.cpu'), "
 		    "json_extract(body, '$.resources.memory_mb'), json_extract(body, '$.max_duration'), "
 		    "warm_depth FROM definitions WHERE name = ? AND version = ?");
-		sqlite3_bind_int64(st, 2, v);
 	} else {
 		st = store_stmt(s, "SELECT version, json_extract(body, '$.resources.cpu'), "
 		    "json_extract(body, '$.resources.memory_mb'), json_extract(body, '$.max_duration'), "
 		    "warm_depth FROM definitions WHERE name = ? ORDER BY version DESC LIMIT 1");
 	}
+	if (st == NULL) {
+		store_fail(s, err);
+		return -1;
+	}
+	if (v > 0)
+		sqlite3_bind_int64(st, 2, v);
 	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
@@ -328,6 +337,10 @@ claim_warm(struct store *s, const struct def_ref *d, const char *owner, int64_t 
 	json_t *j;
 	char *text;
 
+	if (st == NULL) {
+		store_fail(s, err);
+		return -1;
+	}
 	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, d->version);
 	if (sqlite3_step(st) != SQLITE_ROW) {
@@ -338,6 +351,10 @@ claim_warm(struct store *s, const struct def_ref *d, const char *owner, int64_t 
 	sqlite3_reset(st);
 	st = store_stmt(s, "UPDATE instances SET owner = ?, timeslot_start = ?, timeslot_end = ?, "
 	    "pool = 0 WHERE id = ?");
+	if (st == NULL) {
+		store_fail(s, err);
+		return -1;
+	}
 	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, start);
 	sqlite3_bind_int64(st, 3, end);
@@ -560,6 +577,8 @@ instance_transition(struct store *s, int64_t id, enum inst_state to, int actor_k
 	json_t *inst;
 	int rc;
 
+	if (st == NULL)
+		goto db;
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
@@ -579,6 +598,8 @@ instance_transition(struct store *s, int64_t id, enum inst_state to, int actor_k
 	}
 	st = store_stmt(s, "UPDATE instances SET state = ?, state_reason = ?, updated_at = ?, "
 	    "worker_id = CASE WHEN ? THEN NULL ELSE worker_id END WHERE id = ?");
+	if (st == NULL)
+		goto db;
 	sqlite3_bind_text(st, 1, inst_state_name(to), -1, SQLITE_STATIC);
 	if (reason)
 		sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
@@ -621,6 +642,10 @@ extend(struct store *s, int64_t id, json_t *body, const char *actor, struct op_e
 		return -1;
 	st = store_stmt(s, "SELECT definition, definition_version, timeslot_start, timeslot_end "
 	    "FROM instances WHERE id = ?");
+	if (st == NULL) {
+		store_fail(s, err);
+		return -1;
+	}
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
@@ -640,6 +665,10 @@ extend(struct store *s, int64_t id, json_t *body, const char *actor, struct op_e
 	if (resolve_definition(s, spec, &d, err) != 0 || check_slot(&d, start, end, err) != 0)
 		return -1;
 	st = store_stmt(s, "UPDATE instances SET timeslot_end = ?, updated_at = ? WHERE id = ?");
+	if (st == NULL) {
+		store_fail(s, err);
+		return -1;
+	}
 	sqlite3_bind_int64(st, 1, end);
 	sqlite3_bind_int64(st, 2, now_ms());
 	sqlite3_bind_int64(st, 3, id);
@@ -669,6 +698,8 @@ instance_act(struct store *s, int64_t id, enum inst_action a, json_t *body, cons
 		return -1;
 	}
 	st = store_stmt(s, "SELECT state FROM instances WHERE id = ?");
+	if (st == NULL)
+		goto fail;
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
@@ -690,6 +721,8 @@ instance_act(struct store *s, int64_t id, enum inst_action a, json_t *body, cons
 		/* Cleared first: the transition's event carries the instance as it is after. */
 		if (a == INST_ACT_RETRY) {
 			st = store_stmt(s, "UPDATE instances SET exit = NULL, grade = NULL WHERE id = ?");
+			if (st == NULL)
+				goto fail;
 			sqlite3_bind_int64(st, 1, id);
 			if (sqlite3_step(st) != SQLITE_DONE)
 				goto fail;
@@ -718,9 +751,13 @@ instance_transitions(struct store *s, int64_t id, struct op_err *err)
 
 	if (!instance_exists(s, id, err))
 		return NULL;
-	items = json_array();
 	st = store_stmt(s, "SELECT from_state, to_state, reason, actor, at FROM transitions "
 	    "WHERE instance_id = ? ORDER BY id");
+	if (st == NULL) {
+		store_fail(s, err);
+		return NULL;
+	}
+	items = json_array();
 	sqlite3_bind_int64(st, 1, id);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		json_array_append_new(items, json_pack("{s:s?, s:s, s:s?, s:s?, s:o}",

@@ -92,8 +92,10 @@ instance_log_append(struct store *s, int64_t id, json_t *in, int64_t *stored, st
 	    jsonv_string(in, "", "text", 1, 0, LOG_CHUNK_MAX, &text, err) != 0)
 		return -1;
 	if (!is_hook(hook)) {
-		op_err_set(err, 400, "invalid_argument", "hook",
-		    "hook must be instantiate, run, collect, grade or stop");
+		char hooks[64];
+
+		op_err_set(err, 400, "invalid_argument", "hook", "hook must be %s",
+		    hook_names_text(hooks, sizeof(hooks)));
 		return -1;
 	}
 	len = strlen(text);
@@ -107,6 +109,8 @@ instance_log_append(struct store *s, int64_t id, json_t *in, int64_t *stored, st
 	}
 	st = store_stmt(s, "SELECT log_bytes, attempt, coalesce(worker_id, 0) FROM instances "
 	    "WHERE id = ?");
+	if (st == NULL)
+		goto fail;
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
@@ -179,8 +183,10 @@ instance_log_read(struct store *s, int64_t id, const char *hook, int64_t attempt
 
 	/* The query first: a bad one is 400 whether or not the instance exists. */
 	if (hook != NULL && !is_hook(hook)) {
-		op_err_set(err, 400, "invalid_argument", "hook",
-		    "hook must be instantiate, run, collect, grade or stop");
+		char hooks[64];
+
+		op_err_set(err, 400, "invalid_argument", "hook", "hook must be %s",
+		    hook_names_text(hooks, sizeof(hooks)));
 		return -1;
 	}
 	if (!instance_exists(s, id, err))

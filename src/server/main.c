@@ -271,7 +271,7 @@ main(int argc, char **argv)
 	lws_retry_bo_t ping = retry;
 	struct lws_context_creation_info info;
 	struct op_err oerr = { 0 };
-	char err[512], path[1100], url[300], port[16];
+	char err[512], path[PATH_BUF_MAX], url[300], port[16];
 	struct sigaction sa;
 	struct rlimit rl;
 	int64_t deadline = 0;

@@ -526,15 +526,15 @@ runbooks_load_dir(const char *dir)
 	}
 	while (d != NULL && (e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name);
-		char path[1400], name[NAME_MAX_LEN + 8];
+		char path[PATH_BUF_MAX], name[NAME_BUF + 8];
 		struct op_err err = { 0 };
 		json_error_t je;
 		json_t *in;
 		struct runbook *rb = NULL;
 
-		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.')
+		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.' ||
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		snprintf(name, sizeof(name), "%.*s", (int)(len - 5 < sizeof(name) - 1 ? len - 5 :
 		    sizeof(name) - 1), e->d_name);
 		in = json_load_file(path, JSON_REJECT_DUPLICATES, &je);

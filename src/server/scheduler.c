@@ -18,6 +18,7 @@
  *
  * Labels must be given sorted (by strcmp): that is how classes are found.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +337,8 @@ sched_place(struct sched_worker *w, size_t nw, struct sched_instance *in, size_t
 		w[k].free_cpu -= in[i].cpu;
 		w[k].free_memory_mb -= in[i].memory_mb;
 		w[k].free_slots -= 1;
+		/* The tree only offers a worker with room: capacity is never negative. */
+		assert(w[k].free_cpu >= 0 && w[k].free_memory_mb >= 0 && w[k].free_slots >= 0);
 		if (w[k].free_cpu < 0 || w[k].free_memory_mb < 0 || w[k].free_slots < 0) {
 			log_error("sched.capacity_negative", "worker", w[k].name, NULL);
 			goto out;

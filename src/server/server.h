@@ -1,8 +1,11 @@
 /*
  * outpostd's one header of types: the application, requests and responses,
  * errors, the route table, and the entry points of each module. Modules talk
- * through these; only store*.c speak SQL and only http.c and events_ws.c
- * speak libwebsockets.
+ * through these. SQL is written in the domain files (definitions.c,
+ * instances.c, workers.c, ...) and run only through store.c's store_stmt();
+ * the api_*.c files and the HTTP layer never see it. libwebsockets is the
+ * HTTP layer's and the event stream's; other modules use only its timers
+ * (lws_sul) and, for runs' output pipes, its adoption of a descriptor.
  */
 #ifndef OUTPOST_SERVER_H
 #define OUTPOST_SERVER_H
@@ -40,8 +43,8 @@ enum sched_policy { SCHED_BINPACK, SCHED_SPREAD };
 struct server_config {
 	char listen_host[128];
 	int listen_port;
-	char state_dir[1024];
-	char config_path[1024];
+	char state_dir[PATH_SETTING_MAX];
+	char config_path[PATH_SETTING_MAX];
 	enum log_format log_format;
 	enum log_level log_level;
 	int64_t ws_ping_interval_ms;
@@ -56,13 +59,13 @@ struct server_config {
 	int64_t scheduler_interval_ms;	/* a pass at least this often, changes or not */
 	int64_t instance_retention_ms;	/* stopped instances are terminated after this */
 	int64_t hook_timeout_ms;	/* for hooks but run that name no timeout */
-	char template_dir[1024];	/* templates, one JSON file each */
-	char agent_program[1024];	/* the local provisioner's outpost-agent; "": found */
+	char template_dir[PATH_SETTING_MAX];	/* templates, one JSON file each */
+	char agent_program[PATH_SETTING_MAX];	/* the local provisioner's outpost-agent; "": found */
 	char public_url[512];	/* how hosts made by a command program reach us; "": app.url */
-	char runbook_dir[1024];	/* runbooks, one JSON file each */
-	char alerts_file[1024];	/* the alert rules, one JSON file */
-	char web_dir[1024];	/* the web app's files, served at / */
-	char bootstrap_css[1024];	/* served as /vendor/bootstrap.min.css; "": none */
+	char runbook_dir[PATH_SETTING_MAX];	/* runbooks, one JSON file each */
+	char alerts_file[PATH_SETTING_MAX];	/* the alert rules, one JSON file */
+	char web_dir[PATH_SETTING_MAX];	/* the web app's files, served at / */
+	char bootstrap_css[PATH_SETTING_MAX];	/* served as /vendor/bootstrap.min.css; "": none */
 	int64_t session_ttl_ms;	/* how long a browser's session lasts */
 };
 
@@ -623,8 +626,8 @@ struct rb_step {
 struct runbook {
 	int refs;
 	char name[NAME_MAX_LEN + 1];
-	char file[1400];
-	char dir[1400];		/* an exec's relative program is found here */
+	char file[PATH_BUF_MAX];
+	char dir[PATH_BUF_MAX];	/* an exec's relative program is found here */
 	enum role role;
 	int confirm;
 	struct rb_param *params;

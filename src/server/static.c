@@ -119,7 +119,7 @@ int
 static_serve(const struct req *rq, struct resp *rs)
 {
 	const struct server_config *c = &the_app->cfg;
-	char file[1600];
+	char file[PATH_BUF_MAX];
 	const char *ctype, *rel = rq->path;
 	int is_vendor = 0, fd;
 	struct stat st;

@@ -8,6 +8,7 @@
  * Durability: synchronous=FULL, so a change is on disk before the client is
  * answered; a kill -9 after an answer loses nothing.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -402,17 +403,30 @@ store_begin(struct store *s)
 	return 0;
 }
 
-int
-store_commit(struct store *s)
+/*
+ * COMMIT, then the committed events go to the ring and the websockets; the
+ * counter the change moves (the data version, the heartbeat version, or
+ * none) is bumped only once the change is on disk.
+ */
+static int
+commit(struct store *s, uint64_t *version)
 {
+	assert(s->in_txn);
 	if (exec_sql(s, "COMMIT", NULL) != 0) {
 		store_rollback(s);
 		return -1;
 	}
 	s->in_txn = 0;
-	s->data_version++;
+	if (version != NULL)
+		(*version)++;
 	events_committed(s);
 	return 0;
+}
+
+int
+store_commit(struct store *s)
+{
+	return commit(s, &s->data_version);
 }
 
 /*
@@ -423,26 +437,13 @@ store_commit(struct store *s)
 int
 store_commit_heartbeat(struct store *s)
 {
-	if (exec_sql(s, "COMMIT", NULL) != 0) {
-		store_rollback(s);
-		return -1;
-	}
-	s->in_txn = 0;
-	s->heartbeat_version++;
-	events_committed(s);
-	return 0;
+	return commit(s, &s->heartbeat_version);
 }
 
 int
 store_commit_silent(struct store *s)
 {
-	if (exec_sql(s, "COMMIT", NULL) != 0) {
-		store_rollback(s);
-		return -1;
-	}
-	s->in_txn = 0;
-	events_committed(s);
-	return 0;
+	return commit(s, NULL);
 }
 
 uint64_t

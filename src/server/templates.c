@@ -395,6 +395,8 @@ template_put(struct store *s, const char *name, json_t *in, const char *source, 
 	if (text == NULL || store_begin(s) != 0)
 		goto db;
 	st = store_stmt(s, "SELECT desired, source, spec FROM templates WHERE name = ?");
+	if (st == NULL)
+		goto db_rb;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		desired = sqlite3_column_int64(st, 0);
@@ -423,6 +425,8 @@ template_put(struct store *s, const char *name, json_t *in, const char *source, 
 	st = store_stmt(s, "INSERT INTO templates (name, spec, desired, source, created_at, updated_at) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (name) DO UPDATE SET spec = ?2, "
 	    "desired = ?3, source = ?4, updated_at = ?5");
+	if (st == NULL)
+		goto db_rb;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, desired);
@@ -471,15 +475,15 @@ load_pass(struct store *s, DIR *d, const char *dir, int is_put, int is_strict, c
 	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name);
-		char path[1400], name[TEMPLATE_NAME_MAX + 8];
+		char path[PATH_BUF_MAX], name[TEMPLATE_NAME_MAX + 8];
 		struct op_err err = { 0 };
 		json_error_t je;
 		json_t *in, *out = NULL;
 		int rc;
 
-		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.')
+		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.' ||
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		snprintf(name, sizeof(name), "%.*s", (int)(len - 5 < sizeof(name) - 1 ? len - 5 :
 		    sizeof(name) - 1), e->d_name);
 		in = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
@@ -522,10 +526,11 @@ release_orphans(struct store *s, const char *dir)
 		return;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *nm = (const char *)sqlite3_column_text(st, 0);
-		char path[1400];
+		char path[PATH_BUF_MAX];
 
-		snprintf(path, sizeof(path), "%s/%s.json", dir, nm);
-		if (access(path, F_OK) == 0 || array_grow(&names, &cap, n, sizeof(*names)) != 0)
+		/* A path too long for its file to exist is a file that is gone. */
+		if (((size_t)snprintf(path, sizeof(path), "%s/%s.json", dir, nm) < sizeof(path) &&
+		    access(path, F_OK) == 0) || array_grow(&names, &cap, n, sizeof(*names)) != 0)
 			continue;
 		snprintf(names[n++], sizeof(*names), "%s", nm);
 	}
@@ -537,6 +542,10 @@ release_orphans(struct store *s, const char *dir)
 		if (store_begin(s) != 0)
 			break;
 		st = store_stmt(s, "UPDATE templates SET source = 'api', updated_at = ? WHERE name = ?");
+		if (st == NULL) {
+			store_rollback(s);
+			break;
+		}
 		sqlite3_bind_int64(st, 1, now_ms());
 		sqlite3_bind_text(st, 2, names[i], -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE || (t = template_get(s, names[i], &err)) == NULL ||
@@ -590,6 +599,11 @@ template_set_desired(struct store *s, const char *name, int64_t count, const cha
 		return -1;
 	}
 	st = store_stmt(s, "SELECT spec, desired FROM templates WHERE name = ?");
+	if (st == NULL) {
+		store_fail(s, err);
+		store_rollback(s);
+		return -1;
+	}
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
@@ -616,6 +630,11 @@ template_set_desired(struct store *s, const char *name, int64_t count, const cha
 		return -1;
 	}
 	st = store_stmt(s, "UPDATE templates SET desired = ?, updated_at = ? WHERE name = ?");
+	if (st == NULL) {
+		store_fail(s, err);
+		store_rollback(s);
+		return -1;
+	}
 	sqlite3_bind_int64(st, 1, count);
 	sqlite3_bind_int64(st, 2, now_ms());
 	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);

@@ -59,6 +59,11 @@ export function workerActionAllowed(action, state) {
   return actionAllowed(action, state, 'worker_actions');
 }
 
+// The hooks of a definition, in the order an instance runs them.
+export function hooks() {
+  return (machine && machine.hooks) || [];
+}
+
 // Does a hook run while an instance is in this state?
 export function runsHook(state) {
   const info = stateInfo('instance', state);

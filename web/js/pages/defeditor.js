@@ -4,8 +4,7 @@
 import { post } from '../api.js';
 import { h, toast } from '../dom.js';
 import { field, formAlert, showError, clearErrors, busy } from '../forms.js';
-
-const HOOKS = ['instantiate', 'run', 'collect', 'grade', 'stop'];
+import { hooks } from '../states.js';
 
 function kvLines(obj) {
   return Object.entries(obj || {}).map(([k, v]) => `${k}=${v}`).join('\n');
@@ -50,7 +49,7 @@ export function definitionEditor(ctx, base, onCreated) {
       field({ name: 'labels', label: 'Labels the worker must have', type: 'textarea', rows: 2, value: kvLines(b.labels), help: 'one name=value a line', wrap: 'col-12 col-md-4 mb-2' }),
       field({ name: 'timeouts', label: 'Timeouts', type: 'textarea', rows: 2, value: kvLines(b.timeouts), help: 'one hook=duration a line, such as run=2h', wrap: 'col-12 col-md-4 mb-2' })),
     h('fieldset', { class: 'mt-2' }, h('legend', { class: 'h6' }, 'Hooks (each a JSON array: a program and its arguments)'),
-      HOOKS.map((k) => field({
+      hooks().map((k) => field({
         name: `hooks.${k}`, label: k, value: b.hooks && b.hooks[k] ? JSON.stringify(b.hooks[k]) : '',
         help: k === 'run' ? 'required, such as ["sh", "-c", "sleep 600"]' : 'optional', attrs: { class: 'form-control json-editor', spellcheck: 'false' },
       }))));
@@ -64,7 +63,7 @@ export function definitionEditor(ctx, base, onCreated) {
     body.labels = parseKv(e.labels.value, 'labels');
     body.timeouts = parseKv(e.timeouts.value, 'timeouts');
     body.hooks = {};
-    for (const k of HOOKS) {
+    for (const k of hooks()) {
       const v = e[`hooks.${k}`].value.trim();
       if (!v) continue;
       try { body.hooks[k] = JSON.parse(v); } catch (err) {
