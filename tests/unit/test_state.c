@@ -353,6 +353,17 @@ test_each_hook_runs_in_one_state(void **state)
 	assert_int_equal(inst_state_hook(INST_WARM), HOOK_COUNT);
 }
 
+static void
+test_hooks_are_named_in_order(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_string_equal(hook_names_text(buf, sizeof(buf)),
+	    "instantiate, run, collect, grade or stop");
+	assert_string_equal(hook_names_text(buf, 12), "instantiate");
+}
+
 int
 main(void)
 {
@@ -371,6 +382,7 @@ main(void)
 		cmocka_unit_test(test_a_comma_list_of_states_is_a_mask),
 		cmocka_unit_test(test_roles_rank_and_name),
 		cmocka_unit_test(test_each_hook_runs_in_one_state),
+		cmocka_unit_test(test_hooks_are_named_in_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
