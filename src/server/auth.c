@@ -12,66 +12,44 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "server.h"
 
 struct token_entry {
+	struct cred c;		/* first: the table's */
 	struct auth_token t;
-	unsigned char hash[32];
-	double bucket;		/* requests it may still make now */
+	double bucket;		/* requests it may still make now; < 0: not started */
 	int64_t bucket_at;	/* when bucket was last filled, ms */
 };
 
-static struct token_entry *tokens;
-static size_t ntokens, cap_tokens;
-
-static void
-hash_token(const char *token, unsigned char out[32])
-{
-	unsigned int n = 32;
-
-	EVP_Digest(token, strlen(token), out, &n, EVP_sha256(), NULL);
-}
+static struct cred_table tokens = { .size = sizeof(struct token_entry) };
 
 static int
-remember(const struct auth_token *t, const unsigned char hash[32])
+remember(const struct auth_token *t, const unsigned char hash[CRED_HASH_LEN])
 {
-	if (ntokens == cap_tokens) {
-		size_t ncap = cap_tokens ? cap_tokens * 2 : 16;
-		struct token_entry *n = realloc(tokens, ncap * sizeof(*n));
+	struct token_entry *e = cred_add(&tokens, t->id, t->expires_at, hash);
 
-		if (n == NULL)
-			return -1;
-		tokens = n;
-		cap_tokens = ncap;
-	}
-	memset(&tokens[ntokens], 0, sizeof(tokens[ntokens]));
-	tokens[ntokens].t = *t;
-	tokens[ntokens].bucket = -1;
-	memcpy(tokens[ntokens].hash, hash, 32);
-	ntokens++;
+	if (e == NULL)
+		return -1;
+	e->t = *t;
+	e->bucket = -1;
 	return 0;
 }
 
-static void
-forget(int64_t id)
+/* The live token of this id, or NULL. */
+static struct token_entry *
+live(int64_t id)
 {
-	for (size_t i = 0; i < ntokens; i++) {
-		if (tokens[i].t.id == id) {
-			tokens[i] = tokens[--ntokens];
-			return;
-		}
-	}
+	struct token_entry *e = cred_get(&tokens, id);
+
+	return e != NULL && cred_is_live(&e->c, now_ms()) ? e : NULL;
 }
 
 void
 auth_free(void)
 {
-	free(tokens);
-	tokens = NULL;
-	ntokens = cap_tokens = 0;
+	cred_clear(&tokens);
 }
 
 int
@@ -89,12 +67,15 @@ auth_load(struct store *s)
 		t.id = sqlite3_column_int64(st, 0);
 		snprintf(t.name, sizeof(t.name), "%s", (const char *)sqlite3_column_text(st, 1));
 		if (role_parse((const char *)sqlite3_column_text(st, 2), &t.role) != 0 ||
-		    sqlite3_column_bytes(st, 3) != 32)
+		    sqlite3_column_bytes(st, 3) != CRED_HASH_LEN)
 			continue;
 		t.expires_at = sqlite3_column_int64(st, 4);
-		if (remember(&t, sqlite3_column_blob(st, 3)) != 0)
+		if (remember(&t, sqlite3_column_blob(st, 3)) != 0) {
+			sqlite3_reset(st);
 			return -1;
+		}
 	}
+	sqlite3_reset(st);
 	return 0;
 }
 
@@ -102,20 +83,17 @@ auth_load(struct store *s)
 int
 auth_check(const char *token, struct auth_token *out)
 {
-	unsigned char h[32];
+	unsigned char h[CRED_HASH_LEN];
+	struct token_entry *e;
 
 	if (token == NULL || strncmp(token, "opt_", 4) != 0 || strlen(token) != 47)
 		return -1;
-	hash_token(token, h);
-	for (size_t i = 0; i < ntokens; i++) {
-		if (memcmp(tokens[i].hash, h, 32) != 0)
-			continue;
-		if (tokens[i].t.expires_at != 0 && tokens[i].t.expires_at <= now_ms())
-			return -1;
-		*out = tokens[i].t;
-		return 0;
-	}
-	return -1;
+	cred_hash(token, h);
+	e = cred_find(&tokens, h);
+	if (e == NULL || !cred_is_live(&e->c, now_ms()))
+		return -1;
+	*out = e->t;
+	return 0;
 }
 
 /*
@@ -126,52 +104,42 @@ int
 auth_rate_check(int64_t token_id, double rate, double burst)
 {
 	int64_t now = now_ms();
+	struct token_entry *e = cred_get(&tokens, token_id);
 
-	for (size_t i = 0; i < ntokens; i++) {
-		struct token_entry *e = &tokens[i];
-
-		if (e->t.id != token_id)
-			continue;
-		if (e->bucket < 0) {
-			e->bucket = burst;
-			e->bucket_at = now;
-		}
-		e->bucket += rate * (double)(now - e->bucket_at) / 1000.0;
-		if (e->bucket > burst)
-			e->bucket = burst;
+	if (e == NULL)
+		return 0;
+	if (e->bucket < 0) {
+		e->bucket = burst;
 		e->bucket_at = now;
-		if (e->bucket >= 1.0) {
-			e->bucket -= 1.0;
-			return 0;
-		}
-		return (int)((1.0 - e->bucket) / rate) + 1;
 	}
-	return 0;
+	e->bucket += rate * (double)(now - e->bucket_at) / 1000.0;
+	if (e->bucket > burst)
+		e->bucket = burst;
+	e->bucket_at = now;
+	if (e->bucket >= 1.0) {
+		e->bucket -= 1.0;
+		return 0;
+	}
+	return (int)((1.0 - e->bucket) / rate) + 1;
 }
 
 /* The live token with this id, as auth_check gives it; -1 if revoked, expired or unknown. */
 int
 auth_get(int64_t id, struct auth_token *out)
 {
-	for (size_t i = 0; i < ntokens; i++) {
-		if (tokens[i].t.id != id)
-			continue;
-		if (tokens[i].t.expires_at != 0 && tokens[i].t.expires_at <= now_ms())
-			return -1;
-		*out = tokens[i].t;
-		return 0;
-	}
-	return -1;
+	struct token_entry *e = live(id);
+
+	if (e == NULL)
+		return -1;
+	*out = e->t;
+	return 0;
 }
 
 /* Is token id known, unrevoked and unexpired? O(tokens). */
 int
 auth_is_live(int64_t id)
 {
-	for (size_t i = 0; i < ntokens; i++)
-		if (tokens[i].t.id == id)
-			return tokens[i].t.expires_at == 0 || tokens[i].t.expires_at > now_ms();
-	return 0;
+	return live(id) != NULL;
 }
 
 static json_t *
@@ -206,7 +174,7 @@ auth_create(struct store *s, const char *name, enum role role, int64_t expires_a
 {
 	sqlite3_stmt *st;
 	struct auth_token t = { 0 };
-	unsigned char h[32];
+	unsigned char h[CRED_HASH_LEN];
 	int64_t now = now_ms();
 
 	*rec = NULL;
@@ -214,7 +182,7 @@ auth_create(struct store *s, const char *name, enum role role, int64_t expires_a
 		op_err_set(err, 500, "internal", "", "cannot make random bytes");
 		return -1;
 	}
-	hash_token(token_out, h);
+	cred_hash(token_out, h);
 	if (store_begin(s) != 0)
 		goto db;
 	st = store_stmt(s, "INSERT INTO tokens (name, role, hash, created_at, expires_at, created_by) "
@@ -223,7 +191,7 @@ auth_create(struct store *s, const char *name, enum role role, int64_t expires_a
 		goto db_rb;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, role_name(role), -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, h, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, h, CRED_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now);
 	if (expires_at)
 		sqlite3_bind_int64(st, 5, expires_at);
@@ -324,7 +292,7 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 		goto db_rb;
 	if (store_commit(s) != 0)
 		goto db;
-	forget(id);
+	cred_forget(&tokens, id);
 	return 0;
 db_rb:
 	store_rollback(s);
@@ -394,10 +362,10 @@ auth_bootstrap(struct store *s, const char *path)
 	if (rename(tmp, path) != 0)
 		goto fail;
 	{
-		unsigned char h[32];
+		unsigned char h[CRED_HASH_LEN];
 		struct auth_token t = { .role = ROLE_ADMIN };
 
-		hash_token(token, h);
+		cred_hash(token, h);
 		if (store_begin(s) != 0)
 			goto fail;
 		st = store_stmt(s, "INSERT INTO tokens (name, role, hash, created_at, created_by) "
@@ -406,7 +374,7 @@ auth_bootstrap(struct store *s, const char *path)
 			store_rollback(s);
 			goto fail;
 		}
-		sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 1, h, CRED_HASH_LEN, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, now_ms());
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			store_rollback(s);

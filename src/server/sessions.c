@@ -12,66 +12,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "server.h"
 
 struct session {
-	int64_t id;
+	struct cred c;		/* first: the table's; its id is the session's */
 	int64_t token_id;
-	int64_t expires_at;
-	unsigned char hash[32];
 };
 
-static struct session *sessions;
-static size_t nsessions, cap_sessions;
-
-static void
-hash_sid(const char *sid, unsigned char out[32])
-{
-	unsigned int n = 32;
-
-	EVP_Digest(sid, strlen(sid), out, &n, EVP_sha256(), NULL);
-}
-
-static int
-remember(int64_t id, int64_t token_id, int64_t expires_at, const unsigned char hash[32])
-{
-	if (nsessions == cap_sessions) {
-		size_t ncap = cap_sessions ? cap_sessions * 2 : 16;
-		struct session *n = realloc(sessions, ncap * sizeof(*n));
-
-		if (n == NULL)
-			return -1;
-		sessions = n;
-		cap_sessions = ncap;
-	}
-	sessions[nsessions].id = id;
-	sessions[nsessions].token_id = token_id;
-	sessions[nsessions].expires_at = expires_at;
-	memcpy(sessions[nsessions].hash, hash, 32);
-	nsessions++;
-	return 0;
-}
-
-static void
-forget(int64_t id)
-{
-	for (size_t i = 0; i < nsessions; i++) {
-		if (sessions[i].id == id) {
-			sessions[i] = sessions[--nsessions];
-			return;
-		}
-	}
-}
+static struct cred_table sessions = { .size = sizeof(struct session) };
 
 void
 sessions_free(void)
 {
-	free(sessions);
-	sessions = NULL;
-	nsessions = cap_sessions = 0;
+	cred_clear(&sessions);
 }
 
 int
@@ -79,7 +34,6 @@ sessions_load(struct store *s)
 {
 	sqlite3_stmt *st = store_stmt(s, "SELECT id, token_id, expires_at, hash FROM sessions "
 	    "WHERE ended_at IS NULL AND expires_at > ?");
-
 	sqlite3_stmt *old;
 
 	sessions_free();
@@ -94,61 +48,56 @@ sessions_load(struct store *s)
 	}
 	sqlite3_bind_int64(st, 1, now_ms());
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(st, 3) != 32)
+		struct session *se;
+
+		if (sqlite3_column_bytes(st, 3) != CRED_HASH_LEN)
 			continue;
-		if (remember(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-		    sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3)) != 0) {
+		se = cred_add(&sessions, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 2),
+		    sqlite3_column_blob(st, 3));
+		if (se == NULL) {
 			sqlite3_reset(st);
 			return -1;
 		}
+		se->token_id = sqlite3_column_int64(st, 1);
 	}
 	sqlite3_reset(st);
 	return 0;
 }
 
 /* O(sessions): one per signed-in browser, a few dozen on a real site. */
-static struct session *
-find(const unsigned char hash[32])
-{
-	for (size_t i = 0; i < nsessions; i++)
-		if (memcmp(sessions[i].hash, hash, 32) == 0)
-			return &sessions[i];
-	return NULL;
-}
-
 int
 session_check(const char *sid, struct auth_token *out)
 {
-	unsigned char h[32];
+	unsigned char h[CRED_HASH_LEN];
 	struct session *se;
 
 	if (sid == NULL || strlen(sid) != 43)
 		return -1;
-	hash_sid(sid, h);
-	se = find(h);
-	if (se == NULL || se->expires_at <= now_ms())
+	cred_hash(sid, h);
+	se = cred_find(&sessions, h);
+	if (se == NULL || !cred_is_live(&se->c, now_ms()))
 		return -1;
 	if (auth_get(se->token_id, out) != 0)
 		return -1;	/* its token was revoked or has expired */
-	out->session_id = se->id;
-	out->expires_at = se->expires_at;	/* never past the token's: see session_create */
+	out->session_id = se->c.id;
+	out->expires_at = se->c.expires_at;	/* never past the token's: see session_create */
 	return 0;
 }
 
 int
 session_is_live(int64_t id)
 {
-	for (size_t i = 0; i < nsessions; i++)
-		if (sessions[i].id == id)
-			return sessions[i].expires_at > now_ms() && auth_is_live(sessions[i].token_id);
-	return 0;
+	struct session *se = cred_get(&sessions, id);
+
+	return se != NULL && cred_is_live(&se->c, now_ms()) && auth_is_live(se->token_id);
 }
 
 int
 session_create(struct store *s, const struct auth_token *tok, int64_t ttl_ms, char *sid,
     size_t sidlen, int64_t *expires_at, struct op_err *err)
 {
-	unsigned char raw[32], h[32];
+	unsigned char raw[32], h[CRED_HASH_LEN];
+	struct session *se;
 	sqlite3_stmt *st;
 	int64_t now = now_ms(), id;
 	char at[40];
@@ -158,7 +107,7 @@ session_create(struct store *s, const struct auth_token *tok, int64_t ttl_ms, ch
 		return -1;
 	}
 	base64url_encode(raw, sizeof(raw), sid, sidlen);
-	hash_sid(sid, h);
+	cred_hash(sid, h);
 	/* A session lasts ttl_ms, and never past its token. */
 	*expires_at = now + ttl_ms;
 	if (tok->expires_at != 0 && tok->expires_at < *expires_at)
@@ -169,7 +118,7 @@ session_create(struct store *s, const struct auth_token *tok, int64_t ttl_ms, ch
 	    "VALUES (?, ?, ?, ?)");
 	if (st == NULL)
 		goto db_rb;
-	sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 1, h, CRED_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, tok->id);
 	sqlite3_bind_int64(st, 3, now);
 	sqlite3_bind_int64(st, 4, *expires_at);
@@ -185,16 +134,13 @@ session_create(struct store *s, const struct auth_token *tok, int64_t ttl_ms, ch
 	if (store_commit(s) != 0)
 		goto db;
 	/* Expired sessions leave memory here, so it holds about the live ones. O(sessions). */
-	for (size_t i = 0; i < nsessions;) {
-		if (sessions[i].expires_at <= now)
-			sessions[i] = sessions[--nsessions];
-		else
-			i++;
-	}
-	if (remember(id, tok->id, *expires_at, h) != 0) {
+	cred_prune(&sessions, now);
+	se = cred_add(&sessions, id, *expires_at, h);
+	if (se == NULL) {
 		op_err_set(err, 500, "internal", "", "out of memory");
 		return -1;
 	}
+	se->token_id = tok->id;
 	return 0;
 db_rb:
 	store_rollback(s);
@@ -229,7 +175,7 @@ session_end(struct store *s, int64_t id, const char *actor, struct op_err *err)
 		goto db_rb;
 	if (store_commit(s) != 0)
 		goto db;
-	forget(id);
+	cred_forget(&sessions, id);
 	return 0;
 db_rb:
 	store_rollback(s);
