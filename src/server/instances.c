@@ -730,17 +730,12 @@ instance_act(struct store *s, int64_t id, enum inst_action a, json_t *body, cons
 		if (instance_transition(s, id, to, ACTOR_OPERATOR, reason, actor, err) != 0)
 			goto fail;
 	}
-	if (store_commit(s) != 0) {
-		store_fail(s, err);
-		return -1;
-	}
+	if (store_commit(s) != 0)
+		return store_fail(s, err);
 	*out = instance_get(s, id, err);
 	return 0;
 fail:
-	if (err->code == NULL)
-		store_fail(s, err);
-	store_rollback(s);
-	return -1;
+	return store_abort(s, err);
 }
 
 json_t *

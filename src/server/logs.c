@@ -155,16 +155,11 @@ instance_log_append(struct store *s, int64_t id, json_t *in, int64_t *stored, st
 			goto fail;
 		*stored = is_new ? (int64_t)len : 0;
 	}
-	if (store_commit_silent(s) != 0) {
-		store_fail(s, err);
-		return -1;
-	}
+	if (store_commit_silent(s) != 0)
+		return store_fail(s, err);
 	return 0;
 fail:
-	if (err->code == NULL)
-		store_fail(s, err);
-	store_rollback(s);
-	return -1;
+	return store_abort(s, err);
 }
 
 /*

@@ -98,7 +98,10 @@ int store_commit_silent(struct store *s);
 /* A prepared statement kept for the life of the store, made on first use. */
 sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 int store_check(struct store *s);
-void store_fail(struct store *s, struct op_err *err);
+/* Says in err what the database said (busy: 503, else 500). Returns -1. */
+int store_fail(struct store *s, struct op_err *err);
+/* Rolls back the open transaction; err keeps its reason, or gets the database's. Returns -1. */
+int store_abort(struct store *s, struct op_err *err);
 /* Resets statements left mid-step; returns how many there were (0 is right). */
 int store_idle(struct store *s);
 

@@ -471,7 +471,7 @@ store_data_version(struct store *s)
 }
 
 /* The error for a failed statement: 503 while another process holds the database, else 500. */
-void
+int
 store_fail(struct store *s, struct op_err *err)
 {
 	int code = sqlite3_errcode(s->db);
@@ -486,6 +486,16 @@ store_fail(struct store *s, struct op_err *err)
 		    "writing to it); retry");
 	else
 		op_err_set(err, 500, "internal", "", "database error: %s", msg);
+	return -1;
+}
+
+int
+store_abort(struct store *s, struct op_err *err)
+{
+	if (err->code == NULL)
+		store_fail(s, err);
+	store_rollback(s);
+	return -1;
 }
 
 int
