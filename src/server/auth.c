@@ -168,9 +168,13 @@ new_token(char *out, size_t n)
 	return 0;
 }
 
-int
-auth_create(struct store *s, const char *name, enum role role, int64_t expires_at,
-    const char *actor, char *token_out, size_t toklen, json_t **rec, struct op_err *err)
+/*
+ * Stores the token whose secret is given, with its token.created event, in
+ * one transaction, and keeps it live; *rec is its record.
+ */
+static int
+token_store(struct store *s, const char *secret, const char *name, enum role role,
+    int64_t expires_at, const char *actor, json_t **rec, struct op_err *err)
 {
 	sqlite3_stmt *st;
 	struct auth_token t = { 0 };
@@ -178,17 +182,14 @@ auth_create(struct store *s, const char *name, enum role role, int64_t expires_a
 	int64_t now = now_ms();
 
 	*rec = NULL;
-	if (new_token(token_out, toklen) != 0) {
-		op_err_set(err, 500, "internal", "", "cannot make random bytes");
-		return -1;
-	}
-	cred_hash(token_out, h);
+	err->code = NULL;
+	cred_hash(secret, h);
 	if (store_begin(s) != 0)
-		goto db;
+		return store_fail(s, err);
 	st = store_stmt(s, "INSERT INTO tokens (name, role, hash, created_at, expires_at, created_by) "
 	    "VALUES (?, ?, ?, ?, ?, ?)");
 	if (st == NULL)
-		goto db_rb;
+		goto fail;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, role_name(role), -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, h, CRED_HASH_LEN, SQLITE_STATIC);
@@ -198,7 +199,7 @@ auth_create(struct store *s, const char *name, enum role role, int64_t expires_a
 	if (actor)
 		sqlite3_bind_text(st, 6, actor, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		goto db_rb;
+		goto fail;
 	t.id = sqlite3_last_insert_rowid(store_db(s));
 	snprintf(t.name, sizeof(t.name), "%s", name);
 	t.role = role;
@@ -207,18 +208,32 @@ auth_create(struct store *s, const char *name, enum role role, int64_t expires_a
 	if (*rec == NULL || events_append(s, "token.created", "token", NULL, t.id, actor,
 	    json_pack("{s:I, s:s, s:s}", "id", (json_int_t)t.id, "name", name, "role",
 	    role_name(role))) != 0)
-		goto db_rb;
-	if (store_commit(s) != 0)
-		goto db;
-	remember(&t, h);
+		goto fail;
+	if (store_commit(s) != 0) {
+		json_decref(*rec);
+		*rec = NULL;
+		return store_fail(s, err);
+	}
+	if (remember(&t, h) != 0)
+		log_error("auth.token", "name", name, "error", "out of memory: not live until a "
+		    "restart", NULL);
 	return 0;
-db_rb:
-	store_rollback(s);
-db:
+fail:
 	json_decref(*rec);
 	*rec = NULL;
-	store_fail(s, err);
-	return -1;
+	return store_abort(s, err);
+}
+
+int
+auth_create(struct store *s, const char *name, enum role role, int64_t expires_at,
+    const char *actor, char *token_out, size_t toklen, json_t **rec, struct op_err *err)
+{
+	*rec = NULL;
+	if (new_token(token_out, toklen) != 0) {
+		op_err_set(err, 500, "internal", "", "cannot make random bytes");
+		return -1;
+	}
+	return token_store(s, token_out, name, role, expires_at, actor, rec, err);
 }
 
 int
@@ -228,12 +243,13 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 	int64_t now = now_ms();
 
 	*rec = NULL;
+	err->code = NULL;
 	if (store_begin(s) != 0)
-		goto db;
+		return store_fail(s, err);
 	st = store_stmt(s, "SELECT name, role, created_at, expires_at, revoked_at, created_by "
 	    "FROM tokens WHERE id = ?");
 	if (st == NULL)
-		goto db_rb;
+		goto fail;
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
@@ -256,7 +272,7 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 		c = store_stmt(s, "SELECT count(*) FROM tokens WHERE role = 'admin' AND id != ?2 AND "
 		    "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)");
 		if (c == NULL)
-			goto db_rb;
+			goto fail;
 		sqlite3_bind_int64(c, 1, now);
 		sqlite3_bind_int64(c, 2, id);
 		admins = sqlite3_step(c) == SQLITE_ROW ? sqlite3_column_int64(c, 0) : 0;
@@ -271,10 +287,10 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 		st = store_stmt(s, "SELECT name, role, created_at, expires_at, revoked_at, created_by "
 		    "FROM tokens WHERE id = ?");
 		if (st == NULL)
-			goto db_rb;
+			goto fail;
 		sqlite3_bind_int64(st, 1, id);
 		if (sqlite3_step(st) != SQLITE_ROW)
-			goto db_rb;
+			goto fail;
 	}
 	*rec = token_json(id, (const char *)sqlite3_column_text(st, 0),
 	    (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
@@ -282,25 +298,25 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 	sqlite3_reset(st);
 	st = store_stmt(s, "UPDATE tokens SET revoked_at = ? WHERE id = ?");
 	if (st == NULL || *rec == NULL)
-		goto db_rb;
+		goto fail;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_int64(st, 2, id);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		goto db_rb;
+		goto fail;
 	if (events_append(s, "token.revoked", "token", NULL, id, actor,
 	    json_pack("{s:I, s:O}", "id", (json_int_t)id, "name", json_object_get(*rec, "name"))) != 0)
-		goto db_rb;
-	if (store_commit(s) != 0)
-		goto db;
+		goto fail;
+	if (store_commit(s) != 0) {
+		json_decref(*rec);
+		*rec = NULL;
+		return store_fail(s, err);
+	}
 	cred_forget(&tokens, id);
 	return 0;
-db_rb:
-	store_rollback(s);
-db:
+fail:
 	json_decref(*rec);
 	*rec = NULL;
-	store_fail(s, err);
-	return -1;
+	return store_abort(s, err);
 }
 
 json_t *
@@ -328,7 +344,7 @@ int
 auth_bootstrap(struct store *s, const char *path)
 {
 	sqlite3_stmt *st = store_stmt(s, "SELECT count(*) FROM tokens");
-	char token[64], tmp[1100];
+	char token[64], tmp[PATH_BUF_MAX];
 	int fd;
 
 	if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
@@ -362,33 +378,12 @@ auth_bootstrap(struct store *s, const char *path)
 	if (rename(tmp, path) != 0)
 		goto fail;
 	{
-		unsigned char h[CRED_HASH_LEN];
-		struct auth_token t = { .role = ROLE_ADMIN };
+		struct op_err err = { 0 };
+		json_t *rec = NULL;
 
-		cred_hash(token, h);
-		if (store_begin(s) != 0)
+		if (token_store(s, token, "admin", ROLE_ADMIN, 0, "outpostd", &rec, &err) != 0)
 			goto fail;
-		st = store_stmt(s, "INSERT INTO tokens (name, role, hash, created_at, created_by) "
-		    "VALUES ('admin', 'admin', ?, ?, 'outpostd')");
-		if (st == NULL) {
-			store_rollback(s);
-			goto fail;
-		}
-		sqlite3_bind_blob(st, 1, h, CRED_HASH_LEN, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, now_ms());
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			store_rollback(s);
-			goto fail;
-		}
-		t.id = sqlite3_last_insert_rowid(store_db(s));
-		snprintf(t.name, sizeof(t.name), "admin");
-		if (events_append(s, "token.created", "token", NULL, t.id, "outpostd",
-		    json_pack("{s:I, s:s, s:s}", "id", (json_int_t)t.id, "name", "admin",
-		    "role", "admin")) != 0 || store_commit(s) != 0) {
-			store_rollback(s);
-			goto fail;
-		}
-		remember(&t, h);
+		json_decref(rec);
 	}
 	log_info("auth.bootstrap", "admin_token_file", path, NULL);
 	return 0;
