@@ -565,3 +565,22 @@ mkdir_p(const char *path, unsigned mode)
 	}
 	return mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST ? -1 : 0;
 }
+
+int
+dir_next_json(DIR *d, const char *dir, char *path, size_t pathlen, char *name,
+    size_t namelen)
+{
+	struct dirent *e;
+
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+
+		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.' ||
+		    (size_t)snprintf(path, pathlen, "%s/%s", dir, e->d_name) >= pathlen)
+			continue;
+		snprintf(name, namelen, "%.*s", (int)(len - 5 < namelen - 1 ? len - 5 :
+		    namelen - 1), e->d_name);
+		return 1;
+	}
+	return 0;
+}

@@ -6,6 +6,7 @@
 #ifndef OUTPOST_UTIL_H
 #define OUTPOST_UTIL_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,5 +57,13 @@ int name_is_valid(const char *s, size_t max);
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 /* mkdir -p: path and whatever it needs above it, each made with mode. */
 int mkdir_p(const char *path, unsigned mode);
+/*
+ * The next NAME.json of a directory being read (hidden files passed over):
+ * its path and NAME. 1 for one, 0 at the end. A file whose path does not
+ * fit is passed over; NAME is cut to namelen - 1 bytes, so give a buffer
+ * longer than any valid name and the name's check refuses a cut one.
+ */
+int dir_next_json(DIR *d, const char *dir, char *path, size_t pathlen, char *name,
+    size_t namelen);
 
 #endif

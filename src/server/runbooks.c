@@ -242,6 +242,30 @@ param_find(const struct runbook *rb, const char *name, size_t len)
 }
 
 /*
+ * Member i of an object or an array, and its field's name (FIELD.KEY or
+ * FIELD[I]) in f; NULL past the last. For an object, *it is its iterator
+ * (json_object_iter(v) to begin), moved on at each call.
+ */
+static json_t *
+member_at(json_t *v, void **it, size_t i, const char *field, char *f, size_t fn)
+{
+	json_t *m;
+
+	if (json_is_array(v)) {
+		if (i >= json_array_size(v))
+			return NULL;
+		snprintf(f, fn, "%s[%zu]", field, i);
+		return json_array_get(v, i);
+	}
+	if (*it == NULL)
+		return NULL;
+	snprintf(f, fn, "%s.%s", field, json_object_iter_key(*it));
+	m = json_object_iter_value(*it);
+	*it = json_object_iter_next(v, *it);
+	return m;
+}
+
+/*
  * Every "{{name}}" in the strings of v names a parameter (or, for an alert's
  * runbook, a fact of the alert). known(name) says whether it does.
  */
@@ -265,28 +289,14 @@ refs_check(json_t *v, const char *field, int (*known)(void *, const char *, size
 				return -1;
 			}
 		}
-	} else if (json_is_object(v)) {
-		const char *k;
+	} else if (json_is_object(v) || json_is_array(v)) {
+		void *it = json_object_iter(v);	/* NULL for an array */
+		char f[64];
 		json_t *m;
 
-		json_object_foreach(v, k, m) {
-			char f[64];
-
-			snprintf(f, sizeof(f), "%s.%s", field, k);
+		for (size_t i = 0; (m = member_at(v, &it, i, field, f, sizeof(f))) != NULL; i++)
 			if (refs_check(m, f, known, arg, err) != 0)
 				return -1;
-		}
-	} else if (json_is_array(v)) {
-		size_t i;
-		json_t *m;
-
-		json_array_foreach(v, i, m) {
-			char f[64];
-
-			snprintf(f, sizeof(f), "%s[%zu]", field, i);
-			if (refs_check(m, f, known, arg, err) != 0)
-				return -1;
-		}
 	}
 	return 0;
 }
@@ -517,26 +527,19 @@ runbooks_load_dir(const char *dir)
 	size_t n = 0, cap = 0;
 	json_t *errs = json_array();
 	DIR *d = opendir(dir);
-	struct dirent *e;
+	char path[PATH_BUF_MAX], name[NAME_BUF + 8];
 
 	if (d == NULL && errno != ENOENT) {
 		json_array_append_new(errs, json_pack("{s:s, s:s, s:s}", "file", dir, "field", "",
 		    "message", strerror(errno)));
 		log_error("runbook.load", "dir", dir, "error", strerror(errno), NULL);
 	}
-	while (d != NULL && (e = readdir(d)) != NULL) {
-		size_t len = strlen(e->d_name);
-		char path[PATH_BUF_MAX], name[NAME_BUF + 8];
+	while (d != NULL && dir_next_json(d, dir, path, sizeof(path), name, sizeof(name))) {
 		struct op_err err = { 0 };
 		json_error_t je;
 		json_t *in;
 		struct runbook *rb = NULL;
 
-		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.' ||
-		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path))
-			continue;
-		snprintf(name, sizeof(name), "%.*s", (int)(len - 5 < sizeof(name) - 1 ? len - 5 :
-		    sizeof(name) - 1), e->d_name);
 		in = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 		if (in == NULL)
 			snprintf(err.message, sizeof(err.message), "line %d: %s", je.line, je.text);
@@ -549,8 +552,8 @@ runbooks_load_dir(const char *dir)
 		}
 		runbook_unref(rb);
 		log_error("runbook.load", "file", path, "field", err.field, "error", err.message, NULL);
-		json_array_append_new(errs, json_pack("{s:s, s:s, s:s}", "file", e->d_name, "field",
-		    err.field, "message", err.message));
+		json_array_append_new(errs, json_pack("{s:s, s:s, s:s}", "file",
+		    strrchr(path, '/') + 1, "field", err.field, "message", err.message));
 	}
 	if (d != NULL)
 		closedir(d);

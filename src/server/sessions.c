@@ -112,27 +112,28 @@ session_create(struct store *s, const struct auth_token *tok, int64_t ttl_ms, ch
 	*expires_at = now + ttl_ms;
 	if (tok->expires_at != 0 && tok->expires_at < *expires_at)
 		*expires_at = tok->expires_at;
+	err->code = NULL;
 	if (store_begin(s) != 0)
-		goto db;
+		return store_fail(s, err);
 	st = store_stmt(s, "INSERT INTO sessions (hash, token_id, created_at, expires_at) "
 	    "VALUES (?, ?, ?, ?)");
 	if (st == NULL)
-		goto db_rb;
+		goto fail;
 	sqlite3_bind_blob(st, 1, h, CRED_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, tok->id);
 	sqlite3_bind_int64(st, 3, now);
 	sqlite3_bind_int64(st, 4, *expires_at);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		goto db_rb;
+		goto fail;
 	sqlite3_reset(st);
 	id = sqlite3_last_insert_rowid(store_db(s));
 	if (events_append(s, "session.created", "session", NULL, id, tok->name,
 	    json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "token", tok->name,
 	    "role", role_name(tok->role), "expires_at",
 	    time_format_ms(*expires_at, at, sizeof(at), 0))) != 0)
-		goto db_rb;
+		goto fail;
 	if (store_commit(s) != 0)
-		goto db;
+		return store_fail(s, err);
 	/* Expired sessions leave memory here, so it holds about the live ones. O(sessions). */
 	cred_prune(&sessions, now);
 	se = cred_add(&sessions, id, *expires_at, h);
@@ -142,11 +143,8 @@ session_create(struct store *s, const struct auth_token *tok, int64_t ttl_ms, ch
 	}
 	se->token_id = tok->id;
 	return 0;
-db_rb:
-	store_rollback(s);
-db:
-	store_fail(s, err);
-	return -1;
+fail:
+	return store_abort(s, err);
 }
 
 int
@@ -154,15 +152,16 @@ session_end(struct store *s, int64_t id, const char *actor, struct op_err *err)
 {
 	sqlite3_stmt *st;
 
+	err->code = NULL;
 	if (store_begin(s) != 0)
-		goto db;
+		return store_fail(s, err);
 	st = store_stmt(s, "UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL");
 	if (st == NULL)
-		goto db_rb;
+		goto fail;
 	sqlite3_bind_int64(st, 1, now_ms());
 	sqlite3_bind_int64(st, 2, id);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		goto db_rb;
+		goto fail;
 	sqlite3_reset(st);
 	if (sqlite3_changes(store_db(s)) == 0) {
 		store_rollback(s);
@@ -172,14 +171,11 @@ session_end(struct store *s, int64_t id, const char *actor, struct op_err *err)
 	if (events_append(s, "session.ended", "session", NULL, id, actor,
 	    json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id, "token", actor,
 	    "reason", "signed out")) != 0)
-		goto db_rb;
+		goto fail;
 	if (store_commit(s) != 0)
-		goto db;
+		return store_fail(s, err);
 	cred_forget(&sessions, id);
 	return 0;
-db_rb:
-	store_rollback(s);
-db:
-	store_fail(s, err);
-	return -1;
+fail:
+	return store_abort(s, err);
 }

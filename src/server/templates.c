@@ -469,23 +469,16 @@ static int
 load_pass(struct store *s, DIR *d, const char *dir, int is_put, int is_strict, char *errbuf,
     size_t errlen)
 {
-	struct dirent *e;
+	char path[PATH_BUF_MAX], name[TEMPLATE_NAME_MAX + 8];
 	int bad = 0;
 
 	rewinddir(d);
-	while ((e = readdir(d)) != NULL) {
-		size_t len = strlen(e->d_name);
-		char path[PATH_BUF_MAX], name[TEMPLATE_NAME_MAX + 8];
+	while (dir_next_json(d, dir, path, sizeof(path), name, sizeof(name))) {
 		struct op_err err = { 0 };
 		json_error_t je;
 		json_t *in, *out = NULL;
 		int rc;
 
-		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.' ||
-		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path))
-			continue;
-		snprintf(name, sizeof(name), "%.*s", (int)(len - 5 < sizeof(name) - 1 ? len - 5 :
-		    sizeof(name) - 1), e->d_name);
 		in = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 		if (in == NULL) {
 			snprintf(err.message, sizeof(err.message), "line %d: %s", je.line, je.text);
