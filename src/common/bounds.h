@@ -30,6 +30,14 @@
 /* A template's desired count, min and max, and what a scale may ask for. */
 #define TEMPLATE_MAX_WORKERS 1000
 
+/*
+ * A worker's capacity, as its agent says it (--capacity) and as a template
+ * gives its workers: each at least 1.
+ */
+#define CAPACITY_CPU_MAX 4096
+#define CAPACITY_MEMORY_MB_MAX (64LL * 1024 * 1024)
+#define CAPACITY_SLOTS_MAX 10000
+
 /* A token's name (`outpost token create --name`). */
 #define TOKEN_NAME_MAX 128
 

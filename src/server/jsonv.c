@@ -280,3 +280,18 @@ jsonv_labels(json_t *obj, const char *prefix, const char *key, json_t **out, str
 	*out = labels;
 	return 0;
 }
+
+int
+jsonv_capacity(json_t *obj, const char *key, int64_t *cpu, int64_t *memory_mb, int64_t *slots,
+    struct op_err *err)
+{
+	static const char *const fields[] = { "cpu", "memory_mb", "slots", NULL };
+	json_t *cap = jsonv_object(obj, "", key, 1, err);
+
+	if (cap == NULL || jsonv_known(cap, key, fields, err) != 0 ||
+	    jsonv_int(cap, key, "cpu", 1, 1, CAPACITY_CPU_MAX, cpu, err) != 0 ||
+	    jsonv_int(cap, key, "memory_mb", 1, 1, CAPACITY_MEMORY_MB_MAX, memory_mb, err) != 0 ||
+	    jsonv_int(cap, key, "slots", 1, 1, CAPACITY_SLOTS_MAX, slots, err) != 0)
+		return -1;
+	return 0;
+}

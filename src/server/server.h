@@ -337,6 +337,9 @@ json_t *jsonv_object(json_t *obj, const char *prefix, const char *key, int is_re
     struct op_err *err);
 json_t *jsonv_array(json_t *obj, const char *prefix, const char *key, int is_required,
     struct op_err *err);
+/* A worker's capacity, the required object key {cpu, memory_mb, slots}, within bounds.h's. */
+int jsonv_capacity(json_t *obj, const char *key, int64_t *cpu, int64_t *memory_mb,
+    int64_t *slots, struct op_err *err);
 /* Labels: an object of strings; keys are names, values up to 255 bytes. */
 int jsonv_labels(json_t *obj, const char *prefix, const char *key, json_t **out,
     struct op_err *err);

@@ -177,9 +177,8 @@ template_validate(json_t *in, const char *name, json_t **normal, struct op_err *
 	static const char *const fields[] = { "name", "description", "capacity", "labels", "min",
 		"max", "cooldown", "idle_timeout", "provision_timeout", "retry_backoff", "autoscale",
 		"provisioner", NULL };
-	static const char *const cap_fields[] = { "cpu", "memory_mb", "slots", NULL };
 	const char *body_name = NULL, *desc = NULL;
-	json_t *cap, *labels = NULL, *prov = NULL;
+	json_t *labels = NULL, *prov = NULL;
 	int64_t cpu, mem, slots, min = 0, max, cooldown = 300000, idle = 600000,
 	    ptimeout = 120000, backoff = 10000;
 	int autoscale = 1;
@@ -201,11 +200,7 @@ template_validate(json_t *in, const char *name, json_t **normal, struct op_err *
 	}
 	if (tmpl_name_ok(name, err) != 0)
 		return -1;
-	cap = jsonv_object(in, "", "capacity", 1, err);
-	if (cap == NULL || jsonv_known(cap, "capacity", cap_fields, err) != 0 ||
-	    jsonv_int(cap, "capacity", "cpu", 1, 1, 4096, &cpu, err) != 0 ||
-	    jsonv_int(cap, "capacity", "memory_mb", 1, 1, 64LL * 1024 * 1024, &mem, err) != 0 ||
-	    jsonv_int(cap, "capacity", "slots", 1, 1, 10000, &slots, err) != 0 ||
+	if (jsonv_capacity(in, "capacity", &cpu, &mem, &slots, err) != 0 ||
 	    jsonv_labels(in, "", "labels", &labels, err) != 0)
 		goto fail;
 	if (jsonv_int(in, "", "max", 1, 0, TEMPLATE_MAX_WORKERS, &max, err) != 0 ||
