@@ -452,15 +452,39 @@ struct demand_result {
 int sched_demand(struct store *s, int64_t now, int64_t lead_time, struct demand_tmpl *t, size_t nt,
     struct demand_result *res);
 
-/* lifecycle.c: agents' reports, the clock (slots, retention, drains), lost workers, pools. */
+/* lifecycle.c: the clock (slots, retention, drains, pools), lost and removed workers. */
+/* A reason the server writes for a transition: a sentence naming a worker or definition. */
+#define REASON_BUF 256
 int lifecycle_tick(struct store *s, int64_t now, const struct server_config *cfg, int is_full);
 /* In the caller's transaction: what a lost worker held is placed again or failed. */
 int lifecycle_worker_lost(struct store *s, int64_t worker_id, const char *name);
 /* The same for a worker an operator stopped or terminated with force ("stopped", "terminated"). */
 int lifecycle_worker_gone(struct store *s, int64_t worker_id, const char *name, const char *how);
 void lifecycle_free(void);
+/* An instance that holds a worker, and its state. */
+struct held_inst {
+	int64_t id;
+	enum inst_state state;
+};
+/* The instances on a worker in states that hold it, by id. Caller frees. O(held). */
+struct held_inst *lifecycle_held_by(struct store *s, int64_t worker_id, size_t *n);
+/*
+ * A kept statement whose SQL is head, a set of instance states as an SQL
+ * list, and tail; written into sql (the caller's static buffer, of
+ * STATES_SQL_BUF bytes) once.
+ */
+#define STATES_SQL_BUF 1024
+sqlite3_stmt *lifecycle_stmt_states(struct store *s, char *sql, size_t n, const char *head,
+    unsigned states, const char *tail);
+
+/* pools.c: warm pools, kept by the lifecycle's clock. */
+/* Trims what is stale or too many, makes what is missing, pauses failing pools. */
+int pools_keep(struct store *s, int64_t now);
+void pools_free(void);
 /* Warm instances per definition that has a pool: {"name": count}. */
 json_t *pools_warm_counts(struct store *s);
+
+/* agent_proto.c: the agent's side of the protocol (its routes are api_agent.c's). */
 /* The worker an agent names, by name; 404 (field name) unknown, 409 terminated. */
 int agent_worker(struct store *s, const char *name, int64_t *id, struct op_err *err);
 /* The agent's work as JSON text: {"worker", "instances": [...], "last_seq"}. */
