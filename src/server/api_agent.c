@@ -11,7 +11,9 @@
  *   POST instances/{id}/log        a chunk of a hook's output
  *
  * Pushed work comes over the event stream (a subscription naming the
- * worker); these routes are the whole of what the agent says.
+ * worker); these routes are the whole of what the agent says. What each
+ * means is agent_proto.c's (and logs.c's, workers.c's): here only HTTP in
+ * and JSON out.
  */
 #include <string.h>
 

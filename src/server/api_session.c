@@ -3,7 +3,9 @@
  * session cookie (sessions.c keeps the session), GET says who the caller
  * is, DELETE signs out. The cookie is HttpOnly (no script reads it),
  * SameSite=Strict (no other site's page sends it), Path=/, and Secure when
- * the request came over TLS or public_url is https.
+ * the request came over TLS or public_url is https. POST's row is
+ * ROUTE_SIGN_IN: with no token, it needs X-Outpost-CSRF and no foreign
+ * Origin all the same, as a change made with the cookie does (http_auth.c).
  */
 #include <string.h>
 
@@ -98,7 +100,7 @@ sign_out(struct req *rq, struct resp *rs)
 }
 
 const struct route api_session_routes[] = {
-	{ "POST", "/api/v1/session", ROLE_NONE, sign_in, NULL },
+	{ "POST", "/api/v1/session", ROLE_NONE, sign_in, NULL, ROUTE_SIGN_IN },
 	{ "GET", "/api/v1/session", ROLE_VIEWER, get, NULL },
 	{ "DELETE", "/api/v1/session", ROLE_VIEWER, sign_out, NULL },
 	{ NULL, NULL, ROLE_NONE, NULL, NULL },

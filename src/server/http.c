@@ -1,16 +1,18 @@
 /*
- * HTTP: the libwebsockets callback for plain requests, the route table, and
+ * HTTP: the libwebsockets callback for plain requests, the route tables, and
  * the response writer. The callback stays thin: it collects the method,
- * path, query, headers and body, then hands a struct req to the route's
- * function, which knows nothing of libwebsockets, and writes the struct resp
- * it filled in one lws_write (headers and body in one buffer; see
- * docs/architecture.md for why).
+ * path, query, headers and body; dispatch() finds the route, asks
+ * http_authorize() (http_auth.c) whether the caller may call it and the
+ * response cache (http_cache.c) whether the answer is kept, then hands a
+ * struct req to the route's function, which knows nothing of libwebsockets,
+ * and writes the struct resp it filled in one lws_write (headers and body in
+ * one buffer; see docs/architecture.md for why).
  *
- * GET answers that depend only on stored data are cached, keyed by path and
- * query, until the data version changes; their ETag is the data version, so
- * If-None-Match costs nothing.
+ * It must never decide who may do what itself: the rules are http_auth.c's
+ * (the websocket upgrade's, confirm_upgrade(), excepted).
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,21 +21,26 @@
 
 #define MAX_ARGS 32
 #define HEADER_ROOM 2048
+#define AUTH_HEADER_BUF 1024	/* a longer Authorization header gets 431 */
+#define ETAG_BUF 96		/* our ETags are under 40 bytes; a longer one never matches */
+#define SESSION_ID_BUF 64	/* a session id is 43 characters */
+#define ALLOW_BUF 64		/* "GET, HEAD, POST, PUT, PATCH, DELETE" */
+#define MESSAGE_BUF 160
 
 struct pss_http {
 	char method[8];
-	char path[512];
-	char argbuf[2048];
+	char path[HTTP_PATH_BUF];
+	char argbuf[HTTP_QUERY_BUF];
 	const char *args[MAX_ARGS];
 	int nargs;
-	char auth[1024];
-	char inm[96];
-	char sid[64];		/* the session cookie's value, or "" */
+	char auth[AUTH_HEADER_BUF];
+	char inm[ETAG_BUF];
+	char sid[SESSION_ID_BUF];	/* the session cookie's value, or "" */
 	int has_csrf;		/* an X-Outpost-CSRF header came */
 	int is_cross_origin;	/* an Origin header came that is not this server's */
 	int is_tls;
 	char rid[24];
-	char parambuf[512];
+	char parambuf[HTTP_PATH_BUF];
 	const char *allow;	/* for a 405: the methods the path takes */
 	struct sbuf body;
 	long long content_length;
@@ -43,7 +50,7 @@ struct pss_http {
 	struct timespec t0;
 };
 
-static const struct route *const route_tables[] = {
+const struct route *const http_route_tables[] = {
 	api_health_routes,
 	api_definitions_routes,
 	api_instances_routes,
@@ -56,59 +63,6 @@ static const struct route *const route_tables[] = {
 	api_session_routes,
 	NULL,
 };
-
-/* ---- the response cache ---- */
-
-#define CACHE_SLOTS 64
-#define CACHE_MAX_BODY (1024 * 1024)
-
-struct cache_entry {
-	char *key;
-	char *body;
-	size_t len;
-	const char *ctype;
-	uint64_t version;
-	int shows_heartbeats;
-	uint64_t heartbeats;
-};
-
-static struct cache_entry cache[CACHE_SLOTS];
-static uint64_t cache_version;
-
-void
-http_cache_clear(void)
-{
-	for (int i = 0; i < CACHE_SLOTS; i++) {
-		free(cache[i].key);
-		free(cache[i].body);
-		memset(&cache[i], 0, sizeof(cache[i]));
-	}
-}
-
-static unsigned
-hash_str(const char *s)
-{
-	unsigned h = 2166136261u;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h;
-}
-
-static struct cache_entry *
-cache_slot(const char *key)
-{
-	uint64_t v = store_data_version(the_app->store);
-
-	/* Any committed change makes every cached page stale at once. */
-	if (v != cache_version) {
-		http_cache_clear();
-		cache_version = v;
-	}
-	return &cache[hash_str(key) % CACHE_SLOTS];
-}
 
 /* ---- request helpers for the api_*.c files ---- */
 
@@ -304,8 +258,8 @@ route_find(struct req *rq, char *pbuf, size_t plen, char *allow, size_t allowlen
 	const struct route *found = NULL;
 
 	allow[0] = '\0';
-	for (int t = 0; route_tables[t] != NULL; t++) {
-		for (const struct route *r = route_tables[t]; r->method != NULL; r++) {
+	for (int t = 0; http_route_tables[t] != NULL; t++) {
+		for (const struct route *r = http_route_tables[t]; r->method != NULL; r++) {
 			if (!route_match(r->pattern, rq->path, rq, pbuf, plen))
 				continue;
 			if (strcmp(r->method, m) == 0)
@@ -425,73 +379,99 @@ fail:
 	return -1;
 }
 
+/* An error in resp_error()'s shape; retry_after > 0 adds its header (a 503 always has one). */
 static int
-write_error(struct lws *wsi, struct pss_http *pss, const struct req *rq, int status,
-    const char *code, const char *field, const char *msg, int must_close)
+write_op_err(struct lws *wsi, struct pss_http *pss, const struct req *rq,
+    const struct op_err *e, int retry_after, int must_close)
 {
 	struct resp rs = { 0 };
-	struct op_err e;
 	int rc;
 
 	sbuf_init(&rs.body);
-	op_err_set(&e, status, code, field, "%s", msg);
-	resp_error(&rs, &e);
-	if (status == 503)
-		rs.retry_after = 1;
+	resp_error(&rs, e);
+	if (retry_after > 0)
+		rs.retry_after = retry_after;
 	rc = write_response(wsi, pss, rq, &rs, rs.body.p, rs.body.len, must_close);
 	sbuf_free(&rs.body);
 	return rc;
 }
 
 static int
-write_error_retry(struct lws *wsi, struct pss_http *pss, const struct req *rq, const char *msg,
-    int wait)
+write_error(struct lws *wsi, struct pss_http *pss, const struct req *rq, int status,
+    const char *code, const char *field, const char *msg, int must_close)
+{
+	struct op_err e;
+
+	op_err_set(&e, status, code, field, "%s", msg);
+	return write_op_err(wsi, pss, rq, &e, 0, must_close);
+}
+
+/* What the request carries that says who sent it, for http_authorize(). */
+static struct http_creds
+creds_of(const struct pss_http *pss)
+{
+	struct http_creds c = {
+		.method = pss->method,
+		.bearer = http_bearer(pss->auth),
+		.sid = pss->sid[0] != '\0' ? pss->sid : NULL,
+		.has_csrf = pss->has_csrf,
+		.is_cross_origin = pss->is_cross_origin,
+	};
+
+	return c;
+}
+
+/* No route took the path: a 405 when it takes other methods, the web app's files, or 404. */
+static int
+dispatch_unrouted(struct lws *wsi, struct pss_http *pss, struct req *rq, const char *allow)
 {
 	struct resp rs = { 0 };
-	struct op_err e;
 	int rc;
 
-	sbuf_init(&rs.body);
-	op_err_set(&e, 429, "rate_limited", "", "%s", msg);
-	resp_error(&rs, &e);
-	rs.retry_after = wait;
-	rc = write_response(wsi, pss, rq, &rs, rs.body.p, rs.body.len, 0);
-	sbuf_free(&rs.body);
-	return rc;
-}
+	if (allow[0] != '\0') {
+		char msg[MESSAGE_BUF];
 
-/* The ETag: the data version, and the heartbeat version for answers that show heartbeats. */
-static void
-etag_of(char *buf, size_t n, uint64_t version, int shows_heartbeats)
-{
-	if (shows_heartbeats)
-		snprintf(buf, n, "\"%s-%llu.%llu\"", the_app->boot_id, (unsigned long long)version,
-		    (unsigned long long)store_heartbeat_version(the_app->store));
-	else
-		snprintf(buf, n, "\"%s-%llu\"", the_app->boot_id, (unsigned long long)version);
-}
-
-static void
-bearer_of(const char *auth, const char **token)
-{
-	*token = NULL;
-	if (strncasecmp(auth, "Bearer ", 7) == 0) {
-		*token = auth + 7;
-		while (**token == ' ')
-			(*token)++;
+		snprintf(msg, sizeof(msg), "this path takes %s", allow);
+		pss->allow = allow;
+		return write_error(wsi, pss, rq, 405, "method_not_allowed", "", msg, 0);
 	}
+	/* The web app's files: anything outside /api/ that no route took. */
+	if ((strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0) &&
+	    strncmp(rq->path, "/api/", 5) != 0) {
+		rq->route = "static";
+		sbuf_init(&rs.body);
+		static_serve(rq, &rs);
+		rc = write_response(wsi, pss, rq, &rs, rs.body.p, rs.body.len, 0);
+		sbuf_free(&rs.body);
+		return rc;
+	}
+	return write_error(wsi, pss, rq, 404, "not_found", "", "no such route", 0);
 }
 
 static int
+is_not_modified(const struct req *rq, const struct resp *rs)
+{
+	return rq->if_none_match != NULL && strcmp(rq->if_none_match, rs->etag) == 0;
+}
+
+/*
+ * One request, its body read: the route, who may call it, its query, the
+ * cache, the route's function, the answer.
+ */
+static int
 dispatch(struct lws *wsi, struct pss_http *pss)
 {
+	static const char *const no_query[] = { NULL };
 	struct req rq = { 0 };
 	struct resp rs = { 0 };
+	struct http_creds creds = creds_of(pss);
+	struct http_cache_ref cref;
+	struct op_err e = { 0 };
 	const struct route *r;
-	const char *token;
-	char key[2600], actor[160], allow[64];
-	int rc;
-	struct cache_entry *ce = NULL;
+	const char *body;
+	size_t len;
+	char actor[sizeof(rq.tok.name)], allow[ALLOW_BUF];
+	int rc, wait;
 
 	rq.method = pss->method;
 	rq.path = pss->path;
@@ -507,143 +487,35 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 		return write_error(wsi, pss, &rq, 503, "unavailable", "",
 		    "outpostd is shutting down", 1);
 	r = route_find(&rq, pss->parambuf, sizeof(pss->parambuf), allow, sizeof(allow));
-	if (r == NULL) {
-		if (allow[0] != '\0') {
-			char msg[160];
-
-			snprintf(msg, sizeof(msg), "this path takes %s", allow);
-			pss->allow = allow;
-			return write_error(wsi, pss, &rq, 405, "method_not_allowed", "", msg, 0);
-		}
-		/* The web app's files: anything outside /api/ that no route took. */
-		if ((strcmp(rq.method, "GET") == 0 || strcmp(rq.method, "HEAD") == 0) &&
-		    strncmp(rq.path, "/api/", 5) != 0) {
-			rq.route = "static";
-			sbuf_init(&rs.body);
-			static_serve(&rq, &rs);
-			rc = write_response(wsi, pss, &rq, &rs, rs.body.p, rs.body.len, 0);
-			sbuf_free(&rs.body);
-			return rc;
-		}
-		return write_error(wsi, pss, &rq, 404, "not_found", "", "no such route", 0);
-	}
+	if (r == NULL)
+		return dispatch_unrouted(wsi, pss, &rq, allow);
 	rq.route = r->pattern;
-	/* Signing in changes state too: it takes the same header as the cookie's calls. */
-	if (r->fn != NULL && strcmp(r->pattern, "/api/v1/session") == 0 &&
-	    strcmp(rq.method, "POST") == 0 && (!pss->has_csrf || pss->is_cross_origin))
-		return write_error(wsi, pss, &rq, 403, "forbidden",
-		    pss->is_cross_origin ? "Origin" : "X-Outpost-CSRF",
-		    pss->is_cross_origin ? "a request from another origin cannot sign in" :
-		    "signing in needs an X-Outpost-CSRF: 1 header", 0);
+	if (http_authorize(r, &creds, &the_app->cfg, &rq.tok, &wait, &e) != 0)
+		return write_op_err(wsi, pss, &rq, &e, wait, 0);
 	if (r->role != ROLE_NONE) {
-		bearer_of(pss->auth, &token);
-		if (token == NULL && pss->sid[0] != '\0') {
-			/* The browser's cookie stands for its token. */
-			if (session_check(pss->sid, &rq.tok) != 0)
-				return write_error(wsi, pss, &rq, 401, "unauthenticated", "",
-				    "the session has ended or expired: sign in again", 0);
-			/*
-			 * A cookie is sent by the browser whoever made the page: a change
-			 * needs a header no form and no other origin's script can add
-			 * without this server's consent (which it never gives).
-			 */
-			if (strcmp(rq.method, "GET") != 0 && strcmp(rq.method, "HEAD") != 0 &&
-			    (!pss->has_csrf || pss->is_cross_origin))
-				return write_error(wsi, pss, &rq, 403, "forbidden",
-				    pss->is_cross_origin ? "Origin" : "X-Outpost-CSRF",
-				    pss->is_cross_origin ? "a request from another origin cannot use "
-				    "the session cookie" : "a change made with the session cookie needs "
-				    "an X-Outpost-CSRF: 1 header", 0);
-		} else if (token == NULL || auth_check(token, &rq.tok) != 0) {
-			return write_error(wsi, pss, &rq, 401, "unauthenticated", "",
-			    token == NULL ? "an Authorization: Bearer token is required" :
-			    "the token is not valid (unknown, revoked or expired)", 0);
-		}
-		if (!role_allows(rq.tok.role, r->role)) {
-			char msg[160];
-
-			snprintf(msg, sizeof(msg), "this needs the %s role; the token has %s",
-			    role_name(r->role), role_name(rq.tok.role));
-			return write_error(wsi, pss, &rq, 403, "forbidden", "", msg, 0);
-		}
 		snprintf(actor, sizeof(actor), "%s", rq.tok.name);
 		rq.actor = actor;
-		if (the_app->cfg.rate_limit > 0) {
-			int wait = auth_rate_check(rq.tok.id, (double)the_app->cfg.rate_limit,
-			    (double)the_app->cfg.rate_burst);
-
-			if (wait > 0) {
-				char msg[256];
-
-				snprintf(msg, sizeof(msg), "token %s is over its limit of %lld requests a "
-				    "second; retry in %d s", rq.tok.name, (long long)the_app->cfg.rate_limit,
-				    wait);
-				return write_error_retry(wsi, pss, &rq, msg, wait);
-			}
-		}
 	}
 	/* Each route names the query parameters it takes; anything else is refused. */
-	{
-		static const char *const none[] = { NULL };
-		struct op_err qe = { 0 };
-
-		if (req_query_check(&rq, r->query ? r->query : none, &qe) != 0)
-			return write_error(wsi, pss, &rq, qe.http, qe.code, qe.field, qe.message, 0);
+	if (req_query_check(&rq, r->query ? r->query : no_query, &e) != 0)
+		return write_op_err(wsi, pss, &rq, &e, 0, 0);
+	/* A cached GET: the same path and query at the same data version. */
+	if (http_cache_get(&rq, &cref, &rs, &body, &len)) {
+		if (is_not_modified(&rq, &rs)) {
+			rs.status = 304;
+			return write_response(wsi, pss, &rq, &rs, NULL, 0, 0);
+		}
+		return write_response(wsi, pss, &rq, &rs, body, len, 0);
 	}
 	sbuf_init(&rs.body);
-	/* A cached GET: the same path and query at the same data version. */
-	if (strcmp(rq.method, "GET") == 0 || strcmp(rq.method, "HEAD") == 0) {
-		int n = snprintf(key, sizeof(key), "%s", rq.path);
-
-		for (int i = 0; i < rq.nargs && n < (int)sizeof(key); i++)
-			n += snprintf(key + n, sizeof(key) - (size_t)n, "\x01%s", rq.args[i]);
-		if (n < (int)sizeof(key)) {
-			ce = cache_slot(key);
-			if (ce->key != NULL && strcmp(ce->key, key) == 0 &&
-			    ce->version == cache_version && (!ce->shows_heartbeats ||
-			    ce->heartbeats == store_heartbeat_version(the_app->store))) {
-				rs.status = 200;
-				rs.content_type = ce->ctype;
-				etag_of(rs.etag, sizeof(rs.etag), cache_version, ce->shows_heartbeats);
-				if (rq.if_none_match && strcmp(rq.if_none_match, rs.etag) == 0) {
-					rs.status = 304;
-					return write_response(wsi, pss, &rq, &rs, NULL, 0, 0);
-				}
-				return write_response(wsi, pss, &rq, &rs, ce->body, ce->len, 0);
-			}
-		}
-	}
 	r->fn(&rq, &rs);
 	store_idle(the_app->store);
-	if (rs.is_cacheable && rs.status == 200) {
-		etag_of(rs.etag, sizeof(rs.etag), store_data_version(the_app->store),
-		    rs.shows_heartbeats);
-		/* Only pages up to 1 MiB are kept: 64 slots then hold 64 MiB at most. */
-		if (ce != NULL && store_data_version(the_app->store) == cache_version &&
-		    rs.body.len <= CACHE_MAX_BODY) {
-			char *copy = malloc(rs.body.len + 1);
-
-			if (copy != NULL) {
-				memcpy(copy, rs.body.p, rs.body.len);
-				free(ce->key);
-				free(ce->body);
-				ce->key = strdup(key);
-				ce->body = copy;
-				ce->len = rs.body.len;
-				ce->ctype = rs.content_type;
-				ce->version = cache_version;
-				ce->shows_heartbeats = rs.shows_heartbeats;
-				ce->heartbeats = store_heartbeat_version(the_app->store);
-			}
-		}
-		if (rq.if_none_match && strcmp(rq.if_none_match, rs.etag) == 0) {
-			rs.status = 304;
-			rc = write_response(wsi, pss, &rq, &rs, NULL, 0, 0);
-			sbuf_free(&rs.body);
-			return rc;
-		}
+	if (http_cache_put(&cref, &rs) && is_not_modified(&rq, &rs)) {
+		rs.status = 304;
+		rc = write_response(wsi, pss, &rq, &rs, NULL, 0, 0);
+	} else {
+		rc = write_response(wsi, pss, &rq, &rs, rs.body.p, rs.body.len, 0);
 	}
-	rc = write_response(wsi, pss, &rq, &rs, rs.body.p, rs.body.len, 0);
 	sbuf_free(&rs.body);
 	return rc;
 }
@@ -853,7 +725,7 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 enum ws_cookie
 ws_cookie_auth(struct lws *wsi, struct auth_token *tok)
 {
-	char sid[64];
+	char sid[SESSION_ID_BUF];
 	int has_origin;
 
 	cookie_sid(wsi, sid, sizeof(sid));
@@ -905,7 +777,7 @@ confirm_upgrade(struct lws *wsi)
 		return 1;
 	}
 	lws_hdr_copy(wsi, pss->auth, sizeof(pss->auth), WSI_TOKEN_HTTP_AUTHORIZATION);
-	bearer_of(pss->auth, &token);
+	token = http_bearer(pss->auth);
 	switch (token == NULL ? ws_cookie_auth(wsi, &tok) : WS_COOKIE_NONE) {
 	case WS_COOKIE_OK:
 		return 0;

@@ -247,6 +247,8 @@ void metrics_free(void);
 
 /* ---- HTTP requests and the route table (http.c, api_*.c) ---- */
 #define MAX_PARAMS 4
+#define HTTP_PATH_BUF 512	/* a request's path and its NUL; a longer one gets 414 */
+#define HTTP_QUERY_BUF 2048	/* its query's decoded pairs, each with its NUL */
 
 struct req {
 	const char *method;
@@ -289,7 +291,14 @@ struct route {
 	enum role role;		/* ROLE_NONE: no token needed */
 	route_fn fn;
 	const char *const *query;	/* the query parameters it takes; NULL: none */
+	unsigned flags;		/* ROUTE_*; rows that leave it out have none */
 };
+
+/*
+ * A change made without a token that a browser makes (signing in): it needs
+ * X-Outpost-CSRF and no foreign Origin, as a change made with the cookie does.
+ */
+#define ROUTE_SIGN_IN 0x1u
 
 /* Route tables, one per api_*.c, ending with a NULL method. */
 extern const struct route api_definitions_routes[];
@@ -302,6 +311,46 @@ extern const struct route api_agent_routes[];
 extern const struct route api_templates_routes[];
 extern const struct route api_runbooks_routes[];
 extern const struct route api_session_routes[];
+/* All of them, in the order they are searched (http.c), ending with NULL. */
+extern const struct route *const http_route_tables[];
+
+/* ---- who may make a request (http_auth.c) ---- */
+/* What a request carries that says who sent it; http.c reads it from the headers. */
+struct http_creds {
+	const char *method;	/* GET and HEAD change nothing: the cookie needs no header */
+	const char *bearer;	/* the Authorization header's bearer token, or NULL */
+	const char *sid;	/* the session cookie's value, or NULL */
+	int has_csrf;		/* an X-Outpost-CSRF header came */
+	int is_cross_origin;	/* an Origin header came that is not this server's */
+};
+/*
+ * May the caller make this request of route r? 0 and the caller's *tok
+ * (zeroed for a ROLE_NONE route), or -1 and the refusal to answer in *err:
+ * 401, 403, or 429 with *retry_after seconds. Spends the token's rate bucket.
+ */
+int http_authorize(const struct route *r, const struct http_creds *c,
+    const struct server_config *cfg, struct auth_token *tok, int *retry_after,
+    struct op_err *err);
+/* The token of an Authorization header's value "Bearer TOKEN", or NULL. */
+const char *http_bearer(const char *authorization);
+
+/* ---- the response cache (http_cache.c) ---- */
+/* A path and query as a key: the path's bytes, and each pair's after a separator. */
+#define HTTP_CACHE_KEY_BUF (HTTP_PATH_BUF + HTTP_QUERY_BUF)
+struct cache_entry;
+/* A GET's place in the cache, from http_cache_get() to http_cache_put(). */
+struct http_cache_ref {
+	char key[HTTP_CACHE_KEY_BUF];
+	struct cache_entry *slot;	/* NULL: not kept (not a GET, or a key too long) */
+};
+/*
+ * 1 when a GET or HEAD can be answered from the cache: rs has its status,
+ * type and ETag, *body and *len the kept body (valid until the next call).
+ */
+int http_cache_get(const struct req *rq, struct http_cache_ref *ref, struct resp *rs,
+    const char **body, size_t *len);
+/* After the route: 1 when its answer has an ETag (a cacheable 200), kept if nothing moved. */
+int http_cache_put(struct http_cache_ref *ref, struct resp *rs);
 
 /* Response helpers (http.c). */
 int resp_json(struct resp *rs, int status, json_t *j);	/* takes ownership of j */
@@ -437,15 +486,39 @@ struct demand_result {
 int sched_demand(struct store *s, int64_t now, int64_t lead_time, struct demand_tmpl *t, size_t nt,
     struct demand_result *res);
 
-/* lifecycle.c: agents' reports, the clock (slots, retention, drains), lost workers, pools. */
+/* lifecycle.c: the clock (slots, retention, drains, pools), lost and removed workers. */
+/* A reason the server writes for a transition: a sentence naming a worker or definition. */
+#define REASON_BUF 256
 int lifecycle_tick(struct store *s, int64_t now, const struct server_config *cfg, int is_full);
 /* In the caller's transaction: what a lost worker held is placed again or failed. */
 int lifecycle_worker_lost(struct store *s, int64_t worker_id, const char *name);
 /* The same for a worker an operator stopped or terminated with force ("stopped", "terminated"). */
 int lifecycle_worker_gone(struct store *s, int64_t worker_id, const char *name, const char *how);
 void lifecycle_free(void);
+/* An instance that holds a worker, and its state. */
+struct held_inst {
+	int64_t id;
+	enum inst_state state;
+};
+/* The instances on a worker in states that hold it, by id. Caller frees. O(held). */
+struct held_inst *lifecycle_held_by(struct store *s, int64_t worker_id, size_t *n);
+/*
+ * A kept statement whose SQL is head, a set of instance states as an SQL
+ * list, and tail; written into sql (the caller's static buffer, of
+ * STATES_SQL_BUF bytes) once.
+ */
+#define STATES_SQL_BUF 1024
+sqlite3_stmt *lifecycle_stmt_states(struct store *s, char *sql, size_t n, const char *head,
+    unsigned states, const char *tail);
+
+/* pools.c: warm pools, kept by the lifecycle's clock. */
+/* Trims what is stale or too many, makes what is missing, pauses failing pools. */
+int pools_keep(struct store *s, int64_t now);
+void pools_free(void);
 /* Warm instances per definition that has a pool: {"name": count}. */
 json_t *pools_warm_counts(struct store *s);
+
+/* agent_proto.c: the agent's side of the protocol (its routes are api_agent.c's). */
 /* The worker an agent names, by name; 404 (field name) unknown, 409 terminated. */
 int agent_worker(struct store *s, const char *name, int64_t *id, struct op_err *err);
 /* The agent's work as JSON text: {"worker", "instances": [...], "last_seq"}. */
