@@ -129,11 +129,11 @@ agent_log(struct req *rq, struct resp *rs)
 }
 
 const struct route api_agent_routes[] = {
-	{ "POST", "/api/v1/agent/register", ROLE_AGENT, agent_register, NULL },
-	{ "POST", "/api/v1/agent/heartbeat", ROLE_AGENT, agent_heartbeat, NULL },
-	{ "POST", "/api/v1/agent/sync", ROLE_AGENT, agent_post_sync, NULL },
-	{ "GET", "/api/v1/agent/work", ROLE_AGENT, agent_get_work, work_query },
-	{ "POST", "/api/v1/agent/instances/{id}/report", ROLE_AGENT, agent_report, NULL },
-	{ "POST", "/api/v1/agent/instances/{id}/log", ROLE_AGENT, agent_log, NULL },
-	{ NULL, NULL, ROLE_NONE, NULL, NULL },
+	{ "POST", "/api/v1/agent/register", ROLE_AGENT, agent_register, NULL, 0 },
+	{ "POST", "/api/v1/agent/heartbeat", ROLE_AGENT, agent_heartbeat, NULL, 0 },
+	{ "POST", "/api/v1/agent/sync", ROLE_AGENT, agent_post_sync, NULL, 0 },
+	{ "GET", "/api/v1/agent/work", ROLE_AGENT, agent_get_work, work_query, 0 },
+	{ "POST", "/api/v1/agent/instances/{id}/report", ROLE_AGENT, agent_report, NULL, 0 },
+	{ "POST", "/api/v1/agent/instances/{id}/log", ROLE_AGENT, agent_log, NULL, 0 },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL, 0 },
 };

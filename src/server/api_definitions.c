@@ -86,9 +86,9 @@ get_version(struct req *rq, struct resp *rs)
 }
 
 const struct route api_definitions_routes[] = {
-	{ "POST", "/api/v1/definitions", ROLE_ADMIN, create, NULL },
-	{ "GET", "/api/v1/definitions", ROLE_VIEWER, list, list_query },
-	{ "GET", "/api/v1/definitions/{name}", ROLE_VIEWER, get, NULL },
-	{ "GET", "/api/v1/definitions/{name}/versions/{v}", ROLE_VIEWER, get_version, NULL },
-	{ NULL, NULL, ROLE_NONE, NULL, NULL },
+	{ "POST", "/api/v1/definitions", ROLE_ADMIN, create, NULL, 0 },
+	{ "GET", "/api/v1/definitions", ROLE_VIEWER, list, list_query, 0 },
+	{ "GET", "/api/v1/definitions/{name}", ROLE_VIEWER, get, NULL, 0 },
+	{ "GET", "/api/v1/definitions/{name}/versions/{v}", ROLE_VIEWER, get_version, NULL, 0 },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL, 0 },
 };

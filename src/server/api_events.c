@@ -97,6 +97,6 @@ list(struct req *rq, struct resp *rs)
 }
 
 const struct route api_events_routes[] = {
-	{ "GET", "/api/v1/events", ROLE_VIEWER, list, list_query },
-	{ NULL, NULL, ROLE_NONE, NULL, NULL },
+	{ "GET", "/api/v1/events", ROLE_VIEWER, list, list_query, 0 },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL, 0 },
 };

@@ -139,9 +139,9 @@ states(struct req *rq, struct resp *rs)
 }
 
 const struct route api_health_routes[] = {
-	{ "GET", "/healthz", ROLE_NONE, healthz, NULL },
-	{ "GET", "/readyz", ROLE_NONE, readyz, NULL },
-	{ "GET", "/metrics", ROLE_NONE, metrics, NULL },
-	{ "GET", "/api/v1/states", ROLE_NONE, states, NULL },
-	{ NULL, NULL, ROLE_NONE, NULL, NULL },
+	{ "GET", "/healthz", ROLE_NONE, healthz, NULL, 0 },
+	{ "GET", "/readyz", ROLE_NONE, readyz, NULL, 0 },
+	{ "GET", "/metrics", ROLE_NONE, metrics, NULL, 0 },
+	{ "GET", "/api/v1/states", ROLE_NONE, states, NULL, 0 },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL, 0 },
 };

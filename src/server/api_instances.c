@@ -179,15 +179,15 @@ placement(struct req *rq, struct resp *rs)
 }
 
 const struct route api_instances_routes[] = {
-	{ "POST", "/api/v1/instances", ROLE_OPERATOR, create, NULL },
-	{ "GET", "/api/v1/instances", ROLE_VIEWER, list, list_query },
-	{ "GET", "/api/v1/instances/{id}", ROLE_VIEWER, get, NULL },
-	{ "POST", "/api/v1/instances/{id}/stop", ROLE_OPERATOR, stop, NULL },
-	{ "POST", "/api/v1/instances/{id}/terminate", ROLE_OPERATOR, terminate, NULL },
-	{ "POST", "/api/v1/instances/{id}/retry", ROLE_OPERATOR, retry, NULL },
-	{ "POST", "/api/v1/instances/{id}/extend", ROLE_OPERATOR, extend, NULL },
-	{ "GET", "/api/v1/instances/{id}/transitions", ROLE_VIEWER, transitions, NULL },
-	{ "GET", "/api/v1/instances/{id}/log", ROLE_VIEWER, log_get, log_query },
-	{ "GET", "/api/v1/instances/{id}/placement", ROLE_VIEWER, placement, NULL },
-	{ NULL, NULL, ROLE_NONE, NULL, NULL },
+	{ "POST", "/api/v1/instances", ROLE_OPERATOR, create, NULL, 0 },
+	{ "GET", "/api/v1/instances", ROLE_VIEWER, list, list_query, 0 },
+	{ "GET", "/api/v1/instances/{id}", ROLE_VIEWER, get, NULL, 0 },
+	{ "POST", "/api/v1/instances/{id}/stop", ROLE_OPERATOR, stop, NULL, 0 },
+	{ "POST", "/api/v1/instances/{id}/terminate", ROLE_OPERATOR, terminate, NULL, 0 },
+	{ "POST", "/api/v1/instances/{id}/retry", ROLE_OPERATOR, retry, NULL, 0 },
+	{ "POST", "/api/v1/instances/{id}/extend", ROLE_OPERATOR, extend, NULL, 0 },
+	{ "GET", "/api/v1/instances/{id}/transitions", ROLE_VIEWER, transitions, NULL, 0 },
+	{ "GET", "/api/v1/instances/{id}/log", ROLE_VIEWER, log_get, log_query, 0 },
+	{ "GET", "/api/v1/instances/{id}/placement", ROLE_VIEWER, placement, NULL, 0 },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL, 0 },
 };

@@ -110,13 +110,13 @@ alerts(struct req *rq, struct resp *rs)
 static const char *const runs_query[] = { "runbook", "status", "limit", "after", NULL };
 
 const struct route api_runbooks_routes[] = {
-	{ "GET", "/api/v1/runbooks", ROLE_VIEWER, list, NULL },
-	{ "GET", "/api/v1/runbooks/{name}", ROLE_VIEWER, get, NULL },
+	{ "GET", "/api/v1/runbooks", ROLE_VIEWER, list, NULL, 0 },
+	{ "GET", "/api/v1/runbooks/{name}", ROLE_VIEWER, get, NULL, 0 },
 	/* The runbook says which role it needs: run_request checks it. */
-	{ "POST", "/api/v1/runbooks/{name}/runs", ROLE_OPERATOR, start, NULL },
-	{ "GET", "/api/v1/runs", ROLE_VIEWER, runs, runs_query },
-	{ "GET", "/api/v1/runs/{id}", ROLE_VIEWER, run, NULL },
-	{ "POST", "/api/v1/runs/{id}/cancel", ROLE_OPERATOR, cancel, NULL },
-	{ "GET", "/api/v1/alerts", ROLE_VIEWER, alerts, NULL },
-	{ NULL, NULL, ROLE_NONE, NULL, NULL },
+	{ "POST", "/api/v1/runbooks/{name}/runs", ROLE_OPERATOR, start, NULL, 0 },
+	{ "GET", "/api/v1/runs", ROLE_VIEWER, runs, runs_query, 0 },
+	{ "GET", "/api/v1/runs/{id}", ROLE_VIEWER, run, NULL, 0 },
+	{ "POST", "/api/v1/runs/{id}/cancel", ROLE_OPERATOR, cancel, NULL, 0 },
+	{ "GET", "/api/v1/alerts", ROLE_VIEWER, alerts, NULL, 0 },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL, 0 },
 };

@@ -101,7 +101,7 @@ sign_out(struct req *rq, struct resp *rs)
 
 const struct route api_session_routes[] = {
 	{ "POST", "/api/v1/session", ROLE_NONE, sign_in, NULL, ROUTE_SIGN_IN },
-	{ "GET", "/api/v1/session", ROLE_VIEWER, get, NULL },
-	{ "DELETE", "/api/v1/session", ROLE_VIEWER, sign_out, NULL },
-	{ NULL, NULL, ROLE_NONE, NULL, NULL },
+	{ "GET", "/api/v1/session", ROLE_VIEWER, get, NULL, 0 },
+	{ "DELETE", "/api/v1/session", ROLE_VIEWER, sign_out, NULL, 0 },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL, 0 },
 };

@@ -58,9 +58,9 @@ scale(struct req *rq, struct resp *rs)
 }
 
 const struct route api_templates_routes[] = {
-	{ "GET", "/api/v1/templates", ROLE_VIEWER, list, NULL },
-	{ "GET", "/api/v1/templates/{name}", ROLE_VIEWER, get, NULL },
-	{ "PUT", "/api/v1/templates/{name}", ROLE_ADMIN, put, NULL },
-	{ "POST", "/api/v1/templates/{name}/scale", ROLE_OPERATOR, scale, NULL },
-	{ NULL, NULL, ROLE_NONE, NULL, NULL },
+	{ "GET", "/api/v1/templates", ROLE_VIEWER, list, NULL, 0 },
+	{ "GET", "/api/v1/templates/{name}", ROLE_VIEWER, get, NULL, 0 },
+	{ "PUT", "/api/v1/templates/{name}", ROLE_ADMIN, put, NULL, 0 },
+	{ "POST", "/api/v1/templates/{name}/scale", ROLE_OPERATOR, scale, NULL, 0 },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL, 0 },
 };

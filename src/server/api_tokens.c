@@ -64,8 +64,8 @@ token_revoke(struct req *rq, struct resp *rs)
 }
 
 const struct route api_tokens_routes[] = {
-	{ "POST", "/api/v1/tokens", ROLE_ADMIN, token_create, NULL },
-	{ "GET", "/api/v1/tokens", ROLE_ADMIN, token_list, NULL },
-	{ "DELETE", "/api/v1/tokens/{id}", ROLE_ADMIN, token_revoke, NULL },
-	{ NULL, NULL, ROLE_NONE, NULL, NULL },
+	{ "POST", "/api/v1/tokens", ROLE_ADMIN, token_create, NULL, 0 },
+	{ "GET", "/api/v1/tokens", ROLE_ADMIN, token_list, NULL, 0 },
+	{ "DELETE", "/api/v1/tokens/{id}", ROLE_ADMIN, token_revoke, NULL, 0 },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL, 0 },
 };

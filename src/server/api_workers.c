@@ -84,12 +84,12 @@ static int stop(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_ACT
 static int terminate(struct req *rq, struct resp *rs) { return act(rq, rs, WORKER_ACT_TERMINATE); }
 
 const struct route api_workers_routes[] = {
-	{ "GET", "/api/v1/workers", ROLE_VIEWER, list, list_query },
-	{ "GET", "/api/v1/workers/{id}", ROLE_VIEWER, get, NULL },
-	{ "POST", "/api/v1/workers/{id}/cordon", ROLE_OPERATOR, cordon, NULL },
-	{ "POST", "/api/v1/workers/{id}/uncordon", ROLE_OPERATOR, uncordon, NULL },
-	{ "POST", "/api/v1/workers/{id}/drain", ROLE_OPERATOR, drain, NULL },
-	{ "POST", "/api/v1/workers/{id}/stop", ROLE_OPERATOR, stop, NULL },
-	{ "POST", "/api/v1/workers/{id}/terminate", ROLE_OPERATOR, terminate, NULL },
-	{ NULL, NULL, ROLE_NONE, NULL, NULL },
+	{ "GET", "/api/v1/workers", ROLE_VIEWER, list, list_query, 0 },
+	{ "GET", "/api/v1/workers/{id}", ROLE_VIEWER, get, NULL, 0 },
+	{ "POST", "/api/v1/workers/{id}/cordon", ROLE_OPERATOR, cordon, NULL, 0 },
+	{ "POST", "/api/v1/workers/{id}/uncordon", ROLE_OPERATOR, uncordon, NULL, 0 },
+	{ "POST", "/api/v1/workers/{id}/drain", ROLE_OPERATOR, drain, NULL, 0 },
+	{ "POST", "/api/v1/workers/{id}/stop", ROLE_OPERATOR, stop, NULL, 0 },
+	{ "POST", "/api/v1/workers/{id}/terminate", ROLE_OPERATOR, terminate, NULL, 0 },
+	{ NULL, NULL, ROLE_NONE, NULL, NULL, 0 },
 };

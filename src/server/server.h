@@ -291,7 +291,7 @@ struct route {
 	enum role role;		/* ROLE_NONE: no token needed */
 	route_fn fn;
 	const char *const *query;	/* the query parameters it takes; NULL: none */
-	unsigned flags;		/* ROUTE_*; rows that leave it out have none */
+	unsigned flags;		/* ROUTE_*, or 0 */
 };
 
 /*

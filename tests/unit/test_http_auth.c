@@ -38,7 +38,7 @@ enum cred_kind {
 	CRED_COOKIE_LIVE,
 };
 
-struct cred {
+struct credential {
 	char label[48];
 	enum cred_kind kind;
 	char bearer[80];	/* "" and no is_bearer: none */
@@ -49,13 +49,13 @@ struct cred {
 };
 
 #define MAX_CREDS 48
-static struct cred creds[MAX_CREDS];
+static struct credential creds[MAX_CREDS];
 static size_t ncreds;
 
-static struct cred *
-cred_add(const char *label, enum cred_kind kind)
+static struct credential *
+credential_add(const char *label, enum cred_kind kind)
 {
-	struct cred *c;
+	struct credential *c;
 
 	assert_true(ncreds < MAX_CREDS);
 	c = &creds[ncreds++];
@@ -107,16 +107,16 @@ creds_make(void)
 	char bearer[80], viewer_bearer[80] = "", label[48];
 	int64_t id, viewer_id = 0;
 	json_t *rec = NULL;
-	struct cred *c;
+	struct credential *c;
 
 	ncreds = 0;
-	cred_add("nothing", CRED_NONE);
-	c = cred_add("an empty bearer token", CRED_BEARER_BAD);
+	credential_add("nothing", CRED_NONE);
+	c = credential_add("an empty bearer token", CRED_BEARER_BAD);
 	c->is_bearer = 1;
-	c = cred_add("a malformed bearer token", CRED_BEARER_BAD);
+	c = credential_add("a malformed bearer token", CRED_BEARER_BAD);
 	c->is_bearer = 1;
 	snprintf(c->bearer, sizeof(c->bearer), "not a token");
-	c = cred_add("an unknown bearer token", CRED_BEARER_BAD);
+	c = credential_add("an unknown bearer token", CRED_BEARER_BAD);
 	c->is_bearer = 1;
 	snprintf(c->bearer, sizeof(c->bearer), "opt_%043d", 7);
 
@@ -126,7 +126,7 @@ creds_make(void)
 		token_make(role_names[r], r, 0, bearer, sizeof(bearer), &id);
 		assert_int_equal(auth_check(bearer, &got), 0);
 		snprintf(label, sizeof(label), "a live %s token", role_names[r]);
-		c = cred_add(label, CRED_BEARER_LIVE);
+		c = credential_add(label, CRED_BEARER_LIVE);
 		c->is_bearer = 1;
 		snprintf(c->bearer, sizeof(c->bearer), "%s", bearer);
 		c->role = r;
@@ -138,19 +138,19 @@ creds_make(void)
 			snprintf(viewer_bearer, sizeof(viewer_bearer), "%s", bearer);
 		}
 		snprintf(label, sizeof(label), "a live %s session", role_names[r]);
-		c = cred_add(label, CRED_COOKIE_LIVE);
+		c = credential_add(label, CRED_COOKIE_LIVE);
 		session_make(id, 3600000, c->sid, sizeof(c->sid));
 		c->role = r;
 		c->token_id = id;
 
 		snprintf(label, sizeof(label), "an ended %s session", role_names[r]);
-		c = cred_add(label, CRED_COOKIE_DEAD);
+		c = credential_add(label, CRED_COOKIE_DEAD);
 		session_make(id, 3600000, c->sid, sizeof(c->sid));
 		assert_int_equal(session_check(c->sid, &got), 0);
 		assert_int_equal(session_end(s, got.session_id, "test", &err), 0);
 
 		snprintf(label, sizeof(label), "an expired %s session", role_names[r]);
-		c = cred_add(label, CRED_COOKIE_DEAD);
+		c = credential_add(label, CRED_COOKIE_DEAD);
 		session_make(id, 1, c->sid, sizeof(c->sid));
 	}
 
@@ -158,35 +158,35 @@ creds_make(void)
 	token_make("revoked", ROLE_ADMIN, 0, bearer, sizeof(bearer), &id);
 	assert_int_equal(auth_revoke(s, id, "test", &rec, &err), 0);
 	json_decref(rec);
-	c = cred_add("a revoked admin token", CRED_BEARER_BAD);
+	c = credential_add("a revoked admin token", CRED_BEARER_BAD);
 	c->is_bearer = 1;
 	snprintf(c->bearer, sizeof(c->bearer), "%s", bearer);
 
 	token_make("expired", ROLE_ADMIN, now_ms() - 1, bearer, sizeof(bearer), &id);
-	c = cred_add("an expired admin token", CRED_BEARER_BAD);
+	c = credential_add("an expired admin token", CRED_BEARER_BAD);
 	c->is_bearer = 1;
 	snprintf(c->bearer, sizeof(c->bearer), "%s", bearer);
 
 	/* A session dies with its token. */
 	token_make("gone", ROLE_ADMIN, 0, bearer, sizeof(bearer), &id);
-	c = cred_add("the session of a revoked token", CRED_COOKIE_DEAD);
+	c = credential_add("the session of a revoked token", CRED_COOKIE_DEAD);
 	session_make(id, 3600000, c->sid, sizeof(c->sid));
 	assert_int_equal(auth_revoke(s, id, "test", &rec, &err), 0);
 	json_decref(rec);
 
-	c = cred_add("an unknown session", CRED_COOKIE_DEAD);
+	c = credential_add("an unknown session", CRED_COOKIE_DEAD);
 	snprintf(c->sid, sizeof(c->sid), "%043d", 7);
-	c = cred_add("a malformed session", CRED_COOKIE_DEAD);
+	c = credential_add("a malformed session", CRED_COOKIE_DEAD);
 	snprintf(c->sid, sizeof(c->sid), "short");
 
 	/* Both: the bearer token is who calls; the cookie is not looked at. */
-	c = cred_add("a viewer token with a dead cookie", CRED_BEARER_LIVE);
+	c = credential_add("a viewer token with a dead cookie", CRED_BEARER_LIVE);
 	c->is_bearer = 1;
 	snprintf(c->bearer, sizeof(c->bearer), "%s", viewer_bearer);
 	snprintf(c->sid, sizeof(c->sid), "%043d", 7);
 	c->role = ROLE_VIEWER;
 	c->token_id = viewer_id;
-	c = cred_add("a dead token with a live admin cookie", CRED_BEARER_BAD);
+	c = credential_add("a dead token with a live admin cookie", CRED_BEARER_BAD);
 	c->is_bearer = 1;
 	snprintf(c->bearer, sizeof(c->bearer), "opt_%043d", 8);
 	for (size_t i = 0; i < ncreds; i++)
@@ -228,7 +228,7 @@ refuse(struct outcome *o, int status, const char *field, const char *message)
 }
 
 static void
-oracle(const struct route *r, const char *method, const struct cred *c, int has_csrf,
+oracle(const struct route *r, const char *method, const struct credential *c, int has_csrf,
     int is_cross, struct outcome *o)
 {
 	int is_change = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
@@ -307,7 +307,7 @@ teardown(void **state)
 
 /* One request: 0 when http_authorize() did what the oracle says, else 1 (and says so). */
 static int
-check_one(const struct route *r, const char *method, const struct cred *c, int has_csrf,
+check_one(const struct route *r, const char *method, const struct credential *c, int has_csrf,
     int is_cross, const struct server_config *cfg)
 {
 	struct http_creds hc = {
