@@ -96,12 +96,16 @@ assert_contains "(field: labels" "$(cat "$WORK/refused-reg.out")" "the field of 
 # Bad flags: exit 2, naming the flag.
 "$AGENT" --capacity cpu=0 --token-file "$WORK/agent.token" >"$WORK/bad.out" 2>&1
 assert_eq 2 "$?" "exit code for --capacity cpu=0"
-grep -q -- "--capacity" "$WORK/bad.out" || fail "the error does not name --capacity: $(cat "$WORK/bad.out")"
+assert_contains "outpost-agent: --capacity: capacity is cpu=N,memory_mb=N,slots=N with positive" \
+	"$(cat "$WORK/bad.out")" "--capacity cpu=0 is named, with what is valid"
 "$AGENT" --heartbeat soon --token-file "$WORK/agent.token" >"$WORK/bad.out" 2>&1
 assert_eq 2 "$?" "exit code for --heartbeat soon"
+assert_contains "outpost-agent: --heartbeat: heartbeat must be a duration from 100ms to 10m" \
+	"$(cat "$WORK/bad.out")" "--heartbeat soon is named, with what is valid"
 "$AGENT" --server "$SERVER_URL" >"$WORK/bad.out" 2>&1
 assert_eq 2 "$?" "exit code without a token file"
-grep -q -- "--token-file" "$WORK/bad.out" || fail "the error does not name --token-file"
+assert_contains "outpost-agent: --token-file is required" "$(cat "$WORK/bad.out")" \
+	"a missing --token-file is named"
 
 # Without its shim beside it (nor installed), the agent does not start: exit 2.
 mkdir -p "$WORK/lone"

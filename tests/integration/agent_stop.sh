@@ -165,7 +165,10 @@ assert_contains "already stopped" "$ERR" "worker stop twice"
 cli 0 worker terminate w2 -o json
 assert_eq terminated "$(printf %s "$OUT" | jq -r .state)" "worker terminate of a stopped worker"
 cli 2 worker stop
+assert_contains "wrong number of arguments; usage: outpost worker stop ID|NAME" "$ERR" \
+	"worker stop without a worker: the usage"
 cli 2 worker stop w2 --force=yes
+assert_contains "--force takes no value" "$ERR" "--force=yes is named"
 
 # A worker of a static template, terminated with force through the CLI.
 TOKEN=$SERVER_TOKEN api_ok 201 PUT /api/v1/templates/st '{"capacity":{"cpu":2,"memory_mb":1024,
