@@ -34,9 +34,16 @@ assert_eq '{"arch":"x86_64","zone":"a"}' "$(jbody -c -S .labels)" "labels of w-a
 assert_eq ready "$(jbody .state)" "state of w-a"
 [ -d "$WORK/agent-work" ] || fail "the agent did not make its work directory"
 
-# Heartbeats keep it online well past worker_offline_after.
-sleep 2.5
+# Heartbeats keep it online well past worker_offline_after: a worker registered now that
+# says nothing is lost (the health checks of worker_lost_after have run), and w-a never
+# left online meanwhile.
+get_last_seq
+since=$LAST_SEQ
+health_marker
 assert_eq online "$(health_is online; jbody .health)" "health while the agent runs"
+api_ok 200 GET "/api/v1/events?since=$since&types=worker.health&limit=1000"
+assert_eq "" "$(jbody -r '[.items[] | select(.data.worker.name == "w-a") | .data.to] |
+	join(" ")')" "w-a's health changes while its agent runs"
 
 # kill -9: offline, then lost.
 kill -KILL "$AGENT_PID"
