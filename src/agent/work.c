@@ -1,7 +1,8 @@
 /*
  * The instances an agent runs, as a list, and the agent's face to them
- * (agent.h's work_*()): what the server lists (work_apply), the loop's
- * turn over every instance (work_step), the ends of shims (work_reap).
+ * (agent.h's work_*(), but work_recover(): records.c): what the server
+ * lists (work_apply), the loop's turn over every instance (work_step), the
+ * ends of shims (work_reap).
  *
  * The server moves an instance on its own in a few ways (the slot ends or an
  * operator stops it: running → collecting; a warm instance is claimed or its
