@@ -2,8 +2,10 @@
  * outpost-agent's types. The agent is one process with one loop (main.c):
  * it talks to outpostd over HTTP (proto.c, through httpc) and hears of new
  * work over the event stream (evstream); each instance it is given is a
- * struct inst (work.c), a small state machine that mirrors the server's and
- * runs the instance's hooks; each hook runs under a shim (outpost-shim,
+ * struct inst (work.h: the list in work.c, its state machine in step.c,
+ * its hooks in hooks.c, its reports in reports.c, its record in records.c),
+ * a small state machine that mirrors the server's and runs the instance's
+ * hooks; each hook runs under a shim (outpost-shim,
  * shim_main.c; started by shim.c), a process of its own session that
  * outlives the agent, keeps the hook's output bounded, ends it at its
  * timeout and writes its exit status, so an agent restarted under running
@@ -33,15 +35,28 @@
 #include "util.h"
 
 
+/* The server's URL, at most this long with its NUL. */
+#define SERVER_URL_BUF 512
+
+/*
+ * The work directory, absolute, is shorter than this: what the agent puts
+ * under it (instances/ID/record.json.tmp and the like) adds at most 64
+ * bytes, so every path the agent and its shims make fits PATH_BUF_MAX.
+ */
+#define WORK_DIR_MAX (PATH_SETTING_MAX - 64)
+
+/* A message that may name a path (and say what is wrong with it). */
+#define AGENT_ERR_BUF (PATH_BUF_MAX + 256)
+
 struct agent_config {
-	char server[512];
-	char token_file[1024];
+	char server[SERVER_URL_BUF];
+	char token_file[PATH_SETTING_MAX];
 	char name[NAME_BUF];
 	int64_t cpu;
 	int64_t memory_mb;
 	int64_t slots;
 	char labels[1024];	/* "k=v,k=v" as given */
-	char work_dir[1024];
+	char work_dir[PATH_SETTING_MAX];
 	int64_t heartbeat_ms;
 	int64_t kill_grace_ms;	/* SIGTERM, then this long, then SIGKILL */
 	enum log_format log_format;
@@ -118,7 +133,7 @@ enum call proto_report(struct proto *pr, int64_t id, json_t *report);
 enum call proto_log(struct proto *pr, int64_t id, int64_t attempt, enum hook h, int64_t offset,
     const char *text, size_t len);
 
-/* ---- work.c: the instances ---- */
+/* ---- work.c (and the files of work.h): the instances ---- */
 
 struct work;
 

@@ -105,6 +105,9 @@ parse_capacity(struct agent_config *c, const char *v, char *err, size_t errlen)
 {
 	char buf[256], *save = NULL, *tok;
 
+	/* A list cut short would be read as another: too long is refused with the rest. */
+	if (strlen(v) >= sizeof(buf))
+		goto bad;
 	snprintf(buf, sizeof(buf), "%s", v);
 	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(tok, '=');
@@ -123,13 +126,14 @@ parse_capacity(struct agent_config *c, const char *v, char *err, size_t errlen)
 				max = 10000;
 			}
 		}
-		if (dst == NULL || parse_int64(eq + 1, 1, max, dst) != 0) {
-			snprintf(err, errlen, "capacity is cpu=N,memory_mb=N,slots=N with positive "
-			    "integers (cpu up to 4096, memory_mb up to 67108864, slots up to 10000)");
-			return -1;
-		}
+		if (dst == NULL || parse_int64(eq + 1, 1, max, dst) != 0)
+			goto bad;
 	}
 	return 0;
+bad:
+	snprintf(err, errlen, "capacity is cpu=N,memory_mb=N,slots=N with positive "
+	    "integers (cpu up to 4096, memory_mb up to 67108864, slots up to 10000)");
+	return -1;
 }
 
 static int
@@ -142,8 +146,18 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 			snprintf(err, errlen, "server must be an http:// or https:// URL");
 			return -1;
 		}
+		if (strlen(v) >= sizeof(c->server)) {
+			snprintf(err, errlen, "server is a URL of at most %zu bytes",
+			    sizeof(c->server) - 1);
+			return -1;
+		}
 		snprintf(c->server, sizeof(c->server), "%s", v);
 	} else if (strcmp(key, "token_file") == 0) {
+		if (strlen(v) >= sizeof(c->token_file)) {
+			snprintf(err, errlen, "token_file is a path of at most %zu bytes",
+			    sizeof(c->token_file) - 1);
+			return -1;
+		}
 		snprintf(c->token_file, sizeof(c->token_file), "%s", v);
 	} else if (strcmp(key, "name") == 0) {
 		if (!name_is_valid(v, NAME_MAX_LEN) || strspn(v, "0123456789") == strlen(v)) {
@@ -161,6 +175,11 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 		}
 		snprintf(c->labels, sizeof(c->labels), "%s", v);
 	} else if (strcmp(key, "work_dir") == 0) {
+		if (strlen(v) >= sizeof(c->work_dir)) {
+			snprintf(err, errlen, "work_dir is a path of at most %zu bytes",
+			    sizeof(c->work_dir) - 1);
+			return -1;
+		}
 		snprintf(c->work_dir, sizeof(c->work_dir), "%s", v);
 	} else if (strcmp(key, "heartbeat") == 0) {
 		if (duration_parse(v, &c->heartbeat_ms) != 0 || c->heartbeat_ms < 100 ||
@@ -187,7 +206,8 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
-static void
+/* -1 when systemd's STATE_DIRECTORY is too long for work_dir. */
+static int
 defaults(struct agent_config *c)
 {
 	struct sysinfo si;
@@ -207,14 +227,20 @@ defaults(struct agent_config *c)
 	c->memory_mb = sysinfo(&si) == 0 ? (int64_t)((uint64_t)si.totalram * si.mem_unit >> 20) : 1024;
 	c->slots = 8;
 	/* Under systemd, StateDirectory= names it (the first of a colon list). */
+	c->heartbeat_ms = 5000;
+	c->kill_grace_ms = 10000;
 	if (getenv("STATE_DIRECTORY") != NULL && getenv("STATE_DIRECTORY")[0] != '\0') {
-		snprintf(c->work_dir, sizeof(c->work_dir), "%s", getenv("STATE_DIRECTORY"));
-		c->work_dir[strcspn(c->work_dir, ":")] = '\0';
+		const char *sd = getenv("STATE_DIRECTORY");
+		size_t len = strcspn(sd, ":");
+
+		if (len >= sizeof(c->work_dir))
+			return -1;
+		memcpy(c->work_dir, sd, len);
+		c->work_dir[len] = '\0';
 	} else {
 		snprintf(c->work_dir, sizeof(c->work_dir), "./agent-work");
 	}
-	c->heartbeat_ms = 5000;
-	c->kill_grace_ms = 10000;
+	return 0;
 }
 
 /* "k=v,k=v" → a labels object; errors name the label. */
@@ -367,7 +393,7 @@ main(int argc, char **argv)
 	struct config_flags flags;
 	struct proto pr = { 0 };
 	const char *config;
-	char err[1400], token[256], path[1100], abs_dir[PATH_MAX];
+	char err[AGENT_ERR_BUF], token[256], path[PATH_BUF_MAX], abs_dir[PATH_MAX];
 	struct work *w = NULL;
 	struct sigaction sa;
 	json_t *labels, *j;
@@ -376,7 +402,11 @@ main(int argc, char **argv)
 	size_t nalive = 0;
 
 	log_set_program("outpost-agent");
-	defaults(&c);
+	if (defaults(&c) != 0) {
+		fprintf(stderr, "outpost-agent: STATE_DIRECTORY: work_dir is a path of at most %zu "
+		    "bytes\n", sizeof(c.work_dir) - 1);
+		return 2;
+	}
 	switch (config_parse_flags(argc, argv, "outpost-agent", agent_keys, &flags)) {
 	case CONFIG_FLAGS_HELP:
 		usage(stdout);
@@ -429,22 +459,23 @@ main(int argc, char **argv)
 	 * its paths), and ours alone: a second agent on it would take this one's
 	 * hooks for its own.
 	 */
-	snprintf(path, sizeof(path), "%s/instances", c.work_dir);
-	if (mkdir_p(path, 0750) != 0 || access(path, W_OK | X_OK) != 0 ||
+	/* work_dir is shorter than PATH_SETTING_MAX: "/instances" fits PATH_BUF_MAX. */
+	if (path_fmt(path, sizeof(path), "%s/instances", c.work_dir) != 0 ||
+	    mkdir_p(path, 0750) != 0 || access(path, W_OK | X_OK) != 0 ||
 	    realpath(c.work_dir, abs_dir) == NULL) {
 		fprintf(stderr, "outpost-agent: --work-dir %s: %s\n", c.work_dir, strerror(errno));
 		rc = 2;
 		goto out;
 	}
-	if (strlen(abs_dir) >= sizeof(c.work_dir) - 64) {
-		fprintf(stderr, "outpost-agent: --work-dir %s: the path is longer than %zu bytes\n",
-		    abs_dir, sizeof(c.work_dir) - 65);
+	if (strlen(abs_dir) >= WORK_DIR_MAX) {
+		fprintf(stderr, "outpost-agent: --work-dir %s: the path is longer than %d bytes\n",
+		    abs_dir, WORK_DIR_MAX - 1);
 		rc = 2;
 		goto out;
 	}
 	memcpy(c.work_dir, abs_dir, strlen(abs_dir) + 1);
-	snprintf(path, sizeof(path), "%s/agent.lock", c.work_dir);
-	lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (path_fmt(path, sizeof(path), "%s/agent.lock", c.work_dir) == 0)
+		lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		fprintf(stderr, "outpost-agent: --work-dir %s: %s\n", c.work_dir, lock_fd < 0 ?
 		    strerror(errno) : "another outpost-agent runs on this work directory");

@@ -1,4 +1,10 @@
-/* proc_start_time: for the agent and for outpost-shim alike. */
+/*
+ * What the agent and outpost-shim both run (shim.h): a process's start
+ * time, and paths formatted with their truncation checked. Nothing here
+ * may need more than the C library: the shim links it alone.
+ */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,4 +45,22 @@ proc_start_time(pid_t pid)
 		}
 	}
 	return v;
+}
+
+int
+path_fmt(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= n) {
+		if (n > 0)
+			buf[0] = '\0';
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
 }

@@ -92,10 +92,9 @@ shim_locate(char *err, size_t errlen)
 			}
 		}
 	}
-	if (access(PKGLIBEXECDIR "/outpost-shim", X_OK) == 0) {
-		snprintf(shim_path, sizeof(shim_path), "%s", PKGLIBEXECDIR "/outpost-shim");
+	if (access(PKGLIBEXECDIR "/outpost-shim", X_OK) == 0 &&
+	    path_fmt(shim_path, sizeof(shim_path), "%s", PKGLIBEXECDIR "/outpost-shim") == 0)
 		return 0;
-	}
 	snprintf(err, errlen, "cannot find outpost-shim beside outpost-agent or in %s: %s",
 	    PKGLIBEXECDIR, strerror(errno));
 	return -1;
@@ -145,7 +144,7 @@ int
 shim_start(struct proc *p, enum hook h, char *const *argv, char *const *env, const char *dir,
     int64_t timeout_ms, int64_t grace_ms, char *err, size_t errlen)
 {
-	char path[1200], buf[512];
+	char path[PATH_BUF_MAX], buf[512];
 	struct pollfd pf;
 	int sync[2];
 	ssize_t n = 0;
@@ -153,7 +152,10 @@ shim_start(struct proc *p, enum hook h, char *const *argv, char *const *env, con
 	char **sargv;
 
 	/* An earlier run's status must not pass for this one's. */
-	snprintf(path, sizeof(path), "%s/%s.exit", dir, hook_name(h));
+	if (path_fmt(path, sizeof(path), "%s/%s.exit", dir, hook_name(h)) != 0) {
+		snprintf(err, errlen, "cannot start %s: %s: %s", hook_name(h), dir, strerror(errno));
+		return -1;
+	}
 	unlink(path);
 	sargv = shim_argv(h, argv, dir, timeout_ms, grace_ms);
 	if (sargv == NULL) {
@@ -232,12 +234,13 @@ fail:
 int
 shim_result(const char *dir, enum hook h, struct hook_result *r)
 {
-	char path[1200], buf[64];
+	char path[PATH_BUF_MAX], buf[SHIM_LINE_MAX];
 	FILE *f;
 	int v;
 
 	memset(r, 0, sizeof(*r));
-	snprintf(path, sizeof(path), "%s/%s.exit", dir, hook_name(h));
+	if (path_fmt(path, sizeof(path), "%s/%s.exit", dir, hook_name(h)) != 0)
+		return -1;
 	f = fopen(path, "r");
 	if (f == NULL)
 		return -1;

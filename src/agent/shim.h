@@ -1,6 +1,7 @@
 /*
  * What the agent and its shim (outpost-shim) share: the bounds of a hook's
- * output, and how a process is told from a later one with the same pid.
+ * output, how a process is told from a later one with the same pid, and
+ * paths made with their truncation checked (proc.c).
  * The shim links nothing but the C library and src/common/state.c, so that
  * it starts at once: 50 hooks starting together cost the agent's host
  * little.
@@ -8,13 +9,22 @@
 #ifndef OUTPOST_SHIM_H
 #define OUTPOST_SHIM_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #define HOOK_LOG_HEAD (48 * 1024)	/* the first bytes of a hook's output kept */
 #define HOOK_LOG_TAIL (16 * 1024)	/* and the last */
 #define GRADE_MAX (64 * 1024)		/* the grade hook's stdout */
+/* A line of HOOK.pid ("SHIM_PID HOOK_PID SHIM_START") or HOOK.exit, with its NUL. */
+#define SHIM_LINE_MAX 64
 
 /* The start time of process pid, from /proc/PID/stat; 0 when it is gone. */
 unsigned long long proc_start_time(pid_t pid);
+/*
+ * snprintf for a path: 0, or -1 with buf empty and errno ENAMETOOLONG when
+ * it does not fit in n bytes (a path cut short is never opened, written or
+ * removed).
+ */
+int path_fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bounds.h"
 #include "shim.h"
 #include "state.h"
 
@@ -128,10 +129,11 @@ keep_finish(struct keep *k)
 static void
 write_file(const char *path, const char *text)
 {
-	char tmp[1200];
+	char tmp[PATH_BUF_MAX];
 	int fd;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (path_fmt(tmp, sizeof(tmp), "%s.tmp", path) != 0)
+		return;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return;
@@ -251,7 +253,7 @@ shim_fail(const char *what, const char *dir)
 int
 main(int argc, char **argv)
 {
-	char path[1200], msg[1400];
+	char path[PATH_BUF_MAX], msg[SHIM_LINE_MAX];
 	struct keep k = { 0 };
 	struct hook_run run = { 0 };
 	int out[2], errp[2], grade_fd = -1, devnull, sfd;
@@ -293,12 +295,11 @@ main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	snprintf(path, sizeof(path), "%s/%s.log", dir, hook_name(h));
-	k.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (h == HOOK_GRADE) {
-		snprintf(path, sizeof(path), "%s/grade.out", dir);
+	k.fd = -1;
+	if (path_fmt(path, sizeof(path), "%s/%s.log", dir, hook_name(h)) == 0)
+		k.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (h == HOOK_GRADE && path_fmt(path, sizeof(path), "%s/grade.out", dir) == 0)
 		grade_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	}
 	if (sfd < 0 || k.fd < 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0)
 		shim_fail("cannot make the hook's log or pipes", dir);
 	run.pid = fork();
@@ -310,8 +311,7 @@ main(int argc, char **argv)
 		signal(SIGPIPE, SIG_DFL);
 		dup2(out[1], 1);
 		dup2(errp[1], 2);
-		snprintf(path, sizeof(path), "%s/work", dir);
-		if (chdir(path) != 0) {
+		if (path_fmt(path, sizeof(path), "%s/work", dir) != 0 || chdir(path) != 0) {
 			dprintf(2, "outpost-agent: cannot enter %s: %s\n", path, strerror(errno));
 			_exit(126);
 		}
@@ -328,8 +328,8 @@ main(int argc, char **argv)
 	run.deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
 	snprintf(msg, sizeof(msg), "%d %d %llu\n", (int)getpid(), (int)run.pid,
 	    proc_start_time(getpid()));
-	snprintf(path, sizeof(path), "%s/%s.pid", dir, hook_name(h));
-	write_file(path, msg);
+	if (path_fmt(path, sizeof(path), "%s/%s.pid", dir, hook_name(h)) == 0)
+		write_file(path, msg);
 	dprintf(3, "%d\n", (int)run.pid);
 	close(3);
 
@@ -380,7 +380,7 @@ main(int argc, char **argv)
 	else
 		snprintf(msg, sizeof(msg), "exit %d%s\n", WEXITSTATUS(run.status),
 		    run.is_timed_out ? " timeout" : "");
-	snprintf(path, sizeof(path), "%s/%s.exit", dir, hook_name(h));
-	write_file(path, msg);
+	if (path_fmt(path, sizeof(path), "%s/%s.exit", dir, hook_name(h)) == 0)
+		write_file(path, msg);
 	return 0;
 }

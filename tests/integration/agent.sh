@@ -34,9 +34,16 @@ assert_eq '{"arch":"x86_64","zone":"a"}' "$(jbody -c -S .labels)" "labels of w-a
 assert_eq ready "$(jbody .state)" "state of w-a"
 [ -d "$WORK/agent-work" ] || fail "the agent did not make its work directory"
 
-# Heartbeats keep it online well past worker_offline_after.
-sleep 2.5
+# Heartbeats keep it online well past worker_offline_after: a worker registered now that
+# says nothing is lost (the health checks of worker_lost_after have run), and w-a never
+# left online meanwhile.
+get_last_seq
+since=$LAST_SEQ
+health_marker
 assert_eq online "$(health_is online; jbody .health)" "health while the agent runs"
+api_ok 200 GET "/api/v1/events?since=$since&types=worker.health&limit=1000"
+assert_eq "" "$(jbody -r '[.items[] | select(.data.worker.name == "w-a") | .data.to] |
+	join(" ")')" "w-a's health changes while its agent runs"
 
 # kill -9: offline, then lost.
 kill -KILL "$AGENT_PID"
@@ -96,12 +103,16 @@ assert_contains "(field: labels" "$(cat "$WORK/refused-reg.out")" "the field of 
 # Bad flags: exit 2, naming the flag.
 "$AGENT" --capacity cpu=0 --token-file "$WORK/agent.token" >"$WORK/bad.out" 2>&1
 assert_eq 2 "$?" "exit code for --capacity cpu=0"
-grep -q -- "--capacity" "$WORK/bad.out" || fail "the error does not name --capacity: $(cat "$WORK/bad.out")"
+assert_contains "outpost-agent: --capacity: capacity is cpu=N,memory_mb=N,slots=N with positive" \
+	"$(cat "$WORK/bad.out")" "--capacity cpu=0 is named, with what is valid"
 "$AGENT" --heartbeat soon --token-file "$WORK/agent.token" >"$WORK/bad.out" 2>&1
 assert_eq 2 "$?" "exit code for --heartbeat soon"
+assert_contains "outpost-agent: --heartbeat: heartbeat must be a duration from 100ms to 10m" \
+	"$(cat "$WORK/bad.out")" "--heartbeat soon is named, with what is valid"
 "$AGENT" --server "$SERVER_URL" >"$WORK/bad.out" 2>&1
 assert_eq 2 "$?" "exit code without a token file"
-grep -q -- "--token-file" "$WORK/bad.out" || fail "the error does not name --token-file"
+assert_contains "outpost-agent: --token-file is required" "$(cat "$WORK/bad.out")" \
+	"a missing --token-file is named"
 
 # Without its shim beside it (nor installed), the agent does not start: exit 2.
 mkdir -p "$WORK/lone"

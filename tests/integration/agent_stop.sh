@@ -119,8 +119,10 @@ assert_eq ready "$(TOKEN=$SERVER_TOKEN api GET /api/v1/workers/w1; jbody -r .sta
 assert_eq running "$(inst "$ID" .state)" "instance $ID after the refused stop"
 TOKEN=$SERVER_TOKEN api POST /api/v1/workers/w1/stop '{"force":false}'
 assert_error 409 invalid_transition force "stop w1 with force false"
-# The agent is not stopped by a refusal: it runs on (a window of two heartbeats and more).
-sleep 0.8
+# The agent is not stopped by a refusal: it runs on, heard from well after it (its
+# heartbeats' answers say the worker's state).
+t=$(date +%s)
+wait_for 15 "a heartbeat of w1 after $t" heard_after w1 $((t + 1))
 kill -0 "$(agent_pid w1)" 2>/dev/null || fail "w1's agent exited after a refused stop"
 kill -0 "$RUN_PID" 2>/dev/null || fail "the run hook ended after a refused stop"
 
@@ -165,7 +167,10 @@ assert_contains "already stopped" "$ERR" "worker stop twice"
 cli 0 worker terminate w2 -o json
 assert_eq terminated "$(printf %s "$OUT" | jq -r .state)" "worker terminate of a stopped worker"
 cli 2 worker stop
+assert_contains "wrong number of arguments; usage: outpost worker stop ID|NAME" "$ERR" \
+	"worker stop without a worker: the usage"
 cli 2 worker stop w2 --force=yes
+assert_contains "--force takes no value" "$ERR" "--force=yes is named"
 
 # A worker of a static template, terminated with force through the CLI.
 TOKEN=$SERVER_TOKEN api_ok 201 PUT /api/v1/templates/st '{"capacity":{"cpu":2,"memory_mb":1024,

@@ -54,7 +54,17 @@ assert_contains "free slots on ready workers is 4, under 100" "$(jbody '.items[5
 	"cramped's message"
 api_ok 200 GET /metrics
 assert_contains 'outpost_alerts_firing{rule="lost-note"} 0' "$BODY" "/metrics before a loss"
-sleep 2.5
+# Ticks of the rules come and go with no worker lost, and none of its rules fires: w2
+# cordoned and uncordoned changes what cramped says, so two ticks have run since.
+api_ok 200 POST /api/v1/workers/w2/cordon
+wait_alert_message cramped "free slots on ready workers is 2,"
+api_ok 200 POST /api/v1/workers/w2/uncordon
+wait_alert_message cramped "free slots on ready workers is 4,"
+api_ok 200 GET "/api/v1/events?types=alert.fired&limit=1000"
+assert_eq "cramped" "$(jbody -r '[.items[].data.rule] | unique | join(" ")')" \
+	"the rules that fired with no worker lost"
+api_ok 200 GET /api/v1/runs
+assert_eq 0 "$(jbody '.items | length')" "runs started with no worker lost"
 [ ! -e "$WORK/notes" ] || fail "a rule fired with no worker lost"
 
 kill_agent w1

@@ -72,6 +72,8 @@ assert_eq 2030-01-01T12:00:00Z "$(printf %s "$OUT" | jq -r .timeslot_end)" "exte
 cli 0 instance terminate "$id"
 assert_match 'terminated +-' "$OUT" "terminate prints the instance"
 cli 1 instance retry "$id"
+assert_contains "retry needs a failed instance; this one is terminated" "$ERR" \
+	"retry of a terminated instance says why"
 cli 1 instance get 9999
 assert_contains "(field: id)" "$ERR" "an unknown instance"
 
@@ -92,6 +94,7 @@ cli 0 worker uncordon 1
 cli 0 worker get w1 -o json
 assert_eq ready "$(printf %s "$OUT" | jq -r .state)" "uncordon by id"
 cli 1 worker get w9
+assert_contains "no worker with id or name w9 (field: id)" "$ERR" "an unknown worker"
 
 # ---- tokens ----
 cli 0 token create --name ci --role viewer --expires-in 30d
@@ -105,7 +108,9 @@ cli 0 token list -o json
 ci_id=$(printf %s "$OUT" | jq '.items[] | select(.name == "ci") | .id')
 cli 0 token revoke "$ci_id"
 cli 1 --token "$ci" instance list
+assert_contains "the token is not valid" "$ERR" "a revoked token is refused"
 cli 1 token revoke "$ci_id"
+assert_contains "token $ci_id is already revoked (field: id)" "$ERR" "a token revoked twice"
 
 # ---- events ----
 cli 0 events --type instance.state -o json
@@ -118,6 +123,7 @@ cli 0 events --follow --since "$((LAST_SEQ - 2))" --limit 2 -o json
 assert_eq "$((LAST_SEQ - 1)) $LAST_SEQ" "$(printf %s "$OUT" | jq -s -r 'map(.seq) | join(" ")')" \
 	"follow --limit replays and stops"
 cli 1 --token nope events --follow
+assert_contains "the token is not valid" "$ERR" "events --follow with a bad token"
 
 # ---- usage errors send nothing; unreachable is 3 ----
 get_last_seq
@@ -127,23 +133,35 @@ assert_contains "--count must be an integer 1..1000" "$ERR" "--count out of rang
 cli 2 instance create --definition lab --owner ana --start tomorrow --duration 1h
 assert_contains "--start must be an RFC 3339 time" "$ERR" "a bad time"
 cli 2 instance create --definition lab --owner ana --start now --end 2020-01-01T00:00:00Z
+assert_contains "--end must be after --start" "$ERR" "an end before the start"
 cli 2 instance create --owner ana --start now --duration 1h
 assert_contains "--definition" "$ERR" "a missing flag is named"
 cli 2 instance list --state sleeping
 assert_contains "unknown value 'sleeping'" "$ERR" "an unknown state"
 cli 2 instance get abc
+assert_match "instance ID must be .*, not 'abc'" "$ERR" "a bad ID is named"
 cli 2 instance get
+assert_contains "wrong number of arguments; usage: outpost instance get ID" "$ERR" \
+	"a missing ID: the usage"
 cli 2 instance frob 1
+assert_contains "no command 'instance frob'" "$ERR" "an unknown verb is named"
 cli 2 frob
+assert_contains "no command 'frob'" "$ERR" "an unknown noun is named"
 cli 2 instance list --bogus
+assert_contains "unknown option --bogus" "$ERR" "an unknown flag is named"
 cli 2 -o yaml instance list
+assert_match "-o must be .*table.*, not 'yaml'" "$ERR" "a bad -o is named, with what is valid"
 cli 2 token create --name x --role root
+assert_match "--role must be .*viewer.*, not 'root'" "$ERR" "a bad --role is named"
 cli 2 --token a --token-file b instance list
+assert_contains "--token and --token-file cannot be used together" "$ERR" "two token flags"
 get_last_seq
 assert_eq "$before" "$LAST_SEQ" "usage errors change nothing"
 cli 3 --server http://127.0.0.1:1 instance list
 assert_contains "cannot reach the server" "$ERR" "unreachable"
 cli 3 --server http://127.0.0.1:1 events --follow
+assert_contains "cannot reach the server at http://127.0.0.1:1" "$ERR" \
+	"events --follow unreachable"
 
 # ---- where settings come from ----
 mkdir -p "$WORK/xdg/outpost"
@@ -151,9 +169,12 @@ printf 'server = http://127.0.0.1:1\ntoken_file = %s\n' "$WORK/admin.token" \
 	>"$WORK/xdg/outpost/outpost.conf"
 unset OUTPOST_SERVER OUTPOST_TOKEN_FILE
 cli 3 instance list
+assert_contains "cannot reach the server at http://127.0.0.1:1" "$ERR" \
+	"the config file's server is the one tried"
 cli 0 --server "$SERVER_URL" instance list
 OUTPOST_SERVER=$SERVER_URL cli 0 instance list
 OUTPOST_TOKEN=nope OUTPOST_SERVER=$SERVER_URL cli 1 instance list
+assert_contains "the token is not valid" "$ERR" "OUTPOST_TOKEN is the token sent"
 printf 'colour = blue\n' >"$WORK/other.conf"
 cli 2 --config "$WORK/other.conf" instance list
 assert_contains "other.conf:1: unknown setting 'colour'" "$ERR" "config errors name file and line"

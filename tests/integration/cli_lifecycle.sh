@@ -111,13 +111,17 @@ assert_contains "instantiate, run, collect, grade or stop" "$ERR" "... with the 
 cli 2 instance logs "$id" --attempt 0
 assert_contains "--attempt" "$ERR" "a bad --attempt is named"
 cli 2 instance logs "$id" --attempt x
+assert_match "--attempt must be .*, not 'x'" "$ERR" "a bad --attempt is named, with its value"
 cli 2 instance logs abc
+assert_match "instance ID must be .*, not 'abc'" "$ERR" "a bad ID is named"
 # Exit 2, not 3: the flags were refused before any connection was tried.
 cli 2 --server http://127.0.0.1:1 instance logs "$id" --hook bad
+assert_match "--hook must be .*, not 'bad'" "$ERR" "a bad --hook, refused before connecting"
 assert_eq "$before" "$(requests_to "/api/v1/instances/$id/log")" "usage errors send nothing"
 cli 1 instance logs 9999
 assert_contains "(field: id)" "$ERR" "logs of an unknown instance"
 cli 3 --server http://127.0.0.1:1 instance logs "$id"
+assert_contains "cannot reach the server at http://127.0.0.1:1" "$ERR" "logs unreachable"
 
 # ---- placement ----
 as_agent 201 POST /api/v1/agent/register \
@@ -145,6 +149,7 @@ assert_match '^on w1; placed by ' "$OUT" "... naming its worker"
 cli 0 instance placement "$id" -o json
 assert_eq "true w1" "$(printf %s "$OUT" | jq -r '"\(.placed) \(.worker)"')" "placed on w1"
 cli 1 instance placement 9999
+assert_contains "no instance with id 9999 (field: id)" "$ERR" "placement of an unknown instance"
 
 # ---- logs --follow ----
 create_now d cem 3600
@@ -226,15 +231,21 @@ cli 0 worker uncordon w2
 before=$(requests_to /api/v1/workers/w2/drain)
 cli 2 worker drain w2 --deadline tomorrow
 assert_contains "--deadline" "$ERR" "a bad --deadline is named"
-cli 2 worker drain w2 --deadline now
-cli 2 worker drain w2 --deadline 31d
-cli 2 worker drain w2 --deadline ""
+for bad in now 31d ""; do
+	cli 2 worker drain w2 --deadline "$bad"
+	assert_match "--deadline must be .*up to 30d.*, not '$bad'" "$ERR" \
+		"--deadline '$bad' is named, with what is valid"
+done
 cli 2 --server http://127.0.0.1:1 worker drain w2 --deadline tomorrow
+assert_match "--deadline must be .*, not 'tomorrow'" "$ERR" \
+	"a bad --deadline, refused before connecting"
 assert_eq "$before" "$(requests_to /api/v1/workers/w2/drain)" "a bad --deadline sends nothing"
 cli 0 worker get w2 -o json
 assert_eq ready "$(printf %s "$OUT" | jq -r .state)" "w2 is still ready"
 cli 1 worker drain w9
+assert_contains "no worker with id or name w9 (field: id)" "$ERR" "drain of an unknown worker"
 cli 3 --server http://127.0.0.1:1 worker drain w2
+assert_contains "cannot reach the server at http://127.0.0.1:1" "$ERR" "drain unreachable"
 
 cli 0 worker drain --help
 assert_contains "--deadline WHEN" "$OUT" "drain --help lists --deadline"

@@ -118,6 +118,8 @@ get_last_seq
 wait_for 10 "the new event on the --since now follower" has_seq fnow "$LAST_SEQ"
 assert_eq "$(seq -s ' ' $((now_seq + 1)) "$LAST_SEQ")" "$(seqs_of fnow)" "seqs after --since now"
 stop_follower fnow
-"$OUTPOST" --server "$SERVER_URL" --token "$SERVER_TOKEN" events --since later >/dev/null 2>&1
+"$OUTPOST" --server "$SERVER_URL" --token "$SERVER_TOKEN" events --since later >/dev/null \
+	2>"$WORK/since.err"
 assert_eq 2 "$?" "exit code of --since later"
+assert_match "--since must be .*, not 'later'" "$(cat "$WORK/since.err")" "--since later is named"
 exit 0

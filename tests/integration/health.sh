@@ -19,14 +19,18 @@ health() {
 is_health() { [ "$(health)" = "$1" ]; }
 
 # Heartbeats keep it online; they move the worker's ETag, not the instances'.
+get_last_seq
+before=$LAST_SEQ	# before the last heartbeat: nothing of its silence comes before
 api_ok 200 GET /api/v1/instances
 list_etag=$(header etag)
 api_ok 200 GET /api/v1/workers/w1
 worker_etag=$(header etag)
-for _ in 1 2 3 4; do
+# Eight, 0.2 s apart and more (a call of the test's own costs 0.4 s on a loaded machine):
+# well within worker_offline_after of each other, and past it in all.
+for _ in 1 2 3 4 5 6 7 8; do
 	TOKEN=$agent api_ok 200 POST /api/v1/agent/heartbeat '{"name": "w1"}'
 	assert_eq online "$(jbody .worker.health)" "health in a heartbeat's answer"
-	sleep 0.4
+	sleep 0.2
 done
 assert_eq online "$(health)" "health while heartbeats arrive"
 api_ok 200 GET /api/v1/instances
@@ -35,8 +39,6 @@ api_ok 200 GET /api/v1/workers/w1
 assert_ne "$worker_etag" "$(header etag)" "the worker's ETag across heartbeats"
 
 # Silence: offline, then lost, each an event.
-get_last_seq
-before=$LAST_SEQ
 wait_for 5 "w1 to go offline" is_health offline
 wait_for 8 "w1 to be lost" is_health lost
 api_ok 200 GET "/api/v1/events?since=$before&types=worker.health"
@@ -55,11 +57,20 @@ assert_eq "lost>online" "$(jbody '.items[-1] | .data.from + ">" + .data.to')" "t
 
 # A server that was down longer than worker_lost_after gives its agents their grace
 # again: silence counts from its start, not from the last heartbeat before it stopped.
+# w1, silent since, is not lost at the first health check (1 s after the start, with 5 s
+# of silence and more), but offline at the one that finds 2 s since the start.
+get_last_seq
+before=$LAST_SEQ
 stop_server
 sleep 4	# the outage itself
 OUTPOST_WORKER_OFFLINE_AFTER=2s OUTPOST_WORKER_LOST_AFTER=3s start_server --state-dir "$SERVER_DIR"
-sleep 1.3	# past the first health check (1 s after start), before offline_after
-assert_eq online "$(health)" "health just after a restart that outlasted worker_lost_after"
+_not_online() { [ "$(health)" != online ]; }
+wait_for 10 "w1's health to change after the restart" _not_online
+api_ok 200 GET "/api/v1/events?since=$before&types=worker.health"
+assert_eq "online>offline" "$(jbody '[.items[] | .data.from + ">" + .data.to] | join(" ")')" \
+	"w1's health after a restart that outlasted worker_lost_after"
+assert_eq "no heartbeat for 2s" "$(jbody -r '.items[0].data.reason')" \
+	"w1's silence, counted from the restart"
 TOKEN=$agent api_ok 200 POST /api/v1/agent/heartbeat '{"name": "w1"}'
 
 # Bad heartbeats change nothing.

@@ -318,6 +318,109 @@ wait_for() {
 	done
 }
 
+# ---- proving that a moment has passed ----
+#
+# A test that shows something does NOT happen must first show that the moment
+# it would have happened has passed: that the server's scheduler, health
+# check, scaler or alert rules, or an agent's loop, have run since. These
+# wait for such a proof (a counter that moved, an event of a marker the test
+# causes), never for a fixed time.
+
+# sched_passes: how many scheduler passes the server has run (its histogram's count).
+sched_passes() {
+	curl -s --max-time 10 "$SERVER_URL/metrics" |
+		awk '$1 == "outpost_scheduler_loop_duration_seconds_count" { print $2 }'
+}
+
+_sched_passed() { [ "$(sched_passes)" -gt "$1" ]; }
+
+# wait_sched_pass: waits for a scheduler pass that began after the call, so after
+# whatever the test committed before it (a pass is never under way while the server
+# answers: one loop). The next pass comes with the next change, or within
+# scheduler_interval.
+wait_sched_pass() {
+	local before
+	before=$(sched_passes)
+	[ -n "$before" ] || fail "no outpost_scheduler_loop_duration_seconds_count in /metrics"
+	wait_for 15 "a scheduler pass after pass $before" _sched_passed "$before"
+}
+
+_nmark=0
+_mark_token=
+
+# health_marker: registers a worker that never sends a heartbeat (cordoned at once, so
+# nothing is placed on it) and waits for the health check to find it lost. Then the
+# health checks of the worker_lost_after since the call have run: any worker silent
+# since the call is lost too, and one still online was heard from. Sets MARK_WORKER.
+health_marker() {
+	local saved=$TOKEN
+	_nmark=$((_nmark + 1))
+	MARK_WORKER=marker-$_nmark
+	TOKEN=$SERVER_TOKEN
+	if [ -z "$_mark_token" ]; then
+		create_token markers agent
+		_mark_token=$NEW_TOKEN
+	fi
+	TOKEN=$_mark_token api_ok 201 POST /api/v1/agent/register \
+		"{\"name\":\"$MARK_WORKER\",\"capacity\":{\"cpu\":1,\"memory_mb\":64,\"slots\":1}}"
+	api_ok 200 POST "/api/v1/workers/$MARK_WORKER/cordon"
+	TOKEN=$saved
+	wait_for 30 "the health check to find the silent $MARK_WORKER lost" \
+		_worker_is "$MARK_WORKER" lost
+}
+
+# scaler_marker: makes a template of its own (static: nothing runs; one worker; never
+# autoscaled) and waits for the scaler to provision its worker. The tick that did began
+# after the call, and a tick goes over every template: whatever the scaler would have
+# done since the call (reap a program, autoscale past a cooldown) it has done. Its
+# events name the marker's template, never the test's. Sets MARK_TEMPLATE.
+scaler_marker() {
+	_nmark=$((_nmark + 1))
+	MARK_TEMPLATE=marker-$_nmark
+	TOKEN=$SERVER_TOKEN api PUT "/api/v1/templates/$MARK_TEMPLATE" \
+		'{"capacity":{"cpu":1,"memory_mb":64,"slots":1},"min":1,"max":1,"autoscale":false,
+		"provision_timeout":"1d","provisioner":{"type":"static"}}'
+	assert_status 201 "PUT /api/v1/templates/$MARK_TEMPLATE (a scaler marker)"
+	wait_for 15 "the scaler to provision $MARK_TEMPLATE-1" _worker_exists "$MARK_TEMPLATE-1"
+}
+
+# no_process PATH: no process runs with PATH in its command line (a zombie has none).
+no_process() {
+	! pgrep -f -- "$(printf %s "$1" | sed 's/[.*^$[\\]/\\&/g')" >/dev/null
+}
+
+# clock_past_ms MS: this host's clock (the server's too) is past MS since the epoch.
+clock_past_ms() { [ "$(date +%s%3N)" -ge "$1" ]; }
+
+_worker_exists() {
+	TOKEN=$SERVER_TOKEN api GET "/api/v1/workers/$1"
+	[ "$STATUS" = 200 ]
+}
+
+# heard_after NAME EPOCH: the server has a heartbeat of worker NAME from a second after
+# EPOCH (date +%s; worker times are to the second). Its agent sends one after each turn
+# of its loop's steps, so its loop has turned since.
+heard_after() {
+	TOKEN=$SERVER_TOKEN api GET "/api/v1/workers/$1"
+	[ "$STATUS" = 200 ] && [ "$(jbody -r '.last_heartbeat // empty')" != "" ] &&
+		[ "$(date -u -d "$(jbody -r .last_heartbeat)" +%s)" -gt "$2" ]
+}
+
+# wait_alert_message RULE TEXT: waits until RULE's message holds TEXT; a rule's message
+# is written by the tick of the rules that found its condition true.
+wait_alert_message() {
+	wait_for 15 "alert rule $1 to say '$2'" _alert_says "$1" "$2"
+}
+
+_alert_says() {
+	TOKEN=$SERVER_TOKEN api GET /api/v1/alerts
+	[ "$STATUS" = 200 ] || return 1
+	case $(jbody --arg r "$1" '.items[] | select(.rule == $r) | .message') in
+	*"$2"*) return 0 ;;
+	esac
+	return 1
+}
+
 # ---- domain helpers ----
 
 SLOT_START=2030-01-01T10:00:00Z

@@ -9,8 +9,9 @@
 # the decision is the server's alone.
 . "$(dirname "$0")/lib.sh"
 
-printf 'scheduler_policy = binpack\nworker_offline_after = 10m\nworker_lost_after = 20m\n' \
-	>"$WORK/outpostd.conf"
+# Passes every 300 ms, besides those changes bring: a wait for the next pass is short.
+printf 'scheduler_policy = binpack\nworker_offline_after = 10m\nworker_lost_after = 20m
+scheduler_interval = 300ms\n' >"$WORK/outpostd.conf"
 start_server --config "$WORK/outpostd.conf"
 create_token agents agent
 agent=$NEW_TOKEN
@@ -57,7 +58,7 @@ create_now big bo 3600
 assert_eq w3 "$(placed_on "$INSTANCE_ID")" "a 6-cpu instance goes to the 8-cpu worker"
 create_now big bo 3600
 big2=$INSTANCE_ID
-sleep 0.5
+wait_sched_pass
 assert_eq pending "$(inst "$big2" .state)" "a 6-cpu instance with 2, 3 and 2 cpu free"
 api_ok 200 GET "/api/v1/instances/$big2/placement"
 assert_eq false "$(jbody .placed)" "placement.placed of a waiting instance"
@@ -69,7 +70,7 @@ assert_eq "false false false" "$(jbody -r '[.workers[].fits | tostring] | join("
 
 # Labels no worker carries: the explanation names the label.
 create_now nowhere cy 3600
-sleep 0.3
+wait_sched_pass
 api_ok 200 GET "/api/v1/instances/$INSTANCE_ID/placement"
 assert_contains "3 lack label zone=z" "$(jbody .summary)" "the summary for a missing label"
 assert_eq "lacks label zone=z" "$(jbody -r '.workers[0].reason')" "a worker's answer for a missing label"
@@ -89,7 +90,7 @@ assert_match "^on w3; placed by binpack: w3 is the fullest worker that fits" "$(
 api_ok 201 POST /api/v1/instances "{\"definition\":\"small\",\"owner\":\"eve\",\
 \"timeslot_start\":\"$(at_offset 3600)\",\"timeslot_end\":\"$(at_offset 7200)\"}"
 later=$(jbody .id)
-sleep 0.3
+wait_sched_pass
 assert_eq pending "$(inst "$later" .state)" "an instance whose slot is an hour away"
 api_ok 200 GET "/api/v1/instances/$later/placement"
 assert_match "^not due yet: the scheduler places it from .* \(5m before its slot starts\)$" \
@@ -100,14 +101,14 @@ api_ok 200 POST "/api/v1/instances/$later/terminate"
 api_ok 200 POST "/api/v1/instances/$big2/terminate"
 api_ok 200 POST /api/v1/workers/w3/cordon
 create_now gpu fay 3600
-sleep 0.5
+wait_sched_pass
 assert_eq pending "$(inst "$INSTANCE_ID" .state)" "gpu=yes while its only worker is cordoned"
 api_ok 200 GET "/api/v1/instances/$INSTANCE_ID/placement"
 assert_eq "cordoned: takes no new instances" "$(jbody -r '.workers[] | select(.worker == "w3") | .reason')" \
 	"what a cordoned worker answers"
 assert_contains "1 cordoned" "$(jbody .summary)" "the summary counts the cordoned worker"
 api_ok 200 POST /api/v1/workers/w3/drain '{"deadline":"1h"}'
-sleep 0.3
+wait_sched_pass
 assert_eq pending "$(inst "$INSTANCE_ID" .state)" "gpu=yes while its only worker drains"
 api_ok 200 POST /api/v1/workers/w3/uncordon
 assert_eq w3 "$(placed_on "$INSTANCE_ID")" "placed once the worker takes instances again"
@@ -116,8 +117,8 @@ assert_eq w3 "$(placed_on "$INSTANCE_ID")" "placed once the worker takes instanc
 register w4 4 '{"zone":"c"}'
 register w5 4 '{"zone":"c"}'
 define czone '"resources":{"cpu":1,"memory_mb":256},"labels":{"zone":"c"},"hooks":{"run":["true"]}'
-printf 'scheduler_policy = spread\nworker_offline_after = 10m\nworker_lost_after = 20m\n' \
-	>"$WORK/outpostd.conf"
+printf 'scheduler_policy = spread\nworker_offline_after = 10m\nworker_lost_after = 20m
+scheduler_interval = 300ms\n' >"$WORK/outpostd.conf"
 kill -HUP "$SERVER_PID"
 wait_for 10 "the reload" grep -q '"config.reloaded"' "$SERVER_LOG"
 create_now czone gil 3600 4

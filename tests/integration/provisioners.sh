@@ -436,7 +436,9 @@ scale slow 1
 wait_for 15 "the provision program of slow-1 to start" _exists "$WORK/slow.started"
 scale slow 0
 wait_for 15 "slow-1 terminated" _worker_state_is slow-1 terminated
-sleep 1	# the killed provision program's end is reaped within a tick
+# The killed provision program has ended, and a tick of the scaler since has reaped it.
+wait_for 10 "the provision program of slow-1 to end" no_process "$WORK/bin/provision-slow"
+scaler_marker
 assert_eq "[]" "$(events_of provision_failed slow)" "provision_failed events of a removed slow-1"
 assert_eq slow-1 "$(paste -sd' ' "$WORK/slow.deprovisioned")" "the deprovisions of slow-1 (once)"
 TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/workers?template=slow&limit=100"

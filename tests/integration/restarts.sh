@@ -37,7 +37,7 @@ for id in $ids; do
 done
 port=${SERVER_URL##*:}
 crash_server
-sleep 1
+sleep 1	# the outage itself
 # The same port: the agents know the server by its address.
 start_server --state-dir "$SERVER_DIR" --listen "127.0.0.1:$port"
 for id in $ids; do
@@ -78,7 +78,9 @@ kill_agent w1
 # The third instance's shim dies with the agent, its hook left unwatched.
 read -r shim _ <"$WORK/agents/w1/instances/$lose/run.pid"
 kill -KILL "$shim"
-sleep 2
+# The slow instantiate ends while no agent watches: its shim writes its status.
+wait_for 10 "the slow instantiate hook to end with no agent" \
+	test -s "$WORK/agents/w1/instances/$slow/instantiate.exit"
 kill -0 "$p1" || fail "the run hook of $keep1 died with its agent"
 kill -0 "$plose" || fail "the orphaned run hook of $lose died before the new agent"
 start_agent w1 --capacity cpu=8,memory_mb=8192,slots=8

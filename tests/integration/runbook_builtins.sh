@@ -93,7 +93,7 @@ go iretry false "{\"id\":$f}"
 wait_for 15 "instance $f tried again" sh -c "[ \"\$(curl -s -H 'Authorization: Bearer $SERVER_TOKEN' \
 	$SERVER_URL/api/v1/instances/$f | jq .attempt)\" -ge 2 ]"
 wait_state "$f" failed 15
-sleep 1.1
+sleep 1.1	# what the step acts on must be older than its older_than (1s)
 go recover true '{"state":"running"}'
 assert_contains "1 instance running for more than 1s" "$OUT" "a dry recover_stuck"
 assert_eq running "$(inst "$c" .state)" "instance $c after a dry recover_stuck"
@@ -106,7 +106,7 @@ wait_for 15 "instance $f tried a third time" sh -c "[ \"\$(curl -s -H 'Authoriza
 	$SERVER_URL/api/v1/instances/$f | jq .attempt)\" -ge 3 ]"
 
 # ---- pruning ----
-sleep 1.1
+sleep 1.1	# what the step acts on must be older than its older_than (1s)
 go iprune true '{}'
 assert_contains "would delete 2 terminated instances" "$OUT" "a dry instances.prune"
 TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/instances/$b"
@@ -117,7 +117,7 @@ assert_status 404 "a pruned instance"
 TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/instances/$a"
 first_seq() { TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/events?limit=1"; jbody '.items[0].seq'; }
 assert_eq 1 "$(first_seq)" "the first event before pruning"
-sleep 1.1
+sleep 1.1	# what the step acts on must be older than its older_than (1s)
 go eprune true '{}'
 assert_eq 1 "$(first_seq)" "the first event after a dry events.prune"
 go eprune false '{}'

@@ -139,6 +139,7 @@ assert_contains "hello cli x2 red" "$OUT" "runbook run's output"
 cli 1 runbook run hello -p who=cli -p times=two
 assert_contains "params.times" "$ERR" "runbook run with a bad parameter"
 cli 2 runbook run hello -p who
+assert_contains "-p takes NAME=VALUE, not 'who'" "$ERR" "-p without a value is named"
 cli 1 runbook run fails
 assert_contains "two" "$OUT" "the failing step's output"
 assert_contains "==> step 2: second <==" "$OUT" "the failing step's header"
@@ -166,7 +167,9 @@ assert_match 'fails +failed' "$OUT" "run list --status failed"
 cli 0 run get "$fails_run"
 assert_contains "second" "$OUT" "run get shows the steps"
 cli 1 run cancel "$fails_run"
+assert_contains "run $fails_run has already ended" "$ERR" "cancel of an ended run says why"
 cli 1 run get 99999
+assert_contains "no run with id 99999 (field: id)" "$ERR" "an unknown run"
 
 # The runbooks Outpost ships and the example alert rules all load, every one.
 stop_server

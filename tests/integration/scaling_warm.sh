@@ -33,8 +33,11 @@ ev=$(events_of scale_up)
 assert_eq 1 "$(printf %s "$ev" | jq length)" "scale_up events of $T"
 assert_match "^2 pending need cpu=2, memory_mb=512, free cpu=0, memory_mb=0 -> \\+2 workers of $T \\(0 to 2, max 4\\)\$" \
 	"$(printf %s "$ev" | jq -r '.[0].data.reason')" "the reason of the scale_up"
-# Two cooldowns later nothing more was made: the pool is full.
-sleep 2.5
+# Two cooldowns later nothing more was made: the pool is full. A tick of the scaler that
+# begins past them (it provisions a marker template) would have scaled $T up again.
+up_ms=$(date -u -d "$(printf %s "$ev" | jq -r '.[0].ts')" +%s%3N)
+wait_for 10 "two cooldowns (1s) past the scale_up" clock_past_ms $((up_ms + 2000))
+scaler_marker
 TOKEN=$SERVER_TOKEN api_ok 200 GET /api/v1/templates/$T
 assert_eq "2 2" "$(jbody -r '"\(.desired) \(.workers.live)"')" "desired and live workers of $T"
 assert_eq 1 "$(events_of scale_up | jq length)" "scale_up events of $T, later"

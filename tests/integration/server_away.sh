@@ -57,7 +57,10 @@ kill_agent w1
 kill -CONT "$SERVER_PID"
 start_agent w1 --capacity cpu=4,memory_mb=4096,slots=4 --heartbeat 1s
 wait_state "$id" running 20
-sleep 2
+# The restarted agent's loop has gone round since (a heartbeat a second later, after its
+# steps): a run it would start again has started.
+t=$(date +%s)
+wait_for 15 "a heartbeat of w1 after $t" heard_after w1 $((t + 1))
 assert_eq "instantiate run" "$(tr '\n' ' ' <"$WORK/starts.$id" | sed 's/ $//')" \
 	"the hooks of $id that started, across the agent's restart"
 assert_contains '"agent.recovered"' "$(grep "\"instance\":\"$id\"" "$WORK/agent.w1.log")" \

@@ -442,6 +442,7 @@ assert_eq 0 "$(printf %s "$OUT" | jq .desired)" "template scale -o json"
 cli 1 template scale viacli 9
 assert_contains "(field: count)" "$ERR" "a scale above max names count"
 cli 2 template scale viacli many
+assert_match "count must be .*, not 'many'" "$ERR" "a bad count is named"
 cli 2 template scale viacli 1 --deadline someday
 assert_contains "--deadline" "$ERR" "a bad --deadline is named"
 cli 1 template get nosuch

@@ -118,7 +118,7 @@ grep '"pool.backoff"' "$SERVER_LOG" | grep -q '"definition":"again"' &&
 
 # ---- a pool that cannot instantiate backs off ----
 define broken '"hooks":{"instantiate":["false"],"run":["sleep","100"]},"warm_pool":{"depth":1}'
-sleep 8
+sleep 8	# the window the rate is counted over, not a wait for something
 api_ok 200 GET "/api/v1/instances?definition=broken&limit=500"
 n=$(jbody '.items | length')
 note "a failing pool made $n instances in 8 s"

@@ -101,7 +101,8 @@ wait_state "$id" running 10
 assert_eq w1 "$(inst "$id" .worker)" "worker of instance $id"
 kill -STOP "$(agent_pid w1)"
 wait_state "$id" pending 15
-sleep 4
+wait_for 10 "the run hook of $id to end while its agent is stopped" \
+	test -s "$WORK/agents/w1/instances/$id/run.exit"
 kill -CONT "$(agent_pid w1)"
 wait_state "$id" running 20
 assert_eq "w1 2" "$(inst "$id" '.worker + " " + (.attempt | tostring)')" \
