@@ -117,13 +117,13 @@ parse_capacity(struct agent_config *c, const char *v, char *err, size_t errlen)
 			*eq = '\0';
 			if (strcmp(tok, "cpu") == 0) {
 				dst = &c->cpu;
-				max = 4096;
+				max = CAPACITY_CPU_MAX;
 			} else if (strcmp(tok, "memory_mb") == 0) {
 				dst = &c->memory_mb;
-				max = 64LL * 1024 * 1024;
+				max = CAPACITY_MEMORY_MB_MAX;
 			} else if (strcmp(tok, "slots") == 0) {
 				dst = &c->slots;
-				max = 10000;
+				max = CAPACITY_SLOTS_MAX;
 			}
 		}
 		if (dst == NULL || parse_int64(eq + 1, 1, max, dst) != 0)
@@ -132,7 +132,8 @@ parse_capacity(struct agent_config *c, const char *v, char *err, size_t errlen)
 	return 0;
 bad:
 	snprintf(err, errlen, "capacity is cpu=N,memory_mb=N,slots=N with positive "
-	    "integers (cpu up to 4096, memory_mb up to 67108864, slots up to 10000)");
+	    "integers (cpu up to %d, memory_mb up to %lld, slots up to %d)", CAPACITY_CPU_MAX,
+	    (long long)CAPACITY_MEMORY_MB_MAX, CAPACITY_SLOTS_MAX);
 	return -1;
 }
 
