@@ -169,11 +169,6 @@ int view_table(struct cli *c, json_t *items, const struct column *cols);
 /* Prints one object as FIELD VALUE lines, in the server's order. */
 int view_object(struct cli *c, json_t *obj);
 
-/*
- * One line about an event's data: "running -> collecting: slot ended",
- * "status=succeeded", or its scalar fields as k=v.
- */
-void view_event_summary(json_t *ev, char *buf, size_t n);
 /* The ANSI colour for a state name of the given table; -1 when none. */
 int view_state_color(enum col_color which, const char *name, int *is_bold);
 

@@ -1,8 +1,9 @@
 /*
  * JSON answers as text for people: tables of items by column specs, one
- * object as aligned FIELD VALUE lines, one-line event summaries, instances'
- * logs with a header per hook. State cells take their colours from state.h,
- * the one table of states. Nothing here talks to the server.
+ * object as aligned FIELD VALUE lines, instances' logs with a header per
+ * hook. State cells take their colours from state.h, the one table of
+ * states; events' summaries are the server's. Nothing here talks to the
+ * server.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,121 +368,4 @@ view_log_chunk(struct cli *c, struct view_log *at, json_t *chunk, int is_termina
 		return -1;
 	at->is_mid_line = json_string_value(text)[len - 1] != '\n';
 	return 0;
-}
-
-/* ---- event summaries: one function per event type, a generic one for the rest ---- */
-
-static const char *
-str_at(json_t *obj, const char *path)
-{
-	return json_string_value(view_path(obj, path));
-}
-
-/* "from -> to: reason" */
-static void
-sum_transition(json_t *d, struct sbuf *b)
-{
-	const char *from = str_at(d, "from"), *to = str_at(d, "to"), *why = str_at(d, "reason");
-
-	sbuf_printf(b, "%s -> %s", from != NULL ? from : "?", to != NULL ? to : "?");
-	if (why != NULL && why[0] != '\0')
-		sbuf_printf(b, ": %s", why);
-}
-
-/* "lab-linux@1 owner=ana 2026-11-24T09:00:00Z..2026-11-24T11:00:00Z" */
-static void
-sum_instance_created(json_t *d, struct sbuf *b)
-{
-	json_t *inst = json_object_get(d, "instance");
-	char def[256];
-	const char *owner = str_at(inst, "owner");
-
-	view_fmt_defref(inst, NULL, def, sizeof(def));
-	sbuf_printf(b, "%s owner=%s %s..%s", def, owner != NULL ? owner : "-",
-	    str_at(inst, "timeslot_start") ? str_at(inst, "timeslot_start") : "?",
-	    str_at(inst, "timeslot_end") ? str_at(inst, "timeslot_end") : "?");
-}
-
-static void
-sum_instance_extended(json_t *d, struct sbuf *b)
-{
-	const char *end = str_at(d, "timeslot_end");
-
-	sbuf_printf(b, "slot ends %s", end != NULL ? end : "?");
-}
-
-static void
-sum_worker_registered(json_t *d, struct sbuf *b)
-{
-	const char *name = str_at(d, "worker.name");
-
-	sbuf_printf(b, "%s%s", name != NULL ? name : "?",
-	    json_is_true(json_object_get(d, "is_new")) ? " (new)" : "");
-}
-
-static void
-sum_definition_created(json_t *d, struct sbuf *b)
-{
-	json_t *ver = json_object_get(d, "version");
-	const char *name = str_at(d, "name");
-
-	sbuf_printf(b, "%s@%lld", name != NULL ? name : "?", (long long)json_integer_value(ver));
-}
-
-/* A transition if there is one, then the scalar fields as k=v, then the reason. */
-static void
-sum_generic(json_t *d, struct sbuf *b)
-{
-	const char *from = str_at(d, "from"), *to = str_at(d, "to"), *why = str_at(d, "reason");
-	const char *k;
-	char one[512];
-	json_t *v;
-
-	if (from != NULL || to != NULL)
-		sbuf_printf(b, "%s -> %s", from != NULL ? from : "?", to != NULL ? to : "?");
-	json_object_foreach(d, k, v) {
-		if (!is_scalar(v) || strcmp(k, "from") == 0 || strcmp(k, "to") == 0 ||
-		    strcmp(k, "reason") == 0)
-			continue;
-		scalar(v, one, sizeof(one));
-		sbuf_printf(b, "%s%s=%s", b->len > 0 ? " " : "", k, one);
-	}
-	if (why != NULL && why[0] != '\0')
-		sbuf_printf(b, "%s%s", b->len > 0 ? ": " : "", why);
-}
-
-static const struct {
-	const char *type;
-	void (*fn)(json_t *data, struct sbuf *b);
-} summaries[] = {
-	{ "instance.created", sum_instance_created },
-	{ "instance.state", sum_transition },
-	{ "instance.extended", sum_instance_extended },
-	{ "worker.registered", sum_worker_registered },
-	{ "worker.state", sum_transition },
-	{ "worker.health", sum_transition },
-	{ "definition.created", sum_definition_created },
-};
-
-void
-view_event_summary(json_t *ev, char *buf, size_t n)
-{
-	json_t *data = json_object_get(ev, "data");
-	const char *type = json_string_value(json_object_get(ev, "type"));
-	void (*fn)(json_t *, struct sbuf *) = sum_generic;
-	struct sbuf b;
-
-	buf[0] = '\0';
-	if (!json_is_object(data)) {
-		if (data != NULL)
-			view_value(data, buf, n);
-		return;
-	}
-	for (size_t i = 0; type != NULL && i < sizeof(summaries) / sizeof(summaries[0]); i++)
-		if (strcmp(type, summaries[i].type) == 0)
-			fn = summaries[i].fn;
-	sbuf_init(&b);
-	fn(data, &b);
-	snprintf(buf, n, "%s", b.p != NULL ? b.p : "");
-	sbuf_free(&b);
 }

@@ -14,7 +14,7 @@
 
 #include "tui.h"
 #include "util.h"
-#include "../cli/cli.h"	/* view_value, view_path, view_event_summary: JSON as text */
+#include "../cli/cli.h"	/* view_value, view_path: JSON as text */
 
 /* ---- cells ---- */
 
@@ -159,10 +159,14 @@ c_evid(json_t *o, char *b, size_t n)
 	cell(o, "id", b, n);
 }
 
+/* The server's line for an event; an event without one (an older server) shows its type. */
 static void
 c_summary(json_t *o, char *b, size_t n)
 {
-	view_event_summary(o, b, n);
+	const char *said = json_string_value(json_object_get(o, "summary"));
+
+	snprintf(b, n, "%s", said != NULL ? said :
+	    json_string_value(json_object_get(o, "type")) ?: "");
 }
 
 /* ---- actions ---- */

@@ -1,7 +1,7 @@
 /*
  * How the CLI shows JSON: cell values, dotted paths, the special columns,
- * one-line event summaries, state colours from state.h, whole tables, and
- * instances' logs with their headers and their control characters.
+ * state colours from state.h, whole tables, and instances' logs with their
+ * headers and their control characters.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -124,44 +124,6 @@ test_template_columns(void **state)
 	view_fmt_yes_no(t, &col, buf, sizeof(buf));
 	assert_string_equal(buf, "-");
 	json_decref(t);
-}
-
-static void
-summary_is(const char *event, const char *want)
-{
-	json_t *ev = j(event);
-	char buf[512];
-
-	view_event_summary(ev, buf, sizeof(buf));
-	assert_string_equal(buf, want);
-	json_decref(ev);
-}
-
-static void
-test_event_summaries(void **state)
-{
-	(void)state;
-	summary_is("{\"type\":\"instance.state\",\"data\":{\"from\":\"running\",\"to\":"
-	    "\"collecting\",\"reason\":\"slot ended\",\"instance\":{\"id\":1}}}",
-	    "running -> collecting: slot ended");
-	summary_is("{\"type\":\"instance.created\",\"data\":{\"instance\":{\"definition\":"
-	    "\"lab\",\"definition_version\":2,\"owner\":\"ana\",\"timeslot_start\":\"S\","
-	    "\"timeslot_end\":\"E\"}}}", "lab@2 owner=ana S..E");
-	summary_is("{\"type\":\"instance.extended\",\"data\":{\"timeslot_end\":\"E\"}}",
-	    "slot ends E");
-	summary_is("{\"type\":\"worker.registered\",\"data\":{\"is_new\":true,\"worker\":"
-	    "{\"name\":\"w1\"}}}", "w1 (new)");
-	summary_is("{\"type\":\"definition.created\",\"data\":{\"name\":\"lab\",\"version\":4,"
-	    "\"definition\":{}}}", "lab@4");
-	/* Types it does not know: scalars as k=v, nested objects left out, reason last. */
-	summary_is("{\"type\":\"token.created\",\"data\":{\"id\":3,\"name\":\"ci\",\"role\":"
-	    "\"operator\"}}", "id=3 name=ci role=operator");
-	summary_is("{\"type\":\"runbook.run\",\"data\":{\"status\":\"failed\",\"reason\":"
-	    "\"step 2\",\"run\":{\"id\":1}}}", "status=failed: step 2");
-	summary_is("{\"type\":\"x.y\",\"data\":{\"from\":\"a\",\"to\":\"b\",\"n\":1}}",
-	    "a -> b n=1");
-	summary_is("{\"type\":\"x.y\",\"data\":\"plain\"}", "plain");
-	summary_is("{\"type\":\"x.y\"}", "");
 }
 
 static void
@@ -330,7 +292,6 @@ main(void)
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_special_columns),
 		cmocka_unit_test(test_template_columns),
-		cmocka_unit_test(test_event_summaries),
 		cmocka_unit_test(test_state_colors_come_from_state_h),
 		cmocka_unit_test(test_tables_of_items),
 		cmocka_unit_test(test_object_view_colours_worker_states_as_worker_states),
