@@ -64,11 +64,11 @@ print_event(struct cli *c, json_t *ev)
 		free(s);
 		return 0;
 	}
-	view_value(json_object_get(ev, "seq"), seq, sizeof(seq));
-	view_value(json_object_get(ev, "ts"), ts, sizeof(ts));
-	view_value(json_object_get(ev, "type"), type, sizeof(type));
-	view_value(json_object_get(ev, "kind"), kind, sizeof(kind));
-	view_value(json_object_get(ev, "id"), id, sizeof(id));
+	fmt_value(json_object_get(ev, "seq"), seq, sizeof(seq));
+	fmt_value(json_object_get(ev, "ts"), ts, sizeof(ts));
+	fmt_value(json_object_get(ev, "type"), type, sizeof(type));
+	fmt_value(json_object_get(ev, "kind"), kind, sizeof(kind));
+	fmt_value(json_object_get(ev, "id"), id, sizeof(id));
 	/* The server's line; an event without one (an older server) shows its type. */
 	snprintf(summary, sizeof(summary), "%s", said != NULL ? said : type);
 	sanitize(seq);
@@ -82,11 +82,11 @@ print_event(struct cli *c, json_t *ev)
 	to = json_string_value(json_object_get(data, "to"));
 	k = json_string_value(json_object_get(ev, "kind"));
 	if (c->use_color && from != NULL && to != NULL && k != NULL) {
-		enum col_color which = strcmp(k, "instance") == 0 ? COLOR_INST_STATE :
-		    strcmp(type, "worker.health") == 0 ? COLOR_HEALTH :
-		    strcmp(k, "worker") == 0 ? COLOR_WORKER_STATE : COLOR_NONE;
+		enum cell_color which = strcmp(k, "instance") == 0 ? CELL_INST_STATE :
+		    strcmp(type, "worker.health") == 0 ? CELL_HEALTH :
+		    strcmp(k, "worker") == 0 ? CELL_WORKER_STATE : CELL_PLAIN;
 
-		color = view_state_color(which, to, &is_bold);
+		color = fmt_cell_color(which, to, &is_bold);
 	}
 	/* A transition's summary starts "FROM -> TO": TO is coloured where it stands. */
 	if (color >= 0 && strncmp(summary, from, strlen(from)) == 0 &&
