@@ -271,6 +271,7 @@ extern const struct route api_agent_routes[];
 extern const struct route api_templates_routes[];
 extern const struct route api_runbooks_routes[];
 extern const struct route api_session_routes[];
+extern const struct route api_site_routes[];
 
 /* Response helpers (http.c). */
 int resp_json(struct resp *rs, int status, json_t *j);	/* takes ownership of j */
