@@ -17,6 +17,7 @@
 
 #include "args.h"
 #include "clientconf.h"
+#include "fmt.h"
 #include "httpc.h"
 #include "state.h"
 #include "table.h"
@@ -131,51 +132,22 @@ int cli_read_object(const char *path, const char *what, json_t **out);
 int template_name_of(json_t *spec, const char *from, const char **name, char *err,
     size_t errlen);
 
-/* ---- view.c: JSON into tables ---- */
-
-/* Which state table colours a column. */
-enum col_color { COLOR_NONE, COLOR_INST_STATE, COLOR_WORKER_STATE, COLOR_HEALTH, COLOR_RUN };
+/* ---- view.c: JSON into tables (cells from src/common's fmt.h) ---- */
 
 struct column {
 	const char *header;
 	const char *key;	/* a dotted path into the item: "resources.cpu" */
-	enum col_color color;
+	enum cell_color color;	/* CELL_BAR prints plain */
 	enum table_align align;
 	size_t max_width;	/* 0: unbounded */
-	/* Custom text for the cell; NULL formats the value at key. */
-	void (*format)(json_t *item, const struct column *col, char *buf, size_t n);
+	/* Custom text for the cell (fmt_defref, ...); NULL formats the value at key. */
+	fmt_cell_fn format;
 };
-
-/* The value at a dotted path, or NULL. */
-json_t *view_path(json_t *obj, const char *path);
-/*
- * A JSON value as one cell: strings as they are, numbers, true/false, "-"
- * for null or missing, objects of scalars as k=v,k=v, arrays of scalars as
- * a,b, anything else as compact JSON.
- */
-void view_value(json_t *v, char *buf, size_t n);
-/* name@version from an item's "definition" and "definition_version". */
-void view_fmt_defref(json_t *item, const struct column *col, char *buf, size_t n);
-/* "allocated/capacity" for the resource named by col->key. */
-void view_fmt_usage(json_t *item, const struct column *col, char *buf, size_t n);
-
-/* "yes" or "no" for the boolean at col->key; anything else as any other cell. */
-void view_fmt_yes_no(json_t *item, const struct column *col, char *buf, size_t n);
-/* "cpu=4 mem=4096 slots=4" from the capacity object at col->key. */
-void view_fmt_capacity(json_t *item, const struct column *col, char *buf, size_t n);
 
 /* Prints items (a JSON array of objects) as a table with cols (NULL-header ended). */
 int view_table(struct cli *c, json_t *items, const struct column *cols);
 /* Prints one object as FIELD VALUE lines, in the server's order. */
 int view_object(struct cli *c, json_t *obj);
-
-/*
- * One line about an event's data: "running -> collecting: slot ended",
- * "status=succeeded", or its scalar fields as k=v.
- */
-void view_event_summary(json_t *ev, char *buf, size_t n);
-/* The ANSI colour for a state name of the given table; -1 when none. */
-int view_state_color(enum col_color which, const char *name, int *is_bold);
 
 /* How server text goes to a terminal. */
 enum view_text {

@@ -11,14 +11,14 @@
 #include "cli.h"
 
 static const struct column definition_columns[] = {
-	{ "NAME", "name", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "VERSION", "version", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-	{ "CPU", "resources.cpu", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-	{ "MEMORY_MB", "resources.memory_mb", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-	{ "WARM", "warm_pool.depth", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-	{ "MAX_DURATION", "max_duration", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "DESCRIPTION", "description", COLOR_NONE, TABLE_LEFT, 50, NULL },
-	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+	{ "NAME", "name", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "VERSION", "version", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "CPU", "resources.cpu", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "MEMORY_MB", "resources.memory_mb", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "WARM", "warm_pool.depth", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "MAX_DURATION", "max_duration", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "DESCRIPTION", "description", CELL_PLAIN, TABLE_LEFT, 50, NULL },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };
 
 static int

@@ -4,7 +4,9 @@
  * asks the same question over HTTP (so a bad token, a bad --type or an
  * unreachable server gets the usual message and exit code), then follows
  * the websocket stream through evstream, which reconnects by itself and
- * never shows an event twice. SIGINT and SIGTERM end it with exit 0.
+ * never shows an event twice. SIGINT and SIGTERM end it with exit 0. The
+ * SUMMARY column is the server's line for the event, the web app's and the
+ * dashboard's words too.
  */
 #include <errno.h>
 #include <signal.h>
@@ -15,6 +17,7 @@
 
 #include "cli.h"
 #include "evstream.h"
+#include "evsummary.h"
 
 #define LINE_FMT "%8s  %-24s  %-18s  %-10s  %6s  "
 
@@ -47,9 +50,9 @@ print_header(struct cli *c)
 static int
 print_event(struct cli *c, json_t *ev)
 {
-	char seq[32], ts[64], type[64], kind[32], id[64], summary[1024];
+	char seq[32], ts[64], type[64], kind[32], id[64], summary[EVSUMMARY_MAX];
 	json_t *data = json_object_get(ev, "data");
-	const char *from, *to, *k;
+	const char *from, *to, *k, *said = json_string_value(json_object_get(ev, "summary"));
 	int color = -1, is_bold = 0;
 
 	if (c->out == OUT_JSON) {
@@ -61,12 +64,13 @@ print_event(struct cli *c, json_t *ev)
 		free(s);
 		return 0;
 	}
-	view_value(json_object_get(ev, "seq"), seq, sizeof(seq));
-	view_value(json_object_get(ev, "ts"), ts, sizeof(ts));
-	view_value(json_object_get(ev, "type"), type, sizeof(type));
-	view_value(json_object_get(ev, "kind"), kind, sizeof(kind));
-	view_value(json_object_get(ev, "id"), id, sizeof(id));
-	view_event_summary(ev, summary, sizeof(summary));
+	fmt_value(json_object_get(ev, "seq"), seq, sizeof(seq));
+	fmt_value(json_object_get(ev, "ts"), ts, sizeof(ts));
+	fmt_value(json_object_get(ev, "type"), type, sizeof(type));
+	fmt_value(json_object_get(ev, "kind"), kind, sizeof(kind));
+	fmt_value(json_object_get(ev, "id"), id, sizeof(id));
+	/* The server's line; an event without one (an older server) shows its type. */
+	snprintf(summary, sizeof(summary), "%s", said != NULL ? said : type);
 	sanitize(seq);
 	sanitize(ts);
 	sanitize(type);
@@ -78,14 +82,16 @@ print_event(struct cli *c, json_t *ev)
 	to = json_string_value(json_object_get(data, "to"));
 	k = json_string_value(json_object_get(ev, "kind"));
 	if (c->use_color && from != NULL && to != NULL && k != NULL) {
-		enum col_color which = strcmp(k, "instance") == 0 ? COLOR_INST_STATE :
-		    strcmp(type, "worker.health") == 0 ? COLOR_HEALTH :
-		    strcmp(k, "worker") == 0 ? COLOR_WORKER_STATE : COLOR_NONE;
+		enum cell_color which = strcmp(k, "instance") == 0 ? CELL_INST_STATE :
+		    strcmp(type, "worker.health") == 0 ? CELL_HEALTH :
+		    strcmp(k, "worker") == 0 ? CELL_WORKER_STATE : CELL_PLAIN;
 
-		color = view_state_color(which, to, &is_bold);
+		color = fmt_cell_color(which, to, &is_bold);
 	}
-	/* The summary starts "FROM -> TO" exactly when both are strings. */
-	if (color >= 0 && strlen(summary) >= strlen(from) + 4 + strlen(to)) {
+	/* A transition's summary starts "FROM -> TO": TO is coloured where it stands. */
+	if (color >= 0 && strncmp(summary, from, strlen(from)) == 0 &&
+	    strncmp(summary + strlen(from), " -> ", 4) == 0 &&
+	    strncmp(summary + strlen(from) + 4, to, strlen(to)) == 0) {
 		size_t head = strlen(from) + 4, tolen = strlen(to);
 
 		fprintf(c->out_file, "%.*s\033[%s3%dm%.*s\033[0m%s\n", (int)head, summary,

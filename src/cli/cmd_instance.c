@@ -17,33 +17,33 @@
 #include "cli.h"
 
 static const struct column instance_columns[] = {
-	{ "ID", "id", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-	{ "DEFINITION", "definition", COLOR_NONE, TABLE_LEFT, 0, view_fmt_defref },
-	{ "OWNER", "owner", COLOR_NONE, TABLE_LEFT, 24, NULL },
-	{ "STATE", "state", COLOR_INST_STATE, TABLE_LEFT, 0, NULL },
-	{ "WORKER", "worker", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "START", "timeslot_start", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "END", "timeslot_end", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "REASON", "state_reason", COLOR_NONE, TABLE_LEFT, 48, NULL },
-	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+	{ "ID", "id", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "DEFINITION", "definition", CELL_PLAIN, TABLE_LEFT, 0, fmt_defref },
+	{ "OWNER", "owner", CELL_PLAIN, TABLE_LEFT, 24, NULL },
+	{ "STATE", "state", CELL_INST_STATE, TABLE_LEFT, 0, NULL },
+	{ "WORKER", "worker", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "START", "timeslot_start", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "END", "timeslot_end", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "REASON", "state_reason", CELL_PLAIN, TABLE_LEFT, 48, NULL },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };
 
 static const struct column transition_columns[] = {
-	{ "AT", "at", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "FROM", "from", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "TO", "to", COLOR_INST_STATE, TABLE_LEFT, 0, NULL },
-	{ "ACTOR", "actor", COLOR_NONE, TABLE_LEFT, 24, NULL },
-	{ "REASON", "reason", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+	{ "AT", "at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "FROM", "from", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "TO", "to", CELL_INST_STATE, TABLE_LEFT, 0, NULL },
+	{ "ACTOR", "actor", CELL_PLAIN, TABLE_LEFT, 24, NULL },
+	{ "REASON", "reason", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };
 
 static const struct column placement_columns[] = {
-	{ "WORKER", "worker", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "STATE", "state", COLOR_WORKER_STATE, TABLE_LEFT, 0, NULL },
-	{ "HEALTH", "health", COLOR_HEALTH, TABLE_LEFT, 0, NULL },
-	{ "FITS", "fits", COLOR_NONE, TABLE_LEFT, 0, view_fmt_yes_no },
-	{ "REASON", "reason", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+	{ "WORKER", "worker", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "STATE", "state", CELL_WORKER_STATE, TABLE_LEFT, 0, NULL },
+	{ "HEALTH", "health", CELL_HEALTH, TABLE_LEFT, 0, NULL },
+	{ "FITS", "fits", CELL_PLAIN, TABLE_LEFT, 0, fmt_yes_no },
+	{ "REASON", "reason", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };
 
 static void

@@ -18,34 +18,34 @@
 #include "evstream.h"
 
 static const struct column runbook_columns[] = {
-	{ "NAME", "name", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "ROLE", "role", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "CONFIRM", "confirm", COLOR_NONE, TABLE_LEFT, 0, view_fmt_yes_no },
-	{ "DESCRIPTION", "description", COLOR_NONE, TABLE_LEFT, 60, NULL },
-	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+	{ "NAME", "name", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "ROLE", "role", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "CONFIRM", "confirm", CELL_PLAIN, TABLE_LEFT, 0, fmt_yes_no },
+	{ "DESCRIPTION", "description", CELL_PLAIN, TABLE_LEFT, 60, NULL },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };
 
 static const struct column run_columns[] = {
-	{ "ID", "id", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-	{ "RUNBOOK", "runbook", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "STATUS", "status", COLOR_RUN, TABLE_LEFT, 0, NULL },
-	{ "DRY_RUN", "dry_run", COLOR_NONE, TABLE_LEFT, 0, view_fmt_yes_no },
-	{ "ACTOR", "actor", COLOR_NONE, TABLE_LEFT, 24, NULL },
-	{ "CREATED", "created_at", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "ENDED", "ended_at", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "ERROR", "error", COLOR_NONE, TABLE_LEFT, 50, NULL },
-	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+	{ "ID", "id", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "RUNBOOK", "runbook", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "STATUS", "status", CELL_RUN, TABLE_LEFT, 0, NULL },
+	{ "DRY_RUN", "dry_run", CELL_PLAIN, TABLE_LEFT, 0, fmt_yes_no },
+	{ "ACTOR", "actor", CELL_PLAIN, TABLE_LEFT, 24, NULL },
+	{ "CREATED", "created_at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "ENDED", "ended_at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "ERROR", "error", CELL_PLAIN, TABLE_LEFT, 50, NULL },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };
 
 static const struct column alert_columns[] = {
-	{ "RULE", "rule", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "CONDITION", "condition", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "FIRING", "firing", COLOR_NONE, TABLE_LEFT, 0, view_fmt_yes_no },
-	{ "SINCE", "since", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "LAST_FIRED", "last_fired", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "RUNBOOK", "runbook", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "MESSAGE", "message", COLOR_NONE, TABLE_LEFT, 60, NULL },
-	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+	{ "RULE", "rule", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "CONDITION", "condition", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "FIRING", "firing", CELL_PLAIN, TABLE_LEFT, 0, fmt_yes_no },
+	{ "SINCE", "since", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "LAST_FIRED", "last_fired", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "RUNBOOK", "runbook", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "MESSAGE", "message", CELL_PLAIN, TABLE_LEFT, 60, NULL },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };
 
 /* "/api/v1/runbooks/NAME" plus suffix. */
@@ -116,13 +116,13 @@ runbook_show(struct cli *c, const struct args *a)
 		if (d != NULL && !json_is_null(d)) {
 			char v[200];
 
-			view_value(d, v, sizeof(v));
+			fmt_value(d, v, sizeof(v));
 			snprintf(def, sizeof(def), " (default %s)", v);
 		}
 		if (json_object_get(p, "choices") != NULL) {
 			char v[200];
 
-			view_value(json_object_get(p, "choices"), v, sizeof(v));
+			fmt_value(json_object_get(p, "choices"), v, sizeof(v));
 			snprintf(choices, sizeof(choices), " one of %s", v);
 		}
 		cli_say(c, "  %s  %s%s%s%s%s%s", json_string_value(json_object_get(p, "name")),
@@ -138,13 +138,13 @@ runbook_show(struct cli *c, const struct args *a)
 		if (json_object_get(st, "exec") != NULL) {
 			char argv[900];
 
-			view_value(json_object_get(st, "exec"), argv, sizeof(argv));
+			fmt_value(json_object_get(st, "exec"), argv, sizeof(argv));
 			snprintf(what, sizeof(what), "exec %s (timeout %s)", argv,
 			    json_string_value(json_object_get(st, "timeout")));
 		} else {
 			char args[900];
 
-			view_value(json_object_get(st, "args"), args, sizeof(args));
+			fmt_value(json_object_get(st, "args"), args, sizeof(args));
 			snprintf(what, sizeof(what), "%s %s",
 			    json_string_value(json_object_get(st, "action")), args);
 		}
@@ -435,7 +435,7 @@ run_get(struct cli *c, const struct args *a)
 		httpc_resp_free(&r);
 		return cli_finish(c);
 	}
-	view_value(json_object_get(o, "params"), v, sizeof(v));
+	fmt_value(json_object_get(o, "params"), v, sizeof(v));
 	cli_say(c, "run %lld of %s: %s%s", (long long)id,
 	    json_string_value(json_object_get(o, "runbook")),
 	    json_string_value(json_object_get(o, "status")),

@@ -13,15 +13,15 @@
 #include "cli.h"
 
 static const struct column template_columns[] = {
-	{ "NAME", "name", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "PROVISIONER", "provisioner.type", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "WORKERS", "workers.live", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-	{ "DESIRED", "desired", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-	{ "MIN", "min", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-	{ "MAX", "max", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-	{ "CAPACITY", "capacity", COLOR_NONE, TABLE_LEFT, 0, view_fmt_capacity },
-	{ "AUTOSCALE", "autoscale", COLOR_NONE, TABLE_LEFT, 0, view_fmt_yes_no },
-	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+	{ "NAME", "name", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "PROVISIONER", "provisioner.type", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "WORKERS", "workers.live", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "DESIRED", "desired", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "MIN", "min", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "MAX", "max", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "CAPACITY", "capacity", CELL_PLAIN, TABLE_LEFT, 0, fmt_capacity },
+	{ "AUTOSCALE", "autoscale", CELL_PLAIN, TABLE_LEFT, 0, fmt_yes_no },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };
 
 int

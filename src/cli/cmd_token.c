@@ -11,14 +11,14 @@
 #include "cli.h"
 
 static const struct column token_columns[] = {
-	{ "ID", "id", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-	{ "NAME", "name", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "ROLE", "role", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "CREATED", "created_at", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "EXPIRES", "expires_at", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "REVOKED", "revoked_at", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "CREATED_BY", "created_by", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+	{ "ID", "id", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "NAME", "name", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "ROLE", "role", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "CREATED", "created_at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "EXPIRES", "expires_at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "REVOKED", "revoked_at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "CREATED_BY", "created_by", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };
 
 static int

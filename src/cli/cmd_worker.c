@@ -10,18 +10,18 @@
 #include "cli.h"
 
 static const struct column worker_columns[] = {
-	{ "ID", "id", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-	{ "NAME", "name", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "TEMPLATE", "template", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "STATE", "state", COLOR_WORKER_STATE, TABLE_LEFT, 0, NULL },
-	{ "HEALTH", "health", COLOR_HEALTH, TABLE_LEFT, 0, NULL },
-	{ "CPU", "cpu", COLOR_NONE, TABLE_RIGHT, 0, view_fmt_usage },
-	{ "MEMORY_MB", "memory_mb", COLOR_NONE, TABLE_RIGHT, 0, view_fmt_usage },
-	{ "SLOTS", "slots", COLOR_NONE, TABLE_RIGHT, 0, view_fmt_usage },
-	{ "INSTANCES", "instance_count", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-	{ "HEARTBEAT", "last_heartbeat", COLOR_NONE, TABLE_LEFT, 0, NULL },
-	{ "LABELS", "labels", COLOR_NONE, TABLE_LEFT, 40, NULL },
-	{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+	{ "ID", "id", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "NAME", "name", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "TEMPLATE", "template", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "STATE", "state", CELL_WORKER_STATE, TABLE_LEFT, 0, NULL },
+	{ "HEALTH", "health", CELL_HEALTH, TABLE_LEFT, 0, NULL },
+	{ "CPU", "cpu", CELL_PLAIN, TABLE_RIGHT, 0, fmt_usage },
+	{ "MEMORY_MB", "memory_mb", CELL_PLAIN, TABLE_RIGHT, 0, fmt_usage },
+	{ "SLOTS", "slots", CELL_PLAIN, TABLE_RIGHT, 0, fmt_usage },
+	{ "INSTANCES", "instance_count", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "HEARTBEAT", "last_heartbeat", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "LABELS", "labels", CELL_PLAIN, TABLE_LEFT, 40, NULL },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };
 
 static int

@@ -1,8 +1,9 @@
 /*
- * JSON answers as text for people: tables of items by column specs, one
- * object as aligned FIELD VALUE lines, one-line event summaries, instances'
- * logs with a header per hook. State cells take their colours from state.h,
- * the one table of states. Nothing here talks to the server.
+ * JSON answers printed for people: tables of items by column specs, one
+ * object as aligned FIELD VALUE lines, instances' logs with a header per
+ * hook, and server text made safe for a terminal. The cells and their
+ * colours are src/common's (fmt.h), the same as the dashboard's; events'
+ * summaries are the server's. Nothing here talks to the server.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,203 +11,16 @@
 
 #include "cli.h"
 
-json_t *
-view_path(json_t *obj, const char *path)
-{
-	char key[128];
-	const char *p = path;
-
-	while (obj != NULL && *p) {
-		size_t n = strcspn(p, ".");
-
-		if (!json_is_object(obj) || n >= sizeof(key))
-			return NULL;
-		memcpy(key, p, n);
-		key[n] = '\0';
-		obj = json_object_get(obj, key);
-		p += n;
-		if (*p == '.')
-			p++;
-	}
-	return obj;
-}
-
-static int
-is_scalar(json_t *v)
-{
-	return json_is_string(v) || json_is_number(v) || json_is_boolean(v) || json_is_null(v);
-}
+/* The text of one cell of a table, NUL included: longer values are cut. */
+#define CELL_TEXT_MAX 512
+/* The text of one FIELD VALUE line's value. */
+#define FIELD_TEXT_MAX 4096
 
 static void
-scalar(json_t *v, char *buf, size_t n)
-{
-	if (json_is_string(v))
-		snprintf(buf, n, "%s", json_string_value(v));
-	else if (json_is_integer(v))
-		snprintf(buf, n, "%lld", (long long)json_integer_value(v));
-	else if (json_is_real(v))
-		snprintf(buf, n, "%g", json_real_value(v));
-	else if (json_is_true(v))
-		snprintf(buf, n, "true");
-	else if (json_is_false(v))
-		snprintf(buf, n, "false");
-	else
-		snprintf(buf, n, "-");
-}
-
-void
-view_value(json_t *v, char *buf, size_t n)
-{
-	struct sbuf b;
-	char one[512];
-
-	if (v == NULL || is_scalar(v)) {
-		scalar(v, buf, n);
-		return;
-	}
-	sbuf_init(&b);
-	if (json_is_object(v)) {
-		const char *k;
-		json_t *x;
-		int all_scalar = 1;
-
-		json_object_foreach(v, k, x)
-			all_scalar &= is_scalar(x);
-		if (all_scalar) {
-			json_object_foreach(v, k, x) {
-				scalar(x, one, sizeof(one));
-				sbuf_printf(&b, "%s%s=%s", b.len > 0 ? "," : "", k, one);
-			}
-			goto out;
-		}
-	} else if (json_is_array(v)) {
-		size_t i;
-		json_t *x;
-		int all_scalar = 1;
-
-		json_array_foreach(v, i, x)
-			all_scalar &= is_scalar(x);
-		if (all_scalar) {
-			json_array_foreach(v, i, x) {
-				scalar(x, one, sizeof(one));
-				sbuf_printf(&b, "%s%s", i > 0 ? "," : "", one);
-			}
-			goto out;
-		}
-	}
-	{
-		char *s = json_dumps(v, JSON_COMPACT);
-
-		if (s != NULL)
-			sbuf_puts(&b, s);
-		free(s);
-	}
-out:
-	snprintf(buf, n, "%s", b.p != NULL ? b.p : "");
-	sbuf_free(&b);
-}
-
-void
-view_fmt_defref(json_t *item, const struct column *col, char *buf, size_t n)
-{
-	json_t *name = json_object_get(item, "definition");
-	json_t *ver = json_object_get(item, "definition_version");
-
-	(void)col;
-	if (json_is_string(name) && json_is_integer(ver))
-		snprintf(buf, n, "%s@%lld", json_string_value(name),
-		    (long long)json_integer_value(ver));
-	else
-		view_value(name, buf, n);
-}
-
-void
-view_fmt_usage(json_t *item, const struct column *col, char *buf, size_t n)
-{
-	char used[64], cap[64];
-
-	view_value(view_path(json_object_get(item, "allocated"), col->key), used, sizeof(used));
-	view_value(view_path(json_object_get(item, "capacity"), col->key), cap, sizeof(cap));
-	snprintf(buf, n, "%s/%s", used, cap);
-}
-
-void
-view_fmt_yes_no(json_t *item, const struct column *col, char *buf, size_t n)
-{
-	json_t *v = view_path(item, col->key);
-
-	if (json_is_boolean(v))
-		snprintf(buf, n, "%s", json_is_true(v) ? "yes" : "no");
-	else
-		view_value(v, buf, n);
-}
-
-void
-view_fmt_capacity(json_t *item, const struct column *col, char *buf, size_t n)
-{
-	json_t *cap = view_path(item, col->key);
-	char cpu[32], mem[32], slots[32];
-
-	if (!json_is_object(cap)) {
-		view_value(cap, buf, n);
-		return;
-	}
-	view_value(json_object_get(cap, "cpu"), cpu, sizeof(cpu));
-	view_value(json_object_get(cap, "memory_mb"), mem, sizeof(mem));
-	view_value(json_object_get(cap, "slots"), slots, sizeof(slots));
-	snprintf(buf, n, "cpu=%s mem=%s slots=%s", cpu, mem, slots);
-}
-
-int
-view_state_color(enum col_color which, const char *name, int *is_bold)
-{
-	const struct state_info *info = NULL;
-
-	if (name == NULL)
-		return -1;
-	switch (which) {
-	case COLOR_INST_STATE: {
-		enum inst_state s;
-
-		if (inst_state_parse(name, &s) == 0)
-			info = inst_state_info(s);
-		break;
-	}
-	case COLOR_WORKER_STATE: {
-		enum worker_state s;
-
-		if (worker_state_parse(name, &s) == 0)
-			info = worker_state_info(s);
-		break;
-	}
-	case COLOR_HEALTH: {
-		enum worker_health h;
-
-		if (worker_health_parse(name, &h) == 0)
-			info = worker_health_info(h);
-		break;
-	}
-	case COLOR_RUN: {
-		enum run_status r;
-
-		if (run_status_parse(name, &r) == 0)
-			info = run_status_info(r);
-		break;
-	}
-	case COLOR_NONE:
-		break;
-	}
-	if (info == NULL)
-		return -1;
-	*is_bold = info->is_bold;
-	return (int)info->ansi;
-}
-
-static void
-color_cell(struct table *t, long row, size_t col, enum col_color which, const char *text)
+color_cell(struct table *t, long row, size_t col, enum cell_color which, const char *text)
 {
 	int is_bold = 0;
-	int color = view_state_color(which, text, &is_bold);
+	int color = fmt_cell_color(which, text, &is_bold);
 
 	if (color >= 0)
 		table_set_color(t, (size_t)row, col, (enum ansi_color)color, is_bold);
@@ -216,7 +30,7 @@ int
 view_table(struct cli *c, json_t *items, const struct column *cols)
 {
 	struct table *t = table_new();
-	char (*cells)[512] = NULL;
+	char (*cells)[CELL_TEXT_MAX] = NULL;
 	const char **ptrs = NULL;
 	size_t ncols = 0, i;
 	json_t *item;
@@ -238,18 +52,13 @@ view_table(struct cli *c, json_t *items, const struct column *cols)
 	json_array_foreach(items, i, item) {
 		long row;
 
-		for (size_t k = 0; k < ncols; k++) {
-			if (cols[k].format != NULL)
-				cols[k].format(item, &cols[k], cells[k], sizeof(cells[k]));
-			else
-				view_value(view_path(item, cols[k].key), cells[k],
-				    sizeof(cells[k]));
-		}
+		for (size_t k = 0; k < ncols; k++)
+			fmt_cell(item, cols[k].key, cols[k].format, cells[k], sizeof(cells[k]));
 		row = table_add_row(t, ptrs, ncols);
 		if (row < 0)
 			goto fail;
 		for (size_t k = 0; k < ncols; k++)
-			if (cols[k].color != COLOR_NONE)
+			if (cols[k].color != CELL_PLAIN)
 				color_cell(t, row, k, cols[k].color, cells[k]);
 	}
 	rc = table_print(t, c->out_file, c->use_color);
@@ -263,16 +72,16 @@ fail:
 int
 view_object(struct cli *c, json_t *obj)
 {
-	static const struct { const char *key; enum col_color color; } colored[] = {
-		{ "health", COLOR_HEALTH },
+	static const struct { const char *key; enum cell_color color; } colored[] = {
+		{ "health", CELL_HEALTH },
 	};
 	struct table *t = table_new();
 	const char *key;
 	json_t *v;
 	int rc = -1;
 	/* A worker has health beside its state; an instance does not. */
-	enum col_color state_color = json_object_get(obj, "health") != NULL ?
-	    COLOR_WORKER_STATE : COLOR_INST_STATE;
+	enum cell_color state_color = json_object_get(obj, "health") != NULL ?
+	    CELL_WORKER_STATE : CELL_INST_STATE;
 
 	if (t == NULL)
 		return -1;
@@ -280,12 +89,12 @@ view_object(struct cli *c, json_t *obj)
 	    table_add_column(t, "VALUE", TABLE_LEFT, 0) < 0)
 		goto fail;
 	json_object_foreach(obj, key, v) {
-		char text[4096];
+		char text[FIELD_TEXT_MAX];
 		const char *row[2] = { key, text };
-		enum col_color which = COLOR_NONE;
+		enum cell_color which = CELL_PLAIN;
 		long r;
 
-		view_value(v, text, sizeof(text));
+		fmt_value(v, text, sizeof(text));
 		if ((r = table_add_row(t, row, 2)) < 0)
 			goto fail;
 		if (strcmp(key, "state") == 0)
@@ -293,7 +102,7 @@ view_object(struct cli *c, json_t *obj)
 		for (size_t i = 0; i < sizeof(colored) / sizeof(colored[0]); i++)
 			if (strcmp(key, colored[i].key) == 0)
 				which = colored[i].color;
-		if (which != COLOR_NONE)
+		if (which != CELL_PLAIN)
 			color_cell(t, r, 1, which, text);
 	}
 	rc = table_print(t, c->out_file, c->use_color);
@@ -367,121 +176,4 @@ view_log_chunk(struct cli *c, struct view_log *at, json_t *chunk, int is_termina
 		return -1;
 	at->is_mid_line = json_string_value(text)[len - 1] != '\n';
 	return 0;
-}
-
-/* ---- event summaries: one function per event type, a generic one for the rest ---- */
-
-static const char *
-str_at(json_t *obj, const char *path)
-{
-	return json_string_value(view_path(obj, path));
-}
-
-/* "from -> to: reason" */
-static void
-sum_transition(json_t *d, struct sbuf *b)
-{
-	const char *from = str_at(d, "from"), *to = str_at(d, "to"), *why = str_at(d, "reason");
-
-	sbuf_printf(b, "%s -> %s", from != NULL ? from : "?", to != NULL ? to : "?");
-	if (why != NULL && why[0] != '\0')
-		sbuf_printf(b, ": %s", why);
-}
-
-/* "lab-linux@1 owner=ana 2026-11-24T09:00:00Z..2026-11-24T11:00:00Z" */
-static void
-sum_instance_created(json_t *d, struct sbuf *b)
-{
-	json_t *inst = json_object_get(d, "instance");
-	char def[256];
-	const char *owner = str_at(inst, "owner");
-
-	view_fmt_defref(inst, NULL, def, sizeof(def));
-	sbuf_printf(b, "%s owner=%s %s..%s", def, owner != NULL ? owner : "-",
-	    str_at(inst, "timeslot_start") ? str_at(inst, "timeslot_start") : "?",
-	    str_at(inst, "timeslot_end") ? str_at(inst, "timeslot_end") : "?");
-}
-
-static void
-sum_instance_extended(json_t *d, struct sbuf *b)
-{
-	const char *end = str_at(d, "timeslot_end");
-
-	sbuf_printf(b, "slot ends %s", end != NULL ? end : "?");
-}
-
-static void
-sum_worker_registered(json_t *d, struct sbuf *b)
-{
-	const char *name = str_at(d, "worker.name");
-
-	sbuf_printf(b, "%s%s", name != NULL ? name : "?",
-	    json_is_true(json_object_get(d, "is_new")) ? " (new)" : "");
-}
-
-static void
-sum_definition_created(json_t *d, struct sbuf *b)
-{
-	json_t *ver = json_object_get(d, "version");
-	const char *name = str_at(d, "name");
-
-	sbuf_printf(b, "%s@%lld", name != NULL ? name : "?", (long long)json_integer_value(ver));
-}
-
-/* A transition if there is one, then the scalar fields as k=v, then the reason. */
-static void
-sum_generic(json_t *d, struct sbuf *b)
-{
-	const char *from = str_at(d, "from"), *to = str_at(d, "to"), *why = str_at(d, "reason");
-	const char *k;
-	char one[512];
-	json_t *v;
-
-	if (from != NULL || to != NULL)
-		sbuf_printf(b, "%s -> %s", from != NULL ? from : "?", to != NULL ? to : "?");
-	json_object_foreach(d, k, v) {
-		if (!is_scalar(v) || strcmp(k, "from") == 0 || strcmp(k, "to") == 0 ||
-		    strcmp(k, "reason") == 0)
-			continue;
-		scalar(v, one, sizeof(one));
-		sbuf_printf(b, "%s%s=%s", b->len > 0 ? " " : "", k, one);
-	}
-	if (why != NULL && why[0] != '\0')
-		sbuf_printf(b, "%s%s", b->len > 0 ? ": " : "", why);
-}
-
-static const struct {
-	const char *type;
-	void (*fn)(json_t *data, struct sbuf *b);
-} summaries[] = {
-	{ "instance.created", sum_instance_created },
-	{ "instance.state", sum_transition },
-	{ "instance.extended", sum_instance_extended },
-	{ "worker.registered", sum_worker_registered },
-	{ "worker.state", sum_transition },
-	{ "worker.health", sum_transition },
-	{ "definition.created", sum_definition_created },
-};
-
-void
-view_event_summary(json_t *ev, char *buf, size_t n)
-{
-	json_t *data = json_object_get(ev, "data");
-	const char *type = json_string_value(json_object_get(ev, "type"));
-	void (*fn)(json_t *, struct sbuf *) = sum_generic;
-	struct sbuf b;
-
-	buf[0] = '\0';
-	if (!json_is_object(data)) {
-		if (data != NULL)
-			view_value(data, buf, n);
-		return;
-	}
-	for (size_t i = 0; type != NULL && i < sizeof(summaries) / sizeof(summaries[0]); i++)
-		if (strcmp(type, summaries[i].type) == 0)
-			fn = summaries[i].fn;
-	sbuf_init(&b);
-	fn(data, &b);
-	snprintf(buf, n, "%s", b.p != NULL ? b.p : "");
-	sbuf_free(&b);
 }

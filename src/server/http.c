@@ -56,6 +56,7 @@ const struct route *const http_route_tables[] = {
 	api_instances_routes,
 	api_workers_routes,
 	api_events_routes,
+	api_site_routes,
 	api_tokens_routes,
 	api_agent_routes,
 	api_templates_routes,

@@ -311,6 +311,7 @@ extern const struct route api_agent_routes[];
 extern const struct route api_templates_routes[];
 extern const struct route api_runbooks_routes[];
 extern const struct route api_session_routes[];
+extern const struct route api_site_routes[];
 /* All of them, in the order they are searched (http.c), ending with NULL. */
 extern const struct route *const http_route_tables[];
 

@@ -19,7 +19,6 @@
 #include <curses.h>
 
 #include "tui.h"
-#include "../cli/cli.h"	/* view_state_color: the state tables' colours */
 
 #define HEADER_ROWS 5	/* title, instances, workers, tabs, column titles */
 #define FOOTER_ROWS 2	/* keys, status line */
@@ -71,14 +70,11 @@ color_attr(enum ansi_color c, int is_bold)
 	return at;
 }
 
-/* The attribute of a state name in a state table; A_NORMAL when unknown. */
+/* The attribute of a state name in a cell coloured cc; A_NORMAL when unknown. */
 static attr_t
 state_attr(enum cell_color cc, const char *name)
 {
-	static const enum col_color table[] = { [CC_NONE] = COLOR_NONE,
-		[CC_INST] = COLOR_INST_STATE, [CC_WORKER] = COLOR_WORKER_STATE,
-		[CC_HEALTH] = COLOR_HEALTH, [CC_RUN] = COLOR_RUN, [CC_BAR] = COLOR_NONE };
-	int is_bold = 0, c = view_state_color(table[cc], name, &is_bold);
+	int is_bold = 0, c = fmt_cell_color(cc, name, &is_bold);
 
 	return c >= 0 ? color_attr((enum ansi_color)c, is_bold) : A_NORMAL;
 }
@@ -224,7 +220,7 @@ draw_glance(struct app *a)
 		if (ic[i] == 0)
 			continue;
 		put(1, &x, " ", A_NORMAL);
-		put(1, &x, inames[i], state_attr(CC_INST, inames[i]));
+		put(1, &x, inames[i], state_attr(CELL_INST_STATE, inames[i]));
 		snprintf(buf, sizeof(buf), " %zu", ic[i]);
 		put(1, &x, buf, A_NORMAL);
 	}
@@ -235,7 +231,7 @@ draw_glance(struct app *a)
 		if (wc[i] == 0)
 			continue;
 		put(2, &x, " ", A_NORMAL);
-		put(2, &x, wnames[i], state_attr(CC_WORKER, wnames[i]));
+		put(2, &x, wnames[i], state_attr(CELL_WORKER_STATE, wnames[i]));
 		snprintf(buf, sizeof(buf), " %zu", wc[i]);
 		put(2, &x, buf, A_NORMAL);
 	}
@@ -247,7 +243,7 @@ draw_glance(struct app *a)
 		if (hc[i] == 0)
 			continue;
 		put(2, &x, " ", A_NORMAL);
-		put(2, &x, hnames[i], state_attr(CC_HEALTH, hnames[i]));
+		put(2, &x, hnames[i], state_attr(CELL_HEALTH, hnames[i]));
 		snprintf(buf, sizeof(buf), " %zu", hc[i]);
 		put(2, &x, buf, A_NORMAL);
 	}
@@ -354,7 +350,7 @@ draw_list(struct app *a)
 		for (size_t c = 0; c < v->ncols && x < COLS; c++) {
 			enum cell_color cc = v->cols[c].color;
 
-			if (cc == CC_BAR)
+			if (cc == CELL_BAR)
 				draw_bar(HEADER_ROWS + i, x, w[c], r->cells[c], base);
 			else
 				put_text(HEADER_ROWS + i, x, r->cells[c], w[c], base |

@@ -22,6 +22,7 @@
 
 #include "clientconf.h"
 #include "evstream.h"
+#include "fmt.h"
 #include "httpc.h"
 #include "model.h"
 #include "state.h"
@@ -29,17 +30,16 @@
 enum view_id { V_INSTANCES, V_WORKERS, V_DEFINITIONS, V_TEMPLATES, V_RUNBOOKS, V_RUNS,
 	V_EVENTS, V_COUNT };
 
-/* Which of src/common's state tables colours a cell. */
-enum cell_color { CC_NONE, CC_INST, CC_WORKER, CC_HEALTH, CC_RUN, CC_BAR };
-
 struct app;
 
+/* A column of a list: its cells are src/common's (fmt.h), as the CLI's are. */
 struct tui_col {
 	const char *title;
 	int width;		/* columns wanted; the last column takes what is left */
 	int is_numeric;
-	enum cell_color color;
-	void (*format)(json_t *obj, char *buf, size_t n);
+	enum cell_color color;	/* a state table's colours, or a bar (CELL_BAR) */
+	const char *key;	/* a dotted path into the object, or the formatter's key */
+	fmt_cell_fn format;	/* NULL: the value at key */
 };
 
 /* A one-key action on the selected row. */

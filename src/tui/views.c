@@ -1,8 +1,9 @@
 /*
  * The views of outpost-top, one row each in views[]: their columns and how
  * a cell is written, their one-key actions, and what Enter opens. Cells are
- * plain text (model.c keeps them for filtering and sorting); draw.c colours
- * them by the column's state table.
+ * plain text written by src/common's fmt.h, as the CLI's are (model.c keeps
+ * them for filtering and sorting); draw.c colours them by the column's
+ * state table. Events' summaries are the server's.
  *
  * What it must never do: draw with ncurses (draw.c does), or list states
  * (src/common/state.c is the one list).
@@ -14,58 +15,12 @@
 
 #include "tui.h"
 #include "util.h"
-#include "../cli/cli.h"	/* view_value, view_path, view_event_summary: JSON as text */
 
-/* ---- cells ---- */
+/* ---- cells: src/common's (fmt.h), and the few that only the dashboard writes ---- */
 
+/* An RFC 3339 time at key as "YYYY-MM-DD HH:MM" (the width of a column). */
 static void
-cell(json_t *obj, const char *path, char *buf, size_t n)
-{
-	view_value(view_path(obj, path), buf, n);
-}
-
-#define CELL(fn, path) \
-	static void fn(json_t *o, char *b, size_t n) { cell(o, path, b, n); }
-
-CELL(c_id, "id")
-CELL(c_state, "state")
-CELL(c_owner, "owner")
-CELL(c_worker, "worker")
-CELL(c_reason, "state_reason")
-CELL(c_name, "name")
-CELL(c_health, "health")
-CELL(c_template, "template")
-CELL(c_icount, "instance_count")
-CELL(c_version, "version")
-CELL(c_cpu, "resources.cpu")
-CELL(c_mem, "resources.memory_mb")
-CELL(c_warm, "warm_pool.depth")
-CELL(c_onloss, "on_worker_loss")
-CELL(c_desc, "description")
-CELL(c_prov, "provisioner.type")
-CELL(c_min, "min")
-CELL(c_max, "max")
-CELL(c_desired, "desired")
-CELL(c_live, "workers.live")
-CELL(c_role, "role")
-CELL(c_runbook, "runbook")
-CELL(c_status, "status")
-CELL(c_actor, "actor")
-CELL(c_error, "error")
-CELL(c_seq, "seq")
-CELL(c_type, "type")
-
-static void
-c_defref(json_t *o, char *b, size_t n)
-{
-	snprintf(b, n, "%s@%" JSON_INTEGER_FORMAT,
-	    json_string_value(json_object_get(o, "definition")) ?: "-",
-	    json_integer_value(json_object_get(o, "definition_version")));
-}
-
-/* An RFC 3339 time as "YYYY-MM-DD HH:MM" (the width of a column). */
-static void
-time_cell(json_t *o, const char *key, char *b, size_t n)
+c_minute(json_t *o, const char *key, char *b, size_t n)
 {
 	const char *t = json_string_value(json_object_get(o, key));
 
@@ -75,66 +30,22 @@ time_cell(json_t *o, const char *key, char *b, size_t n)
 		snprintf(b, n, "%.10s %.5s", t, t + 11);
 }
 
+/* "dry" for a dry run, else nothing. */
 static void
-c_slot_end(json_t *o, char *b, size_t n)
+c_dry(json_t *o, const char *key, char *b, size_t n)
 {
-	time_cell(o, "timeslot_end", b, n);
+	snprintf(b, n, "%s", json_is_true(json_object_get(o, key)) ? "dry" : "");
 }
 
+/* The names of a runbook's parameters: "node,deadline". */
 static void
-c_created(json_t *o, char *b, size_t n)
-{
-	time_cell(o, "created_at", b, n);
-}
-
-static void
-usage(json_t *o, const char *res, char *b, size_t n)
-{
-	json_t *al = json_object_get(json_object_get(o, "allocated"), res);
-	json_t *cap = json_object_get(json_object_get(o, "capacity"), res);
-
-	snprintf(b, n, "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT, json_integer_value(al),
-	    json_integer_value(cap));
-}
-
-static void
-c_slots(json_t *o, char *b, size_t n)
-{
-	usage(o, "slots", b, n);
-}
-
-static void
-c_wcpu(json_t *o, char *b, size_t n)
-{
-	usage(o, "cpu", b, n);
-}
-
-static void
-c_wmem(json_t *o, char *b, size_t n)
-{
-	usage(o, "memory_mb", b, n);
-}
-
-static void
-c_confirm(json_t *o, char *b, size_t n)
-{
-	snprintf(b, n, "%s", json_is_true(json_object_get(o, "confirm")) ? "yes" : "no");
-}
-
-static void
-c_dry(json_t *o, char *b, size_t n)
-{
-	snprintf(b, n, "%s", json_is_true(json_object_get(o, "dry_run")) ? "dry" : "");
-}
-
-static void
-c_params(json_t *o, char *b, size_t n)
+c_params(json_t *o, const char *key, char *b, size_t n)
 {
 	json_t *p;
 	size_t i, off = 0;
 
 	b[0] = '\0';
-	json_array_foreach(json_object_get(o, "params"), i, p) {
+	json_array_foreach(json_object_get(o, key), i, p) {
 		int w = snprintf(b + off, n - off, "%s%s", i ? "," : "",
 		    json_string_value(json_object_get(p, "name")) ?: "?");
 
@@ -144,25 +55,23 @@ c_params(json_t *o, char *b, size_t n)
 	}
 }
 
-/* "HH:MM:SS" of an event's time. */
+/* "HH:MM:SS" of an event's time at key. */
 static void
-c_evtime(json_t *o, char *b, size_t n)
+c_clock(json_t *o, const char *key, char *b, size_t n)
 {
-	const char *t = json_string_value(json_object_get(o, "ts"));
+	const char *t = json_string_value(json_object_get(o, key));
 
 	snprintf(b, n, "%.8s", t != NULL && strlen(t) >= 19 ? t + 11 : "-");
 }
 
+/* The server's line for an event; an event without one (an older server) shows its type. */
 static void
-c_evid(json_t *o, char *b, size_t n)
+c_summary(json_t *o, const char *key, char *b, size_t n)
 {
-	cell(o, "id", b, n);
-}
+	const char *said = json_string_value(json_object_get(o, key));
 
-static void
-c_summary(json_t *o, char *b, size_t n)
-{
-	view_event_summary(o, b, n);
+	snprintf(b, n, "%s", said != NULL ? said :
+	    json_string_value(json_object_get(o, "type")) ?: "");
 }
 
 /* ---- actions ---- */
@@ -233,7 +142,7 @@ ask(struct app *a, const char *kind, json_t *obj, enum view_id v, const char *ve
 	char key[40], ctx[128], q[160], name[64];
 
 	site_key(v, obj, key, sizeof(key));
-	view_value(json_object_get(obj, v == V_WORKERS ? "name" : "id"), name, sizeof(name));
+	fmt_value(json_object_get(obj, v == V_WORKERS ? "name" : "id"), name, sizeof(name));
 	snprintf(ctx, sizeof(ctx), "%s:%s %s", kind, key, verb);
 	snprintf(q, sizeof(q), "%s %s %s? (y/n) ", what, v == V_WORKERS ? "worker" : "instance",
 	    name);
@@ -294,7 +203,7 @@ a_scale(struct app *a, json_t *o)
 	char name[64], q[160], cur[32];
 
 	site_key(V_TEMPLATES, o, name, sizeof(name));
-	view_value(json_object_get(o, "desired"), cur, sizeof(cur));
+	fmt_value(json_object_get(o, "desired"), cur, sizeof(cur));
 	snprintf(q, sizeof(q), "scale %s to how many workers (min %" JSON_INTEGER_FORMAT ", max %"
 	    JSON_INTEGER_FORMAT ")? ", name, json_integer_value(json_object_get(o, "min")),
 	    json_integer_value(json_object_get(o, "max")));
@@ -319,7 +228,7 @@ a_run(struct app *a, json_t *o)
 			break;
 		a->form.values[i][0] = '\0';
 		if (d != NULL && !json_is_null(d))
-			view_value(d, a->form.values[i], sizeof(a->form.values[i]));
+			fmt_value(d, a->form.values[i], sizeof(a->form.values[i]));
 	}
 	a->form.is_dry_run = 0;
 	a->form.sel = 0;
@@ -442,7 +351,7 @@ add_fields(struct app *a, json_t *obj)
 	char val[512];
 
 	json_object_foreach(obj, k, v) {
-		view_value(v, val, sizeof(val));
+		fmt_value(v, val, sizeof(val));
 		pager_add(a, "%-16s %s", k, val);
 	}
 }
@@ -484,11 +393,11 @@ instance_detail(struct app *a, json_t *obj)
 		json_array_foreach(json_object_get(j, "items"), i, it) {
 			char at[64], from[32], to[32], why[256], who[64];
 
-			view_value(json_object_get(it, "at"), at, sizeof(at));
-			view_value(json_object_get(it, "from"), from, sizeof(from));
-			view_value(json_object_get(it, "to"), to, sizeof(to));
-			view_value(json_object_get(it, "reason"), why, sizeof(why));
-			view_value(json_object_get(it, "actor"), who, sizeof(who));
+			fmt_value(json_object_get(it, "at"), at, sizeof(at));
+			fmt_value(json_object_get(it, "from"), from, sizeof(from));
+			fmt_value(json_object_get(it, "to"), to, sizeof(to));
+			fmt_value(json_object_get(it, "reason"), why, sizeof(why));
+			fmt_value(json_object_get(it, "actor"), who, sizeof(who));
 			pager_add(a, "%-24s %-13s -> %-13s %s (%s)", at, from, to, why, who);
 		}
 		json_decref(j);
@@ -550,7 +459,7 @@ definition_detail(struct app *a, json_t *obj)
 	free(path);
 	if (j == NULL)
 		return;
-	view_value(json_object_get(j, "versions"), v, sizeof(v));
+	fmt_value(json_object_get(j, "versions"), v, sizeof(v));
 	pager_add(a, "versions: %s", v);
 	pager_add(a, "%s", "");
 	add_json_lines(a, j);
@@ -576,10 +485,10 @@ runbook_detail(struct app *a, json_t *obj)
 		json_array_foreach(json_object_get(j, "items"), i, it) {
 			char id[16], st[16], at[40], who[64];
 
-			view_value(json_object_get(it, "id"), id, sizeof(id));
-			view_value(json_object_get(it, "status"), st, sizeof(st));
-			view_value(json_object_get(it, "created_at"), at, sizeof(at));
-			view_value(json_object_get(it, "actor"), who, sizeof(who));
+			fmt_value(json_object_get(it, "id"), id, sizeof(id));
+			fmt_value(json_object_get(it, "status"), st, sizeof(st));
+			fmt_value(json_object_get(it, "created_at"), at, sizeof(at));
+			fmt_value(json_object_get(it, "actor"), who, sizeof(who));
 			pager_add(a, "run %-5s %-11s %s by %s%s", id, st, at, who,
 			    json_is_true(json_object_get(it, "dry_run")) ? " (dry run)" : "");
 		}
@@ -601,7 +510,7 @@ run_detail(struct app *a, json_t *obj)
 	j = site_get(a, path);
 	if (j == NULL)
 		j = json_incref(obj);
-	view_value(json_object_get(j, "status"), st, sizeof(st));
+	fmt_value(json_object_get(j, "status"), st, sizeof(st));
 	pager_add(a, "run %s of %s: %s%s", id, json_string_value(json_object_get(j, "runbook")) ?:
 	    "?", st, json_is_true(json_object_get(j, "dry_run")) ? " (dry run)" : "");
 	a->pager.run_id = json_integer_value(json_object_get(j, "id"));
@@ -654,71 +563,71 @@ views_refresh_detail(struct app *a)
 /* ---- the table ---- */
 
 static const struct tui_col inst_cols[] = {
-	{ "ID", 6, 1, CC_NONE, c_id },
-	{ "STATE", 13, 0, CC_INST, c_state },
-	{ "DEFINITION", 14, 0, CC_NONE, c_defref },
-	{ "OWNER", 10, 0, CC_NONE, c_owner },
-	{ "WORKER", 10, 0, CC_NONE, c_worker },
-	{ "SLOT END", 16, 0, CC_NONE, c_slot_end },
-	{ "REASON", 10, 0, CC_NONE, c_reason },
+	{ "ID", 6, 1, CELL_PLAIN, "id", NULL },
+	{ "STATE", 13, 0, CELL_INST_STATE, "state", NULL },
+	{ "DEFINITION", 14, 0, CELL_PLAIN, "definition", fmt_defref },
+	{ "OWNER", 10, 0, CELL_PLAIN, "owner", NULL },
+	{ "WORKER", 10, 0, CELL_PLAIN, "worker", NULL },
+	{ "SLOT END", 16, 0, CELL_PLAIN, "timeslot_end", c_minute },
+	{ "REASON", 10, 0, CELL_PLAIN, "state_reason", NULL },
 };
 
 static const struct tui_col worker_cols[] = {
-	{ "ID", 4, 1, CC_NONE, c_id },
-	{ "NAME", 12, 0, CC_NONE, c_name },
-	{ "STATE", 12, 0, CC_WORKER, c_state },
-	{ "HEALTH", 7, 0, CC_HEALTH, c_health },
-	{ "SLOTS", 14, 1, CC_BAR, c_slots },
-	{ "CPU", 7, 1, CC_NONE, c_wcpu },
-	{ "MEMORY", 11, 1, CC_NONE, c_wmem },
-	{ "INST", 4, 1, CC_NONE, c_icount },
-	{ "TEMPLATE", 8, 0, CC_NONE, c_template },
+	{ "ID", 4, 1, CELL_PLAIN, "id", NULL },
+	{ "NAME", 12, 0, CELL_PLAIN, "name", NULL },
+	{ "STATE", 12, 0, CELL_WORKER_STATE, "state", NULL },
+	{ "HEALTH", 7, 0, CELL_HEALTH, "health", NULL },
+	{ "SLOTS", 14, 1, CELL_BAR, "slots", fmt_usage },
+	{ "CPU", 7, 1, CELL_PLAIN, "cpu", fmt_usage },
+	{ "MEMORY", 11, 1, CELL_PLAIN, "memory_mb", fmt_usage },
+	{ "INST", 4, 1, CELL_PLAIN, "instance_count", NULL },
+	{ "TEMPLATE", 8, 0, CELL_PLAIN, "template", NULL },
 };
 
 static const struct tui_col def_cols[] = {
-	{ "NAME", 18, 0, CC_NONE, c_name },
-	{ "VER", 4, 1, CC_NONE, c_version },
-	{ "CPU", 4, 1, CC_NONE, c_cpu },
-	{ "MEM MB", 7, 1, CC_NONE, c_mem },
-	{ "WARM", 4, 1, CC_NONE, c_warm },
-	{ "ON LOSS", 10, 0, CC_NONE, c_onloss },
-	{ "DESCRIPTION", 10, 0, CC_NONE, c_desc },
+	{ "NAME", 18, 0, CELL_PLAIN, "name", NULL },
+	{ "VER", 4, 1, CELL_PLAIN, "version", NULL },
+	{ "CPU", 4, 1, CELL_PLAIN, "resources.cpu", NULL },
+	{ "MEM MB", 7, 1, CELL_PLAIN, "resources.memory_mb", NULL },
+	{ "WARM", 4, 1, CELL_PLAIN, "warm_pool.depth", NULL },
+	{ "ON LOSS", 10, 0, CELL_PLAIN, "on_worker_loss", NULL },
+	{ "DESCRIPTION", 10, 0, CELL_PLAIN, "description", NULL },
 };
 
 static const struct tui_col tmpl_cols[] = {
-	{ "NAME", 14, 0, CC_NONE, c_name },
-	{ "PROVISIONER", 11, 0, CC_NONE, c_prov },
-	{ "MIN", 4, 1, CC_NONE, c_min },
-	{ "MAX", 4, 1, CC_NONE, c_max },
-	{ "DESIRED", 7, 1, CC_NONE, c_desired },
-	{ "LIVE", 4, 1, CC_NONE, c_live },
-	{ "DESCRIPTION", 10, 0, CC_NONE, c_desc },
+	{ "NAME", 14, 0, CELL_PLAIN, "name", NULL },
+	{ "PROVISIONER", 11, 0, CELL_PLAIN, "provisioner.type", NULL },
+	{ "MIN", 4, 1, CELL_PLAIN, "min", NULL },
+	{ "MAX", 4, 1, CELL_PLAIN, "max", NULL },
+	{ "DESIRED", 7, 1, CELL_PLAIN, "desired", NULL },
+	{ "LIVE", 4, 1, CELL_PLAIN, "workers.live", NULL },
+	{ "DESCRIPTION", 10, 0, CELL_PLAIN, "description", NULL },
 };
 
 static const struct tui_col rb_cols[] = {
-	{ "NAME", 24, 0, CC_NONE, c_name },
-	{ "ROLE", 8, 0, CC_NONE, c_role },
-	{ "CONFIRM", 7, 0, CC_NONE, c_confirm },
-	{ "PARAMS", 16, 0, CC_NONE, c_params },
-	{ "DESCRIPTION", 10, 0, CC_NONE, c_desc },
+	{ "NAME", 24, 0, CELL_PLAIN, "name", NULL },
+	{ "ROLE", 8, 0, CELL_PLAIN, "role", NULL },
+	{ "CONFIRM", 7, 0, CELL_PLAIN, "confirm", fmt_yes_no },
+	{ "PARAMS", 16, 0, CELL_PLAIN, "params", c_params },
+	{ "DESCRIPTION", 10, 0, CELL_PLAIN, "description", NULL },
 };
 
 static const struct tui_col run_cols[] = {
-	{ "ID", 5, 1, CC_NONE, c_id },
-	{ "RUNBOOK", 22, 0, CC_NONE, c_runbook },
-	{ "STATUS", 11, 0, CC_RUN, c_status },
-	{ "DRY", 3, 0, CC_NONE, c_dry },
-	{ "ACTOR", 10, 0, CC_NONE, c_actor },
-	{ "CREATED", 16, 0, CC_NONE, c_created },
-	{ "ERROR", 6, 0, CC_NONE, c_error },
+	{ "ID", 5, 1, CELL_PLAIN, "id", NULL },
+	{ "RUNBOOK", 22, 0, CELL_PLAIN, "runbook", NULL },
+	{ "STATUS", 11, 0, CELL_RUN, "status", NULL },
+	{ "DRY", 3, 0, CELL_PLAIN, "dry_run", c_dry },
+	{ "ACTOR", 10, 0, CELL_PLAIN, "actor", NULL },
+	{ "CREATED", 16, 0, CELL_PLAIN, "created_at", c_minute },
+	{ "ERROR", 6, 0, CELL_PLAIN, "error", NULL },
 };
 
 static const struct tui_col ev_cols[] = {
-	{ "SEQ", 7, 1, CC_NONE, c_seq },
-	{ "TIME", 8, 0, CC_NONE, c_evtime },
-	{ "TYPE", 18, 0, CC_NONE, c_type },
-	{ "ID", 8, 0, CC_NONE, c_evid },
-	{ "SUMMARY", 10, 0, CC_NONE, c_summary },
+	{ "SEQ", 7, 1, CELL_PLAIN, "seq", NULL },
+	{ "TIME", 8, 0, CELL_PLAIN, "ts", c_clock },
+	{ "TYPE", 18, 0, CELL_PLAIN, "type", NULL },
+	{ "ID", 8, 0, CELL_PLAIN, "id", NULL },
+	{ "SUMMARY", 10, 0, CELL_PLAIN, "summary", c_summary },
 };
 
 #define NCOLS(c) (sizeof(c) / sizeof((c)[0]))
@@ -743,7 +652,7 @@ format_cell(json_t *obj, size_t col, char *buf, size_t n, void *arg)
 {
 	const struct view_def *v = arg;
 
-	v->cols[col].format(obj, buf, n);
+	fmt_cell(obj, v->cols[col].key, v->cols[col].format, buf, n);
 }
 
 int

@@ -88,6 +88,10 @@ try {
   check(await page.evaluate(() => document.cookie) === '', 'no script can read the cookie');
   await page.locator('[data-count="pending"]').waitFor();
   await page.locator('tr[data-worker="w1"]').waitFor();
+  // The capacity is GET /api/v1/site's: w1 and w2 take instances, broken-1 (failed) does not.
+  const capText = (await page.locator('[data-capacity]').textContent()).trim();
+  check(capText === '2 of 3 workers take instances; in use: cpu 0 / 6, memory 0 / 6144 MB, slots 0 / 6.',
+    `the dashboard's capacity line: got "${capText}"`);
   await shot(page, '02-dashboard');
 
   // ---- a field error shown at its field ----
@@ -134,6 +138,19 @@ try {
   check(grade.trim() === '87 / 100', `the grade in the row: got "${grade}"`);
   check(await notReloaded(), 'stopped showed without a reload');
   await shot(page, '05-instances-stopped');
+
+  // ---- the dashboard counts it, and says what happened in the server's words ----
+  step = 'dashboard counts';
+  await page.goto(`${base}/#/`);
+  await page.locator('[data-count="stopped"] .display-6', { hasText: /^1$/ }).waitFor();
+  const lastState = await page.evaluate(async () => {
+    const evs = (await (await fetch('/api/v1/events?since=0&limit=1000&types=instance.state')).json()).items;
+    return evs[evs.length - 1];
+  });
+  check(/^[a-z]+ -> stopped/.test(lastState.summary), `the server's summary of the stop: "${lastState.summary}"`);
+  const shown = page.locator(`.event-list li[data-seq="${lastState.seq}"] [data-summary]`);
+  await shown.waitFor();
+  check(await shown.textContent() === lastState.summary, 'the dashboard shows the server\'s summary');
 
   step = 'instance detail';
   await page.goto(`${base}/#/instances/${id}`);
@@ -216,6 +233,8 @@ try {
   await page.locator('.event-list li[data-type="worker.state"]').first().waitFor();
   await page.getByLabel('Types').fill('worker.*');
   check(await page.locator('.event-list li:not([data-type^="worker."])').count() === 0, 'the type filter keeps worker events only');
+  const cordoned = page.locator('.event-list li[data-type="worker.state"] [data-summary]', { hasText: 'ready -> cordoned' });
+  check(await cordoned.count() > 0, 'the events page shows the server\'s summary of the cordon');
   await shot(page, '13-events');
 
   // ---- the stream after a drop: the server restarts, the page resumes ----

@@ -1,7 +1,8 @@
 /*
- * How the CLI shows JSON: cell values, dotted paths, the special columns,
- * one-line event summaries, state colours from state.h, whole tables, and
- * instances' logs with their headers and their control characters.
+ * How the CLI prints JSON answers (view.c): whole tables of items with their
+ * colours, one object as FIELD VALUE lines, and instances' logs with their
+ * headers and their control characters. The cells themselves are fmt.c's
+ * (test_fmt.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,165 +22,6 @@ j(const char *text)
 
 	assert_non_null(v);
 	return v;
-}
-
-static void
-value_is(const char *json, const char *want)
-{
-	json_t *v = j(json);
-	char buf[256];
-
-	view_value(v, buf, sizeof(buf));
-	assert_string_equal(buf, want);
-	json_decref(v);
-}
-
-static void
-test_values_as_cells(void **state)
-{
-	json_t *s = json_string("0123456789abcdefghij");
-	char buf[16];
-
-	(void)state;
-	value_is("\"text\"", "text");
-	value_is("42", "42");
-	value_is("1.5", "1.5");
-	value_is("true", "true");
-	value_is("false", "false");
-	value_is("null", "-");
-	value_is("{\"cpu\":2,\"memory_mb\":2048}", "cpu=2,memory_mb=2048");
-	value_is("[1,2,3]", "1,2,3");
-	value_is("{}", "");
-	value_is("[]", "");
-	value_is("{\"run\":[\"sh\",\"-c\"]}", "{\"run\":[\"sh\",\"-c\"]}");
-	view_value(NULL, buf, sizeof(buf));
-	assert_string_equal(buf, "-");
-	/* Bounded by the buffer. */
-	view_value(s, buf, 8);
-	assert_string_equal(buf, "0123456");
-	json_decref(s);
-}
-
-static void
-test_paths(void **state)
-{
-	json_t *o = j("{\"a\":{\"b\":{\"c\":7}},\"x\":1}");
-
-	(void)state;
-	assert_int_equal(json_integer_value(view_path(o, "a.b.c")), 7);
-	assert_int_equal(json_integer_value(view_path(o, "x")), 1);
-	assert_null(view_path(o, "a.z"));
-	assert_null(view_path(o, "x.y"));
-	assert_null(view_path(NULL, "x"));
-	json_decref(o);
-}
-
-static void
-test_special_columns(void **state)
-{
-	json_t *inst = j("{\"definition\":\"lab\",\"definition_version\":3}");
-	json_t *w = j("{\"capacity\":{\"cpu\":8},\"allocated\":{\"cpu\":2}}");
-	struct column col = { "CPU", "cpu", COLOR_NONE, TABLE_RIGHT, 0, NULL };
-	char buf[64];
-
-	(void)state;
-	view_fmt_defref(inst, NULL, buf, sizeof(buf));
-	assert_string_equal(buf, "lab@3");
-	view_fmt_usage(w, &col, buf, sizeof(buf));
-	assert_string_equal(buf, "2/8");
-	col.key = "slots";
-	view_fmt_usage(w, &col, buf, sizeof(buf));
-	assert_string_equal(buf, "-/-");
-	json_decref(inst);
-	json_decref(w);
-}
-
-static void
-test_template_columns(void **state)
-{
-	json_t *t = j("{\"capacity\":{\"cpu\":4,\"memory_mb\":4096,\"slots\":4},"
-	    "\"autoscale\":true,\"off\":false,\"odd\":\"x\",\"part\":{\"cpu\":2}}");
-	struct column col = { "CAPACITY", "capacity", COLOR_NONE, TABLE_LEFT, 0, NULL };
-	char buf[64];
-
-	(void)state;
-	view_fmt_capacity(t, &col, buf, sizeof(buf));
-	assert_string_equal(buf, "cpu=4 mem=4096 slots=4");
-	col.key = "part";
-	view_fmt_capacity(t, &col, buf, sizeof(buf));
-	assert_string_equal(buf, "cpu=2 mem=- slots=-");
-	col.key = "missing";
-	view_fmt_capacity(t, &col, buf, sizeof(buf));
-	assert_string_equal(buf, "-");
-	col.key = "autoscale";
-	view_fmt_yes_no(t, &col, buf, sizeof(buf));
-	assert_string_equal(buf, "yes");
-	col.key = "off";
-	view_fmt_yes_no(t, &col, buf, sizeof(buf));
-	assert_string_equal(buf, "no");
-	col.key = "odd";
-	view_fmt_yes_no(t, &col, buf, sizeof(buf));
-	assert_string_equal(buf, "x");
-	col.key = "missing";
-	view_fmt_yes_no(t, &col, buf, sizeof(buf));
-	assert_string_equal(buf, "-");
-	json_decref(t);
-}
-
-static void
-summary_is(const char *event, const char *want)
-{
-	json_t *ev = j(event);
-	char buf[512];
-
-	view_event_summary(ev, buf, sizeof(buf));
-	assert_string_equal(buf, want);
-	json_decref(ev);
-}
-
-static void
-test_event_summaries(void **state)
-{
-	(void)state;
-	summary_is("{\"type\":\"instance.state\",\"data\":{\"from\":\"running\",\"to\":"
-	    "\"collecting\",\"reason\":\"slot ended\",\"instance\":{\"id\":1}}}",
-	    "running -> collecting: slot ended");
-	summary_is("{\"type\":\"instance.created\",\"data\":{\"instance\":{\"definition\":"
-	    "\"lab\",\"definition_version\":2,\"owner\":\"ana\",\"timeslot_start\":\"S\","
-	    "\"timeslot_end\":\"E\"}}}", "lab@2 owner=ana S..E");
-	summary_is("{\"type\":\"instance.extended\",\"data\":{\"timeslot_end\":\"E\"}}",
-	    "slot ends E");
-	summary_is("{\"type\":\"worker.registered\",\"data\":{\"is_new\":true,\"worker\":"
-	    "{\"name\":\"w1\"}}}", "w1 (new)");
-	summary_is("{\"type\":\"definition.created\",\"data\":{\"name\":\"lab\",\"version\":4,"
-	    "\"definition\":{}}}", "lab@4");
-	/* Types it does not know: scalars as k=v, nested objects left out, reason last. */
-	summary_is("{\"type\":\"token.created\",\"data\":{\"id\":3,\"name\":\"ci\",\"role\":"
-	    "\"operator\"}}", "id=3 name=ci role=operator");
-	summary_is("{\"type\":\"runbook.run\",\"data\":{\"status\":\"failed\",\"reason\":"
-	    "\"step 2\",\"run\":{\"id\":1}}}", "status=failed: step 2");
-	summary_is("{\"type\":\"x.y\",\"data\":{\"from\":\"a\",\"to\":\"b\",\"n\":1}}",
-	    "a -> b n=1");
-	summary_is("{\"type\":\"x.y\",\"data\":\"plain\"}", "plain");
-	summary_is("{\"type\":\"x.y\"}", "");
-}
-
-static void
-test_state_colors_come_from_state_h(void **state)
-{
-	int bold = -1;
-
-	(void)state;
-	assert_int_equal(view_state_color(COLOR_INST_STATE, "running", &bold),
-	    inst_state_info(INST_RUNNING)->ansi);
-	assert_int_equal(bold, inst_state_info(INST_RUNNING)->is_bold);
-	assert_int_equal(view_state_color(COLOR_WORKER_STATE, "stopped", &bold),
-	    worker_state_info(WORKER_STOPPED)->ansi);
-	assert_int_equal(view_state_color(COLOR_HEALTH, "lost", &bold),
-	    worker_health_info(HEALTH_LOST)->ansi);
-	assert_int_equal(view_state_color(COLOR_INST_STATE, "sleeping", &bold), -1);
-	assert_int_equal(view_state_color(COLOR_NONE, "running", &bold), -1);
-	assert_int_equal(view_state_color(COLOR_INST_STATE, NULL, &bold), -1);
 }
 
 static char *
@@ -203,10 +45,10 @@ static void
 test_tables_of_items(void **state)
 {
 	static const struct column cols[] = {
-		{ "ID", "id", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-		{ "STATE", "state", COLOR_INST_STATE, TABLE_LEFT, 0, NULL },
-		{ "CPU", "resources.cpu", COLOR_NONE, TABLE_RIGHT, 0, NULL },
-		{ NULL, NULL, COLOR_NONE, TABLE_LEFT, 0, NULL }
+		{ "ID", "id", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+		{ "STATE", "state", CELL_INST_STATE, TABLE_LEFT, 0, NULL },
+		{ "CPU", "resources.cpu", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+		{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 	};
 	char *out;
 
@@ -326,12 +168,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_values_as_cells),
-		cmocka_unit_test(test_paths),
-		cmocka_unit_test(test_special_columns),
-		cmocka_unit_test(test_template_columns),
-		cmocka_unit_test(test_event_summaries),
-		cmocka_unit_test(test_state_colors_come_from_state_h),
 		cmocka_unit_test(test_tables_of_items),
 		cmocka_unit_test(test_object_view_colours_worker_states_as_worker_states),
 		cmocka_unit_test(test_log_headers_where_hook_or_attempt_changes),

@@ -1,23 +1,11 @@
 // The dashboard: instances by state, workers and their capacity, the alerts
 // that fire, and the latest events; each part reloads when an event says
-// it changed.
+// it changed. The counts and the capacity are the server's (GET /api/v1/site).
 import { get } from '../api.js';
 import { h, append, replace, fmtTime } from '../dom.js';
 import { states, stateBadge } from '../states.js';
 import { heading, debounce, getAll, emptyRow, stackTable } from './common.js';
 import { eventRow } from './events.js';
-
-// Counts by label from Prometheus text: {"pending": 3, ...} for outpost_instances{state=...}.
-function gauge(text, name, label) {
-  const out = {};
-  const re = new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm');
-  let m;
-  while ((m = re.exec(text)) !== null) {
-    const lm = new RegExp(`${label}="([^"]*)"`).exec(m[1]);
-    if (lm) out[lm[1]] = (out[lm[1]] || 0) + Number(m[2]);
-  }
-  return out;
-}
 
 export default {
   name: 'dashboard',
@@ -48,29 +36,25 @@ export default {
           h('h2', { class: 'h5 mt-4', id: 'dash-events' }, 'Recent events'),
           recent)));
 
-    async function loadCounts() {
-      const res = await fetch('/metrics', { credentials: 'same-origin' });
-      const text = await res.text();
-      const c = gauge(text, 'outpost_instances', 'state');
+    async function loadSite() {
+      const site = await get('/api/v1/site');
       replace(counts, states('instance').map((s) => h('div', { class: 'col-6 col-sm-4 col-md-3 col-xl-2', role: 'listitem' },
         h('a', { class: 'card stat-card text-decoration-none h-100', href: `#/instances?state=${s.name}`, dataset: { count: s.name } },
           h('div', { class: 'card-body py-2' },
-            h('div', { class: 'display-6' }, String(c[s.name] || 0)),
+            h('div', { class: 'display-6' }, String(site.instances.state[s.name] || 0)),
             stateBadge('instance', s.name))))));
+      // What placements can use: ready, online workers; of those not terminated
+      // (the workers whose health is counted).
+      const t = site.capacity.taking;
+      const known = Object.values(site.workers.health).reduce((n, c) => n + c, 0);
+      const use = (k) => `${t.allocated[k]} / ${t.capacity[k]}`;
+      replace(capacity, `${t.workers} of ${known} workers take instances; in use: `
+        + `cpu ${use('cpu')}, memory ${use('memory_mb')} MB, slots ${use('slots')}.`);
     }
 
     async function loadWorkers() {
       const ws = (await getAll('/api/v1/workers')).filter((w) => w.state !== 'terminated');
       const cell = (w, k) => `${w.allocated[k]} / ${w.capacity[k]}`;
-      // What placements can use: ready, online workers.
-      const usable = ws.filter((w) => w.state === 'ready' && w.health === 'online');
-      const sum = (k) => {
-        const a = usable.reduce((n, w) => n + w.allocated[k], 0);
-        const c = usable.reduce((n, w) => n + w.capacity[k], 0);
-        return `${a} / ${c}`;
-      };
-      replace(capacity, `${usable.length} of ${ws.length} workers take instances; in use: `
-        + `cpu ${sum('cpu')}, memory ${sum('memory_mb')} MB, slots ${sum('slots')}.`);
       replace(workerBody, ws.length ? ws.map((w) => h('tr', { dataset: { worker: w.name } },
         h('td', {}, h('a', { href: '#/workers' }, w.name)),
         h('td', {}, stateBadge('worker', w.state)), h('td', {}, stateBadge('health', w.health)),
@@ -94,19 +78,18 @@ export default {
       replace(recent, page.items.reverse().map(eventRow));
     }
 
-    const reCounts = debounce(loadCounts, 300);
+    const reSite = debounce(loadSite, 300);
     const reWorkers = debounce(loadWorkers, 300);
     const reAlerts = debounce(loadAlerts, 300);
-    await Promise.all([loadCounts(), loadWorkers(), loadAlerts(), loadRecent()]);
+    await Promise.all([loadSite(), loadWorkers(), loadAlerts(), loadRecent()]);
     return {
       onEvent(ev) {
-        if (ev.type.startsWith('instance.')) { reCounts(); reWorkers(); }
-        if (ev.type.startsWith('worker.')) reWorkers();
+        if (ev.type.startsWith('instance.') || ev.type.startsWith('worker.')) { reSite(); reWorkers(); }
         if (ev.type.startsWith('alert.')) reAlerts();
         recent.prepend(eventRow(ev));
         while (recent.children.length > 15) recent.lastChild.remove();
       },
-      destroy() { reCounts.cancel(); reWorkers.cancel(); reAlerts.cancel(); },
+      destroy() { reSite.cancel(); reWorkers.cancel(); reAlerts.cancel(); },
     };
   },
 };

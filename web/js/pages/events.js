@@ -14,14 +14,10 @@ function link(ev) {
   return `${ev.kind} ${ev.id}`;
 }
 
+// The server's one line for the event (the CLI and the dashboard say the same);
+// an event without one (an older server) shows its type.
 export function summary(ev) {
-  const d = ev.data || {};
-  if (d.from !== undefined && d.to !== undefined) return `${d.from ?? '∅'} → ${d.to}${d.reason ? `: ${d.reason}` : ''}`;
-  if (ev.type === 'runbook.output') return String(d.text || '').trim().slice(0, 200);
-  if (ev.type === 'runbook.run') return `${d.runbook || ''} ${d.status || ''}${d.dry_run ? ' (dry run)' : ''}${d.error ? `: ${d.error}` : ''}`;
-  if (d.reason) return d.reason;
-  if (d.message) return d.message;
-  return '';
+  return typeof ev.summary === 'string' ? ev.summary : ev.type;
 }
 
 export function eventRow(ev) {
@@ -31,7 +27,7 @@ export function eventRow(ev) {
       h('time', { datetime: ev.ts, class: 'text-muted' }, fmtTime(ev.ts)),
       h('strong', {}, ev.type), link(ev),
       h('span', { class: 'text-muted' }, `by ${ev.actor}`)),
-    h('div', {}, summary(ev)));
+    h('div', { dataset: { summary: '' } }, summary(ev)));
 }
 
 export default {

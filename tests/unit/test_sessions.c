@@ -1,7 +1,6 @@
 /*
- * What the web app stands on, without a socket: which paths static.c may
- * look up, and browser sessions on a real SQLite file: made, checked, ended,
- * dead with their token, and kept across a restart.
+ * Browser sessions (sessions.c) on a real SQLite file, without a socket:
+ * made, checked, ended, dead with their token, and kept across a restart.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -48,24 +47,6 @@ teardown(void **state)
 	}
 	rmdir(dir);
 	return 0;
-}
-
-static void
-test_static_paths_inside_the_root_only(void **state)
-{
-	static const char *const good[] = { "/index.html", "/js/app.js", "/js/pages/a-b_c.js",
-		"/css/app.css", "/favicon.svg", "/a.b.c.txt", NULL };
-	static const char *const bad[] = { "", "index.html", "/..", "/../etc/passwd", "/js/../x.js",
-		"/.hidden", "/js/.x.js", "//etc/passwd", "/js//app.js", "/a%2e%2e", "/a b.html",
-		"/a\\b.js", "/é.js", "/index.html;x", "/x?y", "/x\n.js", NULL };
-
-	(void)state;
-	for (size_t i = 0; good[i] != NULL; i++)
-		assert_true(static_path_is_safe(good[i]));
-	for (size_t i = 0; bad[i] != NULL; i++) {
-		if (static_path_is_safe(bad[i]))
-			fail_msg("static_path_is_safe(\"%s\") took it", bad[i]);
-	}
 }
 
 static struct store *
@@ -167,7 +148,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_static_paths_inside_the_root_only),
 		cmocka_unit_test_setup_teardown(test_session_stands_for_its_token_until_it_ends,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_dies_with_its_token_and_never_outlives_it,

@@ -1,0 +1,68 @@
+/*
+ * JSON as text for people, the same in outpost and outpost-top: a value as
+ * one cell, dotted paths into objects, the cells both programs' lists show
+ * (name@version, used/total, yes/no, a capacity), and the colour of a cell
+ * from state.h's tables. The CLI puts these cells into table.h's tables,
+ * the dashboard into its model; nothing here prints, draws or talks to a
+ * server.
+ */
+#ifndef OUTPOST_FMT_H
+#define OUTPOST_FMT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "state.h"
+
+/*
+ * How a cell is coloured: not at all, by the colour its text (a state's
+ * name) has in one of state.h's tables, or, on the dashboard, as a bar of
+ * its "used/total" (the CLI prints a bar cell plain).
+ */
+enum cell_color {
+	CELL_PLAIN,
+	CELL_INST_STATE,
+	CELL_WORKER_STATE,
+	CELL_HEALTH,
+	CELL_RUN,
+	CELL_BAR
+};
+
+/*
+ * A cell of an item: key is a dotted path ("resources.cpu"), or what the
+ * formatter takes it to mean (a resource's name for fmt_usage). A cell
+ * without a formatter is fmt_value() of the value at key.
+ */
+typedef void (*fmt_cell_fn)(json_t *item, const char *key, char *buf, size_t n);
+
+/* The value at a dotted path ("a.b.c"), or NULL. */
+json_t *fmt_path(json_t *obj, const char *path);
+/* A string, number, boolean or null. */
+int fmt_is_scalar(json_t *v);
+/*
+ * A JSON value as one cell: strings as they are, numbers, true/false, "-"
+ * for null or missing, objects of scalars as k=v,k=v, arrays of scalars as
+ * a,b, anything else as compact JSON. Cut to n bytes (NUL included).
+ */
+void fmt_value(json_t *v, char *buf, size_t n);
+/* The cell of item at key: format's text, or with format NULL the value at key. */
+void fmt_cell(json_t *item, const char *key, fmt_cell_fn format, char *buf, size_t n);
+
+/* name@version from the item's "definition" and "definition_version" (key unused). */
+void fmt_defref(json_t *item, const char *key, char *buf, size_t n);
+/* "allocated/capacity" of the resource key ("cpu", "slots"): "2/8". */
+void fmt_usage(json_t *item, const char *key, char *buf, size_t n);
+/* "yes" or "no" for the boolean at key; anything else as any other cell. */
+void fmt_yes_no(json_t *item, const char *key, char *buf, size_t n);
+/* "cpu=4 mem=4096 slots=4" from the capacity object at key. */
+void fmt_capacity(json_t *item, const char *key, char *buf, size_t n);
+
+/*
+ * The colour text takes in a cell coloured c: an enum ansi_color, with
+ * *is_bold set; -1 when the cell is plain or the text is no state of c's
+ * table.
+ */
+int fmt_cell_color(enum cell_color c, const char *text, int *is_bold);
+
+#endif
