@@ -483,6 +483,83 @@ sum_worker_registered(struct line *l, const struct jv *d)
 		puts_line(l, " (new)");
 }
 
+/* How many values an array holds; 0 for anything that is not an array. O(its bytes). */
+static size_t
+count_elements(const struct jv *a)
+{
+	const char *p;
+	size_t n = 0;
+
+	if (!jv_is(a, '['))
+		return 0;
+	p = skip_ws(a->p + 1, a->end);
+	while (p < a->end && *p != ']') {
+		if ((p = skip_value(p, a->end)) == NULL)
+			break;
+		n++;
+		p = skip_ws(p, a->end);
+		if (p < a->end && *p == ',')
+			p = skip_ws(p + 1, a->end);
+	}
+	return n;
+}
+
+/* The name of the object member `key` of d (a worker's, a template's), or "?". */
+static void
+put_name_of(struct line *l, const struct jv *d, const char *key)
+{
+	static const char *const name_key[] = { "name" };
+	const char *const keys[] = { key };
+	struct jv obj, name;
+
+	members_get(d, keys, 1, &obj);
+	members_get(&obj, name_key, 1, &name);
+	put_str(l, &name, "?");
+}
+
+/* "w1: nothing left on it" */
+static void
+sum_worker_drained(struct line *l, const struct jv *d)
+{
+	put_name_of(l, d, "worker");
+	puts_line(l, ": nothing left on it");
+}
+
+/* "w1: kept 2, lost 1" (what its restarted agent still had, and what it had lost) */
+static void
+sum_worker_reconciled(struct line *l, const struct jv *d)
+{
+	static const char *const keys[] = { "kept", "lost" };
+	struct jv v[2];
+	char n[64];
+
+	members_get(d, keys, 2, v);
+	put_name_of(l, d, "worker");
+	snprintf(n, sizeof(n), ": kept %zu, lost %zu", count_elements(&v[0]),
+	    count_elements(&v[1]));
+	puts_line(l, n);
+}
+
+/* "small: desired 2 (min 1, max 3)" */
+static void
+sum_template(struct line *l, const struct jv *d)
+{
+	static const char *const top[] = { "template" };
+	static const char *const keys[] = { "desired", "min", "max" };
+	struct jv t, v[3];
+	long long k[3];
+	char n[96];
+
+	members_get(d, top, 1, &t);
+	members_get(&t, keys, 3, v);
+	put_name_of(l, d, "template");
+	for (int i = 0; i < 3; i++)
+		if (!int_of(&v[i], &k[i]))
+			return;
+	snprintf(n, sizeof(n), ": desired %lld (min %lld, max %lld)", k[0], k[1], k[2]);
+	puts_line(l, n);
+}
+
 /* "lab@4": name and version come before the definition, which is then never read. */
 static void
 sum_definition_created(struct line *l, const struct jv *d)
@@ -547,7 +624,11 @@ static const struct {
 	{ "worker.registered", sum_worker_registered },
 	{ "worker.state", sum_transition },
 	{ "worker.health", sum_transition },
+	{ "worker.drained", sum_worker_drained },
+	{ "worker.reconciled", sum_worker_reconciled },
 	{ "definition.created", sum_definition_created },
+	{ "template.created", sum_template },
+	{ "template.updated", sum_template },
 };
 
 const char *

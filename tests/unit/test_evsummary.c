@@ -59,6 +59,15 @@ test_summaries_by_type(void **state)
 		{ "worker.registered", "{\"is_new\":false,\"worker\":{\"name\":\"w1\"}}", "w1" },
 		{ "definition.created", "{\"name\":\"lab\",\"version\":4,\"definition\":{}}",
 		    "lab@4" },
+		{ "worker.drained", "{\"worker\":{\"id\":3,\"name\":\"w3\",\"labels\":{}}}",
+		    "w3: nothing left on it" },
+		{ "worker.reconciled", "{\"kept\":[4, 7],\"lost\":[],\"worker\":{\"name\":\"w1\"}}",
+		    "w1: kept 2, lost 0" },
+		{ "worker.reconciled", "{\"kept\":[],\"lost\":[ 9 ],\"worker\":{\"name\":\"w1\"}}",
+		    "w1: kept 0, lost 1" },
+		{ "template.updated", "{\"template\":{\"name\":\"small\",\"labels\":{\"a\":\"b\"},"
+		    "\"min\":1,\"max\":3,\"desired\":2}}", "small: desired 2 (min 1, max 3)" },
+		{ "template.created", "{\"template\":{\"name\":\"small\"}}", "small" },
 	};
 
 	(void)state;
