@@ -17,6 +17,7 @@
  *
  * It never waits on anything but SQLite, and never runs inside a request.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -298,15 +299,22 @@ placement_reason(struct sbuf *b, enum sched_policy policy, const char *worker,
 	sbuf_putc(b, ')');
 }
 
-/* Writes one placement in the pass's transaction: the row, its transition and its event. */
+/*
+ * Writes one placement in the pass's transaction: the row, its transition and its event.
+ * Like every change of an instance's state it is the state machine's to allow (a few
+ * comparisons: the pass's cost does not move, bench/RESULTS.md).
+ */
 static int
 write_placement(struct store *s, struct inst_row *r, const struct sched_worker *w,
     const char *reason, int64_t now, struct sbuf *one, struct sbuf *data)
 {
 	sqlite3_stmt *st = store_stmt(s, "UPDATE instances SET state = 'scheduled', worker_id = ?, "
 	    "attempt = attempt + 1, state_reason = ?, updated_at = ? WHERE id = ? AND state = 'pending'");
+	int is_allowed = inst_transition_check(INST_PENDING, INST_SCHEDULED, ACTOR_SCHEDULER, NULL,
+	    0) == 0;
 
-	if (st == NULL)
+	assert(is_allowed);
+	if (st == NULL || !is_allowed)
 		return -1;
 	sqlite3_bind_int64(st, 1, w->id);
 	sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
