@@ -7,7 +7,8 @@
  *   lifecycle  every 250 ms: slots that end, missed slots, drain deadlines;
  *              every second: warm pools and retention;
  *   scaler     every second (and 100 ms after a kick, scaler.c): templates'
- *              workers, provisioners, the autoscaler.
+ *              workers, provisioners, the autoscaler;
+ *   alerts     every two seconds: the alert rules.
  *
  * Kicks are coalesced: a pass runs no sooner than twice the last pass's
  * length after it (20 ms at least), so a burst of changes costs a few passes
@@ -15,6 +16,8 @@
  * the site is. A pass's own commit does not kick another.
  *
  * This file speaks lws timers and nothing else; the work is the domain's.
+ * It also hands the loop to children.c (the SIGCHLD wake-up and its timer of
+ * signals due) and takes it back, since both end with the timers.
  */
 #include "server.h"
 
@@ -127,6 +130,7 @@ void
 timers_start(struct app *a)
 {
 	app = a;
+	children_start(a->lws);
 	lws_sul_schedule(a->lws, 0, &scale_sul, scale_run, 200 * LWS_US_PER_MS);
 	lws_sul_schedule(a->lws, 0, &health_sul, health_run, LWS_US_PER_SEC);
 	lws_sul_schedule(a->lws, 0, &life_sul, life_run, LIFECYCLE_US);
@@ -144,6 +148,7 @@ timers_stop(void)
 	lws_sul_cancel(&life_sul);
 	lws_sul_cancel(&scale_sul);
 	lws_sul_cancel(&alert_sul);
+	children_stop();	/* before the context goes: no timer of its own is left in it */
 	sched_at = 0;
 	app = NULL;
 }
