@@ -211,6 +211,8 @@ void metrics_ws_clients(int delta);
 /* A runbook run ended after this long. */
 void metrics_run_duration(double seconds);
 void metrics_scaling_action(const char *action, const char *tmpl);
+/* How late the loop's lag timer fired (timers.c): how long the loop was held. */
+void metrics_loop_lag(double seconds);
 int metrics_render(struct store *s, struct sbuf *out);
 void metrics_free(void);
 
