@@ -351,6 +351,15 @@ write_placement(struct store *s, struct inst_row *r, const struct sched_worker *
 #define DUE_WHERE "i.state = 'pending' AND i.timeslot_start <= ?1 AND " \
 	"(i.timeslot_end > ?2 OR i.pool = 1) ORDER BY i.pool, i.timeslot_start, i.id LIMIT ?3"
 
+/* DUE_WHERE's parameters: the lead time's end, now, and at most PASS_MAX of them. */
+static void
+due_bind(sqlite3_stmt *st, int64_t now, int64_t lead_time)
+{
+	sqlite3_bind_int64(st, 1, now + lead_time);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, PASS_MAX);
+}
+
 int
 sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t lead_time,
     struct sched_pass_result *res)
@@ -407,9 +416,7 @@ sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t lead_
 	    "LEFT JOIN workers w ON w.id = i.worker_id WHERE " DUE_WHERE);
 	if (st == NULL)
 		goto out;
-	sqlite3_bind_int64(st, 1, now + lead_time);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, PASS_MAX);
+	due_bind(st, now, lead_time);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const struct lset *l;
 		struct inst_row *r;
@@ -668,9 +675,7 @@ sched_demand(struct store *s, int64_t now, int64_t lead_time, struct demand_tmpl
 	    "FROM instances i INDEXED BY instances_due WHERE " DUE_WHERE);
 	if (st == NULL)
 		goto out;
-	sqlite3_bind_int64(st, 1, now + lead_time);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, PASS_MAX);
+	due_bind(st, now, lead_time);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const struct lset *l = lset_get(s, &a, ls, (const char *)sqlite3_column_text(st, 1),
 		    sqlite3_column_int64(st, 2));
