@@ -46,6 +46,25 @@ bench_init() {
 	BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/outpost-bench.XXXXXX") || die "mktemp failed"
 }
 
+# Kills whatever has its working directory under the temp dir (what the
+# servers' children left: agents, stubs, hooks), before the directory goes.
+kill_under_tmp() {
+	local d
+	for d in /proc/[0-9]*; do
+		case $(readlink "$d/cwd" 2>/dev/null) in
+		"$BENCH_TMP"/*) kill -KILL "${d#/proc/}" 2>/dev/null ;;
+		esac
+	done
+}
+
+# out_arg "$@": the FILE of a first argument "--out FILE", or nothing.
+out_arg() {
+	if [ "${1:-}" = "--out" ]; then
+		[ -n "${2:-}" ] || die "--out needs a file"
+		echo "$2"
+	fi
+}
+
 forget_pid() {
 	local p out=""
 	for p in $BENCH_PIDS; do
@@ -72,11 +91,11 @@ on_client_cpu() { if [ "$BENCH_PIN" = 1 ]; then taskset -c 1 "$@"; else "$@"; fi
 # Only for "client_exec ... &": as server_exec, for a client that runs in the background.
 client_exec() { if [ "$BENCH_PIN" = 1 ]; then exec taskset -c 1 "$@"; else exec "$@"; fi; }
 
-# start_outpostd NAME: starts a fresh outpostd with its own state directory
-# under the temp dir; sets OP_PID, OP_URL, OP_TOKEN, OP_STATE.
+# start_outpostd NAME [BASE]: starts a fresh outpostd with its own state directory
+# under the temp dir (or BASE); sets OP_PID, OP_URL, OP_TOKEN, OP_STATE.
 start_outpostd() {
 	local name=$1
-	OP_STATE=$BENCH_TMP/$name
+	OP_STATE=${2:-$BENCH_TMP}/$name
 	mkdir -p "$OP_STATE"
 	: >"$BENCH_TMP/empty.conf"
 	server_exec "$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$OP_STATE" \

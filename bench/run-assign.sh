@@ -42,10 +42,8 @@ bench_init
 # the temp dir is killed before it goes.
 kill_hooks() {
 	local d
+	kill_under_tmp
 	for d in /proc/[0-9]*; do
-		case $(readlink "$d/cwd" 2>/dev/null) in
-		"$BENCH_TMP"/*) kill -KILL "${d#/proc/}" 2>/dev/null ;;
-		esac
 		if [ "$(cat "$d/comm" 2>/dev/null)" = outpost-shim ] &&
 			tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "$BENCH_TMP/"; then
 			kill -KILL "${d#/proc/}" 2>/dev/null

@@ -1,6 +1,7 @@
 /*
- * /api/v1/workers: list, get, cordon, uncordon, drain. A worker is named by
- * its id or its name. (The agent's own calls are api_agent.c.)
+ * /api/v1/workers: list, get, and the operator's actions (cordon, uncordon,
+ * drain, stop, terminate: worker_act() of worker_life.c). A worker is named
+ * by its id or its name. (The agent's own calls are api_agent.c.)
  */
 #include <string.h>
 
@@ -65,12 +66,7 @@ act(struct req *rq, struct resp *rs, enum worker_action a)
 		return resp_error(rs, &err);
 	if (rq->body_len > 0 && (body = req_json_body(rq, &err)) == NULL)
 		return resp_error(rs, &err);
-	if (a == WORKER_ACT_STOP)
-		rc = scaler_worker_stop(rq->app, id, body, rq->actor, &out, &err);
-	else if (a == WORKER_ACT_TERMINATE)
-		rc = scaler_worker_terminate(rq->app, id, body, rq->actor, &out, &err);
-	else
-		rc = worker_act(rq->app->store, id, a, body, rq->actor, &out, &err);
+	rc = worker_act(rq->app, id, a, body, rq->actor, &out, &err);
 	json_decref(body);
 	if (rc != 0)
 		return resp_error(rs, &err);

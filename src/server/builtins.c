@@ -123,12 +123,7 @@ worker_action(struct bctx *c, enum worker_action a)
 	else if ((a == WORKER_ACT_STOP || a == WORKER_ACT_TERMINATE) &&
 	    json_is_true(json_object_get(c->args, "force")))
 		body = json_pack("{s:b}", "force", 1);
-	if (a == WORKER_ACT_STOP)
-		rc = scaler_worker_stop(c->app, id, body, c->actor, &out, &err);
-	else if (a == WORKER_ACT_TERMINATE)
-		rc = scaler_worker_terminate(c->app, id, body, c->actor, &out, &err);
-	else
-		rc = worker_act(c->app->store, id, a, body, c->actor, &out, &err);
+	rc = worker_act(c->app, id, a, body, c->actor, &out, &err);
 	json_decref(body);
 	if (rc != 0) {
 		say(c, "cannot %s worker %s: %s", act, name, err.message);

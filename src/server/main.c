@@ -405,6 +405,7 @@ main(int argc, char **argv)
 			break;
 		}
 		store_idle(app.store);
+		children_service();
 		if (got_hup) {
 			got_hup = 0;
 			notify("RELOADING=1");
@@ -435,6 +436,7 @@ out:
 	alerts_free();
 	runbooks_free();
 	scaler_free();
+	children_free();
 	http_cache_clear();
 	events_shutdown();
 	auth_free();

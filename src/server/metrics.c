@@ -48,6 +48,9 @@ static struct hist assignment = HIST(latency_le);
 static struct hist instantiation = HIST(inst_le);
 static const double run_le[] = { 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600 };
 static struct hist run_duration = HIST(run_le);
+static const double lag_le[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+	2.5 };
+static struct hist loop_lag = HIST(lag_le);
 static unsigned long long decisions_placed, decisions_unplaced, decisions_claimed;
 
 static void
@@ -94,6 +97,12 @@ void
 metrics_run_duration(double seconds)
 {
 	hist_observe(&run_duration, seconds);
+}
+
+void
+metrics_loop_lag(double seconds)
+{
+	hist_observe(&loop_lag, seconds);
 }
 
 void
@@ -312,6 +321,8 @@ metrics_render(struct store *s, struct sbuf *o)
 	    &instantiation);
 	hist_render(o, "outpost_assignment_latency_seconds",
 	    "From a placement to its agent's first report on it.", &assignment);
+	hist_render(o, "outpost_loop_lag_seconds",
+	    "How late the loop's 50 ms timer fired: how long the loop was held.", &loop_lag);
 	runs_metrics(s, o);
 	hist_render(o, "outpost_runbook_run_duration_seconds",
 	    "Runs of runbooks, from their start to their end.", &run_duration);

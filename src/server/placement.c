@@ -17,6 +17,7 @@
  *
  * It never waits on anything but SQLite, and never runs inside a request.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -298,15 +299,22 @@ placement_reason(struct sbuf *b, enum sched_policy policy, const char *worker,
 	sbuf_putc(b, ')');
 }
 
-/* Writes one placement in the pass's transaction: the row, its transition and its event. */
+/*
+ * Writes one placement in the pass's transaction: the row, its transition and its event.
+ * Like every change of an instance's state it is the state machine's to allow (a few
+ * comparisons: the pass's cost does not move, bench/RESULTS.md).
+ */
 static int
 write_placement(struct store *s, struct inst_row *r, const struct sched_worker *w,
     const char *reason, int64_t now, struct sbuf *one, struct sbuf *data)
 {
 	sqlite3_stmt *st = store_stmt(s, "UPDATE instances SET state = 'scheduled', worker_id = ?, "
 	    "attempt = attempt + 1, state_reason = ?, updated_at = ? WHERE id = ? AND state = 'pending'");
+	int is_allowed = inst_transition_check(INST_PENDING, INST_SCHEDULED, ACTOR_SCHEDULER, NULL,
+	    0) == 0;
 
-	if (st == NULL)
+	assert(is_allowed);
+	if (st == NULL || !is_allowed)
 		return -1;
 	sqlite3_bind_int64(st, 1, w->id);
 	sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
@@ -342,6 +350,15 @@ write_placement(struct store *s, struct inst_row *r, const struct sched_worker *
  */
 #define DUE_WHERE "i.state = 'pending' AND i.timeslot_start <= ?1 AND " \
 	"(i.timeslot_end > ?2 OR i.pool = 1) ORDER BY i.pool, i.timeslot_start, i.id LIMIT ?3"
+
+/* DUE_WHERE's parameters: the lead time's end, now, and at most PASS_MAX of them. */
+static void
+due_bind(sqlite3_stmt *st, int64_t now, int64_t lead_time)
+{
+	sqlite3_bind_int64(st, 1, now + lead_time);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, PASS_MAX);
+}
 
 int
 sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t lead_time,
@@ -399,9 +416,7 @@ sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t lead_
 	    "LEFT JOIN workers w ON w.id = i.worker_id WHERE " DUE_WHERE);
 	if (st == NULL)
 		goto out;
-	sqlite3_bind_int64(st, 1, now + lead_time);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, PASS_MAX);
+	due_bind(st, now, lead_time);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const struct lset *l;
 		struct inst_row *r;
@@ -660,9 +675,7 @@ sched_demand(struct store *s, int64_t now, int64_t lead_time, struct demand_tmpl
 	    "FROM instances i INDEXED BY instances_due WHERE " DUE_WHERE);
 	if (st == NULL)
 		goto out;
-	sqlite3_bind_int64(st, 1, now + lead_time);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, PASS_MAX);
+	due_bind(st, now, lead_time);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const struct lset *l = lset_get(s, &a, ls, (const char *)sqlite3_column_text(st, 1),
 		    sqlite3_column_int64(st, 2));

@@ -1,12 +1,12 @@
 /*
- * Child processes of outpostd: provisioners' programs (scaler.c) and
- * runbooks' exec steps (runs.c). A child gets our environment without
- * systemd's variables or our own settings, stdin from /dev/null, none of our
- * descriptors, and a process group of its own, so that a timeout or a cancel
- * ends it and whatever it started with one kill(-pid).
+ * How outpostd starts a program, and what /proc says of a process. A child
+ * gets our environment without systemd's variables or our own settings,
+ * stdin from /dev/null, none of our descriptors, and a process group (or a
+ * session) of its own, so that a timeout or a cancel ends it and whatever it
+ * started with one kill(-pid).
  *
- * Reaping is the caller's: the scaler's tick reaps with waitpid(-1) and hands
- * the pids it does not know to runs_child_exited().
+ * Only children.c calls proc_spawn(): it watches, reaps and ends what runs.
+ * Nothing here waits or sends a signal.
  */
 #define _GNU_SOURCE 1
 #include <fcntl.h>
@@ -87,19 +87,6 @@ proc_spawn(char *const *argv, const char *const *extra_env, int out_fd, const ch
 	if (pid > 0 && !is_session)
 		setpgid(pid, pid);
 	free(env);
-	return pid;
-}
-
-pid_t
-proc_spawn_log(char *const *argv, const char *const *extra_env, const char *log, int is_session)
-{
-	int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	pid_t pid;
-
-	if (lfd < 0)
-		return -1;
-	pid = proc_spawn(argv, extra_env, lfd, NULL, is_session);
-	close(lfd);
 	return pid;
 }
 

@@ -1,90 +1,35 @@
 /*
  * Runs of runbooks: starting one (role, confirmation, parameters), driving
- * its steps in order on the loop, storing each step's status and output
- * and streaming the output as runbook.output events, cancelling, and what a
- * restart finds. Every change of a run is written with its event in one
- * transaction, like every other change.
+ * its steps in order on the loop, storing each step's status, cancelling,
+ * and what a restart finds. Every change of a run is written with its event
+ * in one transaction, like every other change.
  *
  * A built-in step runs on the loop (in slices when it is long); an exec step
- * is a child process whose output pipe the loop watches (a raw file
- * descriptor adopted by libwebsockets). Its output is kept up to
- * RUN_OUTPUT_MAX a step; the rest is read and dropped so the program never
- * blocks on a full pipe. Its timeout, a cancel or our exit ends its process
- * group: SIGTERM, then SIGKILL after RUN_KILL_GRACE_MS.
+ * is a program run_exec.c starts and watches (its output, its timeout), a
+ * child of children.c. A run that ends while its program runs abandons it to
+ * children.c, which ends its group: SIGTERM, then SIGKILL after
+ * RUN_KILL_GRACE_MS.
  *
  * An exec step gets a token with the runbook's role, made for the run and
  * revoked when it ends (and expiring by itself soon after, should this
  * process die first).
  */
 #define _GNU_SOURCE 1
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdarg.h>
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include "server.h"
-
-#define RUN_OUTPUT_MAX (64 * 1024)	/* bytes of output kept per step */
-#define RUN_FLUSH_MS 100		/* output is stored and streamed this often */
-#define RUN_KILL_GRACE_MS 2000
-#define RUN_PIPE_LINGER_MS 1000		/* after the program exits, for what it left in the pipe */
-#define RUNS_PROTOCOL "outpost.run-output"
-
-struct run {
-	lws_sorted_usec_list_t sul;	/* drives the run */
-	int64_t id;
-	struct runbook *rb;
-	json_t *params;
-	int is_dry;
-	char actor[160];	/* who started it */
-	char step_actor[48];	/* "run:ID": the actor of what its steps change */
-	size_t step;
-	int is_step_started;
-	int64_t started_at;
-	int64_t step_started_at;
-	int64_t token_id;
-	char token[64];
-	/* the running program of an exec step */
-	pid_t pid;
-	struct lws *pipe;
-	int fd;
-	int has_exited;
-	int status;
-	int64_t exited_at;
-	int64_t deadline;
-	int kill_stage;		/* 0, 1 SIGTERM sent, 2 SIGKILL sent */
-	/* a built-in's */
-	struct bctx bc;
-	json_t *bargs;
-	struct sbuf bout;
-	/* output not yet stored, and what this step has stored */
-	struct sbuf pending;
-	size_t step_bytes;
-	int is_truncated;
-	struct run *next;
-};
-
-/* Programs of cancelled or interrupted runs, followed until they are gone. */
-struct orphan {
-	pid_t pid;
-	int64_t kill_at;
-	struct orphan *next;
-};
+#include "runs.h"
 
 static struct app *app;
 static struct run *runs;
-static struct orphan *orphans;
-static lws_sorted_usec_list_t orphan_sul;
 
 static void drive(lws_sorted_usec_list_t *sul);
 
-static void
-schedule(struct run *r, int64_t ms)
+void
+run_schedule(struct run *r, int64_t ms)
 {
 	lws_sul_schedule(app->lws, 0, &r->sul, drive, ms * LWS_US_PER_MS + 1);
 }
@@ -248,121 +193,6 @@ step_set(struct store *s, int64_t id, size_t idx, const char *status, int64_t at
 	return k;
 }
 
-/* Output is JSON text: bytes that are not UTF-8 become U+FFFD; an unfinished sequence waits. */
-static size_t
-utf8_clean(const unsigned char *in, size_t n, int is_final, struct sbuf *out)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = in[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
-		    (c & 0xf8) == 0xf0 ? 4 : 0;
-		size_t k;
-
-		if (c == 0 || (c < 0x20 && c != '\n' && c != '\t' && c != '\r')) {
-			sbuf_putc(out, ' ');
-			i++;
-			continue;
-		}
-		if (len == 0 || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4)) {
-			sbuf_puts(out, "\xef\xbf\xbd");
-			i++;
-			continue;
-		}
-		if (i + len > n) {
-			if (!is_final)
-				return i;	/* the rest of it comes with the next read */
-			sbuf_puts(out, "\xef\xbf\xbd");
-			i++;
-			continue;
-		}
-		for (k = 1; k < len && (in[i + k] & 0xc0) == 0x80; k++)
-			;
-		if (k < len || (len == 3 && c == 0xe0 && in[i + 1] < 0xa0) ||
-		    (len == 3 && c == 0xed && in[i + 1] >= 0xa0) ||
-		    (len == 4 && c == 0xf0 && in[i + 1] < 0x90) ||
-		    (len == 4 && c == 0xf4 && in[i + 1] >= 0x90)) {
-			sbuf_puts(out, "\xef\xbf\xbd");
-			i++;
-			continue;
-		}
-		sbuf_append(out, in + i, len);
-		i += len;
-	}
-	return i;
-}
-
-/* Takes what came from a step, up to its bound; the rest is dropped with one notice. */
-static void
-take_output(struct run *r, const void *data, size_t n)
-{
-	static const char cut[] = "\n[output cut at 64 KiB: the rest was dropped]\n";
-	size_t room;
-
-	if (r->is_truncated)
-		return;
-	room = RUN_OUTPUT_MAX - r->step_bytes - r->pending.len;
-	if (n > room) {
-		sbuf_append(&r->pending, data, room);
-		sbuf_append(&r->pending, cut, sizeof(cut) - 1);
-		r->is_truncated = 1;
-		return;
-	}
-	sbuf_append(&r->pending, data, n);
-}
-
-/* Stores the pending output of the current step and streams it, in the caller's transaction. */
-static int
-flush_output(struct run *r, int is_final)
-{
-	struct store *s = app->store;
-	struct sbuf clean;
-	sqlite3_stmt *st;
-	size_t used;
-	int rc = 0;
-
-	if (r->pending.len == 0)
-		return 0;
-	sbuf_init(&clean);
-	used = utf8_clean((const unsigned char *)r->pending.p, r->pending.len, is_final, &clean);
-	if (clean.len > 0) {
-		st = store_stmt(s, "UPDATE run_steps SET output = output || ? WHERE run_id = ? AND "
-		    "idx = ?");
-		if (st == NULL) {
-			sbuf_free(&clean);
-			return -1;
-		}
-		sqlite3_bind_text(st, 1, clean.p, (int)clean.len, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, r->id);
-		sqlite3_bind_int64(st, 3, (int64_t)r->step);
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-		sqlite3_reset(st);
-		if (rc == 0)
-			rc = events_append(s, "runbook.output", "run", NULL, r->id, r->step_actor,
-			    json_pack("{s:I, s:s%}", "step", (json_int_t)r->step, "text", clean.p,
-			    clean.len));
-	}
-	r->step_bytes += used;
-	memmove(r->pending.p, r->pending.p + used, r->pending.len - used);
-	r->pending.len -= used;
-	sbuf_free(&clean);
-	return rc;
-}
-
-static int
-flush_now(struct run *r)
-{
-	if (r->pending.len == 0)
-		return 0;
-	if (store_begin(app->store) != 0)
-		return -1;
-	if (flush_output(r, 0) != 0) {
-		store_rollback(app->store);
-		return -1;
-	}
-	return store_commit(app->store);
-}
 
 static void
 run_free(struct run *r)
@@ -374,65 +204,14 @@ run_free(struct run *r)
 		}
 	}
 	lws_sul_cancel(&r->sul);
-	if (r->pipe != NULL) {
-		lws_set_opaque_user_data(r->pipe, NULL);
-		lws_set_timeout(r->pipe, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
-	} else if (r->fd >= 0) {
-		close(r->fd);
-	}
+	run_exec_close(r);
+	run_exec_abandon(r);
 	runbook_unref(r->rb);
 	json_decref(r->params);
 	json_decref(r->bargs);
 	sbuf_free(&r->bout);
 	sbuf_free(&r->pending);
 	free(r);
-}
-
-static void orphan_run(lws_sorted_usec_list_t *sul);
-
-/* A program we no longer wait for: SIGTERM now to its group, SIGKILL later if it lingers. */
-static void
-orphan_add(pid_t pid)
-{
-	struct orphan *o;
-
-	if (pid <= 0)
-		return;
-	kill(-pid, SIGTERM);
-	o = calloc(1, sizeof(*o));
-	if (o == NULL)
-		return;
-	o->pid = pid;
-	o->kill_at = now_ms() + RUN_KILL_GRACE_MS;
-	o->next = orphans;
-	orphans = o;
-	if (app != NULL && app->lws != NULL)
-		lws_sul_schedule(app->lws, 0, &orphan_sul, orphan_run, 200 * LWS_US_PER_MS);
-}
-
-static void
-orphan_run(lws_sorted_usec_list_t *sul)
-{
-	int64_t now = now_ms();
-
-	(void)sul;
-	for (struct orphan **p = &orphans; *p != NULL;) {
-		struct orphan *o = *p;
-		int status;
-		pid_t got = waitpid(o->pid, &status, WNOHANG);
-
-		if (got == o->pid || (got < 0 && errno == ECHILD)) {
-			kill(-o->pid, SIGKILL);	/* what it left behind in its group */
-			*p = o->next;
-			free(o);
-			continue;
-		}
-		if (now >= o->kill_at)
-			kill(-o->pid, SIGKILL);
-		p = &o->next;
-	}
-	if (orphans != NULL)
-		lws_sul_schedule(app->lws, 0, &orphan_sul, orphan_run, 200 * LWS_US_PER_MS);
 }
 
 static void
@@ -464,7 +243,7 @@ run_end(struct run *r, const char *step_status, enum run_status rst, const char 
 
 	if (store_begin(s) != 0)
 		goto db;
-	if (flush_output(r, 1) != 0)
+	if (run_output_flush(r, 1) != 0)
 		goto db_rb;
 	if (r->is_step_started && step_status != NULL) {
 		int code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
@@ -475,6 +254,8 @@ run_end(struct run *r, const char *step_status, enum run_status rst, const char 
 	}
 	st = store_stmt(s, "UPDATE run_steps SET status = 'skipped' WHERE run_id = ? AND "
 	    "status = 'pending'");
+	if (st == NULL)
+		goto db_rb;
 	sqlite3_bind_int64(st, 1, r->id);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		sqlite3_reset(st);
@@ -483,6 +264,8 @@ run_end(struct run *r, const char *step_status, enum run_status rst, const char 
 	sqlite3_reset(st);
 	st = store_stmt(s, "UPDATE runs SET status = ?, ended_at = ?, error = ?, child_ref = NULL "
 	    "WHERE id = ?");
+	if (st == NULL)
+		goto db_rb;
 	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, now);
 	if (error != NULL)
@@ -508,8 +291,7 @@ done:
 	snprintf(id, sizeof(id), "%lld", (long long)r->id);
 	log_info("run.ended", "run", id, "runbook", r->rb->name, "status", status,
 	    "error", error ? error : "", NULL);
-	if (r->pid > 0 && !r->has_exited)
-		orphan_add(r->pid);
+	run_exec_abandon(r);	/* a program still running: ended, no longer waited for */
 	if (r->bc.state != NULL && r->step < r->rb->nsteps && r->rb->steps[r->step].builtin) {
 		r->bc.is_cancelled = 1;
 		builtin_run(r->rb->steps[r->step].builtin, &r->bc);
@@ -531,9 +313,8 @@ mark_step_started(struct run *r)
 	return store_commit(s);
 }
 
-/* Ends the current step; the run goes on with the next one, or ends failed. */
-static void
-step_end(struct run *r, int is_ok, const char *why)
+void
+run_step_end(struct run *r, int is_ok, const char *why)
 {
 	struct store *s = app->store;
 	int code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
@@ -545,7 +326,7 @@ step_end(struct run *r, int is_ok, const char *why)
 		run_end(r, "failed", RUN_FAILED, err);
 		return;
 	}
-	if (store_begin(s) != 0 || flush_output(r, 1) != 0 ||
+	if (store_begin(s) != 0 || run_output_flush(r, 1) != 0 ||
 	    step_set(s, r->id, r->step, "succeeded", now_ms(), 0, r->pid > 0 ? &code : NULL) != 0 ||
 	    store_commit(s) != 0) {
 		store_rollback(s);
@@ -557,234 +338,14 @@ step_end(struct run *r, int is_ok, const char *why)
 	r->pid = 0;
 	r->has_exited = 0;
 	r->status = 0;
-	r->kill_stage = 0;
+	r->exited_at = 0;
+	r->is_timed_out = 0;
+	assert(r->child == NULL);
 	r->step_bytes = 0;
 	r->is_truncated = 0;
 	json_decref(r->bargs);
 	r->bargs = NULL;
-	schedule(r, 0);
-}
-
-/* ---- exec steps ---- */
-
-static void
-env_add(char ***env, size_t *n, size_t *cap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void
-env_add(char ***env, size_t *n, size_t *cap, const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	if (array_grow(env, cap, *n + 1, sizeof(**env)) != 0)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	if (s != NULL)
-		(*env)[(*n)++] = s;
-	(*env)[*n] = NULL;
-}
-
-static int
-exec_start(struct run *r, char *why, size_t wn)
-{
-	const struct rb_step *st = &r->rb->steps[r->step];
-	json_t *argv_j = subst(st->argv, r->params);
-	char **argv = NULL, **env = NULL, prog[1600];
-	size_t nenv = 0, capenv = 0, i;
-	lws_sock_file_fd_type u;
-	const char *key;
-	json_t *v;
-	int fds[2] = { -1, -1 }, rc = -1;
-
-	argv = calloc(json_array_size(argv_j) + 1, sizeof(*argv));
-	if (argv == NULL)
-		goto out;
-	for (i = 0; i < json_array_size(argv_j); i++) {
-		struct sbuf b;
-
-		sbuf_init(&b);
-		subst_text(json_array_get(argv_j, i), &b);
-		argv[i] = b.p ? sbuf_steal(&b) : strdup("");
-	}
-	/* A relative program with a slash is the runbook's own, beside its file. */
-	if (argv[0][0] != '/' && strchr(argv[0], '/') != NULL) {
-		snprintf(prog, sizeof(prog), "%s/%s", r->rb->dir, argv[0]);
-		free(argv[0]);
-		argv[0] = strdup(prog);
-	}
-	json_object_foreach(r->params, key, v) {
-		struct sbuf b;
-		char name[64];
-		size_t k;
-
-		for (k = 0; key[k] != '\0' && k < sizeof(name) - 1; k++)
-			name[k] = key[k] == '-' || key[k] == '.' ? '_' :
-			    (char)(key[k] >= 'a' && key[k] <= 'z' ? key[k] - 32 : key[k]);
-		name[k] = '\0';
-		sbuf_init(&b);
-		subst_text(v, &b);
-		env_add(&env, &nenv, &capenv, "OUTPOST_PARAM_%s=%s", name, b.p ? b.p : "");
-		sbuf_free(&b);
-	}
-	env_add(&env, &nenv, &capenv, "OUTPOST_SERVER=%s", app->url);
-	env_add(&env, &nenv, &capenv, "OUTPOST_RUN_ID=%lld", (long long)r->id);
-	env_add(&env, &nenv, &capenv, "OUTPOST_RUNBOOK=%s", r->rb->name);
-	env_add(&env, &nenv, &capenv, "OUTPOST_DRY_RUN=%d", r->is_dry ? 1 : 0);
-	if (r->token[0])
-		env_add(&env, &nenv, &capenv, "OUTPOST_TOKEN=%s", r->token);
-	if (pipe2(fds, O_CLOEXEC) != 0) {
-		snprintf(why, wn, "cannot make a pipe: %s", strerror(errno));
-		goto out;
-	}
-	r->pid = proc_spawn(argv, (const char *const *)env, fds[1], app->cfg.state_dir, 0);
-	close(fds[1]);
-	if (r->pid < 0) {
-		r->pid = 0;
-		close(fds[0]);
-		snprintf(why, wn, "cannot start %s: %s", argv[0], strerror(errno));
-		goto out;
-	}
-	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
-	r->fd = fds[0];
-	memset(&u, 0, sizeof(u));
-	u.filefd = (lws_filefd_type)fds[0];
-	r->pipe = lws_adopt_descriptor_vhost(lws_get_vhost_by_name(app->lws, "outpost"),
-	    LWS_ADOPT_RAW_FILE_DESC, u, RUNS_PROTOCOL, NULL);
-	if (r->pipe != NULL)
-		lws_set_opaque_user_data(r->pipe, r);
-	r->deadline = now_ms() + st->timeout_ms;
-	{
-		sqlite3_stmt *q = store_stmt(app->store, "UPDATE runs SET child_ref = ? WHERE id = ?");
-		char ref[64];
-
-		snprintf(ref, sizeof(ref), "%d %llu", (int)r->pid, proc_start(r->pid));
-		if (store_begin(app->store) == 0) {
-			sqlite3_bind_text(q, 1, ref, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_int64(q, 2, r->id);
-			sqlite3_step(q);
-			sqlite3_reset(q);
-			store_commit_silent(app->store);
-		}
-	}
-	log_info("run.exec", "run", r->step_actor, "program", argv[0], NULL);
-	rc = 0;
-out:
-	for (i = 0; argv != NULL && argv[i] != NULL; i++)
-		free(argv[i]);
-	free(argv);
-	for (i = 0; i < nenv; i++)
-		free(env[i]);
-	free(env);
-	json_decref(argv_j);
-	return rc;
-}
-
-/* Reads what the program wrote; 0 at its end (EOF), 1 for more to come. */
-static int
-pipe_read(struct run *r)
-{
-	char buf[8192];
-
-	for (;;) {
-		ssize_t n = read(r->fd, buf, sizeof(buf));
-
-		if (n > 0) {
-			take_output(r, buf, (size_t)n);
-			continue;
-		}
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return 1;
-		return 0;
-	}
-}
-
-int
-runs_pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-    size_t len)
-{
-	struct run *r = lws_get_opaque_user_data(wsi);
-
-	switch (reason) {
-	case LWS_CALLBACK_RAW_RX_FILE:
-		if (r == NULL)
-			return -1;
-		if (pipe_read(r) == 0)
-			return -1;	/* EOF: lws closes it */
-		return 0;
-	case LWS_CALLBACK_RAW_CLOSE_FILE:
-		if (r != NULL) {
-			r->pipe = NULL;
-			r->fd = -1;	/* lws closed it */
-			schedule(r, 0);
-		}
-		return 0;
-	default:
-		break;
-	}
-	return lws_callback_http_dummy(wsi, reason, user, in, len);
-}
-
-static void
-exec_drive(struct run *r)
-{
-	int64_t now = now_ms();
-	char words[80];
-
-	if (!r->has_exited) {
-		int status;
-
-		if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
-			r->has_exited = 1;
-			r->status = status;
-		}
-	}
-	if (r->has_exited && r->exited_at == 0)
-		r->exited_at = now;
-	if (r->pipe == NULL && r->fd >= 0 && pipe_read(r) == 0) {
-		close(r->fd);	/* never adopted: read here */
-		r->fd = -1;
-	}
-	if (!r->has_exited && now >= r->deadline) {
-		if (r->kill_stage == 0) {
-			char d[32];
-
-			kill(-r->pid, SIGTERM);
-			r->kill_stage = 1;
-			r->deadline = now + RUN_KILL_GRACE_MS;
-			snprintf(words, sizeof(words), "\n[timed out after %s: SIGTERM sent]\n",
-			    duration_format(r->rb->steps[r->step].timeout_ms, d, sizeof(d)));
-			take_output(r, words, strlen(words));
-		} else if (r->kill_stage == 1) {
-			kill(-r->pid, SIGKILL);
-			r->kill_stage = 2;
-		}
-	}
-	flush_now(r);
-	/* Done when it exited and its pipe is drained, or lingered past the grace. */
-	if (r->has_exited && (r->fd < 0 || now - r->exited_at >= RUN_PIPE_LINGER_MS)) {
-		int is_ok = WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0 && r->kill_stage == 0;
-
-		kill(-r->pid, SIGKILL);	/* anything it left running in its group */
-		if (r->pipe != NULL) {
-			lws_set_opaque_user_data(r->pipe, NULL);
-			lws_set_timeout(r->pipe, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
-			r->pipe = NULL;
-		} else if (r->fd >= 0) {
-			close(r->fd);
-		}
-		r->fd = -1;
-		proc_status_words(r->status, words, sizeof(words));
-		if (r->kill_stage != 0)
-			snprintf(words + strlen(words), sizeof(words) - strlen(words),
-			    " after its timeout");
-		step_end(r, is_ok, words);
-		return;
-	}
-	schedule(r, RUN_FLUSH_MS);
+	run_schedule(r, 0);
 }
 
 /* ---- built-in steps ---- */
@@ -802,9 +363,9 @@ builtin_drive(struct run *r)
 		r->bargs = st->args != NULL ? subst(st->args, r->params) : json_object();
 		snprintf(prefix, sizeof(prefix), "steps[%zu].args", r->step);
 		if (builtin_args_ready(st->builtin, r->bargs, prefix, &err) != 0) {
-			take_output(r, err.message, strlen(err.message));
-			take_output(r, "\n", 1);
-			step_end(r, 0, "was given bad arguments");
+			run_output_take(r, err.message, strlen(err.message));
+			run_output_take(r, "\n", 1);
+			run_step_end(r, 0, "was given bad arguments");
 			return;
 		}
 		memset(&r->bc, 0, sizeof(r->bc));
@@ -817,13 +378,13 @@ builtin_drive(struct run *r)
 	sbuf_reset(&r->bout);
 	rc = builtin_run(st->builtin, &r->bc);
 	if (r->bout.len > 0)
-		take_output(r, r->bout.p, r->bout.len);
+		run_output_take(r, r->bout.p, r->bout.len);
 	if (rc == 1) {
-		flush_now(r);
-		schedule(r, 5);
+		run_output_flush_now(r);
+		run_schedule(r, 5);
 		return;
 	}
-	step_end(r, rc == 0, NULL);
+	run_step_end(r, rc == 0, NULL);
 }
 
 static void
@@ -844,20 +405,20 @@ drive(lws_sorted_usec_list_t *sul)
 		r->is_step_started = 1;
 		r->step_started_at = now_ms();
 		if (r->rb->steps[r->step].builtin == NULL) {
-			if (exec_start(r, why, sizeof(why)) != 0) {
-				take_output(r, why, strlen(why));
-				take_output(r, "\n", 1);
-				step_end(r, 0, "could not start");
+			if (run_exec_start(r, why, sizeof(why)) != 0) {
+				run_output_take(r, why, strlen(why));
+				run_output_take(r, "\n", 1);
+				run_step_end(r, 0, "could not start");
 				return;
 			}
-			schedule(r, RUN_FLUSH_MS);
+			run_schedule(r, RUN_FLUSH_MS);
 			return;
 		}
 	}
 	if (r->rb->steps[r->step].builtin != NULL)
 		builtin_drive(r);
 	else
-		exec_drive(r);
+		run_exec_drive(r);
 }
 
 /* ---- starting, cancelling ---- */
@@ -879,10 +440,13 @@ run_start(struct app *a, struct runbook *rb, json_t *params, int is_dry, const c
 		goto fail;
 	}
 	r->fd = -1;
+	r->app = a;
 	if (store_begin(s) != 0)
 		goto db;
 	st = store_stmt(s, "INSERT INTO runs (runbook, status, dry_run, params, actor, spec, "
 	    "created_at) VALUES (?, 'running', ?, ?, ?, ?, ?)");
+	if (st == NULL)
+		goto db_rb;
 	sqlite3_bind_text(st, 1, rb->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, is_dry);
 	sqlite3_bind_text(st, 3, ptext, -1, SQLITE_STATIC);
@@ -898,6 +462,8 @@ run_start(struct app *a, struct runbook *rb, json_t *params, int is_dry, const c
 	for (size_t i = 0; i < rb->nsteps; i++) {
 		st = store_stmt(s, "INSERT INTO run_steps (run_id, idx, name, action, status) "
 		    "VALUES (?, ?, ?, ?, 'pending')");
+		if (st == NULL)
+			goto db_rb;
 		sqlite3_bind_int64(st, 1, r->id);
 		sqlite3_bind_int64(st, 2, (int64_t)i);
 		sqlite3_bind_text(st, 3, rb->steps[i].name, -1, SQLITE_STATIC);
@@ -939,10 +505,12 @@ run_start(struct app *a, struct runbook *rb, json_t *params, int is_dry, const c
 			r->token_id = json_integer_value(json_object_get(rec, "id"));
 			if (store_begin(s) == 0) {
 				st = store_stmt(s, "UPDATE runs SET token_id = ? WHERE id = ?");
-				sqlite3_bind_int64(st, 1, r->token_id);
-				sqlite3_bind_int64(st, 2, r->id);
-				sqlite3_step(st);
-				sqlite3_reset(st);
+				if (st != NULL) {
+					sqlite3_bind_int64(st, 1, r->token_id);
+					sqlite3_bind_int64(st, 2, r->id);
+					sqlite3_step(st);
+					sqlite3_reset(st);
+				}
 				store_commit_silent(s);
 			}
 		} else {
@@ -960,7 +528,7 @@ run_start(struct app *a, struct runbook *rb, json_t *params, int is_dry, const c
 	*id = r->id;
 	free(ptext);
 	free(spec);
-	schedule(r, 0);
+	run_schedule(r, 0);
 	return 0;
 db_rb:
 	store_rollback(s);
@@ -1041,24 +609,11 @@ run_cancel(struct app *a, int64_t id, const char *actor, json_t **out, struct op
 		char note[240];
 
 		snprintf(note, sizeof(note), "\n[%s: SIGTERM sent to the program]\n", why);
-		take_output(r, note, strlen(note));
+		run_output_take(r, note, strlen(note));
 	}
 	run_end(r, "cancelled", RUN_CANCELLED, why);
 	*out = run_get(a->store, id, err);
 	return *out ? 0 : -1;
-}
-
-void
-runs_child_exited(pid_t pid, int status)
-{
-	for (struct run *r = runs; r != NULL; r = r->next) {
-		if (r->pid == pid && !r->has_exited) {
-			r->has_exited = 1;
-			r->status = status;
-			schedule(r, 0);
-			return;
-		}
-	}
 }
 
 /* ---- restarts ---- */
@@ -1070,6 +625,8 @@ mark_interrupted(struct store *s, int64_t id, const char *runbook, int is_dry, c
 	    "THEN 'interrupted' ELSE 'skipped' END, ended_at = CASE status WHEN 'running' THEN ? "
 	    "ELSE ended_at END WHERE run_id = ? AND status IN ('running', 'pending')");
 
+	if (st == NULL)
+		return -1;
 	sqlite3_bind_int64(st, 1, now_ms());
 	sqlite3_bind_int64(st, 2, id);
 	if (sqlite3_step(st) != SQLITE_DONE) {
@@ -1079,6 +636,8 @@ mark_interrupted(struct store *s, int64_t id, const char *runbook, int is_dry, c
 	sqlite3_reset(st);
 	st = store_stmt(s, "UPDATE runs SET status = 'interrupted', ended_at = ?, error = ?, "
 	    "child_ref = NULL WHERE id = ?");
+	if (st == NULL)
+		return -1;
 	sqlite3_bind_int64(st, 1, now_ms());
 	sqlite3_bind_text(st, 2, why, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, id);
@@ -1104,7 +663,7 @@ runs_recover(struct app *a)
 	if (st == NULL)
 		return -1;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		pid_t pid = proc_ref_alive((const char *)sqlite3_column_text(st, 4));
+		const char *ref = (const char *)sqlite3_column_text(st, 4);
 
 		if (array_grow(&l, &cap, n, sizeof(*l)) != 0)
 			break;
@@ -1113,8 +672,9 @@ runs_recover(struct app *a)
 		l[n].is_dry = sqlite3_column_int(st, 2);
 		l[n].token = sqlite3_column_int64(st, 3);
 		n++;
-		if (pid > 0) {
-			kill(-pid, SIGTERM);	/* not our child: no waiting for it */
+		if (proc_ref_alive(ref) > 0) {
+			/* Not our child: SIGTERM to its group, no waiting for it. */
+			children_stop_ref(ref, 1, 0, -1);
 			log_warn("run.recover", "detail", "a run's program outlived the server: ended",
 			    NULL);
 		}
@@ -1146,8 +706,7 @@ runs_shutdown(struct app *a)
 	while (runs != NULL) {
 		struct run *r = runs;
 
-		if (r->pid > 0 && !r->has_exited)
-			kill(-r->pid, SIGTERM);
+		run_exec_abandon(r);	/* SIGTERM to its group */
 		r->pid = 0;
 		run_end(r, "interrupted", RUN_INTERRUPTED, "the server stopped during the run");
 	}
@@ -1158,14 +717,6 @@ runs_free(void)
 {
 	while (runs != NULL)
 		run_free(runs);
-	while (orphans != NULL) {
-		struct orphan *o = orphans;
-
-		orphans = o->next;
-		free(o);
-	}
-	if (app != NULL && app->lws != NULL)
-		lws_sul_cancel(&orphan_sul);
 }
 
 /* outpost_runbook_runs_total from the table: counted once, at the end, and never lost. */

@@ -242,6 +242,8 @@ void metrics_ws_clients(int delta);
 /* A runbook run ended after this long. */
 void metrics_run_duration(double seconds);
 void metrics_scaling_action(const char *action, const char *tmpl);
+/* How late the loop's lag timer fired (timers.c): how long the loop was held. */
+void metrics_loop_lag(double seconds);
 int metrics_render(struct store *s, struct sbuf *out);
 void metrics_free(void);
 
@@ -628,8 +630,6 @@ int worker_resolve(struct store *s, const char *id_or_name, int64_t *id, struct 
 json_t *worker_get(struct store *s, int64_t id, struct op_err *err);
 json_t *workers_list(struct store *s, const struct worker_filter *f, int64_t after,
     int64_t limit, int64_t *last_id, int *has_more);
-int worker_act(struct store *s, int64_t id, enum worker_action a, json_t *body,
-    const char *actor, json_t **out, struct op_err *err);
 json_t *worker_counts(struct store *s);
 /* An agent's heartbeat: the worker is online again if it was not. */
 int worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
@@ -637,6 +637,42 @@ int worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **ou
 /* Marks workers offline, then lost, as their heartbeats stop. O(workers not lost). */
 int workers_check_health(struct store *s, int64_t now, int64_t since, int64_t offline_after,
     int64_t lost_after);
+
+/*
+ * worker_life.c: a worker's life, the one writer of workers.state. Every
+ * change goes through worker_transition() (checked, written, told as a
+ * worker.state event), in the caller's transaction.
+ */
+struct worker_new {
+	const char *name;
+	const char *tmpl;		/* NULL: none */
+	enum worker_state state;	/* ready (an agent registered) or provisioning */
+	enum worker_health health;
+	int64_t cpu, memory_mb, slots;
+	const char *labels;		/* JSON text */
+	int64_t last_heartbeat;		/* 0: none yet */
+	int64_t now;
+};
+/* A new worker's row in its first state; no event (the caller tells of it). */
+int worker_insert(struct store *s, const struct worker_new *n, int64_t *id);
+/* Moves a worker to `to` with its worker.state event; 404, or 409 when the machine refuses. */
+int worker_transition(struct store *s, int64_t id, enum worker_state to, int64_t drain_deadline,
+    const char *reason, const char *actor, struct op_err *err);
+/* The two halves of it, for a caller whose own event comes between (registration). */
+int worker_transition_write(struct store *s, int64_t id, enum worker_state to,
+    int64_t drain_deadline, enum worker_state *from, struct op_err *err);
+int worker_transition_event(struct store *s, int64_t id, enum worker_state from,
+    enum worker_state to, const char *reason, const char *actor, struct op_err *err);
+/* A worker gone for good: terminated in a transaction of its own (nothing if it is already). */
+int worker_finish(struct store *s, int64_t id, const char *reason, const char *actor);
+/*
+ * A body's "deadline" (absent or null: none): an RFC 3339 time, or a duration
+ * from now up to 30d ("30m"). A drain's, and a scale's for the drains it asks for.
+ */
+int worker_drain_deadline(json_t *body, int64_t now, int64_t *deadline, struct op_err *err);
+/* An operator's action: cordon, uncordon, drain, stop, terminate (the last two take force). */
+int worker_act(struct app *a, int64_t id, enum worker_action act, json_t *body,
+    const char *actor, json_t **out, struct op_err *err);
 
 /* templates.c: kinds of workers and their provisioners. */
 enum prov_type { PROV_LOCAL, PROV_SYSTEMD, PROV_COMMAND, PROV_STATIC, PROV_COUNT };
@@ -665,15 +701,13 @@ int templates_load_dir(struct store *s, const char *dir, int is_strict, char *er
 int template_set_desired(struct store *s, const char *name, int64_t count, const char *actor,
     const char *reason, int64_t *was, struct op_err *err);
 
-/* scaler.c: provisioners, the reconciler of desired counts, the autoscaler. */
+/*
+ * scaler.c (and its pieces, scaler.h): the reconciler of desired counts,
+ * the provisioners, the autoscaler.
+ */
 /* Once a second and soon after a kick: provisions, retires, supervises, autoscales. */
 void scaler_tick(struct app *a, int64_t now);
 void scaler_kick(void);
-/* Operator's stop / terminate of a worker (force: even with instances on it). */
-int scaler_worker_stop(struct app *a, int64_t id, json_t *body, const char *actor, json_t **out,
-    struct op_err *err);
-int scaler_worker_terminate(struct app *a, int64_t id, json_t *body, const char *actor,
-    json_t **out, struct op_err *err);
 /* A scale request: desired count, and a drain deadline for the workers it removes. */
 int scaler_scale(struct app *a, const char *name, json_t *body, const char *actor, json_t **out,
     struct op_err *err);
@@ -681,18 +715,64 @@ int scaler_scale(struct app *a, const char *name, json_t *body, const char *acto
 void scaler_shutdown(void);
 void scaler_free(void);
 
-/* ---- child processes (procs.c) ---- */
+/* ---- child processes (procs.c: fork and exec; children.c: watching, reaping, ending) ---- */
 /* argv with out_fd as stdout and stderr, in cwd (NULL: ours), in a group (or session) of its own. */
 pid_t proc_spawn(char *const *argv, const char *const *extra_env, int out_fd, const char *cwd,
     int is_session);
-/* The same with its output appended to the file log. */
-pid_t proc_spawn_log(char *const *argv, const char *const *extra_env, const char *log,
-    int is_session);
 /* A process's start time (clock ticks since boot), or 0 when it is not running. */
 unsigned long long proc_start(pid_t pid);
+/* "PID START": a pid and its start time in clock ticks since boot (two decimal numbers). */
+#define PROC_REF_BUF 48
 /* The process a "PID START" reference names, if it still runs; else 0. */
 pid_t proc_ref_alive(const char *ref);
 void proc_status_words(int status, char *buf, size_t n);
+
+struct child;
+/* How a child ended, as its owner is told (once, on the loop, after it was reaped). */
+struct child_exit {
+	pid_t pid;
+	int status;		/* as waitpid() gives it */
+	int was_stopped;	/* it was sent SIGTERM: its timeout, or its owner asked */
+	int is_timed_out;	/* ... because its timeout passed */
+};
+typedef void (*child_exit_fn)(void *owner, const struct child_exit *e);
+struct child_spec {
+	char *const *argv;
+	const char *const *env;	/* added to a clean copy of ours */
+	int out_fd;		/* its stdout and stderr; -1: appended to log */
+	const char *log;
+	const char *cwd;	/* NULL: ours */
+	int is_session;		/* a session of its own (a local agent); else a group */
+	int signals_group;	/* SIGTERM and SIGKILL go to its whole group */
+	int64_t timeout_ms;	/* 0: none; past it, it is stopped */
+	int64_t grace_ms;	/* from SIGTERM to SIGKILL; < 0: no SIGKILL */
+	child_exit_fn on_exit;	/* may be NULL */
+	void *owner;
+};
+/* Starts and watches a program; NULL with errno. The child is valid until on_exit returns. */
+struct child *children_spawn(const struct child_spec *sp);
+pid_t child_pid(const struct child *c);
+/* Its start time from /proc, read once at spawn: with the pid, a "PID START" reference. */
+unsigned long long child_start(const struct child *c);
+/* Has it been sent SIGTERM (its timeout passed, or it was stopped)? */
+int child_was_stopped(const struct child *c);
+/* Ends it: SIGTERM after delay_ms (0: now), SIGKILL a grace after that; at most once. */
+void child_stop(struct child *c, int64_t delay_ms);
+/* Its owner no longer listens (on_exit is not called); it is still reaped and ended. */
+void child_forget(struct child *c);
+/* child_forget, ended now, and once reaped SIGKILL to what it left in its group. */
+void child_abandon(struct child *c);
+/* SIGKILL to what a reaped child of a group of its own left running in it. */
+void child_group_sweep(pid_t pgid);
+/* Ends the process a "PID START" reference names, if it still runs (ours or not). */
+void children_stop_ref(const char *ref, int signals_group, int64_t delay_ms, int64_t grace_ms);
+/* Installs the SIGCHLD handler that wakes the loop; the loop calls children_service(). */
+void children_start(struct lws_context *ctx);
+/* The loop is ending: its timer goes, SIGCHLD wakes nothing; what runs is left alone. */
+void children_stop(void);
+/* After each turn of the loop: reaps what ended and tells the owners. Cheap when nothing did. */
+void children_service(void);
+void children_free(void);
 
 /* ---- runbooks (runbooks.c, builtins.c), their runs (runs.c), alert rules (alerts.c) ---- */
 enum param_type { PT_STRING, PT_INT, PT_BOOL, PT_DURATION, PT_ENUM, PT_WORKER, PT_INSTANCE,
@@ -788,8 +868,6 @@ json_t *runs_list(struct store *s, const char *runbook, const char *status, int6
 int run_cancel(struct app *a, int64_t id, const char *actor, json_t **out, struct op_err *err);
 /* At start: runs the last process left running are marked interrupted, their programs ended. */
 int runs_recover(struct app *a);
-/* A child reaped by someone else's waitpid(-1) that may be a run's program. */
-void runs_child_exited(pid_t pid, int status);
 /* At exit: running programs get SIGTERM and their runs are marked interrupted. */
 void runs_shutdown(struct app *a);
 int runs_pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

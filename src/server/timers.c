@@ -7,7 +7,10 @@
  *   lifecycle  every 250 ms: slots that end, missed slots, drain deadlines;
  *              every second: warm pools and retention;
  *   scaler     every second (and 100 ms after a kick, scaler.c): templates'
- *              workers, provisioners, the autoscaler.
+ *              workers, provisioners, the autoscaler;
+ *   alerts     every two seconds: the alert rules;
+ *   lag        every LAG_PERIOD_MS: how late it fires is how long the loop was
+ *              held (outpost_loop_lag_seconds), since nothing else delays it.
  *
  * Kicks are coalesced: a pass runs no sooner than twice the last pass's
  * length after it (20 ms at least), so a burst of changes costs a few passes
@@ -15,14 +18,18 @@
  * the site is. A pass's own commit does not kick another.
  *
  * This file speaks lws timers and nothing else; the work is the domain's.
+ * It also hands the loop to children.c (the SIGCHLD wake-up and its timer of
+ * signals due) and takes it back, since both end with the timers.
  */
 #include "server.h"
 
 #define LIFECYCLE_US (250 * LWS_US_PER_MS)
 #define PASS_MIN_GAP_MS 20
+#define LAG_PERIOD_US (50 * LWS_US_PER_MS)
 
 static struct app *app;
-static lws_sorted_usec_list_t health_sul, sched_sul, life_sul, scale_sul, alert_sul;
+static lws_sorted_usec_list_t health_sul, sched_sul, life_sul, scale_sul, alert_sul, lag_sul;
+static lws_usec_t lag_due;	/* when the lag timer should fire (monotonic, lws's clock) */
 static int64_t sched_at;	/* when the queued pass runs; 0: none queued */
 static int64_t sched_gap_ms = PASS_MIN_GAP_MS;
 static int64_t sched_last_end;
@@ -123,10 +130,27 @@ alert_run(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(app->lws, 0, sul, alert_run, ALERT_US);
 }
 
+/*
+ * The loop's own lag: a timer that does nothing is late only by what held
+ * the loop (a callback that ran long, a slow commit) or by the host. O(1).
+ */
+static void
+lag_run(lws_sorted_usec_list_t *sul)
+{
+	lws_usec_t now = lws_now_usecs();
+
+	metrics_loop_lag(now > lag_due ? (double)(now - lag_due) / 1e6 : 0.0);
+	lag_due = now + LAG_PERIOD_US;
+	lws_sul_schedule(app->lws, 0, sul, lag_run, LAG_PERIOD_US);
+}
+
 void
 timers_start(struct app *a)
 {
 	app = a;
+	children_start(a->lws);
+	lag_due = lws_now_usecs() + LAG_PERIOD_US;
+	lws_sul_schedule(a->lws, 0, &lag_sul, lag_run, LAG_PERIOD_US);
 	lws_sul_schedule(a->lws, 0, &scale_sul, scale_run, 200 * LWS_US_PER_MS);
 	lws_sul_schedule(a->lws, 0, &health_sul, health_run, LWS_US_PER_SEC);
 	lws_sul_schedule(a->lws, 0, &life_sul, life_run, LIFECYCLE_US);
@@ -144,6 +168,8 @@ timers_stop(void)
 	lws_sul_cancel(&life_sul);
 	lws_sul_cancel(&scale_sul);
 	lws_sul_cancel(&alert_sul);
+	lws_sul_cancel(&lag_sul);
+	children_stop();	/* before the context goes: no timer of its own is left in it */
 	sched_at = 0;
 	app = NULL;
 }

@@ -1,8 +1,9 @@
 /*
- * Workers: registration by an agent, reads, listing, and the operator's
- * actions, each checked against the worker state machine in src/common and
- * written with its event in one transaction. What a worker holds (allocated)
- * is derived from its active instances, never stored twice.
+ * Workers: registration by an agent, heartbeats and health, reads and
+ * listing. Every change of a worker's state (registration's included) is
+ * worker_life.c's worker_transition(); this file never writes
+ * workers.state. What a worker holds (allocated) is derived from its active
+ * instances, never stored twice.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -139,9 +140,11 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 	const char *name, *tmpl = NULL;
 	json_t *cap, *labels = NULL, *w = NULL;
 	int64_t cpu, mem, slots, id = 0, now = now_ms();
-	char *labels_text = NULL, was[16] = "online", was_state[16] = "";
+	char *labels_text = NULL, was[16] = "online";
+	enum worker_state from = WORKER_READY;
+	const char *why = NULL;
 	sqlite3_stmt *st;
-	int is_new;
+	int is_new, is_made_ready = 0, is_retiring = 0;
 
 	*out = NULL;
 	if (jsonv_known(in, "", fields, err) != 0 ||
@@ -165,13 +168,17 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 	labels_text = labels ? json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
 	if (store_begin(s) != 0)
 		goto db;
-	st = store_stmt(s, "SELECT id, state, health FROM workers WHERE name = ?");
+	st = store_stmt(s, "SELECT id, state, health, retiring FROM workers WHERE name = ?");
+	if (st == NULL)
+		goto db_rb;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		id = sqlite3_column_int64(st, 0);
 		snprintf(was, sizeof(was), "%s", (const char *)sqlite3_column_text(st, 2));
-		snprintf(was_state, sizeof(was_state), "%s", (const char *)sqlite3_column_text(st, 1));
-		if (strcmp(was_state, "terminated") == 0) {
+		if (worker_state_parse((const char *)sqlite3_column_text(st, 1), &from) != 0)
+			from = WORKER_TERMINATED;
+		is_retiring = sqlite3_column_int(st, 3);
+		if (from == WORKER_TERMINATED) {
 			sqlite3_reset(st);
 			store_rollback(s);
 			free(labels_text);
@@ -182,44 +189,55 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 	}
 	sqlite3_reset(st);
 	is_new = id == 0;
+	if (labels_text == NULL)
+		goto db_rb;
 	if (is_new) {
-		st = store_stmt(s, "INSERT INTO workers (name, template, state, health, cpu, memory_mb, "
-		    "slots, labels, last_heartbeat, created_at, updated_at) "
-		    "VALUES (?1, ?2, 'ready', 'online', ?3, ?4, ?5, ?6, ?7, ?7, ?7)");
+		struct worker_new n = {
+			.name = name, .tmpl = tmpl, .state = WORKER_READY, .health = HEALTH_ONLINE,
+			.cpu = cpu, .memory_mb = mem, .slots = slots, .labels = labels_text,
+			.last_heartbeat = now, .now = now,
+		};
+
+		if (worker_insert(s, &n, &id) != 0)
+			goto db_rb;
 	} else {
 		st = store_stmt(s, "UPDATE workers SET template = coalesce(?2, template), "
 		    "health = 'online', cpu = ?3, memory_mb = ?4, slots = ?5, labels = ?6, "
-		    "last_heartbeat = ?7, updated_at = ?7, "
-		    "state = CASE WHEN state = 'provisioning' OR (state = 'stopped' AND retiring = 0) "
-		    "THEN 'ready' ELSE state END WHERE name = ?1");
+		    "last_heartbeat = ?7, updated_at = ?7 WHERE name = ?1");
+		if (st == NULL)
+			goto db_rb;
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		if (tmpl)
+			sqlite3_bind_text(st, 2, tmpl, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, cpu);
+		sqlite3_bind_int64(st, 4, mem);
+		sqlite3_bind_int64(st, 5, slots);
+		sqlite3_bind_text(st, 6, labels_text, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, now);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_reset(st);
+			goto db_rb;
+		}
+		sqlite3_reset(st);
+		/* Made ready by registering: a provisioned worker, a stopped one started again. */
+		is_made_ready = from == WORKER_PROVISIONING ||
+		    (from == WORKER_STOPPED && !is_retiring);
+		why = from == WORKER_PROVISIONING ? "its agent registered" :
+		    "its agent registered again";
+		if (is_made_ready &&
+		    worker_transition_write(s, id, WORKER_READY, 0, &from, err) != 0)
+			goto db_rb;
 	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (tmpl)
-		sqlite3_bind_text(st, 2, tmpl, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, cpu);
-	sqlite3_bind_int64(st, 4, mem);
-	sqlite3_bind_int64(st, 5, slots);
-	sqlite3_bind_text(st, 6, labels_text, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, now);
-	if (labels_text == NULL || sqlite3_step(st) != SQLITE_DONE)
-		goto db_rb;
-	if (is_new)
-		id = sqlite3_last_insert_rowid(store_db(s));
 	w = worker_get(s, id, err);
 	if (w == NULL || events_append(s, "worker.registered", "worker", NULL, id, actor,
 	    json_pack("{s:b, s:O}", "is_new", is_new, "worker", w)) != 0)
 		goto db_rb;
-	/* Made ready by registering (a provisioned worker, a stopped one started again). */
-	if (!is_new && strcmp(was_state, json_string_value(json_object_get(w, "state"))) != 0 &&
-	    events_append(s, "worker.state", "worker", NULL, id, actor, json_pack("{s:s, s:s, s:s, "
-	    "s:O}", "from", was_state, "to", json_string_value(json_object_get(w, "state")),
-	    "reason", strcmp(was_state, "provisioning") == 0 ? "its agent registered" :
-	    "its agent registered again", "worker", w)) != 0)
+	if (is_made_ready &&
+	    worker_transition_event(s, id, from, WORKER_READY, why, actor, err) != 0)
 		goto db_rb;
 	/* Back online by registering (a restarted agent): said as a heartbeat would say it. */
-	if (!is_new && strcmp(was, "online") != 0 &&
-	    health_event(s, id, was, "online", strcmp(was_state, "provisioning") == 0 ?
-	    "its agent registered" : "its agent registered again", actor) != 0)
+	if (!is_new && strcmp(was, "online") != 0 && health_event(s, id, was, "online", why,
+	    actor) != 0)
 		goto db_rb;
 	if (store_commit(s) != 0)
 		goto db;
@@ -271,116 +289,6 @@ workers_list(struct store *s, const struct worker_filter *f, int64_t after, int6
 	}
 	sqlite3_reset(st);
 	return items;
-}
-
-/*
- * drain's deadline: an RFC 3339 time, or a duration from now ("30m"). Absent
- * or null: none, the instances finish their slots however long they take.
- */
-static int
-drain_deadline_parse(json_t *body, int64_t now, int64_t *deadline, struct op_err *err)
-{
-	static const char *const fields[] = { "deadline", NULL };
-	json_t *v = body ? json_object_get(body, "deadline") : NULL;
-	const char *s;
-	int64_t ms;
-
-	*deadline = 0;
-	if (body != NULL && jsonv_known(body, "", fields, err) != 0)
-		return -1;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (jsonv_string(body, "", "deadline", 1, 1, 64, &s, err) != 0)
-		return -1;
-	if (time_parse_rfc3339(s, &ms) == 0) {
-		*deadline = ms;
-	} else if (duration_parse(s, &ms) == 0 && ms <= 30LL * 86400000) {
-		*deadline = now + ms;
-	} else {
-		op_err_set(err, 400, "invalid_argument", "deadline", "deadline must be an RFC 3339 "
-		    "time such as 2026-11-23T10:00:00Z or a duration from now up to 30d, such as \"30m\"");
-		return -1;
-	}
-	return 0;
-}
-
-int
-worker_act(struct store *s, int64_t id, enum worker_action a, json_t *body, const char *actor,
-    json_t **out, struct op_err *err)
-{
-	sqlite3_stmt *st;
-	enum worker_state from, to;
-	char why[200], reason[260];
-	int64_t now = now_ms(), deadline = 0;
-	json_t *w;
-	int rc;
-
-	*out = NULL;
-	err->code = NULL;
-	if (a == WORKER_ACT_DRAIN) {
-		if (drain_deadline_parse(body, now, &deadline, err) != 0)
-			return -1;
-	} else if (body != NULL && json_object_size(body) > 0) {
-		const char *k;
-		json_t *v;
-
-		json_object_foreach(body, k, v) {
-			op_err_set(err, 400, "unknown_field", k, "%s takes no fields; unknown field %s",
-			    worker_action_name(a), k);
-			return -1;
-		}
-	}
-	if (store_begin(s) != 0) {
-		store_fail(s, err);
-		return -1;
-	}
-	st = store_stmt(s, "SELECT state FROM workers WHERE id = ?");
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		op_err_set(err, 404, "not_found", "id", "no worker with id %lld", (long long)id);
-		goto fail;
-	}
-	rc = worker_state_parse((const char *)sqlite3_column_text(st, 0), &from);
-	sqlite3_reset(st);
-	if (rc != 0 || worker_action_target(a, from, &to, why, sizeof(why)) != 0) {
-		op_err_set(err, 409, "invalid_transition", "", "%s", rc != 0 ? "unknown state" : why);
-		goto fail;
-	}
-	/* A drain's deadline lives as long as the drain. */
-	st = store_stmt(s, "UPDATE workers SET state = ?, updated_at = ?, drain_deadline = ? "
-	    "WHERE id = ?");
-	sqlite3_bind_text(st, 1, worker_state_name(to), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	if (to == WORKER_DRAINING && deadline > 0)
-		sqlite3_bind_int64(st, 3, deadline);
-	sqlite3_bind_int64(st, 4, id);
-	if (sqlite3_step(st) != SQLITE_DONE || (w = worker_get(s, id, err)) == NULL)
-		goto fail;
-	if (a == WORKER_ACT_DRAIN && deadline > 0) {
-		char t[40];
-
-		snprintf(reason, sizeof(reason), "drain by %s, deadline %s", actor ? actor : "operator",
-		    time_format_ms(deadline, t, sizeof(t), 0));
-	} else {
-		snprintf(reason, sizeof(reason), "%s by %s", worker_action_name(a),
-		    actor ? actor : "operator");
-	}
-	if (events_append(s, "worker.state", "worker", NULL, id, actor,
-	    json_pack("{s:s, s:s, s:s, s:o}", "from", worker_state_name(from), "to",
-	    worker_state_name(to), "reason", reason, "worker", w)) != 0)
-		goto fail;
-	if (store_commit(s) != 0) {
-		store_fail(s, err);
-		return -1;
-	}
-	*out = worker_get(s, id, err);
-	return 0;
-fail:
-	if (err->code == NULL)
-		store_fail(s, err);
-	store_rollback(s);
-	return -1;
 }
 
 json_t *

@@ -42,6 +42,16 @@ static char dir[64];
 static char path[128];
 static struct store *s;
 
+/* worker_act() acts for an app: here the store alone (no loop, no provisioner). */
+static struct app *
+app_of(struct store *st)
+{
+	static struct app a;
+
+	a.store = st;
+	return &a;
+}
+
 static int
 setup(void **state)
 {
@@ -728,12 +738,12 @@ test_a_drain_deadline_stops_what_runs_and_moves_what_has_not_begun(void **state)
 	walk(run, "w1", to_run);
 	/* A bad deadline is refused and changes nothing. */
 	body = json_loads("{\"deadline\":\"soon\"}", 0, NULL);
-	assert_int_equal(worker_act(s, w, WORKER_ACT_DRAIN, body, "op", &out, &err), -1);
+	assert_int_equal(worker_act(app_of(s), w, WORKER_ACT_DRAIN, body, "op", &out, &err), -1);
 	assert_string_equal(err.field, "deadline");
 	json_decref(body);
 	assert_int_equal(count("SELECT count(*) FROM workers WHERE state = 'ready' AND id = ?", w), 1);
 	body = json_loads("{\"deadline\":\"1s\"}", 0, NULL);
-	assert_int_equal(worker_act(s, w, WORKER_ACT_DRAIN, body, "op", &out, &err), 0);
+	assert_int_equal(worker_act(app_of(s), w, WORKER_ACT_DRAIN, body, "op", &out, &err), 0);
 	json_decref(body);
 	json_decref(out);
 	assert_int_equal(lifecycle_tick(s, now_ms(), config(86400000), 0), 0);
@@ -1038,7 +1048,7 @@ act(int64_t w, enum worker_action a, const char *body)
 	struct op_err err = { 0 };
 	json_t *in = body ? json_loads(body, 0, NULL) : NULL, *out = NULL;
 
-	if (worker_act(s, w, a, in, "op", &out, &err) != 0)
+	if (worker_act(app_of(s), w, a, in, "op", &out, &err) != 0)
 		fail_msg("%s: %s", worker_action_name(a), err.message);
 	json_decref(in);
 	json_decref(out);
@@ -1183,7 +1193,8 @@ test_placement_explains_why_an_instance_waits(void **state)
 	{
 		json_t *out = NULL;
 
-		assert_int_equal(worker_act(s, w, WORKER_ACT_CORDON, NULL, "op", &out, &err), 0);
+		assert_int_equal(worker_act(app_of(s), w, WORKER_ACT_CORDON, NULL, "op", &out,
+		    &err), 0);
 		json_decref(out);
 	}
 	id = instance("big", "ana", 0, 3600);

@@ -1,0 +1,438 @@
+/*
+ * The exec steps of runs, and the output of every step. An exec step's
+ * program is a child of children.c (a process group of its own, a clean
+ * environment, the runbook's parameters as OUTPOST_PARAM_*, the run's token)
+ * whose stdout and stderr are one pipe; the read end is adopted by
+ * libwebsockets as a raw file descriptor (protocol outpost.run-output), so
+ * the loop wakes when it writes, and children.c says when it has exited.
+ * Past its timeout, a cancel or our exit, children.c ends its group: SIGTERM,
+ * then SIGKILL RUN_KILL_GRACE_MS later.
+ *
+ * A step's output (a program's, or what a built-in says) is kept up to
+ * RUN_OUTPUT_MAX; the rest is read and dropped with one notice, so the
+ * program never blocks on a full pipe. Every RUN_FLUSH_MS what came is
+ * stored in the step's row and written as one runbook.output event, in one
+ * transaction, as JSON text (bytes that are not UTF-8 become U+FFFD).
+ *
+ * Never: wait for the program or its pipe (reads are non-blocking), or send
+ * it a signal itself (children.c does).
+ */
+#define _GNU_SOURCE 1
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runs.h"
+
+#define RUN_PIPE_LINGER_MS 1000		/* after it exits, for what it left in the pipe */
+#define RUNS_PROTOCOL "outpost.run-output"
+#define PARAM_ENV_NAME_MAX 64
+
+/* ---- every step's output ---- */
+
+/* Output is JSON text: bytes that are not UTF-8 become U+FFFD; an unfinished sequence waits. */
+static size_t
+utf8_clean(const unsigned char *in, size_t n, int is_final, struct sbuf *out)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = in[i];
+		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+		    (c & 0xf8) == 0xf0 ? 4 : 0;
+		size_t k;
+
+		if (c == 0 || (c < 0x20 && c != '\n' && c != '\t' && c != '\r')) {
+			sbuf_putc(out, ' ');
+			i++;
+			continue;
+		}
+		if (len == 0 || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4)) {
+			sbuf_puts(out, "\xef\xbf\xbd");
+			i++;
+			continue;
+		}
+		if (i + len > n) {
+			if (!is_final)
+				return i;	/* the rest of it comes with the next read */
+			sbuf_puts(out, "\xef\xbf\xbd");
+			i++;
+			continue;
+		}
+		for (k = 1; k < len && (in[i + k] & 0xc0) == 0x80; k++)
+			;
+		if (k < len || (len == 3 && c == 0xe0 && in[i + 1] < 0xa0) ||
+		    (len == 3 && c == 0xed && in[i + 1] >= 0xa0) ||
+		    (len == 4 && c == 0xf0 && in[i + 1] < 0x90) ||
+		    (len == 4 && c == 0xf4 && in[i + 1] >= 0x90)) {
+			sbuf_puts(out, "\xef\xbf\xbd");
+			i++;
+			continue;
+		}
+		sbuf_append(out, in + i, len);
+		i += len;
+	}
+	return i;
+}
+
+/* Takes what came from a step, up to its bound; the rest is dropped with one notice. */
+void
+run_output_take(struct run *r, const void *data, size_t n)
+{
+	static const char cut[] = "\n[output cut at 64 KiB: the rest was dropped]\n";
+	size_t room;
+
+	if (r->is_truncated)
+		return;
+	room = RUN_OUTPUT_MAX - r->step_bytes - r->pending.len;
+	if (n > room) {
+		sbuf_append(&r->pending, data, room);
+		sbuf_append(&r->pending, cut, sizeof(cut) - 1);
+		r->is_truncated = 1;
+		return;
+	}
+	sbuf_append(&r->pending, data, n);
+}
+
+int
+run_output_flush(struct run *r, int is_final)
+{
+	struct store *s = r->app->store;
+	struct sbuf clean;
+	sqlite3_stmt *st;
+	size_t used;
+	int rc = 0;
+
+	if (r->pending.len == 0)
+		return 0;
+	assert(r->step_bytes + r->pending.len <= RUN_OUTPUT_MAX + 64);
+	sbuf_init(&clean);
+	used = utf8_clean((const unsigned char *)r->pending.p, r->pending.len, is_final, &clean);
+	if (clean.len > 0) {
+		st = store_stmt(s, "UPDATE run_steps SET output = output || ? "
+		    "WHERE run_id = ? AND idx = ?");
+		if (st == NULL) {
+			sbuf_free(&clean);
+			return -1;
+		}
+		sqlite3_bind_text(st, 1, clean.p, (int)clean.len, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, r->id);
+		sqlite3_bind_int64(st, 3, (int64_t)r->step);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+		sqlite3_reset(st);
+		if (rc == 0)
+			rc = events_append(s, "runbook.output", "run", NULL, r->id, r->step_actor,
+			    json_pack("{s:I, s:s%}", "step", (json_int_t)r->step, "text", clean.p,
+			    clean.len));
+	}
+	r->step_bytes += used;
+	memmove(r->pending.p, r->pending.p + used, r->pending.len - used);
+	r->pending.len -= used;
+	sbuf_free(&clean);
+	return rc;
+}
+
+int
+run_output_flush_now(struct run *r)
+{
+	struct store *s = r->app->store;
+
+	if (r->pending.len == 0)
+		return 0;
+	if (store_begin(s) != 0)
+		return -1;
+	if (run_output_flush(r, 0) != 0) {
+		store_rollback(s);
+		return -1;
+	}
+	return store_commit(s);
+}
+
+/* ---- exec steps ---- */
+
+static void
+env_add(char ***env, size_t *n, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+env_add(char ***env, size_t *n, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	if (array_grow(env, cap, *n + 1, sizeof(**env)) != 0)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (s != NULL)
+		(*env)[(*n)++] = s;
+	(*env)[*n] = NULL;
+}
+
+/* children.c reaped the program: the step ends once its pipe is drained too. */
+static void
+exec_exited(void *owner, const struct child_exit *e)
+{
+	struct run *r = owner;
+
+	assert(r->pid == e->pid);
+	r->child = NULL;
+	r->has_exited = 1;
+	r->status = e->status;
+	run_schedule(r, 0);
+}
+
+/* The program's argv: the step's, its {{references}} put in; NULL-ended, the caller frees it. */
+static char **
+exec_argv(struct run *r, const struct rb_step *st)
+{
+	json_t *argv_j = subst(st->argv, r->params);
+	size_t n = json_array_size(argv_j);
+	char **argv = calloc(n + 1, sizeof(*argv));
+
+	for (size_t i = 0; argv != NULL && i < n; i++) {
+		struct sbuf b;
+
+		sbuf_init(&b);
+		subst_text(json_array_get(argv_j, i), &b);
+		argv[i] = b.p ? sbuf_steal(&b) : strdup("");
+	}
+	json_decref(argv_j);
+	/* A relative program with a slash is the runbook's own, beside its file. */
+	if (argv != NULL && argv[0] != NULL && argv[0][0] != '/' && strchr(argv[0], '/') != NULL) {
+		char *prog = NULL;
+
+		if (asprintf(&prog, "%s/%s", r->rb->dir, argv[0]) >= 0) {
+			free(argv[0]);
+			argv[0] = prog;
+		}
+	}
+	return argv;
+}
+
+/* Its environment: the parameters as OUTPOST_PARAM_NAME, where and who it runs for. */
+static char **
+exec_env(struct run *r, size_t *nenv)
+{
+	char **env = NULL;
+	size_t capenv = 0;
+	const char *key;
+	json_t *v;
+
+	*nenv = 0;
+	json_object_foreach(r->params, key, v) {
+		struct sbuf b;
+		char name[PARAM_ENV_NAME_MAX];
+		size_t k;
+
+		for (k = 0; key[k] != '\0' && k < sizeof(name) - 1; k++)
+			name[k] = key[k] == '-' || key[k] == '.' ? '_' :
+			    (char)(key[k] >= 'a' && key[k] <= 'z' ? key[k] - 32 : key[k]);
+		name[k] = '\0';
+		sbuf_init(&b);
+		subst_text(v, &b);
+		env_add(&env, nenv, &capenv, "OUTPOST_PARAM_%s=%s", name, b.p ? b.p : "");
+		sbuf_free(&b);
+	}
+	env_add(&env, nenv, &capenv, "OUTPOST_SERVER=%s", r->app->url);
+	env_add(&env, nenv, &capenv, "OUTPOST_RUN_ID=%lld", (long long)r->id);
+	env_add(&env, nenv, &capenv, "OUTPOST_RUNBOOK=%s", r->rb->name);
+	env_add(&env, nenv, &capenv, "OUTPOST_DRY_RUN=%d", r->is_dry ? 1 : 0);
+	if (r->token[0])
+		env_add(&env, nenv, &capenv, "OUTPOST_TOKEN=%s", r->token);
+	return env;
+}
+
+/* What a restart must find: the program's "PID START", in the run's row. */
+static void
+exec_record(struct run *r)
+{
+	struct store *s = r->app->store;
+	sqlite3_stmt *q;
+	char ref[PROC_REF_BUF];
+
+	snprintf(ref, sizeof(ref), "%d %llu", (int)r->pid, child_start(r->child));
+	if (store_begin(s) != 0)
+		return;
+	q = store_stmt(s, "UPDATE runs SET child_ref = ? WHERE id = ?");
+	if (q == NULL) {
+		store_rollback(s);
+		return;
+	}
+	sqlite3_bind_text(q, 1, ref, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 2, r->id);
+	sqlite3_step(q);
+	sqlite3_reset(q);
+	store_commit_silent(s);
+}
+
+int
+run_exec_start(struct run *r, char *why, size_t wn)
+{
+	const struct rb_step *st = &r->rb->steps[r->step];
+	struct app *app = r->app;
+	char **argv = exec_argv(r, st), **env = NULL;
+	size_t nenv = 0, i;
+	lws_sock_file_fd_type u;
+	int fds[2] = { -1, -1 }, rc = -1;
+	struct child_spec sp = {
+		.out_fd = -1, .cwd = app->cfg.state_dir, .signals_group = 1,
+		.grace_ms = RUN_KILL_GRACE_MS, .on_exit = exec_exited, .owner = r,
+	};
+
+	if (argv == NULL || argv[0] == NULL) {
+		snprintf(why, wn, "out of memory");
+		goto out;
+	}
+	env = exec_env(r, &nenv);
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		snprintf(why, wn, "cannot make a pipe: %s", strerror(errno));
+		goto out;
+	}
+	sp.argv = argv;
+	sp.env = (const char *const *)env;
+	sp.out_fd = fds[1];
+	r->child = children_spawn(&sp);
+	close(fds[1]);
+	if (r->child == NULL) {
+		close(fds[0]);
+		snprintf(why, wn, "cannot start %s: %s", argv[0], strerror(errno));
+		goto out;
+	}
+	r->pid = child_pid(r->child);
+	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+	r->fd = fds[0];
+	memset(&u, 0, sizeof(u));
+	u.filefd = (lws_filefd_type)fds[0];
+	r->pipe = lws_adopt_descriptor_vhost(lws_get_vhost_by_name(app->lws, "outpost"),
+	    LWS_ADOPT_RAW_FILE_DESC, u, RUNS_PROTOCOL, NULL);
+	if (r->pipe != NULL)
+		lws_set_opaque_user_data(r->pipe, r);
+	r->deadline = now_ms() + st->timeout_ms;
+	exec_record(r);
+	log_info("run.exec", "run", r->step_actor, "program", argv[0], NULL);
+	rc = 0;
+out:
+	for (i = 0; argv != NULL && argv[i] != NULL; i++)
+		free(argv[i]);
+	free(argv);
+	for (i = 0; i < nenv; i++)
+		free(env[i]);
+	free(env);
+	return rc;
+}
+
+/* Reads what the program wrote; 0 at its end (EOF), 1 for more to come. */
+static int
+pipe_read(struct run *r)
+{
+	char buf[8192];
+
+	for (;;) {
+		ssize_t n = read(r->fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			run_output_take(r, buf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 1;
+		return 0;
+	}
+}
+
+int
+runs_pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+    size_t len)
+{
+	struct run *r = lws_get_opaque_user_data(wsi);
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		if (r == NULL)
+			return -1;
+		if (pipe_read(r) == 0)
+			return -1;	/* EOF: lws closes it */
+		return 0;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		if (r != NULL) {
+			r->pipe = NULL;
+			r->fd = -1;	/* lws closed it */
+			run_schedule(r, 0);
+		}
+		return 0;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+void
+run_exec_close(struct run *r)
+{
+	if (r->pipe != NULL) {
+		lws_set_opaque_user_data(r->pipe, NULL);
+		lws_set_timeout(r->pipe, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+		r->pipe = NULL;
+	} else if (r->fd >= 0) {
+		close(r->fd);
+	}
+	r->fd = -1;
+}
+
+void
+run_exec_abandon(struct run *r)
+{
+	if (r->child == NULL)
+		return;
+	child_abandon(r->child);
+	r->child = NULL;
+}
+
+void
+run_exec_drive(struct run *r)
+{
+	int64_t now = now_ms();
+	char words[80];
+
+	if (r->has_exited && r->exited_at == 0)
+		r->exited_at = now;
+	if (r->pipe == NULL && r->fd >= 0 && pipe_read(r) == 0) {
+		close(r->fd);	/* never adopted: read here */
+		r->fd = -1;
+	}
+	if (!r->has_exited && !r->is_timed_out && now >= r->deadline) {
+		char d[32];
+
+		assert(r->child != NULL);
+		child_stop(r->child, 0);	/* SIGTERM to its group, SIGKILL a grace later */
+		r->is_timed_out = 1;
+		snprintf(words, sizeof(words), "\n[timed out after %s: SIGTERM sent]\n",
+		    duration_format(r->rb->steps[r->step].timeout_ms, d, sizeof(d)));
+		run_output_take(r, words, strlen(words));
+	}
+	run_output_flush_now(r);
+	/* Done when it exited and its pipe is drained, or lingered past the grace. */
+	if (r->has_exited && (r->fd < 0 || now - r->exited_at >= RUN_PIPE_LINGER_MS)) {
+		int is_ok = WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0 &&
+		    !r->is_timed_out;
+
+		child_group_sweep(r->pid);	/* anything it left running in its group */
+		run_exec_close(r);
+		proc_status_words(r->status, words, sizeof(words));
+		if (r->is_timed_out)
+			snprintf(words + strlen(words), sizeof(words) - strlen(words),
+			    " after its timeout");
+		run_step_end(r, is_ok, words);
+		return;
+	}
+	run_schedule(r, RUN_FLUSH_MS);
+}
