@@ -31,6 +31,10 @@ list(struct req *rq, struct resp *rs)
 		return resp_error(rs, &err);
 	f.template_name = req_query(rq, "template", b3, sizeof(b3));
 	items = workers_list(rq->app->store, &f, after, limit, &last, &has_more);
+	if (items == NULL) {
+		store_fail(rq->app->store, &err);
+		return resp_error(rs, &err);
+	}
 	if (has_more)
 		cursor_encode("workers", last, next, sizeof(next));
 	rs->is_cacheable = 1;

@@ -363,6 +363,10 @@ b_events_prune(struct bctx *c)
 		goto db;
 	st = store_stmt(s, "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? "
 	    "AND seq <= ? ORDER BY seq LIMIT ?)");
+	if (st == NULL) {
+		store_rollback(s);
+		goto db;
+	}
 	sqlite3_bind_int64(st, 1, ps->cutoff);
 	sqlite3_bind_int64(st, 2, ps->bound);
 	sqlite3_bind_int(st, 3, PRUNE_BATCH);
@@ -438,6 +442,8 @@ b_instances_prune(struct bctx *c)
 	sqlite3_reset(st);
 	st = store_stmt(s, "INSERT INTO doomed SELECT id FROM instances WHERE state = 'terminated' "
 	    "AND updated_at < ? ORDER BY id LIMIT ?");
+	if (st == NULL)
+		goto db_rb;
 	sqlite3_bind_int64(st, 1, ps->cutoff);
 	sqlite3_bind_int(st, 2, PRUNE_BATCH / 4);
 	if (sqlite3_step(st) != SQLITE_DONE)

@@ -628,6 +628,7 @@ int worker_register(struct store *s, json_t *in, const char *actor, json_t **out
     struct op_err *err);
 int worker_resolve(struct store *s, const char *id_or_name, int64_t *id, struct op_err *err);
 json_t *worker_get(struct store *s, int64_t id, struct op_err *err);
+/* NULL when the store cannot answer. */
 json_t *workers_list(struct store *s, const struct worker_filter *f, int64_t after,
     int64_t limit, int64_t *last_id, int *has_more);
 json_t *worker_counts(struct store *s);

@@ -90,6 +90,10 @@ worker_get(struct store *s, int64_t id, struct op_err *err)
 	sqlite3_stmt *st = store_stmt(s, worker_sql(sql, sizeof(sql), "WHERE w.id = ?"));
 	json_t *j = NULL;
 
+	if (st == NULL) {
+		store_fail(s, err);
+		return NULL;
+	}
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		j = worker_from_row(st);
@@ -106,13 +110,16 @@ worker_resolve(struct store *s, const char *id_or_name, int64_t *id, struct op_e
 	sqlite3_stmt *st;
 	int64_t v;
 
-	if (parse_int64(id_or_name, 1, INT64_MAX, &v) == 0) {
-		st = store_stmt(s, "SELECT id FROM workers WHERE id = ?");
+	int is_id = parse_int64(id_or_name, 1, INT64_MAX, &v) == 0;
+
+	st = store_stmt(s, is_id ? "SELECT id FROM workers WHERE id = ?" :
+	    "SELECT id FROM workers WHERE name = ?");
+	if (st == NULL)
+		return store_fail(s, err);
+	if (is_id)
 		sqlite3_bind_int64(st, 1, v);
-	} else {
-		st = store_stmt(s, "SELECT id FROM workers WHERE name = ?");
+	else
 		sqlite3_bind_text(st, 1, id_or_name, -1, SQLITE_TRANSIENT);
-	}
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		op_err_set(err, 404, "not_found", "id", "no worker with id or name %s", id_or_name);
@@ -265,6 +272,10 @@ workers_list(struct store *s, const struct worker_filter *f, int64_t after, int6
 
 	*has_more = 0;
 	*last_id = after;
+	if (st == NULL) {
+		json_decref(items);
+		return NULL;
+	}
 	sqlite3_bind_int64(st, 1, after);
 	if (f->template_name)
 		sqlite3_bind_text(st, 3, f->template_name, -1, SQLITE_STATIC);
@@ -359,6 +370,8 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 		return -1;
 	}
 	st = store_stmt(s, "SELECT id, state, health FROM workers WHERE name = ?");
+	if (st == NULL)
+		goto db;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
@@ -378,6 +391,8 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 	is_back = strcmp(health, "online") != 0;
 	st = store_stmt(s, "UPDATE workers SET last_heartbeat = ?1, health = 'online', "
 	    "updated_at = CASE WHEN health = 'online' THEN updated_at ELSE ?1 END WHERE id = ?2");
+	if (st == NULL)
+		goto db;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_int64(st, 2, id);
 	if (sqlite3_step(st) != SQLITE_DONE)
@@ -459,6 +474,10 @@ workers_check_health(struct store *s, int64_t now, int64_t since, int64_t offlin
 		char reason[96], d[32];
 
 		st = store_stmt(s, "UPDATE workers SET health = ?, updated_at = ? WHERE id = ?");
+		if (st == NULL) {
+			rc = -1;
+			break;
+		}
 		sqlite3_bind_text(st, 1, c[i].to, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, now);
 		sqlite3_bind_int64(st, 3, c[i].id);
