@@ -552,6 +552,10 @@ instance_placement(struct store *s, int64_t id, int64_t now, int64_t lead_time,
 	int64_t due_at, slot_end;
 	int is_pool;
 
+	if (st == NULL) {
+		store_fail(s, err);
+		return NULL;
+	}
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
