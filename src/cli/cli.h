@@ -132,19 +132,9 @@ int cli_read_object(const char *path, const char *what, json_t **out);
 int template_name_of(json_t *spec, const char *from, const char **name, char *err,
     size_t errlen);
 
-/* ---- view.c: JSON into tables (cells from src/common's fmt.h) ---- */
+/* ---- view.c: JSON into tables (cells and columns from src/common's fmt.h) ---- */
 
-struct column {
-	const char *header;
-	const char *key;	/* a dotted path into the item: "resources.cpu" */
-	enum cell_color color;	/* CELL_BAR prints plain */
-	enum table_align align;
-	size_t max_width;	/* 0: unbounded */
-	/* Custom text for the cell (fmt_defref, ...); NULL formats the value at key. */
-	fmt_cell_fn format;
-};
-
-/* Prints items (a JSON array of objects) as a table with cols (NULL-header ended). */
+/* Prints items (a JSON array of objects) as a table with cols (NULL-title ended). */
 int view_table(struct cli *c, json_t *items, const struct column *cols);
 /* Prints one object as FIELD VALUE lines, in the server's order. */
 int view_object(struct cli *c, json_t *obj);

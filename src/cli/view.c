@@ -38,14 +38,14 @@ view_table(struct cli *c, json_t *items, const struct column *cols)
 
 	if (t == NULL)
 		return -1;
-	while (cols[ncols].header != NULL)
+	while (cols[ncols].title != NULL)
 		ncols++;
 	cells = calloc(ncols, sizeof(*cells));
 	ptrs = calloc(ncols, sizeof(*ptrs));
 	if (cells == NULL || ptrs == NULL)
 		goto fail;
 	for (size_t k = 0; k < ncols; k++) {
-		if (table_add_column(t, cols[k].header, cols[k].align, cols[k].max_width) < 0)
+		if (table_add_column(t, cols[k].title, cols[k].align, (size_t)cols[k].width) < 0)
 			goto fail;
 		ptrs[k] = cells[k];
 	}

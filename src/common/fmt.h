@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "state.h"
+#include "table.h"
 
 /*
  * How a cell is coloured: not at all, by the colour its text (a state's
@@ -35,6 +36,20 @@ enum cell_color {
  * without a formatter is fmt_value() of the value at key.
  */
 typedef void (*fmt_cell_fn)(json_t *item, const char *key, char *buf, size_t n);
+
+/*
+ * A column of a list, as outpost prints it and outpost-top draws it: a
+ * table of these is what each list is.
+ */
+struct column {
+	const char *title;
+	const char *key;	/* a dotted path into the item, or the formatter's key */
+	enum cell_color color;
+	enum table_align align;	/* TABLE_RIGHT: a number (the dashboard sorts it as one) */
+	int width;		/* outpost cuts a cell to it (0: never); outpost-top gives the
+				   column that many, and its last column what is left */
+	fmt_cell_fn format;	/* NULL: the value at key */
+};
 
 /* The value at a dotted path ("a.b.c"), or NULL. */
 json_t *fmt_path(json_t *obj, const char *path);

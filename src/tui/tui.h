@@ -32,16 +32,6 @@ enum view_id { V_INSTANCES, V_WORKERS, V_DEFINITIONS, V_TEMPLATES, V_RUNBOOKS, V
 
 struct app;
 
-/* A column of a list: its cells are src/common's (fmt.h), as the CLI's are. */
-struct tui_col {
-	const char *title;
-	int width;		/* columns wanted; the last column takes what is left */
-	int is_numeric;
-	enum cell_color color;	/* a state table's colours, or a bar (CELL_BAR) */
-	const char *key;	/* a dotted path into the object, or the formatter's key */
-	fmt_cell_fn format;	/* NULL: the value at key */
-};
-
 /* A one-key action on the selected row. */
 struct action {
 	int key;
@@ -54,7 +44,7 @@ struct view_def {
 	const char *name;	/* ":instances" */
 	const char *title;
 	const char *short_title;	/* the tabs of a narrow terminal */
-	const struct tui_col *cols;
+	const struct column *cols;
 	size_t ncols;
 	size_t default_sort;
 	int default_desc;

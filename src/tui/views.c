@@ -562,72 +562,72 @@ views_refresh_detail(struct app *a)
 
 /* ---- the table ---- */
 
-static const struct tui_col inst_cols[] = {
-	{ "ID", 6, 1, CELL_PLAIN, "id", NULL },
-	{ "STATE", 13, 0, CELL_INST_STATE, "state", NULL },
-	{ "DEFINITION", 14, 0, CELL_PLAIN, "definition", fmt_defref },
-	{ "OWNER", 10, 0, CELL_PLAIN, "owner", NULL },
-	{ "WORKER", 10, 0, CELL_PLAIN, "worker", NULL },
-	{ "SLOT END", 16, 0, CELL_PLAIN, "timeslot_end", c_minute },
-	{ "REASON", 10, 0, CELL_PLAIN, "state_reason", NULL },
+static const struct column inst_cols[] = {
+	{ "ID", "id", CELL_PLAIN, TABLE_RIGHT, 6, NULL },
+	{ "STATE", "state", CELL_INST_STATE, TABLE_LEFT, 13, NULL },
+	{ "DEFINITION", "definition", CELL_PLAIN, TABLE_LEFT, 14, fmt_defref },
+	{ "OWNER", "owner", CELL_PLAIN, TABLE_LEFT, 10, NULL },
+	{ "WORKER", "worker", CELL_PLAIN, TABLE_LEFT, 10, NULL },
+	{ "SLOT END", "timeslot_end", CELL_PLAIN, TABLE_LEFT, 16, c_minute },
+	{ "REASON", "state_reason", CELL_PLAIN, TABLE_LEFT, 10, NULL },
 };
 
-static const struct tui_col worker_cols[] = {
-	{ "ID", 4, 1, CELL_PLAIN, "id", NULL },
-	{ "NAME", 12, 0, CELL_PLAIN, "name", NULL },
-	{ "STATE", 12, 0, CELL_WORKER_STATE, "state", NULL },
-	{ "HEALTH", 7, 0, CELL_HEALTH, "health", NULL },
-	{ "SLOTS", 14, 1, CELL_BAR, "slots", fmt_usage },
-	{ "CPU", 7, 1, CELL_PLAIN, "cpu", fmt_usage },
-	{ "MEMORY", 11, 1, CELL_PLAIN, "memory_mb", fmt_usage },
-	{ "INST", 4, 1, CELL_PLAIN, "instance_count", NULL },
-	{ "TEMPLATE", 8, 0, CELL_PLAIN, "template", NULL },
+static const struct column worker_cols[] = {
+	{ "ID", "id", CELL_PLAIN, TABLE_RIGHT, 4, NULL },
+	{ "NAME", "name", CELL_PLAIN, TABLE_LEFT, 12, NULL },
+	{ "STATE", "state", CELL_WORKER_STATE, TABLE_LEFT, 12, NULL },
+	{ "HEALTH", "health", CELL_HEALTH, TABLE_LEFT, 7, NULL },
+	{ "SLOTS", "slots", CELL_BAR, TABLE_RIGHT, 14, fmt_usage },
+	{ "CPU", "cpu", CELL_PLAIN, TABLE_RIGHT, 7, fmt_usage },
+	{ "MEMORY", "memory_mb", CELL_PLAIN, TABLE_RIGHT, 11, fmt_usage },
+	{ "INST", "instance_count", CELL_PLAIN, TABLE_RIGHT, 4, NULL },
+	{ "TEMPLATE", "template", CELL_PLAIN, TABLE_LEFT, 8, NULL },
 };
 
-static const struct tui_col def_cols[] = {
-	{ "NAME", 18, 0, CELL_PLAIN, "name", NULL },
-	{ "VER", 4, 1, CELL_PLAIN, "version", NULL },
-	{ "CPU", 4, 1, CELL_PLAIN, "resources.cpu", NULL },
-	{ "MEM MB", 7, 1, CELL_PLAIN, "resources.memory_mb", NULL },
-	{ "WARM", 4, 1, CELL_PLAIN, "warm_pool.depth", NULL },
-	{ "ON LOSS", 10, 0, CELL_PLAIN, "on_worker_loss", NULL },
-	{ "DESCRIPTION", 10, 0, CELL_PLAIN, "description", NULL },
+static const struct column def_cols[] = {
+	{ "NAME", "name", CELL_PLAIN, TABLE_LEFT, 18, NULL },
+	{ "VER", "version", CELL_PLAIN, TABLE_RIGHT, 4, NULL },
+	{ "CPU", "resources.cpu", CELL_PLAIN, TABLE_RIGHT, 4, NULL },
+	{ "MEM MB", "resources.memory_mb", CELL_PLAIN, TABLE_RIGHT, 7, NULL },
+	{ "WARM", "warm_pool.depth", CELL_PLAIN, TABLE_RIGHT, 4, NULL },
+	{ "ON LOSS", "on_worker_loss", CELL_PLAIN, TABLE_LEFT, 10, NULL },
+	{ "DESCRIPTION", "description", CELL_PLAIN, TABLE_LEFT, 10, NULL },
 };
 
-static const struct tui_col tmpl_cols[] = {
-	{ "NAME", 14, 0, CELL_PLAIN, "name", NULL },
-	{ "PROVISIONER", 11, 0, CELL_PLAIN, "provisioner.type", NULL },
-	{ "MIN", 4, 1, CELL_PLAIN, "min", NULL },
-	{ "MAX", 4, 1, CELL_PLAIN, "max", NULL },
-	{ "DESIRED", 7, 1, CELL_PLAIN, "desired", NULL },
-	{ "LIVE", 4, 1, CELL_PLAIN, "workers.live", NULL },
-	{ "DESCRIPTION", 10, 0, CELL_PLAIN, "description", NULL },
+static const struct column tmpl_cols[] = {
+	{ "NAME", "name", CELL_PLAIN, TABLE_LEFT, 14, NULL },
+	{ "PROVISIONER", "provisioner.type", CELL_PLAIN, TABLE_LEFT, 11, NULL },
+	{ "MIN", "min", CELL_PLAIN, TABLE_RIGHT, 4, NULL },
+	{ "MAX", "max", CELL_PLAIN, TABLE_RIGHT, 4, NULL },
+	{ "DESIRED", "desired", CELL_PLAIN, TABLE_RIGHT, 7, NULL },
+	{ "LIVE", "workers.live", CELL_PLAIN, TABLE_RIGHT, 4, NULL },
+	{ "DESCRIPTION", "description", CELL_PLAIN, TABLE_LEFT, 10, NULL },
 };
 
-static const struct tui_col rb_cols[] = {
-	{ "NAME", 24, 0, CELL_PLAIN, "name", NULL },
-	{ "ROLE", 8, 0, CELL_PLAIN, "role", NULL },
-	{ "CONFIRM", 7, 0, CELL_PLAIN, "confirm", fmt_yes_no },
-	{ "PARAMS", 16, 0, CELL_PLAIN, "params", c_params },
-	{ "DESCRIPTION", 10, 0, CELL_PLAIN, "description", NULL },
+static const struct column rb_cols[] = {
+	{ "NAME", "name", CELL_PLAIN, TABLE_LEFT, 24, NULL },
+	{ "ROLE", "role", CELL_PLAIN, TABLE_LEFT, 8, NULL },
+	{ "CONFIRM", "confirm", CELL_PLAIN, TABLE_LEFT, 7, fmt_yes_no },
+	{ "PARAMS", "params", CELL_PLAIN, TABLE_LEFT, 16, c_params },
+	{ "DESCRIPTION", "description", CELL_PLAIN, TABLE_LEFT, 10, NULL },
 };
 
-static const struct tui_col run_cols[] = {
-	{ "ID", 5, 1, CELL_PLAIN, "id", NULL },
-	{ "RUNBOOK", 22, 0, CELL_PLAIN, "runbook", NULL },
-	{ "STATUS", 11, 0, CELL_RUN, "status", NULL },
-	{ "DRY", 3, 0, CELL_PLAIN, "dry_run", c_dry },
-	{ "ACTOR", 10, 0, CELL_PLAIN, "actor", NULL },
-	{ "CREATED", 16, 0, CELL_PLAIN, "created_at", c_minute },
-	{ "ERROR", 6, 0, CELL_PLAIN, "error", NULL },
+static const struct column run_cols[] = {
+	{ "ID", "id", CELL_PLAIN, TABLE_RIGHT, 5, NULL },
+	{ "RUNBOOK", "runbook", CELL_PLAIN, TABLE_LEFT, 22, NULL },
+	{ "STATUS", "status", CELL_RUN, TABLE_LEFT, 11, NULL },
+	{ "DRY", "dry_run", CELL_PLAIN, TABLE_LEFT, 3, c_dry },
+	{ "ACTOR", "actor", CELL_PLAIN, TABLE_LEFT, 10, NULL },
+	{ "CREATED", "created_at", CELL_PLAIN, TABLE_LEFT, 16, c_minute },
+	{ "ERROR", "error", CELL_PLAIN, TABLE_LEFT, 6, NULL },
 };
 
-static const struct tui_col ev_cols[] = {
-	{ "SEQ", 7, 1, CELL_PLAIN, "seq", NULL },
-	{ "TIME", 8, 0, CELL_PLAIN, "ts", c_clock },
-	{ "TYPE", 18, 0, CELL_PLAIN, "type", NULL },
-	{ "ID", 8, 0, CELL_PLAIN, "id", NULL },
-	{ "SUMMARY", 10, 0, CELL_PLAIN, "summary", c_summary },
+static const struct column ev_cols[] = {
+	{ "SEQ", "seq", CELL_PLAIN, TABLE_RIGHT, 7, NULL },
+	{ "TIME", "ts", CELL_PLAIN, TABLE_LEFT, 8, c_clock },
+	{ "TYPE", "type", CELL_PLAIN, TABLE_LEFT, 18, NULL },
+	{ "ID", "id", CELL_PLAIN, TABLE_LEFT, 8, NULL },
+	{ "SUMMARY", "summary", CELL_PLAIN, TABLE_LEFT, 10, c_summary },
 };
 
 #define NCOLS(c) (sizeof(c) / sizeof((c)[0]))
@@ -662,7 +662,7 @@ views_init(struct app *a)
 		struct view_state *s = &a->vs[v];
 
 		for (size_t c = 0; c < views[v].ncols; c++)
-			s->is_numeric[c] = views[v].cols[c].is_numeric;
+			s->is_numeric[c] = views[v].cols[c].align == TABLE_RIGHT;
 		if (model_init(&s->m, views[v].ncols, s->is_numeric, format_cell,
 		    (void *)&views[v]) != 0)
 			return -1;
