@@ -279,8 +279,8 @@ draw_tabs(struct app *a)
 	int x = 0;
 
 	for (int v = 0; v < V_COUNT; v++) {
-		snprintf(buf, sizeof(buf), "%d %s", v + 1, COLS >= 110 ? views[v].title :
-		    views[v].short_title);
+		snprintf(buf, sizeof(buf), "%d %s", v + 1, COLS >= 110 ? views[v]->title :
+		    views[v]->short_title);
 		put(3, &x, buf, v == (int)a->cur && !a->pager.is_open ? A_REVERSE | A_BOLD :
 		    A_NORMAL);
 		put(3, &x, " ", A_NORMAL);
@@ -324,7 +324,7 @@ draw_bar(int y, int x, int w, const char *text, attr_t at)
 static void
 draw_list(struct app *a)
 {
-	const struct view_def *v = &views[a->cur];
+	const struct view_def *v = views[a->cur];
 	struct view_state *s = &a->vs[a->cur];
 	int w[MODEL_MAX_COLS], rows = draw_list_rows(), x = 0;
 
@@ -436,7 +436,7 @@ draw_footer(struct app *a)
 	} else if (a->pager.is_open) {
 		snprintf(buf, sizeof(buf), "Esc/q back  Up/Down PgUp/PgDn scroll  g/G top/end");
 	} else {
-		for (const struct action *ac = views[a->cur].actions; ac->key != 0; ac++)
+		for (const struct action *ac = views[a->cur]->actions; ac->key != 0; ac++)
 			off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%c %s  ", ac->key,
 			    ac->label);
 		snprintf(buf + off, sizeof(buf) - off, "Enter detail  / filter  < > sort  "

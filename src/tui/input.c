@@ -112,7 +112,7 @@ prompt_key(struct app *a, int ch)
 static void
 help_add_actions(struct app *a, enum view_id v)
 {
-	for (const struct action *ac = views[v].actions; ac->key != 0; ac++)
+	for (const struct action *ac = views[v]->actions; ac->key != 0; ac++)
 		pager_add(a, "    %c          %s%s", ac->key, ac->label,
 		    a->is_viewer && ac->needs_write ? " (not with this viewer token)" : "");
 }
@@ -129,10 +129,10 @@ show_help(struct app *a)
 	pager_add(a, "< >           sort by the column on the left or right   I  invert");
 	pager_add(a, "Ctrl-L        redraw            q                quit (or back)");
 	for (int v = 0; v < V_COUNT; v++) {
-		if (views[v].actions[0].key == 0)
+		if (views[v]->actions[0].key == 0)
 			continue;
 		pager_add(a, "%s", "");
-		pager_add(a, "%s:", views[v].title);
+		pager_add(a, "%s:", views[v]->title);
 		help_add_actions(a, (enum view_id)v);
 	}
 	pager_add(a, "%s", "");
@@ -259,13 +259,13 @@ sort_move(struct app *a, int delta)
 	if (c >= (long)m->ncols)
 		c = 0;
 	model_set_sort(m, (size_t)c, m->is_desc);
-	app_message(a, 0, "sorted by %s", views[a->cur].cols[c].title);
+	app_message(a, 0, "sorted by %s", views[a->cur]->cols[c].title);
 }
 
 static int
 action_key(struct app *a, int ch)
 {
-	for (const struct action *ac = views[a->cur].actions; ac->key != 0; ac++) {
+	for (const struct action *ac = views[a->cur]->actions; ac->key != 0; ac++) {
 		json_t *obj;
 
 		if (ac->key != ch)

@@ -5,12 +5,14 @@
  *   model.c   the lists: filter, sort, visible order (no curses)
  *   site.c    what the dashboard knows of the site: loading it over HTTP,
  *             applying events, actions (no curses)
- *   views.c   the table of views: columns, cells, keys, details
+ *   views.c   views[], and what the views share: their models, actions' POSTs
+ *             and "sure?" prompts, the detail pager's start
+ *   view_*.c  one view each: its columns, one-key actions and detail
  *   draw.c    everything ncurses draws: header, lists, footer, pager, form
  *   input.c   keys, the prompt line, the command line, the runbook form
  *
- * Every view is a row of views[] (views.c); adding one is a table row and
- * its functions.
+ * Every view is a struct view_def of its own file, pointed to by views[]
+ * (views.c); adding one is a file, a row of views[] and an enum view_id.
  */
 #ifndef OUTPOST_TUI_H
 #define OUTPOST_TUI_H
@@ -53,7 +55,12 @@ struct view_def {
 	void (*detail)(struct app *a, json_t *obj);
 };
 
-extern const struct view_def views[V_COUNT];
+/* Each view's row, in its file (view_*.c); views[] points to them in order (views.c). */
+extern const struct view_def view_instances, view_workers, view_definitions, view_templates,
+    view_runbooks, view_runs, view_events;
+extern const struct view_def *const views[V_COUNT];
+extern const struct action views_no_actions[];
+#define NCOLS(c) (sizeof(c) / sizeof((c)[0]))
 
 /* What a view shows now. */
 struct view_state {
@@ -174,6 +181,17 @@ char *site_path(const char *base, const char *name, const char *suffix);
 /* ---- views.c ---- */
 
 int views_init(struct app *a);
+/* "YYYY-MM-DD HH:MM" of the RFC 3339 time at key (a cell). */
+void views_cell_minute(json_t *o, const char *key, char *b, size_t n);
+/* POSTs /api/v1/VIEW/KEY/verb (body may be NULL) and says how it went. */
+void views_post(struct app *a, enum view_id v, const char *key, const char *verb, json_t *body);
+/* The same for the row obj of view v. */
+void views_act(struct app *a, enum view_id v, json_t *obj, const char *verb);
+/* Asks "WHAT worker|instance NAME? (y/n)" and does verb on a y. */
+void views_ask(struct app *a, enum view_id v, json_t *obj, const char *verb, const char *what);
+/* Detail lines: an object's members one a line, or any JSON indented. */
+void views_add_fields(struct app *a, json_t *obj);
+void views_add_json(struct app *a, json_t *j);
 void views_free(struct app *a);
 /* Opens the detail of obj in view v. */
 void views_detail(struct app *a, enum view_id v, json_t *obj);

@@ -89,7 +89,7 @@ keys 2
 wait_screen 20 "the pool's worker ready on screen" "pool-1 +ready +online"
 # A bad count is refused here, naming what is valid.
 keys 4 s C-u x Enter
-wait_screen 5 "a bad count" "the count must be a whole number 0..100000, not 'x'"
+wait_screen 5 "a bad count" "the count must be a whole number 0..1000, not 'x'"
 keys q
 wait_for 5 "outpost-top to exit" test -s "$WORK/top.exit"
 _tmux kill-session -t top

@@ -1,0 +1,103 @@
+/*
+ * The workers view of outpost-top: its columns (capacity as bars), its
+ * one-key actions (cordon, uncordon, drain with a deadline, stop,
+ * terminate) and its detail (the worker and the instances it holds).
+ *
+ * What it must never do: draw (draw.c does) or list states (state.c does).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tui.h"
+#include "util.h"
+
+static void a_cordon(struct app *a, json_t *o) { views_act(a, V_WORKERS, o, "/cordon"); }
+static void a_uncordon(struct app *a, json_t *o) { views_act(a, V_WORKERS, o, "/uncordon"); }
+
+static void
+a_wterm(struct app *a, json_t *o)
+{
+	views_ask(a, V_WORKERS, o, "/terminate", "terminate");
+}
+
+static void
+a_wstop(struct app *a, json_t *o)
+{
+	views_ask(a, V_WORKERS, o, "/stop", "stop the agent of");
+}
+
+static void
+drain_done(struct app *a, const char *text)
+{
+	json_t *body = text[0] != '\0' ? json_pack("{s:s}", "deadline", text) : NULL;
+
+	views_post(a, V_WORKERS, a->prompt.ctx, "/drain", body);
+	json_decref(body);
+}
+
+static void
+a_drain(struct app *a, json_t *o)
+{
+	char id[32];
+
+	site_key(V_WORKERS, o, id, sizeof(id));
+	prompt_open(a, "drain deadline (a duration such as 30m, a time, or empty for none): ",
+	    "30m", drain_done, id);
+}
+
+static const struct action worker_actions[] = {
+	{ 'c', "cordon", 1, a_cordon },
+	{ 'u', "uncordon", 1, a_uncordon },
+	{ 'd', "drain", 1, a_drain },
+	{ 's', "stop", 1, a_wstop },
+	{ 't', "terminate", 1, a_wterm },
+	{ 0, NULL, 0, NULL }
+};
+
+static void
+worker_detail(struct app *a, json_t *obj)
+{
+	struct model *im = &a->vs[V_INSTANCES].m;
+	const char *name = json_string_value(json_object_get(obj, "name"));
+	size_t count = 0;
+
+	views_add_fields(a, obj);
+	pager_add(a, "%s", "");
+	pager_add(a, "== its instances ==");
+	/* O(n) over the instances the dashboard holds. */
+	for (size_t i = 0; name != NULL && i < im->n; i++) {
+		const char *w = json_string_value(json_object_get(im->rows[i].obj, "worker"));
+		const char *st = json_string_value(json_object_get(im->rows[i].obj, "state"));
+		enum inst_state s;
+
+		if (w == NULL || strcmp(w, name) != 0 || st == NULL ||
+		    inst_state_parse(st, &s) != 0 || !inst_state_holds_worker(s))
+			continue;
+		pager_add(a, "%-8s %-13s %-20s %s", im->rows[i].cells[0], st,
+		    im->rows[i].cells[2], im->rows[i].cells[3]);
+		count++;
+	}
+	if (count == 0)
+		pager_add(a, "none");
+}
+
+static const struct column worker_cols[] = {
+	{ "ID", "id", CELL_PLAIN, TABLE_RIGHT, 4, NULL },
+	{ "NAME", "name", CELL_PLAIN, TABLE_LEFT, 12, NULL },
+	{ "STATE", "state", CELL_WORKER_STATE, TABLE_LEFT, 12, NULL },
+	{ "HEALTH", "health", CELL_HEALTH, TABLE_LEFT, 7, NULL },
+	{ "SLOTS", "slots", CELL_BAR, TABLE_RIGHT, 14, fmt_usage },
+	{ "CPU", "cpu", CELL_PLAIN, TABLE_RIGHT, 7, fmt_usage },
+	{ "MEMORY", "memory_mb", CELL_PLAIN, TABLE_RIGHT, 11, fmt_usage },
+	{ "INST", "instance_count", CELL_PLAIN, TABLE_RIGHT, 4, NULL },
+	{ "TEMPLATE", "template", CELL_PLAIN, TABLE_LEFT, 8, NULL },
+};
+
+const struct view_def view_workers = {
+	.name = "workers", .title = "Workers", .short_title = "Work",
+	.cols = worker_cols, .ncols = NCOLS(worker_cols),
+	.default_sort = 1,	/* by name */
+	.actions = worker_actions,
+	.detail = worker_detail,
+};
