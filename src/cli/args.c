@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "state.h"
 #include "util.h"
 
 void
@@ -213,11 +214,57 @@ arg_deadline(const char *what, const char *s, int64_t max_ms, char *err, size_t 
 	return -1;
 }
 
+const char *
+opt_choices_text(enum opt_choices c, char *buf, size_t n)
+{
+	static const enum state_kind kind[] = {
+		[CHOICES_INST_STATE] = KIND_INSTANCE, [CHOICES_WORKER_STATE] = KIND_WORKER,
+		[CHOICES_HEALTH] = KIND_HEALTH, [CHOICES_RUN_STATUS] = KIND_RUN,
+	};
+
+	switch (c) {
+	case CHOICES_HOOK:
+		return hook_names_text(buf, n);
+	case CHOICES_ROLE:
+		return role_names_from(ROLE_AGENT, buf, n);
+	case CHOICES_ANY:
+		snprintf(buf, n, "anything");
+		return buf;
+	default:
+		return state_set_names(kind[c], state_all(kind[c]), buf, n);
+	}
+}
+
 int
-arg_list(const char *what, const char *s, int (*is_valid)(const char *item),
-    const char *valid_names, char *err, size_t errlen)
+opt_choices_allow(enum opt_choices c, const char *s)
+{
+	enum hook h;
+	enum role r;
+
+	switch (c) {
+	case CHOICES_ANY:
+		return 1;
+	case CHOICES_INST_STATE:
+		return state_index(KIND_INSTANCE, s) >= 0;
+	case CHOICES_WORKER_STATE:
+		return state_index(KIND_WORKER, s) >= 0;
+	case CHOICES_HEALTH:
+		return state_index(KIND_HEALTH, s) >= 0;
+	case CHOICES_RUN_STATUS:
+		return state_index(KIND_RUN, s) >= 0;
+	case CHOICES_HOOK:
+		return hook_parse(s, &h) == 0;
+	case CHOICES_ROLE:
+		return role_parse(s, &r) == 0;
+	}
+	return 0;
+}
+
+int
+arg_list(const char *what, const char *s, enum opt_choices choices, char *err, size_t errlen)
 {
 	char **items = arg_split(s);
+	char names[256];
 	int n = 0, rc = 0;
 
 	if (items == NULL) {
@@ -230,9 +277,9 @@ arg_list(const char *what, const char *s, int (*is_valid)(const char *item),
 			rc = -1;
 			break;
 		}
-		if (is_valid != NULL && !is_valid(items[n])) {
+		if (!opt_choices_allow(choices, items[n])) {
 			snprintf(err, errlen, "%s: unknown value '%s' (valid: %s)", what, items[n],
-			    valid_names);
+			    opt_choices_text(choices, names, sizeof(names)));
 			rc = -1;
 			break;
 		}

@@ -11,12 +11,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What an option's value must be one of: names from src/common/state.c's tables. */
+enum opt_choices {
+	CHOICES_ANY,		/* anything (or a value checked otherwise) */
+	CHOICES_INST_STATE,
+	CHOICES_WORKER_STATE,
+	CHOICES_HEALTH,
+	CHOICES_RUN_STATUS,
+	CHOICES_HOOK,
+	CHOICES_ROLE
+};
+
 struct opt_spec {
 	const char *name;	/* "definition" is --definition */
 	char short_name;	/* 'f' is -f; 0 for none */
 	const char *metavar;	/* the value's name in help ("FILE"); NULL: takes no value */
-	const char *help;
+	const char *help;	/* with choices, followed by ": " and them */
+	enum opt_choices choices;
 };
+
+/* "online, offline, lost": the names choices allows, for help and errors. */
+const char *opt_choices_text(enum opt_choices c, char *buf, size_t n);
+/* Is s one of them? (CHOICES_ANY: anything is.) */
+int opt_choices_allow(enum opt_choices c, const char *s);
 
 #define ARGS_MAX 64
 
@@ -71,11 +88,11 @@ int arg_duration(const char *what, const char *s, int64_t *ms, char *err, size_t
 int arg_deadline(const char *what, const char *s, int64_t max_ms, char *err, size_t errlen);
 
 /*
- * Checks a comma list: every item non-empty and accepted by is_valid (when
- * not NULL); valid_names is shown in the error. Returns the number of items.
+ * Checks a comma list: every item non-empty and one of choices (the valid
+ * names are shown in the error). Returns the number of items.
  */
-int arg_list(const char *what, const char *s, int (*is_valid)(const char *item),
-    const char *valid_names, char *err, size_t errlen);
+int arg_list(const char *what, const char *s, enum opt_choices choices, char *err,
+    size_t errlen);
 
 /*
  * Splits a comma list into a NULL-terminated array (one allocation: free the

@@ -40,6 +40,7 @@ struct cli {
 	int use_color;
 	struct httpc *http;	/* made on first use */
 	FILE *out_file;		/* stdout; tests may swap it */
+	const char *verb;	/* the command's verb: what an action's POST is named */
 };
 
 struct cmd_entry {
@@ -47,6 +48,7 @@ struct cmd_entry {
 	const char *usage;	/* what follows "outpost NOUN VERB" */
 	const char *help;	/* one line */
 	const struct opt_spec *opts;	/* this command's options, NULL-name ended */
+	int is_paged;		/* it also takes cli_page_opts: --limit, --after, --all */
 	int min_pos;
 	int max_pos;
 	int (*exec)(struct cli *c, const struct args *a);
@@ -58,6 +60,9 @@ struct cmd_noun {
 	const struct cmd_entry *cmds;
 	int is_verbless;	/* "outpost events": the noun runs cmds[0] */
 };
+
+/* The options of a list that pages: --limit N, --after CURSOR, --all. */
+extern const struct opt_spec cli_page_opts[];
 
 extern const struct cmd_entry cmd_definition_entries[];
 extern const struct cmd_entry cmd_instance_entries[];

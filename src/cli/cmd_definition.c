@@ -97,20 +97,13 @@ definition_get(struct cli *c, const struct args *a)
 }
 
 static const struct opt_spec create_opts[] = {
-	{ "file", 'f', "FILE", "the definition as a JSON file; - reads stdin" },
-	{ NULL, 0, NULL, NULL }
-};
-
-static const struct opt_spec list_opts[] = {
-	{ "limit", 0, "N", "items per page, 1..500 (server default 50)" },
-	{ "after", 0, "CURSOR", "start after this page cursor" },
-	{ "all", 0, NULL, "follow the pages to the end" },
-	{ NULL, 0, NULL, NULL }
+	{ "file", 'f', "FILE", "the definition as a JSON file; - reads stdin", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 static const struct opt_spec get_opts[] = {
-	{ "version", 0, "V", "that version instead of the latest" },
-	{ NULL, 0, NULL, NULL }
+	{ "version", 0, "V", "that version instead of the latest", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 const struct cmd_entry cmd_definition_entries[] = {
@@ -127,7 +120,7 @@ const struct cmd_entry cmd_definition_entries[] = {
 		.name = "list",
 		.usage = "[--limit N] [--after CURSOR] [--all]",
 		.help = "list the latest version of each definition",
-		.opts = list_opts,
+		.is_paged = 1,
 		.min_pos = 0,
 		.max_pos = 0,
 		.exec = definition_list,

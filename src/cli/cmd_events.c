@@ -242,7 +242,7 @@ events_run(struct cli *c, const struct args *a)
 	if (since_s != NULL && !is_now &&
 	    arg_int("--since", since_s, 0, INT64_MAX, &since, err, sizeof(err)) != 0)
 		return cli_fail(CLI_USAGE, "%s (or now)", err);
-	if (types != NULL && arg_list("--type", types, NULL, NULL, err, sizeof(err)) < 0)
+	if (types != NULL && arg_list("--type", types, CHOICES_ANY, err, sizeof(err)) < 0)
 		return cli_fail(CLI_USAGE, "%s", err);
 	if (limit_s != NULL &&
 	    arg_int("--limit", limit_s, 1, INT64_MAX, &limit, err, sizeof(err)) != 0)
@@ -281,11 +281,11 @@ events_run(struct cli *c, const struct args *a)
 
 static const struct opt_spec events_opts[] = {
 	{ "since", 0, "SEQ|now", "only events after this sequence number (default 0: all; now: "
-	    "only those to come)" },
-	{ "type", 0, "T[,T...]", "only these types; instance.* matches a family" },
-	{ "limit", 0, "N", "at most N events (with --follow: stop after N)" },
-	{ "follow", 0, NULL, "keep printing new events as they happen" },
-	{ NULL, 0, NULL, NULL }
+	    "only those to come)", 0 },
+	{ "type", 0, "T[,T...]", "only these types; instance.* matches a family", 0 },
+	{ "limit", 0, "N", "at most N events (with --follow: stop after N)", 0 },
+	{ "follow", 0, NULL, "keep printing new events as they happen", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 const struct cmd_entry cmd_events_entries[] = {

@@ -122,38 +122,17 @@ instance_create(struct cli *c, const struct args *a)
 }
 
 static int
-is_inst_state(const char *s)
-{
-	enum inst_state st;
-
-	return inst_state_parse(s, &st) == 0;
-}
-
-/* "pending, scheduled, ..." for error messages. */
-static void
-inst_state_names(char *buf, size_t n)
-{
-	size_t off = 0;
-
-	buf[0] = '\0';
-	for (int i = 0; i < INST_STATE_COUNT && off < n; i++)
-		off += (size_t)snprintf(buf + off, n - off, "%s%s", i > 0 ? ", " : "",
-		    inst_state_name((enum inst_state)i));
-}
-
-static int
 instance_list(struct cli *c, const struct args *a)
 {
 	static const char *const passed[] = { "state", "definition", "owner", "worker", "limit",
 		"after" };
-	char err[512], names[256];
+	char err[512];
 	struct sbuf path;
 	int64_t n;
 	int rc;
 
-	inst_state_names(names, sizeof(names));
-	if (args_has(a, "state") && arg_list("--state", args_get(a, "state"), is_inst_state,
-	    names, err, sizeof(err)) < 0)
+	if (args_has(a, "state") && arg_list("--state", args_get(a, "state"), CHOICES_INST_STATE,
+	    err, sizeof(err)) < 0)
 		return cli_fail(CLI_USAGE, "%s", err);
 	if (args_has(a, "limit") &&
 	    arg_int("--limit", args_get(a, "limit"), 1, 500, &n, err, sizeof(err)) != 0)
@@ -202,22 +181,11 @@ instance_act(struct cli *c, const char *idarg, const char *action, json_t *body)
 	return cli_finish(c);
 }
 
+/* stop, terminate, retry: the verb is the action. */
 static int
-instance_stop(struct cli *c, const struct args *a)
+instance_action(struct cli *c, const struct args *a)
 {
-	return instance_act(c, a->pos[0], "stop", NULL);
-}
-
-static int
-instance_terminate(struct cli *c, const struct args *a)
-{
-	return instance_act(c, a->pos[0], "terminate", NULL);
-}
-
-static int
-instance_retry(struct cli *c, const struct args *a)
-{
-	return instance_act(c, a->pos[0], "retry", NULL);
+	return instance_act(c, a->pos[0], c->verb, NULL);
 }
 
 static int
@@ -475,19 +443,11 @@ log_follow(struct cli *c, const char *idarg, struct log_reader *lr)
 }
 
 static int
-is_hook(const char *s)
-{
-	enum hook h;
-
-	return hook_parse(s, &h) == 0;
-}
-
-static int
 instance_logs(struct cli *c, const struct args *a)
 {
 	const char *hook = args_get(a, "hook"), *attempt = args_get(a, "attempt");
 	struct log_reader lr = { .is_follow = args_has(a, "follow") };
-	char err[512], path[64];
+	char err[512], path[64], names[64];
 	struct sbuf base;
 	size_t fresh;
 	int64_t id, n;
@@ -495,9 +455,9 @@ instance_logs(struct cli *c, const struct args *a)
 
 	if ((rc = cli_id_arg("instance ID", a->pos[0], &id)) != CLI_OK)
 		return rc;
-	if (hook != NULL && !is_hook(hook))
-		return cli_fail(CLI_USAGE, "--hook must be instantiate, run, collect, grade or "
-		    "stop, not '%s'", hook);
+	if (hook != NULL && !opt_choices_allow(CHOICES_HOOK, hook))
+		return cli_fail(CLI_USAGE, "--hook must be %s, not '%s'",
+		    opt_choices_text(CHOICES_HOOK, names, sizeof(names)), hook);
 	if (attempt != NULL &&
 	    arg_int("--attempt", attempt, 1, INT32_MAX, &n, err, sizeof(err)) != 0)
 		return cli_fail(CLI_USAGE, "%s", err);
@@ -529,36 +489,33 @@ instance_logs(struct cli *c, const struct args *a)
 }
 
 static const struct opt_spec create_opts[] = {
-	{ "definition", 0, "NAME[@V]", "the definition, optionally pinned to a version" },
-	{ "owner", 0, "OWNER", "who the instance is for" },
-	{ "start", 0, "TIME", "slot start, RFC 3339 (2026-11-23T10:00:00Z) or now" },
-	{ "end", 0, "TIME", "slot end, RFC 3339" },
-	{ "duration", 0, "DURATION", "slot length instead of --end: 90m, 2h, 1h30m" },
-	{ "count", 0, "N", "create N instances at once, 1..1000" },
-	{ NULL, 0, NULL, NULL }
+	{ "definition", 0, "NAME[@V]", "the definition, optionally pinned to a version", 0 },
+	{ "owner", 0, "OWNER", "who the instance is for", 0 },
+	{ "start", 0, "TIME", "slot start, RFC 3339 (2026-11-23T10:00:00Z) or now", 0 },
+	{ "end", 0, "TIME", "slot end, RFC 3339", 0 },
+	{ "duration", 0, "DURATION", "slot length instead of --end: 90m, 2h, 1h30m", 0 },
+	{ "count", 0, "N", "create N instances at once, 1..1000", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 static const struct opt_spec list_opts[] = {
-	{ "state", 0, "S[,S...]", "only these states" },
-	{ "definition", 0, "NAME", "only instances of this definition" },
-	{ "owner", 0, "OWNER", "only instances of this owner" },
-	{ "worker", 0, "ID", "only instances placed on this worker" },
-	{ "limit", 0, "N", "items per page, 1..500 (server default 50)" },
-	{ "after", 0, "CURSOR", "start after this page cursor" },
-	{ "all", 0, NULL, "follow the pages to the end" },
-	{ NULL, 0, NULL, NULL }
+	{ "state", 0, "S[,S...]", "only these states", 0 },
+	{ "definition", 0, "NAME", "only instances of this definition", 0 },
+	{ "owner", 0, "OWNER", "only instances of this owner", 0 },
+	{ "worker", 0, "ID", "only instances placed on this worker", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 static const struct opt_spec extend_opts[] = {
-	{ "end", 0, "TIME", "the new slot end, RFC 3339" },
-	{ NULL, 0, NULL, NULL }
+	{ "end", 0, "TIME", "the new slot end, RFC 3339", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 static const struct opt_spec logs_opts[] = {
-	{ "hook", 0, "HOOK", "only this hook: instantiate, run, collect, grade or stop" },
-	{ "attempt", 0, "N", "only the Nth placement of the instance (from 1)" },
-	{ "follow", 0, NULL, "print new output every second until the instance ends" },
-	{ NULL, 0, NULL, NULL }
+	{ "hook", 0, "HOOK", "only this hook", CHOICES_HOOK },
+	{ "attempt", 0, "N", "only the Nth placement of the instance (from 1)", 0 },
+	{ "follow", 0, NULL, "print new output every second until the instance ends", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 const struct cmd_entry cmd_instance_entries[] = {
@@ -576,6 +533,7 @@ const struct cmd_entry cmd_instance_entries[] = {
 		    "[--after CURSOR] [--all]",
 		.help = "list instances, filtered",
 		.opts = list_opts,
+		.is_paged = 1,
 		.exec = instance_list,
 	},
 	{
@@ -592,7 +550,7 @@ const struct cmd_entry cmd_instance_entries[] = {
 		.help = "stop a running instance: collect, grade, then stop",
 		.min_pos = 1,
 		.max_pos = 1,
-		.exec = instance_stop,
+		.exec = instance_action,
 	},
 	{
 		.name = "terminate",
@@ -600,7 +558,7 @@ const struct cmd_entry cmd_instance_entries[] = {
 		.help = "end an instance at once, skipping collection",
 		.min_pos = 1,
 		.max_pos = 1,
-		.exec = instance_terminate,
+		.exec = instance_action,
 	},
 	{
 		.name = "retry",
@@ -608,7 +566,7 @@ const struct cmd_entry cmd_instance_entries[] = {
 		.help = "send a failed instance back to pending",
 		.min_pos = 1,
 		.max_pos = 1,
-		.exec = instance_retry,
+		.exec = instance_action,
 	},
 	{
 		.name = "extend",

@@ -495,21 +495,17 @@ alert_list(struct cli *c, const struct args *a)
 }
 
 static const struct opt_spec run_opts[] = {
-	{ "param", 'p', "NAME=VALUE", "a parameter (again for each one)" },
-	{ "dry-run", 0, NULL, "say what it would do, change nothing" },
-	{ "yes", 'y', NULL, "confirm a runbook that asks for it without asking" },
-	{ "no-follow", 0, NULL, "print the run's id and return; do not follow its output" },
-	{ NULL, 0, NULL, NULL }
+	{ "param", 'p', "NAME=VALUE", "a parameter (again for each one)", 0 },
+	{ "dry-run", 0, NULL, "say what it would do, change nothing", 0 },
+	{ "yes", 'y', NULL, "confirm a runbook that asks for it without asking", 0 },
+	{ "no-follow", 0, NULL, "print the run's id and return; do not follow its output", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 static const struct opt_spec list_opts[] = {
-	{ "runbook", 0, "NAME", "only runs of this runbook" },
-	{ "status", 0, "S", "only runs with this status: running, succeeded, failed, cancelled, "
-	    "interrupted" },
-	{ "limit", 0, "N", "items per page, 1..500 (server default 50)" },
-	{ "after", 0, "CURSOR", "start after this page cursor" },
-	{ "all", 0, NULL, "follow the pages to the end" },
-	{ NULL, 0, NULL, NULL }
+	{ "runbook", 0, "NAME", "only runs of this runbook", 0 },
+	{ "status", 0, "S", "only runs with this status", CHOICES_RUN_STATUS },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 const struct cmd_entry cmd_runbook_entries[] = {
@@ -547,6 +543,7 @@ const struct cmd_entry cmd_run_entries[] = {
 		.usage = "[--runbook NAME] [--status S]",
 		.help = "list runs, newest first",
 		.opts = list_opts,
+		.is_paged = 1,
 		.min_pos = 0,
 		.max_pos = 0,
 		.exec = run_list,

@@ -175,13 +175,13 @@ done:
 }
 
 static const struct opt_spec apply_opts[] = {
-	{ "file", 'f', "FILE", "the template as a JSON file; - reads stdin" },
-	{ NULL, 0, NULL, NULL }
+	{ "file", 'f', "FILE", "the template as a JSON file; - reads stdin", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 static const struct opt_spec scale_opts[] = {
-	{ "deadline", 0, "WHEN", "workers removed drain until WHEN: RFC 3339, or 30m from now" },
-	{ NULL, 0, NULL, NULL }
+	{ "deadline", 0, "WHEN", "workers removed drain until WHEN: RFC 3339, or 30m from now", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 const struct cmd_entry cmd_template_entries[] = {

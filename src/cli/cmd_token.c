@@ -99,10 +99,10 @@ token_revoke(struct cli *c, const struct args *a)
 }
 
 static const struct opt_spec create_opts[] = {
-	{ "name", 0, "NAME", "what the token is for" },
-	{ "role", 0, "ROLE", "agent, viewer, operator or admin" },
-	{ "expires-in", 0, "DURATION", "lifetime, e.g. 30d or 12h (default: never)" },
-	{ NULL, 0, NULL, NULL }
+	{ "name", 0, "NAME", "what the token is for", 0 },
+	{ "role", 0, "ROLE", "the token's role", CHOICES_ROLE },
+	{ "expires-in", 0, "DURATION", "lifetime, e.g. 30d or 12h (default: never)", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 const struct cmd_entry cmd_token_entries[] = {

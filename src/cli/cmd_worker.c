@@ -25,45 +25,19 @@ static const struct column worker_columns[] = {
 };
 
 static int
-is_worker_state(const char *s)
-{
-	enum worker_state st;
-
-	return worker_state_parse(s, &st) == 0;
-}
-
-static int
-is_health(const char *s)
-{
-	enum worker_health h;
-
-	return worker_health_parse(s, &h) == 0;
-}
-
-static int
 worker_list(struct cli *c, const struct args *a)
 {
 	static const char *const passed[] = { "state", "health", "template", "limit", "after" };
-	char err[512], names[256], hnames[64];
+	char err[512];
 	struct sbuf path;
-	size_t off = 0;
 	int64_t n;
 	int rc;
 
-	names[0] = '\0';
-	for (int i = 0; i < WORKER_STATE_COUNT && off < sizeof(names); i++)
-		off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s", i > 0 ? ", " : "",
-		    worker_state_name((enum worker_state)i));
-	off = 0;
-	hnames[0] = '\0';
-	for (int i = 0; i < HEALTH_COUNT && off < sizeof(hnames); i++)
-		off += (size_t)snprintf(hnames + off, sizeof(hnames) - off, "%s%s",
-		    i > 0 ? ", " : "", worker_health_name((enum worker_health)i));
-	if (args_has(a, "state") && arg_list("--state", args_get(a, "state"), is_worker_state,
-	    names, err, sizeof(err)) < 0)
+	if (args_has(a, "state") && arg_list("--state", args_get(a, "state"),
+	    CHOICES_WORKER_STATE, err, sizeof(err)) < 0)
 		return cli_fail(CLI_USAGE, "%s", err);
-	if (args_has(a, "health") && arg_list("--health", args_get(a, "health"), is_health,
-	    hnames, err, sizeof(err)) < 0)
+	if (args_has(a, "health") && arg_list("--health", args_get(a, "health"), CHOICES_HEALTH,
+	    err, sizeof(err)) < 0)
 		return cli_fail(CLI_USAGE, "%s", err);
 	if (args_has(a, "limit") &&
 	    arg_int("--limit", args_get(a, "limit"), 1, 500, &n, err, sizeof(err)) != 0)
@@ -127,16 +101,11 @@ worker_act(struct cli *c, const char *who, const char *action, json_t *body)
 	return cli_finish(c);
 }
 
+/* cordon, uncordon: the verb is the action. */
 static int
-worker_cordon(struct cli *c, const struct args *a)
+worker_action(struct cli *c, const struct args *a)
 {
-	return worker_act(c, a->pos[0], "cordon", NULL);
-}
-
-static int
-worker_uncordon(struct cli *c, const struct args *a)
-{
-	return worker_act(c, a->pos[0], "uncordon", NULL);
+	return worker_act(c, a->pos[0], c->verb, NULL);
 }
 
 /*
@@ -168,48 +137,33 @@ worker_drain(struct cli *c, const struct args *a)
  * first; its message is shown as it is.
  */
 static int
-worker_end(struct cli *c, const struct args *a, const char *action)
+worker_end(struct cli *c, const struct args *a)
 {
 	json_t *body = args_has(a, "force") ? json_pack("{s:b}", "force", 1) : json_object();
 	int rc;
 
 	if (body == NULL)
 		return cli_fail(CLI_USAGE, "out of memory");
-	rc = worker_act(c, a->pos[0], action, body);
+	rc = worker_act(c, a->pos[0], c->verb, body);
 	json_decref(body);
 	return rc;
 }
 
-static int
-worker_stop(struct cli *c, const struct args *a)
-{
-	return worker_end(c, a, "stop");
-}
-
-static int
-worker_terminate(struct cli *c, const struct args *a)
-{
-	return worker_end(c, a, "terminate");
-}
-
 static const struct opt_spec list_opts[] = {
-	{ "state", 0, "S[,S...]", "only workers in these states" },
-	{ "health", 0, "H[,H...]", "only workers of this health: online, offline, lost" },
-	{ "template", 0, "NAME", "only workers of this template" },
-	{ "limit", 0, "N", "items per page, 1..500 (server default 50)" },
-	{ "after", 0, "CURSOR", "start after this page cursor" },
-	{ "all", 0, NULL, "follow the pages to the end" },
-	{ NULL, 0, NULL, NULL }
+	{ "state", 0, "S[,S...]", "only workers in these states", CHOICES_WORKER_STATE },
+	{ "health", 0, "H[,H...]", "only workers of this health", CHOICES_HEALTH },
+	{ "template", 0, "NAME", "only workers of this template", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 static const struct opt_spec drain_opts[] = {
-	{ "deadline", 0, "WHEN", "stop what still runs at WHEN: RFC 3339, or 30m from now" },
-	{ NULL, 0, NULL, NULL }
+	{ "deadline", 0, "WHEN", "stop what still runs at WHEN: RFC 3339, or 30m from now", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 static const struct opt_spec end_opts[] = {
-	{ "force", 0, NULL, "even with instances on it: they end as if the worker were lost" },
-	{ NULL, 0, NULL, NULL }
+	{ "force", 0, NULL, "even with instances on it: they end as if the worker were lost", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 const struct cmd_entry cmd_worker_entries[] = {
@@ -219,6 +173,7 @@ const struct cmd_entry cmd_worker_entries[] = {
 		    "[--after CURSOR] [--all]",
 		.help = "list workers with their capacity in use",
 		.opts = list_opts,
+		.is_paged = 1,
 		.exec = worker_list,
 	},
 	{
@@ -235,7 +190,7 @@ const struct cmd_entry cmd_worker_entries[] = {
 		.help = "take no new instances on a worker; what runs there goes on",
 		.min_pos = 1,
 		.max_pos = 1,
-		.exec = worker_cordon,
+		.exec = worker_action,
 	},
 	{
 		.name = "uncordon",
@@ -243,7 +198,7 @@ const struct cmd_entry cmd_worker_entries[] = {
 		.help = "let a cordoned worker take instances again",
 		.min_pos = 1,
 		.max_pos = 1,
-		.exec = worker_uncordon,
+		.exec = worker_action,
 	},
 	{
 		.name = "drain",
@@ -261,7 +216,7 @@ const struct cmd_entry cmd_worker_entries[] = {
 		.opts = end_opts,
 		.min_pos = 1,
 		.max_pos = 1,
-		.exec = worker_stop,
+		.exec = worker_end,
 	},
 	{
 		.name = "terminate",
@@ -270,7 +225,7 @@ const struct cmd_entry cmd_worker_entries[] = {
 		.opts = end_opts,
 		.min_pos = 1,
 		.max_pos = 1,
-		.exec = worker_terminate,
+		.exec = worker_end,
 	},
 	{ .name = NULL }
 };

@@ -28,16 +28,24 @@ static const struct cmd_noun nouns[] = {
 	{ NULL, NULL, NULL, 0 }
 };
 
+const struct opt_spec cli_page_opts[] = {
+	{ "limit", 0, "N", "items per page, 1..500 (server default 50)", 0 },
+	{ "after", 0, "CURSOR", "start after this page cursor", 0 },
+	{ "all", 0, NULL, "follow the pages to the end", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
+};
+
 static const struct opt_spec global_opts[] = {
-	{ "server", 0, "URL", "the server (env OUTPOST_SERVER; default " CLI_DEFAULT_SERVER ")" },
-	{ "token", 0, "TOKEN", "bearer token (env OUTPOST_TOKEN)" },
+	{ "server", 0, "URL", "the server (env OUTPOST_SERVER; default " CLI_DEFAULT_SERVER ")",
+	    0 },
+	{ "token", 0, "TOKEN", "bearer token (env OUTPOST_TOKEN)", 0 },
 	{ "token-file", 0, "FILE",
-	    "read the token from FILE's first line (env OUTPOST_TOKEN_FILE)" },
-	{ "config", 0, "FILE", "the CLI's config file (env OUTPOST_CONFIG)" },
-	{ "output", 'o', "FORMAT", "table (default) or json" },
-	{ "help", 'h', NULL, "show help and exit" },
-	{ "version", 0, NULL, "show the version and exit" },
-	{ NULL, 0, NULL, NULL }
+	    "read the token from FILE's first line (env OUTPOST_TOKEN_FILE)", 0 },
+	{ "config", 0, "FILE", "the CLI's config file (env OUTPOST_CONFIG)", 0 },
+	{ "output", 'o', "FORMAT", "table (default) or json", 0 },
+	{ "help", 'h', NULL, "show help and exit", 0 },
+	{ "version", 0, NULL, "show the version and exit", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 static void
@@ -52,7 +60,14 @@ print_opts(FILE *f, const struct opt_spec *opts)
 		else
 			snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->metavar ? " " : "",
 			    o->metavar ? o->metavar : "");
-		fprintf(f, "  %-28s %s\n", left, o->help);
+		if (o->choices != CHOICES_ANY) {
+			char names[256];
+
+			fprintf(f, "  %-28s %s: %s\n", left, o->help,
+			    opt_choices_text(o->choices, names, sizeof(names)));
+		} else {
+			fprintf(f, "  %-28s %s\n", left, o->help);
+		}
 	}
 }
 
@@ -108,9 +123,11 @@ help_cmd(FILE *f, const struct cmd_noun *n, const struct cmd_entry *e)
 	fprintf(f, "usage: ");
 	usage_line(f, n, e);
 	fprintf(f, "\n\n%s.\n", e->help);
-	if (e->opts != NULL && e->opts[0].name != NULL) {
+	if ((e->opts != NULL && e->opts[0].name != NULL) || e->is_paged) {
 		fprintf(f, "\nOptions:\n");
 		print_opts(f, e->opts);
+		if (e->is_paged)
+			print_opts(f, cli_page_opts);
 	}
 	fprintf(f, "\nGlobal options:\n");
 	print_opts(f, global_opts);
@@ -181,14 +198,14 @@ int
 main(int argc, char **argv)
 {
 	const struct opt_spec *globals[] = { global_opts, NULL };
-	const struct opt_spec *both[] = { NULL, global_opts, NULL };
+	const struct opt_spec *tables[4];
 	const struct cmd_noun *noun;
 	const struct cmd_entry *cmd;
 	const char *out;
 	struct cli c;
 	struct args a;
 	char err[2048], names[128];
-	int used, i, rc;
+	int used, i, k, rc;
 
 	memset(&c, 0, sizeof(c));
 	c.out_file = stdout;
@@ -228,8 +245,14 @@ main(int argc, char **argv)
 		i++;
 	}
 	/* The command's own options first, so they may shadow a global name (--version). */
-	both[0] = cmd->opts != NULL ? cmd->opts : global_opts;
-	if (args_parse(&a, both, argc - i, argv + i, ARGS_PERMUTE, NULL, err, sizeof(err)) != 0) {
+	k = 0;
+	if (cmd->opts != NULL)
+		tables[k++] = cmd->opts;
+	if (cmd->is_paged)
+		tables[k++] = cli_page_opts;
+	tables[k++] = global_opts;
+	tables[k] = NULL;
+	if (args_parse(&a, tables, argc - i, argv + i, ARGS_PERMUTE, NULL, err, sizeof(err)) != 0) {
 		rc = cli_fail(CLI_USAGE, "%s; see 'outpost %s%s%s --help'", err, noun->name,
 		    noun->is_verbless ? "" : " ", noun->is_verbless ? "" : cmd->name);
 		return rc;
@@ -255,6 +278,7 @@ main(int argc, char **argv)
 		return cli_fail(CLI_USAGE, "%s", err);
 	c.use_color = c.out == OUT_TABLE && isatty(STDOUT_FILENO) &&
 	    (getenv("NO_COLOR") == NULL || getenv("NO_COLOR")[0] == '\0');
+	c.verb = cmd->name;
 	rc = cmd->exec(&c, &a);
 	httpc_free(c.http);
 	return rc;

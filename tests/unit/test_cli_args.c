@@ -16,21 +16,21 @@
 #include "cli.h"
 
 static const struct opt_spec globals[] = {
-	{ "server", 0, "URL", "" },
-	{ "token", 0, "TOKEN", "" },
-	{ "token-file", 0, "FILE", "" },
-	{ "config", 0, "FILE", "" },
-	{ "output", 'o', "FORMAT", "" },
-	{ "help", 'h', NULL, "" },
-	{ "version", 0, NULL, "" },
-	{ NULL, 0, NULL, NULL }
+	{ "server", 0, "URL", "", 0 },
+	{ "token", 0, "TOKEN", "", 0 },
+	{ "token-file", 0, "FILE", "", 0 },
+	{ "config", 0, "FILE", "", 0 },
+	{ "output", 'o', "FORMAT", "", 0 },
+	{ "help", 'h', NULL, "", 0 },
+	{ "version", 0, NULL, "", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 static const struct opt_spec cmd[] = {
-	{ "file", 'f', "FILE", "" },
-	{ "all", 0, NULL, "" },
-	{ "version", 0, "V", "" },
-	{ NULL, 0, NULL, NULL }
+	{ "file", 'f', "FILE", "", 0 },
+	{ "all", 0, NULL, "", 0 },
+	{ "version", 0, "V", "", 0 },
+	{ NULL, 0, NULL, NULL, 0 }
 };
 
 static int
@@ -244,8 +244,8 @@ static void
 test_negative_numbers_are_positionals(void **state)
 {
 	static const struct opt_spec digit[] = {
-		{ "one", '1', NULL, "" },
-		{ NULL, 0, NULL, NULL }
+		{ "one", '1', NULL, "", 0 },
+		{ NULL, 0, NULL, NULL, 0 }
 	};
 	const struct opt_spec *tables[] = { digit, globals, NULL };
 	char *argv[] = { "lab", "-1", "-3", "-o", "json", "-10" };
@@ -338,12 +338,6 @@ test_a_template_names_itself(void **state)
 	json_decref(nul);
 }
 
-static int
-is_ab(const char *s)
-{
-	return strcmp(s, "a") == 0 || strcmp(s, "b") == 0;
-}
-
 static void
 test_arg_list_and_split(void **state)
 {
@@ -351,12 +345,16 @@ test_arg_list_and_split(void **state)
 	char **v;
 
 	(void)state;
-	assert_int_equal(arg_list("--state", "a,b,a", is_ab, "a, b", err, sizeof(err)), 3);
-	assert_int_equal(arg_list("--state", "a,c", is_ab, "a, b", err, sizeof(err)), -1);
-	assert_string_equal(err, "--state: unknown value 'c' (valid: a, b)");
-	assert_int_equal(arg_list("--type", "x,,y", NULL, NULL, err, sizeof(err)), -1);
+	assert_int_equal(arg_list("--health", "lost,online,lost", CHOICES_HEALTH, err,
+	    sizeof(err)), 3);
+	assert_int_equal(arg_list("--health", "lost,asleep", CHOICES_HEALTH, err, sizeof(err)), -1);
+	assert_string_equal(err, "--health: unknown value 'asleep' (valid: online, offline, lost)");
+	assert_int_equal(arg_list("--hook", "grade,walk", CHOICES_HOOK, err, sizeof(err)), -1);
+	assert_string_equal(err, "--hook: unknown value 'walk' (valid: instantiate, run, collect, "
+	    "grade or stop)");
+	assert_int_equal(arg_list("--type", "x,,y", CHOICES_ANY, err, sizeof(err)), -1);
 	assert_string_equal(err, "--type has an empty item in 'x,,y'");
-	assert_int_equal(arg_list("--type", "", NULL, NULL, err, sizeof(err)), -1);
+	assert_int_equal(arg_list("--type", "", CHOICES_ANY, err, sizeof(err)), -1);
 	v = arg_split("instance.*,worker.state");
 	assert_string_equal(v[0], "instance.*");
 	assert_string_equal(v[1], "worker.state");
