@@ -293,19 +293,49 @@ page_path(const char *base, const char *cursor)
 }
 
 int
+cli_print_answer(struct cli *c, struct httpc_resp *r)
+{
+	if (c->out == OUT_JSON)
+		cli_print_json(c, r->json);
+	else
+		view_object(c, r->json);
+	httpc_resp_free(r);
+	return cli_finish(c);
+}
+
+int
 cli_show(struct cli *c, const char *path)
 {
 	struct httpc_resp r;
 	int rc = cli_call_json(c, "GET", path, NULL, &r);
 
-	if (rc != CLI_OK)
-		return rc;
-	if (c->out == OUT_JSON)
-		cli_print_json(c, r.json);
-	else
-		view_object(c, r.json);
-	httpc_resp_free(&r);
-	return cli_finish(c);
+	return rc != CLI_OK ? rc : cli_print_answer(c, &r);
+}
+
+int
+cli_list_query(struct cli *c, const char *base, const char *const *passed,
+    const struct column *cols, const struct args *a)
+{
+	struct sbuf path;
+	char err[256];
+	int64_t limit;
+	int rc;
+
+	if (args_has(a, "limit") &&
+	    arg_int("--limit", args_get(a, "limit"), 1, 500, &limit, err, sizeof(err)) != 0)
+		return cli_fail(CLI_USAGE, "%s", err);
+	if (args_has(a, "after") && args_has(a, "all"))
+		return cli_fail(CLI_USAGE, "--after and --all cannot be used together");
+	sbuf_init(&path);
+	sbuf_puts(&path, base);
+	for (size_t i = 0; passed != NULL && passed[i] != NULL; i++)
+		httpc_query_add(&path, passed[i], args_get(a, passed[i]));
+	httpc_query_add(&path, "limit", args_get(a, "limit"));
+	httpc_query_add(&path, "after", args_get(a, "after"));
+	rc = path.p != NULL ? cli_list(c, path.p, cols, args_has(a, "all")) :
+	    cli_fail(CLI_USAGE, "out of memory");
+	sbuf_free(&path);
+	return rc;
 }
 
 int

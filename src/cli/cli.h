@@ -177,7 +177,17 @@ int view_log_chunk(struct cli *c, struct view_log *at, json_t *chunk, int is_ter
  * pages remain, says so on stderr.
  */
 int cli_list(struct cli *c, const char *path, const struct column *cols, int follow_all);
+/*
+ * (cli.c) A paged list: GET base with the query parameters passed names
+ * (NULL-ended; each the value of the option of that name, when given) and
+ * the paging options (cli_page_opts), which it checks first; prints the
+ * items with cols.
+ */
+int cli_list_query(struct cli *c, const char *base, const char *const *passed,
+    const struct column *cols, const struct args *a);
 /* (cli.c) GETs path and prints the one object it answers (view_object or JSON). */
 int cli_show(struct cli *c, const char *path);
+/* (cli.c) Prints an answer's object as cli_show does, frees it; the command's exit code. */
+int cli_print_answer(struct cli *c, struct httpc_resp *r);
 
 #endif

@@ -36,40 +36,13 @@ definition_create(struct cli *c, const struct args *a)
 		return rc;
 	rc = cli_call_json(c, "POST", "/api/v1/definitions", body, &r);
 	json_decref(body);
-	if (rc != CLI_OK)
-		return rc;
-	if (c->out == OUT_JSON)
-		cli_print_json(c, r.json);
-	else
-		view_object(c, r.json);
-	httpc_resp_free(&r);
-	return cli_finish(c);
+	return rc != CLI_OK ? rc : cli_print_answer(c, &r);
 }
 
 static int
 definition_list(struct cli *c, const struct args *a)
 {
-	struct sbuf path;
-	char err[256];
-	int64_t limit;
-	int rc;
-
-	sbuf_init(&path);
-	sbuf_puts(&path, "/api/v1/definitions");
-	if (args_has(a, "limit") &&
-	    arg_int("--limit", args_get(a, "limit"), 1, 500, &limit, err, sizeof(err)) != 0) {
-		sbuf_free(&path);
-		return cli_fail(CLI_USAGE, "%s", err);
-	}
-	if (args_has(a, "after") && args_has(a, "all")) {
-		sbuf_free(&path);
-		return cli_fail(CLI_USAGE, "--after and --all cannot be used together");
-	}
-	httpc_query_add(&path, "limit", args_get(a, "limit"));
-	httpc_query_add(&path, "after", args_get(a, "after"));
-	rc = cli_list(c, path.p, definition_columns, args_has(a, "all"));
-	sbuf_free(&path);
-	return rc;
+	return cli_list_query(c, "/api/v1/definitions", NULL, definition_columns, a);
 }
 
 static int

@@ -124,28 +124,13 @@ instance_create(struct cli *c, const struct args *a)
 static int
 instance_list(struct cli *c, const struct args *a)
 {
-	static const char *const passed[] = { "state", "definition", "owner", "worker", "limit",
-		"after" };
+	static const char *const passed[] = { "state", "definition", "owner", "worker", NULL };
 	char err[512];
-	struct sbuf path;
-	int64_t n;
-	int rc;
 
 	if (args_has(a, "state") && arg_list("--state", args_get(a, "state"), CHOICES_INST_STATE,
 	    err, sizeof(err)) < 0)
 		return cli_fail(CLI_USAGE, "%s", err);
-	if (args_has(a, "limit") &&
-	    arg_int("--limit", args_get(a, "limit"), 1, 500, &n, err, sizeof(err)) != 0)
-		return cli_fail(CLI_USAGE, "%s", err);
-	if (args_has(a, "after") && args_has(a, "all"))
-		return cli_fail(CLI_USAGE, "--after and --all cannot be used together");
-	sbuf_init(&path);
-	sbuf_puts(&path, "/api/v1/instances");
-	for (size_t i = 0; i < sizeof(passed) / sizeof(passed[0]); i++)
-		httpc_query_add(&path, passed[i], args_get(a, passed[i]));
-	rc = cli_list(c, path.p, instance_columns, args_has(a, "all"));
-	sbuf_free(&path);
-	return rc;
+	return cli_list_query(c, "/api/v1/instances", passed, instance_columns, a);
 }
 
 static int

@@ -400,18 +400,16 @@ done:
 static int
 run_list(struct cli *c, const struct args *a)
 {
-	struct sbuf path;
-	int rc;
+	static const char *const passed[] = { "runbook", "status", NULL };
+	const char *status = args_get(a, "status");
+	char err[256];
+	int n;
 
-	sbuf_init(&path);
-	sbuf_puts(&path, "/api/v1/runs");
-	httpc_query_add(&path, "runbook", args_get(a, "runbook"));
-	httpc_query_add(&path, "status", args_get(a, "status"));
-	httpc_query_add(&path, "limit", args_get(a, "limit"));
-	httpc_query_add(&path, "after", args_get(a, "after"));
-	rc = cli_list(c, path.p, run_columns, args_has(a, "all"));
-	sbuf_free(&path);
-	return rc;
+	if (status != NULL &&
+	    (n = arg_list("--status", status, CHOICES_RUN_STATUS, err, sizeof(err))) != 1)
+		return n < 0 ? cli_fail(CLI_USAGE, "%s", err) :
+		    cli_fail(CLI_USAGE, "--status takes one status, not '%s'", status);
+	return cli_list_query(c, "/api/v1/runs", passed, run_columns, a);
 }
 
 static int

@@ -27,11 +27,8 @@ static const struct column worker_columns[] = {
 static int
 worker_list(struct cli *c, const struct args *a)
 {
-	static const char *const passed[] = { "state", "health", "template", "limit", "after" };
+	static const char *const passed[] = { "state", "health", "template", NULL };
 	char err[512];
-	struct sbuf path;
-	int64_t n;
-	int rc;
 
 	if (args_has(a, "state") && arg_list("--state", args_get(a, "state"),
 	    CHOICES_WORKER_STATE, err, sizeof(err)) < 0)
@@ -39,18 +36,7 @@ worker_list(struct cli *c, const struct args *a)
 	if (args_has(a, "health") && arg_list("--health", args_get(a, "health"), CHOICES_HEALTH,
 	    err, sizeof(err)) < 0)
 		return cli_fail(CLI_USAGE, "%s", err);
-	if (args_has(a, "limit") &&
-	    arg_int("--limit", args_get(a, "limit"), 1, 500, &n, err, sizeof(err)) != 0)
-		return cli_fail(CLI_USAGE, "%s", err);
-	if (args_has(a, "after") && args_has(a, "all"))
-		return cli_fail(CLI_USAGE, "--after and --all cannot be used together");
-	sbuf_init(&path);
-	sbuf_puts(&path, "/api/v1/workers");
-	for (size_t i = 0; i < sizeof(passed) / sizeof(passed[0]); i++)
-		httpc_query_add(&path, passed[i], args_get(a, passed[i]));
-	rc = cli_list(c, path.p, worker_columns, args_has(a, "all"));
-	sbuf_free(&path);
-	return rc;
+	return cli_list_query(c, "/api/v1/workers", passed, worker_columns, a);
 }
 
 /* "/api/v1/workers/ID_OR_NAME" plus suffix; NULL for an empty name. */

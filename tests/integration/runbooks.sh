@@ -164,6 +164,9 @@ assert_match 'careful +succeeded' "$OUT" "run list"
 cli 0 run list --status failed
 assert_match 'fails +failed' "$OUT" "run list --status failed"
 [ "$(printf '%s\n' "$OUT" | grep -c succeeded)" = 0 ] || fail "run list --status failed shows others: $OUT"
+cli 2 run list --status bogus
+assert_contains "--status: unknown value 'bogus' (valid: running, succeeded, failed, cancelled, interrupted)" \
+	"$ERR" "run list with an unknown status"
 cli 0 run get "$fails_run"
 assert_contains "second" "$OUT" "run get shows the steps"
 cli 1 run cancel "$fails_run"
