@@ -689,27 +689,19 @@ instance_act(struct store *s, int64_t id, enum inst_action a, json_t *body, cons
 	sqlite3_stmt *st;
 	enum inst_state from, to;
 	char why[200], reason[200];
-	int rc;
+	int i;
 
 	*out = NULL;
 	err->code = NULL;
-	if (store_begin(s) != 0) {
-		store_fail(s, err);
-		return -1;
-	}
-	st = store_stmt(s, "SELECT state FROM instances WHERE id = ?");
-	if (st == NULL)
+	if (store_begin(s) != 0)
+		return store_fail(s, err);
+	i = store_state_of(s, "SELECT state FROM instances WHERE id = ?", KIND_INSTANCE, id,
+	    "instance", err);
+	if (i < 0)
 		goto fail;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		op_err_set(err, 404, "not_found", "id", "no instance with id %lld", (long long)id);
-		goto fail;
-	}
-	rc = inst_state_parse((const char *)sqlite3_column_text(st, 0), &from);
-	sqlite3_reset(st);
-	if (rc != 0 || inst_action_target(a, from, &to, why, sizeof(why)) != 0) {
-		op_err_set(err, 409, "invalid_transition", "", "%s", rc != 0 ? "unknown state" : why);
+	from = (enum inst_state)i;
+	if (inst_action_target(a, from, &to, why, sizeof(why)) != 0) {
+		op_err_set(err, 409, "invalid_transition", "", "%s", why);
 		goto fail;
 	}
 	if (a == INST_ACT_EXTEND) {

@@ -180,17 +180,12 @@ static void
 provision_job_failed(struct app *a, const struct job *j, const struct tview *t, const char *why,
     int64_t now)
 {
-	sqlite3_stmt *st = store_stmt(a->store, "SELECT state FROM workers WHERE id = ?");
+	struct op_err err = { 0 };
 	struct wrow w = { 0 };
-	int is_prov;
+	enum worker_state state;
 
-	if (st == NULL)
-		return;
-	sqlite3_bind_int64(st, 1, j->worker_id);
-	is_prov = sqlite3_step(st) == SQLITE_ROW &&
-	    strcmp((const char *)sqlite3_column_text(st, 0), "provisioning") == 0;
-	sqlite3_reset(st);
-	if (!is_prov || t == NULL)
+	if (worker_state_of(a->store, j->worker_id, &state, &err) != 0 ||
+	    state != WORKER_PROVISIONING || t == NULL)
 		return;
 	w.id = j->worker_id;
 	snprintf(w.name, sizeof(w.name), "%s", j->worker);

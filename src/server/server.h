@@ -102,6 +102,13 @@ int store_check(struct store *s);
 int store_fail(struct store *s, struct op_err *err);
 /* Rolls back the open transaction; err keeps its reason, or gets the database's. Returns -1. */
 int store_abort(struct store *s, struct op_err *err);
+/*
+ * The state of row id as sql reads it ("SELECT state FROM workers WHERE id = ?"):
+ * its index in kind's table, or -1 with err (404 "no WHAT with id N", or the
+ * database's error, or 500 for a name the table does not know).
+ */
+int store_state_of(struct store *s, const char *sql, enum state_kind kind, int64_t id,
+    const char *what, struct op_err *err);
 /* Resets statements left mid-step; returns how many there were (0 is right). */
 int store_idle(struct store *s);
 
@@ -659,6 +666,8 @@ int worker_insert(struct store *s, const struct worker_new *n, int64_t *id);
 /* Moves a worker to `to` with its worker.state event; 404, or 409 when the machine refuses. */
 int worker_transition(struct store *s, int64_t id, enum worker_state to, int64_t drain_deadline,
     const char *reason, const char *actor, struct op_err *err);
+/* A worker's state now: 0, or -1 with err (404 for no such worker). */
+int worker_state_of(struct store *s, int64_t id, enum worker_state *state, struct op_err *err);
 /* The two halves of it, for a caller whose own event comes between (registration). */
 int worker_transition_write(struct store *s, int64_t id, enum worker_state to,
     int64_t drain_deadline, enum worker_state *from, struct op_err *err);

@@ -490,6 +490,28 @@ store_fail(struct store *s, struct op_err *err)
 }
 
 int
+store_state_of(struct store *s, const char *sql, enum state_kind kind, int64_t id,
+    const char *what, struct op_err *err)
+{
+	sqlite3_stmt *st = store_stmt(s, sql);
+	int found, i = -1;
+
+	if (st == NULL)
+		return store_fail(s, err);
+	sqlite3_bind_int64(st, 1, id);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	if (found)
+		i = state_index(kind, (const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	if (!found)
+		op_err_set(err, 404, "not_found", "id", "no %s with id %lld", what, (long long)id);
+	else if (i < 0)
+		op_err_set(err, 500, "internal", "", "%s %lld has an unknown state", what,
+		    (long long)id);
+	return i;
+}
+
+int
 store_abort(struct store *s, struct op_err *err)
 {
 	if (err->code == NULL)

@@ -59,25 +59,14 @@ int
 worker_transition_write(struct store *s, int64_t id, enum worker_state to, int64_t drain_deadline,
     enum worker_state *from, struct op_err *err)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT state FROM workers WHERE id = ?");
+	sqlite3_stmt *st;
 	char why[200];
-	int rc;
+	int rc = worker_state_of(s, id, from, err);
 
-	if (st == NULL) {
-		store_fail(s, err);
+	if (rc != 0)
 		return -1;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		op_err_set(err, 404, "not_found", "id", "no worker with id %lld", (long long)id);
-		return -1;
-	}
-	rc = worker_state_parse((const char *)sqlite3_column_text(st, 0), from);
-	sqlite3_reset(st);
-	if (rc != 0 || worker_transition_check(*from, to, why, sizeof(why)) != 0) {
-		op_err_set(err, 409, "invalid_transition", "", "%s",
-		    rc != 0 ? "unknown state" : why);
+	if (worker_transition_check(*from, to, why, sizeof(why)) != 0) {
+		op_err_set(err, 409, "invalid_transition", "", "%s", why);
 		return -1;
 	}
 	/* A drain's deadline lives as long as the drain. */
@@ -130,22 +119,13 @@ worker_transition(struct store *s, int64_t id, enum worker_state to, int64_t dra
 int
 worker_finish(struct store *s, int64_t id, const char *reason, const char *actor)
 {
-	sqlite3_stmt *st;
 	struct op_err err = { 0 };
 	enum worker_state from;
 	int found;
 
 	if (store_begin(s) != 0)
 		return -1;
-	st = store_stmt(s, "SELECT state FROM workers WHERE id = ?");
-	if (st == NULL) {
-		store_rollback(s);
-		return -1;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	found = sqlite3_step(st) == SQLITE_ROW &&
-	    worker_state_parse((const char *)sqlite3_column_text(st, 0), &from) == 0;
-	sqlite3_reset(st);
+	found = worker_state_of(s, id, &from, &err) == 0;
 	if (!found || from == WORKER_TERMINATED) {
 		store_rollback(s);
 		return 0;
@@ -189,11 +169,9 @@ static int
 move(struct store *s, int64_t id, enum worker_action a, json_t *body, const char *actor,
     json_t **out, struct op_err *err)
 {
-	sqlite3_stmt *st;
 	enum worker_state from, to;
 	char why[200], reason[REASON_MAX];
 	int64_t deadline = 0;
-	int rc;
 
 	if (a == WORKER_ACT_DRAIN) {
 		static const char *const fields[] = { "deadline", NULL };
@@ -212,24 +190,12 @@ move(struct store *s, int64_t id, enum worker_action a, json_t *body, const char
 			return -1;
 		}
 	}
-	if (store_begin(s) != 0) {
-		store_fail(s, err);
-		return -1;
-	}
-	st = store_stmt(s, "SELECT state FROM workers WHERE id = ?");
-	if (st == NULL)
+	if (store_begin(s) != 0)
+		return store_fail(s, err);
+	if (worker_state_of(s, id, &from, err) != 0)
 		goto fail;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		op_err_set(err, 404, "not_found", "id", "no worker with id %lld", (long long)id);
-		goto fail;
-	}
-	rc = worker_state_parse((const char *)sqlite3_column_text(st, 0), &from);
-	sqlite3_reset(st);
-	if (rc != 0 || worker_action_target(a, from, &to, why, sizeof(why)) != 0) {
-		op_err_set(err, 409, "invalid_transition", "", "%s",
-		    rc != 0 ? "unknown state" : why);
+	if (worker_action_target(a, from, &to, why, sizeof(why)) != 0) {
+		op_err_set(err, 409, "invalid_transition", "", "%s", why);
 		goto fail;
 	}
 	if (a == WORKER_ACT_DRAIN && deadline > 0) {
@@ -243,17 +209,12 @@ move(struct store *s, int64_t id, enum worker_action a, json_t *body, const char
 	}
 	if (worker_transition(s, id, to, deadline, reason, actor, err) != 0)
 		goto fail;
-	if (store_commit(s) != 0) {
-		store_fail(s, err);
-		return -1;
-	}
+	if (store_commit(s) != 0)
+		return store_fail(s, err);
 	*out = worker_get(s, id, err);
 	return *out != NULL ? 0 : -1;
 fail:
-	if (err->code == NULL)
-		store_fail(s, err);
-	store_rollback(s);
-	return -1;
+	return store_abort(s, err);
 }
 
 /* The template's count follows an operator's stop or terminate: one fewer, not below its min. */
@@ -385,3 +346,15 @@ worker_act(struct app *a, int64_t id, enum worker_action act, json_t *body, cons
 		return move(a->store, id, act, body, actor, out, err);
 	}
 }
+int
+worker_state_of(struct store *s, int64_t id, enum worker_state *state, struct op_err *err)
+{
+	int i = store_state_of(s, "SELECT state FROM workers WHERE id = ?", KIND_WORKER, id,
+	    "worker", err);
+
+	if (i < 0)
+		return -1;
+	*state = (enum worker_state)i;
+	return 0;
+}
+
