@@ -621,9 +621,9 @@ instance_report(struct store *s, int64_t id, json_t *in, const char *actor, json
 	}
 	/* Observed once committed: a step rolled back did not happen. */
 	if (t.assigned_s >= 0)
-		metrics_assignment_latency(t.assigned_s);
+		metrics_observe(HIST_ASSIGNMENT, t.assigned_s);
 	if (t.instantiated_s >= 0)
-		metrics_instantiation(t.instantiated_s);
+		metrics_observe(HIST_INSTANTIATION, t.instantiated_s);
 	*out = instance_get(s, id, err);
 	return *out ? 0 : -1;
 fail:

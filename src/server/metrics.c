@@ -4,6 +4,7 @@
  * the store when scraped. HTTP series are keyed by method, route pattern
  * and status: a bounded set, since routes are a fixed table.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,8 @@ struct route_hist {
 
 /* A histogram with its own buckets (upper bounds, ascending). */
 struct hist {
+	const char *name;
+	const char *help;
 	const double *le;
 	size_t nle;
 	unsigned long long bucket[16];
@@ -42,20 +45,33 @@ static const double latency_le[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
 	2.5, 5, 10 };
 static const double inst_le[] = { 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600 };
 
-#define HIST(le) { le, sizeof(le) / sizeof(le[0]), { 0 }, 0, 0 }
-static struct hist sched_loop = HIST(pass_le);
-static struct hist assignment = HIST(latency_le);
-static struct hist instantiation = HIST(inst_le);
 static const double run_le[] = { 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600 };
-static struct hist run_duration = HIST(run_le);
 static const double lag_le[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 	2.5 };
-static struct hist loop_lag = HIST(lag_le);
+
+#define HIST(name, help, le) { name, help, le, sizeof(le) / sizeof(le[0]), { 0 }, 0, 0 }
+static struct hist durations[HIST_COUNT] = {
+	[HIST_SCHED_PASS] = HIST("outpost_scheduler_loop_duration_seconds",
+	    "One scheduler pass: reading, placing and writing.", pass_le),
+	[HIST_INSTANTIATION] = HIST("outpost_instantiation_duration_seconds",
+	    "The instantiate hook: as its agent measured it, or from instantiating to running "
+	    "or warm when no wait for the slot's start is in it.", inst_le),
+	[HIST_ASSIGNMENT] = HIST("outpost_assignment_latency_seconds",
+	    "From a placement to its agent's first report on it.", latency_le),
+	[HIST_LOOP_LAG] = HIST("outpost_loop_lag_seconds",
+	    "How late the loop's 50 ms timer fired: how long the loop was held.", lag_le),
+	[HIST_RUN_DURATION] = HIST("outpost_runbook_run_duration_seconds",
+	    "Runs of runbooks, from their start to their end.", run_le),
+};
 static unsigned long long decisions_placed, decisions_unplaced, decisions_claimed;
 
-static void
-hist_observe(struct hist *h, double v)
+void
+metrics_observe(enum metric_hist which, double v)
 {
+	struct hist *h = &durations[which];
+
+	assert(which >= 0 && which < HIST_COUNT);
+	assert(h->nle <= sizeof(h->bucket) / sizeof(h->bucket[0]));
 	for (size_t b = 0; b < h->nle; b++)
 		if (v <= h->le[b])
 			h->bucket[b]++;
@@ -64,9 +80,11 @@ hist_observe(struct hist *h, double v)
 }
 
 static void
-hist_render(struct sbuf *o, const char *name, const char *help, const struct hist *h)
+hist_render(struct sbuf *o, const struct hist *h)
 {
-	sbuf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	const char *name = h->name;
+
+	sbuf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, h->help, name);
 	for (size_t b = 0; b < h->nle; b++)
 		sbuf_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, h->le[b], h->bucket[b]);
 	sbuf_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
@@ -78,31 +96,7 @@ metrics_sched_pass(size_t placed, size_t unplaced, double seconds)
 {
 	decisions_placed += placed;
 	decisions_unplaced += unplaced;
-	hist_observe(&sched_loop, seconds);
-}
-
-void
-metrics_assignment_latency(double seconds)
-{
-	hist_observe(&assignment, seconds);
-}
-
-void
-metrics_instantiation(double seconds)
-{
-	hist_observe(&instantiation, seconds);
-}
-
-void
-metrics_run_duration(double seconds)
-{
-	hist_observe(&run_duration, seconds);
-}
-
-void
-metrics_loop_lag(double seconds)
-{
-	hist_observe(&loop_lag, seconds);
+	metrics_observe(HIST_SCHED_PASS, seconds);
 }
 
 void
@@ -313,19 +307,9 @@ metrics_render(struct store *s, struct sbuf *o)
 	    "outpost_scheduling_decisions_total{result=\"unplaced\"} %llu\n"
 	    "outpost_scheduling_decisions_total{result=\"claimed\"} %llu\n",
 	    decisions_placed, decisions_unplaced, decisions_claimed);
-	hist_render(o, "outpost_scheduler_loop_duration_seconds",
-	    "One scheduler pass: reading, placing and writing.", &sched_loop);
-	hist_render(o, "outpost_instantiation_duration_seconds",
-	    "The instantiate hook: as its agent measured it, or from instantiating to running "
-	    "or warm when no wait for the slot's start is in it.",
-	    &instantiation);
-	hist_render(o, "outpost_assignment_latency_seconds",
-	    "From a placement to its agent's first report on it.", &assignment);
-	hist_render(o, "outpost_loop_lag_seconds",
-	    "How late the loop's 50 ms timer fired: how long the loop was held.", &loop_lag);
+	for (int i = 0; i < HIST_COUNT; i++)
+		hist_render(o, &durations[i]);
 	runs_metrics(s, o);
-	hist_render(o, "outpost_runbook_run_duration_seconds",
-	    "Runs of runbooks, from their start to their end.", &run_duration);
 	alerts_metrics(o);
 	{
 		json_t *warm = pools_warm_counts(s);

@@ -287,7 +287,7 @@ db:
 	log_error("run.end", "run", r->step_actor, "error", sqlite3_errmsg(store_db(s)), NULL);
 done:
 	revoke_token(r);
-	metrics_run_duration((double)(now - r->started_at) / 1000.0);
+	metrics_observe(HIST_RUN_DURATION, (double)(now - r->started_at) / 1000.0);
 	snprintf(id, sizeof(id), "%lld", (long long)r->id);
 	log_info("run.ended", "run", id, "runbook", r->rb->name, "status", status,
 	    "error", error ? error : "", NULL);

@@ -239,18 +239,20 @@ int static_serve(const struct req *rq, struct resp *rs);
 void metrics_http_observe(const char *method, const char *route, int code, double seconds);
 /* One scheduler pass: how many it placed and left, and how long it took. */
 void metrics_sched_pass(size_t placed, size_t unplaced, double seconds);
-/* From a placement to its agent's first report (scheduled → instantiating). */
-void metrics_assignment_latency(double seconds);
-/* From instantiating to running or warm. */
-void metrics_instantiation(double seconds);
+/* The histograms of durations, each observed in seconds. */
+enum metric_hist {
+	HIST_SCHED_PASS,	/* one scheduler pass (metrics_sched_pass observes it) */
+	HIST_INSTANTIATION,	/* from instantiating to running or warm */
+	HIST_ASSIGNMENT,	/* from a placement to its agent's first report */
+	HIST_LOOP_LAG,		/* how late the loop's lag timer fired (timers.c) */
+	HIST_RUN_DURATION,	/* a runbook's run, from start to end */
+	HIST_COUNT
+};
+void metrics_observe(enum metric_hist which, double seconds);
 /* Claims committed (never counted before the commit: a rollback claimed nothing). */
 void metrics_warm_claimed(size_t n);
 void metrics_ws_clients(int delta);
-/* A runbook run ended after this long. */
-void metrics_run_duration(double seconds);
 void metrics_scaling_action(const char *action, const char *tmpl);
-/* How late the loop's lag timer fired (timers.c): how long the loop was held. */
-void metrics_loop_lag(double seconds);
 int metrics_render(struct store *s, struct sbuf *out);
 void metrics_free(void);
 

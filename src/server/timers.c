@@ -139,7 +139,7 @@ lag_run(lws_sorted_usec_list_t *sul)
 {
 	lws_usec_t now = lws_now_usecs();
 
-	metrics_loop_lag(now > lag_due ? (double)(now - lag_due) / 1e6 : 0.0);
+	metrics_observe(HIST_LOOP_LAG, now > lag_due ? (double)(now - lag_due) / 1e6 : 0.0);
 	lag_due = now + LAG_PERIOD_US;
 	lws_sul_schedule(app->lws, 0, sul, lag_run, LAG_PERIOD_US);
 }
