@@ -140,20 +140,8 @@ instance_exists(struct store *s, int64_t id, struct op_err *err)
 json_t *
 instance_get(struct store *s, int64_t id, struct op_err *err)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT " INST_COLUMNS INST_FROM "WHERE i.id = ?");
-	json_t *j = NULL;
-
-	if (st == NULL) {
-		store_fail(s, err);
-		return NULL;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		j = instance_from_row(st);
-	sqlite3_reset(st);
-	if (j == NULL)
-		op_err_set(err, 404, "not_found", "id", "no instance with id %lld", (long long)id);
-	return j;
+	return store_get_json(s, "SELECT " INST_COLUMNS INST_FROM "WHERE i.id = ?", id,
+	    instance_from_row, "instance", err);
 }
 
 /* "name" or "name@version" → the definition row's name, version, resources and limits. */

@@ -97,21 +97,9 @@ run_from_row(sqlite3_stmt *st)
 json_t *
 run_get(struct store *s, int64_t id, struct op_err *err)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT " RUN_COLS " FROM runs WHERE id = ?");
-	json_t *o;
+	json_t *o = store_get_json(s, "SELECT " RUN_COLS " FROM runs WHERE id = ?", id,
+	    run_from_row, "run", err);
 
-	if (st == NULL) {
-		store_fail(s, err);
-		return NULL;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		op_err_set(err, 404, "not_found", "id", "no run with id %lld", (long long)id);
-		return NULL;
-	}
-	o = run_from_row(st);
-	sqlite3_reset(st);
 	if (o != NULL)
 		json_object_set_new(o, "steps", steps_of(s, id));
 	return o;

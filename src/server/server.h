@@ -103,6 +103,12 @@ int store_fail(struct store *s, struct op_err *err);
 /* Rolls back the open transaction; err keeps its reason, or gets the database's. Returns -1. */
 int store_abort(struct store *s, struct op_err *err);
 /*
+ * The row of id that sql reads ("... WHERE i.id = ?") as from_row makes it
+ * JSON; NULL with err (404 "no WHAT with id N", or the database's).
+ */
+json_t *store_get_json(struct store *s, const char *sql, int64_t id,
+    json_t *(*from_row)(sqlite3_stmt *st), const char *what, struct op_err *err);
+/*
  * The state of row id as sql reads it ("SELECT state FROM workers WHERE id = ?"):
  * its index in kind's table, or -1 with err (404 "no WHAT with id N", or the
  * database's error, or 500 for a name the table does not know).

@@ -489,6 +489,30 @@ store_fail(struct store *s, struct op_err *err)
 	return -1;
 }
 
+json_t *
+store_get_json(struct store *s, const char *sql, int64_t id,
+    json_t *(*from_row)(sqlite3_stmt *st), const char *what, struct op_err *err)
+{
+	sqlite3_stmt *st = store_stmt(s, sql);
+	json_t *j = NULL;
+	int found;
+
+	if (st == NULL) {
+		store_fail(s, err);
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	if (found)
+		j = from_row(st);
+	sqlite3_reset(st);
+	if (!found)
+		op_err_set(err, 404, "not_found", "id", "no %s with id %lld", what, (long long)id);
+	else if (j == NULL)
+		op_err_set(err, 500, "internal", "", "out of memory");
+	return j;
+}
+
 int
 store_state_of(struct store *s, const char *sql, enum state_kind kind, int64_t id,
     const char *what, struct op_err *err)

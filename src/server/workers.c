@@ -87,20 +87,9 @@ json_t *
 worker_get(struct store *s, int64_t id, struct op_err *err)
 {
 	static char sql[2048];
-	sqlite3_stmt *st = store_stmt(s, worker_sql(sql, sizeof(sql), "WHERE w.id = ?"));
-	json_t *j = NULL;
 
-	if (st == NULL) {
-		store_fail(s, err);
-		return NULL;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		j = worker_from_row(st);
-	sqlite3_reset(st);
-	if (j == NULL)
-		op_err_set(err, 404, "not_found", "id", "no worker with id %lld", (long long)id);
-	return j;
+	return store_get_json(s, worker_sql(sql, sizeof(sql), "WHERE w.id = ?"), id,
+	    worker_from_row, "worker", err);
 }
 
 /* Workers are named by id or by name in every route. */
