@@ -154,16 +154,19 @@ cli_path(const char *base, const char *name, const char *suffix)
 int
 cli_say(struct cli *c, const char *fmt, ...)
 {
-	char line[2048];
+	struct sbuf line;
 	va_list ap;
+	int rc;
 
+	sbuf_init(&line);
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	rc = sbuf_vprintf(&line, fmt, ap);
 	va_end(ap);
-	if (view_write_text(c->out_file, line, strlen(line), TEXT_ONE_LINE) != 0 ||
-	    fputc('\n', c->out_file) == EOF)
-		return -1;
-	return 0;
+	if (rc == 0 && (view_write_text(c->out_file, line.p, line.len, TEXT_ONE_LINE) != 0 ||
+	    fputc('\n', c->out_file) == EOF))
+		rc = -1;
+	sbuf_free(&line);
+	return rc;
 }
 
 static struct evstream *volatile stream_running;

@@ -106,9 +106,9 @@ sbuf_putc(struct sbuf *b, char c)
 }
 
 int
-sbuf_printf(struct sbuf *b, const char *fmt, ...)
+sbuf_vprintf(struct sbuf *b, const char *fmt, va_list ap)
 {
-	va_list ap;
+	va_list again;
 	size_t room;
 	int n;
 
@@ -116,20 +116,31 @@ sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	if (sbuf_reserve(b, 128) != 0)
 		return -1;
 	room = b->cap - b->len;
-	va_start(ap, fmt);
+	va_copy(again, ap);
 	n = vsnprintf(b->p + b->len, room, fmt, ap);
-	va_end(ap);
+	if (n >= 0 && (size_t)n >= room) {
+		if (sbuf_reserve(b, (size_t)n) != 0)
+			n = -1;
+		else
+			vsnprintf(b->p + b->len, (size_t)n + 1, fmt, again);
+	}
+	va_end(again);
 	if (n < 0)
 		return -1;
-	if ((size_t)n >= room) {
-		if (sbuf_reserve(b, (size_t)n) != 0)
-			return -1;
-		va_start(ap, fmt);
-		vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-		va_end(ap);
-	}
 	b->len += (size_t)n;
 	return 0;
+}
+
+int
+sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = sbuf_vprintf(b, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 /* The length of the valid UTF-8 sequence at p, or 0 if it is not one. */

@@ -7,6 +7,7 @@
 #define OUTPOST_UTIL_H
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,7 @@ int sbuf_append(struct sbuf *b, const void *data, size_t n);
 int sbuf_puts(struct sbuf *b, const char *s);
 int sbuf_putc(struct sbuf *b, char c);
 int sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int sbuf_vprintf(struct sbuf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Appends s as a JSON string literal, quotes included. */
 int sbuf_json_string(struct sbuf *b, const char *s);
 /* Detaches the NUL-terminated buffer; the caller frees it. */

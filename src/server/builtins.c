@@ -39,13 +39,11 @@ static void say(struct bctx *c, const char *fmt, ...) __attribute__((format(prin
 static void
 say(struct bctx *c, const char *fmt, ...)
 {
-	char buf[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	sbuf_vprintf(c->out, fmt, ap);
 	va_end(ap);
-	sbuf_puts(c->out, buf);
 	sbuf_putc(c->out, '\n');
 }
 

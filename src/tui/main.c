@@ -98,13 +98,15 @@ pager_push(struct pager *p, const char *s, size_t n)
 void
 pager_add(struct app *a, const char *fmt, ...)
 {
-	char line[2048];
+	struct sbuf line;
 	va_list ap;
 
+	sbuf_init(&line);
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	if (sbuf_vprintf(&line, fmt, ap) == 0)
+		pager_push(&a->pager, line.p, line.len);
 	va_end(ap);
-	pager_push(&a->pager, line, strlen(line));
+	sbuf_free(&line);
 }
 
 void
