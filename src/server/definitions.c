@@ -264,6 +264,19 @@ definition_get(struct store *s, const char *name, int64_t version, struct op_err
 	return d;
 }
 
+struct name_mark {
+	char *last;
+	size_t len;
+};
+
+static void
+mark_name(sqlite3_stmt *st, void *arg)
+{
+	struct name_mark *m = arg;
+
+	snprintf(m->last, m->len, "%s", (const char *)sqlite3_column_text(st, 0));
+}
+
 /* Keyset pages by name; the name index makes each page O(limit). */
 json_t *
 definitions_list(struct store *s, const char *after, int64_t limit, char *last, size_t lastlen,
@@ -272,27 +285,14 @@ definitions_list(struct store *s, const char *after, int64_t limit, char *last, 
 	sqlite3_stmt *st = store_stmt(s, "SELECT d.name, d.version, d.body, d.created_at "
 	    "FROM definitions d WHERE d.name > ?1 AND d.version = "
 	    "(SELECT max(version) FROM definitions WHERE name = d.name) ORDER BY d.name LIMIT ?2");
+	struct name_mark m = { last, lastlen };
 	json_t *items = json_array();
-	int64_t n = 0;
 
 	*has_more = 0;
 	if (st == NULL)
 		return items;
 	sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, limit + 1);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_t *d;
-
-		if (n == limit) {
-			*has_more = 1;
-			break;
-		}
-		d = definition_from_row(st);
-		if (d != NULL)
-			json_array_append_new(items, d);
-		snprintf(last, lastlen, "%s", (const char *)sqlite3_column_text(st, 0));
-		n++;
-	}
-	sqlite3_reset(st);
+	*has_more = store_page(st, limit, items, definition_from_row, mark_name, &m);
 	return items;
 }

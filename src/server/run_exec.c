@@ -88,13 +88,13 @@ run_output_take(struct run *r, const void *data, size_t n)
 	static const char cut[] = "\n[output cut at 64 KiB: the rest was dropped]\n";
 	size_t room;
 
-	if (r->is_truncated)
+	if (r->cur.is_truncated)
 		return;
-	room = RUN_OUTPUT_MAX - r->step_bytes - r->pending.len;
+	room = RUN_OUTPUT_MAX - r->cur.bytes - r->pending.len;
 	if (n > room) {
 		sbuf_append(&r->pending, data, room);
 		sbuf_append(&r->pending, cut, sizeof(cut) - 1);
-		r->is_truncated = 1;
+		r->cur.is_truncated = 1;
 		return;
 	}
 	sbuf_append(&r->pending, data, n);
@@ -111,7 +111,7 @@ run_output_flush(struct run *r, int is_final)
 
 	if (r->pending.len == 0)
 		return 0;
-	assert(r->step_bytes + r->pending.len <= RUN_OUTPUT_MAX + 64);
+	assert(r->cur.bytes + r->pending.len <= RUN_OUTPUT_MAX + 64);
 	sbuf_init(&clean);
 	used = utf8_clean((const unsigned char *)r->pending.p, r->pending.len, is_final, &clean);
 	if (clean.len > 0) {
@@ -131,7 +131,7 @@ run_output_flush(struct run *r, int is_final)
 			    json_pack("{s:I, s:s%}", "step", (json_int_t)r->step, "text", clean.p,
 			    clean.len));
 	}
-	r->step_bytes += used;
+	r->cur.bytes += used;
 	memmove(r->pending.p, r->pending.p + used, r->pending.len - used);
 	r->pending.len -= used;
 	sbuf_free(&clean);
@@ -183,10 +183,10 @@ exec_exited(void *owner, const struct child_exit *e)
 {
 	struct run *r = owner;
 
-	assert(r->pid == e->pid);
+	assert(r->cur.pid == e->pid);
 	r->child = NULL;
-	r->has_exited = 1;
-	r->status = e->status;
+	r->cur.has_exited = 1;
+	r->cur.status = e->status;
 	run_schedule(r, 0);
 }
 
@@ -259,7 +259,7 @@ exec_record(struct run *r)
 	sqlite3_stmt *q;
 	char ref[PROC_REF_BUF];
 
-	snprintf(ref, sizeof(ref), "%d %llu", (int)r->pid, child_start(r->child));
+	snprintf(ref, sizeof(ref), "%d %llu", (int)r->cur.pid, child_start(r->child));
 	if (store_begin(s) != 0)
 		return;
 	q = store_stmt(s, "UPDATE runs SET child_ref = ? WHERE id = ?");
@@ -307,7 +307,7 @@ run_exec_start(struct run *r, char *why, size_t wn)
 		snprintf(why, wn, "cannot start %s: %s", argv[0], strerror(errno));
 		goto out;
 	}
-	r->pid = child_pid(r->child);
+	r->cur.pid = child_pid(r->child);
 	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
 	r->fd = fds[0];
 	memset(&u, 0, sizeof(u));
@@ -316,7 +316,7 @@ run_exec_start(struct run *r, char *why, size_t wn)
 	    LWS_ADOPT_RAW_FILE_DESC, u, RUNS_PROTOCOL, NULL);
 	if (r->pipe != NULL)
 		lws_set_opaque_user_data(r->pipe, r);
-	r->deadline = now_ms() + st->timeout_ms;
+	r->cur.deadline = now_ms() + st->timeout_ms;
 	exec_record(r);
 	log_info("run.exec", "run", r->step_actor, "program", argv[0], NULL);
 	rc = 0;
@@ -403,32 +403,32 @@ run_exec_drive(struct run *r)
 	int64_t now = now_ms();
 	char words[80];
 
-	if (r->has_exited && r->exited_at == 0)
-		r->exited_at = now;
+	if (r->cur.has_exited && r->cur.exited_at == 0)
+		r->cur.exited_at = now;
 	if (r->pipe == NULL && r->fd >= 0 && pipe_read(r) == 0) {
 		close(r->fd);	/* never adopted: read here */
 		r->fd = -1;
 	}
-	if (!r->has_exited && !r->is_timed_out && now >= r->deadline) {
+	if (!r->cur.has_exited && !r->cur.is_timed_out && now >= r->cur.deadline) {
 		char d[32];
 
 		assert(r->child != NULL);
 		child_stop(r->child, 0);	/* SIGTERM to its group, SIGKILL a grace later */
-		r->is_timed_out = 1;
+		r->cur.is_timed_out = 1;
 		snprintf(words, sizeof(words), "\n[timed out after %s: SIGTERM sent]\n",
 		    duration_format(r->rb->steps[r->step].timeout_ms, d, sizeof(d)));
 		run_output_take(r, words, strlen(words));
 	}
 	run_output_flush_now(r);
 	/* Done when it exited and its pipe is drained, or lingered past the grace. */
-	if (r->has_exited && (r->fd < 0 || now - r->exited_at >= RUN_PIPE_LINGER_MS)) {
-		int is_ok = WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0 &&
-		    !r->is_timed_out;
+	if (r->cur.has_exited && (r->fd < 0 || now - r->cur.exited_at >= RUN_PIPE_LINGER_MS)) {
+		int is_ok = WIFEXITED(r->cur.status) && WEXITSTATUS(r->cur.status) == 0 &&
+		    !r->cur.is_timed_out;
 
-		child_group_sweep(r->pid);	/* anything it left running in its group */
+		child_group_sweep(r->cur.pid);	/* anything it left running in its group */
 		run_exec_close(r);
-		proc_status_words(r->status, words, sizeof(words));
-		if (r->is_timed_out)
+		proc_status_words(r->cur.status, words, sizeof(words));
+		if (r->cur.is_timed_out)
 			snprintf(words + strlen(words), sizeof(words) - strlen(words),
 			    " after its timeout");
 		run_step_end(r, is_ok, words);

@@ -114,7 +114,6 @@ runs_list(struct store *s, const char *runbook, const char *status, int64_t afte
 	    "runbook = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 = 0 OR id < ?3) "
 	    "ORDER BY id DESC LIMIT ?4");
 	json_t *items = json_array();
-	int64_t n = 0;
 
 	*has_more = 0;
 	*last = 0;
@@ -126,16 +125,7 @@ runs_list(struct store *s, const char *runbook, const char *status, int64_t afte
 		sqlite3_bind_text(st, 2, status, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, after);
 	sqlite3_bind_int64(st, 4, limit + 1);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (n == limit) {
-			*has_more = 1;
-			break;
-		}
-		*last = sqlite3_column_int64(st, 0);
-		json_array_append_new(items, run_from_row(st));
-		n++;
-	}
-	sqlite3_reset(st);
+	*has_more = store_page(st, limit, items, run_from_row, store_mark_id, last);
 	for (size_t i = 0; i < json_array_size(items); i++) {
 		json_t *o = json_array_get(items, i);
 
@@ -196,7 +186,7 @@ run_free(struct run *r)
 	run_exec_abandon(r);
 	runbook_unref(r->rb);
 	json_decref(r->params);
-	json_decref(r->bargs);
+	json_decref(r->cur.bargs);
 	sbuf_free(&r->bout);
 	sbuf_free(&r->pending);
 	free(r);
@@ -233,10 +223,10 @@ run_end(struct run *r, const char *step_status, enum run_status rst, const char 
 		goto db;
 	if (run_output_flush(r, 1) != 0)
 		goto db_rb;
-	if (r->is_step_started && step_status != NULL) {
-		int code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
+	if (r->cur.is_started && step_status != NULL) {
+		int code = WIFEXITED(r->cur.status) ? WEXITSTATUS(r->cur.status) : -1;
 
-		if (step_set(s, r->id, r->step, step_status, now, 0, r->pid > 0 && r->has_exited ?
+		if (step_set(s, r->id, r->step, step_status, now, 0, r->cur.pid > 0 && r->cur.has_exited ?
 		    &code : NULL) != 0)
 			goto db_rb;
 	}
@@ -305,7 +295,7 @@ void
 run_step_end(struct run *r, int is_ok, const char *why)
 {
 	struct store *s = app->store;
-	int code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
+	int code = WIFEXITED(r->cur.status) ? WEXITSTATUS(r->cur.status) : -1;
 	char err[400];
 
 	if (!is_ok) {
@@ -315,24 +305,16 @@ run_step_end(struct run *r, int is_ok, const char *why)
 		return;
 	}
 	if (store_begin(s) != 0 || run_output_flush(r, 1) != 0 ||
-	    step_set(s, r->id, r->step, "succeeded", now_ms(), 0, r->pid > 0 ? &code : NULL) != 0 ||
+	    step_set(s, r->id, r->step, "succeeded", now_ms(), 0, r->cur.pid > 0 ? &code : NULL) != 0 ||
 	    store_commit(s) != 0) {
 		store_rollback(s);
 		run_end(r, "failed", RUN_FAILED, "the database refused the step's end");
 		return;
 	}
-	r->step++;
-	r->is_step_started = 0;
-	r->pid = 0;
-	r->has_exited = 0;
-	r->status = 0;
-	r->exited_at = 0;
-	r->is_timed_out = 0;
 	assert(r->child == NULL);
-	r->step_bytes = 0;
-	r->is_truncated = 0;
-	json_decref(r->bargs);
-	r->bargs = NULL;
+	json_decref(r->cur.bargs);
+	r->step++;
+	r->cur = (struct step_now){ 0 };
 	run_schedule(r, 0);
 }
 
@@ -344,13 +326,13 @@ builtin_drive(struct run *r)
 	const struct rb_step *st = &r->rb->steps[r->step];
 	int rc;
 
-	if (r->bargs == NULL) {
+	if (r->cur.bargs == NULL) {
 		struct op_err err = { 0 };
 		char prefix[48];
 
-		r->bargs = st->args != NULL ? subst(st->args, r->params) : json_object();
+		r->cur.bargs = st->args != NULL ? subst(st->args, r->params) : json_object();
 		snprintf(prefix, sizeof(prefix), "steps[%zu].args", r->step);
-		if (builtin_args_ready(st->builtin, r->bargs, prefix, &err) != 0) {
+		if (builtin_args_ready(st->builtin, r->cur.bargs, prefix, &err) != 0) {
 			run_output_take(r, err.message, strlen(err.message));
 			run_output_take(r, "\n", 1);
 			run_step_end(r, 0, "was given bad arguments");
@@ -358,7 +340,7 @@ builtin_drive(struct run *r)
 		}
 		memset(&r->bc, 0, sizeof(r->bc));
 		r->bc.app = app;
-		r->bc.args = r->bargs;
+		r->bc.args = r->cur.bargs;
 		r->bc.is_dry = r->is_dry;
 		r->bc.actor = r->step_actor;
 		r->bc.out = &r->bout;
@@ -385,13 +367,13 @@ drive(lws_sorted_usec_list_t *sul)
 		run_end(r, NULL, RUN_SUCCEEDED, NULL);
 		return;
 	}
-	if (!r->is_step_started) {
+	if (!r->cur.is_started) {
 		if (mark_step_started(r) != 0) {
 			run_end(r, NULL, RUN_FAILED, "the database refused the step's start");
 			return;
 		}
-		r->is_step_started = 1;
-		r->step_started_at = now_ms();
+		r->cur.is_started = 1;
+		r->cur.started_at = now_ms();
 		if (r->rb->steps[r->step].builtin == NULL) {
 			if (run_exec_start(r, why, sizeof(why)) != 0) {
 				run_output_take(r, why, strlen(why));
@@ -593,7 +575,7 @@ run_cancel(struct app *a, int64_t id, const char *actor, json_t **out, struct op
 		return -1;
 	}
 	snprintf(why, sizeof(why), "cancelled by %s", actor);
-	if (r->pid > 0 && !r->has_exited) {
+	if (r->cur.pid > 0 && !r->cur.has_exited) {
 		char note[240];
 
 		snprintf(note, sizeof(note), "\n[%s: SIGTERM sent to the program]\n", why);
@@ -695,7 +677,7 @@ runs_shutdown(struct app *a)
 		struct run *r = runs;
 
 		run_exec_abandon(r);	/* SIGTERM to its group */
-		r->pid = 0;
+		r->cur.pid = 0;
 		run_end(r, "interrupted", RUN_INTERRUPTED, "the server stopped during the run");
 	}
 }

@@ -13,6 +13,24 @@
 #define RUN_FLUSH_MS 100		/* output is stored and streamed this often */
 #define RUN_KILL_GRACE_MS 2000		/* from SIGTERM to SIGKILL for a run's program */
 
+/* What a run knows of its step under way. */
+struct step_now {
+	int is_started;
+	int64_t started_at;
+	/* an exec step's program */
+	pid_t pid;		/* its pid, and its group's; 0: none this step */
+	int has_exited;
+	int status;
+	int64_t exited_at;
+	int64_t deadline;
+	int is_timed_out;	/* its deadline passed: it was sent SIGTERM */
+	/* a built-in's arguments, substituted */
+	json_t *bargs;
+	/* the output it has stored, and whether the rest was dropped */
+	size_t bytes;
+	int is_truncated;
+};
+
 struct run {
 	lws_sorted_usec_list_t sul;	/* drives the run */
 	struct app *app;
@@ -23,29 +41,19 @@ struct run {
 	char actor[160];	/* who started it */
 	char step_actor[48];	/* "run:ID": the actor of what its steps change */
 	size_t step;
-	int is_step_started;
 	int64_t started_at;
-	int64_t step_started_at;
 	int64_t token_id;
 	char token[64];
+	struct step_now cur;	/* the step under way; zeroed as the next begins */
 	/* the running program of an exec step */
 	struct child *child;	/* NULL once it was reaped (or abandoned) */
-	pid_t pid;		/* its pid, and its group's; 0: none this step */
 	struct lws *pipe;
 	int fd;
-	int has_exited;
-	int status;
-	int64_t exited_at;
-	int64_t deadline;
-	int is_timed_out;	/* its deadline passed: it was sent SIGTERM */
 	/* a built-in's */
 	struct bctx bc;
-	json_t *bargs;
 	struct sbuf bout;
-	/* output not yet stored, and what this step has stored */
+	/* output not yet stored */
 	struct sbuf pending;
-	size_t step_bytes;
-	int is_truncated;
 	struct run *next;
 };
 

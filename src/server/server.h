@@ -103,6 +103,18 @@ int store_fail(struct store *s, struct op_err *err);
 /* Rolls back the open transaction; err keeps its reason, or gets the database's. Returns -1. */
 int store_abort(struct store *s, struct op_err *err);
 /*
+ * One page of a keyset listing: steps st (bound by the caller to ask for
+ * limit + 1 rows), appending each of the first limit rows to items as
+ * from_row makes it, and tells each row taken to mark (its key is the
+ * page's last so far). Returns 1 when there is more after the page, else
+ * 0. Resets st. O(limit).
+ */
+int store_page(sqlite3_stmt *st, int64_t limit, json_t *items,
+    json_t *(*from_row)(sqlite3_stmt *st), void (*mark)(sqlite3_stmt *st, void *arg),
+    void *arg);
+/* store_page's mark for a listing keyed by its first column, an id: *(int64_t *)arg. */
+void store_mark_id(sqlite3_stmt *st, void *arg);
+/*
  * The row of id that sql reads ("... WHERE i.id = ?") as from_row makes it
  * JSON; NULL with err (404 "no WHAT with id N", or the database's).
  */

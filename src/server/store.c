@@ -489,6 +489,35 @@ store_fail(struct store *s, struct op_err *err)
 	return -1;
 }
 
+int
+store_page(sqlite3_stmt *st, int64_t limit, json_t *items,
+    json_t *(*from_row)(sqlite3_stmt *st), void (*mark)(sqlite3_stmt *st, void *arg),
+    void *arg)
+{
+	int64_t n = 0;
+	int has_more = 0;
+
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *o;
+
+		if (n++ == limit) {
+			has_more = 1;
+			break;
+		}
+		if ((o = from_row(st)) != NULL)
+			json_array_append_new(items, o);
+		mark(st, arg);
+	}
+	sqlite3_reset(st);
+	return has_more;
+}
+
+void
+store_mark_id(sqlite3_stmt *st, void *arg)
+{
+	*(int64_t *)arg = sqlite3_column_int64(st, 0);
+}
+
 json_t *
 store_get_json(struct store *s, const char *sql, int64_t id,
     json_t *(*from_row)(sqlite3_stmt *st), const char *what, struct op_err *err)
