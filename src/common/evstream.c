@@ -654,9 +654,3 @@ evstream_last_seq(const struct evstream *es)
 {
 	return es->last_seq;
 }
-
-int64_t
-evstream_resume_seq(const struct evstream *es)
-{
-	return es->resume_seq;
-}

@@ -120,12 +120,6 @@ int evstream_watch_fd(struct evstream *es, int fd, void (*on_readable)(void *arg
 
 /* The sequence number of the last event delivered (opts.since at first). */
 int64_t evstream_last_seq(const struct evstream *es);
-/*
- * Where a new subscription would start: last_seq, or further when the server
- * said it had looked past it ({"caught_up": N}, {"resync": {"from": N}}),
- * which for a filtered stream spares replaying events that do not match.
- */
-int64_t evstream_resume_seq(const struct evstream *es);
 
 /*
  * The subscribe message for since, types and worker (NULL: none), as the
