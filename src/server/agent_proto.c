@@ -425,17 +425,11 @@ report_parse(json_t *in, struct report *rp, struct op_err *err)
 static int
 report_inst_read(struct store *s, int64_t id, struct report_inst *ri, struct op_err *err)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT state, worker_id, pool, timeslot_start, "
-	    "timeslot_end, attempt FROM instances WHERE id = ?");
+	sqlite3_stmt *st = store_row(s, "SELECT state, worker_id, pool, timeslot_start, "
+	    "timeslot_end, attempt FROM instances WHERE id = ?", id, "instance", err);
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		op_err_set(err, 404, "not_found", "id", "no instance with id %lld", (long long)id);
-		return -1;
-	}
 	snprintf(ri->state_s, sizeof(ri->state_s), "%s", (const char *)sqlite3_column_text(st, 0));
 	ri->worker_id = sqlite3_column_int64(st, 1);
 	ri->is_pool = sqlite3_column_int(st, 2);

@@ -628,18 +628,10 @@ extend(struct store *s, int64_t id, json_t *body, const char *actor, struct op_e
 	if (jsonv_known(body, "", fields, err) != 0 ||
 	    jsonv_time(body, "", "timeslot_end", 1, &end, err) != 0)
 		return -1;
-	st = store_stmt(s, "SELECT definition, definition_version, timeslot_start, timeslot_end "
-	    "FROM instances WHERE id = ?");
-	if (st == NULL) {
-		store_fail(s, err);
+	st = store_row(s, "SELECT definition, definition_version, timeslot_start, timeslot_end "
+	    "FROM instances WHERE id = ?", id, "instance", err);
+	if (st == NULL)
 		return -1;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		op_err_set(err, 404, "not_found", "id", "no instance with id %lld", (long long)id);
-		return -1;
-	}
 	snprintf(spec, sizeof(spec), "%s@%lld", sqlite3_column_text(st, 0),
 	    (long long)sqlite3_column_int64(st, 1));
 	start = sqlite3_column_int64(st, 2);

@@ -539,7 +539,8 @@ json_t *
 instance_placement(struct store *s, int64_t id, int64_t now, int64_t lead_time,
     struct op_err *err)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT " INST_COLUMNS INST_FROM "WHERE i.id = ?");
+	sqlite3_stmt *st = store_row(s, "SELECT " INST_COLUMNS INST_FROM "WHERE i.id = ?", id,
+	    "instance", err);
 	struct arena a = { 0 };
 	struct lsets *ls = NULL;
 	struct worker_set ws = { 0 };
@@ -552,16 +553,8 @@ instance_placement(struct store *s, int64_t id, int64_t now, int64_t lead_time,
 	int64_t due_at, slot_end;
 	int is_pool;
 
-	if (st == NULL) {
-		store_fail(s, err);
+	if (st == NULL)
 		return NULL;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		op_err_set(err, 404, "not_found", "id", "no instance with id %lld", (long long)id);
-		return NULL;
-	}
 	inst_row_from_stmt(st, &r);
 	snprintf(state, sizeof(state), "%s", r.state);
 	if (r.worker != NULL)

@@ -115,6 +115,13 @@ int store_page(sqlite3_stmt *st, int64_t limit, json_t *items,
 /* store_page's mark for a listing keyed by its first column, an id: *(int64_t *)arg. */
 void store_mark_id(sqlite3_stmt *st, void *arg);
 /*
+ * Steps sql (whose one parameter is id) to the row of id: the statement on
+ * that row, for the caller to read and then reset; or NULL with err (404
+ * "no WHAT with id N", or the database's).
+ */
+sqlite3_stmt *store_row(struct store *s, const char *sql, int64_t id, const char *what,
+    struct op_err *err);
+/*
  * The row of id that sql reads ("... WHERE i.id = ?") as from_row makes it
  * JSON; NULL with err (404 "no WHAT with id N", or the database's).
  */

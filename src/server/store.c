@@ -518,26 +518,39 @@ store_mark_id(sqlite3_stmt *st, void *arg)
 	*(int64_t *)arg = sqlite3_column_int64(st, 0);
 }
 
-json_t *
-store_get_json(struct store *s, const char *sql, int64_t id,
-    json_t *(*from_row)(sqlite3_stmt *st), const char *what, struct op_err *err)
+sqlite3_stmt *
+store_row(struct store *s, const char *sql, int64_t id, const char *what, struct op_err *err)
 {
 	sqlite3_stmt *st = store_stmt(s, sql);
-	json_t *j = NULL;
-	int found;
+	int rc;
 
 	if (st == NULL) {
 		store_fail(s, err);
 		return NULL;
 	}
 	sqlite3_bind_int64(st, 1, id);
-	found = sqlite3_step(st) == SQLITE_ROW;
-	if (found)
-		j = from_row(st);
-	sqlite3_reset(st);
-	if (!found)
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		return st;
+	if (rc == SQLITE_DONE)
 		op_err_set(err, 404, "not_found", "id", "no %s with id %lld", what, (long long)id);
-	else if (j == NULL)
+	else
+		store_fail(s, err);
+	sqlite3_reset(st);
+	return NULL;
+}
+
+json_t *
+store_get_json(struct store *s, const char *sql, int64_t id,
+    json_t *(*from_row)(sqlite3_stmt *st), const char *what, struct op_err *err)
+{
+	sqlite3_stmt *st = store_row(s, sql, id, what, err);
+	json_t *j;
+
+	if (st == NULL)
+		return NULL;
+	j = from_row(st);
+	sqlite3_reset(st);
+	if (j == NULL)
 		op_err_set(err, 500, "internal", "", "out of memory");
 	return j;
 }
@@ -546,19 +559,14 @@ int
 store_state_of(struct store *s, const char *sql, enum state_kind kind, int64_t id,
     const char *what, struct op_err *err)
 {
-	sqlite3_stmt *st = store_stmt(s, sql);
-	int found, i = -1;
+	sqlite3_stmt *st = store_row(s, sql, id, what, err);
+	int i;
 
 	if (st == NULL)
-		return store_fail(s, err);
-	sqlite3_bind_int64(st, 1, id);
-	found = sqlite3_step(st) == SQLITE_ROW;
-	if (found)
-		i = state_index(kind, (const char *)sqlite3_column_text(st, 0));
+		return -1;
+	i = state_index(kind, (const char *)sqlite3_column_text(st, 0));
 	sqlite3_reset(st);
-	if (!found)
-		op_err_set(err, 404, "not_found", "id", "no %s with id %lld", what, (long long)id);
-	else if (i < 0)
+	if (i < 0)
 		op_err_set(err, 500, "internal", "", "%s %lld has an unknown state", what,
 		    (long long)id);
 	return i;
