@@ -265,18 +265,13 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 		return -1;
 	}
 	if (strcmp((const char *)sqlite3_column_text(st, 1), role_name(ROLE_ADMIN)) == 0) {
-		sqlite3_stmt *c;
 		int64_t admins;
 
 		sqlite3_reset(st);
-		c = store_stmt(s, "SELECT count(*) FROM tokens WHERE role = 'admin' AND id != ?2 AND "
-		    "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)");
-		if (c == NULL)
+		if (store_int(s, &admins, "SELECT count(*) FROM tokens WHERE role = 'admin' AND "
+		    "id != ?2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)",
+		    "ii", now, id) != 0)
 			goto fail;
-		sqlite3_bind_int64(c, 1, now);
-		sqlite3_bind_int64(c, 2, id);
-		admins = sqlite3_step(c) == SQLITE_ROW ? sqlite3_column_int64(c, 0) : 0;
-		sqlite3_reset(c);
 		/* Bootstrap only runs on an empty table: the last live admin is the only way in. */
 		if (admins == 0 && auth_is_live(id)) {
 			store_rollback(s);

@@ -155,7 +155,6 @@ int
 definition_create(struct store *s, json_t *in, const char *actor, json_t **out,
     struct op_err *err)
 {
-	sqlite3_stmt *st;
 	json_t *normal = NULL;
 	char *body = NULL;
 	const char *name;
@@ -167,25 +166,14 @@ definition_create(struct store *s, json_t *in, const char *actor, json_t **out,
 	name = json_string_value(json_object_get(normal, "name"));
 	if (store_begin(s) != 0)
 		goto db;
-	st = store_stmt(s, "SELECT max(version) FROM definitions WHERE name = ?");
-	if (st == NULL)
+	if (store_int(s, &version, "SELECT coalesce(max(version), 0) + 1 FROM definitions "
+	    "WHERE name = ?", "t", name) != 0)
 		goto db_rb;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		version = sqlite3_column_int64(st, 0) + 1;
-	sqlite3_reset(st);
 	body = json_dumps(normal, JSON_COMPACT | JSON_SORT_KEYS);
-	st = store_stmt(s, "INSERT INTO definitions (name, version, body, created_at, warm_depth) "
-	    "VALUES (?, ?, ?, ?, ?)");
-	if (st == NULL)
-		goto db_rb;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, version);
-	sqlite3_bind_text(st, 3, body, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, json_integer_value(json_object_get(json_object_get(normal,
-	    "warm_pool"), "depth")));
-	if (body == NULL || sqlite3_step(st) != SQLITE_DONE)
+	if (body == NULL || store_exec(s, "INSERT INTO definitions (name, version, body, "
+	    "created_at, warm_depth) VALUES (?, ?, ?, ?, ?)", "titii", name, version, body, now,
+	    (int64_t)json_integer_value(json_object_get(json_object_get(normal, "warm_pool"),
+	    "depth"))) != 0)
 		goto db_rb;
 	*out = json_deep_copy(normal);
 	json_object_set_new(*out, "version", json_integer(version));

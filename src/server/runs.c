@@ -216,7 +216,6 @@ run_end(struct run *r, const char *step_status, enum run_status rst, const char 
 	const char *status = run_status_name(rst);
 	struct store *s = app->store;
 	int64_t now = now_ms();
-	sqlite3_stmt *st;
 	char id[24];
 
 	if (store_begin(s) != 0)
@@ -226,34 +225,15 @@ run_end(struct run *r, const char *step_status, enum run_status rst, const char 
 	if (r->cur.is_started && step_status != NULL) {
 		int code = WIFEXITED(r->cur.status) ? WEXITSTATUS(r->cur.status) : -1;
 
-		if (step_set(s, r->id, r->step, step_status, now, 0, r->cur.pid > 0 && r->cur.has_exited ?
-		    &code : NULL) != 0)
+		if (step_set(s, r->id, r->step, step_status, now, 0,
+		    r->cur.pid > 0 && r->cur.has_exited ? &code : NULL) != 0)
 			goto db_rb;
 	}
-	st = store_stmt(s, "UPDATE run_steps SET status = 'skipped' WHERE run_id = ? AND "
-	    "status = 'pending'");
-	if (st == NULL)
+	if (store_exec(s, "UPDATE run_steps SET status = 'skipped' WHERE run_id = ? AND "
+	    "status = 'pending'", "i", r->id) != 0 ||
+	    store_exec(s, "UPDATE runs SET status = ?, ended_at = ?, error = ?, child_ref = NULL "
+	    "WHERE id = ?", "titi", status, now, error, r->id) != 0)
 		goto db_rb;
-	sqlite3_bind_int64(st, 1, r->id);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_reset(st);
-		goto db_rb;
-	}
-	sqlite3_reset(st);
-	st = store_stmt(s, "UPDATE runs SET status = ?, ended_at = ?, error = ?, child_ref = NULL "
-	    "WHERE id = ?");
-	if (st == NULL)
-		goto db_rb;
-	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	if (error != NULL)
-		sqlite3_bind_text(st, 3, error, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, r->id);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_reset(st);
-		goto db_rb;
-	}
-	sqlite3_reset(st);
 	if (run_event(s, r->id, r->rb->name, status, r->is_dry, r->step_actor, error) != 0)
 		goto db_rb;
 	if (store_commit(s) != 0)

@@ -9,6 +9,7 @@
  * answered; a kill -9 after an answer loses nothing.
  */
 #include <assert.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -516,6 +517,63 @@ void
 store_mark_id(sqlite3_stmt *st, void *arg)
 {
 	*(int64_t *)arg = sqlite3_column_int64(st, 0);
+}
+
+/* The statement of sql with its parameters bound as types says; NULL if it cannot be made. */
+static sqlite3_stmt *
+bound(struct store *s, const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *st = store_stmt(s, sql);
+
+	for (int k = 0; st != NULL && types[k] != '\0'; k++) {
+		if (types[k] == 'i') {
+			sqlite3_bind_int64(st, k + 1, va_arg(ap, int64_t));
+		} else {
+			const char *t = va_arg(ap, const char *);
+
+			assert(types[k] == 't');
+			if (t != NULL)
+				sqlite3_bind_text(st, k + 1, t, -1, SQLITE_TRANSIENT);
+		}
+	}
+	return st;
+}
+
+int
+store_exec(struct store *s, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	st = bound(s, sql, types, ap);
+	va_end(ap);
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(st);
+	return rc;
+}
+
+int
+store_int(struct store *s, int64_t *out, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	st = bound(s, sql, types, ap);
+	va_end(ap);
+	if (st == NULL)
+		return -1;
+	*out = 0;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
 sqlite3_stmt *

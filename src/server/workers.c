@@ -378,13 +378,9 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 	snprintf(health, sizeof(health), "%s", (const char *)sqlite3_column_text(st, 2));
 	sqlite3_reset(st);
 	is_back = strcmp(health, "online") != 0;
-	st = store_stmt(s, "UPDATE workers SET last_heartbeat = ?1, health = 'online', "
-	    "updated_at = CASE WHEN health = 'online' THEN updated_at ELSE ?1 END WHERE id = ?2");
-	if (st == NULL)
-		goto db;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, id);
-	if (sqlite3_step(st) != SQLITE_DONE)
+	if (store_exec(s, "UPDATE workers SET last_heartbeat = ?1, health = 'online', "
+	    "updated_at = CASE WHEN health = 'online' THEN updated_at ELSE ?1 END WHERE id = ?2",
+	    "ii", now, id) != 0)
 		goto db;
 	if (is_back && health_event(s, id, health, "online", "heartbeats arrive again", actor) != 0)
 		goto db;

@@ -314,6 +314,70 @@ test_statements_are_cached_by_their_text(void **state)
 	store_close(s);
 }
 
+static json_t *
+name_of(sqlite3_stmt *st)
+{
+	return json_string((const char *)sqlite3_column_text(st, 1));
+}
+
+static json_t *
+id_of(sqlite3_stmt *st)
+{
+	return json_integer(sqlite3_column_int64(st, 0));
+}
+
+/* store_exec, store_int, store_row, store_get_json, store_state_of and store_page. */
+static void
+test_the_statement_helpers(void **state)
+{
+	struct store *s = fresh();
+	struct op_err err = { 0 };
+	sqlite3_stmt *st;
+	json_t *items, *j;
+	int64_t n, last = 0;
+
+	(void)state;
+	assert_int_equal(store_exec(s, "CREATE TEMP TABLE t (id INTEGER PRIMARY KEY, name TEXT, "
+	    "state TEXT)", ""), 0);
+	for (int64_t i = 1; i <= 5; i++)
+		assert_int_equal(store_exec(s, "INSERT INTO t VALUES (?, ?, ?)", "itt", i,
+		    i == 3 ? NULL : "w", i == 5 ? "asleep" : "ready"), 0);
+	assert_int_equal(store_int(s, &n, "SELECT count(*) FROM t WHERE name IS NULL", ""), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_int(s, &n, "SELECT id FROM t WHERE id > ?", "i", (int64_t)9), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_exec(s, "SELECT nonsense FROM t", ""), -1);
+	/* A row by id; none is a 404 naming what it is. */
+	st = store_row(s, "SELECT id, name FROM t WHERE id = ?", 2, "thing", &err);
+	assert_non_null(st);
+	assert_int_equal(sqlite3_column_int64(st, 0), 2);
+	sqlite3_reset(st);
+	assert_null(store_row(s, "SELECT id, name FROM t WHERE id = ?", 7, "thing", &err));
+	assert_int_equal(err.http, 404);
+	assert_string_equal(err.message, "no thing with id 7");
+	j = store_get_json(s, "SELECT id, name FROM t WHERE id = ?", 1, name_of, "thing", &err);
+	assert_string_equal(json_string_value(j), "w");
+	json_decref(j);
+	assert_int_equal(store_state_of(s, "SELECT state FROM t WHERE id = ?", KIND_WORKER, 4,
+	    "worker", &err), WORKER_READY);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(store_state_of(s, "SELECT state FROM t WHERE id = ?", KIND_WORKER, 5,
+	    "worker", &err), -1);
+	assert_int_equal(err.http, 500);
+	/* Pages of 2: three pages, the last without more. */
+	st = store_stmt(s, "SELECT id, name FROM t WHERE id > ? ORDER BY id LIMIT 3");
+	for (int page = 0; page < 3; page++) {
+		items = json_array();
+		sqlite3_bind_int64(st, 1, last);
+		assert_int_equal(store_page(st, 2, items, id_of, store_mark_id, &last),
+		    page < 2);
+		assert_int_equal(json_array_size(items), page < 2 ? 2 : 1);
+		assert_int_equal(last, page < 2 ? 2 * (page + 1) : 5);
+		json_decref(items);
+	}
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -329,6 +393,7 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_statements_are_cached_by_their_text, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_the_statement_helpers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_batch_is_one_transaction_with_one_event_each,
 		    setup, teardown),
 	};
