@@ -539,41 +539,44 @@ bound(struct store *s, const char *sql, const char *types, va_list ap)
 	return st;
 }
 
+/* Runs the bound statement to its end, or (out) reads its first row's first column. */
+static int
+run(struct store *s, int64_t *out, const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *st = bound(s, sql, types, ap);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (out != NULL)
+		*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || (out != NULL && rc == SQLITE_ROW) ? 0 : -1;
+}
+
 int
 store_exec(struct store *s, const char *sql, const char *types, ...)
 {
-	sqlite3_stmt *st;
 	va_list ap;
 	int rc;
 
 	va_start(ap, types);
-	st = bound(s, sql, types, ap);
+	rc = run(s, NULL, sql, types, ap);
 	va_end(ap);
-	if (st == NULL)
-		return -1;
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_reset(st);
 	return rc;
 }
 
 int
 store_int(struct store *s, int64_t *out, const char *sql, const char *types, ...)
 {
-	sqlite3_stmt *st;
 	va_list ap;
 	int rc;
 
 	va_start(ap, types);
-	st = bound(s, sql, types, ap);
+	rc = run(s, out, sql, types, ap);
 	va_end(ap);
-	if (st == NULL)
-		return -1;
-	*out = 0;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*out = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	return rc;
 }
 
 sqlite3_stmt *
