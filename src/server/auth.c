@@ -268,7 +268,7 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 		int64_t admins;
 
 		sqlite3_reset(st);
-		if (store_int(s, &admins, "SELECT count(*) FROM tokens WHERE role = 'admin' AND "
+		if (store_exec(s, &admins, "SELECT count(*) FROM tokens WHERE role = 'admin' AND "
 		    "id != ?2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)",
 		    "ii", now, id) != 0)
 			goto fail;

@@ -166,11 +166,11 @@ definition_create(struct store *s, json_t *in, const char *actor, json_t **out,
 	name = json_string_value(json_object_get(normal, "name"));
 	if (store_begin(s) != 0)
 		goto db;
-	if (store_int(s, &version, "SELECT coalesce(max(version), 0) + 1 FROM definitions "
+	if (store_exec(s, &version, "SELECT coalesce(max(version), 0) + 1 FROM definitions "
 	    "WHERE name = ?", "t", name) != 0)
 		goto db_rb;
 	body = json_dumps(normal, JSON_COMPACT | JSON_SORT_KEYS);
-	if (body == NULL || store_exec(s, "INSERT INTO definitions (name, version, body, "
+	if (body == NULL || store_exec(s, NULL, "INSERT INTO definitions (name, version, body, "
 	    "created_at, warm_depth) VALUES (?, ?, ?, ?, ?)", "titii", name, version, body, now,
 	    (int64_t)json_integer_value(json_object_get(json_object_get(normal, "warm_pool"),
 	    "depth"))) != 0)

@@ -229,10 +229,10 @@ run_end(struct run *r, const char *step_status, enum run_status rst, const char 
 		    r->cur.pid > 0 && r->cur.has_exited ? &code : NULL) != 0)
 			goto db_rb;
 	}
-	if (store_exec(s, "UPDATE run_steps SET status = 'skipped' WHERE run_id = ? AND "
+	if (store_exec(s, NULL, "UPDATE run_steps SET status = 'skipped' WHERE run_id = ? AND "
 	    "status = 'pending'", "i", r->id) != 0 ||
-	    store_exec(s, "UPDATE runs SET status = ?, ended_at = ?, error = ?, child_ref = NULL "
-	    "WHERE id = ?", "titi", status, now, error, r->id) != 0)
+	    store_exec(s, NULL, "UPDATE runs SET status = ?, ended_at = ?, error = ?, "
+	    "child_ref = NULL WHERE id = ?", "titi", status, now, error, r->id) != 0)
 		goto db_rb;
 	if (run_event(s, r->id, r->rb->name, status, r->is_dry, r->step_actor, error) != 0)
 		goto db_rb;

@@ -115,13 +115,13 @@ int store_page(sqlite3_stmt *st, int64_t limit, json_t *items,
 /* store_page's mark for a listing keyed by its first column, an id: *(int64_t *)arg. */
 void store_mark_id(sqlite3_stmt *st, void *arg);
 /*
- * Runs sql to its end, its parameters bound in order from the arguments as
- * types says: 'i' an int64_t, 't' a string (NULL binds NULL). 0, or -1 with
- * the database's error left for store_fail(). The statement is kept.
+ * Runs sql, its parameters bound in order from the arguments as types says:
+ * 'i' an int64_t, 't' a string (NULL binds NULL); with out, a query of one
+ * integer, whose first row's first column goes to *out (0 when no row).
+ * 0, or -1 with the database's error left for store_fail(). The statement
+ * is kept.
  */
-int store_exec(struct store *s, const char *sql, const char *types, ...);
-/* The same for a query of one integer: its first row's first column (0 when none). */
-int store_int(struct store *s, int64_t *out, const char *sql, const char *types, ...);
+int store_exec(struct store *s, int64_t *out, const char *sql, const char *types, ...);
 /*
  * Steps sql (whose one parameter is id) to the row of id: the statement on
  * that row, for the caller to read and then reset; or NULL with err (404

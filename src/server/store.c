@@ -539,13 +539,16 @@ bound(struct store *s, const char *sql, const char *types, va_list ap)
 	return st;
 }
 
-/* Runs the bound statement to its end, or (out) reads its first row's first column. */
-static int
-run(struct store *s, int64_t *out, const char *sql, const char *types, va_list ap)
+int
+store_exec(struct store *s, int64_t *out, const char *sql, const char *types, ...)
 {
-	sqlite3_stmt *st = bound(s, sql, types, ap);
+	sqlite3_stmt *st;
+	va_list ap;
 	int rc;
 
+	va_start(ap, types);
+	st = bound(s, sql, types, ap);
+	va_end(ap);
 	if (st == NULL)
 		return -1;
 	rc = sqlite3_step(st);
@@ -553,30 +556,6 @@ run(struct store *s, int64_t *out, const char *sql, const char *types, va_list a
 		*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE || (out != NULL && rc == SQLITE_ROW) ? 0 : -1;
-}
-
-int
-store_exec(struct store *s, const char *sql, const char *types, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, types);
-	rc = run(s, NULL, sql, types, ap);
-	va_end(ap);
-	return rc;
-}
-
-int
-store_int(struct store *s, int64_t *out, const char *sql, const char *types, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, types);
-	rc = run(s, out, sql, types, ap);
-	va_end(ap);
-	return rc;
 }
 
 sqlite3_stmt *

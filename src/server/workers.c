@@ -378,7 +378,7 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 	snprintf(health, sizeof(health), "%s", (const char *)sqlite3_column_text(st, 2));
 	sqlite3_reset(st);
 	is_back = strcmp(health, "online") != 0;
-	if (store_exec(s, "UPDATE workers SET last_heartbeat = ?1, health = 'online', "
+	if (store_exec(s, NULL, "UPDATE workers SET last_heartbeat = ?1, health = 'online', "
 	    "updated_at = CASE WHEN health = 'online' THEN updated_at ELSE ?1 END WHERE id = ?2",
 	    "ii", now, id) != 0)
 		goto db;

@@ -337,16 +337,16 @@ test_the_statement_helpers(void **state)
 	int64_t n, last = 0;
 
 	(void)state;
-	assert_int_equal(store_exec(s, "CREATE TEMP TABLE t (id INTEGER PRIMARY KEY, name TEXT, "
-	    "state TEXT)", ""), 0);
+	assert_int_equal(store_exec(s, NULL, "CREATE TEMP TABLE t (id INTEGER PRIMARY KEY, "
+	    "name TEXT, state TEXT)", ""), 0);
 	for (int64_t i = 1; i <= 5; i++)
-		assert_int_equal(store_exec(s, "INSERT INTO t VALUES (?, ?, ?)", "itt", i,
+		assert_int_equal(store_exec(s, NULL, "INSERT INTO t VALUES (?, ?, ?)", "itt", i,
 		    i == 3 ? NULL : "w", i == 5 ? "asleep" : "ready"), 0);
-	assert_int_equal(store_int(s, &n, "SELECT count(*) FROM t WHERE name IS NULL", ""), 0);
+	assert_int_equal(store_exec(s, &n, "SELECT count(*) FROM t WHERE name IS NULL", ""), 0);
 	assert_int_equal(n, 1);
-	assert_int_equal(store_int(s, &n, "SELECT id FROM t WHERE id > ?", "i", (int64_t)9), 0);
+	assert_int_equal(store_exec(s, &n, "SELECT id FROM t WHERE id > ?", "i", (int64_t)9), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(store_exec(s, "SELECT nonsense FROM t", ""), -1);
+	assert_int_equal(store_exec(s, NULL, "SELECT nonsense FROM t", ""), -1);
 	/* A row by id; none is a 404 naming what it is. */
 	st = store_row(s, "SELECT id, name FROM t WHERE id = ?", 2, "thing", &err);
 	assert_non_null(st);
