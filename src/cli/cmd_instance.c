@@ -28,24 +28,6 @@ static const struct column instance_columns[] = {
 	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };
 
-static const struct column transition_columns[] = {
-	{ "AT", "at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
-	{ "FROM", "from", CELL_PLAIN, TABLE_LEFT, 0, NULL },
-	{ "TO", "to", CELL_INST_STATE, TABLE_LEFT, 0, NULL },
-	{ "ACTOR", "actor", CELL_PLAIN, TABLE_LEFT, 24, NULL },
-	{ "REASON", "reason", CELL_PLAIN, TABLE_LEFT, 0, NULL },
-	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
-};
-
-static const struct column placement_columns[] = {
-	{ "WORKER", "worker", CELL_PLAIN, TABLE_LEFT, 0, NULL },
-	{ "STATE", "state", CELL_WORKER_STATE, TABLE_LEFT, 0, NULL },
-	{ "HEALTH", "health", CELL_HEALTH, TABLE_LEFT, 0, NULL },
-	{ "FITS", "fits", CELL_PLAIN, TABLE_LEFT, 0, fmt_yes_no },
-	{ "REASON", "reason", CELL_PLAIN, TABLE_LEFT, 0, NULL },
-	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
-};
-
 static void
 format_time(int64_t ms, char *buf, size_t n)
 {
@@ -210,6 +192,15 @@ instance_get_json(struct cli *c, const char *idarg, const char *suffix, struct h
 	return cli_call_json(c, "GET", path, NULL, r);
 }
 
+static const struct column transition_columns[] = {
+	{ "AT", "at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "FROM", "from", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "TO", "to", CELL_INST_STATE, TABLE_LEFT, 0, NULL },
+	{ "ACTOR", "actor", CELL_PLAIN, TABLE_LEFT, 24, NULL },
+	{ "REASON", "reason", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
+};
+
 static int
 instance_transitions(struct cli *c, const struct args *a)
 {
@@ -231,6 +222,15 @@ instance_transitions(struct cli *c, const struct args *a)
 	httpc_resp_free(&r);
 	return cli_finish(c);
 }
+
+static const struct column placement_columns[] = {
+	{ "WORKER", "worker", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "STATE", "state", CELL_WORKER_STATE, TABLE_LEFT, 0, NULL },
+	{ "HEALTH", "health", CELL_HEALTH, TABLE_LEFT, 0, NULL },
+	{ "FITS", "fits", CELL_PLAIN, TABLE_LEFT, 0, fmt_yes_no },
+	{ "REASON", "reason", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
+};
 
 static int
 instance_placement(struct cli *c, const struct args *a)

@@ -25,29 +25,6 @@ static const struct column runbook_columns[] = {
 	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };
 
-static const struct column run_columns[] = {
-	{ "ID", "id", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
-	{ "RUNBOOK", "runbook", CELL_PLAIN, TABLE_LEFT, 0, NULL },
-	{ "STATUS", "status", CELL_RUN, TABLE_LEFT, 0, NULL },
-	{ "DRY_RUN", "dry_run", CELL_PLAIN, TABLE_LEFT, 0, fmt_yes_no },
-	{ "ACTOR", "actor", CELL_PLAIN, TABLE_LEFT, 24, NULL },
-	{ "CREATED", "created_at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
-	{ "ENDED", "ended_at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
-	{ "ERROR", "error", CELL_PLAIN, TABLE_LEFT, 50, NULL },
-	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
-};
-
-static const struct column alert_columns[] = {
-	{ "RULE", "rule", CELL_PLAIN, TABLE_LEFT, 0, NULL },
-	{ "CONDITION", "condition", CELL_PLAIN, TABLE_LEFT, 0, NULL },
-	{ "FIRING", "firing", CELL_PLAIN, TABLE_LEFT, 0, fmt_yes_no },
-	{ "SINCE", "since", CELL_PLAIN, TABLE_LEFT, 0, NULL },
-	{ "LAST_FIRED", "last_fired", CELL_PLAIN, TABLE_LEFT, 0, NULL },
-	{ "RUNBOOK", "runbook", CELL_PLAIN, TABLE_LEFT, 0, NULL },
-	{ "MESSAGE", "message", CELL_PLAIN, TABLE_LEFT, 60, NULL },
-	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
-};
-
 /* "/api/v1/runbooks/NAME" plus suffix. */
 static char *
 runbook_path(const char *name, const char *suffix)
@@ -397,6 +374,18 @@ done:
 
 /* ---- runs ---- */
 
+static const struct column run_columns[] = {
+	{ "ID", "id", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "RUNBOOK", "runbook", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "STATUS", "status", CELL_RUN, TABLE_LEFT, 0, NULL },
+	{ "DRY_RUN", "dry_run", CELL_PLAIN, TABLE_LEFT, 0, fmt_yes_no },
+	{ "ACTOR", "actor", CELL_PLAIN, TABLE_LEFT, 24, NULL },
+	{ "CREATED", "created_at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "ENDED", "ended_at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "ERROR", "error", CELL_PLAIN, TABLE_LEFT, 50, NULL },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
+};
+
 static int
 run_list(struct cli *c, const struct args *a)
 {
@@ -484,6 +473,17 @@ run_cancel(struct cli *c, const struct args *a)
 }
 
 /* ---- alert rules ---- */
+
+static const struct column alert_columns[] = {
+	{ "RULE", "rule", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "CONDITION", "condition", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "FIRING", "firing", CELL_PLAIN, TABLE_LEFT, 0, fmt_yes_no },
+	{ "SINCE", "since", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "LAST_FIRED", "last_fired", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "RUNBOOK", "runbook", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "MESSAGE", "message", CELL_PLAIN, TABLE_LEFT, 60, NULL },
+	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
+};
 
 static int
 alert_list(struct cli *c, const struct args *a)
