@@ -1,7 +1,7 @@
 /*
  * The child processes of outpostd, and every signal it sends. Whatever it
  * runs (a provisioner's program, a local agent, a runbook's exec step) is
- * spawned here (procs.c's fork and exec), watched here, reaped here, and
+ * spawned here (procs.c's spawn), watched here, reaped here, and
  * ended here on one schedule: SIGTERM (to its group, or to it alone), then
  * SIGKILL a grace later if it is still there. Its owner is told once, on
  * the loop, how it ended (on_exit), and may stop listening (child_forget)
@@ -226,7 +226,7 @@ children_spawn(const struct child_spec *sp)
 		free(c);
 		return NULL;
 	}
-	/* Its start time now, once: it exists from fork on, and exec does not change it. */
+	/* Its start time now, once: it exists from its spawn on, and exec does not change it. */
 	c->start = proc_start(c->pid);
 	c->is_ours = 1;
 	c->signals_group = sp->signals_group;

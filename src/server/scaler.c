@@ -13,7 +13,7 @@
  *   6. revokes the join tokens of workers that are gone.
  *
  * The provisions step 5 asks for are made one a loop turn (provision_run):
- * each is a few commits and a fork, and 32 in one callback would hold the
+ * each is a few commits and a spawn, and 32 in one callback would hold the
  * loop for all of them. What is queued is only the rest of this tick's
  * decision: the next tick drops it and decides again from the rows.
  *
