@@ -46,7 +46,7 @@
 #define WORK_DIR_MAX (PATH_SETTING_MAX - 64)
 
 /* A message that may name a path (and say what is wrong with it). */
-#define AGENT_ERR_BUF (PATH_BUF_MAX + 256)
+#define AGENT_ERR_BUF PATH_MSG_BUF
 
 struct agent_config {
 	char server[SERVER_URL_BUF];

@@ -43,5 +43,7 @@
 
 #define PATH_SETTING_MAX 1024
 #define PATH_BUF_MAX (PATH_SETTING_MAX + 512)
+/* A message that names a path (or a setting's source) and says what is wrong with it. */
+#define PATH_MSG_BUF (PATH_BUF_MAX + 256)
 
 #endif

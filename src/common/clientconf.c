@@ -128,7 +128,7 @@ static int
 check_server(const char *url, const char *from, char *err, size_t errlen)
 {
 	struct evstream_url u;
-	char why[1200];
+	char why[PATH_MSG_BUF];
 
 	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
 		snprintf(err, errlen, "%s: the server URL must start with http:// or https://, "
@@ -148,7 +148,7 @@ static int
 take_token(struct settings *s, const char *token, const char *token_from, const char *file,
     const char *file_from, char *err, size_t errlen)
 {
-	char why[1200];
+	char why[PATH_MSG_BUF];
 
 	if (token != NULL) {
 		if ((size_t)snprintf(s->token, sizeof(s->token), "%s", token) >= sizeof(s->token)) {
@@ -175,7 +175,7 @@ settings_resolve_flags(struct settings *s, const struct settings_flags *a, char 
     size_t errlen)
 {
 	struct source env, file;
-	char why[1400], file_from[1100];
+	char why[PATH_MSG_BUF], file_from[PATH_BUF_MAX];
 	const char *v;
 	int is_optional, rc;
 

@@ -12,14 +12,16 @@
 
 #include <stddef.h>
 
+#include "bounds.h"
+
 #define CLIENTCONF_DEFAULT_SERVER "http://127.0.0.1:8080"
 
 /* Where a client talks to and as whom, after flag > env > file > default. */
 struct settings {
-	char server[1024];
+	char server[PATH_SETTING_MAX];	/* a URL, as long as a path setting may be */
 	char token[4096];	/* "" when none */
-	char token_from[1100];	/* where the token came from, for messages */
-	char config_path[1024];	/* the file read, or "" */
+	char token_from[PATH_BUF_MAX];	/* where the token came from, for messages */
+	char config_path[PATH_SETTING_MAX];	/* the file read, or "" */
 };
 
 /* The values of the flags --server, --token, --token-file, --config; NULL when absent. */

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <sys/stat.h>
 
+#include "bounds.h"
 #include "util.h"
 
 void
@@ -560,7 +561,7 @@ parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 int
 mkdir_p(const char *path, unsigned mode)
 {
-	char buf[1100];
+	char buf[PATH_BUF_MAX];
 
 	if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf)) {
 		errno = ENAMETOOLONG;

@@ -483,8 +483,8 @@ db:
 struct backup_state {
 	sqlite3 *dst;
 	sqlite3_backup *b;
-	char path[1200];
-	char part[1210];
+	char path[PATH_BUF_MAX];
+	char part[PATH_BUF_MAX];	/* path.part */
 };
 
 static void
@@ -537,24 +537,34 @@ b_backup(struct bctx *c)
 	}
 	if (bs == NULL) {
 		const char *p = arg_str(c, "path");
-		char dir[1100], parent[sizeof(bs->path)], stamp[40];
+		char dir[PATH_BUF_MAX], parent[sizeof(bs->path)], stamp[40];
 		struct stat sb;
 
 		if ((bs = c->state = calloc(1, sizeof(*bs))) == NULL)
 			return -1;
+		int n;
+
 		snprintf(dir, sizeof(dir), "%s/backups", c->app->cfg.state_dir);
 		if (p == NULL || *p == '\0') {
 			time_format_ms(now_ms(), stamp, sizeof(stamp), 0);
 			for (char *q = stamp; *q; q++)
 				if (*q == ':' || *q == '-')
 					memmove(q, q + 1, strlen(q));
-			snprintf(bs->path, sizeof(bs->path), "%s/outpost-%s.db", dir, stamp);
+			n = snprintf(bs->path, sizeof(bs->path), "%s/outpost-%s.db", dir, stamp);
 		} else if (p[0] == '/') {
-			snprintf(bs->path, sizeof(bs->path), "%s", p);
+			n = snprintf(bs->path, sizeof(bs->path), "%s", p);
 		} else {
-			snprintf(bs->path, sizeof(bs->path), "%s/%s", dir, p);
+			n = snprintf(bs->path, sizeof(bs->path), "%s/%s", dir, p);
 		}
-		snprintf(bs->part, sizeof(bs->part), "%s.part", bs->path);
+		/* A path too long is refused, never cut into another file's name. */
+		if (n < 0 || (size_t)n >= sizeof(bs->path) ||
+		    (size_t)snprintf(bs->part, sizeof(bs->part), "%s.part", bs->path) >=
+		    sizeof(bs->part)) {
+			say(c, "the backup's path is longer than %zu bytes", sizeof(bs->part) - 6);
+			free(bs);
+			c->state = NULL;
+			return -1;
+		}
 		pages = db_pages(s, &psize);
 		if (stat(bs->path, &sb) == 0) {
 			say(c, "%s exists: a backup never replaces a file; name another path",
@@ -610,7 +620,7 @@ b_backup(struct bctx *c)
 		return -1;
 	}
 	{
-		char dir[1200];
+		char dir[PATH_BUF_MAX];
 		char *slash;
 		int fd;
 
@@ -643,7 +653,7 @@ struct check_state {
 	pthread_t thread;
 	sqlite3 *db;
 	int is_quick;
-	char path[1100];
+	char path[PATH_BUF_MAX];
 	struct sbuf lines;	/* the problems, a line each (the first 50) */
 	int64_t problems;
 	char error[300];	/* the check could not run */

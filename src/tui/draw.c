@@ -165,7 +165,7 @@ col_widths(const struct view_def *v, int *w)
 static void
 draw_title(struct app *a)
 {
-	char right[256], left[1200];
+	char right[256], left[PATH_SETTING_MAX + 176];	/* the server's URL and its words */
 	int x;
 
 	attr_on(A_REVERSE, NULL);
