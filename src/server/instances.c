@@ -3,6 +3,7 @@
  * checked against the state machine in src/common and written with its
  * transition row and its event in one transaction.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -584,6 +585,8 @@ instance_transition(struct store *s, int64_t id, enum inst_state to, int actor_k
 		op_err_set(err, 409, "invalid_transition", "state", "%s", why);
 		return -1;
 	}
+	/* Only placement puts an instance on a worker: every later state that holds one has it. */
+	assert(!inst_state_holds_worker(to) || worker_id != 0);
 	st = store_stmt(s, "UPDATE instances SET state = ?, state_reason = ?, updated_at = ?, "
 	    "worker_id = CASE WHEN ? THEN NULL ELSE worker_id END WHERE id = ?");
 	if (st == NULL)
