@@ -51,6 +51,7 @@
 struct agent_config {
 	char server[SERVER_URL_BUF];
 	char token_file[PATH_SETTING_MAX];
+	char ca_file[PATH_SETTING_MAX];	/* the CAs of an https:// server; "": the system's */
 	char name[NAME_BUF];
 	int64_t cpu;
 	int64_t memory_mb;

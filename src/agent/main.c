@@ -42,7 +42,7 @@
 #include "util.h"
 
 static const char *const agent_keys[] = { "server", "token_file", "name", "capacity", "labels",
-	"work_dir", "heartbeat", "kill_grace", "log_format", NULL };
+	"work_dir", "heartbeat", "kill_grace", "log_format", "ca_file", NULL };
 
 static volatile sig_atomic_t got_stop, got_child;
 static struct evstream *the_stream;
@@ -79,8 +79,10 @@ usage(FILE *f)
 	    "  --kill-grace DURATION   from SIGTERM to SIGKILL when a hook must end (default 10s)\n"
 	    "  --config FILE           a config file of the same keys (server, token_file, name,\n"
 	    "                          capacity, labels, work_dir, heartbeat, kill_grace,\n"
-	    "                          log_format)\n"
+	    "                          log_format, ca_file)\n"
 	    "  --log-format FORMAT     json, text or auto (default auto)\n"
+	    "  --ca-file FILE          the CAs (PEM) an https:// server's certificate must chain\n"
+	    "                          to (default: the system's)\n"
 	    "  --version, --help\n"
 	    "\n"
 	    "Every setting is also an OUTPOST_* variable (OUTPOST_SERVER, OUTPOST_TOKEN_FILE, ...);\n"
@@ -160,6 +162,13 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 			return -1;
 		}
 		snprintf(c->token_file, sizeof(c->token_file), "%s", v);
+	} else if (strcmp(key, "ca_file") == 0) {
+		if (*v == '\0' || strlen(v) >= sizeof(c->ca_file)) {
+			snprintf(err, errlen, "ca_file is a path of 1 to %zu bytes",
+			    sizeof(c->ca_file) - 1);
+			return -1;
+		}
+		snprintf(c->ca_file, sizeof(c->ca_file), "%s", v);
 	} else if (strcmp(key, "name") == 0) {
 		if (!name_is_valid(v, NAME_MAX_LEN) || strspn(v, "0123456789") == strlen(v)) {
 			snprintf(err, errlen, "name must be 1 to %d of a-z, 0-9, '.', '_', '-', starting "
@@ -201,7 +210,7 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 		}
 	} else {
 		snprintf(err, errlen, "unknown key %s (keys: server, token_file, name, capacity, "
-		    "labels, work_dir, heartbeat, kill_grace, log_format)", key);
+		    "labels, work_dir, heartbeat, kill_grace, log_format, ca_file)", key);
 		return -1;
 	}
 	return 0;
@@ -372,6 +381,7 @@ stream_open(const struct agent_config *c, const char *token, int64_t since, stru
 		.since = since,
 		.types = types,
 		.worker = c->name,
+		.ca_file = c->ca_file,
 		.on_event = on_event,
 		.on_caught_up = on_caught_up,
 		.on_state = on_state,
@@ -449,7 +459,16 @@ main(int argc, char **argv)
 	pr.heartbeat_body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	pr.name = c.name;
+	if (c.ca_file[0] != '\0' && access(c.ca_file, R_OK) != 0) {
+		fprintf(stderr, "outpost-agent: ca_file %s: %s\n", c.ca_file, strerror(errno));
+		rc = 2;
+		goto out;
+	}
 	pr.http = httpc_new(c.server, token);
+	if (pr.http != NULL && httpc_set_ca_file(pr.http, c.ca_file) != 0) {
+		httpc_free(pr.http);
+		pr.http = NULL;
+	}
 	if (pr.register_body == NULL || pr.heartbeat_body == NULL || pr.http == NULL) {
 		fprintf(stderr, "outpost-agent: out of memory\n");
 		goto out;

@@ -21,6 +21,7 @@ settings_resolve(struct settings *s, const struct args *a, char *err, size_t err
 		.token = args_get(a, "token"),
 		.token_file = args_get(a, "token-file"),
 		.config = args_get(a, "config"),
+		.ca_file = args_get(a, "ca-file"),
 	};
 
 	return settings_resolve_flags(s, &f, err, errlen);
@@ -51,6 +52,10 @@ cli_http(struct cli *c)
 		c->http = httpc_new(c->set.server, c->set.token[0] != '\0' ? c->set.token : NULL);
 		if (c->http != NULL)
 			httpc_set_user_agent(c->http, "outpost-cli");
+		if (c->http != NULL && httpc_set_ca_file(c->http, c->set.ca_file) != 0) {
+			httpc_free(c->http);
+			c->http = NULL;
+		}
 	}
 	return c->http;
 }

@@ -197,6 +197,7 @@ events_follow(struct cli *c, int64_t since, const char *types, int64_t limit)
 		.url = c->set.server,
 		.token = c->set.token[0] != '\0' ? c->set.token : NULL,
 		.since = since,
+		.ca_file = c->set.ca_file,
 		.on_event = follow_on_event,
 		.on_caught_up = follow_on_caught_up,
 		.on_state = follow_on_state,

@@ -224,6 +224,7 @@ follow_run(struct cli *c, int64_t run, int64_t seq, json_t *steps)
 		.url = c->set.server,
 		.token = c->set.token[0] != '\0' ? c->set.token : NULL,
 		.since = seq > 0 ? seq - 1 : 0,
+		.ca_file = c->set.ca_file,
 		.types = types,
 		.on_event = follow_event,
 		.on_state = follow_state,

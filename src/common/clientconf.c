@@ -20,12 +20,14 @@ struct source {
 	char server[1024];
 	char token[TOKEN_FILE_MAX];
 	char token_file[1024];
+	char ca_file[1024];
 	int has_server;
+	int has_ca_file;
 	int has_token;
 	int has_token_file;
 };
 
-static const char *const setting_keys[] = { "server", "token", "token_file", NULL };
+static const char *const setting_keys[] = { "server", "token", "token_file", "ca_file", NULL };
 
 static int
 set_value(char *dst, size_t n, int *has, const char *value, char *err, size_t errlen)
@@ -50,7 +52,10 @@ source_set(void *ctx, const char *key, const char *value, char *err, size_t errl
 	if (strcmp(key, "token_file") == 0)
 		return set_value(s->token_file, sizeof(s->token_file), &s->has_token_file, value,
 		    err, errlen);
-	snprintf(err, errlen, "unknown setting '%s' (valid: server, token, token_file)", key);
+	if (strcmp(key, "ca_file") == 0)
+		return set_value(s->ca_file, sizeof(s->ca_file), &s->has_ca_file, value, err, errlen);
+	snprintf(err, errlen, "unknown setting '%s' (valid: server, token, token_file, ca_file)",
+	    key);
 	return -1;
 }
 
@@ -143,6 +148,25 @@ check_server(const char *url, const char *from, char *err, size_t errlen)
 	return 0;
 }
 
+/* A CA file must be there to read: a typo would otherwise read as an untrusted server. */
+static int
+check_ca_file(const char *path, const char *from, char *err, size_t errlen)
+{
+	FILE *f;
+
+	if (*path == '\0' || strlen(path) >= PATH_SETTING_MAX) {
+		snprintf(err, errlen, "%s: a CA file is a path of 1 to %d bytes", from,
+		    PATH_SETTING_MAX - 1);
+		return -1;
+	}
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: cannot read %s: %s", from, path, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
 /* Picks the token of one level: its token, else its token file. */
 static int
 take_token(struct settings *s, const char *token, const char *token_from, const char *file,
@@ -203,6 +227,19 @@ settings_resolve_flags(struct settings *s, const struct settings_flags *a, char 
 	if (rc != 0)
 		return -1;
 	snprintf(s->server, sizeof(s->server), "%s", v);
+
+	if ((v = a->ca_file) != NULL)
+		rc = check_ca_file(v, "--ca-file", err, errlen);
+	else if (env.has_ca_file)
+		rc = check_ca_file(v = env.ca_file, "OUTPOST_CA_FILE", err, errlen);
+	else if (file.has_ca_file) {
+		snprintf(why, sizeof(why), "%s: ca_file", s->config_path);
+		rc = check_ca_file(v = file.ca_file, why, err, errlen);
+	} else
+		v = "";
+	if (rc != 0)
+		return -1;
+	snprintf(s->ca_file, sizeof(s->ca_file), "%s", v);
 
 	if (a->token != NULL && a->token_file != NULL) {
 		snprintf(err, errlen, "--token and --token-file cannot be used together");

@@ -22,14 +22,16 @@ struct settings {
 	char token[4096];	/* "" when none */
 	char token_from[PATH_BUF_MAX];	/* where the token came from, for messages */
 	char config_path[PATH_SETTING_MAX];	/* the file read, or "" */
+	char ca_file[PATH_SETTING_MAX];	/* the CAs of an https:// server; "": the system's */
 };
 
-/* The values of the flags --server, --token, --token-file, --config; NULL when absent. */
+/* The values of the flags --server, --token, --token-file, --config, --ca-file; NULL when absent. */
 struct settings_flags {
 	const char *server;
 	const char *token;
 	const char *token_file;
 	const char *config;
+	const char *ca_file;
 };
 
 /*

@@ -540,8 +540,11 @@ evstream_new(const struct evstream_opts *o, char *err, size_t errlen)
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.user = es;
-	if (es->url.is_tls)
+	if (es->url.is_tls) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		if (o->ca_file != NULL && *o->ca_file != '\0')
+			info.client_ssl_ca_filepath = o->ca_file;
+	}
 	es->ctx = lws_create_context(&info);
 	if (es->ctx == NULL) {
 		snprintf(err, errlen, "cannot create the websocket context");

@@ -49,6 +49,7 @@ struct evstream_opts {
 	const char *worker;	/* only the events of this worker (name or id); NULL: all */
 	size_t max_message;	/* bound on one message; 0: EVSTREAM_DEFAULT_MAX_MESSAGE */
 	int ping_secs;		/* idle seconds before a PING; 0: 30 */
+	const char *ca_file;	/* the CAs of a wss:// server, PEM; NULL: the system's */
 
 	/* Each event, borrowed: json_incref() it to keep it. seq > every seq before. */
 	void (*on_event)(void *arg, json_t *event);

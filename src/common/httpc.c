@@ -19,6 +19,7 @@ struct httpc {
 	char *base;		/* without a trailing '/' */
 	char *auth_header;	/* "Authorization: Bearer ..." or NULL */
 	char *user_agent;
+	char *ca_file;		/* the CAs to trust, PEM; NULL: the system's */
 	long connect_ms;
 	long total_ms;
 	size_t max_body;
@@ -98,6 +99,7 @@ httpc_free(struct httpc *h)
 	free(h->base);
 	free(h->auth_header);
 	free(h->user_agent);
+	free(h->ca_file);
 	free(h);
 	if (--curl_users == 0)
 		curl_global_cleanup();
@@ -127,6 +129,18 @@ httpc_set_user_agent(struct httpc *h, const char *ua)
 		return -1;
 	free(h->user_agent);
 	h->user_agent = p;
+	return 0;
+}
+
+int
+httpc_set_ca_file(struct httpc *h, const char *path)
+{
+	char *p = NULL;
+
+	if (path != NULL && *path != '\0' && (has_ctl(path) || (p = strdup(path)) == NULL))
+		return -1;
+	free(h->ca_file);
+	h->ca_file = p;
 	return 0;
 }
 
@@ -219,6 +233,8 @@ setup(struct httpc *h, const char *method, const char *url, const char *json_bod
 	rc |= curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	rc |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (h->ca_file != NULL)
+		rc |= curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
 	rc |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_ms);
 	rc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->total_ms);
 	rc |= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
@@ -294,6 +310,11 @@ httpc_request(struct httpc *h, const char *method, const char *path, const char 
 		} else if (sink.is_oom) {
 			resp->fail = HTTPC_FAIL_OTHER;
 			snprintf(resp->error, sizeof(resp->error), "out of memory");
+		} else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
+			/* Say what to do: a private CA is named with --ca-file (or ca_file). */
+			snprintf(resp->error, sizeof(resp->error), "the server's TLS certificate was "
+			    "refused (%s); if the site has its own CA, name it with --ca-file",
+			    h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(rc));
 		} else {
 			snprintf(resp->error, sizeof(resp->error), "%s",
 			    h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(rc));

@@ -38,7 +38,7 @@ struct httpc_resp {
 	json_t *json;		/* the body parsed, when it is JSON; else NULL */
 	char content_type[128];
 	long retry_after;	/* seconds from Retry-After, or -1 */
-	char error[256];	/* what went wrong, for fail != HTTPC_FAIL_NONE */
+	char error[512];	/* what went wrong, for fail != HTTPC_FAIL_NONE */
 };
 
 struct httpc;
@@ -56,6 +56,8 @@ void httpc_set_timeouts(struct httpc *h, long connect_ms, long total_ms);
 void httpc_set_max_body(struct httpc *h, size_t max);
 /* The User-Agent header; copied. */
 int httpc_set_user_agent(struct httpc *h, const char *ua);
+/* The CAs (a PEM file) a https:// server's certificate must chain to; NULL or "": the system's. */
+int httpc_set_ca_file(struct httpc *h, const char *path);
 const char *httpc_base_url(const struct httpc *h);
 
 /*

@@ -12,7 +12,8 @@ const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"log_level", "ws_ping_interval", "ws_max_lag", "shutdown_grace", "rate_limit", "rate_burst",
 	"worker_offline_after", "worker_lost_after", "scheduler_policy", "lead_time",
 	"scheduler_interval", "instance_retention", "hook_timeout", "template_dir", "agent_program",
-	"public_url", "runbook_dir", "alerts_file", "web_dir", "bootstrap_css", "session_ttl", NULL };
+	"public_url", "runbook_dir", "alerts_file", "web_dir", "bootstrap_css", "session_ttl",
+	"tls_listen", "tls_cert", "tls_key", "trusted_proxies", NULL };
 
 void
 server_config_defaults(struct server_config *c)
@@ -49,6 +50,31 @@ server_config_defaults(struct server_config *c)
 	snprintf(c->web_dir, sizeof(c->web_dir), "%s", WEBDIR);
 	snprintf(c->bootstrap_css, sizeof(c->bootstrap_css), "%s", BOOTSTRAP_CSS);
 	c->session_ttl_ms = 12 * 3600000LL;
+	c->tls_port = -1;
+}
+
+/* Settings that make sense only together. Returns 0, or -1 with err. */
+int
+server_config_check(const struct server_config *c, char *err, size_t errlen)
+{
+	if (c->worker_lost_after_ms <= c->worker_offline_after_ms) {
+		snprintf(err, errlen, "worker_lost_after must be longer than worker_offline_after");
+		return -1;
+	}
+	if (c->tls_port >= 0 && (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0')) {
+		snprintf(err, errlen, "tls_listen needs tls_cert and tls_key (PEM files)");
+		return -1;
+	}
+	if (c->tls_port < 0 && (c->tls_cert[0] != '\0' || c->tls_key[0] != '\0')) {
+		snprintf(err, errlen, "tls_cert and tls_key are used only with tls_listen: set it too");
+		return -1;
+	}
+	if (c->tls_port >= 0 && c->tls_port == c->listen_port && c->tls_port != 0 &&
+	    strcmp(c->tls_host, c->listen_host) == 0) {
+		snprintf(err, errlen, "tls_listen and listen must not be the same address");
+		return -1;
+	}
+	return 0;
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", ":8080" (every address, IPv4 and IPv6), "localhost:0". */
@@ -203,13 +229,38 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 			snprintf(err, errlen, "%s must be an integer from 0 to 1000000 (0: no limit)", key);
 			return -1;
 		}
+	} else if (strcmp(key, "tls_listen") == 0) {
+		if (*v == '\0') {
+			c->tls_port = -1;	/* none */
+		} else if (listen_parse(v, c->tls_host, sizeof(c->tls_host), &c->tls_port) != 0) {
+			snprintf(err, errlen, "tls_listen must be HOST:PORT, such as 0.0.0.0:8443 or "
+			    "[::]:8443, or empty for none");
+			return -1;
+		}
+	} else if (strcmp(key, "tls_cert") == 0 || strcmp(key, "tls_key") == 0) {
+		char *dst = key[4] == 'c' ? c->tls_cert : c->tls_key;
+
+		if (strlen(v) >= sizeof(c->tls_cert)) {
+			snprintf(err, errlen, "%s must be a path under %zu bytes", key,
+			    sizeof(c->tls_cert));
+			return -1;
+		}
+		snprintf(dst, sizeof(c->tls_cert), "%s", v);
+	} else if (strcmp(key, "trusted_proxies") == 0) {
+		char why[160];
+
+		if (addr_list_parse(v, &c->trusted_proxies, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "trusted_proxies: %s", why);
+			return -1;
+		}
 	} else {
-		snprintf(err, errlen, "unknown key %s (keys: listen, state_dir, log_format, "
-		    "log_level, ws_ping_interval, ws_max_lag, shutdown_grace, rate_limit, rate_burst, "
-		    "worker_offline_after, worker_lost_after, scheduler_policy, lead_time, "
-		    "scheduler_interval, instance_retention, hook_timeout, template_dir, agent_program, "
-		    "public_url, runbook_dir, alerts_file, web_dir, bootstrap_css, session_ttl)",
-		    key);
+		struct sbuf b;
+
+		sbuf_init(&b);
+		for (size_t i = 0; server_config_keys[i] != NULL; i++)
+			sbuf_printf(&b, "%s%s", i ? ", " : "", server_config_keys[i]);
+		snprintf(err, errlen, "unknown key %s (keys: %s)", key, b.p ? b.p : "");
+		sbuf_free(&b);
 		return -1;
 	}
 	return 0;

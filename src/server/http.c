@@ -38,7 +38,8 @@ struct pss_http {
 	char sid[SESSION_ID_BUF];	/* the session cookie's value, or "" */
 	int has_csrf;		/* an X-Outpost-CSRF header came */
 	int is_cross_origin;	/* an Origin header came that is not this server's */
-	int is_tls;
+	int is_tls;		/* TLS to us, or to a trusted proxy that says so */
+	char client[ADDR_TEXT_BUF];	/* the client's address (clientaddr.c) */
 	char rid[24];
 	char parambuf[HTTP_PATH_BUF];
 	const char *allow;	/* for a 405: the methods the path takes */
@@ -365,7 +366,7 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 		snprintf(ms, sizeof(ms), "%.3f", elapsed(&pss->t0) * 1000.0);
 		log_set_request_id(pss->rid);
 		log_msg(level, "http.request", "method", rq->method, "path", rq->path, "status", code,
-		    "ms", ms, "actor", rq->actor, NULL);
+		    "ms", ms, "actor", rq->actor, "client", pss->client, NULL);
 		log_set_request_id(NULL);
 	}
 	if (pss->is_in_flight) {
@@ -655,6 +656,27 @@ is_cross_origin(struct lws *wsi, int *has_origin)
 	return strcasecmp(o, host) != 0;
 }
 
+/*
+ * Who sent the request and over what: the peer, or, from a trusted proxy,
+ * the client X-Forwarded-For names and the scheme X-Forwarded-Proto says
+ * (so a session cookie made through a TLS proxy is Secure).
+ */
+static void
+read_client(struct lws *wsi, struct pss_http *pss)
+{
+	char peer[ADDR_TEXT_BUF] = "", xff[512] = "", proto[16] = "";
+
+	pss->is_tls = lws_is_ssl(wsi);
+	if (lws_get_peer_simple(wsi, peer, sizeof(peer)) == NULL)
+		snprintf(peer, sizeof(peer), "?");
+	if (lws_hdr_custom_length(wsi, "x-forwarded-for:", 16) > 0)
+		lws_hdr_custom_copy(wsi, xff, sizeof(xff), "x-forwarded-for:", 16);
+	if (client_address(peer, xff, &the_app->cfg.trusted_proxies, pss->client,
+	    sizeof(pss->client)) && lws_hdr_custom_copy(wsi, proto, sizeof(proto),
+	    "x-forwarded-proto:", 18) > 0)
+		pss->is_tls = strcasecmp(proto, "https") == 0;
+}
+
 static void
 read_browser_headers(struct lws *wsi, struct pss_http *pss)
 {
@@ -663,7 +685,6 @@ read_browser_headers(struct lws *wsi, struct pss_http *pss)
 	cookie_sid(wsi, pss->sid, sizeof(pss->sid));
 	pss->has_csrf = lws_hdr_custom_length(wsi, "x-outpost-csrf:", 15) > 0;
 	pss->is_cross_origin = is_cross_origin(wsi, &has_origin);
-	pss->is_tls = lws_is_ssl(wsi);
 }
 
 static int
@@ -680,6 +701,7 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	sbuf_init(&pss->body);
 	clock_gettime(CLOCK_MONOTONIC, &pss->t0);
 	snprintf(pss->rid, sizeof(pss->rid), "%s-%06llx", the_app->boot_id, ++counter);
+	read_client(wsi, pss);
 	pss->is_in_flight = 1;
 	pss->is_after_sigterm = the_app->is_draining;
 	the_app->in_flight++;
@@ -849,6 +871,9 @@ callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		break;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		return confirm_upgrade(wsi);
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		tls_took_ssl_ctx(user);	/* the TLS vhost's SSL_CTX, for tls.c's reload */
+		return 0;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* A websocket that names no subprotocol lands here: refuse it. */
 		return -1;

@@ -97,11 +97,7 @@ load_config(struct server_config *c, char *err, size_t errlen)
 		return -1;
 	if (config_apply_flags(&flags, server_config_set, c, err, errlen) != 0)
 		return -1;
-	if (c->worker_lost_after_ms <= c->worker_offline_after_ms) {
-		snprintf(err, errlen, "worker_lost_after must be longer than worker_offline_after");
-		return -1;
-	}
-	return 0;
+	return server_config_check(c, err, errlen);
 }
 
 static void
@@ -168,8 +164,19 @@ reload(struct app *a)
 		return;
 	}
 	if (strcmp(c.listen_host, a->cfg.listen_host) != 0 || c.listen_port != a->cfg.listen_port ||
+	    strcmp(c.tls_host, a->cfg.tls_host) != 0 || c.tls_port != a->cfg.tls_port ||
 	    strcmp(c.state_dir, a->cfg.state_dir) != 0)
-		log_warn("config.reload", "detail", "listen and state_dir change only on restart", NULL);
+		log_warn("config.reload", "detail", "listen, tls_listen and state_dir change only "
+		    "on restart", NULL);
+	/* New handshakes get the files' certificate; open connections keep theirs. */
+	if (c.tls_port == a->cfg.tls_port) {
+		if (tls_reload(&c, err, sizeof(err)) != 0)
+			log_error("tls.reload", "error", err, "outcome", "kept the running certificate",
+			    NULL);
+		snprintf(a->cfg.tls_cert, sizeof(a->cfg.tls_cert), "%s", c.tls_cert);
+		snprintf(a->cfg.tls_key, sizeof(a->cfg.tls_key), "%s", c.tls_key);
+	}
+	a->cfg.trusted_proxies = c.trusted_proxies;
 	a->cfg.log_format = c.log_format;
 	a->cfg.log_level = c.log_level;
 	a->cfg.ws_max_lag = c.ws_max_lag;
@@ -210,10 +217,17 @@ reload(struct app *a)
  * Returns 0, or -1 after saying what is wrong.
  */
 static int
-check_bound(const char *host)
+is_any_host(const char *host)
 {
-	int is_any_wanted = host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
-	    strcmp(host, "::") == 0;
+	return host != NULL && (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0);
+}
+
+/* host is listen's; tls_host tls_listen's, or NULL. */
+static int
+check_bound(const char *host, const char *tls_host)
+{
+	int is_any_wanted = is_any_host(host) || is_any_host(tls_host);
 	int found = 0;
 
 	for (int fd = 3; fd < 1024; fd++) {
@@ -243,9 +257,10 @@ check_bound(const char *host)
 		}
 		found++;
 		if (is_any && !is_any_wanted) {
-			fprintf(stderr, "outpostd: asked to listen on %s but bound every interface (%s); "
-			    "libwebsockets could not read the interface list (under systemd, allow "
-			    "AF_NETLINK); refusing to serve\n", host, addr);
+			fprintf(stderr, "outpostd: asked to listen on %s%s%s but bound every interface "
+			    "(%s); libwebsockets could not read the interface list (under systemd, "
+			    "allow AF_NETLINK); refusing to serve\n", host, tls_host ? " and " : "",
+			    tls_host ? tls_host : "", addr);
 			return -1;
 		}
 	}
@@ -271,7 +286,7 @@ main(int argc, char **argv)
 	lws_retry_bo_t ping = retry;
 	struct lws_context_creation_info info;
 	struct op_err oerr = { 0 };
-	char err[512], path[PATH_BUF_MAX], url[300], port[16];
+	char err[512], path[PATH_BUF_MAX], url[300], tls_url[300] = "", port[16];
 	struct sigaction sa;
 	struct rlimit rl;
 	int64_t deadline = 0;
@@ -330,22 +345,39 @@ main(int argc, char **argv)
 	ping.secs_since_valid_ping = (uint16_t)(app.cfg.ws_ping_interval_ms / 1000);
 	ping.secs_since_valid_hangup = (uint16_t)(ping.secs_since_valid_ping * 2 + 10);
 	memset(&info, 0, sizeof(info));
-	info.port = app.cfg.listen_port;
-	info.iface = app.cfg.listen_host[0] ? app.cfg.listen_host : NULL;
+	/* The context first, then a vhost per listener: plain, and TLS when asked. */
+	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = server_protocols;
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
-	if (info.iface != NULL && is_ipv4(info.iface))
-		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	if (app.cfg.tls_port >= 0)
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.max_http_header_data = 8192;
 	info.retry_and_idle_policy = &ping;
-	info.vhost_name = "outpost";
+	if (tls_check(&app.cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "outpostd: %s\n", err);
+		rc = 2;
+		goto out;
+	}
 	app.lws = lws_create_context(&info);
 	if (app.lws == NULL) {
+		fprintf(stderr, "outpostd: cannot start libwebsockets\n");
+		goto out;
+	}
+	info.port = app.cfg.listen_port;
+	info.iface = app.cfg.listen_host[0] ? app.cfg.listen_host : NULL;
+	if (info.iface != NULL && is_ipv4(info.iface))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.vhost_name = "outpost";
+	if (lws_create_vhost(app.lws, &info) == NULL) {
 		fprintf(stderr, "outpostd: cannot serve on %s:%d (is the address in use?)\n",
 		    app.cfg.listen_host, app.cfg.listen_port);
 		goto out;
 	}
-	if (check_bound(app.cfg.listen_host) != 0)
+	if (tls_listen(app.lws, &info, &app.cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "outpostd: %s\n", err);
+		goto out;
+	}
+	if (check_bound(app.cfg.listen_host, app.cfg.tls_port >= 0 ? app.cfg.tls_host : NULL) != 0)
 		goto out;
 	sig_ctx = app.lws;
 	events_set_notify(on_commit, app.lws);
@@ -383,8 +415,13 @@ main(int argc, char **argv)
 	runs_recover(&app);
 	timers_start(&app);
 	app.is_ready = 1;
+	if (app.cfg.tls_port >= 0)
+		snprintf(tls_url, sizeof(tls_url), "https://%s%s%s:%d",
+		    strchr(app.cfg.tls_host, ':') ? "[" : "",
+		    app.cfg.tls_host[0] ? app.cfg.tls_host : "0.0.0.0",
+		    strchr(app.cfg.tls_host, ':') ? "]" : "", tls_port(app.lws));
 	log_info("outpostd.listening", "url", url, "state_dir", app.cfg.state_dir,
-	    "version", PACKAGE_VERSION, NULL);
+	    "version", PACKAGE_VERSION, tls_url[0] ? "tls_url" : NULL, tls_url, NULL);
 	notify("READY=1\nSTATUS=serving");
 #ifdef HAVE_SYSTEMD
 	{

@@ -39,6 +39,51 @@ void op_err_set(struct op_err *e, int http, const char *code, const char *field,
 
 enum sched_policy { SCHED_BINPACK, SCHED_SPREAD };
 
+/* ---- the TLS listener (tls.c) ---- */
+struct server_config;
+/* Are tls_cert and tls_key readable PEM and each other's? 0, or -1 with err. */
+int tls_check(const struct server_config *c, char *err, size_t errlen);
+/*
+ * With tls_listen set, makes the TLS vhost from info (a plain vhost's, which
+ * it changes). Returns 0 (also with none), or -1 with err.
+ */
+int tls_listen(struct lws_context *lws, struct lws_context_creation_info *info,
+    const struct server_config *c, char *err, size_t errlen);
+/* The TLS vhost's port, or -1 with none. */
+int tls_port(struct lws_context *lws);
+/* The vhost's SSL_CTX, as libwebsockets makes it (http.c's callback hands it over). */
+void tls_took_ssl_ctx(void *ssl_ctx);
+/* SIGHUP: the files again, into the running vhost. 0, or -1 with err (the old pair kept). */
+int tls_reload(const struct server_config *c, char *err, size_t errlen);
+
+/* ---- client addresses (clientaddr.c) ---- */
+#define ADDR_LIST_MAX 32
+#define ADDR_TEXT_BUF 64	/* an IPv6 address as text, with room */
+
+/* Addresses and networks: "10.0.0.1", "192.168.0.0/16", "::1", "fd00::/8". */
+struct addr_list {
+	int n;
+	struct addr_net {
+		int family;		/* AF_INET or AF_INET6 */
+		unsigned char addr[16];	/* network order; 4 bytes for AF_INET */
+		int prefix;		/* bits that must match */
+	} e[ADDR_LIST_MAX];
+};
+
+/* A comma list into l (empty: none). Returns 0, or -1 with why naming the bad entry. */
+int addr_list_parse(const char *s, struct addr_list *l, char *why, size_t whylen);
+/* Is the address (text) inside one of l's networks? */
+int addr_list_has(const struct addr_list *l, const char *addr);
+/*
+ * Who the client is: peer when it is not a trusted proxy; else the right-most
+ * address of X-Forwarded-For (xff, may be NULL) that is not a trusted proxy
+ * (or the left-most, when they all are). An entry that is not an address
+ * stops the walk there: the peer (or the last good entry) is the answer.
+ * Writes the address into out and returns whether a trusted proxy spoke.
+ */
+int client_address(const char *peer, const char *xff, const struct addr_list *trusted,
+    char *out, size_t outlen);
+
 /* ---- configuration (config_server.c) ---- */
 struct server_config {
 	char listen_host[128];
@@ -67,6 +112,11 @@ struct server_config {
 	char web_dir[PATH_SETTING_MAX];	/* the web app's files, served at / */
 	char bootstrap_css[PATH_SETTING_MAX];	/* served as /vendor/bootstrap.min.css; "": none */
 	int64_t session_ttl_ms;	/* how long a browser's session lasts */
+	char tls_host[128];	/* the TLS listener (tls.c); tls_port < 0: none */
+	int tls_port;
+	char tls_cert[PATH_SETTING_MAX];	/* PEM: the certificate, then its chain */
+	char tls_key[PATH_SETTING_MAX];	/* PEM: its private key */
+	struct addr_list trusted_proxies;	/* whose X-Forwarded-For and -Proto count */
 };
 
 void server_config_defaults(struct server_config *c);
@@ -74,6 +124,7 @@ void server_config_defaults(struct server_config *c);
 int server_config_set(void *ctx, const char *key, const char *value, char *err, size_t errlen);
 extern const char *const server_config_keys[];
 int listen_parse(const char *s, char *host, size_t hostlen, int *port);
+int server_config_check(const struct server_config *c, char *err, size_t errlen);
 
 /* ---- the store (store.c and store_*.c) ---- */
 struct store;

@@ -350,13 +350,14 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: outpost-top [--server URL] [--token TOKEN | --token-file FILE] "
 	    "[--config FILE]\n"
-	    "                   [--no-color] [--ascii] [--events N]\n\n"
+	    "                   [--ca-file FILE] [--no-color] [--ascii] [--events N]\n\n"
 	    "The terminal dashboard of an Outpost site: its instances, workers, definitions,\n"
 	    "templates, runbooks, runs and events, live, with their actions.\n\n"
 	    "  --server URL       the server (env OUTPOST_SERVER; default %s)\n"
 	    "  --token TOKEN      bearer token (env OUTPOST_TOKEN)\n"
 	    "  --token-file FILE  read the token from FILE's first line (env OUTPOST_TOKEN_FILE)\n"
 	    "  --config FILE      the client config file (env OUTPOST_CONFIG)\n"
+	    "  --ca-file FILE     the CAs (PEM) of an https:// server (env OUTPOST_CA_FILE)\n"
 	    "  --no-color         no colour (also NO_COLOR set to anything)\n"
 	    "  --ascii            ASCII glyphs only (the default in a non-UTF-8 locale)\n"
 	    "  --events N         events the Events view keeps, 10..100000 (default 1000)\n"
@@ -378,7 +379,7 @@ static int
 parse_flags(int argc, char **argv, struct flags *f)
 {
 	static const char *const with_value[] = { "server", "token", "token-file", "config",
-		"events", NULL };
+		"ca-file", "events", NULL };
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *name, *eq, *value = NULL;
@@ -431,6 +432,8 @@ parse_flags(int argc, char **argv, struct flags *f)
 			f->set.token_file = value;
 		else if (strcmp(n, "config") == 0)
 			f->set.config = value;
+		else if (strcmp(n, "ca-file") == 0)
+			f->set.ca_file = value;
 		else
 			f->events = value;
 	}
@@ -538,7 +541,8 @@ main(int argc, char **argv)
 	a->events_max = (size_t)events_max;
 	a->conn = CONN_CONNECTING;
 	if (views_init(a) != 0 || (a->http = httpc_new(a->set.server,
-	    a->set.token[0] ? a->set.token : NULL)) == NULL) {
+	    a->set.token[0] ? a->set.token : NULL)) == NULL ||
+	    httpc_set_ca_file(a->http, a->set.ca_file) != 0) {
 		fprintf(stderr, "outpost-top: out of memory\n");
 		rc = 1;
 		goto out;
@@ -560,6 +564,7 @@ main(int argc, char **argv)
 			.url = a->set.server,
 			.token = a->set.token[0] ? a->set.token : NULL,
 			.since = a->last_seq,
+			.ca_file = a->set.ca_file,
 			.on_event = on_event,
 			.on_caught_up = on_caught_up,
 			.on_state = on_state,
