@@ -309,6 +309,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "outpostd: %s\n", err);
 		return 2;
 	}
+	/* A certificate that will not load is a setting's error, found before anything is made. */
+	if (tls_check(&app.cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "outpostd: %s\n", err);
+		return 2;
+	}
 	log_setup(app.cfg.log_format, app.cfg.log_level);
 	if (app.cfg.rate_burst == 0)
 		app.cfg.rate_burst = app.cfg.rate_limit * 2;
@@ -353,11 +358,6 @@ main(int argc, char **argv)
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.max_http_header_data = 8192;
 	info.retry_and_idle_policy = &ping;
-	if (tls_check(&app.cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "outpostd: %s\n", err);
-		rc = 2;
-		goto out;
-	}
 	app.lws = lws_create_context(&info);
 	if (app.lws == NULL) {
 		fprintf(stderr, "outpostd: cannot start libwebsockets\n");
