@@ -669,8 +669,9 @@ read_client(struct lws *wsi, struct pss_http *pss)
 	pss->is_tls = lws_is_ssl(wsi);
 	if (lws_get_peer_simple(wsi, peer, sizeof(peer)) == NULL)
 		snprintf(peer, sizeof(peer), "?");
-	if (lws_hdr_custom_length(wsi, "x-forwarded-for:", 16) > 0)
-		lws_hdr_custom_copy(wsi, xff, sizeof(xff), "x-forwarded-for:", 16);
+	/* lws knows X-Forwarded-For by name; -Proto is a custom header to it. */
+	if (lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) < 0)
+		xff[0] = '\0';
 	if (client_address(peer, xff, &the_app->cfg.trusted_proxies, pss->client,
 	    sizeof(pss->client)) && lws_hdr_custom_copy(wsi, proto, sizeof(proto),
 	    "x-forwarded-proto:", 18) > 0)
