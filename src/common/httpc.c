@@ -312,8 +312,8 @@ httpc_request(struct httpc *h, const char *method, const char *path, const char 
 			snprintf(resp->error, sizeof(resp->error), "out of memory");
 		} else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
 			/* Say what to do: a private CA is named with --ca-file (or ca_file). */
-			snprintf(resp->error, sizeof(resp->error), "the server's TLS certificate was "
-			    "refused (%s); if the site has its own CA, name it with --ca-file",
+			snprintf(resp->error, sizeof(resp->error), "the server's TLS certificate could not be "
+			    "verified (%s); if the site has its own CA, name it with --ca-file",
 			    h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(rc));
 		} else {
 			snprintf(resp->error, sizeof(resp->error), "%s",

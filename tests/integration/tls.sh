@@ -89,7 +89,7 @@ assert_eq 0 $? "OUTPOST_CA_FILE: $out"
 out=$("$OUTPOST" --server "$TLS_URL" --token "$SERVER_TOKEN" --ca-file "$pki/other.crt" \
 	token list 2>&1)
 assert_eq 3 $? "outpost with a CA that does not sign the certificate: exit status"
-assert_contains "TLS certificate was refused" "$out" "outpost's message"
+assert_contains "TLS certificate could not be verified" "$out" "outpost's message"
 assert_contains "--ca-file" "$out" "outpost's message names --ca-file"
 out=$("$OUTPOST" --server "$TLS_URL" --token "$SERVER_TOKEN" --ca-file "$pki/none.crt" \
 	token list 2>&1)
@@ -126,6 +126,28 @@ wait_for 15 "the agent without the CA to say why it cannot connect" _agent_said_
 TOKEN=$SERVER_TOKEN api GET /api/v1/workers/tls-w2
 assert_status 404 "a worker whose agent refused the server's certificate"
 kill -TERM "$AGENT_PID" 2>/dev/null
+
+# ---- outpost-top over TLS, in a real terminal ----
+if command -v tmux >/dev/null 2>&1; then
+	. "$(dirname "$0")/tui_lib.sh"
+	SERVER_URL=$TLS_URL top_start 100 30 --ca-file "$pki/ca.crt"
+	wait_screen 10 "outpost-top live over TLS" "live, seq [0-9]+"
+	keys q
+	_top_exited() { [ -s "$WORK/top.exit" ]; }
+	wait_for 10 "outpost-top to quit" _top_exited
+	_tmux kill-server 2>/dev/null
+	rm -f "$WORK/top.exit"
+	# Without the CA: it says why and exits 3 (the server cannot be reached).
+	printf '%s\n' "$SERVER_TOKEN" >"$WORK/top.token"
+	top_session "env LANG=C.UTF-8 LC_ALL=C.UTF-8 $TOP --server $TLS_URL \
+		--token-file $WORK/top.token 2>$WORK/top.log; \
+		echo \"outpost-top exited \$?\" >$WORK/top.exit; sleep 600"
+	wait_for 10 "outpost-top without the CA to exit" _top_exited
+	assert_eq "outpost-top exited 3" "$(cat "$WORK/top.exit")" "outpost-top without the CA"
+	assert_contains "TLS certificate could not be verified" "$(cat "$WORK/top.log")" \
+		"outpost-top's message without the CA"
+	_tmux kill-server 2>/dev/null
+fi
 
 # ---- the session cookie: Secure over TLS, not over plain HTTP ----
 hdrs=$(curl -sS --cacert "$pki/ca.crt" -D - -o /dev/null -H 'X-Outpost-CSRF: 1' \
