@@ -14,7 +14,7 @@ runbook hello '{
     { "name": "wait", "type": "duration", "default": "1s" },
     { "name": "colour", "type": "enum", "choices": ["red", "blue"], "default": "red" }
   ],
-  "steps": [ { "name": "greet", "exec": ["sh", "-c", "echo hello $OUTPOST_PARAM_WHO x$OUTPOST_PARAM_TIMES $OUTPOST_PARAM_COLOUR"], "timeout": "5s" } ]
+  "steps": [ { "name": "greet", "exec": ["sh", "-c", "echo hello \"$OUTPOST_PARAM_WHO\" x\"$OUTPOST_PARAM_TIMES\" \"$OUTPOST_PARAM_COLOUR\""], "timeout": "5s" } ]
 }'
 runbook destroy '{
   "name": "destroy", "description": "a destructive one", "role": "admin", "confirm": true,
