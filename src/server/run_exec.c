@@ -16,6 +16,8 @@
  * stored in the step's row and written as one runbook.output event, in one
  * transaction, as JSON text (bytes that are not UTF-8 become U+FFFD).
  *
+ * A dry run never starts the program: the step says what would run.
+ *
  * Never: wait for the program or its pipe (reads are non-blocking), send it
  * a signal itself (children.c does), or put a value inside another string.
  */
@@ -260,10 +262,55 @@ exec_env(struct run *r, size_t *nenv)
 	env_add(&env, nenv, &capenv, "OUTPOST_SERVER=%s", r->app->url);
 	env_add(&env, nenv, &capenv, "OUTPOST_RUN_ID=%lld", (long long)r->id);
 	env_add(&env, nenv, &capenv, "OUTPOST_RUNBOOK=%s", r->rb->name);
-	env_add(&env, nenv, &capenv, "OUTPOST_DRY_RUN=%d", r->is_dry ? 1 : 0);
+	/* Always 0: a dry run starts no program (kept for the programs that read it). */
+	env_add(&env, nenv, &capenv, "OUTPOST_DRY_RUN=0");
 	if (r->token[0])
 		env_add(&env, nenv, &capenv, "OUTPOST_TOKEN=%s", r->token);
 	return env;
+}
+
+/*
+ * A dry run's exec step: what would run, its argv as JSON (each argument's
+ * bounds plain to see) and the names of the variables it would get; no
+ * process, no pipe, no token. The step succeeds.
+ */
+void
+run_exec_dry(struct run *r)
+{
+	char **argv = exec_argv(r, &r->rb->steps[r->step]);
+	json_t *a = json_array();
+	struct sbuf b;
+	const char *key;
+	json_t *v;
+	char *text;
+
+	if (argv == NULL || a == NULL) {
+		json_decref(a);
+		run_output_take(r, "out of memory\n", 14);
+		run_step_end(r, 0, "could not say what it would run");
+		return;
+	}
+	for (size_t i = 0; argv[i] != NULL; i++) {
+		json_array_append_new(a, json_string(argv[i]));
+		free(argv[i]);
+	}
+	free(argv);
+	text = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(a);
+	sbuf_init(&b);
+	sbuf_printf(&b, "would run %s\nwith ", text ? text : "[]");
+	free(text);
+	json_object_foreach(r->params, key, v) {
+		char name[RB_ENV_NAME_MAX];
+
+		param_env_name(key, name, sizeof(name));
+		sbuf_printf(&b, "%s, ", name);
+	}
+	sbuf_puts(&b, "OUTPOST_SERVER, OUTPOST_TOKEN, OUTPOST_RUN_ID, OUTPOST_RUNBOOK and "
+	    "OUTPOST_DRY_RUN in its environment\n(a dry run starts no program)\n");
+	run_output_take(r, b.p, b.len);
+	sbuf_free(&b);
+	run_step_end(r, 1, NULL);
 }
 
 /* What a restart must find: the program's "PID START", in the run's row. */

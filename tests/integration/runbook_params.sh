@@ -5,9 +5,11 @@
 # load; a value an operator sends reaches a program as one argument or as
 # $OUTPOST_PARAM_NAME, so shell text in it stays text; a value that starts
 # with '-' (an option) is refused unless its parameter allows it, as are
-# control characters and over-long values.
+# control characters and over-long values; a dry run starts no program.
 . "$(dirname "$0")/lib.sh"
 
+T=$WORK/targets
+mkdir -p "$T"
 # The attack: the value pasted into a sh -c script. Refused at load.
 runbook splice '{ "name": "splice", "description": "x", "role": "operator",
   "params": [ { "name": "msg", "type": "string", "required": true } ],
@@ -38,6 +40,9 @@ runbook echo '{ "name": "echo", "description": "x", "role": "operator",
 runbook dashok '{ "name": "dashok", "description": "x", "role": "operator",
   "params": [ { "name": "msg", "type": "string", "required": true, "allow_dash": true } ],
   "steps": [ { "exec": ["sh", "-c", "echo \"argc=$#\"; printf \"[%s]\\n\" \"$@\"", "sh", "{{msg}}"] } ] }'
+runbook touch '{ "name": "touch", "description": "x", "role": "operator",
+  "params": [ { "name": "target", "type": "string", "required": true } ],
+  "steps": [ { "exec": ["touch", "{{target}}"] } ] }'
 start_server
 create_token op operator
 op=$NEW_TOKEN
@@ -45,7 +50,7 @@ admin_token=$(head -n 1 "$SERVER_DIR/admin.token")
 
 # Refused at load, each by its file and field, in the log and the list.
 api_ok 200 GET /api/v1/runbooks
-assert_eq "dashok echo shout" "$(jbody '[.items[].name] | sort | join(" ")')" \
+assert_eq "dashok echo shout touch" "$(jbody '[.items[].name] | sort | join(" ")')" \
 	"the runbooks that loaded"
 field_of() { jbody --arg f "$1.json" '.errors[] | select(.file == $f) | .field'; }
 assert_eq 'steps[2].exec[2]' "$(field_of splice)" "splice's field"
@@ -110,6 +115,17 @@ assert_contains "[--version x]" "$out" "an allowed dash value, whole"
 api_ok 200 GET /api/v1/runbooks/dashok
 assert_eq true "$(jbody '.params[0].allow_dash')" "the runbook shows allow_dash"
 
+# A dry run of an exec step starts no program: it says what would run.
+TOKEN=$op start_run touch "{\"params\":{\"target\":\"$T/made\"},\"dry_run\":true}"
+wait_run "$RUN_ID" succeeded
+out=$(run_output "$RUN_ID")
+[ ! -e "$T/made" ] || fail "a dry run ran touch: $T/made exists"
+assert_contains "would run [\"touch\",\"$T/made\"]" "$out" "the dry run's argv"
+assert_contains "OUTPOST_PARAM_TARGET" "$out" "the dry run's environment names"
+TOKEN=$op start_run touch "{\"params\":{\"target\":\"$T/made\"}}"
+wait_run "$RUN_ID" succeeded
+[ -e "$T/made" ] || fail "a real run of touch made no $T/made"
+
 # SIGHUP: the mended file loads, the others stay.
 runbook splice '{ "name": "splice", "description": "x", "role": "operator",
   "params": [ { "name": "msg", "type": "string", "required": true } ],
@@ -118,7 +134,7 @@ runbook splice '{ "name": "splice", "description": "x", "role": "operator",
 kill -HUP "$SERVER_PID"
 _has_splice() { api GET /api/v1/runbooks; [ "$(jbody '[.items[].name] | index("splice")')" != null ]; }
 wait_for 5 "the mended splice to load" _has_splice
-assert_eq "dashok echo shout splice" "$(jbody '[.items[].name] | sort | join(" ")')" \
+assert_eq "dashok echo shout splice touch" "$(jbody '[.items[].name] | sort | join(" ")')" \
 	"the runbooks after the reload"
 assert_eq 4 "$(jbody '.errors | length')" "the files still refused after the reload"
 TOKEN=$op start_run splice "{\"params\":{\"msg\":\"$attack\"}}"
