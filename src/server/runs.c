@@ -321,6 +321,7 @@ builtin_drive(struct run *r)
 		memset(&r->bc, 0, sizeof(r->bc));
 		r->bc.app = app;
 		r->bc.args = r->cur.bargs;
+		r->bc.written = st->args;
 		r->bc.is_dry = r->is_dry;
 		r->bc.actor = r->step_actor;
 		r->bc.out = &r->bout;

@@ -829,6 +829,7 @@ struct builtin;
 struct bctx {
 	struct app *app;
 	json_t *args;		/* substituted from the parameters */
+	json_t *written;	/* the step's args as the runbook wrote them, or NULL */
 	int is_dry;
 	int is_cancelled;	/* set before a last call: free state, return -1 */
 	const char *actor;

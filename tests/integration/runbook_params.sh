@@ -5,7 +5,8 @@
 # load; a value an operator sends reaches a program as one argument or as
 # $OUTPOST_PARAM_NAME, so shell text in it stays text; a value that starts
 # with '-' (an option) is refused unless its parameter allows it, as are
-# control characters and over-long values; a dry run starts no program.
+# control characters and over-long values; a dry run starts no program; a
+# backup path a parameter gave stays in the backups directory.
 . "$(dirname "$0")/lib.sh"
 
 T=$WORK/targets
@@ -43,6 +44,9 @@ runbook dashok '{ "name": "dashok", "description": "x", "role": "operator",
 runbook touch '{ "name": "touch", "description": "x", "role": "operator",
   "params": [ { "name": "target", "type": "string", "required": true } ],
   "steps": [ { "exec": ["touch", "{{target}}"] } ] }'
+runbook opbackup '{ "name": "opbackup", "description": "a site backup an operator may run",
+  "role": "operator", "params": [ { "name": "path", "type": "string", "default": "" } ],
+  "steps": [ { "action": "db.backup", "args": { "path": "{{path}}" } } ] }'
 start_server
 create_token op operator
 op=$NEW_TOKEN
@@ -50,7 +54,7 @@ admin_token=$(head -n 1 "$SERVER_DIR/admin.token")
 
 # Refused at load, each by its file and field, in the log and the list.
 api_ok 200 GET /api/v1/runbooks
-assert_eq "dashok echo shout touch" "$(jbody '[.items[].name] | sort | join(" ")')" \
+assert_eq "dashok echo opbackup shout touch" "$(jbody '[.items[].name] | sort | join(" ")')" \
 	"the runbooks that loaded"
 field_of() { jbody --arg f "$1.json" '.errors[] | select(.file == $f) | .field'; }
 assert_eq 'steps[2].exec[2]' "$(field_of splice)" "splice's field"
@@ -126,6 +130,21 @@ TOKEN=$op start_run touch "{\"params\":{\"target\":\"$T/made\"}}"
 wait_run "$RUN_ID" succeeded
 [ -e "$T/made" ] || fail "a real run of touch made no $T/made"
 
+# A backup path from a parameter stays in STATE_DIR/backups.
+TOKEN=$op start_run opbackup "{\"params\":{\"path\":\"$T/site.db\"}}"
+wait_run "$RUN_ID" failed
+assert_contains "must be relative" "$(run_output "$RUN_ID")" "an absolute path's refusal"
+TOKEN=$op start_run opbackup '{"params":{"path":"../../escaped.db"}}'
+wait_run "$RUN_ID" failed
+assert_contains ".." "$(run_output "$RUN_ID")" "a climbing path's refusal"
+TOKEN=$op start_run opbackup '{"params":{"path":"sub/../../escaped.db"},"dry_run":true}'
+wait_run "$RUN_ID" failed
+[ ! -e "$T/site.db" ] && [ ! -e "$T/site.db.part" ] || fail "the backup went to $T"
+[ ! -e "$WORK/escaped.db" ] && [ ! -e "$SERVER_DIR/escaped.db" ] || fail "the backup climbed out"
+TOKEN=$op start_run opbackup '{"params":{"path":"nightly/site.db"}}'
+wait_run "$RUN_ID" succeeded
+[ -s "$SERVER_DIR/backups/nightly/site.db" ] || fail "no backup in backups/nightly"
+
 # SIGHUP: the mended file loads, the others stay.
 runbook splice '{ "name": "splice", "description": "x", "role": "operator",
   "params": [ { "name": "msg", "type": "string", "required": true } ],
@@ -134,7 +153,7 @@ runbook splice '{ "name": "splice", "description": "x", "role": "operator",
 kill -HUP "$SERVER_PID"
 _has_splice() { api GET /api/v1/runbooks; [ "$(jbody '[.items[].name] | index("splice")')" != null ]; }
 wait_for 5 "the mended splice to load" _has_splice
-assert_eq "dashok echo shout splice touch" "$(jbody '[.items[].name] | sort | join(" ")')" \
+assert_eq "dashok echo opbackup shout splice touch" "$(jbody '[.items[].name] | sort | join(" ")')" \
 	"the runbooks after the reload"
 assert_eq 4 "$(jbody '.errors | length')" "the files still refused after the reload"
 TOKEN=$op start_run splice "{\"params\":{\"msg\":\"$attack\"}}"
