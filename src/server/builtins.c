@@ -7,6 +7,10 @@
  * A built-in returns 0 when done, -1 when it failed (its output says why)
  * or 1 to be called again: the long ones (db.backup, the prunes) work in
  * slices so the loop is never held for long.
+ *
+ * Arguments are data handed to C code: none reaches a shell, SQL takes them
+ * bound, and the one that names a file (db.backup's path) keeps what a
+ * parameter wrote in it inside the directory the runbook names.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -518,6 +522,39 @@ db_pages(struct store *s, int64_t *page_size)
 }
 
 /*
+ * A path a parameter wrote (in whole or in part) is a name inside the
+ * directory the runbook's own text chose, never a way out of it: relative
+ * (so in STATE_DIR/backups) unless the runbook's text starts with '/' before
+ * its reference, and with no ".." among its parts. Else an operator's value
+ * could put the database (the whole site, its tokens' hashes) anywhere
+ * outpostd may write: under web_dir to be served, or as a file whose mere
+ * presence breaks something (a directory of sudoers or cron files).
+ */
+static int
+backup_path_is_contained(struct bctx *c, const char *p)
+{
+	json_t *w = json_object_get(c->written, "path");
+	const char *written = json_is_string(w) ? json_string_value(w) : "";
+
+	if (strstr(written, "{{") == NULL)
+		return 1;	/* the runbook's own text */
+	if (p[0] == '/' && written[0] != '/') {
+		say(c, "the backup's path %s comes from a parameter: it must be relative "
+		    "(a file in STATE_DIR/backups)", p);
+		return 0;
+	}
+	for (const char *q = p; *q != '\0'; q += strcspn(q, "/")) {
+		q += strspn(q, "/");
+		if (strncmp(q, "..", 2) == 0 && (q[2] == '/' || q[2] == '\0')) {
+			say(c, "the backup's path %s comes from a parameter: it must not climb out "
+			    "of its directory with ..", p);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/*
  * SQLite's online backup into a file: path, or backups/outpost-TIME.db in the
  * state directory; a relative path is taken in that directory. Written to
  * PATH.part and renamed once whole, so a file under the name is a whole
@@ -540,6 +577,8 @@ b_backup(struct bctx *c)
 		char dir[PATH_BUF_MAX], parent[sizeof(bs->path)], stamp[40];
 		struct stat sb;
 
+		if (p != NULL && !backup_path_is_contained(c, p))
+			return -1;
 		if ((bs = c->state = calloc(1, sizeof(*bs))) == NULL)
 			return -1;
 		int n;

@@ -1,7 +1,9 @@
 /*
  * The exec steps of runs, and the output of every step. An exec step's
  * program is a child of children.c (a process group of its own, a clean
- * environment, the runbook's parameters as OUTPOST_PARAM_*, the run's token)
+ * environment, every parameter of the run as OUTPOST_PARAM_NAME, the run's
+ * token, its argv the runbook's with each "{{name}}" argument replaced whole:
+ * a value is one argument, never part of one and never the program)
  * whose stdout and stderr are one pipe; the read end is adopted by
  * libwebsockets as a raw file descriptor (protocol outpost.run-output), so
  * the loop wakes when it writes, and children.c says when it has exited.
@@ -14,8 +16,10 @@
  * stored in the step's row and written as one runbook.output event, in one
  * transaction, as JSON text (bytes that are not UTF-8 become U+FFFD).
  *
- * Never: wait for the program or its pipe (reads are non-blocking), or send
- * it a signal itself (children.c does).
+ * A dry run never starts the program: the step says what would run.
+ *
+ * Never: wait for the program or its pipe (reads are non-blocking), send it
+ * a signal itself (children.c does), or put a value inside another string.
  */
 #define _GNU_SOURCE 1
 #include <assert.h>
@@ -32,7 +36,6 @@
 
 #define RUN_PIPE_LINGER_MS 1000		/* after it exits, for what it left in the pipe */
 #define RUNS_PROTOCOL "outpost.run-output"
-#define PARAM_ENV_NAME_MAX 64
 
 /* ---- every step's output ---- */
 
@@ -190,35 +193,53 @@ exec_exited(void *owner, const struct child_exit *e)
 	run_schedule(r, 0);
 }
 
-/* The program's argv: the step's, its {{references}} put in; NULL-ended, the caller frees it. */
+/*
+ * The program's argv, NULL-ended (the caller frees it; NULL when out of
+ * memory). An argument is the runbook's text as it is, or exactly one
+ * "{{name}}" (runbooks.c refuses any other reference at load), replaced by
+ * the value's text whole: "" for a parameter not given.
+ */
 static char **
 exec_argv(struct run *r, const struct rb_step *st)
 {
-	json_t *argv_j = subst(st->argv, r->params);
-	size_t n = json_array_size(argv_j);
+	size_t n = json_array_size(st->argv), i;
 	char **argv = calloc(n + 1, sizeof(*argv));
+	char name[64];
 
-	for (size_t i = 0; argv != NULL && i < n; i++) {
-		struct sbuf b;
+	for (i = 0; argv != NULL && i < n; i++) {
+		const char *s = json_string_value(json_array_get(st->argv, i));
 
-		sbuf_init(&b);
-		subst_text(json_array_get(argv_j, i), &b);
-		argv[i] = b.p ? sbuf_steal(&b) : strdup("");
+		if (i > 0 && subst_whole_ref(s, name, sizeof(name))) {
+			struct sbuf b;
+
+			sbuf_init(&b);
+			subst_text(json_object_get(r->params, name), &b);
+			argv[i] = b.p ? sbuf_steal(&b) : strdup("");
+		} else {
+			assert(strstr(s, "{{") == NULL);
+			argv[i] = strdup(s);
+		}
+		if (argv[i] == NULL)
+			goto oom;
 	}
-	json_decref(argv_j);
 	/* A relative program with a slash is the runbook's own, beside its file. */
-	if (argv != NULL && argv[0] != NULL && argv[0][0] != '/' && strchr(argv[0], '/') != NULL) {
+	if (argv != NULL && argv[0][0] != '/' && strchr(argv[0], '/') != NULL) {
 		char *prog = NULL;
 
-		if (asprintf(&prog, "%s/%s", r->rb->dir, argv[0]) >= 0) {
-			free(argv[0]);
-			argv[0] = prog;
-		}
+		if (asprintf(&prog, "%s/%s", r->rb->dir, argv[0]) < 0)
+			goto oom;
+		free(argv[0]);
+		argv[0] = prog;
 	}
 	return argv;
+oom:
+	for (i = 0; argv[i] != NULL; i++)
+		free(argv[i]);
+	free(argv);
+	return NULL;
 }
 
-/* Its environment: the parameters as OUTPOST_PARAM_NAME, where and who it runs for. */
+/* Its environment: every parameter as OUTPOST_PARAM_NAME, where and who it runs for. */
 static char **
 exec_env(struct run *r, size_t *nenv)
 {
@@ -230,25 +251,66 @@ exec_env(struct run *r, size_t *nenv)
 	*nenv = 0;
 	json_object_foreach(r->params, key, v) {
 		struct sbuf b;
-		char name[PARAM_ENV_NAME_MAX];
-		size_t k;
+		char name[RB_ENV_NAME_MAX];
 
-		for (k = 0; key[k] != '\0' && k < sizeof(name) - 1; k++)
-			name[k] = key[k] == '-' || key[k] == '.' ? '_' :
-			    (char)(key[k] >= 'a' && key[k] <= 'z' ? key[k] - 32 : key[k]);
-		name[k] = '\0';
+		param_env_name(key, name, sizeof(name));
 		sbuf_init(&b);
 		subst_text(v, &b);
-		env_add(&env, nenv, &capenv, "OUTPOST_PARAM_%s=%s", name, b.p ? b.p : "");
+		env_add(&env, nenv, &capenv, "%s=%s", name, b.p ? b.p : "");
 		sbuf_free(&b);
 	}
 	env_add(&env, nenv, &capenv, "OUTPOST_SERVER=%s", r->app->url);
 	env_add(&env, nenv, &capenv, "OUTPOST_RUN_ID=%lld", (long long)r->id);
 	env_add(&env, nenv, &capenv, "OUTPOST_RUNBOOK=%s", r->rb->name);
-	env_add(&env, nenv, &capenv, "OUTPOST_DRY_RUN=%d", r->is_dry ? 1 : 0);
+	/* Always 0: a dry run starts no program (kept for the programs that read it). */
+	env_add(&env, nenv, &capenv, "OUTPOST_DRY_RUN=0");
 	if (r->token[0])
 		env_add(&env, nenv, &capenv, "OUTPOST_TOKEN=%s", r->token);
 	return env;
+}
+
+/*
+ * A dry run's exec step: what would run, its argv as JSON (each argument's
+ * bounds plain to see) and the names of the variables it would get; no
+ * process, no pipe, no token. The step succeeds.
+ */
+void
+run_exec_dry(struct run *r)
+{
+	char **argv = exec_argv(r, &r->rb->steps[r->step]);
+	json_t *a = json_array();
+	struct sbuf b;
+	const char *key;
+	json_t *v;
+	char *text;
+
+	if (argv == NULL || a == NULL) {
+		json_decref(a);
+		run_output_take(r, "out of memory\n", 14);
+		run_step_end(r, 0, "could not say what it would run");
+		return;
+	}
+	for (size_t i = 0; argv[i] != NULL; i++) {
+		json_array_append_new(a, json_string(argv[i]));
+		free(argv[i]);
+	}
+	free(argv);
+	text = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(a);
+	sbuf_init(&b);
+	sbuf_printf(&b, "would run %s\nwith ", text ? text : "[]");
+	free(text);
+	json_object_foreach(r->params, key, v) {
+		char name[RB_ENV_NAME_MAX];
+
+		param_env_name(key, name, sizeof(name));
+		sbuf_printf(&b, "%s, ", name);
+	}
+	sbuf_puts(&b, "OUTPOST_SERVER, OUTPOST_TOKEN, OUTPOST_RUN_ID, OUTPOST_RUNBOOK and "
+	    "OUTPOST_DRY_RUN in its environment\n(a dry run starts no program)\n");
+	run_output_take(r, b.p, b.len);
+	sbuf_free(&b);
+	run_step_end(r, 1, NULL);
 }
 
 /* What a restart must find: the program's "PID START", in the run's row. */

@@ -6,9 +6,18 @@
  * run holds a reference to the runbook it started with, so a reload never
  * changes a run under way.
  *
+ * A parameter's value is data, never code: it reaches a program only as a
+ * whole argument ("{{name}}" alone as an element of exec; a reference in a
+ * longer string of exec, or in exec[0], is refused at load) and as
+ * OUTPOST_PARAM_NAME in its environment. A value that a program could still
+ * take for something else is refused (400) before a run starts: a string or
+ * int starting with '-' (an option) unless its parameter says allow_dash,
+ * control characters, more than RB_VALUE_MAX bytes.
+ *
  * This file never runs anything: runs.c does, with the built-ins of
  * builtins.c.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -71,6 +80,52 @@ runbook_ref(struct runbook *rb)
 }
 
 /*
+ * Could a program take the value for something other than data? A string
+ * with a control character (a terminal's escape, a line of a log, a NUL
+ * that would cut it), longer than RB_VALUE_MAX, or, for a string or an int,
+ * starting with '-': as an argument, an option ("--version", "-rf"). 400,
+ * naming the parameter. O(length).
+ */
+static int
+value_is_data(const struct rb_param *p, json_t *v, const char *field, struct op_err *err)
+{
+	const unsigned char *s;
+	size_t len;
+	int has_dash;
+
+	if (json_is_integer(v)) {
+		has_dash = json_integer_value(v) < 0;
+	} else if (json_is_string(v)) {
+		s = (const unsigned char *)json_string_value(v);
+		len = json_string_length(v);
+		if (len > RB_VALUE_MAX) {
+			op_err_set(err, 400, "invalid_argument", field, "%s is longer than %d bytes",
+			    field, RB_VALUE_MAX);
+			return -1;
+		}
+		for (size_t i = 0; i < len; i++) {
+			/* C0, DEL, and C1 (U+0080 to U+009F: 0xc2 0x80-0x9f in UTF-8) */
+			if (s[i] < 0x20 || s[i] == 0x7f || (s[i] == 0xc2 && i + 1 < len &&
+			    s[i + 1] >= 0x80 && s[i + 1] <= 0x9f)) {
+				op_err_set(err, 400, "invalid_argument", field, "%s holds a control "
+				    "character (byte %zu): a value is text without them", field, i);
+				return -1;
+			}
+		}
+		has_dash = s[0] == '-';
+	} else {
+		return 0;
+	}
+	if (has_dash && !p->allows_dash && (p->type == PT_STRING || p->type == PT_INT)) {
+		op_err_set(err, 400, "invalid_argument", field, "%s starts with '-', which a program "
+		    "would take for an option; the runbook's parameter must say \"allow_dash\": "
+		    "true to take such a value", field);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * A value of a parameter's type, from JSON or from its text (the command
  * line sends text): *out is the value as runs see it. Existence of workers
  * and the like is checked by the caller, who has the store.
@@ -83,6 +138,8 @@ value_check(const struct rb_param *p, json_t *v, const char *field, json_t **out
 	int64_t n, ms;
 
 	*out = NULL;
+	if (value_is_data(p, v, field, err) != 0)
+		return -1;
 	switch (p->type) {
 	case PT_STRING:
 	case PT_DEFINITION:
@@ -92,7 +149,7 @@ value_check(const struct rb_param *p, json_t *v, const char *field, json_t **out
 			*out = json_incref(v);
 			return 0;
 		}
-		if (s == NULL || strlen(s) > 4096 || (p->type != PT_STRING && *s == '\0'))
+		if (s == NULL || (p->type != PT_STRING && *s == '\0'))
 			break;
 		*out = json_incref(v);
 		return 0;
@@ -163,7 +220,7 @@ static int
 parse_param(json_t *in, size_t i, struct rb_param *p, struct op_err *err)
 {
 	static const char *const fields[] = { "name", "type", "required", "default", "choices",
-		"help", NULL };
+		"help", "allow_dash", NULL };
 	char prefix[32], fb[64];
 	const char *name, *type, *help = "";
 	json_t *def;
@@ -177,6 +234,7 @@ parse_param(json_t *in, size_t i, struct rb_param *p, struct op_err *err)
 	    jsonv_string(in, prefix, "name", 1, 1, sizeof(p->name) - 1, &name, err) != 0 ||
 	    jsonv_string(in, prefix, "type", 1, 1, 32, &type, err) != 0 ||
 	    jsonv_bool(in, prefix, "required", &p->required, err) != 0 ||
+	    jsonv_bool(in, prefix, "allow_dash", &p->allows_dash, err) != 0 ||
 	    jsonv_string(in, prefix, "help", 0, 0, sizeof(p->help) - 1, &help, err) != 0)
 		return -1;
 	if (!name_is_valid(name, sizeof(p->name) - 1) || strchr(name, '.') != NULL) {
@@ -191,6 +249,12 @@ parse_param(json_t *in, size_t i, struct rb_param *p, struct op_err *err)
 		snprintf(fb, sizeof(fb), "%s.type", prefix);
 		op_err_set(err, 400, "invalid_argument", fb, "%s must be one of string, int, "
 		    "bool, duration, enum, worker, instance, definition, template", fb);
+		return -1;
+	}
+	if (p->allows_dash && p->type != PT_STRING && p->type != PT_INT) {
+		snprintf(fb, sizeof(fb), "%s.allow_dash", prefix);
+		op_err_set(err, 400, "invalid_argument", fb, "%s: only a string or an int "
+		    "parameter takes allow_dash", fb);
 		return -1;
 	}
 	p->choices = json_object_get(in, "choices");
@@ -230,6 +294,19 @@ parse_param(json_t *in, size_t i, struct rb_param *p, struct op_err *err)
 			return -1;
 	}
 	return 0;
+}
+
+void
+param_env_name(const char *name, char *out, size_t n)
+{
+	size_t k = strlen("OUTPOST_PARAM_");
+
+	assert(n > k + strlen(name));
+	memcpy(out, "OUTPOST_PARAM_", k);
+	for (; *name != '\0'; name++)
+		out[k++] = *name == '-' ? '_' : *name >= 'a' && *name <= 'z' ?
+		    (char)(*name - 'a' + 'A') : *name;
+	out[k] = '\0';
 }
 
 static const struct rb_param *
@@ -314,6 +391,39 @@ subst_refs_check(json_t *v, const char *field, int (*known)(void *, const char *
 	return refs_check(v, field, known, arg, err);
 }
 
+/*
+ * An argument of exec is the runbook's own text, or exactly one "{{name}}",
+ * which becomes one whole argument: a reference inside a longer string would
+ * make a value part of a shell script or of an option ("--x={{a}}"), and one
+ * in exec[0] would let a value choose the program. Both are refused here, at
+ * load; a program reads its values from its argv or OUTPOST_PARAM_NAME.
+ */
+static int
+exec_arg_check(const char *s, const char *prefix, size_t k, struct op_err *err)
+{
+	const char *ref = strstr(s, "{{"), *end;
+	char f[64], name[48], env[RB_ENV_NAME_MAX];
+
+	if (ref == NULL)
+		return 0;
+	snprintf(f, sizeof(f), "%s.exec[%zu]", prefix, k);
+	if (k == 0) {
+		op_err_set(err, 400, "invalid_argument", f, "%s is the program: a parameter "
+		    "cannot name it", f);
+		return -1;
+	}
+	if (subst_whole_ref(s, name, sizeof(name)))
+		return 0;
+	/* Named in the message; refs_check says, after, whether it is a parameter. */
+	end = strstr(ref + 2, "}}");
+	snprintf(name, sizeof(name), "%.*s", end ? (int)(end - ref - 2) : 0, ref + 2);
+	param_env_name(name, env, sizeof(env));
+	op_err_set(err, 400, "invalid_argument", f, "%s puts {{%s}} inside a longer string, "
+	    "where its value would become code or an option: give it as an argument of its "
+	    "own (\"{{%s}}\" alone), or read \"$%s\" in the program", f, name, name, env);
+	return -1;
+}
+
 static int
 parse_step(struct runbook *rb, json_t *in, size_t i, struct rb_step *st, struct op_err *err)
 {
@@ -386,6 +496,8 @@ parse_step(struct runbook *rb, json_t *in, size_t i, struct rb_step *st, struct 
 				    k == 0 ? " non-empty" : "");
 				return -1;
 			}
+			if (exec_arg_check(json_string_value(a), prefix, k, err) != 0)
+				return -1;
 		}
 		if (jsonv_duration(in, prefix, "timeout", 0, 100, 24LL * 3600 * 1000,
 		    &st->timeout_ms, err) != 0)
@@ -396,6 +508,26 @@ parse_step(struct runbook *rb, json_t *in, size_t i, struct rb_step *st, struct 
 	}
 	snprintf(f, sizeof(f), "%s", prefix);
 	return refs_check(in, f, is_param, rb, err);
+}
+
+/* Parameter i must not have the variable of one before it (a-b and a_b: OUTPOST_PARAM_A_B). */
+static int
+env_name_taken(const struct runbook *rb, size_t i, char *fb, size_t fn, struct op_err *err)
+{
+	char mine[RB_ENV_NAME_MAX], other[RB_ENV_NAME_MAX];
+
+	param_env_name(rb->params[i].name, mine, sizeof(mine));
+	for (size_t k = 0; k < i; k++) {
+		param_env_name(rb->params[k].name, other, sizeof(other));
+		if (strcmp(mine, other) == 0) {
+			snprintf(fb, fn, "params[%zu].name", i);
+			op_err_set(err, 400, "invalid_argument", fb, "%s: %s and %s would both be "
+			    "%s in a program's environment", fb, rb->params[k].name,
+			    rb->params[i].name, mine);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Parses and checks a runbook; name is its file's. */
@@ -470,6 +602,8 @@ runbook_parse(json_t *in, const char *name, const char *path, struct op_err *err
 				    "%s: a second parameter named %s", fb, rb->params[i].name);
 				goto fail;
 			}
+			if (env_name_taken(rb, i, fb, sizeof(fb), err) != 0)
+				goto fail;
 		}
 	}
 	steps = json_object_get(in, "steps");
@@ -607,6 +741,8 @@ runbook_json(const struct runbook *rb)
 
 		if (o != NULL && p->choices != NULL)
 			json_object_set(o, "choices", p->choices);
+		if (o != NULL && p->allows_dash)
+			json_object_set_new(o, "allow_dash", json_true());
 		json_array_append_new(params, o);
 	}
 	for (size_t i = 0; i < rb->nsteps; i++) {
@@ -764,6 +900,19 @@ subst_text(json_t *v, struct sbuf *b)
 	}
 }
 
+/* Is s exactly one reference, "{{name}}" and nothing else? Its name in out. */
+int
+subst_whole_ref(const char *s, char *out, size_t n)
+{
+	size_t len = strlen(s);
+
+	if (len <= 4 || len - 4 >= n || strncmp(s, "{{", 2) != 0 ||
+	    strstr(s + 2, "{{") != NULL || strstr(s + 2, "}}") != s + len - 2)
+		return 0;
+	snprintf(out, n, "%.*s", (int)(len - 4), s + 2);
+	return 1;
+}
+
 /*
  * A copy of v with "{{name}}" replaced from vars: a string that is only a
  * reference takes the value itself (an int stays an int), elsewhere the
@@ -776,21 +925,16 @@ subst(json_t *v, json_t *vars)
 		const char *s = json_string_value(v), *p, *q;
 		struct sbuf b;
 		json_t *out;
-		size_t n = strlen(s);
+		char key[64];
 
-		if (n > 4 && strncmp(s, "{{", 2) == 0 && strcmp(s + n - 2, "}}") == 0 &&
-		    strstr(s + 2, "{{") == NULL && strstr(s + 2, "}}") == s + n - 2) {
-			char key[64];
-			json_t *val;
+		if (subst_whole_ref(s, key, sizeof(key))) {
+			json_t *val = json_object_get(vars, key);
 
-			snprintf(key, sizeof(key), "%.*s", (int)(n - 4), s + 2);
-			val = json_object_get(vars, key);
 			return val ? json_incref(val) : json_null();
 		}
 		sbuf_init(&b);
 		for (p = s; (q = strstr(p, "{{")) != NULL;) {
 			const char *e = strstr(q + 2, "}}");
-			char key[64];
 
 			if (e == NULL)
 				break;

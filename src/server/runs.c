@@ -12,7 +12,7 @@
  *
  * An exec step gets a token with the runbook's role, made for the run and
  * revoked when it ends (and expiring by itself soon after, should this
- * process die first).
+ * process die first). A dry run starts no program, so it has no token.
  */
 #define _GNU_SOURCE 1
 #include <assert.h>
@@ -321,6 +321,7 @@ builtin_drive(struct run *r)
 		memset(&r->bc, 0, sizeof(r->bc));
 		r->bc.app = app;
 		r->bc.args = r->cur.bargs;
+		r->bc.written = st->args;
 		r->bc.is_dry = r->is_dry;
 		r->bc.actor = r->step_actor;
 		r->bc.out = &r->bout;
@@ -355,6 +356,10 @@ drive(lws_sorted_usec_list_t *sul)
 		r->cur.is_started = 1;
 		r->cur.started_at = now_ms();
 		if (r->rb->steps[r->step].builtin == NULL) {
+			if (r->is_dry) {
+				run_exec_dry(r);
+				return;
+			}
 			if (run_exec_start(r, why, sizeof(why)) != 0) {
 				run_output_take(r, why, strlen(why));
 				run_output_take(r, "\n", 1);
@@ -444,7 +449,7 @@ run_start(struct app *a, struct runbook *rb, json_t *params, int is_dry, const c
 	r->next = runs;
 	runs = r;
 	/* The programs' token: the runbook's role, for as long as the run may last. */
-	if (exec_ms > 0) {
+	if (exec_ms > 0 && !is_dry) {
 		char name[64];
 		json_t *rec = NULL;
 		struct op_err e2 = { 0 };

@@ -71,6 +71,8 @@ int run_output_flush(struct run *r, int is_final);
 int run_output_flush_now(struct run *r);
 /* run_exec.c: an exec step's program. */
 int run_exec_start(struct run *r, char *why, size_t wn);
+/* A dry run's exec step: says what would run, starts nothing, ends the step. */
+void run_exec_dry(struct run *r);
 /* Every RUN_FLUSH_MS, and when it exits or its pipe ends: reads, stores, times out, ends. */
 void run_exec_drive(struct run *r);
 /* The program is no longer waited for (its run ended): SIGTERM now, SIGKILL later. */

@@ -880,6 +880,7 @@ struct builtin;
 struct bctx {
 	struct app *app;
 	json_t *args;		/* substituted from the parameters */
+	json_t *written;	/* the step's args as the runbook wrote them, or NULL */
 	int is_dry;
 	int is_cancelled;	/* set before a last call: free state, return -1 */
 	const char *actor;
@@ -887,10 +888,14 @@ struct bctx {
 	void *state;
 };
 
+#define RB_VALUE_MAX 4096	/* bytes of a parameter's string value */
+#define RB_ENV_NAME_MAX 64	/* OUTPOST_PARAM_ and a parameter's name, upper-cased */
+
 struct rb_param {
 	char name[48];
 	enum param_type type;
 	int required;
+	int allows_dash;	/* "allow_dash": a value may start with '-' */
 	json_t *def;		/* its default, checked, or NULL */
 	json_t *choices;	/* enum: the strings it may be */
 	char help[256];
@@ -927,9 +932,13 @@ void runbook_unref(struct runbook *rb);
 json_t *runbook_json(const struct runbook *rb);
 /* {items, errors}: the runbooks, and the files that did not load. */
 json_t *runbooks_list(void);
-/* Checks a run's parameters (422 naming params.NAME); *out has every one, defaults filled. */
+/* Checks a run's parameters (400 or 422 naming params.NAME); *out: all, defaults filled. */
 int runbook_params(const struct runbook *rb, struct store *s, json_t *in, json_t **out,
     struct op_err *err);
+/* Its variable: OUTPOST_PARAM_ and the name upper-cased, '-' as '_'. */
+void param_env_name(const char *name, char *out, size_t n);
+/* Is s exactly one "{{name}}"? Then 1, and the name in out. */
+int subst_whole_ref(const char *s, char *out, size_t n);
 /* A copy of v with its "{{name}}" references taken from vars. */
 json_t *subst(json_t *v, json_t *vars);
 void subst_text(json_t *v, struct sbuf *b);

@@ -178,7 +178,7 @@ try {
   await termBroken.click();
   await page.locator('tr[data-worker="broken-1"][data-state="terminated"]').waitFor();
 
-  // ---- a runbook: a missing parameter at its field, then a dry run's output ----
+  // ---- a runbook: a missing parameter at its field, a dry run's output, a real run's ----
   step = 'runbook';
   await page.goto(`${base}/#/runbooks`);
   await page.locator('[data-runbook="greet"]').waitFor();
@@ -190,11 +190,18 @@ try {
   await rbForm.getByLabel('who (required)').fill('ana');
   check(await rbForm.getByLabel(/Dry run/).isChecked(), 'dry run is the default');
   await rbForm.getByRole('button', { name: 'Start' }).click();
-  await page.locator('pre.run-output', { hasText: 'hello ana dry=1' }).waitFor();
+  // A dry run starts no program: it says what would run.
+  await page.locator('pre.run-output', { hasText: 'would run ["sh","-c"' }).waitFor();
   await page.locator('[data-run-status="succeeded"]').waitFor();
-  await page.locator('pre.run-output', { hasText: 'second line' }).waitFor();
+  await page.locator('pre.run-output', { hasText: 'OUTPOST_PARAM_WHO' }).waitFor();
+  check(!(await page.locator('pre.run-output', { hasText: 'hello ana' }).count()), 'a dry run ran the program');
   await page.locator('tr[data-run] [data-state="succeeded"]').first().waitFor();
   await shot(page, '09-runbook-dry-run');
+  await rbForm.getByLabel(/Dry run/).uncheck();
+  await rbForm.getByRole('button', { name: 'Start' }).click();
+  await page.locator('pre.run-output', { hasText: 'hello ana dry=0' }).waitFor();
+  await page.locator('pre.run-output', { hasText: 'second line' }).waitFor();
+  await page.locator('[data-run-status="succeeded"]').waitFor();
 
   // ---- the other pages ----
   step = 'pages';

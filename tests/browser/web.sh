@@ -39,7 +39,7 @@ mkdir -p "$ARTIFACTS" "$WORK/sync"
 runbook greet '{ "name": "greet", "description": "Says hello, twice", "role": "operator",
   "params": [ { "name": "who", "type": "string", "required": true, "help": "whom to greet" } ],
   "steps": [ { "name": "hello", "exec": ["sh", "-c",
-    "echo hello $OUTPOST_PARAM_WHO dry=$OUTPOST_DRY_RUN; sleep 0.3; echo second line"] } ] }'
+    "echo hello \"$OUTPOST_PARAM_WHO\" dry=$OUTPOST_DRY_RUN; sleep 0.3; echo second line"] } ] }'
 
 start_server --web-dir "$top_srcdir/web"
 port=${SERVER_URL##*:}

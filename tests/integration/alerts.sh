@@ -11,7 +11,7 @@ mkdir -p "$WORK/runbooks"
 cp "$top_srcdir/runbooks/replace-lost-worker.json" "$WORK/runbooks/"
 runbook note "{ \"name\": \"note\", \"description\": \"x\", \"role\": \"operator\",
   \"params\": [ { \"name\": \"worker\", \"type\": \"string\", \"required\": true } ],
-  \"steps\": [ { \"exec\": [\"sh\", \"-c\", \"echo \$OUTPOST_PARAM_WORKER >>$WORK/notes\"] } ] }"
+  \"steps\": [ { \"exec\": [\"sh\", \"-c\", \"echo \\\"\$OUTPOST_PARAM_WORKER\\\" >>$WORK/notes\"] } ] }"
 runbook bare '{ "name": "bare", "description": "takes nothing", "role": "operator", "steps": [ { "exec": ["true"] } ] }'
 rules() {	# the replace rule's dry_run
 	cat >"$WORK/alerts.json" <<JSON

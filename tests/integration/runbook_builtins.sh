@@ -26,7 +26,9 @@ bi recover instances.recover_stuck '{ "state": "{{state}}", "older_than": "1s", 
 	'[ { "name": "state", "type": "string", "required": true }, { "name": "action", "type": "string", "default": "terminate" } ]'
 bi eprune events.prune '{ "older_than": "1s", "keep": 10 }' '[]'
 bi iprune instances.prune '{ "older_than": "1s" }' '[]'
-bi backup db.backup '{ "path": "{{path}}" }' '[ { "name": "path", "type": "string", "required": true } ]'
+# A path from a parameter stays in the directory the runbook names (runbook_params.sh).
+bi backup db.backup "{ \"path\": \"$WORK/backups/{{path}}\" }" \
+	'[ { "name": "path", "type": "string", "required": true } ]'
 bi check db.check '{ "quick": "{{quick}}" }' '[ { "name": "quick", "type": "bool", "default": false } ]'
 # A step with no args at all.
 runbook bare '{ "name": "bare", "description": "x", "role": "admin", "steps": [ { "action": "db.check" } ] }'
@@ -135,12 +137,12 @@ go check false '{"quick":true}'
 assert_contains "quick_check: ok" "$OUT" "db.check quick"
 go bare false '{}'
 assert_contains "integrity_check: ok" "$OUT" "db.check with no args"
-go backup true "{\"path\":\"$WORK/backups/site.db\"}"
+go backup true '{"path":"site.db"}'
 [ ! -e "$WORK/backups/site.db" ] || fail "a dry backup wrote a file"
-go backup false "{\"path\":\"$WORK/backups/site.db\"}"
+go backup false '{"path":"site.db"}'
 [ -s "$WORK/backups/site.db" ] || fail "the backup wrote no file"
 ls "$WORK/backups" | grep -q part && fail "the backup left a .part file"
-start_run backup "{\"params\":{\"path\":\"$WORK/backups/site.db\"}}"
+start_run backup '{"params":{"path":"site.db"}}'
 wait_run "$RUN_ID" failed
 assert_contains "exists" "$(run_output "$RUN_ID")" "a backup onto a file there is"
 

@@ -62,12 +62,20 @@ assert_contains "who=ana" "$(jbody -j '.items[] | select(.type == "runbook.outpu
 	"the runbook.output events"
 assert_eq "running succeeded" "$(jbody '[.items[] | select(.type == "runbook.run") | .data.status] | join(" ")')" \
 	"the runbook.run events"
-# A dry run tells the program so.
+# A dry run starts no program, and makes no token: it says what would run.
+rm -f "$WORK/token"
 TOKEN=$op start_run probe '{"params":{"who":"ben","count":2},"dry_run":true}'
 wait_run "$RUN_ID" succeeded
-assert_contains "who=ben count=2 dry=1" "$(run_output "$RUN_ID")" "a dry run's program"
+out=$(run_output "$RUN_ID")
+assert_contains "would run [\"sh\",\"$P/probe.sh\",\"$WORK\"]" "$out" "a dry run's exec step"
+assert_contains "OUTPOST_PARAM_WHO, OUTPOST_PARAM_COUNT" "$out" "the variables it would get"
+case $out in *who=ben*) fail "a dry run ran its program: $out" ;; esac
+[ ! -e "$WORK/token" ] || fail "a dry run ran probe.sh, which wrote $WORK/token"
 api_ok 200 "GET" "/api/v1/runs/$RUN_ID"
 assert_eq true "$(jbody .dry_run)" "the run says it was dry"
+api_ok 200 GET /api/v1/tokens
+assert_eq "" "$(jbody --arg n "run-$RUN_ID" '.items[] | select(.name == $n) | .name')" \
+	"a dry run's token"
 
 # Output is bounded: the first 64 KiB are kept, the rest dropped, the end said.
 start_run chatty '{}'

@@ -14,7 +14,7 @@ runbook hello '{
     { "name": "wait", "type": "duration", "default": "1s" },
     { "name": "colour", "type": "enum", "choices": ["red", "blue"], "default": "red" }
   ],
-  "steps": [ { "name": "greet", "exec": ["sh", "-c", "echo hello $OUTPOST_PARAM_WHO x$OUTPOST_PARAM_TIMES $OUTPOST_PARAM_COLOUR"], "timeout": "5s" } ]
+  "steps": [ { "name": "greet", "exec": ["sh", "-c", "echo hello \"$OUTPOST_PARAM_WHO\" x\"$OUTPOST_PARAM_TIMES\" \"$OUTPOST_PARAM_COLOUR\""], "timeout": "5s" } ]
 }'
 runbook destroy '{
   "name": "destroy", "description": "a destructive one", "role": "admin", "confirm": true,
@@ -158,7 +158,8 @@ assert_contains "--yes" "$ERR" "why careful was not run"
 cli 0 runbook run careful --yes
 assert_contains "careful ran" "$OUT" "careful's output with --yes"
 cli 0 runbook run hello -p who=dry --dry-run
-assert_contains "hello dry" "$OUT" "a dry run of an exec step still runs it, told so"
+assert_contains 'would run ["sh","-c","echo hello' "$OUT" "a dry run of an exec step says what would run"
+case $OUT in *"hello dry"*) fail "a dry run ran its program: $OUT" ;; esac
 cli 0 run list
 assert_match 'careful +succeeded' "$OUT" "run list"
 cli 0 run list --status failed

@@ -67,7 +67,8 @@ keys Enter b e n Enter d
 wait_screen 5 "dry run ticked" "\\[x\\] dry run"
 keys j j j Enter
 wait_screen 10 "the dry run's page" "^run 2 of greet: .*\\(dry run\\)"
-wait_screen 10 "the dry run's output" "hello ben times=2 dry=1"
+wait_screen 10 "the dry run's output" "would run \\[\"sh\",\".*greet.sh\""
+screen | grep -q "hello ben" && fail "the dry run ran greet.sh"
 TOKEN=$SERVER_TOKEN api_ok 200 GET /api/v1/runs/2
 assert_eq true "$(jbody .dry_run)" "run 2 is a dry run"
 keys Escape
