@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "agent_tokens.h"
 #include "server.h"
 
 #define JOIN_USES_MAX 1000000

@@ -22,6 +22,7 @@
 
 #include <openssl/rand.h>
 
+#include "agent_tokens.h"
 #include "server.h"
 
 struct token_entry {

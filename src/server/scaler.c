@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_tokens.h"
 #include "scaler.h"
 
 #define BACKOFF_MAX_MS 3600000

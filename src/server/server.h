@@ -224,22 +224,12 @@ struct auth_token {
 	enum role role;
 	int64_t expires_at;	/* 0 = never */
 	int64_t session_id;	/* the browser session it came through, or 0 (a bearer token) */
-	/*
-	 * Role agent: a worker's own token (worker_id, the one worker it acts
-	 * for) or a join token (worker_id 0: it only registers a worker, within
-	 * its limits, and gets that worker's own token back).
-	 */
+	/* Role agent: a worker's own token (the one worker it acts for), or 0: a join token. */
 	int64_t worker_id;
 	char worker[NAME_BUF];	/* the name of worker_id's worker */
 	int64_t uses_left;	/* a join token's registrations left; -1: no limit */
 	char names[NAME_BUF];	/* a join token's glob of worker names; "": any */
 	char tmpl[NAME_BUF];	/* a join token's template; "": any */
-};
-/* A join token's limits, as POST /api/v1/tokens takes them. */
-struct join_limits {
-	int64_t uses;		/* registrations it may make; 0: no limit */
-	const char *names;	/* a glob the worker's name must match, or NULL */
-	const char *tmpl;	/* the template the worker must be of, or NULL */
 };
 int auth_load(struct store *s);
 void auth_free(void);
@@ -250,25 +240,7 @@ int auth_is_live(int64_t id);
 int auth_get(int64_t id, struct auth_token *out);
 int auth_create(struct store *s, const char *name, enum role role, int64_t expires_at,
     const char *actor, char *token_out, size_t toklen, json_t **rec, struct op_err *err);
-/* A join token (role agent) with its limits (lim may be NULL: none). */
-int auth_create_join(struct store *s, const char *name, int64_t expires_at,
-    const struct join_limits *lim, const char *actor, char *token_out, size_t toklen,
-    json_t **rec, struct op_err *err);
-/*
- * Worker worker_id's own token (role agent, named worker:NAME), made in the
- * caller's transaction; it is live once auth_commit_worker() is called after
- * the commit. *id is its id. Anything else of role agent it replaces stays.
- */
-int auth_insert_worker(struct store *s, int64_t worker_id, const char *worker_name,
-    const char *actor, char *token_out, size_t toklen, int64_t *id, struct op_err *err);
-void auth_commit_worker(int64_t id, int64_t worker_id, const char *worker_name,
-    const char *token);
-/* In the caller's transaction: one registration of join token id spent (0), or none left (-1). */
-int auth_spend_join(struct store *s, int64_t id);
-/* After that transaction's commit: the in-memory count follows. */
-void auth_spent_join(int64_t id);
-/* Does worker_id have a live token of its own? 1 (and its id in *id), 0, or -1. */
-int auth_worker_has_token(struct store *s, int64_t worker_id, int64_t *id);
+/* Agents' tokens (join tokens, workers' own): agent_tokens.h. */
 int auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct op_err *err);
 json_t *auth_list(struct store *s);
 /* On first start: makes an admin token and writes it to path (mode 0600). */
@@ -415,17 +387,10 @@ int http_authorize(const struct route *r, const struct http_creds *c,
     struct op_err *err);
 /* The token of an Authorization header's value "Bearer TOKEN", or NULL. */
 const char *http_bearer(const char *authorization);
-/*
- * May the agent with token tok act for the worker named name? A worker's
- * own token acts for its worker alone; a join token for none (it only
- * registers). 0, or -1 and a 403 naming field.
- */
+/* May agent token tok act for worker name? Its own worker only: 0, or -1 (403, field). */
 int http_agent_acts_for(const struct auth_token *tok, const char *name, const char *field,
     struct op_err *err);
-/*
- * May join token tok register worker name, of template tmpl (NULL: none)?
- * Its glob, its template and its uses left decide: 0, or -1 and a 403.
- */
+/* May join token tok register worker name of template tmpl (or NULL)? 0, or -1 (403). */
 int http_join_allows(const struct auth_token *tok, const char *name, const char *tmpl,
     struct op_err *err);
 
@@ -716,12 +681,7 @@ struct worker_filter {
 	unsigned health_mask;
 	const char *template_name;
 };
-/*
- * An agent's registration. With a join token (tok, role agent, no worker),
- * the worker's own token is made in the same transaction and written to
- * cred (credlen bytes; "" when none was made); tok NULL or a worker's own
- * token makes none.
- */
+/* A registration; a join token (tok) gets the worker's own token in cred, else "". */
 int worker_register(struct store *s, json_t *in, const struct auth_token *tok,
     const char *actor, json_t **out, char *cred, size_t credlen, struct op_err *err);
 int worker_resolve(struct store *s, const char *id_or_name, int64_t *id, struct op_err *err);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_tokens.h"
 #include "server.h"
 
 /*

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "agent_tokens.h"
 #include "server.h"
 #include "unit_store.h"
 
