@@ -124,7 +124,8 @@ struct proto {
 	char last_refusal[600];	/* the server's last refusal, "message (field: F)" */
 };
 
-enum call proto_register(struct proto *pr);
+/* *answer: the registered worker, and "token" when a join token registered it (caller decrefs). */
+enum call proto_register(struct proto *pr, json_t **answer);
 enum call proto_heartbeat(struct proto *pr, int *is_retired);
 /* POST /agent/sync with the ids still alive; *work is the answer (caller decrefs). */
 enum call proto_sync(struct proto *pr, const int64_t *alive, size_t n, json_t **work);

@@ -5,6 +5,12 @@
  * group, in the instance's directory, under a shim that keeps its output and
  * its exit status (shim.c), as work.c decides from the server's word.
  *
+ * Its token: the worker's own, kept in WORK_DIR/worker.token once it has
+ * one; else --token-file's, which is either a join token (the registration
+ * answers with the worker's own token, which is kept and used from then
+ * on) or already the worker's own (a provisioner made it). The server lets
+ * a worker's token act for that worker alone.
+ *
  * The loop: register (and sync what an agent before us left), then wait in
  * the event stream's service for whichever comes first: an event about this
  * worker (ask for the work again), a child's end (SIGCHLD), the next
@@ -68,7 +74,9 @@ usage(FILE *f)
 	    "online with heartbeats, and runs the hooks of the instances placed on it.\n"
 	    "\n"
 	    "  --server URL            outpostd (default http://127.0.0.1:8080)\n"
-	    "  --token-file FILE       a token with the agent role (first line of FILE)\n"
+	    "  --token-file FILE       a token with the agent role (first line of FILE): a join\n"
+	    "                          token, or the worker's own; not needed once the worker's\n"
+	    "                          own token is kept in WORK_DIR/worker.token\n"
 	    "  --name NAME             the worker's name (default: this host's name)\n"
 	    "  --capacity LIST         cpu=N,memory_mb=N,slots=N (default: this host's cpus and\n"
 	    "                          memory, 8 slots)\n"
@@ -95,11 +103,15 @@ usage(FILE *f)
 	    "timeout it gets SIGTERM, then SIGKILL after the grace. SIGTERM, SIGINT or SIGHUP\n"
 	    "stops the agent and leaves the hooks running: an agent started again on the same\n"
 	    "work directory takes them back.\n"
+	    "Registering with a join token, the agent is given the worker's own token: it keeps\n"
+	    "it in WORK_DIR/worker.token (mode 0600) and uses it from then on, after a restart\n"
+	    "too. The server refuses a join token for a worker that has its own token.\n"
 	    "When the server says its worker is stopped or terminated, the agent ends the\n"
 	    "hooks it still runs and exits with 0.\n"
 	    "Exit status: 0 stopped by a signal or by the server; 1 the server refused it (a bad token, a bad\n"
-	    "name, capacity or labels); 2 a bad flag or setting, a token file that cannot be\n"
-	    "read, or a work directory that cannot be made, written, or is another agent's.\n");
+	    "name, capacity or labels; a kept token refused), or its token cannot be kept; 2 a\n"
+	    "bad flag or setting, a token file that cannot be read, or a work directory that\n"
+	    "cannot be made, written, or is another agent's.\n");
 }
 
 static int
@@ -307,6 +319,87 @@ read_token(const char *path, char *out, size_t n, char *err, size_t errlen)
 }
 
 /*
+ * The worker's own token, given by the registration: written to path.tmp
+ * (mode 0600), synced, and renamed over path, so a crash leaves the old
+ * file or the new one, never half of one.
+ */
+/* The agent's client of the server, with a token, its CAs and its timeouts; NULL: out of memory. */
+static struct httpc *
+agent_http(const struct agent_config *c, const char *token)
+{
+	struct httpc *h = httpc_new(c->server, token);
+
+	if (h != NULL && httpc_set_ca_file(h, c->ca_file) != 0) {
+		httpc_free(h);
+		return NULL;
+	}
+	if (h != NULL)
+		httpc_set_timeouts(h, 2000, 10000);
+	return h;
+}
+
+static int
+keep_token(const char *path, const char *token)
+{
+	char tmp[PATH_BUF_MAX];
+	size_t len = strlen(token);
+	int fd, rc = 0;
+
+	if (path_fmt(tmp, sizeof(tmp), "%s.tmp", path) != 0)
+		return -1;
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (write(fd, token, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+		rc = -1;
+	if (close(fd) != 0)
+		rc = -1;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -1;
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
+}
+
+/*
+ * The registration's answer: a join token registered the worker, and its own
+ * token came back. It is kept, then used for every call from now on.
+ */
+static int
+take_token(struct proto *pr, const struct agent_config *c, const char *kept, json_t *answer,
+    char *token, size_t n)
+{
+	const char *t = json_string_value(json_object_get(answer, "token"));
+	struct httpc *h;
+
+	if (t == NULL)
+		return 0;
+	if (strlen(t) >= n || keep_token(kept, t) != 0) {
+		fprintf(stderr, "outpost-agent: cannot keep the worker's own token in %s: %s; an "
+		    "admin revokes token worker:%s before this worker registers again\n", kept,
+		    strlen(t) >= n ? "it is too long" : strerror(errno), c->name);
+		return -1;
+	}
+	h = agent_http(c, t);
+	if (h == NULL)
+		return -1;
+	httpc_free(pr->http);
+	pr->http = h;
+	snprintf(token, n, "%s", t);
+	log_info("agent.token_kept", "name", c->name, "path", kept, NULL);
+	return 0;
+}
+
+static void
+refused_kept(const char *kept)
+{
+	fprintf(stderr, "outpost-agent: the server refused the worker's own token kept in %s; "
+	    "if it was revoked, remove that file and register again with a join token "
+	    "(--token-file)\n", kept);
+}
+
+/*
  * Sleeps ms, or less when a signal arrives (before the event stream exists).
  * The signals are blocked from the look at the flags until ppoll, which
  * unblocks them: one that lands in between cuts the sleep short too.
@@ -405,10 +498,11 @@ main(int argc, char **argv)
 	struct proto pr = { 0 };
 	const char *config;
 	char err[AGENT_ERR_BUF], token[256], path[PATH_BUF_MAX], abs_dir[PATH_MAX];
+	char kept[PATH_BUF_MAX];
 	struct work *w = NULL;
 	struct sigaction sa;
 	json_t *labels, *j;
-	int rc = 1, is_registered = 0, lock_fd = -1, is_retired = 0;
+	int rc = 1, is_registered = 0, lock_fd = -1, is_retired = 0, is_kept = 0;
 	int64_t backoff = 500, beat_at = 0, retired_at = 0, *alive = NULL;
 	size_t nalive = 0;
 
@@ -444,8 +538,7 @@ main(int argc, char **argv)
 	}
 	log_setup(c.log_format, LOG_INFO);
 	labels = labels_json(c.labels, err, sizeof(err));
-	if (labels == NULL || read_token(c.token_file, token, sizeof(token), err, sizeof(err)) != 0 ||
-	    shim_locate(err, sizeof(err)) != 0) {
+	if (labels == NULL || shim_locate(err, sizeof(err)) != 0) {
 		fprintf(stderr, "outpost-agent: %s\n", err);
 		json_decref(labels);
 		return 2;
@@ -464,12 +557,7 @@ main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	pr.http = httpc_new(c.server, token);
-	if (pr.http != NULL && httpc_set_ca_file(pr.http, c.ca_file) != 0) {
-		httpc_free(pr.http);
-		pr.http = NULL;
-	}
-	if (pr.register_body == NULL || pr.heartbeat_body == NULL || pr.http == NULL) {
+	if (pr.register_body == NULL || pr.heartbeat_body == NULL) {
 		fprintf(stderr, "outpost-agent: out of memory\n");
 		goto out;
 	}
@@ -502,7 +590,30 @@ main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	httpc_set_timeouts(pr.http, 2000, 10000);
+	/* The worker's own token, kept by an earlier agent, wins over --token-file's. */
+	if (path_fmt(kept, sizeof(kept), "%s/worker.token", c.work_dir) != 0) {
+		fprintf(stderr, "outpost-agent: --work-dir %s: the path is too long\n", c.work_dir);
+		rc = 2;
+		goto out;
+	}
+	if (access(kept, F_OK) == 0) {
+		if (read_token(kept, token, sizeof(token), err, sizeof(err)) != 0) {
+			fprintf(stderr, "outpost-agent: the worker's kept token: %s\n", err);
+			rc = 2;
+			goto out;
+		}
+		is_kept = 1;
+	} else if (read_token(c.token_file, token, sizeof(token), err, sizeof(err)) != 0) {
+		fprintf(stderr, "outpost-agent: %s\n", err);
+		rc = 2;
+		goto out;
+	}
+	pr.http = agent_http(&c, token);
+	if (pr.http == NULL) {
+		fprintf(stderr, "outpost-agent: --server %s: cannot make an HTTP client\n",
+		    c.server);
+		goto out;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -528,11 +639,21 @@ main(int argc, char **argv)
 			work_reap(w);
 		}
 		if (!is_registered) {
-			enum call r = proto_register(&pr);
 			json_t *answer = NULL;
+			enum call r = proto_register(&pr, &answer);
 
-			if (r == CALL_FATAL)
+			if (r == CALL_FATAL) {
+				if (is_kept)
+					refused_kept(kept);
 				goto out;
+			}
+			if (r == CALL_OK && take_token(&pr, &c, kept, answer, token,
+			    sizeof(token)) != 0) {
+				json_decref(answer);
+				goto out;
+			}
+			json_decref(answer);
+			answer = NULL;
 			if (r == CALL_OK) {
 				/* Reports left from before go first, then what is still had. */
 				work_step(w, now_ms(), &want);

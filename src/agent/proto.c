@@ -16,9 +16,14 @@
 #include "agent.h"
 #include "log.h"
 
+/*
+ * is_instance: a call about one instance (a report, a log), where a 403 says
+ * the instance is no longer on this worker (it was placed elsewhere while
+ * this agent was away): a conflict, not the end of the agent.
+ */
 static enum call
 call(struct proto *pr, const char *method, const char *path, const char *body, json_t **answer,
-    const char *what)
+    const char *what, int is_instance)
 {
 	struct httpc_resp r;
 	const char *code = "", *msg = "", *field = "";
@@ -58,6 +63,9 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 	} else if (r.status == 409) {
 		out = CALL_CONFLICT;
 		log_info("agent.conflict", "what", what, "message", msg, NULL);
+	} else if (r.status == 403 && is_instance) {
+		out = CALL_CONFLICT;
+		log_info("agent.not_its_instance", "what", what, "message", msg, NULL);
 	} else if (r.status == 429 || r.status >= 500) {
 		log_warn("agent.server_busy", "what", what, "status", status, NULL);
 		out = CALL_RETRY;
@@ -74,15 +82,20 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 }
 
 enum call
-proto_register(struct proto *pr)
+proto_register(struct proto *pr, json_t **answer)
 {
-	enum call c = call(pr, "POST", "/api/v1/agent/register", pr->register_body, NULL,
-	    "the registration");
+	enum call c = call(pr, "POST", "/api/v1/agent/register", pr->register_body, answer,
+	    "the registration", 0);
 
-	/* A registration the server refuses (a bad name, capacity) will never be accepted. */
+	/*
+	 * A registration the server refuses (a bad name, capacity; a name that
+	 * has its own token already) will never be accepted.
+	 */
 	if (c == CALL_REFUSED || c == CALL_CONFLICT) {
 		fprintf(stderr, "outpost-agent: the server refused the registration of %s: %s\n",
 		    pr->name, pr->last_refusal);
+		json_decref(*answer);
+		*answer = NULL;
 		return CALL_FATAL;
 	}
 	return c;
@@ -97,7 +110,7 @@ proto_heartbeat(struct proto *pr, int *is_retired)
 {
 	json_t *answer = NULL;
 	enum call c = call(pr, "POST", "/api/v1/agent/heartbeat", pr->heartbeat_body, &answer,
-	    "a heartbeat");
+	    "a heartbeat", 0);
 	const char *st = json_string_value(json_object_get(json_object_get(answer, "worker"),
 	    "state"));
 
@@ -121,7 +134,7 @@ proto_sync(struct proto *pr, const int64_t *alive, size_t n, json_t **work)
 	json_decref(body);
 	if (text == NULL)
 		return CALL_RETRY;
-	c = call(pr, "POST", "/api/v1/agent/sync", text, work, "the sync");
+	c = call(pr, "POST", "/api/v1/agent/sync", text, work, "the sync", 0);
 	free(text);
 	return c;
 }
@@ -137,7 +150,7 @@ proto_work(struct proto *pr, json_t **work)
 	httpc_query_add(&path, "name", pr->name);
 	if (path.p == NULL)
 		return CALL_RETRY;
-	c = call(pr, "GET", path.p, NULL, work, "asking for work");
+	c = call(pr, "GET", path.p, NULL, work, "asking for work", 0);
 	sbuf_free(&path);
 	return c;
 }
@@ -153,7 +166,7 @@ proto_report(struct proto *pr, int64_t id, json_t *report)
 		return CALL_RETRY;
 	snprintf(path, sizeof(path), "/api/v1/agent/instances/%lld/report", (long long)id);
 	snprintf(what, sizeof(what), "a report on instance %lld", (long long)id);
-	c = call(pr, "POST", path, text, NULL, what);
+	c = call(pr, "POST", path, text, NULL, what, 1);
 	free(text);
 	return c;
 }
@@ -209,7 +222,7 @@ proto_log(struct proto *pr, int64_t id, int64_t attempt, enum hook h, int64_t of
 	}
 	snprintf(path, sizeof(path), "/api/v1/agent/instances/%lld/log", (long long)id);
 	snprintf(what, sizeof(what), "the log of instance %lld", (long long)id);
-	c = call(pr, "POST", path, b.p, NULL, what);
+	c = call(pr, "POST", path, b.p, NULL, what, 1);
 	sbuf_free(&b);
 	return c;
 }

@@ -3,6 +3,10 @@
  * A new token is shown once: create prints it alone on stdout, so
  * `T=$(outpost token create ...)` works, and says on stderr that it will not
  * be shown again.
+ *
+ * A token of role agent is a join token: --uses, --names and --template
+ * limit what it may register; each worker it registers gets a token of its
+ * own, which list shows in WORKER.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +22,48 @@ static const struct column token_columns[] = {
 	{ "EXPIRES", "expires_at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
 	{ "REVOKED", "revoked_at", CELL_PLAIN, TABLE_LEFT, 0, NULL },
 	{ "CREATED_BY", "created_by", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "WORKER", "worker", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "USES_LEFT", "uses_left", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
+	{ "NAMES", "names", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "TEMPLATE", "template", CELL_PLAIN, TABLE_LEFT, 0, NULL },
 	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };
+
+#define JOIN_USES_MAX 1000000
+
+/* --uses, --names, --template: a join token's limits, checked here and named by their flag. */
+static int
+join_limits(const struct args *a, enum role rv, json_t *body)
+{
+	const char *uses = args_get(a, "uses"), *pat = args_get(a, "names");
+	const char *tmpl = args_get(a, "template");
+	int64_t n;
+
+	if (rv != ROLE_AGENT && (uses != NULL || pat != NULL || tmpl != NULL))
+		return cli_fail(CLI_USAGE, "--%s limits a join token: it goes with --role agent",
+		    uses != NULL ? "uses" : pat != NULL ? "names" : "template");
+	if (uses != NULL) {
+		if (parse_int64(uses, 1, JOIN_USES_MAX, &n) != 0)
+			return cli_fail(CLI_USAGE, "--uses must be a whole number from 1 to %d, "
+			    "not '%s'", JOIN_USES_MAX, uses);
+		json_object_set_new(body, "uses", json_integer(n));
+	}
+	if (pat != NULL) {
+		if (pat[0] == '\0' || strlen(pat) > NAME_MAX_LEN || strspn(pat,
+		    "abcdefghijklmnopqrstuvwxyz0123456789._-*?[]!") != strlen(pat))
+			return cli_fail(CLI_USAGE, "--names must be a pattern of worker names (a-z, "
+			    "0-9, '.', '_', '-' and the wildcards * ? [...]), at most %d characters, "
+			    "not '%s'", NAME_MAX_LEN, pat);
+		json_object_set_new(body, "names", json_string(pat));
+	}
+	if (tmpl != NULL) {
+		if (!name_is_valid(tmpl, NAME_MAX_LEN))
+			return cli_fail(CLI_USAGE, "--template must be a template's name (1 to %d "
+			    "of a-z, 0-9, '.', '_', '-'), not '%s'", NAME_MAX_LEN, tmpl);
+		json_object_set_new(body, "template", json_string(tmpl));
+	}
+	return CLI_OK;
+}
 
 static int
 token_create(struct cli *c, const struct args *a)
@@ -48,6 +92,10 @@ token_create(struct cli *c, const struct args *a)
 		return cli_fail(CLI_USAGE, "--name must be UTF-8 text");
 	if (expires != NULL)
 		json_object_set_new(body, "expires_in", json_string(expires));
+	if ((rc = join_limits(a, rv, body)) != CLI_OK) {
+		json_decref(body);
+		return rc;
+	}
 	rc = cli_call_json(c, "POST", "/api/v1/tokens", body, &r);
 	json_decref(body);
 	if (rc != CLI_OK)
@@ -102,14 +150,18 @@ static const struct opt_spec create_opts[] = {
 	{ "name", 0, "NAME", "what the token is for", 0 },
 	{ "role", 0, "ROLE", "the token's role", CHOICES_ROLE },
 	{ "expires-in", 0, "DURATION", "lifetime, e.g. 30d or 12h (default: never)", 0 },
+	{ "uses", 0, "N", "role agent: the workers it may register (default: any number)", 0 },
+	{ "names", 0, "PATTERN", "role agent: the names they may have, a glob such as 'gpu-*'", 0 },
+	{ "template", 0, "NAME", "role agent: the template they must be of", 0 },
 	{ NULL, 0, NULL, NULL, 0 }
 };
 
 const struct cmd_entry cmd_token_entries[] = {
 	{
 		.name = "create",
-		.usage = "--name NAME --role ROLE [--expires-in DURATION]",
-		.help = "create an API token; it is printed once",
+		.usage = "--name NAME --role ROLE [--expires-in DURATION] [--uses N] "
+		    "[--names PATTERN] [--template NAME]",
+		.help = "create an API token (role agent: a join token); it is printed once",
 		.opts = create_opts,
 		.exec = token_create,
 	},

@@ -40,6 +40,8 @@
 
 /* A token's name (`outpost token create --name`). */
 #define TOKEN_NAME_MAX 128
+/* A token's secret ("opt_" and 43 base64url characters) with its NUL, and room to spare. */
+#define TOKEN_BUF 64
 
 #define PATH_SETTING_MAX 1024
 #define PATH_BUF_MAX (PATH_SETTING_MAX + 512)

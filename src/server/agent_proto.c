@@ -453,9 +453,10 @@ static int
 report_check(int64_t id, const struct report *rp, int64_t worker_id,
     const struct report_inst *ri, struct op_err *err)
 {
+	/* Its worker's agent alone reports on an instance: the token acts for that worker. */
 	if (ri->worker_id != worker_id) {
-		op_err_set(err, 409, "invalid_transition", "name", "instance %lld is not on worker %s "
-		    "(it is %s)", (long long)id, rp->name, ri->state_s);
+		op_err_set(err, 403, "forbidden", "id", "instance %lld is not on worker %s (it is "
+		    "%s): its agent may not report on it", (long long)id, rp->name, ri->state_s);
 		return -1;
 	}
 	if (rp->attempt != ri->attempt) {

@@ -1,7 +1,9 @@
 /*
  * /api/v1/agent/...: what outpost-agent calls, with a token of role agent
- * (and no other role reaches these). Each call names its worker (name): one
- * agent token may serve every worker host of a site.
+ * (and no other role reaches these). Each call names its worker (name), and
+ * the token must be that worker's own (http_agent_acts_for: 403 otherwise);
+ * a join token only registers (http_authorize lets it reach nothing else),
+ * and the registration's answer carries the worker's own token.
  *
  *   POST register                  the worker, its capacity and labels
  *   POST heartbeat                 alive
@@ -15,6 +17,7 @@
  * means is agent_proto.c's (and logs.c's, workers.c's): here only HTTP in
  * and JSON out.
  */
+#define _DEFAULT_SOURCE 1	/* explicit_bzero */
 #include <string.h>
 
 #include "server.h"
@@ -25,19 +28,43 @@ id_param(struct req *rq, int64_t *id, struct op_err *err)
 	return req_param_id(rq, 0, "instance", id, err);
 }
 
+/*
+ * The worker a body names must be the token's own; a name that is not a
+ * string is left to the domain's checks, which refuse it (400) before
+ * anything changes.
+ */
+static int
+acts_for(const struct req *rq, json_t *in, struct op_err *err)
+{
+	const char *name = json_string_value(json_object_get(in, "name"));
+
+	return name == NULL ? 0 : http_agent_acts_for(&rq->tok, name, "name", err);
+}
+
 static int
 agent_register(struct req *rq, struct resp *rs)
 {
 	struct op_err err = { 0 };
 	json_t *in = req_json_body(rq, &err), *out;
+	char cred[TOKEN_BUF];
 	int rc;
 
 	if (in == NULL)
 		return resp_error(rs, &err);
-	rc = worker_register(rq->app->store, in, rq->actor, &out, &err);
+	/* A join token's limits are the domain's to check: they need the stored worker. */
+	if (rq->tok.worker_id != 0 && acts_for(rq, in, &err) != 0) {
+		json_decref(in);
+		return resp_error(rs, &err);
+	}
+	rc = worker_register(rq->app->store, in, &rq->tok, rq->actor, &out, cred, sizeof(cred),
+	    &err);
 	json_decref(in);
 	if (rc < 0)
 		return resp_error(rs, &err);
+	/* Shown once, as POST /api/v1/tokens shows a token: only its hash is kept. */
+	if (cred[0] != '\0')
+		json_object_set_new(out, "token", json_string(cred));
+	explicit_bzero(cred, sizeof(cred));
 	return resp_json(rs, rc == 1 ? 201 : 200, out);
 }
 
@@ -50,6 +77,10 @@ agent_heartbeat(struct req *rq, struct resp *rs)
 
 	if (in == NULL)
 		return resp_error(rs, &err);
+	if (acts_for(rq, in, &err) != 0) {
+		json_decref(in);
+		return resp_error(rs, &err);
+	}
 	rc = worker_heartbeat(rq->app->store, in, rq->actor, &out, &err);
 	json_decref(in);
 	if (rc < 0)
@@ -65,9 +96,10 @@ agent_get_work(struct req *rq, struct resp *rs)
 {
 	struct op_err err = { 0 };
 	char name[80];
+	const char *n = req_query(rq, "name", name, sizeof(name));
 
-	if (agent_work(rq->app->store, req_query(rq, "name", name, sizeof(name)),
-	    rq->app->cfg.hook_timeout_ms, &rs->body, &err) != 0)
+	if ((n != NULL && n[0] != '\0' && http_agent_acts_for(&rq->tok, n, "name", &err) != 0) ||
+	    agent_work(rq->app->store, n, rq->app->cfg.hook_timeout_ms, &rs->body, &err) != 0)
 		return resp_error(rs, &err);
 	rs->status = 200;
 	rs->content_type = "application/json";
@@ -83,6 +115,10 @@ agent_post_sync(struct req *rq, struct resp *rs)
 
 	if (in == NULL)
 		return resp_error(rs, &err);
+	if (acts_for(rq, in, &err) != 0) {
+		json_decref(in);
+		return resp_error(rs, &err);
+	}
 	rc = agent_sync(rq->app->store, in, rq->actor, rq->app->cfg.hook_timeout_ms, &rs->body,
 	    &err);
 	json_decref(in);
@@ -103,6 +139,11 @@ agent_report(struct req *rq, struct resp *rs)
 
 	if (id_param(rq, &id, &err) != 0 || (in = req_json_body(rq, &err)) == NULL)
 		return resp_error(rs, &err);
+	/* The instance must be on that worker too: instance_report says 403 when it is not. */
+	if (acts_for(rq, in, &err) != 0) {
+		json_decref(in);
+		return resp_error(rs, &err);
+	}
 	rc = instance_report(rq->app->store, id, in, rq->actor, &out, &err);
 	json_decref(in);
 	if (rc != 0)
@@ -120,6 +161,10 @@ agent_log(struct req *rq, struct resp *rs)
 
 	if (id_param(rq, &id, &err) != 0 || (in = req_json_body(rq, &err)) == NULL)
 		return resp_error(rs, &err);
+	if (acts_for(rq, in, &err) != 0) {
+		json_decref(in);
+		return resp_error(rs, &err);
+	}
 	rc = instance_log_append(rq->app->store, id, in, &stored, &err);
 	json_decref(in);
 	if (rc != 0)
@@ -129,7 +174,7 @@ agent_log(struct req *rq, struct resp *rs)
 }
 
 const struct route api_agent_routes[] = {
-	{ "POST", "/api/v1/agent/register", ROLE_AGENT, agent_register, NULL, 0 },
+	{ "POST", "/api/v1/agent/register", ROLE_AGENT, agent_register, NULL, ROUTE_JOIN },
 	{ "POST", "/api/v1/agent/heartbeat", ROLE_AGENT, agent_heartbeat, NULL, 0 },
 	{ "POST", "/api/v1/agent/sync", ROLE_AGENT, agent_post_sync, NULL, 0 },
 	{ "GET", "/api/v1/agent/work", ROLE_AGENT, agent_get_work, work_query, 0 },

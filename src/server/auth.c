@@ -4,7 +4,15 @@
  * a request costs one hash and a scan of a few dozen entries, no query; the
  * table is the durable copy and is changed first, in the same transaction
  * as the token's event.
+ *
+ * A token of role agent is one of two kinds: a join token, which only
+ * registers workers (within its limits: uses, a glob of names, a template),
+ * or a worker's own token, bound to its worker (tokens.worker_id) and made
+ * when the worker registers with a join token or is provisioned by the
+ * scaler. What each may do is http_auth.c's to say.
  */
+#define _DEFAULT_SOURCE 1	/* explicit_bzero */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -14,6 +22,7 @@
 
 #include <openssl/rand.h>
 
+#include "agent_tokens.h"
 #include "server.h"
 
 struct token_entry {
@@ -52,11 +61,29 @@ auth_free(void)
 	cred_clear(&tokens);
 }
 
+/* The columns of an agent's token from auth_load's row, from column col on. */
+static void
+agent_columns(sqlite3_stmt *st, int col, struct auth_token *t)
+{
+	const char *v;
+
+	t->worker_id = sqlite3_column_int64(st, col);
+	if ((v = (const char *)sqlite3_column_text(st, col + 1)) != NULL)
+		snprintf(t->worker, sizeof(t->worker), "%s", v);
+	t->uses_left = sqlite3_column_type(st, col + 2) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int64(st, col + 2);
+	if ((v = (const char *)sqlite3_column_text(st, col + 3)) != NULL)
+		snprintf(t->names, sizeof(t->names), "%s", v);
+	if ((v = (const char *)sqlite3_column_text(st, col + 4)) != NULL)
+		snprintf(t->tmpl, sizeof(t->tmpl), "%s", v);
+}
+
 int
 auth_load(struct store *s)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT id, name, role, hash, expires_at FROM tokens "
-	    "WHERE revoked_at IS NULL");
+	sqlite3_stmt *st = store_stmt(s, "SELECT t.id, t.name, t.role, t.hash, t.expires_at, "
+	    "coalesce(t.worker_id, 0), w.name, t.uses_left, t.names, t.template "
+	    "FROM tokens t LEFT JOIN workers w ON w.id = t.worker_id WHERE t.revoked_at IS NULL");
 
 	auth_free();
 	if (st == NULL)
@@ -70,6 +97,7 @@ auth_load(struct store *s)
 		    sqlite3_column_bytes(st, 3) != CRED_HASH_LEN)
 			continue;
 		t.expires_at = sqlite3_column_int64(st, 4);
+		agent_columns(st, 5, &t);
 		if (remember(&t, sqlite3_column_blob(st, 3)) != 0) {
 			sqlite3_reset(st);
 			return -1;
@@ -142,18 +170,61 @@ auth_is_live(int64_t id)
 	return live(id) != NULL;
 }
 
+/* The columns token_json() shows, in this order, from a query on tokens t and workers w. */
+#define TOKEN_COLUMNS "t.id, t.name, t.role, t.created_at, t.expires_at, t.revoked_at, " \
+	"t.created_by, w.name, t.uses_left, t.names, t.template"
+#define TOKEN_FROM " FROM tokens t LEFT JOIN workers w ON w.id = t.worker_id "
+
 static json_t *
-token_json(int64_t id, const char *name, const char *role, int64_t created_at,
-    int64_t expires_at, int64_t revoked_at, const char *created_by)
+token_json(sqlite3_stmt *st, int64_t revoked_at)
 {
 	char a[40], b[40], c[40];
+	int64_t expires_at = sqlite3_column_int64(st, 4);
+	json_t *j;
 
-	return json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s?, s:s?}", "id", (json_int_t)id,
-	    "name", name, "role", role,
-	    "created_at", time_format_ms(created_at, a, sizeof(a), 0),
+	if (revoked_at == 0)
+		revoked_at = sqlite3_column_int64(st, 5);
+	j = json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s?, s:s?}",
+	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "name", (const char *)sqlite3_column_text(st, 1),
+	    "role", (const char *)sqlite3_column_text(st, 2),
+	    "created_at", time_format_ms(sqlite3_column_int64(st, 3), a, sizeof(a), 0),
 	    "expires_at", expires_at ? time_format_ms(expires_at, b, sizeof(b), 0) : NULL,
 	    "revoked_at", revoked_at ? time_format_ms(revoked_at, c, sizeof(c), 0) : NULL,
-	    "created_by", created_by);
+	    "created_by", (const char *)sqlite3_column_text(st, 6));
+	if (j == NULL || strcmp((const char *)sqlite3_column_text(st, 2),
+	    role_name(ROLE_AGENT)) != 0)
+		return j;
+	/* An agent's token: its worker, or (a join token) its limits. */
+	if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
+		json_object_set_new(j, "worker",
+		    json_string((const char *)sqlite3_column_text(st, 7)));
+		return j;
+	}
+	json_object_set_new(j, "worker", json_null());
+	json_object_set_new(j, "uses_left", sqlite3_column_type(st, 8) == SQLITE_NULL ?
+	    json_null() : json_integer(sqlite3_column_int64(st, 8)));
+	json_object_set_new(j, "names", sqlite3_column_type(st, 9) == SQLITE_NULL ?
+	    json_null() : json_string((const char *)sqlite3_column_text(st, 9)));
+	json_object_set_new(j, "template", sqlite3_column_type(st, 10) == SQLITE_NULL ?
+	    json_null() : json_string((const char *)sqlite3_column_text(st, 10)));
+	return j;
+}
+
+/* The record of token id as token_json() shows it (in or out of a transaction), or NULL. */
+static json_t *
+token_record(struct store *s, int64_t id, int64_t revoked_at)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT " TOKEN_COLUMNS TOKEN_FROM "WHERE t.id = ?");
+	json_t *j = NULL;
+
+	if (st == NULL)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		j = token_json(st, revoked_at);
+	sqlite3_reset(st);
+	return j;
 }
 
 static int
@@ -168,55 +239,104 @@ new_token(char *out, size_t n)
 	return 0;
 }
 
+/* What a new token is: its kind and limits beside its name and role. */
+struct token_new {
+	const char *name;
+	enum role role;
+	int64_t expires_at;	/* 0: never */
+	int64_t worker_id;	/* role agent: its worker; 0: a join token (or another role) */
+	const char *worker;	/* worker_id's name */
+	const struct join_limits *lim;	/* a join token's limits, or NULL */
+};
+
+/*
+ * In the caller's transaction: the token whose secret hashes to h, and its
+ * token.created event; *t is what auth_check will give once it is
+ * remembered (after the commit).
+ */
+static int
+token_insert(struct store *s, const unsigned char h[CRED_HASH_LEN], const struct token_new *n,
+    const char *actor, struct auth_token *t)
+{
+	sqlite3_stmt *st = store_stmt(s, "INSERT INTO tokens (name, role, hash, created_at, "
+	    "expires_at, created_by, worker_id, uses_left, names, template) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	const struct join_limits *lim = n->lim;
+
+	memset(t, 0, sizeof(*t));
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, n->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, role_name(n->role), -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, h, CRED_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now_ms());
+	if (n->expires_at)
+		sqlite3_bind_int64(st, 5, n->expires_at);
+	if (actor)
+		sqlite3_bind_text(st, 6, actor, -1, SQLITE_STATIC);
+	if (n->worker_id)
+		sqlite3_bind_int64(st, 7, n->worker_id);
+	if (lim != NULL && lim->uses > 0)
+		sqlite3_bind_int64(st, 8, lim->uses);
+	if (lim != NULL && lim->names != NULL)
+		sqlite3_bind_text(st, 9, lim->names, -1, SQLITE_STATIC);
+	if (lim != NULL && lim->tmpl != NULL)
+		sqlite3_bind_text(st, 10, lim->tmpl, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_reset(st);
+	t->id = sqlite3_last_insert_rowid(store_db(s));
+	snprintf(t->name, sizeof(t->name), "%s", n->name);
+	t->role = n->role;
+	t->expires_at = n->expires_at;
+	t->worker_id = n->worker_id;
+	if (n->worker != NULL)
+		snprintf(t->worker, sizeof(t->worker), "%s", n->worker);
+	t->uses_left = lim != NULL && lim->uses > 0 ? lim->uses : -1;
+	if (lim != NULL && lim->names != NULL)
+		snprintf(t->names, sizeof(t->names), "%s", lim->names);
+	if (lim != NULL && lim->tmpl != NULL)
+		snprintf(t->tmpl, sizeof(t->tmpl), "%s", lim->tmpl);
+	return events_append(s, "token.created", "token", NULL, t->id, actor,
+	    json_pack("{s:I, s:s, s:s, s:s?}", "id", (json_int_t)t->id, "name", n->name, "role",
+	    role_name(n->role), "worker", n->worker));
+}
+
+static void
+remember_or_say(const struct auth_token *t, const unsigned char h[CRED_HASH_LEN])
+{
+	if (remember(t, h) != 0)
+		log_error("auth.token", "name", t->name, "error", "out of memory: not live until a "
+		    "restart", NULL);
+}
+
 /*
  * Stores the token whose secret is given, with its token.created event, in
  * one transaction, and keeps it live; *rec is its record.
  */
 static int
-token_store(struct store *s, const char *secret, const char *name, enum role role,
-    int64_t expires_at, const char *actor, json_t **rec, struct op_err *err)
+token_store(struct store *s, const char *secret, const struct token_new *n, const char *actor,
+    json_t **rec, struct op_err *err)
 {
-	sqlite3_stmt *st;
-	struct auth_token t = { 0 };
+	struct auth_token t;
 	unsigned char h[CRED_HASH_LEN];
-	int64_t now = now_ms();
 
 	*rec = NULL;
 	err->code = NULL;
 	cred_hash(secret, h);
 	if (store_begin(s) != 0)
 		return store_fail(s, err);
-	st = store_stmt(s, "INSERT INTO tokens (name, role, hash, created_at, expires_at, created_by) "
-	    "VALUES (?, ?, ?, ?, ?, ?)");
-	if (st == NULL)
-		goto fail;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, role_name(role), -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, h, CRED_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
-	if (expires_at)
-		sqlite3_bind_int64(st, 5, expires_at);
-	if (actor)
-		sqlite3_bind_text(st, 6, actor, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto fail;
-	t.id = sqlite3_last_insert_rowid(store_db(s));
-	snprintf(t.name, sizeof(t.name), "%s", name);
-	t.role = role;
-	t.expires_at = expires_at;
-	*rec = token_json(t.id, name, role_name(role), now, expires_at, 0, actor);
-	if (*rec == NULL || events_append(s, "token.created", "token", NULL, t.id, actor,
-	    json_pack("{s:I, s:s, s:s}", "id", (json_int_t)t.id, "name", name, "role",
-	    role_name(role))) != 0)
+	if (token_insert(s, h, n, actor, &t) != 0 ||
+	    (*rec = token_record(s, t.id, 0)) == NULL)
 		goto fail;
 	if (store_commit(s) != 0) {
 		json_decref(*rec);
 		*rec = NULL;
 		return store_fail(s, err);
 	}
-	if (remember(&t, h) != 0)
-		log_error("auth.token", "name", name, "error", "out of memory: not live until a "
-		    "restart", NULL);
+	remember_or_say(&t, h);
 	return 0;
 fail:
 	json_decref(*rec);
@@ -233,13 +353,121 @@ auth_create(struct store *s, const char *name, enum role role, int64_t expires_a
 		op_err_set(err, 500, "internal", "", "cannot make random bytes");
 		return -1;
 	}
-	return token_store(s, token_out, name, role, expires_at, actor, rec, err);
+	{
+		struct token_new n = { .name = name, .role = role, .expires_at = expires_at };
+
+		return token_store(s, token_out, &n, actor, rec, err);
+	}
+}
+
+int
+auth_create_join(struct store *s, const char *name, int64_t expires_at,
+    const struct join_limits *lim, const char *actor, char *token_out, size_t toklen,
+    json_t **rec, struct op_err *err)
+{
+	struct token_new n = { .name = name, .role = ROLE_AGENT, .expires_at = expires_at,
+		.lim = lim };
+
+	*rec = NULL;
+	if (new_token(token_out, toklen) != 0) {
+		op_err_set(err, 500, "internal", "", "cannot make random bytes");
+		return -1;
+	}
+	return token_store(s, token_out, &n, actor, rec, err);
+}
+
+int
+auth_insert_worker(struct store *s, int64_t worker_id, const char *worker_name,
+    const char *actor, char *token_out, size_t toklen, int64_t *id, struct op_err *err)
+{
+	char name[TOKEN_NAME_MAX];
+	struct token_new n = { .name = name, .role = ROLE_AGENT, .worker_id = worker_id,
+		.worker = worker_name };
+	unsigned char h[CRED_HASH_LEN];
+	struct auth_token t;
+
+	assert(worker_id > 0 && worker_name != NULL);
+	*id = 0;
+	if (new_token(token_out, toklen) != 0) {
+		op_err_set(err, 500, "internal", "", "cannot make random bytes");
+		return -1;
+	}
+	snprintf(name, sizeof(name), "worker:%s", worker_name);
+	cred_hash(token_out, h);
+	if (token_insert(s, h, &n, actor, &t) != 0 ||
+	    store_exec(s, NULL, "UPDATE workers SET token_id = ?1 WHERE id = ?2", "ii", t.id,
+	    worker_id) != 0) {
+		explicit_bzero(token_out, toklen);
+		store_fail(s, err);
+		return -1;
+	}
+	*id = t.id;
+	return 0;
+}
+
+void
+auth_commit_worker(int64_t id, int64_t worker_id, const char *worker_name, const char *token)
+{
+	struct auth_token t = { .id = id, .role = ROLE_AGENT, .worker_id = worker_id,
+		.uses_left = -1 };
+	unsigned char h[CRED_HASH_LEN];
+
+	snprintf(t.name, sizeof(t.name), "worker:%s", worker_name);
+	snprintf(t.worker, sizeof(t.worker), "%s", worker_name);
+	cred_hash(token, h);
+	remember_or_say(&t, h);
+}
+
+int
+auth_spend_join(struct store *s, int64_t id)
+{
+	int64_t left = -1;
+
+	if (store_exec(s, &left, "SELECT coalesce(uses_left, -1) FROM tokens WHERE id = ?1", "i",
+	    id) != 0)
+		return -1;
+	if (left < 0)
+		return 0;	/* no limit */
+	if (left == 0)
+		return -1;
+	return store_exec(s, NULL, "UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?1",
+	    "i", id);
+}
+
+void
+auth_spent_join(int64_t id)
+{
+	struct token_entry *e = cred_get(&tokens, id);
+
+	if (e != NULL && e->t.uses_left > 0)
+		e->t.uses_left--;
+}
+
+int
+auth_worker_has_token(struct store *s, int64_t worker_id, int64_t *id)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT id FROM tokens WHERE worker_id = ?1 AND "
+	    "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2) LIMIT 1");
+	int rc = 0;
+
+	*id = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, worker_id);
+	sqlite3_bind_int64(st, 2, now_ms());
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		rc = 1;
+	}
+	sqlite3_reset(st);
+	return rc;
 }
 
 int
 auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct op_err *err)
 {
 	sqlite3_stmt *st;
+	char role[16];
 	int64_t now = now_ms();
 
 	*rec = NULL;
@@ -257,6 +485,7 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 		op_err_set(err, 404, "not_found", "id", "no token with id %lld", (long long)id);
 		return -1;
 	}
+	snprintf(role, sizeof(role), "%s", (const char *)sqlite3_column_text(st, 1));
 	if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
 		sqlite3_reset(st);
 		store_rollback(s);
@@ -264,10 +493,10 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 		    (long long)id);
 		return -1;
 	}
-	if (strcmp((const char *)sqlite3_column_text(st, 1), role_name(ROLE_ADMIN)) == 0) {
+	sqlite3_reset(st);
+	if (strcmp(role, role_name(ROLE_ADMIN)) == 0) {
 		int64_t admins;
 
-		sqlite3_reset(st);
 		if (store_exec(s, &admins, "SELECT count(*) FROM tokens WHERE role = 'admin' AND "
 		    "id != ?2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)",
 		    "ii", now, id) != 0)
@@ -279,18 +508,8 @@ auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct
 			    "token; create another admin token before revoking it", (long long)id);
 			return -1;
 		}
-		st = store_stmt(s, "SELECT name, role, created_at, expires_at, revoked_at, created_by "
-		    "FROM tokens WHERE id = ?");
-		if (st == NULL)
-			goto fail;
-		sqlite3_bind_int64(st, 1, id);
-		if (sqlite3_step(st) != SQLITE_ROW)
-			goto fail;
 	}
-	*rec = token_json(id, (const char *)sqlite3_column_text(st, 0),
-	    (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
-	    sqlite3_column_int64(st, 3), now, (const char *)sqlite3_column_text(st, 5));
-	sqlite3_reset(st);
+	*rec = token_record(s, id, now);
 	st = store_stmt(s, "UPDATE tokens SET revoked_at = ? WHERE id = ?");
 	if (st == NULL || *rec == NULL)
 		goto fail;
@@ -317,15 +536,13 @@ fail:
 json_t *
 auth_list(struct store *s)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT id, name, role, created_at, expires_at, revoked_at, "
-	    "created_by FROM tokens ORDER BY id");
+	sqlite3_stmt *st = store_stmt(s, "SELECT " TOKEN_COLUMNS TOKEN_FROM "ORDER BY t.id");
 	json_t *items = json_array();
 
 	while (st != NULL && sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(items, token_json(sqlite3_column_int64(st, 0),
-		    (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
-		    sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
-		    sqlite3_column_int64(st, 5), (const char *)sqlite3_column_text(st, 6)));
+		json_array_append_new(items, token_json(st, 0));
+	if (st != NULL)
+		sqlite3_reset(st);
 	return json_pack("{s:o, s:n}", "items", items, "next");
 }
 
@@ -376,7 +593,9 @@ auth_bootstrap(struct store *s, const char *path)
 		struct op_err err = { 0 };
 		json_t *rec = NULL;
 
-		if (token_store(s, token, "admin", ROLE_ADMIN, 0, "outpostd", &rec, &err) != 0)
+		struct token_new n = { .name = "admin", .role = ROLE_ADMIN };
+
+		if (token_store(s, token, &n, "outpostd", &rec, &err) != 0)
 			goto fail;
 		json_decref(rec);
 	}

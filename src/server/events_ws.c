@@ -12,8 +12,11 @@
  *
  * A subscription may also name a worker ({"worker": "w1"}): only the events
  * that concern it (its own, and its instances') are sent. An agent's token
- * must name one, and sees nothing else: that is how an agent is pushed its
- * work without reading the rest of the site.
+ * must name its own worker (http_agent_acts_for), and sees nothing else:
+ * that is how an agent is pushed its work without reading the rest of the
+ * site. A join token opens no stream. A stream ends at once when its token
+ * is revoked or expires, or its worker is terminated: every commit wakes
+ * every client, and each looks before it sends.
  *
  * One message per writeable callback, as libwebsockets wants.
  */
@@ -85,10 +88,16 @@ set_control(struct ws_client *c, json_t *msg)
 }
 
 static void
+refuse(struct ws_client *c, const char *code, const char *field, const char *message)
+{
+	set_control(c, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code,
+	    "message", message, "field", field));
+}
+
+static void
 protocol_error(struct ws_client *c, const char *field, const char *message)
 {
-	set_control(c, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid_argument",
-	    "message", message, "field", field));
+	refuse(c, "invalid_argument", field, message);
 }
 
 static void
@@ -136,6 +145,16 @@ handle_message(struct ws_client *c)
 			ref = json_string_value(worker);
 		} else {
 			protocol_error(c, "subscribe.worker", "worker is a worker's name or id");
+			goto out;
+		}
+		/* An agent's own worker only: any other name is refused before it is looked up. */
+		if (c->tok.role == ROLE_AGENT && (json_is_string(worker) ?
+		    http_agent_acts_for(&c->tok, ref, "subscribe.worker", &err) != 0 :
+		    json_integer_value(worker) != c->tok.worker_id)) {
+			if (err.code == NULL)
+				op_err_set(&err, 403, "forbidden", "subscribe.worker", "token %s acts "
+				    "for worker %s only", c->tok.name, c->tok.worker);
+			refuse(c, err.code, err.field, err.message);
 			goto out;
 		}
 		if (worker_resolve(the_app->store, ref, &worker_id, &err) != 0) {
@@ -192,6 +211,17 @@ out:
 }
 
 static int
+worker_is_terminated(int64_t id)
+{
+	int64_t n = 0;
+
+	if (store_exec(the_app->store, &n, "SELECT count(*) FROM workers WHERE id = ?1 AND "
+	    "state = 'terminated'", "i", id) != 0)
+		return 0;
+	return n > 0;
+}
+
+static int
 writeable(struct ws_client *c)
 {
 	struct event_row ev;
@@ -205,6 +235,13 @@ writeable(struct ws_client *c)
 		log_info("ws.closed", "actor", c->tok.name, "reason", "token revoked or expired", NULL);
 		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 		    (unsigned char *)"token revoked or expired", 24);
+		return -1;
+	}
+	/* So is a worker's end: its token acts for nothing any more. One indexed read. */
+	if (c->tok.worker_id != 0 && worker_is_terminated(c->tok.worker_id)) {
+		log_info("ws.closed", "actor", c->tok.name, "reason", "worker terminated", NULL);
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		    (unsigned char *)"worker terminated", 17);
 		return -1;
 	}
 	if (c->control != NULL) {
@@ -273,8 +310,10 @@ auth_upgrade(struct lws *wsi, struct auth_token *tok)
 	t = auth + 7;
 	while (*t == ' ')
 		t++;
+	/* A join token only registers: the stream is a worker's own token's. */
 	if (auth_check(t, tok) != 0 ||
-	    (tok->role != ROLE_AGENT && !role_allows(tok->role, ROLE_VIEWER)))
+	    (tok->role != ROLE_AGENT && !role_allows(tok->role, ROLE_VIEWER)) ||
+	    (tok->role == ROLE_AGENT && tok->worker_id == 0))
 		return -1;
 	return 0;
 }

@@ -828,6 +828,11 @@ confirm_upgrade(struct lws *wsi)
 		    "the event stream needs the viewer role or higher, or the agent role", 1);
 		return 1;
 	}
+	if (tok.role == ROLE_AGENT && tok.worker_id == 0) {
+		write_error(wsi, pss, &rq, 403, "forbidden", "", "a join token only registers a "
+		    "worker; the event stream takes the worker's own token", 1);
+		return 1;
+	}
 	return 0;
 }
 

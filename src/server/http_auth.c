@@ -16,12 +16,21 @@
  *    X-Outpost-CSRF and no foreign Origin, since a browser sends the cookie
  *    whoever made the page; with neither: 401;
  * 4. the token's role must reach the row's (state.c's role_allows: the agent
- *    role reaches the agent's routes and nothing else);
+ *    role reaches the agent's routes and nothing else); an agent's join
+ *    token reaches only the ROUTE_JOIN row (registering), and only while it
+ *    has a registration left;
  * 5. the token's rate bucket (auth.c) must hold a request.
+ *
+ * Which worker an agent acts for is in its body or query, which this file
+ * does not read: http_agent_acts_for() and http_join_allows() are the rules
+ * the agent's routes (and the event stream) apply to the name they find. A
+ * worker's own token acts for its worker alone; a join token registers
+ * workers within its limits and does nothing else.
  *
  * It must never write anything: a refusal is a value, answered by http.c.
  */
 #include <assert.h>
+#include <fnmatch.h>
 #include <string.h>
 #include <strings.h>
 
@@ -136,6 +145,17 @@ http_authorize(const struct route *r, const struct http_creds *c,
 		    role_name(r->role), role_name(tok->role));
 		goto refused;
 	}
+	if (tok->role == ROLE_AGENT && tok->worker_id == 0 && !(r->flags & ROUTE_JOIN)) {
+		op_err_set(err, 403, "forbidden", "", "token %s is a join token: it only registers a "
+		    "worker (POST /api/v1/agent/register), whose answer holds the worker's own token",
+		    tok->name);
+		goto refused;
+	}
+	if (tok->role == ROLE_AGENT && tok->worker_id == 0 && tok->uses_left == 0) {
+		op_err_set(err, 403, "forbidden", "", "join token %s has no registration left",
+		    tok->name);
+		goto refused;
+	}
 	if (rate_check(tok, cfg, retry_after, err) != 0)
 		goto refused;
 	assert(tok->id > 0);
@@ -143,4 +163,46 @@ http_authorize(const struct route *r, const struct http_creds *c,
 refused:
 	memset(tok, 0, sizeof(*tok));	/* a refused caller is nobody */
 	return -1;
+}
+
+int
+http_agent_acts_for(const struct auth_token *tok, const char *name, const char *field,
+    struct op_err *err)
+{
+	assert(tok->role == ROLE_AGENT && name != NULL);
+	if (tok->worker_id == 0) {
+		op_err_set(err, 403, "forbidden", field, "token %s is a join token: it acts for no "
+		    "worker", tok->name);
+		return -1;
+	}
+	if (strcmp(tok->worker, name) != 0) {
+		op_err_set(err, 403, "forbidden", field, "token %s acts for worker %s only, not %s",
+		    tok->name, tok->worker, name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+http_join_allows(const struct auth_token *tok, const char *name, const char *tmpl,
+    struct op_err *err)
+{
+	assert(tok->role == ROLE_AGENT && tok->worker_id == 0 && name != NULL);
+	if (tok->uses_left == 0) {
+		op_err_set(err, 403, "forbidden", "", "join token %s has no registration left",
+		    tok->name);
+		return -1;
+	}
+	if (tok->names[0] != '\0' && fnmatch(tok->names, name, 0) != 0) {
+		op_err_set(err, 403, "forbidden", "name", "join token %s registers workers named %s "
+		    "only, not %s", tok->name, tok->names, name);
+		return -1;
+	}
+	if (tok->tmpl[0] != '\0' && (tmpl == NULL || strcmp(tok->tmpl, tmpl) != 0)) {
+		op_err_set(err, 403, "forbidden", "template", "join token %s registers workers of "
+		    "template %s only; %s is %s", tok->name, tok->tmpl, name,
+		    tmpl ? tmpl : "of no template");
+		return -1;
+	}
+	return 0;
 }

@@ -126,16 +126,33 @@ instance_log_append(struct store *s, int64_t id, json_t *in, int64_t *stored, st
 		goto fail;
 	}
 	/*
-	 * The current attempt's output comes from the worker it runs on. (An
-	 * earlier attempt's may come from where it ran: a lost worker's agent,
-	 * back, sending what it kept; which worker that was is not kept.)
+	 * The current attempt's output comes from the worker it runs on; an
+	 * earlier attempt's may come from where it ran (a lost worker's agent,
+	 * back, sending what it kept): a worker that an event of the instance
+	 * names. Anything else is another worker's, and its token may not write
+	 * it (403).
 	 */
 	if (attempt == sqlite3_column_int64(st, 1) && sqlite3_column_int64(st, 2) != 0 &&
 	    sqlite3_column_int64(st, 2) != wid) {
-		op_err_set(err, 409, "invalid_transition", "name", "instance %lld's attempt %lld "
-		    "runs on another worker than %s", (long long)id, (long long)attempt, name);
+		op_err_set(err, 403, "forbidden", "id", "instance %lld's attempt %lld runs on "
+		    "another worker than %s: its agent may not write its log", (long long)id,
+		    (long long)attempt, name);
 		sqlite3_reset(st);
 		goto fail;
+	}
+	if (attempt < sqlite3_column_int64(st, 1) || sqlite3_column_int64(st, 2) == 0) {
+		int64_t held = 0;
+
+		sqlite3_reset(st);
+		/* O(the worker's events), through events_worker: only for an earlier attempt. */
+		if (store_exec(s, &held, "SELECT count(*) FROM (SELECT 1 FROM events WHERE "
+		    "worker_id = ?1 AND kind = 'instance' AND ref = ?2 LIMIT 1)", "ii", wid, id) != 0)
+			goto fail;
+		if (held == 0) {
+			op_err_set(err, 403, "forbidden", "id", "instance %lld was never on worker %s: "
+			    "its agent may not write its log", (long long)id, name);
+			goto fail;
+		}
 	}
 	sqlite3_reset(st);
 	if (total + (int64_t)len > LOG_MAX) {

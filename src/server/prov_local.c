@@ -1,7 +1,7 @@
 /*
  * The local provisioner: each worker is an outpost-agent process on this
  * host, a child of ours (children.c: a session of its own, its output in
- * the worker's agent.log), started with a join token written to the
+ * the worker's agent.log), started with its own token written to the
  * worker's directory. What survives a restart is its provider_ref, "PID
  * START" (the start time from /proc, read once at spawn, so that a reused
  * pid is never taken for it).
@@ -101,7 +101,7 @@ agent_start(struct app *a, const struct tmpl *t, const struct wrow *w, char *ref
 	    worker_file(a, w->name, "agent.log", log, sizeof(log), why, wn) != 0)
 		return -1;
 	if (access(tok, R_OK) != 0) {
-		snprintf(why, wn, "its join token %s is missing", tok);
+		snprintf(why, wn, "its token %s is missing", tok);
 		return -1;
 	}
 	template_capacity_arg(t, cap, sizeof(cap));

@@ -10,7 +10,7 @@
  *   5. reconciles: provisions up to desired (not while a failure's backoff
  *      runs), and retires what is above it, idle workers first: a retiring
  *      worker is drained, and terminated once nothing is left on it;
- *   6. revokes the join tokens of workers that are gone.
+ *   6. revokes the own tokens of workers that are gone.
  *
  * The provisions step 5 asks for are made one a loop turn (provision_run):
  * each is a few commits and a spawn, and 32 in one callback would hold the
@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_tokens.h"
 #include "scaler.h"
 
 #define BACKOFF_MAX_MS 3600000
@@ -140,7 +141,7 @@ scaler_set_ref(struct store *s, int64_t id, const char *ref)
 	return worker_set(s, "UPDATE workers SET provider_ref = ?1 WHERE id = ?2", id, ref, 0);
 }
 
-/* The join token and what the provisioner knows the worker by, in one write ("": none). */
+/* Its own token and what the provisioner knows the worker by, in one write ("": none). */
 static int
 set_token_and_ref(struct store *s, int64_t id, int64_t token_id, const char *ref)
 {
@@ -359,7 +360,7 @@ provision_one(struct app *a, const struct tview *tv, const char *why, int64_t no
 	struct store *s = a->store;
 	const struct tmpl *t = &tv->t;
 	const struct prov_ops *ops = prov_ops_of(t->prov);
-	char name[NAME_BUF], tokname[TOKEN_NAME_MAX], token[JOIN_TOKEN_BUF];
+	char name[NAME_BUF], token[JOIN_TOKEN_BUF];
 	char reason[SCALER_REASON_MAX], err_why[SCALER_WHY_MAX] = "", ref[PROC_REF_BUF] = "";
 	struct op_err err = { 0 };
 	struct wrow w = { 0 };
@@ -369,7 +370,6 @@ provision_one(struct app *a, const struct tview *tv, const char *why, int64_t no
 		.slots = t->slots, .labels = tv->labels_text ? tv->labels_text : "{}", .now = now,
 	};
 	sqlite3_stmt *st;
-	json_t *rec = NULL;
 	int64_t next = 1;
 
 	if (store_begin(s) != 0)
@@ -403,16 +403,17 @@ provision_one(struct app *a, const struct tview *tv, const char *why, int64_t no
 	w.state = WORKER_PROVISIONING;
 	if (ops->is_by_hand)
 		return;
-	/* Its own join token, revoked once the worker is gone. */
-	snprintf(tokname, sizeof(tokname), "worker:%s", name);
-	if (auth_create(s, tokname, ROLE_AGENT, 0, "outpostd", token, sizeof(token), &rec,
-	    &err) != 0) {
-		snprintf(err_why, sizeof(err_why), "cannot make its join token: %s", err.message);
+	/* Its own token, bound to it from the start, revoked once the worker is gone. */
+	if (store_begin(s) != 0 || auth_insert_worker(s, w.id, name, "outpostd", token,
+	    sizeof(token), &w.token_id, &err) != 0 || store_commit(s) != 0) {
+		if (err.code == NULL)
+			store_fail(s, &err);
+		store_rollback(s);
+		snprintf(err_why, sizeof(err_why), "cannot make its token: %s", err.message);
 	} else {
 		int rc;
 
-		w.token_id = json_integer_value(json_object_get(rec, "id"));
-		json_decref(rec);
+		auth_commit_worker(w.token_id, w.id, name, token);
 		rc = ops->start(a, t, &w, token, ref, sizeof(ref), err_why, sizeof(err_why));
 		if (set_token_and_ref(s, w.id, w.token_id, ref) != 0) {
 			if (ref[0] != '\0')
@@ -420,7 +421,7 @@ provision_one(struct app *a, const struct tview *tv, const char *why, int64_t no
 			if (rc == 0)
 				snprintf(err_why, sizeof(err_why), "%s", ref[0] != '\0' ?
 				    "cannot record its agent's pid" :
-				    "cannot record its join token");
+				    "cannot record its token");
 		}
 	}
 	explicit_bzero(token, sizeof(token));

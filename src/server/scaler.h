@@ -23,7 +23,7 @@
 #define MAX_PROVISION_PER_TICK 32
 #define SCALER_REASON_MAX 700	/* a scaling.action's reason, with a program's last line */
 #define SCALER_WHY_MAX 512	/* why a provision or removal failed (a program's last line) */
-#define JOIN_TOKEN_BUF 64	/* a worker's join token, as auth_create() writes it */
+#define JOIN_TOKEN_BUF 64	/* a worker's own token, as auth_insert_worker() writes it */
 
 /* A worker of a template, as the tick reads it. */
 struct wrow {

@@ -275,6 +275,12 @@ struct auth_token {
 	enum role role;
 	int64_t expires_at;	/* 0 = never */
 	int64_t session_id;	/* the browser session it came through, or 0 (a bearer token) */
+	/* Role agent: a worker's own token (the one worker it acts for), or 0: a join token. */
+	int64_t worker_id;
+	char worker[NAME_BUF];	/* the name of worker_id's worker */
+	int64_t uses_left;	/* a join token's registrations left; -1: no limit */
+	char names[NAME_BUF];	/* a join token's glob of worker names; "": any */
+	char tmpl[NAME_BUF];	/* a join token's template; "": any */
 };
 int auth_load(struct store *s);
 void auth_free(void);
@@ -285,6 +291,7 @@ int auth_is_live(int64_t id);
 int auth_get(int64_t id, struct auth_token *out);
 int auth_create(struct store *s, const char *name, enum role role, int64_t expires_at,
     const char *actor, char *token_out, size_t toklen, json_t **rec, struct op_err *err);
+/* Agents' tokens (join tokens, workers' own): agent_tokens.h. */
 int auth_revoke(struct store *s, int64_t id, const char *actor, json_t **rec, struct op_err *err);
 json_t *auth_list(struct store *s);
 /* On first start: makes an admin token and writes it to path (mode 0600). */
@@ -394,6 +401,8 @@ struct route {
  * X-Outpost-CSRF and no foreign Origin, as a change made with the cookie does.
  */
 #define ROUTE_SIGN_IN 0x1u
+/* The one route a join token may call (POST /api/v1/agent/register). */
+#define ROUTE_JOIN 0x2u
 
 /* Route tables, one per api_*.c, ending with a NULL method. */
 extern const struct route api_definitions_routes[];
@@ -429,6 +438,12 @@ int http_authorize(const struct route *r, const struct http_creds *c,
     struct op_err *err);
 /* The token of an Authorization header's value "Bearer TOKEN", or NULL. */
 const char *http_bearer(const char *authorization);
+/* May agent token tok act for worker name? Its own worker only: 0, or -1 (403, field). */
+int http_agent_acts_for(const struct auth_token *tok, const char *name, const char *field,
+    struct op_err *err);
+/* May join token tok register worker name of template tmpl (or NULL)? 0, or -1 (403). */
+int http_join_allows(const struct auth_token *tok, const char *name, const char *tmpl,
+    struct op_err *err);
 
 /* ---- the response cache (http_cache.c) ---- */
 /* A path and query as a key: the path's bytes, and each pair's after a separator. */
@@ -717,8 +732,9 @@ struct worker_filter {
 	unsigned health_mask;
 	const char *template_name;
 };
-int worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
-    struct op_err *err);
+/* A registration; a join token (tok) gets the worker's own token in cred, else "". */
+int worker_register(struct store *s, json_t *in, const struct auth_token *tok,
+    const char *actor, json_t **out, char *cred, size_t credlen, struct op_err *err);
 int worker_resolve(struct store *s, const char *id_or_name, int64_t *id, struct op_err *err);
 json_t *worker_get(struct store *s, int64_t id, struct op_err *err);
 /* NULL when the store cannot answer. */

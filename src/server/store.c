@@ -221,6 +221,22 @@ static const char *const migrations[] = {
 	"  expires_at INTEGER NOT NULL,"
 	"  ended_at INTEGER"
 	") STRICT;",
+
+	/*
+	 * 8: one identity per worker. A token of role agent is either a join
+	 * token (worker_id NULL: it only registers a worker, within its limits:
+	 * uses_left registrations, NULL for any number; names, a glob; template)
+	 * or a worker's own token (worker_id: it acts for that worker alone).
+	 * The tokens the scaler made for its workers are bound to them; every
+	 * other agent token stays a join token without limits.
+	 */
+	"ALTER TABLE tokens ADD COLUMN worker_id INTEGER REFERENCES workers(id);"
+	"ALTER TABLE tokens ADD COLUMN uses_left INTEGER;"
+	"ALTER TABLE tokens ADD COLUMN names TEXT;"
+	"ALTER TABLE tokens ADD COLUMN template TEXT;"
+	"UPDATE tokens SET worker_id = (SELECT max(w.id) FROM workers w WHERE w.token_id = tokens.id) "
+	"WHERE role = 'agent' AND id IN (SELECT token_id FROM workers WHERE token_id IS NOT NULL);"
+	"CREATE INDEX tokens_worker ON tokens(worker_id) WHERE worker_id IS NOT NULL;",
 };
 
 int

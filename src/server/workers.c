@@ -5,9 +5,12 @@
  * workers.state. What a worker holds (allocated) is derived from its active
  * instances, never stored twice.
  */
+#define _DEFAULT_SOURCE 1	/* explicit_bzero */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_tokens.h"
 #include "server.h"
 
 /*
@@ -123,26 +126,65 @@ static int health_event(struct store *s, int64_t id, const char *from, const cha
     const char *reason, const char *actor);
 
 /*
+ * A join token's registration, in its transaction, before anything is
+ * written: its limits allow the name and template (the template the worker
+ * will have: the body's, and the stored one's), the worker has no live token
+ * of its own (a join token never takes over a worker), and one use is spent.
+ * 0, or -1 with a 403 or 409 (or 500) in err.
+ */
+static int
+join_check(struct store *s, const struct auth_token *tok, int64_t id, const char *name,
+    const char *tmpl, const char *row_tmpl, struct op_err *err)
+{
+	int64_t held;
+	int rc;
+
+	if (http_join_allows(tok, name, tmpl ? tmpl : (row_tmpl[0] ? row_tmpl : NULL), err) != 0 ||
+	    (tmpl != NULL && row_tmpl[0] != '\0' &&
+	    http_join_allows(tok, name, row_tmpl, err) != 0))
+		return -1;
+	if (id != 0 && (rc = auth_worker_has_token(s, id, &held)) != 0) {
+		if (rc < 0)
+			return store_fail(s, err);
+		op_err_set(err, 409, "conflict", "name", "worker %s already has its own token "
+		    "(token %lld): a join token cannot register it again; its agent uses that "
+		    "token, or an admin revokes it first", name, (long long)held);
+		return -1;
+	}
+	if (auth_spend_join(s, tok->id) != 0) {
+		op_err_set(err, 403, "forbidden", "", "join token %s has no registration left",
+		    tok->name);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * An agent registers (or registers again after a restart): the worker is
  * created ready and online, or its capacity and labels are updated and it is
- * online again. A terminated worker's name is not reused.
+ * online again. A terminated worker's name is not reused. With a join token
+ * the worker's own token is made in the same transaction (cred).
  */
 int
-worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
-    struct op_err *err)
+worker_register(struct store *s, json_t *in, const struct auth_token *tok,
+    const char *actor, json_t **out, char *cred, size_t credlen, struct op_err *err)
 {
 	static const char *const fields[] = { "name", "template", "capacity", "labels", NULL };
 	static const char *const cap_fields[] = { "cpu", "memory_mb", "slots", NULL };
 	const char *name, *tmpl = NULL;
 	json_t *cap, *labels = NULL, *w = NULL;
 	int64_t cpu, mem, slots, id = 0, now = now_ms();
-	char *labels_text = NULL, was[16] = "online";
+	char *labels_text = NULL, was[16] = "online", row_tmpl[NAME_BUF] = "";
 	enum worker_state from = WORKER_READY;
 	const char *why = NULL;
 	sqlite3_stmt *st;
 	int is_new, is_made_ready = 0, is_retiring = 0;
+	int is_join = tok != NULL && tok->role == ROLE_AGENT && tok->worker_id == 0;
+	int64_t cred_id = 0;
 
 	*out = NULL;
+	assert(cred != NULL && credlen > 0);
+	cred[0] = '\0';
 	if (jsonv_known(in, "", fields, err) != 0 ||
 	    jsonv_string(in, "", "name", 1, 1, NAME_MAX_LEN, &name, err) != 0)
 		return -1;
@@ -164,7 +206,8 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 	labels_text = labels ? json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
 	if (store_begin(s) != 0)
 		goto db;
-	st = store_stmt(s, "SELECT id, state, health, retiring FROM workers WHERE name = ?");
+	st = store_stmt(s, "SELECT id, state, health, retiring, template FROM workers "
+	    "WHERE name = ?");
 	if (st == NULL)
 		goto db_rb;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -174,6 +217,9 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 		if (worker_state_parse((const char *)sqlite3_column_text(st, 1), &from) != 0)
 			from = WORKER_TERMINATED;
 		is_retiring = sqlite3_column_int(st, 3);
+		if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+			snprintf(row_tmpl, sizeof(row_tmpl), "%s",
+			    (const char *)sqlite3_column_text(st, 4));
 		if (from == WORKER_TERMINATED) {
 			sqlite3_reset(st);
 			store_rollback(s);
@@ -187,6 +233,11 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 	is_new = id == 0;
 	if (labels_text == NULL)
 		goto db_rb;
+	if (is_join && join_check(s, tok, id, name, tmpl, row_tmpl, err) != 0) {
+		store_rollback(s);
+		free(labels_text);
+		return -1;
+	}
 	if (is_new) {
 		struct worker_new n = {
 			.name = name, .tmpl = tmpl, .state = WORKER_READY, .health = HEALTH_ONLINE,
@@ -224,6 +275,8 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 		    worker_transition_write(s, id, WORKER_READY, 0, &from, err) != 0)
 			goto db_rb;
 	}
+	if (is_join && auth_insert_worker(s, id, name, actor, cred, credlen, &cred_id, err) != 0)
+		goto db_rb;
 	w = worker_get(s, id, err);
 	if (w == NULL || events_append(s, "worker.registered", "worker", NULL, id, actor,
 	    json_pack("{s:b, s:O}", "is_new", is_new, "worker", w)) != 0)
@@ -237,12 +290,19 @@ worker_register(struct store *s, json_t *in, const char *actor, json_t **out,
 		goto db_rb;
 	if (store_commit(s) != 0)
 		goto db;
+	if (is_join) {
+		auth_commit_worker(cred_id, id, name, cred);
+		auth_spent_join(tok->id);
+		log_info("worker.joined", "worker", name, "join_token", tok->name, NULL);
+	}
 	free(labels_text);
 	*out = w;
 	return is_new ? 1 : 0;
 db_rb:
 	store_rollback(s);
 db:
+	explicit_bzero(cred, credlen);
+	cred[0] = '\0';
 	free(labels_text);
 	json_decref(w);
 	store_fail(s, err);

@@ -1,7 +1,9 @@
 #!/bin/sh
 # The agent protocol's bad input: every refusal names its field with a status
 # that means it, and changes nothing. Agent tokens reach the agent routes and
-# nothing else; no other role reaches them.
+# nothing else; no other role reaches them. A join token only registers; the
+# worker's own token it gets back acts for that worker alone
+# (agent_identity.sh has the attacks).
 . "$(dirname "$0")/lib.sh"
 
 # w1 and w2 are registered by hand and send no heartbeats: they must not go
@@ -9,16 +11,18 @@
 # the machine.
 OUTPOST_WORKER_OFFLINE_AFTER=10m OUTPOST_WORKER_LOST_AFTER=20m start_server
 create_token agents agent
-agent=$NEW_TOKEN
+join=$NEW_TOKEN
 create_token watcher viewer
 viewer=$NEW_TOKEN
+TOKEN=$join api POST /api/v1/agent/register '{"name":"w1","capacity":{"cpu":2,"memory_mb":1024,"slots":2}}'
+assert_status 201
+agent=$(jbody -r .token)
+TOKEN=$join api POST /api/v1/agent/register '{"name":"w2","capacity":{"cpu":2,"memory_mb":1024,"slots":2}}'
+assert_status 201
+# w1's own token: every call below is w1's agent's.
 as_agent() {
 	TOKEN=$agent api "$@"
 }
-as_agent POST /api/v1/agent/register '{"name":"w1","capacity":{"cpu":2,"memory_mb":1024,"slots":2}}'
-assert_status 201
-as_agent POST /api/v1/agent/register '{"name":"w2","capacity":{"cpu":2,"memory_mb":1024,"slots":2}}'
-assert_status 201
 define d '"hooks":{"run":["true"]}'
 create_now d ana 3600
 id=$INSTANCE_ID
@@ -34,12 +38,15 @@ TOKEN=$viewer api GET "/api/v1/agent/work?name=w1"
 assert_error 403 forbidden ""
 api POST "/api/v1/agent/instances/$id/report" '{"name":"w1","attempt":1,"from":"scheduled","to":"instantiating"}'
 assert_error 403 forbidden ""
+# A join token only registers.
+TOKEN=$join api GET "/api/v1/agent/work?name=w1"
+assert_error 403 forbidden ""
 
 # The work.
 as_agent GET /api/v1/agent/work
 assert_error 400 invalid_argument name
 as_agent GET "/api/v1/agent/work?name=nobody"
-assert_error 404 not_found name
+assert_error 403 forbidden name
 as_agent GET "/api/v1/agent/work?name=w1&since=3"
 assert_error 400 unknown_field since
 as_agent GET "/api/v1/agent/work?name=w1"
@@ -87,7 +94,7 @@ assert_error 400 invalid_argument id
 as_agent POST /api/v1/agent/instances/999/report '{"name":"w1","attempt":1,"from":"scheduled","to":"instantiating"}'
 assert_error 404 not_found id
 as_agent POST "$r" '{"name":"w2","attempt":1,"from":"scheduled","to":"instantiating"}'
-assert_error 409 invalid_transition name
+assert_error 403 forbidden name
 # A report of another placement than the instance's (it is on its first).
 as_agent POST "$r" '{"name":"w1","attempt":2,"from":"scheduled","to":"instantiating"}'
 assert_error 409 invalid_transition attempt
@@ -111,11 +118,11 @@ printf '{"name":"w1","attempt":1,"hook":"run","offset":0,"text":"%s"}' \
 as_agent POST "$l" "@$WORK/big.json"
 assert_error 400 invalid_argument text
 as_agent POST "$l" '{"name":"nobody","attempt":1,"hook":"run","offset":0,"text":"x"}'
-assert_error 404 not_found name
-assert_eq "no worker named nobody; register it first" "$(jbody -r .error.message)" \
-	"the log route's answer for an unknown worker"
+assert_error 403 forbidden name
+assert_eq "token worker:w1 acts for worker w1 only, not nobody" "$(jbody -r .error.message)" \
+	"the log route's answer for another worker"
 as_agent POST "$l" '{"name":"w2","attempt":1,"hook":"run","offset":0,"text":"not mine"}'
-assert_error 409 invalid_transition name
+assert_error 403 forbidden name
 
 # Sync.
 as_agent POST /api/v1/agent/sync '{"name":"w1"}'
@@ -123,7 +130,7 @@ assert_error 400 invalid_argument alive
 as_agent POST /api/v1/agent/sync '{"name":"w1","alive":[1,"two"]}'
 assert_error 400 invalid_argument "alive[1]"
 as_agent POST /api/v1/agent/sync '{"name":"nobody","alive":[]}'
-assert_error 404 not_found name
+assert_error 403 forbidden name
 
 # None of it changed anything: the same events, the instance as it was, no log.
 get_last_seq

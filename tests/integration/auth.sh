@@ -91,11 +91,15 @@ TOKEN=$operator api DELETE "/api/v1/tokens/$doomed_id"
 assert_error 403 forbidden "" "operator revokes a token"
 api_ok 404 GET /api/v1/definitions/op-def
 
-# agent: registers, but is not a viewer.
+# agent: a join token registers, and the worker's own token it gets back
+# registers again; neither is a viewer.
 reg='{"name": "w1", "capacity": {"cpu": 4, "memory_mb": 8192, "slots": 4}, "labels": {"zone": "a"}}'
 TOKEN=$agent api_ok 201 POST /api/v1/agent/register "$reg"
 assert_eq w1 "$(jbody .name)" "name of the registered worker"
-TOKEN=$agent api_ok 200 POST /api/v1/agent/register "$reg"
+w1_token=$(jbody -r .token)
+TOKEN=$w1_token api_ok 200 POST /api/v1/agent/register "$reg"
+TOKEN=$w1_token api GET /api/v1/instances
+assert_error 403 forbidden "" "a worker's own token lists instances"
 TOKEN=$agent api GET /api/v1/instances
 assert_error 403 forbidden "" "agent lists instances"
 TOKEN=$agent api GET /api/v1/workers

@@ -111,6 +111,21 @@ cli 1 --token "$ci" instance list
 assert_contains "the token is not valid" "$ERR" "a revoked token is refused"
 cli 1 token revoke "$ci_id"
 assert_contains "token $ci_id is already revoked (field: id)" "$ERR" "a token revoked twice"
+# A join token's limits: checked by the CLI, each named by its flag; shown by list.
+cli 2 token create --name j --role viewer --uses 2
+assert_contains "--uses limits a join token: it goes with --role agent" "$ERR" "--uses of a viewer"
+cli 2 token create --name j --role agent --uses 0
+assert_contains "--uses must be a whole number from 1 to 1000000, not '0'" "$ERR" "--uses 0"
+cli 2 token create --name j --role agent --names 'LAB/*'
+assert_contains "--names must be a pattern of worker names" "$ERR" "a bad --names"
+cli 2 token create --name j --role agent --template 'Big One'
+assert_contains "--template must be a template's name" "$ERR" "a bad --template"
+cli 0 token create --name lab-join --role agent --uses 2 --names 'lab-*' --template lab
+assert_match '^opt_' "$OUT" "a join token with limits"
+cli 0 token list
+assert_match 'WORKER +USES_LEFT +NAMES +TEMPLATE' "$OUT" "token list's columns"
+assert_match 'lab-join +agent .* 2 +lab-\* +lab' "$OUT" "the join token's limits in the list"
+assert_match 'worker:w1 +agent .* w1' "$OUT" "w1's own token in the list"
 
 # ---- events ----
 cli 0 events --type instance.state -o json

@@ -26,26 +26,35 @@ requests_to() {
 create_token agent1 agent
 AGENT_TOKEN=$NEW_TOKEN
 
-# as_agent STATUS METHOD PATH BODY: a call of the agent's.
+# as_agent STATUS METHOD PATH BODY: a call of the agent's (with the join token).
 as_agent() {
 	TOKEN=$AGENT_TOKEN api_ok "$@"
 }
 
+# register NAME CAPACITY-JSON: a worker, with the join token; its own token is
+# kept for the calls of its agent (worker_token NAME).
+register() {
+	as_agent 201 POST /api/v1/agent/register "{\"name\":\"$1\",\"capacity\":$2}"
+	eval "WORKER_TOKEN_$1=\$(jbody -r .token)"
+}
+worker_token() {
+	eval echo "\$WORKER_TOKEN_$1"
+}
+
 # report ID WORKER FROM TO [REASON]: a step of the instance's first attempt
 report() {
-	as_agent 200 POST "/api/v1/agent/instances/$1/report" \
+	TOKEN=$(worker_token "$2") api_ok 200 POST "/api/v1/agent/instances/$1/report" \
 		"{\"name\":\"$2\",\"attempt\":1,\"from\":\"$3\",\"to\":\"$4\"\
 ${5:+,\"reason\":\"$5\"}}"
 }
 
 # chunk ID WORKER HOOK OFFSET TEXT (TEXT as a JSON string's inside: "a\n")
 chunk() {
-	as_agent 200 POST "/api/v1/agent/instances/$1/log" \
+	TOKEN=$(worker_token "$2") api_ok 200 POST "/api/v1/agent/instances/$1/log" \
 		"{\"name\":\"$2\",\"attempt\":1,\"hook\":\"$3\",\"offset\":$4,\"text\":\"$5\"}"
 }
 
-as_agent 201 POST /api/v1/agent/register \
-	'{"name":"w1","capacity":{"cpu":4,"memory_mb":4096,"slots":4}}'
+register w1 '{"cpu":4,"memory_mb":4096,"slots":4}'
 define d '"hooks":{"run":["sleep","100"]}'
 define z '"labels":{"zone":"x"},"hooks":{"run":["sleep","100"]}'
 
@@ -124,8 +133,7 @@ cli 3 --server http://127.0.0.1:1 instance logs "$id"
 assert_contains "cannot reach the server at http://127.0.0.1:1" "$ERR" "logs unreachable"
 
 # ---- placement ----
-as_agent 201 POST /api/v1/agent/register \
-	'{"name":"w2","capacity":{"cpu":2,"memory_mb":2048,"slots":2}}'
+register w2 '{"cpu":2,"memory_mb":2048,"slots":2}'
 create_now z ben 3600
 pending=$INSTANCE_ID
 api_ok 200 GET "/api/v1/instances/$pending/placement"
@@ -163,7 +171,7 @@ chunk "$followed" "$fw" run 0 'before\n'
 # post PATH BODY: the agent's call from the background, with files of its own.
 post() {
 	curl -sS -o /dev/null -w '%{http_code}' --max-time 10 \
-		-H "Authorization: Bearer $AGENT_TOKEN" -H 'Content-Type: application/json' \
+		-H "Authorization: Bearer $(worker_token "$fw")" -H 'Content-Type: application/json' \
 		--data-binary "$2" "$SERVER_URL$1" \
 		2>>"$WORK/bg.err" | grep -q '^200$'
 }

@@ -133,19 +133,24 @@ assert_eq 401 "$WS_STATUS" "upgrade without a token"
 ws_open g "opt_$(printf 'A%.0s' $(seq 43))"
 assert_eq 401 "$WS_STATUS" "upgrade with an unknown token"
 
-# An agent's stream is held to its worker's events: it must name the worker,
-# and sees that worker's events and its instances' only.
-ws_open h "$agent"
-assert_eq 101 "$WS_STATUS" "upgrade with an agent token"
-ws_send h '{"subscribe": {"since": 0}}'
-wait_for 10 "the error for an agent's subscription without a worker" \
-	eval 'ws_messages h | grep -q "subscribe.worker"'
+# A join token opens no stream; a worker's own token does.
+ws_open j "$agent"
+assert_eq 403 "$WS_STATUS" "upgrade with a join token"
 TOKEN=$agent api_ok 201 POST /api/v1/agent/register \
 	'{"name":"wa","capacity":{"cpu":1,"memory_mb":64,"slots":1}}'
+wa_token=$(jbody -r .token)
 TOKEN=$agent api_ok 201 POST /api/v1/agent/register \
 	'{"name":"wb","capacity":{"cpu":1,"memory_mb":64,"slots":1}}'
 api_ok 200 POST /api/v1/workers/wb/cordon
 api_ok 200 POST /api/v1/workers/wa/cordon
+
+# An agent's stream is held to its worker's events: it must name its worker,
+# and sees that worker's events and its instances' only.
+ws_open h "$wa_token"
+assert_eq 101 "$WS_STATUS" "upgrade with wa's own token"
+ws_send h '{"subscribe": {"since": 0}}'
+wait_for 10 "the error for an agent's subscription without a worker" \
+	eval 'ws_messages h | grep -q "subscribe.worker"'
 ws_send h '{"subscribe": {"since": 0, "worker": "wa"}}'
 wait_for 10 "caught_up on stream h" has_caught_up h
 assert_eq "worker.registered worker.state" \
@@ -154,8 +159,8 @@ assert_eq "worker.registered worker.state" \
 assert_eq "wa" "$(ws_messages h | jq -r 'select(.seq) | .data.worker.name' | sort -u)" \
 	"the worker of the events on wa's agent stream"
 ws_send h '{"subscribe": {"since": 0, "worker": "nope"}}'
-wait_for 10 "the error for an unknown worker" \
-	eval 'ws_messages h | grep -q "no worker with id or name nope"'
+wait_for 10 "the error for another worker" \
+	eval 'ws_messages h | grep -q "acts for worker wa only, not nope"'
 # A viewer may filter by worker too, on the stream and on the page.
 api_ok 200 "GET" "/api/v1/events?worker=wb"
 assert_eq "worker.registered worker.state" "$(jbody -r '[.items[].type] | join(" ")')" \

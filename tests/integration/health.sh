@@ -8,9 +8,9 @@
 
 OUTPOST_WORKER_OFFLINE_AFTER=1s OUTPOST_WORKER_LOST_AFTER=3s start_server
 create_token agent-1 agent
-agent=$NEW_TOKEN
-TOKEN=$agent api_ok 201 POST /api/v1/agent/register \
+TOKEN=$NEW_TOKEN api_ok 201 POST /api/v1/agent/register \
 	'{"name": "w1", "capacity": {"cpu": 4, "memory_mb": 4096, "slots": 4}}'
+agent=$(jbody -r .token)	# w1's own token
 
 health() {
 	TOKEN=$SERVER_TOKEN api_ok 200 GET /api/v1/workers/w1
@@ -75,7 +75,7 @@ TOKEN=$agent api_ok 200 POST /api/v1/agent/heartbeat '{"name": "w1"}'
 
 # Bad heartbeats change nothing.
 TOKEN=$agent api POST /api/v1/agent/heartbeat '{"name": "nobody"}'
-assert_error 404 not_found name
+assert_error 403 forbidden name
 TOKEN=$agent api POST /api/v1/agent/heartbeat '{"name": "w1", "cpu": 3}'
 assert_error 400 unknown_field cpu
 TOKEN=$agent api POST /api/v1/agent/heartbeat '{}'

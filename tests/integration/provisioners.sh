@@ -454,7 +454,10 @@ put_template flaky "$(jq -cn --arg p "$WORK/bin/provision-env" --arg d "$WORK/bi
 	provisioner: {type: "command", provision: [$p], deprovision: [$d]}}')"
 scale flaky 1
 wait_for 15 "the provision program of flaky-1 to run" _exists "$WORK/penv.flaky-1"
-start_agent flaky-1 --capacity cpu=1,memory_mb=512,slots=1
+# The token the program is given is flaky-1's own: its agent uses it as it is (a join
+# token would be refused: flaky-1 has its own token).
+env_var "$WORK/penv.flaky-1" OUTPOST_JOIN_TOKEN >"$WORK/flaky-1.token"
+AGENT_TOKEN_FILE=$WORK/flaky-1.token start_agent flaky-1 --capacity cpu=1,memory_mb=512,slots=1
 wait_for 15 "flaky-1 ready and online" _worker_ready_online flaky-1
 TOKEN=$SERVER_TOKEN api POST /api/v1/workers/flaky-1/terminate
 assert_status 200 "terminate flaky-1"

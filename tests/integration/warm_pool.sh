@@ -105,7 +105,10 @@ three_warm() {
 }
 wait_for 15 "three warm instances of again" three_warm
 kill_agent w1
-# The host is back without its work directory (reinstalled, or a tmpfs).
+# The host is back without its work directory (reinstalled, or a tmpfs), but with the
+# worker's own token (a join token would be refused: w1 has its own token).
+mkdir -p "$WORK/agents/w1-new"
+cp "$WORK/agents/w1/worker.token" "$WORK/agents/w1-new/worker.token"
 start_agent w1 --capacity cpu=8,memory_mb=8192,slots=8 --work-dir "$WORK/agents/w1-new"
 wait_for 10 "again's failed instances" sh -c "curl -s -H 'Authorization: Bearer $TOKEN' \
 	'$SERVER_URL/api/v1/instances?definition=again&state=failed' | jq -e '.items | length == 3' >/dev/null"

@@ -4,7 +4,9 @@
  * covered without editing this file) × every kind of credential (none; bad,
  * revoked and expired bearer tokens; a live bearer token of each role;
  * session cookies, live, ended or expired, of each role that may sign in)
- * × with and without X-Outpost-CSRF × same-origin and cross-origin. Each
+ * × with and without X-Outpost-CSRF × same-origin and cross-origin; agents'
+ * tokens of each kind (a join token, one with no use left, a worker's own).
+ * Each
  * outcome is checked against an oracle written here from the rules as
  * docs/api.md states them, not from the server's code. Tokens and sessions
  * are real: made in a real store in a temporary directory.
@@ -20,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "agent_tokens.h"
 #include "server.h"
 #include "unit_store.h"
 
@@ -46,6 +49,8 @@ struct credential {
 	char sid[64];		/* "": no cookie */
 	enum role role;		/* a live one's */
 	int64_t token_id;	/* a live one's */
+	int is_join;		/* role agent: a join token (else a worker's own) */
+	int is_spent;		/* a join token with no registration left */
 };
 
 #define MAX_CREDS 48
@@ -98,6 +103,64 @@ session_make(int64_t token_id, int64_t ttl_ms, char *sid, size_t n)
 		usleep(1000);
 }
 
+/* Worker name's own token (the worker made first), as a registration makes it. */
+static int64_t
+worker_token_make(const char *name, char *bearer, size_t n)
+{
+	struct op_err err = { 0 };
+	char text[160], cred[TOKEN_BUF];
+	json_t *in, *out = NULL;
+	int64_t wid, id;
+
+	snprintf(text, sizeof(text), "{\"name\":\"%s\",\"capacity\":{\"cpu\":1,"
+	    "\"memory_mb\":64,\"slots\":1}}", name);
+	in = json_loads(text, 0, NULL);
+	assert_true(worker_register(s, in, NULL, "test", &out, cred, sizeof(cred), &err) >= 0);
+	assert_string_equal(cred, "");
+	wid = json_integer_value(json_object_get(out, "id"));
+	json_decref(in);
+	json_decref(out);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(auth_insert_worker(s, wid, name, "test", bearer, n, &id, &err), 0);
+	assert_int_equal(store_commit(s), 0);
+	auth_commit_worker(id, wid, name, bearer);
+	return id;
+}
+
+/* A join token with no registration left, and a worker's own token. */
+static void
+agent_creds_make(void)
+{
+	struct join_limits lim = { .uses = 1 };
+	struct op_err err = { 0 };
+	struct credential *c;
+	char bearer[80];
+	json_t *rec = NULL;
+	int64_t id;
+
+	assert_int_equal(auth_create_join(s, "spent", 0, &lim, "test", bearer, sizeof(bearer),
+	    &rec, &err), 0);
+	id = json_integer_value(json_object_get(rec, "id"));
+	json_decref(rec);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(auth_spend_join(s, id), 0);
+	assert_int_equal(store_commit(s), 0);
+	auth_spent_join(id);
+	c = credential_add("a join token with no use left", CRED_BEARER_LIVE);
+	c->is_bearer = 1;
+	snprintf(c->bearer, sizeof(c->bearer), "%s", bearer);
+	c->role = ROLE_AGENT;
+	c->token_id = id;
+	c->is_join = c->is_spent = 1;
+
+	id = worker_token_make("w1", bearer, sizeof(bearer));
+	c = credential_add("worker w1's own token", CRED_BEARER_LIVE);
+	c->is_bearer = 1;
+	snprintf(c->bearer, sizeof(c->bearer), "%s", bearer);
+	c->role = ROLE_AGENT;
+	c->token_id = id;
+}
+
 static void
 creds_make(void)
 {
@@ -131,8 +194,11 @@ creds_make(void)
 		snprintf(c->bearer, sizeof(c->bearer), "%s", bearer);
 		c->role = r;
 		c->token_id = id;
-		if (r == ROLE_AGENT)
+		c->is_join = r == ROLE_AGENT;	/* made with the agent role: a join token */
+		if (r == ROLE_AGENT) {
+			agent_creds_make();
 			continue;	/* an agent's token cannot sign in */
+		}
 		if (r == ROLE_VIEWER) {
 			viewer_id = id;
 			snprintf(viewer_bearer, sizeof(viewer_bearer), "%s", bearer);
@@ -219,6 +285,14 @@ is_sign_in(const struct route *r)
 	return strcmp(r->method, "POST") == 0 && strcmp(r->pattern, "/api/v1/session") == 0;
 }
 
+/* The one route a join token reaches. */
+static int
+is_join(const struct route *r)
+{
+	return strcmp(r->method, "POST") == 0 &&
+	    strcmp(r->pattern, "/api/v1/agent/register") == 0;
+}
+
 static void
 refuse(struct outcome *o, int status, const char *field, const char *message)
 {
@@ -275,6 +349,18 @@ oracle(const struct route *r, const char *method, const struct credential *c, in
 		snprintf(m, sizeof(m), "this needs the %s role; the token has %s",
 		    role_names[r->role], role_names[c->role]);
 		refuse(o, 403, "", m);
+		return;
+	}
+	/* A join token registers workers, while it has uses left, and does nothing else. */
+	if (c->role == ROLE_AGENT && c->is_join && !is_join(r)) {
+		refuse(o, 403, "", c->is_spent ? "token spent is a join token: it only registers a "
+		    "worker (POST /api/v1/agent/register), whose answer holds the worker's own token" :
+		    "token agent is a join token: it only registers a worker (POST "
+		    "/api/v1/agent/register), whose answer holds the worker's own token");
+		return;
+	}
+	if (c->role == ROLE_AGENT && c->is_spent) {
+		refuse(o, 403, "", "join token spent has no registration left");
 		return;
 	}
 	o->token_id = c->token_id;
@@ -359,6 +445,9 @@ test_every_route_and_credential_is_judged_as_the_rules_say(void **state)
 			if (((r->flags & ROUTE_SIGN_IN) != 0) != is_sign_in(r))
 				fail_msg("%s %s: ROUTE_SIGN_IN is %s", r->method, r->pattern,
 				    is_sign_in(r) ? "missing" : "set");
+			if (((r->flags & ROUTE_JOIN) != 0) != is_join(r))
+				fail_msg("%s %s: ROUTE_JOIN is %s", r->method, r->pattern,
+				    is_join(r) ? "missing" : "set");
 			sign_ins += is_sign_in(r);
 			roles_seen[r->role]++;
 			nroutes++;
@@ -456,6 +545,103 @@ test_the_bearer_token_of_an_authorization_header(void **state)
 	assert_null(http_bearer(NULL));
 }
 
+/* Which worker an agent's token acts for, and what a join token may register. */
+static void
+test_a_token_acts_for_its_own_worker_and_a_join_token_within_its_limits(void **state)
+{
+	struct join_limits lim = { .uses = 2, .names = "gpu-[0-9]*", .tmpl = "gpu" };
+	struct op_err err = { 0 };
+	struct auth_token own, join, open_join;
+	char bearer[80];
+	json_t *rec = NULL;
+
+	(void)state;
+	worker_token_make("w1", bearer, sizeof(bearer));
+	assert_int_equal(auth_check(bearer, &own), 0);
+	assert_int_equal(own.role, ROLE_AGENT);
+	assert_string_equal(own.worker, "w1");
+	assert_true(own.worker_id > 0);
+	assert_int_equal(http_agent_acts_for(&own, "w1", "name", &err), 0);
+	assert_int_equal(http_agent_acts_for(&own, "w2", "name", &err), -1);
+	assert_int_equal(err.http, 403);
+	assert_string_equal(err.code, "forbidden");
+	assert_string_equal(err.field, "name");
+	assert_string_equal(err.message, "token worker:w1 acts for worker w1 only, not w2");
+	/* A name that w1's starts with, or that starts with w1's, is another worker's. */
+	assert_int_equal(http_agent_acts_for(&own, "w10", "name", &err), -1);
+	assert_int_equal(http_agent_acts_for(&own, "w", "subscribe.worker", &err), -1);
+	assert_string_equal(err.field, "subscribe.worker");
+
+	assert_int_equal(auth_create_join(s, "gpus", 0, &lim, "test", bearer, sizeof(bearer),
+	    &rec, &err), 0);
+	json_decref(rec);
+	assert_int_equal(auth_check(bearer, &join), 0);
+	assert_int_equal(join.worker_id, 0);
+	assert_int_equal(join.uses_left, 2);
+	assert_int_equal(http_agent_acts_for(&join, "gpu-1", "name", &err), -1);
+	assert_int_equal(err.http, 403);
+	assert_string_equal(err.message, "token gpus is a join token: it acts for no worker");
+	assert_int_equal(http_join_allows(&join, "gpu-1", "gpu", &err), 0);
+	assert_int_equal(http_join_allows(&join, "gpu-12", "gpu", &err), 0);
+	assert_int_equal(http_join_allows(&join, "rogue", "gpu", &err), -1);
+	assert_int_equal(err.http, 403);
+	assert_string_equal(err.field, "name");
+	assert_string_equal(err.message, "join token gpus registers workers named gpu-[0-9]* "
+	    "only, not rogue");
+	assert_int_equal(http_join_allows(&join, "gpu-x", "gpu", &err), -1);
+	assert_int_equal(http_join_allows(&join, "gpu-1", "cpu", &err), -1);
+	assert_string_equal(err.field, "template");
+	assert_int_equal(http_join_allows(&join, "gpu-1", NULL, &err), -1);
+	assert_string_equal(err.message, "join token gpus registers workers of template gpu "
+	    "only; gpu-1 is of no template");
+	join.uses_left = 0;
+	assert_int_equal(http_join_allows(&join, "gpu-1", "gpu", &err), -1);
+	assert_string_equal(err.message, "join token gpus has no registration left");
+
+	assert_int_equal(auth_create_join(s, "any", 0, NULL, "test", bearer, sizeof(bearer),
+	    &rec, &err), 0);
+	json_decref(rec);
+	assert_int_equal(auth_check(bearer, &open_join), 0);
+	assert_int_equal(open_join.uses_left, -1);
+	assert_int_equal(http_join_allows(&open_join, "anything", NULL, &err), 0);
+	assert_int_equal(http_join_allows(&open_join, "w9", "small", &err), 0);
+}
+
+/* A join token's uses are spent in the registration's transaction, and end at 0. */
+static void
+test_a_join_token_is_spent_once_a_use(void **state)
+{
+	struct join_limits lim = { .uses = 2 };
+	struct op_err err = { 0 };
+	struct auth_token t;
+	char bearer[80];
+	json_t *rec = NULL;
+	int64_t id;
+
+	(void)state;
+	assert_int_equal(auth_create_join(s, "two", 0, &lim, "test", bearer, sizeof(bearer),
+	    &rec, &err), 0);
+	id = json_integer_value(json_object_get(rec, "id"));
+	assert_int_equal(json_integer_value(json_object_get(rec, "uses_left")), 2);
+	assert_true(json_is_null(json_object_get(rec, "worker")));
+	json_decref(rec);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(store_begin(s), 0);
+		assert_int_equal(auth_spend_join(s, id), 0);
+		assert_int_equal(store_commit(s), 0);
+		auth_spent_join(id);
+	}
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(auth_spend_join(s, id), -1);
+	store_rollback(s);
+	assert_int_equal(auth_check(bearer, &t), 0);
+	assert_int_equal(t.uses_left, 0);
+	/* What a restart loads says the same. */
+	assert_int_equal(auth_load(s), 0);
+	assert_int_equal(auth_check(bearer, &t), 0);
+	assert_int_equal(t.uses_left, 0);
+}
+
 int
 main(void)
 {
@@ -465,6 +651,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_a_token_over_its_rate_waits_and_refusals_spend_nothing, setup, teardown),
 		cmocka_unit_test(test_the_bearer_token_of_an_authorization_header),
+		cmocka_unit_test_setup_teardown(
+		    test_a_token_acts_for_its_own_worker_and_a_join_token_within_its_limits, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_a_join_token_is_spent_once_a_use, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

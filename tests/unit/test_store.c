@@ -121,6 +121,50 @@ test_migrations_from_the_previous_schema_keep_data(void **state)
 	store_close(s);
 }
 
+/*
+ * 8: agents' tokens from before one identity per worker. One shared agent
+ * token becomes a join token without limits; the scaler's worker:NAME token
+ * is bound to its worker (workers.token_id); other roles stay as they were.
+ */
+static void
+test_migration_8_binds_the_scalers_tokens_and_keeps_the_rest_join_tokens(void **state)
+{
+	struct op_err err = { 0 };
+	struct store *s = store_open(path, &err);
+	struct auth_token t;
+
+	(void)state;
+	assert_int_equal(store_migrate(s, 7, &err), 0);
+	assert_int_equal(sqlite3_exec(store_db(s),
+	    "INSERT INTO tokens (id, name, role, hash, created_at) VALUES "
+	    "(1, 'admin', 'admin', randomblob(32), 1), (2, 'agents', 'agent', randomblob(32), 1), "
+	    "(3, 'worker:small-1', 'agent', randomblob(32), 1), "
+	    "(4, 'worker:small-2', 'agent', randomblob(32), 1);"
+	    "INSERT INTO workers (id, name, template, state, health, cpu, memory_mb, slots, "
+	    "created_at, updated_at, token_id) VALUES "
+	    "(1, 'w1', NULL, 'ready', 'online', 1, 1, 1, 1, 1, NULL), "
+	    "(2, 'small-1', 'small', 'ready', 'online', 1, 1, 1, 1, 1, 3), "
+	    "(3, 'small-2', 'small', 'terminated', 'lost', 1, 1, 1, 1, 1, 4);",
+	    NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_migrate(s, store_latest_version(), &err), 0);
+	assert_int_equal(count(s, "SELECT count(*) FROM tokens WHERE worker_id IS NULL AND "
+	    "uses_left IS NULL AND names IS NULL AND template IS NULL"), 2);
+	assert_int_equal(count(s, "SELECT worker_id FROM tokens WHERE id = 3"), 2);
+	assert_int_equal(count(s, "SELECT worker_id FROM tokens WHERE id = 4"), 3);
+	assert_int_equal(count(s, "SELECT count(*) FROM tokens WHERE id IN (1, 2) AND "
+	    "worker_id IS NULL"), 2);
+	/* What auth_load makes of them: the bound one knows its worker by name. */
+	assert_int_equal(auth_load(s), 0);
+	assert_int_equal(auth_get(3, &t), 0);
+	assert_int_equal(t.worker_id, 2);
+	assert_string_equal(t.worker, "small-1");
+	assert_int_equal(auth_get(2, &t), 0);
+	assert_int_equal(t.worker_id, 0);
+	assert_int_equal(t.uses_left, -1);
+	auth_free();
+	store_close(s);
+}
+
 static void
 test_a_newer_schema_is_refused(void **state)
 {
@@ -385,6 +429,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_migrations_from_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrations_from_the_previous_schema_keep_data,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migration_8_binds_the_scalers_tokens_and_keeps_the_rest_join_tokens, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_a_newer_schema_is_refused, setup, teardown),
 		cmocka_unit_test(test_cursor_round_trip_and_refusals),
 		cmocka_unit_test(test_definition_fields_are_validated),
