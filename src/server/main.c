@@ -54,6 +54,9 @@ usage(FILE *f)
 	    "                          if present)\n"
 	    "  --web-dir DIR           the web app's files, served at / (default\n"
 	    "                          " WEBDIR ")\n"
+	    "  --api-program-provisioners true|false\n"
+	    "                          may PUT /api/v1/templates name programs to run\n"
+	    "                          here (default false: only template files may)\n"
 	    "  --version               print the version and exit\n"
 	    "  --help                  print this and exit\n"
 	    "\n"
@@ -189,6 +192,7 @@ reload(struct app *a)
 	snprintf(a->cfg.web_dir, sizeof(a->cfg.web_dir), "%s", c.web_dir);
 	snprintf(a->cfg.bootstrap_css, sizeof(a->cfg.bootstrap_css), "%s", c.bootstrap_css);
 	a->cfg.session_ttl_ms = c.session_ttl_ms;	/* for sessions made from now on */
+	a->cfg.api_program_provisioners = c.api_program_provisioners;
 	if (templates_load_dir(a->store, a->cfg.template_dir, 0, err, sizeof(err)) != 0)
 		log_error("config.reload", "error", err, "outcome", "the other templates loaded", NULL);
 	snprintf(a->cfg.runbook_dir, sizeof(a->cfg.runbook_dir), "%s", c.runbook_dir);

@@ -67,6 +67,7 @@ struct server_config {
 	char web_dir[PATH_SETTING_MAX];	/* the web app's files, served at / */
 	char bootstrap_css[PATH_SETTING_MAX];	/* served as /vendor/bootstrap.min.css; "": none */
 	int64_t session_ttl_ms;	/* how long a browser's session lasts */
+	int api_program_provisioners;	/* the API may name a provisioner's programs */
 };
 
 void server_config_defaults(struct server_config *c);
@@ -739,9 +740,12 @@ void template_capacity_arg(const struct tmpl *t, char *buf, size_t n);
 void template_labels_arg(const struct tmpl *t, struct sbuf *b);
 json_t *template_get(struct store *s, const char *name, struct op_err *err);
 json_t *templates_list(struct store *s);
-/* 1 created, 0 replaced, -1 error; source "api" or "config". */
+/*
+ * 1 created, 0 replaced, -1 error; source "api" or "config". Through the
+ * API, a provisioner names a program, path or unit only with may_name_programs.
+ */
 int template_put(struct store *s, const char *name, json_t *in, const char *source,
-    const char *actor, json_t **out, struct op_err *err);
+    int may_name_programs, const char *actor, json_t **out, struct op_err *err);
 int templates_load_dir(struct store *s, const char *dir, int is_strict, char *err, size_t errlen);
 int template_set_desired(struct store *s, const char *name, int64_t count, const char *actor,
     const char *reason, int64_t *was, struct op_err *err);

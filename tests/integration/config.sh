@@ -98,6 +98,12 @@ OUTPOST_LISTEN=127.0.0.2:0 OUTPOST_CONFIG=$conf launch
 assert_eq 127.0.0.2 "$(host_of "$SERVER_URL")" "OUTPOST_CONFIG names the file"
 stop_server
 
+# api_program_provisioners is true or false, and the message names it.
+run_outpostd --state-dir "$WORK/s0" --api-program-provisioners yes
+assert_eq 2 "$RC" "exit status of a bad --api-program-provisioners"
+assert_contains "api_program_provisioners must be true or false" "$ERR" \
+	"message for a bad --api-program-provisioners"
+
 # SIGHUP: log_level info -> debug shows GETs (logged at debug), then a broken file is refused.
 printf 'listen = 127.0.0.1:0\nlog_format = json\nlog_level = info\nstate_dir = %s\n' "$WORK/s3" >"$conf"
 launch --config "$conf"
