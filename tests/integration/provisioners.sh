@@ -11,8 +11,9 @@
 #  c. static: nothing runs, the worker waits for an agent; past
 #     provision_timeout it fails and is terminated, the next one is made after
 #     the backoff, and an agent started by hand under that name makes it ready.
-#  d. systemd: the env and token files (0600), systemctl start|stop UNIT@NAME,
-#     and both files removed after terminate.
+#  d. systemd: the env and token files (0600; every value quoted, a label's
+#     quotes, '$', '`' and '\\' reaching the agent as they were), systemctl
+#     start|stop UNIT@NAME, and both files removed after terminate.
 # The templates that name programs (command, systemd) are files of the
 # server's template_dir, read on SIGHUP: the API may not name them (see
 # api_programs.sh).
@@ -87,6 +88,12 @@ file_template() {
 _template_is() {	# NAME [PROVISIONER,MIN,MAX]
 	TOKEN=$SERVER_TOKEN api GET "/api/v1/templates/$1"
 	[ "$STATUS" = 200 ] && [ "$(jbody -cS '[.provisioner, .min, .max]')" = "$2" ]
+}
+
+# envfile_var FILE NAME: NAME's value in an environment file, read by sh as the
+# systemctl stub below reads it (double quotes, as systemd.exec(5) reads them).
+envfile_var() {
+	sh -c '. "$1" && eval "printf %s \"\${$2}\""' _ "$1" "$2"
 }
 
 scale() {	# NAME COUNT
@@ -379,24 +386,30 @@ esac
 EOF
 chmod +x "$WORK/bin/systemctl"
 
-file_template sd "$(jq -cn --arg s "$WORK/bin/systemctl" --arg e "$WORK/etc" '{
-	capacity: {cpu: 3, memory_mb: 1024, slots: 2}, labels: {site: "lab"}, max: 2,
+# A label with what double quotes must escape: it reaches the agent as it is.
+odd='say "hi" $HOME `id` \\ back'
+file_template sd "$(jq -cn --arg s "$WORK/bin/systemctl" --arg e "$WORK/etc" --arg o "$odd" '{
+	capacity: {cpu: 3, memory_mb: 1024, slots: 2}, labels: {site: "lab", odd: $o}, max: 2,
 	autoscale: false, provision_timeout: "30s",
 	provisioner: {type: "systemd", systemctl: $s, env_dir: $e}}')"
 scale sd 1
 wait_for 20 "sd-1 ready and online (its agent read the env file)" _worker_ready_online sd-1
 assert_eq '{"cpu":3,"memory_mb":1024,"slots":2}' "$(jbody -c .capacity)" "capacity of sd-1"
-assert_eq '{"site":"lab"}' "$(jbody -c .labels)" "labels of sd-1"
+assert_eq "$(jq -cnS --arg o "$odd" '{site: "lab", odd: $o}')" "$(jbody -cS .labels)" \
+	"labels of sd-1 (from the env file, through the agent)"
 envf=$WORK/etc/agent-sd-1.env
 tokf=$WORK/etc/agent-sd-1.token
 [ -f "$envf" ] || fail "no $envf"
 [ -f "$tokf" ] || fail "no $tokf"
-assert_eq "$SERVER_URL" "$(env_var "$envf" OUTPOST_SERVER)" "OUTPOST_SERVER in the env file"
-assert_eq "$tokf" "$(env_var "$envf" OUTPOST_TOKEN_FILE)" "OUTPOST_TOKEN_FILE in the env file"
-assert_eq "cpu=3,memory_mb=1024,slots=2" "$(env_var "$envf" OUTPOST_CAPACITY)" \
+assert_eq "$SERVER_URL" "$(envfile_var "$envf" OUTPOST_SERVER)" "OUTPOST_SERVER in the env file"
+assert_eq "$tokf" "$(envfile_var "$envf" OUTPOST_TOKEN_FILE)" "OUTPOST_TOKEN_FILE in the env file"
+assert_eq "cpu=3,memory_mb=1024,slots=2" "$(envfile_var "$envf" OUTPOST_CAPACITY)" \
 	"OUTPOST_CAPACITY in the env file"
-assert_eq "site=lab" "$(env_var "$envf" OUTPOST_LABELS)" "OUTPOST_LABELS in the env file"
-bad=$(grep -v '^#' "$envf" | grep -v '^$' | grep -v '^OUTPOST_\(SERVER\|TOKEN_FILE\|CAPACITY\|LABELS\)=')
+assert_eq "odd=$odd,site=lab" "$(sorted_list "$(envfile_var "$envf" OUTPOST_LABELS)")" \
+	"OUTPOST_LABELS in the env file"
+assert_eq "\"cpu=3,memory_mb=1024,slots=2\"" "$(env_var "$envf" OUTPOST_CAPACITY)" \
+	"OUTPOST_CAPACITY's line (quoted)"
+bad=$(grep -v '^#' "$envf" | grep -v '^$' | grep -v '^OUTPOST_\(SERVER\|TOKEN_FILE\|CAPACITY\|LABELS\)="')
 assert_eq "" "$bad" "other lines in the env file"
 assert_eq 600 "$(stat -c %a "$tokf")" "mode of the token file"
 assert_match '^opt_[A-Za-z0-9_-]{43}$' "$(head -n 1 "$tokf")" "the token file's token"
