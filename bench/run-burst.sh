@@ -14,7 +14,7 @@
 # provision's (a provision makes three commits and one synced file).
 # Target: no observation above 10 ms in memory.
 #
-# The agents are a stub (the template's provisioner.agent): a small static
+# The agents are a stub (the server's agent_program): a small static
 # program that waits to be stopped, so that what is measured is the server, not
 # BURST real agents (or shells) starting on the same cores.
 #
