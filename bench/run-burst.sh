@@ -14,7 +14,7 @@
 # provision's (a provision makes three commits and one synced file).
 # Target: no observation above 10 ms in memory.
 #
-# The agents are a stub (the template's provisioner.agent): a small static
+# The agents are a stub (the server's agent_program): a small static
 # program that waits to be stopped, so that what is measured is the server, not
 # BURST real agents (or shells) starting on the same cores.
 #
@@ -77,11 +77,12 @@ lag_delta() {
 # last the server's CPU time during the burst (/proc/PID/schedstat) per provision.
 burst() {
 	local base=$1 t0 before after n cpu0 cpu1
-	start_outpostd "burst-$RANDOM" "$base"
-	api PUT /api/v1/templates/burst "$(jq -cn --arg a "$BENCH_TMP/bin/stub-agent" \
+	# The stub is the server's agent_program: the API names no program.
+	OUTPOST_AGENT_PROGRAM=$BENCH_TMP/bin/stub-agent start_outpostd "burst-$RANDOM" "$base"
+	api PUT /api/v1/templates/burst "$(jq -cn \
 		--argjson n "$BURST" '{capacity: {cpu: 1, memory_mb: 64, slots: 1}, min: 0,
 		max: $n, autoscale: false, provision_timeout: "10m",
-		provisioner: {type: "local", agent: $a}}')" >/dev/null
+		provisioner: {type: "local"}}')" >/dev/null
 	sleep 0.2
 	t0=$(lag_buckets)
 	sleep 1	# the reference: the same server at rest, on the same host, just before

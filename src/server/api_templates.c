@@ -33,7 +33,8 @@ put(struct req *rq, struct resp *rs)
 
 	if (in == NULL)
 		return resp_error(rs, &err);
-	rc = template_put(rq->app->store, rq->params[0], in, "api", rq->actor, &out, &err);
+	rc = template_put(rq->app->store, rq->params[0], in, "api",
+	    rq->app->cfg.api_program_provisioners, rq->actor, &out, &err);
 	json_decref(in);
 	if (rc < 0)
 		return resp_error(rs, &err);

@@ -488,7 +488,7 @@ struct backup_state {
 	sqlite3 *dst;
 	sqlite3_backup *b;
 	char path[PATH_BUF_MAX];
-	char part[PATH_BUF_MAX];	/* path.part */
+	char part[PATH_BUF_MAX];	/* path.part-XXXXXX, ours alone */
 };
 
 static void
@@ -556,9 +556,12 @@ backup_path_is_contained(struct bctx *c, const char *p)
 
 /*
  * SQLite's online backup into a file: path, or backups/outpost-TIME.db in the
- * state directory; a relative path is taken in that directory. Written to
- * PATH.part and renamed once whole, so a file under the name is a whole
- * backup. Never replaces a file.
+ * state directory; a relative path is taken in that directory. Written to a
+ * file of its own, PATH.part-XXXXXX (made with O_EXCL: two backups to one
+ * path never share it), and linked to PATH once whole, so a file under the
+ * name is a whole backup. Never replaces a file: link() fails on an existing
+ * name, with no window between a check and the write as stat() and rename()
+ * had.
  */
 static int
 b_backup(struct bctx *c)
@@ -576,6 +579,7 @@ b_backup(struct bctx *c)
 		const char *p = arg_str(c, "path");
 		char dir[PATH_BUF_MAX], parent[sizeof(bs->path)], stamp[40];
 		struct stat sb;
+		int fd;
 
 		if (p != NULL && !backup_path_is_contained(c, p))
 			return -1;
@@ -597,9 +601,10 @@ b_backup(struct bctx *c)
 		}
 		/* A path too long is refused, never cut into another file's name. */
 		if (n < 0 || (size_t)n >= sizeof(bs->path) ||
-		    (size_t)snprintf(bs->part, sizeof(bs->part), "%s.part", bs->path) >=
+		    (size_t)snprintf(bs->part, sizeof(bs->part), "%s.part-XXXXXX", bs->path) >=
 		    sizeof(bs->part)) {
-			say(c, "the backup's path is longer than %zu bytes", sizeof(bs->part) - 6);
+			say(c, "the backup's path is longer than %zu bytes",
+			    sizeof(bs->part) - sizeof(".part-XXXXXX"));
 			free(bs);
 			c->state = NULL;
 			return -1;
@@ -628,7 +633,13 @@ b_backup(struct bctx *c)
 			c->state = NULL;
 			return -1;
 		}
-		unlink(bs->part);
+		if ((fd = mkstemp(bs->part)) < 0) {
+			say(c, "cannot make %s: %s", bs->part, strerror(errno));
+			free(bs);
+			c->state = NULL;
+			return -1;
+		}
+		close(fd);	/* an empty file: SQLite takes it for an empty database */
 		if (sqlite3_open_v2(bs->part, &bs->dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 		    NULL) != SQLITE_OK || (bs->b = sqlite3_backup_init(bs->dst, "main", store_db(s),
 		    "main")) == NULL) {
@@ -637,7 +648,6 @@ b_backup(struct bctx *c)
 			backup_end(c, bs, 0);
 			return -1;
 		}
-		chmod(bs->part, 0600);
 	}
 	rc = sqlite3_backup_step(bs->b, BACKUP_PAGES);
 	if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
@@ -652,12 +662,21 @@ b_backup(struct bctx *c)
 	bs->b = NULL;
 	rc = sqlite3_close(bs->dst);
 	bs->dst = NULL;
-	if (rc != SQLITE_OK || rename(bs->part, bs->path) != 0) {
-		say(c, "cannot finish %s: %s", bs->path, rc != SQLITE_OK ? sqlite3_errstr(rc) :
-		    strerror(errno));
+	if (rc != SQLITE_OK) {
+		say(c, "cannot finish %s: %s", bs->path, sqlite3_errstr(rc));
 		backup_end(c, bs, 0);
 		return -1;
 	}
+	if (link(bs->part, bs->path) != 0) {
+		if (errno == EEXIST)
+			say(c, "%s exists (made while the backup ran): a backup never replaces a "
+			    "file; name another path", bs->path);
+		else
+			say(c, "cannot finish %s: %s", bs->path, strerror(errno));
+		backup_end(c, bs, 0);
+		return -1;
+	}
+	unlink(bs->part);	/* the backup is under its name now */
 	{
 		char dir[PATH_BUF_MAX];
 		char *slash;

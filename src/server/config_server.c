@@ -13,7 +13,8 @@ const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"worker_offline_after", "worker_lost_after", "scheduler_policy", "lead_time",
 	"scheduler_interval", "instance_retention", "hook_timeout", "template_dir", "agent_program",
 	"public_url", "runbook_dir", "alerts_file", "web_dir", "bootstrap_css", "session_ttl",
-	"tls_listen", "tls_cert", "tls_key", "trusted_proxies", NULL };
+	"tls_listen", "tls_cert", "tls_key", "trusted_proxies",
+	"api_program_provisioners", NULL };
 
 void
 server_config_defaults(struct server_config *c)
@@ -217,6 +218,13 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 			return -1;
 		}
 		snprintf(c->public_url, sizeof(c->public_url), "%s", v);
+	} else if (strcmp(key, "api_program_provisioners") == 0) {
+		/* Off by default: an admin's token or session is not a shell on this host. */
+		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
+			snprintf(err, errlen, "api_program_provisioners must be true or false");
+			return -1;
+		}
+		c->api_program_provisioners = v[0] == 't';
 	} else if (strcmp(key, "ws_max_lag") == 0) {
 		if (parse_int64(v, 1, 100000000, &c->ws_max_lag) != 0) {
 			snprintf(err, errlen, "ws_max_lag must be an integer from 1 to 100000000");

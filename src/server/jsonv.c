@@ -242,6 +242,23 @@ jsonv_array(json_t *obj, const char *prefix, const char *key, int is_required,
 	return v;
 }
 
+/*
+ * A label's value reaches an agent's --labels (k=v,... with no escape) and a
+ * systemd environment file (a line each): a control character or a ','
+ * would add a line or a label. 1 when v holds one.
+ */
+static int
+label_value_bad(json_t *v)
+{
+	const char *s = json_string_value(v);
+	size_t n = json_string_length(v);
+
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == ',')
+			return 1;
+	return 0;
+}
+
 int
 jsonv_labels(json_t *obj, const char *prefix, const char *key, json_t **out, struct op_err *err)
 {
@@ -274,6 +291,12 @@ jsonv_labels(json_t *obj, const char *prefix, const char *key, json_t **out, str
 		}
 		if (json_string_length(v) > 255) {
 			op_err_set(err, 400, "invalid_argument", sub, "%s must be at most 255 bytes", sub);
+			return -1;
+		}
+		if (label_value_bad(v) != 0) {
+			op_err_set(err, 400, "invalid_argument", sub, "%s must hold no control character "
+			    "(newline, tab, ...) and no ',': labels travel as k=v,... and in "
+			    "environment files", sub);
 			return -1;
 		}
 	}

@@ -54,6 +54,9 @@ usage(FILE *f)
 	    "                          if present)\n"
 	    "  --web-dir DIR           the web app's files, served at / (default\n"
 	    "                          " WEBDIR ")\n"
+	    "  --api-program-provisioners true|false\n"
+	    "                          may PUT /api/v1/templates name programs to run\n"
+	    "                          here (default false: only template files may)\n"
 	    "  --version               print the version and exit\n"
 	    "  --help                  print this and exit\n"
 	    "\n"
@@ -196,6 +199,7 @@ reload(struct app *a)
 	snprintf(a->cfg.web_dir, sizeof(a->cfg.web_dir), "%s", c.web_dir);
 	snprintf(a->cfg.bootstrap_css, sizeof(a->cfg.bootstrap_css), "%s", c.bootstrap_css);
 	a->cfg.session_ttl_ms = c.session_ttl_ms;	/* for sessions made from now on */
+	a->cfg.api_program_provisioners = c.api_program_provisioners;
 	if (templates_load_dir(a->store, a->cfg.template_dir, 0, err, sizeof(err)) != 0)
 		log_error("config.reload", "error", err, "outcome", "the other templates loaded", NULL);
 	snprintf(a->cfg.runbook_dir, sizeof(a->cfg.runbook_dir), "%s", c.runbook_dir);
@@ -271,6 +275,37 @@ check_bound(const char *host, const char *tls_host)
 	return 0;
 }
 
+/*
+ * The state directory holds the database and the admin token: 0700, even
+ * when it was made before us (by hand, a package, an older outpostd) with
+ * another mode. Says when it changed it; -1 after saying why it cannot.
+ */
+static int
+state_dir_tighten(const char *dir)
+{
+	struct stat sb;
+	char was[8];
+
+	if (stat(dir, &sb) != 0) {
+		fprintf(stderr, "outpostd: the state directory %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "outpostd: the state directory %s is not a directory\n", dir);
+		return -1;
+	}
+	if ((sb.st_mode & 07777) == 0700)
+		return 0;
+	snprintf(was, sizeof(was), "%04o", (unsigned)(sb.st_mode & 07777));
+	if (chmod(dir, 0700) != 0) {
+		fprintf(stderr, "outpostd: cannot make the state directory %s 0700 (it is %s): %s\n",
+		    dir, was, strerror(errno));
+		return -1;
+	}
+	log_warn("state_dir.tightened", "dir", dir, "from", was, "to", "0700", NULL);
+	return 0;
+}
+
 static int
 is_ipv4(const char *host)
 {
@@ -329,6 +364,8 @@ main(int argc, char **argv)
 		    app.cfg.state_dir, strerror(errno));
 		return 1;
 	}
+	if (state_dir_tighten(app.cfg.state_dir) != 0)
+		return 1;
 	snprintf(path, sizeof(path), "%s/outpost.db", app.cfg.state_dir);
 	app.store = store_open(path, &oerr);
 	if (app.store == NULL || store_migrate(app.store, store_latest_version(), &oerr) != 0) {

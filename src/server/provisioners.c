@@ -319,6 +319,29 @@ systemctl(struct app *a, const struct tmpl *t, const struct wrow *w, enum job_ki
 	return job_start(a, kind, w, argv, NULL, t->provision_timeout_ms);
 }
 
+/*
+ * One line of an environment file, KEY="VALUE", quoted as systemd.exec(5)
+ * reads EnvironmentFile=: in double quotes, '"', '\\', '`' and '$' behind a
+ * backslash. A control character is refused, not written: a newline would
+ * start a line of its own (labels are checked for them on the way in; this
+ * is the second wall). -1 then, and nothing is added to b.
+ */
+static int
+env_line(struct sbuf *b, const char *key, const char *value)
+{
+	for (const char *p = value; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return -1;
+	sbuf_printf(b, "%s=\"", key);
+	for (const char *p = value; *p != '\0'; p++) {
+		if (strchr("\"\\`$", *p) != NULL)
+			sbuf_putc(b, '\\');
+		sbuf_putc(b, *p);
+	}
+	sbuf_printf(b, "\"\n");
+	return 0;
+}
+
 static int
 systemd_start(struct app *a, const struct tmpl *t, const struct wrow *w, const char *token,
     char *ref, size_t refn, char *why, size_t wn)
@@ -338,11 +361,17 @@ systemd_start(struct app *a, const struct tmpl *t, const struct wrow *w, const c
 	sbuf_init(&b);
 	sbuf_init(&labels);
 	template_labels_arg(t, &labels);
-	sbuf_printf(&b, "# written by outpostd for worker %s of template %s\n"
-	    "OUTPOST_SERVER=%s\nOUTPOST_TOKEN_FILE=%s\nOUTPOST_CAPACITY=%s\n", w->name, t->name,
-	    a->url, tokf, cap);
-	if (labels.len > 0)
-		sbuf_printf(&b, "OUTPOST_LABELS=%s\n", labels.p);
+	sbuf_printf(&b, "# written by outpostd for worker %s of template %s\n", w->name, t->name);
+	if (env_line(&b, "OUTPOST_SERVER", a->url) != 0 ||
+	    env_line(&b, "OUTPOST_TOKEN_FILE", tokf) != 0 ||
+	    env_line(&b, "OUTPOST_CAPACITY", cap) != 0 ||
+	    (labels.len > 0 && env_line(&b, "OUTPOST_LABELS", labels.p) != 0)) {
+		snprintf(why, wn, "its environment file %s would hold a control character (a "
+		    "label's value, or the path of env_dir): nothing was written", envf);
+		sbuf_free(&b);
+		sbuf_free(&labels);
+		return -1;
+	}
 	rc = b.p == NULL || prov_write_secret(tokf, token) != 0 ||
 	    prov_write_secret(envf, b.p) != 0;
 	sbuf_free(&b);

@@ -117,6 +117,7 @@ struct server_config {
 	char tls_cert[PATH_SETTING_MAX];	/* PEM: the certificate, then its chain */
 	char tls_key[PATH_SETTING_MAX];	/* PEM: its private key */
 	struct addr_list trusted_proxies;	/* whose X-Forwarded-For and -Proto count */
+	int api_program_provisioners;	/* the API may name a provisioner's programs */
 };
 
 void server_config_defaults(struct server_config *c);
@@ -806,9 +807,12 @@ void template_capacity_arg(const struct tmpl *t, char *buf, size_t n);
 void template_labels_arg(const struct tmpl *t, struct sbuf *b);
 json_t *template_get(struct store *s, const char *name, struct op_err *err);
 json_t *templates_list(struct store *s);
-/* 1 created, 0 replaced, -1 error; source "api" or "config". */
+/*
+ * 1 created, 0 replaced, -1 error; source "api" or "config". Through the
+ * API, a provisioner names a program, path or unit only with may_name_programs.
+ */
 int template_put(struct store *s, const char *name, json_t *in, const char *source,
-    const char *actor, json_t **out, struct op_err *err);
+    int may_name_programs, const char *actor, json_t **out, struct op_err *err);
 int templates_load_dir(struct store *s, const char *dir, int is_strict, char *err, size_t errlen);
 int template_set_desired(struct store *s, const char *name, int64_t count, const char *actor,
     const char *reason, int64_t *was, struct op_err *err);

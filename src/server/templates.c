@@ -6,6 +6,7 @@
  * normal form, stored in the templates table, and read back by the scaler
  * (scaler.c), which owns what is done with them.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -150,6 +151,54 @@ provisioner_check(json_t *in, json_t **out, struct op_err *err)
 	}
 	*out = json_deep_copy(p);
 	json_object_set_new(*out, "type", json_string(type));
+	return 0;
+}
+
+/*
+ * The fields of each provisioner that name a program to run, a path to write
+ * or a unit to start on this host. Through the API they are refused (unless
+ * api_program_provisioners is on): only the server's disk names them.
+ */
+static const char *const local_prog[] = { "agent", NULL };
+static const char *const systemd_prog[] = { "systemctl", "unit", "env_dir", NULL };
+static const char *const command_prog[] = { "provision", "deprovision", "stop", NULL };
+static const char *const static_prog[] = { NULL };
+static const char *const *const prog_fields[PROV_COUNT] = {
+	[PROV_LOCAL] = local_prog, [PROV_SYSTEMD] = systemd_prog,
+	[PROV_COMMAND] = command_prog, [PROV_STATIC] = static_prog,
+};
+
+/*
+ * A provisioner given through the API, in its normal form, against the one
+ * stored (old, NULL for none): each program field must be absent or what the
+ * stored template already says (a template whose file is gone keeps its
+ * programs, and may still be changed in its other fields). Else 403 naming
+ * the field, such as provisioner.provision.
+ */
+static int
+programs_check(json_t *prov, json_t *old, struct op_err *err)
+{
+	const char *type = json_string_value(json_object_get(prov, "type"));
+	const char *old_type = json_string_value(json_object_get(old, "type"));
+	enum prov_type t;
+	char path[64];
+	int rc;
+
+	rc = prov_type_parse(type, &t);
+	assert(rc == 0);	/* the normal form's type */
+	for (const char *const *f = prog_fields[t]; *f != NULL; f++) {
+		json_t *v = json_object_get(prov, *f);
+
+		if (v == NULL || (old_type != NULL && strcmp(type, old_type) == 0 &&
+		    json_equal(v, json_object_get(old, *f))))
+			continue;
+		snprintf(path, sizeof(path), "provisioner.%s", *f);
+		op_err_set(err, 403, "forbidden", path, "%s names a program, a path or a unit of the "
+		    "server's host: only a template file in the server's template_dir may (or the "
+		    "API, with the server's api_program_provisioners setting on); leave it out "
+		    "for the default", path);
+		return -1;
+	}
 	return 0;
 }
 
@@ -369,13 +418,16 @@ templates_list(struct store *s)
  * Creates or replaces a template (source "api" or "config"). desired keeps
  * its value within the new [min, max]; a new template starts at min.
  * Returns 1 created, 0 replaced, -1 error. A template from the config
- * directory is changed there, not through the API.
+ * directory is changed there, not through the API. Through the API without
+ * may_name_programs, a provisioner names no program but the stored one's
+ * (programs_check).
  */
 int
-template_put(struct store *s, const char *name, json_t *in, const char *source, const char *actor,
-    json_t **out, struct op_err *err)
+template_put(struct store *s, const char *name, json_t *in, const char *source,
+    int may_name_programs, const char *actor, json_t **out, struct op_err *err)
 {
-	json_t *spec = NULL;
+	int is_api = strcmp(source, "api") == 0;
+	json_t *spec = NULL, *old = NULL;
 	sqlite3_stmt *st;
 	char *text = NULL, old_source[16] = "";
 	int64_t now = now_ms(), desired = -1, min, max;
@@ -405,13 +457,20 @@ template_put(struct store *s, const char *name, json_t *in, const char *source, 
 			json_decref(spec);
 			return 0;
 		}
+		if (is_api && !may_name_programs)
+			old = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
 	}
 	sqlite3_reset(st);
-	if (strcmp(source, "api") == 0 && strcmp(old_source, "config") == 0) {
+	if (is_api && strcmp(old_source, "config") == 0) {
 		op_err_set(err, 409, "conflict", "name", "template %s comes from the config directory; "
 		    "change its file there and reload (SIGHUP)", name);
 		goto fail;
 	}
+	if (is_api && !may_name_programs && programs_check(json_object_get(spec, "provisioner"),
+	    json_object_get(old, "provisioner"), err) != 0)
+		goto fail;
+	json_decref(old);
+	old = NULL;
 	is_new = desired < 0;
 	if (desired < min)
 		desired = min;
@@ -452,6 +511,7 @@ fail:
 	store_rollback(s);
 	free(text);
 	json_decref(spec);
+	json_decref(old);
 	return -1;
 }
 
@@ -478,7 +538,7 @@ load_pass(struct store *s, DIR *d, const char *dir, int is_put, int is_strict, c
 		if (in == NULL) {
 			snprintf(err.message, sizeof(err.message), "line %d: %s", je.line, je.text);
 		} else {
-			rc = is_put ? template_put(s, name, in, "config", "config", &out, &err) :
+			rc = is_put ? template_put(s, name, in, "config", 1, "config", &out, &err) :
 			    template_validate(in, name, &out, &err);
 			json_decref(out);
 			if (rc >= 0) {

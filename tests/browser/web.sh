@@ -56,11 +56,17 @@ TOKEN=$SERVER_TOKEN api_ok 201 PUT /api/v1/templates/pcs '{"description": "lab P
   "capacity": {"cpu": 1, "memory_mb": 256, "slots": 1}, "max": 2, "autoscale": false,
   "provision_timeout": "1h", "provisioner": {"type": "static"}}'
 # A template whose provisioner always fails: its worker waits failed, its removal
-# refused until deprov-ok exists (then an operator's terminate removes it).
-TOKEN=$SERVER_TOKEN api_ok 201 PUT /api/v1/templates/broken '{"description": "always fails",
+# refused until deprov-ok exists (then an operator's terminate removes it). It
+# names programs, so it is a file of the template directory, read on SIGHUP.
+mkdir -p "$WORK/templates"
+printf '%s\n' '{"description": "always fails",
   "capacity": {"cpu": 1, "memory_mb": 256, "slots": 1}, "max": 1, "autoscale": false,
   "retry_backoff": "1h", "provisioner": {"type": "command", "provision": ["false"],
-  "deprovision": ["sh", "-c", "test -f '"$WORK/sync/deprov-ok"'"]}}'
+  "deprovision": ["sh", "-c", "test -f '"$WORK/sync/deprov-ok"'"]}}' \
+	>"$WORK/templates/broken.json"
+kill -HUP "$SERVER_PID"
+_broken_read() { TOKEN=$SERVER_TOKEN api GET /api/v1/templates/broken; [ "$STATUS" = 200 ]; }
+wait_for 10 "the template broken read from its file" _broken_read
 TOKEN=$SERVER_TOKEN api_ok 200 POST /api/v1/templates/broken/scale '{"count": 1}'
 _broken_failed() {
 	TOKEN=$SERVER_TOKEN api GET /api/v1/workers/broken-1

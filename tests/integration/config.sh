@@ -3,7 +3,8 @@
 # error exits 2 naming the flag, a bad config file exits 2 naming file:line,
 # a bad variable names the variable; OUTPOST_LISTEN works; flags beat
 # variables beat the file; SIGHUP rereads the file (a changed log_level takes
-# effect and is logged; a broken file is logged and the running config kept).
+# effect and is logged; a broken file is logged and the running config kept);
+# an existing state directory is made 0700 (and that is logged).
 . "$(dirname "$0")/lib.sh"
 
 # run_outpostd ARGS...: a short-lived outpostd; sets RC, OUT, ERR.
@@ -97,6 +98,24 @@ stop_server
 OUTPOST_LISTEN=127.0.0.2:0 OUTPOST_CONFIG=$conf launch
 assert_eq 127.0.0.2 "$(host_of "$SERVER_URL")" "OUTPOST_CONFIG names the file"
 stop_server
+
+# An existing state directory of another mode is made 0700 at start, and that is logged.
+mkdir -p "$WORK/s4"
+chmod 0755 "$WORK/s4"
+launch --state-dir "$WORK/s4" --listen 127.0.0.1:0 --log-format json
+assert_eq 700 "$(stat -c %a "$WORK/s4")" "mode of a 0755 state directory after the start"
+grep '"state_dir.tightened"' "$SERVER_LOG" | grep -q '"from":"0755"' ||
+	fail "no state_dir.tightened line from 0755 in the log: $(head -c 2000 "$SERVER_LOG")"
+stop_server
+# Already 0700: nothing to say.
+launch --state-dir "$WORK/s4" --listen 127.0.0.1:0 --log-format json
+grep -q '"state_dir.tightened"' "$SERVER_LOG" && fail "state_dir.tightened for a 0700 directory"
+stop_server
+# api_program_provisioners is true or false, and the message names it.
+run_outpostd --state-dir "$WORK/s0" --api-program-provisioners yes
+assert_eq 2 "$RC" "exit status of a bad --api-program-provisioners"
+assert_contains "api_program_provisioners must be true or false" "$ERR" \
+	"message for a bad --api-program-provisioners"
 
 # SIGHUP: log_level info -> debug shows GETs (logged at debug), then a broken file is refused.
 printf 'listen = 127.0.0.1:0\nlog_format = json\nlog_level = info\nstate_dir = %s\n' "$WORK/s3" >"$conf"

@@ -11,8 +11,12 @@
 #  c. static: nothing runs, the worker waits for an agent; past
 #     provision_timeout it fails and is terminated, the next one is made after
 #     the backoff, and an agent started by hand under that name makes it ready.
-#  d. systemd: the env and token files (0600), systemctl start|stop UNIT@NAME,
-#     and both files removed after terminate.
+#  d. systemd: the env and token files (0600; every value quoted, a label's
+#     quotes, '$', '`' and '\\' reaching the agent as they were), systemctl
+#     start|stop UNIT@NAME, and both files removed after terminate.
+# The templates that name programs (command, systemd) are files of the
+# server's template_dir, read on SIGHUP: the API may not name them (see
+# api_programs.sh).
 . "$(dirname "$0")/lib.sh"
 
 [ -x "$AGENT" ] || fail "$AGENT is not built"
@@ -71,6 +75,27 @@ put_template() {	# NAME JSON: a 201 (a new template)
 	assert_status 201 "PUT /api/v1/templates/$1"
 }
 
+# file_template NAME JSON: the template as NAME.json of the server's
+# template_dir, read on SIGHUP; BODY is then its GET.
+file_template() {
+	printf '%s\n' "$2" >"$WORK/templates/$1.json"
+	kill -HUP "$SERVER_PID"
+	wait_for 10 "template $1 read from its file" _template_is "$1" \
+		"$(printf %s "$2" | jq -cS '[.provisioner, (.min // 0), .max]')"
+	assert_eq config "$(jbody -r .source)" "source of $1"
+}
+
+_template_is() {	# NAME [PROVISIONER,MIN,MAX]
+	TOKEN=$SERVER_TOKEN api GET "/api/v1/templates/$1"
+	[ "$STATUS" = 200 ] && [ "$(jbody -cS '[.provisioner, .min, .max]')" = "$2" ]
+}
+
+# envfile_var FILE NAME: NAME's value in an environment file, read by sh as the
+# systemctl stub below reads it (double quotes, as systemd.exec(5) reads them).
+envfile_var() {
+	sh -c '. "$1" && eval "printf %s \"\${$2}\""' _ "$1" "$2"
+}
+
 scale() {	# NAME COUNT
 	TOKEN=$SERVER_TOKEN api POST "/api/v1/templates/$1/scale" "{\"count\":$2}"
 	assert_status 200 "scale $1 to $2"
@@ -106,7 +131,7 @@ exit 0
 EOF
 chmod +x "$WORK/bin/provision" "$WORK/bin/deprovision"
 
-put_template cmd "$(jq -cn --arg p "$WORK/bin/provision" --arg d "$WORK/bin/deprovision" '{
+file_template cmd "$(jq -cn --arg p "$WORK/bin/provision" --arg d "$WORK/bin/deprovision" '{
 	description: "hosts made by a program", capacity: {cpu: 2, memory_mb: 2048, slots: 2},
 	labels: {zone: "z1", kind: "cmd"}, max: 3, autoscale: false, provision_timeout: "30s",
 	provisioner: {type: "command", provision: [$p], deprovision: [$d]}}')"
@@ -154,7 +179,7 @@ assert_status 403 "the join token on a route that is not the agent's"
 TOKEN=$SERVER_TOKEN api_ok 200 GET /api/v1/templates/cmd
 assert_eq 1 "$(jbody .workers.live)" "workers.live of cmd"
 assert_eq '{"ready":1}' "$(jbody -c .workers.by_state)" "workers.by_state of cmd"
-assert_eq api "$(jbody .source)" "source of cmd"
+assert_eq config "$(jbody .source)" "source of cmd (its file)"
 ev=$(events_of provision cmd)
 assert_eq 1 "$(printf %s "$ev" | jq length)" "provision events of cmd"
 assert_eq cmd-1 "$(printf %s "$ev" | jq -r '.[0].data.worker')" "the provision event's worker"
@@ -207,7 +232,7 @@ EOF
 chmod +x "$WORK/bin/provision-fail" "$WORK/bin/deprovision-fail"
 
 t0=$(date +%s%3N)
-put_template nq "$(jq -cn --arg p "$WORK/bin/provision-fail" --arg d "$WORK/bin/deprovision-fail" '{
+file_template nq "$(jq -cn --arg p "$WORK/bin/provision-fail" --arg d "$WORK/bin/deprovision-fail" '{
 	capacity: {cpu: 1, memory_mb: 512, slots: 1}, min: 1, max: 2, autoscale: false,
 	retry_backoff: "500ms", provision_timeout: "20s",
 	provisioner: {type: "command", provision: [$p], deprovision: [$d]}}')"
@@ -218,12 +243,11 @@ while [ $(($(date +%s%3N) - t0)) -lt 6000 ]; do
 done
 n_window=$(wc -l <"$WORK/nq.attempts" 2>/dev/null || echo 0)
 # Stop it: min 0 (desired stays 1, within the new bounds), then scale to 0.
-TOKEN=$SERVER_TOKEN api PUT /api/v1/templates/nq "$(jq -cn --arg p "$WORK/bin/provision-fail" \
+file_template nq "$(jq -cn --arg p "$WORK/bin/provision-fail" \
 	--arg d "$WORK/bin/deprovision-fail" '{
 	capacity: {cpu: 1, memory_mb: 512, slots: 1}, min: 0, max: 2, autoscale: false,
 	retry_backoff: "500ms", provision_timeout: "20s",
 	provisioner: {type: "command", provision: [$p], deprovision: [$d]}}')"
-assert_status 200 "PUT nq again (replaced)"
 assert_eq 1 "$(jbody .desired)" "desired of nq kept within the new [0, 2]"
 scale nq 0
 
@@ -362,24 +386,30 @@ esac
 EOF
 chmod +x "$WORK/bin/systemctl"
 
-put_template sd "$(jq -cn --arg s "$WORK/bin/systemctl" --arg e "$WORK/etc" '{
-	capacity: {cpu: 3, memory_mb: 1024, slots: 2}, labels: {site: "lab"}, max: 2,
+# A label with what double quotes must escape: it reaches the agent as it is.
+odd='say "hi" $HOME `id` \\ back'
+file_template sd "$(jq -cn --arg s "$WORK/bin/systemctl" --arg e "$WORK/etc" --arg o "$odd" '{
+	capacity: {cpu: 3, memory_mb: 1024, slots: 2}, labels: {site: "lab", odd: $o}, max: 2,
 	autoscale: false, provision_timeout: "30s",
 	provisioner: {type: "systemd", systemctl: $s, env_dir: $e}}')"
 scale sd 1
 wait_for 20 "sd-1 ready and online (its agent read the env file)" _worker_ready_online sd-1
 assert_eq '{"cpu":3,"memory_mb":1024,"slots":2}' "$(jbody -c .capacity)" "capacity of sd-1"
-assert_eq '{"site":"lab"}' "$(jbody -c .labels)" "labels of sd-1"
+assert_eq "$(jq -cnS --arg o "$odd" '{site: "lab", odd: $o}')" "$(jbody -cS .labels)" \
+	"labels of sd-1 (from the env file, through the agent)"
 envf=$WORK/etc/agent-sd-1.env
 tokf=$WORK/etc/agent-sd-1.token
 [ -f "$envf" ] || fail "no $envf"
 [ -f "$tokf" ] || fail "no $tokf"
-assert_eq "$SERVER_URL" "$(env_var "$envf" OUTPOST_SERVER)" "OUTPOST_SERVER in the env file"
-assert_eq "$tokf" "$(env_var "$envf" OUTPOST_TOKEN_FILE)" "OUTPOST_TOKEN_FILE in the env file"
-assert_eq "cpu=3,memory_mb=1024,slots=2" "$(env_var "$envf" OUTPOST_CAPACITY)" \
+assert_eq "$SERVER_URL" "$(envfile_var "$envf" OUTPOST_SERVER)" "OUTPOST_SERVER in the env file"
+assert_eq "$tokf" "$(envfile_var "$envf" OUTPOST_TOKEN_FILE)" "OUTPOST_TOKEN_FILE in the env file"
+assert_eq "cpu=3,memory_mb=1024,slots=2" "$(envfile_var "$envf" OUTPOST_CAPACITY)" \
 	"OUTPOST_CAPACITY in the env file"
-assert_eq "site=lab" "$(env_var "$envf" OUTPOST_LABELS)" "OUTPOST_LABELS in the env file"
-bad=$(grep -v '^#' "$envf" | grep -v '^$' | grep -v '^OUTPOST_\(SERVER\|TOKEN_FILE\|CAPACITY\|LABELS\)=')
+assert_eq "odd=$odd,site=lab" "$(sorted_list "$(envfile_var "$envf" OUTPOST_LABELS)")" \
+	"OUTPOST_LABELS in the env file"
+assert_eq "\"cpu=3,memory_mb=1024,slots=2\"" "$(env_var "$envf" OUTPOST_CAPACITY)" \
+	"OUTPOST_CAPACITY's line (quoted)"
+bad=$(grep -v '^#' "$envf" | grep -v '^$' | grep -v '^OUTPOST_\(SERVER\|TOKEN_FILE\|CAPACITY\|LABELS\)="')
 assert_eq "" "$bad" "other lines in the env file"
 assert_eq 600 "$(stat -c %a "$tokf")" "mode of the token file"
 assert_match '^opt_[A-Za-z0-9_-]{43}$' "$(head -n 1 "$tokf")" "the token file's token"
@@ -411,7 +441,7 @@ chmod +x "$WORK/bin/provision-env"
 start_server --state-dir "$SERVER_DIR" --public-url http://outpost.example.test:8080
 TOKEN=$SERVER_TOKEN api_ok 200 GET /api/v1/templates
 assert_eq "cmd nq sd st" "$(jbody -r '[.items[].name] | join(" ")')" "the templates after a restart"
-put_template pub "$(jq -cn --arg p "$WORK/bin/provision-env" '{
+file_template pub "$(jq -cn --arg p "$WORK/bin/provision-env" '{
 	capacity: {cpu: 1, memory_mb: 512, slots: 1}, max: 1, autoscale: false,
 	provisioner: {type: "command", provision: [$p], deprovision: ["/bin/true"]}}')"
 scale pub 1
@@ -429,7 +459,7 @@ printf '#!/bin/sh\necho "$OUTPOST_WORKER" >>"%s/slow.started"\nsleep 30\n' "$WOR
 printf '#!/bin/sh\necho "$OUTPOST_WORKER" >>"%s/slow.deprovisioned"\nsleep 2\n' "$WORK" \
 	>"$WORK/bin/deprovision-slow"
 chmod +x "$WORK/bin/provision-slow" "$WORK/bin/deprovision-slow"
-put_template slow "$(jq -cn --arg p "$WORK/bin/provision-slow" --arg d "$WORK/bin/deprovision-slow" '{
+file_template slow "$(jq -cn --arg p "$WORK/bin/provision-slow" --arg d "$WORK/bin/deprovision-slow" '{
 	capacity: {cpu: 1, memory_mb: 512, slots: 1}, max: 1, autoscale: false,
 	retry_backoff: "200ms", provisioner: {type: "command", provision: [$p], deprovision: [$d]}}')"
 scale slow 1
@@ -448,7 +478,7 @@ assert_eq slow-1 "$(jbody -r '[.items[].name] | join(" ")')" "the workers of slo
 printf '#!/bin/sh\necho x >>"%s/flaky.tries"\n[ "$(wc -l <"%s/flaky.tries")" -ge 3 ]\n' "$WORK" \
 	"$WORK" >"$WORK/bin/deprovision-flaky"
 chmod +x "$WORK/bin/deprovision-flaky"
-put_template flaky "$(jq -cn --arg p "$WORK/bin/provision-env" --arg d "$WORK/bin/deprovision-flaky" '{
+file_template flaky "$(jq -cn --arg p "$WORK/bin/provision-env" --arg d "$WORK/bin/deprovision-flaky" '{
 	capacity: {cpu: 1, memory_mb: 512, slots: 1}, max: 1, autoscale: false,
 	retry_backoff: "200ms", provision_timeout: "30s",
 	provisioner: {type: "command", provision: [$p], deprovision: [$d]}}')"

@@ -14,7 +14,7 @@
 # is in memory here when /dev/shm is there, so that a slow disk's fsync (which
 # every commit pays, a request's as much as a provision's) is not what is tested.
 #
-# The agents are a stub (the template's provisioner.agent): a shell that
+# The agents are a stub (the server's agent_program): a shell that
 # records its --name and sleeps, so that what is measured is the server, not
 # 32 real agents starting on two cores.
 . "$(dirname "$0")/lib.sh"
@@ -43,7 +43,7 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then
 	_rm_state() { rm -rf "$STATE"; }
 	CLEANUP_HOOKS+=(_rm_state)
 fi
-start_server --state-dir "$STATE"
+start_server --state-dir "$STATE" --agent-program "$WORK/bin/stub-agent"
 
 # The lag histogram's observations above BOUND, and all of them: "OVER COUNT".
 lag_over() {
@@ -71,9 +71,9 @@ printf '%s\n' "$BODY" | grep -qx '# TYPE outpost_loop_lag_seconds histogram' ||
 	fail "/metrics lacks '# TYPE outpost_loop_lag_seconds histogram'"
 wait_for 5 "the lag timer's first observations" _lag_seen_after 0
 
-TOKEN=$SERVER_TOKEN api PUT /api/v1/templates/burst "$(jq -cn --arg a "$WORK/bin/stub-agent" \
+TOKEN=$SERVER_TOKEN api PUT /api/v1/templates/burst "$(jq -cn \
 	--argjson n "$N" '{capacity: {cpu: 1, memory_mb: 64, slots: 1}, min: 0, max: $n,
-	autoscale: false, provision_timeout: "10m", provisioner: {type: "local", agent: $a}}')"
+	autoscale: false, provision_timeout: "10m", provisioner: {type: "local"}}')"
 assert_status 201 "PUT /api/v1/templates/burst"
 
 read -r over_before n_before <<EOF
