@@ -12,7 +12,8 @@ const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"log_level", "ws_ping_interval", "ws_max_lag", "shutdown_grace", "rate_limit", "rate_burst",
 	"worker_offline_after", "worker_lost_after", "scheduler_policy", "lead_time",
 	"scheduler_interval", "instance_retention", "hook_timeout", "template_dir", "agent_program",
-	"public_url", "runbook_dir", "alerts_file", "web_dir", "bootstrap_css", "session_ttl", NULL };
+	"public_url", "runbook_dir", "alerts_file", "web_dir", "bootstrap_css", "session_ttl",
+	"max_connections", "max_connections_per_address", "body_timeout", NULL };
 
 void
 server_config_defaults(struct server_config *c)
@@ -49,6 +50,9 @@ server_config_defaults(struct server_config *c)
 	snprintf(c->web_dir, sizeof(c->web_dir), "%s", WEBDIR);
 	snprintf(c->bootstrap_css, sizeof(c->bootstrap_css), "%s", BOOTSTRAP_CSS);
 	c->session_ttl_ms = 12 * 3600000LL;
+	c->max_connections = 1024;
+	c->max_connections_per_address = 256;
+	c->body_timeout_ms = 30000;
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", ":8080" (every address, IPv4 and IPv6), "localhost:0". */
@@ -203,12 +207,24 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 			snprintf(err, errlen, "%s must be an integer from 0 to 1000000 (0: no limit)", key);
 			return -1;
 		}
+	} else if (strcmp(key, "max_connections") == 0 ||
+	    strcmp(key, "max_connections_per_address") == 0) {
+		int64_t *dst = strlen(key) > 15 ? &c->max_connections_per_address :
+		    &c->max_connections;
+
+		if (parse_int64(v, 1, 10000, dst) != 0) {
+			snprintf(err, errlen, "%s must be an integer from 1 to 10000", key);
+			return -1;
+		}
+	} else if (strcmp(key, "body_timeout") == 0) {
+		return set_duration(key, v, 1000, 600000, &c->body_timeout_ms, err, errlen);
 	} else {
 		snprintf(err, errlen, "unknown key %s (keys: listen, state_dir, log_format, "
 		    "log_level, ws_ping_interval, ws_max_lag, shutdown_grace, rate_limit, rate_burst, "
 		    "worker_offline_after, worker_lost_after, scheduler_policy, lead_time, "
 		    "scheduler_interval, instance_retention, hook_timeout, template_dir, agent_program, "
-		    "public_url, runbook_dir, alerts_file, web_dir, bootstrap_css, session_ttl)",
+		    "public_url, runbook_dir, alerts_file, web_dir, bootstrap_css, session_ttl, "
+		    "max_connections, max_connections_per_address, body_timeout)",
 		    key);
 		return -1;
 	}

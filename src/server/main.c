@@ -189,6 +189,9 @@ reload(struct app *a)
 	snprintf(a->cfg.web_dir, sizeof(a->cfg.web_dir), "%s", c.web_dir);
 	snprintf(a->cfg.bootstrap_css, sizeof(a->cfg.bootstrap_css), "%s", c.bootstrap_css);
 	a->cfg.session_ttl_ms = c.session_ttl_ms;	/* for sessions made from now on */
+	a->cfg.max_connections = c.max_connections;	/* for connections accepted from now on */
+	a->cfg.max_connections_per_address = c.max_connections_per_address;
+	a->cfg.body_timeout_ms = c.body_timeout_ms;
 	if (templates_load_dir(a->store, a->cfg.template_dir, 0, err, sizeof(err)) != 0)
 		log_error("config.reload", "error", err, "outcome", "the other templates loaded", NULL);
 	snprintf(a->cfg.runbook_dir, sizeof(a->cfg.runbook_dir), "%s", c.runbook_dir);
@@ -438,6 +441,7 @@ out:
 	scaler_free();
 	children_free();
 	http_cache_clear();
+	door_free();
 	events_shutdown();
 	auth_free();
 	sessions_free();
