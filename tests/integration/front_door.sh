@@ -91,17 +91,23 @@ elif mode == "drip":
     out, first, closed = read_answer(s, t0)
     print(status(out), first, closed, sent)
 elif mode == "hold":
-    # hold SRC N: N connections from SRC, each with one answered request, kept open.
+    # hold SRC N TOKEN: N event-stream websockets from SRC, each upgraded, kept open (an
+    # idle HTTP connection would be closed after the keep-alive timeout).
     held = []
     for _ in range(int(args[1])):
         s = connect(args[0])
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: outpost.events.v1\r\n"
+                   "Authorization: Bearer %s\r\n\r\n" % args[2]).encode())
         got = b""
-        while b"ok\n" not in got:
+        while b"\r\n\r\n" not in got:
             d = s.recv(4096)
             if not d:
                 sys.exit("a held connection was closed: %r" % got)
             got += d
+        if not got.startswith(b"HTTP/1.1 101"):
+            sys.exit("a held connection was not upgraded: %r" % got[:200])
         held.append(s)
     print("held", flush=True)
     time.sleep(60)
@@ -206,10 +212,10 @@ api_ok 200 GET /api/v1/tokens
 assert_eq "$tokens_before" "$(jbody '.items | length')" "tokens after every refused request"
 stop_server
 
-# ---- connection caps: 3 from one address, 5 in all ----
+# ---- connection caps: 3 from one address, 5 in all, websockets counted ----
 start_server --state-dir "$WORK/state2" --max-connections 5 --max-connections-per-address 3
 PORT=${SERVER_URL##*:}
-door hold 127.0.0.2 3 >"$WORK/hold2.out" 2>&1 &
+python3 "$WORK/door.py" "$PORT" hold 127.0.0.2 3 "$SERVER_TOKEN" >"$WORK/hold2.out" 2>&1 &
 hold2=$!
 track_pid $hold2
 wait_for 10 "3 connections held from 127.0.0.2" grep -q held "$WORK/hold2.out"
@@ -218,7 +224,7 @@ raw_check "a fourth connection from 127.0.0.2" 503 unavailable "" \
 assert_eq 1 "$(printf %s "$RAW_LINE" | cut -d' ' -f4)" "Retry-After of the 503"
 raw_check "a websocket over the cap" 503 unavailable "" \
 	'GET /api/v1/events HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: outpost.events.v1\r\n\r\n' 127.0.0.2
-door hold 127.0.0.3 2 >"$WORK/hold3.out" 2>&1 &
+python3 "$WORK/door.py" "$PORT" hold 127.0.0.3 2 "$SERVER_TOKEN" >"$WORK/hold3.out" 2>&1 &
 hold3=$!
 track_pid $hold3
 wait_for 10 "2 connections held from 127.0.0.3" grep -q held "$WORK/hold3.out"
