@@ -1,12 +1,13 @@
 /*
  * HTTP: the libwebsockets callback for plain requests, the route tables, and
  * the response writer. The callback stays thin: it collects the method,
- * path, query, headers and body; dispatch() finds the route, asks
- * http_authorize() (http_auth.c) whether the caller may call it and the
- * response cache (http_cache.c) whether the answer is kept, then hands a
- * struct req to the route's function, which knows nothing of libwebsockets,
- * and writes the struct resp it filled in one lws_write (headers and body in
- * one buffer; see docs/architecture.md for why).
+ * path, query and headers; request_decide() finds the route and asks
+ * http_authorize() (http_auth.c) whether the caller may call it, before any
+ * byte of a body is read (the front door's checks are http_door.c's); once
+ * the body is in, dispatch() asks the response cache (http_cache.c) whether
+ * the answer is kept, then hands a struct req to the route's function, which
+ * knows nothing of libwebsockets, and writes the struct resp it filled in one
+ * lws_write (headers and body in one buffer; see docs/architecture.md for why).
  *
  * It must never decide who may do what itself: the rules are http_auth.c's
  * (the websocket upgrade's, confirm_upgrade(), excepted).
