@@ -100,7 +100,7 @@ sign_out(struct req *rq, struct resp *rs)
 }
 
 const struct route api_session_routes[] = {
-	{ "POST", "/api/v1/session", ROLE_NONE, sign_in, NULL, ROUTE_SIGN_IN },
+	{ "POST", "/api/v1/session", ROLE_NONE, sign_in, NULL, ROUTE_SIGN_IN | ROUTE_SMALL_BODY },
 	{ "GET", "/api/v1/session", ROLE_VIEWER, get, NULL, 0 },
 	{ "DELETE", "/api/v1/session", ROLE_VIEWER, sign_out, NULL, 0 },
 	{ NULL, NULL, ROLE_NONE, NULL, NULL, 0 },

@@ -14,7 +14,8 @@ const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"scheduler_interval", "instance_retention", "hook_timeout", "template_dir", "agent_program",
 	"public_url", "runbook_dir", "alerts_file", "web_dir", "bootstrap_css", "session_ttl",
 	"tls_listen", "tls_cert", "tls_key", "trusted_proxies",
-	"api_program_provisioners", NULL };
+	"api_program_provisioners", "max_connections", "max_connections_per_address",
+	"body_timeout", NULL };
 
 void
 server_config_defaults(struct server_config *c)
@@ -52,6 +53,9 @@ server_config_defaults(struct server_config *c)
 	snprintf(c->bootstrap_css, sizeof(c->bootstrap_css), "%s", BOOTSTRAP_CSS);
 	c->session_ttl_ms = 12 * 3600000LL;
 	c->tls_port = -1;
+	c->max_connections = 1024;
+	c->max_connections_per_address = 256;
+	c->body_timeout_ms = 30000;
 }
 
 /* Settings that make sense only together. Returns 0, or -1 with err. */
@@ -237,6 +241,17 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 			snprintf(err, errlen, "%s must be an integer from 0 to 1000000 (0: no limit)", key);
 			return -1;
 		}
+	} else if (strcmp(key, "max_connections") == 0 ||
+	    strcmp(key, "max_connections_per_address") == 0) {
+		int64_t *dst = strlen(key) > 15 ? &c->max_connections_per_address :
+		    &c->max_connections;
+
+		if (parse_int64(v, 1, 10000, dst) != 0) {
+			snprintf(err, errlen, "%s must be an integer from 1 to 10000", key);
+			return -1;
+		}
+	} else if (strcmp(key, "body_timeout") == 0) {
+		return set_duration(key, v, 1000, 600000, &c->body_timeout_ms, err, errlen);
 	} else if (strcmp(key, "tls_listen") == 0) {
 		if (*v == '\0') {
 			c->tls_port = -1;	/* none */

@@ -1,12 +1,13 @@
 /*
  * HTTP: the libwebsockets callback for plain requests, the route tables, and
  * the response writer. The callback stays thin: it collects the method,
- * path, query, headers and body; dispatch() finds the route, asks
- * http_authorize() (http_auth.c) whether the caller may call it and the
- * response cache (http_cache.c) whether the answer is kept, then hands a
- * struct req to the route's function, which knows nothing of libwebsockets,
- * and writes the struct resp it filled in one lws_write (headers and body in
- * one buffer; see docs/architecture.md for why).
+ * path, query and headers; request_decide() finds the route and asks
+ * http_authorize() (http_auth.c) whether the caller may call it, before any
+ * byte of a body is read (the front door's checks are http_door.c's); once
+ * the body is in, dispatch() asks the response cache (http_cache.c) whether
+ * the answer is kept, then hands a struct req to the route's function, which
+ * knows nothing of libwebsockets, and writes the struct resp it filled in one
+ * lws_write (headers and body in one buffer; see docs/architecture.md for why).
  *
  * It must never decide who may do what itself: the rules are http_auth.c's
  * (the websocket upgrade's, confirm_upgrade(), excepted).
@@ -45,10 +46,17 @@ struct pss_http {
 	const char *allow;	/* for a 405: the methods the path takes */
 	struct sbuf body;
 	long long content_length;
-	int is_too_large;
+	int has_body;		/* content_length > 0: a body follows the headers */
+	int is_body_read;	/* ... and it has all come */
+	int is_answered;
+	int must_close;		/* a body method with no Content-Length: lws reads on */
 	int is_in_flight;
 	int is_after_sigterm;	/* began after SIGTERM: refused; those before are finished */
 	struct timespec t0;
+	struct req rq;		/* from the headers: route, caller, query; the body at the end */
+	const struct route *route;
+	char actor[sizeof(((struct req *)0)->tok.name)];
+	struct door_body door;	/* the body's deadline, or the drain of a refused one */
 };
 
 const struct route *const http_route_tables[] = {
@@ -298,7 +306,9 @@ add_header(struct lws *wsi, const char *name, const char *value, unsigned char *
 
 /*
  * Headers and body go out in one buffer and one write. Returns what the
- * callback should return: -1 closes the connection.
+ * callback should return: -1 closes the connection. An answer given before
+ * the request's body came closes the connection too, after a bounded drain
+ * of that body (http_door.c), so that a client still sending reads it.
  */
 static int
 write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, struct resp *rs,
@@ -307,7 +317,10 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 	unsigned char *buf, *start, *p, *end;
 	char num[32];
 	enum log_level level;
-	int rc = 0;
+	int rc = 0, is_drain = pss->has_body && !pss->is_body_read;
+
+	must_close = must_close || is_drain || pss->must_close;
+	pss->is_answered = 1;
 
 	buf = malloc(LWS_PRE + HEADER_ROOM + len);
 	if (buf == NULL)
@@ -372,6 +385,11 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 	if (pss->is_in_flight) {
 		pss->is_in_flight = 0;
 		the_app->in_flight--;
+	}
+	if (rc == 0 && is_drain) {
+		pss->has_body = 0;
+		door_body_drain(&pss->door, wsi, pss->content_length);
+		return 0;
 	}
 	if (rc != 0 || must_close)
 		return -1;
@@ -457,69 +475,104 @@ is_not_modified(const struct req *rq, const struct resp *rs)
 }
 
 /*
- * One request, its body read: the route, who may call it, its query, the
- * cache, the route's function, the answer.
+ * One request, its body read (or none to come): the cache, the route's
+ * function, the answer. request_decide() found the route and the caller.
  */
 static int
 dispatch(struct lws *wsi, struct pss_http *pss)
 {
-	static const char *const no_query[] = { NULL };
-	struct req rq = { 0 };
+	struct req *rq = &pss->rq;
 	struct resp rs = { 0 };
-	struct http_creds creds = creds_of(pss);
 	struct http_cache_ref cref;
-	struct op_err e = { 0 };
-	const struct route *r;
 	const char *body;
 	size_t len;
-	char actor[sizeof(rq.tok.name)], allow[ALLOW_BUF];
-	int rc, wait;
+	int rc;
 
-	rq.method = pss->method;
-	rq.path = pss->path;
-	rq.args = pss->args;
-	rq.nargs = pss->nargs;
-	rq.body = pss->body.p;
-	rq.body_len = pss->body.len;
-	rq.request_id = pss->rid;
-	rq.if_none_match = pss->inm[0] ? pss->inm : NULL;
-	rq.is_tls = pss->is_tls;
-	rq.app = the_app;
-	if (pss->is_after_sigterm)
-		return write_error(wsi, pss, &rq, 503, "unavailable", "",
-		    "outpostd is shutting down", 1);
-	r = route_find(&rq, pss->parambuf, sizeof(pss->parambuf), allow, sizeof(allow));
-	if (r == NULL)
-		return dispatch_unrouted(wsi, pss, &rq, allow);
-	rq.route = r->pattern;
-	if (http_authorize(r, &creds, &the_app->cfg, &rq.tok, &wait, &e) != 0)
-		return write_op_err(wsi, pss, &rq, &e, wait, 0);
-	if (r->role != ROLE_NONE) {
-		snprintf(actor, sizeof(actor), "%s", rq.tok.name);
-		rq.actor = actor;
-	}
-	/* Each route names the query parameters it takes; anything else is refused. */
-	if (req_query_check(&rq, r->query ? r->query : no_query, &e) != 0)
-		return write_op_err(wsi, pss, &rq, &e, 0, 0);
+	assert(pss->route != NULL);
+	rq->body = pss->body.p;
+	rq->body_len = pss->body.len;
 	/* A cached GET: the same path and query at the same data version. */
-	if (http_cache_get(&rq, &cref, &rs, &body, &len)) {
-		if (is_not_modified(&rq, &rs)) {
+	if (http_cache_get(rq, &cref, &rs, &body, &len)) {
+		if (is_not_modified(rq, &rs)) {
 			rs.status = 304;
-			return write_response(wsi, pss, &rq, &rs, NULL, 0, 0);
+			return write_response(wsi, pss, rq, &rs, NULL, 0, 0);
 		}
-		return write_response(wsi, pss, &rq, &rs, body, len, 0);
+		return write_response(wsi, pss, rq, &rs, body, len, 0);
 	}
 	sbuf_init(&rs.body);
-	r->fn(&rq, &rs);
+	pss->route->fn(rq, &rs);
 	store_idle(the_app->store);
-	if (http_cache_put(&cref, &rs) && is_not_modified(&rq, &rs)) {
+	if (http_cache_put(&cref, &rs) && is_not_modified(rq, &rs)) {
 		rs.status = 304;
-		rc = write_response(wsi, pss, &rq, &rs, NULL, 0, 0);
+		rc = write_response(wsi, pss, rq, &rs, NULL, 0, 0);
 	} else {
-		rc = write_response(wsi, pss, &rq, &rs, rs.body.p, rs.body.len, 0);
+		rc = write_response(wsi, pss, rq, &rs, rs.body.p, rs.body.len, 0);
 	}
 	sbuf_free(&rs.body);
 	return rc;
+}
+
+/* The body's deadline passed before it all came: 408, and the connection closes. */
+static void
+body_expired(struct door_body *b)
+{
+	struct pss_http *pss = lws_container_of(b, struct pss_http, door);
+	char msg[MESSAGE_BUF];
+
+	pss->has_body = 0;	/* no drain: it was given its time */
+	snprintf(msg, sizeof(msg), "the body did not come within %lld s of the headers",
+	    (long long)(the_app->cfg.body_timeout_ms / 1000));
+	write_error(b->wsi, pss, &pss->rq, 408, "request_timeout", "", msg, 1);
+}
+
+/*
+ * The headers are in: the route, who may call it, its query and the size
+ * of its body are decided now, before any byte of the body is read, so a
+ * refused request costs no buffer and no parse. Then the body is read (with
+ * its deadline), or the request, having none, is answered.
+ */
+static int
+request_decide(struct lws *wsi, struct pss_http *pss)
+{
+	static const char *const no_query[] = { NULL };
+	struct req *rq = &pss->rq;
+	struct http_creds creds = creds_of(pss);
+	struct op_err e = { 0 };
+	const struct route *r;
+	char allow[ALLOW_BUF];
+	int wait;
+
+	if (door_conn_is_over(wsi))
+		return write_error(wsi, pss, rq, 503, "unavailable", "",
+		    "too many connections: try again later", 1);
+	if (pss->is_after_sigterm)
+		return write_error(wsi, pss, rq, 503, "unavailable", "",
+		    "outpostd is shutting down", 1);
+	r = route_find(rq, pss->parambuf, sizeof(pss->parambuf), allow, sizeof(allow));
+	if (r == NULL)
+		return dispatch_unrouted(wsi, pss, rq, allow);
+	rq->route = r->pattern;
+	if (http_authorize(r, &creds, &the_app->cfg, &rq->tok, &wait, &e) != 0)
+		return write_op_err(wsi, pss, rq, &e, wait, 0);
+	if (r->role != ROLE_NONE) {
+		snprintf(pss->actor, sizeof(pss->actor), "%s", rq->tok.name);
+		rq->actor = pss->actor;
+	}
+	/* Each route names the query parameters it takes; anything else is refused. */
+	if (req_query_check(rq, r->query ? r->query : no_query, &e) != 0)
+		return write_op_err(wsi, pss, rq, &e, 0, 0);
+	if (pss->content_length > door_body_cap(r)) {
+		op_err_set(&e, 413, "payload_too_large", "", "the body is larger than %lld bytes, "
+		    "this route's limit", door_body_cap(r));
+		return write_op_err(wsi, pss, rq, &e, 0, 0);
+	}
+	pss->route = r;
+	if (pss->has_body && !pss->is_body_read && (strcmp(rq->method, "POST") == 0 ||
+	    strcmp(rq->method, "PUT") == 0 || strcmp(rq->method, "PATCH") == 0)) {
+		door_body_arm(&pss->door, wsi, the_app->cfg.body_timeout_ms, body_expired);
+		return 0;
+	}
+	return dispatch(wsi, pss);
 }
 
 static const char *
@@ -550,7 +603,8 @@ method_of(struct lws *wsi)
 #define MAX_ARG_VALUE 1000
 
 static int
-collect_args(struct lws *wsi, struct pss_http *pss, char *why, size_t whylen, int *is_bad)
+collect_args(struct lws *wsi, struct pss_http *pss, char *why, size_t whylen, char *field,
+    size_t fieldlen, int *is_bad)
 {
 	size_t used = 0;
 	const char *eq;
@@ -585,8 +639,13 @@ collect_args(struct lws *wsi, struct pss_http *pss, char *why, size_t whylen, in
 		 * separates pairs in the cache's key). */
 		for (const unsigned char *c = (const unsigned char *)pss->argbuf + used; *c; c++) {
 			if (*c < 0x20 || *c == 0x7f) {
-				snprintf(why, whylen, "query parameter %.*s holds a control character",
-				    eq ? (int)(eq - (pss->argbuf + used)) : 32, pss->argbuf + used);
+				const unsigned char *a = (const unsigned char *)pss->argbuf + used;
+				size_t k = 0;
+
+				while (a[k] != '\0' && a[k] != '=' && a[k] >= 0x20 && a[k] != 0x7f)
+					k++;
+				snprintf(field, fieldlen, "%.*s", (int)k, (const char *)a);
+				snprintf(why, whylen, "query parameter %s holds a control character", field);
 				*is_bad = 1;
 				return -1;
 			}
@@ -693,11 +752,12 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 {
 	static unsigned long long counter;
 	const char *m = method_of(wsi);
-	char buf[64], why[160];
-	int is_bad = 0;
-	struct req rq = { .method = m ? m : "?", .path = path };
+	char buf[64], why[160], field[64] = "";
+	int is_bad = 0, framing;
+	struct req *rq = &pss->rq;
 
-	sbuf_free(&pss->body);	/* a kept-alive connection's previous request */
+	door_body_stop(&pss->door);	/* a kept-alive connection's previous request */
+	sbuf_free(&pss->body);
 	memset(pss, 0, sizeof(*pss));
 	sbuf_init(&pss->body);
 	clock_gettime(CLOCK_MONOTONIC, &pss->t0);
@@ -707,38 +767,64 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	pss->is_after_sigterm = the_app->is_draining;
 	the_app->in_flight++;
 	snprintf(pss->method, sizeof(pss->method), "%s", m ? m : "?");
-	rq.method = pss->method;
+	rq->method = pss->method;
+	rq->path = path;
+	rq->request_id = pss->rid;
+	rq->app = the_app;
+	framing = door_content_length(wsi, &pss->content_length, why, sizeof(why));
+	pss->has_body = framing > 0 && pss->content_length > 0;
 	if (strlen(path) >= sizeof(pss->path))
-		return write_error(wsi, pss, &rq, 414, "invalid_argument", "", "the path is too long", 1);
+		return write_error(wsi, pss, rq, 414, "invalid_argument", "", "the path is too long", 1);
 	snprintf(pss->path, sizeof(pss->path), "%s", path);
-	rq.path = pss->path;
+	rq->path = pss->path;
 	if (m == NULL)
-		return write_error(wsi, pss, &rq, 405, "method_not_allowed", "", "unknown method", 1);
-	if (collect_args(wsi, pss, why, sizeof(why), &is_bad) != 0)
-		return write_error(wsi, pss, &rq, is_bad ? 400 : 414, "invalid_argument", "", why, 1);
+		return write_error(wsi, pss, rq, 405, "method_not_allowed", "", "unknown method", 1);
+	if (framing < 0) {
+		pss->has_body = 0;	/* its length unknown: nothing to drain */
+		return write_error(wsi, pss, rq, 400, "invalid_argument", "Content-Length", why, 1);
+	}
+	if (collect_args(wsi, pss, why, sizeof(why), field, sizeof(field), &is_bad) != 0)
+		return write_error(wsi, pss, rq, is_bad ? 400 : 414, "invalid_argument", field,
+		    why, 1);
+	if (door_request_line_is_cut(wsi)) {
+		if (pss->nargs > 0) {
+			const char *a = pss->args[pss->nargs - 1];
+
+			snprintf(field, sizeof(field), "%.*s", (int)strcspn(a, "="), a);
+			snprintf(why, sizeof(why), "query parameter %s holds an encoded CR or LF",
+			    field);
+		} else {
+			snprintf(why, sizeof(why), "the path holds an encoded CR or LF");
+		}
+		return write_error(wsi, pss, rq, 400, "invalid_argument", field, why, 1);
+	}
+	rq->args = pss->args;
+	rq->nargs = pss->nargs;
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) >= (int)sizeof(pss->auth))
-		return write_error(wsi, pss, &rq, 431, "invalid_argument", "Authorization",
+		return write_error(wsi, pss, rq, 431, "invalid_argument", "Authorization",
 		    "the Authorization header is too long", 1);
 	lws_hdr_copy(wsi, pss->auth, sizeof(pss->auth), WSI_TOKEN_HTTP_AUTHORIZATION);
 	lws_hdr_copy(wsi, pss->inm, sizeof(pss->inm), WSI_TOKEN_HTTP_IF_NONE_MATCH);
+	rq->if_none_match = pss->inm[0] ? pss->inm : NULL;
 	read_browser_headers(wsi, pss);
-	if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0) {
-		if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
-		    strcasestr(buf, "chunked") != NULL)
-			return write_error(wsi, pss, &rq, 411, "invalid_argument", "Content-Length",
+	rq->is_tls = pss->is_tls;
+	if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_TRANSFER_ENCODING) != 0) {
+		pss->has_body = 0;	/* framed otherwise than by its length: not drained */
+		if (strcasestr(buf, "chunked") != NULL)
+			return write_error(wsi, pss, rq, 411, "invalid_argument", "Content-Length",
 			    "send the body with a Content-Length; chunked bodies are not read", 1);
-		if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
-			pss->content_length = strtoll(buf, NULL, 10);
-			if (pss->content_length > MAX_BODY)
-				return write_error(wsi, pss, &rq, 413, "payload_too_large", "",
-				    "the body is larger than 1 MiB", 1);
-			/* lws reports an empty body through the body callbacks only for POST. */
-			if (pss->content_length > 0 || strcmp(m, "POST") == 0)
-				return 0;
-		}
-		/* No Content-Length and not chunked: there is no body. */
+		return write_error(wsi, pss, rq, 400, "invalid_argument", "Transfer-Encoding",
+		    "send the body with a Content-Length and no Transfer-Encoding", 1);
 	}
-	return dispatch(wsi, pss);
+	if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0) {
+		/* lws would read on to the close as a body: close after the answer. */
+		if (framing == 0)
+			pss->must_close = 1;
+		/* lws reports an empty POST body through the body callbacks: decided there. */
+		else if (pss->content_length == 0 && strcmp(m, "POST") == 0)
+			return 0;
+	}
+	return request_decide(wsi, pss);
 }
 
 /*
@@ -796,8 +882,9 @@ confirm_upgrade(struct lws *wsi)
 		    "the event stream's subprotocol is outpost.events.v1", 1);
 		return 1;
 	}
-	if (the_app->is_draining) {
-		write_error(wsi, pss, &rq, 503, "unavailable", "", "outpostd is shutting down", 1);
+	if (the_app->is_draining || door_conn_is_over(wsi)) {
+		write_error(wsi, pss, &rq, 503, "unavailable", "", the_app->is_draining ?
+		    "outpostd is shutting down" : "too many connections: try again later", 1);
 		return 1;
 	}
 	lws_hdr_copy(wsi, pss->auth, sizeof(pss->auth), WSI_TOKEN_HTTP_AUTHORIZATION);
@@ -846,28 +933,35 @@ callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 	case LWS_CALLBACK_HTTP:
 		return request_start(wsi, pss, in ? (const char *)in : "/");
 	case LWS_CALLBACK_HTTP_BODY:
-		if (pss->is_too_large)
-			return 0;
-		if (pss->body.len + len > MAX_BODY) {
-			pss->is_too_large = 1;
-			sbuf_free(&pss->body);
-			return 0;
+		switch (door_body_take(&pss->door, len)) {
+		case -1:
+			return -1;	/* past its deadline, or drained enough */
+		case 1:
+			return 0;	/* answered already: dropped */
 		}
-		if (sbuf_append(&pss->body, in, len) != 0)
+		if (pss->is_answered || len == 0)
+			return 0;
+		/* lws gives no more than Content-Length, which the route's cap was checked on. */
+		if (pss->body.len + len > (size_t)pss->content_length)
 			return -1;
-		return 0;
-	case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
-		if (pss->is_too_large) {
-			struct req rq = { .method = pss->method, .path = pss->path };
-
-			return write_error(wsi, pss, &rq, 413, "payload_too_large", "",
-			    "the body is larger than 1 MiB", 1);
-		}
-		return dispatch(wsi, pss);
-	}
+		return sbuf_append(&pss->body, in, len) != 0 ? -1 : 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (pss->door.is_draining || pss->door.is_expired)
+			return -1;	/* the answer said the connection closes */
+		if (pss->is_answered)
+			return 0;
+		door_body_stop(&pss->door);
+		pss->is_body_read = 1;
+		return pss->route != NULL ? dispatch(wsi, pss) : request_decide(wsi, pss);
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		return door_conn_open(wsi, &the_app->cfg);
+	case LWS_CALLBACK_WSI_DESTROY:
+		door_conn_close(wsi);
+		break;
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss != NULL) {
+			door_body_stop(&pss->door);
 			sbuf_free(&pss->body);
 			if (pss->is_in_flight) {
 				pss->is_in_flight = 0;

@@ -200,6 +200,9 @@ reload(struct app *a)
 	snprintf(a->cfg.bootstrap_css, sizeof(a->cfg.bootstrap_css), "%s", c.bootstrap_css);
 	a->cfg.session_ttl_ms = c.session_ttl_ms;	/* for sessions made from now on */
 	a->cfg.api_program_provisioners = c.api_program_provisioners;
+	a->cfg.max_connections = c.max_connections;	/* for connections accepted from now on */
+	a->cfg.max_connections_per_address = c.max_connections_per_address;
+	a->cfg.body_timeout_ms = c.body_timeout_ms;
 	if (templates_load_dir(a->store, a->cfg.template_dir, 0, err, sizeof(err)) != 0)
 		log_error("config.reload", "error", err, "outcome", "the other templates loaded", NULL);
 	snprintf(a->cfg.runbook_dir, sizeof(a->cfg.runbook_dir), "%s", c.runbook_dir);
@@ -394,6 +397,9 @@ main(int argc, char **argv)
 	if (app.cfg.tls_port >= 0)
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.max_http_header_data = 8192;
+	/* Bodies are read this much a call (4 KiB by default): a 1 MiB body, or a refused one
+	 * drained, in 16 reads rather than 256. */
+	info.pt_serv_buf_size = 64 * 1024;
 	info.retry_and_idle_policy = &ping;
 	app.lws = lws_create_context(&info);
 	if (app.lws == NULL) {
@@ -512,6 +518,7 @@ out:
 	scaler_free();
 	children_free();
 	http_cache_clear();
+	door_free();
 	events_shutdown();
 	auth_free();
 	sessions_free();

@@ -118,6 +118,9 @@ struct server_config {
 	char tls_key[PATH_SETTING_MAX];	/* PEM: its private key */
 	struct addr_list trusted_proxies;	/* whose X-Forwarded-For and -Proto count */
 	int api_program_provisioners;	/* the API may name a provisioner's programs */
+	int64_t max_connections;	/* open at once, websockets too; more get 503 */
+	int64_t max_connections_per_address;	/* open at once from one client address */
+	int64_t body_timeout_ms;	/* a request's body must be whole this long after its headers */
 };
 
 void server_config_defaults(struct server_config *c);
@@ -404,6 +407,9 @@ struct route {
 #define ROUTE_SIGN_IN 0x1u
 /* The one route a join token may call (POST /api/v1/agent/register). */
 #define ROUTE_JOIN 0x2u
+/* A route whose body is small (signing in): over SMALL_BODY gets 413. */
+#define ROUTE_SMALL_BODY 0x4u
+#define SMALL_BODY (4 * 1024)
 
 /* Route tables, one per api_*.c, ending with a NULL method. */
 extern const struct route api_definitions_routes[];
@@ -445,6 +451,30 @@ int http_agent_acts_for(const struct auth_token *tok, const char *name, const ch
 /* May join token tok register worker name of template tmpl (or NULL)? 0, or -1 (403). */
 int http_join_allows(const struct auth_token *tok, const char *name, const char *tmpl,
     struct op_err *err);
+
+/* ---- the front door: connections, framing, a body's clock (http_door.c) ---- */
+#define DOOR_DRAIN_MS 2000	/* a refused body is read and dropped this long at most, */
+#define DOOR_DRAIN_BYTES (2LL * 1024 * 1024)	/* and this much, before the close */
+struct door_body {
+	lws_sorted_usec_list_t sul;
+	struct lws *wsi;
+	void (*on_expiry)(struct door_body *b);	/* the deadline passed while reading */
+	long long drain_left;	/* bytes a refused body may still send */
+	int is_draining;	/* answered: what comes is dropped */
+	int is_expired;
+};
+int door_conn_open(struct lws *wsi, const struct server_config *cfg);
+void door_conn_close(const struct lws *wsi);
+int door_conn_is_over(const struct lws *wsi);
+void door_free(void);
+int door_content_length(struct lws *wsi, long long *len, char *why, size_t whylen);
+int door_request_line_is_cut(struct lws *wsi);
+long long door_body_cap(const struct route *r);
+void door_body_arm(struct door_body *b, struct lws *wsi, int64_t ms,
+    void (*on_expiry)(struct door_body *b));
+void door_body_drain(struct door_body *b, struct lws *wsi, long long content_length);
+int door_body_take(struct door_body *b, size_t len);
+void door_body_stop(struct door_body *b);
 
 /* ---- the response cache (http_cache.c) ---- */
 /* A path and query as a key: the path's bytes, and each pair's after a separator. */

@@ -45,9 +45,10 @@ api GET "/api/v1/definitions/%FFab"
 assert_status 404
 printf %s "$BODY" | jq -e .error.message >/dev/null || fail "the 404 for a non-UTF-8 name is not JSON: $BODY"
 
-# A control character in a query value is refused (and cannot alias another query).
+# A control character in a query value is refused, naming the parameter (and cannot alias
+# another query).
 api GET "/api/v1/instances?owner=a%01limit=1"
-assert_error 400 invalid_argument ""
+assert_error 400 invalid_argument owner
 api GET "/api/v1/workers?state="
 assert_error 400 invalid_argument state
 api GET "/api/v1/workers?health=$(printf 'lost,%.0s' $(seq 60))lost"
