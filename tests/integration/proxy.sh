@@ -23,8 +23,10 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$pki/ext"
 openssl x509 -req -in "$pki/site.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
 	-out "$pki/site.crt" -days 2 -extfile "$pki/ext" 2>/dev/null || fail "openssl x509"
 
-# GETs that go well are logged at debug level: the log must have them.
-start_server --trusted-proxies 127.0.0.1 --log-level debug
+# GETs that go well are logged at debug level: the log must have them. One
+# connection an address: nginx (one address for all its clients, with its kept
+# upstream connections and the event stream) is held by max_connections alone.
+start_server --trusted-proxies 127.0.0.1 --log-level debug --max-connections-per-address 1
 upstream=${SERVER_URL#http://}
 
 # ---- nginx with the shipped site, on a free port of its own ----
