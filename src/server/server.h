@@ -39,50 +39,7 @@ void op_err_set(struct op_err *e, int http, const char *code, const char *field,
 
 enum sched_policy { SCHED_BINPACK, SCHED_SPREAD };
 
-/* ---- the TLS listener (tls.c) ---- */
-struct server_config;
-/* Are tls_cert and tls_key readable PEM and each other's? 0, or -1 with err. */
-int tls_check(const struct server_config *c, char *err, size_t errlen);
-/*
- * With tls_listen set, makes the TLS vhost from info (a plain vhost's, which
- * it changes). Returns 0 (also with none), or -1 with err.
- */
-int tls_listen(struct lws_context *lws, struct lws_context_creation_info *info,
-    const struct server_config *c, char *err, size_t errlen);
-/* The TLS vhost's port, or -1 with none. */
-int tls_port(struct lws_context *lws);
-/* The vhost's SSL_CTX, as libwebsockets makes it (http.c's callback hands it over). */
-void tls_took_ssl_ctx(void *ssl_ctx);
-/* SIGHUP: the files again, into the running vhost. 0, or -1 with err (the old pair kept). */
-int tls_reload(const struct server_config *c, char *err, size_t errlen);
-
-/* ---- client addresses (clientaddr.c) ---- */
-#define ADDR_LIST_MAX 32
-#define ADDR_TEXT_BUF 64	/* an IPv6 address as text, with room */
-
-/* Addresses and networks: "10.0.0.1", "192.168.0.0/16", "::1", "fd00::/8". */
-struct addr_list {
-	int n;
-	struct addr_net {
-		int family;		/* AF_INET or AF_INET6 */
-		unsigned char addr[16];	/* network order; 4 bytes for AF_INET */
-		int prefix;		/* bits that must match */
-	} e[ADDR_LIST_MAX];
-};
-
-/* A comma list into l (empty: none). Returns 0, or -1 with why naming the bad entry. */
-int addr_list_parse(const char *s, struct addr_list *l, char *why, size_t whylen);
-/* Is the address (text) inside one of l's networks? */
-int addr_list_has(const struct addr_list *l, const char *addr);
-/*
- * Who the client is: peer when it is not a trusted proxy; else the right-most
- * address of X-Forwarded-For (xff, may be NULL) that is not a trusted proxy
- * (or the left-most, when they all are). An entry that is not an address
- * stops the walk there: the peer (or the last good entry) is the answer.
- * Writes the address into out and returns whether a trusted proxy spoke.
- */
-int client_address(const char *peer, const char *xff, const struct addr_list *trusted,
-    char *out, size_t outlen);
+#include "edge.h"	/* TLS, client addresses, the front door */
 
 /* ---- configuration (config_server.c) ---- */
 struct server_config {
@@ -247,30 +204,7 @@ void event_row_free(struct event_row *r);
 int events_type_matches(const char *type, const char *const *patterns, int n);
 void events_set_notify(void (*fn)(void *), void *arg);
 
-/* ---- credentials in memory, by the hash of their secret (creds.c) ---- */
-#define CRED_HASH_LEN 32	/* SHA-256 */
-struct cred {
-	int64_t id;
-	int64_t expires_at;	/* 0: never */
-	unsigned char hash[CRED_HASH_LEN];
-};
-/* Entries of `size` bytes, each starting with a struct cred. */
-struct cred_table {
-	unsigned char *v;
-	size_t n, cap, size;
-};
-void cred_hash(const char *secret, unsigned char out[CRED_HASH_LEN]);
-/* Adds an entry (the rest of it zeroed); NULL when out of memory. */
-void *cred_add(struct cred_table *t, int64_t id, int64_t expires_at,
-    const unsigned char hash[CRED_HASH_LEN]);
-int cred_is_live(const struct cred *c, int64_t now);
-/* The entry of this hash, or of this id, live or not; NULL if none. O(entries). */
-void *cred_find(const struct cred_table *t, const unsigned char hash[CRED_HASH_LEN]);
-void *cred_get(const struct cred_table *t, int64_t id);
-void cred_forget(struct cred_table *t, int64_t id);
-/* Drops the entries past their expiry. */
-void cred_prune(struct cred_table *t, int64_t now);
-void cred_clear(struct cred_table *t);
+#include "creds.h"	/* credentials in memory, by the hash of their secret */
 
 /* ---- auth (auth.c) ---- */
 struct auth_token {
@@ -451,30 +385,6 @@ int http_agent_acts_for(const struct auth_token *tok, const char *name, const ch
 /* May join token tok register worker name of template tmpl (or NULL)? 0, or -1 (403). */
 int http_join_allows(const struct auth_token *tok, const char *name, const char *tmpl,
     struct op_err *err);
-
-/* ---- the front door: connections, framing, a body's clock (http_door.c) ---- */
-#define DOOR_DRAIN_MS 2000	/* a refused body is read and dropped this long at most, */
-#define DOOR_DRAIN_BYTES (2LL * 1024 * 1024)	/* and this much, before the close */
-struct door_body {
-	lws_sorted_usec_list_t sul;
-	struct lws *wsi;
-	void (*on_expiry)(struct door_body *b);	/* the deadline passed while reading */
-	long long drain_left;	/* bytes a refused body may still send */
-	int is_draining;	/* answered: what comes is dropped */
-	int is_expired;
-};
-int door_conn_open(struct lws *wsi, const struct server_config *cfg);
-void door_conn_close(const struct lws *wsi);
-int door_conn_is_over(const struct lws *wsi);
-void door_free(void);
-int door_content_length(struct lws *wsi, long long *len, char *why, size_t whylen);
-int door_request_line_is_cut(struct lws *wsi);
-long long door_body_cap(const struct route *r);
-void door_body_arm(struct door_body *b, struct lws *wsi, int64_t ms,
-    void (*on_expiry)(struct door_body *b));
-void door_body_drain(struct door_body *b, struct lws *wsi, long long content_length);
-int door_body_take(struct door_body *b, size_t len);
-void door_body_stop(struct door_body *b);
 
 /* ---- the response cache (http_cache.c) ---- */
 /* A path and query as a key: the path's bytes, and each pair's after a separator. */
