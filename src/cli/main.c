@@ -42,8 +42,7 @@ static const struct opt_spec global_opts[] = {
 	{ "token-file", 0, "FILE",
 	    "read the token from FILE's first line (env OUTPOST_TOKEN_FILE)", 0 },
 	{ "config", 0, "FILE", "the CLI's config file (env OUTPOST_CONFIG)", 0 },
-	{ "ca-file", 0, "FILE", "the CAs (PEM) an https:// server's certificate must chain to "
-	    "(env OUTPOST_CA_FILE; default: the system's)", 0 },
+	{ "ca-file", 0, "FILE", "CAs (PEM) of an https:// server (env OUTPOST_CA_FILE)", 0 },
 	{ "output", 'o', "FORMAT", "table (default) or json", 0 },
 	{ "help", 'h', NULL, "show help and exit", 0 },
 	{ "version", 0, NULL, "show the version and exit", 0 },

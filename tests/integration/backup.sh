@@ -13,9 +13,10 @@
 
 command -v sqlite3 >/dev/null || { echo "SKIP: backup needs sqlite3" >&2; exit 77; }
 
+# The directory is the runbook's own text: a parameter names only the file in it.
 runbook backup '{ "name": "backup", "description": "a backup", "role": "admin",
-  "params": [ { "name": "path", "type": "string", "required": true } ],
-  "steps": [ { "action": "db.backup", "args": { "path": "{{path}}" } } ] }'
+  "params": [ { "name": "file", "type": "string", "required": true } ],
+  "steps": [ { "action": "db.backup", "args": { "path": "'"$WORK"'/bk/{{file}}" } } ] }'
 start_server
 stop_server
 sqlite3 "$SERVER_DIR/outpost.db" "CREATE TABLE pad (x BLOB);
@@ -30,7 +31,7 @@ mkdir -p "$WORK/bk"
 # ============================================================================
 printf 'precious bytes\n' >"$WORK/bk/there.db"
 cp "$WORK/bk/there.db" "$WORK/there.orig"
-start_run backup "{\"params\":{\"path\":\"$WORK/bk/there.db\"}}"
+start_run backup '{"params":{"file":"there.db"}}'
 wait_run "$RUN_ID" failed 60
 assert_contains "exists" "$(run_output "$RUN_ID")" "a backup onto a file there is"
 cmp -s "$WORK/there.orig" "$WORK/bk/there.db" || fail "the existing file's bytes changed"
@@ -49,7 +50,7 @@ _part_seen() {
 won=
 for try in 1 2 3 4 5; do
 	name=race$try.db
-	start_run backup "{\"params\":{\"path\":\"$WORK/bk/$name\"}}"
+	start_run backup "{\"params\":{\"file\":\"$name\"}}"
 	deadline=$((SECONDS + 30))
 	until _part_seen "$name" || [ -e "$WORK/bk/$name" ]; do
 		[ "$SECONDS" -lt "$deadline" ] || fail "no part file of $name in 30 s"
@@ -79,7 +80,7 @@ note "b: a name made while the backup ran ok"
 # ============================================================================
 # c. A new name: a whole backup.
 # ============================================================================
-start_run backup "{\"params\":{\"path\":\"$WORK/bk/whole.db\"}}"
+start_run backup '{"params":{"file":"whole.db"}}'
 wait_run "$RUN_ID" succeeded 60
 ls "$WORK/bk" | grep -q part && fail "a part file is left: $(ls "$WORK/bk")"
 assert_eq 600 "$(stat -c %a "$WORK/bk/whole.db")" "mode of the backup"
