@@ -6,7 +6,7 @@
 # its ETag) but do change the worker's (its last_heartbeat moved).
 . "$(dirname "$0")/lib.sh"
 
-OUTPOST_WORKER_OFFLINE_AFTER=1s OUTPOST_WORKER_LOST_AFTER=3s start_server
+OUTPOST_WORKER_OFFLINE_AFTER=3s OUTPOST_WORKER_LOST_AFTER=5s start_server
 create_token agent-1 agent
 TOKEN=$NEW_TOKEN api_ok 201 POST /api/v1/agent/register \
 	'{"name": "w1", "capacity": {"cpu": 4, "memory_mb": 4096, "slots": 4}}'
@@ -25,12 +25,12 @@ api_ok 200 GET /api/v1/instances
 list_etag=$(header etag)
 api_ok 200 GET /api/v1/workers/w1
 worker_etag=$(header etag)
-# Eight, 0.2 s apart and more (a call of the test's own costs 0.4 s on a loaded machine):
-# well within worker_offline_after of each other, and past it in all.
+# Eight, 0.5 s apart and more (a call of the test's own has taken over 1 s on a loaded
+# machine, so worker_offline_after is 3 s): well within it of each other, past it in all.
 for _ in 1 2 3 4 5 6 7 8; do
 	TOKEN=$agent api_ok 200 POST /api/v1/agent/heartbeat '{"name": "w1"}'
 	assert_eq online "$(jbody .worker.health)" "health in a heartbeat's answer"
-	sleep 0.2
+	sleep 0.5
 done
 assert_eq online "$(health)" "health while heartbeats arrive"
 api_ok 200 GET /api/v1/instances
@@ -39,8 +39,8 @@ api_ok 200 GET /api/v1/workers/w1
 assert_ne "$worker_etag" "$(header etag)" "the worker's ETag across heartbeats"
 
 # Silence: offline, then lost, each an event.
-wait_for 5 "w1 to go offline" is_health offline
-wait_for 8 "w1 to be lost" is_health lost
+wait_for 8 "w1 to go offline" is_health offline
+wait_for 10 "w1 to be lost" is_health lost
 api_ok 200 GET "/api/v1/events?since=$before&types=worker.health"
 assert_eq "online>offline offline>lost" "$(jbody '[.items[] | .data.from + ">" + .data.to] | join(" ")')" \
 	"worker.health events"
