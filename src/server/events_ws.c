@@ -18,7 +18,9 @@
  * is revoked or expires, or its worker is terminated: every commit wakes
  * every client, and each looks before it sends.
  *
- * One message per writeable callback, as libwebsockets wants.
+ * Each event is a message of its own; a writeable callback sends as many
+ * as the socket takes at once (up to WS_BATCH_MAX), so a client catching up
+ * costs one wakeup per socket buffer, not one per event.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,8 @@
 
 #define MAX_TYPES 16
 #define MAX_MSG (64 * 1024)
+#define WS_BATCH_MAX 256		/* events a writeable callback sends at most */
+#define WS_BATCH_BYTES (256 * 1024)
 
 enum ws_phase { WS_IDLE, WS_REPLAY, WS_LIVE, WS_PAUSED };
 
@@ -266,16 +270,30 @@ writeable(struct ws_client *c)
 	f.types = (const char *const *)c->types;
 	f.ntypes = c->ntypes;
 	f.worker_id = c->worker_id;
-	n = events_read(the_app->store, c->cursor, &f, 1, 0, &ev, &scanned);
-	if (n < 0)
-		return -1;
-	if (n == 1) {
-		int rc = send_text(c->wsi, ev.json);
+	/*
+	 * As many events as the socket takes now, each its own message, up to
+	 * a bound so that one client catching up does not hold the loop.
+	 */
+	for (int k = 0, bytes = 0; k < WS_BATCH_MAX && bytes < WS_BATCH_BYTES; k++) {
+		int rc;
 
+		n = events_read(the_app->store, c->cursor, &f, 1, 0, &ev, &scanned);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		rc = send_text(c->wsi, ev.json);
+		bytes += (int)strlen(ev.json);
 		c->cursor = ev.seq;
 		event_row_free(&ev);
 		if (rc != 0)
 			return -1;
+		if (lws_send_pipe_choked(c->wsi) || c->cursor >= last) {
+			lws_callback_on_writable(c->wsi);
+			return 0;
+		}
+	}
+	if (n == 1) {
 		lws_callback_on_writable(c->wsi);
 		return 0;
 	}
