@@ -56,7 +56,7 @@ _kill_under_work() {
 		outpost-shim | outpost-agent) ;;
 		*) continue ;;
 		esac
-		if tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "$WORK/"; then
+		if tr '\0' ' ' 2>/dev/null <"$d/cmdline" | grep -qF -- "$WORK/"; then
 			kill -KILL "$pid" 2>/dev/null
 		fi
 	done
@@ -722,7 +722,7 @@ agent_pids() {
 	local d out=
 	for d in /proc/[0-9]*; do
 		[ "$(cat "$d/comm" 2>/dev/null)" = outpost-agent ] || continue
-		case " $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)" in
+		case " $(tr '\0' ' ' 2>/dev/null <"$d/cmdline")" in
 		*" --name $1 "*"$SERVER_DIR/workers/$1/"*) out="$out ${d#/proc/}" ;;
 		esac
 	done
