@@ -38,7 +38,10 @@ instance_detail(struct app *a, json_t *obj)
 	site_key(V_INSTANCES, obj, id, sizeof(id));
 	snprintf(path, sizeof(path), "/api/v1/instances/%s", id);
 	if ((j = site_get(a, path)) != NULL) {
-		views_add_fields(a, j);
+		json_t *shown = fmt_inst_fields(j);	/* usage in words */
+
+		views_add_fields(a, shown != NULL ? shown : j);
+		json_decref(shown);
 		json_decref(j);
 	}
 	pager_add(a, "%s", "");
@@ -99,6 +102,7 @@ static const struct column inst_cols[] = {
 	{ "DEFINITION", "definition", CELL_PLAIN, TABLE_LEFT, 14, fmt_defref },
 	{ "OWNER", "owner", CELL_PLAIN, TABLE_LEFT, 10, NULL },
 	{ "WORKER", "worker", CELL_PLAIN, TABLE_LEFT, 10, NULL },
+	{ "USAGE", "usage", CELL_PLAIN, TABLE_LEFT, 22, fmt_inst_usage },
 	{ "SLOT END", "timeslot_end", CELL_PLAIN, TABLE_LEFT, 16, views_cell_minute },
 	{ "REASON", "state_reason", CELL_PLAIN, TABLE_LEFT, 10, NULL },
 };

@@ -129,6 +129,20 @@ assert_status 200
 assert_eq '209715200 209715200' "$(inst "$box1" '.usage | "\(.memory_bytes) \(.memory_peak_bytes)"')" \
 	"a current above the peak is the peak"
 
+# The CLI says it in words: cores used, memory against the limit; workers' isolation.
+cli_as_admin
+cli 0 instance get "$box1"
+assert_match 'usage\.cpu +1\.00 cores' "$OUT" "outpost instance get: usage.cpu"
+assert_match 'usage\.memory +200 MB / 2048 MB \(peak 200 MB\)' "$OUT" "outpost instance get: usage.memory"
+cli 0 instance get "$free1"
+assert_match '^usage +- *$' "$(printf '%s\n' "$OUT" | grep '^usage')" "outpost instance get, never sampled"
+cli 0 instance list --worker cage
+assert_contains "1.00 cores 200/2048 MB" "$OUT" "outpost instance list's USAGE"
+cli 0 worker list
+assert_match 'ISOLATION' "$OUT" "outpost worker list's ISOLATION column"
+assert_match 'cage +- +ready +online +cgroup-v2' "$(printf '%s\n' "$OUT" | grep ' cage ')" "cage's isolation in the list"
+assert_match 'plain +- +ready +online +none' "$(printf '%s\n' "$OUT" | grep ' plain ')" "plain's isolation in the list"
+
 # Bad samples: 400 naming the field, and nothing changes.
 before=$(inst "$box1" .usage)
 heartbeat "$cage" cage "[$(sample "$box1" 1 1 1 1),$(sample "$box1" 1 1 -1 1)]"
