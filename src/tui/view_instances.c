@@ -102,9 +102,10 @@ static const struct column inst_cols[] = {
 	{ "DEFINITION", "definition", CELL_PLAIN, TABLE_LEFT, 14, fmt_defref },
 	{ "OWNER", "owner", CELL_PLAIN, TABLE_LEFT, 10, NULL },
 	{ "WORKER", "worker", CELL_PLAIN, TABLE_LEFT, 10, NULL },
-	{ "USAGE", "usage", CELL_PLAIN, TABLE_LEFT, 22, fmt_inst_usage },
 	{ "SLOT END", "timeslot_end", CELL_PLAIN, TABLE_LEFT, 16, views_cell_minute },
 	{ "REASON", "state_reason", CELL_PLAIN, TABLE_LEFT, 10, NULL },
+	/* Last: from about 100 columns on (heartbeats bring it; events and reloads show it). */
+	{ "USAGE", "usage", CELL_PLAIN, TABLE_LEFT, 22, fmt_inst_usage },
 };
 
 const struct view_def view_instances = {
