@@ -205,7 +205,8 @@ fmt_inst_memory(json_t *item, const char *key, char *buf, size_t n)
 		snprintf(buf, n, "-");
 		return;
 	}
-	snprintf(buf, n, "%lld MB / %lld MB (peak %lld MB)", mb_of(json_object_get(u, "memory_bytes")),
+	snprintf(buf, n, "%lld MB / %lld MB (peak %lld MB)",
+	    mb_of(json_object_get(u, "memory_bytes")),
 	    (long long)json_integer_value(fmt_path(item, "resources.memory_mb")),
 	    mb_of(json_object_get(u, "memory_peak_bytes")));
 }

@@ -227,10 +227,10 @@ workers_load(struct store *s, struct arena *a, int takers_only, struct worker_se
 	if (q[0] == '\0')
 		snprintf(q, sizeof(sql[0]), "SELECT w.id, w.name, w.state, w.health, w.cpu, "
 		    "w.memory_mb, w.slots, w.labels, coalesce(a.cpu, 0), coalesce(a.mem, 0), "
-		    "coalesce(a.n, 0), w.isolation != 'none' FROM workers w LEFT JOIN (SELECT worker_id, sum(cpu) AS cpu, "
-		    "sum(memory_mb) AS mem, count(*) AS n FROM instances WHERE state IN (%s) "
-		    "AND worker_id IS NOT NULL GROUP BY worker_id) a ON a.worker_id = w.id "
-		    "WHERE %s ORDER BY w.id", inst_holding_sql(), takers_only ?
+		    "coalesce(a.n, 0), w.isolation != 'none' FROM workers w LEFT JOIN (SELECT "
+		    "worker_id, sum(cpu) AS cpu, sum(memory_mb) AS mem, count(*) AS n FROM instances "
+		    "WHERE state IN (%s) AND worker_id IS NOT NULL GROUP BY worker_id) a "
+		    "ON a.worker_id = w.id WHERE %s ORDER BY w.id", inst_holding_sql(), takers_only ?
 		    "w.state = 'ready' AND w.health = 'online'" : "w.state != 'terminated'");
 	st = store_stmt(s, q);
 	ws->n = 0;
@@ -307,11 +307,12 @@ placement_reason(struct sbuf *b, enum sched_policy policy, const char *worker,
 	    sched_policy_name(policy), worker, policy == SCHED_SPREAD ? "emptiest" : "fullest",
 	    (long long)in->cpu, (long long)in->memory_mb);
 	for (int i = 0; i < in->nlabels; i++) {
+		int is_first = i == 0 || strcmp(in->labels[i - 1], SCHED_CONTAINED) == 0;
+
 		if (strcmp(in->labels[i], SCHED_CONTAINED) == 0)
 			sbuf_puts(b, ", contained");
 		else
-			sbuf_printf(b, "%s%s", i == 0 || strcmp(in->labels[i - 1], SCHED_CONTAINED) == 0 ?
-			    ", labels " : ",", in->labels[i]);
+			sbuf_printf(b, "%s%s", is_first ? ", labels " : ",", in->labels[i]);
 	}
 	sbuf_putc(b, ')');
 }

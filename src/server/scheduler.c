@@ -370,7 +370,8 @@ out:
 /* ---- explanations ---- */
 
 enum why {
-	WHY_FITS, WHY_STATE, WHY_HEALTH, WHY_CONTAINED, WHY_LABEL, WHY_CPU, WHY_MEMORY, WHY_SLOTS, WHY_COUNT
+	WHY_FITS, WHY_STATE, WHY_HEALTH, WHY_CONTAINED, WHY_LABEL, WHY_CPU, WHY_MEMORY, WHY_SLOTS,
+	WHY_COUNT
 };
 
 /* The first reason w cannot take in, in the order an operator would fix them. */
