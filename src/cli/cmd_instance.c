@@ -22,6 +22,7 @@ static const struct column instance_columns[] = {
 	{ "OWNER", "owner", CELL_PLAIN, TABLE_LEFT, 24, NULL },
 	{ "STATE", "state", CELL_INST_STATE, TABLE_LEFT, 0, NULL },
 	{ "WORKER", "worker", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "USAGE", "usage", CELL_PLAIN, TABLE_LEFT, 0, fmt_inst_usage },
 	{ "START", "timeslot_start", CELL_PLAIN, TABLE_LEFT, 0, NULL },
 	{ "END", "timeslot_end", CELL_PLAIN, TABLE_LEFT, 0, NULL },
 	{ "REASON", "state_reason", CELL_PLAIN, TABLE_LEFT, 48, NULL },
@@ -118,6 +119,8 @@ instance_list(struct cli *c, const struct args *a)
 static int
 instance_get(struct cli *c, const struct args *a)
 {
+	struct httpc_resp r;
+	json_t *shown;
 	char path[64];
 	int64_t id;
 	int rc;
@@ -125,7 +128,16 @@ instance_get(struct cli *c, const struct args *a)
 	if ((rc = cli_id_arg("instance ID", a->pos[0], &id)) != CLI_OK)
 		return rc;
 	snprintf(path, sizeof(path), "/api/v1/instances/%lld", (long long)id);
-	return cli_show(c, path);
+	if (c->out == OUT_JSON)
+		return cli_show(c, path);
+	if ((rc = cli_call_json(c, "GET", path, NULL, &r)) != CLI_OK)
+		return rc;
+	/* Usage in words: "0.98 cores", "100 MB / 2048 MB (peak 120 MB)". */
+	if ((shown = fmt_inst_fields(r.json)) != NULL) {
+		json_decref(r.json);
+		r.json = shown;
+	}
+	return cli_print_answer(c, &r);
 }
 
 /* POST /api/v1/instances/ID/ACTION with body; prints the instance it answers with. */

@@ -15,6 +15,7 @@ static const struct column worker_columns[] = {
 	{ "TEMPLATE", "template", CELL_PLAIN, TABLE_LEFT, 0, NULL },
 	{ "STATE", "state", CELL_WORKER_STATE, TABLE_LEFT, 0, NULL },
 	{ "HEALTH", "health", CELL_HEALTH, TABLE_LEFT, 0, NULL },
+	{ "ISOLATION", "isolation", CELL_PLAIN, TABLE_LEFT, 0, NULL },
 	{ "CPU", "cpu", CELL_PLAIN, TABLE_RIGHT, 0, fmt_usage },
 	{ "MEMORY_MB", "memory_mb", CELL_PLAIN, TABLE_RIGHT, 0, fmt_usage },
 	{ "SLOTS", "slots", CELL_PLAIN, TABLE_RIGHT, 0, fmt_usage },

@@ -38,6 +38,16 @@
 #define CAPACITY_MEMORY_MB_MAX (64LL * 1024 * 1024)
 #define CAPACITY_SLOTS_MAX 10000
 
+/*
+ * A definition's resources.pids: the most processes an instance's cgroup
+ * may hold; PIDS_DEFAULT when the definition does not say.
+ */
+#define PIDS_MIN 1
+#define PIDS_MAX 65536
+#define PIDS_DEFAULT 1024
+/* The instances one heartbeat's "usage" may report on. */
+#define USAGE_MAX 10000
+
 /* A token's name (`outpost token create --name`). */
 #define TOKEN_NAME_MAX 128
 /* A token's secret ("opt_" and 43 base64url characters) with its NUL, and room to spare. */

@@ -174,6 +174,81 @@ fmt_capacity(json_t *item, const char *key, char *buf, size_t n)
 	snprintf(buf, n, "cpu=%s mem=%s slots=%s", cpu, mem, slots);
 }
 
+/* Bytes as whole MB (MiB, as memory_mb counts them), rounded. */
+static long long
+mb_of(json_t *v)
+{
+	return (long long)((json_integer_value(v) + 512 * 1024) / (1024 * 1024));
+}
+
+void
+fmt_inst_cpu(json_t *item, const char *key, char *buf, size_t n)
+{
+	json_t *u = json_object_get(item, "usage");
+
+	(void)key;
+	if (!json_is_object(u)) {
+		snprintf(buf, n, "-");
+		return;
+	}
+	snprintf(buf, n, "%.2f cores",
+	    (double)json_integer_value(json_object_get(u, "cpu_millicores")) / 1000.0);
+}
+
+void
+fmt_inst_memory(json_t *item, const char *key, char *buf, size_t n)
+{
+	json_t *u = json_object_get(item, "usage");
+
+	(void)key;
+	if (!json_is_object(u)) {
+		snprintf(buf, n, "-");
+		return;
+	}
+	snprintf(buf, n, "%lld MB / %lld MB (peak %lld MB)",
+	    mb_of(json_object_get(u, "memory_bytes")),
+	    (long long)json_integer_value(fmt_path(item, "resources.memory_mb")),
+	    mb_of(json_object_get(u, "memory_peak_bytes")));
+}
+
+void
+fmt_inst_usage(json_t *item, const char *key, char *buf, size_t n)
+{
+	json_t *u = json_object_get(item, "usage");
+	char cpu[32];
+
+	if (!json_is_object(u)) {
+		snprintf(buf, n, "-");
+		return;
+	}
+	fmt_inst_cpu(item, key, cpu, sizeof(cpu));
+	snprintf(buf, n, "%s %lld/%lld MB", cpu, mb_of(json_object_get(u, "memory_bytes")),
+	    (long long)json_integer_value(fmt_path(item, "resources.memory_mb")));
+}
+
+json_t *
+fmt_inst_fields(json_t *inst)
+{
+	json_t *out = json_object(), *v;
+	const char *k;
+	char buf[128];
+
+	if (out == NULL)
+		return NULL;
+	json_object_foreach(inst, k, v) {
+		if (strcmp(k, "usage") != 0 || !json_is_object(v)) {
+			json_object_set(out, k, v);
+			continue;
+		}
+		fmt_inst_cpu(inst, k, buf, sizeof(buf));
+		json_object_set_new(out, "usage.cpu", json_string(buf));
+		fmt_inst_memory(inst, k, buf, sizeof(buf));
+		json_object_set_new(out, "usage.memory", json_string(buf));
+		json_object_set(out, "usage.sampled_at", json_object_get(v, "sampled_at"));
+	}
+	return out;
+}
+
 int
 fmt_cell_color(enum cell_color c, const char *text, int *is_bold)
 {

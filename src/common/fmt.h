@@ -74,6 +74,22 @@ void fmt_yes_no(json_t *item, const char *key, char *buf, size_t n);
 void fmt_capacity(json_t *item, const char *key, char *buf, size_t n);
 
 /*
+ * An instance's usage (its "usage" object; key unused), as people read it:
+ * CPU as cores used ("0.98 cores"), memory against the limit ("100 MB /
+ * 2048 MB (peak 120 MB)"), and both short for a list ("0.98 cores
+ * 100/2048 MB"); "-" when never sampled.
+ */
+void fmt_inst_cpu(json_t *item, const char *key, char *buf, size_t n);
+void fmt_inst_memory(json_t *item, const char *key, char *buf, size_t n);
+void fmt_inst_usage(json_t *item, const char *key, char *buf, size_t n);
+/*
+ * A copy of the instance for a view of its fields: "usage" becomes the rows
+ * "usage.cpu", "usage.memory" and "usage.sampled_at" in words (or stays a
+ * null). NULL when out of memory.
+ */
+json_t *fmt_inst_fields(json_t *inst);
+
+/*
  * The colour text takes in a cell coloured c: an enum ansi_color, with
  * *is_bold set; -1 when the cell is plain or the text is no state of c's
  * table.

@@ -91,7 +91,8 @@ write_work(struct store *s, int64_t worker_id, const char *name, int64_t hook_ti
 {
 	static char sql[STATES_SQL_BUF];
 	sqlite3_stmt *st = lifecycle_stmt_states(s, sql, sizeof(sql), "SELECT " INST_COLUMNS ", "
-	    "json_extract(d.body, '$.hooks'), json_extract(d.body, '$.timeouts') " INST_FROM
+	    "json_extract(d.body, '$.hooks'), json_extract(d.body, '$.timeouts'), "
+	    "json_extract(d.body, '$.resources.pids') " INST_FROM
 	    "JOIN definitions d ON d.name = i.definition AND d.version = i.definition_version "
 	    "WHERE i.worker_id = ? AND i.state IN (", inst_set_holding(), ") ORDER BY i.id");
 	int n = 0, rc = 0;
@@ -109,6 +110,9 @@ write_work(struct store *s, int64_t worker_id, const char *name, int64_t hook_ti
 		const char *timeouts = (const char *)sqlite3_column_text(st, INST_NCOLUMNS + 1);
 
 		inst_row_from_stmt(st, &r);
+		/* The agent's work always says the pids limit: the definition's, or the default. */
+		r.pids = sqlite3_column_type(st, INST_NCOLUMNS + 2) == SQLITE_NULL ? PIDS_DEFAULT :
+		    sqlite3_column_int64(st, INST_NCOLUMNS + 2);
 		if (n++ > 0)
 			rc |= sbuf_putc(out, ',');
 		if (rc != 0 || instance_write(out, &r) != 0) {

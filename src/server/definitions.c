@@ -55,12 +55,12 @@ int
 definition_validate(json_t *in, json_t **normal, struct op_err *err)
 {
 	static const char *const fields[] = { "name", "description", "resources", "labels", "hooks",
-		"timeouts", "max_duration", "warm_pool", "on_worker_loss", NULL };
-	static const char *const res_fields[] = { "cpu", "memory_mb", NULL };
+		"timeouts", "max_duration", "warm_pool", "on_worker_loss", "containment", NULL };
+	static const char *const res_fields[] = { "cpu", "memory_mb", "pids", NULL };
 	static const char *const pool_fields[] = { "depth", NULL };
 	json_t *out = json_object(), *sub, *labels = NULL, *timeouts;
-	const char *name, *desc = "", *loss = "reschedule";
-	int64_t cpu = 1, mem = 512, depth = 0, maxdur = 0;
+	const char *name, *desc = "", *loss = "reschedule", *containment = "optional";
+	int64_t cpu = 1, mem = 512, pids = PIDS_DEFAULT, depth = 0, maxdur = 0;
 
 	*normal = NULL;
 	if (jsonv_known(in, "", fields, err) != 0)
@@ -80,7 +80,8 @@ definition_validate(json_t *in, json_t **normal, struct op_err *err)
 		goto fail;
 	if (sub != NULL && (jsonv_known(sub, "resources", res_fields, err) != 0 ||
 	    jsonv_int(sub, "resources", "cpu", 0, 1, 1024, &cpu, err) != 0 ||
-	    jsonv_int(sub, "resources", "memory_mb", 0, 1, 16 * 1024 * 1024, &mem, err) != 0))
+	    jsonv_int(sub, "resources", "memory_mb", 0, 1, 16 * 1024 * 1024, &mem, err) != 0 ||
+	    jsonv_int(sub, "resources", "pids", 0, PIDS_MIN, PIDS_MAX, &pids, err) != 0))
 		goto fail;
 	if (jsonv_labels(in, "", "labels", &labels, err) != 0)
 		goto fail;
@@ -119,16 +120,25 @@ definition_validate(json_t *in, json_t **normal, struct op_err *err)
 		    "on_worker_loss must be \"reschedule\" or \"fail\"");
 		goto fail;
 	}
+	if (jsonv_string(in, "", "containment", 0, 1, 32, &containment, err) != 0)
+		goto fail;
+	if (strcmp(containment, "required") != 0 && strcmp(containment, "optional") != 0) {
+		op_err_set(err, 400, "invalid_argument", "containment",
+		    "containment must be \"required\" (only workers whose isolation is not none "
+		    "take it) or \"optional\"");
+		goto fail;
+	}
 	json_object_set_new(out, "name", json_string(name));
 	json_object_set_new(out, "description", json_string(desc));
-	json_object_set_new(out, "resources", json_pack("{s:I, s:I}", "cpu", (json_int_t)cpu,
-	    "memory_mb", (json_int_t)mem));
+	json_object_set_new(out, "resources", json_pack("{s:I, s:I, s:I}", "cpu", (json_int_t)cpu,
+	    "memory_mb", (json_int_t)mem, "pids", (json_int_t)pids));
 	json_object_set_new(out, "labels", labels ? json_deep_copy(labels) : json_object());
 	json_object_set_new(out, "timeouts", timeouts ? json_deep_copy(timeouts) : json_object());
 	json_object_set_new(out, "max_duration", maxdur ? json_string(json_string_value(
 	    json_object_get(in, "max_duration"))) : json_null());
 	json_object_set_new(out, "warm_pool", json_pack("{s:I}", "depth", (json_int_t)depth));
 	json_object_set_new(out, "on_worker_loss", json_string(loss));
+	json_object_set_new(out, "containment", json_string(containment));
 	*normal = out;
 	return 0;
 fail:

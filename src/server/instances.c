@@ -51,6 +51,12 @@ inst_row_from_stmt(sqlite3_stmt *st, struct inst_row *r)
 	r->memory_mb = sqlite3_column_int64(st, 15);
 	r->attempt = sqlite3_column_int64(st, 16);
 	r->is_pool = sqlite3_column_int(st, 17);
+	r->pids = 0;
+	r->sampled_at = sqlite3_column_int64(st, 18);
+	r->cpu_millicores = sqlite3_column_int64(st, 19);
+	r->cpu_usec = sqlite3_column_int64(st, 20);
+	r->memory_bytes = sqlite3_column_int64(st, 21);
+	r->memory_peak_bytes = sqlite3_column_int64(st, 22);
 }
 
 static int
@@ -91,9 +97,21 @@ instance_write(struct sbuf *b, const struct inst_row *r)
 	rc |= put_time(b, "updated_at", r->updated_at);
 	rc |= sbuf_printf(b, ",\"grade\":%s,\"exit\":%s", r->grade ? r->grade : "null",
 	    r->exit ? r->exit : "null");
-	rc |= sbuf_printf(b, ",\"resources\":{\"cpu\":%lld,\"memory_mb\":%lld},\"attempt\":%lld,"
-	    "\"pool\":%s}", (long long)r->cpu, (long long)r->memory_mb, (long long)r->attempt,
+	rc |= sbuf_printf(b, ",\"resources\":{\"cpu\":%lld,\"memory_mb\":%lld", (long long)r->cpu,
+	    (long long)r->memory_mb);
+	if (r->pids > 0)
+		rc |= sbuf_printf(b, ",\"pids\":%lld", (long long)r->pids);
+	rc |= sbuf_printf(b, "},\"attempt\":%lld,\"pool\":%s,\"usage\":", (long long)r->attempt,
 	    r->is_pool ? "true" : "false");
+	if (r->sampled_at == 0) {
+		rc |= sbuf_puts(b, "null}");
+		return rc != 0 ? -1 : 0;
+	}
+	rc |= sbuf_printf(b, "{\"cpu_millicores\":%lld,\"cpu_usec\":%lld,\"memory_bytes\":%lld,"
+	    "\"memory_peak_bytes\":%lld", (long long)r->cpu_millicores, (long long)r->cpu_usec,
+	    (long long)r->memory_bytes, (long long)r->memory_peak_bytes);
+	rc |= put_time(b, "sampled_at", r->sampled_at);
+	rc |= sbuf_puts(b, "}}");
 	return rc != 0 ? -1 : 0;
 }
 

@@ -213,6 +213,48 @@ metrics_free(void)
 	nseries = cap_series = nhists = cap_hists = nscaling = cap_scaling = 0;
 }
 
+/*
+ * Per worker (not terminated), its instances' latest usage samples summed:
+ * one series a worker, never one an instance, so the count stays that of
+ * the workers. O(workers + instances held), through instances_worker.
+ */
+static void
+worker_usage_render(struct store *s, struct sbuf *o)
+{
+	static char sql[STATES_SQL_BUF + 512];
+	struct sbuf mem;
+	sqlite3_stmt *st;
+
+	if (sql[0] == '\0')
+		snprintf(sql, sizeof(sql), "SELECT w.name, (SELECT total(i.cpu_millicores) FROM "
+		    "instances i WHERE i.worker_id = w.id AND i.state IN (%s)), (SELECT "
+		    "total(i.memory_bytes) FROM instances i WHERE i.worker_id = w.id AND i.state IN "
+		    "(%s)) FROM workers w WHERE w.state != 'terminated' ORDER BY w.name",
+		    inst_holding_sql(), inst_holding_sql());
+	sbuf_init(&mem);
+	sbuf_puts(o, "# HELP outpost_worker_cpu_millicores CPU its instances used over their "
+	    "last sample intervals, summed (1000 = one core).\n"
+	    "# TYPE outpost_worker_cpu_millicores gauge\n");
+	sbuf_puts(&mem, "# HELP outpost_worker_memory_bytes Memory its instances held at their "
+	    "last samples, summed.\n# TYPE outpost_worker_memory_bytes gauge\n");
+	st = store_stmt(s, sql);
+	while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+
+		sbuf_puts(o, "outpost_worker_cpu_millicores{worker=");
+		sbuf_json_string(o, name);
+		sbuf_printf(o, "} %.0f\n", sqlite3_column_double(st, 1));
+		sbuf_puts(&mem, "outpost_worker_memory_bytes{worker=");
+		sbuf_json_string(&mem, name);
+		sbuf_printf(&mem, "} %.0f\n", sqlite3_column_double(st, 2));
+	}
+	if (st != NULL)
+		sqlite3_reset(st);
+	if (mem.p != NULL)
+		sbuf_append(o, mem.p, mem.len);
+	sbuf_free(&mem);
+}
+
 int
 metrics_render(struct store *s, struct sbuf *o)
 {
@@ -273,6 +315,7 @@ metrics_render(struct store *s, struct sbuf *o)
 	json_object_foreach(json_object_get(wc, "health"), k, v)
 		sbuf_printf(o, "outpost_workers_health{health=\"%s\"} %lld\n", k,
 		    (long long)json_integer_value(v));
+	worker_usage_render(s, o);
 	json_decref(ic);
 	json_decref(wc);
 

@@ -96,11 +96,17 @@ cmp_str(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-/* A labels object's text ({"k":"v",...}) as sorted "k=v" strings in the arena. */
+/*
+ * A labels object's text ({"k":"v",...}) as sorted "k=v" strings in the
+ * arena; with is_contained, SCHED_CONTAINED among them (a worker that
+ * contains, a definition that requires it).
+ */
 static int
-labels_parse(struct arena *a, const char *text, const char *const **out, int *n)
+labels_parse(struct arena *a, const char *text, int is_contained, const char *const **out,
+    int *n)
 {
 	json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+	size_t size = o != NULL && json_is_object(o) ? json_object_size(o) : 0;
 	const char **v;
 	const char *k;
 	json_t *val;
@@ -108,15 +114,17 @@ labels_parse(struct arena *a, const char *text, const char *const **out, int *n)
 
 	*out = NULL;
 	*n = 0;
-	if (o == NULL || !json_is_object(o) || json_object_size(o) == 0) {
+	if (size == 0 && !is_contained) {
 		json_decref(o);
 		return 0;
 	}
-	v = arena_alloc(a, json_object_size(o) * sizeof(*v));
+	v = arena_alloc(a, (size + 1) * sizeof(*v));
 	if (v == NULL) {
 		json_decref(o);
 		return -1;
 	}
+	if (is_contained)
+		v[i++] = SCHED_CONTAINED;
 	json_object_foreach(o, k, val) {
 		size_t len = strlen(k) + strlen(json_string_value(val) ? json_string_value(val) : "") + 2;
 		char *p = arena_alloc(a, len);
@@ -176,14 +184,18 @@ lset_get(struct store *s, struct arena *a, struct lsets *ls, const char *name, i
 		return NULL;
 	e->name = arena_dup(a, name);
 	e->version = version;
-	st = store_stmt(s, "SELECT json_extract(body, '$.labels') FROM definitions "
+	st = store_stmt(s, "SELECT json_extract(body, '$.labels'), "
+	    "coalesce(json_extract(body, '$.containment'), '') = 'required' FROM definitions "
 	    "WHERE name = ? AND version = ?");
 	if (st == NULL || e->name == NULL)
 		return NULL;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, version);
-	rc = labels_parse(a, sqlite3_step(st) == SQLITE_ROW ?
-	    (const char *)sqlite3_column_text(st, 0) : NULL, &e->labels, &e->n);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		rc = labels_parse(a, (const char *)sqlite3_column_text(st, 0),
+		    sqlite3_column_int(st, 1), &e->labels, &e->n);
+	else
+		rc = labels_parse(a, NULL, 0, &e->labels, &e->n);
 	sqlite3_reset(st);
 	if (rc != 0)
 		return NULL;
@@ -215,10 +227,10 @@ workers_load(struct store *s, struct arena *a, int takers_only, struct worker_se
 	if (q[0] == '\0')
 		snprintf(q, sizeof(sql[0]), "SELECT w.id, w.name, w.state, w.health, w.cpu, "
 		    "w.memory_mb, w.slots, w.labels, coalesce(a.cpu, 0), coalesce(a.mem, 0), "
-		    "coalesce(a.n, 0) FROM workers w LEFT JOIN (SELECT worker_id, sum(cpu) AS cpu, "
-		    "sum(memory_mb) AS mem, count(*) AS n FROM instances WHERE state IN (%s) "
-		    "AND worker_id IS NOT NULL GROUP BY worker_id) a ON a.worker_id = w.id "
-		    "WHERE %s ORDER BY w.id", inst_holding_sql(), takers_only ?
+		    "coalesce(a.n, 0), w.isolation != 'none' FROM workers w LEFT JOIN (SELECT "
+		    "worker_id, sum(cpu) AS cpu, sum(memory_mb) AS mem, count(*) AS n FROM instances "
+		    "WHERE state IN (%s) AND worker_id IS NOT NULL GROUP BY worker_id) a "
+		    "ON a.worker_id = w.id WHERE %s ORDER BY w.id", inst_holding_sql(), takers_only ?
 		    "w.state = 'ready' AND w.health = 'online'" : "w.state != 'terminated'");
 	st = store_stmt(s, q);
 	ws->n = 0;
@@ -245,7 +257,7 @@ workers_load(struct store *s, struct arena *a, int takers_only, struct worker_se
 		w->free_memory_mb = sqlite3_column_int64(st, 5) - sqlite3_column_int64(st, 9);
 		w->free_slots = sqlite3_column_int64(st, 6) - sqlite3_column_int64(st, 10);
 		if (w->name == NULL || labels_parse(a, (const char *)sqlite3_column_text(st, 7),
-		    &w->labels, &w->nlabels) != 0)
+		    sqlite3_column_int(st, 11), &w->labels, &w->nlabels) != 0)
 			goto fail;
 		/* A worker re-registered with less capacity than its instances hold has none free. */
 		if (w->free_cpu < 0)
@@ -294,8 +306,14 @@ placement_reason(struct sbuf *b, enum sched_policy policy, const char *worker,
 	sbuf_printf(b, "%s: %s is the %s worker that fits (cpu %lld, memory %lld MB",
 	    sched_policy_name(policy), worker, policy == SCHED_SPREAD ? "emptiest" : "fullest",
 	    (long long)in->cpu, (long long)in->memory_mb);
-	for (int i = 0; i < in->nlabels; i++)
-		sbuf_printf(b, "%s%s", i == 0 ? ", labels " : ",", in->labels[i]);
+	for (int i = 0; i < in->nlabels; i++) {
+		int is_first = i == 0 || strcmp(in->labels[i - 1], SCHED_CONTAINED) == 0;
+
+		if (strcmp(in->labels[i], SCHED_CONTAINED) == 0)
+			sbuf_puts(b, ", contained");
+		else
+			sbuf_printf(b, "%s%s", is_first ? ", labels " : ",", in->labels[i]);
+	}
 	sbuf_putc(b, ')');
 }
 
@@ -711,7 +729,7 @@ sched_demand(struct store *s, int64_t now, int64_t lead_time, struct demand_tmpl
 		const char *const *lv;
 		int nl;
 
-		if (labels_parse(&a, t[i].labels_text, &lv, &nl) != 0)
+		if (labels_parse(&a, t[i].labels_text, 0, &lv, &nl) != 0)
 			goto out;
 		t[i].labels = lv;
 		t[i].nlabels = nl;

@@ -17,6 +17,7 @@
  * most free cpu.
  *
  * Labels must be given sorted (by strcmp): that is how classes are found.
+ * Containment is one of them (SCHED_CONTAINED, server.h), named in words.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -369,7 +370,8 @@ out:
 /* ---- explanations ---- */
 
 enum why {
-	WHY_FITS, WHY_STATE, WHY_HEALTH, WHY_LABEL, WHY_CPU, WHY_MEMORY, WHY_SLOTS, WHY_COUNT
+	WHY_FITS, WHY_STATE, WHY_HEALTH, WHY_CONTAINED, WHY_LABEL, WHY_CPU, WHY_MEMORY, WHY_SLOTS,
+	WHY_COUNT
 };
 
 /* The first reason w cannot take in, in the order an operator would fix them. */
@@ -383,7 +385,7 @@ why_not(const struct sched_worker *w, const struct sched_instance *in, const cha
 	for (int i = 0; i < in->nlabels; i++) {
 		if (!has_label(w, in->labels[i])) {
 			*label = in->labels[i];
-			return WHY_LABEL;
+			return strcmp(*label, SCHED_CONTAINED) == 0 ? WHY_CONTAINED : WHY_LABEL;
 		}
 	}
 	if (w->free_cpu < in->cpu)
@@ -413,6 +415,9 @@ sched_worker_reason(const struct sched_worker *w, const struct sched_instance *i
 		break;
 	case WHY_HEALTH:
 		snprintf(buf, n, "%s: its heartbeats stopped", worker_health_name(w->health));
+		break;
+	case WHY_CONTAINED:
+		snprintf(buf, n, "needs containment; %s has isolation none", w->name);
 		break;
 	case WHY_LABEL:
 		snprintf(buf, n, "lacks label %s", label);
@@ -509,6 +514,11 @@ sched_explain(const struct sched_worker *w, size_t nw, const struct sched_instan
 		SEP();
 		sbuf_printf(out, "%zu ha%s no free slot", count[WHY_SLOTS],
 		    count[WHY_SLOTS] == 1 ? "s" : "ve");
+	}
+	if (count[WHY_CONTAINED] > 0) {
+		SEP();
+		sbuf_printf(out, "%zu ha%s isolation none (needs containment)",
+		    count[WHY_CONTAINED], count[WHY_CONTAINED] == 1 ? "s" : "ve");
 	}
 	if (count[WHY_LABEL] > 0) {
 		SEP();

@@ -459,6 +459,13 @@ int page_params(const struct req *rq, const char *listing, int64_t *limit, int64
 /* ---- the domain ---- */
 /* scheduler.c: placement, pure (no store, no clock), so it is tested and measured alone. */
 
+/*
+ * Containment as a label: workers whose isolation is not "none" carry it,
+ * and definitions with "containment": "required" ask for it, so the label
+ * classes place them; explanations name it in words, never as a label.
+ */
+#define SCHED_CONTAINED "\001contained"
+
 struct sched_worker {
 	int64_t id;
 	const char *name;
@@ -602,9 +609,10 @@ json_t *definitions_list(struct store *s, const char *after, int64_t limit, char
 /* The columns an instance is read with, in the order inst_row_from_stmt takes them. */
 #define INST_COLUMNS "i.id, i.definition, i.definition_version, i.owner, i.state, " \
 	"i.state_reason, i.worker_id, w.name, i.timeslot_start, i.timeslot_end, i.created_at, " \
-	"i.updated_at, i.grade, i.exit, i.cpu, i.memory_mb, i.attempt, i.pool"
+	"i.updated_at, i.grade, i.exit, i.cpu, i.memory_mb, i.attempt, i.pool, " \
+	"i.sampled_at, i.cpu_millicores, i.cpu_usec, i.memory_bytes, i.memory_peak_bytes"
 #define INST_FROM " FROM instances i LEFT JOIN workers w ON w.id = i.worker_id "
-#define INST_NCOLUMNS 18
+#define INST_NCOLUMNS 23
 
 /* A row of the instances table as the writer needs it; strings may be NULL. */
 struct inst_row {
@@ -626,6 +634,9 @@ struct inst_row {
 	int64_t memory_mb;
 	int64_t attempt;		/* placements so far */
 	int is_pool;			/* made by a warm pool, not yet claimed */
+	int64_t pids;			/* written in resources when > 0 (the agent's work) */
+	int64_t sampled_at;		/* the latest usage sample; 0: none, "usage" is null */
+	int64_t cpu_millicores, cpu_usec, memory_bytes, memory_peak_bytes;
 };
 
 /* The row at a statement's current step (strings point into the statement). */

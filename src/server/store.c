@@ -237,6 +237,18 @@ static const char *const migrations[] = {
 	"UPDATE tokens SET worker_id = (SELECT max(w.id) FROM workers w WHERE w.token_id = tokens.id) "
 	"WHERE role = 'agent' AND id IN (SELECT token_id FROM workers WHERE token_id IS NOT NULL);"
 	"CREATE INDEX tokens_worker ON tokens(worker_id) WHERE worker_id IS NOT NULL;",
+
+	/*
+	 * 9: containment. A worker's isolation, as its agent registers it
+	 * ("none", "cgroup-v1", "cgroup-v2"); an instance's latest usage sample
+	 * from its worker's heartbeats (NULL until one comes) and its peak memory.
+	 */
+	"ALTER TABLE workers ADD COLUMN isolation TEXT NOT NULL DEFAULT 'none';"
+	"ALTER TABLE instances ADD COLUMN cpu_millicores INTEGER;"
+	"ALTER TABLE instances ADD COLUMN cpu_usec INTEGER;"
+	"ALTER TABLE instances ADD COLUMN memory_bytes INTEGER;"
+	"ALTER TABLE instances ADD COLUMN memory_peak_bytes INTEGER;"
+	"ALTER TABLE instances ADD COLUMN sampled_at INTEGER;",
 };
 
 int

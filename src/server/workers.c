@@ -22,8 +22,8 @@ static const char worker_select_tmpl[] =
 	"w.slots, w.labels, w.last_heartbeat, w.created_at, w.updated_at, w.drain_deadline, "
 	"(SELECT coalesce(sum(i.cpu), 0) FROM instances i WHERE i.worker_id = w.id AND i.state IN (?S)), "
 	"(SELECT coalesce(sum(i.memory_mb), 0) FROM instances i WHERE i.worker_id = w.id AND i.state IN (?S)), "
-	"(SELECT count(*) FROM instances i WHERE i.worker_id = w.id AND i.state IN (?S)) "
-	"FROM workers w ";
+	"(SELECT count(*) FROM instances i WHERE i.worker_id = w.id AND i.state IN (?S)), "
+	"w.isolation FROM workers w ";
 
 /* The statement text for `where`, built once per call site and kept (store_stmt keys on it). */
 static const char *
@@ -69,6 +69,7 @@ worker_from_row(sqlite3_stmt *st)
 	    json_string((const char *)sqlite3_column_text(st, 2)));
 	json_object_set_new(j, "state", json_string((const char *)sqlite3_column_text(st, 3)));
 	json_object_set_new(j, "health", json_string((const char *)sqlite3_column_text(st, 4)));
+	json_object_set_new(j, "isolation", json_string((const char *)sqlite3_column_text(st, 16)));
 	json_object_set_new(j, "capacity", json_pack("{s:I, s:I, s:I}",
 	    "cpu", (json_int_t)sqlite3_column_int64(st, 5),
 	    "memory_mb", (json_int_t)sqlite3_column_int64(st, 6),
@@ -169,9 +170,10 @@ int
 worker_register(struct store *s, json_t *in, const struct auth_token *tok,
     const char *actor, json_t **out, char *cred, size_t credlen, struct op_err *err)
 {
-	static const char *const fields[] = { "name", "template", "capacity", "labels", NULL };
+	static const char *const fields[] = { "name", "template", "capacity", "labels",
+		"isolation", NULL };
 	static const char *const cap_fields[] = { "cpu", "memory_mb", "slots", NULL };
-	const char *name, *tmpl = NULL;
+	const char *name, *tmpl = NULL, *isolation = "none";
 	json_t *cap, *labels = NULL, *w = NULL;
 	int64_t cpu, mem, slots, id = 0, now = now_ms();
 	char *labels_text = NULL, was[16] = "online", row_tmpl[NAME_BUF] = "";
@@ -201,8 +203,15 @@ worker_register(struct store *s, json_t *in, const struct auth_token *tok,
 	    jsonv_int(cap, "capacity", "cpu", 1, 1, 4096, &cpu, err) != 0 ||
 	    jsonv_int(cap, "capacity", "memory_mb", 1, 1, 64LL * 1024 * 1024, &mem, err) != 0 ||
 	    jsonv_int(cap, "capacity", "slots", 1, 1, 10000, &slots, err) != 0 ||
-	    jsonv_labels(in, "", "labels", &labels, err) != 0)
+	    jsonv_labels(in, "", "labels", &labels, err) != 0 ||
+	    jsonv_string(in, "", "isolation", 0, 1, 16, &isolation, err) != 0)
 		return -1;
+	if (strcmp(isolation, "none") != 0 && strcmp(isolation, "cgroup-v1") != 0 &&
+	    strcmp(isolation, "cgroup-v2") != 0) {
+		op_err_set(err, 400, "invalid_argument", "isolation",
+		    "isolation must be \"none\", \"cgroup-v1\" or \"cgroup-v2\"");
+		return -1;
+	}
 	labels_text = labels ? json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
 	if (store_begin(s) != 0)
 		goto db;
@@ -275,6 +284,9 @@ worker_register(struct store *s, json_t *in, const struct auth_token *tok,
 		    worker_transition_write(s, id, WORKER_READY, 0, &from, err) != 0)
 			goto db_rb;
 	}
+	if (store_exec(s, NULL, "UPDATE workers SET isolation = ? WHERE id = ?", "ti", isolation,
+	    id) != 0)
+		goto db_rb;
 	if (is_join && auth_insert_worker(s, id, name, actor, cred, credlen, &cred_id, err) != 0)
 		goto db_rb;
 	w = worker_get(s, id, err);
@@ -393,28 +405,132 @@ health_event(struct store *s, int64_t id, const char *from, const char *to, cons
 	    json_pack("{s:s, s:s, s:s, s:o}", "from", from, "to", to, "reason", reason, "worker", w));
 }
 
+/* One instance's sample in a heartbeat's "usage". */
+struct usage {
+	int64_t id, cpu_usec, cpu_millicores, memory_bytes, memory_peak_bytes;
+};
+
 /*
- * An agent says it is alive. A heartbeat that changes nothing but the time
- * commits as a heartbeat (see store_commit_heartbeat); one that brings a
- * worker back online is a change with its worker.health event.
+ * A heartbeat's "usage", checked whole before the store is touched: an
+ * array of at most USAGE_MAX objects, each with every field, integers from
+ * 0 to 2^53 (exact in a browser's numbers). *n samples in *out (NULL when
+ * the body has none), or -1 with the field named in err.
+ */
+static int
+usage_parse(json_t *in, struct usage **out, size_t *n, struct op_err *err)
+{
+	static const char *const fields[] = { "id", "cpu_usec", "cpu_millicores", "memory_bytes",
+		"memory_peak_bytes", NULL };
+	const int64_t max = 1LL << 53;
+	json_t *arr, *v;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	err->code = NULL;
+	arr = jsonv_array(in, "", "usage", 0, err);
+	if (arr == NULL)
+		return err->code != NULL ? -1 : 0;
+	if (json_array_size(arr) > USAGE_MAX) {
+		op_err_set(err, 400, "invalid_argument", "usage",
+		    "usage holds at most %d instances' samples", USAGE_MAX);
+		return -1;
+	}
+	if (json_array_size(arr) == 0)
+		return 0;
+	*out = calloc(json_array_size(arr), sizeof(**out));
+	if (*out == NULL) {
+		op_err_set(err, 500, "internal", "", "out of memory");
+		return -1;
+	}
+	json_array_foreach(arr, i, v) {
+		struct usage *u = &(*out)[i];
+		char f[32];
+
+		snprintf(f, sizeof(f), "usage[%zu]", i);
+		if (!json_is_object(v)) {
+			op_err_set(err, 400, "invalid_argument", f, "%s must be an object", f);
+			goto fail;
+		}
+		if (jsonv_known(v, f, fields, err) != 0 ||
+		    jsonv_int(v, f, "id", 1, 1, INT64_MAX, &u->id, err) != 0 ||
+		    jsonv_int(v, f, "cpu_usec", 1, 0, max, &u->cpu_usec, err) != 0 ||
+		    jsonv_int(v, f, "cpu_millicores", 1, 0, max, &u->cpu_millicores, err) != 0 ||
+		    jsonv_int(v, f, "memory_bytes", 1, 0, max, &u->memory_bytes, err) != 0 ||
+		    jsonv_int(v, f, "memory_peak_bytes", 1, 0, max, &u->memory_peak_bytes, err) != 0)
+			goto fail;
+	}
+	*n = i;
+	return 0;
+fail:
+	free(*out);
+	*out = NULL;
+	return -1;
+}
+
+/*
+ * The samples, in the heartbeat's transaction: one indexed UPDATE each, of
+ * an instance this worker holds (another's id changes nothing). The peak is
+ * the largest of the stored one, the reported peak and the reported current.
+ */
+static int
+usage_write(struct store *s, int64_t worker_id, const struct usage *u, size_t n, int64_t now)
+{
+	static char sql[STATES_SQL_BUF + 512];
+	sqlite3_stmt *st;
+
+	if (sql[0] == '\0')
+		snprintf(sql, sizeof(sql), "UPDATE instances SET cpu_usec = ?1, cpu_millicores = ?2, "
+		    "memory_bytes = ?3, memory_peak_bytes = max(coalesce(memory_peak_bytes, 0), ?4, ?3), "
+		    "sampled_at = ?5 WHERE id = ?6 AND worker_id = ?7 AND state IN (%s)",
+		    inst_holding_sql());
+	for (size_t i = 0; i < n; i++) {
+		if ((st = store_stmt(s, sql)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, u[i].cpu_usec);
+		sqlite3_bind_int64(st, 2, u[i].cpu_millicores);
+		sqlite3_bind_int64(st, 3, u[i].memory_bytes);
+		sqlite3_bind_int64(st, 4, u[i].memory_peak_bytes);
+		sqlite3_bind_int64(st, 5, now);
+		sqlite3_bind_int64(st, 6, u[i].id);
+		sqlite3_bind_int64(st, 7, worker_id);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_reset(st);
+			return -1;
+		}
+		sqlite3_reset(st);
+	}
+	return 0;
+}
+
+/*
+ * An agent says it is alive, with its instances' usage. A heartbeat that
+ * changes nothing but the time and the usage commits as a heartbeat (see
+ * store_commit_heartbeat: answers that show usage carry its version); one
+ * that brings a worker back online is a change with its worker.health event.
+ * One transaction whatever the number of samples.
  */
 int
 worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
     struct op_err *err)
 {
-	static const char *const fields[] = { "name", NULL };
+	static const char *const fields[] = { "name", "usage", NULL };
 	sqlite3_stmt *st;
 	const char *name;
 	char health[16];
 	int64_t id, now = now_ms();
 	int is_back;
 	json_t *w;
+	struct usage *usage = NULL;
+	size_t nusage = 0;
 
 	*out = NULL;
 	if (jsonv_known(in, "", fields, err) != 0 ||
-	    jsonv_string(in, "", "name", 1, 1, NAME_MAX_LEN, &name, err) != 0)
+	    jsonv_string(in, "", "name", 1, 1, NAME_MAX_LEN, &name, err) != 0 ||
+	    usage_parse(in, &usage, &nusage, err) != 0)
 		return -1;
 	if (store_begin(s) != 0) {
+		free(usage);
 		store_fail(s, err);
 		return -1;
 	}
@@ -425,6 +541,7 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		store_rollback(s);
+		free(usage);
 		op_err_set(err, 404, "not_found", "name", "no worker named %s; register it first", name);
 		return -1;
 	}
@@ -432,6 +549,7 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 	if (strcmp((const char *)sqlite3_column_text(st, 1), "terminated") == 0) {
 		sqlite3_reset(st);
 		store_rollback(s);
+		free(usage);
 		op_err_set(err, 409, "invalid_transition", "name", "worker %s is terminated", name);
 		return -1;
 	}
@@ -440,10 +558,12 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 	is_back = strcmp(health, "online") != 0;
 	if (store_exec(s, NULL, "UPDATE workers SET last_heartbeat = ?1, health = 'online', "
 	    "updated_at = CASE WHEN health = 'online' THEN updated_at ELSE ?1 END WHERE id = ?2",
-	    "ii", now, id) != 0)
+	    "ii", now, id) != 0 || usage_write(s, id, usage, nusage, now) != 0)
 		goto db;
 	if (is_back && health_event(s, id, health, "online", "heartbeats arrive again", actor) != 0)
 		goto db;
+	free(usage);
+	usage = NULL;
 	if ((is_back ? store_commit(s) : store_commit_heartbeat(s)) != 0) {
 		store_fail(s, err);
 		return -1;
@@ -456,6 +576,7 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 	*out = json_pack("{s:o}", "worker", w);
 	return 0;
 db:
+	free(usage);
 	store_rollback(s);
 	store_fail(s, err);
 	return -1;

@@ -38,7 +38,10 @@ instance_detail(struct app *a, json_t *obj)
 	site_key(V_INSTANCES, obj, id, sizeof(id));
 	snprintf(path, sizeof(path), "/api/v1/instances/%s", id);
 	if ((j = site_get(a, path)) != NULL) {
-		views_add_fields(a, j);
+		json_t *shown = fmt_inst_fields(j);	/* usage in words */
+
+		views_add_fields(a, shown != NULL ? shown : j);
+		json_decref(shown);
 		json_decref(j);
 	}
 	pager_add(a, "%s", "");
@@ -101,6 +104,8 @@ static const struct column inst_cols[] = {
 	{ "WORKER", "worker", CELL_PLAIN, TABLE_LEFT, 10, NULL },
 	{ "SLOT END", "timeslot_end", CELL_PLAIN, TABLE_LEFT, 16, views_cell_minute },
 	{ "REASON", "state_reason", CELL_PLAIN, TABLE_LEFT, 10, NULL },
+	/* Last: from about 100 columns on (heartbeats bring it; events and reloads show it). */
+	{ "USAGE", "usage", CELL_PLAIN, TABLE_LEFT, 22, fmt_inst_usage },
 };
 
 const struct view_def view_instances = {

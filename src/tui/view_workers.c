@@ -87,6 +87,7 @@ static const struct column worker_cols[] = {
 	{ "NAME", "name", CELL_PLAIN, TABLE_LEFT, 12, NULL },
 	{ "STATE", "state", CELL_WORKER_STATE, TABLE_LEFT, 12, NULL },
 	{ "HEALTH", "health", CELL_HEALTH, TABLE_LEFT, 7, NULL },
+	{ "ISOLATION", "isolation", CELL_PLAIN, TABLE_LEFT, 9, NULL },
 	{ "SLOTS", "slots", CELL_BAR, TABLE_RIGHT, 14, fmt_usage },
 	{ "CPU", "cpu", CELL_PLAIN, TABLE_RIGHT, 7, fmt_usage },
 	{ "MEMORY", "memory_mb", CELL_PLAIN, TABLE_RIGHT, 11, fmt_usage },

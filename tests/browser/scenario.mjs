@@ -3,8 +3,9 @@
 //
 // Environment: OUTPOST_URL, ADMIN_TOKEN, VIEWER_TOKEN, ARTIFACTS (where the
 // screenshots go), SYNC (a directory: this script asks web.sh for a server
-// restart there), PLAYWRIGHT (the playwright-core module's path), CHROMIUM.
-import { existsSync, writeFileSync, mkdirSync } from 'node:fs';
+// restart there), AGENTS_DIR (the agents' work directories, each with its
+// worker's own token), PLAYWRIGHT (the playwright-core module's path), CHROMIUM.
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const { chromium } = await import(process.env.PLAYWRIGHT);
@@ -129,6 +130,32 @@ try {
   await page.locator(`tr[data-instance="${id}"][data-state="running"]`).waitFor({ timeout: 30000 });
   check(await notReloaded(), 'running showed without a reload');
   await shot(page, '04-instances-running');
+
+  // ---- its usage, as its worker's heartbeat brings it, in another tab ----
+  step = 'usage';
+  const admin = { Authorization: `Bearer ${process.env.ADMIN_TOKEN}` };
+  const onWorker = (await (await fetch(`${base}/api/v1/instances/${id}`, { headers: admin })).json()).worker;
+  const own = readFileSync(join(process.env.AGENTS_DIR, onWorker, 'worker.token'), 'utf8').trim();
+  const hb = await fetch(`${base}/api/v1/agent/heartbeat`, {
+    method: 'POST', headers: { Authorization: `Bearer ${own}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: onWorker, usage: [{ id: Number(id), cpu_usec: 1000000, cpu_millicores: 980,
+      memory_bytes: 100 * 1048576, memory_peak_bytes: 120 * 1048576 }] }),
+  });
+  check(hb.status === 200, `a heartbeat with usage: ${hb.status}`);
+  const upage = await ctx.newPage();
+  watch(upage, 'usage');
+  upage.setDefaultTimeout(20000);
+  await upage.goto(`${base}/#/instances/${id}`);
+  // The figures are the last sample's: this one's, or the agent's own if it contains.
+  await upage.locator('dd[data-field="cpu used"]', { hasText: /^\d+\.\d\d cores$/ }).waitFor();
+  await upage.locator('dd[data-field="memory"]', { hasText: /^\d+ MB \/ 256 MB \(peak \d+ MB\)$/ }).waitFor();
+  await upage.goto(`${base}/#/instances?worker=${onWorker}`);
+  await upage.locator(`tr[data-instance="${id}"] td[data-usage]`, { hasText: /cores/ }).waitFor();
+  await upage.goto(`${base}/#/workers`);
+  const iso = (await upage.locator('tr[data-worker="w1"] td[data-isolation]').textContent()).trim();
+  check(['none', 'cgroup-v1', 'cgroup-v2'].includes(iso), `w1's isolation on the workers page: "${iso}"`);
+  await shot(upage, '04b-workers-isolation');
+  await upage.close();
 
   // ---- stop it: stopped, with its grade ----
   step = 'stop';

@@ -2,7 +2,8 @@
 # The web app in a real browser: a real outpostd serving web/, two real
 # agents, and Debian's chromium driven headless by playwright-core
 # (scenario.mjs): sign in, a field error at its field, an instance created
-# and followed to running and, stopped, to stopped with its grade, a worker
+# and followed to running, its usage (a heartbeat's) on its page and in the
+# list, the workers' isolation, and, stopped, to stopped with its grade, a worker
 # cordoned, a failed worker terminated, a runbook's dry run and its output, the stream resumed after the
 # server restarts, a viewer's read-only pages, sign-out. Screenshots of each
 # page go to tests/browser-artifacts/ in the build directory.
@@ -79,7 +80,7 @@ create_token viewer viewer
 viewer=$NEW_TOKEN
 
 OUTPOST_URL=$SERVER_URL ADMIN_TOKEN=$SERVER_TOKEN VIEWER_TOKEN=$viewer ARTIFACTS=$ARTIFACTS \
-	SYNC=$WORK/sync PLAYWRIGHT=$PLAYWRIGHT CHROMIUM=$CHROMIUM \
+	SYNC=$WORK/sync AGENTS_DIR=$WORK/agents PLAYWRIGHT=$PLAYWRIGHT CHROMIUM=$CHROMIUM \
 	node "$top_srcdir/tests/browser/scenario.mjs" >"$WORK/scenario.log" 2>&1 &
 node_pid=$!
 track_pid "$node_pid"

@@ -83,7 +83,7 @@ agent=$NEW_TOKEN
 TOKEN=$agent api_ok 201 POST /api/v1/agent/register \
 	'{"name":"w1","template":"lab","capacity":{"cpu":8,"memory_mb":16384,"slots":4}}'
 cli 0 worker list
-assert_match 'w1 +lab +ready +online +0/8 +0/16384 +0/4' "$OUT" "worker list row"
+assert_match 'w1 +lab +ready +online +none +0/8 +0/16384 +0/4' "$OUT" "worker list row"
 cli 0 worker cordon w1 -o json
 assert_eq cordoned "$(printf %s "$OUT" | jq -r .state)" "cordon by name"
 cli 1 worker cordon w1

@@ -62,8 +62,8 @@ keys '<' I
 keys g Enter
 wait_screen 10 "the detail view" "^Instances 1 *$"
 wait_screen 5 "the detail's fields" "^state +running"
-keys NPage
-wait_screen 5 "the detail's transitions, a page down" "== transitions =="
+keys NPage j j j
+wait_screen 5 "the detail's transitions, a page and 3 lines down" "== transitions =="
 wait_screen 5 "a transition" "pending +-> scheduled"
 screen | grep -qE "== placement ==" || fail "no placement in the detail: $(screen)"
 keys G
@@ -73,7 +73,8 @@ wait_screen 5 "back to the list" "Enter detail"
 
 # Views by number and by command.
 keys 2
-wait_screen 5 "the workers view" "NAME.* +STATE +HEALTH +SLOTS"
+wait_screen 5 "the workers view" "NAME.* +STATE +HEALTH +ISOLATION +SLOTS"
+wait_screen 5 "the workers' isolation" "w[12] +ready +online +(none|cgroup-v[12]) "
 wait_screen 5 "a worker row with its bar" "w[12] +ready +online +.+ [0-9]/4"
 # A worker's detail lists the instances it holds (the worker of the first, by a filter).
 held_by=$(inst "$first" .worker)
@@ -104,6 +105,16 @@ wait_for 5 "the footer on line 39 of 40" footer_on 39
 assert_eq 40 "$(screen | wc -l)" "lines after the resize"
 # Wider: the tabs have room for their whole names, the last column for more text.
 wait_screen 5 "the long tab names at 120 columns" "1 Instances 2 Workers 3 Definitions"
+# Wider: the USAGE column; a heartbeat's usage in words in the detail (the figures are
+# the last sample's: this one's, or the agent's own if it contains).
+wait_screen 5 "the USAGE column at 120 columns" "REASON +USAGE"
+TOKEN=$(cat "$WORK/agents/$held_by/worker.token") api_ok 200 POST /api/v1/agent/heartbeat \
+	"{\"name\":\"$held_by\",\"usage\":[{\"id\":$first,\"cpu_usec\":1000000,\"cpu_millicores\":980,\
+\"memory_bytes\":104857600,\"memory_peak_bytes\":125829120}]}"
+keys / a l i c e Enter g Enter
+wait_screen 10 "the usage's CPU in the detail" "^usage\.cpu +[0-9]+\.[0-9]{2} cores"
+wait_screen 5 "the usage's memory in the detail" "^usage\.memory +[0-9]+ MB / 512 MB \(peak [0-9]+ MB\)"
+keys Escape / C-u Enter
 _tmux resize-window -t top -x 80 -y 24
 wait_for 5 "the footer back on line 23" footer_on 23
 wait_screen 5 "the short tab names at 80 columns" "1 Inst 2 Work 3 Defs"

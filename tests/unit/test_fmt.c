@@ -129,6 +129,55 @@ test_template_cells(void **state)
 	json_decref(t);
 }
 
+/* An instance's usage in words: cores used, memory against the limit, "-" unsampled. */
+static void
+test_instance_usage(void **state)
+{
+	json_t *i = j("{\"id\":7,\"resources\":{\"cpu\":1,\"memory_mb\":2048},\"usage\":"
+	    "{\"cpu_millicores\":980,\"cpu_usec\":5,\"memory_bytes\":104857600,"
+	    "\"memory_peak_bytes\":125829120,\"sampled_at\":\"2026-12-06T10:00:00Z\"},"
+	    "\"pool\":false}");
+	json_t *none = j("{\"id\":8,\"resources\":{\"cpu\":1,\"memory_mb\":512},\"usage\":null}");
+	json_t *f;
+	char buf[64];
+	const char *k;
+	json_t *v;
+	size_t n = 0;
+	static const char *const keys[] = { "id", "resources", "usage.cpu", "usage.memory",
+		"usage.sampled_at", "pool" };
+
+	(void)state;
+	fmt_inst_cpu(i, "usage", buf, sizeof(buf));
+	assert_string_equal(buf, "0.98 cores");
+	fmt_inst_memory(i, "usage", buf, sizeof(buf));
+	assert_string_equal(buf, "100 MB / 2048 MB (peak 120 MB)");
+	fmt_inst_usage(i, "usage", buf, sizeof(buf));
+	assert_string_equal(buf, "0.98 cores 100/2048 MB");
+	fmt_inst_cpu(none, "usage", buf, sizeof(buf));
+	assert_string_equal(buf, "-");
+	fmt_inst_memory(none, "usage", buf, sizeof(buf));
+	assert_string_equal(buf, "-");
+	fmt_inst_usage(none, "usage", buf, sizeof(buf));
+	assert_string_equal(buf, "-");
+	/* The fields view: usage's rows in its place, in words. */
+	f = fmt_inst_fields(i);
+	assert_non_null(f);
+	json_object_foreach(f, k, v) {
+		assert_true(n < sizeof(keys) / sizeof(keys[0]));
+		assert_string_equal(k, keys[n]);
+		n++;
+	}
+	assert_int_equal(n, sizeof(keys) / sizeof(keys[0]));
+	assert_string_equal(json_string_value(json_object_get(f, "usage.memory")),
+	    "100 MB / 2048 MB (peak 120 MB)");
+	json_decref(f);
+	f = fmt_inst_fields(none);
+	assert_true(json_is_null(json_object_get(f, "usage")));
+	json_decref(f);
+	json_decref(i);
+	json_decref(none);
+}
+
 /* A cell is its formatter's text, or with none the value at its dotted key. */
 static void
 test_cells_by_key_or_formatter(void **state)
@@ -179,6 +228,7 @@ main(void)
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_special_cells),
 		cmocka_unit_test(test_template_cells),
+		cmocka_unit_test(test_instance_usage),
 		cmocka_unit_test(test_cells_by_key_or_formatter),
 		cmocka_unit_test(test_state_colors_come_from_state_h),
 	};

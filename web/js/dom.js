@@ -63,6 +63,16 @@ export function fmtGrade(g) {
   return JSON.stringify(g);
 }
 
+// An instance's usage in words, as outpost and outpost-top say it: CPU as cores
+// used ("0.98 cores"), memory against its limit ("100 MB / 2048 MB (peak 120 MB)").
+const mb = (bytes) => Math.round(bytes / 1048576);
+export function fmtCores(u) {
+  return u ? `${(u.cpu_millicores / 1000).toFixed(2)} cores` : '—';
+}
+export function fmtMemory(u, limitMb) {
+  return u ? `${mb(u.memory_bytes)} MB / ${limitMb} MB (peak ${mb(u.memory_peak_bytes)} MB)` : '—';
+}
+
 let nextId = 0;
 export function uid(prefix) {
   nextId += 1;

@@ -2,7 +2,7 @@
 // where it is placed and why (or why not), its grade and its hooks' log.
 // Its events reload what they change.
 import { get } from '../api.js';
-import { h, append, replace, fmtTime, fmtGrade } from '../dom.js';
+import { h, append, replace, fmtTime, fmtGrade, fmtCores, fmtMemory } from '../dom.js';
 import { stateBadge, runsHook } from '../states.js';
 import { heading, debounce, resources } from './common.js';
 import { instanceActions } from './instances.js';
@@ -47,6 +47,9 @@ export default {
         dt('Worker', i.worker || '—'),
         dt('Slot', `${fmtTime(i.timeslot_start)} – ${fmtTime(i.timeslot_end)}`),
         dt('Resources', resources(i.resources)),
+        dt('CPU used', fmtCores(i.usage)),
+        dt('Memory', fmtMemory(i.usage, i.resources ? i.resources.memory_mb : '?')),
+        dt('Sampled', i.usage ? fmtTime(i.usage.sampled_at) : '—'),
         dt('Attempt', String(i.attempt)),
         dt('Exit', i.exit ? JSON.stringify(i.exit) : '—'),
         dt('Created', fmtTime(i.created_at)),
@@ -101,6 +104,8 @@ export default {
     await Promise.all([loadInstance(), loadTimeline(), loadPlacement(), loadLog()]);
     // While a hook runs its output grows with no event (log chunks write none): read it again.
     const logTimer = setInterval(() => { if (runsHook(state)) loadLog(); }, 2000);
+    // Usage comes with heartbeats, which write no event: read the instance again.
+    const usageTimer = setInterval(() => { if (runsHook(state)) loadInstance(); }, 5000);
     return {
       onEvent(ev) {
         if (ev.kind === 'instance' && Number(ev.id) === id) {
@@ -110,7 +115,7 @@ export default {
           loadPlacement();
         }
       },
-      destroy() { reload.cancel(); clearInterval(logTimer); },
+      destroy() { reload.cancel(); clearInterval(logTimer); clearInterval(usageTimer); },
     };
   },
 };

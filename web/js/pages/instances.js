@@ -1,7 +1,7 @@
 // Instances: the list with its filters and pages, the create form, and the
 // actions of each row. Rows change in place as instance events arrive.
 import { get, post, qs } from '../api.js';
-import { h, append, replace, fmtTime, fmtGrade, flash, toast } from '../dom.js';
+import { h, append, replace, fmtTime, fmtGrade, fmtCores, fmtMemory, flash, toast } from '../dom.js';
 import { field, formAlert, showError, clearErrors, busy, localToRfc3339, rfc3339ToLocal } from '../forms.js';
 import { states, stateBadge, actionAllowed } from '../states.js';
 import { heading, actionButton, emptyRow, getAll, readOnlyNote, stackTable } from './common.js';
@@ -103,7 +103,7 @@ export default {
     append(root, heading('Instances'), readOnlyNote(ctx, 'operator'), createCard, filterForm, status,
       h('div', { class: 'table-responsive' },
         stackTable(h('table', { class: 'table table-hover', 'aria-label': 'Instances' },
-          h('thead', {}, h('tr', {}, ['Id', 'Definition', 'Owner', 'State', 'Worker', 'Slot', 'Grade', 'Actions']
+          h('thead', {}, h('tr', {}, ['Id', 'Definition', 'Owner', 'State', 'Worker', 'Usage', 'Slot', 'Grade', 'Actions']
             .map((t) => h('th', { scope: 'col' }, t)))),
           tbody))),
       pager);
@@ -119,6 +119,8 @@ export default {
       h('td', {}, i.owner),
       h('td', {}, stateBadge('instance', i.state), i.state_reason ? h('div', { class: 'small text-muted' }, i.state_reason) : null),
       h('td', {}, i.worker || '—'),
+      h('td', { class: 'small', dataset: { usage: '' } }, i.usage ? [fmtCores(i.usage), h('br'),
+        fmtMemory(i.usage, i.resources ? i.resources.memory_mb : '?')] : '—'),
       h('td', { class: 'small' }, fmtTime(i.timeslot_start), h('br'), fmtTime(i.timeslot_end)),
       h('td', { dataset: { grade: '' } }, fmtGrade(i.grade)),
       h('td', { class: 'table-actions' }, h('div', { class: 'btn-group', role: 'group', 'aria-label': `Actions on instance ${i.id}` },
@@ -134,7 +136,7 @@ export default {
     }
 
     const page = await get(`/api/v1/instances${qs({ ...filters, after, limit: 50 })}`);
-    replace(tbody, page.items.length ? page.items.map(row) : emptyRow(8, 'No instances match.'));
+    replace(tbody, page.items.length ? page.items.map(row) : emptyRow(9, 'No instances match.'));
     status.textContent = `${page.items.length} instances on this page${page.next ? '' : ' (the last)'}; updated live.`;
     if (after) pager.append(h('a', { class: 'btn btn-outline-secondary btn-sm', href: `#/instances${qs(filters)}` }, 'First page'));
     if (page.next) pager.append(h('a', { class: 'btn btn-outline-secondary btn-sm', href: `#/instances${qs({ ...filters, after: page.next })}` }, 'Next page'));

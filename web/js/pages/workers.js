@@ -1,5 +1,5 @@
-// Workers: state, health, capacity and what is allocated, labels, the last
-// heartbeat; and cordon, uncordon, drain, stop and terminate.
+// Workers: state, health, isolation, capacity and what is allocated, labels,
+// the last heartbeat; and cordon, uncordon, drain, stop and terminate.
 import { post, ApiError } from '../api.js';
 import { h, append, replace, fmtTime, flash, toast } from '../dom.js';
 import { stateBadge, workerActionAllowed } from '../states.js';
@@ -15,7 +15,7 @@ export default {
       h('div', { class: 'form-check' }, showTerminated, h('label', { class: 'form-check-label', for: 'w-term' }, 'Show terminated'))),
     readOnlyNote(ctx, 'operator'),
     h('div', { class: 'table-responsive' }, stackTable(h('table', { class: 'table table-hover', 'aria-label': 'Workers' },
-      h('thead', {}, h('tr', {}, ['Name', 'Template', 'State', 'Health', 'CPU', 'Memory (MB)', 'Slots', 'Labels', 'Heartbeat', 'Instances', 'Actions']
+      h('thead', {}, h('tr', {}, ['Name', 'Template', 'State', 'Health', 'Isolation', 'CPU', 'Memory (MB)', 'Slots', 'Labels', 'Heartbeat', 'Instances', 'Actions']
         .map((t) => h('th', { scope: 'col' }, t)))), tbody))));
 
     async function act(w, name, body) {
@@ -63,6 +63,7 @@ export default {
       h('td', {}, w.template || '—'),
       h('td', {}, stateBadge('worker', w.state), w.drain_deadline ? h('div', { class: 'small text-muted' }, `deadline ${fmtTime(w.drain_deadline)}`) : null),
       h('td', {}, stateBadge('health', w.health)),
+      h('td', { class: 'small', dataset: { isolation: w.isolation || 'none' } }, w.isolation || 'none'),
       h('td', {}, cell(w, 'cpu')), h('td', {}, cell(w, 'memory_mb')), h('td', {}, cell(w, 'slots')),
       h('td', { class: 'small' }, labels(w.labels)),
       h('td', { class: 'small' }, fmtTime(w.last_heartbeat)),
@@ -80,7 +81,7 @@ export default {
 
     async function load() {
       const ws = (await getAll('/api/v1/workers')).filter((w) => showTerminated.checked || w.state !== 'terminated');
-      replace(tbody, ws.length ? ws.map(row) : emptyRow(11, 'No workers.'));
+      replace(tbody, ws.length ? ws.map(row) : emptyRow(12, 'No workers.'));
     }
     showTerminated.addEventListener('change', load);
     await load();
