@@ -37,6 +37,11 @@ if [ ! -x "$OUTPOSTD" ]; then
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/outpost-$TEST_NAME.XXXXXX") || exit 1
+# An agent run as root runs each instance's hooks as a uid of its own: they must reach
+# their work directories under $WORK, read the tests' hook scripts, and leave their
+# markers in $WORK (as in /tmp: anyone may add a file, no one may remove another's).
+# Secrets a test writes here are made 0600 (the agents' token below).
+chmod 1777 "$WORK" || exit 1
 _pids=()
 
 # Hooks run under shims in sessions of their own, which outlive their agent by
@@ -488,7 +493,7 @@ start_agent() {
 		create_token agents agent
 		TOKEN=$saved
 		AGENT_TOKEN_FILE=$WORK/agent.token
-		printf '%s\n' "$NEW_TOKEN" >"$AGENT_TOKEN_FILE"
+		(umask 077 && printf '%s\n' "$NEW_TOKEN" >"$AGENT_TOKEN_FILE")
 	fi
 	_has_agents=1
 	mkdir -p "$WORK/agents"
