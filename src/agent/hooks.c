@@ -1,8 +1,9 @@
 /*
  * An instance's hooks, as the agent sees them: the environment a hook gets,
- * its user (hookuser.c), starting one under its shim (shim.c), hearing of its end (a SIGCHLD, or a
- * look at a shim an earlier agent started), ending one that must stop, and
- * sending what it printed to the server.
+ * the user it runs as (hookuser.c), starting one under its shim (shim.c),
+ * hearing of its end (a SIGCHLD, or a look at a shim an earlier agent
+ * started), ending one that must stop, and sending what it printed to the
+ * server.
  *
  * What a hook's end means for the instance is step.c's; the timeout and the
  * grace are the shim's. Nothing here waits for a hook or blocks the loop on
@@ -186,6 +187,8 @@ hook_user(struct work *w, struct inst *i, char *arg, size_t n, char *err, size_t
 		inst_mark(i);
 		records_write(i);	/* before a hook runs as it, the user is the instance's */
 	}
+	/* Never root: a hook user is of hook_uids or hook_user, both checked to be other. */
+	assert(i->hook_uid != 0 && i->hook_gid != 0);
 	snprintf(arg, n, "%u:%u", (unsigned)i->hook_uid, (unsigned)i->hook_gid);
 	return 0;
 }

@@ -1,14 +1,15 @@
 /*
  * outpost-shim HOOK DIR TIMEOUT_MS GRACE_MS [--user UID:GID] -- ARGV...: one
- * hook of an instance, run for outpost-agent. The agent forks and execs this at once
- * (nothing of the agent's runs in the child but the exec), with the hook's
- * environment and fd 3 its pipe: the shim writes the hook's pid there, or
- * "ERR why", and closes it.
+ * hook of an instance, run for outpost-agent. The agent forks and execs this
+ * at once (nothing of the agent's runs in the child but the exec), with the
+ * hook's environment and fd 3 its pipe: the shim writes the hook's pid
+ * there, or "ERR why", and closes it.
  *
  * The shim leaves the agent's session, forks the hook into a process group
- * of its own in DIR/work (as UID:GID, when given: hookuser.c), copies the hook's stdout and stderr into a bounded
- * log (DIR/HOOK.log), and writes its exit status to DIR/HOOK.exit when it
- * ends. It holds nothing of the agent's (its descriptors are closed), so it
+ * of its own in DIR/work (as UID:GID when given: hookuser.c), copies the
+ * hook's stdout and stderr into a bounded log (DIR/HOOK.log), and writes its
+ * exit status to DIR/HOOK.exit when it ends. It holds nothing of the
+ * agent's (its descriptors are closed), so it
  * outlives an agent that is restarted, and the new agent finds the hook
  * running (DIR/HOOK.pid) or its end (HOOK.exit).
  *

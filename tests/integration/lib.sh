@@ -497,15 +497,36 @@ start_agent() {
 	fi
 	_has_agents=1
 	mkdir -p "$WORK/agents"
+	_hook_uids "$name"
 	(
 		_ws_close_fds_but
 		exec "$AGENT" --server "$SERVER_URL" --token-file "$AGENT_TOKEN_FILE" --name "$name" \
 			--work-dir "$WORK/agents/$name" --heartbeat 300ms --kill-grace 1s \
-			--log-format json "$@"
+			--hook-uids "$HOOK_UIDS" --log-format json "$@"
 	) >>"$WORK/agent.$name.log" 2>&1 &
 	AGENT_PID=$!
 	track_pid "$AGENT_PID"
 	eval "AGENT_PID_${name//[^a-zA-Z0-9]/_}=$AGENT_PID"
+}
+
+# shared_file NAME: $WORK/NAME, empty, that the hooks of every instance may append to
+# (each instance's hooks run as a uid of their own).
+shared_file() {
+	: >"$WORK/$1"
+	chmod 666 "$WORK/$1"
+}
+
+# _hook_uids NAME: sets HOOK_UIDS, the hook_uids of agent NAME. Each agent of a host needs
+# a range of its own: a thousand uids for each name, in the order the test starts them,
+# within the default range.
+_hook_uid_names=()
+_hook_uids() {
+	local i n=${#_hook_uid_names[@]}
+	for ((i = 0; i < n; i++)); do
+		[ "${_hook_uid_names[$i]}" = "$1" ] && break
+	done
+	[ "$i" -lt "$n" ] || _hook_uid_names+=("$1")
+	HOOK_UIDS="$((65536 + i * 1000))-$((65536 + i * 1000 + 999))"
 }
 
 # kill_agent NAME: kill -9, no chance to say anything (its hooks run on under their shims).
