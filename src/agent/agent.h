@@ -17,7 +17,7 @@
  *   instances/ID/HOOK.pid      "SHIM_PID HOOK_PID SHIM_START" (the shim writes it)
  *   instances/ID/HOOK.exit     "exit N" or "signal N" [+ " timeout"] (the shim, at the end)
  *   instances/ID/grade.out     the grade hook's stdout
- *   instances/ID/work/         the hooks' working directory
+ *   instances/ID/work/         the hooks' working directory (their user's, 0700: hookuser.c)
  */
 #ifndef OUTPOST_AGENT_H
 #define OUTPOST_AGENT_H
@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "bounds.h"
+#include "hookuser.h"
 #include "httpc.h"
 #include "log.h"
 #include "shim.h"
@@ -60,6 +61,7 @@ struct agent_config {
 	char work_dir[PATH_SETTING_MAX];
 	int64_t heartbeat_ms;
 	int64_t kill_grace_ms;	/* SIGTERM, then this long, then SIGKILL */
+	struct hookuser_opts hook;	/* hook_uids, hook_user */
 	enum log_format log_format;
 };
 
@@ -92,10 +94,12 @@ struct hook_result {
  * Starts argv under a shim in dir (hooks run in dir/work), with env. The
  * hook's output goes to dir/HOOK.log (bounded), and for the grade hook its
  * stdout also to dir/grade.out. The shim ends it after timeout_ms (0: never),
- * SIGTERM then SIGKILL grace_ms later. Fills p; returns 0, or -1 with err.
+ * SIGTERM then SIGKILL grace_ms later. user: "UID:GID" the hook runs as
+ * (hookuser.h), or NULL for the agent's. Fills p; returns 0, or -1 with err.
  */
 int shim_start(struct proc *p, enum hook h, char *const *argv, char *const *env,
-    const char *dir, int64_t timeout_ms, int64_t grace_ms, char *err, size_t errlen);
+    const char *dir, int64_t timeout_ms, int64_t grace_ms, const char *user, char *err,
+    size_t errlen);
 /* Finds outpost-shim (beside the agent, else in PKGLIBEXECDIR); -1 with err. */
 int shim_locate(char *err, size_t errlen);
 /* Is the shim still there (for an adopted one: alive and the same process)? */

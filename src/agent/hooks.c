@@ -1,8 +1,9 @@
 /*
  * An instance's hooks, as the agent sees them: the environment a hook gets,
- * starting one under its shim (shim.c), hearing of its end (a SIGCHLD, or a
- * look at a shim an earlier agent started), ending one that must stop, and
- * sending what it printed to the server.
+ * the user it runs as (hookuser.c), starting one under its shim (shim.c),
+ * hearing of its end (a SIGCHLD, or a look at a shim an earlier agent
+ * started), ending one that must stop, and sending what it printed to the
+ * server.
  *
  * What a hook's end means for the instance is step.c's; the timeout and the
  * grace are the shim's. Nothing here waits for a hook or blocks the loop on
@@ -11,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <assert.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -141,13 +143,63 @@ env_for(struct work *w, const struct inst *i, enum hook h, size_t *added)
 
 /* ---- a hook's start and end ---- */
 
+/*
+ * The user the instance's hooks run as, "UID:GID" into arg: the one it was
+ * given, else one picked now (no other instance of the agent's holds it),
+ * to whom its work directory goes. "" when hooks run as the agent's user.
+ */
+static int
+hook_user(struct work *w, struct inst *i, char *arg, size_t n, char *err, size_t errlen)
+{
+	char work_dir[PATH_BUF_MAX];
+	uid_t *taken = NULL, uid;
+	gid_t gid;
+	size_t ntaken = 0, cap = 0;
+
+	arg[0] = '\0';
+	if (!hookuser_is_on())
+		return 0;
+	if (!i->has_user) {
+		for (struct inst *o = w->list; o != NULL; o = o->next) {
+			if (!o->has_user)
+				continue;
+			if (array_grow(&taken, &cap, ntaken, sizeof(*taken)) != 0) {
+				free(taken);
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			taken[ntaken++] = o->hook_uid;
+		}
+		if (hookuser_pick(taken, ntaken, &uid, &gid, err, errlen) != 0) {
+			free(taken);
+			return -1;
+		}
+		free(taken);
+		if (inst_path(i, "work", "", work_dir, sizeof(work_dir)) != 0 ||
+		    hookuser_give_dir(i->dir, work_dir, uid, gid) != 0) {
+			snprintf(err, errlen, "cannot give its work directory to uid %u: %s",
+			    (unsigned)uid, strerror(errno));
+			return -1;
+		}
+		i->has_user = 1;
+		i->hook_uid = uid;
+		i->hook_gid = gid;
+		inst_mark(i);
+		records_write(i);	/* before a hook runs as it, the user is the instance's */
+	}
+	/* Never root: a hook user is of hook_uids or hook_user, both checked to be other. */
+	assert(i->hook_uid != 0 && i->hook_gid != 0);
+	snprintf(arg, n, "%u:%u", (unsigned)i->hook_uid, (unsigned)i->hook_gid);
+	return 0;
+}
+
 int
 hooks_start(struct work *w, struct inst *i, enum hook h)
 {
 	json_t *argv_j = json_object_get(i->hooks, hook_name(h));
 	size_t n = json_array_size(argv_j), added = 0;
 	char **argv, **env;
-	char err[512], id[ID_BUF], path[PATH_BUF_MAX];
+	char err[512], id[ID_BUF], path[PATH_BUF_MAX], user[HOOKUSER_ARG_BUF];
 	int64_t before = i->log_sent[h];
 	struct stat sb;
 	int rc;
@@ -160,6 +212,17 @@ hooks_start(struct work *w, struct inst *i, enum hook h)
 		return -1;
 	for (size_t k = 0; k < n; k++)
 		argv[k] = (char *)json_string_value(json_array_get(argv_j, k));
+	if (hook_user(w, i, user, sizeof(user), err, sizeof(err)) != 0) {
+		char reason[600];
+
+		free(argv);
+		id_str(i->id, id, sizeof(id));
+		log_error("agent.hook", "instance", id, "hook", hook_name(h), "error", err, NULL);
+		snprintf(reason, sizeof(reason), "hook_failed: cannot start %s: %s", hook_name(h), err);
+		if (!i->is_cleaning)
+			reports_fail(w, i, reason, json_pack("{s:s}", "hook", hook_name(h)));
+		return -1;
+	}
 	env = env_for(w, i, h, &added);
 	if (env == NULL || n == 0) {
 		free(argv);
@@ -173,7 +236,7 @@ hooks_start(struct work *w, struct inst *i, enum hook h)
 	    sb.st_size > before)
 		before = sb.st_size;
 	rc = shim_start(&i->proc, h, argv, env, i->dir, hooks_timeout(i, h), w->cfg->kill_grace_ms,
-	    err, sizeof(err));
+	    user[0] != '\0' ? user : NULL, err, sizeof(err));
 	for (size_t k = w->nenv; k < w->nenv + added; k++)
 		free(env[k]);
 	free(env);

@@ -48,7 +48,8 @@
 #include "util.h"
 
 static const char *const agent_keys[] = { "server", "token_file", "name", "capacity", "labels",
-	"work_dir", "heartbeat", "kill_grace", "log_format", "ca_file", NULL };
+	"work_dir", "heartbeat", "kill_grace", "log_format", "ca_file", "hook_uids", "hook_user",
+	NULL };
 
 static volatile sig_atomic_t got_stop, got_child;
 static struct evstream *the_stream;
@@ -87,15 +88,23 @@ usage(FILE *f)
 	    "  --kill-grace DURATION   from SIGTERM to SIGKILL when a hook must end (default 10s)\n"
 	    "  --config FILE           a config file of the same keys (server, token_file, name,\n"
 	    "                          capacity, labels, work_dir, heartbeat, kill_grace,\n"
-	    "                          log_format, ca_file)\n"
+	    "                          log_format, ca_file, hook_uids, hook_user)\n"
 	    "  --log-format FORMAT     json, text or auto (default auto)\n"
 	    "  --ca-file FILE          the CAs (PEM) an https:// server's certificate must chain\n"
 	    "                          to (default: the system's)\n"
+	    "  --hook-uids FIRST-LAST  the uids the agent gives instances, one each, for their\n"
+	    "                          hooks to run as (default 65536-99999); none: hooks run as\n"
+	    "                          the agent's user\n"
+	    "  --hook-user USER        one user (of /etc/passwd) for every instance's hooks, in\n"
+	    "                          place of hook_uids\n"
 	    "  --version, --help\n"
 	    "\n"
 	    "Every setting is also an OUTPOST_* variable (OUTPOST_SERVER, OUTPOST_TOKEN_FILE, ...);\n"
 	    "flags win over variables, variables over the file.\n"
 	    "\n"
+	    "Run as root (or with CAP_SETUID, CAP_SETGID, CAP_CHOWN, CAP_DAC_OVERRIDE,\n"
+	    "CAP_FOWNER and CAP_KILL), the agent runs each instance's hooks as a uid of its own\n"
+	    "from hook_uids, never as root, in a work directory only that uid may read.\n"
 	    "Each hook runs in its own process group in WORK_DIR/instances/ID/work with\n"
 	    "OUTPOST_INSTANCE_ID, OUTPOST_OWNER, OUTPOST_DEFINITION, OUTPOST_TIMESLOT_START and\n"
 	    "OUTPOST_TIMESLOT_END (and OUTPOST_DEFINITION_VERSION, OUTPOST_HOOK, OUTPOST_ATTEMPT,\n"
@@ -220,9 +229,19 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 			snprintf(err, errlen, "log_format must be json, text or auto");
 			return -1;
 		}
+	} else if (strcmp(key, "hook_uids") == 0) {
+		return hookuser_parse_uids(&c->hook, v, err, errlen);
+	} else if (strcmp(key, "hook_user") == 0) {
+		if (*v == '\0' || strlen(v) >= sizeof(c->hook.user) || strchr(v, ':') != NULL) {
+			snprintf(err, errlen, "hook_user is a user name of 1 to %zu bytes",
+			    sizeof(c->hook.user) - 1);
+			return -1;
+		}
+		snprintf(c->hook.user, sizeof(c->hook.user), "%s", v);
 	} else {
 		snprintf(err, errlen, "unknown key %s (keys: server, token_file, name, capacity, "
-		    "labels, work_dir, heartbeat, kill_grace, log_format, ca_file)", key);
+		    "labels, work_dir, heartbeat, kill_grace, log_format, ca_file, hook_uids, "
+		    "hook_user)", key);
 		return -1;
 	}
 	return 0;
@@ -251,6 +270,8 @@ defaults(struct agent_config *c)
 	/* Under systemd, StateDirectory= names it (the first of a colon list). */
 	c->heartbeat_ms = 5000;
 	c->kill_grace_ms = 10000;
+	c->hook.first = HOOK_UID_FIRST;
+	c->hook.last = HOOK_UID_LAST;
 	if (getenv("STATE_DIRECTORY") != NULL && getenv("STATE_DIRECTORY")[0] != '\0') {
 		const char *sd = getenv("STATE_DIRECTORY");
 		size_t len = strcspn(sd, ":");
@@ -537,6 +558,11 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_setup(c.log_format, LOG_INFO);
+	/* Who hooks run as: decided once, before anything says what this worker can do. */
+	if (hookuser_setup(&c.hook, c.work_dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "outpost-agent: %s\n", err);
+		return 2;
+	}
 	labels = labels_json(c.labels, err, sizeof(err));
 	if (labels == NULL || shim_locate(err, sizeof(err)) != 0) {
 		fprintf(stderr, "outpost-agent: %s\n", err);
@@ -569,8 +595,9 @@ main(int argc, char **argv)
 	 */
 	/* work_dir is shorter than PATH_SETTING_MAX: "/instances" fits PATH_BUF_MAX. */
 	if (path_fmt(path, sizeof(path), "%s/instances", c.work_dir) != 0 ||
-	    mkdir_p(path, 0750) != 0 || access(path, W_OK | X_OK) != 0 ||
-	    realpath(c.work_dir, abs_dir) == NULL) {
+	    mkdir_p(path, hookuser_dir_mode()) != 0 || access(path, W_OK | X_OK) != 0 ||
+	    realpath(c.work_dir, abs_dir) == NULL ||
+	    (hookuser_is_on() && (chmod(c.work_dir, 0711) != 0 || chmod(path, 0711) != 0))) {
 		fprintf(stderr, "outpost-agent: --work-dir %s: %s\n", c.work_dir, strerror(errno));
 		rc = 2;
 		goto out;
@@ -629,6 +656,17 @@ main(int argc, char **argv)
 		goto out;
 	}
 	log_info("agent.starting", "name", c.name, "server", c.server, NULL);
+	{
+		char why[512], range[32];
+
+		snprintf(range, sizeof(range), "%u-%u", (unsigned)c.hook.first,
+		    (unsigned)c.hook.last);
+		if (hookuser_available(why, sizeof(why)))
+			log_info("agent.hook_users", "detail", "each instance's hooks run as a uid of "
+			    "their own", "hook_uids", range, NULL);
+		else
+			log_warn("agent.hook_users", "detail", why, NULL);
+	}
 
 	while (!got_stop) {
 		int64_t now, wait;

@@ -13,9 +13,11 @@
  */
 #include <assert.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "work.h"
 
@@ -34,7 +36,7 @@ records_write(struct inst *i)
 {
 	char path[PATH_BUF_MAX], tmp[PATH_BUF_MAX];
 	json_t *r, *ran = json_array(), *sent = json_object(), *base = json_object();
-	int rc;
+	int rc, fd;
 
 	for (int h = 0; h < HOOK_COUNT; h++) {
 		if (i->ran[h])
@@ -56,13 +58,20 @@ records_write(struct inst *i)
 		return;
 	if (i->has_proc)
 		json_object_set_new(r, "proc", proc_json(&i->proc));
+	if (i->has_user)
+		json_object_set_new(r, "user", json_pack("{s:I, s:I}", "uid",
+		    (json_int_t)i->hook_uid, "gid", (json_int_t)i->hook_gid));
 	if (inst_path(i, "record.json", "", path, sizeof(path)) != 0 ||
 	    inst_path(i, "record.json", ".tmp", tmp, sizeof(tmp)) != 0) {
 		json_decref(r);
 		return;
 	}
-	rc = json_dump_file(r, tmp, JSON_COMPACT);
+	/* The agent's alone (0600): hooks' users pass through the instance's directory. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	rc = fd >= 0 ? json_dumpfd(r, fd, JSON_COMPACT) : -1;
 	json_decref(r);
+	if (fd >= 0 && close(fd) != 0)
+		rc = -1;
 	if (rc == 0 && rename(tmp, path) == 0)
 		i->is_dirty = 0;
 }
@@ -144,6 +153,13 @@ record_read(struct work *w, const char *dir_name)
 			i->log_sent[h] = 0;
 		if (i->log_base[h] < 0)
 			i->log_base[h] = 0;
+	}
+	v = json_object_get(r, "user");
+	if (json_is_object(v) && field_int(v, "uid") > 0 && field_int(v, "uid") <= HOOK_UID_MAX &&
+	    field_int(v, "gid") > 0 && field_int(v, "gid") <= HOOK_UID_MAX) {
+		i->has_user = 1;
+		i->hook_uid = (uid_t)field_int(v, "uid");
+		i->hook_gid = (gid_t)field_int(v, "gid");
 	}
 	p = json_object_get(r, "proc");
 	if (json_is_object(p) && hook_parse(field_str(p, "hook"), &i->proc.hook) == 0) {

@@ -100,16 +100,20 @@ shim_locate(char *err, size_t errlen)
 	return -1;
 }
 
-/* "outpost-shim HOOK DIR TIMEOUT GRACE -- ARGV... NULL"; caller frees the array and [3], [4]. */
+/*
+ * "outpost-shim HOOK DIR TIMEOUT GRACE [--user UID:GID] -- ARGV... NULL";
+ * caller frees the array and [3], [4].
+ */
 static char **
-shim_argv(enum hook h, char *const *argv, const char *dir, int64_t timeout_ms, int64_t grace_ms)
+shim_argv(enum hook h, char *const *argv, const char *dir, int64_t timeout_ms, int64_t grace_ms,
+    const char *user)
 {
-	size_t n = 0;
+	size_t n = 0, at = 5;
 	char **a;
 
 	while (argv[n] != NULL)
 		n++;
-	a = calloc(n + 7, sizeof(char *));
+	a = calloc(n + 9, sizeof(char *));
 	if (a == NULL)
 		return NULL;
 	a[0] = "outpost-shim";
@@ -125,8 +129,12 @@ shim_argv(enum hook h, char *const *argv, const char *dir, int64_t timeout_ms, i
 	}
 	snprintf(a[3], 24, "%lld", (long long)timeout_ms);
 	snprintf(a[4], 24, "%lld", (long long)grace_ms);
-	a[5] = "--";
-	memcpy(a + 6, argv, n * sizeof(char *));
+	if (user != NULL) {
+		a[at++] = "--user";
+		a[at++] = (char *)user;
+	}
+	a[at++] = "--";
+	memcpy(a + at, argv, n * sizeof(char *));
 	return a;
 }
 
@@ -142,7 +150,7 @@ shim_argv_free(char **a)
 
 int
 shim_start(struct proc *p, enum hook h, char *const *argv, char *const *env, const char *dir,
-    int64_t timeout_ms, int64_t grace_ms, char *err, size_t errlen)
+    int64_t timeout_ms, int64_t grace_ms, const char *user, char *err, size_t errlen)
 {
 	char path[PATH_BUF_MAX], buf[512];
 	struct pollfd pf;
@@ -157,7 +165,7 @@ shim_start(struct proc *p, enum hook h, char *const *argv, char *const *env, con
 		return -1;
 	}
 	unlink(path);
-	sargv = shim_argv(h, argv, dir, timeout_ms, grace_ms);
+	sargv = shim_argv(h, argv, dir, timeout_ms, grace_ms, user);
 	if (sargv == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;

@@ -2,9 +2,9 @@
  * What the agent and its shim (outpost-shim) share: the bounds of a hook's
  * output, how a process is told from a later one with the same pid, and
  * paths made with their truncation checked (proc.c).
- * The shim links nothing but the C library and src/common/state.c, so that
- * it starts at once: 50 hooks starting together cost the agent's host
- * little.
+ * The shim links nothing but the C library, src/common/state.c, proc.c and
+ * hookuser.c, so that it starts at once: 50 hooks starting together cost
+ * the agent's host little.
  */
 #ifndef OUTPOST_SHIM_H
 #define OUTPOST_SHIM_H

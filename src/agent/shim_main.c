@@ -1,14 +1,15 @@
 /*
- * outpost-shim HOOK DIR TIMEOUT_MS GRACE_MS -- ARGV...: one hook of an
- * instance, run for outpost-agent. The agent forks and execs this at once
- * (nothing of the agent's runs in the child but the exec), with the hook's
- * environment and fd 3 its pipe: the shim writes the hook's pid there, or
- * "ERR why", and closes it.
+ * outpost-shim HOOK DIR TIMEOUT_MS GRACE_MS [--user UID:GID] -- ARGV...: one
+ * hook of an instance, run for outpost-agent. The agent forks and execs this
+ * at once (nothing of the agent's runs in the child but the exec), with the
+ * hook's environment and fd 3 its pipe: the shim writes the hook's pid
+ * there, or "ERR why", and closes it.
  *
  * The shim leaves the agent's session, forks the hook into a process group
- * of its own in DIR/work, copies the hook's stdout and stderr into a bounded
- * log (DIR/HOOK.log), and writes its exit status to DIR/HOOK.exit when it
- * ends. It holds nothing of the agent's (its descriptors are closed), so it
+ * of its own in DIR/work (as UID:GID when given: hookuser.c), copies the
+ * hook's stdout and stderr into a bounded log (DIR/HOOK.log), and writes its
+ * exit status to DIR/HOOK.exit when it ends. It holds nothing of the
+ * agent's (its descriptors are closed), so it
  * outlives an agent that is restarted, and the new agent finds the hook
  * running (DIR/HOOK.pid) or its end (HOOK.exit).
  *
@@ -37,6 +38,7 @@
 #include <unistd.h>
 
 #include "bounds.h"
+#include "hookuser.h"
 #include "shim.h"
 #include "state.h"
 
@@ -253,7 +255,7 @@ shim_fail(const char *what, const char *dir)
 int
 main(int argc, char **argv)
 {
-	char path[PATH_BUF_MAX], msg[SHIM_LINE_MAX];
+	char path[PATH_BUF_MAX], msg[SHIM_LINE_MAX], why[256];
 	struct keep k = { 0 };
 	struct hook_run run = { 0 };
 	int out[2], errp[2], grade_fd = -1, devnull, sfd;
@@ -261,11 +263,16 @@ main(int argc, char **argv)
 	struct pollfd pf[3];
 	sigset_t mask, none;
 	enum hook h;
-	const char *dir;
+	const char *dir, *user = NULL;
 	int64_t timeout_ms, grace_ms, now;
+	int a = 5;
 
-	if (argc < 7 || hook_parse(argv[1], &h) != 0 || ms_arg(argv[3], &timeout_ms) != 0 ||
-	    ms_arg(argv[4], &grace_ms) != 0 || strcmp(argv[5], "--") != 0 ||
+	if (argc > 7 && strcmp(argv[5], "--user") == 0) {
+		user = argv[6];
+		a = 7;
+	}
+	if (argc < a + 2 || hook_parse(argv[1], &h) != 0 || ms_arg(argv[3], &timeout_ms) != 0 ||
+	    ms_arg(argv[4], &grace_ms) != 0 || strcmp(argv[a], "--") != 0 ||
 	    fcntl(3, F_GETFD) < 0) {
 		fprintf(stderr, "outpost-shim: outpost-agent runs this for each hook; it is not for "
 		    "use by hand\n");
@@ -311,12 +318,20 @@ main(int argc, char **argv)
 		signal(SIGPIPE, SIG_DFL);
 		dup2(out[1], 1);
 		dup2(errp[1], 2);
-		if (path_fmt(path, sizeof(path), "%s/work", dir) != 0 || chdir(path) != 0) {
+		if (path_fmt(path, sizeof(path), "%s/work", dir) != 0) {
+			dprintf(2, "outpost-agent: cannot enter %s: %s\n", dir, strerror(errno));
+			_exit(126);
+		}
+		if (user != NULL && hookuser_enter(user, path, why, sizeof(why)) != 0) {
+			dprintf(2, "outpost-agent: cannot run the hook as its user: %s\n", why);
+			_exit(126);
+		}
+		if (chdir(path) != 0) {
 			dprintf(2, "outpost-agent: cannot enter %s: %s\n", path, strerror(errno));
 			_exit(126);
 		}
-		execvp(argv[6], argv + 6);
-		dprintf(2, "outpost-agent: cannot run %s: %s\n", argv[6], strerror(errno));
+		execvp(argv[a + 1], argv + a + 1);
+		dprintf(2, "outpost-agent: cannot run %s: %s\n", argv[a + 1], strerror(errno));
 		_exit(127);
 	}
 	setpgid(run.pid, run.pid);	/* both sides: the agent may signal the group at once */

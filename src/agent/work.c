@@ -95,7 +95,8 @@ inst_new(struct work *w, int64_t id, int64_t attempt)
 		inst_free(i);
 		return NULL;
 	}
-	mkdir(i->dir, 0750);
+	/* Hooks' users pass through the instance's directory to their own (hookuser.c). */
+	mkdir(i->dir, hookuser_dir_mode());
 	mkdir(path, 0750);
 	i->next = w->list;
 	w->list = i;
@@ -126,6 +127,9 @@ inst_forget(struct work *w, struct inst *i)
 	}
 	id_str(i->id, id, sizeof(id));
 	log_info("agent.forgot", "instance", id, "state", inst_state_name(i->local), NULL);
+	/* Nothing left of its user may change its directory while it is removed. */
+	if (i->has_user)
+		hookuser_kill_all(i->hook_uid);
 	work_rm_tree(i->dir);
 	inst_free(i);
 }

@@ -63,6 +63,9 @@ struct inst {
 	int64_t log_sent[HOOK_COUNT];	/* bytes of HOOK.log the server has */
 	int64_t log_base[HOOK_COUNT];	/* the log offset of HOOK.log's start (earlier runs) */
 	int is_dirty;		/* changed since its record was last written */
+	int has_user;		/* its hooks run as hook_uid:hook_gid (hookuser.c) */
+	uid_t hook_uid;
+	gid_t hook_gid;
 
 	struct inst *next;
 };

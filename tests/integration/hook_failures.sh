@@ -25,6 +25,7 @@ cat >"$H/cleanup.sh" <<'EOF'
 echo "cleaned $OUTPOST_INSTANCE_ID" >>"$OUTPOST_WORK_DIR/../../../../../cleanups"
 EOF
 stop="\"stop\":[\"sh\",\"$H/cleanup.sh\"]"
+shared_file cleanups	# every instance's stop hook adds its line
 
 reason_of() {	# ID
 	inst "$1" .state_reason

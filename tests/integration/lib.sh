@@ -37,6 +37,11 @@ if [ ! -x "$OUTPOSTD" ]; then
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/outpost-$TEST_NAME.XXXXXX") || exit 1
+# An agent run as root runs each instance's hooks as a uid of its own: they must reach
+# their work directories under $WORK, read the tests' hook scripts, and leave their
+# markers in $WORK (as in /tmp: anyone may add a file, no one may remove another's).
+# Secrets a test writes here are made 0600 (the agents' token below).
+chmod 1777 "$WORK" || exit 1
 _pids=()
 
 # Hooks run under shims in sessions of their own, which outlive their agent by
@@ -488,19 +493,40 @@ start_agent() {
 		create_token agents agent
 		TOKEN=$saved
 		AGENT_TOKEN_FILE=$WORK/agent.token
-		printf '%s\n' "$NEW_TOKEN" >"$AGENT_TOKEN_FILE"
+		(umask 077 && printf '%s\n' "$NEW_TOKEN" >"$AGENT_TOKEN_FILE")
 	fi
 	_has_agents=1
 	mkdir -p "$WORK/agents"
+	_hook_uids "$name"
 	(
 		_ws_close_fds_but
 		exec "$AGENT" --server "$SERVER_URL" --token-file "$AGENT_TOKEN_FILE" --name "$name" \
 			--work-dir "$WORK/agents/$name" --heartbeat 300ms --kill-grace 1s \
-			--log-format json "$@"
+			--hook-uids "$HOOK_UIDS" --log-format json "$@"
 	) >>"$WORK/agent.$name.log" 2>&1 &
 	AGENT_PID=$!
 	track_pid "$AGENT_PID"
 	eval "AGENT_PID_${name//[^a-zA-Z0-9]/_}=$AGENT_PID"
+}
+
+# shared_file NAME: $WORK/NAME, empty, that the hooks of every instance may append to
+# (each instance's hooks run as a uid of their own).
+shared_file() {
+	: >"$WORK/$1"
+	chmod 666 "$WORK/$1"
+}
+
+# _hook_uids NAME: sets HOOK_UIDS, the hook_uids of agent NAME. Each agent of a host needs
+# a range of its own: a thousand uids for each name, in the order the test starts them,
+# within the default range.
+_hook_uid_names=()
+_hook_uids() {
+	local i n=${#_hook_uid_names[@]}
+	for ((i = 0; i < n; i++)); do
+		[ "${_hook_uid_names[$i]}" = "$1" ] && break
+	done
+	[ "$i" -lt "$n" ] || _hook_uid_names+=("$1")
+	HOOK_UIDS="$((65536 + i * 1000))-$((65536 + i * 1000 + 999))"
 }
 
 # kill_agent NAME: kill -9, no chance to say anything (its hooks run on under their shims).

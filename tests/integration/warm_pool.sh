@@ -14,6 +14,7 @@ start_agent w1 --capacity cpu=8,memory_mb=8192,slots=8
 wait_online w1
 H=$WORK/hooks
 mkdir -p "$H"
+shared_file notes	# every instance's hooks add their lines
 cat >"$H/note.sh" <<'EOS'
 #!/bin/sh
 echo "$OUTPOST_HOOK id=$OUTPOST_INSTANCE_ID owner=$OUTPOST_OWNER pool=$OUTPOST_WARM_POOL" \
