@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgroup.h"
 #include "work.h"
 
 static json_t *
@@ -99,17 +100,19 @@ act_on_result(struct work *w, struct inst *i, int64_t now)
 		}
 		if (i->local != INST_RUNNING)
 			return;
-		if (r->has_code)
+		/* A limit of its cgroup (the OOM killer, pids) says why, from its counters. */
+		if (cg_failure_reason(i, reason, sizeof(reason)) == 0 && r->has_code)
 			snprintf(reason, sizeof(reason), "run_exited: run exited with code %d before "
 			    "the end of its slot", r->code);
-		else
+		else if (cg_failure_reason(i, reason, sizeof(reason)) == 0)
 			snprintf(reason, sizeof(reason), "run_exited: run was killed by signal %d "
 			    "before the end of its slot", r->signal);
 		reports_fail(w, i, reason, exit_of(h, r, 0));
 		return;
 	}
 	if (!is_ok) {
-		hook_failure_reason(reason, sizeof(reason), h, r);
+		if (!cg_failure_reason(i, reason, sizeof(reason)))
+			hook_failure_reason(reason, sizeof(reason), h, r);
 		reports_fail(w, i, reason, exit_of(h, r, 0));
 		return;
 	}
@@ -163,6 +166,8 @@ step_instance(struct work *w, struct inst *i, int64_t now)
 		 */
 		if (!i->is_gone && json_array_size(i->queue) > 0)
 			return 1000;
+		/* Its end is whole: what its hooks left (double-forked, setsid'd) goes first. */
+		cg_kill(i);
 		if (i->is_instantiated && !i->ran[HOOK_STOP] && hooks_has(i, HOOK_STOP) &&
 		    !i->is_cleaning) {
 			i->is_cleaning = 1;
