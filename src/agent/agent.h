@@ -125,6 +125,7 @@ struct proto {
 	char last_refusal[600];	/* the server's last refusal, "message (field: F)" */
 	char last_field[64];	/* and its field alone */
 	int is_usage_refused;	/* a server older than the agent: no "usage" in heartbeats */
+	const char *tolerated;	/* a field whose refusal the caller handles (not logged as one) */
 };
 
 /* *answer: the registered worker, and "token" when a join token registered it (caller decrefs). */

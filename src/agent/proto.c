@@ -72,8 +72,9 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 		log_warn("agent.server_busy", "what", what, "status", status, NULL);
 		out = CALL_RETRY;
 	} else {
-		log_error("agent.refused", "what", what, "status", status, "code", code,
-		    "message", msg, "field", field, NULL);
+		if (r.status != 400 || pr->tolerated == NULL || strcmp(field, pr->tolerated) != 0)
+			log_error("agent.refused", "what", what, "status", status, "code", code,
+			    "message", msg, "field", field, NULL);
 		out = r.status == 401 || r.status == 403 ? CALL_FATAL : CALL_REFUSED;
 		if (out == CALL_FATAL)
 			fprintf(stderr, "outpost-agent: the server refused %s: %s%s%s%s\n", what, msg,
@@ -109,9 +110,12 @@ drop_field(char **body, const char *field)
 enum call
 proto_register(struct proto *pr, json_t **answer)
 {
-	enum call c = call(pr, "POST", "/api/v1/agent/register", pr->register_body, answer,
-	    "the registration", 0);
+	enum call c;
 
+	pr->tolerated = "isolation";
+	c = call(pr, "POST", "/api/v1/agent/register", pr->register_body, answer,
+	    "the registration", 0);
+	pr->tolerated = NULL;
 	if (c == CALL_REFUSED && strcmp(pr->last_field, "isolation") == 0 &&
 	    drop_field(&pr->register_body, "isolation") == 0)
 		c = call(pr, "POST", "/api/v1/agent/register", pr->register_body, answer,
@@ -149,8 +153,10 @@ proto_heartbeat(struct proto *pr, json_t *usage, int *is_retired)
 	    json_object_set(j, "usage", usage) == 0)
 		body = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
+	pr->tolerated = "usage";
 	c = call(pr, "POST", "/api/v1/agent/heartbeat", body ? body : pr->heartbeat_body, &answer,
 	    "a heartbeat", 0);
+	pr->tolerated = NULL;
 	if (body != NULL && c == CALL_REFUSED && strcmp(pr->last_field, "usage") == 0) {
 		pr->is_usage_refused = 1;
 		log_warn("agent.old_server", "field", "usage", "detail", "the server does not know "
