@@ -237,16 +237,25 @@ setup_v2(const char *name, char *why, size_t n)
 		return -1;
 	}
 	memcpy(base, own, sizeof(base));
-	/* An agent before this one moved itself into BASE/agent: the parent is BASE's. */
+	/*
+	 * Already in the leaf BASE/agent (systemd's DelegateSubgroup=agent, or an
+	 * agent before this one moved it there): the parent goes beside it.
+	 */
 	{
 		char *slash = strrchr(base, '/');
 
-		if (slash != NULL && strcmp(slash, "/agent") == 0) {
+		if (slash != NULL && strcmp(slash, "/agent") == 0)
 			*slash = '\0';
-			if (path_fmt(path, sizeof(path), "%s/%s", base, name) != 0 ||
-			    access(path, F_OK) != 0)
-				memcpy(base, own, sizeof(base));
-		}
+	}
+	/*
+	 * A slice is systemd's, never a unit's own: systemd puts a process there
+	 * when its unit's cgroup has controllers enabled (a restart before
+	 * systemd 254 under Delegate=yes without DelegateSubgroup=).
+	 */
+	if (strlen(base) > 6 && strcmp(base + strlen(base) - 6, ".slice") == 0) {
+		snprintf(why, n, "cgroup v2: the agent is in the slice %s, not a cgroup of its own "
+		    "(see DelegateSubgroup= in containment.md)", base);
+		return -1;
 	}
 	if (path_fmt(path, sizeof(path), "%s/cgroup.controllers", base) != 0 ||
 	    file_read(path, buf, sizeof(buf)) != 0) {
