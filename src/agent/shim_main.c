@@ -6,8 +6,9 @@
  * "ERR why", and closes it.
  *
  * The shim leaves the agent's session, forks the hook into a process group
- * of its own (and the instance's cgroup, when DIR/cgroup names it) in DIR/work, copies the hook's stdout and stderr into a bounded
- * log (DIR/HOOK.log), and writes its exit status to DIR/HOOK.exit when it
+ * of its own (and the instance's cgroup, when DIR/cgroup names one) in
+ * DIR/work, copies the hook's stdout and stderr into a bounded log
+ * (DIR/HOOK.log), and writes its exit status to DIR/HOOK.exit when it
  * ends. It holds nothing of the agent's (its descriptors are closed), so it
  * outlives an agent that is restarted, and the new agent finds the hook
  * running (DIR/HOOK.pid) or its end (HOOK.exit).

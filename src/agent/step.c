@@ -64,7 +64,7 @@ act_on_result(struct work *w, struct inst *i, int64_t now)
 {
 	struct hook_result *r = &i->result;
 	enum hook h = i->result_hook;
-	int is_ok = r->has_code && r->code == 0;
+	int is_ok = r->has_code && r->code == 0, is_limit;
 	char reason[300], d[32];
 
 	assert(i->has_result && !i->has_proc);
@@ -101,10 +101,11 @@ act_on_result(struct work *w, struct inst *i, int64_t now)
 		if (i->local != INST_RUNNING)
 			return;
 		/* A limit of its cgroup (the OOM killer, pids) says why, from its counters. */
-		if (cg_failure_reason(i, reason, sizeof(reason)) == 0 && r->has_code)
+		is_limit = cg_failure_reason(i, reason, sizeof(reason));
+		if (!is_limit && r->has_code)
 			snprintf(reason, sizeof(reason), "run_exited: run exited with code %d before "
 			    "the end of its slot", r->code);
-		else if (cg_failure_reason(i, reason, sizeof(reason)) == 0)
+		else if (!is_limit)
 			snprintf(reason, sizeof(reason), "run_exited: run was killed by signal %d "
 			    "before the end of its slot", r->signal);
 		reports_fail(w, i, reason, exit_of(h, r, 0));
