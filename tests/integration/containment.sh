@@ -132,6 +132,7 @@ create_now bomb eve 3600
 bomb_id=$INSTANCE_ID
 wait_state "$bomb_id" running
 dirs=$(cg_dirs "$bomb_id")
+[ -n "$dirs" ] || fail "instance $bomb_id has no cgroup (no $A/$bomb_id/cgroup)"
 wait_state "$bomb_id" failed 30
 assert_eq "pids limit reached: limit $pids" "$(inst "$bomb_id" .state_reason)" \
 	"why the fork bomb failed"
