@@ -321,6 +321,30 @@ setup_v1(const char *name, char *why, size_t n)
 	return 0;
 }
 
+/* WORK_DIR/cgroups: the agent's parents, one a line, for operators (and tests' clean-ups). */
+static void
+write_parents(const struct agent_config *c)
+{
+	char path[PATH_BUF_MAX];
+	FILE *f;
+
+	if (path_fmt(path, sizeof(path), "%s/cgroups", c->work_dir) != 0)
+		return;
+	if (mode == CG_NONE || (f = fopen(path, "we")) == NULL) {
+		unlink(path);
+		return;
+	}
+	for (int k = 0; k < CT_COUNT; k++) {
+		int is_dup = 0;
+
+		for (int j = 0; j < k; j++)
+			is_dup |= strcmp(parents[j], parents[k]) == 0;
+		if (parents[k][0] != '\0' && !is_dup)
+			fprintf(f, "%s\n", parents[k]);
+	}
+	fclose(f);
+}
+
 void
 cg_setup(const struct agent_config *c)
 {
@@ -332,6 +356,7 @@ cg_setup(const struct agent_config *c)
 	if (c->is_isolation_off) {
 		log_warn("agent.isolation", "isolation", "none", "why", "turned off by the isolation "
 		    "setting: instances run in the agent's cgroup, hooks as the agent's user", NULL);
+		write_parents(c);
 		return;
 	}
 	parent_name(c, name, sizeof(name));
@@ -345,8 +370,10 @@ cg_setup(const struct agent_config *c)
 		snprintf(why, sizeof(why), "no usable cgroup: %s; %s; instances run in the agent's "
 		    "cgroup with no limits", why2, why1);
 		log_warn("agent.isolation", "isolation", "none", "why", why, NULL);
+		write_parents(c);
 		return;
 	}
+	write_parents(c);
 	if (!hookuser_available(why1, sizeof(why1))) {
 		snprintf(why, sizeof(why), "each instance has a cgroup (%s), but hooks cannot run as "
 		    "users of their own: %s", mode == CG_V2 ? "v2" : "v1", why1);

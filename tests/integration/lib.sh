@@ -63,10 +63,10 @@ _kill_under_work() {
 }
 
 # The cgroups of the instances agents still held (each instance's directory lists them)
-# go once their processes are killed, and their agent's parent with them when empty.
+# go once their processes are killed, and their agents' parents (WORK_DIR/cgroups) after.
 _rm_instance_cgroups() {
 	local f d
-	for f in "$WORK"/agents/*/instances/*/cgroup; do
+	for f in "$WORK"/agents/*/instances/*/cgroup "$WORK"/agents/*/cgroups; do
 		[ -f "$f" ] || continue
 		while read -r d; do
 			for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
@@ -74,7 +74,6 @@ _rm_instance_cgroups() {
 				while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$d/cgroup.procs"
 				rmdir "$d" 2>/dev/null || sleep 0.05
 			done
-			rmdir "$(dirname "$d")" 2>/dev/null
 		done <"$f"
 	done
 }
