@@ -62,6 +62,7 @@ struct agent_config {
 	int64_t heartbeat_ms;
 	int64_t kill_grace_ms;	/* SIGTERM, then this long, then SIGKILL */
 	struct hookuser_opts hook;	/* hook_uids, hook_user */
+	int is_isolation_off;	/* isolation = none: no cgroups (cgroup.c) */
 	enum log_format log_format;
 };
 
@@ -126,11 +127,15 @@ struct proto {
 	int is_away;		/* the last call had no answer (no connection, or a timeout) */
 	int last_status;	/* the HTTP status of the last answer */
 	char last_refusal[600];	/* the server's last refusal, "message (field: F)" */
+	char last_field[64];	/* and its field alone */
+	int is_usage_refused;	/* a server older than the agent: no "usage" in heartbeats */
+	const char *tolerated;	/* a field whose refusal the caller handles (not logged as one) */
 };
 
 /* *answer: the registered worker, and "token" when a join token registered it (caller decrefs). */
 enum call proto_register(struct proto *pr, json_t **answer);
-enum call proto_heartbeat(struct proto *pr, int *is_retired);
+/* usage: the instances' usage (cgroup.c), or NULL. */
+enum call proto_heartbeat(struct proto *pr, json_t *usage, int *is_retired);
 /* POST /agent/sync with the ids still alive; *work is the answer (caller decrefs). */
 enum call proto_sync(struct proto *pr, const int64_t *alive, size_t n, json_t **work);
 enum call proto_work(struct proto *pr, json_t **work);

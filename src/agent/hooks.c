@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "work.h"
 
 extern char **environ;
@@ -235,8 +236,11 @@ hooks_start(struct work *w, struct inst *i, enum hook h)
 	if (inst_path(i, hook_name(h), ".log", path, sizeof(path)) == 0 && stat(path, &sb) == 0 &&
 	    sb.st_size > before)
 		before = sb.st_size;
-	rc = shim_start(&i->proc, h, argv, env, i->dir, hooks_timeout(i, h), w->cfg->kill_grace_ms,
-	    user[0] != '\0' ? user : NULL, err, sizeof(err));
+	/* Its cgroup first (cgroup.c): a hook that cannot be contained does not start. */
+	rc = cg_prepare(i, err, sizeof(err));
+	if (rc == 0)
+		rc = shim_start(&i->proc, h, argv, env, i->dir, hooks_timeout(i, h),
+		    w->cfg->kill_grace_ms, user[0] != '\0' ? user : NULL, err, sizeof(err));
 	for (size_t k = w->nenv; k < w->nenv + added; k++)
 		free(env[k]);
 	free(env);

@@ -42,6 +42,7 @@
 
 #include "confread.h"
 #include "agent.h"
+#include "cgroup.h"
 #include "evstream.h"
 #include "httpc.h"
 #include "log.h"
@@ -49,7 +50,7 @@
 
 static const char *const agent_keys[] = { "server", "token_file", "name", "capacity", "labels",
 	"work_dir", "heartbeat", "kill_grace", "log_format", "ca_file", "hook_uids", "hook_user",
-	NULL };
+	"isolation", NULL };
 
 static volatile sig_atomic_t got_stop, got_child;
 static struct evstream *the_stream;
@@ -88,7 +89,7 @@ usage(FILE *f)
 	    "  --kill-grace DURATION   from SIGTERM to SIGKILL when a hook must end (default 10s)\n"
 	    "  --config FILE           a config file of the same keys (server, token_file, name,\n"
 	    "                          capacity, labels, work_dir, heartbeat, kill_grace,\n"
-	    "                          log_format, ca_file, hook_uids, hook_user)\n"
+	    "                          log_format, ca_file, hook_uids, hook_user, isolation)\n"
 	    "  --log-format FORMAT     json, text or auto (default auto)\n"
 	    "  --ca-file FILE          the CAs (PEM) an https:// server's certificate must chain\n"
 	    "                          to (default: the system's)\n"
@@ -97,6 +98,8 @@ usage(FILE *f)
 	    "                          the agent's user\n"
 	    "  --hook-user USER        one user (of /etc/passwd) for every instance's hooks, in\n"
 	    "                          place of hook_uids\n"
+	    "  --isolation MODE        auto: each instance in a cgroup of its own with its limits\n"
+	    "                          where the host allows it; none: never (default auto)\n"
 	    "  --version, --help\n"
 	    "\n"
 	    "Every setting is also an OUTPOST_* variable (OUTPOST_SERVER, OUTPOST_TOKEN_FILE, ...);\n"
@@ -224,6 +227,12 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 			snprintf(err, errlen, "kill_grace must be a duration from 0s to 10m, such as \"10s\"");
 			return -1;
 		}
+	} else if (strcmp(key, "isolation") == 0) {
+		if (strcmp(v, "auto") != 0 && strcmp(v, "none") != 0) {
+			snprintf(err, errlen, "isolation must be auto or none");
+			return -1;
+		}
+		c->is_isolation_off = strcmp(v, "none") == 0;
 	} else if (strcmp(key, "log_format") == 0) {
 		if (log_format_parse(v, &c->log_format) != 0) {
 			snprintf(err, errlen, "log_format must be json, text or auto");
@@ -241,7 +250,7 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 	} else {
 		snprintf(err, errlen, "unknown key %s (keys: server, token_file, name, capacity, "
 		    "labels, work_dir, heartbeat, kill_grace, log_format, ca_file, hook_uids, "
-		    "hook_user)", key);
+		    "hook_user, isolation)", key);
 		return -1;
 	}
 	return 0;
@@ -522,7 +531,7 @@ main(int argc, char **argv)
 	char kept[PATH_BUF_MAX];
 	struct work *w = NULL;
 	struct sigaction sa;
-	json_t *labels, *j;
+	json_t *labels = NULL, *j;
 	int rc = 1, is_registered = 0, lock_fd = -1, is_retired = 0, is_kept = 0;
 	int64_t backoff = 500, beat_at = 0, retired_at = 0, *alive = NULL;
 	size_t nalive = 0;
@@ -569,11 +578,6 @@ main(int argc, char **argv)
 		json_decref(labels);
 		return 2;
 	}
-	j = json_pack("{s:s, s:{s:I, s:I, s:I}, s:o}", "name", c.name, "capacity",
-	    "cpu", (json_int_t)c.cpu, "memory_mb", (json_int_t)c.memory_mb, "slots",
-	    (json_int_t)c.slots, "labels", labels);	/* takes labels */
-	pr.register_body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
 	j = json_pack("{s:s}", "name", c.name);
 	pr.heartbeat_body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
@@ -583,7 +587,7 @@ main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	if (pr.register_body == NULL || pr.heartbeat_body == NULL) {
+	if (pr.heartbeat_body == NULL) {
 		fprintf(stderr, "outpost-agent: out of memory\n");
 		goto out;
 	}
@@ -615,6 +619,18 @@ main(int argc, char **argv)
 		fprintf(stderr, "outpost-agent: --work-dir %s: %s\n", c.work_dir, lock_fd < 0 ?
 		    strerror(errno) : "another outpost-agent runs on this work directory");
 		rc = 2;
+		goto out;
+	}
+	/* Its cgroups (before any thread starts: on cgroup v2 the agent moves itself). */
+	cg_setup(&c);
+	j = json_pack("{s:s, s:{s:I, s:I, s:I}, s:o, s:s}", "name", c.name, "capacity",
+	    "cpu", (json_int_t)c.cpu, "memory_mb", (json_int_t)c.memory_mb, "slots",
+	    (json_int_t)c.slots, "labels", labels, "isolation", cg_isolation());	/* takes labels */
+	labels = NULL;
+	pr.register_body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (pr.register_body == NULL) {
+		fprintf(stderr, "outpost-agent: out of memory\n");
 		goto out;
 	}
 	/* The worker's own token, kept by an earlier agent, wins over --token-file's. */
@@ -655,6 +671,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "outpost-agent: cannot read the work directory %s\n", c.work_dir);
 		goto out;
 	}
+	cg_reap(w);	/* the cgroups of instances no record names */
 	log_info("agent.starting", "name", c.name, "server", c.server, NULL);
 	{
 		char why[512], range[32];
@@ -747,11 +764,15 @@ main(int argc, char **argv)
 		if (now >= beat_at) {
 			int was_away = pr.is_away;
 			enum call r;
+			json_t *usage;
 
 			/* A server that takes connections but does not answer holds the loop little. */
 			if (was_away)
 				httpc_set_timeouts(pr.http, 2000, 3000);
-			r = proto_heartbeat(&pr, &is_retired);
+			usage = cg_usage(w);
+			r = proto_heartbeat(&pr, usage, &is_retired);
+			json_decref(usage);
+			cg_reap(w);
 			if (was_away)
 				httpc_set_timeouts(pr.http, 2000, 10000);
 			beat_at = now_ms() + c.heartbeat_ms;
@@ -813,10 +834,12 @@ out:
 	evstream_free(the_stream);
 	the_stream = NULL;
 	work_free(w);
+	cg_finish();
 	free(alive);
 	httpc_free(pr.http);
 	free(pr.register_body);
 	free(pr.heartbeat_body);
+	json_decref(labels);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	return rc;

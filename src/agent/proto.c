@@ -49,6 +49,8 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 	if (r.status >= 400 && httpc_resp_error(&r, &code, &msg, &field) != 0)
 		msg = r.body;
 	if (r.status >= 400)
+		snprintf(pr->last_field, sizeof(pr->last_field), "%s", field);
+	if (r.status >= 400)
 		snprintf(pr->last_refusal, sizeof(pr->last_refusal), "%.500s%s%.40s%s", msg,
 		    field[0] ? " (field: " : "", field, field[0] ? ")" : "");
 	if (r.status == 200 || r.status == 201) {
@@ -70,8 +72,9 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 		log_warn("agent.server_busy", "what", what, "status", status, NULL);
 		out = CALL_RETRY;
 	} else {
-		log_error("agent.refused", "what", what, "status", status, "code", code,
-		    "message", msg, "field", field, NULL);
+		if (r.status != 400 || pr->tolerated == NULL || strcmp(field, pr->tolerated) != 0)
+			log_error("agent.refused", "what", what, "status", status, "code", code,
+			    "message", msg, "field", field, NULL);
 		out = r.status == 401 || r.status == 403 ? CALL_FATAL : CALL_REFUSED;
 		if (out == CALL_FATAL)
 			fprintf(stderr, "outpost-agent: the server refused %s: %s%s%s%s\n", what, msg,
@@ -81,11 +84,42 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 	return out;
 }
 
+/*
+ * A server older than the agent refuses a field it does not know: the
+ * agent says once that it goes without it. 0 when body had the field.
+ */
+static int
+drop_field(char **body, const char *field)
+{
+	json_t *j = json_loads(*body, 0, NULL);
+	char *text;
+
+	if (j == NULL || json_object_del(j, field) != 0 ||
+	    (text = json_dumps(j, JSON_COMPACT)) == NULL) {
+		json_decref(j);
+		return -1;
+	}
+	json_decref(j);
+	free(*body);
+	*body = text;
+	log_warn("agent.old_server", "field", field, "detail", "the server does not know this "
+	    "field (it is older than this agent): the agent goes on without it", NULL);
+	return 0;
+}
+
 enum call
 proto_register(struct proto *pr, json_t **answer)
 {
-	enum call c = call(pr, "POST", "/api/v1/agent/register", pr->register_body, answer,
+	enum call c;
+
+	pr->tolerated = "isolation";
+	c = call(pr, "POST", "/api/v1/agent/register", pr->register_body, answer,
 	    "the registration", 0);
+	pr->tolerated = NULL;
+	if (c == CALL_REFUSED && strcmp(pr->last_field, "isolation") == 0 &&
+	    drop_field(&pr->register_body, "isolation") == 0)
+		c = call(pr, "POST", "/api/v1/agent/register", pr->register_body, answer,
+		    "the registration", 0);
 
 	/*
 	 * A registration the server refuses (a bad name, capacity; a name that
@@ -106,13 +140,32 @@ proto_register(struct proto *pr, json_t **answer)
  * operator or the scaler): its agent has nothing more to do.
  */
 enum call
-proto_heartbeat(struct proto *pr, int *is_retired)
+proto_heartbeat(struct proto *pr, json_t *usage, int *is_retired)
 {
-	json_t *answer = NULL;
-	enum call c = call(pr, "POST", "/api/v1/agent/heartbeat", pr->heartbeat_body, &answer,
+	json_t *answer = NULL, *j = NULL;
+	char *body = NULL;
+	enum call c;
+	const char *st;
+
+	/* The instances' usage, while the server takes it. */
+	if (usage != NULL && json_array_size(usage) > 0 && !pr->is_usage_refused &&
+	    (j = json_loads(pr->heartbeat_body, 0, NULL)) != NULL &&
+	    json_object_set(j, "usage", usage) == 0)
+		body = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	pr->tolerated = "usage";
+	c = call(pr, "POST", "/api/v1/agent/heartbeat", body ? body : pr->heartbeat_body, &answer,
 	    "a heartbeat", 0);
-	const char *st = json_string_value(json_object_get(json_object_get(answer, "worker"),
-	    "state"));
+	pr->tolerated = NULL;
+	if (body != NULL && c == CALL_REFUSED && strcmp(pr->last_field, "usage") == 0) {
+		pr->is_usage_refused = 1;
+		log_warn("agent.old_server", "field", "usage", "detail", "the server does not know "
+		    "this field (it is older than this agent): heartbeats go without it", NULL);
+		c = call(pr, "POST", "/api/v1/agent/heartbeat", pr->heartbeat_body, &answer,
+		    "a heartbeat", 0);
+	}
+	free(body);
+	st = json_string_value(json_object_get(json_object_get(answer, "worker"), "state"));
 
 	*is_retired = c == CALL_CONFLICT ||
 	    (st != NULL && (strcmp(st, "stopped") == 0 || strcmp(st, "terminated") == 0));

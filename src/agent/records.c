@@ -61,6 +61,7 @@ records_write(struct inst *i)
 	if (i->has_user)
 		json_object_set_new(r, "user", json_pack("{s:I, s:I}", "uid",
 		    (json_int_t)i->hook_uid, "gid", (json_int_t)i->hook_gid));
+	json_object_set(r, "resources", i->resources);
 	if (inst_path(i, "record.json", "", path, sizeof(path)) != 0 ||
 	    inst_path(i, "record.json", ".tmp", tmp, sizeof(tmp)) != 0) {
 		json_decref(r);
@@ -134,6 +135,10 @@ record_read(struct work *w, const char *dir_name)
 	if (json_is_object(json_object_get(r, "timeouts"))) {
 		json_decref(i->timeouts);
 		i->timeouts = json_incref(json_object_get(r, "timeouts"));
+	}
+	if (json_is_object(json_object_get(r, "resources"))) {
+		json_decref(i->resources);
+		i->resources = json_incref(json_object_get(r, "resources"));
 	}
 	if (json_is_array(json_object_get(r, "queue"))) {
 		json_decref(i->queue);

@@ -18,6 +18,17 @@
 /* A line of HOOK.pid ("SHIM_PID HOOK_PID SHIM_START") or HOOK.exit, with its NUL. */
 #define SHIM_LINE_MAX 64
 
+/* The instance's file of its cgroup's directories, one a line (cgroup.c writes it). */
+#define CG_LIST_FILE "cgroup"
+
+/*
+ * Moves the calling process into each directory DIR/cgroup lists (the
+ * shim's child, before it becomes the hook: what it forks stays there).
+ * 0, also when there is no such file (the agent contains nothing); -1 with
+ * errno, and what names the directory that refused it.
+ */
+int cg_join_self(const char *dir, char *what, size_t n);
+
 /* The start time of process pid, from /proc/PID/stat; 0 when it is gone. */
 unsigned long long proc_start_time(pid_t pid);
 /*

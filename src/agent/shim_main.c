@@ -6,7 +6,8 @@
  * there, or "ERR why", and closes it.
  *
  * The shim leaves the agent's session, forks the hook into a process group
- * of its own in DIR/work (as UID:GID when given: hookuser.c), copies the
+ * of its own in DIR/work (as UID:GID when given: hookuser.c, and in the
+ * instance's cgroup when DIR/cgroup names one: cgroup_join.c), copies the
  * hook's stdout and stderr into a bounded log (DIR/HOOK.log), and writes its
  * exit status to DIR/HOOK.exit when it ends. It holds nothing of the
  * agent's (its descriptors are closed), so it
@@ -318,6 +319,12 @@ main(int argc, char **argv)
 		signal(SIGPIPE, SIG_DFL);
 		dup2(out[1], 1);
 		dup2(errp[1], 2);
+		/* Its cgroup first (as root), then its user, then its directory. */
+		if (cg_join_self(dir, path, sizeof(path)) != 0) {
+			dprintf(2, "outpost-agent: cannot join the instance's cgroup %s: %s\n", path,
+			    strerror(errno));
+			_exit(126);
+		}
 		if (path_fmt(path, sizeof(path), "%s/work", dir) != 0) {
 			dprintf(2, "outpost-agent: cannot enter %s: %s\n", dir, strerror(errno));
 			_exit(126);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgroup.h"
 #include "work.h"
 
 static json_t *
@@ -63,7 +64,7 @@ act_on_result(struct work *w, struct inst *i, int64_t now)
 {
 	struct hook_result *r = &i->result;
 	enum hook h = i->result_hook;
-	int is_ok = r->has_code && r->code == 0;
+	int is_ok = r->has_code && r->code == 0, is_limit;
 	char reason[300], d[32];
 
 	assert(i->has_result && !i->has_proc);
@@ -99,17 +100,20 @@ act_on_result(struct work *w, struct inst *i, int64_t now)
 		}
 		if (i->local != INST_RUNNING)
 			return;
-		if (r->has_code)
+		/* A limit of its cgroup (the OOM killer, pids) says why, from its counters. */
+		is_limit = cg_failure_reason(i, reason, sizeof(reason));
+		if (!is_limit && r->has_code)
 			snprintf(reason, sizeof(reason), "run_exited: run exited with code %d before "
 			    "the end of its slot", r->code);
-		else
+		else if (!is_limit)
 			snprintf(reason, sizeof(reason), "run_exited: run was killed by signal %d "
 			    "before the end of its slot", r->signal);
 		reports_fail(w, i, reason, exit_of(h, r, 0));
 		return;
 	}
 	if (!is_ok) {
-		hook_failure_reason(reason, sizeof(reason), h, r);
+		if (!cg_failure_reason(i, reason, sizeof(reason)))
+			hook_failure_reason(reason, sizeof(reason), h, r);
 		reports_fail(w, i, reason, exit_of(h, r, 0));
 		return;
 	}
@@ -163,6 +167,8 @@ step_instance(struct work *w, struct inst *i, int64_t now)
 		 */
 		if (!i->is_gone && json_array_size(i->queue) > 0)
 			return 1000;
+		/* Its end is whole: what its hooks left (double-forked, setsid'd) goes first. */
+		cg_kill(i);
 		if (i->is_instantiated && !i->ran[HOOK_STOP] && hooks_has(i, HOOK_STOP) &&
 		    !i->is_cleaning) {
 			i->is_cleaning = 1;

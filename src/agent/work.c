@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "work.h"
 
 static int64_t
@@ -71,6 +72,7 @@ inst_free(struct inst *i)
 	json_decref(i->queue);
 	json_decref(i->hooks);
 	json_decref(i->timeouts);
+	json_decref(i->resources);
 	free(i);
 }
 
@@ -90,6 +92,7 @@ inst_new(struct work *w, int64_t id, int64_t attempt)
 	i->queue = json_array();
 	i->hooks = json_object();
 	i->timeouts = json_object();
+	i->resources = json_object();
 	if (path_fmt(i->dir, sizeof(i->dir), "%s/instances/%lld", w->cfg->work_dir,
 	    (long long)id) != 0 || inst_path(i, "work", "", path, sizeof(path)) != 0) {
 		inst_free(i);
@@ -127,6 +130,7 @@ inst_forget(struct work *w, struct inst *i)
 	}
 	id_str(i->id, id, sizeof(id));
 	log_info("agent.forgot", "instance", id, "state", inst_state_name(i->local), NULL);
+	cg_remove(i);	/* an end is whole: whatever of it still runs is killed */
 	/* Nothing left of its user may change its directory while it is removed. */
 	if (i->has_user)
 		hookuser_kill_all(i->hook_uid);
@@ -148,6 +152,7 @@ inst_update(struct inst *i, json_t *a)
 	int64_t start = time_of(a, "timeslot_start"), end = time_of(a, "timeslot_end");
 	int is_pool = json_is_true(json_object_get(a, "pool"));
 	json_t *hooks = json_object_get(a, "hooks"), *timeouts = json_object_get(a, "timeouts");
+	json_t *resources = json_object_get(a, "resources");
 	int changed = 0;
 
 	if (strcmp(i->owner, owner ? owner : "") != 0 ||
@@ -168,6 +173,11 @@ inst_update(struct inst *i, json_t *a)
 	if (json_is_object(timeouts) && !json_equal(timeouts, i->timeouts)) {
 		json_decref(i->timeouts);
 		i->timeouts = json_incref(timeouts);
+		changed = 1;
+	}
+	if (json_is_object(resources) && !json_equal(resources, i->resources)) {
+		json_decref(i->resources);
+		i->resources = json_incref(resources);
 		changed = 1;
 	}
 	return changed;

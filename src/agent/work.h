@@ -67,6 +67,14 @@ struct inst {
 	uid_t hook_uid;
 	gid_t hook_gid;
 
+	/* its cgroup (cgroup.c) */
+	json_t *resources;	/* {"cpu": N, "memory_mb": N, "pids": N}, the server's */
+	uint64_t cg_oom_base;	/* the cgroup's OOM kills when the hook started */
+	uint64_t cg_pids_base;	/* and the forks its pids limit refused */
+	uint64_t cg_usec;	/* the last sample's CPU time */
+	int64_t cg_at;		/* and when it was taken (0: never) */
+	uint64_t cg_peak;	/* the most memory seen */
+
 	struct inst *next;
 };
 

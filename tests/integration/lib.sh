@@ -67,6 +67,22 @@ _kill_under_work() {
 	done
 }
 
+# The cgroups of the instances agents still held (each instance's directory lists them)
+# go once their processes are killed, and their agents' parents (WORK_DIR/cgroups) after.
+_rm_instance_cgroups() {
+	local f d
+	for f in "$WORK"/agents/*/instances/*/cgroup "$WORK"/agents/*/cgroups; do
+		[ -f "$f" ] || continue
+		while read -r d; do
+			for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+				[ -d "$d" ] || break
+				while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$d/cgroup.procs"
+				rmdir "$d" 2>/dev/null || sleep 0.05
+			done
+		done <"$f"
+	done
+}
+
 # Tests add functions of their own to run first at the end (a tmux server to kill).
 CLEANUP_HOOKS=()
 
@@ -89,6 +105,7 @@ _cleanup() {
 		wait "$p" 2>/dev/null
 	done
 	_kill_under_work
+	_rm_instance_cgroups
 	# A sanitizer's report in a program's log fails the test (the programs run on after it).
 	for p in "$WORK"/*.log; do
 		[ -f "$p" ] && grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$p" || continue
