@@ -77,7 +77,7 @@ list(struct req *rq, struct resp *rs)
 		sbuf_puts(&rs->body, "],\"next\":null}\n");
 	}
 	rs->is_cacheable = 1;
-	rs->shows_heartbeats = 1;	/* usage comes with heartbeats */
+	rs->shows_usage = 1;	/* usage comes with heartbeats */
 	return 0;
 }
 
@@ -91,7 +91,7 @@ get(struct req *rq, struct resp *rs)
 	if (id_param(rq, &id, &err) != 0 || (j = instance_get(rq->app->store, id, &err)) == NULL)
 		return resp_error(rs, &err);
 	rs->is_cacheable = 1;
-	rs->shows_heartbeats = 1;	/* usage comes with heartbeats */
+	rs->shows_usage = 1;	/* usage comes with heartbeats */
 	return resp_json(rs, 200, j);
 }
 

@@ -2,7 +2,7 @@
  * The response cache: most reads are the same page asked for again between
  * changes. CACHE_SLOTS slots, indexed by a hash of the path and query, each
  * hold a rendered body and the data version it was made at (and, for an
- * answer that shows workers' heartbeats, the heartbeat version). A GET or
+ * answer that shows workers' heartbeats or instances' usage, that version). A GET or
  * HEAD of a route that marked its answer is_cacheable is kept; the next one
  * with the same path and query at the same versions is answered from the
  * slot without touching SQLite or jansson. The first lookup after any
@@ -30,8 +30,8 @@ struct cache_entry {
 	size_t len;
 	const char *ctype;
 	uint64_t version;
-	int shows_heartbeats;
-	uint64_t heartbeats;
+	int shows;		/* SHOWS_*: which second version its ETag carries */
+	uint64_t second;	/* that version when it was kept */
 };
 
 static struct cache_entry cache[CACHE_SLOTS];
@@ -73,13 +73,32 @@ cache_slot(const char *key)
 	return &cache[hash_str(key) % CACHE_SLOTS];
 }
 
-/* The ETag: the data version, and the heartbeat version for answers that show heartbeats. */
-static void
-etag_of(char *buf, size_t n, uint64_t version, int shows_heartbeats)
+enum { SHOWS_DATA, SHOWS_HEARTBEATS, SHOWS_USAGE };
+
+static int
+shows_of(const struct resp *rs)
 {
-	if (shows_heartbeats)
+	return rs->shows_heartbeats ? SHOWS_HEARTBEATS : rs->shows_usage ? SHOWS_USAGE : SHOWS_DATA;
+}
+
+/* The version an answer follows besides the data's: heartbeats (workers), usage (instances). */
+static uint64_t
+second_version(int shows)
+{
+	if (shows == SHOWS_HEARTBEATS)
+		return store_heartbeat_version(the_app->store);
+	if (shows == SHOWS_USAGE)
+		return store_usage_version(the_app->store);
+	return 0;
+}
+
+/* The ETag: the data version, and the second version for answers that follow one. */
+static void
+etag_of(char *buf, size_t n, uint64_t version, int shows)
+{
+	if (shows != SHOWS_DATA)
 		snprintf(buf, n, "\"%s-%llu.%llu\"", the_app->boot_id, (unsigned long long)version,
-		    (unsigned long long)store_heartbeat_version(the_app->store));
+		    (unsigned long long)second_version(shows));
 	else
 		snprintf(buf, n, "\"%s-%llu\"", the_app->boot_id, (unsigned long long)version);
 }
@@ -109,11 +128,11 @@ http_cache_get(const struct req *rq, struct http_cache_ref *ref, struct resp *rs
 	ce = cache_slot(ref->key);
 	ref->slot = ce;
 	if (ce->key == NULL || strcmp(ce->key, ref->key) != 0 || ce->version != cache_version ||
-	    (ce->shows_heartbeats && ce->heartbeats != store_heartbeat_version(the_app->store)))
+	    ce->second != second_version(ce->shows))
 		return 0;
 	rs->status = 200;
 	rs->content_type = ce->ctype;
-	etag_of(rs->etag, sizeof(rs->etag), cache_version, ce->shows_heartbeats);
+	etag_of(rs->etag, sizeof(rs->etag), cache_version, ce->shows);
 	*body = ce->body;
 	*len = ce->len;
 	return 1;
@@ -128,7 +147,7 @@ http_cache_put(struct http_cache_ref *ref, struct resp *rs)
 
 	if (!rs->is_cacheable || rs->status != 200)
 		return 0;
-	etag_of(rs->etag, sizeof(rs->etag), v, rs->shows_heartbeats);
+	etag_of(rs->etag, sizeof(rs->etag), v, shows_of(rs));
 	/* Kept only when the route changed nothing since the lookup, and up to 1 MiB. */
 	if (ce == NULL || v != cache_version || rs->body.len > CACHE_MAX_BODY)
 		return 1;
@@ -143,7 +162,7 @@ http_cache_put(struct http_cache_ref *ref, struct resp *rs)
 	ce->len = rs->body.len;
 	ce->ctype = rs->content_type;
 	ce->version = cache_version;
-	ce->shows_heartbeats = rs->shows_heartbeats;
-	ce->heartbeats = store_heartbeat_version(the_app->store);
+	ce->shows = shows_of(rs);
+	ce->second = second_version(ce->shows);
 	return 1;
 }

@@ -105,6 +105,8 @@ uint64_t store_data_version(struct store *s);
 /* Commits a change to heartbeats alone, and its version (answers showing heartbeats use both). */
 int store_commit_heartbeat(struct store *s);
 uint64_t store_heartbeat_version(struct store *s);
+int store_commit_usage(struct store *s);
+uint64_t store_usage_version(struct store *s);
 /* Commits a change no cached answer shows (instances' logs): no version moves. */
 int store_commit_silent(struct store *s);
 /* A prepared statement kept for the life of the store, made on first use. */
@@ -316,6 +318,7 @@ struct resp {
 	char location[256];
 	int is_cacheable;	/* GET answer valid until the data changes */
 	int shows_heartbeats;	/* ... or, with this, until a heartbeat arrives */
+	int shows_usage;	/* ... or, with this, until a heartbeat moves usage */
 	int is_routine;		/* a call made every few seconds (heartbeats): logged at debug */
 	int retry_after;
 	const char *cache_control;	/* NULL: no-cache with an ETag, else no-store */

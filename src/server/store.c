@@ -27,6 +27,7 @@ struct store {
 	int in_txn;
 	uint64_t data_version;
 	uint64_t heartbeat_version;	/* bumped by heartbeats alone: see store_commit_heartbeat */
+	uint64_t usage_version;		/* bumped by heartbeats that moved an instance's usage */
 	int rolled_back_code;		/* the error that led to the last rollback */
 	char rolled_back_msg[200];
 };
@@ -467,6 +468,22 @@ int
 store_commit_heartbeat(struct store *s)
 {
 	return commit(s, &s->heartbeat_version);
+}
+
+/* A heartbeat's commit that also moved instances' usage: answers showing usage follow it. */
+int
+store_commit_usage(struct store *s)
+{
+	if (commit(s, &s->heartbeat_version) != 0)
+		return -1;
+	s->usage_version++;
+	return 0;
+}
+
+uint64_t
+store_usage_version(struct store *s)
+{
+	return s->usage_version;
 }
 
 int

@@ -474,7 +474,8 @@ fail:
  * the largest of the stored one, the reported peak and the reported current.
  */
 static int
-usage_write(struct store *s, int64_t worker_id, const struct usage *u, size_t n, int64_t now)
+usage_write(struct store *s, int64_t worker_id, const struct usage *u, size_t n, int64_t now,
+    int *moved)
 {
 	static char sql[STATES_SQL_BUF + 512];
 	sqlite3_stmt *st;
@@ -498,6 +499,7 @@ usage_write(struct store *s, int64_t worker_id, const struct usage *u, size_t n,
 			sqlite3_reset(st);
 			return -1;
 		}
+		*moved += sqlite3_changes(store_db(s));
 		sqlite3_reset(st);
 	}
 	return 0;
@@ -505,9 +507,11 @@ usage_write(struct store *s, int64_t worker_id, const struct usage *u, size_t n,
 
 /*
  * An agent says it is alive, with its instances' usage. A heartbeat that
- * changes nothing but the time and the usage commits as a heartbeat (see
- * store_commit_heartbeat: answers that show usage carry its version); one
- * that brings a worker back online is a change with its worker.health event.
+ * changes nothing but the time commits as a heartbeat (store_commit_heartbeat:
+ * only answers that show heartbeats follow it); one that also moved an
+ * instance's usage, as a usage commit (store_commit_usage: instance answers
+ * follow that too); one that brings a worker back online is a change with
+ * its worker.health event.
  * One transaction whatever the number of samples.
  */
 int
@@ -519,7 +523,7 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 	const char *name;
 	char health[16];
 	int64_t id, now = now_ms();
-	int is_back;
+	int is_back, moved = 0;
 	json_t *w;
 	struct usage *usage = NULL;
 	size_t nusage = 0;
@@ -558,13 +562,14 @@ worker_heartbeat(struct store *s, json_t *in, const char *actor, json_t **out,
 	is_back = strcmp(health, "online") != 0;
 	if (store_exec(s, NULL, "UPDATE workers SET last_heartbeat = ?1, health = 'online', "
 	    "updated_at = CASE WHEN health = 'online' THEN updated_at ELSE ?1 END WHERE id = ?2",
-	    "ii", now, id) != 0 || usage_write(s, id, usage, nusage, now) != 0)
+	    "ii", now, id) != 0 || usage_write(s, id, usage, nusage, now, &moved) != 0)
 		goto db;
 	if (is_back && health_event(s, id, health, "online", "heartbeats arrive again", actor) != 0)
 		goto db;
 	free(usage);
 	usage = NULL;
-	if ((is_back ? store_commit(s) : store_commit_heartbeat(s)) != 0) {
+	if ((is_back ? store_commit(s) : moved > 0 ? store_commit_usage(s) :
+	    store_commit_heartbeat(s)) != 0) {
 		store_fail(s, err);
 		return -1;
 	}
