@@ -39,14 +39,19 @@ defs=(-DSYSCONFDIR='"/etc"' -DDATADIR='"/usr/share"' -DBINDIR='"/usr/bin"'
 # shellcheck disable=SC2206
 libs=(${FUZZ_DEP_LIBS:-} -lm)
 
-# obj SRC: the object of a product file, compiled when older than a source or header.
+# obj SRC: the object of a product file, compiled (in the background, $ncpu at
+# a time) when older than a source or header; a failure leaves $out/obj/FAILED.
+ncpu=$(nproc 2>/dev/null || echo 2)
 obj() {
 	local o
 	o=$out/obj/$(echo "$1" | sed 's|/|_|g; s|\.c$|.o|')
 	if [ ! -f "$o" ] || [ -n "$(find "$top_srcdir/src/common" "$top_srcdir/src/server" \
 		"$top_srcdir/src/agent" -name '*.[ch]' -newer "$o" 2>/dev/null | head -n 1)" ]; then
-		"$cc" -c -fsanitize=fuzzer-no-link "${cflags[@]}" "${defs[@]}" -o "$o" \
-			"$top_srcdir/$1" >&2 || return 1
+		while [ "$(jobs -rp | wc -l)" -ge "$ncpu" ]; do
+			wait -n || true
+		done
+		{ "$cc" -c -fsanitize=fuzzer-no-link "${cflags[@]}" "${defs[@]}" -o "$o.tmp" \
+			"$top_srcdir/$1" >&2 && mv "$o.tmp" "$o"; } || touch "$out/obj/FAILED" &
 	fi
 	echo "$o"
 }
@@ -55,8 +60,10 @@ obj() {
 objs() {
 	local f
 	for f in $(cd "$top_srcdir" && ls $1 | grep -v -e '/main\.c$' -e '/shim_main\.c$'); do
-		obj "$f" || return 1
+		obj "$f"
 	done
+	wait
+	[ ! -f "$out/obj/FAILED" ]
 }
 
 # The harnesses: NAME, what they link (common, server, agent), -max_len, their flags.
@@ -111,6 +118,7 @@ build_one() {
 }
 
 echo "fuzz: building with $cc" >&2
+rm -f "$out/obj/FAILED"
 objs_common=$(objs 'src/common/*.c') || exit 1
 objs_server="$(objs 'src/server/*.c') $objs_common" || exit 1
 objs_agent="$(objs 'src/agent/*.c') $objs_common" || exit 1
