@@ -6,7 +6,8 @@
 #                   outpostd starts itself) and demo definitions, and
 #                   say where to point the browser and CLI
 #   ./dev.sh test   install missing Debian packages, build, run every test (also under
-#                   AddressSanitizer and UBSan); the last line is "N passed, N failed"
+#                   AddressSanitizer and UBSan), run each fuzz harness briefly
+#                   (FUZZ_SECONDS, 8 s each); the last line is "N passed, N failed"
 #
 # Builds go to build/ (and build-asan/ for the sanitizer run), out of the source tree.
 set -euo pipefail
@@ -19,7 +20,8 @@ build_pkgs="build-essential autoconf automake libtool pkg-config libwebsockets-d
 	libsqlite3-dev libjansson-dev libcurl4-openssl-dev libncurses-dev libssl-dev
 	libsystemd-dev libcmocka-dev libjs-bootstrap5"
 # The browser test drives Debian's chromium with playwright-core from npm.
-test_pkgs="curl jq procps tmux chromium nodejs npm nginx openssl python3 sqlite3"
+test_pkgs="curl jq procps tmux chromium nodejs npm nginx openssl python3 sqlite3
+	clang-14 libclang-rt-14-dev"
 
 say() { printf 'dev.sh: %s\n' "$*" >&2; }
 
@@ -146,7 +148,7 @@ check() {
 	local name=$1 dir=$2
 	shift 2
 	say "$name: build, then make check"
-	rm -f "$dir/tests/test-suite.log"
+	rm -f "$dir/tests/test-suite.log" "$dir/tests/fuzz/test-suite.log"
 	if ! build "$dir" "$@" >"$dir/build.out" 2>&1; then
 		cat "$dir/build.out" >&2
 		return 1
@@ -160,7 +162,8 @@ cmd_test() {
 	# shellcheck disable=SC2086
 	need_packages $build_pkgs $test_pkgs
 	local rc=0 pass=0 fail=0 skip=0 p f s dir
-	local logs=(build/tests/test-suite.log build-asan/tests/test-suite.log)
+	local logs=(build/tests/test-suite.log build-asan/tests/test-suite.log
+		build/tests/fuzz/test-suite.log build-asan/tests/fuzz/test-suite.log)
 
 	mkdir -p build build-asan
 	check "warnings as errors" build --enable-werror || rc=1
@@ -168,10 +171,11 @@ cmd_test() {
 	for dir in build build-asan; do
 		# What failed and why: the harness's line and log for each failed test.
 		grep -hE '^(FAIL|ERROR|XPASS):' "$dir/check.out" >&2 2>/dev/null || true
-		if [ -f "$dir/tests/test-suite.log" ] &&
-			grep -qE '^# (FAIL|ERROR|XPASS): *[1-9]' "$dir/tests/test-suite.log"; then
-			cat "$dir/tests/test-suite.log" >&2
-		fi
+		for f in "$dir/tests/test-suite.log" "$dir/tests/fuzz/test-suite.log"; do
+			if [ -f "$f" ] && grep -qE '^# (FAIL|ERROR|XPASS): *[1-9]' "$f"; then
+				cat "$f" >&2
+			fi
+		done
 	done
 	read -r p f s < <(summarize "${logs[@]}")
 	pass=$p fail=$f skip=$s
@@ -183,6 +187,18 @@ cmd_test() {
 		echo "FAIL: make distcheck" >&2
 		tail -n 40 build/distcheck.out >&2
 		fail=$((fail + 1))
+	fi
+	# The fuzz harnesses, each briefly (tests/fuzz, docs/fuzzing.md): one test each.
+	local secs=${FUZZ_SECONDS:-8} fz
+	say "fuzz: each harness for $secs s"
+	fz=0
+	make -C build fuzz FUZZ_SECONDS="$secs" FUZZ_JOBS="${FUZZ_JOBS:-2}" >build/fuzz.out 2>&1 || fz=1
+	p=$(grep -c '^PASS: fuzz/' build/fuzz.out || true)
+	f=$(grep -c '^FAIL: fuzz/' build/fuzz.out || true)
+	[ $fz -ne 0 ] && [ "$f" -eq 0 ] && f=1	# it failed before a harness ran
+	pass=$((pass + p)) fail=$((fail + f))
+	if [ $fz -ne 0 ]; then
+		grep -E '^(FAIL: fuzz/|  )' build/fuzz.out >&2 || tail -n 20 build/fuzz.out >&2
 	fi
 	# A build that broke before its tests ran is a failure, not zero tests.
 	if [ $rc -ne 0 ] && [ "$fail" -eq 0 ]; then

@@ -269,6 +269,12 @@ done:
 	json_decref(m);
 }
 
+void
+evstream_feed(struct evstream *es, const char *text, size_t len)
+{
+	handle_message(es, text, len);
+}
+
 /* ---- the connection ---- */
 
 static void connect_now(lws_sorted_usec_list_t *sul);

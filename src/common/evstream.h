@@ -119,6 +119,12 @@ void evstream_wake(struct evstream *es);
  */
 int evstream_watch_fd(struct evstream *es, int fd, void (*on_readable)(void *arg), void *arg);
 
+/*
+ * Handles one whole message as if the server had sent it (the stream's own
+ * receive path calls the same code): for the fuzz harness of the handler.
+ */
+void evstream_feed(struct evstream *es, const char *text, size_t len);
+
 /* The sequence number of the last event delivered (opts.since at first). */
 int64_t evstream_last_seq(const struct evstream *es);
 

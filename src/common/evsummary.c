@@ -595,6 +595,7 @@ sum_generic(struct line *l, const struct jv *d)
 	while (next_member(&at, d->end, &key, &val)) {
 		struct line sub = { one, 0, sizeof(one) };
 
+		one[0] = '\0';	/* an empty string writes nothing */
 		if (!jv_is_scalar(&val) || key_is(&key, "from") || key_is(&key, "to") ||
 		    key_is(&key, "reason"))
 			continue;

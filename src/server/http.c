@@ -261,7 +261,7 @@ route_match(const char *pattern, const char *path, struct req *rq, char *pbuf, s
  * O(routes). HEAD is answered as GET without the body. When the path exists
  * but not for this method, allow lists the methods it takes (for 405).
  */
-static const struct route *
+const struct route *
 route_find(struct req *rq, char *pbuf, size_t plen, char *allow, size_t allowlen)
 {
 	const char *m = strcmp(rq->method, "HEAD") == 0 ? "GET" : rq->method;

@@ -362,6 +362,13 @@ extern const struct route api_session_routes[];
 extern const struct route api_site_routes[];
 /* All of them, in the order they are searched (http.c), ending with NULL. */
 extern const struct route *const http_route_tables[];
+/*
+ * The route of rq's method and path (HEAD as GET), its captures in
+ * rq->params (copied into pbuf), or NULL, with allow the methods the path
+ * takes ("" if none). http.c's; the fuzz harness of the router calls it too.
+ */
+const struct route *route_find(struct req *rq, char *pbuf, size_t plen, char *allow,
+    size_t allowlen);
 
 /* ---- who may make a request (http_auth.c) ---- */
 /* What a request carries that says who sent it; http.c reads it from the headers. */

@@ -99,6 +99,28 @@ test_generic_line(void **state)
 	cases_are(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/* Leaves bytes that are no text on the stack the next call will use. */
+static void __attribute__((noinline))
+dirty_stack(void)
+{
+	volatile char junk[8192];
+
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)0xbe;
+}
+
+/*
+ * An empty string member: its value is "", never what the stack held (the
+ * fuzz harness of evsummary found the line reading an unwritten buffer).
+ */
+static void
+test_empty_string_member(void **state)
+{
+	(void)state;
+	dirty_stack();
+	summary_is("x.y", "{\"a\":\"\",\"b\":1,\"c\":\"\"}", "a= b=1 c=");
+}
+
 /* Data that is not an object: a scalar's text, else nothing. */
 static void
 test_data_not_an_object(void **state)
@@ -192,6 +214,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_summaries_by_type),
 		cmocka_unit_test(test_generic_line),
+		cmocka_unit_test(test_empty_string_member),
 		cmocka_unit_test(test_data_not_an_object),
 		cmocka_unit_test(test_strings_and_their_escapes),
 		cmocka_unit_test(test_control_characters_never_reach_the_line),
