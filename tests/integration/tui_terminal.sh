@@ -70,7 +70,7 @@ wait_state "$INSTANCE_ID" running
 TOP_ENV="LANG=C LC_ALL=C NO_COLOR=1" top_start 80 24
 wait_screen 10 "live, with an ASCII dot" "\\* live, seq"
 keys 2
-wait_screen 5 "an ASCII bar" "w1 +ready +online +###.+ 1/4"
+wait_screen 5 "an ASCII bar" "w1 +ready +online +(none|cgroup-v[12]) +###.+ 1/4"
 screen | grep -q "│" && fail "box drawing in the C locale: $(screen)"
 # No colour escape at all in what the pane shows with its attributes.
 _tmux capture-pane -e -p -t top | grep -qE $'\e\\[[0-9;]*3[0-7]m' &&
@@ -87,7 +87,7 @@ _tmux kill-session -t top
 top_start 80 24
 wait_screen 10 "live" "live, seq"
 keys 2
-wait_screen 5 "a UTF-8 bar" "w1 +ready +online +█"
+wait_screen 5 "a UTF-8 bar" "w1 +ready +online +(none|cgroup-v[12]) +█"
 _tmux capture-pane -e -p -t top | grep -qE $'\e\\[[0-9;]*3[0-7]m' ||
 	fail "no colour without NO_COLOR"
 
