@@ -771,6 +771,21 @@ agent_pids() {
 	done
 	echo "${out# }"
 }
+# start_contained_agent NAME [outpost-agent flags...]: start_agent, online, and
+# its instances in cgroups of their own; else the test is skipped (exit 77), saying
+# why as the agent said it, never passed.
+start_contained_agent() {
+	local name=$1 line
+	start_agent "$@"
+	wait_online "$name"
+	line=$(grep -m1 '"msg":"agent.isolation"' "$WORK/agent.$name.log")
+	[ -n "$line" ] || fail "the agent of $name did not log agent.isolation at start"
+	if [ -z "$(printf %s "$line" | jq -r '.cgroup // empty')" ]; then
+		echo "SKIP: $TEST_NAME: no usable cgroup here: $(printf %s "$line" | jq -r .why)" >&2
+		exit 77
+	fi
+}
+
 _has_agent() { [ -n "$(agent_pids "$1")" ]; }
 _no_agent() { [ -z "$(agent_pids "$1")" ]; }
 
