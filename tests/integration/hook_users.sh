@@ -81,8 +81,11 @@ note "the attacker's attempts: $(printf %s "$result" | tr '\n' ';')"
 # Each instance its own uid from the range, never root.
 assert_match '^[0-9]+$' "$vuid" "the victim's uid"
 assert_match '^[0-9]+$' "$auid" "the attacker's uid"
-[ "$vuid" -ge 65536 ] && [ "$vuid" -le 99999 ] || fail "the victim's uid $vuid is not of hook_uids"
-[ "$auid" -ge 65536 ] && [ "$auid" -le 99999 ] || fail "the attacker's uid $auid is not of hook_uids"
+_hook_uids w1	# the range start_agent gave w1
+lo=${HOOK_UIDS%-*}
+hi=${HOOK_UIDS#*-}
+[ "$vuid" -ge "$lo" ] && [ "$vuid" -le "$hi" ] || fail "the victim's uid $vuid is not of hook_uids $HOOK_UIDS"
+[ "$auid" -ge "$lo" ] && [ "$auid" -le "$hi" ] || fail "the attacker's uid $auid is not of hook_uids $HOOK_UIDS"
 assert_ne "$vuid" "$auid" "the uids of two running instances"
 assert_contains "uid: $auid gid: $auid groups: $auid" "$result" "the attacker's identity"
 assert_contains "nonewprivs: 1" "$result" "the hook's no_new_privs"

@@ -534,16 +534,19 @@ shared_file() {
 }
 
 # _hook_uids NAME: sets HOOK_UIDS, the hook_uids of agent NAME. Each agent of a host needs
-# a range of its own: a thousand uids for each name, in the order the test starts them,
-# within the default range.
+# a range of its own, and tests run side by side: a thousand uids for each name, in
+# the order this test starts them, within a block of 64 names that is this test's
+# alone (chosen by its shell's pid, which no other running test has).
 _hook_uid_names=()
 _hook_uids() {
-	local i n=${#_hook_uid_names[@]}
+	local i n=${#_hook_uid_names[@]} first
 	for ((i = 0; i < n; i++)); do
 		[ "${_hook_uid_names[$i]}" = "$1" ] && break
 	done
 	[ "$i" -lt "$n" ] || _hook_uid_names+=("$1")
-	HOOK_UIDS="$((65536 + i * 1000))-$((65536 + i * 1000 + 999))"
+	[ "$i" -lt 64 ] || fail "_hook_uids: more than 64 agents in one test"
+	first=$((65536 + (($$ % 32768) * 64 + i) * 1000))
+	HOOK_UIDS="$first-$((first + 999))"
 }
 
 # kill_agent NAME: kill -9, no chance to say anything (its hooks run on under their shims).
