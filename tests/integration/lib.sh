@@ -68,10 +68,12 @@ _kill_under_work() {
 }
 
 # The cgroups of the instances agents still held (each instance's directory lists them)
-# go once their processes are killed, and their agents' parents (WORK_DIR/cgroups) after.
+# go once their processes are killed, and their agents' parents (WORK_DIR/cgroups) after:
+# start_agent's agents, and those the server's local provisioner started.
 _rm_instance_cgroups() {
 	local f d
-	for f in "$WORK"/agents/*/instances/*/cgroup "$WORK"/agents/*/cgroups; do
+	for f in "$WORK"/agents/*/instances/*/cgroup "$WORK"/agents/*/cgroups \
+		"$WORK"/*/workers/*/work/instances/*/cgroup "$WORK"/*/workers/*/work/cgroups; do
 		[ -f "$f" ] || continue
 		while read -r d; do
 			for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
