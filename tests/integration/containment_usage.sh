@@ -53,7 +53,9 @@ next_sample "$(jbody -r .usage.sampled_at)"
 u1=$USAGE
 a1=$TA
 b1=$TB
-sleep 3
+# Long enough that a heartbeat's own delay, which shifts each sample's read by up to
+# a few hundred ms, stays well within the 20% compared below.
+sleep 6
 next_sample "$(printf %s "$u1" | jq -r .sampled_at)"
 u2=$USAGE
 a2=$TA
@@ -62,12 +64,14 @@ note "usage $u2"
 for k in 1 2; do
 	eval "u=\$u$k a=\$a$k b=\$b$k"
 	usec=$(printf %s "$u" | jq .cpu_usec)
-	# /proc counts in ticks (10 ms); the agent read the cgroup a moment before
-	# its heartbeat showed it: 100 ms of slack each side.
-	[ "$usec" -ge $(($(us_of "$a") - 100000)) ] && [ "$usec" -le $(($(us_of "$b") + 100000)) ] ||
+	# The agent read the cgroup before its heartbeat showed the sample, so never
+	# more than /proc said after (one 10 ms tick of slack); how long before, this
+	# script cannot see (a heartbeat's way on a busy host), so below it only by
+	# what two cores burn in a second. The rate below is the close check.
+	[ "$usec" -ge $(($(us_of "$a") - 2000000)) ] && [ "$usec" -le $(($(us_of "$b") + 10000)) ] ||
 		fail "cpu_usec $usec of sample $k is not between the $(us_of "$a") and $(us_of "$b") us /proc said around it"
 done
-# Over the 3 s between the two samples, by the agent's figures and by /proc's.
+# Over the 6 s between the two samples, by the agent's figures and by /proc's.
 s1=$(date -u -d "$(printf %s "$u1" | jq -r .sampled_at)" +%s%3N)
 s2=$(date -u -d "$(printf %s "$u2" | jq -r .sampled_at)" +%s%3N)
 agent=$((($(printf %s "$u2" | jq .cpu_usec) - $(printf %s "$u1" | jq .cpu_usec)) / (s2 - s1)))
