@@ -467,15 +467,18 @@ test_running_reported_after_the_slot_is_collected_at_once(void **state)
 {
 	static const char *const life[] = { "scheduled", "instantiating", NULL };
 	char f[64];
-	int64_t id;
+	int64_t id, end_by;
 
 	(void)state;
 	define("{\"name\":\"d\",\"hooks\":{\"run\":[\"true\"]}}");
 	worker("w1", 4, "{}");
-	id = instance("d", "ana", -10, 1);
+	id = instance("d", "ana", -10, 3);
+	/* Its end: the second it was made in, plus 3 s; so at least 2 s to walk it. */
+	end_by = now_ms() / 1000 * 1000 + 3000;
 	pass();
 	walk(id, "w1", life);
-	sleep(2);	/* past the end of its one-second slot */
+	while (now_ms() <= end_by + 100)	/* past the end of its slot */
+		usleep(50 * 1000);
 	assert_int_equal(report(id, "{\"name\":\"w1\",\"from\":\"instantiating\",\"to\":\"running\"}", f),
 	    0);
 	assert_field(id, "state", "collecting");
