@@ -227,7 +227,7 @@ children_spawn(const struct child_spec *sp)
 		return NULL;
 	}
 	/* Its start time now, once: it exists from its spawn on, and exec does not change it. */
-	c->start = proc_start(c->pid);
+	c->start = proc_child_start(c->pid);
 	c->is_ours = 1;
 	c->signals_group = sp->signals_group;
 	c->grace_ms = sp->grace_ms;

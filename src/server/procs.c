@@ -131,8 +131,9 @@ proc_spawn(char *const *argv, const char *const *extra_env, int out_fd, const ch
 	return pid;
 }
 
-unsigned long long
-proc_start(pid_t pid)
+/* The start time /proc gives pid; 0 if it is gone, or a zombie unless that is allowed. */
+static unsigned long long
+stat_start(pid_t pid, int is_zombie_ok)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long start = 0;
@@ -149,7 +150,7 @@ proc_start(pid_t pid)
 		return 0;
 	buf[n] = '\0';
 	p = strrchr(buf, ')');	/* the command may hold spaces and parentheses */
-	if (p == NULL || p[1] == '\0' || p[2] == 'Z')
+	if (p == NULL || p[1] == '\0' || (p[2] == 'Z' && !is_zombie_ok))
 		return 0;	/* a zombie is not running */
 	for (p++; *p != '\0' && field < 22; p++)
 		if (*p == ' ')
@@ -157,6 +158,23 @@ proc_start(pid_t pid)
 	if (field == 22)
 		start = strtoull(p, NULL, 10);
 	return start;
+}
+
+unsigned long long
+proc_start(pid_t pid)
+{
+	return stat_start(pid, 0);
+}
+
+/*
+ * A child's start time, read right after its spawn: it may have ended by
+ * then, and its zombie still says when it started (it is ours and not yet
+ * reaped, so the pid is not someone else's).
+ */
+unsigned long long
+proc_child_start(pid_t pid)
+{
+	return stat_start(pid, 1);
 }
 
 pid_t

@@ -798,6 +798,7 @@ pid_t proc_spawn(char *const *argv, const char *const *extra_env, int out_fd, co
     int is_session);
 /* A process's start time (clock ticks since boot), or 0 when it is not running. */
 unsigned long long proc_start(pid_t pid);
+unsigned long long proc_child_start(pid_t pid);
 /* "PID START": a pid and its start time in clock ticks since boot (two decimal numbers). */
 #define PROC_REF_BUF 48
 /* The process a "PID START" reference names, if it still runs; else 0. */
