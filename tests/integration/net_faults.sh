@@ -83,17 +83,9 @@ CREATED=""	# every id a 201 answered
 declare -A WANT	# id -> the state it must end in ("held": running, or failed by a loss)
 declare -A WHERE	# id -> the worker it must end on (none: any)
 
-# make [-on WORKER] DEFINITION:OWNER...: instances (slots of an hour, from now); with
-# -on, the other workers are cordoned while they are placed. Sets MADE.
+# make DEFINITION:OWNER...: instances (slots of an hour, from now). Sets MADE.
 make() {
-	local w only= d
-	if [ "$1" = -on ]; then
-		only=$2
-		shift 2
-		for w in $WORKERS; do
-			[ "$w" = "$only" ] || api_ok 200 POST "/api/v1/workers/$w/cordon"
-		done
-	fi
+	local d
 	MADE=
 	for d in "$@"; do
 		create_now "${d%%:*}" "${d#*:}" 3600
@@ -101,14 +93,6 @@ make() {
 		MADE="$MADE $INSTANCE_ID"
 	done
 	MADE=${MADE# }
-	[ -n "$only" ] || return 0
-	for d in $MADE; do
-		wait_for 20 "instance $d placed" _placed "$d"
-		assert_eq "$only" "$(inst "$d" .worker)" "the worker of instance $d"
-	done
-	for w in $WORKERS; do
-		[ "$w" = "$only" ] || api_ok 200 POST "/api/v1/workers/$w/uncordon"
-	done
 }
 
 _placed() { [ "$(inst "$1" .worker)" != null ]; }
@@ -161,20 +145,39 @@ check_healed() {
 	note "$1: healed and checked at ${SECONDS}s"
 }
 
-_marks_grow() {	# FILE: a run hook writes to it now
-	local n
-	n=$(wc -l <"$1" 2>/dev/null || echo 0)
+# _states ID...: "ID STATE WORKER.ATTEMPT" for each, from one listing.
+_states() {
+	api GET "/api/v1/instances?limit=500"
+	[ "$STATUS" = 200 ] || return 1
+	STATES=$(jbody --argjson ids "[$(echo "$@" | tr ' ' ,)]" '.items[] |
+		select(.id as $i | $ids | index($i)) | "\(.id) \(.state) \(.worker).\(.attempt)"')
+}
+
+_running() {	# ID...: every one running (one that ended fails the test); sets RUNFILES
+	local id st where n=0
+	_states "$@" || return 1
+	RUNFILES=
+	while read -r id st where; do
+		case $st in
+		running) n=$((n + 1)) RUNFILES="$RUNFILES $MARKS/$id.$where" ;;
+		stopped | failed | terminated) fail "instance $id is $st, waiting for it to run" ;;
+		esac
+	done <<<"$STATES"
+	[ "$n" = $# ]
+}
+
+_marks_grow() {	# FILE...: a run hook writes to each now
+	local before after
+	before=$(wc -l $RUNFILES 2>&1)
 	sleep 0.3
-	[ "$(wc -l <"$1" 2>/dev/null || echo 0)" -gt "$n" ]
+	after=$(wc -l $RUNFILES 2>&1)
+	[ -z "$(comm -12 <(printf '%s\n' "$before" | sort) <(printf '%s\n' "$after" | sort) |
+		grep -v ' total$')" ]
 }
 
 wait_runs() {	# ID...: running, and their run hooks marking
-	local id
-	for id in "$@"; do
-		wait_state "$id" running 20
-		wait_for 20 "the run hook of $id" _marks_grow \
-			"$MARKS/$id.$(inst "$id" .worker).$(inst "$id" .attempt)"
-	done
+	wait_for 20 "instances $* to run" _running "$@"
+	wait_for 20 "the run hooks of $* to mark" _marks_grow
 }
 
 # ---- 1. latency and jitter: created, running, terminated ----
@@ -203,11 +206,16 @@ check_healed "cut and dropped"
 
 # ---- 3. a black hole around w1 and, at once, half-open around w2 ----
 # Both past worker_lost_after. Half-open: the server's side of w2's
-# connections is gone, the agent's stays, never answered.
-make -on w1 moves:fay pinned:gus
-read -r c1 c2 <<<"$MADE"
-make -on w2 moves:hal pinned:ivy
-read -r d1 d2 <<<"$MADE"
+# connections is gone, the agent's stays, never answered. What they hold
+# is made with w3 cordoned, so it is all theirs.
+api_ok 200 POST /api/v1/workers/w3/cordon
+make moves:fay pinned:gus moves:hal pinned:ivy
+read -r c1 c2 d1 d2 <<<"$MADE"
+for id in $MADE; do wait_for 20 "instance $id placed" _placed "$id"; done
+api_ok 200 POST /api/v1/workers/w3/uncordon
+declare -A ON
+_states $MADE
+while read -r id st where; do ON[$id]=${where%.*}; done <<<"$STATES"
 wait_runs $c1 $c2 $d1 $d2
 pctl w1 blackhole
 pctl w2 halfopen
@@ -217,21 +225,16 @@ wait_for 20 "w2 to be lost" _worker_is w2 lost
 wait_runs $c1 $d1
 assert_eq "w3 w3" "$(inst "$c1" .worker) $(inst "$d1" .worker)" \
 	"the workers of instances $c1 and $d1 after w1 and w2 were lost"
-wait_state "$c2" failed 10
-assert_eq "worker_lost: its worker w1 was lost" "$(inst "$c2" .state_reason)" \
-	"why instance $c2 failed"
-wait_state "$d2" failed 10
-assert_eq "worker_lost: its worker w2 was lost" "$(inst "$d2" .state_reason)" \
-	"why instance $d2 failed"
+for id in $c2 $d2; do
+	wait_state "$id" failed 10
+	assert_eq "worker_lost: its worker ${ON[$id]} was lost" "$(inst "$id" .state_reason)" \
+		"why instance $id failed"
+done
 # Still cut off, w1's and w2's agents had killed their hooks before: the fence.
 check_no_double_run "w1 and w2 still cut off"
-for id in $c1 $c2; do
-	assert_contains '"agent.fenced"' "$(grep "\"instance\":\"$id\"" "$WORK/agent.w1.log")" \
-		"w1's agent fenced instance $id"
-done
-for id in $d1 $d2; do
-	assert_contains '"agent.fenced"' "$(grep "\"instance\":\"$id\"" "$WORK/agent.w2.log")" \
-		"w2's agent fenced instance $id"
+for id in $MADE; do
+	assert_contains '"agent.fenced"' "$(grep "\"instance\":\"$id\"" "$WORK/agent.${ON[$id]}.log")" \
+		"${ON[$id]}'s agent fenced instance $id"
 done
 # New connections pass again; w2's half-open ones stay, never answered: its
 # agent must give up on them by itself (its calls' timeouts, its stream's PINGs).
@@ -240,17 +243,19 @@ pctl w2 pass
 WANT[$c1]=running WANT[$c2]=failed WANT[$d1]=running WANT[$d2]=failed
 check_healed "black hole and half-open"
 
-# ---- 4. a slow reader at w1 while it is drained ----
-make -on w1 moves:jon pinned:kim
-read -r e1 e2 <<<"$MADE"
-wait_runs $e1 $e2
-pctl w1 slow 2000
-api_ok 200 POST /api/v1/workers/w1/drain '{"deadline":"1s"}'
-wait_state "$e1" stopped 30
-wait_state "$e2" stopped 30
-pctl w1 pass
-api_ok 200 POST /api/v1/workers/w1/uncordon
-WANT[$e1]=stopped WANT[$e2]=stopped
+# ---- 4. a slow reader at w3 while it is drained ----
+# What runs there (the instances moved off w1 and w2 among them) is stopped.
+api_ok 200 GET "/api/v1/instances?limit=500"
+drained=$(jbody '[.items[] | select(.worker == "w3" and .state == "running") | .id] | join(" ")')
+[ -n "$drained" ] || fail "nothing runs on w3 to drain"
+pctl w3 slow 2000
+api_ok 200 POST /api/v1/workers/w3/drain '{"deadline":"1s"}'
+for id in $drained; do
+	wait_state "$id" stopped 30
+	WANT[$id]=stopped
+done
+pctl w3 pass
+api_ok 200 POST /api/v1/workers/w3/uncordon
 check_healed "slow reader"
 
 # ---- the agents take new work by themselves, each ----
@@ -263,15 +268,17 @@ WHERE[$f1]=w1 WHERE[$f2]=w2 WHERE[$f3]=w3
 # ---- how each instance ended ----
 # A pinned instance (on_worker_loss fail) made before the worker it ran on was
 # lost or fenced fails with it; one that moves runs on, wherever it went.
+api_ok 200 GET "/api/v1/instances?limit=500"
 for id in "${!WANT[@]}"; do
-	st=$(inst "$id" '.state + " " + (.state_reason // "")')
+	st=$(jbody --argjson id "$id" '.items[] | select(.id == $id) |
+		.state + " " + .worker + " " + (.state_reason // "")')
 	case ${WANT[$id]}:$st in
-	held:"running "* | held:"failed worker_lost: "* | held:"failed fenced: "*) ;;
+	held:"running "* | held:"failed "*" worker_lost: "* | held:"failed "*" fenced: "*) ;;
 	held:*) fail "instance $id (on_worker_loss fail) is $st: neither running nor failed by a loss" ;;
 	*) assert_eq "${WANT[$id]}" "${st%% *}" "the state of instance $id ($st)" ;;
 	esac
-	[ -z "${WHERE[$id]:-}" ] ||
-		assert_eq "${WHERE[$id]}" "$(inst "$id" .worker)" "the worker of instance $id"
+	[ -z "${WHERE[$id]:-}" ] || assert_match "^running ${WHERE[$id]} " "$st" \
+		"the state and worker of instance $id"
 done
 check_no_double_run "at the end"
 check_nothing_lost "at the end"
