@@ -12,6 +12,7 @@
  * hooks takes them back.
  *
  * Files, under the work directory:
+ *   lease                      "BOOT_ID ACKED LEASE", the fence's (proto.c)
  *   instances/ID/record.json   what the agent knows of the instance (atomic writes)
  *   instances/ID/HOOK.log      the hook's output, bounded (the shim writes it)
  *   instances/ID/HOOK.pid      "SHIM_PID HOOK_PID SHIM_START" (the shim writes it)
@@ -144,12 +145,18 @@ struct proto {
 	int64_t fence_ms;	/* from then on the instances are fenced (0: never) */
 	int is_fenced;		/* past fence_ms, no heartbeat answered since */
 	int64_t sent_ms;	/* when the call under way was sent */
+	char lease_path[PATH_BUF_MAX];	/* WORK_DIR/lease: the lease for an agent after us */
 };
 
 /* Milliseconds on the monotonic clock (the lease's; never set back). */
 int64_t proto_clock_ms(void);
 /* When to fence, from the lease and the heartbeat: lease - min(max(heartbeat, 1s), lease/4). */
 int64_t proto_fence_after(int64_t lease_ms, int64_t heartbeat_ms);
+/*
+ * The lease an agent before this one kept in lease_path, if this host has
+ * not restarted since: an agent restarted while cut off fences on time too.
+ */
+void proto_lease_load(struct proto *pr);
 
 /* *answer: the registered worker, and "token" when a join token registered it (caller decrefs). */
 enum call proto_register(struct proto *pr, json_t **answer);

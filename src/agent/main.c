@@ -717,6 +717,10 @@ main(int argc, char **argv)
 	sa.sa_flags = SA_NOCLDSTOP;
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* An agent restarted while cut off: the lease of the one before holds. */
+	if (path_fmt(pr.lease_path, sizeof(pr.lease_path), "%s/lease", c.work_dir) != 0)
+		pr.lease_path[0] = '\0';
+	proto_lease_load(&pr);
 	w = work_new(&c, &pr);
 	if (w == NULL || work_recover(w, &alive, &nalive) != 0) {
 		fprintf(stderr, "outpost-agent: cannot read the work directory %s\n", c.work_dir);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "log.h"
@@ -122,6 +123,69 @@ proto_fence_after(int64_t lease_ms, int64_t heartbeat_ms)
 	return lease_ms - margin;
 }
 
+/* This boot's id, so that a lease kept before the host restarted is not taken. */
+static int
+boot_id(char *buf, size_t n)
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	int rc = -1;
+
+	if (f == NULL)
+		return -1;
+	if (fgets(buf, (int)n, f) != NULL) {
+		buf[strcspn(buf, "\n")] = '\0';
+		rc = buf[0] != '\0' ? 0 : -1;
+	}
+	fclose(f);
+	return rc;
+}
+
+/*
+ * "BOOT_ID ACKED LEASE" (the monotonic clock is the host's, from its boot),
+ * written whole (a temporary file, then rename) at each answered heartbeat;
+ * not synced: a host that crashes restarts its clock and its boot id.
+ */
+static void
+lease_save(const struct proto *pr)
+{
+	char tmp[PATH_BUF_MAX], id[64];
+	FILE *f;
+	int rc;
+
+	if (pr->lease_path[0] == '\0' || boot_id(id, sizeof(id)) != 0 ||
+	    path_fmt(tmp, sizeof(tmp), "%s.tmp", pr->lease_path) != 0)
+		return;
+	f = fopen(tmp, "we");
+	if (f == NULL)
+		return;
+	rc = fprintf(f, "%s %lld %lld\n", id, (long long)pr->acked_ms, (long long)pr->lease_ms);
+	if (fclose(f) != 0 || rc < 0 || rename(tmp, pr->lease_path) != 0)
+		unlink(tmp);
+}
+
+void
+proto_lease_load(struct proto *pr)
+{
+	char id[64], saved[64];
+	long long acked, lease;
+	FILE *f;
+	int n;
+
+	if (pr->lease_path[0] == '\0' || boot_id(id, sizeof(id)) != 0 ||
+	    (f = fopen(pr->lease_path, "re")) == NULL)
+		return;
+	n = fscanf(f, "%63s %lld %lld", saved, &acked, &lease);
+	fclose(f);
+	if (n != 3 || strcmp(saved, id) != 0 || lease < 1 || acked < 0 ||
+	    acked > proto_clock_ms())
+		return;
+	pr->acked_ms = acked;
+	pr->lease_ms = lease;
+	pr->fence_ms = acked + proto_fence_after(lease, pr->heartbeat_ms);
+	log_info("agent.lease", "detail", "the lease of the agent before this one holds until "
+	    "a heartbeat is answered", NULL);
+}
+
 /*
  * The answer to a call that moved the worker's last_heartbeat (a heartbeat,
  * a registration): the lease runs again from when it was sent.
@@ -141,6 +205,8 @@ lease_take(struct proto *pr, json_t *answer)
 		pr->fence_ms = 0;
 		pr->acked_ms = pr->sent_ms;
 		pr->is_fenced = 0;
+		if (pr->lease_path[0] != '\0')
+			unlink(pr->lease_path);	/* no lease: none for an agent after us either */
 		return;
 	}
 	if (pr->lease_ms != json_integer_value(v)) {
@@ -155,6 +221,7 @@ lease_take(struct proto *pr, json_t *answer)
 	pr->acked_ms = pr->sent_ms;
 	pr->fence_ms = pr->acked_ms + proto_fence_after(pr->lease_ms, pr->heartbeat_ms);
 	pr->is_fenced = 0;
+	lease_save(pr);
 }
 
 /*

@@ -3,8 +3,9 @@
 # a fault-injecting proxy of its own (tests/tools/faultproxy.py), with
 # instances of both on_worker_loss values created, running, terminated and
 # drained while the proxies add latency and jitter, cut connections
-# mid-answer and mid-websocket-frame, black-hole one agent while another is
-# left half-open, and read slowly. After every fault and its healing:
+# mid-answer and mid-websocket-frame, black-hole one agent (killed and
+# started again meanwhile) while another is left half-open, and read slowly.
+# After every fault and its healing:
 #   - no instance ran on two workers at once: each run hook marks, every
 #     100 ms, the monotonic time into a file of its instance, worker and
 #     attempt; two such files of one instance whose times overlap fail;
@@ -219,6 +220,11 @@ while read -r id st where; do ON[$id]=${where%.*}; done <<<"$STATES"
 wait_runs $c1 $c2 $d1 $d2
 pctl w1 blackhole
 pctl w2 halfopen
+# w1's agent, killed and started again while cut off, never reaches the server:
+# it fences on the lease the one before it kept.
+kill_agent w1
+SERVER_URL=http://127.0.0.1:$PORT_w1 start_agent w1 \
+	--capacity cpu=16,memory_mb=16384,slots=16 --labels host=w1
 wait_for 20 "w1 to be lost" _worker_is w1 lost
 wait_for 20 "w2 to be lost" _worker_is w2 lost
 # Lost: the moves instances run on w3, the pinned ones failed.
