@@ -12,6 +12,7 @@
  * hooks takes them back.
  *
  * Files, under the work directory:
+ *   lease                      "BOOT_ID ACKED LEASE", the fence's (proto.c)
  *   instances/ID/record.json   what the agent knows of the instance (atomic writes)
  *   instances/ID/HOOK.log      the hook's output, bounded (the shim writes it)
  *   instances/ID/HOOK.pid      "SHIM_PID HOOK_PID SHIM_START" (the shim writes it)
@@ -130,7 +131,32 @@ struct proto {
 	char last_field[64];	/* and its field alone */
 	int is_usage_refused;	/* a server older than the agent: no "usage" in heartbeats */
 	const char *tolerated;	/* a field whose refusal the caller handles (not logged as one) */
+
+	/*
+	 * The lease (main.c fences on it): times on the monotonic clock
+	 * (proto_clock_ms). acked_ms is when the last heartbeat or registration
+	 * the server answered was SENT; the server counts its worker's silence
+	 * from the receipt of that same call, which is later.
+	 */
+	int64_t total_ms;	/* a call's time limit outside the lease's */
+	int64_t heartbeat_ms;	/* the agent's heartbeat interval */
+	int64_t lease_ms;	/* the server's worker_lost_after (0: it did not say) */
+	int64_t acked_ms;
+	int64_t fence_ms;	/* from then on the instances are fenced (0: never) */
+	int is_fenced;		/* past fence_ms, no heartbeat answered since */
+	int64_t sent_ms;	/* when the call under way was sent */
+	char lease_path[PATH_BUF_MAX];	/* WORK_DIR/lease: the lease for an agent after us */
 };
+
+/* Milliseconds on the monotonic clock (the lease's; never set back). */
+int64_t proto_clock_ms(void);
+/* When to fence, from the lease and the heartbeat: lease - min(max(heartbeat, 1s), lease/4). */
+int64_t proto_fence_after(int64_t lease_ms, int64_t heartbeat_ms);
+/*
+ * The lease an agent before this one kept in lease_path, if this host has
+ * not restarted since: an agent restarted while cut off fences on time too.
+ */
+void proto_lease_load(struct proto *pr);
 
 /* *answer: the registered worker, and "token" when a join token registered it (caller decrefs). */
 enum call proto_register(struct proto *pr, json_t **answer);
@@ -167,5 +193,11 @@ int64_t work_step(struct work *w, int64_t now, int *want_work);
 int work_is_echo(const struct work *w, json_t *ev);
 /* How many instances it has; how many hooks run. */
 size_t work_count(const struct work *w, size_t *running);
+/*
+ * The fence: every hook is killed, whole, and every instance not ended
+ * fails (its report waits for the server), so that nothing of it runs when
+ * the server may give it to another worker. Returns how many it fenced.
+ */
+size_t work_fence(struct work *w, const char *reason);
 
 #endif

@@ -21,6 +21,13 @@
  *
  * SIGTERM stops the agent, not the hooks: they run on under their shims, and
  * an agent started again on the same work directory takes them back.
+ *
+ * The fence: an agent whose heartbeats the server has not answered for its
+ * lease (the server's worker_lost_after, told in every answer) less a
+ * margin, kills every instance's hooks and fails them (fence_check), before
+ * the server, counting from when it received the last of them, may declare
+ * the worker lost and give them to another (docs/architecture.md, "How a
+ * cut-off agent is fenced").
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -364,7 +371,7 @@ agent_http(const struct agent_config *c, const char *token)
 		return NULL;
 	}
 	if (h != NULL)
-		httpc_set_timeouts(h, 2000, 10000);
+		httpc_set_timeouts(h, 2000, 10000);	/* proto.c's call() sets them at each call */
 	return h;
 }
 
@@ -455,6 +462,41 @@ nap(int64_t ms)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+/*
+ * Past the moment the lease set (proto.c): every instance is fenced, and any
+ * the server's work lists before a heartbeat is answered again.
+ */
+static void
+fence_check(struct proto *pr, struct work *w)
+{
+	int64_t now = proto_clock_ms();
+	char reason[256], silent[32], lease[32];
+
+	if (pr->fence_ms == 0 || now < pr->fence_ms)
+		return;
+	duration_format((now - pr->acked_ms) / 100 * 100, silent, sizeof(silent));
+	duration_format(pr->lease_ms, lease, sizeof(lease));
+	if (!pr->is_fenced) {
+		pr->is_fenced = 1;
+		log_warn("agent.fence", "silent", silent, "lost_after", lease, "detail",
+		    "no heartbeat answered for most of the server's worker_lost_after: every "
+		    "instance's hooks are killed before the server may give it to another worker",
+		    NULL);
+	}
+	snprintf(reason, sizeof(reason), "fenced: the server answered no heartbeat of the agent "
+	    "for %s (its worker_lost_after is %s); the hooks were killed", silent, lease);
+	work_fence(w, reason);
+}
+
+/* How long the loop may wait before the fence is due (INT64_MAX: not due). */
+static int64_t
+fence_wait(const struct proto *pr)
+{
+	if (pr->fence_ms == 0 || pr->is_fenced)
+		return INT64_MAX;
+	return pr->fence_ms - proto_clock_ms();
+}
+
 static volatile int want_work;
 static int is_streaming;
 
@@ -505,6 +547,13 @@ stream_open(const struct agent_config *c, const char *token, int64_t since, stru
 		.types = types,
 		.worker = c->name,
 		.ca_file = c->ca_file,
+		/*
+		 * A stream cut without a word (a half-open connection) rings no
+		 * doorbell: PINGs every heartbeat (1 s to 30 s) find it, and lws hangs
+		 * it up after two missed and 5 s, to connect again.
+		 */
+		.ping_secs = c->heartbeat_ms < 1000 ? 1 : c->heartbeat_ms > 30000 ? 30 :
+		    (int)(c->heartbeat_ms / 1000),
 		.on_event = on_event,
 		.on_caught_up = on_caught_up,
 		.on_state = on_state,
@@ -582,6 +631,8 @@ main(int argc, char **argv)
 	pr.heartbeat_body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	pr.name = c.name;
+	pr.total_ms = 10000;
+	pr.heartbeat_ms = c.heartbeat_ms;
 	if (c.ca_file[0] != '\0' && access(c.ca_file, R_OK) != 0) {
 		fprintf(stderr, "outpost-agent: ca_file %s: %s\n", c.ca_file, strerror(errno));
 		rc = 2;
@@ -666,6 +717,10 @@ main(int argc, char **argv)
 	sa.sa_flags = SA_NOCLDSTOP;
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* An agent restarted while cut off: the lease of the one before holds. */
+	if (path_fmt(pr.lease_path, sizeof(pr.lease_path), "%s/lease", c.work_dir) != 0)
+		pr.lease_path[0] = '\0';
+	proto_lease_load(&pr);
 	w = work_new(&c, &pr);
 	if (w == NULL || work_recover(w, &alive, &nalive) != 0) {
 		fprintf(stderr, "outpost-agent: cannot read the work directory %s\n", c.work_dir);
@@ -693,6 +748,7 @@ main(int argc, char **argv)
 			got_child = 0;
 			work_reap(w);
 		}
+		fence_check(&pr, w);
 		if (!is_registered) {
 			json_t *answer = NULL;
 			enum call r = proto_register(&pr, &answer);
@@ -715,7 +771,7 @@ main(int argc, char **argv)
 				r = proto_sync(&pr, alive, nalive, &answer);
 			}
 			if (r != CALL_OK) {
-				nap(backoff);
+				nap(backoff < fence_wait(&pr) ? backoff : fence_wait(&pr));
 				if (backoff < c.heartbeat_ms)
 					backoff *= 2;
 				continue;
@@ -733,6 +789,7 @@ main(int argc, char **argv)
 				    "last_seq")), w);
 			json_decref(answer);
 		}
+		fence_check(&pr, w);
 		now = now_ms();
 		wait = work_step(w, now, &want);
 		if (want)
@@ -768,13 +825,13 @@ main(int argc, char **argv)
 
 			/* A server that takes connections but does not answer holds the loop little. */
 			if (was_away)
-				httpc_set_timeouts(pr.http, 2000, 3000);
+				pr.total_ms = 3000;
 			usage = cg_usage(w);
 			r = proto_heartbeat(&pr, usage, &is_retired);
 			json_decref(usage);
 			cg_reap(w);
 			if (was_away)
-				httpc_set_timeouts(pr.http, 2000, 10000);
+				pr.total_ms = 10000;
 			beat_at = now_ms() + c.heartbeat_ms;
 			/* Back: whatever changed meanwhile is in the work. */
 			if (was_away && !pr.is_away)
@@ -818,6 +875,8 @@ main(int argc, char **argv)
 		}
 		if (beat_at - now < wait)
 			wait = beat_at - now;
+		if (fence_wait(&pr) < wait)
+			wait = fence_wait(&pr);
 		if (wait < 0)
 			wait = 0;
 		if (got_stop || got_child || (want_work && !pr.is_away))

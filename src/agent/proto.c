@@ -8,10 +8,20 @@
  *
  * A server that is away is said once, when it goes and when it is back, not
  * at every call in between.
+ *
+ * The lease: the registration's and each heartbeat's answer say the
+ * server's worker_lost_after (lost_after_ms); the send time of the last
+ * such call answered, on the monotonic clock, sets when the agent fences
+ * its instances (main.c). Until then no call is let run past that moment,
+ * so a server that takes connections and says nothing cannot hold the
+ * loop beyond it.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "log.h"
@@ -32,6 +42,15 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 
 	if (answer != NULL)
 		*answer = NULL;
+	pr->sent_ms = proto_clock_ms();
+	{
+		int64_t limit = pr->total_ms > 0 ? pr->total_ms : 10000;
+
+		/* Not past the fence's moment: the loop must be there to fence (50 ms at least). */
+		if (pr->fence_ms > 0 && !pr->is_fenced && pr->fence_ms - pr->sent_ms < limit)
+			limit = pr->fence_ms - pr->sent_ms > 50 ? pr->fence_ms - pr->sent_ms : 50;
+		httpc_set_timeouts(pr->http, limit < 2000 ? (long)limit : 2000, (long)limit);
+	}
 	httpc_resp_init(&r);
 	if (httpc_request(pr->http, method, path, body, &r) != 0) {
 		if (!pr->is_away)
@@ -84,6 +103,127 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 	return out;
 }
 
+int64_t
+proto_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+proto_fence_after(int64_t lease_ms, int64_t heartbeat_ms)
+{
+	int64_t margin = heartbeat_ms > 1000 ? heartbeat_ms : 1000;
+
+	assert(lease_ms > 0);
+	if (margin > lease_ms / 4)
+		margin = lease_ms / 4;
+	return lease_ms - margin;
+}
+
+/* This boot's id, so that a lease kept before the host restarted is not taken. */
+static int
+boot_id(char *buf, size_t n)
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	int rc = -1;
+
+	if (f == NULL)
+		return -1;
+	if (fgets(buf, (int)n, f) != NULL) {
+		buf[strcspn(buf, "\n")] = '\0';
+		rc = buf[0] != '\0' ? 0 : -1;
+	}
+	fclose(f);
+	return rc;
+}
+
+/*
+ * "BOOT_ID ACKED LEASE" (the monotonic clock is the host's, from its boot),
+ * written whole (a temporary file, then rename) at each answered heartbeat;
+ * not synced: a host that crashes restarts its clock and its boot id.
+ */
+static void
+lease_save(const struct proto *pr)
+{
+	char tmp[PATH_BUF_MAX], id[64];
+	FILE *f;
+	int rc;
+
+	if (pr->lease_path[0] == '\0' || boot_id(id, sizeof(id)) != 0 ||
+	    path_fmt(tmp, sizeof(tmp), "%s.tmp", pr->lease_path) != 0)
+		return;
+	f = fopen(tmp, "we");
+	if (f == NULL)
+		return;
+	rc = fprintf(f, "%s %lld %lld\n", id, (long long)pr->acked_ms, (long long)pr->lease_ms);
+	if (fclose(f) != 0 || rc < 0 || rename(tmp, pr->lease_path) != 0)
+		unlink(tmp);
+}
+
+void
+proto_lease_load(struct proto *pr)
+{
+	char id[64], saved[64];
+	long long acked, lease;
+	FILE *f;
+	int n;
+
+	if (pr->lease_path[0] == '\0' || boot_id(id, sizeof(id)) != 0 ||
+	    (f = fopen(pr->lease_path, "re")) == NULL)
+		return;
+	n = fscanf(f, "%63s %lld %lld", saved, &acked, &lease);
+	fclose(f);
+	if (n != 3 || strcmp(saved, id) != 0 || lease < 1 || acked < 0 ||
+	    acked > proto_clock_ms())
+		return;
+	pr->acked_ms = acked;
+	pr->lease_ms = lease;
+	pr->fence_ms = acked + proto_fence_after(lease, pr->heartbeat_ms);
+	log_info("agent.lease", "detail", "the lease of the agent before this one holds until "
+	    "a heartbeat is answered", NULL);
+}
+
+/*
+ * The answer to a call that moved the worker's last_heartbeat (a heartbeat,
+ * a registration): the lease runs again from when it was sent.
+ */
+static void
+lease_take(struct proto *pr, json_t *answer)
+{
+	json_t *v = json_object_get(answer, "lost_after_ms");
+	char lease[32];
+
+	if (!json_is_integer(v) || json_integer_value(v) < 1) {
+		if (pr->lease_ms != 0 || pr->acked_ms == 0)
+			log_warn("agent.no_lease", "detail", "the server does not say its "
+			    "worker_lost_after (it is older than this agent): this agent cannot fence "
+			    "its instances when it is cut off", NULL);
+		pr->lease_ms = 0;
+		pr->fence_ms = 0;
+		pr->acked_ms = pr->sent_ms;
+		pr->is_fenced = 0;
+		if (pr->lease_path[0] != '\0')
+			unlink(pr->lease_path);	/* no lease: none for an agent after us either */
+		return;
+	}
+	if (pr->lease_ms != json_integer_value(v)) {
+		snprintf(lease, sizeof(lease), "%lld", (long long)json_integer_value(v));
+		log_info("agent.lease", "lost_after_ms", lease, NULL);
+		if (proto_fence_after(json_integer_value(v), pr->heartbeat_ms) < 2 * pr->heartbeat_ms)
+			log_warn("agent.lease", "detail", "the server's worker_lost_after is short for "
+			    "this agent's heartbeat: two heartbeats late and its instances are fenced",
+			    NULL);
+	}
+	pr->lease_ms = json_integer_value(v);
+	pr->acked_ms = pr->sent_ms;
+	pr->fence_ms = pr->acked_ms + proto_fence_after(pr->lease_ms, pr->heartbeat_ms);
+	pr->is_fenced = 0;
+	lease_save(pr);
+}
+
 /*
  * A server older than the agent refuses a field it does not know: the
  * agent says once that it goes without it. 0 when body had the field.
@@ -120,6 +260,8 @@ proto_register(struct proto *pr, json_t **answer)
 	    drop_field(&pr->register_body, "isolation") == 0)
 		c = call(pr, "POST", "/api/v1/agent/register", pr->register_body, answer,
 		    "the registration", 0);
+	if (c == CALL_OK)
+		lease_take(pr, *answer);
 
 	/*
 	 * A registration the server refuses (a bad name, capacity; a name that
@@ -165,6 +307,8 @@ proto_heartbeat(struct proto *pr, json_t *usage, int *is_retired)
 		    "a heartbeat", 0);
 	}
 	free(body);
+	if (c == CALL_OK)
+		lease_take(pr, answer);
 	st = json_string_value(json_object_get(json_object_get(answer, "worker"), "state"));
 
 	*is_retired = c == CALL_CONFLICT ||

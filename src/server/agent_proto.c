@@ -350,6 +350,7 @@ struct report {
 	json_t *exit;		/* an object, or NULL */
 	char *grade;		/* its JSON text (ours to free), or NULL */
 	int64_t hook_ms;	/* the agent's measure of instantiate, or -1 */
+	int is_fenced;		/* a failure: its agent fenced it (lifecycle_instance_fenced) */
 };
 
 /* The stored instance a report is checked against. */
@@ -364,13 +365,13 @@ struct report_inst {
 
 /*
  * The report's body, every field checked before the store is looked at:
- * {name, attempt, from, to, reason?, exit?, grade?, instantiate_ms?}.
+ * {name, attempt, from, to, reason?, exit?, grade?, instantiate_ms?, fenced?}.
  */
 static int
 report_parse(json_t *in, struct report *rp, struct op_err *err)
 {
 	static const char *const fields[] = { "name", "attempt", "from", "to", "reason", "exit",
-		"grade", "instantiate_ms", NULL };
+		"grade", "instantiate_ms", "fenced", NULL };
 	json_t *grade;
 
 	memset(rp, 0, sizeof(*rp));
@@ -381,7 +382,8 @@ report_parse(json_t *in, struct report *rp, struct op_err *err)
 	    jsonv_string(in, "", "from", 1, 1, 32, &rp->from_s, err) != 0 ||
 	    jsonv_string(in, "", "to", 1, 1, 32, &rp->to_s, err) != 0 ||
 	    jsonv_string(in, "", "reason", 0, 1, 512, &rp->reason, err) != 0 ||
-	    jsonv_int(in, "", "instantiate_ms", 0, 0, INT32_MAX, &rp->hook_ms, err) != 0)
+	    jsonv_int(in, "", "instantiate_ms", 0, 0, INT32_MAX, &rp->hook_ms, err) != 0 ||
+	    jsonv_bool(in, "", "fenced", &rp->is_fenced, err) != 0)
 		return -1;
 	if (inst_state_parse(rp->from_s, &rp->from) != 0) {
 		op_err_set(err, 400, "invalid_argument", "from", "unknown state %s", rp->from_s);
@@ -389,6 +391,11 @@ report_parse(json_t *in, struct report *rp, struct op_err *err)
 	}
 	if (inst_state_parse(rp->to_s, &rp->to) != 0) {
 		op_err_set(err, 400, "invalid_argument", "to", "unknown state %s", rp->to_s);
+		return -1;
+	}
+	if (rp->is_fenced && rp->to != INST_FAILED) {
+		op_err_set(err, 400, "invalid_argument", "fenced", "fenced comes with a report to "
+		    "failed");
 		return -1;
 	}
 	if (rp->hook_ms >= 0 && (rp->from != INST_INSTANTIATING ||
@@ -549,6 +556,9 @@ report_apply(struct store *s, int64_t id, const struct report *rp,
 	if (rp->grade != NULL && report_set_json(s, "UPDATE instances SET grade = ? WHERE id = ?",
 	    id, rp->grade) != 0)
 		return -1;
+	/* Fenced: as for a lost worker, which it nearly was (placed again, or failed). */
+	if (rp->is_fenced)
+		return lifecycle_instance_fenced(s, id, rp->from, rp->name, reason, actor, err);
 	if (instance_transition(s, id, rp->to, ACTOR_AGENT, reason, actor, err) != 0) {
 		/* The state machine refused "to": that is the field the agent sent. */
 		if (err->http == 409 && strcmp(err->field, "state") == 0)

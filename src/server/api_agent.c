@@ -12,6 +12,11 @@
  *   POST instances/{id}/report     a step of an instance: from, to, exit, grade
  *   POST instances/{id}/log        a chunk of a hook's output
  *
+ * The registration's and the heartbeat's answers carry lost_after_ms, the
+ * worker's lease: the agent fences its instances when no heartbeat of its
+ * has been answered for nearly that long (docs/architecture.md, "How a
+ * cut-off agent is fenced").
+ *
  * Pushed work comes over the event stream (a subscription naming the
  * worker); these routes are the whole of what the agent says. What each
  * means is agent_proto.c's (and logs.c's, workers.c's): here only HTTP in
@@ -65,6 +70,7 @@ agent_register(struct req *rq, struct resp *rs)
 	if (cred[0] != '\0')
 		json_object_set_new(out, "token", json_string(cred));
 	explicit_bzero(cred, sizeof(cred));
+	json_object_set_new(out, "lost_after_ms", json_integer(rq->app->cfg.worker_lost_after_ms));
 	return resp_json(rs, rc == 1 ? 201 : 200, out);
 }
 
@@ -85,6 +91,7 @@ agent_heartbeat(struct req *rq, struct resp *rs)
 	json_decref(in);
 	if (rc < 0)
 		return resp_error(rs, &err);
+	json_object_set_new(out, "lost_after_ms", json_integer(rq->app->cfg.worker_lost_after_ms));
 	rs->is_routine = 1;
 	return resp_json(rs, 200, out);
 }

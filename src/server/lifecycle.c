@@ -250,6 +250,25 @@ lifecycle_worker_gone(struct store *s, int64_t worker_id, const char *name, cons
 	return rc;
 }
 
+/*
+ * An agent cut off from the server for most of its lease killed the
+ * instance's hooks (it fenced it) and says so once it is back, the worker
+ * not lost meanwhile: the instance goes as a lost worker's would, to pending
+ * or failed as its definition's on_worker_loss says.
+ */
+int
+lifecycle_instance_fenced(struct store *s, int64_t id, enum inst_state state, const char *name,
+    const char *reason, const char *actor, struct op_err *err)
+{
+	char back[REASON_BUF];
+
+	if (!inst_state_may_restart(state) || !reschedules(s, id))
+		return instance_transition(s, id, INST_FAILED, ACTOR_SYSTEM, reason, actor, err);
+	snprintf(back, sizeof(back), "its agent on %s fenced it, cut off from the server; placed "
+	    "again", name);
+	return instance_transition(s, id, INST_PENDING, ACTOR_SYSTEM, back, actor, err);
+}
+
 /* The drain deadline has passed: what has not finished is ended now. */
 static int
 drain_deadline(struct store *s, int64_t worker_id, const char *name)

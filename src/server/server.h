@@ -563,6 +563,9 @@ int lifecycle_tick(struct store *s, int64_t now, const struct server_config *cfg
 int lifecycle_worker_lost(struct store *s, int64_t worker_id, const char *name);
 /* The same for a worker an operator stopped or terminated with force ("stopped", "terminated"). */
 int lifecycle_worker_gone(struct store *s, int64_t worker_id, const char *name, const char *how);
+/* In the caller's transaction: one instance its agent fenced goes as for a lost worker. */
+int lifecycle_instance_fenced(struct store *s, int64_t id, enum inst_state state,
+    const char *name, const char *reason, const char *actor, struct op_err *err);
 void lifecycle_free(void);
 /* An instance that holds a worker, and its state. */
 struct held_inst {

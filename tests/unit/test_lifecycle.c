@@ -644,6 +644,68 @@ test_a_lost_worker_sends_back_or_fails_per_definition(void **state)
 	    "('scheduled','instantiating','warm','running','collecting','grading','stopping')", w), 0);
 }
 
+/*
+ * An agent that fenced its instances (cut off for most of its lease, the
+ * worker not lost meanwhile) says so: each goes as for a lost worker, per
+ * its definition; one whose run was over fails; "fenced" comes only with a
+ * failure; once the worker was lost the report is no longer its to make.
+ */
+static void
+test_a_fenced_report_goes_as_a_lost_worker_would(void **state)
+{
+	static const char *const to_run[] = { "scheduled", "instantiating", "running", NULL };
+	static const char *const to_collect[] = { "scheduled", "instantiating", "running",
+		"collecting", NULL };
+	char f[64];
+	int64_t back, gone, over, late, before;
+
+	(void)state;
+	define("{\"name\":\"moves\",\"hooks\":{\"run\":[\"true\"],\"collect\":[\"true\"]},"
+	    "\"on_worker_loss\":\"reschedule\"}");
+	define("{\"name\":\"stays\",\"hooks\":{\"run\":[\"true\"]},\"on_worker_loss\":\"fail\"}");
+	worker("w1", 8, "{}");
+	back = instance("moves", "ana", 0, 3600);
+	gone = instance("stays", "ben", 0, 3600);
+	over = instance("moves", "cy", 0, 3600);
+	late = instance("moves", "dan", 0, 3600);
+	pass();
+	walk(back, "w1", to_run);
+	walk(gone, "w1", to_run);
+	walk(over, "w1", to_collect);
+	walk(late, "w1", to_run);
+	/* Only a failure is fenced; a refusal changes nothing. */
+	before = count("SELECT count(*) FROM transitions WHERE instance_id = ?", back);
+	assert_int_equal(report(back, "{\"name\":\"w1\",\"from\":\"running\",\"to\":"
+	    "\"collecting\",\"fenced\":true}", f), 400);
+	assert_string_equal(f, "fenced");
+	assert_int_equal(report(back, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"failed\","
+	    "\"fenced\":1}", f), 400);
+	assert_string_equal(f, "fenced");
+	assert_int_equal(count("SELECT count(*) FROM transitions WHERE instance_id = ?", back), before);
+	assert_field(back, "state", "running");
+
+	assert_int_equal(report(back, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"failed\","
+	    "\"reason\":\"fenced: cut off\",\"fenced\":true}", f), 0);
+	assert_field(back, "state", "pending");
+	assert_field(back, "worker", "null");
+	assert_field(back, "state_reason", "its agent on w1 fenced it, cut off from the server; "
+	    "placed again");
+	assert_int_equal(report(gone, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"failed\","
+	    "\"reason\":\"fenced: cut off\",\"fenced\":true}", f), 0);
+	assert_field(gone, "state", "failed");
+	assert_field(gone, "state_reason", "fenced: cut off");
+	assert_int_equal(report(over, "{\"name\":\"w1\",\"from\":\"collecting\",\"to\":"
+	    "\"failed\",\"reason\":\"fenced: cut off\",\"fenced\":true}", f), 0);
+	assert_field(over, "state", "failed");
+	/* Lost first: the instance is placed again, no longer w1's to report on. */
+	assert_int_equal(workers_check_health(s, now_ms() + 3600000, 0, 15000, 60000), 0);
+	assert_field(late, "state", "pending");
+	assert_int_equal(report(late, "{\"name\":\"w1\",\"from\":\"running\",\"to\":\"failed\","
+	    "\"reason\":\"fenced: cut off\",\"fenced\":true}", f), 403);
+	assert_string_equal(f, "id");
+	assert_field(late, "state", "pending");
+}
+
 /* An instance whose run was over fails with its worker, keeping its grade; it is not run again. */
 static void
 test_a_lost_worker_fails_what_had_finished_its_run(void **state)
@@ -1237,6 +1299,8 @@ main(void)
 		    test_the_work_is_whole_or_an_error_when_memory_runs_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sync_fails_what_a_restarted_agent_lost_and_keeps_the_rest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_fenced_report_goes_as_a_lost_worker_would,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_lost_worker_sends_back_or_fails_per_definition,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_lost_worker_fails_what_had_finished_its_run,
