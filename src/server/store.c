@@ -471,23 +471,24 @@ is_no_room(int code, int sys_errno)
 
 /*
  * The bytes a write may still take: the lesser of the room under the cap
- * (free pages up to max_page_count, and the freelist) and the room on the
- * filesystem holding the file. why says which binds. Four pragmas and a
- * statvfs: O(1).
+ * (pages up to max_page_count) and the room on the filesystem holding the
+ * file, each with the file's free pages (a prune leaves them, and writes
+ * take them first). why says which binds. Four pragmas and a statvfs: O(1).
  */
 static int64_t
 room_left(struct store *s, char *why, size_t whylen)
 {
 	const char *path = sqlite3_db_filename(s->db, "main");
 	int64_t psize = pragma_int(s, "PRAGMA page_size");
+	int64_t freed = pragma_int(s, "PRAGMA freelist_count") * psize;
 	int64_t cap = INT64_MAX, disk = INT64_MAX;
 	struct statvfs v;
 
 	if (s->max_size_mb > 0 && psize > 0)
-		cap = (pragma_int(s, "PRAGMA max_page_count") - pragma_int(s, "PRAGMA page_count") +
-		    pragma_int(s, "PRAGMA freelist_count")) * psize;
+		cap = (pragma_int(s, "PRAGMA max_page_count") - pragma_int(s, "PRAGMA page_count")) *
+		    psize + freed;
 	if (path != NULL && *path != '\0' && statvfs(path, &v) == 0)
-		disk = (int64_t)v.f_bavail * (int64_t)v.f_frsize;
+		disk = (int64_t)v.f_bavail * (int64_t)v.f_frsize + freed;
 	if (cap < disk)
 		snprintf(why, whylen, "it reached db_max_size_mb, %lld MB", (long long)s->max_size_mb);
 	else if (disk != INT64_MAX)
