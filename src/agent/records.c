@@ -10,9 +10,14 @@
  * A record is the agent's alone and read back as the agent wrote it; one
  * that cannot be read back is removed with its directory, never guessed
  * at. Nothing here runs a step or speaks to the server.
+ *
+ * A record that cannot be written (a full disk) leaves the last one whole
+ * and no partial file; the instance stays dirty, so it is written again at
+ * its next change or call, and the agent says so once until one is written.
  */
 #include <assert.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +25,8 @@
 #include <unistd.h>
 
 #include "work.h"
+
+static int is_unwritable;	/* the last record write failed: said once, until one works */
 
 static json_t *
 proc_json(const struct proc *p)
@@ -73,8 +80,25 @@ records_write(struct inst *i)
 	json_decref(r);
 	if (fd >= 0 && close(fd) != 0)
 		rc = -1;
-	if (rc == 0 && rename(tmp, path) == 0)
+	if (rc == 0 && rename(tmp, path) == 0) {
 		i->is_dirty = 0;
+		if (is_unwritable)
+			log_info("agent.records_written", "detail", "records are written again", NULL);
+		is_unwritable = 0;
+		return;
+	}
+	rc = errno;
+	unlink(tmp);
+	if (!is_unwritable) {
+		char id[24];
+
+		snprintf(id, sizeof(id), "%lld", (long long)i->id);
+		log_error("agent.record_unwritten", "instance", id, "error", strerror(rc), "detail",
+		    "the instance is kept in memory and its record written again at its next "
+		    "change; an agent restarted before then takes back the last record written",
+		    NULL);
+	}
+	is_unwritable = 1;
 }
 
 /* A record's field: "" and 0 when it is missing. */

@@ -18,10 +18,11 @@
 
 #define ALERT_MAX_RULES 64
 
-enum cond_type { C_WORKER_LOST, C_INSTANCES_STUCK, C_PENDING_UNPLACED, C_FREE_BELOW };
+enum cond_type { C_WORKER_LOST, C_INSTANCES_STUCK, C_PENDING_UNPLACED, C_FREE_BELOW,
+	C_DB_FULL };
 
 static const char *const cond_names[] = { "worker_lost", "instances_stuck", "pending_unplaced",
-	"free_capacity_below", NULL };
+	"free_capacity_below", "db_full", NULL };
 
 /* What each condition's facts are called, for the runbook's parameters. */
 static const char *const cond_vars[][5] = {
@@ -29,6 +30,7 @@ static const char *const cond_vars[][5] = {
 	[C_INSTANCES_STUCK] = { "state", "count", "instance", "older_than", NULL },
 	[C_PENDING_UNPLACED] = { "count", "instance", "older_than", NULL },
 	[C_FREE_BELOW] = { "resource", "free", "threshold", NULL },
+	[C_DB_FULL] = { "reason", NULL },
 };
 
 struct rule {
@@ -128,7 +130,7 @@ parse_rule(json_t *in, const char *prefix, struct rule *r, struct op_err *err)
 	if (cond_names[k] == NULL) {
 		snprintf(f, sizeof(f), "%s.type", cp);
 		op_err_set(err, 400, "invalid_argument", f, "%s must be worker_lost, instances_stuck, "
-		    "pending_unplaced or free_capacity_below", f);
+		    "pending_unplaced, free_capacity_below or db_full", f);
 		return -1;
 	}
 	r->type = (enum cond_type)k;
@@ -164,6 +166,8 @@ parse_rule(json_t *in, const char *prefix, struct rule *r, struct op_err *err)
 			return -1;
 		}
 		snprintf(r->resource, sizeof(r->resource), "%s", s);
+		break;
+	case C_DB_FULL:		/* no field: the store says */
 		break;
 	}
 	r->params = json_object_get(in, "params");
@@ -401,6 +405,21 @@ check(struct app *a, struct rule *r, int64_t now, json_t **facts)
 		    "threshold", (json_int_t)r->threshold);
 		snprintf(r->message, sizeof(r->message), "free %s on ready workers is %lld, under %lld",
 		    col, (long long)free_now, (long long)r->threshold);
+		return 1;
+	}
+	case C_DB_FULL: {
+		/*
+		 * No query: the store's episode. Its alert.fired event and any run it
+		 * starts need room to be written; the alerts list and
+		 * outpost_alerts_firing show it either way.
+		 */
+		const char *why;
+
+		if (store_full_since(s, &why) == 0)
+			return 0;
+		*facts = json_pack("{s:s}", "reason", why);
+		snprintf(r->message, sizeof(r->message), "the database's disk is full (%s): writes "
+		    "fail", why);
 		return 1;
 	}
 	}

@@ -10,11 +10,19 @@ healthz(struct req *rq, struct resp *rs)
 	return resp_text(rs, 200, "text/plain; charset=utf-8", "ok\n");
 }
 
+/* Ready: started, not draining, the store answers and has room for writes. */
 static int
 readyz(struct req *rq, struct resp *rs)
 {
 	struct app *a = rq->app;
+	const char *why;
 
+	if (!a->is_draining && store_full_since(a->store, &why) != 0) {
+		char text[240];
+
+		snprintf(text, sizeof(text), "not ready: the database's disk is full (%s)\n", why);
+		return resp_text(rs, 503, "text/plain; charset=utf-8", text);
+	}
 	if (!a->is_ready || a->is_draining || store_check(a->store) != 0 ||
 	    store_schema_version(a->store) != store_latest_version())
 		return resp_text(rs, 503, "text/plain; charset=utf-8",

@@ -15,7 +15,7 @@ const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"public_url", "runbook_dir", "alerts_file", "web_dir", "bootstrap_css", "session_ttl",
 	"tls_listen", "tls_cert", "tls_key", "trusted_proxies",
 	"api_program_provisioners", "max_connections", "max_connections_per_address",
-	"body_timeout", NULL };
+	"body_timeout", "db_max_size_mb", NULL };
 
 void
 server_config_defaults(struct server_config *c)
@@ -252,6 +252,14 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 		}
 	} else if (strcmp(key, "body_timeout") == 0) {
 		return set_duration(key, v, 1000, 600000, &c->body_timeout_ms, err, errlen);
+	} else if (strcmp(key, "db_max_size_mb") == 0) {
+		/* 0: no cap. Under 2 MB, a new database with its migrations would not fit. */
+		if (parse_int64(v, 0, 16777216, &c->db_max_size_mb) != 0 ||
+		    (c->db_max_size_mb > 0 && c->db_max_size_mb < 2)) {
+			snprintf(err, errlen, "db_max_size_mb must be 0 (no cap) or an integer from 2 to "
+			    "16777216 (megabytes)");
+			return -1;
+		}
 	} else if (strcmp(key, "tls_listen") == 0) {
 		if (*v == '\0') {
 			c->tls_port = -1;	/* none */

@@ -201,7 +201,9 @@ append(struct store *s, const char *type, const char *kind, const char *ref_str,
 		sqlite3_bind_text(st, 5, actor, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, data_text, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		log_error("events.append", "error", sqlite3_errmsg(store_db(s)), NULL);
+		/* No room is the store's to say, once an episode (store.full), not per write. */
+		if ((sqlite3_errcode(store_db(s)) & 0xff) != SQLITE_FULL)
+			log_error("events.append", "error", sqlite3_errmsg(store_db(s)), NULL);
 		return -1;
 	}
 	if (npending == cap_pending) {

@@ -202,6 +202,8 @@ resp_error(struct resp *rs, const struct op_err *e)
 	rs->status = e->http ? e->http : 500;
 	if (rs->status == 503)
 		rs->retry_after = 1;
+	else if (rs->status == 507)
+		rs->retry_after = 10;	/* the database has no room: a second would not change it */
 	rs->content_type = "application/json";
 	sbuf_reset(&rs->body);
 	sbuf_puts(&rs->body, "{\"error\":{\"code\":");

@@ -203,6 +203,8 @@ reload(struct app *a)
 	a->cfg.max_connections = c.max_connections;	/* for connections accepted from now on */
 	a->cfg.max_connections_per_address = c.max_connections_per_address;
 	a->cfg.body_timeout_ms = c.body_timeout_ms;
+	a->cfg.db_max_size_mb = c.db_max_size_mb;
+	store_set_max_size(a->store, a->cfg.db_max_size_mb);
 	if (templates_load_dir(a->store, a->cfg.template_dir, 0, err, sizeof(err)) != 0)
 		log_error("config.reload", "error", err, "outcome", "the other templates loaded", NULL);
 	snprintf(a->cfg.runbook_dir, sizeof(a->cfg.runbook_dir), "%s", c.runbook_dir);
@@ -375,6 +377,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "outpostd: %s\n", oerr.message);
 		goto out;
 	}
+	store_set_max_size(app.store, app.cfg.db_max_size_mb);
 	if (auth_load(app.store) != 0 || sessions_load(app.store) != 0)
 		goto out;
 	snprintf(path, sizeof(path), "%s/admin.token", app.cfg.state_dir);

@@ -354,6 +354,7 @@ metrics_render(struct store *s, struct sbuf *o)
 		hist_render(o, &durations[i]);
 	runs_metrics(s, o);
 	alerts_metrics(o);
+	store_metrics(s, o);
 	{
 		json_t *warm = pools_warm_counts(s);
 

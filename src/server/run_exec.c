@@ -112,6 +112,7 @@ run_output_flush(struct run *r, int is_final)
 	size_t used;
 	int rc = 0;
 
+	r->flushed = 0;
 	if (r->pending.len == 0)
 		return 0;
 	assert(r->cur.bytes + r->pending.len <= RUN_OUTPUT_MAX + 64);
@@ -134,11 +135,21 @@ run_output_flush(struct run *r, int is_final)
 			    json_pack("{s:I, s:s%}", "step", (json_int_t)r->step, "text", clean.p,
 			    clean.len));
 	}
-	r->cur.bytes += used;
-	memmove(r->pending.p, r->pending.p + used, r->pending.len - used);
-	r->pending.len -= used;
+	if (rc == 0)
+		r->flushed = used;
 	sbuf_free(&clean);
 	return rc;
+}
+
+/* The flushed output is committed: it leaves pending (which stays bounded by run_output_take). */
+void
+run_output_written(struct run *r)
+{
+	assert(r->flushed <= r->pending.len);
+	r->cur.bytes += r->flushed;
+	memmove(r->pending.p, r->pending.p + r->flushed, r->pending.len - r->flushed);
+	r->pending.len -= r->flushed;
+	r->flushed = 0;
 }
 
 int
@@ -154,7 +165,10 @@ run_output_flush_now(struct run *r)
 		store_rollback(s);
 		return -1;
 	}
-	return store_commit(s);
+	if (store_commit(s) != 0)
+		return -1;
+	run_output_written(r);
+	return 0;
 }
 
 /* ---- exec steps ---- */

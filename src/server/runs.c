@@ -25,6 +25,7 @@
 
 static struct app *app;
 static struct run *runs;
+static int is_shutting_down;	/* runs_shutdown: every run ends now, written or not */
 
 static void drive(lws_sorted_usec_list_t *sul);
 
@@ -208,7 +209,10 @@ revoke_token(struct run *r)
 
 /*
  * Ends the run: the current step (when it has one) with step_status, the
- * rest skipped, the run with status. Frees r.
+ * rest skipped, the run with status. Frees r; but when the database has no
+ * room to record the end, the run is kept (its program ended all the same)
+ * and its end written again each second, so that no run stays "running" in
+ * the database with nothing driving it.
  */
 static void
 run_end(struct run *r, const char *step_status, enum run_status rst, const char *error)
@@ -242,6 +246,19 @@ run_end(struct run *r, const char *step_status, enum run_status rst, const char 
 db_rb:
 	store_rollback(s);
 db:
+	if (store_full_since(s, NULL) != 0 && !is_shutting_down) {
+		if (!r->is_ending)
+			log_warn("run.end", "run", r->step_actor, "status", status, "detail", "no room "
+			    "in the database to record the run's end: written once there is", NULL);
+		r->is_ending = 1;
+		r->end_step_status = step_status;
+		r->end_status = rst;
+		if (error != r->end_error)
+			snprintf(r->end_error, sizeof(r->end_error), "%s", error ? error : "");
+		run_exec_abandon(r);
+		run_schedule(r, 1000);
+		return;
+	}
 	log_error("run.end", "run", r->step_actor, "error", sqlite3_errmsg(store_db(s)), NULL);
 done:
 	revoke_token(r);
@@ -291,6 +308,7 @@ run_step_end(struct run *r, int is_ok, const char *why)
 		run_end(r, "failed", RUN_FAILED, "the database refused the step's end");
 		return;
 	}
+	run_output_written(r);
 	assert(r->child == NULL);
 	json_decref(r->cur.bargs);
 	r->step++;
@@ -344,6 +362,10 @@ drive(lws_sorted_usec_list_t *sul)
 	struct run *r = lws_container_of(sul, struct run, sul);
 	char why[300];
 
+	if (r->is_ending) {
+		run_end(r, r->end_step_status, r->end_status, r->end_error[0] ? r->end_error : NULL);
+		return;
+	}
 	if (r->step >= r->rb->nsteps) {
 		run_end(r, NULL, RUN_SUCCEEDED, NULL);
 		return;
@@ -559,6 +581,12 @@ run_cancel(struct app *a, int64_t id, const char *actor, json_t **out, struct op
 		json_decref(got);
 		return -1;
 	}
+	if (r->is_ending) {
+		op_err_set(err, 409, "invalid_transition", "id", "run %lld has already ended: it %s, "
+		    "which the database has no room to record yet", (long long)id,
+		    run_status_name(r->end_status));
+		return -1;
+	}
 	snprintf(why, sizeof(why), "cancelled by %s", actor);
 	if (r->cur.pid > 0 && !r->cur.has_exited) {
 		char note[240];
@@ -658,6 +686,7 @@ void
 runs_shutdown(struct app *a)
 {
 	app = a;
+	is_shutting_down = 1;
 	while (runs != NULL) {
 		struct run *r = runs;
 

@@ -52,8 +52,14 @@ struct run {
 	/* a built-in's */
 	struct bctx bc;
 	struct sbuf bout;
-	/* output not yet stored */
+	/* output not yet stored; flushed: how much of it the open transaction writes */
 	struct sbuf pending;
+	size_t flushed;
+	/* an end the database had no room for: written again each second (run_end) */
+	int is_ending;
+	const char *end_step_status;
+	enum run_status end_status;
+	char end_error[400];
 	struct run *next;
 };
 
@@ -65,8 +71,13 @@ void run_step_end(struct run *r, int is_ok, const char *why);
 
 /* run_exec.c: a step's output (every step's), bounded, stored and streamed. */
 void run_output_take(struct run *r, const void *data, size_t n);
-/* Stores the pending output and writes its runbook.output event, in the caller's transaction. */
+/*
+ * Stores the pending output and writes its runbook.output event, in the
+ * caller's transaction; the caller calls run_output_written() once that
+ * commits, so output a failed transaction did not keep is written again.
+ */
 int run_output_flush(struct run *r, int is_final);
+void run_output_written(struct run *r);
 /* The same in a transaction of its own. */
 int run_output_flush_now(struct run *r);
 /* run_exec.c: an exec step's program. */

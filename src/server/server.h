@@ -78,6 +78,7 @@ struct server_config {
 	int64_t max_connections;	/* open at once, websockets too; more get 503 */
 	int64_t max_connections_per_address;	/* open at once from one client address */
 	int64_t body_timeout_ms;	/* a request's body must be whole this long after its headers */
+	int64_t db_max_size_mb;		/* the database's cap (PRAGMA max_page_count); 0: none */
 };
 
 void server_config_defaults(struct server_config *c);
@@ -112,7 +113,17 @@ int store_commit_silent(struct store *s);
 /* A prepared statement kept for the life of the store, made on first use. */
 sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 int store_check(struct store *s);
-/* Says in err what the database said (busy: 503, else 500). Returns -1. */
+/*
+ * Room (store.c): a write refused for lack of space starts a "full" episode
+ * (since: ms, reason: what binds); the next commit, or store_room_check()
+ * finding room, ends it. db_max_size_mb is store_set_max_size().
+ */
+int store_room_check(struct store *s);
+int64_t store_full_since(struct store *s, const char **reason);
+int64_t store_full_ended(struct store *s);
+void store_set_max_size(struct store *s, int64_t mb);
+void store_metrics(struct store *s, struct sbuf *o);
+/* Says in err what the database said (busy: 503, no room: 507, else 500). Returns -1. */
 int store_fail(struct store *s, struct op_err *err);
 /* Rolls back the open transaction; err keeps its reason, or gets the database's. Returns -1. */
 int store_abort(struct store *s, struct op_err *err);

@@ -7,8 +7,19 @@
  *
  * Durability: synchronous=FULL, so a change is on disk before the client is
  * answered; a kill -9 after an answer loses nothing.
+ *
+ * Room: a write refused for lack of space (SQLITE_FULL, or an I/O error whose
+ * errno is ENOSPC; the disk, or db_max_size_mb as PRAGMA max_page_count) is
+ * rolled back whole and starts a "full" episode: logged once, shown by
+ * /readyz and the metrics, and ended once there is room again
+ * (ROOM_MIN_BYTES, under the cap and on the filesystem), which
+ * store_room_check() asks every second and after each commit meanwhile: a
+ * small write may fit where the one that failed did not.
  */
+#include <sys/statvfs.h>
+
 #include <assert.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +40,20 @@ struct store {
 	uint64_t heartbeat_version;	/* bumped by heartbeats alone: see store_commit_heartbeat */
 	uint64_t usage_version;		/* bumped by heartbeats that moved an instance's usage */
 	int rolled_back_code;		/* the error that led to the last rollback */
+	int rolled_back_errno;		/* and the system's errno under it */
+	int fail_code, fail_errno;	/* what store_fail saw in the open transaction */
 	char rolled_back_msg[200];
+	/* room: see the top of the file */
+	int64_t max_pages_default;	/* max_page_count as SQLite opened it: no cap */
+	int64_t max_size_mb;		/* db_max_size_mb; 0: no cap */
+	int64_t full_since;		/* a write failed for lack of space (ms); 0: none since */
+	int64_t full_ended;		/* when the last such episode ended (ms) */
+	char full_reason[160];
+	uint64_t failures_full, failures_busy;
 };
+
+/* Below this much room (under the cap and on the filesystem), a full episode goes on. */
+#define ROOM_MIN_BYTES (1024 * 1024)
 
 /*
  * The migrations, numbered from 1. Each runs in one transaction with the
@@ -327,6 +350,21 @@ store_migrate(struct store *s, int target, struct op_err *err)
 	return 0;
 }
 
+/* One integer a pragma answers (page_count, max_page_count, ...); -1 if none. */
+static int64_t
+pragma_int(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
 struct store *
 store_open(const char *path, struct op_err *err)
 {
@@ -351,6 +389,7 @@ store_open(const char *path, struct op_err *err)
 	if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 	    "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;", err) != 0)
 		goto fail;
+	s->max_pages_default = pragma_int(s, "PRAGMA max_page_count");
 	return s;
 fail:
 	sqlite3_close(s->db);
@@ -420,6 +459,148 @@ store_stmt(struct store *s, const char *sql)
 	return e->st;
 }
 
+/* ---- room ---- */
+
+/* A write refused for lack of space: SQLITE_FULL, or an I/O error of ENOSPC (the -shm file). */
+static int
+is_no_room(int code, int sys_errno)
+{
+	return (code & 0xff) == SQLITE_FULL ||
+	    ((code & 0xff) == SQLITE_IOERR && sys_errno == ENOSPC);
+}
+
+/*
+ * The bytes a write may still take: the lesser of the room under the cap
+ * (pages up to max_page_count) and the room on the filesystem holding the
+ * file, each with the file's free pages (a prune leaves them, and writes
+ * take them first). why says which binds. Four pragmas and a statvfs: O(1).
+ */
+static int64_t
+room_left(struct store *s, char *why, size_t whylen)
+{
+	const char *path = sqlite3_db_filename(s->db, "main");
+	int64_t psize = pragma_int(s, "PRAGMA page_size");
+	int64_t freed = pragma_int(s, "PRAGMA freelist_count") * psize;
+	int64_t cap = INT64_MAX, disk = INT64_MAX;
+	struct statvfs v;
+
+	if (s->max_size_mb > 0 && psize > 0)
+		cap = (pragma_int(s, "PRAGMA max_page_count") - pragma_int(s, "PRAGMA page_count")) *
+		    psize + freed;
+	if (path != NULL && *path != '\0' && statvfs(path, &v) == 0)
+		disk = (int64_t)v.f_bavail * (int64_t)v.f_frsize + freed;
+	if (cap < disk)
+		snprintf(why, whylen, "it reached db_max_size_mb, %lld MB", (long long)s->max_size_mb);
+	else if (disk != INT64_MAX)
+		snprintf(why, whylen, "the filesystem holding it has %lld KB free",
+		    (long long)(disk / 1024));
+	else
+		snprintf(why, whylen, "the database or its disk is full");
+	return cap < disk ? cap : disk;
+}
+
+/* A write failed: count it, and start a full episode (logged once) if for lack of room. */
+static void
+write_failed(struct store *s, int code, int sys_errno)
+{
+	if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
+		s->failures_busy++;
+	if (!is_no_room(code, sys_errno))
+		return;
+	s->failures_full++;
+	if (s->full_since != 0)
+		return;
+	s->full_since = now_ms();
+	room_left(s, s->full_reason, sizeof(s->full_reason));
+	log_error("store.full", "reason", s->full_reason, "detail", "writes are refused (507) "
+	    "and background work waits until there is room", NULL);
+}
+
+/*
+ * While a full episode lasts: is there room again (ROOM_MIN_BYTES)? Ends the
+ * episode if so. Reads only; called every second by timers.c and after each
+ * commit during the episode. Returns 1 when writes may go on.
+ */
+int
+store_room_check(struct store *s)
+{
+	char why[160], ms[24];
+
+	if (s->full_since == 0)
+		return 1;
+	if (s->in_txn || room_left(s, why, sizeof(why)) < ROOM_MIN_BYTES)
+		return 0;
+	snprintf(ms, sizeof(ms), "%lld", (long long)(now_ms() - s->full_since));
+	log_info("store.room", "detail", "there is room again: writes go on", "full_for_ms", ms,
+	    NULL);
+	s->full_since = 0;
+	s->full_ended = now_ms();
+	return 1;
+}
+
+int64_t
+store_full_since(struct store *s, const char **reason)
+{
+	if (reason != NULL)
+		*reason = s->full_reason;
+	return s->full_since;
+}
+
+int64_t
+store_full_ended(struct store *s)
+{
+	return s->full_ended;
+}
+
+/*
+ * db_max_size_mb: PRAGMA max_page_count, a setting of the connection (set at
+ * each start and reload). 0 puts back SQLite's own bound. A cap under the
+ * file's present size holds it where it is (SQLite never truncates for it).
+ */
+void
+store_set_max_size(struct store *s, int64_t mb)
+{
+	int64_t psize = pragma_int(s, "PRAGMA page_size"), want, got;
+	char sql[64];
+
+	if (psize <= 0)
+		return;
+	want = mb > 0 ? mb * 1024 * 1024 / psize : s->max_pages_default;
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", (long long)want);
+	got = pragma_int(s, sql);
+	s->max_size_mb = mb;
+	if (mb > 0 && got > want) {
+		char a[24], b[24];
+
+		snprintf(a, sizeof(a), "%lld", (long long)mb);
+		snprintf(b, sizeof(b), "%lld", (long long)(got * psize / (1024 * 1024)));
+		log_warn("store.max_size", "db_max_size_mb", a, "database_mb", b, "detail",
+		    "the database is already larger than its cap: it will not grow", NULL);
+	}
+}
+
+void
+store_metrics(struct store *s, struct sbuf *o)
+{
+	int64_t psize = pragma_int(s, "PRAGMA page_size");
+
+	sbuf_printf(o, "# HELP outpost_db_full Whether writes fail for lack of space (1) since the "
+	    "last one that went through, or not (0).\n# TYPE outpost_db_full gauge\n"
+	    "outpost_db_full %d\n", s->full_since != 0);
+	sbuf_printf(o, "# HELP outpost_db_write_failures_total Writes the database refused, by "
+	    "cause: no room (disk or db_max_size_mb), or another process holding it.\n"
+	    "# TYPE outpost_db_write_failures_total counter\n"
+	    "outpost_db_write_failures_total{cause=\"full\"} %llu\n"
+	    "outpost_db_write_failures_total{cause=\"busy\"} %llu\n",
+	    (unsigned long long)s->failures_full, (unsigned long long)s->failures_busy);
+	sbuf_printf(o, "# HELP outpost_db_size_bytes The database file's pages, free ones too.\n"
+	    "# TYPE outpost_db_size_bytes gauge\noutpost_db_size_bytes %lld\n",
+	    (long long)(pragma_int(s, "PRAGMA page_count") * psize));
+	sbuf_printf(o, "# HELP outpost_db_max_size_bytes db_max_size_mb in bytes; 0: no cap.\n"
+	    "# TYPE outpost_db_max_size_bytes gauge\noutpost_db_max_size_bytes %lld\n",
+	    (long long)(s->max_size_mb * 1024 * 1024));
+}
+
 int
 store_begin(struct store *s)
 {
@@ -427,8 +608,11 @@ store_begin(struct store *s)
 		log_error("store.begin", "error", "transaction already open", NULL);
 		return -1;
 	}
-	if (exec_sql(s, "BEGIN IMMEDIATE", NULL) != 0)
+	s->fail_code = s->fail_errno = 0;
+	if (exec_sql(s, "BEGIN IMMEDIATE", NULL) != 0) {
+		write_failed(s, sqlite3_errcode(s->db), sqlite3_system_errno(s->db));
 		return -1;
+	}
 	s->in_txn = 1;
 	return 0;
 }
@@ -447,6 +631,9 @@ commit(struct store *s, uint64_t *version)
 		return -1;
 	}
 	s->in_txn = 0;
+	/* A small write may fit where the one that failed did not: room ends the episode. */
+	if (s->full_since != 0)
+		store_room_check(s);
 	if (version != NULL)
 		(*version)++;
 	events_committed(s);
@@ -503,7 +690,17 @@ store_rollback(struct store *s)
 {
 	/* ROLLBACK resets the connection's error: keep the one that caused it for store_fail. */
 	s->rolled_back_code = sqlite3_errcode(s->db);
+	s->rolled_back_errno = sqlite3_system_errno(s->db);
 	snprintf(s->rolled_back_msg, sizeof(s->rolled_back_msg), "%s", sqlite3_errmsg(s->db));
+	if (s->fail_code != 0) {
+		s->rolled_back_code = s->fail_code;
+		s->rolled_back_errno = s->fail_errno;
+		snprintf(s->rolled_back_msg, sizeof(s->rolled_back_msg), "%s",
+		    sqlite3_errstr(s->fail_code));
+	}
+	if (s->in_txn)
+		write_failed(s, s->rolled_back_code, s->rolled_back_errno);
+	s->fail_code = s->fail_errno = 0;
 	if (!sqlite3_get_autocommit(s->db))
 		exec_sql(s, "ROLLBACK", NULL);
 	s->in_txn = 0;
@@ -516,18 +713,29 @@ store_data_version(struct store *s)
 	return s->data_version;
 }
 
-/* The error for a failed statement: 503 while another process holds the database, else 500. */
+/* The error for a failed statement: 503 while another process holds the database, 507 when
+ * it has no room, else 500. */
 int
 store_fail(struct store *s, struct op_err *err)
 {
-	int code = sqlite3_errcode(s->db);
+	int code = sqlite3_errcode(s->db), sys = sqlite3_system_errno(s->db);
 	const char *msg = sqlite3_errmsg(s->db);
 
 	if (code == SQLITE_OK) {
 		code = s->rolled_back_code;
+		sys = s->rolled_back_errno;
 		msg = s->rolled_back_msg;
 	}
-	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+	if (is_no_room(code, sys)) {
+		char why[160];
+
+		/* room_left's pragmas reset the connection's error: store_rollback needs it. */
+		s->fail_code = code;
+		s->fail_errno = sys;
+		room_left(s, why, sizeof(why));
+		op_err_set(err, 507, "storage_full", "", "the database's disk is full (%s): nothing "
+		    "was changed; retry once space is freed", why);
+	} else if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
 		op_err_set(err, 503, "unavailable", "", "the database is busy (another process is "
 		    "writing to it); retry");
 	else

@@ -12,6 +12,13 @@
  *   lag        every LAG_PERIOD_MS: how late it fires is how long the loop was
  *              held (outpost_loop_lag_seconds), since nothing else delays it.
  *
+ * While the database has no room (store.c's full episode), the timers that
+ * write (health, scheduler, lifecycle, scaler) skip their work rather than
+ * fail at each turn; health's second asks store_room_check() instead, which
+ * only reads, and the work goes on once there is room. Alert rules still run
+ * (one watches for this). Workers' silence is then counted from the episode's
+ * end, as from a start: their heartbeats could not be written.
+ *
  * Kicks are coalesced: a pass runs no sooner than twice the last pass's
  * length after it (20 ms at least), so a burst of changes costs a few passes
  * and the scheduler never takes more than a third of the loop, however busy
@@ -71,6 +78,10 @@ sched_run(lws_sorted_usec_list_t *sul)
 
 	(void)sul;
 	sched_at = 0;
+	if (store_full_since(app->store, NULL) != 0) {
+		queue_pass(now + app->cfg.scheduler_interval_ms);
+		return;
+	}
 	in_pass = 1;
 	rc = sched_pass(app->store, now, app->cfg.sched_policy, app->cfg.lead_time_ms, &r);
 	in_pass = 0;
@@ -100,8 +111,14 @@ sched_run(lws_sorted_usec_list_t *sul)
 static void
 health_run(lws_sorted_usec_list_t *sul)
 {
-	workers_check_health(app->store, now_ms(), app->started_at,
-	    app->cfg.worker_offline_after_ms, app->cfg.worker_lost_after_ms);
+	int64_t since = app->started_at;
+
+	if (store_room_check(app->store)) {
+		if (store_full_ended(app->store) > since)
+			since = store_full_ended(app->store);
+		workers_check_health(app->store, now_ms(), since, app->cfg.worker_offline_after_ms,
+		    app->cfg.worker_lost_after_ms);
+	}
 	lws_sul_schedule(app->lws, 0, sul, health_run, LWS_US_PER_SEC);
 }
 
@@ -109,14 +126,16 @@ static void
 life_run(lws_sorted_usec_list_t *sul)
 {
 	/* The cheap steps every tick; pools and retention every fourth (once a second). */
-	lifecycle_tick(app->store, now_ms(), &app->cfg, life_ticks++ % 4 == 0);
+	if (store_full_since(app->store, NULL) == 0)
+		lifecycle_tick(app->store, now_ms(), &app->cfg, life_ticks++ % 4 == 0);
 	lws_sul_schedule(app->lws, 0, sul, life_run, LIFECYCLE_US);
 }
 
 static void
 scale_run(lws_sorted_usec_list_t *sul)
 {
-	scaler_tick(app, now_ms());
+	if (store_full_since(app->store, NULL) == 0)
+		scaler_tick(app, now_ms());
 	lws_sul_schedule(app->lws, 0, sul, scale_run, LWS_US_PER_SEC);
 }
 

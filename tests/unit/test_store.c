@@ -2,7 +2,7 @@
  * The store and the domain on a real SQLite file: migrations from empty and
  * from the previous schema, cursors, and the validation of every field of a
  * definition and an instance, with the check that a refused request changes
- * nothing.
+ * nothing; a change with no room under db_max_size_mb.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -422,6 +422,74 @@ test_the_statement_helpers(void **state)
 	store_close(s);
 }
 
+/*
+ * Changes of 256 KB under a cap of 2 MB until one has no room: it is 507
+ * storage_full naming the cap, rolled back whole (no row, no event, no
+ * version moved), and starts a full episode, which the room check ends once
+ * the cap is raised; then the change goes through.
+ */
+static void
+test_a_change_with_no_room_is_507_and_room_ends_the_episode(void **state)
+{
+	struct store *s = fresh();
+	struct op_err err = { 0 };
+	size_t blen = 256 * 1024;
+	char *blob = malloc(blen + 1), name[16];
+	struct sbuf m;
+	const char *why;
+	uint64_t v = 0;
+	int64_t seq = 0;
+	int i;
+
+	(void)state;
+	assert_non_null(blob);
+	memset(blob, 'x', blen);
+	blob[blen] = '\0';
+	store_set_max_size(s, 2);
+	for (i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "d%d", i);
+		v = store_data_version(s);
+		seq = events_last_seq(s);
+		assert_int_equal(store_begin(s), 0);
+		if (store_exec(s, NULL, "INSERT INTO definitions (name, version, body, created_at) "
+		    "VALUES (?, 1, ?, 1)", "tt", name, blob) != 0 ||
+		    events_append_text(s, "definition.created", "definition", name, 0, "test",
+		    "{}") != 0 || store_commit(s) != 0)
+			break;
+	}
+	assert_true(i > 0 && i < 20);
+	assert_int_equal(store_abort(s, &err), -1);
+	assert_int_equal(err.http, 507);
+	assert_string_equal(err.code, "storage_full");
+	assert_non_null(strstr(err.message, "the database's disk is full (it reached "
+	    "db_max_size_mb, 2 MB)"));
+	assert_int_equal(count(s, "SELECT count(*) FROM definitions"), i);
+	assert_int_equal(count(s, "SELECT count(*) FROM events WHERE type = 'definition.created'"),
+	    i);
+	assert_int_equal(events_last_seq(s), seq);
+	assert_int_equal(store_data_version(s), v);
+	assert_true(store_full_since(s, &why) != 0);
+	assert_non_null(strstr(why, "db_max_size_mb"));
+	sbuf_init(&m);
+	store_metrics(s, &m);
+	assert_non_null(strstr(m.p, "\noutpost_db_full 1\n"));
+	assert_non_null(strstr(m.p, "outpost_db_write_failures_total{cause=\"full\"} 1\n"));
+	sbuf_free(&m);
+	/* Less than a change of room is left: the episode goes on until the cap moves. */
+	assert_int_equal(store_room_check(s), 0);
+	store_set_max_size(s, 8);
+	assert_int_equal(store_room_check(s), 1);
+	assert_int_equal(store_full_since(s, NULL), 0);
+	assert_true(store_full_ended(s) > 0);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_exec(s, NULL, "INSERT INTO definitions (name, version, body, "
+	    "created_at) VALUES (?, 1, ?, 1)", "tt", name, blob), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(count(s, "SELECT count(*) FROM definitions"), i + 1);
+	free(blob);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -443,6 +511,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_the_statement_helpers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_batch_is_one_transaction_with_one_event_each,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_change_with_no_room_is_507_and_room_ends_the_episode, setup, teardown),
 	};
 
 	log_setup(LOG_FORMAT_TEXT, LOG_WARN);
