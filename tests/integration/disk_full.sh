@@ -144,7 +144,11 @@ create_definition lab
 ws_open a
 ws_send a '{"subscribe": {"since": 0, "types": ["definition.created"]}}'
 
+fill_t0=$(date +%s%3N)
 fill cap
+# How long a fill takes here: the slot of a2 below must outlast one (a loaded or
+# sanitized build fills slower), so it is sized from this one, not guessed.
+fill_ms=$(($(date +%s%3N) - fill_t0))
 refused "a" "db_max_size_mb, 2 MB"
 full "a" "it reached db_max_size_mb"
 # The stream sent every acknowledged create, and nothing else of the refused one.
@@ -170,20 +174,23 @@ refused "a, after kill -9" "db_max_size_mb, 2 MB"
 full "a, after kill -9" "it reached db_max_size_mb"
 
 # Room by SIGHUP: /readyz says so before any write; an instance then made, whose slot
-# ends in 8 s, is filled past (a second episode, two or three creates): the clock must
-# not act on it until there is room.
+# ends in 8 s (or three times the first fill, if longer), is filled past (a second
+# episode, two or three creates): the clock must not act on it until there is room.
 echo 'db_max_size_mb = 3' >"$conf"
 kill -HUP "$SERVER_PID"
 wait_for 10 "a: /readyz after the cap was raised to 3 MB" _ready
+slot_s=$((fill_ms * 3 / 1000 + 1))
+[ "$slot_s" -ge 8 ] || slot_s=8
 api_ok 201 POST /api/v1/instances "{\"definition\":\"lab\",\"owner\":\"slot\",\
-\"timeslot_start\":\"$(at_offset 0)\",\"timeslot_end\":\"$(at_offset 8)\"}"
+\"timeslot_start\":\"$(at_offset 0)\",\"timeslot_end\":\"$(at_offset "$slot_s")\"}"
 slot_id=$(jbody .id)
 slot_end=$(($(date -d "$(jbody .timeslot_end)" +%s) * 1000))
 fill cap2
 refused "a2" "db_max_size_mb, 3 MB"
 clock_past_ms "$slot_end" && fail "a2: the disk filled after the instance's slot ended: too slow"
 full "a2" "it reached db_max_size_mb"
-wait_for 15 "the slot of instance $slot_id to end, and a second" clock_past_ms $((slot_end + 1500))
+wait_for $((slot_s + 7)) "the slot of instance $slot_id to end, and a second" \
+	clock_past_ms $((slot_end + 1500))
 api_ok 200 GET "/api/v1/instances/$slot_id"
 assert_eq pending "$(jbody .state)" "a2: an instance whose slot ended while the disk was full"
 assert_eq 2 "$(grep -c '"store.full"' "$SERVER_LOG")" "store.full lines: one an episode"
