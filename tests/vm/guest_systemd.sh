@@ -10,7 +10,7 @@
 # the way back runbooks.md gives (kill what the unit holds, start it) is checked.
 # Each step is a RESULT line of its own (systemd_start, systemd_restart,
 # systemd_stop_start, systemd_recover) in $OUTPOST_VM_OUT/results.
-. "$top_srcdir/tests/integration/lib.sh"
+. "$(dirname "$0")/../integration/lib.sh"
 
 UNIT=outpost-agent@w1
 STATE=/var/lib/outpost-agent/w1
