@@ -114,6 +114,10 @@ _cleanup() {
 	done
 	_kill_under_work
 	_rm_instance_cgroups
+	if [ -n "${OUTPOST_TEST_CGROUP:-}" ]; then
+		find "$OUTPOST_TEST_CGROUP" -mindepth 1 -maxdepth 3 -depth -type d \
+			-path "$OUTPOST_TEST_CGROUP/$TEST_NAME.$$.*" -exec rmdir {} + 2>/dev/null
+	fi
 	# A sanitizer's report in a program's log fails the test (the programs run on after it).
 	for p in "$WORK"/*.log; do
 		[ -f "$p" ] && grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$p" || continue
@@ -525,6 +529,7 @@ start_agent() {
 	_hook_uids "$name"
 	(
 		_ws_close_fds_but
+		_agent_cgroup "$name"
 		exec "$AGENT" --server "$SERVER_URL" --token-file "$AGENT_TOKEN_FILE" --name "$name" \
 			--work-dir "$WORK/agents/$name" --heartbeat 300ms --kill-grace 1s \
 			--hook-uids "$HOOK_UIDS" --log-format json "$@"
@@ -532,6 +537,17 @@ start_agent() {
 	AGENT_PID=$!
 	track_pid "$AGENT_PID"
 	eval "AGENT_PID_${name//[^a-zA-Z0-9]/_}=$AGENT_PID"
+}
+
+# On a cgroup v2 host a test cannot hand an agent a delegated cgroup as systemd
+# does: where OUTPOST_TEST_CGROUP names a cgroup2 directory with memory, cpu and pids
+# enabled for its children (tests/vm does), each agent starts in a leaf "agent" of a
+# cgroup of its own below it, as under DelegateSubgroup=agent. Unset: where it was.
+_agent_cgroup() {	# NAME (in the agent's subshell, before its exec)
+	[ -n "${OUTPOST_TEST_CGROUP:-}" ] || return 0
+	local d="$OUTPOST_TEST_CGROUP/$TEST_NAME.$$.$1/agent"
+	mkdir -p "$d" && echo "$BASHPID" >"$d/cgroup.procs" ||
+		echo "lib.sh: cannot start the agent $1 in $d" >&2
 }
 
 # shared_file NAME: $WORK/NAME, empty, that the hooks of every instance may append to
