@@ -64,6 +64,7 @@ struct agent_config {
 	int64_t kill_grace_ms;	/* SIGTERM, then this long, then SIGKILL */
 	struct hookuser_opts hook;	/* hook_uids, hook_user */
 	int is_isolation_off;	/* isolation = none: no cgroups (cgroup.c) */
+	char cgroup_root[PATH_SETTING_MAX];	/* v2: where instances' cgroups go ("": the agent's) */
 	enum log_format log_format;
 };
 

@@ -226,13 +226,64 @@ parent_name(const struct agent_config *c, char *buf, size_t n)
 	snprintf(buf, n, "outpost-agent-%s.%08x", c->name, (unsigned)h);
 }
 
+/*
+ * What a given cgroup_root holds itself (the holder unit's process: systemd
+ * puts a unit's process in its cgroup) goes to ROOT/hold, since a cgroup with
+ * controllers enabled for its children may hold no process. Up to 64 at a time.
+ */
 static int
-setup_v2(const char *name, char *why, size_t n)
+hold_procs(const char *root)
+{
+	char path[PATH_BUF_MAX], to[PATH_BUF_MAX], buf[1024];
+	char *save = NULL, *tok;
+
+	if (path_fmt(path, sizeof(path), "%s/hold", root) != 0 ||
+	    (mkdir(path, 0755) != 0 && errno != EEXIST) ||
+	    path_fmt(to, sizeof(to), "%s/hold/cgroup.procs", root) != 0 ||
+	    path_fmt(path, sizeof(path), "%s/cgroup.procs", root) != 0 ||
+	    file_read(path, buf, sizeof(buf)) != 0)
+		return -1;
+	for (tok = strtok_r(buf, "\n", &save); tok != NULL; tok = strtok_r(NULL, "\n", &save))
+		if (file_write(to, tok) != 0 && errno != ESRCH)
+			return -1;
+	return 0;
+}
+
+static int
+setup_v2(const char *name, const char *root, char *why, size_t n)
 {
 	char own[PATH_BUF_MAX], base[PATH_BUF_MAX], path[PATH_BUF_MAX], buf[512], pid[24];
 	const char *want[] = { "memory", "cpu", "pids" };
 	int is_root;
 
+	/*
+	 * A cgroup_root given (the shipped unit's holder, under systemd before
+	 * 254): the agent's own cgroup stays as systemd made it, with no
+	 * controller enabled, so that systemd can start the agent there again
+	 * while instances run under the root.
+	 */
+	if (root[0] != '\0') {
+		if (path_fmt(base, sizeof(base), "%s", root) != 0 ||
+		    path_fmt(path, sizeof(path), "%s/cgroup.controllers", base) != 0 ||
+		    file_read(path, buf, sizeof(buf)) != 0) {
+			snprintf(why, n, "cgroup v2: cgroup_root %.1000s is not a cgroup: %s", root,
+			    strerror(errno));
+			return -1;
+		}
+		for (size_t k = 0; k < 3; k++) {
+			if (!has_word(buf, want[k], " \n")) {
+				snprintf(why, n, "cgroup v2: the %s controller is not delegated to "
+				    "cgroup_root %.1000s (cgroup.controllers: %.100s)", want[k], root, buf);
+				return -1;
+			}
+		}
+		if (hold_procs(base) != 0) {
+			snprintf(why, n, "cgroup v2: cannot move what cgroup_root %.1000s holds into its "
+			    "leaf hold: %s", root, strerror(errno));
+			return -1;
+		}
+		goto enable;
+	}
 	if (own_dir(NULL, own, sizeof(own)) != 0) {
 		snprintf(why, n, "no cgroup2 mount holds the agent's cgroup");
 		return -1;
@@ -282,6 +333,7 @@ setup_v2(const char *name, char *why, size_t n)
 		snprintf(why, n, "cgroup v2: cannot move the agent into %s: %s", path, strerror(errno));
 		return -1;
 	}
+enable:
 	if (path_fmt(path, sizeof(path), "%s/cgroup.subtree_control", base) != 0 ||
 	    file_write(path, "+memory +cpu +pids") != 0 ||
 	    path_fmt(parents[0], sizeof(parents[0]), "%s/%s", base, name) != 0 ||
@@ -361,7 +413,7 @@ cg_setup(const struct agent_config *c)
 		return;
 	}
 	parent_name(c, name, sizeof(name));
-	if (setup_v2(name, why2, sizeof(why2)) == 0) {
+	if (setup_v2(name, c->cgroup_root, why2, sizeof(why2)) == 0) {
 		mode = CG_V2;
 	} else if (setup_v1(name, why1, sizeof(why1)) == 0) {
 		mode = CG_V1;

@@ -57,7 +57,7 @@
 
 static const char *const agent_keys[] = { "server", "token_file", "name", "capacity", "labels",
 	"work_dir", "heartbeat", "kill_grace", "log_format", "ca_file", "hook_uids", "hook_user",
-	"isolation", NULL };
+	"isolation", "cgroup_root", NULL };
 
 static volatile sig_atomic_t got_stop, got_child;
 static struct evstream *the_stream;
@@ -96,7 +96,8 @@ usage(FILE *f)
 	    "  --kill-grace DURATION   from SIGTERM to SIGKILL when a hook must end (default 10s)\n"
 	    "  --config FILE           a config file of the same keys (server, token_file, name,\n"
 	    "                          capacity, labels, work_dir, heartbeat, kill_grace,\n"
-	    "                          log_format, ca_file, hook_uids, hook_user, isolation)\n"
+	    "                          log_format, ca_file, hook_uids, hook_user, isolation,\n"
+	    "                          cgroup_root)\n"
 	    "  --log-format FORMAT     json, text or auto (default auto)\n"
 	    "  --ca-file FILE          the CAs (PEM) an https:// server's certificate must chain\n"
 	    "                          to (default: the system's)\n"
@@ -107,6 +108,9 @@ usage(FILE *f)
 	    "                          place of hook_uids\n"
 	    "  --isolation MODE        auto: each instance in a cgroup of its own with its limits\n"
 	    "                          where the host allows it; none: never (default auto)\n"
+	    "  --cgroup-root DIR       cgroup v2: the delegated cgroup (a directory under\n"
+	    "                          /sys/fs/cgroup) instances' cgroups go under, in place of\n"
+	    "                          the agent's own (the shipped unit: its holder unit's)\n"
 	    "  --version, --help\n"
 	    "\n"
 	    "Every setting is also an OUTPOST_* variable (OUTPOST_SERVER, OUTPOST_TOKEN_FILE, ...);\n"
@@ -240,6 +244,14 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 			return -1;
 		}
 		c->is_isolation_off = strcmp(v, "none") == 0;
+	} else if (strcmp(key, "cgroup_root") == 0) {
+		if (*v != '\0' && (v[0] != '/' || strlen(v) >= sizeof(c->cgroup_root) ||
+		    strstr(v, "/..") != NULL)) {
+			snprintf(err, errlen, "cgroup_root must be an absolute path of at most %zu bytes, "
+			    "without ..", sizeof(c->cgroup_root) - 1);
+			return -1;
+		}
+		snprintf(c->cgroup_root, sizeof(c->cgroup_root), "%s", v);
 	} else if (strcmp(key, "log_format") == 0) {
 		if (log_format_parse(v, &c->log_format) != 0) {
 			snprintf(err, errlen, "log_format must be json, text or auto");
@@ -257,7 +269,7 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 	} else {
 		snprintf(err, errlen, "unknown key %s (keys: server, token_file, name, capacity, "
 		    "labels, work_dir, heartbeat, kill_grace, log_format, ca_file, hook_uids, "
-		    "hook_user, isolation)", key);
+		    "hook_user, isolation, cgroup_root)", key);
 		return -1;
 	}
 	return 0;

@@ -1,13 +1,14 @@
 #!/bin/bash
 # In the VM of tests/vm/cgroup-v2.sh (guest.sh runs it): the shipped
-# outpost-agent@.service (Delegate=yes, KillMode=process) under the host's own
-# systemd, against a real outpostd (a plain process, lib.sh's start_server).
-# An instance with limits runs; its cgroup is checked; the unit is restarted,
-# then stopped and started, under a running instance: the agent must come back
-# on cgroup v2 in its delegated subtree, the instance's hook running on in its
-# cgroup, and end it whole at terminate. Says where systemd put each new agent
-# process (its /proc/PID/cgroup), or why it did not start one. Where it did not,
-# the way back runbooks.md gives (kill what the unit holds, start it) is checked.
+# outpost-agent@.service (KillMode=process, its instances' cgroups under
+# outpost-instances@.service's delegated cgroup) under the host's own systemd,
+# against a real outpostd (a plain process, lib.sh's start_server). An instance
+# with limits runs; its cgroup is checked; the unit is restarted, then stopped
+# and started, under a running instance: the agent must come back on cgroup v2,
+# the instance's hook running on in its cgroup, and end it whole at terminate.
+# Says where systemd put each new agent process (its /proc/PID/cgroup), or why
+# it did not start one. Where it did not, the way back (kill what the unit
+# holds, start it) is checked.
 # Each step is a RESULT line of its own (systemd_start, systemd_restart,
 # systemd_stop_start, systemd_recover) in $OUTPOST_VM_OUT/results.
 . "$(dirname "$0")/../integration/lib.sh"
@@ -19,6 +20,7 @@ A=$STATE/instances
 _stop_unit() {
 	systemctl stop "$UNIT" 2>/dev/null
 	systemctl kill --kill-who=all --signal=KILL "$UNIT" 2>/dev/null
+	systemctl stop "outpost-instances@w1" 2>/dev/null
 	journalctl -u "$UNIT" -o cat --no-pager >"${OUTPOST_VM_OUT:-$WORK}/agent-journal.log" 2>&1
 }
 CLEANUP_HOOKS+=(_stop_unit)
@@ -77,6 +79,7 @@ systemctl stop "$UNIT" 2>/dev/null
 rm -rf "$STATE"
 systemctl daemon-reload
 unit_cg="/sys/fs/cgroup/system.slice/system-outpost\\x2dagent.slice/$UNIT.service"
+inst_cg="/sys/fs/cgroup/outpost.slice/outpost-instances@w1.service"
 
 mark=outpost-vm-$$
 cat >"$WORK/sleeper.sh" <<'EOF'
@@ -98,8 +101,8 @@ run_one() {
 	HOOK=$(cut -d' ' -f2 "$A/$ID/run.pid")
 	DIR=$(cat "$A/$ID/cgroup")
 	case $DIR in
-	"$unit_cg"/outpost-agent-w1.*/i"$ID") ;;
-	*) fail "instance $ID's cgroup $DIR is not under the unit's $unit_cg" ;;
+	"$inst_cg"/outpost-agent-w1.*/i"$ID") ;;
+	*) fail "instance $ID's cgroup $DIR is not under outpost-instances@w1's $inst_cg" ;;
 	esac
 	_hook_in "$HOOK" "$ID" || fail "the hook $HOOK is not in i$ID: $(cat "/proc/$HOOK/cgroup")"
 }
@@ -132,8 +135,8 @@ across() {
 	_hook_in "$HOOK" "$ID" || fail "the hook $HOOK left i$ID at $1"
 	pgrep -f -- "$mark-left" >/dev/null || fail "what the hook of $ID left died at $1"
 	case $(sed -n 's/^0:://p' "/proc/$(main_pid)/cgroup") in
-	"${unit_cg#/sys/fs/cgroup}"/agent) ;;
-	*) fail "the agent is not in its leaf ${unit_cg#/sys/fs/cgroup}/agent after $1" ;;
+	"${unit_cg#/sys/fs/cgroup}") ;;
+	*) fail "the agent is not in its unit's cgroup ${unit_cg#/sys/fs/cgroup} after $1" ;;
 	esac
 }
 
