@@ -72,10 +72,12 @@ list(struct req *rq, struct resp *rs)
 	}
 	if (has_more) {
 		cursor_encode("instances", last, next, sizeof(next));
-		sbuf_printf(&rs->body, "],\"next\":\"%s\"}\n", next);
+		sbuf_printf(&rs->body, "],\"next\":\"%s\"", next);
 	} else {
-		sbuf_puts(&rs->body, "],\"next\":null}\n");
+		sbuf_puts(&rs->body, "],\"next\":null");
 	}
+	/* The sequence number the page is consistent with: follow events after it. */
+	sbuf_printf(&rs->body, ",\"seq\":%" PRId64 "}\n", events_last_seq(rq->app->store));
 	rs->is_cacheable = 1;
 	rs->shows_usage = 1;	/* usage comes with heartbeats */
 	return 0;

@@ -71,8 +71,8 @@ runs(struct req *rq, struct resp *rs)
 	items = runs_list(rq->app->store, runbook, status, after, limit, &last, &has_more);
 	if (has_more)
 		cursor_encode("runs", last, next, sizeof(next));
-	return resp_json(rs, 200, json_pack("{s:o, s:s?}", "items", items, "next",
-	    has_more ? next : NULL));
+	return resp_json(rs, 200, json_pack("{s:o, s:s?, s:I}", "items", items, "next",
+	    has_more ? next : NULL, "seq", (json_int_t)events_last_seq(rq->app->store)));
 }
 
 static int

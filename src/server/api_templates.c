@@ -8,8 +8,9 @@ static int
 list(struct req *rq, struct resp *rs)
 {
 	rs->is_cacheable = 1;
-	return resp_json(rs, 200, json_pack("{s:o, s:n}", "items", templates_list(rq->app->store),
-	    "next"));
+	return resp_json(rs, 200, json_pack("{s:o, s:n, s:I}", "items",
+	    templates_list(rq->app->store), "next", "seq",
+	    (json_int_t)events_last_seq(rq->app->store)));
 }
 
 static int

@@ -39,8 +39,8 @@ list(struct req *rq, struct resp *rs)
 		cursor_encode("workers", last, next, sizeof(next));
 	rs->is_cacheable = 1;
 	rs->shows_heartbeats = 1;
-	return resp_json(rs, 200, json_pack("{s:o, s:s?}", "items", items, "next",
-	    has_more ? next : NULL));
+	return resp_json(rs, 200, json_pack("{s:o, s:s?, s:I}", "items", items, "next",
+	    has_more ? next : NULL, "seq", (json_int_t)events_last_seq(rq->app->store)));
 }
 
 static int

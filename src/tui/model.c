@@ -7,6 +7,7 @@
  * What it must never do: draw, or talk to the server.
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -69,6 +70,7 @@ model_init(struct model *m, size_t ncols, const int *is_numeric, model_format_fn
 	m->is_numeric = is_numeric;
 	m->format = format;
 	m->format_arg = arg;
+	m->seq = -1;
 	return hash_rebuild(m, 64);
 }
 
@@ -166,6 +168,7 @@ model_upsert(struct model *m, const char *key, json_t *obj)
 	if ((r->key = strdup(key)) == NULL)
 		return -1;
 	r->obj = json_incref(obj);
+	r->seq = m->seq;
 	if (row_render(m, r) != 0) {
 		row_free(m, r);
 		return -1;
@@ -176,6 +179,29 @@ model_upsert(struct model *m, const char *key, json_t *obj)
 	if (m->n * 2 > m->nslots && hash_rebuild(m, m->nslots * 2) != 0)
 		return -1;
 	return 0;
+}
+
+void
+model_loaded(struct model *m, int64_t seq)
+{
+	m->seq = seq;
+	for (size_t i = 0; i < m->n; i++)
+		m->rows[i].seq = seq;
+}
+
+int
+model_follow(struct model *m, const char *key, json_t *obj, int64_t seq)
+{
+	struct model_row *r = model_find(m, key);
+
+	if (seq <= (r != NULL ? r->seq : m->seq))
+		return 0;
+	if (model_upsert(m, key, obj) != 0)
+		return -1;
+	r = model_find(m, key);
+	assert(r != NULL);
+	r->seq = seq;
+	return 1;
 }
 
 struct model_row *

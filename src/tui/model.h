@@ -4,6 +4,10 @@
  * any column; and the visible order that results. Knows nothing of ncurses,
  * HTTP or the event stream, so that it can be tested on its own.
  *
+ * Load, then follow (docs/architecture.md): a list read at a sequence number
+ * is model_loaded() at it, and each row remembers the number it is known at;
+ * model_follow() applies an event's object only when the event is newer.
+ *
  * Costs: an upsert is O(1) (a hash of the keys) plus rendering the row; a
  * removal is O(n) (the hash is rebuilt); model_refresh() is O(n log n) and
  * runs only after something changed.
@@ -12,6 +16,7 @@
 #define OUTPOST_TUI_MODEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -26,6 +31,7 @@ struct model_row {
 	json_t *obj;			/* owned */
 	char *cells[MODEL_MAX_COLS];	/* owned */
 	char *hay;			/* every cell, lower case, for the filter */
+	int64_t seq;			/* the event (or the list) it is known at */
 };
 
 struct model {
@@ -44,6 +50,8 @@ struct model {
 	size_t sort_col;
 	int is_desc;
 
+	int64_t seq;			/* the list's sequence number; -1: none */
+
 	size_t *vis;			/* indexes into rows: filtered and sorted */
 	size_t nvis;
 	int is_dirty;			/* vis needs model_refresh() */
@@ -58,6 +66,17 @@ void model_clear(struct model *m);
 
 /* Adds or replaces the row of key; takes a reference of obj. Returns 0, or -1 (no memory). */
 int model_upsert(struct model *m, const char *key, json_t *obj);
+/*
+ * The rows are a list read at seq (a server without one: -1): each is known
+ * at seq, and events at or below it are not applied again.
+ */
+void model_loaded(struct model *m, int64_t seq);
+/*
+ * An event at seq brings obj as the row of key: applied when seq is past
+ * what the row is known at (a key the model lacks: past the list's number).
+ * Returns 1 when applied, 0 when older than what is shown, -1 (no memory).
+ */
+int model_follow(struct model *m, const char *key, json_t *obj, int64_t seq);
 /* Removes the row of key; returns 1 when there was one. */
 int model_remove(struct model *m, const char *key);
 /* The row of key, or NULL. */

@@ -4,8 +4,10 @@
  * before that load. Events that carry their object (instance.*, worker.*)
  * replace its row; the rest make the small lists (workers' allocations,
  * templates, definitions, alerts) due for a reload a moment later, so that a
- * burst of events costs one request. A replay that overlaps the load only
- * brings rows to where they already are.
+ * burst of events costs one request. Load, then follow: each list answer
+ * says the sequence number it is consistent with, and an event at or below
+ * it, which the replay or a reload overlaps, is not applied again
+ * (model_follow), so a row never goes back to an older state.
  *
  * What it must never do: draw, or wait for the server while it is away
  * (due reloads wait for the stream to be back).
@@ -114,6 +116,7 @@ load_list(struct app *a, enum view_id v)
 	const char *next = NULL;
 	char key[64];
 	size_t i;
+	int64_t seq = -1;
 	int rc = -1;
 
 	sbuf_init(&path);
@@ -130,6 +133,9 @@ load_list(struct app *a, enum view_id v)
 		if (path.p == NULL || (page = site_get(a, path.p)) == NULL)
 			goto done;
 		items = json_object_get(page, "items");
+		/* The first page's number: the events after it bring every page up to date. */
+		if (seq < 0 && json_is_integer(json_object_get(page, "seq")))
+			seq = json_integer_value(json_object_get(page, "seq"));
 		json_array_extend(all, items);
 		next = json_string_value(json_object_get(page, "next"));
 		if (next == NULL || v == V_RUNS)	/* the newest runs are enough */
@@ -141,6 +147,7 @@ load_list(struct app *a, enum view_id v)
 		if (key[0] != '\0' && model_upsert(m, key, it) != 0)
 			goto done;
 	}
+	model_loaded(m, seq);
 	rc = 0;
 done:
 	json_decref(page);
@@ -265,18 +272,22 @@ make_due(int64_t *due, int64_t now)
 		*due = now + RELOAD_DELAY_MS;
 }
 
+/* obj as its row of v, as of the event at seq (0: not an event's, always). */
 static void
-upsert(struct app *a, enum view_id v, json_t *obj)
+upsert(struct app *a, enum view_id v, json_t *obj, int64_t seq)
 {
 	char key[64];
 
 	if (!json_is_object(obj))
 		return;
 	site_key(v, obj, key, sizeof(key));
-	if (key[0] != '\0') {
+	if (key[0] == '\0')
+		return;
+	if (seq > 0)
+		model_follow(&a->vs[v].m, key, obj, seq);
+	else
 		model_upsert(&a->vs[v].m, key, obj);
-		a->needs_redraw = 1;
-	}
+	a->needs_redraw = 1;
 }
 
 static int
@@ -327,7 +338,7 @@ site_on_event(struct app *a, json_t *ev)
 	a->needs_redraw = 1;
 
 	if (json_is_object(json_object_get(data, "instance"))) {
-		upsert(a, V_INSTANCES, json_object_get(data, "instance"));
+		upsert(a, V_INSTANCES, json_object_get(data, "instance"), seq);
 		/* A placement or a release moves the worker's allocation. */
 		make_due(&a->due_workers, now);
 		if (a->pager.is_open && a->pager.of_view == V_INSTANCES) {
@@ -339,7 +350,7 @@ site_on_event(struct app *a, json_t *ev)
 		}
 	}
 	if (json_is_object(json_object_get(data, "worker"))) {
-		upsert(a, V_WORKERS, json_object_get(data, "worker"));
+		upsert(a, V_WORKERS, json_object_get(data, "worker"), seq);
 		make_due(&a->due_templates, now);
 	} else if (is_type(type, "worker.")) {
 		make_due(&a->due_workers, now);
@@ -360,7 +371,7 @@ site_on_event(struct app *a, json_t *ev)
 		/* Runs are few and their events carry no run: ask for it. */
 		snprintf(path, sizeof(path), "/api/v1/runs/%" PRId64, id);
 		if (a->conn == CONN_LIVE && (run = site_get(a, path)) != NULL) {
-			upsert(a, V_RUNS, run);
+			upsert(a, V_RUNS, run, 0);
 			json_decref(run);
 		}
 		if (a->pager.is_open && a->pager.run_id == id && status != NULL &&

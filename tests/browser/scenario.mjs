@@ -66,6 +66,15 @@ async function signIn(page, token) {
   await page.locator('#conn[data-state="live"]').waitFor({ timeout: 15000 });
 }
 
+// A call with the admin token, from outside the browser (another client).
+function adminCall(method, path, body) {
+  return fetch(`${base}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${process.env.ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
 const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
 const page = await ctx.newPage();
 watch(page, 'admin');
@@ -263,6 +272,43 @@ try {
   await shot(page, '12-templates');
   await page.goto(`${base}/#/workers`);
   await page.locator('tr[data-worker="pcs-1"][data-state="provisioning"]').waitFor();
+
+  // ---- load, then follow: what happens while a list loads, or is shown ----
+  // The scaler's provision writes a scaling.action event, which carries no
+  // worker: the shown list loads again, and pcs-2 shows without a reload.
+  step = 'scaled while shown';
+  await page.evaluate(() => { window.noReload = true; });
+  const scaled = await adminCall('POST', '/api/v1/templates/pcs/scale', { count: 2 });
+  check(scaled.status === 200, `scaling pcs to 2 answered ${scaled.status}`);
+  await page.locator('tr[data-worker="pcs-2"][data-state="provisioning"]').waitFor({ timeout: 10000 });
+  check(await notReloaded(), 'pcs-2 showed without a reload');
+  // A change made after the server read the list, whose event comes before
+  // the page has its answer: the answer is held back here (the browser sees
+  // it 400 ms late), so each time the event comes while the page loads.
+  step = 'changed while the list loads';
+  for (let k = 0; k < 4; k += 1) {
+    await page.goto(`${base}/#/events`);
+    await page.locator('[data-page="events"]').waitFor();
+    let read;
+    const served = new Promise((resolve) => { read = resolve; });
+    await page.route(/\/api\/v1\/workers\?/, async (route) => {
+      const answer = await route.fetch();
+      read();
+      await sleep(400);
+      await route.fulfill({ response: answer });
+    });
+    const before = (await (await adminCall('GET', '/api/v1/workers/w2')).json()).state;
+    const action = before === 'cordoned' ? 'uncordon' : 'cordon';
+    await page.evaluate(() => { location.hash = '#/workers'; });
+    await served;
+    const done = await adminCall('POST', `/api/v1/workers/w2/${action}`);
+    check(done.status === 200, `${action} w2 answered ${done.status}`);
+    const want = (await done.json()).state;
+    await page.locator(`tr[data-worker="w2"][data-state="${want}"]`).waitFor({ timeout: 5000 })
+      .catch(() => { throw new Error(`${step}: round ${k + 1}: w2 did not show ${want} (${action} while the list loaded)`); });
+    await page.unroute(/\/api\/v1\/workers\?/);
+  }
+  check(await notReloaded(), 'the workers page followed without a reload');
   await page.goto(`${base}/#/events`);
   await page.locator('.event-list li[data-type="worker.state"]').first().waitFor();
   await page.getByLabel('Types').fill('worker.*');

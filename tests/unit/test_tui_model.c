@@ -1,8 +1,10 @@
 /*
  * outpost-top's lists (src/tui/model.c): rows kept by key, replaced in
  * place, removed; the filter over every cell, case-insensitive; the sort by
- * any column, as numbers or as text, either way, with ties in key order; and
- * 10,000 rows filtered and sorted well inside a frame.
+ * any column, as numbers or as text, either way, with ties in key order;
+ * 10,000 rows filtered and sorted well inside a frame; and load, then follow:
+ * a list at seq N and the events N-2..N+3 in every order the dashboard can
+ * see them in.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -220,6 +222,176 @@ test_ten_thousand_rows_filter_and_sort(void **state)
 	model_free(&m);
 }
 
+/*
+ * Load, then follow. The site: workers a and b; the events N-2..N+3 each
+ * carry their worker as it is after them. The dashboard loads a list at N
+ * in one call, so the only orders are: b events (each at or below N: the
+ * list was read after them) before the load, the rest after, the ones at or
+ * below N among them (the replay from the number read before the load).
+ * After every step the rows must be the site as of the newest number seen.
+ */
+#define FOLLOW_N 10
+static const struct {
+	int64_t seq;
+	const char *name, *state;
+} follow_events[] = {
+	{ 8, "a", "cordoned" }, { 9, "a", "draining" }, { 10, "c", "provisioning" },
+	{ 11, "a", "ready" }, { 12, "d", "provisioning" }, { 13, "b", "stopped" },
+};
+#define FOLLOW_NEV (sizeof(follow_events) / sizeof(follow_events[0]))
+
+static json_t *
+worker_obj(const char *name, const char *state)
+{
+	return json_pack("{s:s, s:s, s:s}", "id", name, "state", state, "owner", "-");
+}
+
+/* The site after every event up to seq, as "a=ready b=ready ...", by name. */
+static void
+site_at(int64_t seq, char *buf, size_t n)
+{
+	const char *names[] = { "a", "b", "c", "d" };
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t k = 0; k < 4; k++) {
+		const char *st = k < 2 ? "ready" : NULL;
+
+		for (size_t e = 0; e < FOLLOW_NEV; e++)
+			if (follow_events[e].seq <= seq && strcmp(follow_events[e].name, names[k]) == 0)
+				st = follow_events[e].state;
+		if (st != NULL)
+			off += (size_t)snprintf(buf + off, n - off, "%s%s=%s", off ? " " : "", names[k],
+			    st);
+	}
+}
+
+static void
+shown(struct model *m, char *buf, size_t n)
+{
+	const char *names[] = { "a", "b", "c", "d" };
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t k = 0; k < 4; k++) {
+		struct model_row *r = model_find(m, names[k]);
+
+		if (r != NULL)
+			off += (size_t)snprintf(buf + off, n - off, "%s%s=%s", off ? " " : "", names[k],
+			    r->cells[1]);
+	}
+}
+
+/* The list at seq: every worker as the site has it then (model_clear first). */
+static void
+load_at(struct model *m, int64_t seq)
+{
+	const char *names[] = { "a", "b", "c", "d" };
+	char site[256], want[32];
+
+	site_at(seq, site, sizeof(site));
+	model_clear(m);
+	for (size_t k = 0; k < 4; k++) {
+		const char *p;
+
+		snprintf(want, sizeof(want), "%s=", names[k]);
+		if ((p = strstr(site, want)) != NULL) {
+			char st[32];
+			json_t *o;
+
+			sscanf(p + strlen(want), "%31[a-z]", st);
+			o = worker_obj(names[k], st);
+			assert_int_equal(model_upsert(m, names[k], o), 0);
+			json_decref(o);
+		}
+	}
+	model_loaded(m, seq);
+}
+
+static void
+follow_one(struct model *m, size_t e)
+{
+	json_t *o = worker_obj(follow_events[e].name, follow_events[e].state);
+
+	assert_true(model_follow(m, follow_events[e].name, o, follow_events[e].seq) >= 0);
+	json_decref(o);
+}
+
+static void
+test_follow_every_order_of_a_load_and_its_events(void **state)
+{
+	char got[256], want[256];
+	size_t orders = 0;
+
+	(void)state;
+	for (size_t b = 0; b <= FOLLOW_NEV && (b == 0 || follow_events[b - 1].seq <= FOLLOW_N);
+	    b++) {
+		struct model m;
+		int64_t newest = 0;
+
+		assert_int_equal(model_init(&m, 3, numeric, format, NULL), 0);
+		for (size_t e = 0; e < FOLLOW_NEV; e++) {
+			if (e == b) {
+				load_at(&m, FOLLOW_N);
+				newest = newest > FOLLOW_N ? newest : FOLLOW_N;
+			}
+			follow_one(&m, e);
+			if (follow_events[e].seq > newest)
+				newest = follow_events[e].seq;
+			site_at(newest, want, sizeof(want));
+			shown(&m, got, sizeof(got));
+			if (e >= b && strcmp(got, want) != 0)
+				fail_msg("load after %zu events, then seq %lld: shows \"%s\", the site "
+				    "at %lld is \"%s\"", b, (long long)follow_events[e].seq, got,
+				    (long long)newest, want);
+		}
+		orders++;
+		model_free(&m);
+	}
+	assert_int_equal(orders, 4);
+}
+
+/* A reload (of allocations, say) while following: what it read stays. */
+static void
+test_follow_a_reload_mid_stream(void **state)
+{
+	struct model m;
+	char got[256], want[256];
+
+	(void)state;
+	assert_int_equal(model_init(&m, 3, numeric, format, NULL), 0);
+	load_at(&m, 7);
+	for (size_t e = 0; e < 3; e++)
+		follow_one(&m, e);
+	load_at(&m, 12);	/* read at 12: events 11 and 12 are in it */
+	for (size_t e = 3; e < FOLLOW_NEV; e++) {
+		follow_one(&m, e);
+		site_at(e == FOLLOW_NEV - 1 ? 13 : 12, want, sizeof(want));
+		shown(&m, got, sizeof(got));
+		assert_string_equal(got, want);
+	}
+	/* A row the list left out is not brought back by an event it holds. */
+	model_remove(&m, "c");
+	follow_one(&m, 2);
+	assert_null(model_find(&m, "c"));
+	model_free(&m);
+}
+
+/* A server that says no number (-1): every event is applied, as before. */
+static void
+test_follow_without_a_number(void **state)
+{
+	struct model m;
+
+	(void)state;
+	assert_int_equal(model_init(&m, 3, numeric, format, NULL), 0);
+	load_at(&m, 13);
+	model_loaded(&m, -1);
+	follow_one(&m, 0);
+	assert_string_equal(model_find(&m, "a")->cells[1], "cordoned");
+	model_free(&m);
+}
+
 int
 main(void)
 {
@@ -231,6 +403,9 @@ main(void)
 		cmocka_unit_test(test_cells_never_hold_control_characters),
 		cmocka_unit_test(test_refresh_only_after_a_change),
 		cmocka_unit_test(test_ten_thousand_rows_filter_and_sort),
+		cmocka_unit_test(test_follow_every_order_of_a_load_and_its_events),
+		cmocka_unit_test(test_follow_a_reload_mid_stream),
+		cmocka_unit_test(test_follow_without_a_number),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

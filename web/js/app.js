@@ -34,6 +34,10 @@ const main = document.getElementById('main');
 const stream = new EventStream();
 let session = null;
 let current = null;
+// Events that come while a page mounts (loads its lists) wait here, and are
+// handed to it once it is up: it keeps those newer than what it loaded.
+let held = null;
+let routeGen = 0;
 
 const ctx = {
   stream,
@@ -59,7 +63,9 @@ function unmount() {
 
 async function route() {
   if (!session) return;
+  const gen = ++routeGen;
   unmount();
+  held = null;
   const { path, query } = parseHash();
   for (const a of document.querySelectorAll('#nav-list .nav-link')) {
     const target = a.getAttribute('href').slice(1);
@@ -74,13 +80,24 @@ async function route() {
     replace(main, root);
     document.title = `${page.title} · Outpost`;
     const params = m.slice(1).map(decodeURIComponent);
+    const mine = [];
+    held = mine;
+    let mounted;
     try {
-      current = (await page.mount(root, ctx, params, query)) || {};
+      mounted = (await page.mount(root, ctx, params, query)) || {};
     } catch (e) {
       root.appendChild(h('div', { class: 'alert alert-danger', role: 'alert' },
         `This page could not load: ${e.message}`));
-      current = {};
+      mounted = {};
     }
+    if (gen !== routeGen) {
+      // Another page was asked for while this one loaded.
+      if (mounted.destroy) mounted.destroy();
+      return;
+    }
+    held = null;
+    current = mounted;
+    for (const ev of mine) deliver(ev);
     main.focus({ preventScroll: true });
     return;
   }
@@ -88,10 +105,13 @@ async function route() {
     h('p', {}, 'No page here. ', h('a', { href: '#/' }, 'Back to the dashboard')));
 }
 
-stream.on((ev) => {
+function deliver(ev) {
   if (current && current.onEvent) {
     try { current.onEvent(ev); } catch (e) { console.error(e); }
   }
+}
+stream.on((ev) => {
+  if (held) held.push(ev); else deliver(ev);
 });
 
 const conn = document.getElementById('conn');
@@ -119,7 +139,9 @@ setUnauthenticatedHandler(() => {
 function signedOut(message) {
   session = null;
   stream.stop();
+  routeGen += 1;	// a page still loading is not shown
   unmount();
+  held = null;
   document.getElementById('nav-list').hidden = true;
   document.getElementById('nav-session').hidden = true;
   showSignIn(message);

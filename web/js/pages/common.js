@@ -43,15 +43,23 @@ export function debounce(fn, ms) {
 
 // Every item of a keyset-paginated listing, up to max items.
 export async function getAll(path, max = 2000) {
+  return (await getAllAt(path, max)).items;
+}
+
+// The same, with the sequence number the first page is consistent with:
+// the events after it bring every page up to date (a LiveList's load).
+export async function getAllAt(path, max = 2000) {
   const items = [];
   let after = null;
+  let seq = null;
   const sep = path.includes('?') ? '&' : '?';
   do {
     const page = await get(`${path}${sep}limit=500${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+    if (seq === null) seq = page.seq;
     items.push(...page.items);
     after = page.next;
   } while (after && items.length < max);
-  return items;
+  return { items, seq };
 }
 
 export function resources(r) {

@@ -6,6 +6,7 @@ import { h, append, replace, fmtTime } from '../dom.js';
 import { states, stateBadge } from '../states.js';
 import { heading, debounce, getAll, emptyRow, stackTable } from './common.js';
 import { eventRow } from './events.js';
+import { latest } from '../live.js';
 
 export default {
   name: 'dashboard',
@@ -36,8 +37,14 @@ export default {
           h('h2', { class: 'h5 mt-4', id: 'dash-events' }, 'Recent events'),
           recent)));
 
+    // Reloads that overlap: only the one started last is shown.
+    const getSite = latest(() => get('/api/v1/site'));
+    const getWorkers = latest(() => getAll('/api/v1/workers'));
+
     async function loadSite() {
-      const site = await get('/api/v1/site');
+      const r = await getSite();
+      if (!r.current) return;
+      const site = r.value;
       replace(counts, states('instance').map((s) => h('div', { class: 'col-6 col-sm-4 col-md-3 col-xl-2', role: 'listitem' },
         h('a', { class: 'card stat-card text-decoration-none h-100', href: `#/instances?state=${s.name}`, dataset: { count: s.name } },
           h('div', { class: 'card-body py-2' },
@@ -53,7 +60,9 @@ export default {
     }
 
     async function loadWorkers() {
-      const ws = (await getAll('/api/v1/workers')).filter((w) => w.state !== 'terminated');
+      const r = await getWorkers();
+      if (!r.current) return;
+      const ws = r.value.filter((w) => w.state !== 'terminated');
       const cell = (w, k) => `${w.allocated[k]} / ${w.capacity[k]}`;
       replace(workerBody, ws.length ? ws.map((w) => h('tr', { dataset: { worker: w.name } },
         h('td', {}, h('a', { href: '#/workers' }, w.name)),
@@ -72,9 +81,11 @@ export default {
         : h('li', { class: 'list-group-item text-muted' }, `None of ${a.items.length} rules fire.`));
     }
 
+    let recentSeq = 0;
     async function loadRecent() {
       const last = ctx.stream.lastSeq;
       const page = await get(`/api/v1/events?since=${Math.max(0, last - 15)}&limit=15`);
+      recentSeq = page.last_seq;
       replace(recent, page.items.reverse().map(eventRow));
     }
 
@@ -84,8 +95,9 @@ export default {
     await Promise.all([loadSite(), loadWorkers(), loadAlerts(), loadRecent()]);
     return {
       onEvent(ev) {
-        if (ev.type.startsWith('instance.') || ev.type.startsWith('worker.')) { reSite(); reWorkers(); }
+        if (ev.type.startsWith('instance.') || ev.type.startsWith('worker.') || ev.type === 'scaling.action') { reSite(); reWorkers(); }
         if (ev.type.startsWith('alert.')) reAlerts();
+        if (ev.seq <= recentSeq) return; // the page read holds it
         recent.prepend(eventRow(ev));
         while (recent.children.length > 15) recent.lastChild.remove();
       },

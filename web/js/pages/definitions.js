@@ -1,6 +1,7 @@
 // Definitions: the latest version of each, and (for an admin) a new one.
 import { h, append, replace, fmtTime, flash } from '../dom.js';
-import { heading, getAll, resources, labels, emptyRow, readOnlyNote, stackTable } from './common.js';
+import { heading, getAllAt, resources, labels, emptyRow, readOnlyNote, stackTable } from './common.js';
+import { LiveList } from '../live.js';
 import { definitionEditor } from './defeditor.js';
 
 export default {
@@ -20,19 +21,32 @@ export default {
         h('thead', {}, h('tr', {}, ['Name', 'Version', 'Description', 'Resources', 'Labels', 'Warm pool', 'Created']
           .map((t) => h('th', { scope: 'col' }, t)))), tbody))),
       editor ? h('details', { class: 'mt-3' }, h('summary', { class: 'mb-2' }, 'New definition'), editor) : null);
-    const load = async () => {
-      const defs = await getAll('/api/v1/definitions');
+    // Loaded, then followed (live.js): a definition.created event brings the new version.
+    const live = new LiveList({
+      keyOf: (d) => d.name,
+      itemOf: (ev) => (ev.type === 'definition.created' && ev.data ? ev.data.definition : null),
+    });
+    const draw = () => {
+      const defs = live.values().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       replace(tbody, defs.length ? defs.map(row) : emptyRow(7, 'No definitions yet.'));
     };
-    await load();
+    live.begin();
+    try {
+      const r = await getAllAt('/api/v1/definitions');
+      live.land(r.items, r.seq);
+    } catch (e) {
+      live.fail();
+      throw e;
+    }
+    draw();
     return {
       onEvent(ev) {
-        if (ev.type !== 'definition.created') return;
-        const d = ev.data.definition;
-        const fresh = row(d);
-        const old = tbody.querySelector(`tr[data-definition="${CSS.escape(d.name)}"]`);
-        if (old) old.replaceWith(fresh); else load();
-        flash(fresh);
+        const k = live.event(ev);
+        if (k === null) return;
+        const fresh = row(live.get(k));
+        const old = tbody.querySelector(`tr[data-definition="${CSS.escape(k)}"]`);
+        if (old) old.replaceWith(fresh); else draw();
+        flash(old ? fresh : tbody.querySelector(`tr[data-definition="${CSS.escape(k)}"]`));
       },
     };
   },

@@ -85,6 +85,8 @@ export default {
     redraw();
     return {
       onEvent(ev) {
+        // The page read may already hold it (the stream can be behind the page).
+        if (ev.seq <= page.last_seq) return;
         recent.push(ev);
         if (recent.length > 1000) recent.shift();
         if (!matches(ev)) return;

@@ -1,10 +1,12 @@
 // Instances: the list with its filters and pages, the create form, and the
-// actions of each row. Rows change in place as instance events arrive.
+// actions of each row. Rows change in place as instance events arrive: the
+// page is loaded at its seq, then followed (live.js).
 import { get, post, qs } from '../api.js';
 import { h, append, replace, fmtTime, fmtGrade, fmtCores, fmtMemory, flash, toast } from '../dom.js';
 import { field, formAlert, showError, clearErrors, busy, localToRfc3339, rfc3339ToLocal } from '../forms.js';
 import { states, stateBadge, actionAllowed } from '../states.js';
 import { heading, actionButton, emptyRow, getAll, readOnlyNote, stackTable } from './common.js';
+import { LiveList } from '../live.js';
 
 const FILTERS = ['state', 'definition', 'owner', 'worker'];
 
@@ -124,36 +126,56 @@ export default {
       h('td', { class: 'small' }, fmtTime(i.timeslot_start), h('br'), fmtTime(i.timeslot_end)),
       h('td', { dataset: { grade: '' } }, fmtGrade(i.grade)),
       h('td', { class: 'table-actions' }, h('div', { class: 'btn-group', role: 'group', 'aria-label': `Actions on instance ${i.id}` },
-        instanceActions(ctx, i, update))));
+        instanceActions(ctx, i, answered))));
 
-    function update(i) {
-      const old = tbody.querySelector(`tr[data-instance="${i.id}"]`);
-      if (!old) return false;
-      const fresh = row(i);
-      old.replaceWith(fresh);
-      flash(fresh);
-      return true;
+    let page = null;
+    const live = new LiveList({
+      keyOf: (i) => i.id,
+      itemOf: (ev) => (ev.kind === 'instance' && ev.data && ev.data.instance ? ev.data.instance : null),
+      // A new one shows on the last page, where it belongs in id order.
+      admit: (i, ev) => ev.type === 'instance.created' && !page.next && matches(i),
+    });
+
+    // An action's answer shows at once; its event follows with the same instance.
+    function answered(i) {
+      if (live.items.has(i.id)) live.items.set(i.id, { item: i, seq: live.items.get(i.id).seq });
+      update(i.id);
     }
 
-    const page = await get(`/api/v1/instances${qs({ ...filters, after, limit: 50 })}`);
-    replace(tbody, page.items.length ? page.items.map(row) : emptyRow(9, 'No instances match.'));
+    // The row of instance id as the list holds it.
+    function update(id) {
+      const cur = live.get(id);
+      const old = tbody.querySelector(`tr[data-instance="${id}"]`);
+      if (!cur) return;
+      const fresh = row(cur);
+      if (old) {
+        old.replaceWith(fresh);
+      } else {
+        const empty = tbody.querySelector('td[colspan]');
+        if (empty) empty.parentElement.remove();
+        tbody.append(fresh);
+      }
+      flash(fresh);
+    }
+
+    live.begin();
+    try {
+      page = await get(`/api/v1/instances${qs({ ...filters, after, limit: 50 })}`);
+    } catch (e) {
+      live.fail();
+      throw e;
+    }
+    live.land(page.items, page.seq);
+    const items = live.values();
+    replace(tbody, items.length ? items.map(row) : emptyRow(9, 'No instances match.'));
     status.textContent = `${page.items.length} instances on this page${page.next ? '' : ' (the last)'}; updated live.`;
     if (after) pager.append(h('a', { class: 'btn btn-outline-secondary btn-sm', href: `#/instances${qs(filters)}` }, 'First page'));
     if (page.next) pager.append(h('a', { class: 'btn btn-outline-secondary btn-sm', href: `#/instances${qs({ ...filters, after: page.next })}` }, 'Next page'));
 
     return {
       onEvent(ev) {
-        if (ev.kind !== 'instance' || !ev.data || !ev.data.instance) return;
-        const i = ev.data.instance;
-        if (update(i)) return;
-        // A new one shows on the last page, where it belongs in id order.
-        if (ev.type === 'instance.created' && !page.next && matches(i)) {
-          const empty = tbody.querySelector('td[colspan]');
-          if (empty) empty.parentElement.remove();
-          const r = row(i);
-          tbody.append(r);
-          flash(r);
-        }
+        const k = live.event(ev);
+        if (k !== null) update(k);
       },
     };
   },

@@ -1,9 +1,13 @@
 // Workers: state, health, isolation, capacity and what is allocated, labels,
-// the last heartbeat; and cordon, uncordon, drain, stop and terminate.
+// the last heartbeat; and cordon, uncordon, drain, stop and terminate. The
+// list is loaded, then followed (live.js): worker events bring their worker;
+// what moves workers without one (placements, the scaler's provisions and
+// removals) loads the list again.
 import { post, ApiError } from '../api.js';
 import { h, append, replace, fmtTime, flash, toast } from '../dom.js';
 import { stateBadge, workerActionAllowed } from '../states.js';
-import { heading, actionButton, getAll, labels, emptyRow, readOnlyNote, stackTable } from './common.js';
+import { LiveList } from '../live.js';
+import { heading, actionButton, getAllAt, labels, emptyRow, readOnlyNote, stackTable, debounce } from './common.js';
 
 export default {
   name: 'workers',
@@ -32,7 +36,8 @@ export default {
         }
       }
       toast(`Worker ${w.name}: ${name} → ${r.state}`, 'success');
-      update(r);
+      // Its event follows, with the same worker; the answer shows at once.
+      show(w.name, r);
     }
 
     function actions(w) {
@@ -70,30 +75,52 @@ export default {
       h('td', {}, String(w.instance_count ?? 0)),
       h('td', { class: 'table-actions' }, h('div', { class: 'btn-group btn-group-sm flex-wrap', role: 'group', 'aria-label': `Actions on worker ${w.name}` }, actions(w))));
 
-    function update(w) {
-      const old = tbody.querySelector(`tr[data-worker="${CSS.escape(w.name)}"]`);
-      if (!old) { load(); return; }
-      if (w.state === 'terminated' && !showTerminated.checked) { old.remove(); return; }
-      const fresh = row(w);
+    const live = new LiveList({
+      keyOf: (w) => w.name,
+      itemOf: (ev) => (ev.kind === 'worker' && ev.data && ev.data.worker && ev.type !== 'worker.reconciled' ? ev.data.worker : null),
+    });
+    const shown = (w) => showTerminated.checked || w.state !== 'terminated';
+
+    function drawAll() {
+      const ws = live.values().filter(shown).sort((a, b) => a.id - b.id);
+      replace(tbody, ws.length ? ws.map(row) : emptyRow(12, 'No workers.'));
+    }
+
+    // One worker's row as the list now holds it (w: an action's answer).
+    function show(name, w) {
+      if (w) live.items.set(name, { item: w, seq: live.items.has(name) ? live.items.get(name).seq : live.seq });
+      const cur = live.get(name);
+      const old = tbody.querySelector(`tr[data-worker="${CSS.escape(name)}"]`);
+      if (!cur || !old) { drawAll(); return; }
+      if (!shown(cur)) { old.remove(); return; }
+      const fresh = row(cur);
       old.replaceWith(fresh);
       flash(fresh);
     }
 
     async function load() {
-      const ws = (await getAll('/api/v1/workers')).filter((w) => showTerminated.checked || w.state !== 'terminated');
-      replace(tbody, ws.length ? ws.map(row) : emptyRow(12, 'No workers.'));
+      live.begin();
+      let r;
+      try {
+        r = await getAllAt('/api/v1/workers');
+      } catch (e) {
+        live.fail();
+        throw e;
+      }
+      if (live.land(r.items, r.seq)) drawAll();
     }
-    showTerminated.addEventListener('change', load);
+    const reload = debounce(() => load().catch((e) => toast(`Workers: ${e.message}`, 'danger')), 150);
+    showTerminated.addEventListener('change', drawAll);
     await load();
     return {
       onEvent(ev) {
-        if (ev.kind === 'worker' && ev.data && ev.data.worker && ev.type !== 'worker.reconciled') update(ev.data.worker);
-        else if (ev.type === 'instance.state') {
-          // Allocations move with placements: refresh the worker's row.
-          const i = ev.data && ev.data.instance;
-          if (i && i.worker) load();
-        }
+        const k = live.event(ev);
+        if (k !== null) show(k);
+        // Allocations move with placements, and the scaler makes and removes
+        // workers with scaling.action events, which carry no worker.
+        if (ev.type === 'instance.state' || ev.type === 'scaling.action') reload();
       },
+      destroy() { reload.cancel(); },
     };
   },
 };
