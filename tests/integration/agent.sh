@@ -109,6 +109,10 @@ assert_contains "outpost-agent: --capacity: capacity is cpu=N,memory_mb=N,slots=
 assert_eq 2 "$?" "exit code for --heartbeat soon"
 assert_contains "outpost-agent: --heartbeat: heartbeat must be a duration from 100ms to 10m" \
 	"$(cat "$WORK/bad.out")" "--heartbeat soon is named, with what is valid"
+"$AGENT" --cgroup-root sys/fs/cgroup --token-file "$WORK/agent.token" >"$WORK/bad.out" 2>&1
+assert_eq 2 "$?" "exit code for a relative --cgroup-root"
+assert_contains "outpost-agent: --cgroup-root: cgroup_root must be an absolute path" \
+	"$(cat "$WORK/bad.out")" "a relative --cgroup-root is named, with what is valid"
 "$AGENT" --server "$SERVER_URL" >"$WORK/bad.out" 2>&1
 assert_eq 2 "$?" "exit code without a token file"
 assert_contains "outpost-agent: --token-file is required" "$(cat "$WORK/bad.out")" \
