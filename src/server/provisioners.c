@@ -300,22 +300,30 @@ systemd_paths(const struct tmpl *t, const char *name, char *envf, char *tokf, si
 	return 0;
 }
 
+/*
+ * systemctl VERB UNIT: the worker's agent unit. A removal with the shipped
+ * unit stops outpost-instances@NAME too, the cgroup its instances ran under
+ * (docs/containment.md), which the agent's stop leaves running.
+ */
 static int
 systemctl(struct app *a, const struct tmpl *t, const struct wrow *w, enum job_kind kind,
     const char *verb)
 {
-	char unit[UNIT_MAX];
-	char *argv[4];
+	const char *prefix = spec_str(t, "unit", "outpost-agent@");
+	char unit[UNIT_MAX], holder[UNIT_MAX];
+	char *argv[5];
 
-	if ((size_t)snprintf(unit, sizeof(unit), "%s%s", spec_str(t, "unit", "outpost-agent@"),
-	    w->name) >= sizeof(unit)) {
+	if ((size_t)snprintf(unit, sizeof(unit), "%s%s", prefix, w->name) >= sizeof(unit) ||
+	    (size_t)snprintf(holder, sizeof(holder), "outpost-instances@%s", w->name) >=
+	    sizeof(holder)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
 	argv[0] = (char *)spec_str(t, "systemctl", "systemctl");
 	argv[1] = (char *)verb;
 	argv[2] = unit;
-	argv[3] = NULL;
+	argv[3] = kind == JOB_DEPROVISION && strcmp(prefix, "outpost-agent@") == 0 ? holder : NULL;
+	argv[4] = NULL;
 	return job_start(a, kind, w, argv, NULL, t->provision_timeout_ms);
 }
 

@@ -418,14 +418,15 @@ sd_pid=$(cat "$WORK/sd.sd-1.pid")
 
 TOKEN=$SERVER_TOKEN api POST /api/v1/workers/sd-1/terminate
 assert_status 200 "terminate sd-1"
-_sd_stopped() { grep -qx "stop outpost-agent@sd-1" "$WORK/systemctl.argv"; }
+_sd_stopped() { grep -q "^stop outpost-agent@sd-1" "$WORK/systemctl.argv"; }
 wait_for 15 "systemctl stop outpost-agent@sd-1" _sd_stopped
 wait_for 15 "the agent of sd-1 (pid $sd_pid) to be gone" _pid_gone "$sd_pid"
 wait_for 15 "$envf removed" _gone "$envf"
 wait_for 15 "$tokf removed" _gone "$tokf"
 wait_for 15 "sd-1 terminated" _worker_state_is sd-1 terminated
-assert_eq "start outpost-agent@sd-1|stop outpost-agent@sd-1" "$(paste -sd'|' "$WORK/systemctl.argv")" \
-	"every systemctl call"
+# Removed: the cgroup its instances ran under (outpost-instances@, docs/containment.md) goes too.
+assert_eq "start outpost-agent@sd-1|stop outpost-agent@sd-1 outpost-instances@sd-1" \
+	"$(paste -sd'|' "$WORK/systemctl.argv")" "every systemctl call"
 note "d: systemd provisioner ok"
 
 # The server is fine after all of it, and stops cleanly.
