@@ -141,8 +141,9 @@ boot_id(char *buf, size_t n)
 }
 
 /*
- * "BOOT_ID ACKED LEASE" (the monotonic clock is the host's, from its boot),
- * written whole (a temporary file, then rename) at each answered heartbeat;
+ * "BOOT_ID ACKED LEASE FENCE_AT" (the monotonic clock is the host's, from
+ * its boot; FENCE_AT the moment the agent fences, which the hooks' shims
+ * fence on too, without the agent: shim_main.c), written whole (a temporary file, then rename) at each answered heartbeat;
  * not synced: a host that crashes restarts its clock and its boot id.
  */
 static void
@@ -158,7 +159,8 @@ lease_save(const struct proto *pr)
 	f = fopen(tmp, "we");
 	if (f == NULL)
 		return;
-	rc = fprintf(f, "%s %lld %lld\n", id, (long long)pr->acked_ms, (long long)pr->lease_ms);
+	rc = fprintf(f, "%s %lld %lld %lld\n", id, (long long)pr->acked_ms, (long long)pr->lease_ms,
+	    (long long)pr->fence_ms);
 	if (fclose(f) != 0 || rc < 0 || rename(tmp, pr->lease_path) != 0)
 		unlink(tmp);
 }
@@ -167,21 +169,25 @@ void
 proto_lease_load(struct proto *pr)
 {
 	char id[64], saved[64];
-	long long acked, lease;
+	long long acked, lease, fence_at = 0;
 	FILE *f;
 	int n;
 
 	if (pr->lease_path[0] == '\0' || boot_id(id, sizeof(id)) != 0 ||
 	    (f = fopen(pr->lease_path, "re")) == NULL)
 		return;
-	n = fscanf(f, "%63s %lld %lld", saved, &acked, &lease);
+	/* Three fields from an agent before the shims fenced; four since. */
+	n = fscanf(f, "%63s %lld %lld %lld", saved, &acked, &lease, &fence_at);
 	fclose(f);
-	if (n != 3 || strcmp(saved, id) != 0 || lease < 1 || acked < 0 ||
+	if ((n != 3 && n != 4) || strcmp(saved, id) != 0 || lease < 1 || acked < 0 ||
 	    acked > proto_clock_ms())
 		return;
 	pr->acked_ms = acked;
 	pr->lease_ms = lease;
 	pr->fence_ms = acked + proto_fence_after(lease, pr->heartbeat_ms);
+	/* The shims fence at the saved moment: never after them (this heartbeat may differ). */
+	if (n == 4 && fence_at > 0 && fence_at < pr->fence_ms)
+		pr->fence_ms = fence_at;
 	log_info("agent.lease", "detail", "the lease of the agent before this one holds until "
 	    "a heartbeat is answered", NULL);
 }
