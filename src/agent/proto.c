@@ -17,6 +17,7 @@
  * loop beyond it.
  */
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,23 +147,43 @@ boot_id(char *buf, size_t n)
  * fence on too, without the agent: shim_main.c), written whole (a temporary file, then rename) at each answered heartbeat;
  * not synced: a host that crashes restarts its clock and its boot id.
  */
+static int is_unsaved;	/* the last lease_save() failed (said once) */
+
 static void
 lease_save(const struct proto *pr)
 {
 	char tmp[PATH_BUF_MAX], id[64];
 	FILE *f;
-	int rc;
+	int rc, err;
 
-	if (pr->lease_path[0] == '\0' || boot_id(id, sizeof(id)) != 0 ||
-	    path_fmt(tmp, sizeof(tmp), "%s.tmp", pr->lease_path) != 0)
+	if (pr->lease_path[0] == '\0')
 		return;
+	if (boot_id(id, sizeof(id)) != 0 || path_fmt(tmp, sizeof(tmp), "%s.tmp", pr->lease_path) != 0)
+		goto fail;
 	f = fopen(tmp, "we");
 	if (f == NULL)
-		return;
+		goto fail;
 	rc = fprintf(f, "%s %lld %lld %lld\n", id, (long long)pr->acked_ms, (long long)pr->lease_ms,
 	    (long long)pr->fence_ms);
-	if (fclose(f) != 0 || rc < 0 || rename(tmp, pr->lease_path) != 0)
-		unlink(tmp);
+	if (fclose(f) == 0 && rc >= 0 && rename(tmp, pr->lease_path) == 0) {
+		is_unsaved = 0;
+		return;
+	}
+	err = errno;
+	unlink(tmp);
+	errno = err;
+fail:
+	err = errno;
+	/*
+	 * An old lease left in place (a full disk) would have the shims fence
+	 * a live agent's hooks at its end: none is better.
+	 */
+	unlink(pr->lease_path);
+	if (!is_unsaved)
+		log_warn("agent.lease_unsaved", "path", pr->lease_path, "error", strerror(err),
+		    "detail", "the lease could not be saved, so none is kept: the hooks' shims, "
+		    "and an agent started again, cannot fence until it is", NULL);
+	is_unsaved = 1;
 }
 
 void

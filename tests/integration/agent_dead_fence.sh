@@ -47,8 +47,12 @@ w1_last=$(awk '$1 == "w1" { t = $4 } END { print t }' "$WORK/marks")
 w2_first=$(awk '$1 == "w2" { print $4; exit }' "$WORK/marks")
 awk -v a="$w1_last" -v b="$w2_first" 'BEGIN { exit !(a < b) }' ||
 	fail "w1's copy wrote at uptime $w1_last, after w2's began at $w2_first"
+# (A zombie is dead: the orphaned child waits for whoever adopted it to reap it.)
 for p in $(awk '$1 == "w1" { print $3 }' "$WORK/marks" | sort -u); do
-	kill -0 "$p" 2>/dev/null && fail "process $p of instance $id still runs on w1"
+	case $(ps -o stat= -p "$p") in
+	"" | Z*) ;;
+	*) fail "process $p of instance $id still runs on w1: $(ps -o stat=,uid=,args= -p "$p")" ;;
+	esac
 done
 assert_eq "signal 9 fenced" "$(cat "$WORK/agents/w1/instances/$id/run.exit")" \
 	"the run hook's status on w1"
@@ -62,4 +66,15 @@ assert_eq 1 "$(grep -c "\"msg\":\"agent.hook_started\".*\"instance\":\"$id\"" "$
 	"hooks of instance $id started on w1"
 assert_eq "w2 running 2" "$(inst "$id" '.worker + " " + .state + " " + (.attempt | tostring)')" \
 	"instance $id after w1 came back"
+
+# A lease that cannot be saved (here its temporary file is a directory; a full disk
+# alike) is removed, not left to run out under the shims of a live agent.
+L=$WORK/agents/w1/lease
+wait_for 5 "w1's lease, of four fields" sh -c "[ \$(wc -w <'$L') = 4 ]"
+mkdir "$L.tmp"
+wait_for 5 "w1's agent to say its lease is not saved" \
+	grep -q '"msg":"agent.lease_unsaved"' "$WORK/agent.w1.log"
+[ ! -e "$L" ] || fail "w1's old lease is still there: its shims would fence on it"
+rmdir "$L.tmp"
+wait_for 5 "w1's lease saved again" test -s "$L"
 exit 0
