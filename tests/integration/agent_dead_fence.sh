@@ -57,7 +57,9 @@ done
 assert_eq "signal 9 fenced" "$(cat "$WORK/agents/w1/instances/$id/run.exit")" \
 	"the run hook's status on w1"
 
-# w1's agent back: the hook is not run again there, and the instance is reported fenced.
+# w1's agent back, without the lease (so that only the hook's status can tell it of
+# the fence): the hook is not run again there, and the instance is reported fenced.
+rm -f "$WORK/agents/w1/lease"
 start_agent w1 --capacity cpu=4,memory_mb=4096,slots=4
 wait_online w1
 wait_for 10 "w1's agent to fence instance $id" \
