@@ -47,6 +47,7 @@ w1_last=$(awk '$1 == "w1" { t = $4 } END { print t }' "$WORK/marks")
 w2_first=$(awk '$1 == "w2" { print $4; exit }' "$WORK/marks")
 awk -v a="$w1_last" -v b="$w2_first" 'BEGIN { exit !(a < b) }' ||
 	fail "w1's copy wrote at uptime $w1_last, after w2's began at $w2_first"
+note "w1's copy wrote last $(awk -v a="$w1_last" -v b="$w2_first" 'BEGIN { print b - a }') s before w2's began"
 # (A zombie is dead: the orphaned child waits for whoever adopted it to reap it.)
 for p in $(awk '$1 == "w1" { print $3 }' "$WORK/marks" | sort -u); do
 	case $(ps -o stat= -p "$p") in
