@@ -12,7 +12,7 @@
  * hooks takes them back.
  *
  * Files, under the work directory:
- *   lease                      "BOOT_ID ACKED LEASE", the fence's (proto.c)
+ *   lease                      "BOOT_ID ACKED LEASE FENCE_AT", the fence's (proto.c)
  *   instances/ID/record.json   what the agent knows of the instance (atomic writes)
  *   instances/ID/HOOK.log      the hook's output, bounded (the shim writes it)
  *   instances/ID/HOOK.pid      "SHIM_PID HOOK_PID SHIM_START" (the shim writes it)
@@ -91,6 +91,7 @@ struct hook_result {
 	int code;		/* exit status, when has_code */
 	int signal;		/* the signal that ended it, else 0 */
 	int timed_out;		/* the shim ended it at its timeout */
+	int fenced;		/* the shim killed it at the lease's end (its agent silent) */
 };
 
 /*

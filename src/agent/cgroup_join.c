@@ -9,8 +9,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bounds.h"
@@ -58,4 +61,58 @@ fail:
 	fclose(f);
 	errno = saved;
 	return -1;
+}
+
+/* SIGKILL to each pid in path (a cgroup.procs) but ours; how many were listed. */
+static int
+kill_procs(const char *path)
+{
+	char line[32];
+	FILE *f = fopen(path, "re");
+	int n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		pid_t pid = (pid_t)strtol(line, NULL, 10);
+
+		if (pid > 1 && pid != getpid()) {
+			kill(pid, SIGKILL);
+			n++;
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+void
+cg_kill_listed(const char *dir)
+{
+	static const struct timespec tick = { 0, 10 * 1000 * 1000 };
+	char path[PATH_BUF_MAX], line[PATH_BUF_MAX];
+	FILE *f;
+	int fd;
+
+	if (path_fmt(path, sizeof(path), "%s/%s", dir, CG_LIST_FILE) != 0 ||
+	    (f = fopen(path, "re")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		/* cgroup v2 (Linux 5.14 on) kills the whole tree at once; else pid by pid. */
+		if (path_fmt(path, sizeof(path), "%s/cgroup.kill", line) == 0 &&
+		    (fd = open(path, O_WRONLY | O_CLOEXEC)) >= 0) {
+			if (write(fd, "1", 1) != 1) {
+				/* an older kernel: the loop below does it */
+			}
+			close(fd);
+		}
+		if (path_fmt(path, sizeof(path), "%s/cgroup.procs", line) != 0)
+			continue;
+		/* Until it is empty: a fork between the read and the kill is found next time. */
+		for (int round = 0; round < 100 && kill_procs(path) > 0; round++)
+			nanosleep(&tick, NULL);
+	}
+	fclose(f);
 }

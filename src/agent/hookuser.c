@@ -377,7 +377,39 @@ hookuser_kill_all(uid_t uid)
 			;
 }
 
+int
+hookuser_owns(uid_t uid)
+{
+	return hu.is_range && uid >= hu.first && uid <= hu.last;
+}
+
 /* ---- the shim's side ---- */
+
+void
+hookuser_kill_uid(const char *arg)
+{
+	unsigned long u;
+	char *end;
+	pid_t pid;
+
+	errno = 0;
+	u = strtoul(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != ':' || u == 0 || u > HOOK_UID_MAX)
+		return;
+	/* Twice: what was forking during the first kill(-1) is caught by the second. */
+	for (int round = 0; round < 2; round++) {
+		pid = fork();
+		if (pid == 0) {
+			if (setgroups(0, NULL) == 0 && setgid((gid_t)u) == 0 &&
+			    setuid((uid_t)u) == 0 && getuid() == (uid_t)u)
+				kill(-1, SIGKILL);
+			_exit(0);
+		}
+		if (pid > 0)
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+	}
+}
 
 int
 hookuser_enter(const char *arg, const char *work_dir, char *err, size_t len)

@@ -74,6 +74,8 @@ int hookuser_give_dir(const char *inst_dir, const char *work_dir, uid_t uid, gid
  * share, or a uid outside the range.
  */
 void hookuser_kill_all(uid_t uid);
+/* 1 when uid is of the range (an instance's own, which hookuser_kill_all may kill). */
+int hookuser_owns(uid_t uid);
 
 /*
  * In the hook's child, in the shim, before the exec: "UID:GID" (from the
@@ -83,5 +85,11 @@ void hookuser_kill_all(uid_t uid);
  * err.
  */
 int hookuser_enter(const char *arg, const char *work_dir, char *err, size_t len);
+/*
+ * In the shim, at the fence: every process of UID ("UID:GID", an instance's
+ * own uid: the agent passed --user-own) gets SIGKILL, the way
+ * hookuser_kill_all does it. The shim must run as root.
+ */
+void hookuser_kill_uid(const char *arg);
 
 #endif

@@ -17,6 +17,7 @@
  * loop beyond it.
  */
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,47 +142,73 @@ boot_id(char *buf, size_t n)
 }
 
 /*
- * "BOOT_ID ACKED LEASE" (the monotonic clock is the host's, from its boot),
- * written whole (a temporary file, then rename) at each answered heartbeat;
+ * "BOOT_ID ACKED LEASE FENCE_AT" (the monotonic clock is the host's, from
+ * its boot; FENCE_AT the moment the agent fences, which the hooks' shims
+ * fence on too, without the agent: shim_main.c), written whole (a temporary file, then rename) at each answered heartbeat;
  * not synced: a host that crashes restarts its clock and its boot id.
  */
+static int is_unsaved;	/* the last lease_save() failed (said once) */
+
 static void
 lease_save(const struct proto *pr)
 {
 	char tmp[PATH_BUF_MAX], id[64];
 	FILE *f;
-	int rc;
+	int rc, err;
 
-	if (pr->lease_path[0] == '\0' || boot_id(id, sizeof(id)) != 0 ||
-	    path_fmt(tmp, sizeof(tmp), "%s.tmp", pr->lease_path) != 0)
+	if (pr->lease_path[0] == '\0')
 		return;
+	if (boot_id(id, sizeof(id)) != 0 || path_fmt(tmp, sizeof(tmp), "%s.tmp", pr->lease_path) != 0)
+		goto fail;
 	f = fopen(tmp, "we");
 	if (f == NULL)
+		goto fail;
+	rc = fprintf(f, "%s %lld %lld %lld\n", id, (long long)pr->acked_ms, (long long)pr->lease_ms,
+	    (long long)pr->fence_ms);
+	if (fclose(f) == 0 && rc >= 0 && rename(tmp, pr->lease_path) == 0) {
+		is_unsaved = 0;
 		return;
-	rc = fprintf(f, "%s %lld %lld\n", id, (long long)pr->acked_ms, (long long)pr->lease_ms);
-	if (fclose(f) != 0 || rc < 0 || rename(tmp, pr->lease_path) != 0)
-		unlink(tmp);
+	}
+	err = errno;
+	unlink(tmp);
+	errno = err;
+fail:
+	err = errno;
+	/*
+	 * An old lease left in place (a full disk) would have the shims fence
+	 * a live agent's hooks at its end: none is better.
+	 */
+	unlink(pr->lease_path);
+	if (!is_unsaved)
+		log_warn("agent.lease_unsaved", "path", pr->lease_path, "error", strerror(err),
+		    "detail", "the lease could not be saved, so none is kept: the hooks' shims, "
+		    "and an agent started again, cannot fence until it is", NULL);
+	is_unsaved = 1;
 }
 
 void
 proto_lease_load(struct proto *pr)
 {
 	char id[64], saved[64];
-	long long acked, lease;
+	long long acked, lease, fence_at = 0;
 	FILE *f;
 	int n;
 
 	if (pr->lease_path[0] == '\0' || boot_id(id, sizeof(id)) != 0 ||
 	    (f = fopen(pr->lease_path, "re")) == NULL)
 		return;
-	n = fscanf(f, "%63s %lld %lld", saved, &acked, &lease);
+	/* Three fields from an agent before the shims fenced; four since. */
+	n = fscanf(f, "%63s %lld %lld %lld", saved, &acked, &lease, &fence_at);
 	fclose(f);
-	if (n != 3 || strcmp(saved, id) != 0 || lease < 1 || acked < 0 ||
+	if ((n != 3 && n != 4) || strcmp(saved, id) != 0 || lease < 1 || acked < 0 ||
 	    acked > proto_clock_ms())
 		return;
 	pr->acked_ms = acked;
 	pr->lease_ms = lease;
 	pr->fence_ms = acked + proto_fence_after(lease, pr->heartbeat_ms);
+	/* The shims fence at the saved moment: never after them (this heartbeat may differ). */
+	if (n == 4 && fence_at > 0 && fence_at < pr->fence_ms)
+		pr->fence_ms = fence_at;
 	log_info("agent.lease", "detail", "the lease of the agent before this one holds until "
 	    "a heartbeat is answered", NULL);
 }

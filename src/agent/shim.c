@@ -101,7 +101,7 @@ shim_locate(char *err, size_t errlen)
 }
 
 /*
- * "outpost-shim HOOK DIR TIMEOUT GRACE [--user UID:GID] -- ARGV... NULL";
+ * "outpost-shim HOOK DIR TIMEOUT GRACE [--user[-own] UID:GID] -- ARGV... NULL";
  * caller frees the array and [3], [4].
  */
 static char **
@@ -130,7 +130,8 @@ shim_argv(enum hook h, char *const *argv, const char *dir, int64_t timeout_ms, i
 	snprintf(a[3], 24, "%lld", (long long)timeout_ms);
 	snprintf(a[4], 24, "%lld", (long long)grace_ms);
 	if (user != NULL) {
-		a[at++] = "--user";
+		/* Its own uid (of the range): the shim's fence may kill all of it. */
+		a[at++] = hookuser_owns((uid_t)strtoul(user, NULL, 10)) ? "--user-own" : "--user";
 		a[at++] = (char *)user;
 	}
 	a[at++] = "--";
@@ -258,6 +259,7 @@ shim_result(const char *dir, enum hook h, struct hook_result *r)
 	}
 	fclose(f);
 	r->timed_out = strstr(buf, " timeout") != NULL;
+	r->fenced = strstr(buf, " fenced") != NULL;
 	if (sscanf(buf, "exit %d", &v) == 1) {
 		r->has_code = 1;
 		r->code = v;

@@ -28,6 +28,12 @@
  * errno, and what names the directory that refused it.
  */
 int cg_join_self(const char *dir, char *what, size_t n);
+/*
+ * The fence, in the shim: SIGKILL to every process in each directory
+ * DIR/cgroup lists (cgroup.kill where there is one), again until each is
+ * empty or a second has passed. Nothing when there is no such file.
+ */
+void cg_kill_listed(const char *dir);
 
 /* The start time of process pid, from /proc/PID/stat; 0 when it is gone. */
 unsigned long long proc_start_time(pid_t pid);

@@ -1,5 +1,5 @@
 /*
- * outpost-shim HOOK DIR TIMEOUT_MS GRACE_MS [--user UID:GID] -- ARGV...: one
+ * outpost-shim HOOK DIR TIMEOUT_MS GRACE_MS [--user[-own] UID:GID] -- ARGV...: one
  * hook of an instance, run for outpost-agent. The agent forks and execs this
  * at once (nothing of the agent's runs in the child but the exec), with the
  * hook's environment and fd 3 its pipe: the shim writes the hook's pid
@@ -19,6 +19,16 @@
  * left after the grace gets SIGKILL, even once the hook itself has gone. The
  * shim keeps that clock, not the agent, so a busy or restarting agent never
  * makes a timeout late.
+ *
+ * The shim fences too, so that the fence holds without its agent (a dead
+ * one, or one that cannot start again): at most once a second it reads the
+ * agent's lease, DIR/../../lease ("BOOT_ID ACKED_MS LEASE_MS FENCE_AT_MS",
+ * proto.c), and once this boot's monotonic clock is past FENCE_AT_MS the
+ * hook's group gets SIGKILL at once (no grace: the server may place the
+ * instance elsewhere right after), then every process in the instance's
+ * cgroup and, with --user-own (the instance's own uid), every process of
+ * that uid; HOOK.exit ends in " fenced". No lease file, or one of three
+ * fields (no fence moment known) or of another boot: no fence.
  *
  * The log keeps the first HOOK_LOG_HEAD bytes as they come and the last
  * HOOK_LOG_TAIL in memory, written at the end behind a note of what was
@@ -170,6 +180,7 @@ struct hook_run {
 	int64_t done_at;	/* the leader ended; 0: not yet */
 	int status;
 	int is_timed_out;
+	int is_fenced;		/* killed at the lease's end */
 };
 
 static void
@@ -220,6 +231,44 @@ hook_tick(struct hook_run *h, int64_t now)
 	return -1;
 }
 
+/*
+ * The lease's fence moment (monotonic ms) into *at: 0 when the file is
+ * there, of this boot (boot, read once), with its 4th field; else -1.
+ */
+static int
+lease_read(const char *path, const char *boot, int64_t *at)
+{
+	char saved[64];
+	long long acked, lease, fence;
+	FILE *f;
+	int n;
+
+	if (boot[0] == '\0' || (f = fopen(path, "re")) == NULL)
+		return -1;
+	n = fscanf(f, "%63s %lld %lld %lld", saved, &acked, &lease, &fence);
+	fclose(f);
+	if (n != 4 || strcmp(saved, boot) != 0 || fence < 1)
+		return -1;
+	*at = fence;
+	return 0;
+}
+
+/* Nothing of the instance may run on: its group, its cgroup, its uid. */
+static void
+hook_fence(struct hook_run *h, const char *dir, const char *own_user, int64_t now)
+{
+	h->is_fenced = 1;
+	if (h->term_at == 0)
+		h->term_at = now;
+	h->kill_at = now;
+	/* Its leader unreaped (done_at 0), or a member alive: the group is still the hook's. */
+	if (h->done_at == 0 || group_alive(h))
+		kill(-h->pid, SIGKILL);
+	cg_kill_listed(dir);
+	if (own_user != NULL)
+		hookuser_kill_uid(own_user);
+}
+
 /* Reads one of the hook's pipes into the log (and stdout into the grade); 0 at its end. */
 static int
 take_output(int fd, struct keep *k, int grade_fd, size_t *grade_len)
@@ -256,7 +305,7 @@ shim_fail(const char *what, const char *dir)
 int
 main(int argc, char **argv)
 {
-	char path[PATH_BUF_MAX], msg[SHIM_LINE_MAX], why[256];
+	char path[PATH_BUF_MAX], msg[SHIM_LINE_MAX], why[256], lease[PATH_BUF_MAX], boot[64] = "";
 	struct keep k = { 0 };
 	struct hook_run run = { 0 };
 	int out[2], errp[2], grade_fd = -1, devnull, sfd;
@@ -264,12 +313,15 @@ main(int argc, char **argv)
 	struct pollfd pf[3];
 	sigset_t mask, none;
 	enum hook h;
-	const char *dir, *user = NULL;
-	int64_t timeout_ms, grace_ms, now;
+	const char *dir, *user = NULL, *own_user = NULL;
+	int64_t timeout_ms, grace_ms, now, fence_at = 0, lease_next = 0;
+	FILE *bf;
 	int a = 5;
 
-	if (argc > 7 && strcmp(argv[5], "--user") == 0) {
+	if (argc > 7 && (strcmp(argv[5], "--user") == 0 || strcmp(argv[5], "--user-own") == 0)) {
 		user = argv[6];
+		if (strcmp(argv[5], "--user-own") == 0)
+			own_user = user;
 		a = 7;
 	}
 	if (argc < a + 2 || hook_parse(argv[1], &h) != 0 || ms_arg(argv[3], &timeout_ms) != 0 ||
@@ -280,6 +332,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 	dir = argv[2];
+	if (path_fmt(lease, sizeof(lease), "%s/../../lease", dir) != 0)
+		lease[0] = '\0';
+	if ((bf = fopen("/proc/sys/kernel/random/boot_id", "re")) != NULL) {
+		if (fgets(boot, sizeof(boot), bf) == NULL)
+			boot[0] = '\0';
+		boot[strcspn(boot, "\n")] = '\0';
+		fclose(bf);
+	}
 	setsid();
 	/* Nothing of the agent's stays open here: not its sockets, not its files. */
 	close_range(4, ~0U, 0);
@@ -360,8 +420,30 @@ main(int argc, char **argv)
 	pf[2].fd = sfd;
 	pf[0].events = pf[1].events = pf[2].events = POLLIN;
 	for (;;) {
-		int wait = hook_tick(&run, now = mono_ms());
+		int wait;
 
+		/*
+		 * The lease, once a second; and again when its moment comes, since
+		 * a heartbeat answered since the last look moved it on.
+		 */
+		now = mono_ms();
+		if (!run.is_fenced && lease[0] != '\0' &&
+		    (now >= lease_next || (fence_at > 0 && now >= fence_at))) {
+			if (lease_read(lease, boot, &fence_at) != 0)
+				fence_at = 0;
+			lease_next = now + 1000;
+			if (fence_at > 0 && now >= fence_at)
+				hook_fence(&run, dir, own_user, now);
+		}
+		wait = hook_tick(&run, now);
+		if (!run.is_fenced && lease[0] != '\0' && wait >= 0) {
+			int64_t next = lease_next;
+
+			if (fence_at > 0 && fence_at < next)
+				next = fence_at;
+			if (next - now < wait)
+				wait = next - now > 0 ? (int)(next - now) : 0;
+		}
 		if (wait < 0) {
 			/*
 			 * The hook is done; what it left behind (a process still
@@ -396,12 +478,13 @@ main(int argc, char **argv)
 	close(k.fd);
 	if (grade_fd >= 0)
 		close(grade_fd);
+	/* "fenced" before "timeout": the agent must know nothing of it may start again. */
 	if (WIFSIGNALED(run.status))
 		snprintf(msg, sizeof(msg), "signal %d%s\n", WTERMSIG(run.status),
-		    run.is_timed_out ? " timeout" : "");
+		    run.is_fenced ? " fenced" : run.is_timed_out ? " timeout" : "");
 	else
 		snprintf(msg, sizeof(msg), "exit %d%s\n", WEXITSTATUS(run.status),
-		    run.is_timed_out ? " timeout" : "");
+		    run.is_fenced ? " fenced" : run.is_timed_out ? " timeout" : "");
 	if (path_fmt(path, sizeof(path), "%s/%s.exit", dir, hook_name(h)) == 0)
 		write_file(path, msg);
 	return 0;

@@ -81,6 +81,13 @@ act_on_result(struct work *w, struct inst *i, int64_t now)
 	}
 	if (i->result_why == KILL_GONE)
 		return;
+	if (r->fenced) {
+		/* Its shim fenced it (this agent was away or late): as work_fence, never again. */
+		work_fence_one(w, i, "fenced: the server answered no heartbeat of the agent for "
+		    "most of its worker_lost_after; the hook's shim killed the hooks at the lease's "
+		    "end");
+		return;
+	}
 	if (h == HOOK_RUN && i->result_why == KILL_END) {
 		i->ran[HOOK_RUN] = 1;
 		return;		/* stopped for collection: the slot ended or an operator said */

@@ -401,36 +401,41 @@ work_is_echo(const struct work *w, json_t *ev)
  * it starts again, after a restart either. Its stop hook, if it was
  * instantiated, runs to clean up once the server has answered (step.c).
  */
+int
+work_fence_one(struct work *w, struct inst *i, const char *reason)
+{
+	int is_over = i->local == INST_STOPPED || i->local == INST_FAILED ||
+	    i->local == INST_TERMINATED;
+	char id[ID_BUF];
+
+	if (i->has_proc)
+		hooks_stop(i, KILL_GONE);
+	if (is_over && !i->has_proc)
+		return 0;
+	cg_kill(i);
+	if (i->has_user)
+		hookuser_kill_all(i->hook_uid);
+	if (is_over || i->is_gone)
+		return 0;
+	id_str(i->id, id, sizeof(id));
+	log_warn("agent.fenced", "instance", id, "state", inst_state_name(i->local),
+	    "detail", reason, NULL);
+	i->is_stale = 0;	/* the failure goes whatever the server said last */
+	reports_fail(w, i, reason, NULL);
+	/* The server takes it as for a lost worker: its on_worker_loss says what next. */
+	json_object_set_new(json_array_get(i->queue, json_array_size(i->queue) - 1),
+	    "fenced", json_true());
+	records_write(i);
+	return 1;
+}
+
 size_t
 work_fence(struct work *w, const char *reason)
 {
 	size_t n = 0;
-	char id[ID_BUF];
 
-	for (struct inst *i = w->list; i != NULL; i = i->next) {
-		int is_over = i->local == INST_STOPPED || i->local == INST_FAILED ||
-		    i->local == INST_TERMINATED;
-
-		if (i->has_proc)
-			hooks_stop(i, KILL_GONE);
-		if (is_over && !i->has_proc)
-			continue;
-		cg_kill(i);
-		if (i->has_user)
-			hookuser_kill_all(i->hook_uid);
-		if (is_over || i->is_gone)
-			continue;
-		id_str(i->id, id, sizeof(id));
-		log_warn("agent.fenced", "instance", id, "state", inst_state_name(i->local),
-		    "detail", reason, NULL);
-		i->is_stale = 0;	/* the failure goes whatever the server said last */
-		reports_fail(w, i, reason, NULL);
-		/* The server takes it as for a lost worker: its on_worker_loss says what next. */
-		json_object_set_new(json_array_get(i->queue, json_array_size(i->queue) - 1),
-		    "fenced", json_true());
-		records_write(i);
-		n++;
-	}
+	for (struct inst *i = w->list; i != NULL; i = i->next)
+		n += (size_t)work_fence_one(w, i, reason);
 	return n;
 }
 

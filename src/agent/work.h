@@ -158,4 +158,10 @@ void reports_flush(struct work *w, struct inst *i, int *want_work);
 /* Writes what the agent knows of the instance to its record.json (atomically). */
 void records_write(struct inst *i);
 
+/*
+ * work.c: work_fence (agent.h) for one instance, also when its shim fenced
+ * its hook without the agent: 1 when it failed here, 0 when it was over.
+ */
+int work_fence_one(struct work *w, struct inst *i, const char *reason);
+
 #endif

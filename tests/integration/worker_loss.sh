@@ -3,8 +3,8 @@
 # placed again on the other workers (on_worker_loss reschedule) or fails
 # (fail), its capacity freed; one whose run was over (collecting) fails and is
 # not run again. When the agent comes back it is reconciled:
-# the server no longer gives it those instances, so it kills the copies it
-# still ran, and the worker is online and takes new work. An agent that was
+# the server no longer gives it those instances (their shims had fenced its
+# copies), and the worker is online and takes new work. An agent that was
 # only stopped comes back to find its instance placed again, on its worker.
 . "$(dirname "$0")/lib.sh"
 
@@ -66,16 +66,18 @@ api_ok 200 GET "/api/v1/events?types=worker.health&limit=1000"
 assert_eq "offline lost" "$(jbody -r '[.items[] | select(.data.worker.name == "w1") | .data.to] | join(" ")')" \
 	"w1's health on its way out"
 
-# w1's agent is back: its old hooks still run (they outlive their agent by design),
-# and the server no longer gives them to it, so it kills them.
+# Its old hooks outlived their agent, but their shims fenced them at the lease's end,
+# before w1 was lost (agent_dead_fence.sh). w1's agent is back: the server no longer
+# gives it those instances, and it runs none of them again.
 for p in $old_runs; do
-	kill -0 "$p" 2>/dev/null || fail "hook $p died with its agent; it should outlive it"
+	! kill -0 "$p" 2>/dev/null || fail "hook $p of the lost w1 still runs"
+done
+for id in $moved $pinned; do
+	assert_eq "signal 9 fenced" "$(cat "$WORK/agents/w1/instances/$id/run.exit")" \
+		"the run hook's status of $id on w1"
 done
 start_agent w1 --capacity cpu=4,memory_mb=4096,slots=4
 wait_online w1
-for p in $old_runs; do
-	wait_for 10 "w1's agent to kill its old hook $p" sh -c "! kill -0 $p 2>/dev/null"
-done
 api_ok 200 GET "/api/v1/events?types=worker.reconciled&limit=1000"
 assert_eq '[]' "$(jbody -c '[.items[] | select(.data.worker.name == "w1")][-1].data.kept')" \
 	"what the server let w1 keep"
@@ -91,8 +93,8 @@ assert_eq w1 "$(inst "$INSTANCE_ID" .worker)" "a new instance on the worker that
 
 # ---- lost while its run ended, and placed again on the same worker ----
 # w1's agent stopped (SIGSTOP) long enough to be lost; its run ends
-# meanwhile, and the report of it, sent once the agent goes on, is refused
-# (the instance is pending again). Placed again on w1, the one worker that
+# meanwhile (its shim fences it at the lease's end), and the report of it,
+# sent once the agent goes on, is refused (the instance is pending again). Placed again on w1, the one worker that
 # takes it, it runs there: attempt 2.
 define brief "\"hooks\":{\"run\":[\"sleep\",\"4\"]},\"on_worker_loss\":\"reschedule\""
 create_now brief dan 3600
@@ -103,6 +105,8 @@ kill -STOP "$(agent_pid w1)"
 wait_state "$id" pending 15
 wait_for 10 "the run hook of $id to end while its agent is stopped" \
 	test -s "$WORK/agents/w1/instances/$id/run.exit"
+assert_eq "signal 9 fenced" "$(cat "$WORK/agents/w1/instances/$id/run.exit")" \
+	"the run hook's status of $id on the stopped w1"
 kill -CONT "$(agent_pid w1)"
 wait_state "$id" running 20
 assert_eq "w1 2" "$(inst "$id" '.worker + " " + (.attempt | tostring)')" \
