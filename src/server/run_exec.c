@@ -146,6 +146,8 @@ void
 run_output_written(struct run *r)
 {
 	assert(r->flushed <= r->pending.len);
+	if (r->flushed == 0)
+		return;	/* nothing was (pending may have no buffer yet) */
 	r->cur.bytes += r->flushed;
 	memmove(r->pending.p, r->pending.p + r->flushed, r->pending.len - r->flushed);
 	r->pending.len -= r->flushed;
