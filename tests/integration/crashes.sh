@@ -10,7 +10,8 @@
 #     fit the test's time): they take instances and never run them.
 #  b. outpostd killed during a db.backup: the run is interrupted after the
 #     restart, nothing is under the backup's name, and a backup to that
-#     name then succeeds and is whole.
+#     name then succeeds and is whole. A part file in STATE_DIR/backups is
+#     removed by the restart.
 #  c. the agent killed during each hook (instantiate, run, collect, grade,
 #     stop): each hook blocks until the test lets it go, the agent is killed
 #     and started again while it blocks; each hook runs once, and the
@@ -27,6 +28,9 @@ export OUTPOST_WORKER_OFFLINE_AFTER=1h OUTPOST_WORKER_LOST_AFTER=1d OUTPOST_LEAD
 runbook backup '{ "name": "backup", "description": "a backup", "role": "admin",
   "params": [ { "name": "file", "type": "string", "required": true } ],
   "steps": [ { "action": "db.backup", "args": { "path": "'"$WORK"'/bk/{{file}}" } } ] }'
+runbook backup_rel '{ "name": "backup_rel", "description": "a backup", "role": "admin",
+  "params": [ { "name": "file", "type": "string", "required": true } ],
+  "steps": [ { "action": "db.backup", "args": { "path": "{{file}}" } } ] }'
 mkdir -p "$WORK/bk"
 start_server
 # A database big enough that a backup takes many slices (b): a table of 40 MiB,
@@ -114,46 +118,56 @@ note "a: after the restart all $N scheduled"
 # ============================================================================
 # b. A backup.
 # ============================================================================
-_part_seen() {
+# kill_in_backup RUNBOOK DIR PREFIX: starts backups to DIR/PREFIXn.db until one
+# is caught with its part file there and not yet whole, and kills outpostd
+# then; starts it again. Sets RUN (the run killed) and NAME.
+_part_seen() {	# DIR NAME
 	local f
-	for f in "$WORK/bk/$1".part-*; do
+	for f in "$1/$2".part-*; do
 		[ -e "$f" ] && return 0
 	done
 	return 1
 }
-caught=
-for try in 1 2 3 4 5; do
-	name=b$try.db
-	TOKEN=$SERVER_TOKEN start_run backup "{\"params\":{\"file\":\"$name\"}}"
-	run=$RUN_ID
-	deadline=$((SECONDS + 30))
-	until _part_seen "$name" || [ -e "$WORK/bk/$name" ]; do
-		[ "$SECONDS" -lt "$deadline" ] || fail "no part file of $name in 30 s"
-	done
-	crash_server
-	start_server --state-dir "$SERVER_DIR"
-	if [ -e "$WORK/bk/$name" ]; then
-		# Whole before the kill: it must say so, and be whole.
-		TOKEN=$SERVER_TOKEN wait_run "$run" succeeded 10
+kill_in_backup() {
+	local try deadline
+	for try in 1 2 3 4 5; do
+		NAME=$3$try.db
+		TOKEN=$SERVER_TOKEN start_run "$1" "{\"params\":{\"file\":\"$NAME\"}}"
+		RUN=$RUN_ID
+		deadline=$((SECONDS + 30))
+		until _part_seen "$2" "$NAME" || [ -e "$2/$NAME" ]; do
+			[ "$SECONDS" -lt "$deadline" ] || fail "no part file of $NAME in 30 s"
+		done
+		crash_server
+		start_server --state-dir "$SERVER_DIR"
+		[ -e "$2/$NAME" ] || return 0
+		# Whole before the kill: it must say so.
+		TOKEN=$SERVER_TOKEN wait_run "$RUN" succeeded 10
 		note "b: try $try finished before the kill; again"
-		continue
-	fi
-	caught=1
-	break
-done
-[ -n "$caught" ] || fail "in 5 tries the backup was never caught running"
-# The run the kill cut is interrupted, and nothing is under its name.
-TOKEN=$SERVER_TOKEN wait_run "$run" interrupted 10
-[ -e "$WORK/bk/$name" ] && fail "a backup killed half way is under its name"
-note "b: killed during the backup to $name; left: $(cd "$WORK/bk" && echo *)"
+	done
+	fail "in 5 tries the backup was never caught running"
+}
+kill_in_backup backup "$WORK/bk" b
+# The run the kill cut is interrupted, and nothing is under its name. Its
+# part file (a path outside the state directory) is left, under its part name.
+TOKEN=$SERVER_TOKEN wait_run "$RUN" interrupted 10
+[ -e "$WORK/bk/$NAME" ] && fail "a backup killed half way is under its name"
+note "b: killed during the backup to $NAME; left: $(cd "$WORK/bk" && echo *)"
 # The next backup to that name succeeds, and is whole.
-TOKEN=$SERVER_TOKEN start_run backup "{\"params\":{\"file\":\"$name\"}}"
+TOKEN=$SERVER_TOKEN start_run backup "{\"params\":{\"file\":\"$NAME\"}}"
 TOKEN=$SERVER_TOKEN wait_run "$RUN_ID" succeeded 60
-assert_eq ok "$(sqlite3 -readonly "$WORK/bk/$name" 'PRAGMA integrity_check')" "the backup's integrity"
-assert_eq 40 "$(sqlite3 -readonly "$WORK/bk/$name" 'SELECT count(*) FROM pad')" "the pad in the backup"
-assert_eq "$N" "$(sqlite3 -readonly "$WORK/bk/$name" 'SELECT count(*) FROM instances')" \
+assert_eq ok "$(sqlite3 -readonly "$WORK/bk/$NAME" 'PRAGMA integrity_check')" "the backup's integrity"
+assert_eq 40 "$(sqlite3 -readonly "$WORK/bk/$NAME" 'SELECT count(*) FROM pad')" "the pad in the backup"
+assert_eq "$N" "$(sqlite3 -readonly "$WORK/bk/$NAME" 'SELECT count(*) FROM instances')" \
 	"the instances in the backup"
-note "b: the backup after the restart is whole"
+# In the state directory's backups, where only db.backup makes part files, the
+# restart removes what a killed backup left.
+kill_in_backup backup_rel "$SERVER_DIR/backups" r
+TOKEN=$SERVER_TOKEN wait_run "$RUN" interrupted 10
+left=$(cd "$SERVER_DIR/backups" && echo *)
+assert_eq "*" "$left" "what a backup killed in the state directory left there after the restart"
+grep -q '"msg":"backup.part_removed"' "$SERVER_LOG" || fail "no backup.part_removed in the log"
+note "b: the backup after the restart is whole; the state directory's part files removed"
 
 # ============================================================================
 # c. The agent, killed during each hook.
