@@ -18,7 +18,6 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -637,7 +636,7 @@ mark_interrupted(struct store *s, int64_t id, const char *runbook, int is_dry, c
 }
 
 /*
- * NAME is a db.backup's part file, NAME.part-XXXXXX, or the journal SQLite
+ * Whether NAME is a db.backup's part file, PATH.part-XXXXXX, or the journal SQLite
  * kept beside it (-journal): six characters after ".part-", as mkstemp makes.
  */
 static int
