@@ -249,11 +249,33 @@ hold_procs(const char *root)
 	return 0;
 }
 
+/* Are memory, cpu and pids in DIR's cgroup.controllers? -1 with why when not. */
+static int
+has_controllers(const char *dir, const char *what, char *why, size_t n)
+{
+	const char *want[] = { "memory", "cpu", "pids" };
+	char path[PATH_BUF_MAX], buf[512];
+
+	if (path_fmt(path, sizeof(path), "%s/cgroup.controllers", dir) != 0 ||
+	    file_read(path, buf, sizeof(buf)) != 0) {
+		snprintf(why, n, "cgroup v2: %s%.1000s is not a cgroup: %s", what, dir,
+		    strerror(errno));
+		return -1;
+	}
+	for (size_t k = 0; k < 3; k++) {
+		if (!has_word(buf, want[k], " \n")) {
+			snprintf(why, n, "cgroup v2: the %s controller is not delegated to %s%.1000s "
+			    "(cgroup.controllers: %.100s)", want[k], what, dir, buf);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int
 setup_v2(const char *name, const char *root, char *why, size_t n)
 {
-	char own[PATH_BUF_MAX], base[PATH_BUF_MAX], path[PATH_BUF_MAX], buf[512], pid[24];
-	const char *want[] = { "memory", "cpu", "pids" };
+	char own[PATH_BUF_MAX], base[PATH_BUF_MAX], path[PATH_BUF_MAX], pid[24];
 	int is_root;
 
 	/*
@@ -263,20 +285,12 @@ setup_v2(const char *name, const char *root, char *why, size_t n)
 	 * while instances run under the root.
 	 */
 	if (root[0] != '\0') {
-		if (path_fmt(base, sizeof(base), "%s", root) != 0 ||
-		    path_fmt(path, sizeof(path), "%s/cgroup.controllers", base) != 0 ||
-		    file_read(path, buf, sizeof(buf)) != 0) {
-			snprintf(why, n, "cgroup v2: cgroup_root %.1000s is not a cgroup: %s", root,
-			    strerror(errno));
+		if (path_fmt(base, sizeof(base), "%s", root) != 0) {
+			snprintf(why, n, "cgroup v2: cgroup_root is too long");
 			return -1;
 		}
-		for (size_t k = 0; k < 3; k++) {
-			if (!has_word(buf, want[k], " \n")) {
-				snprintf(why, n, "cgroup v2: the %s controller is not delegated to "
-				    "cgroup_root %.1000s (cgroup.controllers: %.100s)", want[k], root, buf);
-				return -1;
-			}
-		}
+		if (has_controllers(base, "cgroup_root ", why, n) != 0)
+			return -1;
 		if (hold_procs(base) != 0) {
 			snprintf(why, n, "cgroup v2: cannot move what cgroup_root %.1000s holds into its "
 			    "leaf hold: %s", root, strerror(errno));
@@ -299,28 +313,14 @@ setup_v2(const char *name, const char *root, char *why, size_t n)
 		if (slash != NULL && strcmp(slash, "/agent") == 0)
 			*slash = '\0';
 	}
-	/*
-	 * A slice is systemd's, never a unit's own: systemd puts a process there
-	 * when its unit's cgroup has controllers enabled (a restart before
-	 * systemd 254 under Delegate=yes without DelegateSubgroup=).
-	 */
+	/* A slice is systemd's, never a unit's own: the agent makes nothing in one. */
 	if (strlen(base) > 6 && strcmp(base + strlen(base) - 6, ".slice") == 0) {
 		snprintf(why, n, "cgroup v2: the agent is in the slice %s, not a cgroup of its own "
-		    "(see DelegateSubgroup= in containment.md)", base);
+		    "(see \"Under systemd\" in containment.md)", base);
 		return -1;
 	}
-	if (path_fmt(path, sizeof(path), "%s/cgroup.controllers", base) != 0 ||
-	    file_read(path, buf, sizeof(buf)) != 0) {
-		snprintf(why, n, "cgroup v2: cannot read %s: %s", path, strerror(errno));
+	if (has_controllers(base, "", why, n) != 0)
 		return -1;
-	}
-	for (size_t k = 0; k < 3; k++) {
-		if (!has_word(buf, want[k], " \n")) {
-			snprintf(why, n, "cgroup v2: the %s controller is not delegated to %s "
-			    "(cgroup.controllers: %.100s)", want[k], base, buf);
-			return -1;
-		}
-	}
 	/* The root cgroup may hold processes beside children with controllers; no other may. */
 	is_root = path_fmt(path, sizeof(path), "%s/cgroup.type", base) == 0 &&
 	    access(path, F_OK) != 0 && errno == ENOENT;
