@@ -72,6 +72,13 @@ events_last_seq(struct store *s)
 	return last_seq;
 }
 
+void
+events_ring_stats(int64_t *count, size_t *bytes)
+{
+	*count = is_loaded ? last_seq - ring_min + 1 : 0;
+	*bytes = ring_bytes;
+}
+
 /*
  * The event as clients receive it, spliced from its parts: data_text is the
  * already-encoded data object, so each event is encoded once. Its summary

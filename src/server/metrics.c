@@ -260,6 +260,8 @@ metrics_render(struct store *s, struct sbuf *o)
 {
 	json_t *ic = instance_counts(s), *wc = worker_counts(s), *v;
 	const char *k;
+	int64_t ring_count;
+	size_t ring_size;
 
 	sbuf_puts(o, "# HELP outpost_instances Instances by state.\n# TYPE outpost_instances gauge\n");
 	json_object_foreach(ic, k, v)
@@ -340,6 +342,12 @@ metrics_render(struct store *s, struct sbuf *o)
 	sbuf_printf(o, "# HELP outpost_events_total Events written (the last sequence number).\n"
 	    "# TYPE outpost_events_total counter\noutpost_events_total %lld\n",
 	    (long long)events_last_seq(s));
+	events_ring_stats(&ring_count, &ring_size);
+	sbuf_printf(o, "# HELP outpost_event_ring_events Events held in memory for readers.\n"
+	    "# TYPE outpost_event_ring_events gauge\noutpost_event_ring_events %lld\n"
+	    "# HELP outpost_event_ring_bytes Bytes of the events held in memory.\n"
+	    "# TYPE outpost_event_ring_bytes gauge\noutpost_event_ring_bytes %zu\n",
+	    (long long)ring_count, ring_size);
 	sbuf_printf(o, "# HELP outpost_ws_clients Websocket event-stream clients connected.\n"
 	    "# TYPE outpost_ws_clients gauge\noutpost_ws_clients %d\n", ws_clients);
 
