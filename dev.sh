@@ -156,8 +156,9 @@ check() {
 		cat "$dir/build.out" >&2
 		return 1
 	fi
-	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	# For make check only (local: the fuzz step and distcheck set their own).
+	local -x ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	local -x UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 	if [ "$which" = plain ]; then
 		{
 			make -C "$dir/tests" check-plain -j"$jobs" &&
