@@ -27,7 +27,7 @@
 
 #include "server.h"
 
-#define MAX_TYPES 16
+#define MAX_TYPES WS_SUB_MAX_TYPES
 #define MAX_MSG (64 * 1024)
 #define WS_BATCH_MAX 256		/* events a writeable callback sends at most */
 #define WS_BATCH_BYTES (256 * 1024)
@@ -98,27 +98,32 @@ refuse(struct ws_client *c, const char *code, const char *field, const char *mes
 	    "message", message, "field", field));
 }
 
-static void
-protocol_error(struct ws_client *c, const char *field, const char *message)
+/*
+ * A client's message, checked whole: 0 with sub filled in (its types
+ * strdup'd: ws_subscribe_free), or -1 with err (code, field, message) and
+ * nothing to free. Nothing here depends on the connection, so the fuzz
+ * harness calls it as the callback does.
+ */
+int
+ws_subscribe_parse(const char *p, size_t len, const struct auth_token *tok,
+    struct ws_subscribe *sub_out, struct op_err *err)
 {
-	refuse(c, "invalid_argument", field, message);
-}
-
-static void
-handle_message(struct ws_client *c)
-{
-	json_t *msg = json_loadb(c->rx.p ? c->rx.p : "", c->rx.len, 0, NULL);
+	json_t *msg = json_loadb(p ? p : "", len, 0, NULL);
 	json_t *sub, *since, *types, *worker;
 	int64_t worker_id = 0;
 	size_t i;
+	int rc = -1;
 
+	memset(sub_out, 0, sizeof(*sub_out));
 	if (msg == NULL || !json_is_object(msg)) {
-		protocol_error(c, "", "messages must be JSON objects such as {\"subscribe\":{\"since\":0}}");
+		op_err_set(err, 400, "invalid_argument", "",
+		    "messages must be JSON objects such as {\"subscribe\":{\"since\":0}}");
 		goto out;
 	}
 	sub = json_object_get(msg, "subscribe");
 	if (!json_is_object(sub)) {
-		protocol_error(c, "subscribe", "the only message a client sends is {\"subscribe\":{...}}");
+		op_err_set(err, 400, "invalid_argument", "subscribe",
+		    "the only message a client sends is {\"subscribe\":{...}}");
 		goto out;
 	}
 	{
@@ -128,7 +133,8 @@ handle_message(struct ws_client *c)
 		json_object_foreach(sub, k, v) {
 			if (strcmp(k, "since") != 0 && strcmp(k, "types") != 0 &&
 			    strcmp(k, "worker") != 0) {
-				protocol_error(c, "subscribe", "a subscribe takes since, types and worker only");
+				op_err_set(err, 400, "invalid_argument", "subscribe",
+				    "a subscribe takes since, types and worker only");
 				goto out;
 			}
 		}
@@ -137,7 +143,6 @@ handle_message(struct ws_client *c)
 	types = json_object_get(sub, "types");
 	worker = json_object_get(sub, "worker");
 	if (worker != NULL && !json_is_null(worker)) {
-		struct op_err err = { 0 };
 		char idbuf[24];
 		const char *ref = idbuf;
 
@@ -148,70 +153,100 @@ handle_message(struct ws_client *c)
 		    json_string_length(worker) <= 63) {
 			ref = json_string_value(worker);
 		} else {
-			protocol_error(c, "subscribe.worker", "worker is a worker's name or id");
+			op_err_set(err, 400, "invalid_argument", "subscribe.worker",
+			    "worker is a worker's name or id");
 			goto out;
 		}
 		/* An agent's own worker only: any other name is refused before it is looked up. */
-		if (c->tok.role == ROLE_AGENT && (json_is_string(worker) ?
-		    http_agent_acts_for(&c->tok, ref, "subscribe.worker", &err) != 0 :
-		    json_integer_value(worker) != c->tok.worker_id)) {
-			if (err.code == NULL)
-				op_err_set(&err, 403, "forbidden", "subscribe.worker", "token %s acts "
-				    "for worker %s only", c->tok.name, c->tok.worker);
-			refuse(c, err.code, err.field, err.message);
+		if (tok->role == ROLE_AGENT && (json_is_string(worker) ?
+		    http_agent_acts_for(tok, ref, "subscribe.worker", err) != 0 :
+		    json_integer_value(worker) != tok->worker_id)) {
+			if (err->code == NULL)
+				op_err_set(err, 403, "forbidden", "subscribe.worker", "token %s acts "
+				    "for worker %s only", tok->name, tok->worker);
 			goto out;
 		}
-		if (worker_resolve(the_app->store, ref, &worker_id, &err) != 0) {
-			protocol_error(c, "subscribe.worker", err.message);
+		if (worker_resolve(the_app->store, ref, &worker_id, err) != 0) {
+			/* Not found, or the store failed: a protocol error either way. */
+			err->http = 400;
+			err->code = "invalid_argument";
+			snprintf(err->field, sizeof(err->field), "%s", "subscribe.worker");
 			goto out;
 		}
-	} else if (c->tok.role == ROLE_AGENT) {
-		protocol_error(c, "subscribe.worker", "an agent's subscription names its worker");
+	} else if (tok->role == ROLE_AGENT) {
+		op_err_set(err, 400, "invalid_argument", "subscribe.worker",
+		    "an agent's subscription names its worker");
 		goto out;
 	}
 	if (since != NULL && (!json_is_integer(since) || json_integer_value(since) < 0)) {
-		protocol_error(c, "subscribe.since", "since must be a sequence number, 0 or more");
+		op_err_set(err, 400, "invalid_argument", "subscribe.since",
+		    "since must be a sequence number, 0 or more");
 		goto out;
 	}
 	if (types != NULL && !json_is_null(types) &&
 	    (!json_is_array(types) || json_array_size(types) > MAX_TYPES)) {
-		protocol_error(c, "subscribe.types", "types must be an array of at most 16 strings");
+		op_err_set(err, 400, "invalid_argument", "subscribe.types",
+		    "types must be an array of at most 16 strings");
 		goto out;
 	}
-	/* All checked before anything changes: a refused subscribe keeps the old one. */
 	if (json_is_array(types)) {
 		json_t *t;
 
 		json_array_foreach(types, i, t) {
 			if (!json_is_string(t) || json_string_length(t) == 0 ||
 			    json_string_length(t) > 47) {
-				protocol_error(c, "subscribe.types", "each type is a string such as "
-				    "\"instance.state\" or \"instance.*\"");
+				op_err_set(err, 400, "invalid_argument", "subscribe.types",
+				    "each type is a string such as \"instance.state\" or \"instance.*\"");
 				goto out;
 			}
 		}
+		json_array_foreach(types, i, t) {
+			sub_out->types[sub_out->ntypes] = strdup(json_string_value(t));
+			if (sub_out->types[sub_out->ntypes] == NULL) {
+				ws_subscribe_free(sub_out);
+				op_err_set(err, 500, "internal", "", "out of memory");
+				goto out;
+			}
+			sub_out->ntypes++;
+		}
+	}
+	sub_out->worker_id = worker_id;
+	sub_out->since = since ? json_integer_value(since) : 0;
+	rc = 0;
+out:
+	json_decref(msg);
+	return rc;
+}
+
+void
+ws_subscribe_free(struct ws_subscribe *sub)
+{
+	for (int k = 0; k < sub->ntypes; k++)
+		free(sub->types[k]);
+	sub->ntypes = 0;
+}
+
+static void
+handle_message(struct ws_client *c)
+{
+	struct ws_subscribe sub;
+	struct op_err err = { 0 };
+
+	if (ws_subscribe_parse(c->rx.p, c->rx.len, &c->tok, &sub, &err) != 0) {
+		/* A refused subscribe keeps the old one. */
+		refuse(c, err.code ? err.code : "internal", err.field, err.message);
+		return;
 	}
 	for (int k = 0; k < c->ntypes; k++)
 		free(c->types[k]);
-	c->ntypes = 0;
-	if (json_is_array(types)) {
-		json_t *t;
-
-		json_array_foreach(types, i, t) {
-			c->types[c->ntypes] = strdup(json_string_value(t));
-			if (c->types[c->ntypes] == NULL)
-				goto out;
-			c->ntypes++;
-		}
-	}
-	c->worker_id = worker_id;
-	c->cursor = since ? json_integer_value(since) : 0;
+	memcpy(c->types, sub.types, sizeof(c->types));
+	c->ntypes = sub.ntypes;
+	c->worker_id = sub.worker_id;
+	c->cursor = sub.since;
 	if (c->cursor > events_last_seq(the_app->store))
 		c->cursor = events_last_seq(the_app->store);
 	c->phase = WS_REPLAY;
 	lws_callback_on_writable(c->wsi);
-out:
-	json_decref(msg);
 }
 
 static int

@@ -209,6 +209,8 @@ int events_append_worker_text(struct store *s, const char *type, const char *kin
 void events_committed(struct store *s);
 void events_rolled_back(struct store *s);
 int64_t events_last_seq(struct store *s);
+/* What the in-memory ring holds now: events and their rendered bytes (for /metrics). */
+void events_ring_stats(int64_t *count, size_t *bytes);
 void events_forget(int64_t upto);
 /* Reads up to max events after `since` matching the filter; returns count or -1. */
 int events_read(struct store *s, int64_t since, const struct event_filter *f,
@@ -880,6 +882,17 @@ void timers_stop(void);
 extern const struct lws_protocols server_protocols[];
 int events_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 void events_ws_wake(void *ctx);
+/* A client's {"subscribe": {...}} message, checked (events_ws.c). */
+#define WS_SUB_MAX_TYPES 16
+struct ws_subscribe {
+	int64_t since;
+	char *types[WS_SUB_MAX_TYPES];
+	int ntypes;
+	int64_t worker_id;		/* 0: every worker's events */
+};
+int ws_subscribe_parse(const char *p, size_t len, const struct auth_token *tok,
+    struct ws_subscribe *sub, struct op_err *err);
+void ws_subscribe_free(struct ws_subscribe *sub);
 void events_shutdown(void);
 void http_cache_clear(void);
 

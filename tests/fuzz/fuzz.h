@@ -19,8 +19,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_WORKER "fz-1"
 
 struct app;
+struct auth_token;
 /* The server, made on the first call; the same one after (state carries over). */
 struct app *fuzz_server(void);
+/* The seeded tokens: the admin's, or the seeded worker's agent's. */
+const struct auth_token *fuzz_token(int is_agent);
 /*
  * One request as the HTTP layer hands it to its route: target is
  * "/path?query" (its bytes up to len, percent-decoded as libwebsockets

@@ -102,6 +102,13 @@ fuzz_server(void)
 	return the_app;
 }
 
+const struct auth_token *
+fuzz_token(int is_agent)
+{
+	fuzz_server();
+	return is_agent ? &agent : &admin;
+}
+
 static int
 hex(int c)
 {
