@@ -2,6 +2,7 @@
  * outpost-top, the terminal dashboard: the types its files share.
  *
  *   main.c    flags, settings, signals, the loop (one poll() through evstream)
+ *   app.c     the helpers all share: status line, pager lines, selection
  *   model.c   the lists: filter, sort, visible order (no curses)
  *   site.c    what the dashboard knows of the site: loading it over HTTP,
  *             applying events, actions (no curses)

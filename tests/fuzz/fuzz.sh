@@ -13,6 +13,7 @@
 #   FUZZ_HARNESSES="a b" only these harnesses
 #   FUZZ_JOBS=N          harnesses run at once (default 1)
 #   FUZZ_CC              the compiler (default clang-14, else clang)
+#   FUZZ_TUI_CFLAGS      flags for outpost-top's files only (ncurses')
 #
 # Called by the Makefile with srcdir, builddir and the flags configure found.
 set -euo pipefail
@@ -32,7 +33,7 @@ mkdir -p "$out/obj" "$out/bin" "$builddir/fuzz-corpus" "$builddir/fuzz-crashes" 
 cflags=(-Wall -Wextra -Wno-unused-parameter -fsanitize=address,undefined
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1
 	-I"$top_builddir" -I"$top_srcdir/src/common" -I"$top_srcdir/src/server"
-	-I"$top_srcdir/src/agent" -I"$srcdir" ${FUZZ_DEP_CFLAGS:-})
+	-I"$top_srcdir/src/agent" -I"$top_srcdir/src/tui" -I"$srcdir" ${FUZZ_DEP_CFLAGS:-})
 defs=(-DSYSCONFDIR='"/etc"' -DDATADIR='"/usr/share"' -DBINDIR='"/usr/bin"'
 	-DWEBDIR='"/usr/share/outpost/web"' -DBOOTSTRAP_CSS='""'
 	-DPKGLIBEXECDIR='"/usr/libexec/outpost"')
@@ -46,11 +47,13 @@ obj() {
 	local o
 	o=$out/obj/$(echo "$1" | sed 's|/|_|g; s|\.c$|.o|')
 	if [ ! -f "$o" ] || [ -n "$(find "$top_srcdir/src/common" "$top_srcdir/src/server" \
-		"$top_srcdir/src/agent" -name '*.[ch]' -newer "$o" 2>/dev/null | head -n 1)" ]; then
+		"$top_srcdir/src/agent" "$top_srcdir/src/tui" -name '*.[ch]' -newer "$o" 2>/dev/null | head -n 1)" ]; then
 		while [ "$(jobs -rp | wc -l)" -ge "$ncpu" ]; do
 			wait -n || true
 		done
-		{ "$cc" -c -fsanitize=fuzzer-no-link "${cflags[@]}" "${defs[@]}" -o "$o.tmp" \
+		# shellcheck disable=SC2046
+		{ "$cc" -c -fsanitize=fuzzer-no-link "${cflags[@]}" "${defs[@]}" \
+			$(case $1 in src/tui/*) echo "${FUZZ_TUI_CFLAGS:-}" ;; esac) -o "$o.tmp" \
 			"$top_srcdir/$1" >&2 && mv "$o.tmp" "$o"; } || touch "$out/obj/FAILED" &
 	fi
 	echo "$o"
@@ -85,9 +88,11 @@ file_template server 8192 -DFUZZ_FILE_TEMPLATE
 file_alerts server 8192 -DFUZZ_FILE_ALERTS
 config server 4096
 parsers server 1024
+ws_subscribe server 2048
 evstream common 8192
 evsummary common 4096
 agent_work agent 16384
+tui_events tui 16384
 LIST
 }
 
@@ -122,6 +127,7 @@ rm -f "$out/obj/FAILED"
 objs_common=$(objs 'src/common/*.c') || exit 1
 objs_server="$(objs 'src/server/*.c') $objs_common" || exit 1
 objs_agent="$(objs 'src/agent/*.c') $objs_common" || exit 1
+objs_tui="$(objs 'src/tui/*.c') $objs_common" || exit 1
 while read -r name kind len flags; do
 	want "$name" || continue
 	# shellcheck disable=SC2086
