@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# The soak: SOAK_MINUTES (30) of a mixed workload on loopback, and whether
+# anything grows without bound or slows down.
+#
+# outpostd runs with a `local` template of 4 to 10 agents (5 slots each) and two
+# definitions whose slots last 10 to 30 s. Against it, locust (soak.py) runs
+# operators reading and writing through the API (pagination included), a
+# burst of 100 concurrent creates every 5 minutes, websocket clients that
+# subscribe, follow and leave, and a runbook a minute (prune-history,
+# recover-stuck-instances as a dry run, check-database, backup-database).
+# Beside it, every CHURN seconds (45) the workers churn, in turn: an agent
+# killed with SIGKILL (the provisioner starts it again), the template scaled
+# to a random count from 4 to 10 (agents started and stopped), a worker
+# cordoned, and uncordoned.
+#
+# Every SAMPLE seconds (60): outpostd's RSS and open fds, the event ring
+# (events, bytes), the database and WAL sizes, instances by state, workers
+# online, websocket clients. Per minute and route: p50, p95 and p99 (soak.py).
+# The summary (stdout, and --out FILE) gives the per-route figures for the
+# whole run, the samples, two plots (gnuplot's text terminal) and the verdicts:
+# p95 of every API route under 50 ms, and no growth of RSS, fds or the ring
+# over the second half of the run beyond 10%.
+#
+#   SOAK_MINUTES=30 SAMPLE=60 CHURN=45 bench/run-soak.sh --out soak.md
+#   SOAK_KEEP=DIR   also keep the raw CSVs in DIR
+#   SOAK_NICE=N     run the soak (outpostd, its agents, locust) at nice N: on a
+#                   machine shared with other work, a negative N (as root) keeps
+#                   the others' builds from being measured as the server's latency
+set -u
+. "$(dirname "$0")/lib.sh"
+
+OUT=$(out_arg "$@")
+SOAK_MINUTES=${SOAK_MINUTES:-30}
+SAMPLE=${SAMPLE:-60}
+CHURN=${CHURN:-45}
+AGENT=${AGENT:-$(cd "$(dirname "$OUTPOSTD")/../agent" 2>/dev/null && pwd)/outpost-agent}
+export SOAK_API_USERS=${SOAK_API_USERS:-20} SOAK_BURST=${SOAK_BURST:-100}
+export SOAK_BURST_EVERY=${SOAK_BURST_EVERY:-300} SOAK_WS_USERS=${SOAK_WS_USERS:-10}
+
+need curl curl
+need jq jq
+need locust python3-locust
+need gnuplot gnuplot-nox
+/usr/bin/python3 -c 'import websocket' 2>/dev/null ||
+	die "python3's websocket module is missing: apt-get install python3-websocket"
+need_outpostd
+[ -x "$AGENT" ] || die "no outpost-agent at $AGENT: build it or set AGENT"
+bench_init
+if [ -n "${SOAK_NICE:-}" ]; then
+	renice -n "$SOAK_NICE" -p $$ >/dev/null || die "cannot renice to $SOAK_NICE"
+fi
+
+kill_agents() {
+	local d
+	kill_under_tmp
+	for d in /proc/[0-9]*; do
+		case $(cat "$d/comm" 2>/dev/null) in
+		outpost-agent | outpost-shim)
+			tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "$BENCH_TMP/" &&
+				kill -KILL "${d#/proc/}" 2>/dev/null ;;
+		esac
+	done
+}
+trap 'kill_agents; bench_cleanup' EXIT
+
+api() {
+	local m=$1 p=$2
+	shift 2
+	curl -s -X "$m" -H "Authorization: Bearer $OP_TOKEN" "$OP_URL$p" ${1:+-d "$1"}
+}
+
+# The server, with the template and the definitions.
+mkdir -p "$BENCH_TMP/templates"
+cat >"$BENCH_TMP/templates/soak.json" <<JSON
+{
+  "description": "the soak's agents, on this host",
+  "capacity": { "cpu": 8, "memory_mb": 8192, "slots": 5 },
+  "min": 4, "max": 10, "cooldown": "20s", "idle_timeout": "2m",
+  "provisioner": { "type": "local", "agent": "$AGENT", "heartbeat": "5s" }
+}
+JSON
+OP_STATE=$BENCH_TMP/soak
+mkdir -p "$OP_STATE"
+: >"$BENCH_TMP/empty.conf"
+server_exec "$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$OP_STATE" --config "$BENCH_TMP/empty.conf" \
+	--template-dir "$BENCH_TMP/templates" --runbook-dir "$TOP_DIR/runbooks" \
+	--log-format json --log-level info >"$OP_STATE/outpostd.log" 2>&1 &
+OP_PID=$!
+BENCH_PIDS="$BENCH_PIDS $OP_PID"
+OP_URL=""
+for _ in $(seq 1 100); do
+	OP_URL=$(sed -n 's/.*"msg":"outpostd.listening".*"url":"\([^"]*\)".*/\1/p' \
+		"$OP_STATE/outpostd.log" | head -n 1)
+	[ -n "$OP_URL" ] && curl -fs "$OP_URL/readyz" >/dev/null 2>&1 && break
+	kill -0 "$OP_PID" 2>/dev/null || break
+	sleep 0.1
+done
+curl -fs "$OP_URL/readyz" >/dev/null 2>&1 || { cat "$OP_STATE/outpostd.log" >&2; die "outpostd did not start"; }
+OP_TOKEN=$(cat "$OP_STATE/admin.token") || die "no admin token"
+for d in soak:reschedule soak-exam:fail; do
+	api POST /api/v1/definitions "{\"name\":\"${d%%:*}\",\"resources\":{\"cpu\":1,\"memory_mb\":64},
+\"hooks\":{\"instantiate\":[\"sh\",\"-c\",\"echo ready > status\"],
+\"run\":[\"sh\",\"-c\",\"while :; do sleep 5; done\"],
+\"collect\":[\"sh\",\"-c\",\"date > done.txt\"],
+\"grade\":[\"sh\",\"-c\",\"echo '{\\\"score\\\": 1}'\"],
+\"stop\":[\"sh\",\"-c\",\"rm -f status\"]},
+\"max_duration\":\"1h\",\"on_worker_loss\":\"${d#*:}\"}" | jq -e .name >/dev/null ||
+		die "could not make the definition ${d%%:*}"
+done
+for _ in $(seq 1 300); do
+	n=$(api GET "/api/v1/workers?health=online&limit=100" | jq '.items | length')
+	[ "${n:-0}" -ge 4 ] && break
+	sleep 0.2
+done
+[ "${n:-0}" -ge 4 ] || die "only ${n:-0} of 4 agents came online"
+
+metric() { awk -v m="$1" '$1 == m { print $2; exit }' "$BENCH_TMP/metrics"; }
+sample() {
+	local t=$1 rss fds db wal
+	curl -s "$OP_URL/metrics" >"$BENCH_TMP/metrics"
+	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$OP_PID/status" 2>/dev/null)
+	fds=$(ls "/proc/$OP_PID/fd" 2>/dev/null | wc -l)
+	db=$(stat -c %s "$OP_STATE/outpost.db" 2>/dev/null || echo 0)
+	wal=$(stat -c %s "$OP_STATE/outpost.db-wal" 2>/dev/null || echo 0)
+	printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$t" "$rss" "$fds" \
+		"$(metric outpost_event_ring_events)" "$(metric outpost_event_ring_bytes)" "$db" "$wal" \
+		"$(metric 'outpost_instances{state="pending"}')" \
+		"$(metric 'outpost_instances{state="running"}')" \
+		"$(awk '/^outpost_instances\{/ { n += $2 } END { print n + 0 }' "$BENCH_TMP/metrics")" \
+		"$(metric 'outpost_workers_health{health="online"}')" "$(metric outpost_ws_clients)" \
+		"$(metric outpost_events_total)" "$(cut -d' ' -f1 /proc/loadavg)" >>"$BENCH_TMP/samples.csv"
+}
+
+churn() {
+	local turn=0 ids pid cordoned=""
+	while :; do
+		sleep "$CHURN"
+		case $((turn % 4)) in
+		0)
+			pid=$(for d in /proc/[0-9]*; do
+				[ "$(cat "$d/comm" 2>/dev/null)" = outpost-agent ] &&
+					tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "$OP_STATE/" &&
+					echo "${d#/proc/}"
+			done | shuf -n 1)
+			[ -n "$pid" ] && kill -KILL "$pid" && echo "$(date +%s) kill -9 agent $pid" ;;
+		1)
+			n=$(shuf -i 4-10 -n 1)
+			api POST /api/v1/templates/soak/scale "{\"count\":$n}" >/dev/null &&
+				echo "$(date +%s) scale to $n" ;;
+		2)
+			cordoned=$(api GET "/api/v1/workers?state=ready&limit=100" | jq -r '.items[].id' | shuf -n 1)
+			[ -n "$cordoned" ] && api POST "/api/v1/workers/$cordoned/cordon" >/dev/null &&
+				echo "$(date +%s) cordon $cordoned" ;;
+		3)
+			[ -n "$cordoned" ] && api POST "/api/v1/workers/$cordoned/uncordon" >/dev/null &&
+				echo "$(date +%s) uncordon $cordoned" ;;
+		esac
+		turn=$((turn + 1))
+	done
+}
+
+echo "t,rss_kb,fds,ring_events,ring_bytes,db_bytes,wal_bytes,pending,running,instances,workers_online,ws_clients,events_total,load1" \
+	>"$BENCH_TMP/samples.csv"
+t0=$(date +%s)
+sample 0
+churn >"$BENCH_TMP/churn.log" 2>&1 &
+CHURN_PID=$!
+BENCH_PIDS="$BENCH_PIDS $CHURN_PID"
+users=$((SOAK_API_USERS + SOAK_BURST + SOAK_WS_USERS + 1))
+say "soak: $SOAK_MINUTES minutes, $users locust users, outpostd $OP_URL (pid $OP_PID)"
+(cd "$BENCH_TMP" && OUTPOST_TOKEN=$OP_TOKEN SOAK_LATENCY=$BENCH_TMP/latency.csv \
+	exec locust -f "$BENCH_DIR/soak.py" --headless --only-summary --loglevel ERROR \
+	-u "$users" -r 50 -t "${SOAK_MINUTES}m" --stop-timeout 10 --host "$OP_URL" \
+	>"$BENCH_TMP/locust.log" 2>&1) &
+LOCUST_PID=$!
+BENCH_PIDS="$BENCH_PIDS $LOCUST_PID"
+next=$((t0 + SAMPLE))
+while kill -0 "$LOCUST_PID" 2>/dev/null; do
+	if [ "$(date +%s)" -ge "$next" ]; then
+		sample $((next - t0))
+		say "soak: $(((next - t0) / 60)) min, $(tail -n 1 "$BENCH_TMP/samples.csv")"
+		next=$((next + SAMPLE))
+	fi
+	sleep 1
+done
+wait "$LOCUST_PID"
+sample "$(($(date +%s) - t0))"
+kill "$CHURN_PID" 2>/dev/null
+kill -0 "$OP_PID" 2>/dev/null || die "outpostd died during the soak (see its log)"
+curl -s "$OP_URL/metrics" >"$BENCH_TMP/metrics"
+[ -s "$BENCH_TMP/latency.csv.total" ] || { cat "$BENCH_TMP/locust.log" >&2; die "locust wrote no figures"; }
+if [ -n "${SOAK_KEEP:-}" ]; then
+	mkdir -p "$SOAK_KEEP"
+	cp "$BENCH_TMP"/samples.csv "$BENCH_TMP"/latency.csv "$BENCH_TMP"/latency.csv.total \
+		"$BENCH_TMP"/latency.csv.failures "$BENCH_TMP"/churn.log "$BENCH_TMP"/metrics "$SOAK_KEEP"/
+fi
+
+# The verdicts. Growth: the last sample against the one at the middle of the run.
+S=$BENCH_TMP/samples.csv
+growth() {
+	awk -F, -v c="$1" 'NR > 1 { v[NR - 1] = $c } END { n = NR - 1; m = int((n + 1) / 2);
+		if (v[m] > 0) printf "%.0f%%", (v[n] - v[m]) * 100 / v[m]; else print "n/a" }' "$S"
+}
+grown() {
+	awk -F, -v c="$1" 'NR > 1 { v[NR - 1] = $c } END { n = NR - 1; m = int((n + 1) / 2);
+		exit !(v[m] > 0 && v[n] > v[m] * 1.10) }' "$S"
+}
+slow=$(awk -F, 'NR > 1 && $1 !~ /^WS/ && $5 >= 50 { printf "%s%s (%s ms)", n++ ? ", " : "", $1, $5 }' \
+	"$BENCH_TMP/latency.csv.total")
+fails=$(awk -F, 'NR > 1 { n += $3 } END { print n + 0 }' "$BENCH_TMP/latency.csv.total")
+reqs=$(awk -F, 'NR > 1 { n += $2 } END { print n + 0 }' "$BENCH_TMP/latency.csv.total")
+
+export BENCH_TMP
+# The plots: RSS and the ring over time; p95 per minute of the busiest routes.
+awk -F, 'NR > 1 { printf "%.1f %.1f %.2f\n", $1 / 60, $2 / 1024, $5 / 1048576 }' "$S" >"$BENCH_TMP/mem.dat"
+awk -F, 'NR > 1 && ($2 == "GET /api/v1/instances?limit=50" || $2 == "POST /api/v1/instances") {
+	print $1 + 0.5, $6 > (ENVIRON["BENCH_TMP"] "/p95-" ($2 ~ /^GET/ ? "list" : "create") ".dat") }' \
+	"$BENCH_TMP/latency.csv"
+# hist_pct METRICS: per route (and the loop's lag), the upper bound of the
+# bucket in which p50, p95 and p99 fall.
+hist_pct() {
+	awk '
+	/^outpost_http_request_duration_seconds_bucket\{/ || /^outpost_loop_lag_seconds_bucket\{/ {
+		r = "(the loop held)"
+		if (match($1, /route="[^"]*"/)) r = substr($1, RSTART + 7, RLENGTH - 8)
+		match($1, /le="[^"]*"/); le = substr($1, RSTART + 4, RLENGTH - 5)
+		if (!(r in n)) order[++k] = r
+		n[r]++; les[r, n[r]] = le; cum[r, n[r]] = $2
+	}
+	function at(r, p,   i, total) {
+		total = cum[r, n[r]]
+		for (i = 1; i <= n[r]; i++)
+			if (cum[r, i] >= total * p) return les[r, i] == "+Inf" ? "∞" : les[r, i] * 1000
+	}
+	END {
+		for (j = 1; j <= k; j++) {
+			r = order[j]
+			if (cum[r, n[r]] == 0) continue
+			printf "| `%s` | %d | %s | %s | %s |\n", r, cum[r, n[r]], at(r, 0.5), at(r, 0.95), at(r, 0.99)
+		}
+	}' "$1"
+}
+plot() {
+	gnuplot -e "set terminal dumb 78 20; set key top left; set xlabel 'minute';
+		$1" 2>/dev/null | sed 's/[[:space:]]*$//'
+}
+{
+	echo "### Soak: $SOAK_MINUTES minutes ($(date -u +%Y-%m-%d), $(nproc) cores)"
+	echo
+	echo "$reqs requests, $fails failed; $(grep -c . "$BENCH_TMP/churn.log") churn actions" \
+		"($(grep -c 'kill -9' "$BENCH_TMP/churn.log") agents killed);" \
+		"$(awk -F, 'END { print $13 }' "$S") events written."
+	echo
+	echo "| route | requests | failed | p50 ms | p95 ms | p99 ms | max ms |"
+	echo "|---|---|---|---|---|---|---|"
+	awk -F, 'NR > 1 { printf "| `%s` | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' \
+		"$BENCH_TMP/latency.csv.total"
+	echo
+	echo "Inside outpostd, from its own histograms at the end (the bucket each percentile falls"
+	echo "in: the time from a request's parse to its answer, and how long the loop was held):"
+	echo
+	echo "| route | requests | p50 ≤ ms | p95 ≤ ms | p99 ≤ ms |"
+	echo "|---|---|---|---|---|"
+	hist_pct "$BENCH_TMP/metrics"
+	echo
+	echo "Failures, by route and reason:"
+	echo
+	if [ -s "$BENCH_TMP/latency.csv.failures" ]; then
+		sed 's/^\([0-9]*\)\t\([^\t]*\)\t\(.*\)$/- \1 × `\2`: \3/' "$BENCH_TMP/latency.csv.failures"
+	else
+		echo "- none"
+	fi
+	echo
+	echo "Samples (outpostd; sizes in KiB):"
+	echo
+	echo "| min | RSS | fds | ring events | ring KiB | db KiB | wal KiB | pending | running | instances | workers online | ws clients | load |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	awk -F, 'NR > 1 { printf "| %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %s |\n",
+		$1 / 60, $2, $3, $4, $5 / 1024, $6 / 1024, $7 / 1024, $8, $9, $10, $11, $12, $14 }' "$S"
+	echo
+	echo '```'
+	plot "set ylabel 'MiB'; plot '$BENCH_TMP/mem.dat' using 1:2 with lines title 'outpostd RSS',
+		'' using 1:3 with lines title 'event ring'"
+	echo '```'
+	echo
+	echo '```'
+	plot "set ylabel 'p95 ms'; plot '$BENCH_TMP/p95-list.dat' with lines title 'GET instances?limit=50',
+		'$BENCH_TMP/p95-create.dat' with lines title 'POST instances'"
+	echo '```'
+	echo
+	echo "Second half of the run, last sample against the middle one: RSS $(growth 2)," \
+		"fds $(growth 3), ring bytes $(growth 5), db $(growth 6)."
+	echo
+	if [ -z "$slow" ]; then
+		echo "- p95 under 50 ms on every API route: **met**"
+	else
+		echo "- p95 under 50 ms on every API route: **not met**: $slow"
+	fi
+	v=met
+	for c in 2 3 5; do grown "$c" && v="not met"; done
+	echo "- RSS, fds and the ring grow less than 10% over the second half: **$v**"
+} | tee ${OUT:+"$OUT"}
