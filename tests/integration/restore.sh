@@ -5,7 +5,8 @@
 #  c. with the server stopped, it keeps the database aside (outpost.db.before-restore-STAMP)
 #     and installs the backup, mode 0600; the server started again holds the backup's data
 #     (a definition made after the backup is gone, the one before is there), and its token;
-#  d. the restore drill on the installed backup passes; on a damaged one it fails (exit 1).
+#  d. the restore drill on the installed backup passes; on a damaged one it fails (exit 1);
+#  e. the shipped runbook restore-drill runs it, on the newest backup, and passes.
 . "$(dirname "$0")/lib.sh"
 
 command -v sqlite3 >/dev/null || { echo "SKIP: restore needs sqlite3" >&2; exit 77; }
@@ -81,4 +82,16 @@ assert_eq 1 "$?" "the drill on a damaged file: exit code"
 assert_contains "verdict: FAILED" "$(cat "$WORK/d.out")" "the drill on a damaged file"
 [ -z "$(ls "$WORK/tmp")" ] || fail "the drill left $(ls "$WORK/tmp")"
 note "d: the drill ok"
+
+# ============================================================================
+# e. The shipped runbook restore-drill: outpostd restore-drill as its program.
+# ============================================================================
+mkdir -p "$WORK/runbooks"
+cp "$top_srcdir/runbooks/restore-drill.json" "$WORK/runbooks/"
+PATH=$(dirname "$OUTPOSTD"):$PATH TMPDIR=$WORK/tmp start_server --state-dir "$SERVER_DIR"
+start_run restore-drill '{}'
+wait_run "$RUN_ID" succeeded 120
+assert_contains "verdict: passed" "$(run_output "$RUN_ID")" "the restore-drill runbook's output"
+[ -z "$(ls "$WORK/tmp")" ] || fail "the drill left $(ls "$WORK/tmp")"
+note "e: the restore-drill runbook ok"
 exit 0
