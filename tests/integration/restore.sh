@@ -1,6 +1,7 @@
 #!/bin/sh
 # outpostd restore FILE:
-#  a. refused while the server runs (exit 3), nothing changed;
+#  a. refused while the server runs (exit 3), nothing changed; a second outpostd on the
+#     same state directory does not start (exit 1);
 #  b. a file that is not a good backup is refused (exit 4), nothing changed;
 #  c. with the server stopped, it keeps the database aside (outpost.db.before-restore-STAMP)
 #     and installs the backup, mode 0600; the server started again holds the backup's data
@@ -29,6 +30,14 @@ assert_eq 3 "$?" "restore while the server runs: exit code"
 assert_contains "running" "$(cat "$WORK/r.out")" "restore while the server runs"
 api_ok 200 GET /api/v1/definitions/after
 ls "$SERVER_DIR" | grep -q before-restore && fail "a refused restore moved the database aside"
+# Nor does a second server start on the same state directory (it holds outpostd.lock).
+"$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$SERVER_DIR" --log-format json \
+	--template-dir "$WORK/templates" >"$WORK/second.log" 2>&1 &
+second=$!
+track_pid "$second"
+wait_exit "$second" 20
+assert_eq 1 "$EXIT_RC" "a second outpostd on the same state directory: exit code"
+assert_contains "another outpostd runs" "$(cat "$WORK/second.log")" "the second outpostd"
 note "a: refused while running ok"
 stop_server
 
