@@ -11,7 +11,7 @@
 #include "server.h"
 
 /* The pages a slice of a copy takes: a few milliseconds of the loop. */
-#define BACKUP_PAGES 512
+#define BACKUP_PAGES 128
 
 struct backup_job;
 

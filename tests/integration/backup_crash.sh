@@ -4,7 +4,7 @@
 # slices; once the part file of a scheduled backup is there, the server is killed. Then no
 # file is under that backup's name and it has no manifest; every backup name in the
 # directory has its manifest and verifies; the next start removes the part files
-# (backup.part_removed) and the schedule goes on.
+# (backup.part_removed) and the schedule goes on; a backup asked for while one runs is 409.
 . "$(dirname "$0")/lib.sh"
 
 command -v sqlite3 >/dev/null || { echo "SKIP: backup_crash needs sqlite3" >&2; exit 77; }
@@ -58,6 +58,16 @@ start_server --state-dir "$SERVER_DIR" --backup-dir "$BK" --backup-interval 1h
 wait_for 20 "the part files removed" eval '! ls "$BK" | grep -q part'
 grep -q '"msg":"backup.part_removed"' "$SERVER_LOG" || fail "no backup.part_removed logged"
 wait_for 60 "a backup after the start" grep -q '"msg":"backup.succeeded"' "$SERVER_LOG"
+# One at a time: a second asked for while one runs (40 MiB: many slices) is 409.
+api_ok 202 POST /api/v1/backups
+first=$(jbody -r .name)
+api_ok 409 POST /api/v1/backups
+assert_eq backup_running "$(jbody -r .error.code)" "a second backup's refusal"
+_done() {
+	api GET /api/v1/backups
+	[ "$(jbody -r '.last_success.name')" = "$first" ]
+}
+wait_for 60 "the backup asked for to succeed" _done
 stop_server
 assert_eq 0 "$EXIT_RC" "outpostd's exit"
 exit 0
