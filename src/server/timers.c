@@ -25,9 +25,10 @@
  * and the scheduler never takes more than a third of the loop, however busy
  * the site is. A pass's own commit does not kick another.
  *
- * A restore drill's server (the drill setting) runs none of the scaler, the
- * clock, the alert rules or the backups: the copy it serves must not act on
- * the world (provisioners, runbooks) nor change what the drill counts.
+ * A restore drill's server (the drill setting) runs none of the health
+ * checks, the scaler (scaler_tick() refuses its kicks too), the clock, the
+ * alert rules or the backups: the copy it serves must not act on the world
+ * (provisioners, runbooks) nor change what the drill counts.
  *
  * This file speaks lws timers and nothing else; the work is the domain's.
  * It also hands the loop to children.c (the SIGCHLD wake-up and its timer of
@@ -183,10 +184,10 @@ timers_start(struct app *a)
 	children_start(a->lws);
 	lag_due = lws_now_usecs() + LAG_PERIOD_US;
 	lws_sul_schedule(a->lws, 0, &lag_sul, lag_run, LAG_PERIOD_US);
-	lws_sul_schedule(a->lws, 0, &health_sul, health_run, LWS_US_PER_SEC);
 	queue_pass(now_ms());
 	if (a->cfg.drill)
 		return;
+	lws_sul_schedule(a->lws, 0, &health_sul, health_run, LWS_US_PER_SEC);
 	lws_sul_schedule(a->lws, 0, &scale_sul, scale_run, 200 * LWS_US_PER_MS);
 	lws_sul_schedule(a->lws, 0, &life_sul, life_run, LIFECYCLE_US);
 	lws_sul_schedule(a->lws, 0, &alert_sul, alert_run, ALERT_US);

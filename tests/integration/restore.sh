@@ -7,7 +7,9 @@
 #     and installs the backup, mode 0600; the server started again holds the backup's data
 #     (a definition made after the backup is gone, the one before is there), and its token;
 #  d. the restore drill on the installed backup passes; on a damaged one it fails (exit 1);
-#  e. the shipped runbook restore-drill runs it, on the newest backup, and passes.
+#  e. the shipped runbook restore-drill runs it, on the newest backup, and passes;
+#  f. the drill's server (drill = true) starts no provisioner's program for a template
+#     that asks for a worker; a server without it does (so the check can fail).
 . "$(dirname "$0")/lib.sh"
 
 command -v sqlite3 >/dev/null || { echo "SKIP: restore needs sqlite3" >&2; exit 77; }
@@ -103,4 +105,24 @@ wait_run "$RUN_ID" succeeded 120
 assert_contains "verdict: passed" "$(run_output "$RUN_ID")" "the restore-drill runbook's output"
 [ -z "$(ls "$WORK/tmp")" ] || fail "the drill left $(ls "$WORK/tmp")"
 note "e: the restore-drill runbook ok"
+stop_server
+
+# ============================================================================
+# f. A drill's server acts on nothing: a copy whose template asks for a worker
+#    starts no provisioner's program with drill = true; without it, it does.
+# ============================================================================
+printf '#!/bin/sh\ntouch "%s/agent-started.$$"\nexec sleep 30\n' "$WORK" >"$WORK/fake-agent"
+chmod 755 "$WORK/fake-agent"
+mkdir -p "$WORK/ftemplates"
+printf '{ "capacity": { "cpu": 1, "memory_mb": 64, "slots": 1 }, "min": 1, "max": 1,
+  "provisioner": { "type": "local", "agent": "%s" } }\n' "$WORK/fake-agent" \
+	>"$WORK/ftemplates/lab.json"
+start_server --state-dir "$WORK/f-drill" --template-dir "$WORK/ftemplates" --drill true
+sleep 3
+ls "$WORK" | grep -q agent-started && fail "a drill's server started a provisioner's program"
+stop_server
+start_server --state-dir "$WORK/f-site" --template-dir "$WORK/ftemplates"
+wait_for 20 "the site's server to start its agent" eval 'ls "$WORK" | grep -q agent-started'
+stop_server
+note "f: a drill's server starts nothing ok"
 exit 0
