@@ -10,7 +10,9 @@
 #     manifest's SHA-256) and a file whose pages are damaged (integrity_check); the API
 #     refuses names that leave backup_dir (400), unknown ones (404), a viewer (403);
 #  d. the backup_stale alert rule fires when no good backup is as new as it asks, and
-#     resolves after outpost backup create.
+#     resolves after outpost backup create;
+#  e. backup_at makes the backup none was made for at the start, and reckons the next at
+#     that local time; bad backup settings are refused, naming the setting (exit 2).
 . "$(dirname "$0")/lib.sh"
 
 command -v sqlite3 >/dev/null || { echo "SKIP: backup_schedule needs sqlite3" >&2; exit 77; }
@@ -143,4 +145,33 @@ _resolved() {
 }
 wait_for 15 "backup-stale to resolve" _resolved
 note "d: backup_stale ok"
+stop_server
+
+# ============================================================================
+# e. backup_at: a daily time; none made yet is made at the start. Bad settings.
+# ============================================================================
+mkdir -p "$WORK/daily"
+start_server --state-dir "$SERVER_DIR" --backup-dir "$WORK/daily" --backup-at 03:30
+wait_for 30 "the missed daily backup at the start" grep -q '"msg":"backup.succeeded"' "$SERVER_LOG"
+api_ok 200 GET /api/v1/backups
+assert_eq "03:30" "$(jbody -r .schedule.at)" "the schedule's time"
+next=$(date -d "$(jbody -r .schedule.next_at)" +%s) || fail "next_at: $(jbody -r .schedule.next_at)"
+[ "$next" -gt "$(date +%s)" ] && [ "$next" -le "$(( $(date +%s) + 86400 ))" ] ||
+	fail "the next daily backup is not within a day: $(jbody -r .schedule.next_at)"
+assert_eq "03:30" "$(date -d "@$next" +%H:%M)" "the next daily backup's local time"
+stop_server
+for bad in "--backup-at 25:00:backup_at" "--backup-at 3h:backup_at" \
+	"--backup-interval 10ms:backup_interval" "--backup-keep -1:backup_keep" \
+	"--backup-dir relative/dir:backup_dir" "--drill yes:drill"; do
+	flag=${bad%%:*}
+	"$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$WORK/never" $flag >"$WORK/bad.out" 2>&1
+	assert_eq 2 "$?" "outpostd $flag: exit code"
+	assert_contains "${bad##*:}" "$(cat "$WORK/bad.out")" "outpostd $flag"
+done
+"$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$WORK/never" --backup-at 03:30 \
+	--backup-interval 1h >"$WORK/bad.out" 2>&1
+assert_eq 2 "$?" "both schedules: exit code"
+assert_contains "set one" "$(cat "$WORK/bad.out")" "both schedules"
+[ ! -e "$WORK/never/outpost.db" ] || fail "a refused setting made a database"
+note "e: backup_at and bad settings ok"
 exit 0
