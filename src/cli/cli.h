@@ -73,6 +73,7 @@ extern const struct cmd_entry cmd_template_entries[];
 extern const struct cmd_entry cmd_runbook_entries[];
 extern const struct cmd_entry cmd_run_entries[];
 extern const struct cmd_entry cmd_alert_entries[];
+extern const struct cmd_entry cmd_backup_entries[];
 
 /* ---- cli.c ---- */
 

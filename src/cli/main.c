@@ -25,6 +25,7 @@ static const struct cmd_noun nouns[] = {
 	{ "alert", "alert rules over the site's state, and which fire now", cmd_alert_entries, 0 },
 	{ "events", "the event log, live with --follow", cmd_events_entries, 1 },
 	{ "token", "API tokens", cmd_token_entries, 0 },
+	{ "backup", "the server's backups: list, make one now, check one", cmd_backup_entries, 0 },
 	{ NULL, NULL, NULL, 0 }
 };
 

@@ -14,15 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server.h"
+#include "backup.h"
 
 #define ALERT_MAX_RULES 64
 
 enum cond_type { C_WORKER_LOST, C_INSTANCES_STUCK, C_PENDING_UNPLACED, C_FREE_BELOW,
-	C_DB_FULL };
+	C_DB_FULL, C_BACKUP_STALE };
 
 static const char *const cond_names[] = { "worker_lost", "instances_stuck", "pending_unplaced",
-	"free_capacity_below", "db_full", NULL };
+	"free_capacity_below", "db_full", "backup_stale", NULL };
 
 /* What each condition's facts are called, for the runbook's parameters. */
 static const char *const cond_vars[][5] = {
@@ -31,6 +31,7 @@ static const char *const cond_vars[][5] = {
 	[C_PENDING_UNPLACED] = { "count", "instance", "older_than", NULL },
 	[C_FREE_BELOW] = { "resource", "free", "threshold", NULL },
 	[C_DB_FULL] = { "reason", NULL },
+	[C_BACKUP_STALE] = { "last", "age", NULL },
 };
 
 struct rule {
@@ -39,7 +40,7 @@ struct rule {
 	enum cond_type type;
 	char tmpl[64];		/* worker_lost: only this template's workers ("": any) */
 	char state[24];		/* instances_stuck */
-	int64_t for_ms;		/* instances_stuck, pending_unplaced */
+	int64_t for_ms;		/* instances_stuck, pending_unplaced; backup_stale (0: the schedule's) */
 	char resource[16];	/* free_capacity_below: cpu, memory_mb or slots */
 	int64_t threshold;
 	char runbook[NAME_MAX_LEN + 1];	/* "": none */
@@ -130,7 +131,7 @@ parse_rule(json_t *in, const char *prefix, struct rule *r, struct op_err *err)
 	if (cond_names[k] == NULL) {
 		snprintf(f, sizeof(f), "%s.type", cp);
 		op_err_set(err, 400, "invalid_argument", f, "%s must be worker_lost, instances_stuck, "
-		    "pending_unplaced, free_capacity_below or db_full", f);
+		    "pending_unplaced, free_capacity_below, db_full or backup_stale", f);
 		return -1;
 	}
 	r->type = (enum cond_type)k;
@@ -168,6 +169,10 @@ parse_rule(json_t *in, const char *prefix, struct rule *r, struct op_err *err)
 		snprintf(r->resource, sizeof(r->resource), "%s", s);
 		break;
 	case C_DB_FULL:		/* no field: the store says */
+		break;
+	case C_BACKUP_STALE:	/* "for": how old; by default what the schedule allows */
+		if (jsonv_duration(c, cp, "for", 0, 1000, 3650LL * 86400000, &r->for_ms, err) != 0)
+			return -1;
 		break;
 	}
 	r->params = json_object_get(in, "params");
@@ -420,6 +425,31 @@ check(struct app *a, struct rule *r, int64_t now, json_t **facts)
 		*facts = json_pack("{s:s}", "reason", why);
 		snprintf(r->message, sizeof(r->message), "the database's disk is full (%s): writes "
 		    "fail", why);
+		return 1;
+	}
+	case C_BACKUP_STALE: {
+		/*
+		 * No query: the last good backup (backup_sched.c, read from backup_dir
+		 * at start); none yet counts from the server's start.
+		 */
+		int64_t allowed = r->for_ms > 0 ? r->for_ms : backup_allowed_age_ms(&a->cfg);
+		int64_t last = backup_last_success_ms(), from = last > 0 ? last : a->started_at;
+		char at[40];
+
+		if (allowed == 0 || now - from <= allowed)
+			return 0;
+		duration_format(now - from, d, sizeof(d));
+		if (last > 0)
+			time_format_ms(last, at, sizeof(at), 0);
+		else
+			snprintf(at, sizeof(at), "never");
+		*facts = json_pack("{s:s, s:s}", "last", at, "age", d);
+		if (last > 0)
+			snprintf(r->message, sizeof(r->message), "the last good backup is %s old (%s), "
+			    "older than the schedule allows", d, at);
+		else
+			snprintf(r->message, sizeof(r->message), "no good backup in backup_dir, %s "
+			    "after the server started", d);
 		return 1;
 	}
 	}

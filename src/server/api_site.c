@@ -12,7 +12,7 @@
 #include <assert.h>
 #include <string.h>
 
-#include "server.h"
+#include "backup.h"
 
 /* Bytes of the capacity query with the holding states written in. */
 #define SITE_SQL_MAX 1024
@@ -131,6 +131,16 @@ site(struct req *rq, struct resp *rs)
 	    "alerts", "rules", (json_int_t)json_array_size(alerts), "firing", (json_int_t)firing);
 	json_decref(wc);
 	json_decref(alerts);
+	/* The last backups' times: the age the dashboards show is counted by them. */
+	if (out != NULL) {
+		json_t *b = backup_status(rq->app);
+
+		json_object_set_new(out, "backup", json_pack("{s:O, s:O, s:b}",
+		    "last_success", json_object_get(b, "last_success"),
+		    "last_failure", json_object_get(b, "last_failure"),
+		    "scheduled", rq->app->cfg.backup_interval_ms > 0 || rq->app->cfg.backup_at >= 0));
+		json_decref(b);
+	}
 	if (out == NULL) {
 		op_err_set(&err, 500, "internal", "", "out of memory");
 		return resp_error(rs, &err);

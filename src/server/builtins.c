@@ -21,10 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server.h"
+#include "backup.h"
 
 #define PRUNE_BATCH 2000	/* rows a slice of a prune deletes */
-#define BACKUP_PAGES 512	/* pages a slice of a backup copies */
 
 struct barg {
 	const char *name;
@@ -485,21 +484,14 @@ db:
 }
 
 struct backup_state {
-	sqlite3 *dst;
-	sqlite3_backup *b;
+	struct backup_job *job;
 	char path[PATH_BUF_MAX];
-	char part[PATH_BUF_MAX];	/* path.part-XXXXXX, ours alone */
 };
 
 static void
-backup_end(struct bctx *c, struct backup_state *bs, int is_ok)
+backup_end(struct bctx *c, struct backup_state *bs)
 {
-	if (bs->b != NULL)
-		sqlite3_backup_finish(bs->b);
-	if (bs->dst != NULL)
-		sqlite3_close(bs->dst);
-	if (!is_ok)
-		unlink(bs->part);
+	backup_job_free(bs->job);
 	free(bs);
 	c->state = NULL;
 }
@@ -555,13 +547,11 @@ backup_path_is_contained(struct bctx *c, const char *p)
 }
 
 /*
- * SQLite's online backup into a file: path, or backups/outpost-TIME.db in the
- * state directory; a relative path is taken in that directory. Written to a
- * file of its own, PATH.part-XXXXXX (made with O_EXCL: two backups to one
- * path never share it), and linked to PATH once whole, so a file under the
- * name is a whole backup. Never replaces a file: link() fails on an existing
- * name, with no window between a check and the write as stat() and rename()
- * had.
+ * A backup (backup.c's job: SQLite's online backup, then its check) into a
+ * file: path, or backups/outpost-TIME.db in the state directory; a relative
+ * path is taken in that directory. The job writes PATH.part-XXXXXX and links
+ * it to PATH, beside its manifest PATH.json, only once it is whole and
+ * checked; it never replaces a file.
  */
 static int
 b_backup(struct bctx *c)
@@ -569,24 +559,23 @@ b_backup(struct bctx *c)
 	struct backup_state *bs = c->state;
 	struct store *s = c->app->store;
 	int64_t psize, pages;
+	char why[PATH_MSG_BUF];
 	int rc;
 
 	if (bs != NULL && c->is_cancelled) {
-		backup_end(c, bs, 0);
+		backup_end(c, bs);
 		return -1;
 	}
 	if (bs == NULL) {
 		const char *p = arg_str(c, "path");
-		char dir[PATH_BUF_MAX], parent[sizeof(bs->path)], stamp[40];
+		char dir[PATH_BUF_MAX], stamp[40];
 		struct stat sb;
-		int fd;
+		int n;
 
 		if (p != NULL && !backup_path_is_contained(c, p))
 			return -1;
 		if ((bs = c->state = calloc(1, sizeof(*bs))) == NULL)
 			return -1;
-		int n;
-
 		snprintf(dir, sizeof(dir), "%s/backups", c->app->cfg.state_dir);
 		if (p == NULL || *p == '\0') {
 			time_format_ms(now_ms(), stamp, sizeof(stamp), 0);
@@ -600,102 +589,51 @@ b_backup(struct bctx *c)
 			n = snprintf(bs->path, sizeof(bs->path), "%s/%s", dir, p);
 		}
 		/* A path too long is refused, never cut into another file's name. */
-		if (n < 0 || (size_t)n >= sizeof(bs->path) ||
-		    (size_t)snprintf(bs->part, sizeof(bs->part), "%s.part-XXXXXX", bs->path) >=
-		    sizeof(bs->part)) {
+		if (n < 0 || (size_t)n >= sizeof(bs->path) - sizeof(".json.part-XXXXXX")) {
 			say(c, "the backup's path is longer than %zu bytes",
-			    sizeof(bs->part) - sizeof(".part-XXXXXX"));
-			free(bs);
-			c->state = NULL;
+			    sizeof(bs->path) - sizeof(".json.part-XXXXXX") - 1);
+			backup_end(c, bs);
 			return -1;
 		}
 		pages = db_pages(s, &psize);
 		if (stat(bs->path, &sb) == 0) {
 			say(c, "%s exists: a backup never replaces a file; name another path",
 			    bs->path);
-			free(bs);
-			c->state = NULL;
+			backup_end(c, bs);
 			return -1;
 		}
 		if (c->is_dry) {
-			say(c, "would back up the database (%lld pages, %lld KiB) to %s",
-			    (long long)pages, (long long)(pages * psize / 1024), bs->path);
-			free(bs);
-			c->state = NULL;
+			say(c, "would back up the database (%lld pages, %lld KiB) to %s, then check "
+			    "the copy", (long long)pages, (long long)(pages * psize / 1024), bs->path);
+			backup_end(c, bs);
 			return 0;
 		}
-		/* Its directory is made as needed, only readable by us: it holds the site. */
-		snprintf(parent, sizeof(parent), "%s", bs->path);
-		*strrchr(parent, '/') = '\0';
-		if (parent[0] != '\0' && mkdir_p(parent, 0700) != 0) {
-			say(c, "cannot make %s: %s", parent, strerror(errno));
-			free(bs);
-			c->state = NULL;
-			return -1;
-		}
-		if ((fd = mkstemp(bs->part)) < 0) {
-			say(c, "cannot make %s: %s", bs->part, strerror(errno));
-			free(bs);
-			c->state = NULL;
-			return -1;
-		}
-		close(fd);	/* an empty file: SQLite takes it for an empty database */
-		if (sqlite3_open_v2(bs->part, &bs->dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-		    NULL) != SQLITE_OK || (bs->b = sqlite3_backup_init(bs->dst, "main", store_db(s),
-		    "main")) == NULL) {
-			say(c, "cannot write %s: %s", bs->part, bs->dst ? sqlite3_errmsg(bs->dst) :
-			    "cannot open");
-			backup_end(c, bs, 0);
+		if ((bs->job = backup_job_start(s, bs->path, why, sizeof(why))) == NULL) {
+			say(c, "%s", why);
+			backup_end(c, bs);
 			return -1;
 		}
 	}
-	rc = sqlite3_backup_step(bs->b, BACKUP_PAGES);
-	if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+	rc = backup_job_step(bs->job, why, sizeof(why));
+	if (rc == 1)
 		return 1;
-	if (rc != SQLITE_DONE) {
-		say(c, "the backup failed: %s", sqlite3_errstr(rc));
-		backup_end(c, bs, 0);
+	if (rc != 0) {
+		say(c, "%s", why);
+		backup_end(c, bs);
 		return -1;
 	}
-	pages = sqlite3_backup_pagecount(bs->b);
-	sqlite3_backup_finish(bs->b);
-	bs->b = NULL;
-	rc = sqlite3_close(bs->dst);
-	bs->dst = NULL;
-	if (rc != SQLITE_OK) {
-		say(c, "cannot finish %s: %s", bs->path, sqlite3_errstr(rc));
-		backup_end(c, bs, 0);
-		return -1;
-	}
-	if (link(bs->part, bs->path) != 0) {
-		if (errno == EEXIST)
-			say(c, "%s exists (made while the backup ran): a backup never replaces a "
-			    "file; name another path", bs->path);
-		else
-			say(c, "cannot finish %s: %s", bs->path, strerror(errno));
-		backup_end(c, bs, 0);
-		return -1;
-	}
-	unlink(bs->part);	/* the backup is under its name now */
 	{
-		char dir[PATH_BUF_MAX];
-		char *slash;
-		int fd;
+		json_t *m = backup_job_manifest(bs->job);
 
-		snprintf(dir, sizeof(dir), "%s", bs->path);
-		slash = strrchr(dir, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			if ((fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY)) >= 0) {
-				fsync(fd);
-				close(fd);
-			}
-		}
+		say(c, "backed up the database (%lld KiB, schema version %lld, last event %lld) to %s",
+		    (long long)(json_integer_value(json_object_get(m, "size_bytes")) / 1024),
+		    (long long)json_integer_value(json_object_get(m, "schema_version")),
+		    (long long)json_integer_value(json_object_get(m, "event_seq")), bs->path);
+		say(c, "checked the copy: integrity_check ok, every table's rows and the last event "
+		    "as in the database; SHA-256 %s, in %s.json",
+		    json_string_value(json_object_get(m, "sha256")), bs->path);
 	}
-	db_pages(s, &psize);
-	say(c, "backed up the database (%lld pages, %lld KiB) to %s", (long long)pages,
-	    (long long)(pages * psize / 1024), bs->path);
-	backup_end(c, bs, 1);
+	backup_end(c, bs);
 	return 0;
 }
 

@@ -15,7 +15,8 @@ const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"public_url", "runbook_dir", "alerts_file", "web_dir", "bootstrap_css", "session_ttl",
 	"tls_listen", "tls_cert", "tls_key", "trusted_proxies",
 	"api_program_provisioners", "max_connections", "max_connections_per_address",
-	"body_timeout", "db_max_size_mb", NULL };
+	"body_timeout", "db_max_size_mb", "backup_dir", "backup_interval", "backup_at",
+	"backup_keep", "backup_max_age", "drill", NULL };
 
 void
 server_config_defaults(struct server_config *c)
@@ -56,6 +57,8 @@ server_config_defaults(struct server_config *c)
 	c->max_connections = 1024;
 	c->max_connections_per_address = 256;
 	c->body_timeout_ms = 30000;
+	c->backup_at = -1;
+	c->backup_keep = 7;
 }
 
 /* Settings that make sense only together. Returns 0, or -1 with err. */
@@ -77,6 +80,10 @@ server_config_check(const struct server_config *c, char *err, size_t errlen)
 	if (c->tls_port >= 0 && c->tls_port == c->listen_port && c->tls_port != 0 &&
 	    strcmp(c->tls_host, c->listen_host) == 0) {
 		snprintf(err, errlen, "tls_listen and listen must not be the same address");
+		return -1;
+	}
+	if (c->backup_interval_ms > 0 && c->backup_at >= 0) {
+		snprintf(err, errlen, "backup_interval and backup_at are two schedules: set one");
 		return -1;
 	}
 	return 0;
@@ -260,6 +267,59 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 			    "16777216 (megabytes)");
 			return -1;
 		}
+	} else if (strcmp(key, "backup_dir") == 0) {
+		/* "": STATE_DIR/backups. A backup's name and its suffixes must fit after it. */
+		if (strlen(v) >= sizeof(c->backup_dir) - 320 || (*v != '\0' && *v != '/')) {
+			snprintf(err, errlen, "backup_dir must be an absolute path under %zu bytes, or "
+			    "empty (STATE_DIR/backups)", sizeof(c->backup_dir) - 320);
+			return -1;
+		}
+		snprintf(c->backup_dir, sizeof(c->backup_dir), "%s", v);
+		while (strlen(c->backup_dir) > 1 && c->backup_dir[strlen(c->backup_dir) - 1] == '/')
+			c->backup_dir[strlen(c->backup_dir) - 1] = '\0';
+	} else if (strcmp(key, "backup_interval") == 0) {
+		if (strcmp(v, "0") == 0 || *v == '\0') {
+			c->backup_interval_ms = 0;
+			return 0;
+		}
+		return set_duration(key, v, 1000, 30 * 86400000LL, &c->backup_interval_ms, err,
+		    errlen);
+	} else if (strcmp(key, "backup_at") == 0) {
+		int64_t h, m;
+		char hh[3] = "", mm[3] = "";
+
+		if (*v == '\0') {
+			c->backup_at = -1;
+			return 0;
+		}
+		if (strlen(v) == 5 && v[2] == ':') {
+			memcpy(hh, v, 2);
+			memcpy(mm, v + 3, 2);
+		}
+		if (parse_int64(hh, 0, 23, &h) != 0 || parse_int64(mm, 0, 59, &m) != 0) {
+			snprintf(err, errlen, "backup_at must be a local time of day HH:MM, such as "
+			    "\"03:30\", or empty for none");
+			return -1;
+		}
+		c->backup_at = (int)(h * 60 + m);
+	} else if (strcmp(key, "backup_keep") == 0) {
+		if (parse_int64(v, 0, 100000, &c->backup_keep) != 0) {
+			snprintf(err, errlen, "backup_keep must be an integer from 0 (no limit) to 100000");
+			return -1;
+		}
+	} else if (strcmp(key, "backup_max_age") == 0) {
+		if (strcmp(v, "0") == 0) {
+			c->backup_max_age_ms = 0;
+			return 0;
+		}
+		return set_duration(key, v, 1000, 3650 * 86400000LL, &c->backup_max_age_ms, err,
+		    errlen);
+	} else if (strcmp(key, "drill") == 0) {
+		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
+			snprintf(err, errlen, "drill must be true or false");
+			return -1;
+		}
+		c->drill = v[0] == 't';
 	} else if (strcmp(key, "tls_listen") == 0) {
 		if (*v == '\0') {
 			c->tls_port = -1;	/* none */

@@ -71,6 +71,7 @@ const struct route *const http_route_tables[] = {
 	api_templates_routes,
 	api_runbooks_routes,
 	api_session_routes,
+	api_backups_routes,
 	NULL,
 };
 

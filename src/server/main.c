@@ -22,7 +22,7 @@
 #endif
 
 #include "confread.h"
-#include "server.h"
+#include "backup.h"
 
 struct app *the_app;
 
@@ -57,11 +57,14 @@ usage(FILE *f)
 	    "  --api-program-provisioners true|false\n"
 	    "                          may PUT /api/v1/templates name programs to run\n"
 	    "                          here (default false: only template files may)\n"
+	    "  --backup-interval D, --backup-at HH:MM, --backup-dir DIR, --backup-keep N,\n"
+	    "  --backup-max-age D      scheduled backups (default: none)\n"
 	    "  --version               print the version and exit\n"
 	    "  --help                  print this and exit\n"
 	    "\n"
 	    "Every setting is also a config file key and an OUTPOST_* variable (listen,\n"
 	    "OUTPOST_LISTEN); flags win over variables, variables over the file.\n"
+	    "outpostd restore FILE and outpostd restore-drill [FILE]: see --help of each.\n"
 	    "Signals: SIGTERM finishes requests in flight and exits 0; SIGHUP reloads the config,\n"
 	    "the templates, the runbooks and the alert rules.\n"
 	    "See outpostd(8).\n");
@@ -204,6 +207,10 @@ reload(struct app *a)
 	a->cfg.max_connections_per_address = c.max_connections_per_address;
 	a->cfg.body_timeout_ms = c.body_timeout_ms;
 	a->cfg.db_max_size_mb = c.db_max_size_mb;
+	a->cfg.backup_interval_ms = c.backup_interval_ms;	/* backup_dir changes on restart */
+	a->cfg.backup_at = c.backup_at;
+	a->cfg.backup_keep = c.backup_keep;
+	a->cfg.backup_max_age_ms = c.backup_max_age_ms;
 	store_set_max_size(a->store, a->cfg.db_max_size_mb);
 	if (templates_load_dir(a->store, a->cfg.template_dir, 0, err, sizeof(err)) != 0)
 		log_error("config.reload", "error", err, "outcome", "the other templates loaded", NULL);
@@ -333,6 +340,9 @@ main(int argc, char **argv)
 	int rc = 1;
 
 	log_set_program("outpostd");
+	/* Subcommands on backups (restore.c), with the server's settings. */
+	if (argc > 1 && (strcmp(argv[1], "restore") == 0 || strcmp(argv[1], "restore-drill") == 0))
+		return restore_main(argc - 1, argv + 1);
 	switch (config_parse_flags(argc, argv, "outpostd", server_config_keys, &flags)) {
 	case CONFIG_FLAGS_HELP:
 		usage(stdout);
@@ -369,11 +379,11 @@ main(int argc, char **argv)
 		    app.cfg.state_dir, strerror(errno));
 		return 1;
 	}
-	if (state_dir_tighten(app.cfg.state_dir) != 0)
+	if (state_dir_tighten(app.cfg.state_dir) != 0 || state_dir_lock(app.cfg.state_dir) != 0)
 		return 1;
 	snprintf(path, sizeof(path), "%s/outpost.db", app.cfg.state_dir);
 	app.store = store_open(path, &oerr);
-	if (app.store == NULL || store_migrate(app.store, store_latest_version(), &oerr) != 0) {
+	if (app.store == NULL || backup_migrate(app.store, &app.cfg, &oerr) != 0) {
 		fprintf(stderr, "outpostd: %s\n", oerr.message);
 		goto out;
 	}

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server.h"
+#include "backup.h"
 
 static const double buckets[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 	0.5, 1, 2.5 };
@@ -363,6 +363,7 @@ metrics_render(struct store *s, struct sbuf *o)
 	runs_metrics(s, o);
 	alerts_metrics(o);
 	store_metrics(s, o);
+	backup_metrics(o);
 	{
 		json_t *warm = pools_warm_counts(s);
 

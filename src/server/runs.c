@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "runs.h"
+#include "backup.h"
 
 static struct app *app;
 static struct run *runs;
@@ -635,55 +636,6 @@ mark_interrupted(struct store *s, int64_t id, const char *runbook, int is_dry, c
 	return run_event(s, id, runbook, run_status_name(RUN_INTERRUPTED), is_dry, "system", why);
 }
 
-/*
- * Whether NAME is a db.backup's part file, PATH.part-XXXXXX, or the journal SQLite
- * kept beside it (-journal): six characters after ".part-", as mkstemp makes.
- */
-static int
-is_backup_part(const char *name)
-{
-	const char *p = strstr(name, ".part-");
-	size_t n;
-
-	if (p == NULL || p == name)
-		return 0;
-	n = strlen(p + sizeof(".part-") - 1);
-	return n == 6 || (n == 6 + sizeof("-journal") - 1 &&
-	    strcmp(p + sizeof(".part-") - 1 + 6, "-journal") == 0);
-}
-
-/*
- * The part files of the backups a dead server left in STATE_DIR/backups
- * (only db.backup writes those names there, and no backup runs before the
- * loop starts). They were never linked to their names, so no one took them
- * for backups; they are removed so that they do not fill the disk. A part
- * file elsewhere (a runbook's absolute path) is left: its run is interrupted.
- */
-static void
-remove_backup_parts(const char *state_dir)
-{
-	char dir[PATH_SETTING_MAX + sizeof("/backups")];
-	struct dirent *e;
-	DIR *d;
-	int fd;
-
-	snprintf(dir, sizeof(dir), "%s/backups", state_dir);
-	if ((d = opendir(dir)) == NULL)
-		return;
-	fd = dirfd(d);
-	while ((e = readdir(d)) != NULL) {
-		if (!is_backup_part(e->d_name))
-			continue;
-		if (unlinkat(fd, e->d_name, 0) == 0)
-			log_warn("backup.part_removed", "file", e->d_name, "detail",
-			    "a backup the server was killed in: never whole", NULL);
-		else
-			log_warn("backup.part_removed", "file", e->d_name, "error",
-			    strerror(errno), NULL);
-	}
-	closedir(d);
-}
-
 int
 runs_recover(struct app *a)
 {
@@ -691,11 +643,16 @@ runs_recover(struct app *a)
 	sqlite3_stmt *st = store_stmt(s, "SELECT id, runbook, dry_run, token_id, child_ref FROM runs "
 	    "WHERE status = 'running'");
 	struct left { int64_t id, token; int is_dry; char runbook[NAME_MAX_LEN + 1]; } *l = NULL;
+	char dir[PATH_BUF_MAX];
 	size_t n = 0, cap = 0;
 	int rc = 0;
 
 	app = a;
-	remove_backup_parts(a->cfg.state_dir);
+	if (a->cfg.drill)
+		return 0;	/* a restore drill's copy: its runs' programs are not ours */
+	/* The part files of the backups a dead server left (backup.c), never whole. */
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/backups", a->cfg.state_dir) < sizeof(dir))
+		backup_remove_parts(dir);
 	if (st == NULL)
 		return -1;
 	while (sqlite3_step(st) == SQLITE_ROW) {

@@ -763,7 +763,8 @@ scaler_tick(struct app *a, int64_t now)
 	struct wrow *w = NULL;
 	size_t nt = 0, nw = 0;
 
-	if (in_tick || a->is_draining)
+	/* A restore drill's server provisions and retires nothing: its templates are a copy's. */
+	if (in_tick || a->is_draining || a->cfg.drill)
 		return;
 	in_tick = 1;
 	/* What the last tick queued and has not made yet is decided again, from the rows. */

@@ -79,6 +79,13 @@ struct server_config {
 	int64_t max_connections_per_address;	/* open at once from one client address */
 	int64_t body_timeout_ms;	/* a request's body must be whole this long after its headers */
 	int64_t db_max_size_mb;		/* the database's cap (PRAGMA max_page_count); 0: none */
+	/* backups (backup.c) */
+	char backup_dir[PATH_SETTING_MAX];	/* "": STATE_DIR/backups */
+	int64_t backup_interval_ms;	/* a backup this often; 0: none (or backup_at) */
+	int backup_at;			/* the daily one's minute after local midnight; -1: none */
+	int64_t backup_keep;		/* the schedule's backups kept; 0: no count limit */
+	int64_t backup_max_age_ms;	/* the schedule's older ones removed; 0: no age limit */
+	int drill;	/* a restore drill's server: no scaler, clock, alerts, backups, run recovery */
 };
 
 void server_config_defaults(struct server_config *c);
@@ -373,6 +380,7 @@ extern const struct route api_templates_routes[];
 extern const struct route api_runbooks_routes[];
 extern const struct route api_session_routes[];
 extern const struct route api_site_routes[];
+extern const struct route api_backups_routes[];
 /* All of them, in the order they are searched (http.c), ending with NULL. */
 extern const struct route *const http_route_tables[];
 /*

@@ -9,6 +9,7 @@
  *   scaler     every second (and 100 ms after a kick, scaler.c): templates'
  *              workers, provisioners, the autoscaler;
  *   alerts     every two seconds: the alert rules;
+ *   backups    once a second: a scheduled backup that is due (backup_sched.c);
  *   lag        every LAG_PERIOD_MS: how late it fires is how long the loop was
  *              held (outpost_loop_lag_seconds), since nothing else delays it.
  *
@@ -24,11 +25,16 @@
  * and the scheduler never takes more than a third of the loop, however busy
  * the site is. A pass's own commit does not kick another.
  *
+ * A restore drill's server (the drill setting) runs none of the health
+ * checks, the scaler (scaler_tick() refuses its kicks too), the clock, the
+ * alert rules or the backups: the copy it serves must not act on the world
+ * (provisioners, runbooks) nor change what the drill counts.
+ *
  * This file speaks lws timers and nothing else; the work is the domain's.
  * It also hands the loop to children.c (the SIGCHLD wake-up and its timer of
  * signals due) and takes it back, since both end with the timers.
  */
-#include "server.h"
+#include "backup.h"
 
 #define LIFECYCLE_US (250 * LWS_US_PER_MS)
 #define PASS_MIN_GAP_MS 20
@@ -36,6 +42,7 @@
 
 static struct app *app;
 static lws_sorted_usec_list_t health_sul, sched_sul, life_sul, scale_sul, alert_sul, lag_sul;
+static lws_sorted_usec_list_t backup_sul;
 static lws_usec_t lag_due;	/* when the lag timer should fire (monotonic, lws's clock) */
 static int64_t sched_at;	/* when the queued pass runs; 0: none queued */
 static int64_t sched_gap_ms = PASS_MIN_GAP_MS;
@@ -149,6 +156,13 @@ alert_run(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(app->lws, 0, sul, alert_run, ALERT_US);
 }
 
+static void
+backup_run(lws_sorted_usec_list_t *sul)
+{
+	backup_tick(app, now_ms());
+	lws_sul_schedule(app->lws, 0, sul, backup_run, LWS_US_PER_SEC);
+}
+
 /*
  * The loop's own lag: a timer that does nothing is late only by what held
  * the loop (a callback that ran long, a slow commit) or by the host. O(1).
@@ -170,11 +184,14 @@ timers_start(struct app *a)
 	children_start(a->lws);
 	lag_due = lws_now_usecs() + LAG_PERIOD_US;
 	lws_sul_schedule(a->lws, 0, &lag_sul, lag_run, LAG_PERIOD_US);
-	lws_sul_schedule(a->lws, 0, &scale_sul, scale_run, 200 * LWS_US_PER_MS);
+	queue_pass(now_ms());
+	if (a->cfg.drill)
+		return;
 	lws_sul_schedule(a->lws, 0, &health_sul, health_run, LWS_US_PER_SEC);
+	lws_sul_schedule(a->lws, 0, &scale_sul, scale_run, 200 * LWS_US_PER_MS);
 	lws_sul_schedule(a->lws, 0, &life_sul, life_run, LIFECYCLE_US);
 	lws_sul_schedule(a->lws, 0, &alert_sul, alert_run, ALERT_US);
-	queue_pass(now_ms());
+	lws_sul_schedule(a->lws, 0, &backup_sul, backup_run, 100 * LWS_US_PER_MS);
 }
 
 void
@@ -188,6 +205,8 @@ timers_stop(void)
 	lws_sul_cancel(&scale_sul);
 	lws_sul_cancel(&alert_sul);
 	lws_sul_cancel(&lag_sul);
+	lws_sul_cancel(&backup_sul);
+	backup_stop();		/* a backup in flight: its part file removed */
 	children_stop();	/* before the context goes: no timer of its own is left in it */
 	sched_at = 0;
 	app = NULL;

@@ -195,6 +195,35 @@ draw_title(struct app *a)
 	attr_off(A_REVERSE, NULL);
 }
 
+/*
+ * The last good backup's age ("backup 3h ago"), red when the last one failed
+ * or a schedule has made none; nothing from a server that says nothing.
+ */
+static void
+draw_backup(struct app *a, int *x)
+{
+	json_t *ok = json_object_get(a->backup, "last_success");
+	json_t *bad = json_object_get(a->backup, "last_failure");
+	const char *ok_at = json_string_value(json_object_get(ok, "at"));
+	const char *bad_at = json_string_value(json_object_get(bad, "at"));
+	int64_t t = 0;
+	char buf[64], d[32];
+	int is_bad;
+
+	if (!json_is_object(a->backup))
+		return;
+	is_bad = (bad_at != NULL && (ok_at == NULL || strcmp(bad_at, ok_at) > 0)) ||
+	    (ok_at == NULL && json_is_true(json_object_get(a->backup, "scheduled")));
+	if (ok_at != NULL && time_parse_rfc3339(ok_at, &t) == 0)
+		snprintf(buf, sizeof(buf), "backup %s ago%s", duration_format(now_ms() > t ?
+		    (now_ms() - t) / 1000 * 1000 : 0, d, sizeof(d)), is_bad ? ", last failed" : "");
+	else
+		snprintf(buf, sizeof(buf), "backup none%s", is_bad && bad_at ? ", last failed" : "");
+	snprintf(d, sizeof(d), " %s ", g->sep);
+	put(2, x, d, A_NORMAL);
+	put(2, x, buf, is_bad ? color_attr(ANSI_RED, 1) | (has_color ? 0 : A_REVERSE) : A_NORMAL);
+}
+
 static void
 draw_glance(struct app *a)
 {
@@ -269,6 +298,7 @@ draw_glance(struct app *a)
 	snprintf(buf, sizeof(buf), "alerts %zu firing", firing);
 	put(2, &x, buf, firing > 0 ? color_attr(ANSI_RED, 1) | (has_color ? 0 : A_REVERSE) :
 	    A_NORMAL);
+	draw_backup(a, &x);
 }
 
 static void

@@ -484,6 +484,7 @@ out:
 	pager_close(a);
 	form_close(a);
 	json_decref(a->alerts);
+	json_decref(a->backup);
 	views_free(a);
 	free(a);
 	return rc;

@@ -196,6 +196,12 @@ site_reload_alerts(struct app *a)
 	json_decref(a->alerts);
 	a->alerts = json_incref(json_object_get(r, "items"));
 	json_decref(r);
+	/* The last backups, for the header: a server without them leaves none. */
+	if ((r = site_get(a, "/api/v1/site")) != NULL) {
+		json_decref(a->backup);
+		a->backup = json_incref(json_object_get(r, "backup"));
+		json_decref(r);
+	}
 	a->needs_redraw = 1;
 	return 0;
 }
@@ -361,7 +367,7 @@ site_on_event(struct app *a, json_t *ev)
 		make_due(&a->due_templates, now);
 		make_due(&a->due_workers, now);
 	}
-	if (is_type(type, "alert."))
+	if (is_type(type, "alert.") || is_type(type, "backup."))
 		make_due(&a->due_alerts, now);
 	if (strcmp(type, "runbook.run") == 0) {
 		char path[64];

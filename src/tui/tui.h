@@ -130,6 +130,7 @@ struct app {
 	int is_viewer;		/* read-only */
 	char role[16];
 	json_t *alerts;		/* GET /api/v1/alerts items, or NULL */
+	json_t *backup;		/* GET /api/v1/site's backup (the last ones), or NULL */
 	/* The header's counts, made again only when their list changed. */
 	size_t inst_counts[INST_STATE_COUNT];
 	size_t worker_counts[WORKER_STATE_COUNT];

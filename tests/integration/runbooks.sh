@@ -184,5 +184,5 @@ shipped=$(cd "$top_srcdir/runbooks" && ls -- *.json | sed 's/\.json$//' | sort |
 assert_eq "$shipped" "$(jbody '[.items[].name] | sort | join(" ")')" "the shipped runbooks, loaded"
 ! grep -q '"runbook.load"' "$SERVER_LOG" || fail "a shipped runbook was refused: $(grep runbook.load "$SERVER_LOG")"
 api_ok 200 GET /api/v1/alerts
-assert_eq 5 "$(jbody '.items | length')" "the example alert rules, loaded"
+assert_eq 6 "$(jbody '.items | length')" "the example alert rules, loaded"
 exit 0

@@ -16,6 +16,7 @@ export default {
     const workerBody = h('tbody');
     const capacity = h('p', { class: 'small', 'aria-live': 'polite', dataset: { capacity: '' } });
     const alertList = h('ul', { class: 'list-group', 'aria-live': 'polite' });
+    const backup = h('p', { class: 'small mt-2', 'aria-live': 'polite', dataset: { backup: '' } });
     const recent = h('ul', { class: 'list-group list-group-flush event-list', role: 'log', 'aria-label': 'Recent events' });
 
     append(root, 
@@ -33,7 +34,7 @@ export default {
                 h('th', { scope: 'col' }, 'Memory (MB)'), h('th', { scope: 'col' }, 'Slots'))),
               workerBody)))),
         h('section', { class: 'col-12 col-xl-5', 'aria-labelledby': 'dash-alerts' },
-          h('h2', { class: 'h5', id: 'dash-alerts' }, 'Alerts firing'), alertList,
+          h('h2', { class: 'h5', id: 'dash-alerts' }, 'Alerts firing'), alertList, backup,
           h('h2', { class: 'h5 mt-4', id: 'dash-events' }, 'Recent events'),
           recent)));
 
@@ -57,6 +58,22 @@ export default {
       const use = (k) => `${t.allocated[k]} / ${t.capacity[k]}`;
       replace(capacity, `${t.workers} of ${known} workers take instances; in use: `
         + `cpu ${use('cpu')}, memory ${use('memory_mb')} MB, slots ${use('slots')}.`);
+      showBackup(site.backup);
+    }
+
+    // The last good backup and its age; a failure after it, or none on a schedule, in red.
+    function showBackup(b) {
+      if (!b) { replace(backup); return; }
+      const ok = b.last_success, bad = b.last_failure;
+      const failed = (bad && (!ok || bad.at > ok.at)) || (!ok && b.scheduled);
+      const age = (at) => {
+        const s = Math.max(0, Math.round((Date.now() - Date.parse(at)) / 1000));
+        return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min`
+          : s < 172800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} days`;
+      };
+      backup.className = `small mt-2${failed ? ' text-danger' : ''}`;
+      replace(backup, ok ? `Last backup ${age(ok.at)} ago (${fmtTime(ok.at)}).` : 'No backup yet.',
+        bad && failed ? ` The last one failed: ${bad.reason}` : '');
     }
 
     async function loadWorkers() {
@@ -97,6 +114,7 @@ export default {
       onEvent(ev) {
         if (ev.type.startsWith('instance.') || ev.type.startsWith('worker.') || ev.type === 'scaling.action') { reSite(); reWorkers(); }
         if (ev.type.startsWith('alert.')) reAlerts();
+        if (ev.type.startsWith('backup.')) reSite();
         if (ev.seq <= recentSeq) return; // the page read holds it
         recent.prepend(eventRow(ev));
         while (recent.children.length > 15) recent.lastChild.remove();
