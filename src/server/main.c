@@ -36,6 +36,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: outpostd [options]\n"
+	    "       outpostd token create --role ROLE --name NAME [--state-dir DIR] [--config FILE]\n"
 	    "\n"
 	    "The Outpost server: the REST API and event stream of one site.\n"
 	    "\n"
@@ -57,6 +58,8 @@ usage(FILE *f)
 	    "  --api-program-provisioners true|false\n"
 	    "                          may PUT /api/v1/templates name programs to run\n"
 	    "                          here (default false: only template files may)\n"
+	    "  --check                 say what a start would find (settings, the database,\n"
+	    "                          a running server, migrations to run), changing nothing\n"
 	    "  --version               print the version and exit\n"
 	    "  --help                  print this and exit\n"
 	    "\n"
@@ -81,26 +84,7 @@ on_signal(int sig)
 static int
 load_config(struct server_config *c, char *err, size_t errlen)
 {
-	const char *path = flags.config;
-	int is_optional = 0;
-	char def[900];
-
-	server_config_defaults(c);
-	if (path == NULL)
-		path = getenv("OUTPOST_CONFIG");
-	if (path == NULL) {
-		snprintf(def, sizeof(def), "%s/outpost/outpostd.conf", SYSCONFDIR);
-		path = def;
-		is_optional = 1;
-	}
-	snprintf(c->config_path, sizeof(c->config_path), "%s", path);
-	if (config_load_file(path, is_optional, server_config_set, c, err, errlen) != 0)
-		return -1;
-	if (config_load_env(server_config_keys, server_config_set, c, err, errlen) != 0)
-		return -1;
-	if (config_apply_flags(&flags, server_config_set, c, err, errlen) != 0)
-		return -1;
-	return server_config_check(c, err, errlen);
+	return server_config_load(&flags, c, err, errlen);
 }
 
 static void
@@ -330,9 +314,12 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	struct rlimit rl;
 	int64_t deadline = 0;
-	int rc = 1;
+	int rc = 1, is_check;
 
 	log_set_program("outpostd");
+	if (argc > 1 && strcmp(argv[1], "token") == 0)
+		return token_cmd(argc - 1, argv + 1);	/* tokencmd.c */
+	is_check = check_flag_take(&argc, argv);	/* check.c */
 	switch (config_parse_flags(argc, argv, "outpostd", server_config_keys, &flags)) {
 	case CONFIG_FLAGS_HELP:
 		usage(stdout);
@@ -354,6 +341,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "outpostd: %s\n", err);
 		return 2;
 	}
+	if (is_check)
+		return check_run(&app.cfg);
 	log_setup(app.cfg.log_format, app.cfg.log_level);
 	if (app.cfg.rate_burst == 0)
 		app.cfg.rate_burst = app.cfg.rate_limit * 2;
@@ -369,7 +358,7 @@ main(int argc, char **argv)
 		    app.cfg.state_dir, strerror(errno));
 		return 1;
 	}
-	if (state_dir_tighten(app.cfg.state_dir) != 0)
+	if (state_dir_tighten(app.cfg.state_dir) != 0 || state_lock_take(app.cfg.state_dir) != 0)
 		return 1;
 	snprintf(path, sizeof(path), "%s/outpost.db", app.cfg.state_dir);
 	app.store = store_open(path, &oerr);

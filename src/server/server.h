@@ -87,6 +87,16 @@ int server_config_set(void *ctx, const char *key, const char *value, char *err, 
 extern const char *const server_config_keys[];
 int listen_parse(const char *s, char *host, size_t hostlen, int *port);
 int server_config_check(const struct server_config *c, char *err, size_t errlen);
+struct config_flags;
+int server_config_load(const struct config_flags *flags, struct server_config *c, char *err,
+    size_t errlen);
+
+/* ---- the state directory's lock and outpostd --check (check.c); token create (tokencmd.c) */
+int state_lock_take(const char *dir);
+long state_lock_holder(const char *dir);
+int check_flag_take(int *argc, char **argv);
+int check_run(const struct server_config *c);
+int token_cmd(int argc, char **argv);
 
 /* ---- the store (store.c and store_*.c) ---- */
 struct store;
@@ -96,6 +106,10 @@ void store_close(struct store *s);
 sqlite3 *store_db(struct store *s);
 int store_schema_version(struct store *s);
 int store_latest_version(void);
+const char *store_migration_about(int v);	/* migration v in one line (check.c) */
+/* Moves when another connection commits (outpostd token create); see events_adopt. */
+int64_t store_outside_version(struct store *s);
+void store_touch(struct store *s);	/* the data version moves: cached answers go */
 /* Runs the numbered migrations up to target (store_latest_version() for all). */
 int store_migrate(struct store *s, int target, struct op_err *err);
 int store_begin(struct store *s);
@@ -209,6 +223,7 @@ int events_append_worker_text(struct store *s, const char *type, const char *kin
 void events_committed(struct store *s);
 void events_rolled_back(struct store *s);
 int64_t events_last_seq(struct store *s);
+int events_adopt(struct store *s);	/* another process's events (events.c) */
 void events_forget(int64_t upto);
 /* Reads up to max events after `since` matching the filter; returns count or -1. */
 int events_read(struct store *s, int64_t since, const struct event_filter *f,
@@ -237,6 +252,7 @@ int auth_load(struct store *s);
 void auth_free(void);
 /* Looks up a bearer token; 0 and *out filled, or -1. */
 int auth_check(const char *token, struct auth_token *out);
+int auth_catch_up(void);	/* tokens made by another process: see auth.c */
 int auth_is_live(int64_t id);
 /* The live token of this id: 0 and *out filled, or -1. O(tokens). */
 int auth_get(int64_t id, struct auth_token *out);
