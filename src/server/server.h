@@ -98,6 +98,13 @@ int check_flag_take(int *argc, char **argv);
 int check_run(const struct server_config *c);
 int token_cmd(int argc, char **argv);
 
+/* ---- the agent protocol's versions (agent_version.c) ---- */
+struct store;
+#define AGENT_PROTOCOL_MIN 1	/* agents of the release before: no "protocol" said */
+#define AGENT_PROTOCOL_MAX AGENT_PROTOCOL
+int agent_version_take(struct store *s, json_t *in, int may_keep, struct op_err *err);
+void agent_version_json(json_t *worker);
+
 /* ---- the store (store.c and store_*.c) ---- */
 struct store;
 
