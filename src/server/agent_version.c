@@ -60,6 +60,20 @@ find(const char *name)
 	return NULL;
 }
 
+/* 1 to VERSION_MAX bytes, none a control character (it is shown in terminals). */
+static int
+is_version_text(const char *v)
+{
+	size_t n = v != NULL ? strlen(v) : 0;
+
+	if (n == 0 || n > VERSION_MAX)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)v; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
 /*
  * Takes "protocol" and "agent_version" out of a registration's or a
  * heartbeat's body (so the domain's checks see the fields they know) and
@@ -88,10 +102,9 @@ agent_version_take(struct store *s, json_t *in, int may_keep, struct op_err *err
 	}
 	if (v != NULL) {
 		version = json_string_value(v);
-		if (version == NULL || version[0] == '\0' || strlen(version) > VERSION_MAX ||
-		    strcspn(version, "\"\\\t\n\r") != strlen(version)) {
+		if (!is_version_text(version)) {
 			op_err_set(err, 400, "invalid_argument", "agent_version", "agent_version must "
-			    "be 1 to %d bytes of text, the agent's release", VERSION_MAX);
+			    "be 1 to %d printable bytes, the agent's release", VERSION_MAX);
 			return -1;
 		}
 	}

@@ -93,6 +93,8 @@ static const struct column worker_cols[] = {
 	{ "MEMORY", "memory_mb", CELL_PLAIN, TABLE_RIGHT, 11, fmt_usage },
 	{ "INST", "instance_count", CELL_PLAIN, TABLE_RIGHT, 4, NULL },
 	{ "TEMPLATE", "template", CELL_PLAIN, TABLE_LEFT, 8, NULL },
+	{ "AGENT", "agent_version", CELL_PLAIN, TABLE_LEFT, 7, NULL },
+	{ "REFUSED", "agent_refused", CELL_PLAIN, TABLE_LEFT, 20, NULL },
 };
 
 const struct view_def view_workers = {

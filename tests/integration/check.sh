@@ -35,7 +35,7 @@ assert_contains "integrity: ok" "$OUT" "--check reads the database under a runni
 assert_contains "rows: definitions 1," "$OUT" "--check's counts under a running server"
 
 # A second server on the same state directory is refused, naming the first.
-"$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$SERVER_DIR" >"$WORK/second.log" 2>&1
+timeout 20 "$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$SERVER_DIR" >"$WORK/second.log" 2>&1
 assert_eq 1 "$?" "a second outpostd on the state directory"
 assert_contains "another outpostd (pid $SERVER_PID)" "$(cat "$WORK/second.log")" \
 	"the second outpostd's refusal"
@@ -67,7 +67,7 @@ sqlite3 "$WORK/newer/outpost.db" 'PRAGMA user_version = 99'
 check --state-dir "$WORK/newer"
 assert_eq 1 "$RC" "--check on a database newer than the binary"
 assert_contains "version 99, newer than this outpostd" "$OUT" "--check on a newer database"
-"$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$WORK/newer" >"$WORK/newer.log" 2>&1
+timeout 20 "$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$WORK/newer" >"$WORK/newer.log" 2>&1
 assert_eq 1 "$?" "outpostd's start on the newer database, as --check said"
 
 cp "$db" "$WORK/corrupt/outpost.db"

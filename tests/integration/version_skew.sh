@@ -55,7 +55,7 @@ wait_for 10 "worker now served again" eval \
 # Bad values, by hand with the join token: each named, nothing made.
 TOKEN=$(cat "$AGENT_TOKEN_FILE")
 for body in '"protocol":"2"' '"protocol":0' '"protocol":3' '"agent_version":""' \
-	'"agent_version":7'; do
+	'"agent_version":7' '"agent_version":"1.0\u001b[2J"'; do
 	api POST /api/v1/agent/register \
 		"{\"name\":\"bad\",\"capacity\":{\"cpu\":1,\"memory_mb\":64,\"slots\":1},$body}"
 	assert_status 400 "a registration with $body"
