@@ -6,13 +6,15 @@
  * server sees the token at its next request that presents it (auth_catch_up)
  * and takes its token.created event into its stream (events_adopt). The
  * token is made by auth_create, as POST /api/v1/tokens makes one, and its
- * event and created_by name "local:UID", the uid that ran the command.
+ * event and created_by name "local:UID", the uid that ran the command (root
+ * becomes the database's owner to write it: open_store).
  *
  * It changes no schema: a database an older outpostd made is migrated by
  * starting this outpostd first, so a migration is never run from a shell.
  */
 #define _DEFAULT_SOURCE 1	/* explicit_bzero */
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,7 +57,12 @@ name_check(const char *name)
 	return 0;
 }
 
-/* Opens the existing database at the schema this outpostd writes; NULL after saying why. */
+/*
+ * Opens the existing database at the schema this outpostd writes; NULL after
+ * saying why. Run by root on a database the service's user owns (a
+ * DynamicUser unit's too), it becomes that user first, so the -wal and -shm
+ * SQLite may make are the service's, never root's.
+ */
 static struct store *
 open_store(const char *dir)
 {
@@ -70,6 +77,13 @@ open_store(const char *dir)
 		fprintf(stderr, "outpostd token create: no database at %s (%s); is --state-dir "
 		    "right? A first start of outpostd makes it, with an admin token\n", path,
 		    strerror(errno));
+		return NULL;
+	}
+	umask(077);
+	if (geteuid() == 0 && sb.st_uid != 0 &&
+	    (setgroups(0, NULL) != 0 || setgid(sb.st_gid) != 0 || setuid(sb.st_uid) != 0)) {
+		fprintf(stderr, "outpostd token create: cannot become uid %ld, the owner of %s: %s\n",
+		    (long)sb.st_uid, path, strerror(errno));
 		return NULL;
 	}
 	if ((s = store_open(path, &err)) == NULL) {
@@ -161,9 +175,9 @@ token_cmd(int argc, char **argv)
 		return 2;
 	}
 	log_setup(LOG_FORMAT_TEXT, LOG_WARN);
+	snprintf(actor, sizeof(actor), "local:%ld", (long)getuid());	/* who ran it */
 	if ((s = open_store(c.state_dir)) == NULL)
 		return 1;
-	snprintf(actor, sizeof(actor), "local:%ld", (long)getuid());
 	rc = auth_create(s, name, role, 0, actor, token, sizeof(token), &rec, &oerr);
 	if (rc != 0) {
 		fprintf(stderr, "outpostd token create: %s\n", oerr.message[0] ? oerr.message :

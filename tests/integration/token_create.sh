@@ -85,6 +85,23 @@ TOKEN=$MINTED api_ok 200 GET /api/v1/session
 assert_eq operator "$(jbody .role)" "the offline token's role"
 TOKEN=$SERVER_TOKEN
 
+# Root on a state directory the service's user owns writes as that user: no file of root's.
+if [ "$(id -u)" = 0 ]; then
+	stop_server
+	chown -R 65534:65534 "$SERVER_DIR"
+	mint --role admin --name as-owner --state-dir "$SERVER_DIR"
+	assert_eq 0 "$RC" "token create by root on a directory of uid 65534 ($ERR)"
+	owned=$(find "$SERVER_DIR" ! -uid 65534 | head -n 3)
+	assert_eq "" "$owned" "files in the state directory not owned by its owner"
+	chown -R 0:0 "$SERVER_DIR"
+	start_server --state-dir "$SERVER_DIR"
+	TOKEN=$MINTED api_ok 200 GET /api/v1/session
+	TOKEN=$SERVER_TOKEN
+	api_ok 200 GET /api/v1/tokens
+	assert_eq "local:0" "$(jbody '.items[] | select(.name == "as-owner") | .created_by')" \
+		"the token's created_by: root, who ran it"
+fi
+
 # A database of an older schema is not migrated from a shell: refused, untouched.
 fixture=$(ls "$top_srcdir"/tests/fixtures/schema-v*.db 2>/dev/null | tail -n 1)
 if [ -n "$fixture" ]; then
