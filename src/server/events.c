@@ -259,22 +259,23 @@ events_adopt(struct store *s)
 {
 	sqlite3_stmt *st;
 	int64_t v = store_outside_version(s);
-	int n = 0;
+	int n = 0, rc;
 
 	if (v < 0)
 		return -1;
 	if (v == adopted_version)
 		return 0;
-	adopted_version = v;
-	if (!is_loaded)
+	if (!is_loaded) {
+		adopted_version = v;
 		return 0;	/* the first read of last_seq will count them */
+	}
 	assert(npending == 0);
 	st = store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data, worker_id "
 	    "FROM events WHERE seq > ?1 ORDER BY seq");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, last_seq);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int reftype = sqlite3_column_type(st, 4);
 		struct event_row row = { .seq = sqlite3_column_int64(st, 0),
 			.ts = sqlite3_column_int64(st, 1), .worker_id = sqlite3_column_int64(st, 7) };
@@ -293,6 +294,11 @@ events_adopt(struct store *s)
 		n++;
 	}
 	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		events_rolled_back(s);	/* looked at again next time: the version is not taken */
+		return -1;
+	}
+	adopted_version = v;
 	store_touch(s);
 	if (n == 0)
 		return 0;
@@ -500,6 +506,16 @@ events_read(struct store *s, int64_t since, const struct event_filter *f, int ma
 	for (int64_t seq = since + 1; seq <= last_seq && n < max && seq - since <= MAX_SCAN; seq++) {
 		const struct event_row *r = &ring[seq % RING_SIZE];
 		size_t len;
+
+		/* Never a hole (events_adopt): were there one, the table has the truth. */
+		if (r->json == NULL || r->seq != seq) {
+			log_error("events.ring", "error", "the ring lacks an event; read from the table",
+			    NULL);
+			for (int i = 0; i < n; i++)
+				event_row_free(&out[i]);
+			*scanned_to = since;
+			return read_db(s, since, f, max, max_bytes, out, scanned_to);
+		}
 
 		if (!row_matches(r, f)) {
 			*scanned_to = seq;
