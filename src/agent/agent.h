@@ -132,6 +132,8 @@ struct proto {
 	char last_refusal[600];	/* the server's last refusal, "message (field: F)" */
 	char last_field[64];	/* and its field alone */
 	int is_usage_refused;	/* a server older than the agent: no "usage" in heartbeats */
+	char last_code[48];	/* the last refusal's error code */
+	int is_protocol_refused;	/* the server does not serve this agent's protocol */
 	const char *tolerated;	/* a field whose refusal the caller handles (not logged as one) */
 
 	/*
@@ -161,6 +163,8 @@ int64_t proto_fence_after(int64_t lease_ms, int64_t heartbeat_ms);
 void proto_lease_load(struct proto *pr);
 
 /* *answer: the registered worker, and "token" when a join token registered it (caller decrefs). */
+/* Adds "protocol" and "agent_version" to a registration's or heartbeat's body. */
+int proto_announce(json_t *body);
 enum call proto_register(struct proto *pr, json_t **answer);
 /* usage: the instances' usage (cgroup.c), or NULL. */
 enum call proto_heartbeat(struct proto *pr, json_t *usage, int *is_retired);

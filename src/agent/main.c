@@ -595,7 +595,7 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	json_t *labels = NULL, *j;
 	int rc = 1, is_registered = 0, lock_fd = -1, is_retired = 0, is_kept = 0;
-	int64_t backoff = 500, beat_at = 0, retired_at = 0, *alive = NULL;
+	int64_t backoff = 500, refused_backoff = 30000, beat_at = 0, retired_at = 0, *alive = NULL;
 	size_t nalive = 0;
 
 	log_set_program("outpost-agent");
@@ -641,6 +641,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	j = json_pack("{s:s}", "name", c.name);
+	if (j != NULL && proto_announce(j) != 0) {
+		json_decref(j);
+		j = NULL;
+	}
 	pr.heartbeat_body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	pr.name = c.name;
@@ -691,6 +695,10 @@ main(int argc, char **argv)
 	    "cpu", (json_int_t)c.cpu, "memory_mb", (json_int_t)c.memory_mb, "slots",
 	    (json_int_t)c.slots, "labels", labels, "isolation", cg_isolation());	/* takes labels */
 	labels = NULL;
+	if (j != NULL && proto_announce(j) != 0) {
+		json_decref(j);
+		j = NULL;
+	}
 	pr.register_body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (pr.register_body == NULL) {
@@ -784,11 +792,17 @@ main(int argc, char **argv)
 				r = proto_sync(&pr, alive, nalive, &answer);
 			}
 			if (r != CALL_OK) {
-				nap(backoff < fence_wait(&pr) ? backoff : fence_wait(&pr));
+				/* An agent whose protocol is not served asks rarely (proto.c). */
+				int64_t nap_ms = pr.is_protocol_refused ? refused_backoff : backoff;
+
+				nap(nap_ms < fence_wait(&pr) ? nap_ms : fence_wait(&pr));
 				if (backoff < c.heartbeat_ms)
 					backoff *= 2;
+				if (pr.is_protocol_refused && refused_backoff < 600000)
+					refused_backoff *= 2;
 				continue;
 			}
+			refused_backoff = 30000;
 			free(alive);
 			alive = NULL;
 			nalive = 0;
@@ -857,6 +871,10 @@ main(int argc, char **argv)
 			}
 			if (r == CALL_FATAL)
 				goto out;
+			if (pr.is_protocol_refused) {
+				is_registered = 0;	/* registers again, backing off */
+				continue;
+			}
 			if (is_retired && retired_at == 0) {
 				/* What it still holds was settled by the server: the work says so. */
 				log_info("agent.retired", "name", c.name, "detail",

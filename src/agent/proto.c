@@ -16,6 +16,8 @@
  * so a server that takes connections and says nothing cannot hold the
  * loop beyond it.
  */
+#include "config.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -68,8 +70,10 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 	snprintf(status, sizeof(status), "%d", r.status);
 	if (r.status >= 400 && httpc_resp_error(&r, &code, &msg, &field) != 0)
 		msg = r.body;
-	if (r.status >= 400)
+	if (r.status >= 400) {
 		snprintf(pr->last_field, sizeof(pr->last_field), "%s", field);
+		snprintf(pr->last_code, sizeof(pr->last_code), "%s", code);
+	}
 	if (r.status >= 400)
 		snprintf(pr->last_refusal, sizeof(pr->last_refusal), "%.500s%s%.40s%s", msg,
 		    field[0] ? " (field: " : "", field, field[0] ? ")" : "");
@@ -92,7 +96,8 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 		log_warn("agent.server_busy", "what", what, "status", status, NULL);
 		out = CALL_RETRY;
 	} else {
-		if (r.status != 400 || pr->tolerated == NULL || strcmp(field, pr->tolerated) != 0)
+		if ((r.status != 400 || pr->tolerated == NULL || strcmp(field, pr->tolerated) != 0) &&
+		    strcmp(code, "unsupported_protocol") != 0)
 			log_error("agent.refused", "what", what, "status", status, "code", code,
 			    "message", msg, "field", field, NULL);
 		out = r.status == 401 || r.status == 403 ? CALL_FATAL : CALL_REFUSED;
@@ -274,21 +279,72 @@ drop_field(char **body, const char *field)
 	return 0;
 }
 
+/*
+ * The agent protocol this agent speaks (AGENT_PROTOCOL) and its release.
+ * OUTPOST_AGENT_TEST_PROTOCOL, for tests of version skew, announces another
+ * protocol, or none ("none": an agent of the release before, which said none).
+ */
+int
+proto_announce(json_t *body)
+{
+	const char *test = getenv("OUTPOST_AGENT_TEST_PROTOCOL");
+	json_int_t protocol = AGENT_PROTOCOL;
+
+	if (test != NULL && strcmp(test, "none") == 0)
+		return 0;
+	if (test != NULL)
+		protocol = strtoll(test, NULL, 10);
+	return json_object_set_new(body, "protocol", json_integer(protocol)) != 0 ||
+	    json_object_set_new(body, "agent_version", json_string(PACKAGE_VERSION)) != 0 ? -1 : 0;
+}
+
+/*
+ * The server does not serve this agent's protocol: said once (until a call
+ * goes through), and the caller backs off (main.c) rather than ask again at
+ * once; an upgraded server serves it later.
+ */
+static enum call
+protocol_refused(struct proto *pr, const char *what)
+{
+	if (!pr->is_protocol_refused)
+		log_error("agent.protocol_refused", "what", what, "message", pr->last_refusal,
+		    "detail", "the server does not serve this agent's protocol: it tries again, "
+		    "less and less often (30 s, doubling to 10 min)", NULL);
+	pr->is_protocol_refused = 1;
+	return CALL_RETRY;
+}
+
+/* Fields a server older than the agent refuses, dropped in turn. */
+static const char *const newer_fields[] = { "isolation", "protocol", "agent_version" };
+
 enum call
 proto_register(struct proto *pr, json_t **answer)
 {
 	enum call c;
 
-	pr->tolerated = "isolation";
-	c = call(pr, "POST", "/api/v1/agent/register", pr->register_body, answer,
-	    "the registration", 0);
-	pr->tolerated = NULL;
-	if (c == CALL_REFUSED && strcmp(pr->last_field, "isolation") == 0 &&
-	    drop_field(&pr->register_body, "isolation") == 0)
+	for (size_t i = 0;; i++) {
+		/* Each call says what a server older than the agent may not know. */
+		pr->tolerated = i < 3 ? newer_fields[i] : NULL;
 		c = call(pr, "POST", "/api/v1/agent/register", pr->register_body, answer,
 		    "the registration", 0);
-	if (c == CALL_OK)
+		pr->tolerated = NULL;
+		if (c != CALL_REFUSED || i >= 3)
+			break;
+		if (strcmp(pr->last_code, "unsupported_protocol") == 0)
+			return protocol_refused(pr, "the registration");
+		{
+			size_t k;
+
+			for (k = 0; k < 3 && strcmp(pr->last_field, newer_fields[k]) != 0; k++)
+				;
+			if (k == 3 || drop_field(&pr->register_body, newer_fields[k]) != 0)
+				break;
+		}
+	}
+	if (c == CALL_OK) {
 		lease_take(pr, *answer);
+		pr->is_protocol_refused = 0;
+	}
 
 	/*
 	 * A registration the server refuses (a bad name, capacity; a name that
@@ -333,7 +389,19 @@ proto_heartbeat(struct proto *pr, json_t *usage, int *is_retired)
 		c = call(pr, "POST", "/api/v1/agent/heartbeat", pr->heartbeat_body, &answer,
 		    "a heartbeat", 0);
 	}
+	/* A server older than the agent: heartbeats go without what it does not know. */
+	for (int k = 1; k < 3 && c == CALL_REFUSED && (strcmp(pr->last_field, "protocol") == 0 ||
+	    strcmp(pr->last_field, "agent_version") == 0); k++) {
+		if (drop_field(&pr->heartbeat_body, pr->last_field) != 0)
+			break;
+		free(body);
+		body = NULL;
+		c = call(pr, "POST", "/api/v1/agent/heartbeat", pr->heartbeat_body, &answer,
+		    "a heartbeat", 0);
+	}
 	free(body);
+	if (c == CALL_REFUSED && strcmp(pr->last_code, "unsupported_protocol") == 0)
+		c = protocol_refused(pr, "a heartbeat");
 	if (c == CALL_OK)
 		lease_take(pr, answer);
 	st = json_string_value(json_object_get(json_object_get(answer, "worker"), "state"));

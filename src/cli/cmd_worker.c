@@ -21,6 +21,8 @@ static const struct column worker_columns[] = {
 	{ "SLOTS", "slots", CELL_PLAIN, TABLE_RIGHT, 0, fmt_usage },
 	{ "INSTANCES", "instance_count", CELL_PLAIN, TABLE_RIGHT, 0, NULL },
 	{ "HEARTBEAT", "last_heartbeat", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "AGENT", "agent_version", CELL_PLAIN, TABLE_LEFT, 0, NULL },
+	{ "REFUSED", "agent_refused", CELL_PLAIN, TABLE_LEFT, 44, NULL },
 	{ "LABELS", "labels", CELL_PLAIN, TABLE_LEFT, 40, NULL },
 	{ NULL, NULL, CELL_PLAIN, TABLE_LEFT, 0, NULL }
 };

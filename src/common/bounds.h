@@ -53,6 +53,14 @@
 /* A token's secret ("opt_" and 43 base64url characters) with its NUL, and room to spare. */
 #define TOKEN_BUF 64
 
+/*
+ * The agent protocol's version: what outpost-agent announces in its
+ * registration and heartbeats ("protocol"); outpostd serves it and the one
+ * before (AGENT_PROTOCOL_MIN, server.h). 1: agents that said none. A change
+ * of what an agent sends or must understand moves it.
+ */
+#define AGENT_PROTOCOL 2
+
 #define PATH_SETTING_MAX 1024
 #define PATH_BUF_MAX (PATH_SETTING_MAX + 512)
 /* A message that names a path (or a setting's source) and says what is wrong with it. */

@@ -7,6 +7,7 @@
  *
  *   POST register                  the worker, its capacity and labels
  *   POST heartbeat                 alive
+ * (both say the agent's protocol and release: agent_version.c)
  *   POST sync                      (re)started: what it still runs; its work back
  *   GET  work?name=W               its work: the instances it must run
  *   POST instances/{id}/report     a step of an instance: from, to, exit, grade
@@ -57,7 +58,8 @@ agent_register(struct req *rq, struct resp *rs)
 	if (in == NULL)
 		return resp_error(rs, &err);
 	/* A join token's limits are the domain's to check: they need the stored worker. */
-	if (rq->tok.worker_id != 0 && acts_for(rq, in, &err) != 0) {
+	if ((rq->tok.worker_id != 0 && acts_for(rq, in, &err) != 0) ||
+	    agent_version_take(rq->app->store, in, rq->tok.worker_id != 0, &err) != 0) {
 		json_decref(in);
 		return resp_error(rs, &err);
 	}
@@ -83,7 +85,7 @@ agent_heartbeat(struct req *rq, struct resp *rs)
 
 	if (in == NULL)
 		return resp_error(rs, &err);
-	if (acts_for(rq, in, &err) != 0) {
+	if (acts_for(rq, in, &err) != 0 || agent_version_take(rq->app->store, in, 1, &err) != 0) {
 		json_decref(in);
 		return resp_error(rs, &err);
 	}

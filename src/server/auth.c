@@ -33,6 +33,10 @@ struct token_entry {
 };
 
 static struct cred_table tokens = { .size = sizeof(struct token_entry) };
+/* The store the table was loaded from, and its store_outside_version() then: a token
+ * made by another process (outpostd token create) is found by loading again. */
+static struct store *loaded_from;
+static int64_t loaded_version = -1;
 
 static int
 remember(const struct auth_token *t, const unsigned char hash[CRED_HASH_LEN])
@@ -59,6 +63,7 @@ void
 auth_free(void)
 {
 	cred_clear(&tokens);
+	loaded_from = NULL;
 }
 
 /* The columns of an agent's token from auth_load's row, from column col on. */
@@ -88,6 +93,8 @@ auth_load(struct store *s)
 	auth_free();
 	if (st == NULL)
 		return -1;
+	loaded_from = s;
+	loaded_version = store_outside_version(s);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct auth_token t = { 0 };
 
@@ -107,6 +114,25 @@ auth_load(struct store *s)
 	return 0;
 }
 
+/*
+ * Another process committed since the tokens were loaded (outpostd token
+ * create, from a shell on the host): they are loaded again. 1 if they were.
+ * O(1) when none did (store_outside_version); called once a second
+ * (timers.c) and by auth_check for a token it does not know.
+ */
+int
+auth_catch_up(void)
+{
+	if (loaded_from == NULL || store_outside_version(loaded_from) == loaded_version)
+		return 0;
+	if (auth_load(loaded_from) != 0) {
+		log_error("auth.load", "error", "cannot read the tokens again", NULL);
+		return 0;
+	}
+	log_info("auth.reloaded", "detail", "another process changed the database", NULL);
+	return 1;
+}
+
 /* O(tokens): a scan of the live tokens, a few dozen on a real site. */
 int
 auth_check(const char *token, struct auth_token *out)
@@ -118,6 +144,9 @@ auth_check(const char *token, struct auth_token *out)
 		return -1;
 	cred_hash(token, h);
 	e = cred_find(&tokens, h);
+	/* Unknown here: made from a shell since? Then it works at once. */
+	if (e == NULL && auth_catch_up())
+		e = cred_find(&tokens, h);
 	if (e == NULL || !cred_is_live(&e->c, now_ms()))
 		return -1;
 	*out = e->t;

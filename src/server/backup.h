@@ -83,9 +83,7 @@ void backup_dir_of(const struct server_config *c, char *out, size_t len);
  */
 int backup_migrate(struct store *s, const struct server_config *c, struct op_err *err);
 
-/* ---- restore.c: outpostd restore, outpostd restore-drill, the state directory's lock ---- */
-/* Takes STATE_DIR/outpostd.lock for the life of the process: -1 (said) if another holds it. */
-int state_dir_lock(const char *dir);
+/* ---- restore.c: outpostd restore, outpostd restore-drill ---- */
 /* outpostd restore FILE, outpostd restore-drill [FILE]: argv[0] is the subcommand. */
 int restore_main(int argc, char **argv);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "confread.h"
 #include "server.h"
 
 const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
@@ -59,6 +60,39 @@ server_config_defaults(struct server_config *c)
 	c->body_timeout_ms = 30000;
 	c->backup_at = -1;
 	c->backup_keep = 7;
+}
+
+/*
+ * The settings: defaults, the config file (--config, $OUTPOST_CONFIG, or
+ * SYSCONFDIR/outpost/outpostd.conf if present), OUTPOST_* variables, the
+ * flags, then server_config_check. Returns 0, or -1 with err naming the
+ * setting. The server's start and its subcommands (check.c, tokencmd.c)
+ * read them alike.
+ */
+int
+server_config_load(const struct config_flags *flags, struct server_config *c, char *err,
+    size_t errlen)
+{
+	const char *path = flags->config;
+	int is_optional = 0;
+	char def[900];
+
+	server_config_defaults(c);
+	if (path == NULL)
+		path = getenv("OUTPOST_CONFIG");
+	if (path == NULL) {
+		snprintf(def, sizeof(def), "%s/outpost/outpostd.conf", SYSCONFDIR);
+		path = def;
+		is_optional = 1;
+	}
+	snprintf(c->config_path, sizeof(c->config_path), "%s", path);
+	if (config_load_file(path, is_optional, server_config_set, c, err, errlen) != 0)
+		return -1;
+	if (config_load_env(server_config_keys, server_config_set, c, err, errlen) != 0)
+		return -1;
+	if (config_apply_flags(flags, server_config_set, c, err, errlen) != 0)
+		return -1;
+	return server_config_check(c, err, errlen);
 }
 
 /* Settings that make sense only together. Returns 0, or -1 with err. */

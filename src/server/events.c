@@ -6,9 +6,11 @@
  * covers what they ask for, else from the table, so a client that reconnects
  * with an old sequence number gets exactly what it missed.
  *
- * Sequence numbers come from the table's AUTOINCREMENT key. Only one writer
- * exists (this process, on one thread), and a rolled-back insert also rolls
- * back the sequence, so the numbers are gapless.
+ * Sequence numbers come from the table's AUTOINCREMENT key. This process is
+ * the one writer but for `outpostd token create` run from a shell on the
+ * host, whose token.created event is adopted (events_adopt) before this
+ * process writes one after it, and within a second anyway; a rolled-back
+ * insert also rolls back the sequence, so the numbers are gapless.
  *
  * Every event carries its one-line summary for people, made from its data
  * wherever the event is rendered (event_render), never by a client.
@@ -126,6 +128,8 @@ event_render(int64_t seq, int64_t ts, const char *type, const char *kind, const 
 
 static int append(struct store *s, const char *type, const char *kind, const char *ref_str,
     int64_t ref_int, int64_t worker_id, const char *actor, const char *data_text);
+static int pending_add(struct event_row *r);
+static int64_t adopted_version = -1;	/* store_outside_version() when events_adopt last looked */
 
 /* A worker's own events concern it; others name it explicitly (events_append_worker). */
 static int64_t
@@ -187,10 +191,12 @@ append(struct store *s, const char *type, const char *kind, const char *ref_str,
     int64_t ref_int, int64_t worker_id, const char *actor, const char *data_text)
 {
 	sqlite3_stmt *st;
-	struct event_row *r;
 	int64_t ts = now_ms();
 
 	load_last_seq(s);
+	/* Another process's events first: ours must not take a number past them. */
+	if (npending == 0 && events_adopt(s) < 0)
+		return -1;
 	st = store_stmt(s, "INSERT INTO events (ts, type, kind, ref, actor, data, worker_id) "
 	    "VALUES (?, ?, ?, ?, ?, ?, ?)");
 	if (st == NULL)
@@ -213,27 +219,105 @@ append(struct store *s, const char *type, const char *kind, const char *ref_str,
 			log_error("events.append", "error", sqlite3_errmsg(store_db(s)), NULL);
 		return -1;
 	}
+	{
+		struct event_row row = { .seq = sqlite3_last_insert_rowid(store_db(s)), .ts = ts,
+			.worker_id = worker_id };
+
+		snprintf(row.type, sizeof(row.type), "%s", type);
+		snprintf(row.kind, sizeof(row.kind), "%s", kind);
+		row.json = event_render(row.seq, ts, type, kind, ref_str, ref_int, 1, actor,
+		    data_text);
+		return pending_add(&row);
+	}
+}
+
+/* Takes r (its json too); -1 after freeing it when out of memory. */
+static int
+pending_add(struct event_row *r)
+{
+	if (r->json == NULL)
+		return -1;
 	if (npending == cap_pending) {
 		size_t ncap = cap_pending ? cap_pending * 2 : 16;
 		struct event_row *np = realloc(pending, ncap * sizeof(*np));
 
-		if (np == NULL)
+		if (np == NULL) {
+			event_row_free(r);
 			return -1;
+		}
 		pending = np;
 		cap_pending = ncap;
 	}
-	r = &pending[npending];
-	memset(r, 0, sizeof(*r));
-	r->seq = sqlite3_last_insert_rowid(store_db(s));
-	r->ts = ts;
-	r->worker_id = worker_id;
-	snprintf(r->type, sizeof(r->type), "%s", type);
-	snprintf(r->kind, sizeof(r->kind), "%s", kind);
-	r->json = event_render(r->seq, ts, type, kind, ref_str, ref_int, 1, actor, data_text);
-	if (r->json == NULL)
-		return -1;
-	npending++;
+	pending[npending++] = *r;
 	return 0;
+}
+
+/*
+ * Events another connection committed (outpostd token create, from a shell)
+ * since this process last wrote or looked: into the ring, in order, and the
+ * subscribers woken, as if committed here. O(1) when no other connection
+ * committed (PRAGMA data_version did not move). Called once a second
+ * (timers.c) and before the first event of each of this process's
+ * transactions, so that event never takes a number past one the ring lacks.
+ * 1 if it adopted any, 0 if none, -1 on an error of the store.
+ */
+int
+events_adopt(struct store *s)
+{
+	sqlite3_stmt *st;
+	int64_t v = store_outside_version(s);
+	int n = 0, rc;
+
+	if (v < 0)
+		return -1;
+	if (v == adopted_version)
+		return 0;
+	if (!is_loaded) {
+		adopted_version = v;
+		return 0;	/* the first read of last_seq will count them */
+	}
+	assert(npending == 0);
+	st = store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data, worker_id "
+	    "FROM events WHERE seq > ?1 ORDER BY seq");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, last_seq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int reftype = sqlite3_column_type(st, 4);
+		struct event_row row = { .seq = sqlite3_column_int64(st, 0),
+			.ts = sqlite3_column_int64(st, 1), .worker_id = sqlite3_column_int64(st, 7) };
+
+		snprintf(row.type, sizeof(row.type), "%s", (const char *)sqlite3_column_text(st, 2));
+		snprintf(row.kind, sizeof(row.kind), "%s", (const char *)sqlite3_column_text(st, 3));
+		row.json = event_render(row.seq, row.ts, row.type, row.kind, reftype == SQLITE_TEXT ?
+		    (const char *)sqlite3_column_text(st, 4) : NULL, sqlite3_column_int64(st, 4),
+		    reftype == SQLITE_INTEGER, (const char *)sqlite3_column_text(st, 5),
+		    (const char *)sqlite3_column_text(st, 6));
+		if (pending_add(&row) != 0) {
+			sqlite3_reset(st);
+			events_rolled_back(s);
+			return -1;
+		}
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		events_rolled_back(s);	/* looked at again next time: the version is not taken */
+		return -1;
+	}
+	adopted_version = v;
+	store_touch(s);
+	if (n == 0)
+		return 0;
+	{
+		char count[24];
+
+		snprintf(count, sizeof(count), "%d", n);
+		log_info("events.adopted", "count", count, "detail", "written by another process "
+		    "(outpostd token create)", NULL);
+	}
+	events_committed(s);
+	return 1;
 }
 
 void
@@ -430,6 +514,16 @@ events_read(struct store *s, int64_t since, const struct event_filter *f, int ma
 		const struct event_row *r = &ring[seq % RING_SIZE];
 		size_t len;
 
+		/* Never a hole (events_adopt): were there one, the table has the truth. */
+		if (r->json == NULL || r->seq != seq) {
+			log_error("events.ring", "error", "the ring lacks an event; read from the table",
+			    NULL);
+			for (int i = 0; i < n; i++)
+				event_row_free(&out[i]);
+			*scanned_to = since;
+			return read_db(s, since, f, max, max_bytes, out, scanned_to);
+		}
+
 		if (!row_matches(r, f)) {
 			*scanned_to = seq;
 			continue;
@@ -459,4 +553,5 @@ events_shutdown(void)
 	pending = NULL;
 	cap_pending = 0;
 	is_loaded = 0;
+	adopted_version = -1;
 }

@@ -36,6 +36,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: outpostd [options]\n"
+	    "       outpostd token create --role ROLE --name NAME [--state-dir DIR] [--config FILE]\n"
 	    "\n"
 	    "The Outpost server: the REST API and event stream of one site.\n"
 	    "\n"
@@ -59,6 +60,8 @@ usage(FILE *f)
 	    "                          here (default false: only template files may)\n"
 	    "  --backup-interval D, --backup-at HH:MM, --backup-dir DIR, --backup-keep N,\n"
 	    "  --backup-max-age D      scheduled backups (default: none)\n"
+	    "  --check                 say what a start would find (settings, the database,\n"
+	    "                          a running server, migrations to run), changing nothing\n"
 	    "  --version               print the version and exit\n"
 	    "  --help                  print this and exit\n"
 	    "\n"
@@ -84,26 +87,7 @@ on_signal(int sig)
 static int
 load_config(struct server_config *c, char *err, size_t errlen)
 {
-	const char *path = flags.config;
-	int is_optional = 0;
-	char def[900];
-
-	server_config_defaults(c);
-	if (path == NULL)
-		path = getenv("OUTPOST_CONFIG");
-	if (path == NULL) {
-		snprintf(def, sizeof(def), "%s/outpost/outpostd.conf", SYSCONFDIR);
-		path = def;
-		is_optional = 1;
-	}
-	snprintf(c->config_path, sizeof(c->config_path), "%s", path);
-	if (config_load_file(path, is_optional, server_config_set, c, err, errlen) != 0)
-		return -1;
-	if (config_load_env(server_config_keys, server_config_set, c, err, errlen) != 0)
-		return -1;
-	if (config_apply_flags(&flags, server_config_set, c, err, errlen) != 0)
-		return -1;
-	return server_config_check(c, err, errlen);
+	return server_config_load(&flags, c, err, errlen);
 }
 
 static void
@@ -337,12 +321,15 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	struct rlimit rl;
 	int64_t deadline = 0;
-	int rc = 1;
+	int rc = 1, is_check;
 
 	log_set_program("outpostd");
 	/* Subcommands on backups (restore.c), with the server's settings. */
 	if (argc > 1 && (strcmp(argv[1], "restore") == 0 || strcmp(argv[1], "restore-drill") == 0))
 		return restore_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "token") == 0)
+		return token_cmd(argc - 1, argv + 1);	/* tokencmd.c */
+	is_check = check_flag_take(&argc, argv);	/* check.c */
 	switch (config_parse_flags(argc, argv, "outpostd", server_config_keys, &flags)) {
 	case CONFIG_FLAGS_HELP:
 		usage(stdout);
@@ -364,6 +351,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "outpostd: %s\n", err);
 		return 2;
 	}
+	if (is_check)
+		return check_run(&app.cfg);
 	log_setup(app.cfg.log_format, app.cfg.log_level);
 	if (app.cfg.rate_burst == 0)
 		app.cfg.rate_burst = app.cfg.rate_limit * 2;
@@ -379,7 +368,7 @@ main(int argc, char **argv)
 		    app.cfg.state_dir, strerror(errno));
 		return 1;
 	}
-	if (state_dir_tighten(app.cfg.state_dir) != 0 || state_dir_lock(app.cfg.state_dir) != 0)
+	if (state_dir_tighten(app.cfg.state_dir) != 0 || state_lock_take(app.cfg.state_dir) != 0)
 		return 1;
 	snprintf(path, sizeof(path), "%s/outpost.db", app.cfg.state_dir);
 	app.store = store_open(path, &oerr);

@@ -1,10 +1,9 @@
 /*
  * outpostd restore FILE and outpostd restore-drill [FILE]: the two
- * subcommands that work on backups with the server's own settings, and the
- * state directory's lock that tells whether a server runs on it.
+ * subcommands that work on backups with the server's own settings.
  *
  * restore, with the server stopped (it holds STATE_DIR/outpostd.lock while
- * it runs): checks FILE as backups are checked, copies it into the state
+ * it runs: check.c): checks FILE as backups are checked, copies it into the state
  * directory (synced, mode 0600, owned by the state directory's owner when
  * run as root, so that a DynamicUser service can open it), keeps the
  * current database (and its -wal and -shm) aside under
@@ -47,60 +46,6 @@
 extern char **environ;
 
 enum { RX_OK, RX_FAILED, RX_USAGE, RX_RUNNING, RX_BAD_FILE };
-
-static int lock_fd = -1;
-
-/* 0 with the lock held; -1 with errno (EWOULDBLOCK: another process holds it). */
-static int
-lock_take(const char *dir)
-{
-	char path[PATH_BUF_MAX];
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/outpostd.lock", dir) >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (lock_fd < 0 && (lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-		return -1;
-	return flock(lock_fd, LOCK_EX | LOCK_NB);
-}
-
-int
-state_dir_lock(const char *dir)
-{
-	if (lock_take(dir) == 0)
-		return 0;
-	if (errno == EWOULDBLOCK)
-		fprintf(stderr, "outpostd: another outpostd runs on the state directory %s (it holds "
-		    "%s/outpostd.lock)\n", dir, dir);
-	else
-		fprintf(stderr, "outpostd: cannot lock %s/outpostd.lock: %s\n", dir, strerror(errno));
-	return -1;
-}
-
-/* The server's settings, as main() reads them: file < OUTPOST_* < flags. */
-static int
-load_settings(const struct config_flags *f, struct server_config *c, char *err, size_t len)
-{
-	const char *path = f->config;
-	int is_optional = 0;
-	char def[900];
-
-	server_config_defaults(c);
-	if (path == NULL)
-		path = getenv("OUTPOST_CONFIG");
-	if (path == NULL) {
-		snprintf(def, sizeof(def), "%s/outpost/outpostd.conf", SYSCONFDIR);
-		path = def;
-		is_optional = 1;
-	}
-	snprintf(c->config_path, sizeof(c->config_path), "%s", path);
-	if (config_load_file(path, is_optional, server_config_set, c, err, len) != 0 ||
-	    config_load_env(server_config_keys, server_config_set, c, err, len) != 0 ||
-	    config_apply_flags(f, server_config_set, c, err, len) != 0)
-		return -1;
-	return server_config_check(c, err, len);
-}
 
 /* Copies src to a new file dst (O_EXCL), synced, mode 0600. 0, or -1 with why. */
 static int
@@ -173,14 +118,15 @@ restore(const struct server_config *c, const char *file)
 		    strerror(errno));
 		return RX_FAILED;
 	}
-	if (lock_take(sd) != 0) {
-		if (errno != EWOULDBLOCK) {
-			fprintf(stderr, "outpostd: cannot lock %s/outpostd.lock: %s\n", sd,
-			    strerror(errno));
-			return RX_FAILED;
-		}
-		fprintf(stderr, "outpostd: outpostd is running on %s (it holds outpostd.lock): stop "
-		    "it first (systemctl stop outpostd); nothing was changed\n", sd);
+	/* The lock a running server holds (check.c): refused while it is held. */
+	if (state_lock_holder(sd) > 0 || state_lock_take(sd) != 0) {
+		long holder = state_lock_holder(sd);
+
+		if (holder <= 0)
+			return RX_FAILED;	/* said by state_lock_take() */
+		fprintf(stderr, "outpostd: outpostd (pid %ld) is running on %s (it holds "
+		    "outpostd.lock): stop it first (systemctl stop outpostd); nothing was changed\n",
+		    holder, sd);
 		return RX_RUNNING;
 	}
 	sbuf_init(&problems);
@@ -623,7 +569,7 @@ restore_main(int argc, char **argv)
 	}
 	if (config_parse_flags(nf, flags, "outpostd", server_config_keys, &f) != CONFIG_FLAGS_OK)
 		return RX_USAGE;
-	if (load_settings(&f, &c, err, sizeof(err)) != 0) {
+	if (server_config_load(&f, &c, err, sizeof(err)) != 0) {
 		fprintf(stderr, "outpostd: %s\n", err);
 		return RX_USAGE;
 	}

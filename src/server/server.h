@@ -94,6 +94,23 @@ int server_config_set(void *ctx, const char *key, const char *value, char *err, 
 extern const char *const server_config_keys[];
 int listen_parse(const char *s, char *host, size_t hostlen, int *port);
 int server_config_check(const struct server_config *c, char *err, size_t errlen);
+struct config_flags;
+int server_config_load(const struct config_flags *flags, struct server_config *c, char *err,
+    size_t errlen);
+
+/* ---- the state directory's lock and outpostd --check (check.c); token create (tokencmd.c) */
+int state_lock_take(const char *dir);
+long state_lock_holder(const char *dir);
+int check_flag_take(int *argc, char **argv);
+int check_run(const struct server_config *c);
+int token_cmd(int argc, char **argv);
+
+/* ---- the agent protocol's versions (agent_version.c) ---- */
+struct store;
+#define AGENT_PROTOCOL_MIN 1	/* agents of the release before: no "protocol" said */
+#define AGENT_PROTOCOL_MAX AGENT_PROTOCOL
+int agent_version_take(struct store *s, json_t *in, int may_keep, struct op_err *err);
+void agent_version_json(json_t *worker);
 
 /* ---- the store (store.c and store_*.c) ---- */
 struct store;
@@ -103,6 +120,10 @@ void store_close(struct store *s);
 sqlite3 *store_db(struct store *s);
 int store_schema_version(struct store *s);
 int store_latest_version(void);
+const char *store_migration_about(int v);	/* migration v in one line (check.c) */
+/* Moves when another connection commits (outpostd token create); see events_adopt. */
+int64_t store_outside_version(struct store *s);
+void store_touch(struct store *s);	/* the data version moves: cached answers go */
 /* Runs the numbered migrations up to target (store_latest_version() for all). */
 int store_migrate(struct store *s, int target, struct op_err *err);
 int store_begin(struct store *s);
@@ -218,6 +239,7 @@ void events_rolled_back(struct store *s);
 int64_t events_last_seq(struct store *s);
 /* What the in-memory ring holds now: events and their rendered bytes (for /metrics). */
 void events_ring_stats(int64_t *count, size_t *bytes);
+int events_adopt(struct store *s);	/* another process's events (events.c) */
 void events_forget(int64_t upto);
 /* Reads up to max events after `since` matching the filter; returns count or -1. */
 int events_read(struct store *s, int64_t since, const struct event_filter *f,
@@ -246,6 +268,7 @@ int auth_load(struct store *s);
 void auth_free(void);
 /* Looks up a bearer token; 0 and *out filled, or -1. */
 int auth_check(const char *token, struct auth_token *out);
+int auth_catch_up(void);	/* tokens made by another process: see auth.c */
 int auth_is_live(int64_t id);
 /* The live token of this id: 0 and *out filled, or -1. O(tokens). */
 int auth_get(int64_t id, struct auth_token *out);

@@ -275,10 +275,63 @@ static const char *const migrations[] = {
 	"ALTER TABLE instances ADD COLUMN sampled_at INTEGER;",
 };
 
+/*
+ * What each migration does, in one line, for outpostd --check (check.c): the
+ * first line of its comment above. A new migration adds its line here.
+ */
+static const char *const migration_about[] = {
+	"definitions, instances, transitions, workers, events, tokens",
+	"the filters of GET /instances and /workers use indexes; drain deadlines",
+	"running instances: events name their worker, attempts, warm pools, hook output",
+	"the bytes of an instance's log, kept as chunks arrive",
+	"templates and the workers made from them",
+	"runbook runs, their steps and output, and the alert rules' state",
+	"the browser's sessions: a cookie's SHA-256, the token it stands for",
+	"one identity per worker: join tokens and workers' own tokens",
+	"containment: a worker's isolation, an instance's usage and peak memory",
+};
+
+_Static_assert(sizeof(migration_about) / sizeof(migration_about[0]) ==
+    sizeof(migrations) / sizeof(migrations[0]), "one line of migration_about[] a migration");
+
 int
 store_latest_version(void)
 {
 	return (int)(sizeof(migrations) / sizeof(migrations[0]));
+}
+
+/* Migration v's line (1 to store_latest_version()). */
+const char *
+store_migration_about(int v)
+{
+	assert(v >= 1 && v <= store_latest_version());
+	return migration_about[v - 1];
+}
+
+/*
+ * PRAGMA data_version: it moves when another connection commits (outpostd
+ * token create, from a shell on the host), never for this connection's own
+ * commits; -1 if it cannot be read. A read of the WAL index, no query.
+ */
+int64_t
+store_outside_version(struct store *s)
+{
+	sqlite3_stmt *st = store_stmt(s, "PRAGMA data_version");
+	int64_t v = -1;
+
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return v;
+}
+
+/* Another connection changed the data (events_adopt): no cached answer outlives it. */
+void
+store_touch(struct store *s)
+{
+	s->data_version++;
 }
 
 sqlite3 *

@@ -2,6 +2,7 @@
  * The periodic work of outpostd, as libwebsockets timers on the one loop:
  *
  *   health     once a second: workers whose heartbeats stopped go offline, then lost;
+ *              what another process committed (events_adopt, auth_catch_up);
  *   scheduler  a pass soon after any committed change (a kick), when the next
  *              pending instance becomes due, and every scheduler_interval anyway;
  *   lifecycle  every 250 ms: slots that end, missed slots, drain deadlines;
@@ -120,6 +121,9 @@ health_run(lws_sorted_usec_list_t *sul)
 {
 	int64_t since = app->started_at;
 
+	/* What another process committed (outpostd token create): its event, its token. */
+	events_adopt(app->store);
+	auth_catch_up();
 	if (store_room_check(app->store)) {
 		if (store_full_ended(app->store) > since)
 			since = store_full_ended(app->store);

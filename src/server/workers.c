@@ -84,6 +84,7 @@ worker_from_row(sqlite3_stmt *st)
 	json_object_set_new(j, "drain_deadline", time_or_null(st, 12));
 	json_object_set_new(j, "created_at", time_or_null(st, 10));
 	json_object_set_new(j, "updated_at", time_or_null(st, 11));
+	agent_version_json(j);	/* what its agent said last */
 	return j;
 }
 

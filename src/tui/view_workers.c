@@ -61,8 +61,25 @@ worker_detail(struct app *a, json_t *obj)
 	struct model *im = &a->vs[V_INSTANCES].m;
 	const char *name = json_string_value(json_object_get(obj, "name"));
 	size_t count = 0;
+	json_t *f = json_copy(obj);	/* its agent on one line, below */
+	const char *av = json_string_value(json_object_get(obj, "agent_version"));
+	const char *ar = json_string_value(json_object_get(obj, "agent_refused"));
+	json_int_t ap = json_integer_value(json_object_get(obj, "agent_protocol"));
 
-	views_add_fields(a, obj);
+	if (f != NULL) {
+		json_object_del(f, "agent_version");
+		json_object_del(f, "agent_protocol");
+		json_object_del(f, "agent_refused");
+		views_add_fields(a, f);
+		json_decref(f);
+	}
+	if (ar != NULL)
+		pager_add(a, "%-16s %s", "agent", ar);
+	else if (ap > 0)
+		pager_add(a, "%-16s %s, protocol %lld", "agent", av != NULL ? av : "(release not said)",
+		    (long long)ap);
+	else
+		pager_add(a, "%-16s %s", "agent", "-");
 	pager_add(a, "%s", "");
 	pager_add(a, "== its instances ==");
 	/* O(n) over the instances the dashboard holds. */
@@ -93,6 +110,8 @@ static const struct column worker_cols[] = {
 	{ "MEMORY", "memory_mb", CELL_PLAIN, TABLE_RIGHT, 11, fmt_usage },
 	{ "INST", "instance_count", CELL_PLAIN, TABLE_RIGHT, 4, NULL },
 	{ "TEMPLATE", "template", CELL_PLAIN, TABLE_LEFT, 8, NULL },
+	{ "AGENT", "agent_version", CELL_PLAIN, TABLE_LEFT, 7, NULL },
+	{ "REFUSED", "agent_refused", CELL_PLAIN, TABLE_LEFT, 20, NULL },
 };
 
 const struct view_def view_workers = {

@@ -67,7 +67,7 @@ export default {
       h('td', {}, h('a', { href: `#/instances?worker=${encodeURIComponent(w.name)}` }, w.name)),
       h('td', {}, w.template || '—'),
       h('td', {}, stateBadge('worker', w.state), w.drain_deadline ? h('div', { class: 'small text-muted' }, `deadline ${fmtTime(w.drain_deadline)}`) : null),
-      h('td', {}, stateBadge('health', w.health)),
+      h('td', {}, stateBadge('health', w.health), w.agent_refused ? h('div', { class: 'small text-danger', dataset: { refused: '' } }, `refused: ${w.agent_refused}`) : null),
       h('td', { class: 'small', dataset: { isolation: w.isolation || 'none' } }, w.isolation || 'none'),
       h('td', {}, cell(w, 'cpu')), h('td', {}, cell(w, 'memory_mb')), h('td', {}, cell(w, 'slots')),
       h('td', { class: 'small' }, labels(w.labels)),
