@@ -7,7 +7,8 @@
 #                   say where to point the browser and CLI
 #   ./dev.sh test   install missing Debian packages, build, run every test under
 #                   AddressSanitizer and UBSan (and the unit, client and timing tests
-#                   in the plain build too), make distcheck, run each fuzz harness
+#                   in the plain build too), make distcheck, make check-deb (the Debian
+#                   packages built and started), run each fuzz harness
 #                   briefly (FUZZ_SECONDS, 8 s each); the last line is "N passed, N failed"
 #
 # Builds go to build/ (and build-asan/ for the sanitizer run), out of the source tree.
@@ -22,7 +23,7 @@ build_pkgs="build-essential autoconf automake libtool pkg-config libwebsockets-d
 	libsystemd-dev libcmocka-dev libjs-bootstrap5"
 # The browser test drives Debian's chromium with playwright-core from npm.
 test_pkgs="curl jq procps tmux chromium nodejs npm nginx openssl python3 sqlite3
-	clang-14 libclang-rt-14-dev"
+	clang-14 libclang-rt-14-dev bash-completion dpkg-dev debhelper lintian"
 
 say() { printf 'dev.sh: %s\n' "$*" >&2; }
 
@@ -199,6 +200,17 @@ cmd_test() {
 	else
 		echo "FAIL: make distcheck" >&2
 		tail -n 40 build/distcheck.out >&2
+		fail=$((fail + 1))
+	fi
+	# The Debian packages: built, checked by lintian, unpacked and started (make check-deb).
+	say "make check-deb"
+	if make -C build check-deb >build/check-deb.out 2>&1; then
+		pass=$((pass + 1))
+	elif grep -q '^SKIP: ' build/check-deb.out; then
+		skip=$((skip + 1))
+	else
+		echo "FAIL: make check-deb" >&2
+		tail -n 40 build/check-deb.out >&2
 		fail=$((fail + 1))
 	fi
 	# The fuzz harnesses, each briefly (tests/fuzz, docs/fuzzing.md): one test each.

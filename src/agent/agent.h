@@ -104,7 +104,11 @@ struct hook_result {
 int shim_start(struct proc *p, enum hook h, char *const *argv, char *const *env,
     const char *dir, int64_t timeout_ms, int64_t grace_ms, const char *user, char *err,
     size_t errlen);
-/* Finds outpost-shim (beside the agent, else in PKGLIBEXECDIR); -1 with err. */
+/*
+ * Finds outpost-shim: beside the agent, else in PKGLIBEXECDIR under the root the
+ * agent was installed under (ROOT/usr/bin/outpost-agent: ROOT/usr/libexec/...),
+ * else in PKGLIBEXECDIR; -1 with err.
+ */
 int shim_locate(char *err, size_t errlen);
 /* Is the shim still there (for an adopted one: alive and the same process)? */
 int shim_alive(const struct proc *p);

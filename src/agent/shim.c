@@ -74,26 +74,46 @@ proc_kill_orphan(struct proc *p)
 /* Where outpost-shim is; set once by shim_locate(). */
 static char shim_path[PATH_MAX];
 
+/* Is path an executable file? Then it is the shim. */
+static int
+shim_try(const char *path)
+{
+	if (access(path, X_OK) != 0 || strlen(path) >= sizeof(shim_path))
+		return -1;
+	memcpy(shim_path, path, strlen(path) + 1);
+	return 0;
+}
+
 int
 shim_locate(char *err, size_t errlen)
 {
-	char self[PATH_MAX], *slash;
+	static const char installed[] = BINDIR "/outpost-agent";
+	char self[PATH_MAX], path[PATH_MAX], *slash;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	size_t len, root;
 
-	/* Beside the agent (a build tree), else where it was installed. */
 	if (n > 0) {
 		self[n] = '\0';
+		len = (size_t)n;
+		/* Beside the agent: a build tree. */
 		slash = strrchr(self, '/');
-		if (slash != NULL && (size_t)(slash - self) + sizeof("/outpost-shim") <= sizeof(self)) {
-			memcpy(slash, "/outpost-shim", sizeof("/outpost-shim"));
-			if (access(self, X_OK) == 0) {
-				memcpy(shim_path, self, strlen(self) + 1);
+		if (slash != NULL && path_fmt(path, sizeof(path), "%.*s/outpost-shim",
+		    (int)(slash - self), self) == 0 && shim_try(path) == 0)
+			return 0;
+		/*
+		 * The same install moved under another root (ROOT/usr/bin/outpost-agent,
+		 * unpacked with dpkg -x or installed with DESTDIR=): that root's shim,
+		 * never another install's.
+		 */
+		if (len > sizeof(installed) - 1 &&
+		    strcmp(self + len - (sizeof(installed) - 1), installed) == 0) {
+			root = len - (sizeof(installed) - 1);
+			if (path_fmt(path, sizeof(path), "%.*s%s", (int)root, self,
+			    PKGLIBEXECDIR "/outpost-shim") == 0 && shim_try(path) == 0)
 				return 0;
-			}
 		}
 	}
-	if (access(PKGLIBEXECDIR "/outpost-shim", X_OK) == 0 &&
-	    path_fmt(shim_path, sizeof(shim_path), "%s", PKGLIBEXECDIR "/outpost-shim") == 0)
+	if (shim_try(PKGLIBEXECDIR "/outpost-shim") == 0)
 		return 0;
 	snprintf(err, errlen, "cannot find outpost-shim beside outpost-agent or in %s: %s",
 	    PKGLIBEXECDIR, strerror(errno));

@@ -128,6 +128,16 @@ int cli_parse_object(const char *name, const char *text, size_t len, const char 
  */
 int cli_read_object(const char *path, const char *what, json_t **out);
 
+/* ---- complete.c ---- */
+
+/*
+ * outpost __complete WORD... CUR: prints what may come at CUR (the last word)
+ * after the others, one a line, from nouns and globals and the commands'
+ * tables; ":file" when CUR is a file name. Returns the exit code.
+ */
+int cli_complete(const struct cmd_noun *nouns, const struct opt_spec *globals, int argc,
+    char **argv);
+
 /* ---- cmd_template.c ---- */
 
 /*

@@ -496,7 +496,7 @@ static const struct opt_spec create_opts[] = {
 };
 
 static const struct opt_spec list_opts[] = {
-	{ "state", 0, "S[,S...]", "only these states", 0 },
+	{ "state", 0, "S[,S...]", "only these states", CHOICES_INST_STATE },
 	{ "definition", 0, "NAME", "only instances of this definition", 0 },
 	{ "owner", 0, "OWNER", "only instances of this owner", 0 },
 	{ "worker", 0, "ID", "only instances placed on this worker", 0 },

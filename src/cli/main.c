@@ -211,6 +211,9 @@ main(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	c.out_file = stdout;
+	/* The shell's completion asks (packaging/bash-completion/outpost); not in the help. */
+	if (argc >= 2 && strcmp(argv[1], "__complete") == 0)
+		return cli_complete(nouns, global_opts, argc - 2, argv + 2);
 	args_init(&a);
 	if (args_parse(&a, globals, argc - 1, argv + 1, ARGS_STOP_AT_POSITIONAL, &used, err,
 	    sizeof(err)) != 0)
