@@ -55,6 +55,11 @@ changes=$WORK/src/outpost_${version}_$(dpkg --print-architecture).changes
 for f in "$deb" "$agent_deb" "$changes"; do
 	[ -f "$f" ] || fail "dpkg-buildpackage made no $(basename "$f"): $(ls "$WORK/src")"
 done
+# OUTPOST_DEB_KEEP=DIR: the packages are kept there too (tests/vm/deb.sh installs them).
+if [ -n "${OUTPOST_DEB_KEEP:-}" ]; then
+	mkdir -p "$OUTPOST_DEB_KEEP" && cp "$deb" "$agent_deb" "$OUTPOST_DEB_KEEP/" ||
+		fail "cannot keep the packages in $OUTPOST_DEB_KEEP"
+fi
 
 # lintian: no error (what it warns of is listed, and explained in debian/README.source).
 lintian --fail-on error --no-tag-display-limit "$changes" >"$WORK/lintian.log" 2>&1
