@@ -131,11 +131,11 @@ agent_version_take(struct store *s, json_t *in, int may_keep, struct op_err *err
 		snprintf(a->version, sizeof(a->version), "%s", version);
 		a->protocol = protocol;
 		a->at = now_ms();
-		/* Said once an episode, and shown: cached lists of workers go. */
+		/* Said once an episode, and shown: cached answers that show workers go. */
 		if (strcmp(was, a->refused) != 0) {
 			log_warn("agent.refused", "worker", name, "agent_version", version[0] ? version :
 			    "(none said)", "reason", a->refused, NULL);
-			store_touch(s);
+			store_touch_heartbeats(s);
 		}
 		return -1;
 	}
@@ -143,7 +143,8 @@ agent_version_take(struct store *s, json_t *in, int may_keep, struct op_err *err
 		a = entry(name);
 		if (a->refused[0] != '\0' || a->protocol != protocol ||
 		    strcmp(a->version, version) != 0)
-			store_touch(s);	/* what the worker shows changed */
+			/* What the worker shows changed: answers that show workers follow heartbeats. */
+			store_touch_heartbeats(s);
 		a->refused[0] = '\0';
 		snprintf(a->version, sizeof(a->version), "%s", version);
 		a->protocol = protocol;

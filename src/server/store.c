@@ -334,6 +334,12 @@ store_touch(struct store *s)
 	s->data_version++;
 }
 
+void
+store_touch_heartbeats(struct store *s)
+{
+	s->heartbeat_version++;
+}
+
 sqlite3 *
 store_db(struct store *s)
 {
