@@ -91,15 +91,17 @@ on_client_cpu() { if [ "$BENCH_PIN" = 1 ]; then taskset -c 1 "$@"; else "$@"; fi
 # Only for "client_exec ... &": as server_exec, for a client that runs in the background.
 client_exec() { if [ "$BENCH_PIN" = 1 ]; then exec taskset -c 1 "$@"; else exec "$@"; fi; }
 
-# start_outpostd NAME [BASE]: starts a fresh outpostd with its own state directory
-# under the temp dir (or BASE); sets OP_PID, OP_URL, OP_TOKEN, OP_STATE.
+# start_outpostd NAME [BASE [FLAG...]]: starts a fresh outpostd with its own state
+# directory under the temp dir (or BASE, when not empty), with FLAGs besides;
+# sets OP_PID, OP_URL, OP_TOKEN, OP_STATE.
 start_outpostd() {
 	local name=$1
 	OP_STATE=${2:-$BENCH_TMP}/$name
+	shift $(($# < 2 ? $# : 2))
 	mkdir -p "$OP_STATE"
 	: >"$BENCH_TMP/empty.conf"
 	server_exec "$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$OP_STATE" \
-		--config "$BENCH_TMP/empty.conf" --log-format json --log-level info \
+		--config "$BENCH_TMP/empty.conf" --log-format json --log-level info "$@" \
 		>"$OP_STATE/outpostd.log" 2>&1 &
 	OP_PID=$!
 	BENCH_PIDS="$BENCH_PIDS $OP_PID"

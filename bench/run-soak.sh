@@ -79,24 +79,11 @@ cat >"$BENCH_TMP/templates/soak.json" <<JSON
   "provisioner": { "type": "local", "agent": "$AGENT", "heartbeat": "5s" }
 }
 JSON
-OP_STATE=$BENCH_TMP/soak
-mkdir -p "$OP_STATE"
-: >"$BENCH_TMP/empty.conf"
-server_exec "$OUTPOSTD" --listen 127.0.0.1:0 --state-dir "$OP_STATE" --config "$BENCH_TMP/empty.conf" \
-	--template-dir "$BENCH_TMP/templates" --runbook-dir "$TOP_DIR/runbooks" \
-	--log-format json --log-level info >"$OP_STATE/outpostd.log" 2>&1 &
-OP_PID=$!
-BENCH_PIDS="$BENCH_PIDS $OP_PID"
-OP_URL=""
+start_outpostd soak "" --template-dir "$BENCH_TMP/templates" --runbook-dir "$TOP_DIR/runbooks"
 for _ in $(seq 1 100); do
-	OP_URL=$(sed -n 's/.*"msg":"outpostd.listening".*"url":"\([^"]*\)".*/\1/p' \
-		"$OP_STATE/outpostd.log" | head -n 1)
-	[ -n "$OP_URL" ] && curl -fs "$OP_URL/readyz" >/dev/null 2>&1 && break
-	kill -0 "$OP_PID" 2>/dev/null || break
+	curl -fs "$OP_URL/readyz" >/dev/null 2>&1 && break
 	sleep 0.1
 done
-curl -fs "$OP_URL/readyz" >/dev/null 2>&1 || { cat "$OP_STATE/outpostd.log" >&2; die "outpostd did not start"; }
-OP_TOKEN=$(cat "$OP_STATE/admin.token") || die "no admin token"
 for d in soak:reschedule soak-exam:fail; do
 	api POST /api/v1/definitions "{\"name\":\"${d%%:*}\",\"resources\":{\"cpu\":1,\"memory_mb\":64},
 \"hooks\":{\"instantiate\":[\"sh\",\"-c\",\"echo ready > status\"],

@@ -82,21 +82,6 @@ figures_free(struct figures *f)
 	f->counts = NULL;
 }
 
-/* One integer a query answers, or -1. */
-static int64_t
-query_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 /*
  * The figures of db: O(rows) for the counts (SQLite counts a table by its
  * smallest b-tree). 0, or -1 with why.
@@ -108,7 +93,7 @@ figures_read(sqlite3 *db, struct figures *f, char *why, size_t len)
 	int rc;
 
 	memset(f, 0, sizeof(*f));
-	f->schema = (int)query_int(db, "PRAGMA user_version");
+	f->schema = (int)store_query_int(db, "PRAGMA user_version");
 	if ((f->counts = json_object()) == NULL)
 		return snprintf(why, len, "out of memory"), -1;
 	if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_schema WHERE type = 'table' AND "
@@ -120,7 +105,7 @@ figures_read(sqlite3 *db, struct figures *f, char *why, size_t len)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *t = (const char *)sqlite3_column_text(st, 0);
 		char *sql = sqlite3_mprintf("SELECT count(*) FROM \"%w\"", t);
-		int64_t n = sql != NULL ? query_int(db, sql) : -1;
+		int64_t n = sql != NULL ? store_query_int(db, sql) : -1;
 
 		sqlite3_free(sql);
 		if (n < 0) {
@@ -129,7 +114,7 @@ figures_read(sqlite3 *db, struct figures *f, char *why, size_t len)
 		}
 		json_object_set_new(f->counts, t, json_integer(n));
 		if (strcmp(t, "events") == 0)
-			f->last_seq = query_int(db, "SELECT coalesce(max(seq), 0) FROM events");
+			f->last_seq = store_query_int(db, "SELECT coalesce(max(seq), 0) FROM events");
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -365,7 +350,7 @@ backup_job_manifest(struct backup_job *j)
 static int
 copy_finish(struct backup_job *j, char *why, size_t len)
 {
-	int64_t psize = query_int(store_db(j->s), "PRAGMA page_size");
+	int64_t psize = store_query_int(store_db(j->s), "PRAGMA page_size");
 	int rc;
 
 	j->pages_total = j->pages_done = sqlite3_backup_pagecount(j->b);
@@ -777,7 +762,7 @@ backup_migrate(struct store *s, const struct server_config *c, struct op_err *er
 {
 	int from = store_schema_version(s), to = store_latest_version(), left;
 	char dir[PATH_BUF_MAX], path[PATH_BUF_MAX], stamp[40], why[600], v[16];
-	int64_t tables = query_int(store_db(s), "SELECT count(*) FROM sqlite_schema WHERE "
+	int64_t tables = store_query_int(store_db(s), "SELECT count(*) FROM sqlite_schema WHERE "
 	    "type = 'table'");
 
 	if (from < 0 || from >= to || tables <= 0)

@@ -141,21 +141,6 @@ immutable_uri(const char *path, char *out, size_t n)
 	snprintf(out + o, n - o, "?immutable=1");
 }
 
-/* One integer a query answers; -1 if it fails. */
-static int64_t
-query_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 /* PRAGMA quick_check: 0 and "ok", or -1 and its first complaints. */
 static int
 quick_check(sqlite3 *db, char *out, size_t n)
@@ -198,7 +183,7 @@ print_counts(sqlite3 *db)
 
 	printf("rows:");
 	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
-		printf("%s %s %lld", i ? "," : "", q[i][0], (long long)query_int(db, q[i][1]));
+		printf("%s %s %lld", i ? "," : "", q[i][0], (long long)store_query_int(db, q[i][1]));
 	printf("\n");
 }
 
@@ -242,7 +227,7 @@ check_database(const char *path, long holder)
 		return 1;
 	}
 	sqlite3_busy_timeout(db, 2000);
-	if ((v = (int)query_int(db, "PRAGMA user_version")) < 0) {
+	if ((v = (int)store_query_int(db, "PRAGMA user_version")) < 0) {
 		printf("schema: cannot read it: %s (is this an SQLite database?)\n",
 		    sqlite3_errmsg(db));
 		sqlite3_close(db);

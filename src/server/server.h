@@ -124,6 +124,8 @@ const char *store_migration_about(int v);	/* migration v in one line (check.c) *
 /* Moves when another connection commits (outpostd token create); see events_adopt. */
 int64_t store_outside_version(struct store *s);
 void store_touch(struct store *s);	/* the data version moves: cached answers go */
+/* One integer a query of db answers; -1 if it fails (backup.c, check.c: other files). */
+int64_t store_query_int(sqlite3 *db, const char *sql);
 /* The heartbeat version moves: cached answers that show workers go (agent_version.c). */
 void store_touch_heartbeats(struct store *s);
 /* Runs the numbered migrations up to target (store_latest_version() for all). */

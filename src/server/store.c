@@ -334,6 +334,21 @@ store_touch(struct store *s)
 	s->data_version++;
 }
 
+/* One integer a query of any connection answers (another file's, read-only); -1 if it fails. */
+int64_t
+store_query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
 void
 store_touch_heartbeats(struct store *s)
 {
