@@ -2,7 +2,8 @@
 # What tests/vm/deb.sh runs inside its clean Debian 12 VM, as the unit
 # outpost-vm-check.service at boot: the Debian packages installed with apt as an
 # operator would, then the steps of docs/operations/worker-host-deb.md, as
-# written. Writes RESULT lines ("PASS|FAIL NAME SECONDS [why]") to its output and
+# written, and a backup restored as docs/operations/restore.md says, under the
+# package's DynamicUser service. Writes RESULT lines ("PASS|FAIL NAME SECONDS [why]") to its output and
 # to $OUT/results, the logs beside them; the unit then powers the VM off.
 #
 # The VM has no network: deb.sh put the packages in /opt/debs and what they need
@@ -85,6 +86,25 @@ EOF
 		jq -r .id >/root/instance.id && wait_for 120 _running &&
 		pgrep -f 'sleep 3600' >/dev/null
 }
+# docs/operations/restore.md under systemd's DynamicUser: a backup, a change after
+# it, the drill, then the server stopped, the backup restored by root, the server
+# started again: the change is gone, the rest is there, the service can open it.
+_gone() { ! op instance get "$(cat /root/after.id)" >/dev/null 2>&1; }
+backup_restored() {
+	local file owner
+	op backup create &&
+		file=$(ls /var/lib/outpost/backups/outpost-*.db | tail -n 1) &&
+		test -s "$file.json" &&
+		op instance create --definition vm-check --owner after --start now --duration 10m -o json |
+		jq -r .id >/root/after.id && op instance get "$(cat /root/after.id)" >/dev/null &&
+		outpostd restore-drill --state-dir /var/lib/outpost "$file" &&
+		systemctl stop outpostd &&
+		outpostd restore --state-dir /var/lib/outpost "$file" &&
+		owner=$(stat -c %u /var/lib/private/outpost) &&
+		[ "$(stat -c '%u %a' /var/lib/private/outpost/outpost.db)" = "$owner 600" ] &&
+		systemctl start outpostd && wait_for 60 curl -fsS "$URL/readyz" &&
+		_gone && wait_for 60 _running
+}
 _terminated() { [ "$(op instance get "$(cat /root/instance.id)" -o json | jq -r .state)" = terminated ]; }
 cleaned_up() {
 	op instance terminate "$(cat /root/instance.id)" && wait_for 60 _terminated &&
@@ -98,6 +118,7 @@ step join_token join_token
 step agent_conf agent_conf
 step agent_enabled agent_enabled
 step instance_runs instance_runs
+step backup_restored backup_restored
 step cleaned_up cleaned_up
 journalctl --no-pager -u outpostd -u 'outpost-agent@*' -n 200 >"$OUT/journal.log" 2>&1
 dpkg -l 'outpost*' >"$OUT/dpkg.log" 2>&1
