@@ -78,7 +78,8 @@ is_version_text(const char *v)
  * Takes "protocol" and "agent_version" out of a registration's or a
  * heartbeat's body (so the domain's checks see the fields they know) and
  * keeps them for the worker it names when may_keep (the token is that
- * worker's own: a join token's word is not shown on a worker). 0; or -1
+ * worker's own, or a join token's registration that agent_version_undo
+ * takes back if it fails: see agent_version_hold). 0; or -1
  * with err: 400
  * invalid_argument for a field of the wrong type, 400 unsupported_protocol
  * (field protocol) for a protocol this server does not serve.
@@ -154,6 +155,52 @@ agent_version_take(struct store *s, json_t *in, int may_keep, struct op_err *err
 	json_object_del(in, "protocol");
 	json_object_del(in, "agent_version");
 	return 0;
+}
+
+/*
+ * A join token's registration: what its agent says is kept for the name it
+ * registers (agent_version_take with may_keep), shown by the worker the
+ * registration writes, but only if the registration succeeds, since only then
+ * is the agent that worker's own (it gets the worker's credential). Hold
+ * before the take; undo if the take or the registration fails. One hold at a
+ * time: the loop serves one registration at a time.
+ */
+static struct {
+	char name[NAME_BUF];	/* "": nothing held */
+	int had;		/* the name had an entry */
+	struct agent_said was;
+} held;
+
+void
+agent_version_hold(const json_t *in)
+{
+	const char *name = json_string_value(json_object_get(in, "name"));
+	const struct agent_said *a;
+
+	held.name[0] = '\0';
+	if (name == NULL || !name_is_valid(name, NAME_MAX_LEN))
+		return;
+	snprintf(held.name, sizeof(held.name), "%s", name);
+	a = find(name);
+	held.had = a != NULL;
+	if (a != NULL)
+		held.was = *a;
+}
+
+void
+agent_version_undo(struct store *s)
+{
+	struct agent_said *a;
+
+	if (held.name[0] == '\0')
+		return;
+	a = (struct agent_said *)find(held.name);
+	if (held.had)
+		*(a != NULL ? a : entry(held.name)) = held.was;
+	else if (a != NULL)
+		memset(a, 0, sizeof(*a));	/* an empty name: found by no one, first to go */
+	held.name[0] = '\0';
+	store_touch_heartbeats(s);
 }
 
 /* What worker w's agent said last: agent_version, agent_protocol, agent_refused (or nulls). */

@@ -53,21 +53,33 @@ agent_register(struct req *rq, struct resp *rs)
 	struct op_err err = { 0 };
 	json_t *in = req_json_body(rq, &err), *out;
 	char cred[TOKEN_BUF];
-	int rc;
+	int rc, is_join = rq->tok.role == ROLE_AGENT && rq->tok.worker_id == 0;
 
 	if (in == NULL)
 		return resp_error(rs, &err);
 	/* A join token's limits are the domain's to check: they need the stored worker. */
-	if ((rq->tok.worker_id != 0 && acts_for(rq, in, &err) != 0) ||
-	    agent_version_take(rq->app->store, in, rq->tok.worker_id != 0, &err) != 0) {
+	if (rq->tok.worker_id != 0 && acts_for(rq, in, &err) != 0) {
+		json_decref(in);
+		return resp_error(rs, &err);
+	}
+	/* What the agent says is shown from its registration on, if that succeeds. */
+	if (is_join)
+		agent_version_hold(in);
+	if (agent_version_take(rq->app->store, in, is_join || rq->tok.worker_id != 0,
+	    &err) != 0) {
+		if (is_join)
+			agent_version_undo(rq->app->store);
 		json_decref(in);
 		return resp_error(rs, &err);
 	}
 	rc = worker_register(rq->app->store, in, &rq->tok, rq->actor, &out, cred, sizeof(cred),
 	    &err);
 	json_decref(in);
-	if (rc < 0)
+	if (rc < 0) {
+		if (is_join)
+			agent_version_undo(rq->app->store);
 		return resp_error(rs, &err);
+	}
 	/* Shown once, as POST /api/v1/tokens shows a token: only its hash is kept. */
 	if (cred[0] != '\0')
 		json_object_set_new(out, "token", json_string(cred));

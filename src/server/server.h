@@ -111,6 +111,8 @@ struct store;
 #define AGENT_PROTOCOL_MAX AGENT_PROTOCOL
 int agent_version_take(struct store *s, json_t *in, int may_keep, struct op_err *err);
 void agent_version_json(json_t *worker);
+void agent_version_hold(const json_t *in);	/* a join token's registration: */
+void agent_version_undo(struct store *s);	/* ... kept only if it succeeds */
 
 /* ---- the store (store.c and store_*.c) ---- */
 struct store;

@@ -66,6 +66,22 @@ for body in '"protocol":"2"' '"protocol":0' '"protocol":3' '"agent_version":""' 
 done
 api POST /api/v1/agent/register '{"name":"bad","capacity":{"cpu":1,"memory_mb":64,"slots":1},"protocol":3}'
 assert_eq unsupported_protocol "$(jbody .error.code)" "protocol 3's error code"
+
+# What a registration says is shown from then on, before any heartbeat; a
+# registration that fails (here, a name already joined) changes nothing shown.
+CAP='"capacity":{"cpu":1,"memory_mb":64,"slots":1}'
+api POST /api/v1/agent/register "{\"name\":\"fresh\",$CAP,\"protocol\":2,\"agent_version\":\"0.0.9-test\"}"
+assert_status 201 "a registration by hand"
+TOKEN=$SERVER_TOKEN worker fresh
+assert_eq "2 0.0.9-test null" "$(jbody '"\(.agent_protocol) \(.agent_version) \(.agent_refused)"')" \
+	"a worker just registered, before its first heartbeat"
+api POST /api/v1/agent/register "{\"name\":\"fresh\",$CAP,\"protocol\":1,\"agent_version\":\"evil\"}"
+[ "$STATUS" -ge 400 ] || fail "a second join of fresh was answered $STATUS"
+api POST /api/v1/agent/register "{\"name\":\"fresh\",$CAP,\"protocol\":99}"
+assert_status 400 "a join of fresh with protocol 99"
+TOKEN=$SERVER_TOKEN worker fresh
+assert_eq "2 0.0.9-test null" "$(jbody '"\(.agent_protocol) \(.agent_version) \(.agent_refused)"')" \
+	"fresh after two registrations that failed"
 TOKEN=$SERVER_TOKEN
 api_ok 404 GET /api/v1/workers/bad
 echo "PASS: $TEST_NAME"
