@@ -713,22 +713,54 @@ runs_free(void)
 		run_free(runs);
 }
 
-/* outpost_runbook_runs_total from the table: counted once, at the end, and never lost. */
+/*
+ * From the table: runs not ended, a gauge; ended runs, a counter by status, since a run
+ * ends once and no run is deleted. Every runbook loaded has its series, 0 before a run.
+ */
 void
 runs_metrics(struct store *s, struct sbuf *o)
 {
 	sqlite3_stmt *st = store_stmt(s, "SELECT runbook, status, count(*) FROM runs "
 	    "GROUP BY runbook, status ORDER BY runbook, status");
+	json_t *books = runbooks_list(), *by = json_object(), *v, *row;
+	const char *k, *sk;
+	size_t i;
 
-	sbuf_puts(o, "# HELP outpost_runbook_runs_total Runs of runbooks, by runbook and status "
-	    "(running: not ended yet).\n# TYPE outpost_runbook_runs_total counter\n");
+	/* Every runbook loaded, and every one with runs, with each status (0 included). */
+	json_array_foreach(json_object_get(books, "items"), i, v)
+		json_object_set_new(by, json_string_value(json_object_get(v, "name")),
+		    json_object());
 	while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
-		sbuf_puts(o, "outpost_runbook_runs_total{runbook=");
-		sbuf_json_string(o, (const char *)sqlite3_column_text(st, 0));
-		sbuf_puts(o, ",status=");
-		sbuf_json_string(o, (const char *)sqlite3_column_text(st, 1));
-		sbuf_printf(o, "} %lld\n", (long long)sqlite3_column_int64(st, 2));
+		const char *rb = (const char *)sqlite3_column_text(st, 0);
+
+		if ((row = json_object_get(by, rb)) == NULL)
+			json_object_set_new(by, rb, row = json_object());
+		json_object_set_new(row, (const char *)sqlite3_column_text(st, 1),
+		    json_integer(sqlite3_column_int64(st, 2)));
 	}
 	if (st != NULL)
 		sqlite3_reset(st);
+	json_decref(books);
+	sbuf_puts(o, "# HELP outpost_runbook_runs_running Runs of runbooks not ended yet, by "
+	    "runbook.\n# TYPE outpost_runbook_runs_running gauge\n");
+	json_object_foreach(by, k, row) {
+		sbuf_puts(o, "outpost_runbook_runs_running{runbook=");
+		sbuf_json_string(o, k);
+		sbuf_printf(o, "} %lld\n", (long long)json_integer_value(json_object_get(row,
+		    run_status_name(RUN_RUNNING))));
+	}
+	sbuf_puts(o, "# HELP outpost_runbook_runs_total Runs of runbooks that ended, by runbook "
+	    "and status.\n# TYPE outpost_runbook_runs_total counter\n");
+	json_object_foreach(by, k, row) {
+		for (int r = 0; r < RUN_STATUS_COUNT; r++) {
+			if (r == RUN_RUNNING)
+				continue;
+			sk = run_status_name((enum run_status)r);
+			sbuf_puts(o, "outpost_runbook_runs_total{runbook=");
+			sbuf_json_string(o, k);
+			sbuf_printf(o, ",status=\"%s\"} %lld\n", sk,
+			    (long long)json_integer_value(json_object_get(row, sk)));
+		}
+	}
+	json_decref(by);
 }

@@ -3,7 +3,7 @@
 # of the run's role that stops working when the run ends; its output streams
 # as runbook.output events and is bounded; a timeout, a cancel and a server
 # that dies under it each end its whole process group; a restart marks the
-# run interrupted.
+# run interrupted. /metrics: a gauge of runs running, a counter of ended ones.
 . "$(dirname "$0")/lib.sh"
 
 P=$WORK/progs
@@ -103,6 +103,14 @@ rm -f "$WORK/child" "$WORK/grandchild"
 TOKEN=$op start_run long '{}'
 wait_for 5 "long's program to start" test -s "$WORK/grandchild"
 ended_run=$RUN_ID
+# While it runs, the gauge says so and no ended run of it is counted.
+TOKEN= api_ok 200 GET /metrics
+assert_contains 'outpost_runbook_runs_running{runbook="long"} 1' "$BODY" "/metrics while long runs"
+assert_contains 'outpost_runbook_runs_total{runbook="long",status="cancelled"} 0' "$BODY" \
+	"/metrics: long's ended runs before its cancel"
+if printf '%s\n' "$BODY" | grep -q 'outpost_runbook_runs_total{[^}]*status="running"'; then
+	fail "/metrics counts running runs in outpost_runbook_runs_total, a counter"
+fi
 create_token watcher viewer
 TOKEN=$NEW_TOKEN api POST "/api/v1/runs/$RUN_ID/cancel"
 assert_status 403 "a viewer's cancel"
@@ -148,13 +156,15 @@ start_server --state-dir "$SERVER_DIR"
 api_ok 200 GET "/api/v1/runs/$stopped"
 assert_eq interrupted "$(jbody .status)" "the run SIGTERM cut short"
 
-# The metrics count every run by runbook and status, and time them.
+# The metrics count every ended run by runbook and status (0 included), and time them.
 api_ok 200 GET /metrics
 m=$BODY
 for want in 'outpost_runbook_runs_total{runbook="probe",status="succeeded"} 2' \
 	'outpost_runbook_runs_total{runbook="slow",status="failed"} 1' \
 	'outpost_runbook_runs_total{runbook="long",status="cancelled"} 1' \
-	'outpost_runbook_runs_total{runbook="long",status="interrupted"} 2'; do
+	'outpost_runbook_runs_total{runbook="long",status="interrupted"} 2' \
+	'outpost_runbook_runs_running{runbook="long"} 0' \
+	'outpost_runbook_runs_total{runbook="probe",status="failed"} 0'; do
 	assert_contains "$want" "$m" "/metrics"
 done
 assert_match 'outpost_runbook_run_duration_seconds_count [0-9]' "$m" "/metrics run durations"
