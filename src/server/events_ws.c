@@ -21,6 +21,10 @@
  * Each event is a message of its own; a writeable callback sends as many
  * as the socket takes at once (up to WS_BATCH_MAX), so a client catching up
  * costs one wakeup per socket buffer, not one per event.
+ *
+ * The connected clients are kept in a list so that /metrics can say how far
+ * behind the newest event the slowest subscribed one is, and how many
+ * resyncs were sent.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,13 +48,45 @@ struct ws_client {
 	struct sbuf rx;
 	char *control;			/* a control message waiting to be sent */
 	struct auth_token tok;
+	struct ws_client *next, *prev;	/* the list of established clients */
+	int is_listed;
 };
 
 static int nclients;
+static struct ws_client *clients;
+static unsigned long long resyncs;
+
+static void
+client_unlist(struct ws_client *c)
+{
+	if (!c->is_listed)
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->is_listed = 0;
+}
+
+/* O(clients): replaying or live ones only; idle and paused ones are sent nothing. */
+void
+events_ws_stats(struct store *s, int64_t *max_lag, unsigned long long *nresyncs)
+{
+	int64_t last = events_last_seq(s);
+
+	*max_lag = 0;
+	for (struct ws_client *c = clients; c != NULL; c = c->next)
+		if ((c->phase == WS_REPLAY || c->phase == WS_LIVE) && last - c->cursor > *max_lag)
+			*max_lag = last - c->cursor;
+	*nresyncs = resyncs;
+}
 
 static void
 client_free(struct ws_client *c)
 {
+	client_unlist(c);
 	for (int i = 0; i < c->ntypes; i++)
 		free(c->types[i]);
 	sbuf_free(&c->rx);
@@ -299,6 +335,7 @@ writeable(struct ws_client *c)
 		return 0;
 	if (c->phase == WS_LIVE && last - c->cursor > the_app->cfg.ws_max_lag) {
 		c->phase = WS_PAUSED;
+		resyncs++;
 		set_control(c, json_pack("{s:{s:I}}", "resync", "from", (json_int_t)c->cursor));
 		return 0;
 	}
@@ -399,6 +436,12 @@ events_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 			return -1;
 		nclients++;
 		metrics_ws_clients(1);
+		c->next = clients;
+		c->prev = NULL;
+		if (clients != NULL)
+			clients->prev = c;
+		clients = c;
+		c->is_listed = 1;
 		log_debug("ws.open", "actor", c->tok.name, NULL);
 		break;
 	case LWS_CALLBACK_RECEIVE:

@@ -2,11 +2,20 @@
  * Prometheus metrics. Counters live in memory (they restart with the
  * process, as Prometheus expects); gauges of stored things are counted from
  * the store when scraped. HTTP series are keyed by method, route pattern
- * and status: a bounded set, since routes are a fixed table.
+ * and status: a bounded set, since routes are a fixed table. The process's
+ * own series (process_*) are read from /proc/self at each scrape.
  */
+#include "config.h"
+#include <sys/resource.h>
+#include <sys/stat.h>
+
 #include <assert.h>
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backup.h"
 
@@ -48,6 +57,8 @@ static const double inst_le[] = { 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 1
 static const double run_le[] = { 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600 };
 static const double lag_le[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 	2.5 };
+static const double commit_le[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05, 0.1, 0.25, 0.5, 1, 2.5 };
 
 #define HIST(name, help, le) { name, help, le, sizeof(le) / sizeof(le[0]), { 0 }, 0, 0 }
 static struct hist durations[HIST_COUNT] = {
@@ -62,6 +73,8 @@ static struct hist durations[HIST_COUNT] = {
 	    "How late the loop's 50 ms timer fired: how long the loop was held.", lag_le),
 	[HIST_RUN_DURATION] = HIST("outpost_runbook_run_duration_seconds",
 	    "Runs of runbooks, from their start to their end.", run_le),
+	[HIST_DB_COMMIT] = HIST("outpost_db_commit_duration_seconds",
+	    "One COMMIT of the database: the change written and synced to disk.", commit_le),
 };
 static unsigned long long decisions_placed, decisions_unplaced, decisions_claimed;
 
@@ -255,6 +268,156 @@ worker_usage_render(struct store *s, struct sbuf *o)
 	sbuf_free(&mem);
 }
 
+/* The kernel's boot time, Unix seconds: /proc/stat's btime, read once. */
+static long long
+boot_time(void)
+{
+	static long long btime = -1;
+	char line[256];
+	FILE *f;
+
+	if (btime >= 0)
+		return btime;
+	f = fopen("/proc/stat", "re");
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "btime %lld", &btime) == 1)
+			break;
+	fclose(f);
+	if (btime < 0)
+		btime = 0;
+	return btime;
+}
+
+/* Open descriptors: /proc/self/fd's entries, less the one that reads it. */
+static long
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	long n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0;
+}
+
+/*
+ * The standard process_* series, as Prometheus' client libraries name them:
+ * CPU (user and system) and resident memory from /proc/self/stat, the start
+ * from its start time after boot, descriptors from /proc/self/fd and the
+ * soft RLIMIT_NOFILE. A series whose source cannot be read is left out.
+ */
+static void
+process_render(struct sbuf *o)
+{
+	char buf[1024], *p;
+	unsigned long long utime, stime, start;
+	unsigned long vsize;
+	long rss, tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE), fds;
+	struct rlimit rl;
+	size_t n = 0;
+	FILE *f = fopen("/proc/self/stat", "re");
+
+	if (f != NULL) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	/* After the command's name, which may hold spaces and parentheses: field 3 on. */
+	p = strrchr(buf, ')');
+	if (p != NULL && tck > 0 && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	    "%llu %llu %*d %*d %*d %*d %*d %*d %llu %lu %ld", &utime, &stime, &start, &vsize,
+	    &rss) == 5) {
+		sbuf_printf(o, "# HELP process_cpu_seconds_total User and system CPU time spent "
+		    "in seconds.\n# TYPE process_cpu_seconds_total counter\n"
+		    "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)tck);
+		sbuf_printf(o, "# HELP process_resident_memory_bytes Resident memory size in "
+		    "bytes.\n# TYPE process_resident_memory_bytes gauge\n"
+		    "process_resident_memory_bytes %lld\n", (long long)rss * page);
+		sbuf_printf(o, "# HELP process_virtual_memory_bytes Virtual memory size in "
+		    "bytes.\n# TYPE process_virtual_memory_bytes gauge\n"
+		    "process_virtual_memory_bytes %lu\n", vsize);
+		sbuf_printf(o, "# HELP process_start_time_seconds Start time of the process since "
+		    "unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\n"
+		    "process_start_time_seconds %.2f\n",
+		    (double)boot_time() + (double)start / (double)tck);
+	}
+	if ((fds = open_fds()) >= 0)
+		sbuf_printf(o, "# HELP process_open_fds Number of open file descriptors.\n"
+		    "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n", fds);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		sbuf_printf(o, "# HELP process_max_fds Maximum number of open file descriptors.\n"
+		    "# TYPE process_max_fds gauge\nprocess_max_fds %lld\n",
+		    rl.rlim_cur == RLIM_INFINITY ? -1LL : (long long)rl.rlim_cur);
+}
+
+/* The WAL file's size (0 when there is none), beside the database's own figures. */
+static void
+wal_render(struct store *s, struct sbuf *o)
+{
+	const char *db = sqlite3_db_filename(store_db(s), "main");
+	char path[PATH_MAX];
+	struct stat st;
+	long long size = 0;
+
+	if (db != NULL && *db != '\0' &&
+	    (size_t)snprintf(path, sizeof(path), "%s-wal", db) < sizeof(path) &&
+	    stat(path, &st) == 0)
+		size = (long long)st.st_size;
+	sbuf_printf(o, "# HELP outpost_db_wal_size_bytes The database's write-ahead log file.\n"
+	    "# TYPE outpost_db_wal_size_bytes gauge\noutpost_db_wal_size_bytes %lld\n", size);
+}
+
+/*
+ * How long the oldest instance has been in each state that should move on
+ * by itself: pending (due, and not a pool's) and every state on a worker.
+ * From each one's last transition; O(instances in those states), each an
+ * index lookup. Every such state has its series, 0 when none is in it.
+ */
+static void
+state_age_render(struct store *s, struct sbuf *o)
+{
+	static char sql[STATES_SQL_BUF + 512];
+	unsigned mask = inst_set_holding() | 1u << INST_PENDING;
+	int64_t now = now_ms(), age[INST_STATE_COUNT] = { 0 };
+	enum inst_state is;
+	sqlite3_stmt *st;
+
+	if (sql[0] == '\0') {
+		char set[STATES_SQL_BUF];
+
+		snprintf(sql, sizeof(sql), "SELECT i.state, min((SELECT t.at FROM transitions t "
+		    "WHERE t.instance_id = i.id ORDER BY t.id DESC LIMIT 1)) FROM instances i "
+		    "WHERE i.state IN (%s) AND (i.state != 'pending' OR (i.pool = 0 AND "
+		    "i.timeslot_start <= ?1)) GROUP BY i.state",
+		    state_set_sql(KIND_INSTANCE, mask, set, sizeof(set)));
+	}
+	st = store_stmt(s, sql);
+	if (st != NULL)
+		sqlite3_bind_int64(st, 1, now + (the_app != NULL ? the_app->cfg.lead_time_ms : 0));
+	while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 1) == SQLITE_NULL ||
+		    inst_state_parse((const char *)sqlite3_column_text(st, 0), &is) != 0)
+			continue;
+		age[is] = now > sqlite3_column_int64(st, 1) ? now - sqlite3_column_int64(st, 1) : 0;
+	}
+	if (st != NULL)
+		sqlite3_reset(st);
+	sbuf_puts(o, "# HELP outpost_instance_state_age_seconds How long the oldest instance in "
+	    "the state has been in it (pending: due ones only).\n"
+	    "# TYPE outpost_instance_state_age_seconds gauge\n");
+	for (int i = 0; i < INST_STATE_COUNT; i++)
+		if (mask & 1u << i)
+			sbuf_printf(o, "outpost_instance_state_age_seconds{state=\"%s\"} %.3f\n",
+			    inst_state_name((enum inst_state)i), (double)age[i] / 1000.0);
+}
+
 int
 metrics_render(struct store *s, struct sbuf *o)
 {
@@ -318,6 +481,7 @@ metrics_render(struct store *s, struct sbuf *o)
 		sbuf_printf(o, "outpost_workers_health{health=\"%s\"} %lld\n", k,
 		    (long long)json_integer_value(v));
 	worker_usage_render(s, o);
+	state_age_render(s, o);
 	json_decref(ic);
 	json_decref(wc);
 
@@ -350,6 +514,18 @@ metrics_render(struct store *s, struct sbuf *o)
 	    (long long)ring_count, ring_size);
 	sbuf_printf(o, "# HELP outpost_ws_clients Websocket event-stream clients connected.\n"
 	    "# TYPE outpost_ws_clients gauge\noutpost_ws_clients %d\n", ws_clients);
+	{
+		int64_t lag;
+		unsigned long long resyncs;
+
+		events_ws_stats(s, &lag, &resyncs);
+		sbuf_printf(o, "# HELP outpost_ws_lag_events The slowest subscribed event-stream "
+		    "client: events written that it has not been sent yet.\n"
+		    "# TYPE outpost_ws_lag_events gauge\noutpost_ws_lag_events %lld\n"
+		    "# HELP outpost_ws_resyncs_total Event-stream clients told to resync, more "
+		    "than ws_max_lag events behind.\n# TYPE outpost_ws_resyncs_total counter\n"
+		    "outpost_ws_resyncs_total %llu\n", (long long)lag, resyncs);
+	}
 
 	sbuf_printf(o, "# HELP outpost_scheduling_decisions_total Instances the scheduler placed, "
 	    "left unplaced (each pass that looked at them), or served from a warm pool.\n"
@@ -363,6 +539,7 @@ metrics_render(struct store *s, struct sbuf *o)
 	runs_metrics(s, o);
 	alerts_metrics(o);
 	store_metrics(s, o);
+	wal_render(s, o);
 	backup_metrics(o);
 	{
 		json_t *warm = pools_warm_counts(s);
@@ -376,5 +553,10 @@ metrics_render(struct store *s, struct sbuf *o)
 		}
 		json_decref(warm);
 	}
+	sbuf_puts(o, "# HELP outpost_build_info The running outpostd's version.\n"
+	    "# TYPE outpost_build_info gauge\noutpost_build_info{version=");
+	sbuf_json_string(o, PACKAGE_VERSION);
+	sbuf_puts(o, "} 1\n");
+	process_render(o);
 	return 0;
 }

@@ -326,6 +326,7 @@ enum metric_hist {
 	HIST_ASSIGNMENT,	/* from a placement to its agent's first report */
 	HIST_LOOP_LAG,		/* how late the loop's lag timer fired (timers.c) */
 	HIST_RUN_DURATION,	/* a runbook's run, from start to end */
+	HIST_DB_COMMIT,		/* one COMMIT of the store (store.c) */
 	HIST_COUNT
 };
 void metrics_observe(enum metric_hist which, double seconds);
@@ -919,6 +920,8 @@ void timers_stop(void);
 extern const struct lws_protocols server_protocols[];
 int events_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 void events_ws_wake(void *ctx);
+/* The slowest subscribed client's lag in events, and the resyncs sent (for /metrics). */
+void events_ws_stats(struct store *s, int64_t *max_lag, unsigned long long *resyncs);
 /* A client's {"subscribe": {...}} message, checked (events_ws.c). */
 #define WS_SUB_MAX_TYPES 16
 struct ws_subscribe {

@@ -699,11 +699,17 @@ store_begin(struct store *s)
 static int
 commit(struct store *s, uint64_t *version)
 {
+	struct timespec t0, t1;
+
 	assert(s->in_txn);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (exec_sql(s, "COMMIT", NULL) != 0) {
 		store_rollback(s);
 		return -1;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_observe(HIST_DB_COMMIT, (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	s->in_txn = 0;
 	/* A small write may fit where the one that failed did not: room ends the episode. */
 	if (s->full_since != 0)

@@ -4,7 +4,7 @@
 # sequence number, get the replay, {"caught_up": N}, then live events, each
 # once; reconnect from the last seq seen and get exactly what was missed; the
 # types filter; a client more than ws_max_lag behind is sent {"resync"} and
-# gets the rest by subscribing again; a bad subscribe message gets an error
+# gets the rest by subscribing again (outpost_ws_resyncs_total counts it); a bad subscribe message gets an error
 # naming the field; an upgrade without a valid viewer token is refused with
 # 401 or 403.
 . "$(dirname "$0")/lib.sh"
@@ -112,6 +112,11 @@ assert_eq 'invalid_argument subscribe.types' \
 ws_close e2
 
 # Fall behind: a batch of 50 in one commit is more than ws_max_lag = 10.
+ws_resyncs() {
+	TOKEN= api_ok 200 GET /metrics
+	printf '%s\n' "$BODY" | awk '$1 == "outpost_ws_resyncs_total" { print $2 }'
+}
+resyncs=$(ws_resyncs)
 ws_open r
 ws_send r '{"subscribe": {"since": 0}}'
 wait_for 10 "caught_up on stream r" has_caught_up r
@@ -120,6 +125,7 @@ api_ok 201 POST /api/v1/instances "{\"definition\":\"lab\",\"owner\":\"batch\",\
 get_last_seq
 wait_for 10 "resync on stream r" eval 'ws_messages r | grep -q resync'
 from=$(ws_messages r | jq -r 'select(.resync) | .resync.from')
+assert_ne "$resyncs" "$(ws_resyncs)" "outpost_ws_resyncs_total after stream r's resync"
 assert_eq "$(seq -s ' ' 1 "$from")" "$(seqs r)" "seqs on stream r before its resync"
 ws_send r "{\"subscribe\": {\"since\": $from}}"
 wait_for 10 "stream r catches up again" has_seq r "$LAST_SEQ"

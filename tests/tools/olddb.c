@@ -8,6 +8,9 @@
 
 #include "server.h"
 
+/* The store's commits are observed in the metrics, which link the rest of the server. */
+struct app *the_app;
+
 int
 main(int argc, char **argv)
 {
