@@ -443,4 +443,8 @@ backup_metrics(struct sbuf *o)
 	    "# TYPE outpost_backups_total counter\n"
 	    "outpost_backups_total{result=\"succeeded\"} %llu\n"
 	    "outpost_backups_total{result=\"failed\"} %llu\n", bk.n_ok, bk.n_fail);
+	sbuf_printf(o, "# HELP outpost_backup_max_age_seconds How old the last good backup may be "
+	    "before it is stale, from the schedule (0: no schedule).\n"
+	    "# TYPE outpost_backup_max_age_seconds gauge\noutpost_backup_max_age_seconds %.3f\n",
+	    the_app != NULL ? (double)backup_allowed_age_ms(&the_app->cfg) / 1000.0 : 0.0);
 }

@@ -418,6 +418,45 @@ state_age_render(struct store *s, struct sbuf *o)
 			    inst_state_name((enum inst_state)i), (double)age[i] / 1000.0);
 }
 
+/*
+ * The capacity of the workers that take instances now (ready and online),
+ * and what their instances hold of it: the figures of free_capacity_below.
+ * O(workers + instances held).
+ */
+static void
+capacity_render(struct store *s, struct sbuf *o)
+{
+	static const char *const res[] = { "slots", "cpu", "memory_mb" };
+	static char sql[STATES_SQL_BUF + 512];
+	long long total[3] = { 0 }, used[3] = { 0 };
+	sqlite3_stmt *st;
+
+	if (sql[0] == '\0')
+		snprintf(sql, sizeof(sql), "SELECT total(w.slots), total(w.cpu), total(w.memory_mb), "
+		    "total((SELECT count(*) FROM instances i WHERE i.worker_id = w.id AND i.state IN "
+		    "(%s))), total((SELECT total(i.cpu) FROM instances i WHERE i.worker_id = w.id AND "
+		    "i.state IN (%s))), total((SELECT total(i.memory_mb) FROM instances i WHERE "
+		    "i.worker_id = w.id AND i.state IN (%s))) FROM workers w WHERE w.state = 'ready' "
+		    "AND w.health = 'online'", inst_holding_sql(), inst_holding_sql(),
+		    inst_holding_sql());
+	st = store_stmt(s, sql);
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+		for (int k = 0; k < 3; k++) {
+			total[k] = (long long)sqlite3_column_double(st, k);
+			used[k] = (long long)sqlite3_column_double(st, k + 3);
+		}
+	if (st != NULL)
+		sqlite3_reset(st);
+	sbuf_puts(o, "# HELP outpost_capacity What the ready, online workers offer: slots, cpu, "
+	    "memory_mb.\n# TYPE outpost_capacity gauge\n");
+	for (int k = 0; k < 3; k++)
+		sbuf_printf(o, "outpost_capacity{resource=\"%s\"} %lld\n", res[k], total[k]);
+	sbuf_puts(o, "# HELP outpost_capacity_used What their instances hold of it.\n"
+	    "# TYPE outpost_capacity_used gauge\n");
+	for (int k = 0; k < 3; k++)
+		sbuf_printf(o, "outpost_capacity_used{resource=\"%s\"} %lld\n", res[k], used[k]);
+}
+
 int
 metrics_render(struct store *s, struct sbuf *o)
 {
@@ -482,6 +521,7 @@ metrics_render(struct store *s, struct sbuf *o)
 		    (long long)json_integer_value(v));
 	worker_usage_render(s, o);
 	state_age_render(s, o);
+	capacity_render(s, o);
 	json_decref(ic);
 	json_decref(wc);
 

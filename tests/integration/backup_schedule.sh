@@ -44,6 +44,8 @@ api_ok 200 GET /metrics
 assert_match 'outpost_backups_total\{result="succeeded"\} [0-9]+' "$BODY" "the backups' counter"
 ts=$(printf '%s\n' "$BODY" | awk '$1 == "outpost_backup_last_success_timestamp_seconds" { print int($2) }')
 [ "$(( $(date +%s) - ts ))" -le 10 ] || fail "last success timestamp $ts is not recent"
+# A period of 1 s, and a minute for the backup itself: stale after 61 s.
+assert_contains 'outpost_backup_max_age_seconds 61.000' "$BODY" "the schedule's allowed age"
 # Stopped, so that the files hold still while they are looked at; a backup in flight at
 # the stop is abandoned, its part file removed.
 stop_server

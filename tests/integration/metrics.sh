@@ -130,6 +130,7 @@ version=$("$OUTPOSTD" --version | awk '{ print $2 }')
 assert_eq 1 "$(metric "outpost_build_info{version=\"$version\"}")" "outpost_build_info{version=\"$version\"}"
 
 # ---- the database: the WAL's size, each COMMIT timed ----
+assert_eq 0.000 "$(metric outpost_backup_max_age_seconds)" "outpost_backup_max_age_seconds with no schedule"
 wal_is_file() {
 	scrape
 	[ "$(metric outpost_db_wal_size_bytes)" = "$(stat -c %s "$SERVER_DIR/outpost.db-wal")" ]

@@ -7,7 +7,8 @@
 # Heartbeats carry each instance's usage: the instance keeps the latest
 # sample and the peak, a sample for another worker's instance changes
 # nothing, a bad one is refused whole, naming the field; instance answers
-# (and their ETags) follow heartbeats; /metrics sums usage per worker; a
+# (and their ETags) follow heartbeats; /metrics sums usage per worker, and
+# says the capacity of the ready workers and what is used of it; a
 # heartbeat of 1000 samples is one transaction. The agent here is curl with
 # each worker's own token, so the server's part is checked alone.
 . "$(dirname "$0")/lib.sh"
@@ -181,6 +182,14 @@ metric() {
 assert_eq 1000 "$(metric 'outpost_worker_cpu_millicores{worker="cage"}')" "cage's cpu, summed"
 assert_eq 150000000 "$(metric 'outpost_worker_memory_bytes{worker="cage"}')" "cage's memory, summed"
 assert_eq 0 "$(metric 'outpost_worker_cpu_millicores{worker="plain"}')" "plain's cpu: no samples"
+# The ready, online workers' capacity (plain's 8 and cage's 2000), and what free1, box1
+# and box2 hold of it (1 cpu and 2048 MB each).
+assert_eq '2008 2008 8388608' "$(metric 'outpost_capacity{resource="slots"}') \
+$(metric 'outpost_capacity{resource="cpu"}') $(metric 'outpost_capacity{resource="memory_mb"}')" \
+	"outpost_capacity: slots, cpu, memory_mb"
+assert_eq '3 3 6144' "$(metric 'outpost_capacity_used{resource="slots"}') \
+$(metric 'outpost_capacity_used{resource="cpu"}') $(metric 'outpost_capacity_used{resource="memory_mb"}')" \
+	"outpost_capacity_used: slots, cpu, memory_mb"
 printf '%s\n' "$M" | grep -q -x '# TYPE outpost_worker_memory_bytes gauge' ||
 	fail "/metrics lacks the TYPE of outpost_worker_memory_bytes"
 printf '%s\n' "$M" | grep -q "outpost_worker_[a-z_]*{[^}]*instance" &&
