@@ -301,7 +301,8 @@ writeable(struct ws_client *c)
 {
 	struct event_row ev;
 	struct event_filter f;
-	int64_t last = events_last_seq(the_app->store), scanned;
+	/* The last event on disk: one committed this turn waits for its sync (store_sync.c). */
+	int64_t last = store_visible_seq(the_app->store), scanned;
 	int n;
 
 	/* Revocation is at once, for streams too: a revoked or expired token ends it. */
@@ -354,6 +355,10 @@ writeable(struct ws_client *c)
 			return -1;
 		if (n == 0)
 			break;
+		if (ev.seq > last) {	/* not yet on disk: the sync wakes us */
+			event_row_free(&ev);
+			return 0;
+		}
 		rc = send_text(c->wsi, ev.json);
 		bytes += (int)strlen(ev.json);
 		c->cursor = ev.seq;
@@ -369,7 +374,7 @@ writeable(struct ws_client *c)
 		lws_callback_on_writable(c->wsi);
 		return 0;
 	}
-	c->cursor = scanned;
+	c->cursor = scanned < last ? scanned : last;
 	if (c->cursor < last) {
 		lws_callback_on_writable(c->wsi);
 		return 0;

@@ -57,7 +57,18 @@ struct pss_http {
 	const struct route *route;
 	char actor[sizeof(((struct req *)0)->tok.name)];
 	struct door_body door;	/* the body's deadline, or the drain of a refused one */
+	/* The answer, headers and body, once made; held while its commit is not synced. */
+	unsigned char *out;	/* malloc'd, LWS_PRE bytes before the answer */
+	size_t out_len;
+	int out_status, out_routine, out_close, out_drain;
+	uint64_t out_mark;	/* store_commit_mark() when it was made */
+	struct lws *wsi;
+	struct pss_http *held_prev, *held_next;	/* on the held list */
+	int is_held;
 };
+
+/* The answers waiting for the turn's sync (group commit: store_sync.c). */
+static struct pss_http *held_head;
 
 const struct route *const http_route_tables[] = {
 	api_health_routes,
@@ -74,157 +85,6 @@ const struct route *const http_route_tables[] = {
 	api_backups_routes,
 	NULL,
 };
-
-/* ---- request helpers for the api_*.c files ---- */
-
-/*
- * The value of query parameter name, copied into buf, or NULL when absent. A
- * value longer than buf reads as "", which every caller refuses (numbers,
- * cursors, states) or matches nothing with (names): never a silent prefix.
- * Values are at most MAX_ARG_VALUE bytes, so a buffer that size never cuts.
- */
-const char *
-req_query(const struct req *rq, const char *name, char *buf, size_t len)
-{
-	size_t n = strlen(name);
-
-	for (int i = 0; i < rq->nargs; i++) {
-		if (strncmp(rq->args[i], name, n) == 0 && rq->args[i][n] == '=') {
-			if ((size_t)snprintf(buf, len, "%s", rq->args[i] + n + 1) >= len)
-				buf[0] = '\0';
-			return buf;
-		}
-	}
-	return NULL;
-}
-
-int
-req_query_check(const struct req *rq, const char *const *allowed, struct op_err *err)
-{
-	for (int i = 0; i < rq->nargs; i++) {
-		const char *eq = strchr(rq->args[i], '=');
-		size_t n = eq ? (size_t)(eq - rq->args[i]) : strlen(rq->args[i]);
-		int is_known = 0;
-
-		if (eq == NULL) {
-			char name[64];
-
-			snprintf(name, sizeof(name), "%.*s", (int)(n < 60 ? n : 60), rq->args[i]);
-			op_err_set(err, 400, "invalid_argument", name, "query parameter %s has no value",
-			    name);
-			return -1;
-		}
-
-		for (size_t k = 0; allowed[k] != NULL; k++)
-			if (strlen(allowed[k]) == n && strncmp(allowed[k], rq->args[i], n) == 0)
-				is_known = 1;
-		if (!is_known) {
-			char name[64];
-
-			snprintf(name, sizeof(name), "%.*s", (int)(n < 60 ? n : 60), rq->args[i]);
-			op_err_set(err, 400, "unknown_field", name, "unknown query parameter %s", name);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-json_t *
-req_json_body(const struct req *rq, struct op_err *err)
-{
-	json_error_t je;
-	json_t *j;
-
-	if (rq->body == NULL || rq->body_len == 0) {
-		op_err_set(err, 400, "invalid_argument", "", "the request needs a JSON object body");
-		return NULL;
-	}
-	j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
-	if (j == NULL) {
-		op_err_set(err, 400, "invalid_argument", "",
-		    "malformed JSON at line %d column %d: %s", je.line, je.column, je.text);
-		return NULL;
-	}
-	if (!json_is_object(j)) {
-		json_decref(j);
-		op_err_set(err, 400, "invalid_argument", "", "the body must be a JSON object");
-		return NULL;
-	}
-	return j;
-}
-
-int
-req_mask_parse(enum state_kind k, const char *list, const char *field, unsigned *mask,
-    struct op_err *err)
-{
-	char why[256];
-
-	if (state_mask_parse(k, list, field, mask, why, sizeof(why)) != 0) {
-		op_err_set(err, 400, "invalid_argument", field, "%s", why);
-		return -1;
-	}
-	return 0;
-}
-
-int
-req_param_id(const struct req *rq, int i, const char *what, int64_t *id, struct op_err *err)
-{
-	if (i >= rq->nparams || parse_int64(rq->params[i], 1, INT64_MAX, id) != 0) {
-		op_err_set(err, 400, "invalid_argument", "id", "an %s id is a positive integer", what);
-		return -1;
-	}
-	return 0;
-}
-
-int
-resp_json(struct resp *rs, int status, json_t *j)
-{
-	char *s;
-
-	rs->status = status;
-	rs->content_type = "application/json";
-	if (j == NULL)
-		return -1;
-	s = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	if (s == NULL)
-		return -1;
-	sbuf_reset(&rs->body);
-	sbuf_puts(&rs->body, s);
-	sbuf_putc(&rs->body, '\n');
-	free(s);
-	return 0;
-}
-
-int
-resp_error(struct resp *rs, const struct op_err *e)
-{
-	rs->is_cacheable = 0;
-	rs->status = e->http ? e->http : 500;
-	if (rs->status == 503)
-		rs->retry_after = 1;
-	else if (rs->status == 507)
-		rs->retry_after = 10;	/* the database has no room: a second would not change it */
-	rs->content_type = "application/json";
-	sbuf_reset(&rs->body);
-	sbuf_puts(&rs->body, "{\"error\":{\"code\":");
-	sbuf_json_string(&rs->body, e->code ? e->code : "internal");
-	sbuf_puts(&rs->body, ",\"message\":");
-	sbuf_json_string(&rs->body, e->message);
-	sbuf_puts(&rs->body, ",\"field\":");
-	sbuf_json_string(&rs->body, e->field);
-	sbuf_puts(&rs->body, "}}\n");
-	return 0;
-}
-
-int
-resp_text(struct resp *rs, int status, const char *ctype, const char *text)
-{
-	rs->status = status;
-	rs->content_type = ctype;
-	sbuf_reset(&rs->body);
-	return sbuf_puts(&rs->body, text);
-}
 
 /* ---- routing ---- */
 
@@ -307,11 +167,82 @@ add_header(struct lws *wsi, const char *name, const char *value, unsigned char *
 	    (const unsigned char *)value, (int)strlen(value), p, end);
 }
 
+static void
+held_unlink(struct pss_http *pss)
+{
+	if (!pss->is_held)
+		return;
+	if (pss->held_prev != NULL)
+		pss->held_prev->held_next = pss->held_next;
+	else
+		held_head = pss->held_next;
+	if (pss->held_next != NULL)
+		pss->held_next->held_prev = pss->held_prev;
+	pss->held_prev = pss->held_next = NULL;
+	pss->is_held = 0;
+}
+
+/* The turn's sync is done: each held answer's connection is asked to write it. */
+void
+http_release_held(void)
+{
+	for (struct pss_http *p = held_head; p != NULL; p = p->held_next)
+		lws_callback_on_writable(p->wsi);
+}
+
+/*
+ * Sends the answer write_response made, in one write; then the metrics, the
+ * log line, and what comes after (the next request, a drain, or the close).
+ * Returns what the callback should return: -1 closes the connection.
+ */
+static int
+send_out(struct lws *wsi, struct pss_http *pss, const struct req *rq)
+{
+	enum log_level level;
+	int rc = 0, status = pss->out_status;
+
+	if (lws_write(wsi, pss->out + LWS_PRE, pss->out_len, LWS_WRITE_HTTP_FINAL) < 0)
+		rc = -1;
+	free(pss->out);
+	pss->out = NULL;
+	metrics_http_observe(rq->method, rq->route ? rq->route : "other", status,
+	    elapsed(&pss->t0));
+	/* Reads and routine calls that went well are for debugging; changes and errors are news. */
+	level = (strcmp(rq->method, "GET") == 0 || pss->out_routine) && status < 400 ?
+	    LOG_DEBUG : LOG_INFO;
+	if (log_enabled(level)) {
+		char code[8], ms[32];
+
+		snprintf(code, sizeof(code), "%d", status);
+		snprintf(ms, sizeof(ms), "%.3f", elapsed(&pss->t0) * 1000.0);
+		log_set_request_id(pss->rid);
+		log_msg(level, "http.request", "method", rq->method, "path", rq->path, "status", code,
+		    "ms", ms, "actor", rq->actor, "client", pss->client, NULL);
+		log_set_request_id(NULL);
+	}
+	if (pss->is_in_flight) {
+		pss->is_in_flight = 0;
+		the_app->in_flight--;
+	}
+	if (rc == 0 && pss->out_drain) {
+		pss->has_body = 0;
+		door_body_drain(&pss->door, wsi, pss->content_length);
+		return 0;
+	}
+	if (rc != 0 || pss->out_close)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 /*
  * Headers and body go out in one buffer and one write. Returns what the
  * callback should return: -1 closes the connection. An answer given before
  * the request's body came closes the connection too, after a bounded drain
  * of that body (http_door.c), so that a client still sending reads it.
+ *
+ * An answer made while a commit is not yet on disk (the request's own, or
+ * one whose rows it read) is held until the loop's turn syncs the WAL, then
+ * written (group commit: store_sync.c; LWS_CALLBACK_HTTP_WRITEABLE).
  */
 static int
 write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, struct resp *rs,
@@ -319,8 +250,7 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 {
 	unsigned char *buf, *start, *p, *end;
 	char num[32];
-	enum log_level level;
-	int rc = 0, is_drain = pss->has_body && !pss->is_body_read;
+	int is_drain = pss->has_body && !pss->is_body_read;
 
 	must_close = must_close || is_drain || pss->must_close;
 	pss->is_answered = 1;
@@ -367,36 +297,26 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 		memcpy(p, body, len);
 		p += len;
 	}
-	if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) < 0)
-		rc = -1;
-	free(buf);
-	metrics_http_observe(rq->method, rq->route ? rq->route : "other", rs->status,
-	    elapsed(&pss->t0));
-	/* Reads and routine calls that went well are for debugging; changes and errors are news. */
-	level = (strcmp(rq->method, "GET") == 0 || rs->is_routine) && rs->status < 400 ?
-	    LOG_DEBUG : LOG_INFO;
-	if (log_enabled(level)) {
-		char code[8], ms[32];
-
-		snprintf(code, sizeof(code), "%d", rs->status);
-		snprintf(ms, sizeof(ms), "%.3f", elapsed(&pss->t0) * 1000.0);
-		log_set_request_id(pss->rid);
-		log_msg(level, "http.request", "method", rq->method, "path", rq->path, "status", code,
-		    "ms", ms, "actor", rq->actor, "client", pss->client, NULL);
-		log_set_request_id(NULL);
-	}
-	if (pss->is_in_flight) {
-		pss->is_in_flight = 0;
-		the_app->in_flight--;
-	}
-	if (rc == 0 && is_drain) {
-		pss->has_body = 0;
-		door_body_drain(&pss->door, wsi, pss->content_length);
+	free(pss->out);
+	pss->out = buf;
+	pss->out_len = (size_t)(p - start);
+	pss->out_status = rs->status;
+	pss->out_routine = rs->is_routine;
+	pss->out_close = must_close;
+	pss->out_drain = is_drain;
+	pss->out_mark = store_commit_mark();
+	/* A drained request's answer is a refusal, made of no stored row: it never waits. */
+	if (!is_drain && rq == &pss->rq && !store_is_synced(pss->out_mark)) {
+		pss->wsi = wsi;
+		pss->held_prev = NULL;
+		pss->held_next = held_head;
+		if (held_head != NULL)
+			held_head->held_prev = pss;
+		held_head = pss;
+		pss->is_held = 1;
 		return 0;
 	}
-	if (rc != 0 || must_close)
-		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
+	return send_out(wsi, pss, rq);
 fail:
 	free(buf);
 	return -1;
@@ -956,6 +876,12 @@ callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		door_body_stop(&pss->door);
 		pss->is_body_read = 1;
 		return pss->route != NULL ? dispatch(wsi, pss) : request_decide(wsi, pss);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		/* A held answer, its commit now on disk (http_release_held). */
+		if (pss == NULL || !pss->is_held || !store_is_synced(pss->out_mark))
+			return 0;
+		held_unlink(pss);
+		return send_out(wsi, pss, &pss->rq);
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
 		return door_conn_open(wsi, &the_app->cfg);
 	case LWS_CALLBACK_WSI_DESTROY:
@@ -966,6 +892,9 @@ callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		if (pss != NULL) {
 			door_body_stop(&pss->door);
 			sbuf_free(&pss->body);
+			held_unlink(pss);
+			free(pss->out);
+			pss->out = NULL;
 			if (pss->is_in_flight) {
 				pss->is_in_flight = 0;
 				the_app->in_flight--;

@@ -209,6 +209,26 @@ reload(struct app *a)
 }
 
 /*
+ * Group commit's end of a turn (store_sync.c): one sync for what the turn
+ * committed; then the answers held for it go out and the streams send on.
+ * -1: the sync failed, and outpostd stops without saying any of it.
+ */
+static int
+sync_turn(struct app *a)
+{
+	switch (store_sync(a->store)) {
+	case 1:
+		http_release_held();
+		events_ws_wake(a->lws);
+		return 0;
+	case 0:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/*
  * Did the listening socket bind where it was asked? libwebsockets resolves
  * the address through the interface list, and when it cannot read that list
  * (a sandbox without netlink) it binds every interface and says so only in
@@ -479,8 +499,22 @@ main(int argc, char **argv)
 	}
 #endif
 
+	{
+		struct op_err e = { 0 };
+
+		if (store_group_start(app.store, &e) != 0) {
+			fprintf(stderr, "outpostd: the database: %s\n", e.message);
+			rc = 1;
+			goto out;
+		}
+	}
 	rc = 0;
 	for (;;) {
+		/* What the last turn committed goes to disk before anything it made is said. */
+		if (sync_turn(&app) != 0) {
+			rc = 1;
+			break;
+		}
 		if (lws_service(app.lws, 0) < 0) {
 			log_error("outpostd.loop", "error", "the event loop failed", NULL);
 			rc = 1;

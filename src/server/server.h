@@ -132,6 +132,15 @@ int64_t store_query_int(sqlite3 *db, const char *sql);
 void store_touch_heartbeats(struct store *s);
 /* Runs the numbered migrations up to target (store_latest_version() for all). */
 int store_migrate(struct store *s, int target, struct op_err *err);
+/* Group commit (store_sync.c): one sync of the WAL a turn of the loop, answers held till then. */
+int store_group_start(struct store *s, struct op_err *err);
+void store_group_stop(struct store *s);
+void store_group_committed(struct store *s);
+uint64_t store_commit_mark(void);
+int store_is_synced(uint64_t mark);
+int64_t store_visible_seq(struct store *s);
+int store_sync(struct store *s);
+uint64_t store_syncs(void);
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
@@ -918,6 +927,7 @@ void timers_stop(void);
 /* ---- the application (app.c) ---- */
 /* The HTTP and websocket protocols of the vhost (http.c) and its pieces. */
 extern const struct lws_protocols server_protocols[];
+void http_release_held(void);	/* answers held for a sync: they may go (store_sync.c) */
 int events_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 void events_ws_wake(void *ctx);
 /* The slowest subscribed client's lag in events, and the resyncs sent (for /metrics). */

@@ -5,8 +5,10 @@
  * (definitions.c, instances.c, workers.c, events.c, auth.c), which run them
  * through store_stmt(). The api_*.c files and the HTTP layer never see SQL.
  *
- * Durability: synchronous=FULL, so a change is on disk before the client is
- * answered; a kill -9 after an answer loses nothing.
+ * Durability: a change is on disk before the client is answered; a kill -9
+ * after an answer loses nothing. synchronous=FULL, but for outpostd's own
+ * store on its loop, which syncs once a turn for all that turn's commits and
+ * holds answers till then (group commit: store_sync.c).
  *
  * Room: a write refused for lack of space (SQLITE_FULL, or an I/O error whose
  * errno is ENOSPC; the disk, or db_max_size_mb as PRAGMA max_page_count) is
@@ -478,6 +480,7 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
+	store_group_stop(s);
 	for (e = s->stmts; e != NULL; e = next) {
 		next = e->next;
 		sqlite3_finalize(e->st);
@@ -711,6 +714,7 @@ commit(struct store *s, uint64_t *version)
 	metrics_observe(HIST_DB_COMMIT, (double)(t1.tv_sec - t0.tv_sec) +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	s->in_txn = 0;
+	store_group_committed(s);
 	/* A small write may fit where the one that failed did not: room ends the episode. */
 	if (s->full_since != 0)
 		store_room_check(s);

@@ -95,8 +95,11 @@ assert_eq w1 "$(inst "$INSTANCE_ID" .worker)" "a new instance on the worker that
 # w1's agent stopped (SIGSTOP) long enough to be lost; its run ends
 # meanwhile (its shim fences it at the lease's end), and the report of it,
 # sent once the agent goes on, is refused (the instance is pending again). Placed again on w1, the one worker that
-# takes it, it runs there: attempt 2.
-define brief "\"hooks\":{\"run\":[\"sleep\",\"4\"]},\"on_worker_loss\":\"reschedule\""
+# takes it, it runs there: attempt 2. The hook would end by itself 10 s in; the
+# fence comes 2 s (worker_lost_after) after the stop, which a loaded machine
+# may take a few seconds to send after the hook started: a 4 s hook once ended
+# first.
+define brief "\"hooks\":{\"run\":[\"sleep\",\"10\"]},\"on_worker_loss\":\"reschedule\""
 create_now brief dan 3600
 id=$INSTANCE_ID
 wait_state "$id" running 10

@@ -1,0 +1,134 @@
+/*
+ * Group commit. outpostd's store, on the loop, runs with synchronous=NORMAL:
+ * a COMMIT writes the WAL but does not wait for the disk. Nothing reaches a
+ * client before it is on disk all the same: an answer written while a commit
+ * is not yet synced is held (http.c), and the event stream sends no event
+ * past the last synced one (events_ws.c). At the end of each turn of the loop
+ * (main.c), store_sync() syncs the WAL once for all the commits of that turn;
+ * then the held answers go out and the streams wake. One sync a turn, not one
+ * a write: a burst of writes that arrive together shares it.
+ *
+ * WAL with synchronous=NORMAL is consistent after any crash (SQLite syncs the
+ * WAL before each checkpoint and the database after it); the explicit sync
+ * makes it durable before anything is said. A kill -9 loses nothing either
+ * way: the page cache outlives the process.
+ *
+ * A sync that fails leaves the page cache in a state no one knows (Linux may
+ * drop pages it could not write and not say so again): outpostd stops. Nothing
+ * it held was answered; on restart SQLite recovers what is on disk.
+ *
+ * The store of another program (outpostd token create, restore, the tests)
+ * is never grouped: synchronous=FULL, each commit synced by itself.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "server.h"
+
+static struct store *grouped;	/* the loop's store, once store_group_start ran */
+static uint64_t commits;	/* its commits so far */
+static uint64_t synced;		/* ... of which the WAL holds on disk */
+static int64_t synced_seq;	/* the last event on disk at the last sync */
+static uint64_t syncs;		/* syncs done, for /metrics */
+
+/* 0: s is grouped (or stays FULL where its journal is not WAL); -1 with err. */
+int
+store_group_start(struct store *s, struct op_err *err)
+{
+	sqlite3_stmt *st;
+	int is_wal = 0;
+
+	if (sqlite3_prepare_v2(store_db(s), "PRAGMA journal_mode", -1, &st, NULL) != SQLITE_OK) {
+		op_err_set(err, 500, "internal", "", "journal_mode: %s", sqlite3_errmsg(store_db(s)));
+		return -1;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		is_wal = strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+	sqlite3_finalize(st);
+	if (!is_wal)
+		return 0;
+	if (sqlite3_exec(store_db(s), "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+		op_err_set(err, 500, "internal", "", "synchronous: %s", sqlite3_errmsg(store_db(s)));
+		return -1;
+	}
+	grouped = s;
+	commits = synced = 0;
+	synced_seq = events_last_seq(s);
+	return 0;
+}
+
+/* Called by every commit of any store: the grouped one's wait for store_sync. */
+void
+store_group_committed(struct store *s)
+{
+	if (s == grouped)
+		commits++;
+}
+
+/* What an answer made now must wait for: see store_is_synced. */
+uint64_t
+store_commit_mark(void)
+{
+	return commits;
+}
+
+/* 1 when every commit up to mark is on disk (an answer made at mark may go). */
+int
+store_is_synced(uint64_t mark)
+{
+	return mark <= synced;
+}
+
+/* The last event a client may be sent: every one up to it is on disk. */
+int64_t
+store_visible_seq(struct store *s)
+{
+	return s != grouped || commits == synced ? events_last_seq(s) : synced_seq;
+}
+
+uint64_t
+store_syncs(void)
+{
+	return syncs;
+}
+
+/*
+ * Syncs the WAL if a commit since the last sync is not on disk. 1: synced (the
+ * held answers and the streams may go); 0: nothing to do; -1: the sync failed
+ * (logged; the caller stops).
+ */
+int
+store_sync(struct store *s)
+{
+	sqlite3_file *f = NULL;
+	int rc;
+
+	if (s != grouped || commits == synced)
+		return 0;
+	rc = sqlite3_file_control(store_db(s), "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);
+	if (rc == SQLITE_OK && (f == NULL || f->pMethods == NULL))
+		rc = SQLITE_IOERR_FSYNC;	/* commits, and no WAL open: cannot be */
+	if (rc == SQLITE_OK)
+		rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+	if (rc != SQLITE_OK) {
+		log_error("store.sync_failed", "error", sqlite3_errstr(rc), "detail",
+		    "the database's log could not be synced to disk; stopping, answering none "
+		    "of what it held", NULL);
+		return -1;
+	}
+	synced = commits;
+	synced_seq = events_last_seq(s);
+	syncs++;
+	return 1;
+}
+
+/* Before the store closes: what is left goes to disk; the store is grouped no more. */
+void
+store_group_stop(struct store *s)
+{
+	if (s != grouped)
+		return;
+	(void)store_sync(s);
+	grouped = NULL;
+}

@@ -1,0 +1,66 @@
+#!/bin/bash
+# Group commit (store_sync.c): outpostd syncs its database's log once a turn
+# of its loop, for every commit of that turn, and answers nothing before the
+# sync that holds what the answer says. The syncs of the log are counted,
+# slowed and failed by a preloaded shim (tests/tools/syncshim.c): the real
+# outpostd, the real SQLite, only the disk's answer to fsync is played.
+. "$(dirname "$0")/lib.sh"
+
+SHIM=$top_builddir/tests/tools/syncshim.so
+[ -f "$SHIM" ] || fail "$SHIM is missing (make check builds it)"
+export SYNCSHIM_COUNT=$WORK/syncs SYNCSHIM_SLOW=$WORK/slow SYNCSHIM_FAIL=$WORK/fail
+# AddressSanitizer wants its runtime first; the shim only wraps two libc calls.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+
+syncs() { { wc -l <"$WORK/syncs"; } 2>/dev/null || echo 0; }
+ONE="{\"definition\":\"lab\",\"owner\":\"o\",\"timeslot_start\":\"$SLOT_START\",\
+\"timeslot_end\":\"$SLOT_END\"}"
+
+LD_PRELOAD=$SHIM start_server
+create_definition lab
+[ "$(syncs)" -gt 0 ] || fail "no sync of the database's log was seen: is the shim loaded?"
+
+# An answer waits for the sync that puts its change on disk: slowed to 1.5 s.
+echo 1500 >"$WORK/slow"
+t0=$(date +%s%3N)
+create_instance lab alice
+took=$(($(date +%s%3N) - t0))
+rm -f "$WORK/slow"
+[ "$took" -ge 1400 ] ||
+	fail "a create was answered in $took ms while each sync took 1500 ms: before it was on disk"
+
+# Writes that arrive together share a sync: 20 creates at once, each on its
+# own connection, while each sync takes 300 ms (one sync each would be 6 s).
+echo 300 >"$WORK/slow"
+before=$(syncs)
+urls=()
+for i in $(seq 20); do urls+=("$SERVER_URL/api/v1/instances"); done
+curl -sS -Z --parallel-max 20 -o /dev/null -w '%{http_code}\n' --max-time 60 \
+	-H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+	--data-binary "$ONE" "${urls[@]}" >"$WORK/codes" 2>"$WORK/curl.err"
+rm -f "$WORK/slow"
+n=$(($(syncs) - before))
+assert_eq 20 "$(grep -c '^201$' "$WORK/codes")" "creates answered 201 of 20 at once"
+[ "$n" -le 10 ] || fail "20 creates at once took $n syncs of the log: not grouped"
+note "20 creates at once: $n syncs"
+api_ok 200 GET "/api/v1/instances?definition=lab&limit=100"
+assert_eq 21 "$(jbody '.items | length')" "instances stored"
+
+# A sync that fails: the create is never answered, and outpostd stops; no
+# one was told of what it could not put on disk.
+touch "$WORK/fail"
+api POST /api/v1/instances "$ONE"
+assert_eq 000 "$STATUS" "the answer to a create whose sync failed"
+wait_exit "$SERVER_PID" 20
+[ "$EXIT_RC" -ne 0 ] || fail "outpostd exited 0 after a failed sync"
+grep -q '"store.sync_failed"' "$SERVER_LOG" || fail "no store.sync_failed in the log"
+
+# The disk answers again: outpostd starts on the same database, whole.
+rm -f "$WORK/fail"
+start_server --state-dir "$SERVER_DIR"
+api_ok 200 GET "/api/v1/instances?definition=lab&limit=100"
+n=$(jbody '.items | length')
+[ "$n" -ge 21 ] || fail "$n instances after the restart: acknowledged ones were lost"
+assert_eq ok "$(sqlite3 "file:$SERVER_DIR/outpost.db?mode=ro" 'PRAGMA integrity_check')" \
+	"the database after the failed sync"
+echo "PASS: $TEST_NAME"
