@@ -336,6 +336,7 @@ enum metric_hist {
 	HIST_LOOP_LAG,		/* how late the loop's lag timer fired (timers.c) */
 	HIST_RUN_DURATION,	/* a runbook's run, from start to end */
 	HIST_DB_COMMIT,		/* one COMMIT of the store (store.c) */
+	HIST_DB_SYNC,		/* one sync of its WAL, for a turn's commits (store_sync.c) */
 	HIST_COUNT
 };
 void metrics_observe(enum metric_hist which, double seconds);

@@ -23,6 +23,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "server.h"
 
@@ -102,10 +103,12 @@ int
 store_sync(struct store *s)
 {
 	sqlite3_file *f = NULL;
+	struct timespec t0, t1;
 	int rc;
 
 	if (s != grouped || commits == synced)
 		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = sqlite3_file_control(store_db(s), "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);
 	if (rc == SQLITE_OK && (f == NULL || f->pMethods == NULL))
 		rc = SQLITE_IOERR_FSYNC;	/* commits, and no WAL open: cannot be */
@@ -117,6 +120,9 @@ store_sync(struct store *s)
 		    "of what it held", NULL);
 		return -1;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_observe(HIST_DB_SYNC, (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	synced = commits;
 	synced_seq = events_last_seq(s);
 	syncs++;
