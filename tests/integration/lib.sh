@@ -289,7 +289,10 @@ api() {
 	rm -f "$WORK/last.body" "$WORK/last.headers"
 	STATUS=$(curl -sS -X "$method" -o "$WORK/last.body" -D "$WORK/last.headers" \
 		-w '%{http_code}' --max-time 20 "${args[@]}" "$SERVER_URL$path" 2>"$WORK/last.err")
+	local rc=$?
 	[ -n "$STATUS" ] || STATUS=000
+	# A body cut short by the time limit is no answer, whatever its status line said.
+	[ "$rc" != 28 ] || STATUS=000
 	BODY=$(cat "$WORK/last.body" 2>/dev/null)
 	HEADERS=$(tr -d '\r' <"$WORK/last.headers" 2>/dev/null)
 	LAST_REQ="$method $path"
@@ -307,8 +310,8 @@ jbody() {
 }
 
 assert_status() {	# EXPECTED [WHAT]
-	[ "$STATUS" = "$1" ] ||
-		fail "${2:-$LAST_REQ}: expected HTTP $1, got $STATUS: $(printf %s "$BODY" | head -c 600)"
+	[ "$STATUS" = "$1" ] || fail "${2:-$LAST_REQ}: expected HTTP $1, got $STATUS: $(
+		printf %s "$BODY" | head -c 600)$([ "$STATUS" != 000 ] || head -c 300 "$WORK/last.err")"
 }
 
 # assert_error STATUS CODE FIELD [WHAT]: an error body {"error":{code, message, field}}.
