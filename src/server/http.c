@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <assert.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -41,7 +42,8 @@ struct pss_http {
 	int is_cross_origin;	/* an Origin header came that is not this server's */
 	int is_tls;		/* TLS to us, or to a trusted proxy that says so */
 	char client[ADDR_TEXT_BUF];	/* the client's address (clientaddr.c) */
-	char rid[24];
+	char peer[ADDR_TEXT_BUF];	/* the trusted proxy that forwarded for it, or "" */
+	char rid[REQUEST_ID_MAX + 1];	/* the caller's sane X-Request-Id, or made here */
 	char parambuf[HTTP_PATH_BUF];
 	const char *allow;	/* for a 405: the methods the path takes */
 	struct sbuf body;
@@ -376,13 +378,18 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 	level = (strcmp(rq->method, "GET") == 0 || rs->is_routine) && rs->status < 400 ?
 	    LOG_DEBUG : LOG_INFO;
 	if (log_enabled(level)) {
-		char code[8], ms[32];
+		/* ms to the microsecond: more digits are noise. */
+		double ms = (double)(long long)(elapsed(&pss->t0) * 1e6) / 1000.0;
 
-		snprintf(code, sizeof(code), "%d", rs->status);
-		snprintf(ms, sizeof(ms), "%.3f", elapsed(&pss->t0) * 1000.0);
 		log_set_request_id(pss->rid);
-		log_msg(level, "http.request", "method", rq->method, "path", rq->path, "status", code,
-		    "ms", ms, "actor", rq->actor, "client", pss->client, NULL);
+		if (pss->peer[0] != '\0')
+			log_msg(level, "http.request", "method", rq->method, "path", rq->path,
+			    LOG_INT("status", rs->status), LOG_REAL("ms", ms), "actor", rq->actor,
+			    "client", pss->client, "proxy", pss->peer, NULL);
+		else
+			log_msg(level, "http.request", "method", rq->method, "path", rq->path,
+			    LOG_INT("status", rs->status), LOG_REAL("ms", ms), "actor", rq->actor,
+			    "client", pss->client, NULL);
 		log_set_request_id(NULL);
 	}
 	if (pss->is_in_flight) {
@@ -734,10 +741,36 @@ read_client(struct lws *wsi, struct pss_http *pss)
 	/* lws knows X-Forwarded-For by name; -Proto is a custom header to it. */
 	if (lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) < 0)
 		xff[0] = '\0';
-	if (client_address(peer, xff, &the_app->cfg.trusted_proxies, pss->client,
-	    sizeof(pss->client)) && lws_hdr_custom_copy(wsi, proto, sizeof(proto),
-	    "x-forwarded-proto:", 18) > 0)
+	if (!client_address(peer, xff, &the_app->cfg.trusted_proxies, pss->client,
+	    sizeof(pss->client)))
+		return;
+	if (strcmp(peer, pss->client) != 0)
+		snprintf(pss->peer, sizeof(pss->peer), "%s", peer);
+	if (lws_hdr_custom_copy(wsi, proto, sizeof(proto), "x-forwarded-proto:", 18) > 0)
 		pss->is_tls = strcasecmp(proto, "https") == 0;
+}
+
+/*
+ * The caller's X-Request-Id, kept when it is sane: 1 to REQUEST_ID_MAX of
+ * letters, digits and "-_.:". Anything else is not an id a log should carry
+ * (a newline, a quote, a megabyte); the request then gets one made here.
+ */
+static int
+read_request_id(struct lws *wsi, char *out, size_t outlen)
+{
+	char buf[REQUEST_ID_MAX + 2];
+	int n = lws_hdr_custom_length(wsi, "x-request-id:", 13);
+
+	if (n <= 0 || n > REQUEST_ID_MAX ||
+	    lws_hdr_custom_copy(wsi, buf, sizeof(buf), "x-request-id:", 13) != n)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (!isalnum((unsigned char)buf[i]) && strchr("-_.:", buf[i]) == NULL)
+			return 0;
+	assert((size_t)n < outlen);
+	memcpy(out, buf, (size_t)n);
+	out[n] = '\0';
+	return 1;
 }
 
 static void
@@ -764,7 +797,9 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	memset(pss, 0, sizeof(*pss));
 	sbuf_init(&pss->body);
 	clock_gettime(CLOCK_MONOTONIC, &pss->t0);
-	snprintf(pss->rid, sizeof(pss->rid), "%s-%06llx", the_app->boot_id, ++counter);
+	++counter;
+	if (!read_request_id(wsi, pss->rid, sizeof(pss->rid)))
+		snprintf(pss->rid, sizeof(pss->rid), "%s-%06llx", the_app->boot_id, counter);
 	read_client(wsi, pss);
 	pss->is_in_flight = 1;
 	pss->is_after_sigterm = the_app->is_draining;
