@@ -22,7 +22,7 @@ build_pkgs="build-essential autoconf automake libtool pkg-config libwebsockets-d
 	libsqlite3-dev libjansson-dev libcurl4-openssl-dev libncurses-dev libssl-dev
 	libsystemd-dev libcmocka-dev libjs-bootstrap5"
 # The browser test drives Debian's chromium with playwright-core from npm.
-test_pkgs="curl jq procps tmux chromium nodejs npm nginx openssl python3 sqlite3
+test_pkgs="curl jq procps tmux chromium nodejs npm nginx openssl python3 sqlite3 prometheus-alertmanager
 	clang-14 libclang-rt-14-dev bash-completion dpkg-dev debhelper lintian"
 
 say() { printf 'dev.sh: %s\n' "$*" >&2; }
