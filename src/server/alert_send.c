@@ -114,15 +114,19 @@ alert_receivers_count(const struct alert_receivers *r)
 	return r != NULL ? r->n : 0;
 }
 
+/* http:// or https://, a host after it, nothing a header or a shell would split on. */
 static int
 url_is_ok(const char *u)
 {
-	if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+	const char *host = strncmp(u, "http://", 7) == 0 ? u + 7 :
+	    strncmp(u, "https://", 8) == 0 ? u + 8 : NULL;
+
+	if (host == NULL || *host == '\0' || *host == '/')
 		return 0;
 	for (const unsigned char *p = (const unsigned char *)u; *p; p++)
 		if (*p <= 0x20 || *p == 0x7f)
 			return 0;
-	return u[strlen(u) - 1] != '/' || strlen(u) > 8;
+	return 1;
 }
 
 /* The secret: the file's bytes, a trailing newline or spaces taken off. */
