@@ -96,8 +96,8 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 	} else {
 		if ((r.status != 400 || pr->tolerated == NULL || strcmp(field, pr->tolerated) != 0) &&
 		    strcmp(code, "unsupported_protocol") != 0)
-			log_error("agent.refused", "what", what, LOG_INT("status", r.status), "code", code,
-			    "message", msg, "field", field, NULL);
+			log_error("agent.refused", "what", what, LOG_INT("status", r.status),
+			    "code", code, "message", msg, "field", field, NULL);
 		out = r.status == 401 || r.status == 403 ? CALL_FATAL : CALL_REFUSED;
 		if (out == CALL_FATAL)
 			fprintf(stderr, "outpost-agent: the server refused %s: %s%s%s%s\n", what, msg,

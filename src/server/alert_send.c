@@ -148,8 +148,8 @@ secret_read(const char *path, const char *field, char **out, struct op_err *err)
 	while (n > 0 && isspace((unsigned char)buf[n - 1]))
 		buf[--n] = '\0';
 	if (n < SECRET_MIN || n > SECRET_MAX || strlen(buf) != n) {
-		op_err_set(err, 400, "invalid_argument", field, "%s: %s must hold %d to %d bytes of "
-		    "secret (no NUL)", field, path, SECRET_MIN, SECRET_MAX);
+		op_err_set(err, 400, "invalid_argument", field, "%s: %s must hold %d to %d "
+		    "bytes of secret (no NUL)", field, path, SECRET_MIN, SECRET_MAX);
 		return -1;
 	}
 	*out = strdup(buf);
@@ -200,7 +200,8 @@ receiver_parse(json_t *in, const char *prefix, struct receiver *r, struct op_err
 	else if (strcmp(type, "alertmanager") == 0)
 		r->type = R_ALERTMANAGER;
 	else {
-		op_err_set(err, 400, "invalid_argument", f, "%s must be webhook or alertmanager", f);
+		op_err_set(err, 400, "invalid_argument", f, "%s must be webhook or alertmanager",
+		    f);
 		return -1;
 	}
 	snprintf(f, sizeof(f), "%s.url", prefix);
@@ -265,8 +266,8 @@ alert_receivers_parse(json_t *list, struct alert_receivers **out, struct op_err 
 		for (size_t k = 0; k < i; k++) {
 			if (strcmp(rs->r[k].name, rs->r[i].name) == 0) {
 				snprintf(prefix, sizeof(prefix), "receivers[%zu].name", i);
-				op_err_set(err, 400, "invalid_argument", prefix, "a second receiver "
-				    "named %s", rs->r[i].name);
+				op_err_set(err, 400, "invalid_argument", prefix, "a second "
+				    "receiver named %s", rs->r[i].name);
 				goto bad;
 			}
 		}
@@ -289,7 +290,7 @@ count_locked(const char *receiver, enum result res)
 		;
 	if (i == ncounted) {
 		if (ncounted == COUNTED_MAX)
-			return;	/* 64 names seen: renamed receivers beyond that go uncounted */
+			return;	/* 64 names seen: renamed ones past that go uncounted */
 		snprintf(counted[ncounted++].name, sizeof(counted[0].name), "%s", receiver);
 	}
 	counted[i].n[res]++;
@@ -304,8 +305,9 @@ alert_send_metrics(struct sbuf *o)
 	pthread_mutex_lock(&mu);
 	for (size_t i = 0; i < ncounted; i++)
 		for (int k = 0; k < 3; k++)
-			sbuf_printf(o, "outpost_alert_notifications_total{receiver=\"%s\",result=\"%s\"} "
-			    "%llu\n", counted[i].name, result_names[k], counted[i].n[k]);
+			sbuf_printf(o, "outpost_alert_notifications_total{receiver=\"%s\","
+			    "result=\"%s\"} %llu\n", counted[i].name, result_names[k],
+			    counted[i].n[k]);
 	pthread_mutex_unlock(&mu);
 }
 

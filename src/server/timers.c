@@ -102,7 +102,8 @@ sched_run(lws_sorted_usec_list_t *sul)
 	} else {
 		metrics_sched_pass(r.placed, r.unplaced, r.seconds);
 		if (r.placed > 0)
-			log_info("sched.pass", LOG_INT("placed", r.placed), LOG_INT("unplaced", r.unplaced),
+			log_info("sched.pass", LOG_INT("placed", r.placed),
+			    LOG_INT("unplaced", r.unplaced),
 			    LOG_REAL("ms", (double)(long long)(r.seconds * 1e6) / 1000.0), NULL);
 	}
 	next = now + app->cfg.scheduler_interval_ms;
