@@ -257,7 +257,7 @@ alert_receivers_parse(json_t *list, struct alert_receivers **out, struct op_err 
 		return -1;
 	}
 	json_array_foreach(list, i, v) {
-		char prefix[32];
+		char prefix[48];
 
 		snprintf(prefix, sizeof(prefix), "receivers[%zu]", i);
 		rs->n = i + 1;
