@@ -382,14 +382,10 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 		double ms = (double)(long long)(elapsed(&pss->t0) * 1e6) / 1000.0;
 
 		log_set_request_id(pss->rid);
-		if (pss->peer[0] != '\0')
-			log_msg(level, "http.request", "method", rq->method, "path", rq->path,
-			    LOG_INT("status", rs->status), LOG_REAL("ms", ms), "actor", rq->actor,
-			    "client", pss->client, "proxy", pss->peer, NULL);
-		else
-			log_msg(level, "http.request", "method", rq->method, "path", rq->path,
-			    LOG_INT("status", rs->status), LOG_REAL("ms", ms), "actor", rq->actor,
-			    "client", pss->client, NULL);
+		/* The proxy last: with none, its NULL key ends the list. */
+		log_msg(level, "http.request", "method", rq->method, "path", rq->path,
+		    LOG_INT("status", rs->status), LOG_REAL("ms", ms), "actor", rq->actor,
+		    "client", pss->client, pss->peer[0] ? "proxy" : NULL, pss->peer, NULL);
 		log_set_request_id(NULL);
 	}
 	if (pss->is_in_flight) {
