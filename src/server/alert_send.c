@@ -76,6 +76,7 @@ struct outcome {
 };
 
 static struct alert_receivers *receivers;	/* the loop's */
+static unsigned long long dropped_unsaid;	/* the loop's: dropped since the last tick's line */
 
 /* Shared with the thread, under mu. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -660,8 +661,7 @@ enqueue(const struct app *a, struct receiver *r, const struct alert_note *n, int
 	if (nqueue == ALERT_SEND_QUEUE) {
 		count_locked(r->name, RES_DROPPED);
 		pthread_mutex_unlock(&mu);
-		log_warn("alert.dropped", "receiver", r->name, "rule", n->rule, "detail",
-		    "the notifications' queue is full", NULL);
+		dropped_unsaid++;	/* one line a tick says how many: a full queue is no time for 500 */
 		job_free(j);
 		return;
 	}
@@ -702,6 +702,11 @@ alert_send_collect(struct app *a)
 	memcpy(got, outcomes, n * sizeof(got[0]));
 	noutcomes = 0;
 	pthread_mutex_unlock(&mu);
+	if (dropped_unsaid > 0) {
+		log_warn("alert.dropped", LOG_INT("count", dropped_unsaid), "detail",
+		    "the notifications' queue is full: a receiver is slow or down", NULL);
+		dropped_unsaid = 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct outcome *o = &got[i];
 		const char *status = o->is_resolved ? "resolved" : "firing";

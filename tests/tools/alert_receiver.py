@@ -6,6 +6,7 @@ as its path says, so a test can watch outpostd's retries.
   /down      always 500
   /redirect  302 to /sink (a receiver must not follow it)
   /sink      200; a request here means a redirect was followed
+  /hang      answers nothing for --hang seconds, then 200
 
 Each request is one JSON line in --log: its path, when it came (time.time()),
 the X-Outpost-* headers, whether the signature verifies with the secret of
@@ -27,6 +28,7 @@ ap.add_argument("--port-file", required=True)
 ap.add_argument("--log", required=True)
 ap.add_argument("--secret-file", required=True)
 ap.add_argument("--fail", type=int, default=2)
+ap.add_argument("--hang", type=float, default=60)
 ap.add_argument("--max-life", type=float, default=120)
 args = ap.parse_args()
 
@@ -58,11 +60,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                    "body": parsed}
             with open(args.log, "a") as f:
                 f.write(json.dumps(rec) + "\n")
+        if self.path == "/hang":
+            time.sleep(args.hang)
         if self.path == "/flaky":
             code = 500 if seen <= args.fail else 200
         elif self.path == "/redirect":
             code = 302
-        elif self.path == "/sink":
+        elif self.path in ("/sink", "/hang"):
             code = 200
         else:
             code = 500
