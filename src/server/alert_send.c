@@ -430,8 +430,11 @@ attempt(struct job *j, long *http, char *why, size_t whylen)
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abort_if_stopping);
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, http);
-	if (cc == CURLE_WRITE_ERROR)
-		snprintf(why, whylen, "its answer is longer than %d bytes", ANSWER_MAX);
+	if (cc == CURLE_WRITE_ERROR && *http >= 200 && *http < 300)
+		rc = 0;	/* taken; the rest of its answer is not ours to read */
+	else if (cc == CURLE_WRITE_ERROR)
+		snprintf(why, whylen, "HTTP %ld, and an answer longer than %d bytes", *http,
+		    ANSWER_MAX);
 	else if (cc != CURLE_OK)
 		snprintf(why, whylen, "%s", curl_easy_strerror(cc));
 	else if (*http >= 200 && *http < 300)

@@ -4,7 +4,7 @@
 # each signed (HMAC-SHA256 over "TIMESTAMP.BODY", the secret from a file) and
 # with the same delivery id; one that always fails is given up after its
 # attempts, an alert.delivery_failed event and a failed count; one that
-# redirects is not followed. The rule's resolution is sent too. The secret is
+# redirects is not followed; one that answers 8 MiB is read up to 64 KiB. The rule's resolution is sent too. The secret is
 # never in the log nor the API. A bad receiver refuses the file, naming the field.
 . "$(dirname "$0")/lib.sh"
 
@@ -44,7 +44,9 @@ cat >"$WORK/alerts.json" <<JSON
     { "name": "down", "type": "webhook", "url": "$RURL/down", "secret_file": "$WORK/hook.secret",
       "backoff": "200ms", "attempts": 2 },
     { "name": "moved", "type": "webhook", "url": "$RURL/redirect", "secret_file": "$WORK/hook.secret",
-      "attempts": 1 } ] }
+      "attempts": 1 },
+    { "name": "big", "type": "webhook", "url": "$RURL/big", "secret_file": "$WORK/hook.secret",
+      "attempts": 3 } ] }
 JSON
 start_server
 hits() { [ -s "$WORK/hits" ] && jq -c "select(.path == \"$1\")" "$WORK/hits" | wc -l || echo 0; }
@@ -94,6 +96,9 @@ assert_contains 'outpost_alert_notifications_total{receiver="flaky",result="sent
 assert_contains 'outpost_alert_notifications_total{receiver="flaky",result="failed"} 0' "$BODY" "flaky failed"
 assert_contains 'outpost_alert_notifications_total{receiver="down",result="failed"} 1' "$BODY" "down failed"
 assert_contains 'outpost_alert_notifications_total{receiver="moved",result="failed"} 1' "$BODY" "moved failed"
+# 8 MiB of answer: read up to 64 KiB, and a 2xx is taken as sent, once.
+assert_contains 'outpost_alert_notifications_total{receiver="big",result="sent"} 1' "$BODY" "big sent"
+assert_eq 1 "$(hits /big)" "attempts at /big"
 
 # Resolved: a worker with slots, and /flaky (answering 200 now) is told at once.
 start_agent w1 --capacity cpu=1,memory_mb=256,slots=2

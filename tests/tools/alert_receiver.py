@@ -7,6 +7,7 @@ as its path says, so a test can watch outpostd's retries.
   /redirect  302 to /sink (a receiver must not follow it)
   /sink      200; a request here means a redirect was followed
   /hang      answers nothing for --hang seconds, then 200
+  /big       200 with 8 MiB of body (a receiver's answer is read up to 64 KiB)
 
 Each request is one JSON line in --log: its path, when it came (time.time()),
 the X-Outpost-* headers, whether the signature verifies with the secret of
@@ -66,7 +67,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             code = 500 if seen <= args.fail else 200
         elif self.path == "/redirect":
             code = 302
-        elif self.path in ("/sink", "/hang"):
+        elif self.path in ("/sink", "/hang", "/big"):
             code = 200
         else:
             code = 500
@@ -74,9 +75,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if code == 302:
             self.send_header("Location", "/sink")
         msg = b"no thanks\n" if code >= 300 else b"ok\n"
+        if self.path == "/big":
+            msg = b"x" * (8 << 20)
         self.send_header("Content-Length", str(len(msg)))
         self.end_headers()
-        self.wfile.write(msg)
+        try:
+            self.wfile.write(msg)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def log_message(self, *a):
         pass
