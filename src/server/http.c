@@ -14,7 +14,6 @@
  */
 #define _GNU_SOURCE
 #include <assert.h>
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -378,11 +377,10 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 	level = (strcmp(rq->method, "GET") == 0 || rs->is_routine) && rs->status < 400 ?
 	    LOG_DEBUG : LOG_INFO;
 	if (log_enabled(level)) {
-		/* ms to the microsecond: more digits are noise. */
+		/* ms to the microsecond; the proxy last: with none, its NULL key ends the list. */
 		double ms = (double)(long long)(elapsed(&pss->t0) * 1e6) / 1000.0;
 
 		log_set_request_id(pss->rid);
-		/* The proxy last: with none, its NULL key ends the list. */
 		log_msg(level, "http.request", "method", rq->method, "path", rq->path,
 		    LOG_INT("status", rs->status), LOG_REAL("ms", ms), "actor", rq->actor,
 		    "client", pss->client, pss->peer[0] ? "proxy" : NULL, pss->peer, NULL);
@@ -740,33 +738,9 @@ read_client(struct lws *wsi, struct pss_http *pss)
 	if (!client_address(peer, xff, &the_app->cfg.trusted_proxies, pss->client,
 	    sizeof(pss->client)))
 		return;
-	if (strcmp(peer, pss->client) != 0)
-		snprintf(pss->peer, sizeof(pss->peer), "%s", peer);
+	snprintf(pss->peer, sizeof(pss->peer), "%s", strcmp(peer, pss->client) ? peer : "");
 	if (lws_hdr_custom_copy(wsi, proto, sizeof(proto), "x-forwarded-proto:", 18) > 0)
 		pss->is_tls = strcasecmp(proto, "https") == 0;
-}
-
-/*
- * The caller's X-Request-Id, kept when it is sane: 1 to REQUEST_ID_MAX of
- * letters, digits and "-_.:". Anything else is not an id a log should carry
- * (a newline, a quote, a megabyte); the request then gets one made here.
- */
-static int
-read_request_id(struct lws *wsi, char *out, size_t outlen)
-{
-	char buf[REQUEST_ID_MAX + 2];
-	int n = lws_hdr_custom_length(wsi, "x-request-id:", 13);
-
-	if (n <= 0 || n > REQUEST_ID_MAX ||
-	    lws_hdr_custom_copy(wsi, buf, sizeof(buf), "x-request-id:", 13) != n)
-		return 0;
-	for (int i = 0; i < n; i++)
-		if (!isalnum((unsigned char)buf[i]) && strchr("-_.:", buf[i]) == NULL)
-			return 0;
-	assert((size_t)n < outlen);
-	memcpy(out, buf, (size_t)n);
-	out[n] = '\0';
-	return 1;
 }
 
 static void
@@ -793,9 +767,9 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	memset(pss, 0, sizeof(*pss));
 	sbuf_init(&pss->body);
 	clock_gettime(CLOCK_MONOTONIC, &pss->t0);
-	++counter;
-	if (!read_request_id(wsi, pss->rid, sizeof(pss->rid)))
-		snprintf(pss->rid, sizeof(pss->rid), "%s-%06llx", the_app->boot_id, counter);
+	if (lws_hdr_custom_copy(wsi, pss->rid, sizeof(pss->rid), "x-request-id:", 13) <= 0 ||
+	    !request_id_is_sane(pss->rid))
+		snprintf(pss->rid, sizeof(pss->rid), "%s-%06llx", the_app->boot_id, ++counter);
 	read_client(wsi, pss);
 	pss->is_in_flight = 1;
 	pss->is_after_sigterm = the_app->is_draining;
