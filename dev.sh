@@ -23,7 +23,8 @@ build_pkgs="build-essential autoconf automake libtool pkg-config libwebsockets-d
 	libsystemd-dev libcmocka-dev libjs-bootstrap5"
 # The browser test drives Debian's chromium with playwright-core from npm.
 test_pkgs="curl jq procps tmux chromium nodejs npm nginx openssl python3 sqlite3
-	clang-14 libclang-rt-14-dev bash-completion dpkg-dev debhelper lintian prometheus"
+	clang-14 libclang-rt-14-dev bash-completion dpkg-dev debhelper lintian prometheus
+	prometheus-alertmanager"
 
 say() { printf 'dev.sh: %s\n' "$*" >&2; }
 

@@ -41,7 +41,6 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 	struct httpc_resp r;
 	const char *code = "", *msg = "", *field = "";
 	enum call out;
-	char status[16];
 
 	if (answer != NULL)
 		*answer = NULL;
@@ -67,7 +66,6 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 		pr->is_away = 0;
 	}
 	pr->last_status = r.status;
-	snprintf(status, sizeof(status), "%d", r.status);
 	if (r.status >= 400 && httpc_resp_error(&r, &code, &msg, &field) != 0)
 		msg = r.body;
 	if (r.status >= 400) {
@@ -93,13 +91,13 @@ call(struct proto *pr, const char *method, const char *path, const char *body, j
 		out = CALL_CONFLICT;
 		log_info("agent.not_its_instance", "what", what, "message", msg, NULL);
 	} else if (r.status == 429 || r.status >= 500) {
-		log_warn("agent.server_busy", "what", what, "status", status, NULL);
+		log_warn("agent.server_busy", "what", what, LOG_INT("status", r.status), NULL);
 		out = CALL_RETRY;
 	} else {
 		if ((r.status != 400 || pr->tolerated == NULL || strcmp(field, pr->tolerated) != 0) &&
 		    strcmp(code, "unsupported_protocol") != 0)
-			log_error("agent.refused", "what", what, "status", status, "code", code,
-			    "message", msg, "field", field, NULL);
+			log_error("agent.refused", "what", what, LOG_INT("status", r.status),
+			    "code", code, "message", msg, "field", field, NULL);
 		out = r.status == 401 || r.status == 403 ? CALL_FATAL : CALL_REFUSED;
 		if (out == CALL_FATAL)
 			fprintf(stderr, "outpost-agent: the server refused %s: %s%s%s%s\n", what, msg,
@@ -226,7 +224,6 @@ static void
 lease_take(struct proto *pr, json_t *answer)
 {
 	json_t *v = json_object_get(answer, "lost_after_ms");
-	char lease[32];
 
 	if (!json_is_integer(v) || json_integer_value(v) < 1) {
 		if (pr->lease_ms != 0 || pr->acked_ms == 0)
@@ -242,8 +239,7 @@ lease_take(struct proto *pr, json_t *answer)
 		return;
 	}
 	if (pr->lease_ms != json_integer_value(v)) {
-		snprintf(lease, sizeof(lease), "%lld", (long long)json_integer_value(v));
-		log_info("agent.lease", "lost_after_ms", lease, NULL);
+		log_info("agent.lease", LOG_INT("lost_after_ms", json_integer_value(v)), NULL);
 		if (proto_fence_after(json_integer_value(v), pr->heartbeat_ms) < 2 * pr->heartbeat_ms)
 			log_warn("agent.lease", "detail", "the server's worker_lost_after is short for "
 			    "this agent's heartbeat: two heartbeats late and its instances are fenced",

@@ -282,12 +282,6 @@ work_recover(struct work *w, int64_t **alive, size_t *n)
 		inst_mark(i);
 	}
 	closedir(d);
-	{
-		char k[24], l[24];
-
-		snprintf(k, sizeof(k), "%zu", kept);
-		snprintf(l, sizeof(l), "%zu", lost);
-		log_info("agent.recovery", "kept", k, "lost", l, NULL);
-	}
+	log_info("agent.recovery", LOG_INT("kept", kept), LOG_INT("lost", lost), NULL);
 	return 0;
 }

@@ -6,14 +6,17 @@
  * again at most once per cooldown; when it stops being true, alert.resolved.
  * When it fired last is stored, so a restart does not fire it again early.
  *
- * The rules are one JSON file, {"rules": [...]}, reloaded with SIGHUP; a
- * file that does not validate is refused whole (the rules before it stay).
+ * The rules are one JSON file, {"rules": [...], "receivers": [...]},
+ * reloaded with SIGHUP; a file that does not validate is refused whole (the
+ * rules before it stay). The receivers are sent each firing and resolved
+ * rule (alert_send.c, off the loop).
  * Each check is one query: O(workers) or O(instances in one state).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert_send.h"
 #include "backup.h"
 
 #define ALERT_MAX_RULES 64
@@ -73,6 +76,7 @@ alerts_free(void)
 	rules_free(rules, nrules);
 	rules = NULL;
 	nrules = 0;
+	alert_send_stop();
 }
 
 static int
@@ -229,28 +233,36 @@ alerts_load(struct store *s, const char *path, char *errbuf, size_t errlen)
 	json_error_t je;
 	json_t *in, *list;
 	struct rule *nr = NULL;
+	struct alert_receivers *rcv = NULL;
 	size_t n = 0, i;
 	json_t *v;
 
 	in = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (in == NULL) {
 		if (errno == ENOENT && je.line == -1) {
-			alerts_free();	/* no file: no rules */
+			rules_free(rules, nrules);	/* no file: no rules, no receivers */
+			rules = NULL;
+			nrules = 0;
+			alert_receivers_use(NULL);
 			return 0;
 		}
 		snprintf(errbuf, errlen, "%s: line %d: %s", path, je.line, je.text);
 		return -1;
 	}
 	list = json_object_get(in, "rules");
-	if (!json_is_object(in) || json_object_size(in) != 1 || !json_is_array(list) ||
+	if (!json_is_object(in) || json_object_size(in) !=
+	    1 + (json_object_get(in, "receivers") != NULL) || !json_is_array(list) ||
 	    json_array_size(list) > ALERT_MAX_RULES) {
-		snprintf(errbuf, errlen, "%s: rules: the file is {\"rules\": [...]}, up to %d rules",
-		    path, ALERT_MAX_RULES);
+		snprintf(errbuf, errlen, "%s: rules: the file is {\"rules\": [...], \"receivers\": "
+		    "[...]}, up to %d rules (receivers may be left out)", path, ALERT_MAX_RULES);
 		json_decref(in);
 		return -1;
 	}
+	if (alert_receivers_parse(json_object_get(in, "receivers"), &rcv, &err) != 0)
+		goto bad;
 	nr = calloc(json_array_size(list) + 1, sizeof(*nr));
 	if (nr == NULL) {
+		alert_receivers_free(rcv);
 		json_decref(in);
 		return -1;
 	}
@@ -272,15 +284,12 @@ alerts_load(struct store *s, const char *path, char *errbuf, size_t errlen)
 		state_load(s, &nr[i]);
 	}
 	json_decref(in);
-	alerts_free();
+	rules_free(rules, nrules);
 	rules = nr;
 	nrules = n;
-	{
-		char c[24];
-
-		snprintf(c, sizeof(c), "%zu", n);
-		log_info("alerts.loaded", "file", path, "rules", c, NULL);
-	}
+	log_info("alerts.loaded", "file", path, LOG_INT("rules", n),
+	    LOG_INT("receivers", alert_receivers_count(rcv)), NULL);
+	alert_receivers_use(rcv);
 	return 0;
 bad:
 	if (strncmp(err.message, err.field, strlen(err.field)) == 0)
@@ -289,6 +298,7 @@ bad:
 		snprintf(errbuf, errlen, "%s: %s: %s", path, err.field, err.message);
 	json_decref(in);
 	rules_free(nr, n);
+	alert_receivers_free(rcv);
 	return -1;
 }
 
@@ -474,6 +484,20 @@ state_save(struct store *s, const struct rule *r)
 	sqlite3_reset(st);
 }
 
+/* The rule's receivers told: news (it fired or resolved now), or a re-send. */
+static void
+notify(const struct app *a, const struct rule *r, int is_resolved, int is_news, int64_t now)
+{
+	struct alert_note n = {
+		.rule = r->name, .description = r->description, .condition = cond_names[r->type],
+		.message = r->message, .runbook = r->runbook[0] ? r->runbook : NULL,
+		.facts = r->facts, .since = r->since, .is_resolved = is_resolved,
+		.is_news = is_news, .index = (size_t)(r - rules),
+	};
+
+	alert_notify(a, &n, now);
+}
+
 static void
 fire(struct app *a, struct rule *r, json_t *facts, int64_t now)
 {
@@ -508,6 +532,7 @@ fire(struct app *a, struct rule *r, json_t *facts, int64_t now)
 			store_rollback(s);
 	}
 	log_warn("alert.fired", "rule", r->name, "message", r->message, "error", why, NULL);
+	notify(a, r, 0, 1, now);
 	json_decref(params);
 	json_decref(checked);
 }
@@ -517,6 +542,7 @@ alerts_tick(struct app *a, int64_t now)
 {
 	struct store *s = a->store;
 
+	alert_send_collect(a);
 	for (size_t i = 0; i < nrules; i++) {
 		struct rule *r = &rules[i];
 		json_t *facts = NULL;
@@ -531,6 +557,8 @@ alerts_tick(struct app *a, int64_t now)
 			}
 			if (r->last_fired == 0 || now - r->last_fired >= r->cooldown_ms)
 				fire(a, r, facts, now);
+			else
+				notify(a, r, 0, 0, now);	/* Alertmanager's re-sends */
 		} else if (r->is_firing) {
 			r->is_firing = 0;
 			/* Firing since before a restart, it has not said what it found. */
@@ -545,6 +573,7 @@ alerts_tick(struct app *a, int64_t now)
 					store_rollback(s);
 			}
 			log_info("alert.resolved", "rule", r->name, NULL);
+			notify(a, r, 1, 1, now);
 		}
 	}
 }

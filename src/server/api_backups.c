@@ -88,8 +88,8 @@ verify(struct req *rq, struct resp *rs)
 		return resp_error(rs, &err);
 	}
 	json_object_set_new(report, "name", json_string(name));
-	log_info("backup.verified", "name", name, "verified",
-	    json_is_true(json_object_get(report, "verified")) ? "true" : "false", NULL);
+	log_info("backup.verified", "name", name,
+	    LOG_BOOL("verified", json_is_true(json_object_get(report, "verified"))), NULL);
 	return resp_json(rs, 200, report);
 }
 

@@ -761,7 +761,7 @@ int
 backup_migrate(struct store *s, const struct server_config *c, struct op_err *err)
 {
 	int from = store_schema_version(s), to = store_latest_version(), left;
-	char dir[PATH_BUF_MAX], path[PATH_BUF_MAX], stamp[40], why[600], v[16];
+	char dir[PATH_BUF_MAX], path[PATH_BUF_MAX], stamp[40], why[600];
 	int64_t tables = store_query_int(store_db(s), "SELECT count(*) FROM sqlite_schema WHERE "
 	    "type = 'table'");
 
@@ -775,8 +775,7 @@ backup_migrate(struct store *s, const struct server_config *c, struct op_err *er
 		return -1;
 	}
 	backup_remove_parts(dir);
-	log_info("store.backup_before_migrate", "path", path, "from",
-	    (snprintf(v, sizeof(v), "%d", from), v), NULL);
+	log_info("store.backup_before_migrate", "path", path, LOG_INT("from", from), NULL);
 	if (backup_sync(s, path, why, sizeof(why)) != 0) {
 		log_error("store.backup_before_migrate", "error", why, "outcome", "no migration ran",
 		    NULL);

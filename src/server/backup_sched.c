@@ -221,7 +221,6 @@ job_end(int rc, const char *why)
 {
 	struct app *a = bk.app;
 	int64_t now = now_ms();
-	char ms[32];
 
 	if (rc == 0) {
 		json_t *m = backup_job_manifest(bk.job);
@@ -231,8 +230,8 @@ job_end(int rc, const char *why)
 		bk.last_size = json_integer_value(json_object_get(m, "size_bytes"));
 		bk.last_duration_ms = now - bk.started_ms;
 		snprintf(bk.last_ok_name, sizeof(bk.last_ok_name), "%s", bk.name);
-		snprintf(ms, sizeof(ms), "%lld", (long long)bk.last_duration_ms);
-		log_info("backup.succeeded", "name", bk.name, "trigger", bk.trigger, "ms", ms,
+		log_info("backup.succeeded", "name", bk.name, "trigger", bk.trigger,
+		    LOG_INT("ms", bk.last_duration_ms),
 		    "sha256", json_string_value(json_object_get(m, "sha256")), NULL);
 		result_event("backup.succeeded", json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:I}",
 		    "name", bk.name, "trigger", bk.trigger,

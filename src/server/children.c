@@ -177,11 +177,8 @@ children_service(void)
 		for (c = children; c != NULL && !(c->is_ours && c->pid == pid); c = c->next)
 			;
 		if (c == NULL) {
-			char p[24];
-
-			snprintf(p, sizeof(p), "%d", (int)pid);
-			log_debug("children.reaped", "pid", p, "detail", "not one we started",
-			    NULL);
+			log_debug("children.reaped", LOG_INT("pid", pid), "detail",
+			    "not one we started", NULL);
 			continue;
 		}
 		unlink_child(c);

@@ -5,6 +5,7 @@
  * send one, so it counts only from a proxy the operator named.
  *
  * Pure functions of text (no socket): tests/unit/test_clientaddr.c checks them.
+ * So is the check of the X-Request-Id a client sends, kept as the request's id.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -147,4 +148,13 @@ client_address(const char *peer, const char *xff, const struct addr_list *truste
 			break;
 	}
 	return 1;
+}
+
+int
+request_id_is_sane(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= REQUEST_ID_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") == n;
 }

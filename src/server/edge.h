@@ -58,6 +58,11 @@ int addr_list_has(const struct addr_list *l, const char *addr);
  */
 int client_address(const char *peer, const char *xff, const struct addr_list *trusted,
     char *out, size_t outlen);
+/*
+ * Whether a caller's X-Request-Id may be the request's id (in its log line
+ * and answer): 1 to REQUEST_ID_MAX letters, digits and "-_.:".
+ */
+int request_id_is_sane(const char *s);
 
 /* ---- the front door: connections, framing, a body's clock (http_door.c) ---- */
 #define DOOR_DRAIN_MS 2000	/* a refused body is read and dropped this long at most, */

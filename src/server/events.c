@@ -309,13 +309,8 @@ events_adopt(struct store *s)
 	store_touch(s);
 	if (n == 0)
 		return 0;
-	{
-		char count[24];
-
-		snprintf(count, sizeof(count), "%d", n);
-		log_info("events.adopted", "count", count, "detail", "written by another process "
-		    "(outpostd token create)", NULL);
-	}
+	log_info("events.adopted", LOG_INT("count", n), "detail", "written by another process "
+	    "(outpostd token create)", NULL);
 	events_committed(s);
 	return 1;
 }

@@ -41,7 +41,8 @@ struct pss_http {
 	int is_cross_origin;	/* an Origin header came that is not this server's */
 	int is_tls;		/* TLS to us, or to a trusted proxy that says so */
 	char client[ADDR_TEXT_BUF];	/* the client's address (clientaddr.c) */
-	char rid[24];
+	char peer[ADDR_TEXT_BUF];	/* the trusted proxy that forwarded for it, or "" */
+	char rid[REQUEST_ID_MAX + 1];	/* the caller's sane X-Request-Id, or made here */
 	char parambuf[HTTP_PATH_BUF];
 	const char *allow;	/* for a 405: the methods the path takes */
 	struct sbuf body;
@@ -211,13 +212,13 @@ send_out(struct lws *wsi, struct pss_http *pss, const struct req *rq)
 	level = (strcmp(rq->method, "GET") == 0 || pss->out_routine) && status < 400 ?
 	    LOG_DEBUG : LOG_INFO;
 	if (log_enabled(level)) {
-		char code[8], ms[32];
+		/* ms to the microsecond; the proxy last: with none, its NULL key ends the list. */
+		double ms = (double)(long long)(elapsed(&pss->t0) * 1e6) / 1000.0;
 
-		snprintf(code, sizeof(code), "%d", status);
-		snprintf(ms, sizeof(ms), "%.3f", elapsed(&pss->t0) * 1000.0);
 		log_set_request_id(pss->rid);
-		log_msg(level, "http.request", "method", rq->method, "path", rq->path, "status", code,
-		    "ms", ms, "actor", rq->actor, "client", pss->client, NULL);
+		log_msg(level, "http.request", "method", rq->method, "path", rq->path,
+		    LOG_INT("status", status), LOG_REAL("ms", ms), "actor", rq->actor,
+		    "client", pss->client, pss->peer[0] ? "proxy" : NULL, pss->peer, NULL);
 		log_set_request_id(NULL);
 	}
 	if (pss->is_in_flight) {
@@ -654,9 +655,11 @@ read_client(struct lws *wsi, struct pss_http *pss)
 	/* lws knows X-Forwarded-For by name; -Proto is a custom header to it. */
 	if (lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) < 0)
 		xff[0] = '\0';
-	if (client_address(peer, xff, &the_app->cfg.trusted_proxies, pss->client,
-	    sizeof(pss->client)) && lws_hdr_custom_copy(wsi, proto, sizeof(proto),
-	    "x-forwarded-proto:", 18) > 0)
+	if (!client_address(peer, xff, &the_app->cfg.trusted_proxies, pss->client,
+	    sizeof(pss->client)))
+		return;
+	snprintf(pss->peer, sizeof(pss->peer), "%s", strcmp(peer, pss->client) ? peer : "");
+	if (lws_hdr_custom_copy(wsi, proto, sizeof(proto), "x-forwarded-proto:", 18) > 0)
 		pss->is_tls = strcasecmp(proto, "https") == 0;
 }
 
@@ -684,7 +687,9 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	memset(pss, 0, sizeof(*pss));
 	sbuf_init(&pss->body);
 	clock_gettime(CLOCK_MONOTONIC, &pss->t0);
-	snprintf(pss->rid, sizeof(pss->rid), "%s-%06llx", the_app->boot_id, ++counter);
+	if (lws_hdr_custom_copy(wsi, pss->rid, sizeof(pss->rid), "x-request-id:", 13) <= 0 ||
+	    !request_id_is_sane(pss->rid))
+		snprintf(pss->rid, sizeof(pss->rid), "%s-%06llx", the_app->boot_id, ++counter);
 	read_client(wsi, pss);
 	pss->is_in_flight = 1;
 	pss->is_after_sigterm = the_app->is_draining;

@@ -76,12 +76,8 @@ move_all(struct store *s, const int64_t *ids, size_t n, enum inst_state to, cons
 	if (store_commit(s) != 0)
 		return -1;
 	assert(moved <= n);
-	if (moved > 0) {
-		char c[24];
-
-		snprintf(c, sizeof(c), "%zu", moved);
-		log_info(what, "instances", c, "to", inst_state_name(to), NULL);
-	}
+	if (moved > 0)
+		log_info(what, LOG_INT("instances", moved), "to", inst_state_name(to), NULL);
 	return (int)moved;
 }
 

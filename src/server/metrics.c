@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alert_send.h"
 #include "backup.h"
 
 static const double buckets[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -582,6 +583,7 @@ metrics_render(struct store *s, struct sbuf *o)
 		hist_render(o, &durations[i]);
 	runs_metrics(s, o);
 	alerts_metrics(o);
+	alert_send_metrics(o);
 	store_metrics(s, o);
 	wal_render(s, o);
 	backup_metrics(o);

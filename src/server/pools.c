@@ -149,7 +149,7 @@ pool_backoff(struct store *s, struct pool_state *ps, const char *name, int64_t n
 {
 	int fails = pool_failures(s, name, ps->checked_at);
 	int64_t pause = POOL_PAUSE_MIN;
-	char f[16], p[32];
+	char p[32];
 
 	ps->checked_at = now;
 	if (fails <= 0)
@@ -161,8 +161,7 @@ pool_backoff(struct store *s, struct pool_state *ps, const char *name, int64_t n
 		pause = POOL_PAUSE_MAX;
 	assert(pause >= POOL_PAUSE_MIN);
 	ps->paused_until = now + pause;
-	snprintf(f, sizeof(f), "%u", ps->failures);
-	log_warn("pool.backoff", "definition", name, "failures", f, "paused_for",
+	log_warn("pool.backoff", "definition", name, LOG_INT("failures", ps->failures), "paused_for",
 	    duration_format(pause, p, sizeof(p)), NULL);
 }
 
@@ -263,7 +262,6 @@ pool_keep(struct store *s, const struct pool_def *d, int64_t now)
 	size_t n;
 	int64_t current, made = 0;
 	int is_open = 0, has_warm;
-	char c[24];
 
 	if (ps == NULL || pool_members(s, d, &m, &n, &current, &has_warm) != 0)
 		return -1;
@@ -281,10 +279,8 @@ pool_keep(struct store *s, const struct pool_def *d, int64_t now)
 	free(m);
 	if (is_open && store_commit(s) != 0)
 		return -1;
-	if (made > 0) {
-		snprintf(c, sizeof(c), "%lld", (long long)made);
-		log_info("pool.filled", "definition", d->name, "made", c, NULL);
-	}
+	if (made > 0)
+		log_info("pool.filled", "definition", d->name, LOG_INT("made", made), NULL);
 	return 0;
 fail:
 	if (is_open)

@@ -144,7 +144,8 @@ agent_start(struct app *a, const struct tmpl *t, const struct wrow *w, char *ref
 		return -1;
 	}
 	snprintf(ref, refn, "%d %llu", (int)child_pid(c), child_start(c));
-	log_info("scaler.agent", "worker", w->name, "pid", ref, "program", argv[0], NULL);
+	log_info("scaler.agent", "worker", w->name, LOG_INT("pid", child_pid(c)), "program", argv[0],
+	    NULL);
 	return 0;
 }
 

@@ -698,13 +698,8 @@ runbooks_load_dir(const char *dir)
 	nbooks = n;
 	json_decref(load_errors);
 	load_errors = errs;
-	{
-		char c[24], b[24];
-
-		snprintf(c, sizeof(c), "%zu", n);
-		snprintf(b, sizeof(b), "%zu", json_array_size(errs));
-		log_info("runbook.loaded", "dir", dir, "runbooks", c, "bad", b, NULL);
-	}
+	log_info("runbook.loaded", "dir", dir, LOG_INT("runbooks", n),
+	    LOG_INT("bad", json_array_size(errs)), NULL);
 	return json_array_size(errs) ? -1 : 0;
 }
 

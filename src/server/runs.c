@@ -267,7 +267,7 @@ db:
 done:
 	revoke_token(r);
 	metrics_observe(HIST_RUN_DURATION, (double)(now - r->started_at) / 1000.0);
-	snprintf(id, sizeof(id), "%lld", (long long)r->id);
+	snprintf(id, sizeof(id), "%lld", (long long)r->id);	/* an id: a string, as names */
 	log_info("run.ended", "run", id, "runbook", r->rb->name, "status", status,
 	    "error", error ? error : "", NULL);
 	run_exec_abandon(r);	/* a program still running: ended, no longer waited for */
@@ -504,7 +504,7 @@ run_start(struct app *a, struct runbook *rb, json_t *params, int is_dry, const c
 
 		snprintf(ids, sizeof(ids), "%lld", (long long)r->id);
 		log_info("run.started", "run", ids, "runbook", rb->name, "actor", actor,
-		    "dry_run", is_dry ? "true" : "false", NULL);
+		    LOG_BOOL("dry_run", is_dry), NULL);
 	}
 	*id = r->id;
 	free(ptext);

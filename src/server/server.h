@@ -351,6 +351,7 @@ void metrics_free(void);
 #define MAX_PARAMS 4
 #define HTTP_PATH_BUF 512	/* a request's path and its NUL; a longer one gets 414 */
 #define HTTP_QUERY_BUF 2048	/* its query's decoded pairs, each with its NUL */
+#define REQUEST_ID_MAX 64	/* an X-Request-Id kept from the caller: [A-Za-z0-9._:-] */
 
 struct req {
 	const char *method;

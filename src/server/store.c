@@ -420,8 +420,7 @@ store_migrate(struct store *s, int target, struct op_err *err)
 		}
 		if (exec_sql(s, "COMMIT", err) != 0)
 			return -1;
-		log_info("store.migrated", "version", (snprintf(bump, sizeof(bump), "%d", v + 1), bump),
-		    NULL);
+		log_info("store.migrated", LOG_INT("version", v + 1), NULL);
 	}
 	return 0;
 }
@@ -601,15 +600,14 @@ write_failed(struct store *s, int code, int sys_errno)
 int
 store_room_check(struct store *s)
 {
-	char why[160], ms[24];
+	char why[160];
 
 	if (s->full_since == 0)
 		return 1;
 	if (s->in_txn || room_left(s, why, sizeof(why)) < ROOM_MIN_BYTES)
 		return 0;
-	snprintf(ms, sizeof(ms), "%lld", (long long)(now_ms() - s->full_since));
-	log_info("store.room", "detail", "there is room again: writes go on", "full_for_ms", ms,
-	    NULL);
+	log_info("store.room", "detail", "there is room again: writes go on",
+	    LOG_INT("full_for_ms", now_ms() - s->full_since), NULL);
 	s->full_since = 0;
 	s->full_ended = now_ms();
 	return 1;
@@ -646,14 +644,10 @@ store_set_max_size(struct store *s, int64_t mb)
 	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", (long long)want);
 	got = pragma_int(s, sql);
 	s->max_size_mb = mb;
-	if (mb > 0 && got > want) {
-		char a[24], b[24];
-
-		snprintf(a, sizeof(a), "%lld", (long long)mb);
-		snprintf(b, sizeof(b), "%lld", (long long)(got * psize / (1024 * 1024)));
-		log_warn("store.max_size", "db_max_size_mb", a, "database_mb", b, "detail",
+	if (mb > 0 && got > want)
+		log_warn("store.max_size", LOG_INT("db_max_size_mb", mb),
+		    LOG_INT("database_mb", got * psize / (1024 * 1024)), "detail",
 		    "the database is already larger than its cap: it will not grow", NULL);
-	}
 }
 
 void

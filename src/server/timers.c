@@ -101,14 +101,10 @@ sched_run(lws_sorted_usec_list_t *sul)
 		log_error("sched.pass", "error", "the pass failed; the next one tries again", NULL);
 	} else {
 		metrics_sched_pass(r.placed, r.unplaced, r.seconds);
-		if (r.placed > 0) {
-			char p[24], u[24], ms[32];
-
-			snprintf(p, sizeof(p), "%zu", r.placed);
-			snprintf(u, sizeof(u), "%zu", r.unplaced);
-			snprintf(ms, sizeof(ms), "%.3f", r.seconds * 1000.0);
-			log_info("sched.pass", "placed", p, "unplaced", u, "ms", ms, NULL);
-		}
+		if (r.placed > 0)
+			log_info("sched.pass", LOG_INT("placed", r.placed),
+			    LOG_INT("unplaced", r.unplaced),
+			    LOG_REAL("ms", (double)(long long)(r.seconds * 1e6) / 1000.0), NULL);
 	}
 	next = now + app->cfg.scheduler_interval_ms;
 	if (r.next_due_at > 0 && r.next_due_at < next)

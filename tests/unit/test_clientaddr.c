@@ -94,6 +94,30 @@ test_forwarded_for_counts_only_from_a_trusted_proxy(void **state)
 	assert_string_equal(out, "10.9.9.9");
 }
 
+/* An X-Request-Id is kept only when a log line and a header can carry it as it is. */
+static void
+test_request_ids_kept_only_when_sane(void **state)
+{
+	char max[REQUEST_ID_MAX + 2];
+
+	(void)state;
+	assert_true(request_id_is_sane("12345"));
+	assert_true(request_id_is_sane("abc-DEF_1.2:3"));
+	memset(max, 'a', REQUEST_ID_MAX);
+	max[REQUEST_ID_MAX] = '\0';
+	assert_true(request_id_is_sane(max));
+	max[REQUEST_ID_MAX] = 'a';
+	max[REQUEST_ID_MAX + 1] = '\0';
+	assert_false(request_id_is_sane(max));
+	assert_false(request_id_is_sane(""));
+	assert_false(request_id_is_sane("a b"));
+	assert_false(request_id_is_sane("a\"b"));
+	assert_false(request_id_is_sane("a\nb"));
+	assert_false(request_id_is_sane("a\x7f"));
+	assert_false(request_id_is_sane("caf\xc3\xa9"));
+	assert_false(request_id_is_sane("a/b"));
+}
+
 int
 main(void)
 {
@@ -101,6 +125,7 @@ main(void)
 		cmocka_unit_test(test_lists_parse_and_refuse_what_is_not_an_address),
 		cmocka_unit_test(test_networks_match_by_their_prefix),
 		cmocka_unit_test(test_forwarded_for_counts_only_from_a_trusted_proxy),
+		cmocka_unit_test(test_request_ids_kept_only_when_sane),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
