@@ -364,6 +364,7 @@ metrics_render(struct store *s, struct sbuf *o)
 	alerts_metrics(o);
 	store_metrics(s, o);
 	backup_metrics(o);
+	trace_metrics(o);
 	{
 		json_t *warm = pools_warm_counts(s);
 
