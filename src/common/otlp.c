@@ -108,11 +108,11 @@ span_int(struct span *sp, const char *key, int64_t value)
 }
 
 void
-span_end_at(struct span *sp, int64_t end_ms)
+span_end(struct span *sp)
 {
-	sp->end_ns = end_ms * 1000000LL;
+	sp->end_ns = span_now_ns();
 	if (sp->end_ns < sp->start_ns)
-		sp->end_ns = sp->start_ns;
+		sp->end_ns = sp->start_ns;	/* the clock was set back meanwhile */
 	/* Off, not a real span, or a trace its caller asked not to record. */
 	if (!ex.is_on || !sp->ctx.is_valid || !(sp->ctx.flags & TRACE_FLAG_SAMPLED))
 		return;
@@ -126,15 +126,6 @@ span_end_at(struct span *sp, int64_t end_ms)
 			pthread_cond_signal(&ex.cv);
 	}
 	pthread_mutex_unlock(&ex.mu);
-}
-
-void
-span_end(struct span *sp)
-{
-	int64_t now = span_now_ns();
-
-	span_end_at(sp, now / 1000000LL);
-	sp->end_ns = now;	/* the precise end, for a span ended again (not queued twice) */
 }
 
 int

@@ -57,8 +57,6 @@ void span_str(struct span *sp, const char *key, const char *value);
 void span_int(struct span *sp, const char *key, int64_t value);
 /* Ends it now and queues it (when the exporter runs and the trace is sampled). */
 void span_end(struct span *sp);
-/* The same, at a time of the caller's (unix milliseconds), for a span begun earlier. */
-void span_end_at(struct span *sp, int64_t end_ms);
 int64_t span_now_ns(void);
 
 /* An endpoint as a setting may hold: http:// or https://, no spaces, no trailing /. */
