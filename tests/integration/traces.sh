@@ -10,7 +10,9 @@
 #  c. a runbook run and its steps are spans of the request that started it;
 #  d. with no otlp_endpoint nothing is sent or queued: every count stays 0;
 #  e. an endpoint that never answers: requests stay fast, spans are dropped and
-#     counted (outpost_trace_spans_total{result="dropped"}), and SIGTERM is not held up.
+#     counted (outpost_trace_spans_total{result="dropped"}), and SIGTERM is not held up;
+#  f. hostile endpoints: an answer of 8 MiB is not read past its cap, a redirect is not
+#     followed; both count their spans failed.
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null 2>&1 || { echo "SKIP: $TEST_NAME needs python3" >&2; exit 77; }
@@ -207,3 +209,26 @@ assert_eq 0 "$EXIT_RC" "outpostd's exit status with a black-holed endpoint"
 [ $(($(date +%s) - t0)) -le 5 ] || fail "SIGTERM took $(($(date +%s) - t0)) s with a black hole"
 grep -q '"msg":"otlp.send_failed"' "$SERVER_LOG" || fail "no otlp.send_failed in the log"
 note "e: a black-holed endpoint: $dropped spans dropped, requests fast, quick stop ok"
+
+# ============================================================================
+# f. Hostile endpoints: a huge answer, a redirect.
+# ============================================================================
+rm -f "$S/requests"
+H=$WORK/huge
+start_sink "$H" --huge
+start_server --state-dir "$WORK/f1" --otlp-endpoint "$SINK_URL"
+api GET /api/v1/instances
+_failed() { [ "$(spans_total failed)" -gt 0 ]; }
+wait_for 15 "the spans sent to an 8 MiB answer counted failed" _failed
+assert_eq 0 "$(spans_total exported)" "spans exported to an endpoint whose answer is 8 MiB"
+stop_server
+assert_eq 0 "$EXIT_RC" "outpostd's exit status"
+Rd=$WORK/redirect
+start_sink "$Rd" --redirect "http://127.0.0.1:$(cat "$S/port")/v1/traces"
+start_server --state-dir "$WORK/f2" --otlp-endpoint "$SINK_URL"
+api GET /api/v1/instances
+wait_for 15 "the spans sent to a redirect counted failed" _failed
+assert_eq 0 "$(spans_total exported)" "spans exported through a redirect"
+stop_server
+[ ! -e "$S/requests" ] || fail "the redirect was followed: $(cat "$S/requests")"
+note "f: a huge answer and a redirect: spans failed, nothing followed ok"

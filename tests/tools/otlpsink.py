@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An OTLP/HTTP (JSON) trace receiver for the tests, on 127.0.0.1 and an ephemeral port.
 
-    otlpsink.py DIR [--blackhole]
+    otlpsink.py DIR [--blackhole | --huge | --redirect URL]
 
 Writes its port to DIR/port once it listens. Each POST /v1/traces is checked
 against the shape OTLP's JSON encoding gives ExportTraceServiceRequest:
@@ -15,7 +15,8 @@ answered 200 {} and each of its spans appended as one JSON line to DIR/spans
 (with "service" added: the resource's service.name); one that does not is
 answered 400 and what is wrong appended to DIR/errors. DIR/requests counts
 the POSTs. With --blackhole it accepts connections and never answers nor
-reads them: a collector that hangs.
+reads them: a collector that hangs. Hostile collectors: --huge answers every
+POST 200 with a body of 8 MiB; --redirect URL answers 307 to URL.
 """
 import json
 import os
@@ -122,6 +123,23 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             with open(os.path.join(d, "requests"), "a") as f:
                 f.write(f"{self.path} {n}\n")
+        if self.server.mode == "--huge":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(8 << 20))
+            self.end_headers()
+            try:
+                for _ in range(8 << 10):
+                    self.wfile.write(b" " * 1024)
+            except OSError:
+                pass	# the client stopped reading: what it should do
+            return
+        if self.server.mode == "--redirect":
+            self.send_response(307)
+            self.send_header("Location", self.server.target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         try:
             if self.path != "/v1/traces":
                 raise ValueError(f"POST to {self.path}, not /v1/traces")
@@ -170,6 +188,8 @@ def main():
         return
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.dir = d
+    srv.mode = sys.argv[2] if len(sys.argv) > 2 else ""
+    srv.target = sys.argv[3] if len(sys.argv) > 3 else ""
     write_port(d, srv.server_address[1])
     srv.serve_forever()
 
