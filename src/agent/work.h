@@ -43,7 +43,7 @@ struct inst {
 	int is_pool;
 	json_t *hooks;		/* {"run": [...], ...} */
 	json_t *timeouts;	/* {"instantiate": "2m", ...} */
-	struct trace_ctx trace;	/* the span its hooks' spans are children of (not valid: none) */
+	struct trace_ctx trace;	/* its hooks' spans are children of it (not valid: none) */
 
 	/* the agent's own */
 	enum inst_state local;

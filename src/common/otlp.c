@@ -121,7 +121,7 @@ span_end(struct span *sp)
 		ex.counts.dropped++;
 	} else {
 		ex.ring[(ex.head + ex.n) % OTLP_QUEUE_MAX] = *sp;
-		/* The first wakes the thread (which then waits OTLP_FLUSH_MS); a full batch, at once. */
+		/* The first wakes the thread (which waits OTLP_FLUSH_MS); a full batch, at once. */
 		if (++ex.n == 1 || ex.n == OTLP_BATCH_MAX)
 			pthread_cond_signal(&ex.cv);
 	}
@@ -146,10 +146,22 @@ int
 otlp_endpoint_is_valid(const char *v)
 {
 	size_t n = strlen(v);
+	CURLU *u;
+	char *host = NULL;
+	int ok;
 
-	return n > 0 && n < OTLP_ENDPOINT_BUF && (strncmp(v, "http://", 7) == 0 ||
-	    strncmp(v, "https://", 8) == 0) && strpbrk(v, " \t\r\n\"'\\") == NULL &&
-	    v[n - 1] != '/' && strlen(v) > (v[4] == 's' ? 8u : 7u);
+	if (n == 0 || n >= OTLP_ENDPOINT_BUF || (strncmp(v, "http://", 7) != 0 &&
+	    strncmp(v, "https://", 8) != 0) || strpbrk(v, " \t\r\n\"'\\?#") != NULL ||
+	    v[n - 1] == '/')
+		return 0;
+	/* A URL libcurl reads, with a host: what it will be asked to send to. */
+	u = curl_url();
+	ok = u != NULL && curl_url_set(u, CURLUPART_URL, v, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != NULL &&
+	    host[0] != '\0';
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
 }
 
 /* ---- the payload ---- */

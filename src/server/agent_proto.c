@@ -124,7 +124,7 @@ write_work(struct store *s, int64_t worker_id, const char *name, int64_t hook_ti
 		rc |= sbuf_puts(out, ",\"hooks\":");
 		rc |= sbuf_puts(out, hooks ? hooks : "{}");
 		rc |= put_timeouts(out, hooks, timeouts, hook_timeout);
-		/* The trace its hooks continue (TRACEPARENT): its placement's span, or its creator's. */
+		/* The trace its hooks continue: its placement's span, or its creator's. */
 		if (trace != NULL) {
 			rc |= sbuf_puts(out, ",\"trace\":");
 			rc |= sbuf_json_string(out, trace);

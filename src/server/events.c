@@ -204,8 +204,8 @@ append(struct store *s, const char *type, const char *kind, const char *ref_str,
 	/* Another process's events first: ours must not take a number past them. */
 	if (npending == 0 && events_adopt(s) < 0)
 		return -1;
-	st = store_stmt(s, "INSERT INTO events (ts, type, kind, ref, actor, data, worker_id, trace) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+	st = store_stmt(s, "INSERT INTO events (ts, type, kind, ref, actor, data, worker_id, "
+	    "trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
 	if (st == NULL)
 		return -1;
 	if (worker_id > 0)
@@ -301,7 +301,8 @@ events_adopt(struct store *s)
 		row.json = event_render(row.seq, row.ts, row.type, row.kind, reftype == SQLITE_TEXT ?
 		    (const char *)sqlite3_column_text(st, 4) : NULL, sqlite3_column_int64(st, 4),
 		    reftype == SQLITE_INTEGER, (const char *)sqlite3_column_text(st, 5),
-		    (const char *)sqlite3_column_text(st, 8), (const char *)sqlite3_column_text(st, 6));
+		    (const char *)sqlite3_column_text(st, 8),
+		    (const char *)sqlite3_column_text(st, 6));
 		if (pending_add(&row) != 0) {
 			sqlite3_reset(st);
 			events_rolled_back(s);
@@ -478,8 +479,8 @@ read_db(struct store *s, int64_t since, const struct event_filter *f, int max,
 			snprintf(out[n].type, sizeof(out[n].type), "%s", type);
 			snprintf(out[n].kind, sizeof(out[n].kind), "%s", kind);
 			out[n].json = event_render(seq, out[n].ts, type, kind, ref_str, ref_int,
-			    reftype == SQLITE_INTEGER, actor, (const char *)sqlite3_column_text(st, 8),
-			    data);
+			    reftype == SQLITE_INTEGER, actor,
+			    (const char *)sqlite3_column_text(st, 8), data);
 			if (out[n].json != NULL)
 				n++;
 		}

@@ -52,7 +52,8 @@ trace_metrics(struct sbuf *o)
 
 	otlp_counts(&c);
 	sbuf_printf(o, "# HELP outpost_trace_spans_total Spans sent to otlp_endpoint and taken "
-	    "(exported), dropped at a full queue (dropped), or lost to a send that failed (failed).\n"
+	    "(exported), dropped at a full queue (dropped), or lost to a send that failed "
+	    "(failed).\n"
 	    "# TYPE outpost_trace_spans_total counter\n"
 	    "outpost_trace_spans_total{result=\"exported\"} %llu\n"
 	    "outpost_trace_spans_total{result=\"dropped\"} %llu\n"

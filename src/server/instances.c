@@ -289,7 +289,8 @@ instances_insert(struct store *s, struct inst_row *r, const char *actor, struct 
 {
 	sqlite3_stmt *st = store_stmt(s, "INSERT INTO instances (definition, "
 	    "definition_version, owner, state, cpu, memory_mb, timeslot_start, timeslot_end, "
-	    "created_at, updated_at, pool, trace) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)");
+	    "created_at, updated_at, pool, trace) "
+	    "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)");
 	struct sbuf data;
 	char trace[TRACEPARENT_BUF];
 	int rc = -1;

@@ -336,7 +336,8 @@ placement_trace(struct store *s, int64_t id, const char *worker, const struct sp
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW && (t = (const char *)sqlite3_column_text(st, 0)) != NULL)
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    (t = (const char *)sqlite3_column_text(st, 0)) != NULL)
 		traceparent_parse(t, strlen(t), &parent);
 	sqlite3_reset(st);
 	span_begin(sp, "placement", SPAN_INTERNAL, &parent);
@@ -346,7 +347,8 @@ placement_trace(struct store *s, int64_t id, const char *worker, const struct sp
 	st = store_stmt(s, "UPDATE instances SET trace = ? WHERE id = ?");
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, traceparent_format(&sp->ctx, tp, sizeof(tp)), -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 1, traceparent_format(&sp->ctx, tp, sizeof(tp)), -1,
+	    SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, id);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);

@@ -13,6 +13,7 @@
 #     counted (outpost_trace_spans_total{result="dropped"}), and SIGTERM is not held up;
 #  f. hostile endpoints: an answer of 8 MiB is not read past its cap, a redirect is not
 #     followed; both count their spans failed.
+# And a bad otlp_endpoint stops outpostd and the agent (exit 2) with a message naming it.
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null 2>&1 || { echo "SKIP: $TEST_NAME needs python3" >&2; exit 77; }
@@ -37,6 +38,26 @@ spans_total() {
 	curl -s --max-time 10 "$SERVER_URL/metrics" |
 		sed -n "s/^outpost_trace_spans_total{result=\"$1\"} //p"
 }
+
+# ============================================================================
+# A bad otlp_endpoint: exit 2, the setting named, for outpostd and the agent.
+# ============================================================================
+for bad in ftp://127.0.0.1:4318 127.0.0.1:4318 http:// "http://a b" http://127.0.0.1:4318/ \
+	"http://127.0.0.1:4318?x=1" "http://[::1"; do
+	"$OUTPOSTD" --state-dir "$WORK/bad" --listen 127.0.0.1:0 --otlp-endpoint "$bad" \
+		>"$WORK/bad.out" 2>&1
+	rc=$?
+	assert_eq 2 "$rc" "outpostd's exit status with --otlp-endpoint \"$bad\""
+	assert_contains "otlp_endpoint must be an http:// or https:// URL" "$(cat "$WORK/bad.out")" \
+		"outpostd's message for --otlp-endpoint \"$bad\""
+	"$AGENT" --server http://127.0.0.1:1 --token-file /dev/null --work-dir "$WORK/badagent" \
+		--otlp-endpoint "$bad" >"$WORK/bad.out" 2>&1
+	rc=$?
+	assert_eq 2 "$rc" "the agent's exit status with --otlp-endpoint \"$bad\""
+	assert_contains "otlp_endpoint must be an http:// or https:// URL" "$(cat "$WORK/bad.out")" \
+		"the agent's message for --otlp-endpoint \"$bad\""
+done
+[ ! -e "$WORK/bad/outpost.db" ] || fail "outpostd made a database with a bad otlp_endpoint"
 
 # ============================================================================
 # a. One tree from the request to the agent's run hook.

@@ -30,7 +30,8 @@ test_good_ones_round_trip(void **state)
 	static const char *const good[] = {
 		GOOD,
 		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",	/* not sampled */
-		"00-00000000000000000000000000000001-0000000000000001-ff",	/* flags unknown */
+		/* flags it does not know */
+		"00-00000000000000000000000000000001-0000000000000001-ff",
 	};
 	struct trace_ctx c;
 	char buf[TRACEPARENT_BUF], hex[TRACE_ID_HEX_BUF];
@@ -62,7 +63,8 @@ test_bad_ones_are_refused(void **state)
 		"0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 		"00-00000000000000000000000000000000-00f067aa0ba902b7-01",	/* zero trace */
 		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",	/* zero span */
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",	/* 00 has no more */
+		/* version 00 has nothing more */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
 		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
 		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
 		"00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",	/* dashes moved */
