@@ -14,7 +14,7 @@
 
 static enum log_format log_fmt = LOG_FORMAT_AUTO;
 static enum log_level log_min = LOG_INFO;
-static char log_rid[64];
+static __thread char log_rid[64];	/* per thread: the exporter's (otlp.c) never has one */
 static __thread char log_tid[33];
 static char log_prog[32] = "outpost";
 
