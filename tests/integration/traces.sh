@@ -7,7 +7,8 @@
 #     the placement under it, the agent's `run` hook span below them (parentSpanId
 #     links followed up to the request's span), and the hook's TRACEPARENT names that span;
 #  b. a malformed traceparent is ignored (a new trace, never an error);
-#  c. a runbook run and its steps are spans of the request that started it;
+#  c. a runbook run and its steps are spans of the request that started it, and an exec
+#     step's TRACEPARENT names its step's span;
 #  d. with no otlp_endpoint nothing is sent or queued: every count stays 0;
 #  e. an endpoint that never answers: requests stay fast, spans are dropped and
 #     counted (outpost_trace_spans_total{result="dropped"}), and SIGTERM is not held up;
@@ -65,7 +66,7 @@ done
 S=$WORK/sink
 start_sink "$S"
 runbook hello '{"name": "hello", "description": "two steps", "role": "operator",
-  "steps": [{"exec": ["echo", "one"]}, {"exec": ["true"]}]}'
+  "steps": [{"exec": ["sh", "-c", "echo \"tp=$TRACEPARENT\""]}, {"exec": ["true"]}]}'
 start_server --otlp-endpoint "$SINK_URL"
 start_agent w1 --otlp-endpoint "$SINK_URL"
 wait_online w1
@@ -178,6 +179,11 @@ assert_eq "runbook.step < runbook.run < POST /api/v1/runbooks/{name}/runs" \
 	[[.[] | select(.name == "runbook.step")][0].spanId |
 	recurse(($by[.].parentSpanId // empty) | select($by[.] != null))] |
 	map($by[.].name) | join(" < ")' "$S/spans")" "a step's ancestors"
+# The exec step's program was told its step's span.
+assert_eq "00-$V-$(jq -r -s --arg t "$V" '[.[] | select(.traceId == $t and .name ==
+	"runbook.step") | select(any(.attributes[]; .key == "outpost.step.index" and
+	.value.intValue == "0"))][0].spanId' "$S/spans")-01" \
+	"$(run_output "$run_id" | sed -n 's/^tp=//p')" "the first step's TRACEPARENT"
 [ ! -s "$S/errors" ] || fail "the receiver refused payloads: $(head -n 3 "$S/errors")"
 note "c: a run and its steps ok"
 stop_server
