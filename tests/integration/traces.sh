@@ -120,6 +120,13 @@ chain=$(jq -r -s --arg start "$(printf %s "$run" | jq -r .spanId)" '
 	map($by[.].name) | join(" < ")' "$S/spans")
 assert_eq "hook run < placement < POST /api/v1/instances" "$chain" \
 	"the run hook span's ancestors, by parentSpanId"
+# The agent's reports are in the trace too: requests under the placement's span.
+assert_eq "POST /api/v1/agent/instances/{id}/report < placement < POST /api/v1/instances" \
+	"$(jq -r -s --arg t "$T" '[.[] | select(.traceId == $t)] |
+	(map({key: .spanId, value: .}) | from_entries) as $by |
+	[[.[] | select(.name == "POST /api/v1/agent/instances/{id}/report")][0].spanId |
+	recurse(($by[.].parentSpanId // empty) | select($by[.] != null))] |
+	map($by[.].name) | join(" < ")' "$S/spans")" "a report's ancestors"
 # Every span of the trace is in one tree: its root's parent is the caller's span.
 assert_eq "$P" "$(jq -r -s --arg t "$T" '[.[] | select(.traceId == $t)] |
 	(map(.spanId)) as $ids | [.[] | select((.parentSpanId // "") as $p | $ids | index($p) |
