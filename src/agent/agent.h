@@ -32,6 +32,7 @@
 #include "hookuser.h"
 #include "httpc.h"
 #include "log.h"
+#include "otlp.h"
 #include "shim.h"
 #include "state.h"
 #include "util.h"
@@ -66,6 +67,7 @@ struct agent_config {
 	int is_isolation_off;	/* isolation = none: no cgroups (cgroup.c) */
 	char cgroup_root[PATH_SETTING_MAX];	/* v2: where instances' cgroups go ("": the agent's) */
 	enum log_format log_format;
+	char otlp_endpoint[OTLP_ENDPOINT_BUF];	/* the hooks' spans go there; "": none */
 };
 
 /* ---- shim.c: a hook under its shim ---- */

@@ -65,13 +65,15 @@ env_pair(const char *k, const char *v)
  * What of the agent's environment a hook does not get: the agent's own
  * settings (OUTPOST_*), and what systemd gave the agent alone (a hook that
  * wrote to NOTIFY_SOCKET would speak for the unit; the watchdog and the
- * passed sockets are the agent's).
+ * passed sockets are the agent's), and a trace the agent itself was started
+ * in (each hook is given its own TRACEPARENT).
  */
 static int
 is_agents_own(const char *e)
 {
 	static const char *const prefixes[] = { "OUTPOST_", "NOTIFY_SOCKET=", "WATCHDOG_PID=",
-		"WATCHDOG_USEC=", "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", NULL };
+		"WATCHDOG_USEC=", "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", "TRACEPARENT=",
+		"TRACESTATE=", NULL };
 
 	for (int i = 0; prefixes[i] != NULL; i++)
 		if (strncmp(e, prefixes[i], strlen(prefixes[i])) == 0)
@@ -95,7 +97,7 @@ hooks_env_init(struct work *w)
 	return 0;
 }
 
-/* The OUTPOST_* a hook is given, after the agent's environment. */
+/* The OUTPOST_* (and TRACEPARENT) a hook is given, after the agent's environment. */
 #define ENV_ADDED_MAX 16
 
 /* Caller frees the array and the strings it added (those past w->nenv). */
@@ -103,6 +105,7 @@ static char **
 env_for(struct work *w, const struct inst *i, enum hook h, size_t *added)
 {
 	char **env = calloc(w->nenv + ENV_ADDED_MAX, sizeof(char *));
+	char tp[TRACEPARENT_BUF];
 	char buf[ID_BUF], t[40], work_dir[PATH_BUF_MAX];
 	size_t n = w->nenv;
 
@@ -128,6 +131,10 @@ env_for(struct work *w, const struct inst *i, enum hook h, size_t *added)
 	    time_format_ms(i->slot_start, t, sizeof(t), 0));
 	env[n++] = env_pair("OUTPOST_TIMESLOT_END", i->is_pool ? "" :
 	    time_format_ms(i->slot_end, t, sizeof(t), 0));
+	/* W3C Trace Context: the hook's own span, for the spans the hook makes. */
+	if (i->hook_span.ctx.is_valid)
+		env[n++] = env_pair("TRACEPARENT", traceparent_format(&i->hook_span.ctx, tp,
+		    sizeof(tp)));
 	/* The last slot stays NULL: the end of the array. */
 	assert(n < w->nenv + ENV_ADDED_MAX);
 	*added = n - w->nenv;
@@ -224,6 +231,18 @@ hooks_start(struct work *w, struct inst *i, enum hook h)
 			reports_fail(w, i, reason, json_pack("{s:s}", "hook", hook_name(h)));
 		return -1;
 	}
+	/* Its span, when the server gave the instance a trace (its placement's span). */
+	memset(&i->hook_span, 0, sizeof(i->hook_span));
+	if (i->trace.is_valid) {
+		char name[SPAN_NAME_BUF];
+
+		snprintf(name, sizeof(name), "hook %s", hook_name(h));
+		span_begin(&i->hook_span, name, SPAN_INTERNAL, &i->trace);
+		span_str(&i->hook_span, "outpost.hook", hook_name(h));
+		span_int(&i->hook_span, "outpost.instance_id", i->id);
+		span_int(&i->hook_span, "outpost.attempt", i->attempt);
+		span_str(&i->hook_span, "outpost.definition", i->definition);
+	}
 	env = env_for(w, i, h, &added);
 	if (env == NULL || n == 0) {
 		free(argv);
@@ -291,6 +310,15 @@ hooks_ended(struct inst *i)
 		snprintf(how, sizeof(how), "signal %d", r.signal);
 	log_info("agent.hook_ended", "instance", id, "hook", hook_name(i->proc.hook), "status",
 	    how, NULL);
+	/* Its span ends with it (none for a hook an earlier agent started: its start is lost). */
+	if (i->hook_span.ctx.is_valid && i->hook_span.end_ns == 0) {
+		span_str(&i->hook_span, "outpost.hook.status", how);
+		if (r.timed_out)
+			span_int(&i->hook_span, "outpost.hook.timed_out", 1);
+		/* Ended by the agent (its slot's end, the instance gone) is no failure of it. */
+		i->hook_span.is_error = i->proc.why == KILL_NONE && (!r.has_code || r.code != 0);
+		span_end(&i->hook_span);
+	}
 	inst_mark(i);
 }
 

@@ -57,7 +57,7 @@
 
 static const char *const agent_keys[] = { "server", "token_file", "name", "capacity", "labels",
 	"work_dir", "heartbeat", "kill_grace", "log_format", "ca_file", "hook_uids", "hook_user",
-	"isolation", "cgroup_root", NULL };
+	"isolation", "cgroup_root", "otlp_endpoint", NULL };
 
 static volatile sig_atomic_t got_stop, got_child;
 static struct evstream *the_stream;
@@ -97,7 +97,7 @@ usage(FILE *f)
 	    "  --config FILE           a config file of the same keys (server, token_file, name,\n"
 	    "                          capacity, labels, work_dir, heartbeat, kill_grace,\n"
 	    "                          log_format, ca_file, hook_uids, hook_user, isolation,\n"
-	    "                          cgroup_root)\n"
+	    "                          cgroup_root, otlp_endpoint)\n"
 	    "  --log-format FORMAT     json, text or auto (default auto)\n"
 	    "  --ca-file FILE          the CAs (PEM) an https:// server's certificate must chain\n"
 	    "                          to (default: the system's)\n"
@@ -111,6 +111,8 @@ usage(FILE *f)
 	    "  --cgroup-root DIR       cgroup v2: the delegated cgroup (a directory under\n"
 	    "                          /sys/fs/cgroup) instances' cgroups go under, in place of\n"
 	    "                          the agent's own (the shipped unit: its holder unit's)\n"
+	    "  --otlp-endpoint URL     send the hooks' spans as OTLP/HTTP JSON to URL/v1/traces\n"
+	    "                          (default: none sent)\n"
 	    "  --version, --help\n"
 	    "\n"
 	    "Every setting is also an OUTPOST_* variable (OUTPOST_SERVER, OUTPOST_TOKEN_FILE, ...);\n"
@@ -122,7 +124,8 @@ usage(FILE *f)
 	    "Each hook runs in its own process group in WORK_DIR/instances/ID/work with\n"
 	    "OUTPOST_INSTANCE_ID, OUTPOST_OWNER, OUTPOST_DEFINITION, OUTPOST_TIMESLOT_START and\n"
 	    "OUTPOST_TIMESLOT_END (and OUTPOST_DEFINITION_VERSION, OUTPOST_HOOK, OUTPOST_ATTEMPT,\n"
-	    "OUTPOST_WORKER, OUTPOST_WARM_POOL, OUTPOST_WORK_DIR) in its environment; past its\n"
+	    "OUTPOST_WORKER, OUTPOST_WARM_POOL, OUTPOST_WORK_DIR, and TRACEPARENT when the\n"
+	    "server gave the instance a trace) in its environment; past its\n"
 	    "timeout it gets SIGTERM, then SIGKILL after the grace. SIGTERM, SIGINT or SIGHUP\n"
 	    "stops the agent and leaves the hooks running (until its lease with the server\n"
 	    "runs out: their shims then kill them): an agent started again on the same\n"
@@ -267,10 +270,17 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 			return -1;
 		}
 		snprintf(c->hook.user, sizeof(c->hook.user), "%s", v);
+	} else if (strcmp(key, "otlp_endpoint") == 0) {
+		if (*v != '\0' && !otlp_endpoint_is_valid(v)) {
+			snprintf(err, errlen, "otlp_endpoint must be an http:// or https:// URL "
+			    "without a trailing /, such as \"http://127.0.0.1:4318\"");
+			return -1;
+		}
+		snprintf(c->otlp_endpoint, sizeof(c->otlp_endpoint), "%s", v);
 	} else {
 		snprintf(err, errlen, "unknown key %s (keys: server, token_file, name, capacity, "
 		    "labels, work_dir, heartbeat, kill_grace, log_format, ca_file, hook_uids, "
-		    "hook_user, isolation, cgroup_root)", key);
+		    "hook_user, isolation, cgroup_root, otlp_endpoint)", key);
 		return -1;
 	}
 	return 0;
@@ -742,6 +752,11 @@ main(int argc, char **argv)
 	if (path_fmt(pr.lease_path, sizeof(pr.lease_path), "%s/lease", c.work_dir) != 0)
 		pr.lease_path[0] = '\0';
 	proto_lease_load(&pr);
+	/* The hooks' spans (otlp.c): off without an endpoint. */
+	if (otlp_start(c.otlp_endpoint, "outpost-agent", c.name, err, sizeof(err)) != 0) {
+		fprintf(stderr, "outpost-agent: %s\n", err);
+		goto out;
+	}
 	w = work_new(&c, &pr);
 	if (w == NULL || work_recover(w, &alive, &nalive) != 0) {
 		fprintf(stderr, "outpost-agent: cannot read the work directory %s\n", c.work_dir);
@@ -924,6 +939,7 @@ out:
 	evstream_free(the_stream);
 	the_stream = NULL;
 	work_free(w);
+	otlp_stop();
 	cg_finish();
 	free(alive);
 	httpc_free(pr.http);

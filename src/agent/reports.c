@@ -102,7 +102,14 @@ reports_flush(struct work *w, struct inst *i, int *want_work)
 		records_write(i);	/* what the agent did is on disk before it says so */
 	while (json_array_size(i->queue) > 0 && !w->pr->is_away) {
 		json_t *r0 = json_array_get(i->queue, 0);
-		enum call c = proto_report(w->pr, i->id, r0);
+		char tp[TRACEPARENT_BUF];
+		enum call c;
+
+		/* In the instance's trace: its span at the server, and its events, join it. */
+		if (i->trace.is_valid)
+			httpc_set_traceparent(w->pr->http,
+			    traceparent_format(&i->trace, tp, sizeof(tp)));
+		c = proto_report(w->pr, i->id, r0);
 
 		/* Away, forgotten, or the token refused (the agent stops): the reports wait. */
 		if (c == CALL_RETRY || c == CALL_GONE || c == CALL_FATAL) {

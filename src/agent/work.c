@@ -153,6 +153,7 @@ inst_update(struct inst *i, json_t *a)
 	int is_pool = json_is_true(json_object_get(a, "pool"));
 	json_t *hooks = json_object_get(a, "hooks"), *timeouts = json_object_get(a, "timeouts");
 	json_t *resources = json_object_get(a, "resources");
+	const char *trace = json_string_value(json_object_get(a, "trace"));
 	int changed = 0;
 
 	if (strcmp(i->owner, owner ? owner : "") != 0 ||
@@ -165,6 +166,9 @@ inst_update(struct inst *i, json_t *a)
 	i->slot_start = start;
 	i->slot_end = end;
 	i->is_pool = is_pool;
+	/* The server's word on the trace its hooks continue; a malformed one is none. */
+	if (trace == NULL || traceparent_parse(trace, strlen(trace), &i->trace) != 0)
+		i->trace.is_valid = 0;
 	if (json_is_object(hooks) && !json_equal(hooks, i->hooks)) {
 		json_decref(i->hooks);
 		i->hooks = json_incref(hooks);

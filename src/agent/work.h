@@ -43,6 +43,7 @@ struct inst {
 	int is_pool;
 	json_t *hooks;		/* {"run": [...], ...} */
 	json_t *timeouts;	/* {"instantiate": "2m", ...} */
+	struct trace_ctx trace;	/* its hooks' spans are children of it (not valid: none) */
 
 	/* the agent's own */
 	enum inst_state local;
@@ -53,6 +54,7 @@ struct inst {
 	enum hook result_hook;
 	enum kill_why result_why;
 	int64_t result_started_ms;
+	struct span hook_span;	/* the running hook's; TRACEPARENT names it */
 	int is_instantiated;	/* instantiate began: the stop hook cleans up after it */
 	int64_t instantiate_ms;	/* how long instantiate took (0: none); -1: not known */
 	int ran[HOOK_COUNT];	/* hooks that ran to their end this attempt */

@@ -24,6 +24,7 @@ struct httpc {
 	long total_ms;
 	size_t max_body;
 	char errbuf[CURL_ERROR_SIZE];
+	char traceparent[80];	/* "traceparent: ..." for the next request alone, or "" */
 };
 
 /* Body being received, bounded. */
@@ -103,6 +104,15 @@ httpc_free(struct httpc *h)
 	free(h);
 	if (--curl_users == 0)
 		curl_global_cleanup();
+}
+
+void
+httpc_set_traceparent(struct httpc *h, const char *tp)
+{
+	/* A value with a control character would end the header: none is sent. */
+	if (tp == NULL || has_ctl(tp) || (size_t)snprintf(h->traceparent,
+	    sizeof(h->traceparent), "traceparent: %s", tp) >= sizeof(h->traceparent))
+		h->traceparent[0] = '\0';
 }
 
 void
@@ -269,7 +279,7 @@ httpc_request(struct httpc *h, const char *method, const char *path, const char 
 	struct sink sink = { .max = h->max_body };
 	struct sbuf url;
 	CURLcode rc;
-	char *ct = NULL;
+	char *ct = NULL, tp[sizeof(h->traceparent)];
 	curl_off_t ra = -1;
 	long status = 0;
 
@@ -277,6 +287,9 @@ httpc_request(struct httpc *h, const char *method, const char *path, const char 
 	sbuf_init(&url);
 	sbuf_init(&sink.buf);
 	h->errbuf[0] = '\0';
+	/* A traceparent goes with this request alone, whatever becomes of it. */
+	memcpy(tp, h->traceparent, sizeof(tp));
+	h->traceparent[0] = '\0';
 	if (has_ctl(method) || has_ctl(path) || sbuf_printf(&url, "%s%s", h->base, path) != 0) {
 		resp->fail = HTTPC_FAIL_OTHER;
 		snprintf(resp->error, sizeof(resp->error), "invalid request");
@@ -294,6 +307,11 @@ httpc_request(struct httpc *h, const char *method, const char *path, const char 
 	}
 	if (h->auth_header != NULL) {
 		if ((l = curl_slist_append(headers, h->auth_header)) == NULL)
+			goto oom;
+		headers = l;
+	}
+	if (tp[0] != '\0') {
+		if ((l = curl_slist_append(headers, tp)) == NULL)
 			goto oom;
 		headers = l;
 	}

@@ -59,6 +59,8 @@ int httpc_set_user_agent(struct httpc *h, const char *ua);
 /* The CAs (a PEM file) a https:// server's certificate must chain to; NULL or "": the system's. */
 int httpc_set_ca_file(struct httpc *h, const char *path);
 const char *httpc_base_url(const struct httpc *h);
+/* A W3C traceparent sent with the next request alone (NULL: none). */
+void httpc_set_traceparent(struct httpc *h, const char *tp);
 
 /*
  * Sends method (GET, POST, PUT, PATCH, DELETE) to base_url + path (which

@@ -21,7 +21,8 @@
 
 static enum log_format log_fmt = LOG_FORMAT_AUTO;
 static enum log_level log_min = LOG_INFO;
-static char log_rid[80];
+static __thread char log_rid[80];	/* per thread: the exporter's (otlp.c) never has one */
+static __thread char log_tid[33];
 static char log_prog[32] = "outpost";
 
 static int log_is_journal;	/* stderr is journald's stream: lines start with <N> */
@@ -158,6 +159,12 @@ log_set_request_id(const char *rid)
 }
 
 void
+log_set_trace_id(const char *tid)
+{
+	snprintf(log_tid, sizeof(log_tid), "%s", tid != NULL ? tid : "");
+}
+
+void
 log_set_program(const char *name)
 {
 	snprintf(log_prog, sizeof(log_prog), "%s", name);
@@ -195,10 +202,14 @@ log_msg(enum log_level l, const char *msg, ...)
 		sbuf_json_string(&b, msg);
 		if (log_rid[0] != '\0')
 			sbuf_printf(&b, ",\"request_id\":\"%s\"", log_rid);
+		if (log_tid[0] != '\0')
+			sbuf_printf(&b, ",\"trace_id\":\"%s\"", log_tid);
 	} else {
 		sbuf_printf(&b, "%s %-5s %s", ts, level_names[l], msg);
 		if (log_rid[0] != '\0')
 			sbuf_printf(&b, " request_id=%s", log_rid);
+		if (log_tid[0] != '\0')
+			sbuf_printf(&b, " trace_id=%s", log_tid);
 	}
 	va_start(ap, msg);
 	while ((k = va_arg(ap, const char *)) != NULL) {

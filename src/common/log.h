@@ -25,6 +25,8 @@ int log_enabled(enum log_level l);
 
 /* The request being served; NULL when none. The string is copied. */
 void log_set_request_id(const char *rid);
+/* The trace the calling thread serves (32 hex digits), added to its lines; NULL: none. */
+void log_set_trace_id(const char *tid);
 void log_set_program(const char *name);
 
 /*

@@ -92,7 +92,7 @@ write_work(struct store *s, int64_t worker_id, const char *name, int64_t hook_ti
 	static char sql[STATES_SQL_BUF];
 	sqlite3_stmt *st = lifecycle_stmt_states(s, sql, sizeof(sql), "SELECT " INST_COLUMNS ", "
 	    "json_extract(d.body, '$.hooks'), json_extract(d.body, '$.timeouts'), "
-	    "json_extract(d.body, '$.resources.pids') " INST_FROM
+	    "json_extract(d.body, '$.resources.pids'), i.trace " INST_FROM
 	    "JOIN definitions d ON d.name = i.definition AND d.version = i.definition_version "
 	    "WHERE i.worker_id = ? AND i.state IN (", inst_set_holding(), ") ORDER BY i.id");
 	int n = 0, rc = 0;
@@ -108,6 +108,7 @@ write_work(struct store *s, int64_t worker_id, const char *name, int64_t hook_ti
 		struct inst_row r;
 		const char *hooks = (const char *)sqlite3_column_text(st, INST_NCOLUMNS);
 		const char *timeouts = (const char *)sqlite3_column_text(st, INST_NCOLUMNS + 1);
+		const char *trace = (const char *)sqlite3_column_text(st, INST_NCOLUMNS + 3);
 
 		inst_row_from_stmt(st, &r);
 		/* The agent's work always says the pids limit: the definition's, or the default. */
@@ -123,6 +124,11 @@ write_work(struct store *s, int64_t worker_id, const char *name, int64_t hook_ti
 		rc |= sbuf_puts(out, ",\"hooks\":");
 		rc |= sbuf_puts(out, hooks ? hooks : "{}");
 		rc |= put_timeouts(out, hooks, timeouts, hook_timeout);
+		/* The trace its hooks continue: its placement's span, or its creator's. */
+		if (trace != NULL) {
+			rc |= sbuf_puts(out, ",\"trace\":");
+			rc |= sbuf_json_string(out, trace);
+		}
 		rc |= sbuf_putc(out, '}');
 	}
 	sqlite3_reset(st);

@@ -17,7 +17,7 @@ const char *const server_config_keys[] = { "listen", "state_dir", "log_format",
 	"tls_listen", "tls_cert", "tls_key", "trusted_proxies",
 	"api_program_provisioners", "max_connections", "max_connections_per_address",
 	"body_timeout", "db_max_size_mb", "backup_dir", "backup_interval", "backup_at",
-	"backup_keep", "backup_max_age", "drill", NULL };
+	"backup_keep", "backup_max_age", "drill", "otlp_endpoint", NULL };
 
 void
 server_config_defaults(struct server_config *c)
@@ -348,6 +348,13 @@ server_config_set(void *ctx, const char *key, const char *v, char *err, size_t e
 		}
 		return set_duration(key, v, 1000, 3650 * 86400000LL, &c->backup_max_age_ms, err,
 		    errlen);
+	} else if (strcmp(key, "otlp_endpoint") == 0) {
+		if (*v != '\0' && !otlp_endpoint_is_valid(v)) {
+			snprintf(err, errlen, "otlp_endpoint must be an http:// or https:// URL "
+			    "without a trailing /, such as \"http://127.0.0.1:4318\" (\"\": none)");
+			return -1;
+		}
+		snprintf(c->otlp_endpoint, sizeof(c->otlp_endpoint), "%s", v);
 	} else if (strcmp(key, "drill") == 0) {
 		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
 			snprintf(err, errlen, "drill must be true or false");

@@ -91,7 +91,7 @@ events_ring_stats(int64_t *count, size_t *bytes)
  */
 static char *
 event_render(int64_t seq, int64_t ts, const char *type, const char *kind, const char *ref_str,
-    int64_t ref_int, int has_ref, const char *actor, const char *data_text)
+    int64_t ref_int, int has_ref, const char *actor, const char *trace, const char *data_text)
 {
 	struct sbuf b;
 	char tsbuf[40], summary[EVSUMMARY_MAX];
@@ -114,6 +114,11 @@ event_render(int64_t seq, int64_t ts, const char *type, const char *kind, const 
 		sbuf_json_string(&b, actor);
 	else
 		sbuf_puts(&b, "null");
+	/* The traceparent of the span that wrote it (a request's, a pass's): absent if none. */
+	if (trace != NULL && trace[0] != '\0') {
+		sbuf_puts(&b, ",\"trace\":");
+		sbuf_json_string(&b, trace);
+	}
 	sbuf_puts(&b, ",\"summary\":");
 	sbuf_json_string(&b, evsummary_write(type, data_text, strlen(data_text), summary,
 	    sizeof(summary)));
@@ -192,13 +197,15 @@ append(struct store *s, const char *type, const char *kind, const char *ref_str,
 {
 	sqlite3_stmt *st;
 	int64_t ts = now_ms();
+	char trace[TRACEPARENT_BUF];
 
+	traceparent_format(trace_current(), trace, sizeof(trace));
 	load_last_seq(s);
 	/* Another process's events first: ours must not take a number past them. */
 	if (npending == 0 && events_adopt(s) < 0)
 		return -1;
-	st = store_stmt(s, "INSERT INTO events (ts, type, kind, ref, actor, data, worker_id) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?)");
+	st = store_stmt(s, "INSERT INTO events (ts, type, kind, ref, actor, data, worker_id, "
+	    "trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
 	if (st == NULL)
 		return -1;
 	if (worker_id > 0)
@@ -213,6 +220,8 @@ append(struct store *s, const char *type, const char *kind, const char *ref_str,
 	if (actor)
 		sqlite3_bind_text(st, 5, actor, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, data_text, -1, SQLITE_STATIC);
+	if (trace[0] != '\0')
+		sqlite3_bind_text(st, 8, trace, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		/* No room is the store's to say, once an episode (store.full), not per write. */
 		if ((sqlite3_errcode(store_db(s)) & 0xff) != SQLITE_FULL)
@@ -225,7 +234,7 @@ append(struct store *s, const char *type, const char *kind, const char *ref_str,
 
 		snprintf(row.type, sizeof(row.type), "%s", type);
 		snprintf(row.kind, sizeof(row.kind), "%s", kind);
-		row.json = event_render(row.seq, ts, type, kind, ref_str, ref_int, 1, actor,
+		row.json = event_render(row.seq, ts, type, kind, ref_str, ref_int, 1, actor, trace,
 		    data_text);
 		return pending_add(&row);
 	}
@@ -277,7 +286,7 @@ events_adopt(struct store *s)
 		return 0;	/* the first read of last_seq will count them */
 	}
 	assert(npending == 0);
-	st = store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data, worker_id "
+	st = store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data, worker_id, trace "
 	    "FROM events WHERE seq > ?1 ORDER BY seq");
 	if (st == NULL)
 		return -1;
@@ -292,6 +301,7 @@ events_adopt(struct store *s)
 		row.json = event_render(row.seq, row.ts, row.type, row.kind, reftype == SQLITE_TEXT ?
 		    (const char *)sqlite3_column_text(st, 4) : NULL, sqlite3_column_int64(st, 4),
 		    reftype == SQLITE_INTEGER, (const char *)sqlite3_column_text(st, 5),
+		    (const char *)sqlite3_column_text(st, 8),
 		    (const char *)sqlite3_column_text(st, 6));
 		if (pending_add(&row) != 0) {
 			sqlite3_reset(st);
@@ -416,9 +426,9 @@ read_db(struct store *s, int64_t since, const struct event_filter *f, int max,
 		/* A worker's events come through their index: a stream of one worker's
 		 * events skips the rest of the site's without reading it. */
 		sqlite3_stmt *st = f->worker_id != 0 ?
-		    store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data, worker_id "
+		    store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data, worker_id, trace "
 		    "FROM events WHERE worker_id = ?2 AND seq > ?1 ORDER BY seq LIMIT 256") :
-		    store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data, worker_id "
+		    store_stmt(s, "SELECT seq, ts, type, kind, ref, actor, data, worker_id, trace "
 		    "FROM events WHERE seq > ?1 ORDER BY seq LIMIT 256");
 		int rows = 0;
 
@@ -464,7 +474,8 @@ read_db(struct store *s, int64_t since, const struct event_filter *f, int max,
 			snprintf(out[n].type, sizeof(out[n].type), "%s", type);
 			snprintf(out[n].kind, sizeof(out[n].kind), "%s", kind);
 			out[n].json = event_render(seq, out[n].ts, type, kind, ref_str, ref_int,
-			    reftype == SQLITE_INTEGER, actor, data);
+			    reftype == SQLITE_INTEGER, actor,
+			    (const char *)sqlite3_column_text(st, 8), data);
 			if (out[n].json != NULL)
 				n++;
 		}

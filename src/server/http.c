@@ -66,6 +66,7 @@ struct pss_http {
 	struct lws *wsi;
 	struct pss_http *held_prev, *held_next;	/* on the held list */
 	int is_held;
+	struct span span;	/* the request's server span (http_trace.c) */
 };
 
 /* The answers waiting for the turn's sync (group commit: store_sync.c). */
@@ -208,9 +209,11 @@ send_out(struct lws *wsi, struct pss_http *pss, const struct req *rq)
 	pss->out = NULL;
 	metrics_http_observe(rq->method, rq->route ? rq->route : "other", status,
 	    elapsed(&pss->t0));
+	http_trace_end(&pss->span, rq, status, pss->rid);
 	/* Reads and routine calls that went well are for debugging; changes and errors are news. */
 	level = (strcmp(rq->method, "GET") == 0 || pss->out_routine) && status < 400 ?
 	    LOG_DEBUG : LOG_INFO;
+	trace_set_current(&pss->span.ctx);	/* its log line says its trace_id */
 	if (log_enabled(level)) {
 		/* ms to the microsecond; the proxy last: with none, its NULL key ends the list. */
 		double ms = (double)(long long)(elapsed(&pss->t0) * 1e6) / 1000.0;
@@ -221,6 +224,7 @@ send_out(struct lws *wsi, struct pss_http *pss, const struct req *rq)
 		    "client", pss->client, pss->peer[0] ? "proxy" : NULL, pss->peer, NULL);
 		log_set_request_id(NULL);
 	}
+	trace_set_current(NULL);
 	if (pss->is_in_flight) {
 		pss->is_in_flight = 0;
 		the_app->in_flight--;
@@ -250,7 +254,7 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
     const char *body, size_t len, int must_close)
 {
 	unsigned char *buf, *start, *p, *end;
-	char num[32];
+	char num[32], tp[TRACEPARENT_BUF];
 	int is_drain = pss->has_body && !pss->is_body_read;
 
 	must_close = must_close || is_drain || pss->must_close;
@@ -266,6 +270,8 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 	    (lws_filepos_t)len, &p, end))
 		goto fail;
 	if (add_header(wsi, "x-request-id:", pss->rid, &p, end) ||
+	    add_header(wsi, "traceparent:", traceparent_format(&pss->span.ctx, tp, sizeof(tp)),
+	    &p, end) ||
 	    add_header(wsi, "cache-control:", rs->cache_control ? rs->cache_control :
 	    rs->etag[0] ? "no-cache" : "no-store", &p, end) ||
 	    add_header(wsi, "x-content-type-options:", "nosniff", &p, end))
@@ -392,12 +398,6 @@ dispatch_unrouted(struct lws *wsi, struct pss_http *pss, struct req *rq, const c
 	return write_error(wsi, pss, rq, 404, "not_found", "", "no such route", 0);
 }
 
-static int
-is_not_modified(const struct req *rq, const struct resp *rs)
-{
-	return rq->if_none_match != NULL && strcmp(rq->if_none_match, rs->etag) == 0;
-}
-
 /*
  * One request, its body read (or none to come): the cache, the route's
  * function, the answer. request_decide() found the route and the caller.
@@ -417,16 +417,18 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 	rq->body_len = pss->body.len;
 	/* A cached GET: the same path and query at the same data version. */
 	if (http_cache_get(rq, &cref, &rs, &body, &len)) {
-		if (is_not_modified(rq, &rs)) {
+		if (http_cache_not_modified(rq, &rs)) {
 			rs.status = 304;
 			return write_response(wsi, pss, rq, &rs, NULL, 0, 0);
 		}
 		return write_response(wsi, pss, rq, &rs, body, len, 0);
 	}
 	sbuf_init(&rs.body);
+	trace_set_current(&pss->span.ctx);	/* its events and log lines carry the trace */
 	pss->route->fn(rq, &rs);
+	trace_set_current(NULL);
 	store_idle(the_app->store);
-	if (http_cache_put(&cref, &rs) && is_not_modified(rq, &rs)) {
+	if (http_cache_put(&cref, &rs) && http_cache_not_modified(rq, &rs)) {
 		rs.status = 304;
 		rc = write_response(wsi, pss, rq, &rs, NULL, 0, 0);
 	} else {
@@ -690,6 +692,7 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	if (lws_hdr_custom_copy(wsi, pss->rid, sizeof(pss->rid), "x-request-id:", 13) <= 0 ||
 	    !request_id_is_sane(pss->rid))
 		snprintf(pss->rid, sizeof(pss->rid), "%s-%06llx", the_app->boot_id, ++counter);
+	http_trace_begin(wsi, &pss->span);
 	read_client(wsi, pss);
 	pss->is_in_flight = 1;
 	pss->is_after_sigterm = the_app->is_draining;
@@ -794,6 +797,7 @@ confirm_upgrade(struct lws *wsi)
 	memset(pss, 0, sizeof(*pss));
 	clock_gettime(CLOCK_MONOTONIC, &pss->t0);
 	snprintf(pss->rid, sizeof(pss->rid), "%s-u%05llx", the_app->boot_id, ++counter);
+	http_trace_begin(wsi, &pss->span);
 	snprintf(pss->method, sizeof(pss->method), "GET");
 	if (lws_hdr_copy(wsi, pss->path, sizeof(pss->path), WSI_TOKEN_GET_URI) < 0)
 		pss->path[0] = '\0';

@@ -166,3 +166,9 @@ http_cache_put(struct http_cache_ref *ref, struct resp *rs)
 	ce->second = second_version(ce->shows);
 	return 1;
 }
+
+int
+http_cache_not_modified(const struct req *rq, const struct resp *rs)
+{
+	return rq->if_none_match != NULL && strcmp(rq->if_none_match, rs->etag) == 0;
+}

@@ -289,8 +289,10 @@ instances_insert(struct store *s, struct inst_row *r, const char *actor, struct 
 {
 	sqlite3_stmt *st = store_stmt(s, "INSERT INTO instances (definition, "
 	    "definition_version, owner, state, cpu, memory_mb, timeslot_start, timeslot_end, "
-	    "created_at, updated_at, pool) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)");
+	    "created_at, updated_at, pool, trace) "
+	    "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)");
 	struct sbuf data;
+	char trace[TRACEPARENT_BUF];
 	int rc = -1;
 
 	if (st == NULL)
@@ -306,6 +308,9 @@ instances_insert(struct store *s, struct inst_row *r, const char *actor, struct 
 	sqlite3_bind_int64(st, 8, r->created_at);
 	sqlite3_bind_int64(st, 9, r->updated_at);
 	sqlite3_bind_int(st, 10, r->is_pool);
+	/* The trace its placement and its agent's hooks continue: its creator's. */
+	if (traceparent_format(trace_current(), trace, sizeof(trace))[0] != '\0')
+		sqlite3_bind_text(st, 11, trace, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return -1;
 	r->id = sqlite3_last_insert_rowid(store_db(s));
@@ -356,8 +361,9 @@ claim_warm(struct store *s, const struct def_ref *d, const char *owner, int64_t 
 	}
 	*id = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	/* Its hooks from now on continue the claimer's trace (if one is current). */
 	st = store_stmt(s, "UPDATE instances SET owner = ?, timeslot_start = ?, timeslot_end = ?, "
-	    "pool = 0 WHERE id = ?");
+	    "pool = 0, trace = coalesce(?5, trace) WHERE id = ?4");
 	if (st == NULL) {
 		store_fail(s, err);
 		return -1;
@@ -366,6 +372,8 @@ claim_warm(struct store *s, const struct def_ref *d, const char *owner, int64_t 
 	sqlite3_bind_int64(st, 2, start);
 	sqlite3_bind_int64(st, 3, end);
 	sqlite3_bind_int64(st, 4, *id);
+	if (traceparent_format(trace_current(), reason, sizeof(reason))[0] != '\0')
+		sqlite3_bind_text(st, 5, reason, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		store_fail(s, err);
 		return -1;

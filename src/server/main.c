@@ -477,6 +477,12 @@ main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
+	/* Spans from here on (otlp.c); off without an endpoint. */
+	if (otlp_start(app.cfg.otlp_endpoint, "outpostd", url, err, sizeof(err)) != 0) {
+		fprintf(stderr, "outpostd: %s\n", err);
+		rc = 2;
+		goto out;
+	}
 	runs_recover(&app);
 	timers_start(&app);
 	app.is_ready = 1;
@@ -544,6 +550,7 @@ main(int argc, char **argv)
 out:
 	sig_ctx = NULL;
 	timers_stop();
+	otlp_stop();
 	events_set_notify(NULL, NULL);
 	if (app.lws != NULL)
 		lws_context_destroy(app.lws);

@@ -587,6 +587,7 @@ metrics_render(struct store *s, struct sbuf *o)
 	store_metrics(s, o);
 	wal_render(s, o);
 	backup_metrics(o);
+	trace_metrics(o);
 	{
 		json_t *warm = pools_warm_counts(s);
 

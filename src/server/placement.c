@@ -318,14 +318,54 @@ placement_reason(struct sbuf *b, enum sched_policy policy, const char *worker,
 }
 
 /*
+ * With spans exported (otlp.c): the placement's span, a child of the span the
+ * instance's trace names (its creator's), in the pass's transaction; that
+ * span becomes the instance's trace, the one its agent's hooks continue. Two
+ * statements more per placement, and none when no span is exported.
+ */
+static int
+placement_trace(struct store *s, int64_t id, const char *worker, const struct span *pass,
+    struct span *sp)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT trace FROM instances WHERE id = ?");
+	struct trace_ctx parent = { 0 };
+	const char *t;
+	char tp[TRACEPARENT_BUF];
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    (t = (const char *)sqlite3_column_text(st, 0)) != NULL)
+		traceparent_parse(t, strlen(t), &parent);
+	sqlite3_reset(st);
+	span_begin(sp, "placement", SPAN_INTERNAL, &parent);
+	span_int(sp, "outpost.instance_id", id);
+	span_str(sp, "outpost.worker", worker);
+	span_str(sp, "outpost.pass_trace_id", trace_id_hex(&pass->ctx, tp, sizeof(tp)));
+	st = store_stmt(s, "UPDATE instances SET trace = ? WHERE id = ?");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, traceparent_format(&sp->ctx, tp, sizeof(tp)), -1,
+	    SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(st);
+	return rc;
+}
+
+/*
  * Writes one placement in the pass's transaction: the row, its transition and its event.
  * Like every change of an instance's state it is the state machine's to allow (a few
  * comparisons: the pass's cost does not move, bench/RESULTS.md).
  */
 static int
 write_placement(struct store *s, struct inst_row *r, const struct sched_worker *w,
-    const char *reason, int64_t now, struct sbuf *one, struct sbuf *data)
+    const char *reason, int64_t now, struct sbuf *one, struct sbuf *data, const struct span *pass)
 {
+	struct span sp;
+	int rc;
 	sqlite3_stmt *st = store_stmt(s, "UPDATE instances SET state = 'scheduled', worker_id = ?, "
 	    "attempt = attempt + 1, state_reason = ?, updated_at = ? WHERE id = ? AND state = 'pending'");
 	int is_allowed = inst_transition_check(INST_PENDING, INST_SCHEDULED, ACTOR_SCHEDULER, NULL,
@@ -357,8 +397,18 @@ write_placement(struct store *s, struct inst_row *r, const struct sched_worker *
 	sbuf_append(data, one->p, one->len);
 	if (sbuf_putc(data, '}') != 0)
 		return -1;
-	return events_append_worker_text(s, "instance.state", "instance", r->id, w->id, "outpostd",
+	if (!otlp_is_on())
+		return events_append_worker_text(s, "instance.state", "instance", r->id, w->id,
+		    "outpostd", data->p);
+	/* Its event carries the placement's span, as its agent's work does. */
+	if (placement_trace(s, r->id, w->name, pass, &sp) != 0)
+		return -1;
+	trace_set_current(&sp.ctx);
+	rc = events_append_worker_text(s, "instance.state", "instance", r->id, w->id, "outpostd",
 	    data->p);
+	trace_set_current(NULL);
+	span_end(&sp);
+	return rc;
 }
 
 /*
@@ -391,10 +441,12 @@ sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t lead_
 	struct sched_stats stats;
 	struct sbuf one, data, reason;
 	struct timespec t0;
+	struct span pass;
 	size_t n = 0, cap = 0;
 	int rc = -1, is_open = 0, has_fk_off = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	span_begin(&pass, "scheduler.pass", SPAN_INTERNAL, NULL);
 	memset(res, 0, sizeof(*res));
 	sbuf_init(&one);
 	sbuf_init(&data);
@@ -479,7 +531,7 @@ sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t lead_
 		sbuf_reset(&reason);
 		placement_reason(&reason, policy, ws.w[in[i].worker].name, &in[i]);
 		if (reason.p == NULL || write_placement(s, &rows[i], &ws.w[in[i].worker], reason.p,
-		    now, &one, &data) != 0) {
+		    now, &one, &data, &pass) != 0) {
 			log_error("sched.write", "error", sqlite3_errmsg(store_db(s)), NULL);
 			goto out;
 		}
@@ -517,6 +569,14 @@ out:
 	if (has_fk_off)
 		sqlite3_exec(store_db(s), "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 	res->seconds = seconds_since(&t0);
+	/* A pass that found nothing due is not news: only those that looked at instances. */
+	if (n > 0) {
+		span_int(&pass, "outpost.due", (int64_t)n);
+		span_int(&pass, "outpost.placed", (int64_t)res->placed);
+		span_int(&pass, "outpost.workers", (int64_t)res->workers);
+		pass.is_error = rc != 0;
+		span_end(&pass);
+	}
 	free(rows);
 	free(in);
 	free(ws.w);

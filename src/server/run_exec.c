@@ -282,6 +282,13 @@ exec_env(struct run *r, size_t *nenv)
 	env_add(&env, nenv, &capenv, "OUTPOST_DRY_RUN=0");
 	if (r->token[0])
 		env_add(&env, nenv, &capenv, "OUTPOST_TOKEN=%s", r->token);
+	/* The step's span: what the program asks of the API, with it, joins the run's trace. */
+	if (r->step_span.ctx.is_valid) {
+		char tp[TRACEPARENT_BUF];
+
+		env_add(&env, nenv, &capenv, "TRACEPARENT=%s",
+		    traceparent_format(&r->step_span.ctx, tp, sizeof(tp)));
+	}
 	return env;
 }
 

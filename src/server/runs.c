@@ -177,6 +177,17 @@ step_set(struct store *s, int64_t id, size_t idx, const char *status, int64_t at
 }
 
 
+/* The step's span ends with its status; the run's with the run's. */
+static void
+step_span_end(struct run *r, const char *status)
+{
+	if (!r->cur.is_started || r->step_span.end_ns != 0)
+		return;
+	span_str(&r->step_span, "outpost.step.status", status);
+	r->step_span.is_error = strcmp(status, "succeeded") != 0;
+	span_end(&r->step_span);
+}
+
 static void
 run_free(struct run *r)
 {
@@ -266,6 +277,10 @@ db:
 	log_error("run.end", "run", r->step_actor, "error", sqlite3_errmsg(store_db(s)), NULL);
 done:
 	revoke_token(r);
+	step_span_end(r, step_status != NULL ? step_status : "failed");
+	span_str(&r->span, "outpost.run.status", status);
+	r->span.is_error = rst != RUN_SUCCEEDED;
+	span_end(&r->span);
 	metrics_observe(HIST_RUN_DURATION, (double)(now - r->started_at) / 1000.0);
 	snprintf(id, sizeof(id), "%lld", (long long)r->id);	/* an id: a string, as names */
 	log_info("run.ended", "run", id, "runbook", r->rb->name, "status", status,
@@ -314,6 +329,7 @@ run_step_end(struct run *r, int is_ok, const char *why)
 	}
 	run_output_written(r);
 	assert(r->child == NULL);
+	step_span_end(r, "succeeded");
 	json_decref(r->cur.bargs);
 	r->step++;
 	r->cur = (struct step_now){ 0 };
@@ -361,9 +377,8 @@ builtin_drive(struct run *r)
 }
 
 static void
-drive(lws_sorted_usec_list_t *sul)
+drive_run(struct run *r)
 {
-	struct run *r = lws_container_of(sul, struct run, sul);
 	char why[300];
 
 	if (r->is_ending) {
@@ -381,6 +396,11 @@ drive(lws_sorted_usec_list_t *sul)
 		}
 		r->cur.is_started = 1;
 		r->cur.started_at = now_ms();
+		span_begin(&r->step_span, "runbook.step", SPAN_INTERNAL, &r->span.ctx);
+		span_int(&r->step_span, "outpost.step.index", (int64_t)r->step);
+		span_str(&r->step_span, "outpost.step.name", r->rb->steps[r->step].name);
+		span_str(&r->step_span, "outpost.step.action", r->rb->steps[r->step].builtin ?
+		    builtin_name(r->rb->steps[r->step].builtin) : "exec");
 		if (r->rb->steps[r->step].builtin == NULL) {
 			if (r->is_dry) {
 				run_exec_dry(r);
@@ -400,6 +420,17 @@ drive(lws_sorted_usec_list_t *sul)
 		builtin_drive(r);
 	else
 		run_exec_drive(r);
+}
+
+/* What the run's steps change is written under its trace (its events carry it). */
+static void
+drive(lws_sorted_usec_list_t *sul)
+{
+	struct run *r = lws_container_of(sul, struct run, sul);
+
+	trace_set_current(&r->span.ctx);
+	drive_run(r);	/* may free r */
+	trace_set_current(NULL);
 }
 
 /* ---- starting, cancelling ---- */
@@ -468,6 +499,11 @@ run_start(struct app *a, struct runbook *rb, json_t *params, int is_dry, const c
 	r->params = json_incref(params);
 	r->is_dry = is_dry;
 	r->started_at = now;
+	/* A child of the request that started it; an alert's run begins a trace. */
+	span_begin(&r->span, "runbook.run", SPAN_INTERNAL, trace_current());
+	span_str(&r->span, "outpost.runbook", rb->name);
+	span_int(&r->span, "outpost.run_id", r->id);
+	span_int(&r->span, "outpost.dry_run", is_dry);
 	snprintf(r->actor, sizeof(r->actor), "%s", actor);
 	snprintf(r->step_actor, sizeof(r->step_actor), "run:%lld", (long long)r->id);
 	sbuf_init(&r->bout);

@@ -60,6 +60,8 @@ struct run {
 	const char *end_step_status;
 	enum run_status end_status;
 	char end_error[400];
+	struct span span;	/* the run's (a child of its starter's request, if any) */
+	struct span step_span;	/* the step under way's, while cur.is_started */
 	struct run *next;
 };
 

@@ -21,6 +21,7 @@
 
 #include "bounds.h"
 #include "log.h"
+#include "otlp.h"
 #include "state.h"
 #include "util.h"
 
@@ -86,6 +87,7 @@ struct server_config {
 	int64_t backup_keep;		/* the schedule's backups kept; 0: no count limit */
 	int64_t backup_max_age_ms;	/* the schedule's older ones removed; 0: no age limit */
 	int drill;	/* a restore drill's server: no scaler, clock, alerts, backups, run recovery */
+	char otlp_endpoint[OTLP_ENDPOINT_BUF];	/* spans go to ENDPOINT/v1/traces; "": none */
 };
 
 void server_config_defaults(struct server_config *c);
@@ -475,6 +477,14 @@ int http_cache_get(const struct req *rq, struct http_cache_ref *ref, struct resp
     const char **body, size_t *len);
 /* After the route: 1 when its answer has an ETag (a cacheable 200), kept if nothing moved. */
 int http_cache_put(struct http_cache_ref *ref, struct resp *rs);
+/* Does the request's If-None-Match name the answer's ETag (a 304)? */
+int http_cache_not_modified(const struct req *rq, const struct resp *rs);
+
+/* ---- a request's trace (http_trace.c): its traceparent, its server span ---- */
+void http_trace_begin(struct lws *wsi, struct span *sp);
+void http_trace_end(struct span *sp, const struct req *rq, int status, const char *rid);
+/* outpost_trace_spans_total{result}: the exporter's counts, for /metrics. */
+void trace_metrics(struct sbuf *o);
 
 /* Response helpers (http.c). */
 int resp_json(struct resp *rs, int status, json_t *j);	/* takes ownership of j */

@@ -275,6 +275,14 @@ static const char *const migrations[] = {
 	"ALTER TABLE instances ADD COLUMN memory_bytes INTEGER;"
 	"ALTER TABLE instances ADD COLUMN memory_peak_bytes INTEGER;"
 	"ALTER TABLE instances ADD COLUMN sampled_at INTEGER;",
+
+	/*
+	 * 10: traces. The traceparent of the span that wrote an event, and of
+	 * the span an instance's agent continues (its creation's, then its
+	 * placement's): NULL when none.
+	 */
+	"ALTER TABLE events ADD COLUMN trace TEXT;"
+	"ALTER TABLE instances ADD COLUMN trace TEXT;",
 };
 
 /*
@@ -291,6 +299,7 @@ static const char *const migration_about[] = {
 	"the browser's sessions: a cookie's SHA-256, the token it stands for",
 	"one identity per worker: join tokens and workers' own tokens",
 	"containment: a worker's isolation, an instance's usage and peak memory",
+	"traces: the traceparent of an event's writer and of an instance's last step",
 };
 
 _Static_assert(sizeof(migration_about) / sizeof(migration_about[0]) ==

@@ -1,7 +1,8 @@
 /*
  * The small parsers of values that come from outside: durations ("1h30m"),
  * RFC 3339 times, keyset cursors (by id and by key), integers, base64url,
- * names, lists of states, trusted_proxies lists and X-Forwarded-For. The
+ * names, lists of states, trusted_proxies lists and X-Forwarded-For, W3C
+ * traceparent headers (read from the input's own bytes, unterminated). The
  * input's first byte chooses the parser, the rest is its text. Where a
  * value parses, what the code writes back must parse to the same value.
  */
@@ -62,7 +63,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(s, data + 1, size - 1);
 	s[size - 1] = '\0';
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 		round_trips(s);
 		break;
@@ -87,6 +88,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		*nl = '\0';
 		if (addr_list_parse(s, &l, why, sizeof(why)) == 0)
 			client_address("127.0.0.1", nl + 1, &l, addr, sizeof(addr));
+		break;
+	}
+	case 4: {
+		/* A traceparent that parses is written back byte for byte (it is that strict). */
+		struct trace_ctx c;
+		char tp[TRACEPARENT_BUF];
+
+		if (traceparent_parse((const char *)data + 1, size - 1, &c) == 0 &&
+		    (!c.is_valid || size - 1 != TRACEPARENT_LEN ||
+		    memcmp(traceparent_format(&c, tp, sizeof(tp)), data + 1, TRACEPARENT_LEN) != 0))
+			abort();
 		break;
 	}
 	}

@@ -37,7 +37,7 @@ assert_eq old "$(sqlite3 "file:$f?mode=ro" 'SELECT name FROM definitions')" "the
 assert_eq ok "$(sqlite3 "file:$f?mode=ro" 'PRAGMA integrity_check')" "the backup's integrity"
 api_ok 200 GET /api/v1/definitions/old
 stop_server
-assert_eq 9 "$(sqlite3 "$WORK/a/outpost.db" 'PRAGMA user_version')" "the live database's version"
+assert_eq 10 "$(sqlite3 "$WORK/a/outpost.db" 'PRAGMA user_version')" "the live database's version"
 note "a: the backup before migrations ok"
 
 # ============================================================================

@@ -91,17 +91,19 @@ static void
 serve_connection(int fd, int conn)
 {
 	static char hdr[8192], body[65536], out[70000];
-	char method[16], path[256], auth[256], ctype[128];
+	char method[16], path[256], auth[256], ctype[128], tp[128];
 
 	while (read_request(fd, hdr, sizeof(hdr), body, sizeof(body)) == 0) {
 		if (sscanf(hdr, "%15s %255s", method, path) != 2)
 			break;
 		header_value(hdr, "Authorization", auth, sizeof(auth));
 		header_value(hdr, "Content-Type", ctype, sizeof(ctype));
+		header_value(hdr, "traceparent", tp, sizeof(tp));
 		if (strncmp(path, "/api/echo", 9) == 0) {
 			snprintf(out, sizeof(out), "{\"method\":\"%s\",\"path\":\"%s\","
-			    "\"auth\":\"%s\",\"ctype\":\"%s\",\"body\":%s,\"conn\":%d}", method,
-			    path, auth, ctype, body[0] != '\0' ? body : "null", conn);
+			    "\"auth\":\"%s\",\"ctype\":\"%s\",\"body\":%s,\"conn\":%d,"
+			    "\"traceparent\":\"%s\"}", method, path, auth, ctype,
+			    body[0] != '\0' ? body : "null", conn, tp);
 			respond(fd, 200, "", "application/json", out);
 		} else if (strcmp(path, "/api/error") == 0) {
 			respond(fd, 409, "", "application/json", "{\"error\":{\"code\":"
@@ -191,6 +193,37 @@ test_get_parses_json_and_sends_the_token(void **state)
 	assert_string_equal(json_string_value(json_object_get(r.json, "auth")), "Bearer opt_abc");
 	assert_true(json_is_null(json_object_get(r.json, "body")));
 	assert_string_equal(r.content_type, "application/json");
+	httpc_resp_free(&r);
+	httpc_free(h);
+}
+
+/* A traceparent goes with the next request alone; one with a control character, never. */
+static void
+test_traceparent_goes_with_one_request(void **state)
+{
+	static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	struct httpc *h = httpc_new(base, NULL);
+	struct httpc_resp r;
+
+	(void)state;
+	assert_non_null(h);
+	httpc_set_traceparent(h, tp);
+	assert_int_equal(httpc_request(h, "GET", "/echo", NULL, &r), 0);
+	assert_string_equal(json_string_value(json_object_get(r.json, "traceparent")), tp);
+	httpc_resp_free(&r);
+	assert_int_equal(httpc_request(h, "GET", "/echo", NULL, &r), 0);
+	assert_string_equal(json_string_value(json_object_get(r.json, "traceparent")), "");
+	httpc_resp_free(&r);
+	httpc_set_traceparent(h, "00-4bf92f3577b34da6a3ce929d0e0e4736\r\nX-Evil: 1");
+	assert_int_equal(httpc_request(h, "GET", "/echo", NULL, &r), 0);
+	assert_string_equal(json_string_value(json_object_get(r.json, "traceparent")), "");
+	httpc_resp_free(&r);
+	/* Set, then a request that fails before it is sent: the next one does not carry it. */
+	httpc_set_traceparent(h, tp);
+	assert_int_equal(httpc_request(h, "GET", "/echo\n", NULL, &r), -1);
+	httpc_resp_free(&r);
+	assert_int_equal(httpc_request(h, "GET", "/echo", NULL, &r), 0);
+	assert_string_equal(json_string_value(json_object_get(r.json, "traceparent")), "");
 	httpc_resp_free(&r);
 	httpc_free(h);
 }
@@ -370,6 +403,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_traceparent_goes_with_one_request),
 		cmocka_unit_test(test_get_parses_json_and_sends_the_token),
 		cmocka_unit_test(test_body_methods_and_keep_alive),
 		cmocka_unit_test(test_an_error_status_is_an_answer),
