@@ -147,7 +147,7 @@ otlp_endpoint_is_valid(const char *v)
 {
 	size_t n = strlen(v);
 	CURLU *u;
-	char *host = NULL;
+	char *host = NULL, *user = NULL;
 	int ok;
 
 	if (n == 0 || n >= OTLP_ENDPOINT_BUF || (strncmp(v, "http://", 7) != 0 &&
@@ -159,7 +159,11 @@ otlp_endpoint_is_valid(const char *v)
 	ok = u != NULL && curl_url_set(u, CURLUPART_URL, v, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != NULL &&
 	    host[0] != '\0';
+	/* No user:password@: the URL is logged when sends fail. */
+	if (ok && curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+		ok = 0;
 	curl_free(host);
+	curl_free(user);
 	curl_url_cleanup(u);
 	return ok;
 }
@@ -305,13 +309,10 @@ send_batch(CURL *c, const struct span *spans, size_t n, int is_final)
 	curl_slist_free_all(h);
 	sbuf_free(&b);
 	if (rc != CURLE_OK || status < 200 || status > 299) {
-		char code[16], lost[24];
-
 		/* Once when sends begin to fail, not at every batch of a collector that is down. */
-		snprintf(code, sizeof(code), "%ld", status);
-		snprintf(lost, sizeof(lost), "%zu", n);
 		if (!was_failing)
-			log_warn("otlp.send_failed", "url", ex.url, "spans", lost, "status", code,
+			log_warn("otlp.send_failed", "url", ex.url, LOG_INT("spans", (long long)n),
+			    LOG_INT("status", status),
 			    "error", rc == CURLE_OK ? "the collector's answer was not 2xx" :
 			    curl_easy_strerror(rc), NULL);
 		was_failing = 1;
@@ -387,7 +388,7 @@ otlp_start(const char *endpoint, const char *service, const char *instance, char
 		return 0;
 	if (!otlp_endpoint_is_valid(endpoint)) {
 		snprintf(err, errlen, "otlp_endpoint must be an http:// or https:// URL without a "
-		    "trailing /, such as \"http://127.0.0.1:4318\"");
+		    "trailing / or a user:password@, such as \"http://127.0.0.1:4318\"");
 		return -1;
 	}
 	snprintf(ex.url, sizeof(ex.url), "%s/v1/traces", endpoint);
@@ -405,7 +406,7 @@ otlp_start(const char *endpoint, const char *service, const char *instance, char
 	}
 	ex.head = ex.n = 0;
 	ex.is_stopping = 0;
-	if (pthread_create(&ex.thread, NULL, exporter, NULL) != 0) {
+	if (thread_start(&ex.thread, exporter, NULL) != 0) {
 		free(ex.ring);
 		ex.ring = NULL;
 		curl_global_cleanup();

@@ -68,4 +68,11 @@ int mkdir_p(const char *path, unsigned mode);
 int dir_next_json(DIR *d, const char *dir, char *path, size_t pathlen, char *name,
     size_t namelen);
 
+/*
+ * pthread_create with every signal blocked in the new thread: signals are the
+ * loop's (its handlers, signalfd, SIGCHLD), never a worker thread's. 0 or an errno.
+ */
+#include <pthread.h>
+int thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+
 #endif

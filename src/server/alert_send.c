@@ -534,7 +534,7 @@ sender(void *arg)
 }
 
 static int
-thread_start(void)
+sender_start(void)
 {
 	pthread_condattr_t ca;
 
@@ -547,7 +547,7 @@ thread_start(void)
 	pthread_cond_init(&cv, &ca);
 	pthread_condattr_destroy(&ca);
 	is_stopping = 0;
-	if (pthread_create(&thread, NULL, sender, NULL) != 0) {
+	if (thread_start(&thread, sender, NULL) != 0) {
 		pthread_cond_destroy(&cv);
 		curl_global_cleanup();
 		return -1;
@@ -581,7 +581,7 @@ alert_receivers_use(struct alert_receivers *r)
 {
 	alert_receivers_free(receivers);
 	receivers = r;
-	if (r != NULL && r->n > 0 && thread_start() != 0)
+	if (r != NULL && r->n > 0 && sender_start() != 0)
 		log_error("alert.send", "error", "cannot start the notifications' thread: alerts "
 		    "reach no receiver", NULL);
 }

@@ -370,7 +370,7 @@ copy_finish(struct backup_job *j, char *why, size_t len)
 		snprintf(why, len, "cannot finish %s: %s", j->part, sqlite3_errstr(rc));
 		return -1;
 	}
-	if (pthread_create(&j->thread, NULL, check_thread, &j->chk) != 0) {
+	if (thread_start(&j->thread, check_thread, &j->chk) != 0) {
 		snprintf(why, len, "cannot start the check: %s", strerror(errno));
 		return -1;
 	}

@@ -727,7 +727,7 @@ b_check(struct bctx *c)
 		cs->is_quick = is_quick;
 		snprintf(cs->path, sizeof(cs->path), "%s", path ? path : "");
 		sbuf_init(&cs->lines);
-		if (pthread_create(&cs->thread, NULL, check_thread, cs) != 0) {
+		if (thread_start(&cs->thread, check_thread, cs) != 0) {
 			say(c, "cannot start the check: %s", strerror(errno));
 			free(cs);
 			return -1;

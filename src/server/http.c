@@ -66,6 +66,7 @@ struct pss_http {
 	struct lws *wsi;
 	struct pss_http *held_prev, *held_next;	/* on the held list */
 	int is_held;
+	int is_dispatched;	/* the route ran: its answer may say what is not yet synced */
 	struct span span;	/* the request's server span (http_trace.c) */
 };
 
@@ -312,8 +313,11 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 	pss->out_close = must_close;
 	pss->out_drain = is_drain;
 	pss->out_mark = store_commit_mark();
-	/* A drained request's answer is a refusal, made of no stored row: it never waits. */
-	if (!is_drain && rq == &pss->rq && !store_is_synced(pss->out_mark)) {
+	/*
+	 * Only a route's answer can say what a commit wrote: the front door's
+	 * refusals (a 408 whose connection is killed at once among them) go now.
+	 */
+	if (pss->is_dispatched && rq == &pss->rq && !store_is_synced(pss->out_mark)) {
 		pss->wsi = wsi;
 		pss->held_prev = NULL;
 		pss->held_next = held_head;
@@ -413,6 +417,7 @@ dispatch(struct lws *wsi, struct pss_http *pss)
 	int rc;
 
 	assert(pss->route != NULL);
+	pss->is_dispatched = 1;
 	rq->body = pss->body.p;
 	rq->body_len = pss->body.len;
 	/* A cached GET: the same path and query at the same data version. */
@@ -684,6 +689,17 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	int is_bad = 0, framing;
 	struct req *rq = &pss->rq;
 
+	/*
+	 * A request pipelined behind one whose answer is held for the sync: lws
+	 * hands it over with the held one's headers still in place, and would
+	 * never say the connection is writeable again. It is not served; the
+	 * connection closes (the held change was made, its answer not sent).
+	 */
+	if (pss->is_held || pss->out != NULL) {
+		log_warn("http.pipelined", "client", pss->client, "detail", "a request pipelined "
+		    "behind one whose answer waits for the sync: the connection closes", NULL);
+		return -1;
+	}
 	door_body_stop(&pss->door);	/* a kept-alive connection's previous request */
 	sbuf_free(&pss->body);
 	memset(pss, 0, sizeof(*pss));

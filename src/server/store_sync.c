@@ -14,8 +14,9 @@
  * way: the page cache outlives the process.
  *
  * A sync that fails leaves the page cache in a state no one knows (Linux may
- * drop pages it could not write and not say so again): outpostd stops. Nothing
- * it held was answered; on restart SQLite recovers what is on disk.
+ * drop pages it could not write and not say so again): outpostd exits at once
+ * (main.c's sync_turn). Nothing it held was answered; on restart SQLite
+ * recovers what is on disk.
  *
  * The store of another program (outpostd token create, restore, the tests)
  * is never grouped: synchronous=FULL, each commit synced by itself.

@@ -44,7 +44,7 @@ spans_total() {
 # A bad otlp_endpoint: exit 2, the setting named, for outpostd and the agent.
 # ============================================================================
 for bad in ftp://127.0.0.1:4318 127.0.0.1:4318 http:// "http://a b" http://127.0.0.1:4318/ \
-	"http://127.0.0.1:4318?x=1" "http://[::1"; do
+	"http://127.0.0.1:4318?x=1" "http://[::1" http://u:secret@127.0.0.1:4318; do
 	"$OUTPOSTD" --state-dir "$WORK/bad" --listen 127.0.0.1:0 --otlp-endpoint "$bad" \
 		>"$WORK/bad.out" 2>&1
 	rc=$?
