@@ -41,7 +41,7 @@ assert_eq "" "$(jbody -r '.token // ""')" "a token in the answer to a worker's o
 # An instance on w1 (w2 cordoned), driven by w1's agent to grading.
 api_ok 200 POST /api/v1/workers/w2/cordon
 define d '"hooks":{"run":["true"],"grade":["true"]}'
-create_now d ana 2
+create_now d ana 3	# whole seconds: 2 to 3 s left when it arrives
 id=$INSTANCE_ID
 wait_state "$id" scheduled 10
 assert_eq w1 "$(inst "$id" .worker)" "the worker of instance $id"

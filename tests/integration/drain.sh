@@ -17,13 +17,13 @@ EOS
 define lab '"hooks":{"run":["sleep","3600"],"grade":["echo","{\"score\": 1}"]}'
 define slow "\"hooks\":{\"instantiate\":[\"sh\",\"$H/slow.sh\"],\"run\":[\"sleep\",\"3600\"]}"
 
-create_now lab short 2
+create_now lab short 3	# whole seconds: 2 to 3 s left when it arrives
 short=$INSTANCE_ID
 create_now lab long 3600
 long=$INSTANCE_ID
 create_now slow late 3600
 late=$INSTANCE_ID
-# The short one's slot (2 s, from a whole second) may be over already: it has run.
+# The short one's slot (3 s, from a whole second) may be over already: it has run.
 _has_been() {	# ID STATE: the instance's transitions went through STATE
 	TOKEN=$SERVER_TOKEN api GET "/api/v1/instances/$1/transitions"
 	[ "$(jbody --arg s "$2" '[.items[] | select(.to == $s)] | length')" -gt 0 ]
@@ -34,7 +34,7 @@ wait_state "$late" instantiating 10
 start_agent w2 --capacity cpu=8,memory_mb=8192,slots=8
 wait_online w2
 
-deadline=$(at_offset 5)
+deadline=$(at_offset 8)	# past the short one's slot and its grading, on a loaded machine too
 api_ok 200 POST /api/v1/workers/w1/drain "{\"deadline\":\"$deadline\"}"
 assert_eq draining "$(jbody .state)" "w1's state"
 assert_eq "$deadline" "$(jbody .drain_deadline)" "w1's drain deadline"

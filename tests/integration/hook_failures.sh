@@ -66,7 +66,7 @@ assert_eq "hook_timeout: instantiate ran past its timeout of 1s" "$(reason_of "$
 	"why instance $id failed"
 wait_for 5 "the timed-out hook's child $child to be killed" sh -c "! kill -0 $child 2>/dev/null"
 define leaves_run "\"hooks\":{\"run\":[\"sh\",\"$H/leaves.sh\"]}"
-create_now leaves_run ivy 2
+create_now leaves_run ivy 5	# whole seconds: 4 to 5 s left when it arrives
 id=$INSTANCE_ID
 wait_for 10 "the run hook's child to start" test -s "$WORK/child.$id"
 child=$(cat "$WORK/child.$id")

@@ -34,7 +34,7 @@ for id in $moved $pinned; do
 done
 old_runs=$(cat "$WORK"/runs.*)
 # One whose slot is over, collecting (its collect hook takes its time).
-create_now collects cem 2
+create_now collects cem 3	# whole seconds: 2 to 3 s left when it arrives
 collecting=$INSTANCE_ID
 wait_state "$collecting" collecting 10
 start_agent w2 --capacity cpu=4,memory_mb=4096,slots=4
