@@ -216,13 +216,14 @@ start_server() {
 	SERVER_PID=$!
 	track_pid "$SERVER_PID"
 	SERVER_URL=
-	deadline=$((SECONDS + 15))
+	deadline=$((SECONDS + ${START_TIMEOUT:-15}))	# seconds to listen; migrations may need more
 	while [ -z "$SERVER_URL" ]; do
 		SERVER_URL=$(log_url "$SERVER_LOG")
 		[ -n "$SERVER_URL" ] && break
 		kill -0 "$SERVER_PID" 2>/dev/null ||
 			fail "outpostd exited before listening: $(tail -n 5 "$SERVER_LOG")"
-		[ "$SECONDS" -lt "$deadline" ] || fail "outpostd did not log outpostd.listening in 15 s"
+		[ "$SECONDS" -lt "$deadline" ] ||
+			fail "outpostd did not log outpostd.listening in ${START_TIMEOUT:-15} s"
 		sleep 0.05
 	done
 	[ -s "$dir/admin.token" ] || fail "outpostd wrote no $dir/admin.token"

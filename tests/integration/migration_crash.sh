@@ -82,7 +82,8 @@ assert_contains "schema: version $killed_at;" "$out" "--check after the kill"
 
 printf '%s\n' "$admin" >"$dir/admin.token"
 chmod 600 "$dir/admin.token"
-start_server --state-dir "$dir"
+# A backup of 300,000 instances, then the migrations: a minute under a sanitizer on a loaded machine.
+START_TIMEOUT=120 start_server --state-dir "$dir"
 assert_eq "$((LATEST - killed_at))" "$(grep -c '"store.migrated"' "$SERVER_LOG")" \
 	"migrations run by the start after the kill (from $killed_at)"
 api_ok 200 "GET" "/api/v1/instances?owner=bulk7&limit=1"
