@@ -64,14 +64,13 @@ struct pss_http {
 	int out_status, out_routine, out_close, out_drain;
 	uint64_t out_mark;	/* store_commit_mark() when it was made */
 	struct lws *wsi;
-	struct pss_http *held_prev, *held_next;	/* on the held list */
-	int is_held;
+	struct lws_dll2 held;	/* on held_list while its answer waits */
 	int is_dispatched;	/* the route ran: its answer may say what is not yet synced */
 	struct span span;	/* the request's server span (http_trace.c) */
 };
 
 /* The answers waiting for the turn's sync (group commit: store_sync.c). */
-static struct pss_http *held_head;
+static lws_dll2_owner_t held_list;
 
 const struct route *const http_route_tables[] = {
 	api_health_routes,
@@ -173,24 +172,17 @@ add_header(struct lws *wsi, const char *name, const char *value, unsigned char *
 static void
 held_unlink(struct pss_http *pss)
 {
-	if (!pss->is_held)
-		return;
-	if (pss->held_prev != NULL)
-		pss->held_prev->held_next = pss->held_next;
-	else
-		held_head = pss->held_next;
-	if (pss->held_next != NULL)
-		pss->held_next->held_prev = pss->held_prev;
-	pss->held_prev = pss->held_next = NULL;
-	pss->is_held = 0;
+	if (pss->held.owner != NULL)
+		lws_dll2_remove(&pss->held);
 }
 
 /* The turn's sync is done: each held answer's connection is asked to write it. */
 void
 http_release_held(void)
 {
-	for (struct pss_http *p = held_head; p != NULL; p = p->held_next)
-		lws_callback_on_writable(p->wsi);
+	lws_start_foreach_dll(struct lws_dll2 *, d, held_list.head) {
+		lws_callback_on_writable(lws_container_of(d, struct pss_http, held)->wsi);
+	} lws_end_foreach_dll(d);
 }
 
 /*
@@ -319,12 +311,7 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 	 */
 	if (pss->is_dispatched && rq == &pss->rq && !store_is_synced(pss->out_mark)) {
 		pss->wsi = wsi;
-		pss->held_prev = NULL;
-		pss->held_next = held_head;
-		if (held_head != NULL)
-			held_head->held_prev = pss;
-		held_head = pss;
-		pss->is_held = 1;
+		lws_dll2_add_head(&pss->held, &held_list);
 		return 0;
 	}
 	return send_out(wsi, pss, rq);
@@ -695,7 +682,7 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	 * never say the connection is writeable again. It is not served; the
 	 * connection closes (the held change was made, its answer not sent).
 	 */
-	if (pss->is_held || pss->out != NULL) {
+	if (pss->held.owner != NULL || pss->out != NULL) {
 		log_warn("http.pipelined", "client", pss->client, "detail", "a request pipelined "
 		    "behind one whose answer waits for the sync: the connection closes", NULL);
 		return -1;
@@ -903,7 +890,7 @@ callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		return pss->route != NULL ? dispatch(wsi, pss) : request_decide(wsi, pss);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		/* A held answer, its commit now on disk (http_release_held). */
-		if (pss == NULL || !pss->is_held || !store_is_synced(pss->out_mark))
+		if (pss == NULL || pss->held.owner == NULL || !store_is_synced(pss->out_mark))
 			return 0;
 		held_unlink(pss);
 		return send_out(wsi, pss, &pss->rq);
