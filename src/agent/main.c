@@ -272,8 +272,7 @@ agent_set(void *ctx, const char *key, const char *v, char *err, size_t errlen)
 		snprintf(c->hook.user, sizeof(c->hook.user), "%s", v);
 	} else if (strcmp(key, "otlp_endpoint") == 0) {
 		if (*v != '\0' && !otlp_endpoint_is_valid(v)) {
-			snprintf(err, errlen, "otlp_endpoint must be an http:// or https:// URL "
-			    "without a trailing / or a user:password@, such as \"http://127.0.0.1:4318\"");
+			snprintf(err, errlen, "%s", OTLP_ENDPOINT_RULE);
 			return -1;
 		}
 		snprintf(c->otlp_endpoint, sizeof(c->otlp_endpoint), "%s", v);

@@ -387,8 +387,7 @@ otlp_start(const char *endpoint, const char *service, const char *instance, char
 	if (endpoint == NULL || endpoint[0] == '\0' || ex.is_on)
 		return 0;
 	if (!otlp_endpoint_is_valid(endpoint)) {
-		snprintf(err, errlen, "otlp_endpoint must be an http:// or https:// URL without a "
-		    "trailing / or a user:password@, such as \"http://127.0.0.1:4318\"");
+		snprintf(err, errlen, "%s", OTLP_ENDPOINT_RULE);
 		return -1;
 	}
 	snprintf(ex.url, sizeof(ex.url), "%s/v1/traces", endpoint);

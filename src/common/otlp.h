@@ -61,6 +61,10 @@ int64_t span_now_ns(void);
 
 /* An endpoint as a setting may hold: http:// or https://, no spaces, no trailing /. */
 int otlp_endpoint_is_valid(const char *v);
+/* What otlp_endpoint_is_valid() takes, said in every refusal of one. */
+#define OTLP_ENDPOINT_RULE "otlp_endpoint must be an http:// or https:// URL without a " \
+	"trailing / or a user:password@, such as \"http://127.0.0.1:4318\""
+
 /*
  * Starts the exporter's thread for endpoint ("" or NULL: stays off);
  * service and instance name the resource (service.name,
