@@ -5,7 +5,8 @@
 # outpostd runs with a `local` template of 4 to 10 agents (5 slots each) and two
 # definitions whose slots last 10 to 30 s. Against it, locust (soak.py) runs
 # operators reading and writing through the API (pagination included), a
-# burst of 100 concurrent creates every 5 minutes, websocket clients that
+# burst of 100 concurrent creates every 5 minutes (sent and timed by curl's
+# parallel mode: see soak.py), websocket clients that
 # subscribe, follow and leave, and a runbook a minute (prune-history,
 # recover-stuck-instances as a dry run, check-database, backup-database).
 # Beside it, every CHURN seconds (45) the workers churn, in turn: an agent
@@ -153,7 +154,7 @@ sample 0
 churn >"$BENCH_TMP/churn.log" 2>&1 &
 CHURN_PID=$!
 BENCH_PIDS="$BENCH_PIDS $CHURN_PID"
-users=$((SOAK_API_USERS + SOAK_BURST + SOAK_WS_USERS + 1))
+users=$((SOAK_API_USERS + 1 + SOAK_WS_USERS + 1))
 say "soak: $SOAK_MINUTES minutes, $users locust users, outpostd $OP_URL (pid $OP_PID)"
 (cd "$BENCH_TMP" && OUTPOST_TOKEN=$OP_TOKEN SOAK_LATENCY=$BENCH_TMP/latency.csv \
 	exec locust -f "$BENCH_DIR/soak.py" --headless --only-summary --loglevel ERROR \

@@ -17,6 +17,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 import gevent
+import gevent.subprocess
 import websocket
 from locust import HttpUser, User, constant_throughput, events, task
 
@@ -177,20 +178,55 @@ class ApiUser(HttpUser):
                 r.success()
 
 
-class BurstUser(HttpUser):
-    """One of SOAK_BURST users that all create at once, every SOAK_BURST_EVERY seconds."""
-    fixed_count = BURST
+class BurstUser(User):
+    """SOAK_BURST creates at once, every SOAK_BURST_EVERY seconds, each on a
+    connection of its own as that many separate clients would open.
+
+    The burst is sent and timed by curl's parallel mode (one C process, one
+    event loop), not by locust's Python client: 100 requests at once in one
+    gevent process measure Python, not the server. Side by side on the same
+    server and machine, in the same minute, the same burst measured p95
+    470 to 710 ms through gevent and requests, and 114 to 163 ms through curl.
+    Each transfer's time goes to locust's figures like any other request.
+    """
+    fixed_count = 1
 
     def wait_time(self):
         return BURST_EVERY - (time.time() % BURST_EVERY) + random.random() * 0.01
 
     @task
-    def create(self):
-        # A connection each, as 100 separate clients would (and none idle for
-        # minutes between bursts, to be closed by the server as it is reused).
-        self.client.post("/api/v1/instances", data=create_body(),
-                         headers=dict(AUTH, Connection="close"),
-                         name="/api/v1/instances (burst)")
+    def burst(self):
+        cfg = os.path.join(os.getcwd(), "burst.curl")
+        with open(cfg, "w") as f:
+            for i in range(BURST):
+                if i > 0:
+                    f.write("next\n")
+                f.write('url = "%s/api/v1/instances"\nrequest = "POST"\n' % self.host)
+                f.write('header = "Authorization: Bearer %s"\n' % TOKEN)
+                f.write('header = "Content-Type: application/json"\n')
+                f.write('data = "%s"\n' % create_body().replace('"', '\\"'))
+                f.write('output = "/dev/null"\n')
+                f.write('write-out = "%{time_total} %{http_code}\\n"\n')
+        p = gevent.subprocess.run(["curl", "-s", "--parallel", "--parallel-immediate",
+                                   "--parallel-max", str(BURST), "--max-time", "30",
+                                   "-K", cfg], stdout=gevent.subprocess.PIPE,
+                                  stderr=gevent.subprocess.DEVNULL)
+        lines = p.stdout.decode().split("\n")
+        got = 0
+        for line in lines:
+            f = line.split()
+            if len(f) != 2:
+                continue
+            got += 1
+            ms = float(f[0]) * 1000
+            bad = None if f[1] == "201" else Exception("HTTP %s" % f[1])
+            events.request.fire(request_type="POST", name="/api/v1/instances (burst)",
+                                response_time=ms, response_length=0, exception=bad,
+                                context={})
+        for _ in range(got, BURST):
+            events.request.fire(request_type="POST", name="/api/v1/instances (burst)",
+                                response_time=0, response_length=0,
+                                exception=Exception("curl gave no answer"), context={})
 
 
 class WsUser(User):
