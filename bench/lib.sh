@@ -194,3 +194,11 @@ machine_info() {
 	echo "- wrk: $(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }')"
 	echo "- rounds: $ROUNDS interleaved, ${DURATION}s each; wrk $THREADS threads, pinned: $BENCH_PIN"
 }
+
+# score PATH FIGURE REFERENCE RATIO TARGET MET: one row of the scorecard that
+# run-all.sh collects from every script's output (the last lines of each).
+score() { printf 'SCORE|%s|%s|%s|%s|%s|%s\n' "$@"; }
+# is_lt A B, is_le A B, is_ge A B: "yes" or "no" (decimal numbers; "nan" is no).
+is_lt() { awk -v a="$1" -v b="$2" 'BEGIN { print (a != "nan" && a + 0 < b + 0) ? "yes" : "no" }'; }
+is_le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a != "nan" && a + 0 <= b + 0) ? "yes" : "no" }'; }
+is_ge() { awk -v a="$1" -v b="$2" 'BEGIN { print (a != "nan" && a + 0 >= b + 0) ? "yes" : "no" }'; }

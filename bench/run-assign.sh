@@ -186,4 +186,7 @@ done
 		"trip at the median, $(div "${S[1]}" "$r50" %.1f)× at p99; $AGENTS at once, $(div "${B[0]}" "$r50" %.1f)×" \
 		"and $(div "${B[1]}" "$r50" %.1f)×. The target is an assignment at its agent within 100 ms."
 	echo "The server's own histogram (outpost_assignment_latency_seconds): $hist."
+	echo
+	score "assignment, $AGENTS agents at once" "p99 ${B[1]} ms" "one round trip: p99 $r99 ms" \
+		"$(div "${B[1]}" "$r99")" "p99 < 100 ms" "$(is_lt "${B[1]}" 100)"
 } | if [ -n "$OUT" ]; then tee "$OUT"; else cat; fi

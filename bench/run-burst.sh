@@ -148,4 +148,9 @@ sum() { local s=0 x; for x in "$@"; do s=$((s + x)); done; echo "$s"; }
 	echo
 	echo "\"at most\" is the upper bound of the histogram's highest bucket that got an" \
 		"observation (buckets: $LE s)."
+	echo
+	score "a burst of $BURST local provisions: the loop held > 10 ms (memory)" \
+		"$(sum "${M_OVER[@]}") of $(sum "${M_OBS[@]}") observations" \
+		"at rest: $(sum "${MR_OVER[@]}") of $(sum "${MR_OBS[@]}")" "-" "0" \
+		"$( [ "$(sum "${M_OVER[@]}")" -eq 0 ] && echo yes || echo no)"
 } | if [ -n "$OUT" ]; then tee "$OUT"; else cat; fi

@@ -116,6 +116,14 @@ report() {
 	echo
 	echo "Ratio of the medians: outpostd / raw row = **$(div "$mb_op" "$mb_raw")**;" \
 		"outpostd / raw full = $(div "$mb_op" "$mb_full")."
+	echo
+	r1=$(div "$ms_op" "$ms_raw") r2=$(div "$mb_op" "$mb_raw")
+	score "one create per request, $CONNS connections" "${ms_op%.*}/s, p99 $(median "${s_p99[@]}") ms" \
+		"raw SQLite one-row transactions: ${ms_raw%.*}/s" "$r1" ">= 1.0x, p99 < 20 ms" \
+		"$( [ "$(is_ge "$r1" 1.0)" = yes ] && [ "$(is_lt "$(median "${s_p99[@]}")" 20)" = yes ] &&
+			echo yes || echo no)"
+	score "count=1000 creates" "${mb_op%.*} instances/s" "raw SQLite rows: ${mb_raw%.*}/s" \
+		"$r2" ">= 0.6x" "$(is_ge "$r2" 0.6)"
 }
 report
 [ -n "$OUT" ] && report >"$OUT"

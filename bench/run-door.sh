@@ -84,4 +84,9 @@ mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 		"$(div "$a_cpu" $((DURATION * 10)) %.1f)% |"
 	echo
 	echo "Target: RSS growth under 10 MB and p99 under 20 ms under the attack."
+	echo
+	g=$(mb $((a_rssmax - rss_before)))
+	score "body-pinning attack, /healthz" "p99 $a_p99 ms, RSS +$g MB" \
+		"no attack: p99 $r_p99 ms" "$(div "$a_p99" "$r_p99")" "p99 < 20 ms, RSS < +10 MB" \
+		"$( [ "$(is_lt "$a_p99" 20)" = yes ] && [ "$(is_lt "$g" 10)" = yes ] && echo yes || echo no)"
 } | if [ -n "$OUT" ]; then tee "$OUT"; else cat; fi

@@ -23,7 +23,7 @@ for b in sched-bench pass-bench; do
 		$(pkg-config --cflags libwebsockets jansson sqlite3) \
 		-o "$BENCH_TMP/$b" "$BENCH_DIR/$b.c" \
 		"$BUILD/src/server/libserver.a" "$BUILD/src/common/libcommon.a" \
-		$(pkg-config --libs libwebsockets jansson sqlite3 libcrypto) ||
+		$(pkg-config --libs libwebsockets jansson sqlite3 libssl libcrypto libcurl) -lpthread ||
 		die "cannot build $b.c: apt-get install libsqlite3-dev libjansson-dev libwebsockets-dev"
 done
 say "running"
@@ -35,4 +35,11 @@ echo
 timeout 300 "$BENCH_TMP/sched-bench" "${1:-10000}" "${2:-1000}" "${3:-7}"
 echo
 say "the whole pass on a store (a fresh copy of the site for each run)"
-timeout 600 "$BENCH_TMP/pass-bench" "$BENCH_TMP" "${1:-10000}" "${2:-1000}" "${3:-7}"
+timeout 600 "$BENCH_TMP/pass-bench" "$BENCH_TMP" "${1:-10000}" "${2:-1000}" "${3:-7}" |
+	tee "$BENCH_TMP/pass.out"
+pass=$(awk -F' *[|] *' '$2 == "binpack pass" { print $3 }' "$BENCH_TMP/pass.out")
+raw=$(awk -F' *[|] *' '$2 ~ /^reference: raw SQLite/ { print $3 }' "$BENCH_TMP/pass.out")
+ratio=$(div "$pass" "$raw")
+echo
+score "scheduler pass, ${1:-10000} pending onto ${2:-1000} workers, durable" "$pass ms (binpack)" \
+	"raw SQLite, the same writes: $raw ms" "$ratio" "<= 1.15x the raw floor" "$(is_le "$ratio" 1.15)"

@@ -287,4 +287,11 @@ plot() {
 	v=met
 	for c in 2 3 5; do grown "$c" && v="not met"; done
 	echo "- RSS, fds and the ring grow less than 10% over the second half: **$v**"
+	echo
+	worst=$(awk -F, 'NR > 1 && $1 !~ /^WS/ && $5 > w { w = $5; r = $1 } END { printf "%s|%s", w + 0, r }' \
+		"$BENCH_TMP/latency.csv.total")
+	score "soak, $SOAK_MINUTES min: the slowest API route's p95" "${worst%%|*} ms (${worst#*|})" "-" "-" \
+		"< 50 ms on every route" "$( [ -z "$slow" ] && echo yes || echo no)"
+	score "soak, $SOAK_MINUTES min: growth over the second half" \
+		"RSS $(growth 2), fds $(growth 3), ring $(growth 5)" "the run's middle sample" "-" "< 10%" "$( [ "$v" = met ] && echo yes || echo no)"
 } | tee ${OUT:+"$OUT"}
