@@ -202,8 +202,13 @@ REF_FILTER=$( (for _ in $(seq 1 "$n_ref"); do
 done; times) | awk -v n="$n_ref" 'END {
 	split($1, u, /[ms]/); split($2, s, /[ms]/)
 	printf "%.2f", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * 1000 / n }')
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "-"; else if (a / b < 0.1) printf "%.3f", a / b; else printf "%.2f", a / b }'; }
-say "references: the pages by curl in $REF_FETCH ms; grep | sort of the rows in $REF_FILTER_WALL ms ($REF_FILTER ms of CPU)"
+# ratio A B: A/B, to 3 places under 0.1; "-" without a B.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (b <= 0) print "-"; else printf (a / b < 0.1 ? "%.3f" : "%.2f"), a / b }'
+}
+say "references: the pages by curl in $REF_FETCH ms;" \
+	"grep | sort of the rows in $REF_FILTER_WALL ms ($REF_FILTER ms of CPU)"
 
 summary() {
 	cat <<MD
