@@ -122,7 +122,7 @@ app_fix_selection(struct app *a, enum view_id v)
 	if (s->top < 0)
 		s->top = 0;
 	r = model_visible(&s->m, (size_t)s->sel);
-	snprintf(s->sel_key, sizeof(s->sel_key), "%s", r != NULL ? r->key : "");
+	snprintf(s->sel_key, sizeof(s->sel_key), "%s", r != NULL ? model_key(r) : "");
 }
 
 json_t *
@@ -131,5 +131,5 @@ app_selected(struct app *a)
 	struct view_state *s = &a->vs[a->cur];
 	struct model_row *r = model_visible(&s->m, (size_t)s->sel);
 
-	return r != NULL ? r->obj : NULL;
+	return r != NULL ? views_row_json(a, a->cur, model_key(r)) : NULL;
 }

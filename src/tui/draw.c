@@ -277,17 +277,7 @@ draw_glance(struct app *a)
 		put(2, &x, buf, A_NORMAL);
 	}
 	/* Capacity of the workers that take instances: not stopped, failed or gone. */
-	for (i = 0; i < wm->n; i++) {
-		json_t *w = wm->rows[i].obj;
-		const char *st = json_string_value(json_object_get(w, "state"));
-
-		if (st == NULL || !worker_state_is_live(st))
-			continue;
-		used[0] += json_integer_value(json_object_get(json_object_get(w, "allocated"), "slots"));
-		cap[0] += json_integer_value(json_object_get(json_object_get(w, "capacity"), "slots"));
-		used[1] += json_integer_value(json_object_get(json_object_get(w, "allocated"), "cpu"));
-		cap[1] += json_integer_value(json_object_get(json_object_get(w, "capacity"), "cpu"));
-	}
+	views_worker_capacity(a, used, cap);
 	snprintf(buf, sizeof(buf), " %s slots %" PRId64 "/%" PRId64 " cpu %" PRId64 "/%" PRId64,
 	    g->sep, used[0], cap[0], used[1], cap[1]);
 	put(2, &x, buf, A_NORMAL);
@@ -381,10 +371,10 @@ draw_list(struct app *a)
 			enum cell_color cc = v->cols[c].color;
 
 			if (cc == CELL_BAR)
-				draw_bar(HEADER_ROWS + i, x, w[c], r->cells[c], base);
+				draw_bar(HEADER_ROWS + i, x, w[c], model_cell(r, c), base);
 			else
-				put_text(HEADER_ROWS + i, x, r->cells[c], w[c], base |
-				    state_attr(cc, r->cells[c]), 1);
+				put_text(HEADER_ROWS + i, x, model_cell(r, c), w[c], base |
+				    state_attr(cc, model_cell(r, c)), 1);
 			x += w[c];
 			if (x < COLS)
 				put_text(HEADER_ROWS + i, x, " ", 1, base, 0);

@@ -279,8 +279,7 @@ action_key(struct app *a, int ch)
 			app_message(a, 1, "%s: nothing is selected", ac->label);
 			return 1;
 		}
-		json_incref(obj);	/* an answer's event may replace the row */
-		ac->run(a, obj);
+		ac->run(a, obj);	/* obj is ours: an answer's event may replace the row */
 		json_decref(obj);
 		return 1;
 	}
@@ -356,6 +355,7 @@ input_key(struct app *a, int ch)
 	case '\n': case '\r': case KEY_ENTER:
 		if ((obj = app_selected(a)) != NULL)
 			views_detail(a, a->cur, obj);
+		json_decref(obj);
 		break;
 	default:
 		break;

@@ -39,49 +39,28 @@ static volatile sig_atomic_t got_winch;
 static volatile sig_atomic_t is_curses;
 static struct evstream *signal_es;
 
-/* The header's counts of a state field over every row of m (not only those shown). O(n). */
+/* The header's counts of the state every row of m keeps (not only those shown). O(n). */
 static void
-count_states(struct model *m, const char *key, int (*parse)(const char *, int *),
-    size_t *counts, size_t n)
+count_states(struct model *m, size_t *counts, size_t n)
 {
 	memset(counts, 0, n * sizeof(*counts));
+	for (size_t i = 0; i < m->n; i++)
+		if (m->rows[i].state >= 0 && (size_t)m->rows[i].state < n)
+			counts[m->rows[i].state]++;
+}
+
+/* The workers' health, from its cells (the workers are few). O(n). */
+static void
+count_health(struct model *m, size_t *counts)
+{
+	memset(counts, 0, HEALTH_COUNT * sizeof(*counts));
 	for (size_t i = 0; i < m->n; i++) {
-		const char *s = json_string_value(json_object_get(m->rows[i].obj, key));
-		int st;
+		enum worker_health h;
 
-		if (s != NULL && parse(s, &st) == 0 && st >= 0 && (size_t)st < n)
-			counts[st]++;
+		if (worker_health_parse(model_cell(&m->rows[i], WORKER_COL_HEALTH), &h) == 0 &&
+		    (size_t)h < HEALTH_COUNT)
+			counts[h]++;
 	}
-}
-
-static int
-parse_inst(const char *s, int *out)
-{
-	enum inst_state st;
-	int rc = inst_state_parse(s, &st);
-
-	*out = (int)st;
-	return rc;
-}
-
-static int
-parse_worker(const char *s, int *out)
-{
-	enum worker_state st;
-	int rc = worker_state_parse(s, &st);
-
-	*out = (int)st;
-	return rc;
-}
-
-static int
-parse_health(const char *s, int *out)
-{
-	enum worker_health h;
-	int rc = worker_health_parse(s, &h);
-
-	*out = (int)h;
-	return rc;
 }
 
 /* Brings vis up to date and finds the selected row again by its key. */
@@ -89,13 +68,10 @@ static void
 refresh_views(struct app *a)
 {
 	if (a->vs[V_INSTANCES].m.is_dirty)
-		count_states(&a->vs[V_INSTANCES].m, "state", parse_inst, a->inst_counts,
-		    INST_STATE_COUNT);
+		count_states(&a->vs[V_INSTANCES].m, a->inst_counts, INST_STATE_COUNT);
 	if (a->vs[V_WORKERS].m.is_dirty) {
-		count_states(&a->vs[V_WORKERS].m, "state", parse_worker, a->worker_counts,
-		    WORKER_STATE_COUNT);
-		count_states(&a->vs[V_WORKERS].m, "health", parse_health, a->health_counts,
-		    HEALTH_COUNT);
+		count_states(&a->vs[V_WORKERS].m, a->worker_counts, WORKER_STATE_COUNT);
+		count_health(&a->vs[V_WORKERS].m, a->health_counts);
 	}
 	for (int v = 0; v < V_COUNT; v++) {
 		struct view_state *s = &a->vs[v];

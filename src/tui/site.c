@@ -13,6 +13,7 @@
  * (due reloads wait for the stream to be back).
  */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,12 +35,18 @@ static const char *const list_paths[V_COUNT] = {
 	[V_EVENTS] = NULL,	/* the tail of the log, see load_events */
 };
 
+/* The member of a view's objects that is their key. */
+static const char *
+key_field(enum view_id v)
+{
+	return v == V_EVENTS ? "seq" : (v == V_DEFINITIONS || v == V_TEMPLATES ||
+	    v == V_RUNBOOKS) ? "name" : "id";
+}
+
 void
 site_key(enum view_id v, json_t *obj, char *buf, size_t n)
 {
-	const char *field = v == V_EVENTS ? "seq" : (v == V_DEFINITIONS || v == V_TEMPLATES ||
-	    v == V_RUNBOOKS) ? "name" : "id";
-	json_t *k = json_object_get(obj, field);
+	json_t *k = json_object_get(obj, key_field(v));
 
 	if (json_is_integer(k))
 		snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(k));
@@ -47,6 +54,17 @@ site_key(enum view_id v, json_t *obj, char *buf, size_t n)
 		snprintf(buf, n, "%s", json_string_value(k));
 	else
 		buf[0] = '\0';
+}
+
+json_t *
+site_key_object(enum view_id v, const char *key)
+{
+	int64_t n;
+
+	/* A key the server wrote as a number ("12") goes back as one. */
+	if (key[0] != '0' && parse_int64(key, 1, INT64_MAX, &n) == 0)
+		return json_pack("{s:I}", key_field(v), (json_int_t)n);
+	return json_pack("{s:s}", key_field(v), key);
 }
 
 static void
@@ -106,13 +124,18 @@ site_post(struct app *a, const char *path, json_t *body, const char *what, json_
 	return rc;
 }
 
-/* Every page of a list into v's model (the rows that are gone go too). */
+/*
+ * Every page of a list into v's model (the rows that are gone go too). The
+ * pages load into a model aside, each page's tree freed once its rows are
+ * made, so that at most one page is ever a tree; the rows replace v's only
+ * when the list is whole.
+ */
 static int
 load_list(struct app *a, enum view_id v)
 {
-	struct model *m = &a->vs[v].m;
+	struct model *m = &a->vs[v].m, aside;
 	struct sbuf path;
-	json_t *all = json_array(), *page = NULL, *items, *it;
+	json_t *page = NULL, *it;
 	const char *next = NULL;
 	char key[64];
 	size_t i;
@@ -120,38 +143,36 @@ load_list(struct app *a, enum view_id v)
 	int rc = -1;
 
 	sbuf_init(&path);
-	if (all == NULL)
+	if (model_init_like(&aside, m) != 0)
 		goto done;
 	for (;;) {
 		sbuf_reset(&path);
 		sbuf_puts(&path, list_paths[v]);
 		if (v != V_RUNBOOKS && v != V_TEMPLATES) {
 			httpc_query_add(&path, "limit", LIST_LIMIT);
-			httpc_query_add(&path, "after", next);
+			httpc_query_add(&path, "after", next);	/* in the page before */
 		}
 		json_decref(page);
 		if (path.p == NULL || (page = site_get(a, path.p)) == NULL)
 			goto done;
-		items = json_object_get(page, "items");
 		/* The first page's number: the events after it bring every page up to date. */
 		if (seq < 0 && json_is_integer(json_object_get(page, "seq")))
 			seq = json_integer_value(json_object_get(page, "seq"));
-		json_array_extend(all, items);
+		json_array_foreach(json_object_get(page, "items"), i, it) {
+			site_key(v, it, key, sizeof(key));
+			if (key[0] != '\0' && model_upsert(&aside, key, it) != 0)
+				goto done;
+		}
 		next = json_string_value(json_object_get(page, "next"));
 		if (next == NULL || v == V_RUNS)	/* the newest runs are enough */
 			break;
 	}
-	model_clear(m);
-	json_array_foreach(all, i, it) {
-		site_key(v, it, key, sizeof(key));
-		if (key[0] != '\0' && model_upsert(m, key, it) != 0)
-			goto done;
-	}
-	model_loaded(m, seq);
+	model_loaded(&aside, seq);
+	model_take(m, &aside);
 	rc = 0;
 done:
+	model_free(&aside);
 	json_decref(page);
-	json_decref(all);
 	sbuf_free(&path);
 	a->needs_redraw = 1;
 	return rc;
@@ -267,6 +288,8 @@ site_load(struct app *a, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", a->message);
 		return -1;
 	}
+	/* The pages' trees are freed: give their pages back, not only to malloc. */
+	malloc_trim(0);
 	a->message[0] = '\0';
 	return 0;
 }

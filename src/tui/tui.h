@@ -54,7 +54,17 @@ struct view_def {
 	const struct action *actions;	/* ends with key 0 */
 	/* Enter on a row; NULL: the object as JSON. */
 	void (*detail)(struct app *a, json_t *obj);
+	/*
+	 * Its rows keep their object as JSON text for the detail and the
+	 * actions; without it (the instances: 10,000 of them) these get an
+	 * object of the row's key alone.
+	 */
+	int keeps_json;
 };
+
+/* Columns other files read by position: views_init() checks them against the tables. */
+enum { INST_COL_ID, INST_COL_STATE, INST_COL_DEFINITION, INST_COL_OWNER, INST_COL_WORKER };
+enum { WORKER_COL_STATE = 2, WORKER_COL_HEALTH, WORKER_COL_SLOTS = 5, WORKER_COL_CPU };
 
 /* Each view's row, in its file (view_*.c); views[] points to them in order (views.c). */
 extern const struct view_def view_instances, view_workers, view_definitions, view_templates,
@@ -168,6 +178,8 @@ void site_on_event(struct app *a, json_t *ev);
 int64_t site_run_due(struct app *a, int64_t now);
 /* The key of an object in view v ("12", "w1"); buf of n bytes. */
 void site_key(enum view_id v, json_t *obj, char *buf, size_t n);
+/* The object of view v with key alone ({"id": 12}); a new reference, or NULL. */
+json_t *site_key_object(enum view_id v, const char *key);
 
 /*
  * Sends an action: method POST to path with body (borrowed, may be NULL).
@@ -195,6 +207,13 @@ void views_ask(struct app *a, enum view_id v, json_t *obj, const char *verb, con
 void views_add_fields(struct app *a, json_t *obj);
 void views_add_json(struct app *a, json_t *j);
 void views_free(struct app *a);
+/*
+ * The object of the row of key in v (a new reference): its JSON as kept, or
+ * for a view that keeps none, an object of its key alone; NULL when no row.
+ */
+json_t *views_row_json(struct app *a, enum view_id v, const char *key);
+/* The slots and CPU allocated and there, over the workers that take instances. */
+void views_worker_capacity(struct app *a, int64_t used[2], int64_t cap[2]);
 /* Opens the detail of obj in view v. */
 void views_detail(struct app *a, enum view_id v, json_t *obj);
 /* The pager's detail again, when an event concerns what it shows. */
@@ -228,7 +247,7 @@ void pager_add(struct app *a, const char *fmt, ...) __attribute__((format(printf
 void pager_add_text(struct app *a, const char *text);
 void pager_close(struct app *a);
 void form_close(struct app *a);
-/* The selected object of the current view, or NULL. */
+/* The selected object of the current view (views_row_json: to decref), or NULL. */
 json_t *app_selected(struct app *a);
 /* Keeps the selection inside the visible rows after a change. */
 void app_fix_selection(struct app *a, enum view_id v);

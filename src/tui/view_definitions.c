@@ -44,4 +44,5 @@ const struct view_def view_definitions = {
 	.cols = def_cols, .ncols = NCOLS(def_cols),
 	.actions = views_no_actions,
 	.detail = definition_detail,
+	.keeps_json = 1,
 };

@@ -44,4 +44,5 @@ const struct view_def view_events = {
 	.cols = ev_cols, .ncols = NCOLS(ev_cols),
 	.default_desc = 1,	/* newest first */
 	.actions = views_no_actions,
+	.keeps_json = 1,
 };

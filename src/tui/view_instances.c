@@ -1,7 +1,9 @@
 /*
  * The instances view of outpost-top: its columns, its one-key actions
  * (stop, terminate, retry) and its detail (the instance, its grade, where it
- * is placed and why, its transitions and its hooks' log).
+ * is placed and why, its transitions and its hooks' log). Its rows keep no
+ * JSON (a site has 10,000 of them): the actions need the id alone, and the
+ * detail asks the server for the instance.
  *
  * What it must never do: draw (draw.c does) or list states (state.c does).
  */
@@ -35,6 +37,7 @@ instance_detail(struct app *a, json_t *obj)
 	json_t *j, *it;
 	size_t i;
 
+	/* The row keeps no JSON: obj is its id alone; the server says the rest. */
 	site_key(V_INSTANCES, obj, id, sizeof(id));
 	snprintf(path, sizeof(path), "/api/v1/instances/%s", id);
 	if ((j = site_get(a, path)) != NULL) {
@@ -42,13 +45,13 @@ instance_detail(struct app *a, json_t *obj)
 
 		views_add_fields(a, shown != NULL ? shown : j);
 		json_decref(shown);
-		json_decref(j);
 	}
 	pager_add(a, "%s", "");
 	pager_add(a, "== grade ==");
-	s = json_dumps(json_object_get(obj, "grade"), JSON_ENCODE_ANY | JSON_COMPACT);
+	s = json_dumps(json_object_get(j, "grade"), JSON_ENCODE_ANY | JSON_COMPACT);
 	pager_add(a, "%s", s != NULL ? s : "none");
 	free(s);
+	json_decref(j);
 	pager_add(a, "%s", "");
 	pager_add(a, "== placement ==");
 	snprintf(path, sizeof(path), "/api/v1/instances/%s/placement", id);

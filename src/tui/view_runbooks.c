@@ -151,4 +151,5 @@ const struct view_def view_runbooks = {
 	.cols = rb_cols, .ncols = NCOLS(rb_cols),
 	.actions = runbook_actions,
 	.detail = runbook_detail,
+	.keeps_json = 1,
 };

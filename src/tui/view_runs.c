@@ -74,4 +74,5 @@ const struct view_def view_runs = {
 	.default_desc = 1,	/* newest first */
 	.actions = run_actions,
 	.detail = run_detail,
+	.keeps_json = 1,
 };

@@ -66,4 +66,5 @@ const struct view_def view_templates = {
 	.name = "templates", .title = "Templates", .short_title = "Tmpl",
 	.cols = tmpl_cols, .ncols = NCOLS(tmpl_cols),
 	.actions = template_actions,
+	.keeps_json = 1,
 };

@@ -82,21 +82,48 @@ worker_detail(struct app *a, json_t *obj)
 		pager_add(a, "%-16s %s", "agent", "-");
 	pager_add(a, "%s", "");
 	pager_add(a, "== its instances ==");
-	/* O(n) over the instances the dashboard holds. */
+	/* O(n) over the instances the dashboard holds: their cells and states, no JSON. */
 	for (size_t i = 0; name != NULL && i < im->n; i++) {
-		const char *w = json_string_value(json_object_get(im->rows[i].obj, "worker"));
-		const char *st = json_string_value(json_object_get(im->rows[i].obj, "state"));
-		enum inst_state s;
+		const struct model_row *r = &im->rows[i];
 
-		if (w == NULL || strcmp(w, name) != 0 || st == NULL ||
-		    inst_state_parse(st, &s) != 0 || !inst_state_holds_worker(s))
+		if (r->state < 0 || !inst_state_holds_worker((enum inst_state)r->state) ||
+		    strcmp(model_cell(r, INST_COL_WORKER), name) != 0)
 			continue;
-		pager_add(a, "%-8s %-13s %-20s %s", im->rows[i].cells[0], st,
-		    im->rows[i].cells[2], im->rows[i].cells[3]);
+		pager_add(a, "%-8s %-13s %-20s %s", model_cell(r, INST_COL_ID),
+		    inst_state_name((enum inst_state)r->state), model_cell(r, INST_COL_DEFINITION),
+		    model_cell(r, INST_COL_OWNER));
 		count++;
 	}
 	if (count == 0)
 		pager_add(a, "none");
+}
+
+/* "used/total" of a usage cell (fmt_usage), added to *used and *cap. */
+static void
+add_usage(const char *cell, int64_t *used, int64_t *cap)
+{
+	const char *slash = strchr(cell, '/');
+
+	/* "-" (not said) counts as 0, as a missing number always did. */
+	*used += strtoll(cell, NULL, 10);
+	if (slash != NULL)
+		*cap += strtoll(slash + 1, NULL, 10);
+}
+
+void
+views_worker_capacity(struct app *a, int64_t used[2], int64_t cap[2])
+{
+	struct model *wm = &a->vs[V_WORKERS].m;
+
+	used[0] = used[1] = cap[0] = cap[1] = 0;
+	for (size_t i = 0; i < wm->n; i++) {
+		const struct model_row *r = &wm->rows[i];
+
+		if (!worker_state_is_live(model_cell(r, WORKER_COL_STATE)))
+			continue;
+		add_usage(model_cell(r, WORKER_COL_SLOTS), &used[0], &cap[0]);
+		add_usage(model_cell(r, WORKER_COL_CPU), &used[1], &cap[1]);
+	}
 }
 
 static const struct column worker_cols[] = {
@@ -120,4 +147,5 @@ const struct view_def view_workers = {
 	.default_sort = 1,	/* by name */
 	.actions = worker_actions,
 	.detail = worker_detail,
+	.keeps_json = 1,
 };

@@ -10,6 +10,7 @@
  * What it must never do: draw with ncurses (draw.c does), or list states
  * (src/common/state.c is the one list).
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,14 +56,17 @@ views_post(struct app *a, enum view_id v, const char *key, const char *verb, jso
 		[V_TEMPLATES] = { "/api/v1/templates/", "template" },
 		[V_RUNS] = { "/api/v1/runs/", "run" },
 	};
-	struct model_row *r = model_find(&a->vs[v].m, key);
-	const char *name = r != NULL ? json_string_value(json_object_get(r->obj, "name")) : NULL;
+	json_t *obj;
+	const char *name;
 	char *path, what[160];
 
 	if (of[v].base == NULL)
 		return;
+	obj = views_row_json(a, v, key);
+	name = json_string_value(json_object_get(obj, "name"));
 	path = site_path(of[v].base, key, verb);
 	snprintf(what, sizeof(what), "%s %s %s", verb + 1, of[v].noun, name != NULL ? name : key);
+	json_decref(obj);
 	if (path != NULL)
 		site_post(a, path, body, what, NULL);
 	free(path);
@@ -153,13 +157,24 @@ views_detail(struct app *a, enum view_id v, json_t *obj)
 void
 views_refresh_detail(struct app *a)
 {
-	struct model_row *r = model_find(&a->vs[a->pager.of_view].m, a->pager.of_key);
+	json_t *obj = views_row_json(a, a->pager.of_view, a->pager.of_key);
 	long top = a->pager.top;
 
-	if (r == NULL)
+	if (obj == NULL)
 		return;
-	views_detail(a, a->pager.of_view, r->obj);
+	views_detail(a, a->pager.of_view, obj);
+	json_decref(obj);
 	a->pager.top = top;
+}
+
+json_t *
+views_row_json(struct app *a, enum view_id v, const char *key)
+{
+	struct model_row *r;
+
+	if (v >= V_COUNT || (r = model_find(&a->vs[v].m, key)) == NULL)
+		return NULL;
+	return views[v]->keeps_json ? model_row_json(r) : site_key_object(v, key);
 }
 
 /* ---- the models ---- */
@@ -172,9 +187,35 @@ format_cell(json_t *obj, size_t col, char *buf, size_t n, void *arg)
 	fmt_cell(obj, v->cols[col].key, v->cols[col].format, buf, n);
 }
 
+static int
+state_of_instance(const char *cell)
+{
+	enum inst_state st;
+
+	return inst_state_parse(cell, &st) == 0 ? (int)st : -1;
+}
+
+static int
+state_of_worker(const char *cell)
+{
+	enum worker_state st;
+
+	return worker_state_parse(cell, &st) == 0 ? (int)st : -1;
+}
+
 int
 views_init(struct app *a)
 {
+	/* The columns tui.h names by position are where it says. */
+	assert(strcmp(view_instances.cols[INST_COL_ID].key, "id") == 0);
+	assert(view_instances.cols[INST_COL_STATE].color == CELL_INST_STATE);
+	assert(strcmp(view_instances.cols[INST_COL_DEFINITION].key, "definition") == 0);
+	assert(strcmp(view_instances.cols[INST_COL_OWNER].key, "owner") == 0);
+	assert(strcmp(view_instances.cols[INST_COL_WORKER].key, "worker") == 0);
+	assert(view_workers.cols[WORKER_COL_STATE].color == CELL_WORKER_STATE);
+	assert(view_workers.cols[WORKER_COL_HEALTH].color == CELL_HEALTH);
+	assert(strcmp(view_workers.cols[WORKER_COL_SLOTS].key, "slots") == 0);
+	assert(strcmp(view_workers.cols[WORKER_COL_CPU].key, "cpu") == 0);
 	for (int v = 0; v < V_COUNT; v++) {
 		struct view_state *s = &a->vs[v];
 
@@ -183,8 +224,11 @@ views_init(struct app *a)
 		if (model_init(&s->m, views[v]->ncols, s->is_numeric, format_cell,
 		    (void *)views[v]) != 0)
 			return -1;
+		s->m.keeps_json = views[v]->keeps_json;
 		model_set_sort(&s->m, views[v]->default_sort, views[v]->default_desc);
 	}
+	model_set_state_col(&a->vs[V_INSTANCES].m, INST_COL_STATE, state_of_instance);
+	model_set_state_col(&a->vs[V_WORKERS].m, WORKER_COL_STATE, state_of_worker);
 	return 0;
 }
 

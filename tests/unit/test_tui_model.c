@@ -59,7 +59,7 @@ visible(struct model *m)
 	buf[0] = '\0';
 	for (size_t i = 0; i < m->nvis; i++)
 		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s", i ? " " : "",
-		    model_visible(m, i)->key);
+		    model_key(model_visible(m, i)));
 	return buf;
 }
 
@@ -74,7 +74,7 @@ test_upsert_replaces_the_row_of_its_key(void **state)
 	put(&m, 2, "pending", "ben");
 	put(&m, 1, "running", "ana");
 	assert_int_equal(m.n, 2);
-	assert_string_equal(model_find(&m, "1")->cells[1], "running");
+	assert_string_equal(model_cell(model_find(&m, "1"), 1), "running");
 	assert_null(model_find(&m, "3"));
 	assert_string_equal(visible(&m), "1 2");
 	model_free(&m);
@@ -161,7 +161,7 @@ test_cells_never_hold_control_characters(void **state)
 	(void)state;
 	assert_int_equal(model_init(&m, 3, numeric, format, NULL), 0);
 	put(&m, 1, "running", "evil\033[2J\nname");
-	assert_string_equal(model_find(&m, "1")->cells[2], "evil?[2J?name");
+	assert_string_equal(model_cell(model_find(&m, "1"), 2), "evil?[2J?name");
 	model_free(&m);
 }
 
@@ -206,13 +206,13 @@ test_ten_thousand_rows_filter_and_sort(void **state)
 	assert_int_equal(model_refresh(&m), 0);
 	assert_int_equal(m.nvis, 1100);
 	/* Sorted by state, then by id. */
-	assert_string_equal(model_visible(&m, 0)->cells[1], "failed");
-	assert_string_equal(model_visible(&m, m.nvis - 1)->cells[1], "stopped");
+	assert_string_equal(model_cell(model_visible(&m, 0), 1), "failed");
+	assert_string_equal(model_cell(model_visible(&m, m.nvis - 1), 1), "stopped");
 	for (size_t i = 1; i < m.nvis; i++) {
 		struct model_row *a = model_visible(&m, i - 1), *b = model_visible(&m, i);
-		int c = strcmp(a->cells[1], b->cells[1]);
+		int c = strcmp(model_cell(a, 1), model_cell(b, 1));
 
-		assert_true(c < 0 || (c == 0 && atol(a->key) < atol(b->key)));
+		assert_true(c < 0 || (c == 0 && atol(model_key(a)) < atol(model_key(b))));
 	}
 	/* How fast: bench/run-tui.sh, never a timed test. */
 	/* An event on one row renders that row only. */
@@ -278,7 +278,7 @@ shown(struct model *m, char *buf, size_t n)
 
 		if (r != NULL)
 			off += (size_t)snprintf(buf + off, n - off, "%s%s=%s", off ? " " : "", names[k],
-			    r->cells[1]);
+			    model_cell(r, 1));
 	}
 }
 
@@ -388,7 +388,7 @@ test_follow_without_a_number(void **state)
 	load_at(&m, 13);
 	model_loaded(&m, -1);
 	follow_one(&m, 0);
-	assert_string_equal(model_find(&m, "a")->cells[1], "cordoned");
+	assert_string_equal(model_cell(model_find(&m, "a"), 1), "cordoned");
 	model_free(&m);
 }
 
