@@ -465,7 +465,12 @@ writeable(struct ws_client *c)
 			return -1;
 		bytes += (int)shared.len;
 		c->cursor = shared.seq;
-		if (lws_send_pipe_choked(c->wsi))
+		/*
+		 * The kernel did not take it all (lws keeps the rest): the socket is
+		 * full. Not lws_send_pipe_choked(): that is a poll() each time, a
+		 * syscall per client per event in a fan-out.
+		 */
+		if (lws_partial_buffered(c->wsi))
 			break;
 	}
 	if (c->cursor < last) {
