@@ -492,6 +492,7 @@ run_client(int argc, char **argv)
 	char tok[1024];
 	FILE *f;
 	size_t total;
+	int rc = 1;
 
 	if (argc != 9) {
 		fprintf(stderr, "usage: ws-fanout client HOST PORT TOKENFILE N EVENTS PID outpost|ref\n");
@@ -507,8 +508,13 @@ run_client(int argc, char **argv)
 		fprintf(stderr, "ws-fanout: PORT, N (1 to 10000) or EVENTS (1 to 100) out of range\n");
 		return 2;
 	}
-	if ((f = fopen(argv[4], "r")) == NULL || fgets(tok, sizeof(tok), f) == NULL) {
-		fprintf(stderr, "ws-fanout: cannot read the token from %s\n", argv[4]);
+	if ((f = fopen(argv[4], "r")) == NULL) {
+		fprintf(stderr, "ws-fanout: cannot open the token file %s\n", argv[4]);
+		return 2;
+	}
+	if (fgets(tok, sizeof(tok), f) == NULL) {
+		fprintf(stderr, "ws-fanout: no token in %s\n", argv[4]);
+		fclose(f);
 		return 2;
 	}
 	fclose(f);
@@ -520,7 +526,7 @@ run_client(int argc, char **argv)
 	lat_us = malloc(total * sizeof(*lat_us));
 	stamp_ms = malloc(total * sizeof(*stamp_ms));
 	if (subs == NULL || round_seq == NULL || lat_us == NULL || stamp_ms == NULL)
-		return 1;
+		goto out;
 	for (size_t i = 0; i < total; i++)
 		lat_us[i] = stamp_ms[i] = INT64_MAX;
 	raise_nofile((rlim_t)nsubs + 256);
@@ -532,28 +538,32 @@ run_client(int argc, char **argv)
 	ctx = lws_create_context(&info);
 	if (ctx == NULL) {
 		fprintf(stderr, "ws-fanout: cannot make a libwebsockets context\n");
-		return 1;
+		goto out;
 	}
 	rss_before = rss_kb(server_pid);
 	if (rss_before < 0) {
 		fprintf(stderr, "ws-fanout: no process %d to read the RSS of\n", (int)server_pid);
-		return 1;
+		goto out;
 	}
 	t_start = mono_us();
 	lws_sul_schedule(ctx, 0, &tick_sul, tick, 1);
 	while (phase != P_DONE)
 		if (lws_service(ctx, 0) < 0)
 			break;
-	if (failures == 0)
+	if (failures == 0) {
 		report();
-	lws_context_destroy(ctx);
+		rc = gaps || mismatches ? 1 : 0;
+	}
+out:
+	if (ctx != NULL)
+		lws_context_destroy(ctx);
 	if (post_fd >= 0)
 		close(post_fd);
 	free(subs);
 	free(round_seq);
 	free(lat_us);
 	free(stamp_ms);
-	return failures || gaps || mismatches ? 1 : 0;
+	return rc;
 }
 
 /* ---- the reference server ---- */
@@ -656,6 +666,7 @@ run_server(int argc, char **argv)
 	struct lws_context_creation_info info;
 	struct lws_vhost *vh;
 	FILE *f;
+	int rc = 1;
 
 	if (argc != 4 || atoi(argv[3]) < 32 || atoi(argv[3]) > 65536) {
 		fprintf(stderr, "usage: ws-fanout serve PORTFILE MSGBYTES (32 to 65536)\n");
@@ -674,22 +685,25 @@ run_server(int argc, char **argv)
 	info.protocols = ref_protocols;
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	if ((ctx = lws_create_context(&info)) == NULL)
-		return 1;
+		goto out;
 	info.port = 0;
 	info.iface = "127.0.0.1";
 	info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if ((vh = lws_create_vhost(ctx, &info)) == NULL)
-		return 1;
+		goto out;
 	if ((f = fopen(argv[2], "w")) == NULL)
-		return 1;
+		goto out;
 	fprintf(f, "%d\n", lws_get_vhost_listen_port(vh));
 	fclose(f);
 	while (!is_stopping)
 		if (lws_service(ctx, 0) < 0)
 			break;
-	lws_context_destroy(ctx);
+	rc = 0;
+out:
+	if (ctx != NULL)
+		lws_context_destroy(ctx);
 	free(shared);
-	return 0;
+	return rc;
 }
 
 int
