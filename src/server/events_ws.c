@@ -20,12 +20,20 @@
  *
  * Each event is a message of its own; a writeable callback sends as many
  * as the socket takes at once (up to WS_BATCH_MAX), so a client catching up
- * costs one wakeup per socket buffer, not one per event.
+ * costs one wakeup per socket buffer, not one per event. A live client is
+ * woken once per sync and, once it has sent what is visible, is not woken
+ * again until the next.
  *
- * The connected clients are kept in a list so that /metrics can say how far
- * behind the newest event the slowest subscribed one is, and how many
- * resyncs were sent.
+ * Fan-out: the last event sent is kept rendered once, with lws's headroom
+ * before it (shared); every client whose next event it is writes it from
+ * there, with no read from the ring and no copy. The frame header lws puts
+ * in the headroom is the same for every client (a server does not mask).
+ *
+ * The connected clients are on an lws_dll2 list so that /metrics can say
+ * how far behind the newest event the slowest subscribed one is, and how
+ * many resyncs were sent.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,26 +56,26 @@ struct ws_client {
 	struct sbuf rx;
 	char *control;			/* a control message waiting to be sent */
 	struct auth_token tok;
-	struct ws_client *next, *prev;	/* the list of established clients */
-	int is_listed;
+	struct lws_dll2 node;		/* on clients while established */
 };
 
-static int nclients;
-static struct ws_client *clients;
+static lws_dll2_owner_t clients;
 static unsigned long long resyncs;
+
+/* The last event sent, rendered once: LWS_PRE bytes of headroom, then its text. */
+static struct {
+	int64_t seq;			/* 0: none */
+	char type[48];
+	int64_t worker_id;
+	unsigned char *buf;
+	size_t len, cap;
+} shared;
 
 static void
 client_unlist(struct ws_client *c)
 {
-	if (!c->is_listed)
-		return;
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		clients = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	c->is_listed = 0;
+	if (c->node.owner != NULL)
+		lws_dll2_remove(&c->node);
 }
 
 /* O(clients): replaying or live ones only; idle and paused ones are sent nothing. */
@@ -77,9 +85,12 @@ events_ws_stats(struct store *s, int64_t *max_lag, unsigned long long *nresyncs)
 	int64_t last = events_last_seq(s);
 
 	*max_lag = 0;
-	for (struct ws_client *c = clients; c != NULL; c = c->next)
+	lws_start_foreach_dll(struct lws_dll2 *, d, clients.head) {
+		struct ws_client *c = lws_container_of(d, struct ws_client, node);
+
 		if ((c->phase == WS_REPLAY || c->phase == WS_LIVE) && last - c->cursor > *max_lag)
 			*max_lag = last - c->cursor;
+	} lws_end_foreach_dll(d);
 	*nresyncs = resyncs;
 }
 
@@ -94,13 +105,26 @@ client_free(struct ws_client *c)
 	free(c);
 }
 
+/*
+ * O(clients). Called after each commit and after each sync; only a sync
+ * makes events visible, so a wake that would find nothing new to send (the
+ * commit's, before its sync) is skipped: it would cost every client a
+ * writeable callback for nothing.
+ */
 void
 events_ws_wake(void *ctx)
 {
+	static int64_t woken_at = -1;
 	struct lws_context *lc = ctx;
+	int64_t visible;
 
-	if (lc != NULL && nclients > 0)
-		lws_callback_on_writable_all_protocol(lc, &server_protocols[1]);
+	if (lc == NULL || clients.count == 0)
+		return;
+	visible = store_visible_seq(the_app->store);
+	if (visible == woken_at)
+		return;
+	woken_at = visible;
+	lws_callback_on_writable_all_protocol(lc, &server_protocols[1]);
 }
 
 static int
@@ -296,13 +320,96 @@ worker_is_terminated(int64_t id)
 	return n > 0;
 }
 
+/* Keeps ev's text as the shared rendering (ev stays the caller's). */
+static int
+shared_set(const struct event_row *ev)
+{
+	size_t n = strlen(ev->json);
+
+	if (LWS_PRE + n > shared.cap) {
+		size_t cap = LWS_PRE + n + 1024;
+		unsigned char *p = realloc(shared.buf, cap);
+
+		if (p == NULL)
+			return -1;
+		shared.buf = p;
+		shared.cap = cap;
+	}
+	memcpy(shared.buf + LWS_PRE, ev->json, n);
+	shared.len = n;
+	shared.seq = ev->seq;
+	snprintf(shared.type, sizeof(shared.type), "%s", ev->type);
+	shared.worker_id = ev->worker_id;
+	return 0;
+}
+
+void
+events_ws_free(void)
+{
+	free(shared.buf);
+	memset(&shared, 0, sizeof(shared));
+}
+
+/*
+ * Whether the shared rendering is still an event the ring holds: one pruned
+ * (events_forget) is gone from the ring and the table, and is not sent.
+ */
+static int
+shared_is_held(void)
+{
+	int64_t count;
+	size_t bytes;
+
+	events_ring_stats(&count, &bytes);
+	return shared.seq != 0 && shared.seq > events_last_seq(the_app->store) - count;
+}
+
+/*
+ * The client's next event into the shared rendering: 1 (shared holds it),
+ * 0 (nothing more visible; the cursor moved past what the filter skipped),
+ * or -1. O(1) when another client has just sent it, else one events_read.
+ */
+static int
+next_event(struct ws_client *c, int64_t last)
+{
+	struct event_filter f;
+	struct event_row ev;
+	int64_t scanned;
+	int n;
+
+	if (shared.seq == c->cursor + 1 && shared_is_held()) {
+		assert(shared.seq <= last);
+		if ((c->worker_id == 0 || shared.worker_id == c->worker_id) &&
+		    events_type_matches(shared.type, (const char *const *)c->types, c->ntypes))
+			return 1;
+		c->cursor = shared.seq;		/* not for this client: skipped */
+		return c->cursor < last ? next_event(c, last) : 0;
+	}
+	f.types = (const char *const *)c->types;
+	f.ntypes = c->ntypes;
+	f.worker_id = c->worker_id;
+	n = events_read(the_app->store, c->cursor, &f, 1, 0, &ev, &scanned);
+	if (n <= 0) {
+		if (n == 0)
+			c->cursor = scanned < last ? scanned : last;
+		return n;
+	}
+	if (ev.seq > last) {
+		/* Not yet on disk (the sync wakes us): nothing up to last was for this client. */
+		event_row_free(&ev);
+		c->cursor = last;
+		return 0;
+	}
+	n = shared_set(&ev);
+	event_row_free(&ev);
+	return n == 0 ? 1 : -1;
+}
+
 static int
 writeable(struct ws_client *c)
 {
-	struct event_row ev;
-	struct event_filter f;
 	/* The last event on disk: one committed this turn waits for its sync (store_sync.c). */
-	int64_t last = store_visible_seq(the_app->store), scanned;
+	int64_t last = store_visible_seq(the_app->store);
 	int n;
 
 	/* Revocation is at once, for streams too: a revoked or expired token ends it. */
@@ -340,42 +447,34 @@ writeable(struct ws_client *c)
 		set_control(c, json_pack("{s:{s:I}}", "resync", "from", (json_int_t)c->cursor));
 		return 0;
 	}
-	f.types = (const char *const *)c->types;
-	f.ntypes = c->ntypes;
-	f.worker_id = c->worker_id;
 	/*
 	 * As many events as the socket takes now, each its own message, up to
 	 * a bound so that one client catching up does not hold the loop.
 	 */
-	for (int k = 0, bytes = 0; k < WS_BATCH_MAX && bytes < WS_BATCH_BYTES; k++) {
-		int rc;
-
-		n = events_read(the_app->store, c->cursor, &f, 1, 0, &ev, &scanned);
+	for (int k = 0, bytes = 0; k < WS_BATCH_MAX && bytes < WS_BATCH_BYTES &&
+	    c->cursor < last; k++) {
+		n = next_event(c, last);
 		if (n < 0)
 			return -1;
 		if (n == 0)
 			break;
-		if (ev.seq > last) {	/* not yet on disk: the sync wakes us */
-			event_row_free(&ev);
-			return 0;
-		}
-		rc = send_text(c->wsi, ev.json);
-		bytes += (int)strlen(ev.json);
-		c->cursor = ev.seq;
-		event_row_free(&ev);
-		if (rc != 0)
+		assert(shared.seq > c->cursor && shared.seq <= last);
+		/* lws writes the frame header into the headroom before the text */
+		if (lws_write(c->wsi, shared.buf + LWS_PRE, shared.len, LWS_WRITE_TEXT) <
+		    (int)shared.len)
 			return -1;
-		if (lws_send_pipe_choked(c->wsi) || c->cursor >= last) {
-			lws_callback_on_writable(c->wsi);
-			return 0;
-		}
+		bytes += (int)shared.len;
+		c->cursor = shared.seq;
+		/*
+		 * The kernel did not take it all (lws keeps the rest): the socket is
+		 * full. Not lws_send_pipe_choked(): that is a poll() each time, a
+		 * syscall per client per event in a fan-out.
+		 */
+		if (lws_partial_buffered(c->wsi))
+			break;
 	}
-	if (n == 1) {
-		lws_callback_on_writable(c->wsi);
-		return 0;
-	}
-	c->cursor = scanned < last ? scanned : last;
 	if (c->cursor < last) {
+		/* the socket is full, or the batch's bound: on with the rest when it drains */
 		lws_callback_on_writable(c->wsi);
 		return 0;
 	}
@@ -383,6 +482,7 @@ writeable(struct ws_client *c)
 		c->phase = WS_LIVE;
 		set_control(c, json_pack("{s:I}", "caught_up", (json_int_t)c->cursor));
 	}
+	/* A live client that has sent what is visible waits for the next sync's wake. */
 	return 0;
 }
 
@@ -439,14 +539,8 @@ events_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_ESTABLISHED:
 		if (c == NULL)
 			return -1;
-		nclients++;
 		metrics_ws_clients(1);
-		c->next = clients;
-		c->prev = NULL;
-		if (clients != NULL)
-			clients->prev = c;
-		clients = c;
-		c->is_listed = 1;
+		lws_dll2_add_head(&c->node, &clients);
 		log_debug("ws.open", "actor", c->tok.name, NULL);
 		break;
 	case LWS_CALLBACK_RECEIVE:
@@ -466,7 +560,6 @@ events_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		return writeable(c);
 	case LWS_CALLBACK_CLOSED:
 		if (c != NULL) {
-			nclients--;
 			metrics_ws_clients(-1);
 			client_free(c);
 			*slot = NULL;

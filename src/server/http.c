@@ -929,7 +929,9 @@ callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 
 const struct lws_protocols server_protocols[] = {
 	{ "http", callback_http, sizeof(struct pss_http), 0, 0, NULL, 1024 * 1024 },
-	{ "outpost.events.v1", events_ws_callback, sizeof(void *), 64 * 1024, 0, NULL, 0 },
+	/* rx: a client sends only small subscribes (longer ones come in pieces, events_ws.c);
+	 * lws allocates this much for each websocket. tx: an event is one write. */
+	{ "outpost.events.v1", events_ws_callback, sizeof(void *), 512, 0, NULL, 64 * 1024 },
 	/* The output pipes of runbooks' programs, adopted as raw files (runs.c). */
 	{ "outpost.run-output", runs_pipe_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }

@@ -561,6 +561,7 @@ out:
 	children_free();
 	http_cache_clear();
 	door_free();
+	events_ws_free();
 	events_shutdown();
 	auth_free();
 	sessions_free();

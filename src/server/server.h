@@ -942,6 +942,7 @@ extern const struct lws_protocols server_protocols[];
 void http_release_held(void);	/* answers held for a sync: they may go (store_sync.c) */
 int events_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 void events_ws_wake(void *ctx);
+void events_ws_free(void);	/* the shared rendering of the last event sent */
 /* The slowest subscribed client's lag in events, and the resyncs sent (for /metrics). */
 void events_ws_stats(struct store *s, int64_t *max_lag, unsigned long long *resyncs);
 /* A client's {"subscribe": {...}} message, checked (events_ws.c). */

@@ -95,6 +95,34 @@ ws_send c '{"subscribe": {"since": 1000000}}'
 wait_for 10 "caught_up on stream c" has_caught_up c
 assert_eq "{\"caught_up\":$((seen + 4))}" "$(ws_messages c | jq -c .)" "subscribe past the end"
 
+# A subscribe longer than one read of the socket (the server is handed a message in
+# pieces of 512 bytes): taken whole. Then live events reach streams with different
+# filters, each one's own (the server renders an event once for all of them).
+pad=$(printf 'nothing.%039d' 0)
+long=""
+for _ in $(seq 1 15); do
+	long="$long\"$pad\", "
+done
+long="{\"subscribe\": {\"since\": $((seen + 4)), \"types\": [$long\"instance.*\"]}}"
+[ "${#long}" -gt 700 ] || fail "the long subscribe is only ${#long} bytes"
+ws_open lg
+ws_send lg "$long"
+wait_for 10 "caught_up on stream lg" has_caught_up lg
+assert_eq "{\"caught_up\":$((seen + 4))}" "$(ws_messages lg | jq -c .)" "a long subscribe"
+create_definition long-subscribe
+create_instance lab erin
+wait_for 10 "the instance on stream lg" has_seq lg $((seen + 6))
+wait_for 10 "the instance on stream b" has_seq b $((seen + 6))
+wait_for 10 "the definition on stream f" has_seq f $((seen + 5))
+assert_eq "$((seen + 6))" "$(seqs lg)" "seqs on the long-filtered stream lg"
+assert_eq "$(seq -s ' ' $((seen + 1)) $((seen + 6)))" "$(seqs b)" "seqs on stream b"
+assert_eq "definition.created instance.created" \
+	"$(ws_messages b | jq -r 'select(.seq > '"$((seen + 4))"') | .type' | tr '\n' ' ' | sed 's/ $//')" \
+	"types of the last two events on stream b"
+assert_eq "$(ws_messages b | jq -c 'select(.seq == '"$((seen + 6))"')')" \
+	"$(ws_messages lg | jq -c 'select(.seq == '"$((seen + 6))"')')" \
+	"the same event, the same bytes on two streams"
+
 # Bad subscribe messages: an error naming the field.
 ws_open e
 ws_send e '{"subscribe": {"since": -5}}'
