@@ -56,6 +56,20 @@ hash_rebuild(struct model *m, size_t nslots)
 	return 0;
 }
 
+/* The same table filled again in place (after a removal): it cannot fail. */
+static void
+hash_refill(struct model *m)
+{
+	memset(m->slots, 0, m->nslots * sizeof(*m->slots));
+	for (size_t i = 0; i < m->n; i++) {
+		size_t j = hash_key(model_key(&m->rows[i])) & (m->nslots - 1);
+
+		while (m->slots[j] != 0)
+			j = (j + 1) & (m->nslots - 1);
+		m->slots[j] = i + 1;
+	}
+}
+
 /* The slot of key, or of the empty one where it would go. */
 static size_t
 hash_slot(const struct model *m, const char *key)
@@ -187,7 +201,8 @@ row_render(struct model *m, struct model_row *r, const char *key, json_t *obj)
 		size += 2 * (len[c] + 1);	/* the cell, and in the haystack with a tab */
 	}
 	size++;
-	assert(size <= UINT16_MAX);
+	_Static_assert(KEY_MAX + 2 * MODEL_MAX_COLS * (CELL_MAX + 1) + 1 <= UINT16_MAX,
+	    "a row's text must fit its 16-bit offsets");
 	if ((text = malloc(size)) == NULL)
 		return -1;
 	memcpy(text, key, klen + 1);
@@ -314,24 +329,40 @@ model_row_json(const struct model_row *r)
 	return r->json != NULL ? json_loads(r->json, JSON_DECODE_ANY, NULL) : NULL;
 }
 
+/*
+ * A removal keeps the order: order[] loses the row's index, the last ordered
+ * row takes its place (and its index in order[]), and the last row fills the
+ * hole that leaves, so rows 0..norder-1 are still the ordered ones. The
+ * events view removes its oldest row at every event: it must not cost a sort.
+ */
 int
 model_remove(struct model *m, const char *key)
 {
-	size_t j = hash_slot(m, key), i;
+	size_t j = hash_slot(m, key), i, hole, p;
 
 	if (m->slots[j] == 0)
 		return 0;
 	i = m->slots[j] - 1;
 	row_free(&m->rows[i]);
-	/* The last row fills the hole; order in rows does not matter, order[] has its own. */
-	if (i != m->n - 1)
-		m->rows[i] = m->rows[m->n - 1];
+	hole = i;
+	if (i < m->norder) {
+		for (p = 0; m->order[p] != i; p++)
+			assert(p + 1 < m->norder);
+		memmove(&m->order[p], &m->order[p + 1], (m->norder - 1 - p) * sizeof(*m->order));
+		hole = --m->norder;
+		if (i != hole) {
+			m->rows[i] = m->rows[hole];
+			for (p = 0; m->order[p] != hole; p++)
+				assert(p + 1 < m->norder);
+			m->order[p] = i;
+		}
+	}
+	if (hole != m->n - 1)
+		m->rows[hole] = m->rows[m->n - 1];
 	m->n--;
-	m->norder = 0;
-	m->is_ordered = 0;
 	m->nvis = 0;	/* its indexes may be stale until the next refresh */
 	m->is_dirty = 1;
-	hash_rebuild(m, m->nslots);
+	hash_refill(m);
 	return 1;
 }
 

@@ -13,11 +13,11 @@
  * model_follow() applies an event's object only when the event is newer.
  *
  * Costs: an upsert is O(1) (a hash of the keys) plus rendering the row; a
- * removal is O(n) (the hash is rebuilt). The rows are kept in sort order
- * (order[]): a new filter is one O(n) pass of substring searches over it; a
- * new sort is O(n log n) with each row's sort key computed once; rows added
- * since are sorted alone and merged in (O(n + k log k)); a row replaced with
- * the same sort cell keeps its place.
+ * removal is O(n) (the hash is filled again in place; the order is kept).
+ * The rows are kept in sort order (order[]): a new filter is one O(n) pass
+ * of substring searches over it; a new sort is O(n log n) with each row's
+ * sort key computed once; rows added since are sorted alone and merged in
+ * (O(n + k log k)); a row replaced with the same sort cell keeps its place.
  */
 #ifndef OUTPOST_TUI_MODEL_H
 #define OUTPOST_TUI_MODEL_H

@@ -12,8 +12,12 @@
  * What it must never do: draw, or wait for the server while it is away
  * (due reloads wait for the stream to be back).
  */
+#include "config.h"
+
 #include <inttypes.h>
+#ifdef HAVE_MALLOC_TRIM
 #include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,8 +292,10 @@ site_load(struct app *a, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", a->message);
 		return -1;
 	}
+#ifdef HAVE_MALLOC_TRIM
 	/* The pages' trees are freed: give their pages back, not only to malloc. */
 	malloc_trim(0);
+#endif
 	a->message[0] = '\0';
 	return 0;
 }

@@ -164,11 +164,20 @@ test_events_that_move_a_row_move_it_in_the_sort(void **state)
 	assert_int_equal(put(&m, 10, "failed", "a", -1), 0);
 	assert_int_equal(put(&m, 0, "running", "a", -1), 0);
 	assert_string_equal(visible(&m), "10 2 0 3 1");
-	/* A row removed leaves every other in its place. */
+	/* A row removed leaves every other in its place, and costs no sort. */
 	assert_int_equal(model_remove(&m, "2"), 1);
+	assert_true(m.is_ordered);
+	assert_int_equal(m.norder, m.n);
 	assert_string_equal(visible(&m), "10 0 3 1");
+	/* So does one removed while a new row waits to be merged in. */
+	assert_int_equal(put(&m, 5, "pending", "a", -1), 0);
+	assert_int_equal(model_remove(&m, "10"), 1);
+	assert_true(m.is_ordered);
+	assert_int_equal(m.norder, m.n - 1);
+	assert_string_equal(visible(&m), "5 0 3 1");
+	assert_int_equal(model_remove(&m, "5"), 1);
 	model_set_sort(&m, 1, 1);
-	assert_string_equal(visible(&m), "1 3 0 10");
+	assert_string_equal(visible(&m), "1 3 0");
 	model_free(&m);
 }
 
