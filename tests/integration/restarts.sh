@@ -30,9 +30,10 @@ run_pid() {	# WORKER ID
 }
 
 # ---- the server, killed under 12 running instances ----
-# Slots of 20 s: all 12 must be running before the first one's slot ends, which
-# took more than 8 s on a loaded machine (hooks started one by one by two agents).
-create_now lab ana 20 12
+# Slots of 30 s: all 12 must be running before the first one's slot ends, which
+# took more than 8 s on a loaded machine (hooks started one by one by two agents),
+# and more than 20 s under the sanitizers at a load of 13.
+create_now lab ana 30 12
 ids=$IDS
 for id in $ids; do
 	wait_state "$id" running 15
@@ -43,7 +44,7 @@ sleep 1	# the outage itself
 # The same port: the agents know the server by its address.
 start_server --state-dir "$SERVER_DIR" --listen "127.0.0.1:$port"
 for id in $ids; do
-	wait_state "$id" stopped 40
+	wait_state "$id" stopped 50
 	assert_eq "$id" "$(inst "$id" .grade.score)" "the grade of instance $id after the restart"
 	api_ok 200 GET "/api/v1/instances/$id/transitions"
 	assert_eq "pending scheduled instantiating running collecting grading stopping stopped" \

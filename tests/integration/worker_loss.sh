@@ -8,7 +8,9 @@
 # only stopped comes back to find its instance placed again, on its worker.
 . "$(dirname "$0")/lib.sh"
 
-OUTPOST_WORKER_OFFLINE_AFTER=1s OUTPOST_WORKER_LOST_AFTER=2s start_server
+# Lost after 4 s: at 2 s, a run under the sanitizers at a load of 13 once saw w1 lost
+# (and its instances moved) before the kill, from a heartbeat that came late.
+OUTPOST_WORKER_OFFLINE_AFTER=2s OUTPOST_WORKER_LOST_AFTER=4s start_server
 start_agent w1 --capacity cpu=4,memory_mb=4096,slots=4
 wait_online w1
 H=$WORK/hooks
@@ -95,11 +97,11 @@ assert_eq w1 "$(inst "$INSTANCE_ID" .worker)" "a new instance on the worker that
 # w1's agent stopped (SIGSTOP) long enough to be lost; its run ends
 # meanwhile (its shim fences it at the lease's end), and the report of it,
 # sent once the agent goes on, is refused (the instance is pending again). Placed again on w1, the one worker that
-# takes it, it runs there: attempt 2. The hook would end by itself 10 s in; the
-# fence comes 2 s (worker_lost_after) after the stop, which a loaded machine
+# takes it, it runs there: attempt 2. The hook would end by itself 16 s in; the
+# fence comes 4 s (worker_lost_after) after the stop, which a loaded machine
 # may take a few seconds to send after the hook started: a 4 s hook once ended
 # first.
-define brief "\"hooks\":{\"run\":[\"sleep\",\"10\"]},\"on_worker_loss\":\"reschedule\""
+define brief "\"hooks\":{\"run\":[\"sleep\",\"16\"]},\"on_worker_loss\":\"reschedule\""
 create_now brief dan 3600
 id=$INSTANCE_ID
 wait_state "$id" running 10
