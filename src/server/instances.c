@@ -313,6 +313,7 @@ instances_insert(struct store *s, struct inst_row *r, const char *actor, struct 
 		sqlite3_bind_text(st, 11, trace, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return -1;
+	counts_move(s, -1, INST_PENDING, 1);
 	r->id = sqlite3_last_insert_rowid(store_db(s));
 	if (instance_add_transition(s, r->id, NULL, "pending", r->is_pool ? "made for the warm pool" :
 	    "created", actor, r->created_at) != 0)
@@ -624,8 +625,11 @@ instance_transition(struct store *s, int64_t id, enum inst_state to, int actor_k
 	/* Back to pending means no worker holds it any more. */
 	sqlite3_bind_int(st, 4, to == INST_PENDING);
 	sqlite3_bind_int64(st, 5, id);
-	if (sqlite3_step(st) != SQLITE_DONE ||
-	    instance_add_transition(s, id, inst_state_name(from), inst_state_name(to), reason, actor, now) != 0)
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto db;
+	counts_move(s, (int)from, (int)to, 1);
+	if (instance_add_transition(s, id, inst_state_name(from), inst_state_name(to), reason, actor,
+	    now) != 0)
 		goto db;
 	inst = instance_get(s, id, err);
 	if (inst == NULL)
@@ -764,21 +768,4 @@ instance_transitions(struct store *s, int64_t id, struct op_err *err)
 		    "at", json_time(sqlite3_column_int64(st, 4))));
 	sqlite3_reset(st);
 	return json_pack("{s:o}", "items", items);
-}
-
-/* O(instances) through the state index; used by /metrics and the header counts. */
-json_t *
-instance_counts(struct store *s)
-{
-	sqlite3_stmt *st = store_stmt(s, "SELECT state, count(*) FROM instances GROUP BY state");
-	json_t *c = json_object();
-
-	for (int i = 0; i < INST_STATE_COUNT; i++)
-		json_object_set_new(c, inst_state_name((enum inst_state)i), json_integer(0));
-	while (st != NULL && sqlite3_step(st) == SQLITE_ROW)
-		json_object_set_new(c, (const char *)sqlite3_column_text(st, 0),
-		    json_integer(sqlite3_column_int64(st, 1)));
-	if (st != NULL)
-		sqlite3_reset(st);
-	return c;
 }
