@@ -495,9 +495,12 @@ db:
  * The list statements, one per combination of filters, made on first use
  * and kept (the filters are fixed fragments; values are always bound).
  * States are matched with an IN of INST_STATE_COUNT slots; unused slots
- * repeat the first name.
+ * repeat the first name. One state is matched with "=": instances_state
+ * (state, id) then gives the page in id order, limit + 1 rows read; an IN
+ * reads every instance in its states and sorts them (26 ms for 500 of 100k,
+ * bench/run-filter.sh).
  */
-enum { F_STATE = 1, F_DEF = 2, F_OWNER = 4, F_WORKER = 8, F_ALL = 16 };
+enum { F_STATE = 1, F_DEF = 2, F_OWNER = 4, F_WORKER = 8, F_ONE = 16, F_ALL = 32 };
 
 static const char *
 list_sql(unsigned mask)
@@ -511,7 +514,9 @@ list_sql(unsigned mask)
 	p = sql[mask];
 	n = sizeof(sql[mask]);
 	snprintf(p, n, "SELECT " INST_COLUMNS INST_FROM "WHERE i.id > ?1");
-	if (mask & F_STATE)
+	if (mask & F_ONE)
+		strncat(p, " AND i.state = ?10", n - strlen(p) - 1);
+	else if (mask & F_STATE)
 		strncat(p, " AND i.state IN (?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)",
 		    n - strlen(p) - 1);
 	if (mask & F_DEF)
@@ -529,7 +534,8 @@ instances_list(struct store *s, const struct instance_filter *f, int64_t after, 
     struct sbuf *out, int64_t *last_id, int *has_more)
 {
 	unsigned mask = (f->state_mask ? F_STATE : 0) | (f->definition ? F_DEF : 0) |
-	    (f->owner ? F_OWNER : 0) | (f->worker_id ? F_WORKER : 0);
+	    (f->owner ? F_OWNER : 0) | (f->worker_id ? F_WORKER : 0) |
+	    (f->state_mask != 0 && (f->state_mask & (f->state_mask - 1)) == 0 ? F_ONE : 0);
 	sqlite3_stmt *st = store_stmt(s, list_sql(mask));
 	struct inst_row row;
 	int n = 0, slot = 10;
@@ -551,7 +557,7 @@ instances_list(struct store *s, const struct instance_filter *f, int64_t after, 
 				    SQLITE_STATIC);
 			}
 		}
-		while (slot <= 20)
+		while (!(mask & F_ONE) && slot <= 20)
 			sqlite3_bind_text(st, slot++, first, -1, SQLITE_STATIC);
 	}
 	if (f->definition)
