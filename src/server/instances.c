@@ -546,6 +546,8 @@ instances_list(struct store *s, const struct instance_filter *f, int64_t after, 
 		return -1;
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, limit + 1);
+	/* An instance is about 400 bytes: the page grows once, not a dozen times. */
+	sbuf_reserve(out, (size_t)limit * 400);
 	if (f->state_mask) {
 		const char *first = NULL;
 
