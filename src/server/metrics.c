@@ -303,7 +303,8 @@ worker_usage_render(struct store *s, struct sbuf *o, const struct held *h, size_
 	    "# TYPE outpost_worker_cpu_millicores gauge\n");
 	sbuf_puts(&mem, "# HELP outpost_worker_memory_bytes Memory its instances held at their "
 	    "last samples, summed.\n# TYPE outpost_worker_memory_bytes gauge\n");
-	st = store_stmt(s, "SELECT id, name FROM workers WHERE state != 'terminated' ORDER BY name");
+	st = store_stmt(s, "SELECT id, name FROM workers WHERE state != 'terminated' "
+	    "ORDER BY name");
 	while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 1);
 		const struct held *w = held_of(h, nh, sqlite3_column_int64(st, 0));
