@@ -91,6 +91,7 @@ auth_load(struct store *s)
 	    "FROM tokens t LEFT JOIN workers w ON w.id = t.worker_id WHERE t.revoked_at IS NULL");
 
 	auth_free();
+	cred_hash_init();
 	if (st == NULL)
 		return -1;
 	loaded_from = s;

@@ -457,6 +457,7 @@ b_instances_prune(struct bctx *c)
 			goto db_rb;
 		sqlite3_reset(st);
 	}
+	counts_move(s, INST_TERMINATED, -1, sqlite3_changes(store_db(s)));
 	st = store_stmt(s, "DELETE FROM doomed");
 	if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
 		goto db_rb;

@@ -18,12 +18,38 @@
 
 #include "server.h"
 
+/*
+ * SHA-256, fetched from OpenSSL once: EVP_sha256() looks the algorithm up
+ * again at every digest (OpenSSL 3), and the first use of libcrypto loads its
+ * configuration (about 10 ms): cred_hash_init() pays both at start, not the
+ * first request. On the loop's thread only.
+ */
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+static EVP_MD *sha256;
+
+void
+cred_hash_init(void)
+{
+	if (sha256 == NULL)
+		sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+}
+#else
+static const EVP_MD *sha256;
+
+void
+cred_hash_init(void)
+{
+	sha256 = EVP_sha256();
+}
+#endif
+
 void
 cred_hash(const char *secret, unsigned char out[CRED_HASH_LEN])
 {
 	unsigned int n = CRED_HASH_LEN;
 
-	EVP_Digest(secret, strlen(secret), out, &n, EVP_sha256(), NULL);
+	cred_hash_init();
+	EVP_Digest(secret, strlen(secret), out, &n, sha256 != NULL ? sha256 : EVP_sha256(), NULL);
 }
 
 static struct cred *

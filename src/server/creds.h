@@ -21,6 +21,8 @@ struct cred_table {
 	size_t n, cap, size;
 };
 void cred_hash(const char *secret, unsigned char out[CRED_HASH_LEN]);
+/* Fetches the digest once (auth_load calls it at start; cred_hash too, if not yet). */
+void cred_hash_init(void);
 /* Adds an entry (the rest of it zeroed); NULL when out of memory. */
 void *cred_add(struct cred_table *t, int64_t id, int64_t expires_at,
     const unsigned char hash[CRED_HASH_LEN]);

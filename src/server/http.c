@@ -67,6 +67,7 @@ struct pss_http {
 	struct lws_dll2 held;	/* on held_list while its answer waits */
 	int is_dispatched;	/* the route ran: its answer may say what is not yet synced */
 	struct span span;	/* the request's server span (http_trace.c) */
+	char conn_peer[ADDR_TEXT_BUF];	/* the socket's peer, read once a connection */
 };
 
 /* The answers waiting for the turn's sync (group commit: store_sync.c). */
@@ -644,8 +645,11 @@ read_client(struct lws *wsi, struct pss_http *pss)
 	char peer[ADDR_TEXT_BUF] = "", xff[512] = "", proto[16] = "";
 
 	pss->is_tls = lws_is_ssl(wsi);
-	if (lws_get_peer_simple(wsi, peer, sizeof(peer)) == NULL)
-		snprintf(peer, sizeof(peer), "?");
+	/* A connection's peer does not change: one getpeername() a connection, not a request. */
+	if (pss->conn_peer[0] == '\0' &&
+	    lws_get_peer_simple(wsi, pss->conn_peer, sizeof(pss->conn_peer)) == NULL)
+		snprintf(pss->conn_peer, sizeof(pss->conn_peer), "?");
+	snprintf(peer, sizeof(peer), "%s", pss->conn_peer);
 	/* lws knows X-Forwarded-For by name; -Proto is a custom header to it. */
 	if (lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) < 0)
 		xff[0] = '\0';
@@ -672,7 +676,7 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 {
 	static unsigned long long counter;
 	const char *m = method_of(wsi);
-	char buf[64], why[160], field[64] = "";
+	char buf[64], why[160], field[64] = "", conn_peer[ADDR_TEXT_BUF];
 	int is_bad = 0, framing;
 	struct req *rq = &pss->rq;
 
@@ -689,7 +693,9 @@ request_start(struct lws *wsi, struct pss_http *pss, const char *path)
 	}
 	door_body_stop(&pss->door);	/* a kept-alive connection's previous request */
 	sbuf_free(&pss->body);
+	memcpy(conn_peer, pss->conn_peer, sizeof(conn_peer));
 	memset(pss, 0, sizeof(*pss));
+	memcpy(pss->conn_peer, conn_peer, sizeof(conn_peer));
 	sbuf_init(&pss->body);
 	clock_gettime(CLOCK_MONOTONIC, &pss->t0);
 	if (lws_hdr_custom_copy(wsi, pss->rid, sizeof(pss->rid), "x-request-id:", 13) <= 0 ||

@@ -232,39 +232,89 @@ metrics_free(void)
 }
 
 /*
+ * What the instances held by workers hold, summed per worker: one pass over
+ * the held instances through the state index, grouped by worker (ascending
+ * id), shared by the usage and capacity series. O(instances held): never the
+ * workers' history (instances_worker holds every instance a worker ever ran,
+ * terminated ones too, which the per-worker sums used to walk).
+ */
+struct held {
+	int64_t worker_id;
+	double n, cpu, memory_mb, cpu_millicores, memory_bytes;
+};
+
+static struct held *
+held_by_worker(struct store *s, size_t *n)
+{
+	static char sql[STATES_SQL_BUF + 256];
+	struct held *h = NULL;
+	size_t cap = 0;
+	sqlite3_stmt *st;
+
+	*n = 0;
+	if (sql[0] == '\0')
+		snprintf(sql, sizeof(sql), "SELECT worker_id, count(*), total(cpu), "
+		    "total(memory_mb), total(cpu_millicores), total(memory_bytes) FROM instances "
+		    "WHERE state IN (%s) AND worker_id IS NOT NULL GROUP BY worker_id "
+		    "ORDER BY worker_id", inst_holding_sql());
+	st = store_stmt(s, sql);
+	while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		if (array_grow(&h, &cap, *n, sizeof(*h)) != 0)
+			break;
+		h[*n] = (struct held){ sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1),
+		    sqlite3_column_double(st, 2), sqlite3_column_double(st, 3),
+		    sqlite3_column_double(st, 4), sqlite3_column_double(st, 5) };
+		assert(*n == 0 || h[*n - 1].worker_id < h[*n].worker_id);
+		(*n)++;
+	}
+	if (st != NULL)
+		sqlite3_reset(st);
+	return h;
+}
+
+static int
+held_cmp(const void *k, const void *e)
+{
+	int64_t a = *(const int64_t *)k, b = ((const struct held *)e)->worker_id;
+
+	return a < b ? -1 : a > b;
+}
+
+static const struct held *
+held_of(const struct held *h, size_t n, int64_t worker_id)
+{
+	return n == 0 ? NULL : bsearch(&worker_id, h, n, sizeof(*h), held_cmp);
+}
+
+/*
  * Per worker (not terminated), its instances' latest usage samples summed:
  * one series a worker, never one an instance, so the count stays that of
- * the workers. O(workers + instances held), through instances_worker.
+ * the workers. O(workers log workers), with the sums of held_by_worker.
  */
 static void
-worker_usage_render(struct store *s, struct sbuf *o)
+worker_usage_render(struct store *s, struct sbuf *o, const struct held *h, size_t nh)
 {
-	static char sql[STATES_SQL_BUF + 512];
 	struct sbuf mem;
 	sqlite3_stmt *st;
 
-	if (sql[0] == '\0')
-		snprintf(sql, sizeof(sql), "SELECT w.name, (SELECT total(i.cpu_millicores) FROM "
-		    "instances i WHERE i.worker_id = w.id AND i.state IN (%s)), (SELECT "
-		    "total(i.memory_bytes) FROM instances i WHERE i.worker_id = w.id AND i.state IN "
-		    "(%s)) FROM workers w WHERE w.state != 'terminated' ORDER BY w.name",
-		    inst_holding_sql(), inst_holding_sql());
 	sbuf_init(&mem);
 	sbuf_puts(o, "# HELP outpost_worker_cpu_millicores CPU its instances used over their "
 	    "last sample intervals, summed (1000 = one core).\n"
 	    "# TYPE outpost_worker_cpu_millicores gauge\n");
 	sbuf_puts(&mem, "# HELP outpost_worker_memory_bytes Memory its instances held at their "
 	    "last samples, summed.\n# TYPE outpost_worker_memory_bytes gauge\n");
-	st = store_stmt(s, sql);
+	st = store_stmt(s, "SELECT id, name FROM workers WHERE state != 'terminated' "
+	    "ORDER BY name");
 	while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(st, 0);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		const struct held *w = held_of(h, nh, sqlite3_column_int64(st, 0));
 
 		sbuf_puts(o, "outpost_worker_cpu_millicores{worker=");
 		sbuf_json_string(o, name);
-		sbuf_printf(o, "} %.0f\n", sqlite3_column_double(st, 1));
+		sbuf_printf(o, "} %.0f\n", w ? w->cpu_millicores : 0.0);
 		sbuf_puts(&mem, "outpost_worker_memory_bytes{worker=");
 		sbuf_json_string(&mem, name);
-		sbuf_printf(&mem, "} %.0f\n", sqlite3_column_double(st, 2));
+		sbuf_printf(&mem, "} %.0f\n", w ? w->memory_bytes : 0.0);
 	}
 	if (st != NULL)
 		sqlite3_reset(st);
@@ -382,38 +432,43 @@ wal_render(struct store *s, struct sbuf *o)
 /*
  * How long the oldest instance has been in each state that should move on
  * by itself: pending (due, and not a pool's) and every state on a worker.
- * From each one's last transition; O(instances in those states), each an
- * index lookup. Every such state has its series, 0 when none is in it.
+ * From each one's last transition, an index lookup each: the due pending
+ * ones through instances_due (those not due yet are never read), the held
+ * ones through the state index; O(due + held). Every such state has its
+ * series, 0 when none is in it.
  */
 static void
 state_age_render(struct store *s, struct sbuf *o)
 {
 	static char sql[STATES_SQL_BUF + 512];
+	static const char due_sql[] = "SELECT 'pending', min((SELECT t.at FROM transitions t "
+	    "WHERE t.instance_id = i.id ORDER BY t.id DESC LIMIT 1)) FROM instances i "
+	    "INDEXED BY instances_due WHERE i.state = 'pending' AND i.timeslot_start <= ?1 AND "
+	    "i.pool = 0";
 	unsigned mask = inst_set_holding() | 1u << INST_PENDING;
 	int64_t now = now_ms(), age[INST_STATE_COUNT] = { 0 };
 	enum inst_state is;
 	sqlite3_stmt *st;
 
-	if (sql[0] == '\0') {
-		char set[STATES_SQL_BUF];
-
+	if (sql[0] == '\0')
 		snprintf(sql, sizeof(sql), "SELECT i.state, min((SELECT t.at FROM transitions t "
 		    "WHERE t.instance_id = i.id ORDER BY t.id DESC LIMIT 1)) FROM instances i "
-		    "WHERE i.state IN (%s) AND (i.state != 'pending' OR (i.pool = 0 AND "
-		    "i.timeslot_start <= ?1)) GROUP BY i.state",
-		    state_set_sql(KIND_INSTANCE, mask, set, sizeof(set)));
+		    "WHERE i.state IN (%s) GROUP BY i.state", inst_holding_sql());
+	for (int q = 0; q < 2; q++) {
+		st = store_stmt(s, q == 0 ? due_sql : sql);
+		if (st != NULL && q == 0)
+			sqlite3_bind_int64(st, 1, now + (the_app != NULL ?
+			    the_app->cfg.lead_time_ms : 0));
+		while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+			if (sqlite3_column_type(st, 1) == SQLITE_NULL ||
+			    inst_state_parse((const char *)sqlite3_column_text(st, 0), &is) != 0)
+				continue;
+			age[is] = now > sqlite3_column_int64(st, 1) ?
+			    now - sqlite3_column_int64(st, 1) : 0;
+		}
+		if (st != NULL)
+			sqlite3_reset(st);
 	}
-	st = store_stmt(s, sql);
-	if (st != NULL)
-		sqlite3_bind_int64(st, 1, now + (the_app != NULL ? the_app->cfg.lead_time_ms : 0));
-	while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
-		if (sqlite3_column_type(st, 1) == SQLITE_NULL ||
-		    inst_state_parse((const char *)sqlite3_column_text(st, 0), &is) != 0)
-			continue;
-		age[is] = now > sqlite3_column_int64(st, 1) ? now - sqlite3_column_int64(st, 1) : 0;
-	}
-	if (st != NULL)
-		sqlite3_reset(st);
 	sbuf_puts(o, "# HELP outpost_instance_state_age_seconds How long the oldest instance in "
 	    "the state has been in it (pending: due ones only).\n"
 	    "# TYPE outpost_instance_state_age_seconds gauge\n");
@@ -426,30 +481,27 @@ state_age_render(struct store *s, struct sbuf *o)
 /*
  * The capacity of the workers that take instances now (ready and online),
  * and what their instances hold of it: the figures of free_capacity_below.
- * O(workers + instances held).
+ * O(workers log workers), with the sums of held_by_worker.
  */
 static void
-capacity_render(struct store *s, struct sbuf *o)
+capacity_render(struct store *s, struct sbuf *o, const struct held *h, size_t nh)
 {
 	static const char *const res[] = { "slots", "cpu", "memory_mb" };
-	static char sql[STATES_SQL_BUF + 512];
 	long long total[3] = { 0 }, used[3] = { 0 };
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = store_stmt(s, "SELECT id, slots, cpu, memory_mb FROM workers "
+	    "WHERE state = 'ready' AND health = 'online'");
 
-	if (sql[0] == '\0')
-		snprintf(sql, sizeof(sql), "SELECT total(w.slots), total(w.cpu), total(w.memory_mb), "
-		    "total((SELECT count(*) FROM instances i WHERE i.worker_id = w.id AND i.state IN "
-		    "(%s))), total((SELECT total(i.cpu) FROM instances i WHERE i.worker_id = w.id AND "
-		    "i.state IN (%s))), total((SELECT total(i.memory_mb) FROM instances i WHERE "
-		    "i.worker_id = w.id AND i.state IN (%s))) FROM workers w WHERE w.state = 'ready' "
-		    "AND w.health = 'online'", inst_holding_sql(), inst_holding_sql(),
-		    inst_holding_sql());
-	st = store_stmt(s, sql);
-	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
-		for (int k = 0; k < 3; k++) {
-			total[k] = (long long)sqlite3_column_double(st, k);
-			used[k] = (long long)sqlite3_column_double(st, k + 3);
+	while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		const struct held *w = held_of(h, nh, sqlite3_column_int64(st, 0));
+
+		for (int k = 0; k < 3; k++)
+			total[k] += sqlite3_column_int64(st, k + 1);
+		if (w != NULL) {
+			used[0] += (long long)w->n;
+			used[1] += (long long)w->cpu;
+			used[2] += (long long)w->memory_mb;
 		}
+	}
 	if (st != NULL)
 		sqlite3_reset(st);
 	sbuf_puts(o, "# HELP outpost_capacity What the ready, online workers offer: slots, cpu, "
@@ -466,6 +518,8 @@ int
 metrics_render(struct store *s, struct sbuf *o)
 {
 	json_t *ic = instance_counts(s), *wc = worker_counts(s), *v;
+	struct held *held;
+	size_t nheld;
 	const char *k;
 	int64_t ring_count;
 	size_t ring_size;
@@ -524,9 +578,11 @@ metrics_render(struct store *s, struct sbuf *o)
 	json_object_foreach(json_object_get(wc, "health"), k, v)
 		sbuf_printf(o, "outpost_workers_health{health=\"%s\"} %lld\n", k,
 		    (long long)json_integer_value(v));
-	worker_usage_render(s, o);
+	held = held_by_worker(s, &nheld);
+	worker_usage_render(s, o, held, nheld);
 	state_age_render(s, o);
-	capacity_render(s, o);
+	capacity_render(s, o, held, nheld);
+	free(held);
 	json_decref(ic);
 	json_decref(wc);
 

@@ -380,6 +380,7 @@ write_placement(struct store *s, struct inst_row *r, const struct sched_worker *
 	sqlite3_bind_int64(st, 4, r->id);
 	if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(store_db(s)) != 1)
 		return -1;
+	counts_move(s, INST_PENDING, INST_SCHEDULED, 1);
 	if (instance_add_transition(s, r->id, "pending", "scheduled", reason, "outpostd", now) != 0)
 		return -1;
 	r->state = "scheduled";

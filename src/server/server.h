@@ -762,6 +762,12 @@ int instances_insert(struct store *s, struct inst_row *r, const char *actor, str
 /* The states that hold a worker, as an SQL list: "'scheduled','instantiating',...". */
 const char *inst_holding_sql(void);
 json_t *instance_counts(struct store *s);
+/* metrics_counts.c: instances by state in memory, moved in the transaction that moves them */
+void counts_move(struct store *s, int from, int to, int64_t n);
+void counts_committed(struct store *s);
+void counts_rolled_back(struct store *s);
+void counts_forget(struct store *s);
+int counts_get(struct store *s, int64_t *out);
 
 /* workers.c */
 struct worker_filter {

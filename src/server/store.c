@@ -489,6 +489,7 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	store_group_stop(s);
+	counts_forget(s);
 	for (e = s->stmts; e != NULL; e = next) {
 		next = e->next;
 		sqlite3_finalize(e->st);
@@ -723,6 +724,7 @@ commit(struct store *s, uint64_t *version)
 		store_room_check(s);
 	if (version != NULL)
 		(*version)++;
+	counts_committed(s);
 	events_committed(s);
 	return 0;
 }
@@ -791,6 +793,7 @@ store_rollback(struct store *s)
 	if (!sqlite3_get_autocommit(s->db))
 		exec_sql(s, "ROLLBACK", NULL);
 	s->in_txn = 0;
+	counts_rolled_back(s);
 	events_rolled_back(s);
 }
 

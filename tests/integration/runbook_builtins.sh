@@ -1,10 +1,12 @@
 #!/bin/sh
 # Every built-in step, in a dry run (which says what it would do and changes
 # nothing: the only events it writes are the run's own) and for real (which
-# does it, through the same code as the API).
+# does it, through the same code as the API). Along the way, and on a server
+# started on the backup, /metrics counts the instances by state as SQLite does.
 . "$(dirname "$0")/lib.sh"
 
 [ -x "$AGENT" ] || fail "$AGENT is not built"
+command -v sqlite3 >/dev/null || { echo "SKIP: $TEST_NAME needs sqlite3" >&2; exit 77; }
 # One runbook a built-in: bi NAME ACTION ARGS PARAMS.
 bi() {
 	runbook "$1" "{ \"name\": \"$1\", \"description\": \"$2\", \"role\": \"admin\",
@@ -40,6 +42,18 @@ done
 wait_online w1 w2 w3
 define sleeper '"hooks":{"run":["sleep","3600"]}'
 define failer '"hooks":{"run":["false"]}'
+
+# counts_agree WHEN: the instances by state that /metrics keeps in memory
+# (metrics_counts.c) are SQLite's own count of the file, after the workload so far.
+counts_agree() {
+	local shown want
+	TOKEN= api_ok 200 GET /metrics
+	shown=$(printf '%s\n' "$BODY" | sed -n 's/^outpost_instances{state="\([a-z]*\)"} \([0-9]*\)$/\1 \2/p' |
+		awk '$2 > 0' | sort)
+	want=$(sqlite3 "$SERVER_DIR/outpost.db" "SELECT state || ' ' || count(*) FROM instances GROUP BY state" |
+		sort)
+	assert_eq "$want" "$shown" "the instances by state in /metrics $1"
+}
 
 # go NAME DRY PARAMS: runs NAME to success as the admin; sets OUT (its output).
 # A dry run must write no event but the run's own.
@@ -112,8 +126,10 @@ sleep 1.1	# what the step acts on must be older than its older_than (1s)
 go iprune true '{}'
 assert_contains "would delete 2 terminated instances" "$OUT" "a dry instances.prune"
 TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/instances/$b"
+counts_agree "before instances.prune"
 go iprune false '{}'
 assert_contains "deleted 2 terminated instances" "$OUT" "instances.prune's output"
+counts_agree "after instances.prune"
 TOKEN=$SERVER_TOKEN api GET "/api/v1/instances/$b"
 assert_status 404 "a pruned instance"
 TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/instances/$a"
@@ -180,4 +196,5 @@ cp "$SERVER_DIR/admin.token" "$WORK/restored/admin.token"
 start_server --state-dir "$WORK/restored"
 TOKEN=$SERVER_TOKEN api_ok 200 GET "/api/v1/instances/$a"
 assert_eq stopped "$(jbody .state)" "instance $a in the restored backup"
+counts_agree "started on the backup"
 exit 0
