@@ -322,6 +322,7 @@ events_adopt(struct store *s)
 	log_info("events.adopted", LOG_INT("count", n), "detail", "written by another process "
 	    "(outpostd token create)", NULL);
 	events_committed(s);
+	store_sync_adopted(s, last_seq);
 	return 1;
 }
 

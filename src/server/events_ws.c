@@ -15,8 +15,9 @@
  * must name its own worker (http_agent_acts_for), and sees nothing else:
  * that is how an agent is pushed its work without reading the rest of the
  * site. A join token opens no stream. A stream ends at once when its token
- * is revoked or expires, or its worker is terminated: every commit wakes
- * every client, and each looks before it sends.
+ * is revoked or expires, or its worker is terminated: each of those writes
+ * an event, the sync that makes it visible wakes every client, and each
+ * looks before it sends.
  *
  * Each event is a message of its own; a writeable callback sends as many
  * as the socket takes at once (up to WS_BATCH_MAX), so a client catching up
@@ -303,8 +304,9 @@ handle_message(struct ws_client *c)
 	c->ntypes = sub.ntypes;
 	c->worker_id = sub.worker_id;
 	c->cursor = sub.since;
-	if (c->cursor > events_last_seq(the_app->store))
-		c->cursor = events_last_seq(the_app->store);
+	/* Never past what is on disk: caught_up must not name an event a crash could lose. */
+	if (c->cursor > store_visible_seq(the_app->store))
+		c->cursor = store_visible_seq(the_app->store);
 	c->phase = WS_REPLAY;
 	lws_callback_on_writable(c->wsi);
 }
@@ -546,12 +548,24 @@ events_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_RECEIVE:
 		if (c == NULL)
 			return -1;
-		if (c->rx.len + len > MAX_MSG)
+		if (c->rx.len + len > MAX_MSG) {
+			static const char why[] = "message too large";
+
+			log_info("ws.closed", "actor", c->tok.name, "reason",
+			    "a message over 64 KiB", NULL);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+			    (unsigned char *)why, sizeof(why) - 1);
 			return -1;
-		sbuf_append(&c->rx, in, len);
+		}
+		if (sbuf_append(&c->rx, in, len) != 0)
+			return -1;
 		if (lws_is_final_fragment(wsi)) {
 			handle_message(c);
-			sbuf_reset(&c->rx);
+			/* A large message's room is not kept for the rest of the stream. */
+			if (c->rx.cap > 1024)
+				sbuf_free(&c->rx);
+			else
+				sbuf_reset(&c->rx);
 		}
 		break;
 	case LWS_CALLBACK_SERVER_WRITEABLE:

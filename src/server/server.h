@@ -141,6 +141,7 @@ void store_group_committed(struct store *s);
 uint64_t store_commit_mark(void);
 int store_is_synced(uint64_t mark);
 int64_t store_visible_seq(struct store *s);
+void store_sync_adopted(struct store *s, int64_t seq);
 int store_sync(struct store *s);
 uint64_t store_syncs(void);
 int store_begin(struct store *s);

@@ -89,6 +89,19 @@ store_visible_seq(struct store *s)
 	return s != grouped || commits == synced ? events_last_seq(s) : synced_seq;
 }
 
+/*
+ * Events another process committed, now adopted up to seq: it committed them
+ * with synchronous=FULL, and a sync of the WAL covers every frame before
+ * theirs, so they (and all before them) are on disk. The visible mark must
+ * not fall back below them when this process's next commit awaits its sync.
+ */
+void
+store_sync_adopted(struct store *s, int64_t seq)
+{
+	if (s == grouped && seq > synced_seq)
+		synced_seq = seq;
+}
+
 uint64_t
 store_syncs(void)
 {

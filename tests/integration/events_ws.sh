@@ -229,4 +229,21 @@ wait_for 10 "caught_up on stream v" has_caught_up v
 vcat=$WS_CAT_v
 api_ok 200 DELETE "/api/v1/tokens/$viewer_id"
 wait_for 10 "the revoked token's stream to be closed" sh -c "! kill -0 $vcat 2>/dev/null"
+
+# A message over 64 KiB, in two fragments of 40,000 bytes: the stream is closed
+# with 1009 (message too big), and the server goes on.
+ws_open big
+fd=$WS_FD_big
+{
+	printf '\x01\xfe\x9c\x40\x00\x00\x00\x00'
+	head -c 40000 /dev/zero | tr '\0' ' '
+	printf '\x80\xfe\x9c\x40\x00\x00\x00\x00'
+	head -c 40000 /dev/zero | tr '\0' ' '
+} >&"$fd" 2>/dev/null || true
+bcat=$WS_CAT_big
+wait_for 10 "the stream with a message over 64 KiB to be closed" sh -c "! kill -0 $bcat 2>/dev/null"
+off=$(sed -n $'1,/^\r$/p' "$WORK/ws.big.raw" | wc -c)
+assert_eq "136 19 3 241" "$(od -An -tu1 -j "$off" -N 4 "$WORK/ws.big.raw" | xargs)" \
+	"the close frame for a message over 64 KiB (1009)"
+api_ok 200 GET /healthz
 exit 0
