@@ -450,13 +450,32 @@ static const struct lws_protocols protocols[] = {
 };
 
 static void
-usage(void)
+usage(const char *why)
 {
+	if (why != NULL)
+		fprintf(stderr, "fleet-sim: %s\n", why);
 	fprintf(stderr, "usage: fleet-sim --url http://127.0.0.1:PORT --pid OUTPOSTD_PID "
-	    "--join-token-file F --admin-token-file F [--agents N] [--prefix sim]\n    [--definition NAME]"
-	    "    [--heartbeat-ms 5000] [--settle-ms 5000] [--idle-ms 30000] [--singles 200] "
-	    "[--gap-ms 20]\n    [--batch N] [--rtts 300] [--timeout-ms 600000]\n");
+	    "--join-token-file F --admin-token-file F\n    [--agents 100] [--prefix sim] "
+	    "[--definition fleet] [--heartbeat-ms 5000] [--settle-ms 5000]\n    [--idle-ms 30000] "
+	    "[--singles 200] [--gap-ms 20] [--batch 0] [--rtts 300] [--timeout-ms 600000]\n");
 	exit(2);
+}
+
+/* The value of an integer flag, from min to max; otherwise exits naming the flag. */
+static long long
+num(const char *flag, const char *v, long long min, long long max)
+{
+	char *end, why[160];
+	long long n;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < min || n > max) {
+		snprintf(why, sizeof(why), "%s must be a whole number from %lld to %lld, not %.40s",
+		    flag, min, max, v);
+		usage(why);
+	}
+	return n;
 }
 
 static void
@@ -488,6 +507,7 @@ main(int argc, char **argv)
 	struct lws_context_creation_info info;
 	const char *url = NULL;
 	struct sigaction sa;
+	char why[160];
 	int has_join = 0, has_admin = 0;
 
 	g.nagents = 100;
@@ -504,54 +524,58 @@ main(int argc, char **argv)
 	for (int k = 1; k < argc; k++) {
 		const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
 
-		if (v == NULL)
-			usage();
+		if (v == NULL) {
+			snprintf(why, sizeof(why), "%.40s needs a value", a);
+			usage(why);
+		}
 		k++;
 		if (strcmp(a, "--url") == 0)
 			url = v;
 		else if (strcmp(a, "--pid") == 0)
-			g.server_pid = atol(v);
+			g.server_pid = (long)num(a, v, 1, 1 << 30);
 		else if (strcmp(a, "--join-token-file") == 0)
 			read_token(v, g.join_auth, sizeof(g.join_auth)), has_join = 1;
 		else if (strcmp(a, "--admin-token-file") == 0)
 			read_token(v, g.op.auth, sizeof(g.op.auth)), has_admin = 1;
 		else if (strcmp(a, "--agents") == 0)
-			g.nagents = atoi(v);
+			g.nagents = (int)num(a, v, 0, MAX_AGENTS);
 		else if (strcmp(a, "--prefix") == 0)
 			snprintf(g.prefix, sizeof(g.prefix), "%s", v);
 		else if (strcmp(a, "--definition") == 0)
 			snprintf(g.definition, sizeof(g.definition), "%s", v);
 		else if (strcmp(a, "--heartbeat-ms") == 0)
-			g.heartbeat_ms = atoll(v);
+			g.heartbeat_ms = num(a, v, 100, 600000);
 		else if (strcmp(a, "--settle-ms") == 0)
-			g.settle_ms = atoll(v);
+			g.settle_ms = num(a, v, 0, 600000);
 		else if (strcmp(a, "--idle-ms") == 0)
-			g.idle_ms = atoll(v);
+			g.idle_ms = num(a, v, 1000, 3600000);
 		else if (strcmp(a, "--singles") == 0)
-			g.singles = atoi(v);
+			g.singles = (int)num(a, v, 0, 100000);
 		else if (strcmp(a, "--gap-ms") == 0)
-			g.gap_ms = atoll(v);
+			g.gap_ms = num(a, v, 0, 60000);
 		else if (strcmp(a, "--batch") == 0)
-			g.batch = atoi(v);
+			g.batch = (int)num(a, v, 0, 1000);
 		else if (strcmp(a, "--rtts") == 0)
-			g.rtts = atoi(v);
+			g.rtts = (int)num(a, v, 0, 100000);
 		else if (strcmp(a, "--timeout-ms") == 0)
-			g.timeout_ms = atoll(v);
-		else
-			usage();
+			g.timeout_ms = num(a, v, 1000, 86400000);
+		else {
+			snprintf(why, sizeof(why), "unknown flag %.40s", a);
+			usage(why);
+		}
 	}
 	/* Loopback only: the script gives http://127.0.0.1:PORT. */
 	if (url == NULL || sscanf(url, "http://%63[0-9.]:%d", g.host, &g.port) != 2 ||
-	    (strcmp(g.host, "127.0.0.1") != 0) || g.server_pid <= 0 || !has_join || !has_admin)
-		usage();
-	if (g.nagents < 0 || g.nagents > MAX_AGENTS || g.singles < 0 || g.batch < 0 ||
-	    g.batch > 1000 || g.rtts < 0 || g.rtts > 100000 || g.heartbeat_ms < 100 ||
-	    g.idle_ms < 1000 || g.gap_ms < 0 || (g.nagents == 0 && (g.singles || g.batch)))
-		usage();
-	if (g.singles + g.batch + 1000 >= MAX_IDS) {
-		fprintf(stderr, "fleet-sim: at most %d instances\n", MAX_IDS - 1001);
-		return 2;
-	}
+	    strcmp(g.host, "127.0.0.1") != 0 || g.port < 1 || g.port > 65535)
+		usage("--url must be http://127.0.0.1:PORT (the simulator speaks to loopback only)");
+	if (g.server_pid <= 0)
+		usage("--pid (outpostd's process id, whose CPU is read) is required");
+	if (!has_join || !has_admin)
+		usage("--join-token-file and --admin-token-file are required");
+	if (g.nagents == 0 && (g.singles > 0 || g.batch > 0))
+		usage("--singles and --batch need --agents 1 or more");
+	if (g.singles + g.batch + 1000 >= MAX_IDS)
+		usage("--singles and --batch: too many instances to follow");
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
