@@ -208,9 +208,19 @@ reload(struct app *a)
 	log_info("config.reloaded", "config", c.config_path, NULL);
 }
 
+static lws_sorted_usec_list_t sync_sul;
+
+/* A put-off sync is due: nothing to do here but let the loop come round to it. */
+static void
+sync_due(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+}
+
 /*
  * Group commit's end of a turn (store_sync.c): one sync for what the turn
- * committed; then the answers held for it go out and the streams send on.
+ * committed (a turn of heartbeats alone may wait for more: store_sync.c);
+ * then the answers held for it go out and the streams send on.
  * A sync that failed (logged) ends the process at once, without the usual
  * shutdown: its steps write (a run marked, the WAL checkpointed at close),
  * and a second sync could say yes to pages the kernel has already dropped.
@@ -218,12 +228,27 @@ reload(struct app *a)
 static void
 sync_turn(struct app *a)
 {
+	static int64_t woken_seq = -1;
+	int64_t seq, due;
+
 	switch (store_sync(a->store)) {
 	case 1:
 		http_release_held();
-		events_ws_wake(a->lws);
+		/*
+		 * The streams only when the sync made events visible: a turn of
+		 * heartbeats alone (1,000 agents: 200 a second) would otherwise wake
+		 * every websocket for nothing, O(clients) a turn.
+		 */
+		seq = store_visible_seq(a->store);
+		if (seq != woken_seq) {
+			woken_seq = seq;
+			events_ws_wake(a->lws);
+		}
 		break;
 	case 0:
+		/* Heartbeats alone wait for company (store_sync.c): wake the loop for them. */
+		if ((due = store_sync_due_ms()) >= 0)
+			lws_sul_schedule(a->lws, 0, &sync_sul, sync_due, due * LWS_US_PER_MS + 1);
 		break;
 	default:
 		_exit(1);

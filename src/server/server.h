@@ -137,7 +137,11 @@ int store_migrate(struct store *s, int target, struct op_err *err);
 /* Group commit (store_sync.c): one sync of the WAL a turn of the loop, answers held till then. */
 int store_group_start(struct store *s, struct op_err *err);
 void store_group_stop(struct store *s);
-void store_group_committed(struct store *s);
+void store_group_committed(struct store *s, int is_heartbeat);
+/* A turn of heartbeats alone waits this long for company before its sync. */
+#define SYNC_HEARTBEAT_MS 50
+void store_answer_may_wait(void);
+int64_t store_sync_due_ms(void);
 uint64_t store_commit_mark(void);
 int store_is_synced(uint64_t mark);
 int64_t store_visible_seq(struct store *s);

@@ -1,0 +1,151 @@
+/*
+ * Group commit's sync (store_sync.c) on a real SQLite file: a turn of
+ * heartbeats alone waits for company, up to SYNC_HEARTBEAT_MS, and its
+ * answers are held until the sync; any other commit, or any other answer
+ * held for the sync, has it done at the end of its turn, as before.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "server.h"
+#include "unit_store.h"
+
+struct app *the_app;
+
+static char dir[64];
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+setup(void **state)
+{
+	struct op_err err = { 0 };
+	struct store *s = unit_store_open(dir, sizeof(dir));
+
+	if (s == NULL || store_group_start(s, &err) != 0)
+		return -1;
+	*state = s;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	store_group_stop(*state);
+	unit_store_remove(*state, dir);
+	events_shutdown();
+	return 0;
+}
+
+/* One write in its own transaction: a heartbeat's commit, or any other. */
+static void
+write_one(struct store *s, int is_heartbeat)
+{
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_exec(s, NULL, "UPDATE workers SET last_heartbeat = 1 WHERE id = -1",
+	    ""), 0);
+	assert_int_equal(is_heartbeat ? store_commit_heartbeat(s) : store_commit(s), 0);
+}
+
+static void
+test_heartbeats_alone_wait_for_company(void **state)
+{
+	struct store *s = *state;
+	uint64_t syncs = store_syncs(), mark, mark2;
+	int64_t t0 = mono_ms(), due;
+	int rc = 0;
+
+	write_one(s, 1);
+	store_answer_may_wait();
+	mark = store_commit_mark();
+	assert_int_equal(store_sync(s), 0);		/* put off */
+	assert_false(store_is_synced(mark));
+	due = store_sync_due_ms();
+	assert_true(due > 0 && due <= SYNC_HEARTBEAT_MS);
+	/* A second heartbeat in a later turn joins the same sync. */
+	write_one(s, 1);
+	store_answer_may_wait();
+	mark2 = store_commit_mark();
+	assert_int_equal(store_sync(s), 0);
+	while (rc == 0 && mono_ms() - t0 < 2000)
+		rc = store_sync(s);
+	assert_int_equal(rc, 1);
+	assert_true(mono_ms() - t0 >= SYNC_HEARTBEAT_MS - 1);
+	assert_true(store_is_synced(mark) && store_is_synced(mark2));
+	assert_int_equal(store_syncs(), syncs + 1);
+	assert_int_equal(store_sync_due_ms(), -1);
+}
+
+static void
+test_another_commit_is_synced_at_once(void **state)
+{
+	struct store *s = *state;
+	uint64_t mark;
+
+	write_one(s, 1);
+	store_answer_may_wait();
+	mark = store_commit_mark();
+	write_one(s, 0);
+	assert_int_equal(store_sync(s), 1);
+	assert_true(store_is_synced(mark) && store_is_synced(store_commit_mark()));
+}
+
+static void
+test_another_answer_held_is_synced_at_once(void **state)
+{
+	struct store *s = *state;
+	uint64_t mark;
+
+	write_one(s, 1);
+	store_answer_may_wait();
+	(void)store_commit_mark();
+	/* A read answered while the heartbeat's commit is not on disk: held, so no waiting. */
+	mark = store_commit_mark();
+	assert_false(store_is_synced(mark));
+	assert_int_equal(store_sync(s), 1);
+	assert_true(store_is_synced(mark));
+}
+
+static void
+test_a_heartbeat_answered_alone_is_not_lazy_after(void **state)
+{
+	struct store *s = *state;
+
+	/* The flag is the next answer's alone: a later answer with a commit syncs at once. */
+	write_one(s, 1);
+	store_answer_may_wait();
+	(void)store_commit_mark();
+	write_one(s, 1);
+	(void)store_commit_mark();
+	assert_int_equal(store_sync(s), 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_heartbeats_alone_wait_for_company, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_another_commit_is_synced_at_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_another_answer_held_is_synced_at_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_a_heartbeat_answered_alone_is_not_lazy_after,
+		    setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
