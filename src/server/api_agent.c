@@ -108,7 +108,7 @@ agent_heartbeat(struct req *rq, struct resp *rs)
 	json_object_set_new(out, "lost_after_ms", json_integer(rq->app->cfg.worker_lost_after_ms));
 	rs->is_routine = 1;
 	/* Held for its sync, which may wait for other heartbeats (store_sync.c). */
-	store_answer_may_wait();
+	rs->may_wait = 1;
 	return resp_json(rs, 200, out);
 }
 

@@ -270,11 +270,19 @@ pending_add(struct event_row *r)
  * transactions, so that event never takes a number past one the ring lacks.
  * 1 if it adopted any, 0 if none, -1 on an error of the store.
  */
+/* Events written in the open transaction, not yet committed. */
+size_t
+events_pending(void)
+{
+	return npending;
+}
+
 int
 events_adopt(struct store *s)
 {
 	sqlite3_stmt *st;
 	int64_t v = store_outside_version(s);
+	int64_t top = 0;
 	int n = 0, rc;
 
 	if (v < 0)
@@ -303,6 +311,7 @@ events_adopt(struct store *s)
 		    reftype == SQLITE_INTEGER, (const char *)sqlite3_column_text(st, 5),
 		    (const char *)sqlite3_column_text(st, 8),
 		    (const char *)sqlite3_column_text(st, 6));
+		top = row.seq;
 		if (pending_add(&row) != 0) {
 			sqlite3_reset(st);
 			events_rolled_back(s);
@@ -321,8 +330,9 @@ events_adopt(struct store *s)
 		return 0;
 	log_info("events.adopted", LOG_INT("count", n), "detail", "written by another process "
 	    "(outpostd token create)", NULL);
+	/* On disk (that process synced them): visible before the wake looks. */
+	store_sync_adopted(s, top);
 	events_committed(s);
-	store_sync_adopted(s, last_seq);
 	return 1;
 }
 

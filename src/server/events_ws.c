@@ -15,9 +15,10 @@
  * must name its own worker (http_agent_acts_for), and sees nothing else:
  * that is how an agent is pushed its work without reading the rest of the
  * site. A join token opens no stream. A stream ends at once when its token
- * is revoked or expires, or its worker is terminated: each of those writes
- * an event, the sync that makes it visible wakes every client, and each
- * looks before it sends.
+ * is revoked or its worker is terminated: each of those writes an event, the
+ * sync that makes it visible wakes every client, and each looks before it
+ * sends. A token or session that expires by time writes no event: its stream
+ * is sent nothing more and ends at the next wake (or the ping timeout).
  *
  * Each event is a message of its own; a writeable callback sends as many
  * as the socket takes at once (up to WS_BATCH_MAX), so a client catching up

@@ -311,6 +311,7 @@ write_response(struct lws *wsi, struct pss_http *pss, const struct req *rq, stru
 	 * refusals (a 408 whose connection is killed at once among them) go now.
 	 */
 	if (pss->is_dispatched && rq == &pss->rq && !store_is_synced(pss->out_mark)) {
+		store_answer_held(rs->may_wait);
 		pss->wsi = wsi;
 		lws_dll2_add_head(&pss->held, &held_list);
 		return 0;

@@ -228,22 +228,17 @@ sync_due(lws_sorted_usec_list_t *sul)
 static void
 sync_turn(struct app *a)
 {
-	static int64_t woken_seq = -1;
-	int64_t seq, due;
+	int64_t due;
 
 	switch (store_sync(a->store)) {
 	case 1:
 		http_release_held();
 		/*
-		 * The streams only when the sync made events visible: a turn of
-		 * heartbeats alone (1,000 agents: 200 a second) would otherwise wake
-		 * every websocket for nothing, O(clients) a turn.
+		 * The streams wake only if the sync made events visible (events_ws_wake
+		 * looks): a turn of heartbeats alone (1,000 agents: 200 a second) would
+		 * otherwise wake every websocket for nothing, O(clients) a turn.
 		 */
-		seq = store_visible_seq(a->store);
-		if (seq != woken_seq) {
-			woken_seq = seq;
-			events_ws_wake(a->lws);
-		}
+		events_ws_wake(a->lws);
 		break;
 	case 0:
 		/* Heartbeats alone wait for company (store_sync.c): wake the loop for them. */

@@ -140,7 +140,7 @@ void store_group_stop(struct store *s);
 void store_group_committed(struct store *s, int is_heartbeat);
 /* A turn of heartbeats alone waits this long for company before its sync. */
 #define SYNC_HEARTBEAT_MS 50
-void store_answer_may_wait(void);
+void store_answer_held(int may_wait);
 int64_t store_sync_due_ms(void);
 uint64_t store_commit_mark(void);
 int store_is_synced(uint64_t mark);
@@ -262,6 +262,7 @@ int64_t events_last_seq(struct store *s);
 /* What the in-memory ring holds now: events and their rendered bytes (for /metrics). */
 void events_ring_stats(int64_t *count, size_t *bytes);
 int events_adopt(struct store *s);	/* another process's events (events.c) */
+size_t events_pending(void);
 void events_forget(int64_t upto);
 /* Reads up to max events after `since` matching the filter; returns count or -1. */
 int events_read(struct store *s, int64_t since, const struct event_filter *f,
@@ -388,6 +389,7 @@ struct resp {
 	int shows_heartbeats;	/* ... or, with this, until a heartbeat arrives */
 	int shows_usage;	/* ... or, with this, until a heartbeat moves usage */
 	int is_routine;		/* a call made every few seconds (heartbeats): logged at debug */
+	int may_wait;		/* a heartbeat's: its sync may wait for others' (store_sync.c) */
 	int retry_after;
 	const char *cache_control;	/* NULL: no-cache with an ETag, else no-store */
 	const char *csp;		/* a Content-Security-Policy, for the web app's files */

@@ -718,7 +718,8 @@ commit(struct store *s, uint64_t *version)
 	metrics_observe(HIST_DB_COMMIT, (double)(t1.tv_sec - t0.tv_sec) +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	s->in_txn = 0;
-	store_group_committed(s, version == &s->heartbeat_version);
+	/* A heartbeat's commit may wait for its sync only if it wrote no event. */
+	store_group_committed(s, version == &s->heartbeat_version && events_pending() == 0);
 	/* A small write may fit where the one that failed did not: room ends the episode. */
 	if (s->full_since != 0)
 		store_room_check(s);

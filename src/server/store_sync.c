@@ -45,7 +45,6 @@ static uint64_t synced;		/* ... of which the WAL holds on disk */
 static int64_t synced_seq;	/* the last event on disk at the last sync */
 static uint64_t syncs;		/* syncs done, for /metrics */
 static int must_sync;		/* a commit or an answer since the last sync may not wait */
-static int is_next_lazy;	/* the next answer is a heartbeat's: it may wait */
 static int64_t lazy_since;	/* monotonic ms: heartbeats' commits wait since; 0: none */
 
 /* 0: s is grouped (or stays FULL where its journal is not WAL); -1 with err. */
@@ -70,7 +69,7 @@ store_group_start(struct store *s, struct op_err *err)
 	}
 	grouped = s;
 	commits = synced = 0;
-	must_sync = is_next_lazy = 0;
+	must_sync = 0;
 	lazy_since = 0;
 	synced_seq = events_last_seq(s);
 	return 0;
@@ -90,22 +89,22 @@ store_group_committed(struct store *s, int is_heartbeat)
 		must_sync = 1;
 }
 
-/* The answer made next is a heartbeat's: it may wait for a deferred sync. */
-void
-store_answer_may_wait(void)
-{
-	is_next_lazy = 1;
-}
-
 /* What an answer made now must wait for: see store_is_synced. */
 uint64_t
 store_commit_mark(void)
 {
-	/* An answer held for a sync, other than a heartbeat's: the sync is not put off. */
-	if (commits != synced && !is_next_lazy)
-		must_sync = 1;
-	is_next_lazy = 0;
 	return commits;
+}
+
+/*
+ * An answer is held for the sync (http.c): unless it is a heartbeat's
+ * (may_wait), the sync is not put off for it.
+ */
+void
+store_answer_held(int may_wait)
+{
+	if (!may_wait)
+		must_sync = 1;
 }
 
 static int64_t

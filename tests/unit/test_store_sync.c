@@ -69,16 +69,16 @@ test_heartbeats_alone_wait_for_company(void **state)
 	int rc = 0;
 
 	write_one(s, 1);
-	store_answer_may_wait();
 	mark = store_commit_mark();
+	store_answer_held(1);
 	assert_int_equal(store_sync(s), 0);		/* put off */
 	assert_false(store_is_synced(mark));
 	due = store_sync_due_ms();
 	assert_true(due > 0 && due <= SYNC_HEARTBEAT_MS);
 	/* A second heartbeat in a later turn joins the same sync. */
 	write_one(s, 1);
-	store_answer_may_wait();
 	mark2 = store_commit_mark();
+	store_answer_held(1);
 	assert_int_equal(store_sync(s), 0);
 	while (rc == 0 && mono_ms() - t0 < 2000)
 		rc = store_sync(s);
@@ -96,8 +96,8 @@ test_another_commit_is_synced_at_once(void **state)
 	uint64_t mark;
 
 	write_one(s, 1);
-	store_answer_may_wait();
 	mark = store_commit_mark();
+	store_answer_held(1);
 	write_one(s, 0);
 	assert_int_equal(store_sync(s), 1);
 	assert_true(store_is_synced(mark) && store_is_synced(store_commit_mark()));
@@ -110,10 +110,10 @@ test_another_answer_held_is_synced_at_once(void **state)
 	uint64_t mark;
 
 	write_one(s, 1);
-	store_answer_may_wait();
-	(void)store_commit_mark();
+	store_answer_held(1);
 	/* A read answered while the heartbeat's commit is not on disk: held, so no waiting. */
 	mark = store_commit_mark();
+	store_answer_held(0);
 	assert_false(store_is_synced(mark));
 	assert_int_equal(store_sync(s), 1);
 	assert_true(store_is_synced(mark));
@@ -124,12 +124,12 @@ test_a_heartbeat_answered_alone_is_not_lazy_after(void **state)
 {
 	struct store *s = *state;
 
-	/* The flag is the next answer's alone: a later answer with a commit syncs at once. */
+	/* A heartbeat's answer waits; another answer held with it does not. */
 	write_one(s, 1);
-	store_answer_may_wait();
-	(void)store_commit_mark();
+	store_answer_held(1);
+	assert_int_equal(store_sync(s), 0);
 	write_one(s, 1);
-	(void)store_commit_mark();
+	store_answer_held(0);
 	assert_int_equal(store_sync(s), 1);
 }
 
