@@ -195,6 +195,21 @@ machine_info() {
 	echo "- rounds: $ROUNDS interleaved, ${DURATION}s each; wrk $THREADS threads, pinned: $BENCH_PIN"
 }
 
+# store_instances N [OWNERS]: the definition "bench" and N instances of it on OP_URL,
+# 1000 a request, their slots years ahead (never due: nothing moves unless the benchmark
+# makes it); owner "o", or owner-0 .. owner-(OWNERS-1), one a request in turn.
+store_instances() {
+	local left=$1 owners=${2:-0} i=0 k owner=o
+	api POST /api/v1/definitions '{"name":"bench","hooks":{"run":["true"]}}' >/dev/null
+	while [ "$left" -gt 0 ]; do
+		k=$((left > 1000 ? 1000 : left))
+		[ "$owners" -gt 0 ] && owner=owner-$((i % owners))
+		api POST /api/v1/instances "{\"definition\":\"bench\",\"owner\":\"$owner\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\",\"count\":$k}" >/dev/null
+		left=$((left - k))
+		i=$((i + 1))
+	done
+}
+
 # score PATH FIGURE REFERENCE RATIO TARGET MET: one row of the scorecard that
 # run-all.sh collects from every script's output (the last lines of each).
 score() { printf 'SCORE|%s|%s|%s|%s|%s|%s\n' "$@"; }

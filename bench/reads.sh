@@ -17,17 +17,11 @@
 MIX_WORKERS=${MIX_WORKERS:-100}
 
 mixed_site() {
-	local n=$1 left k now
+	local n=$1 now
 	need sqlite3 sqlite3
 	start_outpostd site
 	say "outpostd at $OP_URL; storing $n instances"
-	api POST /api/v1/definitions '{"name":"bench","hooks":{"run":["true"]}}' >/dev/null
-	left=$n
-	while [ "$left" -gt 0 ]; do
-		k=$((left > 1000 ? 1000 : left))
-		api POST /api/v1/instances "{\"definition\":\"bench\",\"owner\":\"o\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\",\"count\":$k}" >/dev/null
-		left=$((left - k))
-	done
+	store_instances "$n"
 	stop_outpostd
 	now=$(($(date +%s) * 1000))
 	say "moving them into the mix (sqlite3, outpostd stopped)"

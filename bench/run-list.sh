@@ -23,14 +23,7 @@ bench_init
 # ---- outpostd with INSTANCES instances ----
 start_outpostd op
 say "outpostd at $OP_URL; storing $INSTANCES instances"
-api POST /api/v1/definitions '{"name":"bench","hooks":{"run":["true"]}}' >/dev/null
-left=$INSTANCES
-while [ "$left" -gt 0 ]; do
-	n=$((left > 1000 ? 1000 : left))
-	# A slot years ahead: never due, so nothing moves while the page is measured.
-	api POST /api/v1/instances "{\"definition\":\"bench\",\"owner\":\"o\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\",\"count\":$n}" >/dev/null
-	left=$((left - n))
-done
+store_instances "$INSTANCES"
 
 # The exact bytes and content type outpostd answers for the URL.
 mkdir -p "$BENCH_TMP/nginx/www/api/v1"

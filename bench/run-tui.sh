@@ -30,16 +30,7 @@ trap 'tm kill-server 2>/dev/null; bench_cleanup' EXIT
 
 start_outpostd op
 say "outpostd at $OP_URL; storing $INSTANCES instances"
-api POST /api/v1/definitions '{"name":"bench","hooks":{"run":["true"]}}' >/dev/null
-left=$INSTANCES
-i=0
-while [ "$left" -gt 0 ]; do
-	n=$((left > 1000 ? 1000 : left))
-	# Slots years ahead: nothing moves unless the benchmark makes it.
-	api POST /api/v1/instances "{\"definition\":\"bench\",\"owner\":\"owner-$((i % 10))\",\"timeslot_start\":\"2030-01-01T10:00:00Z\",\"timeslot_end\":\"2030-01-01T11:00:00Z\",\"count\":$n}" >/dev/null
-	left=$((left - n))
-	i=$((i + 1))
-done
+store_instances "$INSTANCES" 10
 printf '%s\n' "$OP_TOKEN" >"$BENCH_TMP/token"
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
