@@ -358,6 +358,38 @@ test_statements_are_cached_by_their_text(void **state)
 	store_close(s);
 }
 
+/*
+ * A statement left mid-step is found and reset by store_idle, which looks only
+ * when a statement was handed out since it last did (the loop calls it every turn).
+ */
+static void
+test_a_statement_left_busy_is_found(void **state)
+{
+	struct store *s = fresh();
+	sqlite3_stmt *st;
+
+	(void)state;
+	assert_int_equal(store_idle(s), 0);
+	st = store_stmt(s, "SELECT 1 UNION ALL SELECT 2");
+	assert_non_null(st);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(store_idle(s), 1);
+	assert_int_equal(sqlite3_stmt_busy(st), 0);
+	assert_int_equal(store_idle(s), 0);
+	/* Handed out again and stepped to its end: nothing left. */
+	st = store_stmt(s, "SELECT 1 UNION ALL SELECT 2");
+	while (sqlite3_step(st) == SQLITE_ROW)
+		;
+	assert_int_equal(store_idle(s), 0);
+	/* Handed out, then left at a row after an idle that had nothing to find. */
+	st = store_stmt(s, "SELECT 3 UNION ALL SELECT 4");
+	assert_int_equal(store_idle(s), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	st = store_stmt(s, "SELECT 5");
+	assert_int_equal(store_idle(s), 1);
+	store_close(s);
+}
+
 static json_t *
 name_of(sqlite3_stmt *st)
 {
@@ -509,6 +541,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_statements_are_cached_by_their_text, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_the_statement_helpers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_statement_left_busy_is_found, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_a_batch_is_one_transaction_with_one_event_each,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
