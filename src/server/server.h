@@ -148,6 +148,10 @@ int64_t store_visible_seq(struct store *s);
 void store_sync_adopted(struct store *s, int64_t seq);
 int store_sync(struct store *s);
 uint64_t store_syncs(void);
+/* store_ckpt.c: the loop's store's checkpoints, in a thread of their own */
+void store_ckpt_start(struct store *s);
+void store_ckpt_stop(struct store *s);
+void store_ckpt_metrics(struct sbuf *o);
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);

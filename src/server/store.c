@@ -682,6 +682,7 @@ store_metrics(struct store *s, struct sbuf *o)
 	sbuf_printf(o, "# HELP outpost_db_max_size_bytes db_max_size_mb in bytes; 0: no cap.\n"
 	    "# TYPE outpost_db_max_size_bytes gauge\noutpost_db_max_size_bytes %lld\n",
 	    (long long)(s->max_size_mb * 1024 * 1024));
+	store_ckpt_metrics(o);
 }
 
 int

@@ -68,6 +68,7 @@ store_group_start(struct store *s, struct op_err *err)
 		return -1;
 	}
 	grouped = s;
+	store_ckpt_start(s);
 	commits = synced = 0;
 	must_sync = 0;
 	lazy_since = 0;
@@ -225,6 +226,7 @@ store_group_stop(struct store *s)
 	if (s != grouped)
 		return;
 	(void)sync_now(s);
+	store_ckpt_stop(s);
 	grouped = NULL;
 	must_sync = 0;
 	lazy_since = 0;
