@@ -210,6 +210,33 @@ store_instances() {
 	done
 }
 
+# The buckets of outpost_loop_lag_seconds (how late the server's 50 ms timer fires).
+LE="0.001 0.0025 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5"
+
+# lag_buckets: the histogram's cumulative counts, one line "LE COUNT" a bucket, and "count N".
+lag_buckets() {
+	curl -s "$OP_URL/metrics" | sed -n \
+		-e 's/^outpost_loop_lag_seconds_bucket{le="\([^"]*\)"} \(.*\)/\1 \2/p' \
+		-e 's/^outpost_loop_lag_seconds_count \(.*\)/count \1/p'
+}
+
+# lag_delta BEFORE AFTER: the observations between two readings: "OBS OVER10 MAXLE".
+lag_delta() {
+	printf '%s\n%s\n' "$1" "$2" | awk -v les="$LE" -v half="$(printf '%s\n' "$1" | wc -l)" '
+		NR <= half { b[$1] = $2; next }
+		{ a[$1] = $2 }
+		END {
+			n = split(les, le, " ")
+			obs = a["count"] - b["count"]
+			over = obs - (a["0.01"] - b["0.01"])
+			max = "0.001"
+			for (i = 1; i <= n; i++)
+				if (a["+Inf"] - b["+Inf"] > a[le[i]] - b[le[i]])
+					max = (i < n) ? le[i + 1] : "+Inf"
+			print obs, over, max
+		}'
+}
+
 # score PATH FIGURE REFERENCE RATIO TARGET MET: one row of the scorecard that
 # run-all.sh collects from every script's output (the last lines of each).
 score() { printf 'SCORE|%s|%s|%s|%s|%s|%s\n' "$@"; }

@@ -24,7 +24,6 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 BURST=${BURST:-32}
-LE="0.001 0.0025 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5"	# the histogram's buckets
 OUT=$(out_arg "$@")
 
 need curl curl
@@ -47,30 +46,6 @@ ${CC:-cc} -O2 -static -DWAIT_DIR="\"$BENCH_TMP/wait\"" -o "$BENCH_TMP/bin/stub-a
 	"$BENCH_TMP/stub-agent.c" 2>/dev/null ||
 	${CC:-cc} -O2 -DWAIT_DIR="\"$BENCH_TMP/wait\"" -o "$BENCH_TMP/bin/stub-agent" \
 	"$BENCH_TMP/stub-agent.c" || die "cannot build the stub agent with ${CC:-cc}"
-
-# lag_buckets: the histogram's cumulative counts, one line "LE COUNT" a bucket, and "count N".
-lag_buckets() {
-	curl -s "$OP_URL/metrics" | sed -n \
-		-e 's/^outpost_loop_lag_seconds_bucket{le="\([^"]*\)"} \(.*\)/\1 \2/p' \
-		-e 's/^outpost_loop_lag_seconds_count \(.*\)/count \1/p'
-}
-
-# lag_delta BEFORE AFTER: the observations between two readings: "OBS OVER10 MAXLE".
-lag_delta() {
-	printf '%s\n%s\n' "$1" "$2" | awk -v les="$LE" -v half="$(printf '%s\n' "$1" | wc -l)" '
-		NR <= half { b[$1] = $2; next }
-		{ a[$1] = $2 }
-		END {
-			n = split(les, le, " ")
-			obs = a["count"] - b["count"]
-			over = obs - (a["0.01"] - b["0.01"])
-			max = "0.001"
-			for (i = 1; i <= n; i++)
-				if (a["+Inf"] - b["+Inf"] > a[le[i]] - b[le[i]])
-					max = (i < n) ? le[i + 1] : "+Inf"
-			print obs, over, max
-		}'
-}
 
 # burst PLACE: one server with its state there; a second at rest, then one burst.
 # Prints "REST_OBS REST_OVER10 REST_MAXLE BURST_OBS BURST_OVER10 BURST_MAXLE CPU_MS", the
