@@ -19,11 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backup.h"
-
 
 struct barg {
 	const char *name;
@@ -37,10 +35,10 @@ struct builtin {
 	int (*run)(struct bctx *c);
 };
 
-static void say(struct bctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void
-say(struct bctx *c, const char *fmt, ...)
+/* What a built-in says: a line of its output. */
+void
+bc_say(struct bctx *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -73,7 +71,7 @@ arg_worker(struct bctx *c, int64_t *id)
 		key = json_string_value(v);
 	if (worker_resolve(c->app->store, key, id, &err) != 0 ||
 	    (w = worker_get(c->app->store, *id, &err)) == NULL) {
-		say(c, "no worker %s", key ? key : "(none given)");
+		bc_say(c, "no worker %s", key ? key : "(none given)");
 		return NULL;
 	}
 	return w;
@@ -97,13 +95,13 @@ worker_action(struct bctx *c, enum worker_action a)
 	/* A step that finds its work done succeeds: a runbook can be run again. */
 	if (worker_state_parse(json_string_value(json_object_get(w, "state")), &from) == 0 &&
 	    from == worker_action_goal(a)) {
-		say(c, "worker %s is %s already: nothing to do", name, worker_state_name(from));
+		bc_say(c, "worker %s is %s already: nothing to do", name, worker_state_name(from));
 		json_decref(w);
 		return 0;
 	}
 	if (worker_state_parse(json_string_value(json_object_get(w, "state")), &from) != 0 ||
 	    worker_action_target(a, from, &to, why, sizeof(why)) != 0) {
-		say(c, "cannot %s worker %s: %s", act, name, why);
+		bc_say(c, "cannot %s worker %s: %s", act, name, why);
 		json_decref(w);
 		return -1;
 	}
@@ -112,7 +110,7 @@ worker_action(struct bctx *c, enum worker_action a)
 		int is_forced = (a == WORKER_ACT_STOP || a == WORKER_ACT_TERMINATE) &&
 		    json_is_true(json_object_get(c->args, "force"));
 
-		say(c, "would %s worker %s%s (%s, %lld instance%s): %s -> %s", act, name,
+		bc_say(c, "would %s worker %s%s (%s, %lld instance%s): %s -> %s", act, name,
 		    is_forced ? " with force" : "", json_string_value(json_object_get(w, "health")),
 		    n, n == 1 ? "" : "s", worker_state_name(from), worker_state_name(to));
 		json_decref(w);
@@ -127,10 +125,10 @@ worker_action(struct bctx *c, enum worker_action a)
 	rc = worker_act(c->app, id, a, body, c->actor, &out, &err);
 	json_decref(body);
 	if (rc != 0) {
-		say(c, "cannot %s worker %s: %s", act, name, err.message);
+		bc_say(c, "cannot %s worker %s: %s", act, name, err.message);
 		return -1;
 	}
-	say(c, "worker %s: %s -> %s", name, worker_state_name(from),
+	bc_say(c, "worker %s: %s -> %s", name, worker_state_name(from),
 	    json_string_value(json_object_get(out, "state")));
 	json_decref(out);
 	return 0;
@@ -152,7 +150,7 @@ b_scale(struct bctx *c)
 	int64_t min, max, was;
 
 	if (t == NULL) {
-		say(c, "no template %s", name);
+		bc_say(c, "no template %s", name);
 		return -1;
 	}
 	min = json_integer_value(json_object_get(t, "min"));
@@ -160,12 +158,12 @@ b_scale(struct bctx *c)
 	was = json_integer_value(json_object_get(t, "desired"));
 	json_decref(t);
 	if (count < min || count > max) {
-		say(c, "cannot scale template %s to %lld: its min is %lld and its max %lld", name,
+		bc_say(c, "cannot scale template %s to %lld: its min is %lld and its max %lld", name,
 		    (long long)count, (long long)min, (long long)max);
 		return -1;
 	}
 	if (c->is_dry) {
-		say(c, "would scale template %s from %lld to %lld workers", name, (long long)was,
+		bc_say(c, "would scale template %s from %lld to %lld workers", name, (long long)was,
 		    (long long)count);
 		return 0;
 	}
@@ -174,12 +172,12 @@ b_scale(struct bctx *c)
 		json_object_set_new(body, "deadline", json_string(arg_str(c, "deadline")));
 	if (scaler_scale(c->app, name, body, c->actor, &out, &err) != 0) {
 		json_decref(body);
-		say(c, "cannot scale template %s: %s", name, err.message);
+		bc_say(c, "cannot scale template %s: %s", name, err.message);
 		return -1;
 	}
 	json_decref(body);
 	json_decref(out);
-	say(c, "template %s: desired %lld -> %lld workers", name, (long long)was, (long long)count);
+	bc_say(c, "template %s: desired %lld -> %lld workers", name, (long long)was, (long long)count);
 	return 0;
 }
 
@@ -194,26 +192,26 @@ inst_action(struct bctx *c, int64_t id, enum inst_action a, const char *extra)
 	const char *act = inst_action_name(a);
 
 	if (in == NULL) {
-		say(c, "no instance %lld", (long long)id);
+		bc_say(c, "no instance %lld", (long long)id);
 		return -1;
 	}
 	if (inst_state_parse(json_string_value(json_object_get(in, "state")), &from) != 0 ||
 	    inst_action_target(a, from, &to, why, sizeof(why)) != 0) {
-		say(c, "cannot %s instance %lld: %s", act, (long long)id, why);
+		bc_say(c, "cannot %s instance %lld: %s", act, (long long)id, why);
 		json_decref(in);
 		return -1;
 	}
 	json_decref(in);
 	if (c->is_dry) {
-		say(c, "would %s instance %lld%s: %s -> %s", act, (long long)id, extra,
+		bc_say(c, "would %s instance %lld%s: %s -> %s", act, (long long)id, extra,
 		    inst_state_name(from), inst_state_name(to));
 		return 0;
 	}
 	if (instance_act(c->app->store, id, a, NULL, c->actor, &out, &err) != 0) {
-		say(c, "cannot %s instance %lld: %s", act, (long long)id, err.message);
+		bc_say(c, "cannot %s instance %lld: %s", act, (long long)id, err.message);
 		return -1;
 	}
-	say(c, "instance %lld%s: %s -> %s", (long long)id, extra, inst_state_name(from),
+	bc_say(c, "instance %lld%s: %s -> %s", (long long)id, extra, inst_state_name(from),
 	    json_string_value(json_object_get(out, "state")));
 	json_decref(out);
 	return 0;
@@ -229,8 +227,8 @@ static int b_istop(struct bctx *c) { return inst_action(c, arg_id(c), INST_ACT_S
 static int b_iterminate(struct bctx *c) { return inst_action(c, arg_id(c), INST_ACT_TERMINATE, ""); }
 static int b_iretry(struct bctx *c) { return inst_action(c, arg_id(c), INST_ACT_RETRY, ""); }
 
-static int64_t
-arg_duration(struct bctx *c, const char *name)
+int64_t
+bc_duration(struct bctx *c, const char *name)
 {
 	int64_t ms = 0;
 
@@ -247,7 +245,7 @@ static int
 b_recover(struct bctx *c)
 {
 	const char *state = arg_str(c, "state"), *action = arg_str(c, "action");
-	int64_t older = arg_duration(c, "older_than"), limit = 100, cutoff = now_ms() - older;
+	int64_t older = bc_duration(c, "older_than"), limit = 100, cutoff = now_ms() - older;
 	enum inst_action a = INST_ACT_TERMINATE;
 	enum inst_state st_enum;
 	sqlite3_stmt *st;
@@ -258,13 +256,13 @@ b_recover(struct bctx *c)
 	if (json_is_integer(json_object_get(c->args, "limit")))
 		limit = json_integer_value(json_object_get(c->args, "limit"));
 	if (inst_state_parse(state, &st_enum) != 0) {
-		say(c, "no instance state %s", state ? state : "(none given)");
+		bc_say(c, "no instance state %s", state ? state : "(none given)");
 		return -1;
 	}
 	if (action != NULL && strcmp(action, "retry") == 0)
 		a = INST_ACT_RETRY;
 	else if (action != NULL && strcmp(action, "terminate") != 0) {
-		say(c, "action must be terminate or retry, not %s", action);
+		bc_say(c, "action must be terminate or retry, not %s", action);
 		return -1;
 	}
 	st = store_stmt(c->app->store, "SELECT i.id, (SELECT max(t.at) FROM transitions t "
@@ -283,7 +281,7 @@ b_recover(struct bctx *c)
 		since[n++] = sqlite3_column_int64(st, 1);
 	}
 	sqlite3_reset(st);
-	say(c, "%zu instance%s %s for more than %s", n, n == 1 ? "" : "s", state,
+	bc_say(c, "%zu instance%s %s for more than %s", n, n == 1 ? "" : "s", state,
 	    duration_format(older, d, sizeof(d)));
 	for (size_t i = 0; i < n; i++) {
 		char t[40], extra[80];
@@ -296,263 +294,8 @@ b_recover(struct bctx *c)
 	free(ids);
 	free(since);
 	if (n > 0)
-		say(c, "%s %zu of %zu", c->is_dry ? "would recover" : "recovered", ok, n);
+		bc_say(c, "%s %zu of %zu", c->is_dry ? "would recover" : "recovered", ok, n);
 	return ok == n ? 0 : -1;
-}
-
-/*
- * The prunes work in slices, each its own transaction, and the loop serves
- * requests between them. A slice is sized by the time the last one took, to
- * hold the loop about SLICE_US whatever the machine and the database: a
- * fixed 2,000 events took 10 to 25 ms a slice here, and the count before
- * the first (every event, by its time) 45 ms, all before the run's own
- * answer could go. A dry run counts in slices too, by ranges of ids.
- */
-#define SLICE_US 5000
-#define SLICE_FIRST 200		/* rows of a first slice */
-#define SLICE_DELETE_MAX 4000	/* rows a slice deletes, at most */
-#define SLICE_COUNT_MAX 200000	/* ids a slice of a count looks at, at most */
-
-struct prune_state {
-	int64_t cutoff, bound, keep, done;
-	int64_t at;		/* a count: the ids up to here are counted */
-	int batch;		/* rows (ids, for a count) the next slice takes */
-	int64_t t0;		/* when the slice began, in microseconds */
-};
-
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* After a slice: the next one's size, for about SLICE_US of the loop. */
-static void
-slice_sized(struct prune_state *ps, int max)
-{
-	int64_t took = mono_us() - ps->t0;
-
-	if (took < SLICE_US / 2)
-		ps->batch = ps->batch > max / 2 ? max : ps->batch * 2;
-	else if (took > SLICE_US && ps->batch > 1)
-		ps->batch /= 2;
-}
-
-/* The first column of sql's row, with a, b and c bound to what it takes (-1: it failed). */
-static int64_t
-int_of(struct store *s, const char *sql, int64_t a, int64_t b, int64_t c)
-{
-	sqlite3_stmt *st = store_stmt(s, sql);
-	int64_t n = -1, v[3] = { a, b, c };
-
-	if (st == NULL)
-		return -1;
-	for (int i = 0; i < sqlite3_bind_parameter_count(st) && i < 3; i++)
-		sqlite3_bind_int64(st, i + 1, v[i]);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return n;
-}
-
-/*
- * One slice of a dry run's count: the rows of sql (bound: the range's ends,
- * then the cutoff) with ids in (at, min(at + batch, last)]. 1: call again;
- * 0: ps->done holds the count; -1: the database failed.
- */
-static int
-count_slice(struct store *s, struct prune_state *ps, const char *sql, int64_t last)
-{
-	int64_t to = last - ps->at > ps->batch ? ps->at + ps->batch : last, n;
-
-	n = int_of(s, sql, ps->at, to, ps->cutoff);
-	if (n < 0)
-		return -1;
-	ps->done += n;
-	ps->at = to;
-	slice_sized(ps, SLICE_COUNT_MAX);
-	return ps->at < last;
-}
-
-/*
- * Events older than older_than, keeping at least the newest `keep` (1000 by
- * default) whatever their age.
- */
-static int
-b_events_prune(struct bctx *c)
-{
-	struct prune_state *ps = c->state;
-	struct store *s = c->app->store;
-	sqlite3_stmt *st;
-	char d[32];
-	int changed, rc;
-
-	if (c->is_cancelled) {
-		free(ps);
-		c->state = NULL;
-		return -1;
-	}
-	if (ps == NULL) {
-		if ((ps = c->state = calloc(1, sizeof(*ps))) == NULL)
-			return -1;
-		ps->keep = 1000;
-		if (json_is_integer(json_object_get(c->args, "keep")))
-			ps->keep = json_integer_value(json_object_get(c->args, "keep"));
-		ps->cutoff = now_ms() - arg_duration(c, "older_than");
-		ps->bound = events_last_seq(s) - ps->keep;
-		ps->at = int_of(s, "SELECT coalesce(min(seq), 1) - 1 FROM events", 0, 0, 0);
-		ps->batch = SLICE_FIRST;
-		if (ps->at < 0)
-			goto db;
-	}
-	ps->t0 = mono_us();
-	if (c->is_dry) {
-		if (ps->at < ps->bound && (rc = count_slice(s, ps, "SELECT count(*) FROM events "
-		    "WHERE seq > ?1 AND seq <= ?2 AND ts < ?3", ps->bound)) != 0) {
-			if (rc < 0)
-				goto db;
-			return 1;
-		}
-		goto said;
-	}
-	if (store_begin(s) != 0)
-		goto db;
-	st = store_stmt(s, "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? "
-	    "AND seq <= ? ORDER BY seq LIMIT ?)");
-	if (st == NULL) {
-		store_rollback(s);
-		goto db;
-	}
-	sqlite3_bind_int64(st, 1, ps->cutoff);
-	sqlite3_bind_int64(st, 2, ps->bound);
-	sqlite3_bind_int(st, 3, ps->batch);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_reset(st);
-		store_rollback(s);
-		goto db;
-	}
-	sqlite3_reset(st);
-	changed = sqlite3_changes(store_db(s));
-	if (store_commit(s) != 0)
-		goto db;
-	ps->done += changed;
-	/* What went must not be served from memory (forgetting more is safe: readers fall back to the table). */
-	if (changed > 0)
-		events_forget(ps->bound);
-	if (changed == ps->batch) {
-		slice_sized(ps, SLICE_DELETE_MAX);
-		return 1;
-	}
-said:
-	say(c, "%s %lld event%s older than %s (keeping the newest %lld)", c->is_dry ?
-	    "would delete" : "deleted", (long long)ps->done, ps->done == 1 ? "" : "s",
-	    duration_format(arg_duration(c, "older_than"), d, sizeof(d)), (long long)ps->keep);
-	free(ps);
-	c->state = NULL;
-	return 0;
-db:
-	say(c, "the database refused the %s: %s", c->is_dry ? "count" : "delete",
-	    sqlite3_errmsg(store_db(s)));
-	free(ps);
-	c->state = NULL;
-	return -1;
-}
-
-/* Terminated instances last changed before the cutoff, with their transitions and logs. */
-static int
-b_instances_prune(struct bctx *c)
-{
-	static const char *const del[] = {
-		"DELETE FROM instance_logs WHERE instance_id IN (SELECT id FROM doomed)",
-		"DELETE FROM transitions WHERE instance_id IN (SELECT id FROM doomed)",
-		"DELETE FROM instances WHERE id IN (SELECT id FROM doomed)",
-	};
-	struct prune_state *ps = c->state;
-	struct store *s = c->app->store;
-	sqlite3_stmt *st = NULL;
-	char d[32];
-	int changed = 0, rc;
-
-	if (c->is_cancelled) {
-		free(ps);
-		c->state = NULL;
-		return -1;
-	}
-	if (ps == NULL) {
-		if ((ps = c->state = calloc(1, sizeof(*ps))) == NULL)
-			return -1;
-		ps->cutoff = now_ms() - arg_duration(c, "older_than");
-		ps->bound = int_of(s, "SELECT coalesce(max(id), 0) FROM instances", 0, 0, 0);
-		ps->batch = SLICE_FIRST / 4;
-		if (ps->bound < 0)
-			goto db;
-	}
-	ps->t0 = mono_us();
-	if (c->is_dry) {
-		if (ps->at < ps->bound && (rc = count_slice(s, ps, "SELECT count(*) FROM instances "
-		    "WHERE state = 'terminated' AND id > ?1 AND id <= ?2 AND updated_at < ?3",
-		    ps->bound)) != 0) {
-			if (rc < 0)
-				goto db;
-			return 1;
-		}
-		goto said;
-	}
-	if (store_begin(s) != 0)
-		goto db;
-	st = store_stmt(s, "CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)");
-	if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
-		goto db_rb;
-	sqlite3_reset(st);
-	st = store_stmt(s, "INSERT INTO doomed SELECT id FROM instances WHERE state = 'terminated' "
-	    "AND updated_at < ? ORDER BY id LIMIT ?");
-	if (st == NULL)
-		goto db_rb;
-	sqlite3_bind_int64(st, 1, ps->cutoff);
-	sqlite3_bind_int(st, 2, ps->batch);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto db_rb;
-	sqlite3_reset(st);
-	changed = sqlite3_changes(store_db(s));
-	for (size_t i = 0; i < sizeof(del) / sizeof(del[0]); i++) {
-		st = store_stmt(s, del[i]);
-		if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
-			goto db_rb;
-		sqlite3_reset(st);
-	}
-	counts_move(s, INST_TERMINATED, -1, sqlite3_changes(store_db(s)));
-	st = store_stmt(s, "DELETE FROM doomed");
-	if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
-		goto db_rb;
-	sqlite3_reset(st);
-	if (store_commit(s) != 0)
-		goto db;
-	ps->done += changed;
-	if (changed == ps->batch) {
-		slice_sized(ps, SLICE_DELETE_MAX / 4);
-		return 1;
-	}
-said:
-	say(c, "%s %lld terminated instance%s last changed more than %s ago%s",
-	    c->is_dry ? "would delete" : "deleted", (long long)ps->done, ps->done == 1 ? "" : "s",
-	    duration_format(arg_duration(c, "older_than"), d, sizeof(d)),
-	    c->is_dry ? "" : ", with their transitions and logs");
-	free(ps);
-	c->state = NULL;
-	return 0;
-db_rb:
-	if (st != NULL)
-		sqlite3_reset(st);
-	store_rollback(s);
-db:
-	say(c, "the database refused the %s: %s", c->is_dry ? "count" : "delete",
-	    sqlite3_errmsg(store_db(s)));
-	free(ps);
-	c->state = NULL;
-	return -1;
 }
 
 struct backup_state {
@@ -603,14 +346,14 @@ backup_path_is_contained(struct bctx *c, const char *p)
 	if (strstr(written, "{{") == NULL)
 		return 1;	/* the runbook's own text */
 	if (p[0] == '/' && written[0] != '/') {
-		say(c, "the backup's path %s comes from a parameter: it must be relative "
+		bc_say(c, "the backup's path %s comes from a parameter: it must be relative "
 		    "(a file in STATE_DIR/backups)", p);
 		return 0;
 	}
 	for (const char *q = p; *q != '\0'; q += strcspn(q, "/")) {
 		q += strspn(q, "/");
 		if (strncmp(q, "..", 2) == 0 && (q[2] == '/' || q[2] == '\0')) {
-			say(c, "the backup's path %s comes from a parameter: it must not climb out "
+			bc_say(c, "the backup's path %s comes from a parameter: it must not climb out "
 			    "of its directory with ..", p);
 			return 0;
 		}
@@ -662,26 +405,26 @@ b_backup(struct bctx *c)
 		}
 		/* A path too long is refused, never cut into another file's name. */
 		if (n < 0 || (size_t)n >= sizeof(bs->path) - sizeof(".json.part-XXXXXX")) {
-			say(c, "the backup's path is longer than %zu bytes",
+			bc_say(c, "the backup's path is longer than %zu bytes",
 			    sizeof(bs->path) - sizeof(".json.part-XXXXXX") - 1);
 			backup_end(c, bs);
 			return -1;
 		}
 		pages = db_pages(s, &psize);
 		if (stat(bs->path, &sb) == 0) {
-			say(c, "%s exists: a backup never replaces a file; name another path",
+			bc_say(c, "%s exists: a backup never replaces a file; name another path",
 			    bs->path);
 			backup_end(c, bs);
 			return -1;
 		}
 		if (c->is_dry) {
-			say(c, "would back up the database (%lld pages, %lld KiB) to %s, then check "
+			bc_say(c, "would back up the database (%lld pages, %lld KiB) to %s, then check "
 			    "the copy", (long long)pages, (long long)(pages * psize / 1024), bs->path);
 			backup_end(c, bs);
 			return 0;
 		}
 		if ((bs->job = backup_job_start(s, bs->path, why, sizeof(why))) == NULL) {
-			say(c, "%s", why);
+			bc_say(c, "%s", why);
 			backup_end(c, bs);
 			return -1;
 		}
@@ -690,18 +433,18 @@ b_backup(struct bctx *c)
 	if (rc == 1)
 		return 1;
 	if (rc != 0) {
-		say(c, "%s", why);
+		bc_say(c, "%s", why);
 		backup_end(c, bs);
 		return -1;
 	}
 	{
 		json_t *m = backup_job_manifest(bs->job);
 
-		say(c, "backed up the database (%lld KiB, schema version %lld, last event %lld) to %s",
+		bc_say(c, "backed up the database (%lld KiB, schema version %lld, last event %lld) to %s",
 		    (long long)(json_integer_value(json_object_get(m, "size_bytes")) / 1024),
 		    (long long)json_integer_value(json_object_get(m, "schema_version")),
 		    (long long)json_integer_value(json_object_get(m, "event_seq")), bs->path);
-		say(c, "checked the copy: integrity_check ok, every table's rows and the last event "
+		bc_say(c, "checked the copy: integrity_check ok, every table's rows and the last event "
 		    "as in the database; SHA-256 %s, in %s.json",
 		    json_string_value(json_object_get(m, "sha256")), bs->path);
 	}
@@ -789,7 +532,7 @@ b_check(struct bctx *c)
 
 		pages = db_pages(s, &psize);
 		if (c->is_dry) {
-			say(c, "would run %s over the database's %lld pages (%lld KiB); it changes "
+			bc_say(c, "would run %s over the database's %lld pages (%lld KiB); it changes "
 			    "nothing", is_quick ? "quick_check" : "integrity_check", (long long)pages,
 			    (long long)(pages * psize / 1024));
 			return 0;
@@ -800,7 +543,7 @@ b_check(struct bctx *c)
 		snprintf(cs->path, sizeof(cs->path), "%s", path ? path : "");
 		sbuf_init(&cs->lines);
 		if (thread_start(&cs->thread, check_thread, cs) != 0) {
-			say(c, "cannot start the check: %s", strerror(errno));
+			bc_say(c, "cannot start the check: %s", strerror(errno));
 			free(cs);
 			return -1;
 		}
@@ -812,18 +555,18 @@ b_check(struct bctx *c)
 	what = cs->is_quick ? "quick_check" : "integrity_check";
 	pages = db_pages(s, &psize);
 	if (cs->error[0] != '\0') {
-		say(c, "%s could not run: %s", what, cs->error);
+		bc_say(c, "%s could not run: %s", what, cs->error);
 		check_end(c, cs);
 		return -1;
 	}
 	if (cs->problems > 0) {
 		sbuf_append(c->out, cs->lines.p, cs->lines.len);
-		say(c, "%s found %lld problem%s in %lld pages", what, (long long)cs->problems,
+		bc_say(c, "%s found %lld problem%s in %lld pages", what, (long long)cs->problems,
 		    cs->problems == 1 ? "" : "s", (long long)pages);
 		check_end(c, cs);
 		return -1;
 	}
-	say(c, "%s: ok (%lld pages, %lld KiB)", what, (long long)pages,
+	bc_say(c, "%s: ok (%lld pages, %lld KiB)", what, (long long)pages,
 	    (long long)(pages * psize / 1024));
 	check_end(c, cs);
 	return 0;

@@ -85,6 +85,12 @@ const struct builtin *builtin_find(const char *name);
 const char *builtin_name(const struct builtin *b);
 /* 0 done, -1 failed (out says why), 1 call again soon. */
 int builtin_run(const struct builtin *b, struct bctx *c);
+/* For the built-ins' own files: a line of output, a duration argument in ms. */
+void bc_say(struct bctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t bc_duration(struct bctx *c, const char *name);
+/* builtins_prune.c */
+int b_events_prune(struct bctx *c);
+int b_instances_prune(struct bctx *c);
 /* At load: known arguments, required ones given, literals of the right type. */
 int builtin_args_check(const struct builtin *b, json_t *args, const char *prefix,
     struct op_err *err);

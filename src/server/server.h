@@ -152,6 +152,8 @@ uint64_t store_syncs(void);
 void store_ckpt_start(struct store *s);
 void store_ckpt_stop(struct store *s);
 void store_ckpt_metrics(struct sbuf *o);
+int store_ckpt_io_failed(void);
+int store_journal_is_wal(sqlite3 *db);
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);

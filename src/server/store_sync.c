@@ -51,16 +51,12 @@ static int64_t lazy_since;	/* monotonic ms: heartbeats' commits wait since; 0: n
 int
 store_group_start(struct store *s, struct op_err *err)
 {
-	sqlite3_stmt *st;
-	int is_wal = 0;
+	int is_wal = store_journal_is_wal(store_db(s));
 
-	if (sqlite3_prepare_v2(store_db(s), "PRAGMA journal_mode", -1, &st, NULL) != SQLITE_OK) {
+	if (is_wal < 0) {
 		op_err_set(err, 500, "internal", "", "journal_mode: %s", sqlite3_errmsg(store_db(s)));
 		return -1;
 	}
-	if (sqlite3_step(st) == SQLITE_ROW)
-		is_wal = strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-	sqlite3_finalize(st);
 	if (!is_wal)
 		return 0;
 	if (sqlite3_exec(store_db(s), "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
@@ -200,6 +196,9 @@ sync_now(struct store *s)
 	rc = sqlite3_file_control(store_db(s), "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);
 	if (rc == SQLITE_OK && (f == NULL || f->pMethods == NULL))
 		rc = SQLITE_IOERR_FSYNC;	/* commits, and no WAL open: cannot be */
+	/* The loop's own checkpoint synced this log and failed: the error was said to it alone. */
+	if (rc == SQLITE_OK && store_ckpt_io_failed() != 0)
+		rc = store_ckpt_io_failed();
 	if (rc == SQLITE_OK)
 		rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
 	if (rc != SQLITE_OK) {
