@@ -40,6 +40,7 @@ char *sbuf_steal(struct sbuf *b);
 int array_grow(void *array, size_t *cap, size_t n, size_t elem);
 
 int64_t now_ms(void);
+int64_t mono_us(void);	/* CLOCK_MONOTONIC, for durations */
 /* Parses "2026-11-23T10:00:00Z", optional fraction, "Z" or "+hh:mm". */
 int time_parse_rfc3339(const char *s, int64_t *ms);
 /* Formats UTC; with_ms adds ".mmm". Returns buf. */

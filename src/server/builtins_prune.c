@@ -3,7 +3,6 @@
  * instances.prune, each a run of slices the loop calls again between turns.
  */
 #include <stdlib.h>
-#include <time.h>
 
 #include "server.h"
 
@@ -32,15 +31,6 @@ struct prune_state {
 	int64_t width;		/* ids the next slice takes */
 	int64_t t0;		/* when the slice began, in microseconds */
 };
-
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* After a slice: the next one's width, for about SLICE_US of the loop. */
 static void
@@ -172,6 +162,48 @@ events_delete(struct store *s, int64_t at, int64_t to, int64_t cutoff)
 	return changed;
 }
 
+/* What a prune says when it is done. */
+typedef void (*prune_said)(struct bctx *c, struct prune_state *ps);
+
+/*
+ * A prune's call: the first makes its state, each does one slice. 1: call
+ * again; 0: done (said); -1: cancelled, or the database failed (said).
+ */
+static int
+prune_run(struct bctx *c, const struct prune_sql *q, int64_t keep,
+    int64_t (*del)(struct store *, int64_t, int64_t, int64_t), prune_said said)
+{
+	struct prune_state *ps = c->state;
+	int rc = -1;
+
+	if (c->is_cancelled) {
+		free(ps);
+		c->state = NULL;
+		return -1;
+	}
+	if ((ps != NULL || (ps = prune_begin(c, q, keep)) != NULL) &&
+	    (rc = prune_slice(c, ps, q, del)) > 0)
+		return 1;
+	if (rc == 0)
+		said(c, ps);
+	else
+		bc_say(c, "the database refused the %s: %s", c->is_dry ? "count" : "delete",
+		    sqlite3_errmsg(store_db(c->app->store)));
+	free(ps);
+	c->state = NULL;
+	return rc;
+}
+
+static void
+events_said(struct bctx *c, struct prune_state *ps)
+{
+	char d[32];
+
+	bc_say(c, "%s %lld event%s older than %s (keeping the newest %lld)", c->is_dry ?
+	    "would delete" : "deleted", (long long)ps->done, ps->done == 1 ? "" : "s",
+	    duration_format(bc_duration(c, "older_than"), d, sizeof(d)), (long long)ps->keep);
+}
+
 /*
  * Events older than older_than, keeping at least the newest `keep` (1000 by
  * default) whatever their age.
@@ -186,41 +218,10 @@ b_events_prune(struct bctx *c)
 		"SELECT seq FROM events WHERE seq > ?1 AND seq <= ?2 AND ts < ?3 ORDER BY seq "
 		    "LIMIT 1 OFFSET " SLICE_ROWS_LAST,
 	};
-	struct prune_state *ps = c->state;
-	struct store *s = c->app->store;
-	char d[32];
-	int rc;
+	json_t *keep = json_object_get(c->args, "keep");
 
-	if (c->is_cancelled) {
-		free(ps);
-		c->state = NULL;
-		return -1;
-	}
-	if (ps == NULL) {
-		int64_t keep = 1000;
-
-		if (json_is_integer(json_object_get(c->args, "keep")))
-			keep = json_integer_value(json_object_get(c->args, "keep"));
-		if ((ps = prune_begin(c, &q, keep)) == NULL)
-			goto db;
-	}
-	if ((rc = prune_slice(c, ps, &q, events_delete)) != 0) {
-		if (rc < 0)
-			goto db;
-		return 1;
-	}
-	bc_say(c, "%s %lld event%s older than %s (keeping the newest %lld)", c->is_dry ?
-	    "would delete" : "deleted", (long long)ps->done, ps->done == 1 ? "" : "s",
-	    duration_format(bc_duration(c, "older_than"), d, sizeof(d)), (long long)ps->keep);
-	free(ps);
-	c->state = NULL;
-	return 0;
-db:
-	bc_say(c, "the database refused the %s: %s", c->is_dry ? "count" : "delete",
-	    sqlite3_errmsg(store_db(s)));
-	free(ps);
-	c->state = NULL;
-	return -1;
+	return prune_run(c, &q, json_is_integer(keep) ? json_integer_value(keep) : 1000,
+	    events_delete, events_said);
 }
 
 static int64_t
@@ -253,6 +254,17 @@ rb:
 	return -1;
 }
 
+static void
+instances_said(struct bctx *c, struct prune_state *ps)
+{
+	char d[32];
+
+	bc_say(c, "%s %lld terminated instance%s last changed more than %s ago%s",
+	    c->is_dry ? "would delete" : "deleted", (long long)ps->done, ps->done == 1 ? "" : "s",
+	    duration_format(bc_duration(c, "older_than"), d, sizeof(d)),
+	    c->is_dry ? "" : ", with their transitions and logs");
+}
+
 /* Terminated instances last changed before the cutoff, with their transitions and logs. */
 int
 b_instances_prune(struct bctx *c)
@@ -265,34 +277,6 @@ b_instances_prune(struct bctx *c)
 		"SELECT id FROM instances WHERE state = 'terminated' AND id > ?1 AND id <= ?2 AND "
 		    "updated_at < ?3 ORDER BY id LIMIT 1 OFFSET " SLICE_INSTANCES_LAST,
 	};
-	struct prune_state *ps = c->state;
-	struct store *s = c->app->store;
-	char d[32];
-	int rc;
 
-	if (c->is_cancelled) {
-		free(ps);
-		c->state = NULL;
-		return -1;
-	}
-	if (ps == NULL && (ps = prune_begin(c, &q, 0)) == NULL)
-		goto db;
-	if ((rc = prune_slice(c, ps, &q, instances_delete)) != 0) {
-		if (rc < 0)
-			goto db;
-		return 1;
-	}
-	bc_say(c, "%s %lld terminated instance%s last changed more than %s ago%s",
-	    c->is_dry ? "would delete" : "deleted", (long long)ps->done, ps->done == 1 ? "" : "s",
-	    duration_format(bc_duration(c, "older_than"), d, sizeof(d)),
-	    c->is_dry ? "" : ", with their transitions and logs");
-	free(ps);
-	c->state = NULL;
-	return 0;
-db:
-	bc_say(c, "the database refused the %s: %s", c->is_dry ? "count" : "delete",
-	    sqlite3_errmsg(store_db(s)));
-	free(ps);
-	c->state = NULL;
-	return -1;
+	return prune_run(c, &q, 0, instances_delete, instances_said);
 }

@@ -107,10 +107,7 @@ store_answer_held(int may_wait)
 static int64_t
 mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return mono_us() / 1000;
 }
 
 /* Milliseconds until a put-off sync is due (0: now), or -1 when none waits. */
