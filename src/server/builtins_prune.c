@@ -15,9 +15,9 @@
  * end, and the count a run began with read every event by its time (45 ms
  * with 100,000, before the run's own answer could go). The range is sized by
  * the time the last slice took, to hold the loop about SLICE_US whatever the
- * machine and the database, and ends early at the SLICE_ROWS'th row to
- * delete, so that a dense range is cut short. A dry run counts by the same
- * ranges, with no cap.
+ * machine and the database, and ends early at its 2,000th event (500th
+ * instance) to delete (SLICE_ROWS_LAST, SLICE_INSTANCES_LAST), so that a
+ * dense range is cut short. A dry run counts by the same ranges, with no cap.
  */
 #define SLICE_US 5000
 #define SLICE_FIRST 200		/* ids of a first slice */
