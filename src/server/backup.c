@@ -287,6 +287,7 @@ backup_job_start(struct store *s, const char *path, char *why, size_t len)
 	 * no journal and no sync at each slice's commit, which cost two fsyncs a
 	 * slice, tens of milliseconds of the loop each on a busy disk.
 	 */
+	store_settle(s);	/* a backup reads what is committed: no turn's transaction open */
 	if (sqlite3_open_v2(j->part, &j->dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
 	    sqlite3_exec(j->dst, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF", NULL, NULL,
 	    NULL) != SQLITE_OK ||
@@ -509,6 +510,8 @@ backup_job_step(struct backup_job *j, char *why, size_t len)
 
 	assert(j->phase != JOB_DONE);
 	if (j->phase == JOB_COPY) {
+		/* A step beside an open write transaction would wait (BUSY) for ever under load. */
+		store_settle(j->s);
 		rc = sqlite3_backup_step(j->b, BACKUP_PAGES);
 		j->pages_total = sqlite3_backup_pagecount(j->b);
 		j->pages_done = j->pages_total - sqlite3_backup_remaining(j->b);

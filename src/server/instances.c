@@ -441,7 +441,7 @@ instances_create(struct store *s, json_t *in, const char *actor, struct sbuf *ou
 		    "the slot is over before it can begin", time_format_ms(end, t, sizeof(t), 0));
 		return -1;
 	}
-	if (store_begin(s) != 0) {
+	if (store_begin_shared(s) != 0) {
 		store_fail(s, err);
 		return -1;
 	}

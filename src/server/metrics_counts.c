@@ -43,7 +43,7 @@ counts_query(struct store *s, int64_t *out)
 static int
 is_in_txn(struct store *s)
 {
-	return !sqlite3_get_autocommit(store_db(s));
+	return store_in_txn(s);
 }
 
 /*

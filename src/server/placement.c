@@ -464,6 +464,7 @@ sched_pass(struct store *s, int64_t now, enum sched_policy policy, int64_t lead_
 	 * the switch only outside a transaction, which is where it is made, and
 	 * it is turned back on at every way out.
 	 */
+	store_settle(s);
 	if (ls == NULL || sqlite3_exec(store_db(s), "PRAGMA foreign_keys = OFF", NULL, NULL,
 	    NULL) != SQLITE_OK)
 		goto out;

@@ -138,6 +138,7 @@ int store_migrate(struct store *s, int target, struct op_err *err);
 int store_group_start(struct store *s, struct op_err *err);
 void store_group_stop(struct store *s);
 void store_group_committed(struct store *s, int is_heartbeat);
+int store_is_grouped(struct store *s);
 /* A turn of heartbeats alone waits this long for company before its sync. */
 #define SYNC_HEARTBEAT_MS 50
 void store_answer_held(int may_wait);
@@ -155,8 +156,13 @@ void store_ckpt_metrics(struct sbuf *o);
 int store_ckpt_io_failed(void);
 int store_journal_is_wal(sqlite3 *db);
 int store_begin(struct store *s);
+/* A change that may share the turn's transaction (instance creates): see store.c. */
+int store_begin_shared(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
+/* Commits the turn's transaction, if open: before the sync, and before work needing none. */
+void store_settle(struct store *s);
+int store_in_txn(struct store *s);
 /* A counter bumped by every committed change: the version of the data. */
 uint64_t store_data_version(struct store *s);
 /* Commits a change to heartbeats alone, and its version (answers showing heartbeats use both). */

@@ -17,6 +17,8 @@
  * (ROOM_MIN_BYTES, under the cap and on the filesystem), which
  * store_room_check() asks every second and after each commit meanwhile: a
  * small write may fit where the one that failed did not.
+ *
+ * The turn's transaction: see store_begin_shared.
  */
 #include <sys/statvfs.h>
 
@@ -25,6 +27,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server.h"
 
@@ -37,7 +40,11 @@ struct stmt_entry {
 struct store {
 	sqlite3 *db;
 	struct stmt_entry *stmts;
-	int in_txn;
+	int in_txn;		/* a change is open: its own transaction, or its savepoint */
+	int in_shared;		/* ... a savepoint in the turn's transaction (store_begin_shared) */
+	int turn_open;		/* the turn's transaction is open */
+	int turn_commits;	/* changes committed in it, not yet in the WAL */
+	int64_t turn_rows0;	/* sqlite3_total_changes64 when it began */
 	int stmt_used;		/* store_stmt ran since store_idle last looked */
 	uint64_t data_version;
 	uint64_t heartbeat_version;	/* bumped by heartbeats alone: see store_commit_heartbeat */
@@ -57,6 +64,18 @@ struct store {
 
 /* Below this much room (under the cap and on the filesystem), a full episode goes on. */
 #define ROOM_MIN_BYTES (1024 * 1024)
+/*
+ * Changes share the turn's transaction only with this much room: its COMMIT
+ * must not be the write that finds the disk full (see store_begin_shared).
+ * It is the WAL's own bound (store_ckpt.c: 16,000 pages of 4 KiB).
+ */
+#define TURN_ROOM_MIN_BYTES (64LL * 1024 * 1024)
+/*
+ * ... and take at most about this many rows (an instance's row, transition and
+ * event, with their index entries, are under 2 KB): past it, the next change
+ * commits the turn's so far and begins anew, looking at the room again.
+ */
+#define TURN_ROWS_MAX 20000
 
 /*
  * The migrations, numbered from 1. Each runs in one transaction with the
@@ -647,9 +666,11 @@ store_full_ended(struct store *s)
 void
 store_set_max_size(struct store *s, int64_t mb)
 {
-	int64_t psize = pragma_int(s, "PRAGMA page_size"), want, got;
+	int64_t psize, want, got;
 	char sql[64];
 
+	store_settle(s);
+	psize = pragma_int(s, "PRAGMA page_size");
 	if (psize <= 0)
 		return;
 	want = mb > 0 ? mb * 1024 * 1024 / psize : s->max_pages_default;
@@ -685,6 +706,50 @@ store_metrics(struct store *s, struct sbuf *o)
 	store_ckpt_metrics(o);
 }
 
+/* One statement of the store's own (a savepoint's): its result code. */
+static int
+step_sql(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st = store_stmt(s, sql);
+	int rc;
+
+	if (st == NULL)
+		return SQLITE_ERROR;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/*
+ * The turn's transaction is gone, rolled back by SQLite itself (an I/O error,
+ * no memory, no room), or its COMMIT failed: the changes committed in it this
+ * turn are lost, though the process went on from them (their events are in
+ * the ring, their answers made). None of it was said: their answers wait for
+ * the turn's sync. The process stops at once, as on a failed sync (main.c),
+ * and SQLite recovers at the next start what is on disk.
+ */
+static void
+turn_lost(const char *error, const char *what)
+{
+	log_error("store.turn_lost", "error", error, "detail", what, "stopping", "answering none "
+	    "of the turn's changes", NULL);
+	_exit(1);
+}
+
+/* Room for the turn's transaction: TURN_ROOM_MIN_BYTES on the filesystem and under the cap. */
+static int
+turn_has_room(struct store *s)
+{
+	const char *path = sqlite3_db_filename(s->db, "main");
+	struct statvfs v;
+	char why[160];
+
+	if (path == NULL || *path == '\0' || statvfs(path, &v) != 0 ||
+	    (int64_t)v.f_bavail * (int64_t)v.f_frsize < TURN_ROOM_MIN_BYTES)
+		return 0;
+	return s->max_size_mb == 0 || room_left(s, why, sizeof(why)) >= TURN_ROOM_MIN_BYTES;
+}
+
 int
 store_begin(struct store *s)
 {
@@ -692,6 +757,7 @@ store_begin(struct store *s)
 		log_error("store.begin", "error", "transaction already open", NULL);
 		return -1;
 	}
+	store_settle(s);
 	s->fail_code = s->fail_errno = 0;
 	if (exec_sql(s, "BEGIN IMMEDIATE", NULL) != 0) {
 		write_failed(s, sqlite3_errcode(s->db), sqlite3_system_errno(s->db));
@@ -699,6 +765,106 @@ store_begin(struct store *s)
 	}
 	s->in_txn = 1;
 	return 0;
+}
+
+/*
+ * A change that may share the turn's transaction. On the loop's store
+ * (group commit, store_sync.c), the changes of one turn are one SQLite
+ * transaction: the first opens it (BEGIN IMMEDIATE), each is a savepoint in
+ * it, committed by a RELEASE and rolled back alone by a ROLLBACK TO; the
+ * turn's end commits them together (store_settle) before the one sync. A
+ * burst of 100 creates then writes each page of the tables and their
+ * indexes into the WAL once a turn, not once a create (about 10 pages
+ * each), and takes the file's locks once.
+ *
+ * Nothing is said any sooner: a change's answer is held for the turn's sync
+ * as before (http.c), and the sync comes after the COMMIT. What changes is
+ * what a failure costs. A COMMIT that fails, or an error that makes SQLite
+ * roll the whole transaction back, loses every change of the turn, and the
+ * process has gone on from them: it stops (turn_lost), as on a failed sync.
+ * So that a full disk is not such a failure, a turn shares only with
+ * TURN_ROOM_MIN_BYTES of room and outside a full episode; else each change
+ * is its own transaction, as store_begin makes it, and one refused for room
+ * is answered 507 alone.
+ *
+ * Only changes whose work after the commit is the store's own (rows, events,
+ * counts) share: instance creates. The others (store_begin) commit the
+ * turn's first and run as their own transaction.
+ */
+int
+store_begin_shared(struct store *s)
+{
+	if (s->in_txn) {
+		log_error("store.begin", "error", "transaction already open", NULL);
+		return -1;
+	}
+	if (s->turn_open && sqlite3_total_changes64(s->db) - s->turn_rows0 > TURN_ROWS_MAX)
+		store_settle(s);
+	if (!s->turn_open) {
+		if (!store_is_grouped(s) || s->full_since != 0 || !turn_has_room(s))
+			return store_begin(s);
+		s->fail_code = s->fail_errno = 0;
+		if (exec_sql(s, "BEGIN IMMEDIATE", NULL) != 0) {
+			write_failed(s, sqlite3_errcode(s->db), sqlite3_system_errno(s->db));
+			return -1;
+		}
+		s->turn_open = 1;
+		s->turn_commits = 0;
+		s->turn_rows0 = sqlite3_total_changes64(s->db);
+	}
+	s->fail_code = s->fail_errno = 0;
+	if (step_sql(s, "SAVEPOINT change") != SQLITE_DONE) {
+		if (sqlite3_get_autocommit(s->db)) {
+			s->turn_open = 0;
+			if (s->turn_commits > 0)
+				turn_lost(sqlite3_errmsg(s->db), "the turn's transaction was rolled "
+				    "back at a savepoint");
+		}
+		write_failed(s, sqlite3_errcode(s->db), sqlite3_system_errno(s->db));
+		return -1;
+	}
+	s->in_txn = 1;
+	s->in_shared = 1;
+	return 0;
+}
+
+/*
+ * Commits the turn's transaction, if one is open and no change is open in
+ * it: called at the turn's end (store_sync) and by whatever needs the
+ * connection outside a transaction (store_begin, the scheduler's pass, a
+ * backup's step). A failure loses the turn's changes: the process stops.
+ */
+void
+store_settle(struct store *s)
+{
+	struct timespec t0, t1;
+
+	if (s == NULL || !s->turn_open || s->in_txn)
+		return;
+	s->turn_open = 0;
+	if (sqlite3_get_autocommit(s->db)) {
+		if (s->turn_commits > 0)
+			turn_lost(s->rolled_back_msg, "the turn's transaction was rolled back");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (exec_sql(s, "COMMIT", NULL) != 0) {
+		if (s->turn_commits > 0)
+			turn_lost(sqlite3_errmsg(s->db), "the turn's transaction could not be "
+			    "committed");
+		exec_sql(s, "ROLLBACK", NULL);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_observe(HIST_DB_COMMIT, (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	s->turn_commits = 0;
+}
+
+int
+store_in_txn(struct store *s)
+{
+	return s->in_txn;
 }
 
 /*
@@ -712,14 +878,24 @@ commit(struct store *s, uint64_t *version)
 	struct timespec t0, t1;
 
 	assert(s->in_txn);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (exec_sql(s, "COMMIT", NULL) != 0) {
-		store_rollback(s);
-		return -1;
+	if (s->in_shared) {
+		/* Into the turn's transaction: committed with it at the turn's end. */
+		if (step_sql(s, "RELEASE change") != SQLITE_DONE) {
+			store_rollback(s);
+			return -1;
+		}
+		s->in_shared = 0;
+		s->turn_commits++;
+	} else {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (exec_sql(s, "COMMIT", NULL) != 0) {
+			store_rollback(s);
+			return -1;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		metrics_observe(HIST_DB_COMMIT, (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	metrics_observe(HIST_DB_COMMIT, (double)(t1.tv_sec - t0.tv_sec) +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	s->in_txn = 0;
 	/* A heartbeat's commit may wait for its sync only if it wrote no event. */
 	store_group_committed(s, version == &s->heartbeat_version && events_pending() == 0);
@@ -794,7 +970,19 @@ store_rollback(struct store *s)
 	if (s->in_txn)
 		write_failed(s, s->rolled_back_code, s->rolled_back_errno);
 	s->fail_code = s->fail_errno = 0;
-	if (!sqlite3_get_autocommit(s->db))
+	if (s->in_shared) {
+		/* This change alone; the turn's others stay, unless SQLite took them all. */
+		s->in_shared = 0;
+		if (!sqlite3_get_autocommit(s->db) && (step_sql(s, "ROLLBACK TO change") != SQLITE_DONE ||
+		    step_sql(s, "RELEASE change") != SQLITE_DONE))
+			exec_sql(s, "ROLLBACK", NULL);
+		if (sqlite3_get_autocommit(s->db)) {
+			s->turn_open = 0;
+			if (s->turn_commits > 0)
+				turn_lost(s->rolled_back_msg, "the turn's transaction was rolled "
+				    "back with a change of it");
+		}
+	} else if (!sqlite3_get_autocommit(s->db))
 		exec_sql(s, "ROLLBACK", NULL);
 	s->in_txn = 0;
 	counts_rolled_back(s);

@@ -86,6 +86,13 @@ store_group_committed(struct store *s, int is_heartbeat)
 		must_sync = 1;
 }
 
+/* s is the loop's store, whose commits wait for the turn's sync. */
+int
+store_is_grouped(struct store *s)
+{
+	return s != NULL && s == grouped;
+}
+
 /* What an answer made now must wait for: see store_is_synced. */
 uint64_t
 store_commit_mark(void)
@@ -166,6 +173,8 @@ static int sync_now(struct store *s);
 int
 store_sync(struct store *s)
 {
+	/* The turn's transaction, if one is open, goes to the WAL first (store_begin_shared). */
+	store_settle(s);
 	if (s != grouped || commits == synced)
 		return 0;
 	/* Only heartbeats wait, and not past SYNC_HEARTBEAT_MS from the first of them. */
@@ -221,6 +230,7 @@ store_group_stop(struct store *s)
 {
 	if (s != grouped)
 		return;
+	store_settle(s);
 	(void)sync_now(s);
 	store_ckpt_stop(s);
 	grouped = NULL;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -522,6 +523,143 @@ test_a_change_with_no_room_is_507_and_room_ends_the_episode(void **state)
 	store_close(s);
 }
 
+/* Rows in definitions another connection sees: what is committed. */
+static int64_t
+committed_definitions(void)
+{
+	sqlite3 *db;
+	int64_t n;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	n = store_query_int(db, "SELECT count(*) FROM definitions");
+	sqlite3_close(db);
+	return n;
+}
+
+/* A definition and its event in a change (shared or not); commits it, or rolls it back. */
+static void
+change(struct store *s, int is_shared, const char *name, int is_kept)
+{
+	assert_int_equal(is_shared ? store_begin_shared(s) : store_begin(s), 0);
+	assert_int_equal(store_exec(s, NULL, "INSERT INTO definitions (name, version, body, "
+	    "created_at) VALUES (?, 1, '{}', 1)", "t", name), 0);
+	assert_int_equal(events_append_text(s, "definition.created", "definition", name, 0,
+	    "test", "{}"), 0);
+	if (is_kept)
+		assert_int_equal(store_commit(s), 0);
+	else
+		store_rollback(s);
+}
+
+static void
+test_changes_share_the_turns_transaction(void **state)
+{
+	struct store *s = fresh();
+	struct op_err err = { 0 };
+	uint64_t mark;
+
+	(void)state;
+	/* Not the loop's store: a shared change is its own transaction. */
+	change(s, 1, "alone", 1);
+	assert_int_equal(committed_definitions(), 1);
+	assert_int_equal(store_group_start(s, &err), 0);
+	assert_true(store_is_grouped(s));
+	/* Two kept and one rolled back between them: one transaction, committed at the sync. */
+	change(s, 1, "a", 1);
+	change(s, 1, "b", 0);
+	change(s, 1, "c", 1);
+	mark = store_commit_mark();
+	assert_int_equal(count(s, "SELECT count(*) FROM definitions"), 3);
+	assert_int_equal(committed_definitions(), 1);
+	assert_false(store_is_synced(mark));
+	assert_int_equal(store_sync(s), 1);
+	assert_true(store_is_synced(mark));
+	assert_int_equal(committed_definitions(), 3);
+	assert_int_equal(count(s, "SELECT count(*) FROM definitions WHERE name = 'b'"), 0);
+	/* b's number went to c: the events stay gapless. */
+	assert_int_equal(count(s, "SELECT count(*) FROM events"), 3);
+	assert_int_equal(count(s, "SELECT max(seq) - min(seq) + 1 FROM events"), 3);
+	assert_int_equal(events_last_seq(s), count(s, "SELECT max(seq) FROM events"));
+	/* A change of its own commits the turn's first, then itself at once. */
+	change(s, 1, "d", 1);
+	assert_int_equal(committed_definitions(), 3);
+	change(s, 0, "e", 1);
+	assert_int_equal(committed_definitions(), 5);
+	assert_int_equal(store_sync(s), 1);
+	/* A turn whose only change rolled back commits nothing and is no failure. */
+	change(s, 1, "f", 0);
+	store_settle(s);
+	assert_int_equal(committed_definitions(), 5);
+	/* Under a cap with little room, each change is its own transaction (a full disk is
+	 * answered 507 by the change alone, never found by the turn's commit). */
+	store_set_max_size(s, 2);
+	change(s, 1, "g", 1);
+	assert_int_equal(committed_definitions(), 6);
+	store_set_max_size(s, 0);
+	change(s, 1, "h", 1);
+	assert_int_equal(committed_definitions(), 6);
+	store_close(s);
+	assert_int_equal(committed_definitions(), 7);
+}
+
+/*
+ * A change of the turn's that fails for room after another was committed in
+ * it: either SQLite rolled back that change alone (the other is kept, synced
+ * and on disk), or it rolled back the whole transaction, and the process
+ * stops before the sync (turn_lost: exit 1), the other never said to be
+ * synced and not on disk. Never synced and lost. Run in a child: it may exit.
+ */
+static void
+test_a_turn_lost_is_never_synced(void **state)
+{
+	size_t blen = 1024 * 1024;
+	int wst;
+	pid_t pid;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *s = fresh();
+		struct op_err err = { 0 };
+		char *blob = malloc(blen + 1), name[16];
+		uint64_t mark;
+		int i;
+
+		if (blob == NULL || store_group_start(s, &err) != 0)
+			_exit(2);
+		memset(blob, 'x', blen);
+		blob[blen] = '\0';
+		store_set_max_size(s, 65);	/* just over TURN_ROOM_MIN_BYTES: shared */
+		change(s, 1, "kept", 1);
+		mark = store_commit_mark();
+		if (store_begin_shared(s) != 0)
+			_exit(2);
+		for (i = 0; i < 80; i++) {
+			snprintf(name, sizeof(name), "big%d", i);
+			if (store_exec(s, NULL, "INSERT INTO definitions (name, version, body, "
+			    "created_at) VALUES (?, 1, ?, 1)", "tt", name, blob) != 0)
+				break;
+		}
+		if (i == 80)
+			_exit(3);	/* the cap never bit */
+		store_abort(s, &err);
+		if (store_sync(s) != 1 || !store_is_synced(mark))
+			_exit(4);
+		store_close(s);
+		free(blob);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &wst, 0), pid);
+	assert_true(WIFEXITED(wst));
+	if (WEXITSTATUS(wst) == 0)
+		assert_int_equal(committed_definitions(), 1);
+	else {
+		assert_int_equal(WEXITSTATUS(wst), 1);
+		assert_int_equal(committed_definitions(), 0);
+	}
+}
+
 int
 main(void)
 {
@@ -547,6 +685,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_a_change_with_no_room_is_507_and_room_ends_the_episode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_changes_share_the_turns_transaction, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_a_turn_lost_is_never_synced, setup, teardown),
 	};
 
 	log_setup(LOG_FORMAT_TEXT, LOG_WARN);
