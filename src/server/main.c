@@ -366,6 +366,12 @@ main(int argc, char **argv)
 	int rc = 1, is_check;
 
 	log_set_program("outpostd");
+	/*
+	 * SQLite's count of its own memory takes a global mutex at every malloc
+	 * and free (4% of a burst of creates' CPU); nothing here reads it.
+	 * Before any other call into SQLite, or it is refused.
+	 */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	/* Subcommands on backups (restore.c), with the server's settings. */
 	if (argc > 1 && (strcmp(argv[1], "restore") == 0 || strcmp(argv[1], "restore-drill") == 0))
 		return restore_main(argc - 1, argv + 1);
