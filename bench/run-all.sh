@@ -18,7 +18,7 @@ set -u
 
 RESULTS=0
 [ "${1:-}" = "--results" ] && RESULTS=1
-ALL="list create sched assign burst prune door tui metrics filter fanout fleet soak"
+ALL="list create create-burst sched assign burst prune door tui metrics filter fanout fleet soak"
 bench_init
 KEEP=${RUN_KEEP:-$BENCH_TMP/out}
 mkdir -p "$KEEP"

@@ -40,8 +40,8 @@ struct stmt_entry {
 struct store {
 	sqlite3 *db;
 	struct stmt_entry *stmts;
-	int in_txn;		/* a change is open: its own transaction, or its savepoint */
-	int in_shared;		/* ... a savepoint in the turn's transaction (store_begin_shared) */
+	int in_txn;		/* a change is open: a transaction, or a savepoint */
+	int in_shared;		/* ... a savepoint in the turn's (store_begin_shared) */
 	int turn_open;		/* the turn's transaction is open */
 	int turn_commits;	/* changes committed in it, not yet in the WAL */
 	int64_t turn_rows0;	/* sqlite3_total_changes64 when it began */
@@ -829,22 +829,32 @@ store_begin_shared(struct store *s)
 }
 
 /*
- * Commits the turn's transaction, if one is open and no change is open in
- * it: called at the turn's end (store_sync) and by whatever needs the
- * connection outside a transaction (store_begin, the scheduler's pass, a
- * backup's step). A failure loses the turn's changes: the process stops.
+ * Commits the turn's transaction, if one is open: called at the turn's end
+ * (store_sync) and by whatever needs the connection outside a transaction
+ * (store_begin, the scheduler's pass, a backup's step). A failure loses the
+ * turn's changes: the process stops. A change still open in it then is a
+ * bug (each is committed or rolled back in the call that began it): it is
+ * logged and rolled back, so that the sync after this never counts the
+ * turn's changes on disk while they are not even in the WAL.
  */
 void
 store_settle(struct store *s)
 {
 	struct timespec t0, t1;
 
-	if (s == NULL || !s->turn_open || s->in_txn)
+	if (s == NULL || !s->turn_open)
 		return;
+	if (s->in_txn) {
+		log_error("store.change_left_open", "detail", "a change was neither committed nor "
+		    "rolled back by the end of its turn: rolled back", NULL);
+		store_rollback(s);
+		if (!s->turn_open)
+			return;
+	}
 	s->turn_open = 0;
 	if (sqlite3_get_autocommit(s->db)) {
 		if (s->turn_commits > 0)
-			turn_lost(s->rolled_back_msg, "the turn's transaction was rolled back");
+			turn_lost(sqlite3_errmsg(s->db), "the turn's transaction was rolled back");
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -973,7 +983,8 @@ store_rollback(struct store *s)
 	if (s->in_shared) {
 		/* This change alone; the turn's others stay, unless SQLite took them all. */
 		s->in_shared = 0;
-		if (!sqlite3_get_autocommit(s->db) && (step_sql(s, "ROLLBACK TO change") != SQLITE_DONE ||
+		if (!sqlite3_get_autocommit(s->db) &&
+		    (step_sql(s, "ROLLBACK TO change") != SQLITE_DONE ||
 		    step_sql(s, "RELEASE change") != SQLITE_DONE))
 			exec_sql(s, "ROLLBACK", NULL);
 		if (sqlite3_get_autocommit(s->db)) {
