@@ -46,7 +46,9 @@ EOF
 
 # start_nginx DIR CTYPE: nginx with one worker and its own config under DIR,
 # serving DIR/www as static files of type CTYPE on a free loopback port (the
-# reference server of the read benchmarks); sets NG_URL and NG_PID.
+# reference server of the read benchmarks); NGINX_SERVER adds directives to its
+# server block (run-create-burst.sh: a location answering 201). Sets NG_URL and
+# NG_PID.
 start_nginx() {
 	local NG=$1 CTYPE=$2 port
 	for _ in $(seq 1 20); do
@@ -75,6 +77,7 @@ http {
 	server {
 		listen 127.0.0.1:$port;
 		root $NG/www;
+		${NGINX_SERVER:-}
 	}
 }
 EOF

@@ -18,6 +18,7 @@
 # OUTPOSTD, BENCH_PIN.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$BENCH_DIR/reads.sh"
 
 OUT=$(out_arg "$@")
 ROUNDS=${ROUNDS:-5}
@@ -28,7 +29,6 @@ case $ROUNDS$BURSTS$CLIENTS in
 esac
 [ "$CLIENTS" -ge 20 ] && [ "$CLIENTS" -le 500 ] || die "CLIENTS: $CLIENTS: 20 to 500"
 need curl curl
-need jq jq
 need nginx nginx-light
 need_outpostd
 bench_init
@@ -44,50 +44,11 @@ esac
 
 # nginx: one worker, its own config, loopback only; 201 and a real create's bytes.
 NG=$BENCH_TMP/nginx
-mkdir -p "$NG/tmp"
-for _ in $(seq 1 20); do
-	port=$((20000 + RANDOM % 40000))
-	{
-		[ "$(id -u)" = 0 ] && echo "user $(id -un);"
-		cat <<EOF
-worker_processes 1;
-daemon off;
-pid $NG/nginx.pid;
-error_log $NG/error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_temp_path $NG/tmp/body;
-	proxy_temp_path $NG/tmp/proxy;
-	fastcgi_temp_path $NG/tmp/fastcgi;
-	uwsgi_temp_path $NG/tmp/uwsgi;
-	scgi_temp_path $NG/tmp/scgi;
-	server {
-		listen 127.0.0.1:$port;
-		location = /api/v1/instances {
-			default_type application/json;
-			return 201 '$ANSWER';
-		}
-	}
-}
-EOF
-	} >"$NG/nginx.conf"
-	server_exec nginx -p "$NG" -c "$NG/nginx.conf" -e "$NG/error.log" 2>"$NG/stderr.log" &
-	NG_PID=$!
-	BENCH_PIDS="$BENCH_PIDS $NG_PID"
-	NG_URL=""
-	for _ in $(seq 1 50); do
-		kill -0 "$NG_PID" 2>/dev/null || break
-		[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/api/v1/instances")" = 201 ] &&
-			{ NG_URL=http://127.0.0.1:$port; break; }
-		sleep 0.1
-	done
-	[ -n "$NG_URL" ] && break
-	forget_pid "$NG_PID"
-	kill "$NG_PID" 2>/dev/null
-	wait "$NG_PID" 2>/dev/null
-done
-[ -n "$NG_URL" ] || { cat "$NG/stderr.log" "$NG/error.log" >&2; die "nginx did not start"; }
+mkdir -p "$NG/www"
+NGINX_SERVER="location = /api/v1/instances { default_type application/json; return 201 '$ANSWER\n'; }"
+start_nginx "$NG" application/json
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$NG_URL/api/v1/instances")" = 201 ] ||
+	die "nginx does not answer the create 201"
 NG_WORKER=$(pgrep -P "$NG_PID" | head -n 1)
 [ -n "$NG_WORKER" ] || die "nginx has no worker process"
 say "outpostd at $OP_URL, nginx at $NG_URL"
@@ -156,7 +117,7 @@ report() {
 	echo "## A burst of $CLIENTS creates at once"
 	echo
 	machine_info
-	echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'), 1 worker, answering 201 with a real create's $(printf '%s' "$ANSWER" | wc -c) bytes"
+	echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'), 1 worker, answering 201 with a real create's $(($(printf '%s' "$ANSWER" | wc -c) + 1)) bytes"
 	echo "- $ROUNDS rounds of $BURSTS bursts a server, interleaved burst by burst; each burst $CLIENTS POSTs on $CLIENTS connections (curl --parallel)"
 	echo
 	echo "| round | outpostd p95 ms (median of bursts) | nginx p95 ms | ratio |"
