@@ -537,8 +537,26 @@ sql_hash(const char *sql)
  * in the number of distinct statements (a few dozen), comparing hashes.
  * The statement comes back reset with its bindings cleared.
  */
+static sqlite3_stmt *stmt_get(struct store *s, const char *sql);
+
+/*
+ * A write outside any change (an UPDATE of one row, committed by itself)
+ * while the turn's transaction is open would join it: committed with it, or
+ * lost with it. The turn's is committed first, so the write commits alone, as
+ * it always did.
+ */
 sqlite3_stmt *
 store_stmt(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st = stmt_get(s, sql);
+
+	if (st != NULL && s->turn_open && !s->in_txn && !sqlite3_stmt_readonly(st))
+		store_settle(s);
+	return st;
+}
+
+static sqlite3_stmt *
+stmt_get(struct store *s, const char *sql)
 {
 	struct stmt_entry *e;
 	uint64_t h = sql_hash(sql);
@@ -710,7 +728,7 @@ store_metrics(struct store *s, struct sbuf *o)
 static int
 step_sql(struct store *s, const char *sql)
 {
-	sqlite3_stmt *st = store_stmt(s, sql);
+	sqlite3_stmt *st = stmt_get(s, sql);
 	int rc;
 
 	if (st == NULL)
@@ -734,6 +752,22 @@ turn_lost(const char *error, const char *what)
 	log_error("store.turn_lost", "error", error, "detail", what, "stopping", "answering none "
 	    "of the turn's changes", NULL);
 	_exit(1);
+}
+
+/*
+ * SQLite rolls a whole transaction back on some errors (I/O, no memory, no
+ * room), a read's among them: the turn's is then gone while it looks open.
+ * Stops the process if changes were committed in it; 1 if it was gone.
+ */
+static int
+turn_vanished(struct store *s)
+{
+	if (!s->turn_open || !sqlite3_get_autocommit(s->db))
+		return 0;
+	s->turn_open = 0;
+	if (s->turn_commits > 0)
+		turn_lost(sqlite3_errmsg(s->db), "the turn's transaction was rolled back");
+	return 1;
 }
 
 /* Room for the turn's transaction: TURN_ROOM_MIN_BYTES on the filesystem and under the cap. */
@@ -798,7 +832,10 @@ store_begin_shared(struct store *s)
 		log_error("store.begin", "error", "transaction already open", NULL);
 		return -1;
 	}
-	if (s->turn_open && sqlite3_total_changes64(s->db) - s->turn_rows0 > TURN_ROWS_MAX)
+	(void)turn_vanished(s);
+	/* Past its rows, or the disk found full since it began: it is committed as it is. */
+	if (s->turn_open && (s->full_since != 0 ||
+	    sqlite3_total_changes64(s->db) - s->turn_rows0 > TURN_ROWS_MAX))
 		store_settle(s);
 	if (!s->turn_open) {
 		if (!store_is_grouped(s) || s->full_since != 0 || !turn_has_room(s))
@@ -851,12 +888,9 @@ store_settle(struct store *s)
 		if (!s->turn_open)
 			return;
 	}
-	s->turn_open = 0;
-	if (sqlite3_get_autocommit(s->db)) {
-		if (s->turn_commits > 0)
-			turn_lost(sqlite3_errmsg(s->db), "the turn's transaction was rolled back");
+	if (turn_vanished(s))
 		return;
-	}
+	s->turn_open = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (exec_sql(s, "COMMIT", NULL) != 0) {
 		if (s->turn_commits > 0)

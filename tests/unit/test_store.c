@@ -598,15 +598,22 @@ test_changes_share_the_turns_transaction(void **state)
 	store_set_max_size(s, 0);
 	change(s, 1, "h", 1);
 	assert_int_equal(committed_definitions(), 6);
+	/* A write outside any change commits the turn's first, then itself, alone. */
+	change(s, 1, "i", 1);
+	assert_int_equal(committed_definitions(), 6);
+	assert_int_equal(store_exec(s, NULL, "UPDATE definitions SET created_at = 2 WHERE "
+	    "name = 'a'", ""), 0);
+	assert_int_equal(committed_definitions(), 8);
+	assert_int_equal(store_sync(s), 1);
 	/* A change left open at the turn's end (a bug) is rolled back, the others kept. */
 	assert_int_equal(store_begin_shared(s), 0);
 	assert_int_equal(store_exec(s, NULL, "INSERT INTO definitions (name, version, body, "
 	    "created_at) VALUES ('left', 1, '{}', 1)", ""), 0);
-	assert_int_equal(store_sync(s), 1);
-	assert_int_equal(committed_definitions(), 7);
+	assert_int_equal(store_sync(s), 0);	/* nothing committed since the last */
+	assert_int_equal(committed_definitions(), 8);
 	assert_int_equal(count(s, "SELECT count(*) FROM definitions WHERE name = 'left'"), 0);
 	store_close(s);
-	assert_int_equal(committed_definitions(), 7);
+	assert_int_equal(committed_definitions(), 8);
 }
 
 /*
