@@ -760,13 +760,13 @@ turn_lost(const char *error, const char *what)
  * Stops the process if changes were committed in it; 1 if it was gone.
  */
 static int
-turn_vanished(struct store *s)
+turn_vanished(struct store *s, const char *error)
 {
 	if (!s->turn_open || !sqlite3_get_autocommit(s->db))
 		return 0;
 	s->turn_open = 0;
 	if (s->turn_commits > 0)
-		turn_lost(sqlite3_errmsg(s->db), "the turn's transaction was rolled back");
+		turn_lost(error, "the turn's transaction was rolled back");
 	return 1;
 }
 
@@ -778,10 +778,26 @@ turn_has_room(struct store *s)
 	struct statvfs v;
 	char why[160];
 
-	if (path == NULL || *path == '\0' || statvfs(path, &v) != 0 ||
-	    (int64_t)v.f_bavail * (int64_t)v.f_frsize < TURN_ROOM_MIN_BYTES)
-		return 0;
-	return s->max_size_mb == 0 || room_left(s, why, sizeof(why)) >= TURN_ROOM_MIN_BYTES;
+	/* Under a cap, room_left weighs the cap and the filesystem; else a statvfs will do. */
+	if (s->max_size_mb > 0)
+		return room_left(s, why, sizeof(why)) >= TURN_ROOM_MIN_BYTES;
+	return path != NULL && *path != '\0' && statvfs(path, &v) == 0 &&
+	    (int64_t)v.f_bavail * (int64_t)v.f_frsize >= TURN_ROOM_MIN_BYTES;
+}
+
+/* COMMIT, its time observed (outpost_db_commit_duration_seconds). */
+static int
+commit_timed(struct store *s)
+{
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (exec_sql(s, "COMMIT", NULL) != 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_observe(HIST_DB_COMMIT, (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return 0;
 }
 
 int
@@ -832,7 +848,7 @@ store_begin_shared(struct store *s)
 		log_error("store.begin", "error", "transaction already open", NULL);
 		return -1;
 	}
-	(void)turn_vanished(s);
+	(void)turn_vanished(s, sqlite3_errmsg(s->db));
 	/* Past its rows, or the disk found full since it began: it is committed as it is. */
 	if (s->turn_open && (s->full_since != 0 ||
 	    sqlite3_total_changes64(s->db) - s->turn_rows0 > TURN_ROWS_MAX))
@@ -851,12 +867,7 @@ store_begin_shared(struct store *s)
 	}
 	s->fail_code = s->fail_errno = 0;
 	if (step_sql(s, "SAVEPOINT change") != SQLITE_DONE) {
-		if (sqlite3_get_autocommit(s->db)) {
-			s->turn_open = 0;
-			if (s->turn_commits > 0)
-				turn_lost(sqlite3_errmsg(s->db), "the turn's transaction was rolled "
-				    "back at a savepoint");
-		}
+		(void)turn_vanished(s, sqlite3_errmsg(s->db));
 		write_failed(s, sqlite3_errcode(s->db), sqlite3_system_errno(s->db));
 		return -1;
 	}
@@ -877,8 +888,6 @@ store_begin_shared(struct store *s)
 void
 store_settle(struct store *s)
 {
-	struct timespec t0, t1;
-
 	if (s == NULL || !s->turn_open)
 		return;
 	if (s->in_txn) {
@@ -888,20 +897,16 @@ store_settle(struct store *s)
 		if (!s->turn_open)
 			return;
 	}
-	if (turn_vanished(s))
+	if (turn_vanished(s, sqlite3_errmsg(s->db)))
 		return;
 	s->turn_open = 0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (exec_sql(s, "COMMIT", NULL) != 0) {
+	if (commit_timed(s) != 0) {
 		if (s->turn_commits > 0)
 			turn_lost(sqlite3_errmsg(s->db), "the turn's transaction could not be "
 			    "committed");
 		exec_sql(s, "ROLLBACK", NULL);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	metrics_observe(HIST_DB_COMMIT, (double)(t1.tv_sec - t0.tv_sec) +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	s->turn_commits = 0;
 }
 
@@ -919,8 +924,6 @@ store_in_txn(struct store *s)
 static int
 commit(struct store *s, uint64_t *version)
 {
-	struct timespec t0, t1;
-
 	assert(s->in_txn);
 	if (s->in_shared) {
 		/* Into the turn's transaction: committed with it at the turn's end. */
@@ -930,15 +933,9 @@ commit(struct store *s, uint64_t *version)
 		}
 		s->in_shared = 0;
 		s->turn_commits++;
-	} else {
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if (exec_sql(s, "COMMIT", NULL) != 0) {
-			store_rollback(s);
-			return -1;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		metrics_observe(HIST_DB_COMMIT, (double)(t1.tv_sec - t0.tv_sec) +
-		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	} else if (commit_timed(s) != 0) {
+		store_rollback(s);
+		return -1;
 	}
 	s->in_txn = 0;
 	/* A heartbeat's commit may wait for its sync only if it wrote no event. */
@@ -1021,12 +1018,7 @@ store_rollback(struct store *s)
 		    (step_sql(s, "ROLLBACK TO change") != SQLITE_DONE ||
 		    step_sql(s, "RELEASE change") != SQLITE_DONE))
 			exec_sql(s, "ROLLBACK", NULL);
-		if (sqlite3_get_autocommit(s->db)) {
-			s->turn_open = 0;
-			if (s->turn_commits > 0)
-				turn_lost(s->rolled_back_msg, "the turn's transaction was rolled "
-				    "back with a change of it");
-		}
+		(void)turn_vanished(s, s->rolled_back_msg);
 	} else if (!sqlite3_get_autocommit(s->db))
 		exec_sql(s, "ROLLBACK", NULL);
 	s->in_txn = 0;
