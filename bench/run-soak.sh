@@ -23,7 +23,7 @@
 # over the second half of the run beyond 10%.
 #
 #   SOAK_MINUTES=30 SAMPLE=60 CHURN=45 bench/run-soak.sh --out soak.md
-#   SOAK_KEEP=DIR   also keep the raw CSVs in DIR
+#   SOAK_KEEP=DIR   also keep the raw CSVs, locust's and outpostd's logs in DIR
 #   SOAK_NICE=N     run the soak (outpostd, its agents, locust) at nice N: on a
 #                   machine shared with other work, a negative N (as root) keeps
 #                   the others' builds from being measured as the server's latency
@@ -80,7 +80,10 @@ cat >"$BENCH_TMP/templates/soak.json" <<JSON
   "provisioner": { "type": "local", "agent": "$AGENT", "heartbeat": "5s" }
 }
 JSON
-start_outpostd soak "" --template-dir "$BENCH_TMP/templates" --runbook-dir "$TOP_DIR/runbooks"
+# At debug, outpostd logs every request with its time and the X-Request-Id
+# soak.py sent: the summary's "where the time goes" joins the two.
+start_outpostd soak "" --template-dir "$BENCH_TMP/templates" --runbook-dir "$TOP_DIR/runbooks" \
+	--log-level debug
 for _ in $(seq 1 100); do
 	curl -fs "$OP_URL/readyz" >/dev/null 2>&1 && break
 	sleep 0.1
@@ -180,7 +183,9 @@ curl -s "$OP_URL/metrics" >"$BENCH_TMP/metrics"
 if [ -n "${SOAK_KEEP:-}" ]; then
 	mkdir -p "$SOAK_KEEP"
 	cp "$BENCH_TMP"/samples.csv "$BENCH_TMP"/latency.csv "$BENCH_TMP"/latency.csv.total \
-		"$BENCH_TMP"/latency.csv.failures "$BENCH_TMP"/churn.log "$BENCH_TMP"/metrics "$SOAK_KEEP"/
+		"$BENCH_TMP"/latency.csv.failures "$BENCH_TMP"/churn.log "$BENCH_TMP"/metrics \
+		"$BENCH_TMP"/locust.log "$BENCH_TMP"/latency.csv.rids "$SOAK_KEEP"/
+	cp "$OP_STATE/outpostd.log" "$SOAK_KEEP"/
 fi
 
 # The verdicts. Growth: the last sample against the one at the middle of the run.
@@ -250,6 +255,12 @@ plot() {
 	echo "| route | requests | p50 ≤ ms | p95 ≤ ms | p99 ≤ ms |"
 	echo "|---|---|---|---|---|"
 	hist_pct "$BENCH_TMP/metrics"
+	echo
+	echo "Where the time goes: each request the API users sent, the client's time (locust's)"
+	echo "against outpostd's own for the same request (its log line, joined by X-Request-Id:"
+	echo "from the request's parse to its answer written), in ms:"
+	echo
+	/usr/bin/python3 "$BENCH_DIR/soak-split.py" "$BENCH_TMP/latency.csv.rids" "$OP_STATE/outpostd.log"
 	echo
 	echo "Failures, by route and reason:"
 	echo
