@@ -165,6 +165,21 @@ say "soak: $SOAK_MINUTES minutes, $users locust users, outpostd $OP_URL (pid $OP
 	>"$BENCH_TMP/locust.log" 2>&1) &
 LOCUST_PID=$!
 BENCH_PIDS="$BENCH_PIDS $LOCUST_PID"
+# The probe: the list page from one curl on one kept connection, 10 a second
+# for the whole run, each timed by curl: the same route as locust's busiest,
+# from a client in C, for the summary to set beside it.
+for i in $(seq 1 $((SOAK_MINUTES * 600))); do
+	[ "$i" -gt 1 ] && echo next
+	echo "url = \"$OP_URL/api/v1/instances?limit=50\""
+	echo "header = \"Authorization: Bearer $OP_TOKEN\""
+	echo "header = \"X-Request-Id: probe-$i\""
+	echo 'output = "/dev/null"'
+	echo 'write-out = "%{time_total} %{http_code} %header{x-request-id}\n"'
+done >"$BENCH_TMP/probe.curl"
+curl -s --rate 10/s --max-time $((SOAK_MINUTES * 60 + 30)) -K "$BENCH_TMP/probe.curl" \
+	>"$BENCH_TMP/probe.out" 2>/dev/null &
+PROBE_PID=$!
+BENCH_PIDS="$BENCH_PIDS $PROBE_PID"
 next=$((t0 + SAMPLE))
 while kill -0 "$LOCUST_PID" 2>/dev/null; do
 	if [ "$(date +%s)" -ge "$next" ]; then
@@ -175,6 +190,10 @@ while kill -0 "$LOCUST_PID" 2>/dev/null; do
 	sleep 1
 done
 wait "$LOCUST_PID"
+kill "$PROBE_PID" 2>/dev/null
+wait "$PROBE_PID" 2>/dev/null
+awk '$2 == 200 && NF == 3 { printf "%s,GET /api/v1/instances?limit=50 (curl probe),%.3f\n", $3, $1 * 1000 }' \
+	"$BENCH_TMP/probe.out" >>"$BENCH_TMP/latency.csv.rids"
 sample "$(($(date +%s) - t0))"
 kill "$CHURN_PID" 2>/dev/null
 kill -0 "$OP_PID" 2>/dev/null || die "outpostd died during the soak (see its log)"
