@@ -166,9 +166,11 @@ say "soak: $SOAK_MINUTES minutes, $users locust users, outpostd $OP_URL (pid $OP
 LOCUST_PID=$!
 BENCH_PIDS="$BENCH_PIDS $LOCUST_PID"
 # The probe: the list page from one curl on one kept connection, 10 a second
-# for the whole run, each timed by curl: the same route as locust's busiest,
-# from a client in C, for the summary to set beside it.
-for i in $(seq 1 $((SOAK_MINUTES * 600))); do
+# for the whole run (it ends by itself a few seconds before locust does: a
+# curl killed would lose the lines it has not written yet), each timed by curl:
+# the same route as locust's busiest, from a client in C, to set beside it.
+PROBES=$(((SOAK_MINUTES * 60 - 5) * 10))
+for i in $(seq 1 "$PROBES"); do
 	[ "$i" -gt 1 ] && echo next
 	echo "url = \"$OP_URL/api/v1/instances?limit=50\""
 	echo "header = \"Authorization: Bearer $OP_TOKEN\""
@@ -176,8 +178,7 @@ for i in $(seq 1 $((SOAK_MINUTES * 600))); do
 	echo 'output = "/dev/null"'
 	echo 'write-out = "%{time_total} %{http_code} %header{x-request-id}\n"'
 done >"$BENCH_TMP/probe.curl"
-curl -s --rate 10/s --max-time $((SOAK_MINUTES * 60 + 30)) -K "$BENCH_TMP/probe.curl" \
-	>"$BENCH_TMP/probe.out" 2>/dev/null &
+curl -s --rate 10/s --max-time 5 -K "$BENCH_TMP/probe.curl" >"$BENCH_TMP/probe.out" 2>/dev/null &
 PROBE_PID=$!
 BENCH_PIDS="$BENCH_PIDS $PROBE_PID"
 next=$((t0 + SAMPLE))
@@ -190,10 +191,10 @@ while kill -0 "$LOCUST_PID" 2>/dev/null; do
 	sleep 1
 done
 wait "$LOCUST_PID"
-kill "$PROBE_PID" 2>/dev/null
 wait "$PROBE_PID" 2>/dev/null
 awk '$2 == 200 && NF == 3 { printf "%s,GET /api/v1/instances?limit=50 (curl probe),%.3f\n", $3, $1 * 1000 }' \
 	"$BENCH_TMP/probe.out" >>"$BENCH_TMP/latency.csv.rids"
+probe_ok=$(awk '$2 == 200 && NF == 3' "$BENCH_TMP/probe.out" | wc -l)
 sample "$(($(date +%s) - t0))"
 kill "$CHURN_PID" 2>/dev/null
 kill -0 "$OP_PID" 2>/dev/null || die "outpostd died during the soak (see its log)"
@@ -277,7 +278,8 @@ plot() {
 	echo
 	echo "Where the time goes: each request the API users sent, the client's time (locust's)"
 	echo "against outpostd's own for the same request (its log line, joined by X-Request-Id:"
-	echo "from the request's parse to its answer written), in ms:"
+	echo "from the request's parse to its answer written), in ms. The curl probe: $PROBES requests,"
+	echo "$((PROBES - probe_ok)) not answered 200."
 	echo
 	/usr/bin/python3 "$BENCH_DIR/soak-split.py" "$BENCH_TMP/latency.csv.rids" "$OP_STATE/outpostd.log"
 	echo

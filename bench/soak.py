@@ -114,14 +114,21 @@ def create_body(count=None):
 def call(client, method, url, name, ok=(200, 201, 202), **kw):
     """One request through locust's fast client, timed here to the
     microsecond (FastHttpSession keeps whole milliseconds); a status not in
-    ok is a failure. Returns the response, its body read."""
+    ok is a failure, with the connection's error when there was one.
+    Returns the response, its body read."""
+    h = hdrs()
+    if "data" in kw:
+        h["Content-Type"] = "application/json"
     t0 = time.perf_counter()
-    with client.request(method, url, name=name, headers=hdrs(), catch_response=True, **kw) as r:
+    resp = client.request(method, url, name=name, headers=h, catch_response=True, **kw)
+    if not hasattr(resp, "request_meta"):
+        return resp  # an answer it could not parse: locust counted the failure itself
+    with resp as r:
         r.request_meta["response_time"] = (time.perf_counter() - t0) * 1000
         if r.status_code in ok:
             r.success()
         else:
-            r.failure("status %d" % r.status_code)
+            r.failure(getattr(r, "error", None) or "status %d" % r.status_code)
     return r
 
 
@@ -141,7 +148,7 @@ class ApiUser(FastHttpUser):
     def remember(self, resp):
         try:
             doc = resp.json()
-        except ValueError:
+        except (TypeError, ValueError):  # no body (a failed request) or not JSON
             return
         items = doc.get("items", [doc]) if isinstance(doc, dict) else []
         for it in items:
