@@ -177,13 +177,21 @@ held_unlink(struct pss_http *pss)
 		lws_dll2_remove(&pss->held);
 }
 
-/* The turn's sync is done: each held answer's connection is asked to write it. */
+/*
+ * A sync ended: each answer it holds has its connection asked to write it.
+ * Answers are held at the head, their marks in order: those the sync covers
+ * are at the tail; the rest wait for the next one.
+ */
 void
 http_release_held(void)
 {
-	lws_start_foreach_dll(struct lws_dll2 *, d, held_list.head) {
-		lws_callback_on_writable(lws_container_of(d, struct pss_http, held)->wsi);
-	} lws_end_foreach_dll(d);
+	for (struct lws_dll2 *d = held_list.tail; d != NULL; d = d->prev) {
+		struct pss_http *pss = lws_container_of(d, struct pss_http, held);
+
+		if (!store_is_synced(pss->out_mark))
+			break;
+		lws_callback_on_writable(pss->wsi);
+	}
 }
 
 /*

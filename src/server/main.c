@@ -217,10 +217,21 @@ sync_due(lws_sorted_usec_list_t *sul)
 	(void)sul;
 }
 
+/* The sync thread's call when a sync ends (store_sync.c): from any thread. */
+static struct lws_context *wake_ctx;
+
+static void
+wake_loop(void)
+{
+	if (wake_ctx != NULL)
+		lws_cancel_service(wake_ctx);
+}
+
 /*
- * Group commit's end of a turn (store_sync.c): one sync for what the turn
- * committed (a turn of heartbeats alone may wait for more: store_sync.c);
- * then the answers held for it go out and the streams send on.
+ * Group commit, at each turn of the loop (store_sync.c): a sync that ended
+ * (in the sync thread, which woke the loop) lets the answers held for it go
+ * out and the streams send on; what was committed since goes to the next
+ * sync (a turn of heartbeats alone may wait for more: store_sync.c).
  * A sync that failed (logged) ends the process at once, without the usual
  * shutdown: its steps write (a run marked, the WAL checkpointed at close),
  * and a second sync could say yes to pages the kernel has already dropped.
@@ -229,9 +240,11 @@ static void
 sync_turn(struct app *a)
 {
 	int64_t due;
+	int rc = store_sync(a->store);
 
-	switch (store_sync(a->store)) {
-	case 1:
+	if (rc < 0)
+		_exit(1);
+	if (rc == 1) {
 		http_release_held();
 		/*
 		 * The streams wake only if the sync made events visible (events_ws_wake
@@ -239,15 +252,10 @@ sync_turn(struct app *a)
 		 * otherwise wake every websocket for nothing, O(clients) a turn.
 		 */
 		events_ws_wake(a->lws);
-		break;
-	case 0:
-		/* Heartbeats alone wait for company (store_sync.c): wake the loop for them. */
-		if ((due = store_sync_due_ms()) >= 0)
-			lws_sul_schedule(a->lws, 0, &sync_sul, sync_due, due * LWS_US_PER_MS + 1);
-		break;
-	default:
-		_exit(1);
 	}
+	/* Heartbeats alone wait for company (store_sync.c): wake the loop for them. */
+	if ((due = store_sync_due_ms()) >= 0)
+		lws_sul_schedule(a->lws, 0, &sync_sul, sync_due, due * LWS_US_PER_MS + 1);
 }
 
 /*
@@ -541,6 +549,8 @@ main(int argc, char **argv)
 			rc = 1;
 			goto out;
 		}
+		wake_ctx = app.lws;
+		(void)store_sync_thread_start(wake_loop);	/* or the loop syncs: logged */
 	}
 	rc = 0;
 	for (;;) {
@@ -573,6 +583,9 @@ main(int argc, char **argv)
 	runs_shutdown(&app);
 	scaler_shutdown();
 out:
+	/* Its wake-up is the context's: the sync running ends, and the thread, before it goes. */
+	(void)store_sync_thread_stop();
+	wake_ctx = NULL;
 	sig_ctx = NULL;
 	timers_stop();
 	otlp_stop();

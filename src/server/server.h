@@ -148,6 +148,9 @@ int store_is_synced(uint64_t mark);
 int64_t store_visible_seq(struct store *s);
 void store_sync_adopted(struct store *s, int64_t seq);
 int store_sync(struct store *s);
+/* The syncs in a thread of their own, which wakes the loop (store_sync.c). */
+int store_sync_thread_start(void (*wake_loop)(void));
+int store_sync_thread_stop(void);
 uint64_t store_syncs(void);
 /* store_ckpt.c: the loop's store's checkpoints, in a thread of their own */
 void store_ckpt_start(struct store *s);

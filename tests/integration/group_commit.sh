@@ -1,7 +1,7 @@
 #!/bin/bash
-# Group commit (store_sync.c): outpostd syncs its database's log once a turn
-# of its loop, for every commit of that turn, and answers nothing before the
-# sync that holds what the answer says. The syncs of the log are counted,
+# Group commit (store_sync.c): outpostd syncs its database's log in a thread,
+# once for every commit not yet on disk, while its loop goes on, and answers
+# nothing before the sync that holds what the answer says. The syncs of the log are counted,
 # slowed and failed by a preloaded shim (tests/tools/syncshim.c): the real
 # outpostd, the real SQLite, only the disk's answer to fsync is played.
 . "$(dirname "$0")/lib.sh"
@@ -29,6 +29,32 @@ rm -f "$WORK/slow"
 [ "$took" -ge 1400 ] ||
 	fail "a create was answered in $took ms while each sync took 1500 ms: before it was on disk"
 
+# The loop goes on while the disk works: the sync runs in a thread of its
+# own. While a create's sync takes 1.5 s, a request that waits on no commit
+# (one without a token, refused at the door) is answered at once; when the
+# loop synced by itself, it waited for the whole sync.
+echo 1500 >"$WORK/slow"
+before_slow=$(syncs)	# any sync counted after this reads the 1500 first
+curl -sS -o /dev/null -w '%{http_code}\n' --max-time 30 -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Type: application/json' --data-binary "$ONE" \
+	"$SERVER_URL/api/v1/instances" >"$WORK/slow-create" 2>&1 &
+slow_pid=$!
+t0=$(date +%s%3N)
+while [ "$(syncs)" -eq "$before_slow" ] && [ $(($(date +%s%3N) - t0)) -lt 5000 ]; do
+	sleep 0.05
+done
+[ "$(syncs)" -gt "$before_slow" ] || fail "the create's sync never started"
+t1=$(date +%s%3N)
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 30 "$SERVER_URL/api/v1/instances")
+took=$(($(date +%s%3N) - t1))
+wait "$slow_pid"
+rm -f "$WORK/slow"
+assert_eq 401 "$code" "a request without a token, during a slow sync"
+assert_eq 201 "$(cat "$WORK/slow-create")" "the create whose sync was slow"
+[ "$took" -lt 700 ] ||
+	fail "a request that waits on no commit took $took ms during a sync of 1500 ms: the loop waited"
+note "during a sync of 1.5 s, a refusal took $took ms"
+
 # Writes that arrive together share a sync: 20 creates at once, each on its
 # own connection, while each sync takes 300 ms (one sync each would be 6 s).
 echo 300 >"$WORK/slow"
@@ -44,7 +70,7 @@ assert_eq 20 "$(grep -c '^201$' "$WORK/codes")" "creates answered 201 of 20 at o
 [ "$n" -le 10 ] || fail "20 creates at once took $n syncs of the log: not grouped"
 note "20 creates at once: $n syncs"
 api_ok 200 GET "/api/v1/instances?definition=lab&limit=100"
-assert_eq 21 "$(jbody '.items | length')" "instances stored"
+assert_eq 22 "$(jbody '.items | length')" "instances stored"
 
 # A request pipelined behind a create whose answer may be held. libwebsockets
 # 4.1.6 serves a request pipelined behind one with a body badly, with or
@@ -61,7 +87,7 @@ exec {fd}>&-
 rm -f "$WORK/slow"
 kill -0 "$SERVER_PID" || fail "outpostd died on pipelined requests"
 api_ok 200 GET "/api/v1/instances?definition=lab&limit=100"
-assert_eq 22 "$(jbody '.items | length')" "instances after the pipelined create"
+assert_eq 23 "$(jbody '.items | length')" "instances after the pipelined create"
 
 # A change whose body is not read (a DELETE with one) is held all the same.
 create_token held viewer
@@ -88,7 +114,7 @@ rm -f "$WORK/fail"
 start_server --state-dir "$SERVER_DIR"
 api_ok 200 GET "/api/v1/instances?definition=lab&limit=100"
 n=$(jbody '.items | length')
-[ "$n" -ge 22 ] || fail "$n instances after the restart: acknowledged ones were lost"
+[ "$n" -ge 23 ] || fail "$n instances after the restart: acknowledged ones were lost"
 assert_eq ok "$(sqlite3 "file:$SERVER_DIR/outpost.db?mode=ro" 'PRAGMA integrity_check')" \
 	"the database after the failed sync"
 echo "PASS: $TEST_NAME"

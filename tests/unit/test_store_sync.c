@@ -2,14 +2,18 @@
  * Group commit's sync (store_sync.c) on a real SQLite file: a turn of
  * heartbeats alone waits for company, up to SYNC_HEARTBEAT_MS, and its
  * answers are held until the sync; any other commit, or any other answer
- * held for the sync, has it done at the end of its turn, as before.
+ * held for the sync, has it done at the end of its turn, as before. With
+ * the sync thread, the loop's turn does not wait: the thread wakes it when
+ * the sync ends, and what was committed meanwhile goes to the next one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -133,6 +137,80 @@ test_a_heartbeat_answered_alone_is_not_lazy_after(void **state)
 	assert_int_equal(store_sync(s), 1);
 }
 
+static int wake_pipe[2];
+
+static void
+wake_test(void)
+{
+	char c = 1;
+
+	(void)!write(wake_pipe[1], &c, 1);
+}
+
+/* Waits for the thread's wake-up (5 s at most), then the loop's turn. */
+static int
+turn_after_wake(struct store *s)
+{
+	struct pollfd p = { .fd = wake_pipe[0], .events = POLLIN };
+	char c;
+
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(read(wake_pipe[0], &c, 1), 1);
+	return store_sync(s);
+}
+
+static void
+test_the_thread_syncs_and_wakes_the_loop(void **state)
+{
+	struct store *s = *state;
+	uint64_t syncs = store_syncs(), mark, mark2;
+
+	assert_int_equal(pipe(wake_pipe), 0);
+	assert_int_equal(store_sync_thread_start(wake_test), 0);
+	write_one(s, 0);
+	mark = store_commit_mark();
+	store_answer_held(0);
+	assert_int_equal(store_sync(s), 0);	/* handed to the thread: the turn goes on */
+	assert_false(store_is_synced(mark));
+	/* Committed while that sync runs: not in it, in the next. */
+	write_one(s, 0);
+	mark2 = store_commit_mark();
+	store_answer_held(0);
+	assert_int_equal(turn_after_wake(s), 1);	/* the first ends, the second starts */
+	assert_true(store_is_synced(mark));
+	assert_false(store_is_synced(mark2));
+	assert_int_equal(turn_after_wake(s), 1);
+	assert_true(store_is_synced(mark2));
+	assert_int_equal(store_syncs(), syncs + 2);
+	/* Nothing left: no sync, no wake-up. */
+	assert_int_equal(store_sync(s), 0);
+	assert_int_equal(store_sync_thread_stop(), 0);
+	close(wake_pipe[0]);
+	close(wake_pipe[1]);
+}
+
+static void
+test_the_thread_stops_after_its_sync(void **state)
+{
+	struct store *s = *state;
+	uint64_t mark;
+
+	assert_int_equal(pipe(wake_pipe), 0);
+	assert_int_equal(store_sync_thread_start(wake_test), 0);
+	write_one(s, 0);
+	mark = store_commit_mark();
+	store_answer_held(0);
+	assert_int_equal(store_sync(s), 0);
+	/* The stop waits for the sync running, and keeps what it says. */
+	assert_int_equal(store_sync_thread_stop(), 0);
+	assert_true(store_is_synced(mark));
+	/* Then the loop syncs itself. */
+	write_one(s, 0);
+	assert_int_equal(store_sync(s), 1);
+	close(wake_pipe[0]);
+	close(wake_pipe[1]);
+}
+
 int
 main(void)
 {
@@ -142,6 +220,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_another_commit_is_synced_at_once, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_another_answer_held_is_synced_at_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_the_thread_syncs_and_wakes_the_loop, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_the_thread_stops_after_its_sync, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_a_heartbeat_answered_alone_is_not_lazy_after,
 		    setup, teardown),
