@@ -70,7 +70,7 @@ struct pss_http {
 	char conn_peer[ADDR_TEXT_BUF];	/* the socket's peer, read once a connection */
 };
 
-/* The answers waiting for the turn's sync (group commit: store_sync.c). */
+/* The answers waiting for a sync, oldest at the tail (group commit: store_sync.c). */
 static lws_dll2_owner_t held_list;
 
 const struct route *const http_route_tables[] = {
@@ -248,7 +248,7 @@ send_out(struct lws *wsi, struct pss_http *pss, const struct req *rq)
  * of that body (http_door.c), so that a client still sending reads it.
  *
  * An answer made while a commit is not yet on disk (the request's own, or
- * one whose rows it read) is held until the loop's turn syncs the WAL, then
+ * one whose rows it read) is held until a sync of the WAL covers it, then
  * written (group commit: store_sync.c; LWS_CALLBACK_HTTP_WRITEABLE).
  */
 static int

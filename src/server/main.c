@@ -584,7 +584,8 @@ main(int argc, char **argv)
 	scaler_shutdown();
 out:
 	/* Its wake-up is the context's: the sync running ends, and the thread, before it goes. */
-	(void)store_sync_thread_stop();
+	if (store_sync_thread_stop() < 0)
+		_exit(1);	/* that sync failed (logged): as in sync_turn */
 	wake_ctx = NULL;
 	sig_ctx = NULL;
 	timers_stop();

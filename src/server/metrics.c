@@ -75,11 +75,11 @@ static struct hist durations[HIST_COUNT] = {
 	[HIST_RUN_DURATION] = HIST("outpost_runbook_run_duration_seconds",
 	    "Runs of runbooks, from their start to their end.", run_le),
 	[HIST_DB_COMMIT] = HIST("outpost_db_commit_duration_seconds",
-	    "One COMMIT of the database: the change written to its log (the turn's sync puts it "
+	    "One COMMIT of the database: the change written to its log (the next sync puts it "
 	    "on disk: outpost_db_sync_duration_seconds).", commit_le),
 	[HIST_DB_SYNC] = HIST("outpost_db_sync_duration_seconds",
-	    "One sync of the database's log to disk, for every commit of a turn of the loop "
-	    "(group commit): their answers wait for it.", commit_le),
+	    "One sync of the database's log to disk, in the sync thread, for every commit not "
+	    "yet on disk when it began (group commit): their answers wait for it.", commit_le),
 };
 static unsigned long long decisions_placed, decisions_unplaced, decisions_claimed;
 

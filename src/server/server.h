@@ -134,7 +134,7 @@ int64_t store_query_int(sqlite3 *db, const char *sql);
 void store_touch_heartbeats(struct store *s);
 /* Runs the numbered migrations up to target (store_latest_version() for all). */
 int store_migrate(struct store *s, int target, struct op_err *err);
-/* Group commit (store_sync.c): one sync of the WAL a turn of the loop, answers held till then. */
+/* Group commit (store_sync.c): one sync of the WAL for many commits, answers held till then. */
 int store_group_start(struct store *s, struct op_err *err);
 void store_group_stop(struct store *s);
 void store_group_committed(struct store *s, int is_heartbeat);
@@ -359,7 +359,7 @@ enum metric_hist {
 	HIST_LOOP_LAG,		/* how late the loop's lag timer fired (timers.c) */
 	HIST_RUN_DURATION,	/* a runbook's run, from start to end */
 	HIST_DB_COMMIT,		/* one COMMIT of the store (store.c) */
-	HIST_DB_SYNC,		/* one sync of its WAL, for a turn's commits (store_sync.c) */
+	HIST_DB_SYNC,		/* one sync of its WAL, for the commits before it (store_sync.c) */
 	HIST_COUNT
 };
 void metrics_observe(enum metric_hist which, double seconds);

@@ -743,8 +743,8 @@ step_sql(struct store *s, const char *sql)
  * no memory, no room), or its COMMIT failed: the changes committed in it this
  * turn are lost, though the process went on from them (their events are in
  * the ring, their answers made). None of it was said: their answers wait for
- * the turn's sync. The process stops at once, as on a failed sync (main.c),
- * and SQLite recovers at the next start what is on disk.
+ * a sync after that COMMIT. The process stops at once, as on a failed sync
+ * (main.c), and SQLite recovers at the next start what is on disk.
  */
 static void
 turn_lost(const char *error, const char *what)
@@ -822,13 +822,13 @@ store_begin(struct store *s)
  * (group commit, store_sync.c), the changes of one turn are one SQLite
  * transaction: the first opens it (BEGIN IMMEDIATE), each is a savepoint in
  * it, committed by a RELEASE and rolled back alone by a ROLLBACK TO; the
- * turn's end commits them together (store_settle) before the one sync. A
+ * turn's end commits them together (store_settle) before any sync. A
  * burst of 100 creates then writes each page of the tables and their
  * indexes into the WAL once a turn, not once a create (about 10 pages
  * each), and takes the file's locks once.
  *
- * Nothing is said any sooner: a change's answer is held for the turn's sync
- * as before (http.c), and the sync comes after the COMMIT. What changes is
+ * Nothing is said any sooner: a change's answer is held for the sync that
+ * covers it as before (http.c), and that sync comes after the COMMIT. What changes is
  * what a failure costs. A COMMIT that fails, or an error that makes SQLite
  * roll the whole transaction back, loses every change of the turn, and the
  * process has gone on from them: it stops (turn_lost), as on a failed sync.

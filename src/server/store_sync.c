@@ -39,7 +39,10 @@
  * sync off the loop"). The thread touches nothing but the log's file
  * (SQLite's own sync of it, through the file SQLite gives: the log stays
  * open while the store is, and the loop fetches it afresh for each sync)
- * and the figures under mu; it wakes the loop when it is done. Without a
+ * and the figures under mu; it wakes the loop (lws_cancel_service, safe
+ * from any thread) when it is done. A sync that failed is the last: none
+ * is tried again, even at the store's close (a second could say yes to
+ * pages the kernel has dropped), and the process stops (main.c). Without a
  * thread (none asked for, as in the unit tests, or it could not be made),
  * the loop syncs at the end of the turn itself, as before.
  *
@@ -61,6 +64,7 @@ static int64_t synced_seq;	/* the last event on disk at the last sync */
 static uint64_t syncs;		/* syncs done, for /metrics */
 static int must_sync;		/* a commit or an answer since the last sync may not wait */
 static int64_t lazy_since;	/* monotonic ms: heartbeats' commits wait since; 0: none */
+static int failed;		/* a sync failed: no other is tried, nothing more is said */
 
 /* The sync thread (store_sync_thread_start). The loop's side: */
 static int has_thread;		/* it runs; else the loop syncs itself */
@@ -77,6 +81,12 @@ static int job_rc;
 static double job_secs;
 static int stopping;
 static void (*wake)(void);	/* wakes the loop; safe from any thread */
+
+static int64_t
+mono_ms(void)
+{
+	return mono_us() / 1000;
+}
 
 /* 0: s is grouped (or stays FULL where its journal is not WAL); -1 with err. */
 int
@@ -99,6 +109,7 @@ store_group_start(struct store *s, struct op_err *err)
 	commits = synced = 0;
 	must_sync = 0;
 	lazy_since = 0;
+	failed = 0;
 	synced_seq = events_last_seq(s);
 	return 0;
 }
@@ -115,9 +126,11 @@ store_group_committed(struct store *s, int is_heartbeat)
 	commits++;
 	if (!is_heartbeat)
 		must_sync = 1;
+	else if (lazy_since == 0)
+		lazy_since = mono_ms();	/* its wait counts from now, even while a sync runs */
 }
 
-/* s is the loop's store, whose commits wait for the turn's sync. */
+/* s is the loop's store, whose commits wait for a sync. */
 int
 store_is_grouped(struct store *s)
 {
@@ -140,12 +153,6 @@ store_answer_held(int may_wait)
 {
 	if (!may_wait)
 		must_sync = 1;
-}
-
-static int64_t
-mono_ms(void)
-{
-	return mono_us() / 1000;
 }
 
 /* Milliseconds until a put-off sync is due (0: now), or -1 when none waits. */
@@ -213,7 +220,7 @@ store_sync(struct store *s)
 	store_settle(s);
 	if (s != grouped)
 		return 0;
-	if ((done = collect(0)) < 0)
+	if (failed || (done = collect(0)) < 0)
 		return -1;
 	if (in_flight || commits == synced)
 		return done;
@@ -257,6 +264,7 @@ ended(int rc, double secs, uint64_t upto, int64_t seq)
 	if (rc == SQLITE_OK && store_ckpt_io_failed() != 0)
 		rc = store_ckpt_io_failed();
 	if (rc != SQLITE_OK) {
+		failed = 1;
 		log_error("store.sync_failed", "error", sqlite3_errstr(rc), "detail",
 		    "the database's log could not be synced to disk; stopping, answering none "
 		    "of what it held", NULL);
@@ -286,6 +294,8 @@ begin(struct store *s)
 	double secs = 0;
 	int rc;
 
+	if (failed)
+		return -1;
 	rc = sqlite3_file_control(store_db(s), "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);
 	if (rc == SQLITE_OK && (f == NULL || f->pMethods == NULL))
 		rc = SQLITE_IOERR_FSYNC;	/* commits, and no WAL open: cannot be */
@@ -394,7 +404,7 @@ store_sync_thread_start(void (*wake_loop)(void))
 /*
  * Before the loop's wake-up goes (the lws context): the sync running ends,
  * its result kept, and the thread stops; the loop syncs itself from then on.
- * -1 if that sync failed (logged).
+ * -1 if that sync (or any before) failed (logged): the caller stops at once.
  */
 int
 store_sync_thread_stop(void)
@@ -411,7 +421,7 @@ store_sync_thread_stop(void)
 	pthread_join(thread, NULL);
 	has_thread = 0;
 	wake = NULL;
-	return rc < 0 ? -1 : 0;
+	return rc < 0 || failed ? -1 : 0;
 }
 
 /* Before the store closes: what is left goes to disk; the store is grouped no more. */
@@ -422,7 +432,7 @@ store_group_stop(struct store *s)
 		return;
 	store_settle(s);
 	/* A sync that failed was logged; a second could say yes to pages already dropped. */
-	if (store_sync_thread_stop() == 0 && commits != synced)
+	if (store_sync_thread_stop() == 0 && !failed && commits != synced)
 		(void)begin(s);
 	store_ckpt_stop(s);
 	grouped = NULL;

@@ -190,6 +190,40 @@ test_the_thread_syncs_and_wakes_the_loop(void **state)
 }
 
 static void
+test_a_heartbeat_waits_from_its_commit_while_a_sync_runs(void **state)
+{
+	struct store *s = *state;
+	uint64_t mark;
+	int64_t due, t0;
+	int rc = 0;
+
+	assert_int_equal(pipe(wake_pipe), 0);
+	assert_int_equal(store_sync_thread_start(wake_test), 0);
+	write_one(s, 0);
+	store_answer_held(0);
+	assert_int_equal(store_sync(s), 0);	/* a sync runs */
+	/* A heartbeat committed meanwhile: its wait for company counts from now. */
+	write_one(s, 1);
+	t0 = mono_ms();
+	mark = store_commit_mark();
+	store_answer_held(1);
+	due = store_sync_due_ms();
+	assert_true(due >= 0 && due <= SYNC_HEARTBEAT_MS);
+	assert_int_equal(turn_after_wake(s), 1);	/* the first sync's end */
+	while (!store_is_synced(mark) && mono_ms() - t0 < 2000) {
+		if ((due = store_sync_due_ms()) > 0)
+			usleep((useconds_t)due * 1000);
+		rc = store_sync(s);
+		if (rc == 0 && !store_is_synced(mark) && store_sync_due_ms() < 0)
+			rc = turn_after_wake(s);	/* its sync began: wait for its end */
+	}
+	assert_true(store_is_synced(mark));
+	assert_int_equal(store_sync_thread_stop(), 0);
+	close(wake_pipe[0]);
+	close(wake_pipe[1]);
+}
+
+static void
 test_the_thread_stops_after_its_sync(void **state)
 {
 	struct store *s = *state;
@@ -223,6 +257,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_the_thread_syncs_and_wakes_the_loop, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_a_heartbeat_waits_from_its_commit_while_a_sync_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_the_thread_stops_after_its_sync, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_a_heartbeat_answered_alone_is_not_lazy_after,
