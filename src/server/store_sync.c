@@ -155,13 +155,17 @@ store_answer_held(int may_wait)
 		must_sync = 1;
 }
 
-/* Milliseconds until a put-off sync is due (0: now), or -1 when none waits. */
+/*
+ * Milliseconds until a put-off sync is due (0: now), or -1 when none waits,
+ * or a sync runs: its end wakes the loop, which then begins the next at once
+ * if it is due (a timer now would only spin the loop until then).
+ */
 int64_t
 store_sync_due_ms(void)
 {
 	int64_t left;
 
-	if (grouped == NULL || commits == synced || lazy_since == 0)
+	if (grouped == NULL || in_flight || commits == synced || lazy_since == 0)
 		return -1;
 	left = lazy_since + SYNC_HEARTBEAT_MS - mono_ms();
 	return left > 0 ? left : 0;
