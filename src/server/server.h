@@ -148,6 +148,7 @@ int store_is_synced(uint64_t mark);
 int64_t store_visible_seq(struct store *s);
 void store_sync_adopted(struct store *s, int64_t seq);
 int store_sync(struct store *s);
+void store_group_in_log(struct store *s);
 /* The syncs in a thread of their own, which wakes the loop (store_sync.c). */
 int store_sync_thread_start(void (*wake_loop)(void));
 int store_sync_thread_stop(void);

@@ -908,6 +908,7 @@ store_settle(struct store *s)
 		return;
 	}
 	s->turn_commits = 0;
+	store_group_in_log(s);
 }
 
 int
@@ -947,6 +948,9 @@ commit(struct store *s, uint64_t *version)
 		(*version)++;
 	counts_committed(s);
 	events_committed(s);
+	/* Its own transaction, not the turn's: in the log now, its sync may begin. */
+	if (!s->turn_open)
+		store_group_in_log(s);
 	return 0;
 }
 

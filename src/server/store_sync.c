@@ -3,11 +3,11 @@
  * a COMMIT writes the WAL but does not wait for the disk. Nothing reaches a
  * client before it is on disk all the same: an answer written while a commit
  * is not yet synced is held (http.c), and the event stream sends no event
- * past the last synced one (events_ws.c). At each turn of the loop (main.c),
- * store_sync() starts a sync of the WAL for all the commits not yet on disk,
- * unless one is running; when one ends, the answers it holds go out and, if
- * it made new events visible, the streams wake. One sync for many writes,
- * not one a write: a burst of writes that arrive together shares it.
+ * past the last synced one (events_ws.c). A sync of the WAL covers all the
+ * commits before it (below); when one ends, the answers it holds go out at
+ * the loop's next turn (main.c) and, if it made new events visible, the
+ * streams wake. One sync for many writes, not one a write: a burst of
+ * writes that arrive together shares it.
  *
  * WAL with synchronous=NORMAL is consistent after any crash (SQLite syncs the
  * WAL before each checkpoint and the database after it); the explicit sync
@@ -31,20 +31,25 @@
  *
  * The sync runs in a thread of its own (store_sync_thread_start), not on
  * the loop: while the disk works, the loop goes on reading, parsing and
- * committing the next requests, whose answers are held for the next sync.
- * One sync at a time: the one that ends hands over whatever was committed
- * while it ran, all of it in one more sync. A burst of creates then costs
- * the loop no time waiting on the disk, where each turn of it used to end
- * in a sync that stopped every other connection (bench/RESULTS.md, "The
- * sync off the loop"). The thread touches nothing but the log's file
- * (SQLite's own sync of it, through the file SQLite gives: the log stays
- * open while the store is, and the loop fetches it afresh for each sync)
- * and the figures under mu; it wakes the loop (lws_cancel_service, safe
- * from any thread) when it is done. A sync that failed is the last: none
- * is tried again, even at the store's close (a second could say yes to
- * pages the kernel has dropped), and the process stops (main.c). Without a
- * thread (none asked for, as in the unit tests, or it could not be made),
- * the loop syncs at the end of the turn itself, as before.
+ * committing the next requests, whose answers are held for a later sync.
+ * The thread is asked as soon as a commit that may not wait is in the log
+ * (store_group_in_log: a change's own COMMIT, or the turn's), not at the
+ * turn's end: a burst's creates, committed when a scheduler's pass settles
+ * the turn, are synced while the pass runs. One sync at a time: asked again
+ * while it syncs, the thread syncs again as soon as it is done, without
+ * waiting for the loop to come round; the loop, woken after each, lets go
+ * what they put on disk. A burst of creates then costs the loop no time
+ * waiting on the disk, where each turn of it used to end in a sync that
+ * stopped every other connection (bench/RESULTS.md, "The sync off the
+ * loop"). The thread touches nothing but the log's file (SQLite's own sync
+ * of it, through the file SQLite gives: the log stays open while the store
+ * is, and the loop fetches it afresh for each ask) and the figures under
+ * mu; it wakes the loop (lws_cancel_service, safe from any thread) after
+ * each sync. A sync that failed is the last: none is tried again, even at
+ * the store's close (a second could say yes to pages the kernel has
+ * dropped), and the process stops (main.c). Without a thread (none asked
+ * for, or it could not be made), the loop syncs at the end of the turn
+ * itself, as before.
  *
  * The store of another program (outpostd token create, restore, the tests)
  * is never grouped: synchronous=FULL, each commit synced by itself.
@@ -62,23 +67,30 @@ static uint64_t commits;	/* its commits so far */
 static uint64_t synced;		/* ... of which the WAL holds on disk */
 static int64_t synced_seq;	/* the last event on disk at the last sync */
 static uint64_t syncs;		/* syncs done, for /metrics */
-static int must_sync;		/* a commit or an answer since the last sync may not wait */
+static int must_sync;		/* a commit or an answer since the last ask may not wait */
 static int64_t lazy_since;	/* monotonic ms: heartbeats' commits wait since; 0: none */
 static int failed;		/* a sync failed: no other is tried, nothing more is said */
 
 /* The sync thread (store_sync_thread_start). The loop's side: */
 static int has_thread;		/* it runs; else the loop syncs itself */
-static int in_flight;		/* a sync was handed to it and not yet collected */
-static uint64_t flight_commits;	/* ... which holds the commits up to this */
-static int64_t flight_seq;	/* ... and the events up to this */
+static uint64_t asked;		/* the commits it was asked to sync, up to this */
+static uint64_t syncs_seen;	/* its syncs counted in syncs */
 /* Under mu, both sides: */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static pthread_t thread;
-static sqlite3_file *job;	/* the log to sync; NULL: nothing asked */
-static int job_done;		/* the thread synced it: job_rc, job_secs say how */
-static int job_rc;
-static double job_secs;
+static int is_asked;		/* the loop asks for a sync of what the log holds: */
+static sqlite3_file *ask_file;	/* ... the log */
+static uint64_t ask_commits;	/* ... the commits in it */
+static int64_t ask_seq;		/* ... and the events */
+static int is_busy;		/* the thread is in a sync */
+static uint64_t thr_synced;	/* the commits its syncs put on disk, up to this */
+static int64_t thr_seq;		/* ... and the events */
+static int thr_rc;		/* a sync of its failed with this: it tries no other */
+static double thr_secs[64];	/* the syncs' times, for the loop to observe (past 64
+				 * between two looks, the rest are counted, not timed) */
+static unsigned thr_nsecs;
+static uint64_t thr_syncs;	/* syncs it ran */
 static int stopping;
 static void (*wake)(void);	/* wakes the loop; safe from any thread */
 
@@ -156,16 +168,17 @@ store_answer_held(int may_wait)
 }
 
 /*
- * Milliseconds until a put-off sync is due (0: now), or -1 when none waits,
- * or a sync runs: its end wakes the loop, which then begins the next at once
- * if it is due (a timer now would only spin the loop until then).
+ * Milliseconds until a put-off sync is due (0: now), or -1 when none waits:
+ * nothing to sync, or the thread was asked for all of it (the end of that
+ * sync wakes the loop; a timer would only spin it until then).
  */
 int64_t
 store_sync_due_ms(void)
 {
 	int64_t left;
 
-	if (grouped == NULL || in_flight || commits == synced || lazy_since == 0)
+	if (grouped == NULL || commits == synced || lazy_since == 0 ||
+	    (has_thread && asked == commits))
 		return -1;
 	left = lazy_since + SYNC_HEARTBEAT_MS - mono_ms();
 	return left > 0 ? left : 0;
@@ -208,12 +221,12 @@ static int begin(struct store *s);
 static int collect(int wait);
 
 /*
- * Syncs the WAL if a commit since the last sync is not on disk: hands it to
- * the thread, or syncs here without one. 1: a sync ended (the held answers
- * and the streams may go); 0: none ended (one may be running: the thread
- * wakes the loop when it is done; or only heartbeats wait, and may wait
- * longer: store_sync_due_ms says how long); -1: the sync failed (logged; the
- * caller stops).
+ * At the turn's end: the turn's transaction goes to the log, and whatever is
+ * not on disk yet is synced, or asked of the thread, unless it already was.
+ * 1: a sync ended (the held answers and the streams may go); 0: none ended
+ * (the thread wakes the loop when its ends; or only heartbeats wait, and may
+ * wait longer: store_sync_due_ms says how long); -1: a sync failed (logged;
+ * the caller stops).
  */
 int
 store_sync(struct store *s)
@@ -226,7 +239,7 @@ store_sync(struct store *s)
 		return 0;
 	if (failed || (done = collect(0)) < 0)
 		return -1;
-	if (in_flight || commits == synced)
+	if (commits == synced || (has_thread && asked == commits))
 		return done;
 	/* Only heartbeats wait, and not past SYNC_HEARTBEAT_MS from the first of them. */
 	if (!must_sync) {
@@ -240,6 +253,21 @@ store_sync(struct store *s)
 	if ((rc = begin(s)) < 0)
 		return -1;
 	return rc == 1 ? 1 : done;
+}
+
+/*
+ * Every commit of s so far is in its log (store.c: a COMMIT returned, and no
+ * turn's transaction is open). If one of them may not wait, the thread is
+ * asked now, not at the turn's end: it syncs them while the turn goes on
+ * (a scheduler's pass, the next requests' parse), or right after the sync it
+ * is in. A burst's creates, committed when the pass settles the turn, are
+ * then on disk by the time the pass ends.
+ */
+void
+store_group_in_log(struct store *s)
+{
+	if (s == grouped && has_thread && must_sync && !failed)
+		(void)begin(s);	/* a failure is logged, and the turn's end stops */
 }
 
 /* SQLite's sync of the log f, timed; SQLite's code. Either thread. */
@@ -257,13 +285,14 @@ sync_file(sqlite3_file *f, double *secs)
 }
 
 /*
- * A sync of the commits up to upto (and the events up to seq) ended with rc:
- * 1, they are on disk; -1, it failed (logged). The loop's own checkpoint
- * syncs this log through the same descriptor: if it failed, the error was
- * said to it alone, and a sync after it may say yes (store_ckpt_io_failed).
+ * Syncs ended with rc, the last of them covering the commits up to upto (and
+ * the events up to seq): 1, they are on disk; -1, one failed (logged). The
+ * loop's own checkpoint syncs this log through the same descriptor: if it
+ * failed, the error was said to it alone, and a sync after it may say yes
+ * (store_ckpt_io_failed).
  */
 static int
-ended(int rc, double secs, uint64_t upto, int64_t seq)
+ended(int rc, uint64_t upto, int64_t seq)
 {
 	if (rc == SQLITE_OK && store_ckpt_io_failed() != 0)
 		rc = store_ckpt_io_failed();
@@ -274,11 +303,10 @@ ended(int rc, double secs, uint64_t upto, int64_t seq)
 		    "of what it held", NULL);
 		return -1;
 	}
-	metrics_observe(HIST_DB_SYNC, secs);
-	synced = upto;
+	if (upto > synced)
+		synced = upto;
 	if (seq > synced_seq)
 		synced_seq = seq;
-	syncs++;
 	if (synced == commits) {
 		/* Nothing left to sync: what asked for haste was in this one. */
 		must_sync = 0;
@@ -288,8 +316,9 @@ ended(int rc, double secs, uint64_t upto, int64_t seq)
 }
 
 /*
- * Starts the sync of every commit so far: hands the log to the thread (0), or
- * syncs it here without one (1). -1: it failed (logged).
+ * Syncs every commit so far: asks the thread (0), or syncs here without one
+ * (1). -1: it failed (logged). Every commit must be in the log: no turn's
+ * transaction open.
  */
 static int
 begin(struct store *s)
@@ -304,51 +333,72 @@ begin(struct store *s)
 	if (rc == SQLITE_OK && (f == NULL || f->pMethods == NULL))
 		rc = SQLITE_IOERR_FSYNC;	/* commits, and no WAL open: cannot be */
 	if (rc != SQLITE_OK || store_ckpt_io_failed() != 0)
-		return ended(rc, 0, commits, 0);
-	/* What asked for haste is in this one; what commits while it runs asks again. */
+		return ended(rc, commits, 0);
+	/* What asked for haste is in this one; what commits after it asks again. */
 	must_sync = 0;
 	lazy_since = 0;
 	if (!has_thread) {
 		rc = sync_file(f, &secs);
-		return ended(rc, secs, commits, events_last_seq(s));
+		if (rc == SQLITE_OK) {
+			metrics_observe(HIST_DB_SYNC, secs);
+			syncs++;
+		}
+		return ended(rc, commits, events_last_seq(s));
 	}
-	in_flight = 1;
-	flight_commits = commits;
-	flight_seq = events_last_seq(s);
+	asked = commits;
 	pthread_mutex_lock(&mu);
-	job = f;
+	is_asked = 1;
+	ask_file = f;
+	ask_commits = commits;
+	ask_seq = events_last_seq(s);
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&mu);
 	return 0;
 }
 
 /*
- * The thread's sync, if it ended (or, with wait, once it ends): 1, done and
- * on disk; 0, none ended; -1, it failed (logged).
+ * What the thread's syncs put on disk since the last look (with wait, once
+ * it is idle and not asked: for its stop): 1, more is on disk; 0, nothing
+ * new; -1, a sync failed (logged).
  */
 static int
 collect(int wait)
 {
-	double secs;
+	double secs[sizeof(thr_secs) / sizeof(thr_secs[0])];
+	unsigned n;
+	uint64_t upto, nsyncs;
+	int64_t seq;
 	int rc;
 
-	if (!in_flight)
+	if (!has_thread)
 		return 0;
 	pthread_mutex_lock(&mu);
-	while (wait && !job_done)
+	while (wait && (is_asked || is_busy) && thr_rc == 0)
 		pthread_cond_wait(&cv, &mu);
-	if (!job_done) {
-		pthread_mutex_unlock(&mu);
-		return 0;
-	}
-	job_done = 0;
-	rc = job_rc;
-	secs = job_secs;
+	upto = thr_synced;
+	seq = thr_seq;
+	rc = thr_rc;
+	n = thr_nsecs;
+	memcpy(secs, thr_secs, n * sizeof(secs[0]));
+	thr_nsecs = 0;
+	nsyncs = thr_syncs;
 	pthread_mutex_unlock(&mu);
-	in_flight = 0;
-	return ended(rc, secs, flight_commits, flight_seq);
+	for (unsigned i = 0; i < n; i++)
+		metrics_observe(HIST_DB_SYNC, secs[i]);
+	syncs += nsyncs - syncs_seen;
+	syncs_seen = nsyncs;
+	if (rc != SQLITE_OK)
+		return ended(rc, 0, 0);
+	if (upto <= synced && seq <= synced_seq)
+		return 0;
+	return ended(SQLITE_OK, upto, seq);
 }
 
+/*
+ * The thread: when asked, it syncs the log up to what the loop said it
+ * holds, and wakes the loop; asked again meanwhile, it syncs again at once.
+ * After a sync that failed it tries none (the loop stops).
+ */
 static void *
 sync_thread(void *arg)
 {
@@ -356,21 +406,33 @@ sync_thread(void *arg)
 	pthread_mutex_lock(&mu);
 	for (;;) {
 		sqlite3_file *f;
+		uint64_t upto;
+		int64_t seq;
 		double secs = 0;
 		int rc;
 
-		while (job == NULL && !stopping)
+		while (!(is_asked && thr_rc == SQLITE_OK) && !stopping)
 			pthread_cond_wait(&cv, &mu);
-		if (job == NULL)
+		if (!(is_asked && thr_rc == SQLITE_OK))
 			break;
-		f = job;
+		f = ask_file;
+		upto = ask_commits;
+		seq = ask_seq;
+		is_asked = 0;
+		is_busy = 1;
 		pthread_mutex_unlock(&mu);
 		rc = sync_file(f, &secs);
 		pthread_mutex_lock(&mu);
-		job = NULL;
-		job_rc = rc;
-		job_secs = secs;
-		job_done = 1;
+		is_busy = 0;
+		if (rc != SQLITE_OK) {
+			thr_rc = rc;
+		} else {
+			thr_synced = upto;
+			thr_seq = seq;
+			if (thr_nsecs < sizeof(thr_secs) / sizeof(thr_secs[0]))
+				thr_secs[thr_nsecs++] = secs;
+			thr_syncs++;
+		}
 		pthread_cond_broadcast(&cv);
 		pthread_mutex_unlock(&mu);
 		wake();
@@ -394,8 +456,12 @@ store_sync_thread_start(void (*wake_loop)(void))
 		return 0;
 	wake = wake_loop;
 	stopping = 0;
-	job = NULL;
-	job_done = 0;
+	is_asked = is_busy = 0;
+	thr_synced = asked = synced;
+	thr_seq = synced_seq;
+	thr_rc = SQLITE_OK;
+	thr_nsecs = 0;
+	thr_syncs = syncs_seen = 0;
 	if ((e = thread_start(&thread, sync_thread, NULL)) != 0) {
 		log_warn("store.sync_thread", "error", strerror(e), "detail",
 		    "the loop syncs the database's log itself", NULL);
@@ -406,8 +472,9 @@ store_sync_thread_start(void (*wake_loop)(void))
 }
 
 /*
- * Before the loop's wake-up goes (the lws context): the sync running ends,
- * its result kept, and the thread stops; the loop syncs itself from then on.
+ * Before the loop's wake-up goes (the lws context): the syncs asked of the
+ * thread end, their result kept, and it stops; the loop syncs itself from
+ * then on.
  * -1 if that sync (or any before) failed (logged): the caller stops at once.
  */
 int

@@ -18,19 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int
-is_wal(int fd)
-{
-	char link[64], path[4096];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, path, sizeof(path) - 1);
-	if (n < 4)
-		return 0;
-	path[n] = '\0';
-	return strcmp(path + n - 4, "-wal") == 0;
-}
+#include "walfd.h"
 
 /* 0: go on and sync; -1: fail (errno set). */
 static int
@@ -41,7 +29,7 @@ fault(int fd)
 	char buf[32];
 	int f;
 
-	if (!is_wal(fd))
+	if (!fd_is_wal(fd))
 		return 0;
 	if (count != NULL && (f = open(count, O_WRONLY | O_CREAT | O_APPEND, 0600)) >= 0) {
 		(void)!write(f, "sync\n", 5);

@@ -2,16 +2,21 @@
  * Group commit's sync (store_sync.c) on a real SQLite file: a turn of
  * heartbeats alone waits for company, up to SYNC_HEARTBEAT_MS, and its
  * answers are held until the sync; any other commit, or any other answer
- * held for the sync, has it done at the end of its turn, as before. With
- * the sync thread, the loop's turn does not wait: the thread wakes it when
- * the sync ends, and what was committed meanwhile goes to the next one.
+ * held for the sync, has it done at the end of its turn. With the sync
+ * thread, the loop's turn does not wait: the thread is asked at the commit,
+ * syncs what was committed meanwhile right after, and wakes the loop after
+ * each sync; a change in the turn's transaction waits for the turn's COMMIT.
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <poll.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +24,7 @@
 
 #include "server.h"
 #include "unit_store.h"
+#include "../tools/walfd.h"
 
 struct app *the_app;
 
@@ -137,6 +143,91 @@ test_a_heartbeat_answered_alone_is_not_lazy_after(void **state)
 	assert_int_equal(store_sync(s), 1);
 }
 
+/*
+ * The syncs of the log pass through this gate (the test's own fdatasync and
+ * fsync, which SQLite calls instead of libc's): while it is shut, the
+ * thread's sync waits in it, so each test says exactly which commits a
+ * sync began with. The real call follows.
+ */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_shut;
+static int gate_waiting;	/* syncs waiting in it */
+static unsigned log_syncs;	/* syncs of a log that went through */
+
+static void
+gate(int fd)
+{
+	if (!fd_is_wal(fd))
+		return;
+	pthread_mutex_lock(&gate_mu);
+	gate_waiting++;
+	pthread_cond_broadcast(&gate_cv);
+	while (gate_shut)
+		pthread_cond_wait(&gate_cv, &gate_mu);
+	gate_waiting--;
+	log_syncs++;
+	pthread_mutex_unlock(&gate_mu);
+}
+
+int
+fdatasync(int fd)
+{
+	static int (*real)(int);
+
+	if (real == NULL)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	gate(fd);
+	return real(fd);
+}
+
+int
+fsync(int fd)
+{
+	static int (*real)(int);
+
+	if (real == NULL)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+	gate(fd);
+	return real(fd);
+}
+
+static void
+gate_set(int is_shut)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_shut = is_shut;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+/* Until a sync waits in the shut gate (5 s at most). */
+static void
+gate_wait_for_sync(void)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	pthread_mutex_lock(&gate_mu);
+	while (gate_waiting == 0 && rc == 0)
+		rc = pthread_cond_timedwait(&gate_cv, &gate_mu, &ts);
+	pthread_mutex_unlock(&gate_mu);
+	assert_int_equal(rc, 0);
+}
+
+static unsigned
+gate_syncs(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&gate_mu);
+	n = log_syncs;
+	pthread_mutex_unlock(&gate_mu);
+	return n;
+}
+
 static int wake_pipe[2];
 
 static void
@@ -147,46 +238,117 @@ wake_test(void)
 	(void)!write(wake_pipe[1], &c, 1);
 }
 
-/* Waits for the thread's wake-up (5 s at most), then the loop's turn. */
+/* Waits for n of the thread's wake-ups (5 s at most), then the loop's turn. */
 static int
-turn_after_wake(struct store *s)
+turn_after_wakes(struct store *s, int n)
 {
 	struct pollfd p = { .fd = wake_pipe[0], .events = POLLIN };
 	char c;
 
-	assert_int_equal(poll(&p, 1, 5000), 1);
-	assert_int_equal(read(wake_pipe[0], &c, 1), 1);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(poll(&p, 1, 5000), 1);
+		assert_int_equal(read(wake_pipe[0], &c, 1), 1);
+	}
 	return store_sync(s);
 }
 
+/* No wake-up for ms: no sync ended. */
 static void
-test_the_thread_syncs_and_wakes_the_loop(void **state)
+no_wake(int ms)
+{
+	struct pollfd p = { .fd = wake_pipe[0], .events = POLLIN };
+
+	assert_int_equal(poll(&p, 1, ms), 0);
+}
+
+/* The store of setup, with its sync thread, which wakes through wake_pipe. */
+static int
+setup_thread(void **state)
+{
+	if (setup(state) != 0 || pipe(wake_pipe) != 0)
+		return -1;
+	gate_set(0);
+	return store_sync_thread_start(wake_test);
+}
+
+static int
+teardown_thread(void **state)
+{
+	gate_set(0);
+	if (store_sync_thread_stop() != 0)
+		return -1;
+	close(wake_pipe[0]);
+	close(wake_pipe[1]);
+	return teardown(state);
+}
+
+static void
+test_the_thread_syncs_a_commit_and_wakes_the_loop(void **state)
 {
 	struct store *s = *state;
-	uint64_t syncs = store_syncs(), mark, mark2;
+	uint64_t syncs = store_syncs(), mark;
 
-	assert_int_equal(pipe(wake_pipe), 0);
-	assert_int_equal(store_sync_thread_start(wake_test), 0);
+	/* Asked at the commit: the sync runs before the turn ends. */
 	write_one(s, 0);
 	mark = store_commit_mark();
 	store_answer_held(0);
-	assert_int_equal(store_sync(s), 0);	/* handed to the thread: the turn goes on */
-	assert_false(store_is_synced(mark));
+	assert_int_equal(turn_after_wakes(s, 1), 1);
+	assert_true(store_is_synced(mark));
+	assert_int_equal(store_syncs(), syncs + 1);
+	/* Nothing left: no sync, no wake-up. */
+	assert_int_equal(store_sync(s), 0);
+	no_wake(100);
+	assert_int_equal(store_syncs(), syncs + 1);
+}
+
+static void
+test_a_commit_during_a_sync_is_synced_right_after_it(void **state)
+{
+	struct store *s = *state;
+	uint64_t syncs = store_syncs(), mark, mark2;
+	unsigned before = gate_syncs();
+
+	gate_set(1);
+	write_one(s, 0);
+	mark = store_commit_mark();
+	gate_wait_for_sync();
 	/* Committed while that sync runs: not in it, in the next. */
 	write_one(s, 0);
 	mark2 = store_commit_mark();
 	store_answer_held(0);
-	assert_int_equal(turn_after_wake(s), 1);	/* the first ends, the second starts */
-	assert_true(store_is_synced(mark));
-	assert_false(store_is_synced(mark2));
-	assert_int_equal(turn_after_wake(s), 1);
-	assert_true(store_is_synced(mark2));
+	assert_int_equal(store_sync(s), 0);	/* none ended; none more asked */
+	assert_false(store_is_synced(mark));
+	/* The thread goes from one to the next with no turn of the loop between. */
+	gate_set(0);
+	assert_int_equal(turn_after_wakes(s, 2), 1);
+	assert_true(store_is_synced(mark) && store_is_synced(mark2));
+	assert_int_equal(gate_syncs(), before + 2);
 	assert_int_equal(store_syncs(), syncs + 2);
-	/* Nothing left: no sync, no wake-up. */
+}
+
+static void
+test_the_turns_transaction_is_synced_once_committed(void **state)
+{
+	struct store *s = *state;
+	uint64_t mark;
+
+	/* A change in the turn's transaction is not in the log before the turn's COMMIT. */
+	assert_int_equal(store_begin_shared(s), 0);
+	assert_int_equal(store_exec(s, NULL, "UPDATE workers SET last_heartbeat = 1 WHERE id = -1",
+	    ""), 0);
+	assert_int_equal(store_commit(s), 0);
+	mark = store_commit_mark();
+	store_answer_held(0);
+	no_wake(100);
+	assert_false(store_is_synced(mark));
+	/* The turn's end commits it, then asks. */
+	gate_set(1);
 	assert_int_equal(store_sync(s), 0);
-	assert_int_equal(store_sync_thread_stop(), 0);
-	close(wake_pipe[0]);
-	close(wake_pipe[1]);
+	gate_wait_for_sync();
+	assert_false(store_is_synced(mark));
+	gate_set(0);
+	assert_int_equal(turn_after_wakes(s, 1), 1);
+	assert_true(store_is_synced(mark));
 }
 
 static void
@@ -194,50 +356,57 @@ test_a_heartbeat_waits_from_its_commit_while_a_sync_runs(void **state)
 {
 	struct store *s = *state;
 	uint64_t mark;
+	int64_t due;
 
-	assert_int_equal(pipe(wake_pipe), 0);
-	assert_int_equal(store_sync_thread_start(wake_test), 0);
+	gate_set(1);
 	write_one(s, 0);
-	store_answer_held(0);
-	assert_int_equal(store_sync(s), 0);	/* a sync runs */
-	/* A heartbeat committed meanwhile: its wait for company counts from now. */
+	gate_wait_for_sync();
+	/* A heartbeat committed meanwhile waits for company, counted from its commit. */
 	write_one(s, 1);
 	mark = store_commit_mark();
 	store_answer_held(1);
-	/* No timer while a sync runs: its end wakes the loop (a timer would spin it). */
-	assert_int_equal(store_sync_due_ms(), -1);
+	assert_int_equal(store_sync(s), 0);
+	due = store_sync_due_ms();
+	assert_true(due > 0 && due <= SYNC_HEARTBEAT_MS);
 	usleep((SYNC_HEARTBEAT_MS + 10) * 1000);
-	/* The first sync's end: the heartbeat has waited long enough, its sync begins. */
-	assert_int_equal(turn_after_wake(s), 1);
-	assert_false(store_is_synced(mark));
+	/* Its wait is over: asked, and no timer after (the sync's end wakes the loop). */
+	assert_int_equal(store_sync(s), 0);
 	assert_int_equal(store_sync_due_ms(), -1);
-	assert_int_equal(turn_after_wake(s), 1);
+	assert_false(store_is_synced(mark));
+	gate_set(0);
+	assert_int_equal(turn_after_wakes(s, 2), 1);
 	assert_true(store_is_synced(mark));
-	assert_int_equal(store_sync_thread_stop(), 0);
-	close(wake_pipe[0]);
-	close(wake_pipe[1]);
+}
+
+static void *
+open_later(void *arg)
+{
+	(void)arg;
+	usleep(50 * 1000);
+	gate_set(0);
+	return NULL;
 }
 
 static void
 test_the_thread_stops_after_its_sync(void **state)
 {
 	struct store *s = *state;
+	pthread_t t;
 	uint64_t mark;
 
-	assert_int_equal(pipe(wake_pipe), 0);
-	assert_int_equal(store_sync_thread_start(wake_test), 0);
+	gate_set(1);
 	write_one(s, 0);
 	mark = store_commit_mark();
-	store_answer_held(0);
-	assert_int_equal(store_sync(s), 0);
+	gate_wait_for_sync();
+	assert_int_equal(pthread_create(&t, NULL, open_later, NULL), 0);
 	/* The stop waits for the sync running, and keeps what it says. */
 	assert_int_equal(store_sync_thread_stop(), 0);
+	pthread_join(t, NULL);
 	assert_true(store_is_synced(mark));
 	/* Then the loop syncs itself. */
 	write_one(s, 0);
 	assert_int_equal(store_sync(s), 1);
-	close(wake_pipe[0]);
-	close(wake_pipe[1]);
+	assert_true(store_is_synced(store_commit_mark()));
 }
 
 int
@@ -250,12 +419,17 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_another_answer_held_is_synced_at_once, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_the_thread_syncs_and_wakes_the_loop, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_the_thread_syncs_a_commit_and_wakes_the_loop,
+		    setup_thread, teardown_thread),
+		cmocka_unit_test_setup_teardown(test_a_commit_during_a_sync_is_synced_right_after_it,
+		    setup_thread, teardown_thread),
+		cmocka_unit_test_setup_teardown(test_the_turns_transaction_is_synced_once_committed,
+		    setup_thread, teardown_thread),
 		cmocka_unit_test_setup_teardown(
-		    test_a_heartbeat_waits_from_its_commit_while_a_sync_runs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_the_thread_stops_after_its_sync, setup,
-		    teardown),
+		    test_a_heartbeat_waits_from_its_commit_while_a_sync_runs, setup_thread,
+		    teardown_thread),
+		cmocka_unit_test_setup_teardown(test_the_thread_stops_after_its_sync, setup_thread,
+		    teardown_thread),
 		cmocka_unit_test_setup_teardown(test_a_heartbeat_answered_alone_is_not_lazy_after,
 		    setup, teardown),
 	};
