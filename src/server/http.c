@@ -194,6 +194,16 @@ http_release_held(void)
 	}
 }
 
+/* 1 when an answer a sync let go (http_release_held) is not written yet. */
+int
+http_has_released(void)
+{
+	struct lws_dll2 *d = held_list.tail;
+
+	return d != NULL &&
+	    store_is_synced(lws_container_of(d, struct pss_http, held)->out_mark);
+}
+
 /*
  * Sends the answer write_response made, in one write; then the metrics, the
  * log line, and what comes after (the next request, a drain, or the close).

@@ -969,6 +969,7 @@ void timers_stop(void);
 /* The HTTP and websocket protocols of the vhost (http.c) and its pieces. */
 extern const struct lws_protocols server_protocols[];
 void http_release_held(void);	/* answers held for a sync: they may go (store_sync.c) */
+int http_has_released(void);	/* ... and one of them is not written yet */
 int events_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 void events_ws_wake(void *ctx);
 void events_ws_free(void);	/* the shared rendering of the last event sent */

@@ -49,6 +49,7 @@ static int64_t sched_at;	/* when the queued pass runs; 0: none queued */
 static int64_t sched_gap_ms = PASS_MIN_GAP_MS;
 static int64_t sched_last_end;
 static int in_pass;
+static int has_given_way;	/* the queued pass was put off for answers to go */
 static unsigned life_ticks;
 
 static void sched_run(lws_sorted_usec_list_t *sul);
@@ -90,6 +91,17 @@ sched_run(lws_sorted_usec_list_t *sul)
 		queue_pass(now + app->cfg.scheduler_interval_ms);
 		return;
 	}
+	/*
+	 * Answers a sync let go at this turn's start are written after its
+	 * timers (lws runs those first): a pass of several ms would hold them
+	 * all. It gives way to them once, for a millisecond.
+	 */
+	if (!has_given_way && http_has_released()) {
+		has_given_way = 1;
+		queue_pass(now + 1);
+		return;
+	}
+	has_given_way = 0;
 	in_pass = 1;
 	rc = sched_pass(app->store, now, app->cfg.sched_policy, app->cfg.lead_time_ms, &r);
 	in_pass = 0;
