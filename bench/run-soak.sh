@@ -152,6 +152,11 @@ churn() {
 
 echo "t,rss_kb,fds,ring_events,ring_bytes,db_bytes,wal_bytes,pending,running,instances,workers_online,ws_clients,events_total,load1" \
 	>"$BENCH_TMP/samples.csv"
+# How much of the run some task of the machine's waited for a CPU (the
+# kernel's pressure stall figure): how crowded the two cores were, this
+# run's noise beside another's.
+cpu_wait_us() { sed -n 's/^some .*total=\([0-9]*\).*/\1/p' /proc/pressure/cpu 2>/dev/null; }
+wait0=$(cpu_wait_us)
 t0=$(date +%s)
 sample 0
 churn >"$BENCH_TMP/churn.log" 2>&1 &
@@ -195,6 +200,10 @@ wait "$PROBE_PID" 2>/dev/null
 awk '$2 == 200 && NF == 3 { printf "%s,GET /api/v1/instances?limit=50 (curl probe),%.3f\n", $3, $1 * 1000 }' \
 	"$BENCH_TMP/probe.out" >>"$BENCH_TMP/latency.csv.rids"
 probe_ok=$(awk '$2 == 200 && NF == 3' "$BENCH_TMP/probe.out" | wc -l)
+wait1=$(cpu_wait_us)
+cpu_wait="not known (no /proc/pressure/cpu)"
+[ -n "$wait0" ] && [ -n "$wait1" ] &&
+	cpu_wait="$(((wait1 - wait0) / 10000 / ($(date +%s) - t0)))% of the run"
 sample "$(($(date +%s) - t0))"
 kill "$CHURN_PID" 2>/dev/null
 kill -0 "$OP_PID" 2>/dev/null || die "outpostd died during the soak (see its log)"
@@ -204,7 +213,8 @@ if [ -n "${SOAK_KEEP:-}" ]; then
 	mkdir -p "$SOAK_KEEP"
 	cp "$BENCH_TMP"/samples.csv "$BENCH_TMP"/latency.csv "$BENCH_TMP"/latency.csv.total \
 		"$BENCH_TMP"/latency.csv.failures "$BENCH_TMP"/churn.log "$BENCH_TMP"/metrics \
-		"$BENCH_TMP"/locust.log "$BENCH_TMP"/latency.csv.rids "$SOAK_KEEP"/
+		"$BENCH_TMP"/locust.log "$BENCH_TMP"/latency.csv.rids "$BENCH_TMP"/latency.csv.burst \
+		"$SOAK_KEEP"/
 	cp "$OP_STATE/outpostd.log" "$SOAK_KEEP"/
 fi
 
@@ -262,7 +272,8 @@ plot() {
 	echo
 	echo "$reqs requests, $fails failed; $(grep -c . "$BENCH_TMP/churn.log") churn actions" \
 		"($(grep -c 'kill -9' "$BENCH_TMP/churn.log") agents killed);" \
-		"$(awk -F, 'END { print $13 }' "$S") events written."
+		"$(awk -F, 'END { print $13 }' "$S") events written. Some task of the machine's" \
+		"waited for a CPU $cpu_wait."
 	echo
 	echo "| route | requests | failed | p50 ms | p95 ms | p99 ms | max ms |"
 	echo "|---|---|---|---|---|---|---|"
@@ -283,6 +294,20 @@ plot() {
 	echo
 	/usr/bin/python3 "$BENCH_DIR/soak-split.py" "$BENCH_TMP/latency.csv.rids" "$OP_STATE/outpostd.log"
 	echo
+	# The burst as curl saw it, from each transfer's start: its connection
+	# made, the answer's first byte, its last.
+	if [ -s "$BENCH_TMP/latency.csv.burst" ]; then
+		for col in 2 4 5; do
+			awk -F, -v c=$col 'NR > 1 { print $c * 1000 }' "$BENCH_TMP/latency.csv.burst" |
+				sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f %.1f\n",
+					v[int((NR + 1) / 2)], v[int(NR * 0.95 + 0.999)] }'
+		done | paste -sd' ' | {
+			read -r c50 c95 f50 f95 t50 t95
+			echo "The bursts as curl timed them, p50/p95 in ms from each transfer's start:" \
+				"connected $c50/$c95, the answer's first byte $f50/$f95, its last $t50/$t95."
+		}
+		echo
+	fi
 	echo "Failures, by route and reason:"
 	echo
 	if [ -s "$BENCH_TMP/latency.csv.failures" ]; then

@@ -43,6 +43,9 @@ reasons = defaultdict(int)
 # time it took from the request's parse to its answer: run-soak.sh joins the
 # two to tell the server's share of a route's latency from the client's.
 rids = []
+# The burst's phases, as curl times them (seconds from the transfer's start):
+# connected, request about to be sent, first byte of the answer, last byte.
+burst_phases = []
 next_rid = iter(range(1, 1 << 62))
 
 
@@ -86,6 +89,10 @@ def write_latency(**_kw):
     with open(OUT + ".rids", "w") as f:
         for rid, route, ms in rids:
             f.write("%s,%s,%.3f\n" % (rid, route, ms))
+    with open(OUT + ".burst", "w") as f:
+        f.write("rid,connect,pretransfer,starttransfer,total\n")
+        for p in burst_phases:
+            f.write(",".join(p) + "\n")
     with open(OUT + ".total", "w") as f:
         f.write("route,count,failures,p50,p95,p99,max\n")
         for route in sorted(routes):
@@ -258,7 +265,9 @@ class BurstUser(User):
                 f.write('header = "X-Request-Id: soak-burst-%d"\n' % next(next_rid))
                 f.write('data = "%s"\n' % create_body().replace('"', '\\"'))
                 f.write('output = "/dev/null"\n')
-                f.write('write-out = "%{time_total} %{http_code} %header{x-request-id}\\n"\n')
+                f.write('write-out = "%{time_connect} %{time_pretransfer} '
+                        '%{time_starttransfer} %{time_total} %{http_code} '
+                        '%header{x-request-id}\\n"\n')
         p = gevent.subprocess.run(["curl", "-s", "--parallel", "--parallel-immediate",
                                    "--parallel-max", str(BURST), "--max-time", "30",
                                    "-K", cfg], stdout=gevent.subprocess.PIPE,
@@ -267,6 +276,9 @@ class BurstUser(User):
         got = 0
         for line in lines:
             f = line.split()
+            if len(f) == 6:
+                burst_phases.append((f[5], f[0], f[1], f[2], f[3]))
+            f = f[3:]
             if len(f) not in (2, 3):
                 continue
             got += 1
