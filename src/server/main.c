@@ -228,10 +228,10 @@ wake_loop(void)
 }
 
 /*
- * Group commit, at each turn of the loop (store_sync.c): a sync that ended
- * (in the sync thread, which woke the loop) lets the answers held for it go
- * out and the streams send on; what was committed since goes to the next
- * sync (a turn of heartbeats alone may wait for more: store_sync.c).
+ * Group commit, at each turn of the loop (store_sync.c): the syncs that ended
+ * (in the sync thread, which woke the loop) let the answers they hold go out
+ * and the streams send on; what was committed and not yet asked of the
+ * thread is asked now (heartbeats alone may wait for more: store_sync.c).
  * A sync that failed (logged) ends the process at once, without the usual
  * shutdown: its steps write (a run marked, the WAL checkpointed at close),
  * and a second sync could say yes to pages the kernel has already dropped.

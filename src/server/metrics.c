@@ -78,8 +78,9 @@ static struct hist durations[HIST_COUNT] = {
 	    "One COMMIT of the database: the change written to its log (the next sync puts it "
 	    "on disk: outpost_db_sync_duration_seconds).", commit_le),
 	[HIST_DB_SYNC] = HIST("outpost_db_sync_duration_seconds",
-	    "One sync of the database's log to disk, in the sync thread, for every commit not "
-	    "yet on disk when it began (group commit): their answers wait for it.", commit_le),
+	    "One sync of the database's log to disk, in the sync thread, for the commits in "
+	    "the log when it was asked and not yet on disk (group commit): their answers wait "
+	    "for it.", commit_le),
 };
 static unsigned long long decisions_placed, decisions_unplaced, decisions_claimed;
 

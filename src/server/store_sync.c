@@ -19,9 +19,9 @@
  * (main.c's sync_turn). Nothing it held was answered; on restart SQLite
  * recovers what is on disk.
  *
- * Heartbeats wait a little for company. A turn whose commits are all
- * heartbeats' (store_commit_heartbeat), with no other answer waiting on the
- * sync, is not synced at its end: the sync waits until SYNC_HEARTBEAT_MS
+ * Heartbeats wait a little for company. Heartbeats' commits
+ * (store_commit_heartbeat), with no other commit or answer waiting on the
+ * sync, are not synced at once: the sync waits until SYNC_HEARTBEAT_MS
  * after the first of them (main.c wakes the loop then), or until a commit
  * or an answer that may not wait comes, whichever is first. Each heartbeat's
  * answer is still held until the sync that holds it; 1,000 agents (200
@@ -87,8 +87,8 @@ static int is_busy;		/* the thread is in a sync */
 static uint64_t thr_synced;	/* the commits its syncs put on disk, up to this */
 static int64_t thr_seq;		/* ... and the events */
 static int thr_rc;		/* a sync of its failed with this: it tries no other */
-static double thr_secs[64];	/* the syncs' times, for the loop to observe (past 64
-				 * between two looks, the rest are counted, not timed) */
+static double thr_secs[1024];	/* the syncs' times, for the loop to observe (past
+				 * 1,024 between two looks, the rest are not timed) */
 static unsigned thr_nsecs;
 static uint64_t thr_syncs;	/* syncs it ran */
 static int stopping;
@@ -158,12 +158,14 @@ store_commit_mark(void)
 
 /*
  * An answer is held for the sync (http.c): unless it is a heartbeat's
- * (may_wait), the sync is not put off for it.
+ * (may_wait), the sync is not put off for it. One already asked of the
+ * thread covers it: nothing more to ask (else the heartbeats committed
+ * after it would be asked for at once, and wait for no company).
  */
 void
 store_answer_held(int may_wait)
 {
-	if (!may_wait)
+	if (!may_wait && !(has_thread && asked == commits))
 		must_sync = 1;
 }
 
@@ -266,7 +268,7 @@ store_sync(struct store *s)
 void
 store_group_in_log(struct store *s)
 {
-	if (s == grouped && has_thread && must_sync && !failed)
+	if (s == grouped && has_thread && must_sync && asked != commits && !failed)
 		(void)begin(s);	/* a failure is logged, and the turn's end stops */
 }
 
@@ -475,7 +477,7 @@ store_sync_thread_start(void (*wake_loop)(void))
  * Before the loop's wake-up goes (the lws context): the syncs asked of the
  * thread end, their result kept, and it stops; the loop syncs itself from
  * then on.
- * -1 if that sync (or any before) failed (logged): the caller stops at once.
+ * -1 if one of them (or any before) failed (logged): the caller stops at once.
  */
 int
 store_sync_thread_stop(void)
