@@ -1,9 +1,10 @@
 #!/bin/bash
 # Group commit (store_sync.c): outpostd syncs its database's log in a thread,
-# once for every commit not yet on disk, while its loop goes on, and answers
-# nothing before the sync that holds what the answer says. The syncs of the log are counted,
-# slowed and failed by a preloaded shim (tests/tools/syncshim.c): the real
-# outpostd, the real SQLite, only the disk's answer to fsync is played.
+# one sync for the commits not yet on disk, while its loop goes on, and
+# answers nothing before the sync that holds what the answer says. The syncs
+# of the log are counted, slowed and failed by a preloaded shim
+# (tests/tools/syncshim.c): the real outpostd, the real SQLite, only the
+# disk's answer to fsync is played.
 . "$(dirname "$0")/lib.sh"
 
 SHIM=$top_builddir/tests/tools/syncshim.so
