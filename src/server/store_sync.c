@@ -226,9 +226,9 @@ static int collect(int wait);
  * At the turn's end: the turn's transaction goes to the log, and whatever is
  * not on disk yet is synced, or asked of the thread, unless it already was.
  * 1: a sync ended (the held answers and the streams may go); 0: none ended
- * (the thread wakes the loop when its ends; or only heartbeats wait, and may
- * wait longer: store_sync_due_ms says how long); -1: a sync failed (logged;
- * the caller stops).
+ * (the thread wakes the loop when its syncs end; or only heartbeats wait, and
+ * may wait longer: store_sync_due_ms says how long); -1: a sync failed
+ * (logged; the caller stops).
  */
 int
 store_sync(struct store *s)
