@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -374,6 +375,40 @@ setup_v1(const char *name, char *why, size_t n)
 	return 0;
 }
 
+/*
+ * The parent's CPU weight, from the agent's own nice: the instances' hooks
+ * inherit that nice, but in a cgroup of their own a nice weighs only against
+ * the same instance's other processes, and the cgroup itself competes at the
+ * default weight, as one process at nice 0 would. An agent started at nice N
+ * (the local provisioner's "nice") thus gives its instances, together, the
+ * weight of one process at nice N. Written at every start, so that a nice
+ * taken back is taken back here too.
+ */
+static void
+parent_weight(void)
+{
+	/* The kernel's weight of a process at nice 0 to 19 (sched_prio_to_weight). */
+	static const int weight[20] = { 1024, 820, 655, 526, 423, 335, 272, 215, 172, 137,
+		110, 87, 70, 56, 45, 36, 29, 23, 18, 15 };
+	char path[PATH_BUF_MAX], v[16];
+	int nice = getpriority(PRIO_PROCESS, 0);
+
+	nice = nice < 0 ? 0 : nice > 19 ? 19 : nice;
+	if (mode == CG_V2) {
+		snprintf(v, sizeof(v), "%d", nice);
+		if (path_fmt(path, sizeof(path), "%s/cpu.weight.nice", parents[0]) != 0)
+			return;
+	} else {
+		snprintf(v, sizeof(v), "%d", weight[nice]);
+		if (parents[CT_CPU][0] == '\0' ||
+		    path_fmt(path, sizeof(path), "%s/cpu.shares", parents[CT_CPU]) != 0)
+			return;
+	}
+	if (file_write(path, v) != 0 && nice > 0)
+		log_warn("agent.cgroup_weight", "file", path, "value", v, "error", strerror(errno),
+		    NULL);
+}
+
 /* WORK_DIR/cgroups: the agent's parents, one a line, for operators (and tests' clean-ups). */
 static void
 write_parents(const struct agent_config *c)
@@ -427,6 +462,7 @@ cg_setup(const struct agent_config *c)
 		return;
 	}
 	write_parents(c);
+	parent_weight();
 	if (!hookuser_available(why1, sizeof(why1))) {
 		snprintf(why, sizeof(why), "each instance has a cgroup (%s), but hooks cannot run as "
 		    "users of their own: %s", mode == CG_V2 ? "v2" : "v1", why1);
