@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,6 +66,7 @@ struct spawn {
 	int out_fd;
 	const char *cwd;
 	int is_session;
+	int nice;
 };
 
 /*
@@ -84,6 +86,9 @@ spawn_child(void *arg)
 		_exit(126);
 	if (sp->cwd != NULL && chdir(sp->cwd) != 0)
 		_exit(126);
+	/* Only ever down: a nice below ours would need privilege, and is never asked. */
+	if (sp->nice > getpriority(PRIO_PROCESS, 0))
+		setpriority(PRIO_PROCESS, 0, sp->nice);
 #ifdef SYS_close_range
 	if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
 #endif
@@ -109,9 +114,9 @@ spawn_child(void *arg)
 
 pid_t
 proc_spawn(char *const *argv, const char *const *extra_env, int out_fd, const char *cwd,
-    int is_session)
+    int is_session, int nice)
 {
-	struct spawn sp = { argv, child_env(extra_env), out_fd, cwd, is_session };
+	struct spawn sp = { argv, child_env(extra_env), out_fd, cwd, is_session, nice };
 	char *stack = malloc(SPAWN_STACK);
 	sigset_t all, old;
 	pid_t pid = -1;

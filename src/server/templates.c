@@ -86,7 +86,7 @@ unit_prefix_ok(const char *s)
 static int
 provisioner_check(json_t *in, json_t **out, struct op_err *err)
 {
-	static const char *const local_f[] = { "type", "agent", "heartbeat", NULL };
+	static const char *const local_f[] = { "type", "agent", "heartbeat", "nice", NULL };
 	static const char *const systemd_f[] = { "type", "systemctl", "unit", "env_dir", NULL };
 	static const char *const command_f[] = { "type", "provision", "deprovision", "stop", NULL };
 	static const char *const static_f[] = { "type", NULL };
@@ -123,7 +123,8 @@ provisioner_check(json_t *in, json_t **out, struct op_err *err)
 	switch (t) {
 	case PROV_LOCAL:
 		if (jsonv_string(p, "provisioner", "agent", 0, 1, 1000, &s, err) != 0 ||
-		    jsonv_duration(p, "provisioner", "heartbeat", 0, 100, 600000, &ms, err) != 0)
+		    jsonv_duration(p, "provisioner", "heartbeat", 0, 100, 600000, &ms, err) != 0 ||
+		    jsonv_int(p, "provisioner", "nice", 0, 0, 19, &ms, err) != 0)
 			return -1;
 		break;
 	case PROV_SYSTEMD:
