@@ -2,8 +2,9 @@
 # The soak: SOAK_MINUTES (30) of a mixed workload on loopback, and whether
 # anything grows without bound or slows down.
 #
-# outpostd runs with a `local` template of 4 to 10 agents (5 slots each) and two
-# definitions whose slots last 10 to 30 s. Against it, locust (soak.py) runs
+# outpostd runs with a `local` template of 4 to 10 agents (5 slots each, at nice
+# SOAK_AGENT_NICE) and two definitions whose slots last 10 to 30 s. Against it,
+# locust (soak.py) runs
 # operators reading and writing through the API (pagination included), a
 # burst of 100 concurrent creates every 5 minutes (sent and timed by curl's
 # parallel mode: see soak.py), websocket clients that
@@ -24,6 +25,9 @@
 #
 #   SOAK_MINUTES=30 SAMPLE=60 CHURN=45 bench/run-soak.sh --out soak.md
 #   SOAK_KEEP=DIR   also keep the raw CSVs, locust's and outpostd's logs in DIR
+#   SOAK_AGENT_NICE=N  the agents' nice, and so their hooks' (10: they share
+#                   this host with outpostd as a site's local workers would, at
+#                   the nice docs/operations.md advises for them; 0 to compare)
 #   SOAK_NICE=N     run the soak (outpostd, its agents, locust) at nice N: on a
 #                   machine shared with other work, a negative N (as root) keeps
 #                   the others' builds from being measured as the server's latency
@@ -37,6 +41,7 @@ CHURN=${CHURN:-45}
 AGENT=${AGENT:-$(cd "$(dirname "$OUTPOSTD")/../agent" 2>/dev/null && pwd)/outpost-agent}
 export SOAK_API_USERS=${SOAK_API_USERS:-20} SOAK_BURST=${SOAK_BURST:-100}
 export SOAK_BURST_EVERY=${SOAK_BURST_EVERY:-300} SOAK_WS_USERS=${SOAK_WS_USERS:-10}
+SOAK_AGENT_NICE=${SOAK_AGENT_NICE:-10}
 
 need curl curl
 need jq jq
@@ -77,7 +82,7 @@ cat >"$BENCH_TMP/templates/soak.json" <<JSON
   "description": "the soak's agents, on this host",
   "capacity": { "cpu": 8, "memory_mb": 8192, "slots": 5 },
   "min": 4, "max": 10, "cooldown": "20s", "idle_timeout": "2m",
-  "provisioner": { "type": "local", "agent": "$AGENT", "heartbeat": "5s" }
+  "provisioner": { "type": "local", "agent": "$AGENT", "heartbeat": "5s", "nice": $SOAK_AGENT_NICE }
 }
 JSON
 # At debug, outpostd logs every request with its time and the X-Request-Id
@@ -170,6 +175,11 @@ say "soak: $SOAK_MINUTES minutes, $users locust users, outpostd $OP_URL (pid $OP
 	>"$BENCH_TMP/locust.log" 2>&1) &
 LOCUST_PID=$!
 BENCH_PIDS="$BENCH_PIDS $LOCUST_PID"
+# Around each burst: outpostd's loop, ran and waited for a CPU, and every
+# process's CPU time (soak-cpu.py; the summary's per-burst table).
+/usr/bin/python3 "$BENCH_DIR/soak-cpu.py" "$OP_PID" "$SOAK_BURST_EVERY" "$((SOAK_MINUTES * 60))" \
+	"$BENCH_TMP/cpu.txt" &
+BENCH_PIDS="$BENCH_PIDS $!"
 # The probe: the list page from one curl on one kept connection, 10 a second
 # for the whole run (it ends by itself a few seconds before locust does: a
 # curl killed would lose the lines it has not written yet), each timed by curl:
@@ -214,7 +224,7 @@ if [ -n "${SOAK_KEEP:-}" ]; then
 	cp "$BENCH_TMP"/samples.csv "$BENCH_TMP"/latency.csv "$BENCH_TMP"/latency.csv.total \
 		"$BENCH_TMP"/latency.csv.failures "$BENCH_TMP"/churn.log "$BENCH_TMP"/metrics \
 		"$BENCH_TMP"/locust.log "$BENCH_TMP"/latency.csv.rids "$BENCH_TMP"/latency.csv.burst \
-		"$SOAK_KEEP"/
+		"$BENCH_TMP"/cpu.txt "$SOAK_KEEP"/
 	cp "$OP_STATE/outpostd.log" "$SOAK_KEEP"/
 fi
 
@@ -306,6 +316,14 @@ plot() {
 			echo "The bursts as curl timed them, p50/p95 in ms from each transfer's start:" \
 				"connected $c50/$c95, the answer's first byte $f50/$f95, its last $t50/$t95."
 		}
+		echo
+		echo "Each burst: curl's figures; outpostd's first parse and last answer, from the"
+		echo "burst's second; its loop's time running and waiting for a CPU (its schedstat,"
+		echo "every 5 ms); the processes with the most CPU time from 0.5 s before the burst"
+		echo "to 1.5 s after (4,000 ms on two cores; a child that ended in it counts in its parent)."
+		echo
+		/usr/bin/python3 "$BENCH_DIR/soak-burst.py" "$BENCH_TMP/cpu.txt" "$OP_STATE/outpostd.log" \
+			"$BENCH_TMP/latency.csv.burst" "$SOAK_BURST_EVERY"
 		echo
 	fi
 	echo "Failures, by route and reason:"
