@@ -27,8 +27,10 @@
 #   SOAK_KEEP=DIR   also keep the raw CSVs, locust's and outpostd's logs in DIR
 #   SOAK_AGENT_NICE=N  the agents' nice, and so their hooks' (10: they share
 #                   this host with outpostd as a site's local workers would, at
-#                   the nice docs/operations.md advises for them; 0 to compare)
-#   SOAK_NICE=N     run the soak (outpostd, its agents, locust) at nice N: on a
+#                   the nice docs/configuration.md advises for them; 0 to
+#                   compare). Soaks before this setting had them at the soak's.
+#   SOAK_NICE=N     run the soak (outpostd, locust, and the agents where
+#                   SOAK_AGENT_NICE is not above N) at nice N: on a
 #                   machine shared with other work, a negative N (as root) keeps
 #                   the others' builds from being measured as the server's latency
 set -u
@@ -320,7 +322,9 @@ plot() {
 		echo "Each burst: curl's figures; outpostd's first parse and last answer, from the"
 		echo "burst's second; its loop's time running and waiting for a CPU (its schedstat,"
 		echo "every 5 ms); the processes with the most CPU time from 0.5 s before the burst"
-		echo "to 1.5 s after (4,000 ms on two cores; a child that ended in it counts in its parent)."
+		echo "to 1.5 s after, and the machine's whole (2,000 ms on each of its $(nproc) cores): what no"
+		echo "process alive at the window's end accounts for (one that ended inside it) is"
+		echo "\"(ended in the window)\"."
 		echo
 		/usr/bin/python3 "$BENCH_DIR/soak-burst.py" "$BENCH_TMP/cpu.txt" "$OP_STATE/outpostd.log" \
 			"$BENCH_TMP/latency.csv.burst" "$SOAK_BURST_EVERY"

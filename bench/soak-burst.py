@@ -8,8 +8,7 @@
 # of the burst, in ms from the burst's start; how long outpostd's loop ran and
 # how long it waited for a CPU, from the burst's start to the first parse and
 # from there to the last answer; and the processes that used the most CPU time
-# in the 2 s around the burst, and the machine's whole (out of 4,000 ms on two
-# cores).
+# in the 2 s around the burst, and the machine's whole (out of 2,000 ms a core).
 import bisect
 import csv
 import datetime
@@ -29,9 +28,13 @@ for line in open(samples_path):
 T = [s[0] for s in S]
 
 
-def at(t):
-    i = min(max(bisect.bisect_left(T, t), 0), len(S) - 1)
-    return S[i]
+def at(t, b):
+    """The sample at t, if t lies in burst b's window and a sample is near it."""
+    if not b - 0.5 <= t <= b + 1.5:
+        return None
+    i = bisect.bisect_left(T, t)
+    near = [S[k] for k in (i - 1, i) if 0 <= k < len(S) and abs(S[k][0] - t) < 0.05]
+    return min(near, key=lambda s: abs(s[0] - t)) if near else None
 
 
 def ts(s):
@@ -72,14 +75,18 @@ for n, b in enumerate(sorted(server)):
     first = min(s for s, _ in g.values())
     last = max(e for _, e in g.values())
     c = [client[r] for r in g if r in client]
-    a, p, z = at(b), at(first), at(last)
+    a, p, z = at(b, b), at(first, b), at(last, b)
     w = W.get(b, [])
     every_cpu = dict(w).get("(all)")
     top = ", ".join("%s %.0f" % (name, ms) for name, ms in [x for x in w if x[0] != "(all)"][:5])
     if every_cpu is not None:
         top = "all: %.0f; %s" % (every_cpu, top)
-    print("| %d (%s) | %.1f / %.1f | %.0f, %.0f | %.1f / %.1f | %.1f / %.1f | %s |" % (
+    if a is None or p is None or z is None:
+        before = after = "not sampled"
+    else:
+        before = "%.1f / %.1f" % ((p[1] - a[1]) / 1e6, (p[2] - a[2]) / 1e6)
+        after = "%.1f / %.1f" % ((z[1] - p[1]) / 1e6, (z[2] - p[2]) / 1e6)
+    print("| %d (%s) | %.1f / %.1f | %.0f, %.0f | %s | %s | %s |" % (
         n + 1, datetime.datetime.fromtimestamp(b, datetime.timezone.utc).strftime("%H:%M:%S"),
-        pct(c, 0.5), pct(c, 0.95), (first - b) * 1000, (last - b) * 1000,
-        (p[1] - a[1]) / 1e6, (p[2] - a[2]) / 1e6, (z[1] - p[1]) / 1e6, (z[2] - p[2]) / 1e6,
+        pct(c, 0.5), pct(c, 0.95), (first - b) * 1000, (last - b) * 1000, before, after,
         top or "not sampled"))

@@ -391,20 +391,20 @@ parent_weight(void)
 	static const int weight[20] = { 1024, 820, 655, 526, 423, 335, 272, 215, 172, 137,
 		110, 87, 70, 56, 45, 36, 29, 23, 18, 15 };
 	char path[PATH_BUF_MAX], v[16];
-	int nice = getpriority(PRIO_PROCESS, 0);
+	int n = getpriority(PRIO_PROCESS, 0);
 
-	nice = nice < 0 ? 0 : nice > 19 ? 19 : nice;
+	n = n < 0 ? 0 : n > 19 ? 19 : n;
 	if (mode == CG_V2) {
-		snprintf(v, sizeof(v), "%d", nice);
+		snprintf(v, sizeof(v), "%d", n);
 		if (path_fmt(path, sizeof(path), "%s/cpu.weight.nice", parents[0]) != 0)
 			return;
 	} else {
-		snprintf(v, sizeof(v), "%d", weight[nice]);
+		snprintf(v, sizeof(v), "%d", weight[n]);
 		if (parents[CT_CPU][0] == '\0' ||
 		    path_fmt(path, sizeof(path), "%s/cpu.shares", parents[CT_CPU]) != 0)
 			return;
 	}
-	if (file_write(path, v) != 0 && nice > 0)
+	if (file_write(path, v) != 0 && n > 0)
 		log_warn("agent.cgroup_weight", "file", path, "value", v, "error", strerror(errno),
 		    NULL);
 }

@@ -212,7 +212,7 @@ children_spawn(const struct child_spec *sp)
 		}
 		fd = lfd;
 	}
-	c->pid = proc_spawn(sp->argv, sp->env, fd, sp->cwd, sp->is_session, sp->nice);
+	c->pid = proc_spawn(sp->argv, sp->env, fd, sp->cwd, sp->is_session, sp->niceness);
 	if (lfd >= 0) {
 		int saved = errno;
 

@@ -66,7 +66,7 @@ struct spawn {
 	int out_fd;
 	const char *cwd;
 	int is_session;
-	int nice;
+	int niceness;
 };
 
 /*
@@ -86,9 +86,12 @@ spawn_child(void *arg)
 		_exit(126);
 	if (sp->cwd != NULL && chdir(sp->cwd) != 0)
 		_exit(126);
-	/* Only ever down: a nice below ours would need privilege, and is never asked. */
-	if (sp->nice > getpriority(PRIO_PROCESS, 0))
-		setpriority(PRIO_PROCESS, 0, sp->nice);
+	/*
+	 * A nice above ours, never below (that would need privilege): 0 keeps
+	 * ours, whatever it is, and so does a nice at or below it.
+	 */
+	if (sp->niceness > 0 && sp->niceness > getpriority(PRIO_PROCESS, 0))
+		setpriority(PRIO_PROCESS, 0, sp->niceness);
 #ifdef SYS_close_range
 	if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
 #endif
@@ -114,9 +117,9 @@ spawn_child(void *arg)
 
 pid_t
 proc_spawn(char *const *argv, const char *const *extra_env, int out_fd, const char *cwd,
-    int is_session, int nice)
+    int is_session, int niceness)
 {
-	struct spawn sp = { argv, child_env(extra_env), out_fd, cwd, is_session, nice };
+	struct spawn sp = { argv, child_env(extra_env), out_fd, cwd, is_session, niceness };
 	char *stack = malloc(SPAWN_STACK);
 	sigset_t all, old;
 	pid_t pid = -1;

@@ -89,10 +89,10 @@ agent_start(struct app *a, const struct tmpl *t, const struct wrow *w, char *ref
 {
 	char tok[PATH_BUF_MAX], work[PATH_BUF_MAX], log[PATH_BUF_MAX], prog[PATH_BUF_MAX];
 	const char *hb = json_string_value(json_object_get(t->prov_spec, "heartbeat"));
-	/* Checked: 0 to 19. Its hooks inherit it, and the agent weighs its instances' cgroups by it. */
-	json_int_t nice = json_integer_value(json_object_get(t->prov_spec, "nice"));
+	/* 0 to 19 (checked): its hooks inherit it; the agent weighs its instances' cgroups by it. */
+	json_int_t niceness = json_integer_value(json_object_get(t->prov_spec, "nice"));
 	struct child_spec sp = { .out_fd = -1, .is_session = 1, .grace_ms = AGENT_STOP_GRACE_MS,
-		.nice = (int)nice };
+		.niceness = (int)niceness };
 	char cap[128];
 	struct sbuf labels;
 	char *argv[AGENT_ARGS];

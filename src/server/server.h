@@ -899,10 +899,10 @@ void scaler_free(void);
 /* ---- child processes (procs.c: fork and exec; children.c: watching, reaping, ending) ---- */
 /*
  * argv with out_fd as stdout and stderr, in cwd (NULL: ours), in a group (or
- * session) of its own, at nice (when above ours; 0: ours).
+ * session) of its own, at niceness when that is above ours (0: ours).
  */
 pid_t proc_spawn(char *const *argv, const char *const *extra_env, int out_fd, const char *cwd,
-    int is_session, int nice);
+    int is_session, int niceness);
 /* A process's start time (clock ticks since boot), or 0 when it is not running. */
 unsigned long long proc_start(pid_t pid);
 unsigned long long proc_child_start(pid_t pid);
@@ -928,7 +928,7 @@ struct child_spec {
 	const char *log;
 	const char *cwd;	/* NULL: ours */
 	int is_session;		/* a session of its own (a local agent); else a group */
-	int nice;		/* its nice, when above ours (0: ours) */
+	int niceness;		/* its nice, when above ours (0: ours) */
 	int signals_group;	/* SIGTERM and SIGKILL go to its whole group */
 	int64_t timeout_ms;	/* 0: none; past it, it is stopped */
 	int64_t grace_ms;	/* from SIGTERM to SIGKILL; < 0: no SIGKILL */

@@ -97,7 +97,7 @@ provisioner_check(json_t *in, json_t **out, struct op_err *err)
 	json_t *p = in ? json_object_get(in, "provisioner") : NULL;
 	const char *type = "local", *s;
 	enum prov_type t;
-	int64_t ms;
+	int64_t ms, niceness;
 
 	*out = NULL;
 	if (p == NULL || json_is_null(p)) {
@@ -124,7 +124,7 @@ provisioner_check(json_t *in, json_t **out, struct op_err *err)
 	case PROV_LOCAL:
 		if (jsonv_string(p, "provisioner", "agent", 0, 1, 1000, &s, err) != 0 ||
 		    jsonv_duration(p, "provisioner", "heartbeat", 0, 100, 600000, &ms, err) != 0 ||
-		    jsonv_int(p, "provisioner", "nice", 0, 0, 19, &ms, err) != 0)
+		    jsonv_int(p, "provisioner", "nice", 0, 0, 19, &niceness, err) != 0)
 			return -1;
 		break;
 	case PROV_SYSTEMD:

@@ -8,8 +8,8 @@
 #  c. where the agent has cgroups, its instances' parent weighs as one process
 #     at nice 10 (v1: cpu.shares 110; v2: cpu.weight.nice 10): a nice alone
 #     weighs nothing outside a hook's own cgroup;
-#  d. nice 0 back on the template, the agent started again runs at 0 and its
-#     parent at the default weight.
+#  d. nice 0 back on the template (it applies from the agent's next start), the
+#     agent started again runs at 0 and its parent is back at the default weight.
 . "$(dirname "$0")/lib.sh"
 
 [ -x "$AGENT" ] || fail "$AGENT is not built"
@@ -67,6 +67,7 @@ weight_is() {	# NICE SHARES: the parent's weight, or 0 when there is no cgroup t
 found=0
 weight_is 10 110 || fail "the parent cgroup of $T-1's instances does not weigh as nice 10: \
 $(for d in $(cat "$CG"); do grep -H . "$d/cpu.weight.nice" "$d/cpu.shares" 2>/dev/null; done)"
+checked=$found
 if [ "$found" = 1 ]; then
 	note "c: the parent cgroup weighs as nice 10"
 else
@@ -80,11 +81,16 @@ put_template 0
 kill -KILL "$pid"
 _new_agent() { p=$(agent_pids $T-1); [ -n "$p" ] && [ "$p" != "$pid" ]; }
 wait_for 20 "$T-1's agent started again" _new_agent
-wait_for 20 "$T-1 online again" _worker_ready_online $T-1
 assert_eq 0 "$(nice_of "$p")" "the nice of $T-1's agent after nice 0"
+# The worker stays online through the restart (its silence is far from
+# worker_offline_after): the new agent's second agent.isolation line says it has
+# set its cgroups up, the weight included.
+_isolation_again() { [ "$(grep -c 'agent.isolation' "$SERVER_DIR/workers/$T-1/agent.log")" -ge 2 ]; }
+wait_for 20 "$T-1's new agent to set its cgroups up" _isolation_again
 found=0
 weight_is 0 1024 || fail "the parent cgroup of $T-1's instances kept a weight below the default: \
 $(for d in $(cat "$CG"); do grep -H . "$d/cpu.weight.nice" "$d/cpu.shares" 2>/dev/null; done)"
+assert_eq "$checked" "$found" "the parent's weight looked at (1) or not (0), as in c"
 stop_server
 assert_eq 0 "$EXIT_RC" "exit code of outpostd after SIGTERM"
 exit 0
