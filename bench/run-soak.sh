@@ -171,12 +171,23 @@ CHURN_PID=$!
 BENCH_PIDS="$BENCH_PIDS $CHURN_PID"
 users=$((SOAK_API_USERS + 1 + SOAK_WS_USERS + 1))
 say "soak: $SOAK_MINUTES minutes, $users locust users, outpostd $OP_URL (pid $OP_PID)"
+# Two locust processes: the API users, the burst and the runbooks in one; the
+# websocket users, who read every event, in the other. With all in one, the
+# API users' requests of a burst's first second waited up to 0.34 s at the
+# client, answered by outpostd in 13 ms: the process was busy reading the
+# burst's events in Python, or forking itself to start curl (now posix_spawn,
+# in soak.py).
 (cd "$BENCH_TMP" && OUTPOST_TOKEN=$OP_TOKEN SOAK_LATENCY=$BENCH_TMP/latency.csv \
 	exec locust -f "$BENCH_DIR/soak.py" --headless --only-summary --loglevel ERROR \
-	-u "$users" -r 50 -t "${SOAK_MINUTES}m" --stop-timeout 10 --host "$OP_URL" \
-	>"$BENCH_TMP/locust.log" 2>&1) &
+	-u "$((users - SOAK_WS_USERS))" -r 50 -t "${SOAK_MINUTES}m" --stop-timeout 10 \
+	--host "$OP_URL" ApiUser BurstUser OpsUser >"$BENCH_TMP/locust.log" 2>&1) &
 LOCUST_PID=$!
-BENCH_PIDS="$BENCH_PIDS $LOCUST_PID"
+(cd "$BENCH_TMP" && OUTPOST_TOKEN=$OP_TOKEN SOAK_LATENCY=$BENCH_TMP/latency-ws.csv \
+	exec locust -f "$BENCH_DIR/soak.py" --headless --only-summary --loglevel ERROR \
+	-u "$SOAK_WS_USERS" -r 50 -t "${SOAK_MINUTES}m" --stop-timeout 10 \
+	--host "$OP_URL" WsUser >"$BENCH_TMP/locust-ws.log" 2>&1) &
+LOCUST_WS_PID=$!
+BENCH_PIDS="$BENCH_PIDS $LOCUST_PID $LOCUST_WS_PID"
 # Around each burst: outpostd's loop, ran and waited for a CPU, and every
 # process's CPU time (soak-cpu.py; the summary's per-burst table).
 /usr/bin/python3 "$BENCH_DIR/soak-cpu.py" "$OP_PID" "$SOAK_BURST_EVERY" "$((SOAK_MINUTES * 60))" \
@@ -208,6 +219,16 @@ while kill -0 "$LOCUST_PID" 2>/dev/null; do
 	sleep 1
 done
 wait "$LOCUST_PID"
+wait "$LOCUST_WS_PID"
+# The websocket users' routes join the others' (each file less its header).
+for f in "" .total .failures; do
+	[ -s "$BENCH_TMP/latency-ws.csv$f" ] || continue
+	if [ "$f" = .failures ]; then
+		cat "$BENCH_TMP/latency-ws.csv$f" >>"$BENCH_TMP/latency.csv$f"
+	else
+		tail -n +2 "$BENCH_TMP/latency-ws.csv$f" >>"$BENCH_TMP/latency.csv$f"
+	fi
+done
 wait "$PROBE_PID" 2>/dev/null
 awk '$2 == 200 && NF == 3 { printf "%s,GET /api/v1/instances?limit=50 (curl probe),%.3f\n", $3, $1 * 1000 }' \
 	"$BENCH_TMP/probe.out" >>"$BENCH_TMP/latency.csv.rids"
@@ -225,7 +246,8 @@ if [ -n "${SOAK_KEEP:-}" ]; then
 	mkdir -p "$SOAK_KEEP"
 	cp "$BENCH_TMP"/samples.csv "$BENCH_TMP"/latency.csv "$BENCH_TMP"/latency.csv.total \
 		"$BENCH_TMP"/latency.csv.failures "$BENCH_TMP"/churn.log "$BENCH_TMP"/metrics \
-		"$BENCH_TMP"/locust.log "$BENCH_TMP"/latency.csv.rids "$BENCH_TMP"/latency.csv.burst \
+		"$BENCH_TMP"/locust.log "$BENCH_TMP"/locust-ws.log "$BENCH_TMP"/latency.csv.rids \
+		"$BENCH_TMP"/latency.csv.burst \
 		"$BENCH_TMP"/cpu.txt "$SOAK_KEEP"/
 	cp "$OP_STATE/outpostd.log" "$SOAK_KEEP"/
 fi

@@ -18,7 +18,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 import gevent
-import gevent.subprocess
+import gevent.os
 import websocket
 from locust import FastHttpUser, User, constant_throughput, events, task
 
@@ -231,6 +231,37 @@ class ApiUser(FastHttpUser):
              "/api/v1/instances/{id}/" + what, ok=(200, 202, 404, 409))
 
 
+def spawn_read(argv):
+    """argv's standard output, read without stopping the other users.
+
+    posix_spawn is a vfork: nothing of locust's memory is copied, where
+    gevent.subprocess forks the whole process, and every user of it waited out
+    that fork (at each burst, the other users' requests of the same moment
+    took tens of ms more at the client than at the server). The end is the
+    pipe's: curl's output closes when it exits.
+    """
+    r, w = os.pipe()
+    try:
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
+            (os.POSIX_SPAWN_DUP2, w, 1),
+            (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0)])
+    finally:
+        os.close(w)
+    gevent.os.make_nonblocking(r)
+    out = []
+    while True:
+        b = gevent.os.nb_read(r, 65536)
+        if not b:
+            break
+        out.append(b)
+    os.close(r)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass  # reaped by gevent's own child watcher
+    return b"".join(out).decode()
+
+
 class BurstUser(User):
     """SOAK_BURST creates at once, every SOAK_BURST_EVERY seconds, each on a
     connection of its own as that many separate clients would open.
@@ -268,11 +299,9 @@ class BurstUser(User):
                 f.write('write-out = "%{time_connect} %{time_pretransfer} '
                         '%{time_starttransfer} %{time_total} %{http_code} '
                         '%header{x-request-id}\\n"\n')
-        p = gevent.subprocess.run(["curl", "-s", "--parallel", "--parallel-immediate",
-                                   "--parallel-max", str(BURST), "--max-time", "30",
-                                   "-K", cfg], stdout=gevent.subprocess.PIPE,
-                                  stderr=gevent.subprocess.DEVNULL)
-        lines = p.stdout.decode().split("\n")
+        lines = spawn_read(["curl", "-s", "--parallel", "--parallel-immediate",
+                            "--parallel-max", str(BURST), "--max-time", "30",
+                            "-K", cfg]).split("\n")
         got = 0
         for line in lines:
             f = line.split()
