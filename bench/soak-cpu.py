@@ -41,7 +41,7 @@ def sweep():
         except (OSError, ValueError, IndexError):
             continue
         # The name is in parentheses and may hold spaces or parentheses; a
-        # kernel worker's changes with its work: its pool is what names it.
+        # kernel worker's changes with its work, so all of them are "kworker".
         name = st[st.index("(") + 1:st.rindex(")")]
         if name.startswith("kworker/"):
             name = "kworker"

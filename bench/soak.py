@@ -235,10 +235,11 @@ def spawn_read(argv):
     """argv's standard output, read without stopping the other users.
 
     posix_spawn is a vfork: nothing of locust's memory is copied, where
-    gevent.subprocess forks the whole process, and every user of it waited out
-    that fork (at each burst, the other users' requests of the same moment
-    took tens of ms more at the client than at the server). The end is the
-    pipe's: curl's output closes when it exits.
+    gevent.subprocess forked the whole process, which every other user of it
+    waits out. At each burst the other users' requests of the same second took
+    up to 0.34 s at the client and 13 ms at the server; this fork was one of
+    the two suspects (run-soak.sh says the other). The end is the pipe's:
+    curl's output closes when it exits.
     """
     r, w = os.pipe()
     try:
